@@ -1,0 +1,29 @@
+//! `sockbench check FILE...`: read and validate session files, run nothing.
+
+use std::path::PathBuf;
+
+use super::{EXIT_BAD_INPUT, EXIT_OK};
+
+pub fn run(files: &[PathBuf]) -> i32 {
+    let mut status = EXIT_OK;
+    for path in files {
+        match crate::persist::load(path) {
+            Ok(session) => println!(
+                "{}: ok, format {}, {} endpoint{}, {} library payload{}, {} log entr{}",
+                path.display(),
+                crate::persist::FORMAT,
+                session.endpoints.len(),
+                if session.endpoints.len() == 1 { "" } else { "s" },
+                session.library.len(),
+                if session.library.len() == 1 { "" } else { "s" },
+                session.log.len(),
+                if session.log.len() == 1 { "y" } else { "ies" },
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                status = EXIT_BAD_INPUT;
+            }
+        }
+    }
+    status
+}

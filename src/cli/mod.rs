@@ -1,0 +1,418 @@
+//! The headless face of sockbench: the same engine and model, no window.
+//!
+//! Raw input (flags, addresses, payload notation) becomes a validated
+//! [`Request`] in one place, [`parse`]; every mistake there is one line on
+//! stderr and exit status 2.
+
+mod check;
+mod drive;
+pub mod output;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::model::{AddressError, HostPort, Notation, Payload};
+
+/// Exit status: everything went as asked.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: a replay check found a difference.
+pub const EXIT_MISMATCH: i32 = 1;
+/// Exit status: bad input (arguments, address, payload notation, session file).
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit status: the network said no (refused, unreachable, not resolved, reset, …).
+pub const EXIT_NETWORK: i32 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sockbench",
+    version,
+    about = "A workbench for sockets: TCP and UDP endpoints, a timestamped traffic log, replayable session files.",
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+)]
+struct Cli {
+    /// A session file to open in the workbench window (without a command).
+    file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Connect to ADDR, send payloads in order, print everything that happens.
+    Connect(ConnectArgs),
+    /// Listen on ADDR, print everything that happens, optionally answer.
+    Listen(ListenArgs),
+    /// Check session files: each is read and validated, nothing runs.
+    Check {
+        /// Session files to check.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// The transport of a command-line endpoint.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+#[derive(clap::Args, Debug)]
+struct ConnectArgs {
+    /// tcp or udp.
+    proto: Proto,
+    /// host:port or [v6addr]:port to connect (or send datagrams) to.
+    #[arg(value_name = "ADDR")]
+    addr: String,
+    /// A payload in text notation (escapes \r \n \t \0 \\ \xNN \u{...}); repeatable.
+    #[arg(long = "send", value_name = "TEXT")]
+    send: Vec<String>,
+    /// A payload in hex (48 65 6c, 0x48,0x65 or 48656C); repeatable.
+    #[arg(long = "send-hex", value_name = "HEX")]
+    send_hex: Vec<String>,
+    /// After the last send, stop once this many seconds pass with no data.
+    #[arg(long, value_name = "SECS", default_value = "1", allow_negative_numbers = true)]
+    wait: String,
+    /// Write a session file with the endpoint and its whole log.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Print no event lines (the summary line still goes to stderr).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("answer").args(["echo", "reply", "reply_hex"])))]
+struct ListenArgs {
+    /// tcp or udp.
+    proto: Proto,
+    /// host:port or [v6addr]:port to listen on (port 0 picks a free port).
+    #[arg(value_name = "ADDR")]
+    addr: String,
+    /// Send every received payload back to its sender.
+    #[arg(long)]
+    echo: bool,
+    /// Answer each received payload with this payload (text notation).
+    #[arg(long, value_name = "TEXT")]
+    reply: Option<String>,
+    /// Answer each received payload with this payload (hex).
+    #[arg(long = "reply-hex", value_name = "HEX")]
+    reply_hex: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long = "for", value_name = "SECS", allow_negative_numbers = true)]
+    for_secs: Option<String>,
+    /// Stop after the first peer has gone (TCP) or the first datagram is answered (UDP).
+    #[arg(long)]
+    once: bool,
+    /// Write a session file with the endpoint and its whole log.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Print no event lines (the summary line still goes to stderr).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// A validated `connect`.
+#[derive(Debug)]
+pub struct ConnectRequest {
+    pub proto: Proto,
+    pub remote: HostPort,
+    /// Payloads in command-line order.
+    pub payloads: Vec<Vec<u8>>,
+    pub wait: Duration,
+    pub save: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// How `listen` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    None,
+    Echo,
+    Reply(Payload),
+}
+
+/// A validated `listen`.
+#[derive(Debug)]
+pub struct ListenRequest {
+    pub proto: Proto,
+    pub local: HostPort,
+    pub answer: Answer,
+    pub run_for: Option<Duration>,
+    pub once: bool,
+    pub save: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Request {
+    /// Open the workbench window, on a file if given.
+    Window(Option<PathBuf>),
+    Connect(ConnectRequest),
+    Listen(ListenRequest),
+    Check(Vec<PathBuf>),
+    /// Print this text to stdout and exit 0 (help, version).
+    Print(String),
+}
+
+/// A command-line mistake: one line for stderr. `summary` says whether the
+/// command was one that always ends with a summary line.
+#[derive(Debug)]
+pub struct UsageError {
+    pub message: String,
+    pub summary: bool,
+}
+
+fn parse_secs(flag: &str, value: &str) -> Result<Duration, String> {
+    let secs: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{flag} \"{value}\" is not a number of seconds"))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{flag} {value}: give zero or more seconds"));
+    }
+    if secs > 366.0 * 24.0 * 3600.0 {
+        return Err(format!("{flag} {value}: more than a year is not a useful time"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_addr(value: &str, connecting: bool) -> Result<HostPort, String> {
+    let hp: HostPort = value
+        .parse()
+        .map_err(|e: AddressError| format!("address \"{value}\": {e}"))?;
+    if connecting {
+        hp.require_port()
+            .map_err(|e| format!("address \"{value}\": {e}"))
+    } else {
+        Ok(hp)
+    }
+}
+
+fn parse_payload(flag: &str, n: usize, notation: Notation, value: &str) -> Result<Vec<u8>, String> {
+    notation
+        .parse(value)
+        .map_err(|e| format!("{flag} #{n} \"{value}\": {e}"))
+}
+
+/// Turns the command line into a validated request.
+pub fn parse<I, T>(args: I) -> Result<Request, UsageError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let command = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let summary = matches!(command.as_str(), "connect" | "listen");
+    let usage = |message: String| UsageError { message, summary };
+
+    let matches = match Cli::command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
+                return Ok(Request::Print(e.render().to_string()));
+            }
+            if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+                return Err(usage(format!(
+                    "{command}: missing arguments; see sockbench {command} --help"
+                )));
+            }
+            // clap explains over several lines, then shows usage; what is wrong
+            // comes before the usage, and fits on one line.
+            let rendered = e.render().to_string();
+            let what: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let line = what.join(" ");
+            let line = line.trim_start_matches("error: ");
+            return Err(usage(if line.is_empty() { "invalid arguments".into() } else { line.to_owned() }));
+        }
+    };
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| usage(e.to_string()))?;
+
+    match cli.command {
+        None => Ok(Request::Window(cli.file)),
+        Some(Command::Check { files }) => Ok(Request::Check(files)),
+        Some(Command::Connect(a)) => {
+            let sub = matches
+                .subcommand_matches("connect")
+                .ok_or_else(|| usage("connect: arguments missing".into()))?;
+            let remote = parse_addr(&a.addr, true).map_err(usage)?;
+            // --send and --send-hex interleave in command-line order.
+            let mut ordered: Vec<(usize, Vec<u8>)> = Vec::new();
+            let text_at = sub.indices_of("send").map(|i| i.collect::<Vec<_>>()).unwrap_or_default();
+            let hex_at = sub
+                .indices_of("send_hex")
+                .map(|i| i.collect::<Vec<_>>())
+                .unwrap_or_default();
+            for (n, (value, at)) in a.send.iter().zip(text_at).enumerate() {
+                ordered.push((at, parse_payload("--send", n + 1, Notation::Text, value).map_err(usage)?));
+            }
+            for (n, (value, at)) in a.send_hex.iter().zip(hex_at).enumerate() {
+                ordered.push((at, parse_payload("--send-hex", n + 1, Notation::Hex, value).map_err(usage)?));
+            }
+            ordered.sort_by_key(|(at, _)| *at);
+            let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
+            if let Some(path) = &a.save {
+                crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
+            }
+            Ok(Request::Connect(ConnectRequest {
+                proto: a.proto,
+                remote,
+                payloads: ordered.into_iter().map(|(_, p)| p).collect(),
+                wait,
+                save: a.save,
+                quiet: a.quiet,
+            }))
+        }
+        Some(Command::Listen(a)) => {
+            let local = parse_addr(&a.addr, false).map_err(usage)?;
+            let answer = if a.echo {
+                Answer::Echo
+            } else if let Some(text) = &a.reply {
+                Answer::Reply(Payload::new(parse_payload("--reply", 1, Notation::Text, text).map_err(usage)?))
+            } else if let Some(hex) = &a.reply_hex {
+                Answer::Reply(Payload::new(
+                    parse_payload("--reply-hex", 1, Notation::Hex, hex).map_err(usage)?,
+                ))
+            } else {
+                Answer::None
+            };
+            let run_for = a
+                .for_secs
+                .as_deref()
+                .map(|v| parse_secs("--for", v))
+                .transpose()
+                .map_err(usage)?;
+            if let Some(path) = &a.save {
+                crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
+            }
+            Ok(Request::Listen(ListenRequest {
+                proto: a.proto,
+                local,
+                answer,
+                run_for,
+                once: a.once,
+                save: a.save,
+                quiet: a.quiet,
+            }))
+        }
+    }
+}
+
+/// Runs a headless request on `runtime` and returns the exit status.
+pub fn run(request: Request, runtime: &tokio::runtime::Runtime) -> i32 {
+    match request {
+        Request::Print(text) => {
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            EXIT_OK
+        }
+        Request::Check(files) => check::run(&files),
+        Request::Connect(r) => runtime.block_on(drive::connect(r)),
+        Request::Listen(r) => runtime.block_on(drive::listen(r)),
+        Request::Window(_) => {
+            eprintln!("error: the window is not part of the headless command line");
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+/// Prints a usage error the way every command does: one line, then the summary
+/// line where the command promises one.
+pub fn report_usage_error(e: &UsageError) {
+    eprintln!("error: {}", e.message);
+    if e.summary {
+        eprintln!("{}", output::summary_line(&Default::default()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(args: &[&str]) -> Request {
+        let mut all = vec!["sockbench"];
+        all.extend_from_slice(args);
+        parse(all).unwrap()
+    }
+
+    fn parse_err(args: &[&str]) -> String {
+        let mut all = vec!["sockbench"];
+        all.extend_from_slice(args);
+        parse(all).unwrap_err().message
+    }
+
+    #[test]
+    fn sends_keep_command_line_order() {
+        let Request::Connect(r) = parse_ok(&[
+            "connect", "tcp", "127.0.0.1:7", "--send", "a", "--send-hex", "62", "--send", "c\\n",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(r.payloads, vec![b"a".to_vec(), b"b".to_vec(), b"c\n".to_vec()]);
+        assert_eq!(r.wait, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn window_and_check() {
+        assert!(matches!(parse_ok(&[]), Request::Window(None)));
+        assert!(matches!(parse_ok(&["x.ron"]), Request::Window(Some(_))));
+        assert!(matches!(parse_ok(&["check", "a.ron", "b.ron"]), Request::Check(f) if f.len() == 2));
+        assert!(matches!(parse_ok(&["--help"]), Request::Print(_)));
+    }
+
+    #[test]
+    fn bad_input_is_one_clear_line() {
+        assert_eq!(
+            parse_err(&["connect", "tcp", "127.0.0.1:70000"]),
+            "address \"127.0.0.1:70000\": port 70000 is out of range: ports go from 0 to 65535"
+        );
+        assert_eq!(
+            parse_err(&["connect", "tcp", "127.0.0.1:0"]),
+            "address \"127.0.0.1:0\": port 0 only makes sense for listening: give the port to connect to"
+        );
+        assert_eq!(
+            parse_err(&["connect", "tcp", "127.0.0.1:7", "--send-hex", "4g"]),
+            "--send-hex #1 \"4g\": at position 2: 'g' is not a hex digit"
+        );
+        assert_eq!(
+            parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "ok", "--send", "\\q"]),
+            "--send #2 \"\\q\": at position 2: \"\\q\" is not a known escape (use \\r \\n \\t \\0 \\\\ \\xNN or \\u{...})"
+        );
+        assert_eq!(
+            parse_err(&["connect", "tcp", "127.0.0.1:7", "--wait", "-1"]),
+            "--wait -1: give zero or more seconds"
+        );
+        assert!(parse_err(&["connect", "sctp", "127.0.0.1:7"]).contains("sctp"));
+        assert!(parse_err(&["listen", "tcp", "127.0.0.1:7", "--echo", "--reply", "x"]).contains("cannot be used with"));
+        let e = parse(["sockbench", "connect", "tcp", "nohost"]).unwrap_err();
+        assert!(e.summary);
+        assert_eq!(e.message, "address \"nohost\": \"nohost\" has no port: write host:port, for example nohost:7000");
+        let e = parse(["sockbench", "check"]).unwrap_err();
+        assert!(!e.summary);
+    }
+
+    #[test]
+    fn listen_answers() {
+        let Request::Listen(r) = parse_ok(&["listen", "udp", "[::1]:0", "--reply-hex", "0x41", "--for", "2.5"]) else {
+            panic!("not a listen")
+        };
+        assert_eq!(r.answer, Answer::Reply(Payload::from("A")));
+        assert_eq!(r.run_for, Some(Duration::from_millis(2500)));
+        assert_eq!(r.local, HostPort::new("::1", 0));
+    }
+}

@@ -1,0 +1,113 @@
+//! The command line's output: one line per log entry, and the summary line.
+
+use crate::model::log::{Entry, EntryKind, Totals, TrafficLog};
+use crate::model::payload::preview;
+use crate::persist::format_timestamp;
+
+/// How many characters of a payload a line shows.
+const PREVIEW_CHARS: usize = 60;
+
+/// The peer column: its address when known, else its number, else `-`.
+pub fn peer_label(log: &TrafficLog, e: &Entry) -> String {
+    match log.peer_of(e) {
+        Some(p) if !p.remote.is_empty() => p.remote.clone(),
+        Some(p) => format!("#{}", p.number),
+        None => "-".into(),
+    }
+}
+
+/// The event's name as one word (so lines split on spaces).
+pub fn kind_word(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::PeerClosed => "peer-closed",
+        EntryKind::HalfClosed => "half-closed",
+        other => other.label(),
+    }
+}
+
+/// One log entry as a line:
+/// `TIME ENDPOINT -> PEER LENGTH PREVIEW` for payloads,
+/// `TIME ENDPOINT EVENT PEER DETAIL` for everything else.
+pub fn entry_line(log: &TrafficLog, index: usize) -> String {
+    let Some(e) = log.entry(index) else {
+        return String::new();
+    };
+    let time = format_timestamp(&e.at());
+    let endpoint = log.endpoint_name(e);
+    let peer = peer_label(log, e);
+    let data = log.bytes_of(e);
+    match e.kind {
+        EntryKind::Sent | EntryKind::Received => format!(
+            "{time} {endpoint} {} {peer} {} {}",
+            e.kind.label(),
+            data.len(),
+            preview(data, PREVIEW_CHARS)
+        ),
+        other => {
+            let mut detail = String::from_utf8_lossy(data).into_owned();
+            if let EntryKind::Failed(kind) = other {
+                detail = format!("{}: {detail}", kind.label());
+            }
+            let mut line = format!("{time} {endpoint} {}", kind_word(other));
+            for part in [peer.as_str(), &detail] {
+                if !part.is_empty() && part != "-" {
+                    line.push(' ');
+                    line.push_str(part);
+                }
+            }
+            line
+        }
+    }
+}
+
+/// `summary: sent N payloads (B bytes), received M payloads (C bytes)`.
+pub fn summary_line(t: &Totals) -> String {
+    format!(
+        "summary: sent {} payloads ({} bytes), received {} payloads ({} bytes)",
+        t.sent, t.sent_bytes, t.received, t.received_bytes
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::log::{ErrorKind, NO_PEER};
+    use chrono::DateTime;
+
+    #[test]
+    fn lines() {
+        let mut log = TrafficLog::new();
+        let ep = log.endpoint_index("client");
+        let p = log.peer_index(ep, 0, "127.0.0.1:7000");
+        let at = DateTime::from_timestamp_micros(1_764_064_800_123_456).unwrap();
+        log.push(at, ep, p, EntryKind::Connected, b"from 127.0.0.1:50000");
+        log.push(at, ep, p, EntryKind::Sent, b"hi\r\n");
+        log.push(at, ep, p, EntryKind::Received, &[0, 1]);
+        log.push(at, ep, NO_PEER, EntryKind::Failed(ErrorKind::Refused), b"connect to x: no");
+        log.push(at, ep, p, EntryKind::PeerClosed, b"");
+        assert_eq!(
+            entry_line(&log, 0),
+            "2025-11-25T10:00:00.123456Z client connected 127.0.0.1:7000 from 127.0.0.1:50000"
+        );
+        assert_eq!(
+            entry_line(&log, 1),
+            "2025-11-25T10:00:00.123456Z client -> 127.0.0.1:7000 4 \"hi\\r\\n\""
+        );
+        assert_eq!(
+            entry_line(&log, 2),
+            "2025-11-25T10:00:00.123456Z client <- 127.0.0.1:7000 2 [00 01]"
+        );
+        assert_eq!(
+            entry_line(&log, 3),
+            "2025-11-25T10:00:00.123456Z client failed connection refused: connect to x: no"
+        );
+        assert_eq!(
+            entry_line(&log, 4),
+            "2025-11-25T10:00:00.123456Z client peer-closed 127.0.0.1:7000"
+        );
+        assert_eq!(
+            summary_line(&log.totals()),
+            "summary: sent 1 payloads (4 bytes), received 1 payloads (2 bytes)"
+        );
+    }
+}

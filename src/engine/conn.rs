@@ -1,0 +1,214 @@
+//! One stream connection (a TCP client's, or one peer of a TCP server): reads
+//! and writes run side by side, so a peer that sends while we write never
+//! deadlocks us, and every read and write becomes an event.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::net::EndpointCtx;
+use super::{CLOSE_GRACE, EventKind, NetError, Operation, PeerId, classify};
+use crate::model::{Direction, ErrorKind};
+
+/// The size of the reusable read buffer; one read becomes one `Traffic` event.
+pub(crate) const READ_BUFFER: usize = 64 * 1024;
+
+/// What a connection is asked to do, in order.
+#[derive(Debug)]
+pub(crate) enum ConnCommand {
+    Send(Vec<u8>),
+    HalfClose,
+    /// Write what is queued before this, send FIN, wait briefly for the peer's FIN.
+    Close,
+    /// Close at once with a reset (SO_LINGER 0).
+    Abort,
+}
+
+/// The handle an endpoint keeps for each of its connections.
+pub(crate) struct ConnHandle {
+    pub commands: mpsc::UnboundedSender<ConnCommand>,
+}
+
+enum ReadEnd {
+    Eof,
+    Error(std::io::Error),
+}
+
+enum WriteEnd {
+    /// Our side is closed in order (FIN sent).
+    Closed,
+    Aborted,
+    Error(std::io::Error),
+    /// Nobody can send us commands any more.
+    Orphaned,
+}
+
+/// Runs the connection until it is over, then emits `Closed`. `socket` is a
+/// duplicate of the stream's socket, used for the abort (linger 0).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run<S>(
+    ctx: EndpointCtx,
+    peer: PeerId,
+    remote: SocketAddr,
+    stream: S,
+    socket: socket2::Socket,
+    commands_tx: mpsc::UnboundedSender<ConnCommand>,
+    mut commands: mpsc::UnboundedReceiver<ConnCommand>,
+    token: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+
+    let reader = {
+        let ctx = ctx.clone();
+        let commands_tx = commands_tx.clone();
+        async move {
+            let mut buf = vec![0u8; READ_BUFFER];
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) => return ReadEnd::Eof,
+                    Ok(n) => {
+                        let bytes = buf[..n].to_vec();
+                        let answer = ctx.reply.answer(&bytes);
+                        ctx.emit(EventKind::Traffic {
+                            peer,
+                            remote,
+                            dir: Direction::Received,
+                            bytes,
+                        });
+                        if let Some(answer) = answer {
+                            let _ = commands_tx.send(ConnCommand::Send(answer));
+                        }
+                    }
+                    Err(e) => return ReadEnd::Error(e),
+                }
+            }
+        }
+    };
+
+    let writer = {
+        let ctx = ctx.clone();
+        async move {
+            let mut half_closed = false;
+            while let Some(command) = commands.recv().await {
+                match command {
+                    ConnCommand::Send(bytes) if half_closed => ctx.failed(
+                        Some(peer),
+                        NetError::new(
+                            ErrorKind::Other,
+                            Operation::Send,
+                            format!(
+                                "send {} bytes to {remote}: our sending side is shut down (half-closed)",
+                                bytes.len()
+                            ),
+                        ),
+                    ),
+                    ConnCommand::Send(bytes) => {
+                        if let Err(e) = write_all_flush(&mut wr, &bytes).await {
+                            return WriteEnd::Error(e);
+                        }
+                        ctx.emit(EventKind::Traffic {
+                            peer,
+                            remote,
+                            dir: Direction::Sent,
+                            bytes,
+                        });
+                    }
+                    ConnCommand::HalfClose if half_closed => {}
+                    ConnCommand::HalfClose => {
+                        if let Err(e) = wr.shutdown().await {
+                            return WriteEnd::Error(e);
+                        }
+                        half_closed = true;
+                        ctx.emit(EventKind::HalfClosed { peer });
+                    }
+                    ConnCommand::Close => {
+                        if !half_closed {
+                            let _ = wr.shutdown().await;
+                        }
+                        return WriteEnd::Closed;
+                    }
+                    ConnCommand::Abort => return WriteEnd::Aborted,
+                }
+            }
+            WriteEnd::Orphaned
+        }
+    };
+    // A weak sender, so the queue still closes when the endpoint drops its handle
+    // and the reader is done.
+    let queue = commands_tx.downgrade();
+    drop(commands_tx);
+
+    tokio::pin!(reader);
+    tokio::pin!(writer);
+    let mut reading = true;
+    let mut aborted = false;
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            end = &mut reader, if reading => {
+                reading = false;
+                match end {
+                    ReadEnd::Eof => {
+                        ctx.emit(EventKind::PeerClosed { peer });
+                        // The peer is done: finish the writes queued so far (replies
+                        // included), then close our side too.
+                        if let Some(queue) = queue.upgrade() {
+                            let _ = queue.send(ConnCommand::Close);
+                        }
+                    }
+                    ReadEnd::Error(e) => {
+                        report_error(&ctx, peer, Operation::Receive, remote, &e);
+                        break;
+                    }
+                }
+            }
+            end = &mut writer => {
+                match end {
+                    WriteEnd::Closed => {
+                        if reading {
+                            // Read what the peer still sends until it closes too.
+                            match tokio::time::timeout(CLOSE_GRACE, &mut reader).await {
+                                Ok(ReadEnd::Eof) => ctx.emit(EventKind::PeerClosed { peer }),
+                                Ok(ReadEnd::Error(e)) => report_error(&ctx, peer, Operation::Receive, remote, &e),
+                                Err(_) => {}
+                            }
+                        }
+                    }
+                    WriteEnd::Aborted => {
+                        let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+                        aborted = true;
+                    }
+                    WriteEnd::Error(e) => report_error(&ctx, peer, Operation::Send, remote, &e),
+                    WriteEnd::Orphaned => {}
+                }
+                break;
+            }
+        }
+    }
+    // Dropping the halves and the duplicate closes the socket (with a reset when aborted).
+    drop(reader);
+    drop(writer);
+    drop(socket);
+    ctx.emit(EventKind::Closed { peer, aborted });
+}
+
+async fn write_all_flush<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    wr.write_all(bytes).await?;
+    wr.flush().await
+}
+
+fn report_error(ctx: &EndpointCtx, peer: PeerId, op: Operation, remote: SocketAddr, e: &std::io::Error) {
+    if classify(e) == ErrorKind::Reset {
+        ctx.emit(EventKind::Reset { peer });
+    } else {
+        let target = match op {
+            Operation::Send => format!("to {remote}"),
+            _ => format!("from {remote}"),
+        };
+        ctx.failed(Some(peer), NetError::from_io(op, target, e));
+    }
+}

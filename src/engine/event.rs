@@ -1,0 +1,266 @@
+//! What the engine reports: one [`Event`] per thing that happened on a socket.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::log::{Direction, EntryKind, ErrorKind, NO_PEER, TrafficLog};
+
+/// Identifies an endpoint to the engine; chosen by the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndpointId(pub u64);
+
+impl fmt::Display for EndpointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "endpoint {}", self.0)
+    }
+}
+
+/// A peer within an endpoint: a TCP client's connection is peer 0, a TCP
+/// server's accepted peers and a UDP socket's remote addresses count from 1.
+pub type PeerId = u32;
+
+/// Something that happened, stamped when it happened (when the bytes were read
+/// or written, not when the caller drained the event).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub id: EndpointId,
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+}
+
+/// The kinds of event, in the order an endpoint's life usually produces them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// Looking up a host name.
+    Resolving { host: String },
+    /// A TCP connect to this address is under way (one per address tried).
+    Connecting { remote: SocketAddr },
+    /// A TCP client's connection is established.
+    Connected {
+        peer: PeerId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// A TCP server listens on this address.
+    Listening { local: SocketAddr },
+    /// A UDP socket is bound to this address.
+    Bound { local: SocketAddr },
+    /// A TCP server accepted a peer.
+    Accepted {
+        peer: PeerId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// A payload was written or read. One read is one event.
+    Traffic {
+        peer: PeerId,
+        remote: SocketAddr,
+        dir: Direction,
+        bytes: Vec<u8>,
+    },
+    /// The peer closed its sending side in order (we read end-of-stream).
+    PeerClosed { peer: PeerId },
+    /// We shut down our sending side; the peer reads end-of-stream.
+    HalfClosed { peer: PeerId },
+    /// The peer reset the connection.
+    Reset { peer: PeerId },
+    /// A connection ended on our side; `aborted` when we sent a reset.
+    Closed { peer: PeerId, aborted: bool },
+    /// An operation failed. Without a peer, the endpoint itself failed (and stops).
+    Failed {
+        peer: Option<PeerId>,
+        error: NetError,
+    },
+    /// The endpoint stopped; always its last event.
+    Stopped,
+}
+
+/// The socket operation that was under way, named as in the sockets API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Resolve,
+    Configure,
+    Bind,
+    Listen,
+    Connect,
+    Accept,
+    Send,
+    Receive,
+    Shutdown,
+    Tls,
+}
+
+impl Operation {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Operation::Resolve => "resolve",
+            Operation::Configure => "set socket options",
+            Operation::Bind => "bind",
+            Operation::Listen => "listen",
+            Operation::Connect => "connect",
+            Operation::Accept => "accept",
+            Operation::Send => "send",
+            Operation::Receive => "receive",
+            Operation::Shutdown => "shutdown",
+            Operation::Tls => "TLS handshake",
+        }
+    }
+}
+
+/// A failure with a kind a person can look up and a message saying exactly what.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", kind.label())]
+pub struct NetError {
+    pub kind: ErrorKind,
+    pub operation: Operation,
+    /// The operation, its address, and the operating system's words:
+    /// `connect to 127.0.0.1:1: Connection refused (os error 111)`.
+    pub message: String,
+}
+
+impl NetError {
+    pub fn new(kind: ErrorKind, operation: Operation, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            operation,
+            message: message.into(),
+        }
+    }
+
+    /// Classifies an I/O error from `operation` on `target`.
+    pub fn from_io(operation: Operation, target: impl fmt::Display, e: &std::io::Error) -> Self {
+        Self::new(
+            classify(e),
+            operation,
+            format!("{} {}: {}", operation.verb(), target, e),
+        )
+    }
+}
+
+/// The kind of an I/O error, by the operating system's error code.
+pub fn classify(e: &std::io::Error) -> ErrorKind {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => ErrorKind::Refused,
+        K::ConnectionReset => ErrorKind::Reset,
+        K::ConnectionAborted => ErrorKind::Aborted,
+        K::TimedOut => ErrorKind::TimedOut,
+        K::HostUnreachable | K::NetworkUnreachable | K::NetworkDown => ErrorKind::Unreachable,
+        K::AddrInUse => ErrorKind::AddressInUse,
+        K::AddrNotAvailable => ErrorKind::AddressNotAvailable,
+        K::PermissionDenied => ErrorKind::PermissionDenied,
+        K::BrokenPipe => ErrorKind::BrokenPipe,
+        _ => ErrorKind::Other,
+    }
+}
+
+impl EventKind {
+    /// The peer this event concerns, if any.
+    pub fn peer(&self) -> Option<PeerId> {
+        match self {
+            EventKind::Connected { peer, .. }
+            | EventKind::Accepted { peer, .. }
+            | EventKind::Traffic { peer, .. }
+            | EventKind::PeerClosed { peer }
+            | EventKind::HalfClosed { peer }
+            | EventKind::Reset { peer }
+            | EventKind::Closed { peer, .. } => Some(*peer),
+            EventKind::Failed { peer, .. } => *peer,
+            _ => None,
+        }
+    }
+
+    /// The log entry kind this event becomes.
+    pub fn entry_kind(&self) -> EntryKind {
+        match self {
+            EventKind::Resolving { .. } => EntryKind::Resolving,
+            EventKind::Connecting { .. } => EntryKind::Connecting,
+            EventKind::Connected { .. } => EntryKind::Connected,
+            EventKind::Listening { .. } => EntryKind::Listening,
+            EventKind::Bound { .. } => EntryKind::Bound,
+            EventKind::Accepted { .. } => EntryKind::Accepted,
+            EventKind::Traffic {
+                dir: Direction::Sent,
+                ..
+            } => EntryKind::Sent,
+            EventKind::Traffic {
+                dir: Direction::Received,
+                ..
+            } => EntryKind::Received,
+            EventKind::PeerClosed { .. } => EntryKind::PeerClosed,
+            EventKind::HalfClosed { .. } => EntryKind::HalfClosed,
+            EventKind::Reset { .. } => EntryKind::Reset,
+            EventKind::Closed { .. } => EntryKind::Closed,
+            EventKind::Failed { error, .. } => EntryKind::Failed(error.kind),
+            EventKind::Stopped => EntryKind::Stopped,
+        }
+    }
+
+    /// The detail line stored with a lifecycle entry.
+    pub fn detail(&self) -> String {
+        match self {
+            EventKind::Resolving { host } => host.clone(),
+            EventKind::Connecting { remote } => remote.to_string(),
+            EventKind::Connected { local, .. } => format!("from {local}"),
+            EventKind::Listening { local } | EventKind::Bound { local } => local.to_string(),
+            EventKind::Accepted { local, .. } => format!("on {local}"),
+            EventKind::Traffic { .. } => String::new(),
+            EventKind::PeerClosed { .. } => "the peer closed its sending side".into(),
+            EventKind::HalfClosed { .. } => "we shut down our sending side".into(),
+            EventKind::Reset { .. } => "the peer reset the connection".into(),
+            EventKind::Closed { aborted: true, .. } => "aborted: we sent a reset".into(),
+            EventKind::Closed { aborted: false, .. } => "connection closed".into(),
+            EventKind::Failed { error, .. } => error.message.clone(),
+            EventKind::Stopped => String::new(),
+        }
+    }
+
+    /// The peer's address, for events that know it.
+    pub fn remote(&self) -> Option<SocketAddr> {
+        match self {
+            EventKind::Connected { remote, .. }
+            | EventKind::Accepted { remote, .. }
+            | EventKind::Traffic { remote, .. } => Some(*remote),
+            _ => None,
+        }
+    }
+}
+
+impl Event {
+    /// Appends this event to `log` as one entry of `endpoint`, and returns the
+    /// entry's index.
+    pub fn record(&self, log: &mut TrafficLog, endpoint: u16) -> usize {
+        let peer = match self.kind.peer() {
+            Some(p) => {
+                let remote = self.kind.remote().map(|r| r.to_string()).unwrap_or_default();
+                log.peer_index(endpoint, p, &remote)
+            }
+            None => NO_PEER,
+        };
+        let kind = self.kind.entry_kind();
+        match &self.kind {
+            EventKind::Traffic { bytes, .. } => log.push(self.at, endpoint, peer, kind, bytes),
+            other => log.push(self.at, endpoint, peer, kind, other.detail().as_bytes()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_classified() {
+        use std::io::{Error, ErrorKind as K};
+        assert_eq!(classify(&Error::from(K::ConnectionRefused)), ErrorKind::Refused);
+        assert_eq!(classify(&Error::from(K::AddrInUse)), ErrorKind::AddressInUse);
+        assert_eq!(classify(&Error::from_raw_os_error(113)), ErrorKind::Unreachable);
+        assert_eq!(classify(&Error::from_raw_os_error(13)), ErrorKind::PermissionDenied);
+        assert_eq!(classify(&Error::other("x")), ErrorKind::Other);
+        let e = NetError::from_io(Operation::Connect, "to 127.0.0.1:1", &Error::from_raw_os_error(111));
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert!(e.message.starts_with("connect to 127.0.0.1:1: Connection refused"), "{}", e.message);
+    }
+}

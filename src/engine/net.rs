@@ -1,0 +1,122 @@
+//! What every endpoint task needs: its context, name resolution, socket options.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::SockRef;
+use tokio_util::sync::CancellationToken;
+
+use super::reply::Responder;
+use super::{EndpointId, Emitter, EventKind, NetError, Operation};
+use crate::model::{ErrorKind, HostPort, SocketOptions};
+
+/// How long a name lookup may take.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything an endpoint task shares with its connections.
+#[derive(Clone)]
+pub(crate) struct EndpointCtx {
+    pub id: EndpointId,
+    pub options: SocketOptions,
+    /// Compiled auto-reply rules, shared by every connection of the endpoint.
+    pub reply: Arc<Responder>,
+    pub emitter: Emitter,
+    /// Cancelled when the endpoint must stop at once (engine shutdown).
+    pub token: CancellationToken,
+}
+
+impl EndpointCtx {
+    pub fn emit(&self, kind: EventKind) {
+        self.emitter.emit(self.id, kind);
+    }
+
+    pub fn failed(&self, peer: Option<u32>, error: NetError) {
+        self.emitter.failed(self.id, peer, error);
+    }
+}
+
+/// Resolves `target` to socket addresses. IP literals need no lookup; a host
+/// name emits `Resolving` first. Fails as `NotResolved` when the name has no address.
+pub(crate) async fn resolve(ctx: &EndpointCtx, target: &HostPort) -> Result<Vec<SocketAddr>, NetError> {
+    if let Some(addr) = target.socket_addr() {
+        return Ok(vec![addr]);
+    }
+    ctx.emit(EventKind::Resolving {
+        host: target.host.clone(),
+    });
+    let not_resolved = |why: String| {
+        NetError::new(
+            ErrorKind::NotResolved,
+            Operation::Resolve,
+            format!("resolve {}: {why}", target.host),
+        )
+    };
+    let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+    match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+        Err(_) => Err(not_resolved(format!(
+            "no answer from the name service within {} s",
+            RESOLVE_TIMEOUT.as_secs()
+        ))),
+        Ok(Err(e)) => Err(not_resolved(e.to_string())),
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                Err(not_resolved("the name has no address".into()))
+            } else {
+                Ok(addrs)
+            }
+        }
+    }
+}
+
+/// The unspecified address of the same family as `addr` (to bind a socket that talks to it).
+pub(crate) fn unspecified_for(addr: &SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    }
+}
+
+fn configure_error(e: &std::io::Error, what: &str) -> NetError {
+    NetError::from_io(Operation::Configure, what, e)
+}
+
+/// Options that apply to any socket: buffer sizes and TTL.
+pub(crate) fn apply_common(sock: &SockRef<'_>, options: &SocketOptions, v6: bool) -> Result<(), NetError> {
+    if let Some(size) = options.recv_buffer {
+        sock.set_recv_buffer_size(size as usize)
+            .map_err(|e| configure_error(&e, "SO_RCVBUF"))?;
+    }
+    if let Some(size) = options.send_buffer {
+        sock.set_send_buffer_size(size as usize)
+            .map_err(|e| configure_error(&e, "SO_SNDBUF"))?;
+    }
+    if let Some(ttl) = options.ttl {
+        if v6 {
+            sock.set_unicast_hops_v6(ttl)
+        } else {
+            sock.set_ttl_v4(ttl)
+        }
+        .map_err(|e| configure_error(&e, "TTL"))?;
+    }
+    Ok(())
+}
+
+/// Options of a TCP connection: no-delay, keepalive, linger.
+pub(crate) fn apply_stream(sock: &SockRef<'_>, options: &SocketOptions) -> Result<(), NetError> {
+    if options.nodelay {
+        sock.set_tcp_nodelay(true)
+            .map_err(|e| configure_error(&e, "TCP_NODELAY"))?;
+    }
+    if let Some(secs) = options.keepalive_secs {
+        let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(secs.max(1) as u64));
+        sock.set_tcp_keepalive(&keepalive)
+            .map_err(|e| configure_error(&e, "SO_KEEPALIVE"))?;
+    }
+    if let Some(secs) = options.linger_secs {
+        sock.set_linger(Some(Duration::from_secs(secs as u64)))
+            .map_err(|e| configure_error(&e, "SO_LINGER"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! TCP endpoints: a client holding one connection, a server accepting many.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+use super::conn::{self, ConnCommand, ConnHandle};
+use super::net::{EndpointCtx, apply_common, apply_stream, resolve};
+use super::{CLOSE_GRACE, EndpointCommand, EventKind, NetError, Operation, PeerId, Target};
+use crate::model::{ErrorKind, HostPort};
+
+fn other(op: Operation, message: impl Into<String>) -> NetError {
+    NetError::new(ErrorKind::Other, op, message)
+}
+
+/// Connects to one address, with the endpoint's options and connect timeout.
+async fn connect_one(ctx: &EndpointCtx, addr: SocketAddr) -> Result<TcpStream, NetError> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| NetError::from_io(Operation::Configure, "a TCP socket", &e))?;
+    {
+        let sock = SockRef::from(&socket);
+        apply_common(&sock, &ctx.options, addr.is_ipv6())?;
+        apply_stream(&sock, &ctx.options)?;
+    }
+    let limit = ctx.options.connect_timeout();
+    match tokio::time::timeout(limit, socket.connect(addr)).await {
+        Err(_) => Err(NetError::new(
+            ErrorKind::TimedOut,
+            Operation::Connect,
+            format!(
+                "connect to {addr}: no answer within {:.1} s",
+                limit.as_secs_f64()
+            ),
+        )),
+        Ok(Err(e)) => Err(NetError::from_io(Operation::Connect, format!("to {addr}"), &e)),
+        Ok(Ok(stream)) => Ok(stream),
+    }
+}
+
+/// A TCP client: resolve, try each address in turn, then run the connection.
+pub(crate) async fn client(
+    ctx: EndpointCtx,
+    remote: HostPort,
+    mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
+) {
+    let addrs = tokio::select! {
+        _ = ctx.token.cancelled() => return,
+        r = resolve(&ctx, &remote) => r,
+    };
+    let addrs = match addrs {
+        Ok(a) => a,
+        Err(e) => return ctx.failed(None, e),
+    };
+
+    // Sends that arrive while connecting wait for the connection; a close stops the attempt.
+    let mut early = Vec::new();
+    let mut last_error = None;
+    let mut connected = None;
+    'addresses: for addr in addrs {
+        ctx.emit(EventKind::Connecting { remote: addr });
+        let attempt = connect_one(&ctx, addr);
+        tokio::pin!(attempt);
+        loop {
+            tokio::select! {
+                _ = ctx.token.cancelled() => return,
+                command = commands.recv() => match command {
+                    None | Some(EndpointCommand::Close { .. }) => return,
+                    Some(other) => early.push(other),
+                },
+                result = &mut attempt => match result {
+                    Ok(stream) => {
+                        connected = Some((stream, addr));
+                        break 'addresses;
+                    }
+                    Err(e) => {
+                        last_error = Some(e);
+                        break;
+                    }
+                },
+            }
+        }
+    }
+    let Some((stream, remote)) = connected else {
+        if let Some(e) = last_error {
+            ctx.failed(None, e);
+        }
+        return;
+    };
+
+    let local = stream.local_addr().unwrap_or(remote);
+    let duplicate = match SockRef::from(&stream).try_clone() {
+        Ok(d) => d,
+        Err(e) => return ctx.failed(None, NetError::from_io(Operation::Configure, "the socket", &e)),
+    };
+    ctx.emit(EventKind::Connected {
+        peer: 0,
+        local,
+        remote,
+    });
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let connection = conn::run(
+        ctx.clone(),
+        0,
+        remote,
+        stream,
+        duplicate,
+        tx.clone(),
+        rx,
+        ctx.token.child_token(),
+    );
+    tokio::pin!(connection);
+    for command in early {
+        route_client(&ctx, &tx, command);
+    }
+    let mut listening = true;
+    loop {
+        tokio::select! {
+            _ = &mut connection => break,
+            command = commands.recv(), if listening => match command {
+                Some(command) => route_client(&ctx, &tx, command),
+                None => listening = false,
+            },
+        }
+    }
+}
+
+fn route_client(ctx: &EndpointCtx, tx: &mpsc::UnboundedSender<ConnCommand>, command: EndpointCommand) {
+    let conn_command = match command {
+        EndpointCommand::Send { to, bytes } => match to {
+            Target::Default | Target::AllPeers | Target::Peer(0) => ConnCommand::Send(bytes),
+            Target::Peer(p) => {
+                return ctx.failed(
+                    Some(p),
+                    other(Operation::Send, format!("a TCP client has one connection (peer 0), not peer {p}")),
+                );
+            }
+            Target::Address(a) => {
+                return ctx.failed(
+                    None,
+                    other(
+                        Operation::Send,
+                        format!("a TCP client sends on its connection; it cannot send to {a}"),
+                    ),
+                );
+            }
+        },
+        EndpointCommand::HalfClose { .. } => ConnCommand::HalfClose,
+        EndpointCommand::Disconnect { abort, .. } | EndpointCommand::Close { abort } => {
+            if abort {
+                ConnCommand::Abort
+            } else {
+                ConnCommand::Close
+            }
+        }
+    };
+    let _ = tx.send(conn_command);
+}
+
+/// Creates, binds and starts a listening socket with socket2.
+fn bind_listener(ctx: &EndpointCtx, addr: SocketAddr) -> Result<TcpListener, NetError> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| NetError::from_io(Operation::Configure, "a TCP socket", &e))?;
+    // As servers do: rebinding right after a restart must not fail on TIME_WAIT.
+    socket
+        .set_reuse_address(true)
+        .map_err(|e| NetError::from_io(Operation::Configure, "SO_REUSEADDR", &e))?;
+    apply_common(&SockRef::from(&socket), &ctx.options, addr.is_ipv6())?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| NetError::from_io(Operation::Bind, addr, &e))?;
+    socket
+        .listen(1024)
+        .map_err(|e| NetError::from_io(Operation::Listen, format!("on {addr}"), &e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| NetError::from_io(Operation::Configure, "O_NONBLOCK", &e))?;
+    TcpListener::from_std(socket.into()).map_err(|e| NetError::from_io(Operation::Listen, format!("on {addr}"), &e))
+}
+
+/// A TCP server: listen, accept peers (one task each), route sends to them.
+pub(crate) async fn server(
+    ctx: EndpointCtx,
+    listen: HostPort,
+    mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
+) {
+    let addrs = tokio::select! {
+        _ = ctx.token.cancelled() => return,
+        r = resolve(&ctx, &listen) => r,
+    };
+    let addr = match addrs {
+        Ok(a) => a[0],
+        Err(e) => return ctx.failed(None, e),
+    };
+    let listener = match bind_listener(&ctx, addr) {
+        Ok(l) => l,
+        Err(e) => return ctx.failed(None, e),
+    };
+    let local = listener.local_addr().unwrap_or(addr);
+    ctx.emit(EventKind::Listening { local });
+
+    let mut peers: HashMap<PeerId, ConnHandle> = HashMap::new();
+    let mut next_peer: PeerId = 1;
+    let connections = TaskTracker::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PeerId>();
+
+    loop {
+        tokio::select! {
+            _ = ctx.token.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => {
+                    let peer = next_peer;
+                    next_peer += 1;
+                    if let Err(e) = apply_stream(&SockRef::from(&stream), &ctx.options) {
+                        ctx.failed(Some(peer), e);
+                    }
+                    let duplicate = match SockRef::from(&stream).try_clone() {
+                        Ok(d) => d,
+                        Err(e) => {
+                            ctx.failed(Some(peer), NetError::from_io(Operation::Accept, remote, &e));
+                            continue;
+                        }
+                    };
+                    let local = stream.local_addr().unwrap_or(local);
+                    ctx.emit(EventKind::Accepted { peer, local, remote });
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    peers.insert(peer, ConnHandle { commands: tx.clone() });
+                    let task_ctx = ctx.clone();
+                    let token = ctx.token.child_token();
+                    let done = done_tx.clone();
+                    connections.spawn(async move {
+                        conn::run(task_ctx, peer, remote, stream, duplicate, tx, rx, token).await;
+                        let _ = done.send(peer);
+                    });
+                }
+                Err(e) => {
+                    // Running out of descriptors and the like: report, breathe, go on.
+                    ctx.failed(None, NetError::from_io(Operation::Accept, format!("on {local}"), &e));
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            command = commands.recv() => match command {
+                None => break,
+                Some(EndpointCommand::Close { abort }) => {
+                    // Stop accepting (below), end every connection and wait for them.
+                    for handle in peers.values() {
+                        let _ = handle.commands.send(if abort { ConnCommand::Abort } else { ConnCommand::Close });
+                    }
+                    break;
+                }
+                Some(command) => route_server(&ctx, &peers, command),
+            },
+            Some(peer) = done_rx.recv() => {
+                peers.remove(&peer);
+            }
+        }
+    }
+    drop(listener);
+    drop(peers);
+    connections.close();
+    let grace = CLOSE_GRACE + std::time::Duration::from_millis(500);
+    tokio::select! {
+        _ = ctx.token.cancelled() => {}
+        _ = tokio::time::timeout(grace, connections.wait()) => {}
+    }
+}
+
+fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command: EndpointCommand) {
+    let send_to = |peer: PeerId, command: ConnCommand| match peers.get(&peer) {
+        Some(handle) => {
+            let _ = handle.commands.send(command);
+        }
+        None => ctx.failed(
+            Some(peer),
+            other(Operation::Send, format!("peer {peer} is not connected")),
+        ),
+    };
+    match command {
+        EndpointCommand::Send { to, bytes } => match to {
+            Target::Peer(p) => send_to(p, ConnCommand::Send(bytes)),
+            Target::AllPeers if peers.is_empty() => {
+                ctx.failed(None, other(Operation::Send, "no peer is connected yet"))
+            }
+            Target::AllPeers => {
+                for handle in peers.values() {
+                    let _ = handle.commands.send(ConnCommand::Send(bytes.clone()));
+                }
+            }
+            Target::Default => match peers.len() {
+                0 => ctx.failed(None, other(Operation::Send, "no peer is connected yet")),
+                1 => {
+                    if let Some(handle) = peers.values().next() {
+                        let _ = handle.commands.send(ConnCommand::Send(bytes));
+                    }
+                }
+                n => ctx.failed(
+                    None,
+                    other(
+                        Operation::Send,
+                        format!("{n} peers are connected: choose one, or send to all"),
+                    ),
+                ),
+            },
+            Target::Address(a) => ctx.failed(
+                None,
+                other(
+                    Operation::Send,
+                    format!("a TCP server sends to its connected peers, not to {a}"),
+                ),
+            ),
+        },
+        EndpointCommand::HalfClose { peer } => send_to(peer, ConnCommand::HalfClose),
+        EndpointCommand::Disconnect { peer, abort } => send_to(
+            peer,
+            if abort {
+                ConnCommand::Abort
+            } else {
+                ConnCommand::Close
+            },
+        ),
+        EndpointCommand::Close { .. } => {}
+    }
+}

@@ -1,0 +1,18 @@
+//! sockbench: a desktop workbench for sockets.
+//!
+//! # Layout
+//!
+//! - [`model`]: pure data: the payload notation, addresses, endpoint settings,
+//!   the traffic log store and the session document. No tokio, no egui.
+//! - [`persist`]: session files (RON, format 1), loaded with errors that name the
+//!   line and column, saved atomically.
+//! - [`engine`]: real sockets on tokio. Callers send [`engine::Command`]s and read
+//!   [`engine::Event`]s; the engine never waits on its callers and never imports egui.
+//! - [`cli`]: the headless face: `connect`, `listen`, `check`, on the same engine.
+//!
+//! `main.rs` only parses the command line and picks one of these.
+
+pub mod cli;
+pub mod engine;
+pub mod model;
+pub mod persist;

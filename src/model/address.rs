@@ -1,0 +1,227 @@
+//! Addresses as people type them: `host:port`, `[v6addr]:port`, `127.0.0.1:7000`.
+//!
+//! Parsing checks the form only (a host name is resolved later, by the engine,
+//! so a name that does not resolve is reported when the endpoint starts).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+/// A validated `host:port`. The host is an IP literal or a host name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// The IP literal (without brackets) or host name.
+    pub host: String,
+    pub port: u16,
+}
+
+/// Why a typed address is not usable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("the address is empty: write host:port, for example 127.0.0.1:7000")]
+    Empty,
+    #[error("\"{0}\" has no port: write host:port, for example {0}:7000")]
+    MissingPort(String),
+    #[error("the host is missing before \":{0}\"")]
+    MissingHost(String),
+    #[error("port \"{0}\" is not a number")]
+    PortNotNumber(String),
+    #[error("port {0} is out of range: ports go from 0 to 65535")]
+    PortOutOfRange(String),
+    #[error("an IPv6 address needs brackets: write [{0}]:PORT")]
+    BareIpv6(String),
+    #[error("\"{0}\" is not a valid IPv6 address")]
+    BadIpv6(String),
+    #[error("\"{0}\" is not a valid host name (letters, digits, '-' and '.' only)")]
+    BadHostName(String),
+    #[error("\"{0}\" looks like an IPv4 address but is not one (each part is 0 to 255)")]
+    BadIpv4(String),
+    #[error("port 0 only makes sense for listening: give the port to connect to")]
+    PortZero,
+}
+
+impl HostPort {
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// The IP address when the host is an IP literal (no resolution needed).
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.host.parse().ok()
+    }
+
+    /// The socket address when the host is an IP literal.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        self.ip().map(|ip| SocketAddr::new(ip, self.port))
+    }
+
+    /// The same address, refusing port 0 (a remote to connect or send to).
+    pub fn require_port(self) -> Result<Self, AddressError> {
+        if self.port == 0 {
+            Err(AddressError::PortZero)
+        } else {
+            Ok(self)
+        }
+    }
+}
+
+impl From<SocketAddr> for HostPort {
+    fn from(a: SocketAddr) -> Self {
+        Self::new(a.ip().to_string(), a.port())
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, AddressError> {
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()) {
+        return Err(AddressError::PortNotNumber(s.to_owned()));
+    }
+    s.parse::<u16>()
+        .map_err(|_| AddressError::PortOutOfRange(s.to_owned()))
+}
+
+fn check_host_name(host: &str) -> Result<(), AddressError> {
+    let looks_numeric = host.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if looks_numeric {
+        return Err(AddressError::BadIpv4(host.to_owned()));
+    }
+    let ok = host.len() <= 253
+        && host.split('.').enumerate().all(|(i, label)| {
+            // A trailing dot (fully qualified name) leaves one empty last label.
+            (label.is_empty() && i > 0 && host.ends_with('.') && i == host.split('.').count() - 1)
+                || (!label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(AddressError::BadHostName(host.to_owned()))
+    }
+}
+
+impl FromStr for HostPort {
+    type Err = AddressError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(AddressError::Empty);
+        }
+        if let Some(rest) = s.strip_prefix('[') {
+            let Some((inside, after)) = rest.split_once(']') else {
+                return Err(AddressError::BadIpv6(rest.to_owned()));
+            };
+            // A zone (fe80::1%eth0) is allowed by the std parser as part of SocketAddrV6
+            // only numerically, so check the address part alone.
+            let addr_part = inside.split('%').next().unwrap_or(inside);
+            if addr_part.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(AddressError::BadIpv6(inside.to_owned()));
+            }
+            let Some(port) = after.strip_prefix(':') else {
+                return Err(AddressError::MissingPort(format!("[{inside}]")));
+            };
+            return Ok(Self::new(inside, parse_port(port)?));
+        }
+        if s.matches(':').count() > 1 {
+            return Err(AddressError::BareIpv6(s.to_owned()));
+        }
+        let Some((host, port)) = s.rsplit_once(':') else {
+            return Err(AddressError::MissingPort(s.to_owned()));
+        };
+        if host.is_empty() {
+            return Err(AddressError::MissingHost(port.to_owned()));
+        }
+        let port = parse_port(port)?;
+        if host.parse::<std::net::Ipv4Addr>().is_err() {
+            check_host_name(host)?;
+        }
+        Ok(Self::new(host, port))
+    }
+}
+
+impl serde::Serialize for HostPort {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HostPort {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse()
+            .map_err(|e| serde::de::Error::custom(format!("address \"{s}\": {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_addresses() {
+        assert_eq!(
+            "127.0.0.1:7000".parse::<HostPort>().unwrap(),
+            HostPort::new("127.0.0.1", 7000)
+        );
+        assert_eq!(
+            "[::1]:80".parse::<HostPort>().unwrap(),
+            HostPort::new("::1", 80)
+        );
+        assert_eq!(
+            "localhost:0".parse::<HostPort>().unwrap(),
+            HostPort::new("localhost", 0)
+        );
+        assert_eq!(
+            "example.invalid:65535".parse::<HostPort>().unwrap().port,
+            65535
+        );
+        assert_eq!(" host-1.lan:22 ".parse::<HostPort>().unwrap().host, "host-1.lan");
+        assert_eq!(HostPort::new("::1", 80).to_string(), "[::1]:80");
+        assert_eq!(
+            HostPort::new("::1", 80).socket_addr(),
+            Some("[::1]:80".parse().unwrap())
+        );
+        assert_eq!(HostPort::new("localhost", 80).socket_addr(), None);
+    }
+
+    #[test]
+    fn bad_addresses_say_why() {
+        let e = |s: &str| s.parse::<HostPort>().unwrap_err();
+        assert_eq!(e(""), AddressError::Empty);
+        assert_eq!(e("localhost"), AddressError::MissingPort("localhost".into()));
+        assert_eq!(e(":80"), AddressError::MissingHost("80".into()));
+        assert_eq!(e("h:x"), AddressError::PortNotNumber("x".into()));
+        assert_eq!(e("h:70000"), AddressError::PortOutOfRange("70000".into()));
+        assert_eq!(
+            e("h:70000").to_string(),
+            "port 70000 is out of range: ports go from 0 to 65535"
+        );
+        assert_eq!(e("h:-1"), AddressError::PortNotNumber("-1".into()));
+        assert_eq!(e("::1:80"), AddressError::BareIpv6("::1:80".into()));
+        assert_eq!(e("[::zz]:80"), AddressError::BadIpv6("::zz".into()));
+        assert_eq!(e("[::1]"), AddressError::MissingPort("[::1]".into()));
+        assert_eq!(e("256.1.1.1:80"), AddressError::BadIpv4("256.1.1.1".into()));
+        assert_eq!(e("bad host:80"), AddressError::BadHostName("bad host".into()));
+        assert_eq!(
+            HostPort::new("h", 0).require_port().unwrap_err(),
+            AddressError::PortZero
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! Endpoint settings: what an endpoint is, where it connects or listens, how it
+//! answers, and its socket options. The same validated structure is stored in
+//! session files, edited by the window and handed to the engine.
+
+use super::address::HostPort;
+use super::payload::Payload;
+
+/// One endpoint of a session, as a person set it up.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSpec {
+    /// Unique within a session; the log and the command line name endpoints by it.
+    pub name: String,
+    pub kind: EndpointKind,
+    /// How the endpoint answers what it receives, without a person in the loop.
+    #[serde(default, skip_serializing_if = "AutoReply::is_off")]
+    pub reply: AutoReply,
+    #[serde(default, skip_serializing_if = "SocketOptions::is_default")]
+    pub options: SocketOptions,
+}
+
+impl EndpointSpec {
+    pub fn new(name: impl Into<String>, kind: EndpointKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            reply: AutoReply::Off,
+            options: SocketOptions::default(),
+        }
+    }
+
+    pub fn with_reply(mut self, reply: AutoReply) -> Self {
+        self.reply = reply;
+        self
+    }
+}
+
+/// The kinds of endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EndpointKind {
+    /// Connects to `remote` and holds one connection.
+    TcpClient { remote: HostPort },
+    /// Listens on `listen` and accepts many peers, each its own connection.
+    TcpServer { listen: HostPort },
+    /// A datagram socket bound to `bind` (any address of the remote's family when
+    /// absent), sending to `remote` unless told otherwise.
+    Udp {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bind: Option<HostPort>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<HostPort>,
+    },
+}
+
+/// The kinds without their settings, for pickers and labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KindTag {
+    TcpClient,
+    TcpServer,
+    Udp,
+}
+
+impl KindTag {
+    pub const ALL: [KindTag; 3] = [KindTag::TcpClient, KindTag::TcpServer, KindTag::Udp];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            KindTag::TcpClient => "TCP client",
+            KindTag::TcpServer => "TCP server",
+            KindTag::Udp => "UDP socket",
+        }
+    }
+
+    /// True for endpoints that accept many peers.
+    pub fn is_server(self) -> bool {
+        matches!(self, KindTag::TcpServer)
+    }
+
+    pub fn is_tcp(self) -> bool {
+        matches!(self, KindTag::TcpClient | KindTag::TcpServer)
+    }
+}
+
+impl EndpointKind {
+    pub fn tag(&self) -> KindTag {
+        match self {
+            EndpointKind::TcpClient { .. } => KindTag::TcpClient,
+            EndpointKind::TcpServer { .. } => KindTag::TcpServer,
+            EndpointKind::Udp { .. } => KindTag::Udp,
+        }
+    }
+
+    /// The address this endpoint connects or sends to by default.
+    pub fn remote(&self) -> Option<&HostPort> {
+        match self {
+            EndpointKind::TcpClient { remote } => Some(remote),
+            EndpointKind::Udp { remote, .. } => remote.as_ref(),
+            EndpointKind::TcpServer { .. } => None,
+        }
+    }
+
+    /// The address this endpoint listens on or binds to.
+    pub fn local(&self) -> Option<&HostPort> {
+        match self {
+            EndpointKind::TcpServer { listen } => Some(listen),
+            EndpointKind::Udp { bind, .. } => bind.as_ref(),
+            EndpointKind::TcpClient { .. } => None,
+        }
+    }
+}
+
+/// Answers given by the endpoint itself, as soon as data arrives.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum AutoReply {
+    #[default]
+    Off,
+    /// Send every received payload back to its sender.
+    Echo,
+    /// For each received payload, the first matching rule's reply is sent.
+    Rules(Vec<Rule>),
+}
+
+impl AutoReply {
+    pub fn is_off(&self) -> bool {
+        matches!(self, AutoReply::Off)
+    }
+
+    /// One rule that answers every payload with `reply`.
+    pub fn always(reply: Payload) -> Self {
+        AutoReply::Rules(vec![Rule {
+            when: Trigger::Always,
+            reply,
+        }])
+    }
+}
+
+/// A rule: when a received payload matches, send the reply.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub when: Trigger,
+    pub reply: Payload,
+}
+
+/// What a received payload must look like for a rule to answer it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Trigger {
+    /// Any payload.
+    Always,
+    /// Payloads that contain these bytes.
+    Contains(Payload),
+    /// Payloads matched by this regular expression (over bytes; `(?-u)` for raw bytes).
+    Regex(RegexText),
+}
+
+/// A regular expression checked when it is read, so a broken one in a file is
+/// reported with its line and column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegexText(pub String);
+
+impl RegexText {
+    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
+        regex::bytes::Regex::new(pattern)?;
+        Ok(Self(pattern.to_owned()))
+    }
+
+    pub fn compile(&self) -> regex::bytes::Regex {
+        // Checked on construction; a failure here would only mean a bigger size limit.
+        regex::bytes::Regex::new(&self.0).unwrap_or_else(|_| {
+            regex::bytes::Regex::new("$^").expect("the never-matching regex compiles")
+        })
+    }
+}
+
+impl serde::Serialize for RegexText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RegexText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RegexText::new(&s).map_err(|e| serde::de::Error::custom(format!("bad regex: {e}")))
+    }
+}
+
+/// Socket options, applied through socket2 when the endpoint starts. Absent
+/// values keep the operating system's default.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocketOptions {
+    /// TCP_NODELAY: send small writes at once instead of coalescing them (Nagle).
+    #[serde(skip_serializing_if = "is_false")]
+    pub nodelay: bool,
+    /// SO_KEEPALIVE with this idle time in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keepalive_secs: Option<u32>,
+    /// SO_LINGER in seconds (0 makes every close an abort).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linger_secs: Option<u32>,
+    /// IP_TTL / IPV6_UNICAST_HOPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    /// SO_RCVBUF in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recv_buffer: Option<u32>,
+    /// SO_SNDBUF in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_buffer: Option<u32>,
+    /// SO_BROADCAST (UDP): allow sending to broadcast addresses.
+    #[serde(skip_serializing_if = "is_false")]
+    pub broadcast: bool,
+    /// SO_REUSEADDR for UDP sockets (TCP listeners always set it, as servers do).
+    #[serde(skip_serializing_if = "is_false")]
+    pub reuse_address: bool,
+    /// How long a TCP connect may take before it fails as timed out.
+    #[serde(skip_serializing_if = "is_default_connect_timeout")]
+    pub connect_timeout_secs: f64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: f64 = 10.0;
+
+fn is_default_connect_timeout(v: &f64) -> bool {
+    *v == DEFAULT_CONNECT_TIMEOUT_SECS
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        Self {
+            nodelay: false,
+            keepalive_secs: None,
+            linger_secs: None,
+            ttl: None,
+            recv_buffer: None,
+            send_buffer: None,
+            broadcast: false,
+            reuse_address: false,
+            connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
+        }
+    }
+}
+
+impl SocketOptions {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The connect timeout as a duration, clamped to something sane.
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        let secs = if self.connect_timeout_secs.is_finite() && self.connect_timeout_secs > 0.0 {
+            self.connect_timeout_secs.min(3600.0)
+        } else {
+            DEFAULT_CONNECT_TIMEOUT_SECS
+        };
+        std::time::Duration::from_secs_f64(secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_file_form_is_short() {
+        let spec = EndpointSpec::new(
+            "echo server",
+            EndpointKind::TcpServer {
+                listen: "127.0.0.1:7000".parse().unwrap(),
+            },
+        )
+        .with_reply(AutoReply::Echo);
+        let text = ron::to_string(&spec).unwrap();
+        assert_eq!(
+            text,
+            "(name:\"echo server\",kind:TcpServer(listen:\"127.0.0.1:7000\"),reply:Echo)"
+        );
+        let back: EndpointSpec = ron::from_str(&text).unwrap();
+        assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn bad_regex_is_refused_when_read() {
+        let err = ron::from_str::<Trigger>("Regex(\"(unclosed\")").unwrap_err();
+        assert!(err.to_string().contains("bad regex"), "{err}");
+    }
+
+    #[test]
+    fn connect_timeout_is_clamped() {
+        let mut o = SocketOptions::default();
+        assert_eq!(o.connect_timeout().as_secs(), 10);
+        o.connect_timeout_secs = -1.0;
+        assert_eq!(o.connect_timeout().as_secs(), 10);
+        o.connect_timeout_secs = 0.5;
+        assert_eq!(o.connect_timeout().as_millis(), 500);
+    }
+}

@@ -1,0 +1,14 @@
+//! Pure data and pure functions: the payload notation, addresses, endpoint
+//! settings, the traffic log store and the session document. No tokio, no egui.
+
+pub mod address;
+pub mod endpoint;
+pub mod log;
+pub mod payload;
+pub mod session;
+
+pub use address::{AddressError, HostPort};
+pub use endpoint::{AutoReply, EndpointKind, EndpointSpec, KindTag, Rule, SocketOptions, Trigger};
+pub use log::{Direction, Entry, EntryKind, ErrorKind, FilteredView, LogFilter, TrafficLog, NO_PEER};
+pub use payload::{Notation, Payload, PayloadError};
+pub use session::{LibraryItem, Session};

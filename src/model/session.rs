@@ -1,0 +1,79 @@
+//! The session document: what a person saves and opens.
+
+use super::endpoint::EndpointSpec;
+use super::log::TrafficLog;
+use super::payload::Payload;
+
+/// A session: its endpoints, payload library, notes and recorded log.
+#[derive(Clone, Debug, Default)]
+pub struct Session {
+    /// Free text for the person (what this session is for, how to use it).
+    pub notes: String,
+    /// The endpoints, in the order they are shown. Names are unique.
+    pub endpoints: Vec<EndpointSpec>,
+    /// Named payloads to send again and again.
+    pub library: Vec<LibraryItem>,
+    /// Everything that happened while the session ran.
+    pub log: TrafficLog,
+}
+
+/// A named payload of the library.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryItem {
+    pub name: String,
+    pub payload: Payload,
+}
+
+impl Session {
+    pub fn endpoint(&self, name: &str) -> Option<&EndpointSpec> {
+        self.endpoints.iter().find(|e| e.name == name)
+    }
+
+    /// A name not used by any endpoint yet: `base`, `base 2`, `base 3`, …
+    pub fn unique_endpoint_name(&self, base: &str) -> String {
+        if self.endpoint(base).is_none() {
+            return base.to_owned();
+        }
+        (2..)
+            .map(|n| format!("{base} {n}"))
+            .find(|candidate| self.endpoint(candidate).is_none())
+            .unwrap_or_else(|| base.to_owned())
+    }
+
+    /// Why the session is not consistent, if it is not: every endpoint needs a
+    /// name, and no two may share one.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, e) in self.endpoints.iter().enumerate() {
+            if e.name.trim().is_empty() {
+                return Err(format!("endpoint {} has an empty name", i + 1));
+            }
+            if self.endpoints[..i].iter().any(|o| o.name == e.name) {
+                return Err(format!("two endpoints are named \"{}\"", e.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::endpoint::EndpointKind;
+
+    #[test]
+    fn unique_names() {
+        let mut s = Session::default();
+        let kind = EndpointKind::TcpClient {
+            remote: "127.0.0.1:1".parse().unwrap(),
+        };
+        s.endpoints.push(EndpointSpec::new("client", kind.clone()));
+        assert_eq!(s.unique_endpoint_name("server"), "server");
+        assert_eq!(s.unique_endpoint_name("client"), "client 2");
+        s.endpoints.push(EndpointSpec::new("client 2", kind.clone()));
+        assert_eq!(s.unique_endpoint_name("client"), "client 3");
+        assert!(s.validate().is_ok());
+        s.endpoints.push(EndpointSpec::new("client", kind));
+        assert_eq!(s.validate().unwrap_err(), "two endpoints are named \"client\"");
+    }
+}

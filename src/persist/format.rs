@@ -1,0 +1,454 @@
+//! The RON shape of format 1 and its conversion to and from [`Session`].
+//!
+//! ```ron
+//! (
+//!     format: 1,
+//!     notes: "A TCP echo server and a client of it.",
+//!     endpoints: [
+//!         (name: "echo server", kind: TcpServer(listen: "127.0.0.1:7000"), reply: Echo),
+//!         (name: "client", kind: TcpClient(remote: "127.0.0.1:7000")),
+//!     ],
+//!     library: [(name: "hello", payload: Text("hello\n"))],
+//!     log: (
+//!         peers: [(endpoint: "client", peer: 0, remote: "127.0.0.1:7000")],
+//!         entries: [
+//!             (at: "2026-11-25T10:00:00.000100Z", endpoint: "client", peer: 0, event: Connected("127.0.0.1:7000")),
+//!             (at: "2026-11-25T10:00:00.000200Z", endpoint: "client", peer: 0, event: Sent(Text("hello\n"))),
+//!         ],
+//!     ),
+//! )
+//! ```
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::LoadError;
+use crate::model::log::{EntryKind, ErrorKind, NO_PEER, TrafficLog};
+use crate::model::{EndpointSpec, LibraryItem, Payload, Session};
+
+/// The session format this build reads and writes.
+pub const FORMAT: u32 = 1;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename = "Session", deny_unknown_fields)]
+struct SessionFile {
+    format: u32,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    endpoints: Vec<EndpointSpec>,
+    #[serde(default)]
+    library: Vec<LibraryItem>,
+    #[serde(default)]
+    log: LogFile,
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename = "Log", deny_unknown_fields)]
+struct LogFile {
+    #[serde(default)]
+    peers: Vec<PeerFile>,
+    #[serde(default)]
+    entries: Vec<EntryFile>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename = "Peer", deny_unknown_fields)]
+struct PeerFile {
+    endpoint: String,
+    peer: u32,
+    remote: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename = "Entry", deny_unknown_fields)]
+struct EntryFile {
+    at: Timestamp,
+    endpoint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    peer: Option<u32>,
+    event: EventFile,
+}
+
+/// One log entry's event. Payloads carry their bytes, the rest a detail line.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename = "Event")]
+enum EventFile {
+    Sent(Payload),
+    Received(Payload),
+    Resolving(String),
+    Connecting(String),
+    Connected(String),
+    Listening(String),
+    Bound(String),
+    Accepted(String),
+    PeerClosed(String),
+    HalfClosed(String),
+    Reset(String),
+    Closed(String),
+    Stopped(String),
+    Failed(ErrorKind, String),
+    Note(String),
+}
+
+/// RFC 3339 UTC with microseconds: `2026-11-25T10:00:00.123456Z`.
+struct Timestamp(DateTime<Utc>);
+
+pub fn format_timestamp(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_timestamp(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| Timestamp(t.with_timezone(&Utc)))
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "time \"{s}\" is not RFC 3339 (like 2026-11-25T10:00:00.123456Z): {e}"
+                ))
+            })
+    }
+}
+
+/// Only the format field, read first; everything else is skipped unread.
+#[derive(serde::Deserialize)]
+struct Probe {
+    format: Option<u64>,
+}
+
+fn syntax_error(path: &Path, e: ron::error::SpannedError) -> LoadError {
+    LoadError::Syntax {
+        path: path.to_owned(),
+        line: e.span.start.line,
+        col: e.span.start.col,
+        message: e.code.to_string(),
+    }
+}
+
+/// The 1-based line of the first occurrence of `needle` after the first
+/// occurrence, used to point at a duplicated name.
+fn line_of_second(text: &str, needle: &str) -> Option<usize> {
+    let first = text.find(needle)?;
+    let second = first + needle.len() + text[first + needle.len()..].find(needle)?;
+    Some(text[..second].matches('\n').count() + 1)
+}
+
+/// RON options shared by reading and writing: `peer: 1` rather than `peer: Some(1)`.
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+}
+
+pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
+    let options = ron_options();
+    let probe: Probe = options
+        .from_str(text)
+        .map_err(|e| syntax_error(path, e))?;
+    match probe.format {
+        None => {
+            return Err(LoadError::MissingFormat {
+                path: path.to_owned(),
+            });
+        }
+        Some(f) if f != FORMAT as u64 => {
+            return Err(LoadError::UnknownFormat {
+                path: path.to_owned(),
+                found: f,
+            });
+        }
+        Some(_) => {}
+    }
+    let file: SessionFile = options
+        .from_str(text)
+        .map_err(|e| syntax_error(path, e))?;
+
+    let mut session = Session {
+        notes: file.notes,
+        endpoints: file.endpoints,
+        library: file.library,
+        log: TrafficLog::new(),
+    };
+    if let Err(message) = session.validate() {
+        let line = session
+            .endpoints
+            .iter()
+            .enumerate()
+            .find(|(i, e)| session.endpoints[..*i].iter().any(|o| o.name == e.name))
+            .and_then(|(_, e)| line_of_second(text, &format!("name: \"{}\"", e.name)));
+        return Err(LoadError::Invalid {
+            path: path.to_owned(),
+            line,
+            message,
+        });
+    }
+
+    let log = &mut session.log;
+    // Endpoints of the session first, so the log's endpoint order follows the session's.
+    for e in &session.endpoints {
+        log.endpoint_index(&e.name);
+    }
+    for p in &file.log.peers {
+        let ep = log.endpoint_index(&p.endpoint);
+        log.peer_index(ep, p.peer, &p.remote);
+    }
+    for e in file.log.entries {
+        let ep = log.endpoint_index(&e.endpoint);
+        let peer = match e.peer {
+            Some(n) => log.peer_index(ep, n, ""),
+            None => NO_PEER,
+        };
+        let (kind, data): (EntryKind, Vec<u8>) = match e.event {
+            EventFile::Sent(p) => (EntryKind::Sent, p.0),
+            EventFile::Received(p) => (EntryKind::Received, p.0),
+            EventFile::Resolving(s) => (EntryKind::Resolving, s.into_bytes()),
+            EventFile::Connecting(s) => (EntryKind::Connecting, s.into_bytes()),
+            EventFile::Connected(s) => (EntryKind::Connected, s.into_bytes()),
+            EventFile::Listening(s) => (EntryKind::Listening, s.into_bytes()),
+            EventFile::Bound(s) => (EntryKind::Bound, s.into_bytes()),
+            EventFile::Accepted(s) => (EntryKind::Accepted, s.into_bytes()),
+            EventFile::PeerClosed(s) => (EntryKind::PeerClosed, s.into_bytes()),
+            EventFile::HalfClosed(s) => (EntryKind::HalfClosed, s.into_bytes()),
+            EventFile::Reset(s) => (EntryKind::Reset, s.into_bytes()),
+            EventFile::Closed(s) => (EntryKind::Closed, s.into_bytes()),
+            EventFile::Stopped(s) => (EntryKind::Stopped, s.into_bytes()),
+            EventFile::Failed(k, s) => (EntryKind::Failed(k), s.into_bytes()),
+            EventFile::Note(s) => (EntryKind::Note, s.into_bytes()),
+        };
+        log.push(e.at.0, ep, peer, kind, &data);
+    }
+    Ok(session)
+}
+
+pub fn encode(session: &Session) -> String {
+    let log = &session.log;
+    let peers = log
+        .peers()
+        .iter()
+        .map(|p| PeerFile {
+            endpoint: log.endpoints()[p.endpoint as usize].clone(),
+            peer: p.number,
+            remote: p.remote.clone(),
+        })
+        .collect();
+    let entries = log
+        .entries()
+        .iter()
+        .map(|e| {
+            let data = log.bytes_of(e);
+            let detail = || String::from_utf8_lossy(data).into_owned();
+            let event = match e.kind {
+                EntryKind::Sent => EventFile::Sent(Payload::new(data)),
+                EntryKind::Received => EventFile::Received(Payload::new(data)),
+                EntryKind::Resolving => EventFile::Resolving(detail()),
+                EntryKind::Connecting => EventFile::Connecting(detail()),
+                EntryKind::Connected => EventFile::Connected(detail()),
+                EntryKind::Listening => EventFile::Listening(detail()),
+                EntryKind::Bound => EventFile::Bound(detail()),
+                EntryKind::Accepted => EventFile::Accepted(detail()),
+                EntryKind::PeerClosed => EventFile::PeerClosed(detail()),
+                EntryKind::HalfClosed => EventFile::HalfClosed(detail()),
+                EntryKind::Reset => EventFile::Reset(detail()),
+                EntryKind::Closed => EventFile::Closed(detail()),
+                EntryKind::Stopped => EventFile::Stopped(detail()),
+                EntryKind::Failed(k) => EventFile::Failed(k, detail()),
+                EntryKind::Note => EventFile::Note(detail()),
+            };
+            EntryFile {
+                at: Timestamp(e.at()),
+                endpoint: log.endpoint_name(e).to_owned(),
+                peer: log.peer_of(e).map(|p| p.number),
+                event,
+            }
+        })
+        .collect();
+    let file = SessionFile {
+        format: FORMAT,
+        notes: session.notes.clone(),
+        endpoints: session.endpoints.clone(),
+        library: session.library.clone(),
+        log: LogFile { peers, entries },
+    };
+    // Nested values past the third level stay on one line: one peer and one
+    // log entry per line reads well and diffs well.
+    let pretty = ron::ser::PrettyConfig::new()
+        .depth_limit(3)
+        .struct_names(false)
+        .separate_tuple_members(false);
+    let body = ron_options()
+        .to_string_pretty(&file, pretty)
+        .unwrap_or_else(|e| format!("// could not encode the session: {e}\n"));
+    format!("// sockbench session. Hand edits are welcome; README.md describes the fields.\n{body}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::log::Direction;
+    use crate::model::{AutoReply, EndpointKind};
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+
+    fn p() -> PathBuf {
+        PathBuf::from("test.ron")
+    }
+
+    fn at(micros: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(micros).unwrap()
+    }
+
+    fn sample() -> Session {
+        let mut s = Session {
+            notes: "two lines\nof notes".into(),
+            ..Default::default()
+        };
+        s.endpoints.push(
+            EndpointSpec::new(
+                "echo server",
+                EndpointKind::TcpServer {
+                    listen: "127.0.0.1:7000".parse().unwrap(),
+                },
+            )
+            .with_reply(AutoReply::Echo),
+        );
+        s.endpoints.push(EndpointSpec::new(
+            "client",
+            EndpointKind::TcpClient {
+                remote: "127.0.0.1:7000".parse().unwrap(),
+            },
+        ));
+        s.library.push(LibraryItem {
+            name: "hello".into(),
+            payload: "hello\r\n".into(),
+        });
+        let log = &mut s.log;
+        let c = log.endpoint_index("client");
+        let srv = log.endpoint_index("echo server");
+        let p0 = log.peer_index(c, 0, "127.0.0.1:7000");
+        let p1 = log.peer_index(srv, 1, "127.0.0.1:50000");
+        log.push(at(1_000_001), c, p0, EntryKind::Connected, b"127.0.0.1:7000");
+        log.push(at(1_000_002), c, p0, EntryKind::Sent, b"hello\r\n");
+        log.push(at(1_000_003), srv, p1, EntryKind::Received, &[0, 1, 2, 255]);
+        log.push(
+            at(1_000_004),
+            c,
+            NO_PEER,
+            EntryKind::Failed(ErrorKind::Refused),
+            b"connect: refused",
+        );
+        s
+    }
+
+    fn same_log(a: &TrafficLog, b: &TrafficLog) {
+        assert_eq!(a.len(), b.len());
+        for i in 0..a.len() {
+            let (x, y) = (a.entry(i).unwrap(), b.entry(i).unwrap());
+            assert_eq!(x.at_micros, y.at_micros);
+            assert_eq!(x.kind, y.kind);
+            assert_eq!(a.endpoint_name(x), b.endpoint_name(y));
+            let peer = |l: &TrafficLog, e| l.peer_of(e).map(|p| (p.number, p.remote.clone()));
+            assert_eq!(peer(a, x), peer(b, y));
+            assert_eq!(a.data(i), b.data(i));
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let s = sample();
+        let text = encode(&s);
+        let back = decode(&text, &p()).unwrap();
+        assert_eq!(back.notes, s.notes);
+        assert_eq!(back.endpoints, s.endpoints);
+        assert_eq!(back.library, s.library);
+        same_log(&s.log, &back.log);
+        // And the text is stable through a second trip.
+        assert_eq!(encode(&back), text);
+    }
+
+    #[test]
+    fn file_text_is_readable() {
+        let text = encode(&sample());
+        assert!(text.contains("format: 1,"), "{text}");
+        assert!(
+            text.contains("            name: \"echo server\",\n            kind: TcpServer(listen: \"127.0.0.1:7000\"),\n            reply: Echo,\n"),
+            "{text}"
+        );
+        assert!(text.contains("event: Sent(Text(\"hello\\r\\n\"))"), "{text}");
+        assert!(text.contains("event: Received(Hex(\"00 01 02 ff\"))"), "{text}");
+        assert!(text.contains("at: \"1970-01-01T00:00:01.000002Z\""), "{text}");
+        assert!(text.contains("event: Failed(Refused, \"connect: refused\")"), "{text}");
+    }
+
+    #[test]
+    fn broken_files_name_line_and_column() {
+        let text = "(\n    format: 1,\n    endpoints: [\n        (name: \"x\", kind: TcpClient(remote: \"127.0.0.1:99999\")),\n    ],\n)";
+        let err = decode(text, &p()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("test.ron:4:"), "{msg}");
+        assert!(msg.contains("port 99999 is out of range"), "{msg}");
+
+        let err = decode("(format: 1, endpoints: [", &p()).unwrap_err();
+        assert!(matches!(err, LoadError::Syntax { line: 1, .. }), "{err}");
+
+        let err = decode("(format: 1, nots: \"typo\")", &p()).unwrap_err();
+        assert!(err.to_string().contains("nots"), "{err}");
+
+        let err = decode("(format: 1, endpoints: [], log: (entries: [(at: \"yesterday\", endpoint: \"x\", event: Note(\"\"))]))", &p()).unwrap_err();
+        assert!(err.to_string().contains("not RFC 3339"), "{err}");
+    }
+
+    #[test]
+    fn versions() {
+        let err = decode("(format: 2, whatever: [1, 2, 3])", &p()).unwrap_err();
+        assert!(matches!(err, LoadError::UnknownFormat { found: 2, .. }));
+        assert_eq!(
+            err.to_string(),
+            "test.ron: session format 2 is not one this sockbench reads (it reads format 1); it was written by a newer sockbench"
+        );
+        let err = decode("(endpoints: [])", &p()).unwrap_err();
+        assert!(matches!(err, LoadError::MissingFormat { .. }), "{err}");
+        let err = decode("[1, 2]", &p()).unwrap_err();
+        assert!(matches!(err, LoadError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_line() {
+        let text = "(\n format: 1,\n endpoints: [\n  (name: \"a\", kind: Udp()),\n  (name: \"a\", kind: Udp()),\n ],\n)";
+        let err = decode(text, &p()).unwrap_err();
+        assert_eq!(err.to_string(), "test.ron:5: two endpoints are named \"a\"");
+    }
+
+    #[test]
+    fn minimal_file() {
+        let s = decode("(format: 1)", &p()).unwrap();
+        assert!(s.endpoints.is_empty() && s.log.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn any_payload_survives_save_and_load(
+            payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 1..8),
+            micros in 0i64..4_000_000_000_000_000,
+        ) {
+            let mut s = Session::default();
+            let ep = s.log.endpoint_index("e");
+            for (i, bytes) in payloads.iter().enumerate() {
+                let dir = if i % 2 == 0 { Direction::Sent } else { Direction::Received };
+                let kind = if dir == Direction::Sent { EntryKind::Sent } else { EntryKind::Received };
+                s.log.push(at(micros + i as i64), ep, NO_PEER, kind, bytes);
+            }
+            let back = decode(&encode(&s), &p()).unwrap();
+            prop_assert_eq!(back.log.len(), payloads.len());
+            for (i, bytes) in payloads.iter().enumerate() {
+                prop_assert_eq!(back.log.data(i), &bytes[..]);
+                prop_assert_eq!(back.log.entry(i).unwrap().at_micros, micros + i as i64);
+            }
+        }
+    }
+}
