@@ -13,7 +13,11 @@ pub fn run(files: &[PathBuf]) -> i32 {
                 path.display(),
                 crate::persist::FORMAT,
                 session.endpoints.len(),
-                if session.endpoints.len() == 1 { "" } else { "s" },
+                if session.endpoints.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
                 session.library.len(),
                 if session.library.len() == 1 { "" } else { "s" },
                 session.log.len(),

@@ -9,7 +9,9 @@ use tokio::time::{Instant, sleep_until};
 
 use super::output::{entry_line, summary_line};
 use super::{Answer, ConnectRequest, EXIT_BAD_INPUT, EXIT_NETWORK, EXIT_OK, ListenRequest, Proto};
-use crate::engine::{CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake};
+use crate::engine::{
+    CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
+};
 use crate::model::log::Totals;
 use crate::model::{AutoReply, Direction, EndpointKind, EndpointSpec, Session};
 
@@ -56,7 +58,11 @@ impl Run {
         }
         if !self.quiet {
             // A closed stdout (piped into `head`) must not stop the run.
-            let _ = writeln!(std::io::stdout(), "{}", entry_line(&self.session.log, index));
+            let _ = writeln!(
+                std::io::stdout(),
+                "{}",
+                entry_line(&self.session.log, index)
+            );
         }
     }
 
@@ -204,7 +210,10 @@ pub async fn listen(request: ListenRequest) -> i32 {
         Answer::Reply(p) => AutoReply::always(p.clone()),
     };
     let answers = reply != AutoReply::Off;
-    let mut run = Run::start(EndpointSpec::new("server", kind).with_reply(reply), request.quiet);
+    let mut run = Run::start(
+        EndpointSpec::new("server", kind).with_reply(reply),
+        request.quiet,
+    );
     let mut deadline = request.run_for.map(|d| Instant::now() + d);
     let mut closing = false;
     // --once over UDP: the first datagram came in, its answer is still to go out.
@@ -250,7 +259,10 @@ pub async fn listen(request: ListenRequest) -> i32 {
         }
         if close && !closing {
             closing = true;
-            run.send(Command::Close { id: ID, abort: false });
+            run.send(Command::Close {
+                id: ID,
+                abort: false,
+            });
             deadline = Some(Instant::now() + STOP_GRACE + CLOSE_GRACE);
         }
     }

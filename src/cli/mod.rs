@@ -75,7 +75,12 @@ struct ConnectArgs {
     #[arg(long = "send-hex", value_name = "HEX")]
     send_hex: Vec<String>,
     /// After the last send, stop once this many seconds pass with no data.
-    #[arg(long, value_name = "SECS", default_value = "1", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "1",
+        allow_negative_numbers = true
+    )]
     wait: String,
     /// Write a session file with the endpoint and its whole log.
     #[arg(long, value_name = "FILE")]
@@ -177,7 +182,9 @@ fn parse_secs(flag: &str, value: &str) -> Result<Duration, String> {
         return Err(format!("{flag} {value}: give zero or more seconds"));
     }
     if secs > 366.0 * 24.0 * 3600.0 {
-        return Err(format!("{flag} {value}: more than a year is not a useful time"));
+        return Err(format!(
+            "{flag} {value}: more than a year is not a useful time"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -215,6 +222,20 @@ where
     let summary = matches!(command.as_str(), "connect" | "listen");
     let usage = |message: String| UsageError { message, summary };
 
+    // `sockbench FILE` opens the window; anything after a word that is not a
+    // command means a mistyped command, which clap would explain confusingly.
+    let known = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .chain(["help".to_owned()])
+        .collect::<Vec<_>>();
+    if args.len() > 2 && !command.starts_with('-') && !known.contains(&command) {
+        return Err(usage(format!(
+            "\"{command}\" is not a command (the commands are {}); to open a session file in the window, give only its path",
+            known[..known.len() - 1].join(", ")
+        )));
+    }
+
     let matches = match Cli::command().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => {
@@ -238,7 +259,11 @@ where
                 .collect();
             let line = what.join(" ");
             let line = line.trim_start_matches("error: ");
-            return Err(usage(if line.is_empty() { "invalid arguments".into() } else { line.to_owned() }));
+            return Err(usage(if line.is_empty() {
+                "invalid arguments".into()
+            } else {
+                line.to_owned()
+            }));
         }
     };
     let cli = Cli::from_arg_matches(&matches).map_err(|e| usage(e.to_string()))?;
@@ -253,16 +278,25 @@ where
             let remote = parse_addr(&a.addr, true).map_err(usage)?;
             // --send and --send-hex interleave in command-line order.
             let mut ordered: Vec<(usize, Vec<u8>)> = Vec::new();
-            let text_at = sub.indices_of("send").map(|i| i.collect::<Vec<_>>()).unwrap_or_default();
+            let text_at = sub
+                .indices_of("send")
+                .map(|i| i.collect::<Vec<_>>())
+                .unwrap_or_default();
             let hex_at = sub
                 .indices_of("send_hex")
                 .map(|i| i.collect::<Vec<_>>())
                 .unwrap_or_default();
             for (n, (value, at)) in a.send.iter().zip(text_at).enumerate() {
-                ordered.push((at, parse_payload("--send", n + 1, Notation::Text, value).map_err(usage)?));
+                ordered.push((
+                    at,
+                    parse_payload("--send", n + 1, Notation::Text, value).map_err(usage)?,
+                ));
             }
             for (n, (value, at)) in a.send_hex.iter().zip(hex_at).enumerate() {
-                ordered.push((at, parse_payload("--send-hex", n + 1, Notation::Hex, value).map_err(usage)?));
+                ordered.push((
+                    at,
+                    parse_payload("--send-hex", n + 1, Notation::Hex, value).map_err(usage)?,
+                ));
             }
             ordered.sort_by_key(|(at, _)| *at);
             let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
@@ -283,7 +317,9 @@ where
             let answer = if a.echo {
                 Answer::Echo
             } else if let Some(text) = &a.reply {
-                Answer::Reply(Payload::new(parse_payload("--reply", 1, Notation::Text, text).map_err(usage)?))
+                Answer::Reply(Payload::new(
+                    parse_payload("--reply", 1, Notation::Text, text).map_err(usage)?,
+                ))
             } else if let Some(hex) = &a.reply_hex {
                 Answer::Reply(Payload::new(
                     parse_payload("--reply-hex", 1, Notation::Hex, hex).map_err(usage)?,
@@ -359,11 +395,22 @@ mod tests {
     #[test]
     fn sends_keep_command_line_order() {
         let Request::Connect(r) = parse_ok(&[
-            "connect", "tcp", "127.0.0.1:7", "--send", "a", "--send-hex", "62", "--send", "c\\n",
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send",
+            "a",
+            "--send-hex",
+            "62",
+            "--send",
+            "c\\n",
         ]) else {
             panic!("not a connect")
         };
-        assert_eq!(r.payloads, vec![b"a".to_vec(), b"b".to_vec(), b"c\n".to_vec()]);
+        assert_eq!(
+            r.payloads,
+            vec![b"a".to_vec(), b"b".to_vec(), b"c\n".to_vec()]
+        );
         assert_eq!(r.wait, Duration::from_secs(1));
     }
 
@@ -371,7 +418,9 @@ mod tests {
     fn window_and_check() {
         assert!(matches!(parse_ok(&[]), Request::Window(None)));
         assert!(matches!(parse_ok(&["x.ron"]), Request::Window(Some(_))));
-        assert!(matches!(parse_ok(&["check", "a.ron", "b.ron"]), Request::Check(f) if f.len() == 2));
+        assert!(
+            matches!(parse_ok(&["check", "a.ron", "b.ron"]), Request::Check(f) if f.len() == 2)
+        );
         assert!(matches!(parse_ok(&["--help"]), Request::Print(_)));
     }
 
@@ -390,7 +439,15 @@ mod tests {
             "--send-hex #1 \"4g\": at position 2: 'g' is not a hex digit"
         );
         assert_eq!(
-            parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "ok", "--send", "\\q"]),
+            parse_err(&[
+                "connect",
+                "tcp",
+                "127.0.0.1:7",
+                "--send",
+                "ok",
+                "--send",
+                "\\q"
+            ]),
             "--send #2 \"\\q\": at position 2: \"\\q\" is not a known escape (use \\r \\n \\t \\0 \\\\ \\xNN or \\u{...})"
         );
         assert_eq!(
@@ -398,17 +455,31 @@ mod tests {
             "--wait -1: give zero or more seconds"
         );
         assert!(parse_err(&["connect", "sctp", "127.0.0.1:7"]).contains("sctp"));
-        assert!(parse_err(&["listen", "tcp", "127.0.0.1:7", "--echo", "--reply", "x"]).contains("cannot be used with"));
+        assert!(
+            parse_err(&["listen", "tcp", "127.0.0.1:7", "--echo", "--reply", "x"])
+                .contains("cannot be used with")
+        );
         let e = parse(["sockbench", "connect", "tcp", "nohost"]).unwrap_err();
         assert!(e.summary);
-        assert_eq!(e.message, "address \"nohost\": \"nohost\" has no port: write host:port, for example nohost:7000");
+        assert_eq!(
+            e.message,
+            "address \"nohost\": \"nohost\" has no port: write host:port, for example nohost:7000"
+        );
         let e = parse(["sockbench", "check"]).unwrap_err();
         assert!(!e.summary);
     }
 
     #[test]
     fn listen_answers() {
-        let Request::Listen(r) = parse_ok(&["listen", "udp", "[::1]:0", "--reply-hex", "0x41", "--for", "2.5"]) else {
+        let Request::Listen(r) = parse_ok(&[
+            "listen",
+            "udp",
+            "[::1]:0",
+            "--reply-hex",
+            "0x41",
+            "--for",
+            "2.5",
+        ]) else {
             panic!("not a listen")
         };
         assert_eq!(r.answer, Answer::Reply(Payload::from("A")));

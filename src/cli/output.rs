@@ -83,7 +83,13 @@ mod tests {
         log.push(at, ep, p, EntryKind::Connected, b"from 127.0.0.1:50000");
         log.push(at, ep, p, EntryKind::Sent, b"hi\r\n");
         log.push(at, ep, p, EntryKind::Received, &[0, 1]);
-        log.push(at, ep, NO_PEER, EntryKind::Failed(ErrorKind::Refused), b"connect to x: no");
+        log.push(
+            at,
+            ep,
+            NO_PEER,
+            EntryKind::Failed(ErrorKind::Refused),
+            b"connect to x: no",
+        );
         log.push(at, ep, p, EntryKind::PeerClosed, b"");
         assert_eq!(
             entry_line(&log, 0),

@@ -142,8 +142,10 @@ pub(crate) async fn run<S>(
     let queue = commands_tx.downgrade();
     drop(commands_tx);
 
-    tokio::pin!(reader);
-    tokio::pin!(writer);
+    // Boxed, not stack-pinned, so the halves can be dropped (the socket closed)
+    // before `Closed` is reported.
+    let mut reader = Box::pin(reader);
+    let mut writer = Box::pin(writer);
     let mut reading = true;
     let mut aborted = false;
     loop {
@@ -201,7 +203,13 @@ async fn write_all_flush<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> std
     wr.flush().await
 }
 
-fn report_error(ctx: &EndpointCtx, peer: PeerId, op: Operation, remote: SocketAddr, e: &std::io::Error) {
+fn report_error(
+    ctx: &EndpointCtx,
+    peer: PeerId,
+    op: Operation,
+    remote: SocketAddr,
+    e: &std::io::Error,
+) {
     if classify(e) == ErrorKind::Reset {
         ctx.emit(EventKind::Reset { peer });
     } else {

@@ -234,7 +234,11 @@ impl Event {
     pub fn record(&self, log: &mut TrafficLog, endpoint: u16) -> usize {
         let peer = match self.kind.peer() {
             Some(p) => {
-                let remote = self.kind.remote().map(|r| r.to_string()).unwrap_or_default();
+                let remote = self
+                    .kind
+                    .remote()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default();
                 log.peer_index(endpoint, p, &remote)
             }
             None => NO_PEER,
@@ -254,13 +258,34 @@ mod tests {
     #[test]
     fn io_errors_are_classified() {
         use std::io::{Error, ErrorKind as K};
-        assert_eq!(classify(&Error::from(K::ConnectionRefused)), ErrorKind::Refused);
-        assert_eq!(classify(&Error::from(K::AddrInUse)), ErrorKind::AddressInUse);
-        assert_eq!(classify(&Error::from_raw_os_error(113)), ErrorKind::Unreachable);
-        assert_eq!(classify(&Error::from_raw_os_error(13)), ErrorKind::PermissionDenied);
+        assert_eq!(
+            classify(&Error::from(K::ConnectionRefused)),
+            ErrorKind::Refused
+        );
+        assert_eq!(
+            classify(&Error::from(K::AddrInUse)),
+            ErrorKind::AddressInUse
+        );
+        assert_eq!(
+            classify(&Error::from_raw_os_error(113)),
+            ErrorKind::Unreachable
+        );
+        assert_eq!(
+            classify(&Error::from_raw_os_error(13)),
+            ErrorKind::PermissionDenied
+        );
         assert_eq!(classify(&Error::other("x")), ErrorKind::Other);
-        let e = NetError::from_io(Operation::Connect, "to 127.0.0.1:1", &Error::from_raw_os_error(111));
+        let e = NetError::from_io(
+            Operation::Connect,
+            "to 127.0.0.1:1",
+            &Error::from_raw_os_error(111),
+        );
         assert_eq!(e.kind, ErrorKind::Refused);
-        assert!(e.message.starts_with("connect to 127.0.0.1:1: Connection refused"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("connect to 127.0.0.1:1: Connection refused"),
+            "{}",
+            e.message
+        );
     }
 }

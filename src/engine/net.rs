@@ -8,7 +8,7 @@ use socket2::SockRef;
 use tokio_util::sync::CancellationToken;
 
 use super::reply::Responder;
-use super::{EndpointId, Emitter, EventKind, NetError, Operation};
+use super::{Emitter, EndpointId, EventKind, NetError, Operation};
 use crate::model::{ErrorKind, HostPort, SocketOptions};
 
 /// How long a name lookup may take.
@@ -38,7 +38,10 @@ impl EndpointCtx {
 
 /// Resolves `target` to socket addresses. IP literals need no lookup; a host
 /// name emits `Resolving` first. Fails as `NotResolved` when the name has no address.
-pub(crate) async fn resolve(ctx: &EndpointCtx, target: &HostPort) -> Result<Vec<SocketAddr>, NetError> {
+pub(crate) async fn resolve(
+    ctx: &EndpointCtx,
+    target: &HostPort,
+) -> Result<Vec<SocketAddr>, NetError> {
     if let Some(addr) = target.socket_addr() {
         return Ok(vec![addr]);
     }
@@ -83,7 +86,11 @@ fn configure_error(e: &std::io::Error, what: &str) -> NetError {
 }
 
 /// Options that apply to any socket: buffer sizes and TTL.
-pub(crate) fn apply_common(sock: &SockRef<'_>, options: &SocketOptions, v6: bool) -> Result<(), NetError> {
+pub(crate) fn apply_common(
+    sock: &SockRef<'_>,
+    options: &SocketOptions,
+    v6: bool,
+) -> Result<(), NetError> {
     if let Some(size) = options.recv_buffer {
         sock.set_recv_buffer_size(size as usize)
             .map_err(|e| configure_error(&e, "SO_RCVBUF"))?;
@@ -110,7 +117,8 @@ pub(crate) fn apply_stream(sock: &SockRef<'_>, options: &SocketOptions) -> Resul
             .map_err(|e| configure_error(&e, "TCP_NODELAY"))?;
     }
     if let Some(secs) = options.keepalive_secs {
-        let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(secs.max(1) as u64));
+        let keepalive =
+            socket2::TcpKeepalive::new().with_time(Duration::from_secs(secs.max(1) as u64));
         sock.set_tcp_keepalive(&keepalive)
             .map_err(|e| configure_error(&e, "SO_KEEPALIVE"))?;
     }

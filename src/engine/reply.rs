@@ -4,7 +4,7 @@ use crate::model::{AutoReply, Trigger};
 
 pub(crate) enum Matcher {
     Always,
-    Contains(memchr::memmem::Finder<'static>),
+    Contains(Box<memchr::memmem::Finder<'static>>),
     Regex(regex::bytes::Regex),
 }
 
@@ -36,9 +36,9 @@ impl Responder {
                     .map(|rule| {
                         let matcher = match &rule.when {
                             Trigger::Always => Matcher::Always,
-                            Trigger::Contains(p) => {
-                                Matcher::Contains(memchr::memmem::Finder::new(p.bytes()).into_owned())
-                            }
+                            Trigger::Contains(p) => Matcher::Contains(Box::new(
+                                memchr::memmem::Finder::new(p.bytes()).into_owned(),
+                            )),
                             Trigger::Regex(re) => Matcher::Regex(re.compile()),
                         };
                         (matcher, rule.reply.bytes().to_vec())
@@ -79,7 +79,10 @@ mod tests {
             },
         ]);
         let r = Responder::new(&spec);
-        assert_eq!(r.answer(b"GET / HTTP/1.1\r\n").unwrap(), b"HTTP/1.0 200 OK\r\n\r\n");
+        assert_eq!(
+            r.answer(b"GET / HTTP/1.1\r\n").unwrap(),
+            b"HTTP/1.0 200 OK\r\n\r\n"
+        );
         assert_eq!(r.answer(b"a ping b").unwrap(), b"pong");
         assert_eq!(r.answer(b"other"), None);
         assert_eq!(Responder::new(&AutoReply::Echo).answer(b"x").unwrap(), b"x");

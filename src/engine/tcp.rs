@@ -40,7 +40,11 @@ async fn connect_one(ctx: &EndpointCtx, addr: SocketAddr) -> Result<TcpStream, N
                 limit.as_secs_f64()
             ),
         )),
-        Ok(Err(e)) => Err(NetError::from_io(Operation::Connect, format!("to {addr}"), &e)),
+        Ok(Err(e)) => Err(NetError::from_io(
+            Operation::Connect,
+            format!("to {addr}"),
+            &e,
+        )),
         Ok(Ok(stream)) => Ok(stream),
     }
 }
@@ -98,7 +102,12 @@ pub(crate) async fn client(
     let local = stream.local_addr().unwrap_or(remote);
     let duplicate = match SockRef::from(&stream).try_clone() {
         Ok(d) => d,
-        Err(e) => return ctx.failed(None, NetError::from_io(Operation::Configure, "the socket", &e)),
+        Err(e) => {
+            return ctx.failed(
+                None,
+                NetError::from_io(Operation::Configure, "the socket", &e),
+            );
+        }
     };
     ctx.emit(EventKind::Connected {
         peer: 0,
@@ -133,14 +142,21 @@ pub(crate) async fn client(
     }
 }
 
-fn route_client(ctx: &EndpointCtx, tx: &mpsc::UnboundedSender<ConnCommand>, command: EndpointCommand) {
+fn route_client(
+    ctx: &EndpointCtx,
+    tx: &mpsc::UnboundedSender<ConnCommand>,
+    command: EndpointCommand,
+) {
     let conn_command = match command {
         EndpointCommand::Send { to, bytes } => match to {
             Target::Default | Target::AllPeers | Target::Peer(0) => ConnCommand::Send(bytes),
             Target::Peer(p) => {
                 return ctx.failed(
                     Some(p),
-                    other(Operation::Send, format!("a TCP client has one connection (peer 0), not peer {p}")),
+                    other(
+                        Operation::Send,
+                        format!("a TCP client has one connection (peer 0), not peer {p}"),
+                    ),
                 );
             }
             Target::Address(a) => {
@@ -183,7 +199,8 @@ fn bind_listener(ctx: &EndpointCtx, addr: SocketAddr) -> Result<TcpListener, Net
     socket
         .set_nonblocking(true)
         .map_err(|e| NetError::from_io(Operation::Configure, "O_NONBLOCK", &e))?;
-    TcpListener::from_std(socket.into()).map_err(|e| NetError::from_io(Operation::Listen, format!("on {addr}"), &e))
+    TcpListener::from_std(socket.into())
+        .map_err(|e| NetError::from_io(Operation::Listen, format!("on {addr}"), &e))
 }
 
 /// A TCP server: listen, accept peers (one task each), route sends to them.

@@ -37,7 +37,8 @@ impl Peers {
 fn bind_socket(ctx: &EndpointCtx, addr: SocketAddr) -> Result<UdpSocket, NetError> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| NetError::from_io(Operation::Configure, "a UDP socket", &e))?;
-    let configure = |e: std::io::Error, what: &str| NetError::from_io(Operation::Configure, what, &e);
+    let configure =
+        |e: std::io::Error, what: &str| NetError::from_io(Operation::Configure, what, &e);
     if ctx.options.reuse_address {
         socket
             .set_reuse_address(true)
@@ -178,7 +179,13 @@ pub(crate) async fn socket(
     }
 }
 
-async fn send_datagram(ctx: &EndpointCtx, socket: &UdpSocket, peer: PeerId, dest: SocketAddr, bytes: Vec<u8>) {
+async fn send_datagram(
+    ctx: &EndpointCtx,
+    socket: &UdpSocket,
+    peer: PeerId,
+    dest: SocketAddr,
+    bytes: Vec<u8>,
+) {
     let local = socket.local_addr().ok();
     let target = local.map_or(dest, |l| fit_family(&l, dest));
     match socket.send_to(&bytes, target).await {
@@ -196,7 +203,10 @@ async fn send_datagram(ctx: &EndpointCtx, socket: &UdpSocket, peer: PeerId, dest
                 format!("send to {dest}: only {n} of {} bytes went out", bytes.len()),
             ),
         ),
-        Err(e) => ctx.failed(Some(peer), NetError::from_io(Operation::Send, format!("to {dest}"), &e)),
+        Err(e) => ctx.failed(
+            Some(peer),
+            NetError::from_io(Operation::Send, format!("to {dest}"), &e),
+        ),
     }
 }
 
@@ -221,6 +231,9 @@ mod tests {
     fn v4_destinations_fit_v6_sockets() {
         let local: SocketAddr = "[::]:5000".parse().unwrap();
         let dest: SocketAddr = "127.0.0.1:7".parse().unwrap();
-        assert_eq!(fit_family(&local, dest), "[::ffff:127.0.0.1]:7".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            fit_family(&local, dest),
+            "[::ffff:127.0.0.1]:7".parse::<SocketAddr>().unwrap()
+        );
     }
 }

@@ -192,7 +192,10 @@ mod tests {
             "example.invalid:65535".parse::<HostPort>().unwrap().port,
             65535
         );
-        assert_eq!(" host-1.lan:22 ".parse::<HostPort>().unwrap().host, "host-1.lan");
+        assert_eq!(
+            " host-1.lan:22 ".parse::<HostPort>().unwrap().host,
+            "host-1.lan"
+        );
         assert_eq!(HostPort::new("::1", 80).to_string(), "[::1]:80");
         assert_eq!(
             HostPort::new("::1", 80).socket_addr(),
@@ -205,7 +208,10 @@ mod tests {
     fn bad_addresses_say_why() {
         let e = |s: &str| s.parse::<HostPort>().unwrap_err();
         assert_eq!(e(""), AddressError::Empty);
-        assert_eq!(e("localhost"), AddressError::MissingPort("localhost".into()));
+        assert_eq!(
+            e("localhost"),
+            AddressError::MissingPort("localhost".into())
+        );
         assert_eq!(e(":80"), AddressError::MissingHost("80".into()));
         assert_eq!(e("h:x"), AddressError::PortNotNumber("x".into()));
         assert_eq!(e("h:70000"), AddressError::PortOutOfRange("70000".into()));
@@ -218,7 +224,10 @@ mod tests {
         assert_eq!(e("[::zz]:80"), AddressError::BadIpv6("::zz".into()));
         assert_eq!(e("[::1]"), AddressError::MissingPort("[::1]".into()));
         assert_eq!(e("256.1.1.1:80"), AddressError::BadIpv4("256.1.1.1".into()));
-        assert_eq!(e("bad host:80"), AddressError::BadHostName("bad host".into()));
+        assert_eq!(
+            e("bad host:80"),
+            AddressError::BadHostName("bad host".into())
+        );
         assert_eq!(
             HostPort::new("h", 0).require_port().unwrap_err(),
             AddressError::PortZero

@@ -616,7 +616,13 @@ mod tests {
         log.push(t(3), server, p1, EntryKind::Received, b"hello\n");
         log.push(t(4), server, p1, EntryKind::Sent, b"HELLO\n");
         log.push(t(5), client, p0, EntryKind::Received, b"HELLO\n");
-        log.push(t(6), client, NO_PEER, EntryKind::Failed(ErrorKind::Reset), b"reset");
+        log.push(
+            t(6),
+            client,
+            NO_PEER,
+            EntryKind::Failed(ErrorKind::Reset),
+            b"reset",
+        );
         log
     }
 
@@ -633,7 +639,10 @@ mod tests {
         assert_eq!(log.data(3), b"HELLO\n");
         assert_eq!(log.entry(2).unwrap().at_micros, 3);
         assert_eq!(log.endpoint_name(log.entry(2).unwrap()), "server");
-        assert_eq!(log.peer_of(log.entry(2).unwrap()).unwrap().remote, "127.0.0.1:50000");
+        assert_eq!(
+            log.peer_of(log.entry(2).unwrap()).unwrap().remote,
+            "127.0.0.1:50000"
+        );
         assert_eq!(log.detail(5), "reset");
         assert_eq!(
             log.totals(),

@@ -9,6 +9,8 @@ pub mod session;
 
 pub use address::{AddressError, HostPort};
 pub use endpoint::{AutoReply, EndpointKind, EndpointSpec, KindTag, Rule, SocketOptions, Trigger};
-pub use log::{Direction, Entry, EntryKind, ErrorKind, FilteredView, LogFilter, TrafficLog, NO_PEER};
+pub use log::{
+    Direction, Entry, EntryKind, ErrorKind, FilteredView, LogFilter, NO_PEER, TrafficLog,
+};
 pub use payload::{Notation, Payload, PayloadError};
 pub use session::{LibraryItem, Session};

@@ -16,7 +16,9 @@ use std::fmt;
 use std::fmt::Write as _;
 
 /// How typed text is turned into bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Notation {
     /// Characters with backslash escapes.
     #[default]
@@ -476,7 +478,10 @@ mod tests {
         let e = parse_text("\\x4g").unwrap_err();
         assert_eq!(e.position, 4);
         assert_eq!(e.problem, Problem::BadByteEscape(Some('g')));
-        assert_eq!(e.to_string(), "at position 4: \\x needs two hex digits, found 'g'");
+        assert_eq!(
+            e.to_string(),
+            "at position 4: \\x needs two hex digits, found 'g'"
+        );
 
         let e = parse_text("\\x4").unwrap_err();
         assert_eq!(e.problem, Problem::BadByteEscape(None));
@@ -484,9 +489,15 @@ mod tests {
         let e = parse_text("\\u{d800}").unwrap_err();
         assert_eq!(e.problem, Problem::InvalidCodePoint("d800".into()));
         let e = parse_text("\\u41").unwrap_err();
-        assert_eq!((e.position, e.problem), (3, Problem::BadUnicodeEscape(Some('4'))));
+        assert_eq!(
+            (e.position, e.problem),
+            (3, Problem::BadUnicodeEscape(Some('4')))
+        );
         let e = parse_text("\\u{}").unwrap_err();
-        assert_eq!((e.position, e.problem), (4, Problem::BadUnicodeEscape(Some('}'))));
+        assert_eq!(
+            (e.position, e.problem),
+            (4, Problem::BadUnicodeEscape(Some('}')))
+        );
         let e = parse_text("\\u{41").unwrap_err();
         assert_eq!(e.problem, Problem::BadUnicodeEscape(None));
         // Positions count characters, not bytes.
@@ -508,7 +519,10 @@ mod tests {
     #[test]
     fn hex_errors_name_position_and_character() {
         let e = parse_hex("48 6g").unwrap_err();
-        assert_eq!((e.position, e.problem.clone()), (5, Problem::NotHexDigit('g')));
+        assert_eq!(
+            (e.position, e.problem.clone()),
+            (5, Problem::NotHexDigit('g'))
+        );
         assert_eq!(e.to_string(), "at position 5: 'g' is not a hex digit");
         let e = parse_hex("48 656").unwrap_err();
         assert_eq!((e.position, e.problem), (6, Problem::LoneHexDigit('6')));
@@ -544,7 +558,10 @@ mod tests {
     #[test]
     fn notation_output() {
         assert_eq!(to_hex(b"Hel"), "48 65 6c");
-        assert_eq!(to_text_notation(b"a\r\n\0\\\x01\xff"), "a\\r\\n\\0\\\\\\x01\\xff");
+        assert_eq!(
+            to_text_notation(b"a\r\n\0\\\x01\xff"),
+            "a\\r\\n\\0\\\\\\x01\\xff"
+        );
         assert_eq!(to_text_notation("é\u{200b}".as_bytes()), "é\\u{200b}");
     }
 

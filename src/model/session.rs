@@ -70,10 +70,14 @@ mod tests {
         s.endpoints.push(EndpointSpec::new("client", kind.clone()));
         assert_eq!(s.unique_endpoint_name("server"), "server");
         assert_eq!(s.unique_endpoint_name("client"), "client 2");
-        s.endpoints.push(EndpointSpec::new("client 2", kind.clone()));
+        s.endpoints
+            .push(EndpointSpec::new("client 2", kind.clone()));
         assert_eq!(s.unique_endpoint_name("client"), "client 3");
         assert!(s.validate().is_ok());
         s.endpoints.push(EndpointSpec::new("client", kind));
-        assert_eq!(s.validate().unwrap_err(), "two endpoints are named \"client\"");
+        assert_eq!(
+            s.validate().unwrap_err(),
+            "two endpoints are named \"client\""
+        );
     }
 }

@@ -148,9 +148,7 @@ fn ron_options() -> ron::Options {
 
 pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
     let options = ron_options();
-    let probe: Probe = options
-        .from_str(text)
-        .map_err(|e| syntax_error(path, e))?;
+    let probe: Probe = options.from_str(text).map_err(|e| syntax_error(path, e))?;
     match probe.format {
         None => {
             return Err(LoadError::MissingFormat {
@@ -165,9 +163,7 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
         }
         Some(_) => {}
     }
-    let file: SessionFile = options
-        .from_str(text)
-        .map_err(|e| syntax_error(path, e))?;
+    let file: SessionFile = options.from_str(text).map_err(|e| syntax_error(path, e))?;
 
     let mut session = Session {
         notes: file.notes,
@@ -284,7 +280,9 @@ pub fn encode(session: &Session) -> String {
     let body = ron_options()
         .to_string_pretty(&file, pretty)
         .unwrap_or_else(|e| format!("// could not encode the session: {e}\n"));
-    format!("// sockbench session. Hand edits are welcome; README.md describes the fields.\n{body}\n")
+    format!(
+        "// sockbench session. Hand edits are welcome; README.md describes the fields.\n{body}\n"
+    )
 }
 
 #[cfg(test)]
@@ -332,7 +330,13 @@ mod tests {
         let srv = log.endpoint_index("echo server");
         let p0 = log.peer_index(c, 0, "127.0.0.1:7000");
         let p1 = log.peer_index(srv, 1, "127.0.0.1:50000");
-        log.push(at(1_000_001), c, p0, EntryKind::Connected, b"127.0.0.1:7000");
+        log.push(
+            at(1_000_001),
+            c,
+            p0,
+            EntryKind::Connected,
+            b"127.0.0.1:7000",
+        );
         log.push(at(1_000_002), c, p0, EntryKind::Sent, b"hello\r\n");
         log.push(at(1_000_003), srv, p1, EntryKind::Received, &[0, 1, 2, 255]);
         log.push(
@@ -379,10 +383,22 @@ mod tests {
             text.contains("            name: \"echo server\",\n            kind: TcpServer(listen: \"127.0.0.1:7000\"),\n            reply: Echo,\n"),
             "{text}"
         );
-        assert!(text.contains("event: Sent(Text(\"hello\\r\\n\"))"), "{text}");
-        assert!(text.contains("event: Received(Hex(\"00 01 02 ff\"))"), "{text}");
-        assert!(text.contains("at: \"1970-01-01T00:00:01.000002Z\""), "{text}");
-        assert!(text.contains("event: Failed(Refused, \"connect: refused\")"), "{text}");
+        assert!(
+            text.contains("event: Sent(Text(\"hello\\r\\n\"))"),
+            "{text}"
+        );
+        assert!(
+            text.contains("event: Received(Hex(\"00 01 02 ff\"))"),
+            "{text}"
+        );
+        assert!(
+            text.contains("at: \"1970-01-01T00:00:01.000002Z\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("event: Failed(Refused, \"connect: refused\")"),
+            "{text}"
+        );
     }
 
     #[test]

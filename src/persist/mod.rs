@@ -197,13 +197,20 @@ mod tests {
     fn load_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let err = load(dir.path()).unwrap_err();
-        assert!(err.to_string().ends_with("is a directory, not a session file"));
+        assert!(
+            err.to_string()
+                .ends_with("is a directory, not a session file")
+        );
         let missing = dir.path().join("missing.ron");
         let err = load(&missing).unwrap_err();
         assert!(err.to_string().starts_with(&missing.display().to_string()));
         let binary = dir.path().join("bin.ron");
         std::fs::write(&binary, b"(\n  format: 1,\xff\n)").unwrap();
         let err = load(&binary).unwrap_err();
-        assert!(err.to_string().ends_with(":2:13: the file is not UTF-8 text"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with(":2:13: the file is not UTF-8 text"),
+            "{err}"
+        );
     }
 }

@@ -1,0 +1,614 @@
+//! The command line, run as the built binary against loopback peers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockbench");
+const LIMIT: Duration = Duration::from_secs(15);
+
+fn sockbench(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(&mut child);
+    child.wait_with_output().unwrap()
+}
+
+/// Waits for a child, killing it (and failing) if it outlives LIMIT.
+fn wait_bounded(child: &mut Child) {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("sockbench did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn last_stderr_line(o: &Output) -> String {
+    stderr(o).lines().last().unwrap_or_default().to_owned()
+}
+
+/// A TCP peer that echoes everything on one connection, then closes.
+fn echo_peer() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    all.extend_from_slice(&buf[..n]);
+                    s.write_all(&buf[..n]).unwrap();
+                }
+            }
+        }
+        all
+    });
+    (addr, handle)
+}
+
+/// Starts `sockbench listen ...` and returns it with the address it listens on,
+/// read from its first output line.
+fn start_listen(args: &[&str]) -> (Child, String, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(BIN)
+        .arg("listen")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let fields: Vec<&str> = first.split_whitespace().collect();
+    assert!(
+        matches!(fields.get(2), Some(&"listening") | Some(&"bound")),
+        "{first}"
+    );
+    (child, fields[3].to_owned(), out)
+}
+
+fn finish(
+    mut child: Child,
+    mut out: BufReader<std::process::ChildStdout>,
+) -> (i32, String, String) {
+    wait_bounded(&mut child);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (child.wait().unwrap().code().unwrap(), rest, err)
+}
+
+#[test]
+fn connect_sends_in_order_and_saves() {
+    let (addr, peer) = echo_peer();
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("run.ron");
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "hello\\n",
+        "--send-hex",
+        "00 01 ff",
+        "--send",
+        "bye",
+        "--wait",
+        "0.5",
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(peer.join().unwrap(), b"hello\n\x00\x01\xffbye");
+    let out = stdout(&o);
+    let sent: Vec<&str> = out.lines().filter(|l| l.contains(" client -> ")).collect();
+    assert_eq!(sent.len(), 3, "{out}");
+    assert!(
+        sent[0].ends_with(&format!("-> {addr} 6 \"hello\\n\"")),
+        "{}",
+        sent[0]
+    );
+    assert!(
+        sent[1].ends_with(&format!("-> {addr} 3 [00 01 ff]")),
+        "{}",
+        sent[1]
+    );
+    assert!(out.lines().any(|l| l.contains(" client connected ")));
+    assert!(out.lines().any(|l| l.contains(" client <- ")));
+    // The echo comes back whole, in however many reads.
+    let summary = last_stderr_line(&o);
+    assert!(
+        summary.starts_with("summary: sent 3 payloads (12 bytes), received "),
+        "{summary}"
+    );
+    assert!(summary.ends_with(" payloads (12 bytes)"), "{summary}");
+
+    let text = std::fs::read_to_string(&save).unwrap();
+    assert!(text.contains("event: Sent(Text(\"hello\\n\"))"), "{text}");
+    assert!(text.contains("event: Sent(Hex(\"00 01 ff\"))"), "{text}");
+    assert!(
+        text.contains("kind: TcpClient(remote: \"127.0.0.1:"),
+        "{text}"
+    );
+    let check = sockbench(&["check", save.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert!(stdout(&check).contains(": ok"));
+}
+
+#[test]
+fn connect_stops_when_the_peer_closes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"banner\r\n").unwrap();
+    });
+    // A long --wait: the peer closing is what ends the run.
+    let started = Instant::now();
+    let o = sockbench(&["connect", "tcp", &addr.to_string(), "--wait", "30"]);
+    peer.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(stdout(&o).contains("<- "), "{}", stdout(&o));
+    assert!(stdout(&o).contains("peer-closed"));
+    assert_eq!(
+        last_stderr_line(&o),
+        "summary: sent 0 payloads (0 bytes), received 1 payloads (8 bytes)"
+    );
+}
+
+#[test]
+fn listen_echoes_once_over_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("server.ron");
+    let (child, addr, out) = start_listen(&[
+        "tcp",
+        "127.0.0.1:0",
+        "--echo",
+        "--once",
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(b"ping\n").unwrap();
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping\n");
+    drop(s);
+    let (code, rest, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(rest.contains(" server accepted "), "{rest}");
+    assert!(rest.contains(" server <- "), "{rest}");
+    assert!(rest.contains(" server -> "), "{rest}");
+    assert_eq!(
+        err.lines().last().unwrap(),
+        "summary: sent 1 payloads (5 bytes), received 1 payloads (5 bytes)"
+    );
+    let text = std::fs::read_to_string(&save).unwrap();
+    assert!(text.contains("reply: Echo"), "{text}");
+    assert!(text.contains("Received(Text(\"ping\\n\"))"), "{text}");
+}
+
+#[test]
+fn listen_replies_once_over_udp() {
+    let (child, addr, out) =
+        start_listen(&["udp", "127.0.0.1:0", "--reply-hex", "6f 6b", "--once"]);
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.send_to(b"hi", &addr).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, _) = s.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ok");
+    let (code, _, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        err.lines().last().unwrap(),
+        "summary: sent 1 payloads (2 bytes), received 1 payloads (2 bytes)"
+    );
+}
+
+#[test]
+fn connect_udp_reads_answers() {
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(LIMIT)).unwrap();
+    let addr = peer.local_addr().unwrap();
+    let answer = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        peer.send_to(&buf[..n].to_ascii_uppercase(), from).unwrap();
+    });
+    let o = sockbench(&[
+        "connect",
+        "udp",
+        &addr.to_string(),
+        "--send",
+        "abc",
+        "--wait",
+        "0.5",
+    ]);
+    answer.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("<- 127.0.0.1:"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("3 \"ABC\""), "{}", stdout(&o));
+}
+
+#[test]
+fn listen_for_stops_by_itself_and_quiet_prints_nothing() {
+    let o = sockbench(&["listen", "tcp", "127.0.0.1:0", "--for", "0.3", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        "summary: sent 0 payloads (0 bytes), received 0 payloads (0 bytes)\n"
+    );
+}
+
+#[test]
+fn interrupt_stops_listen_cleanly_and_still_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("interrupted.ron");
+    let (child, _addr, out) =
+        start_listen(&["tcp", "127.0.0.1:0", "--save", save.to_str().unwrap()]);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, _, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.ends_with("received 0 payloads (0 bytes)\n"), "{err}");
+    assert!(
+        std::fs::read_to_string(&save)
+            .unwrap()
+            .contains("Listening(")
+    );
+}
+
+#[test]
+fn network_failures_exit_3_with_the_reason() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &format!("127.0.0.1:{port}"),
+        "--send",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("error: connection refused: connect to 127.0.0.1:"),
+        "{err}"
+    );
+    assert_eq!(
+        lines[1],
+        "summary: sent 0 payloads (0 bytes), received 0 payloads (0 bytes)"
+    );
+
+    let o = sockbench(&["connect", "tcp", "nothing-here.invalid:80"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).starts_with("error: name not resolved: resolve nothing-here.invalid"),
+        "{}",
+        stderr(&o)
+    );
+
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let o = sockbench(&[
+        "listen",
+        "tcp",
+        &taken.local_addr().unwrap().to_string(),
+        "--for",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).starts_with("error: address in use: bind 127.0.0.1:"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn reset_exits_3() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    });
+    let o = sockbench(&["connect", "tcp", &addr.to_string(), "--wait", "10"]);
+    peer.join().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: connection reset"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains(" client reset "), "{}", stdout(&o));
+}
+
+fn assert_bad_input(args: &[&str], expected: &str) {
+    let o = sockbench(args);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    let err = stderr(&o);
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: "), "{args:?}: {err}");
+    assert!(
+        first.contains(expected),
+        "{args:?}: expected {expected:?} in {first:?}"
+    );
+    assert_eq!(stdout(&o), "", "{args:?}");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_clear_line() {
+    assert_bad_input(
+        &["connect", "tcp", "127.0.0.1:65536"],
+        "port 65536 is out of range",
+    );
+    assert_bad_input(&["connect", "tcp", "127.0.0.1"], "has no port");
+    assert_bad_input(&["connect", "tcp", "::1:80"], "needs brackets");
+    assert_bad_input(&["listen", "udp", "300.1.1.1:80"], "not one");
+    assert_bad_input(
+        &["connect", "tcp", "127.0.0.1:9", "--send-hex", "41 4"],
+        "has no partner",
+    );
+    assert_bad_input(
+        &["connect", "tcp", "127.0.0.1:9", "--send-hex", "zz"],
+        "'z' is not a hex digit",
+    );
+    assert_bad_input(
+        &["connect", "tcp", "127.0.0.1:9", "--send", "a\\yb"],
+        "\"\\y\" is not a known escape",
+    );
+    assert_bad_input(
+        &["connect", "tcp", "127.0.0.1:9", "--wait", "soon"],
+        "not a number of seconds",
+    );
+    assert_bad_input(&["connect", "bogus", "127.0.0.1:9"], "bogus");
+    assert_bad_input(
+        &["frobnicate", "x", "y"],
+        "\"frobnicate\" is not a command (the commands are connect, listen, check)",
+    );
+
+    // Every connect/listen mistake still ends with the summary line.
+    let o = sockbench(&["connect", "tcp", "127.0.0.1:65536"]);
+    assert_eq!(
+        last_stderr_line(&o),
+        "summary: sent 0 payloads (0 bytes), received 0 payloads (0 bytes)"
+    );
+}
+
+#[test]
+fn save_targets_are_checked_first_and_never_clobbered() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory as the file to save: refused before any connection is made.
+    assert_bad_input(
+        &[
+            "listen",
+            "tcp",
+            "127.0.0.1:0",
+            "--for",
+            "5",
+            "--save",
+            dir.path().to_str().unwrap(),
+        ],
+        "is a directory",
+    );
+    let missing_folder = dir.path().join("nope").join("x.ron");
+    assert_bad_input(
+        &[
+            "connect",
+            "tcp",
+            "127.0.0.1:9",
+            "--save",
+            missing_folder.to_str().unwrap(),
+        ],
+        "does not exist",
+    );
+    // Bad input leaves an existing file as it was.
+    let existing = dir.path().join("keep.ron");
+    std::fs::write(&existing, "precious").unwrap();
+    assert_bad_input(
+        &[
+            "connect",
+            "tcp",
+            "127.0.0.1:9",
+            "--send-hex",
+            "xx",
+            "--save",
+            existing.to_str().unwrap(),
+        ],
+        "not a hex digit",
+    );
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "precious");
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn check_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let malformed = write(
+        dir.path(),
+        "malformed.ron",
+        "(\n    format: 1,\n    endpoints: [\n        (name: \"x\" kind: Udp()),\n    ],\n)\n",
+    );
+    let o = sockbench(&["check", &malformed]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with(&format!("error: {malformed}:4:")),
+        "{}",
+        stderr(&o)
+    );
+
+    let future = write(dir.path(), "future.ron", "(format: 7, endpoints: [])");
+    let o = sockbench(&["check", &future]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("session format 7 is not one this sockbench reads"),
+        "{}",
+        stderr(&o)
+    );
+
+    let bad_port = write(
+        dir.path(),
+        "port.ron",
+        "(format: 1, endpoints: [(name: \"c\", kind: TcpClient(remote: \"h:99999\"))])",
+    );
+    let o = sockbench(&["check", &bad_port]);
+    assert!(stderr(&o).contains(":1:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("port 99999 is out of range"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = sockbench(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+
+    let o = sockbench(&["check", &dir.path().join("absent.ron").to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
+
+    // A good file next to bad ones: each is reported, the status is still 2.
+    let good = write(dir.path(), "good.ron", "(format: 1)");
+    let o = sockbench(&["check", &good, &future]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("good.ron: ok"));
+}
+
+#[test]
+fn example_sessions_pass_check() {
+    let mut files: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/sessions"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let o = sockbench(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), files.len());
+}
+
+/// Interoperability with a peer written with Python's `socket` module.
+#[test]
+fn talks_to_a_python_peer() {
+    let Ok(probe) = Command::new("python3").arg("--version").output() else {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    };
+    if !probe.status.success() {
+        eprintln!("skipped: python3 does not run");
+        return;
+    }
+    let script = r#"
+import socket, sys
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+srv.settimeout(10)
+conn, _ = srv.accept()
+conn.settimeout(10)
+data = b""
+while not data.endswith(b"\n"):
+    chunk = conn.recv(1024)
+    if not chunk:
+        break
+    data += chunk
+conn.sendall(b"python got " + data)
+conn.close()
+"#;
+    let mut py = Command::new("python3")
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(py.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &format!("127.0.0.1:{}", port.trim()),
+        "--send",
+        "hi\\n",
+        "--wait",
+        "5",
+    ]);
+    wait_bounded(&mut py);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("\"python got hi\\n\""),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// The session file shown in the README is a real one.
+#[test]
+fn readme_session_example_passes_check() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```ron\n").expect("a ron block in the README") + "```ron\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "readme.ron", &readme[start..end]);
+    let o = sockbench(&["check", &file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("ok, format 1, 3 endpoints, 2 library payloads, 4 log entries"),
+        "{}",
+        stdout(&o)
+    );
+}
