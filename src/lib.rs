@@ -8,10 +8,12 @@
 //!   line and column, saved atomically.
 //! - [`engine`]: real sockets on tokio. Callers send [`engine::Command`]s and read
 //!   [`engine::Event`]s; the engine never waits on its callers and never imports egui.
+//! - [`app`]: the workbench window (eframe/egui) on the same engine.
 //! - [`cli`]: the headless face: `connect`, `listen`, `check`, on the same engine.
 //!
 //! `main.rs` only parses the command line and picks one of these.
 
+pub mod app;
 pub mod cli;
 pub mod engine;
 pub mod model;

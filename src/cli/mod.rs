@@ -360,8 +360,37 @@ pub fn run(request: Request, runtime: &tokio::runtime::Runtime) -> i32 {
         Request::Check(files) => check::run(&files),
         Request::Connect(r) => runtime.block_on(drive::connect(r)),
         Request::Listen(r) => runtime.block_on(drive::listen(r)),
-        Request::Window(_) => {
-            eprintln!("error: the window is not part of the headless command line");
+        Request::Window(file) => run_window(file, runtime),
+    }
+}
+
+/// Opens the workbench window and returns when it is closed.
+fn run_window(file: Option<PathBuf>, runtime: &tokio::runtime::Runtime) -> i32 {
+    if let Some(path) = &file
+        && !path.exists()
+    {
+        eprintln!("error: {}: no such file", path.display());
+        return EXIT_BAD_INPUT;
+    }
+    let config = crate::app::AppConfig::for_desktop(runtime.handle().clone(), file);
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("sockbench")
+            .with_app_id(crate::app::APP_ID)
+            .with_inner_size([1400.0, 900.0])
+            .with_min_inner_size([800.0, 500.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    let result = eframe::run_native(
+        crate::app::APP_ID,
+        options,
+        Box::new(move |cc| Ok(Box::new(crate::app::App::new(cc, config)))),
+    );
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: the window could not open (is there a display?): {e}");
             EXIT_BAD_INPUT
         }
     }

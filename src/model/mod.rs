@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod endpoint;
+pub mod explain;
 pub mod log;
 pub mod payload;
 pub mod session;

@@ -1,0 +1,377 @@
+//! The open session and what the engine tells about each of its endpoints.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use super::endpoint_form::{EndpointForm, FormErrors};
+use crate::engine::{EndpointId, Event, EventKind, PeerId};
+use crate::model::log::Totals;
+use crate::model::{Direction, EndpointSpec, KindTag, Session};
+
+/// Where an endpoint is in its life, as its badge shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Idle,
+    Starting,
+    Resolving,
+    Connecting,
+    Connected,
+    Listening,
+    Bound,
+    Stopping,
+    Closed,
+    Failed(String),
+}
+
+impl RunState {
+    pub fn word(&self) -> &'static str {
+        match self {
+            RunState::Idle => "idle",
+            RunState::Starting => "starting",
+            RunState::Resolving => "resolving",
+            RunState::Connecting => "connecting",
+            RunState::Connected => "connected",
+            RunState::Listening => "listening",
+            RunState::Bound => "bound",
+            RunState::Stopping => "stopping",
+            RunState::Closed => "closed",
+            RunState::Failed(_) => "failed",
+        }
+    }
+
+    /// True while the engine runs the endpoint.
+    pub fn is_running(&self) -> bool {
+        !matches!(
+            self,
+            RunState::Idle | RunState::Closed | RunState::Failed(_)
+        )
+    }
+
+    /// True once the endpoint can send (its connection or socket is up).
+    pub fn is_up(&self) -> bool {
+        matches!(
+            self,
+            RunState::Connected | RunState::Listening | RunState::Bound
+        )
+    }
+
+    /// True before the endpoint is up (a failure now means it failed to start).
+    fn is_starting(&self) -> bool {
+        matches!(
+            self,
+            RunState::Starting | RunState::Resolving | RunState::Connecting
+        )
+    }
+}
+
+/// A peer of an endpoint: a connection, or a UDP remote address.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerInfo {
+    pub remote: SocketAddr,
+    pub since: DateTime<Utc>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Where the composer sends for this endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SendTo {
+    /// The client's connection, the UDP default remote, or every peer of a server.
+    #[default]
+    Default,
+    /// One peer.
+    Peer(PeerId),
+    /// A typed address (UDP).
+    Address,
+}
+
+/// One endpoint of the open session: its settings as typed, and its live state.
+#[derive(Clone, Debug)]
+pub struct EndpointUi {
+    /// The engine's name for it; fresh for every endpoint the window creates.
+    pub id: EndpointId,
+    pub form: EndpointForm,
+    pub state: RunState,
+    /// Live peers (TCP connections that are open; UDP addresses seen).
+    pub peers: BTreeMap<PeerId, PeerInfo>,
+    /// Totals since the endpoint last started.
+    pub totals: Totals,
+    pub send_to: SendTo,
+    /// The typed address for UDP sends to an address.
+    pub send_address: String,
+    /// The log's index for this endpoint's name.
+    pub log_endpoint: u16,
+    /// The settings it was last started with (edits apply on the next start).
+    pub started_with: Option<EndpointSpec>,
+}
+
+impl EndpointUi {
+    pub fn kind(&self) -> KindTag {
+        self.form.kind
+    }
+
+    /// Applies an event of this endpoint to its state.
+    pub fn on_event(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::Resolving { .. } if self.state.is_starting() => {
+                self.state = RunState::Resolving
+            }
+            EventKind::Connecting { .. } => self.state = RunState::Connecting,
+            EventKind::Connected { peer, remote, .. } => {
+                self.state = RunState::Connected;
+                self.peers.insert(
+                    *peer,
+                    PeerInfo {
+                        remote: *remote,
+                        since: event.at,
+                        bytes_in: 0,
+                        bytes_out: 0,
+                    },
+                );
+            }
+            EventKind::Listening { .. } => self.state = RunState::Listening,
+            EventKind::Bound { .. } => self.state = RunState::Bound,
+            EventKind::Accepted { peer, remote, .. } => {
+                self.peers.insert(
+                    *peer,
+                    PeerInfo {
+                        remote: *remote,
+                        since: event.at,
+                        bytes_in: 0,
+                        bytes_out: 0,
+                    },
+                );
+            }
+            EventKind::Traffic {
+                peer,
+                remote,
+                dir,
+                bytes,
+            } => {
+                let info = self.peers.entry(*peer).or_insert_with(|| PeerInfo {
+                    remote: *remote,
+                    since: event.at,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                });
+                match dir {
+                    Direction::Sent => {
+                        info.bytes_out += bytes.len() as u64;
+                        self.totals.sent += 1;
+                        self.totals.sent_bytes += bytes.len() as u64;
+                    }
+                    Direction::Received => {
+                        info.bytes_in += bytes.len() as u64;
+                        self.totals.received += 1;
+                        self.totals.received_bytes += bytes.len() as u64;
+                    }
+                }
+            }
+            EventKind::Reset { .. } if self.kind() == KindTag::TcpClient => {
+                self.state = RunState::Failed("the peer reset the connection".into());
+            }
+            EventKind::Closed { peer, .. } => {
+                self.peers.remove(peer);
+                if self.send_to == SendTo::Peer(*peer) {
+                    self.send_to = SendTo::Default;
+                }
+            }
+            EventKind::Failed { peer: None, error } if self.state.is_starting() => {
+                self.state = RunState::Failed(error.to_string());
+            }
+            EventKind::Stopped => {
+                if !matches!(self.state, RunState::Failed(_)) {
+                    self.state = RunState::Closed;
+                }
+                if self.kind() != KindTag::Udp {
+                    self.peers.clear();
+                }
+                self.send_to = SendTo::Default;
+            }
+            _ => {}
+        }
+    }
+
+    /// The failure reason, if the endpoint failed.
+    pub fn failure(&self) -> Option<&str> {
+        match &self.state {
+            RunState::Failed(why) => Some(why),
+            _ => None,
+        }
+    }
+}
+
+/// The open session: the document, where it lives, and whether it changed.
+pub struct Document {
+    pub session: Session,
+    pub path: Option<PathBuf>,
+    pub endpoints: Vec<EndpointUi>,
+    /// The endpoint whose tab is open.
+    pub selected: usize,
+    /// Counts every change; a save records the count it saved, so a change made
+    /// while the save ran keeps the document marked unsaved.
+    pub changes: u64,
+    pub saved_at_change: u64,
+}
+
+impl Document {
+    /// A document for `session`; `next_id` hands out engine ids.
+    pub fn new(
+        mut session: Session,
+        path: Option<PathBuf>,
+        next_id: &mut impl FnMut() -> EndpointId,
+    ) -> Self {
+        let endpoints = session
+            .endpoints
+            .iter()
+            .map(|spec| EndpointUi {
+                id: next_id(),
+                form: EndpointForm::from_spec(spec),
+                state: RunState::Idle,
+                peers: BTreeMap::new(),
+                totals: Totals::default(),
+                send_to: SendTo::Default,
+                send_address: spec
+                    .kind
+                    .remote()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                log_endpoint: session.log.endpoint_index(&spec.name),
+                started_with: None,
+            })
+            .collect();
+        Document {
+            session,
+            path,
+            endpoints,
+            selected: 0,
+            changes: 0,
+            saved_at_change: 0,
+        }
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.changes != self.saved_at_change
+    }
+
+    pub fn touch(&mut self) {
+        self.changes += 1;
+    }
+
+    /// The title: the file's name (or "untitled"), with a mark when unsaved.
+    pub fn title(&self) -> String {
+        let name = self
+            .path
+            .as_ref()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "untitled".into());
+        if self.is_dirty() {
+            format!("● {name}")
+        } else {
+            name
+        }
+    }
+
+    pub fn endpoint_by_id(&mut self, id: EndpointId) -> Option<&mut EndpointUi> {
+        self.endpoints.iter_mut().find(|e| e.id == id)
+    }
+
+    /// Records an event in the log and applies it to its endpoint. Returns the
+    /// log index of the new row, or `None` for events of endpoints no longer here.
+    pub fn apply(&mut self, event: &Event) -> Option<usize> {
+        let endpoint = self.endpoints.iter_mut().find(|e| e.id == event.id)?;
+        endpoint.on_event(event);
+        let row = event.record(&mut self.session.log, endpoint.log_endpoint);
+        self.changes += 1;
+        Some(row)
+    }
+
+    /// The names of every endpoint but `index`, for the unique-name check.
+    pub fn other_names(&self, index: usize) -> Vec<&str> {
+        self.endpoints
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(_, e)| e.form.name.trim())
+            .collect()
+    }
+
+    /// Checks endpoint `index`'s form.
+    pub fn validate(&self, index: usize) -> Result<EndpointSpec, FormErrors> {
+        self.endpoints[index]
+            .form
+            .validate(&self.other_names(index))
+    }
+
+    /// Keeps the log's endpoint name in step with a renamed endpoint.
+    pub fn sync_name(&mut self, index: usize) {
+        let name = self.endpoints[index].form.name.trim().to_owned();
+        if name.is_empty() || self.other_names(index).contains(&name.as_str()) {
+            return;
+        }
+        let log = &mut self.session.log;
+        let current = log.endpoints()[self.endpoints[index].log_endpoint as usize].clone();
+        if current != name {
+            log.rename_endpoint(&current, &name);
+            self.endpoints[index].log_endpoint = log.endpoint_index(&name);
+        }
+    }
+
+    /// The session as it should be saved: every endpoint's form must be valid.
+    pub fn to_session(&self) -> Result<Session, String> {
+        let mut session = self.session.clone();
+        session.endpoints.clear();
+        for (i, e) in self.endpoints.iter().enumerate() {
+            match self.validate(i) {
+                Ok(spec) => session.endpoints.push(spec),
+                Err(errors) => {
+                    return Err(format!(
+                        "endpoint \"{}\" has a mistake ({}); fix it before saving",
+                        e.form.name,
+                        errors.first().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    /// Adds an endpoint of `kind` and selects it.
+    pub fn add_endpoint(&mut self, kind: KindTag, id: EndpointId) {
+        let base = match kind {
+            KindTag::TcpClient => "client",
+            KindTag::TcpServer => "server",
+            KindTag::Udp => "udp",
+        };
+        let names: Vec<String> = self.endpoints.iter().map(|e| e.form.name.clone()).collect();
+        let name = (1..)
+            .map(|n| {
+                if n == 1 {
+                    base.to_owned()
+                } else {
+                    format!("{base} {n}")
+                }
+            })
+            .find(|candidate| !names.contains(candidate))
+            .unwrap_or_else(|| base.to_owned());
+        let form = EndpointForm::new(name.clone(), kind);
+        let log_endpoint = self.session.log.endpoint_index(&name);
+        self.endpoints.push(EndpointUi {
+            id,
+            send_address: form.remote.clone(),
+            form,
+            state: RunState::Idle,
+            peers: BTreeMap::new(),
+            totals: Totals::default(),
+            send_to: SendTo::Default,
+            log_endpoint,
+            started_with: None,
+        });
+        self.selected = self.endpoints.len() - 1;
+        self.touch();
+    }
+}

@@ -1,0 +1,437 @@
+//! An endpoint's settings as typed: raw text fields, checked as they are typed,
+//! turned into an [`EndpointSpec`] in one place ([`EndpointForm::validate`]).
+
+use crate::model::endpoint::{DEFAULT_CONNECT_TIMEOUT_SECS, RegexText};
+use crate::model::{
+    AutoReply, EndpointKind, EndpointSpec, HostPort, KindTag, Notation, Payload, Rule,
+    SocketOptions, Trigger,
+};
+
+/// How the endpoint answers by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    Off,
+    Echo,
+    Rules,
+}
+
+impl ReplyMode {
+    pub const ALL: [ReplyMode; 3] = [ReplyMode::Off, ReplyMode::Echo, ReplyMode::Rules];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ReplyMode::Off => "No auto-reply",
+            ReplyMode::Echo => "Echo everything back",
+            ReplyMode::Rules => "Answer by rules",
+        }
+    }
+}
+
+/// What a rule matches on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriggerTag {
+    Always,
+    Contains,
+    Regex,
+}
+
+impl TriggerTag {
+    pub const ALL: [TriggerTag; 3] = [TriggerTag::Always, TriggerTag::Contains, TriggerTag::Regex];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TriggerTag::Always => "any payload",
+            TriggerTag::Contains => "contains",
+            TriggerTag::Regex => "matches regex",
+        }
+    }
+}
+
+/// One auto-reply rule as typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleForm {
+    pub trigger: TriggerTag,
+    /// The bytes to look for (text notation) or the regular expression.
+    pub pattern: String,
+    pub reply: String,
+    pub reply_notation: Notation,
+}
+
+impl Default for RuleForm {
+    fn default() -> Self {
+        Self {
+            trigger: TriggerTag::Always,
+            pattern: String::new(),
+            reply: String::new(),
+            reply_notation: Notation::Text,
+        }
+    }
+}
+
+/// Socket options as typed; empty means the system default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptionsForm {
+    pub nodelay: bool,
+    pub broadcast: bool,
+    pub reuse_address: bool,
+    pub keepalive_secs: String,
+    pub linger_secs: String,
+    pub ttl: String,
+    pub recv_buffer: String,
+    pub send_buffer: String,
+    pub connect_timeout_secs: String,
+}
+
+/// An endpoint's settings as typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointForm {
+    pub name: String,
+    pub kind: KindTag,
+    /// Where a client connects, or a UDP socket's default remote (may be empty).
+    pub remote: String,
+    /// Where a server listens, or a UDP socket binds (may be empty for UDP).
+    pub local: String,
+    pub reply: ReplyMode,
+    pub rules: Vec<RuleForm>,
+    pub options: OptionsForm,
+}
+
+/// Why fields are not acceptable, each next to its field.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FormErrors {
+    pub name: Option<String>,
+    pub remote: Option<String>,
+    pub local: Option<String>,
+    /// One entry per rule.
+    pub rules: Vec<Option<String>>,
+    pub options: Option<String>,
+}
+
+impl FormErrors {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.remote.is_none()
+            && self.local.is_none()
+            && self.rules.iter().all(Option::is_none)
+            && self.options.is_none()
+    }
+
+    /// The first problem, with the field it concerns, for one-line messages.
+    pub fn first(&self) -> Option<String> {
+        let field = |label: &str, e: &Option<String>| e.as_ref().map(|e| format!("{label}: {e}"));
+        field("name", &self.name)
+            .or_else(|| field("remote address", &self.remote))
+            .or_else(|| field("local address", &self.local))
+            .or_else(|| {
+                self.rules
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, e)| field(&format!("rule {}", i + 1), e))
+            })
+            .or_else(|| field("options", &self.options))
+    }
+}
+
+fn opt_to_text<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl EndpointForm {
+    pub fn new(name: String, kind: KindTag) -> Self {
+        let (remote, local) = match kind {
+            KindTag::TcpClient => ("127.0.0.1:7007", ""),
+            KindTag::TcpServer => ("", "127.0.0.1:7007"),
+            KindTag::Udp => ("127.0.0.1:7008", "127.0.0.1:0"),
+        };
+        Self {
+            name,
+            kind,
+            remote: remote.into(),
+            local: local.into(),
+            reply: ReplyMode::Off,
+            rules: Vec::new(),
+            options: OptionsForm::default(),
+        }
+    }
+
+    pub fn from_spec(spec: &EndpointSpec) -> Self {
+        let text = |hp: Option<&HostPort>| hp.map(ToString::to_string).unwrap_or_default();
+        let (reply, rules) = match &spec.reply {
+            AutoReply::Off => (ReplyMode::Off, Vec::new()),
+            AutoReply::Echo => (ReplyMode::Echo, Vec::new()),
+            AutoReply::Rules(rules) => (
+                ReplyMode::Rules,
+                rules
+                    .iter()
+                    .map(|r| {
+                        let (trigger, pattern) = match &r.when {
+                            Trigger::Always => (TriggerTag::Always, String::new()),
+                            Trigger::Contains(p) => {
+                                (TriggerTag::Contains, Notation::Text.format(p.bytes()))
+                            }
+                            Trigger::Regex(re) => (TriggerTag::Regex, re.0.clone()),
+                        };
+                        let reply_notation =
+                            crate::model::payload::natural_notation(r.reply.bytes());
+                        RuleForm {
+                            trigger,
+                            pattern,
+                            reply: reply_notation.format(r.reply.bytes()),
+                            reply_notation,
+                        }
+                    })
+                    .collect(),
+            ),
+        };
+        let o = &spec.options;
+        Self {
+            name: spec.name.clone(),
+            kind: spec.kind.tag(),
+            remote: text(spec.kind.remote()),
+            local: text(spec.kind.local()),
+            reply,
+            rules,
+            options: OptionsForm {
+                nodelay: o.nodelay,
+                broadcast: o.broadcast,
+                reuse_address: o.reuse_address,
+                keepalive_secs: opt_to_text(o.keepalive_secs),
+                linger_secs: opt_to_text(o.linger_secs),
+                ttl: opt_to_text(o.ttl),
+                recv_buffer: opt_to_text(o.recv_buffer),
+                send_buffer: opt_to_text(o.send_buffer),
+                connect_timeout_secs: if o.connect_timeout_secs == DEFAULT_CONNECT_TIMEOUT_SECS {
+                    String::new()
+                } else {
+                    o.connect_timeout_secs.to_string()
+                },
+            },
+        }
+    }
+
+    /// Checks every field; `other_names` are the names of the session's other endpoints.
+    pub fn validate(&self, other_names: &[&str]) -> Result<EndpointSpec, FormErrors> {
+        let mut errors = FormErrors::default();
+        let name = self.name.trim();
+        if name.is_empty() {
+            errors.name = Some("give the endpoint a name".into());
+        } else if other_names.contains(&name) {
+            errors.name = Some(format!("another endpoint is already named \"{name}\""));
+        }
+
+        let address =
+            |text: &str, required: bool, connect: bool| -> Result<Option<HostPort>, String> {
+                if text.trim().is_empty() {
+                    return if required {
+                        Err("required: write host:port, for example 127.0.0.1:7007".into())
+                    } else {
+                        Ok(None)
+                    };
+                }
+                let hp: HostPort = text
+                    .parse()
+                    .map_err(|e: crate::model::AddressError| e.to_string())?;
+                if connect {
+                    hp.require_port().map(Some).map_err(|e| e.to_string())
+                } else {
+                    Ok(Some(hp))
+                }
+            };
+        let (remote, local) = match self.kind {
+            KindTag::TcpClient => (address(&self.remote, true, true), Ok(None)),
+            KindTag::TcpServer => (Ok(None), address(&self.local, true, false)),
+            KindTag::Udp => (
+                address(&self.remote, false, true),
+                address(&self.local, false, false),
+            ),
+        };
+        let remote = remote.map_err(|e| errors.remote = Some(e)).ok().flatten();
+        let local = local.map_err(|e| errors.local = Some(e)).ok().flatten();
+
+        let reply = match self.reply {
+            ReplyMode::Off => AutoReply::Off,
+            ReplyMode::Echo => AutoReply::Echo,
+            ReplyMode::Rules => {
+                let mut rules = Vec::new();
+                for rule in &self.rules {
+                    match rule.validate() {
+                        Ok(r) => {
+                            rules.push(r);
+                            errors.rules.push(None);
+                        }
+                        Err(e) => errors.rules.push(Some(e)),
+                    }
+                }
+                AutoReply::Rules(rules)
+            }
+        };
+        let options = self
+            .options
+            .validate()
+            .map_err(|e| errors.options = Some(e))
+            .ok();
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let kind = match self.kind {
+            KindTag::TcpClient => EndpointKind::TcpClient {
+                remote: remote.expect("checked above"),
+            },
+            KindTag::TcpServer => EndpointKind::TcpServer {
+                listen: local.expect("checked above"),
+            },
+            KindTag::Udp => EndpointKind::Udp {
+                bind: local,
+                remote,
+            },
+        };
+        Ok(EndpointSpec {
+            name: name.to_owned(),
+            kind,
+            reply,
+            options: options.unwrap_or_default(),
+        })
+    }
+}
+
+impl RuleForm {
+    fn validate(&self) -> Result<Rule, String> {
+        let when = match self.trigger {
+            TriggerTag::Always => Trigger::Always,
+            TriggerTag::Contains => {
+                let bytes = Notation::Text
+                    .parse(&self.pattern)
+                    .map_err(|e| format!("pattern {e}"))?;
+                if bytes.is_empty() {
+                    return Err("give the bytes to look for".into());
+                }
+                Trigger::Contains(Payload::new(bytes))
+            }
+            TriggerTag::Regex => Trigger::Regex(RegexText::new(&self.pattern).map_err(|e| {
+                let text = e.to_string();
+                format!("bad regex: {}", text.lines().last().unwrap_or(&text))
+            })?),
+        };
+        let reply = self
+            .reply_notation
+            .parse(&self.reply)
+            .map_err(|e| format!("reply {e}"))?;
+        Ok(Rule {
+            when,
+            reply: Payload::new(reply),
+        })
+    }
+}
+
+impl OptionsForm {
+    fn validate(&self) -> Result<SocketOptions, String> {
+        fn number<T: std::str::FromStr>(label: &str, text: &str) -> Result<Option<T>, String> {
+            let t = text.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            t.parse()
+                .map(Some)
+                .map_err(|_| format!("{label} \"{t}\" is not a whole number"))
+        }
+        let connect_timeout_secs = match self.connect_timeout_secs.trim() {
+            "" => DEFAULT_CONNECT_TIMEOUT_SECS,
+            t => match t.parse::<f64>() {
+                Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => v,
+                _ => {
+                    return Err(format!(
+                        "connect timeout \"{t}\": give seconds between 0 and 3600"
+                    ));
+                }
+            },
+        };
+        Ok(SocketOptions {
+            nodelay: self.nodelay,
+            keepalive_secs: number("keepalive", &self.keepalive_secs)?,
+            linger_secs: number("linger", &self.linger_secs)?,
+            ttl: number("TTL", &self.ttl)?,
+            recv_buffer: number("receive buffer", &self.recv_buffer)?,
+            send_buffer: number("send buffer", &self.send_buffer)?,
+            broadcast: self.broadcast,
+            reuse_address: self.reuse_address,
+            connect_timeout_secs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_through_the_form() {
+        let spec = EndpointSpec::new(
+            "srv",
+            EndpointKind::TcpServer {
+                listen: "[::1]:80".parse().unwrap(),
+            },
+        )
+        .with_reply(AutoReply::Rules(vec![Rule {
+            when: Trigger::Contains("ping".into()),
+            reply: Payload::new(vec![0, 1]),
+        }]));
+        let form = EndpointForm::from_spec(&spec);
+        assert_eq!(form.local, "[::1]:80");
+        assert_eq!(form.rules[0].reply, "00 01");
+        assert_eq!(form.validate(&[]).unwrap(), spec);
+    }
+
+    #[test]
+    fn errors_stand_by_their_fields() {
+        let mut form = EndpointForm::new("c".into(), KindTag::TcpClient);
+        form.remote = "127.0.0.1:99999".into();
+        let e = form.validate(&["c"]).unwrap_err();
+        assert_eq!(
+            e.name.as_deref(),
+            Some("another endpoint is already named \"c\"")
+        );
+        assert_eq!(
+            e.remote.as_deref(),
+            Some("port 99999 is out of range: ports go from 0 to 65535")
+        );
+        assert!(e.local.is_none());
+        assert_eq!(
+            e.first().unwrap(),
+            "name: another endpoint is already named \"c\""
+        );
+
+        form.remote = String::new();
+        let e = form.validate(&[]).unwrap_err();
+        assert!(e.remote.unwrap().starts_with("required"));
+
+        let mut udp = EndpointForm::new("u".into(), KindTag::Udp);
+        udp.remote = String::new();
+        udp.local = String::new();
+        assert!(udp.validate(&[]).is_ok());
+        udp.options.ttl = "x".into();
+        assert_eq!(
+            udp.validate(&[]).unwrap_err().options.as_deref(),
+            Some("TTL \"x\" is not a whole number")
+        );
+
+        let mut rules = EndpointForm::new("s".into(), KindTag::TcpServer);
+        rules.reply = ReplyMode::Rules;
+        rules.rules.push(RuleForm {
+            trigger: TriggerTag::Regex,
+            pattern: "(".into(),
+            ..Default::default()
+        });
+        rules.rules.push(RuleForm {
+            reply: "zz".into(),
+            reply_notation: Notation::Hex,
+            ..Default::default()
+        });
+        let e = rules.validate(&[]).unwrap_err();
+        assert!(e.rules[0].as_ref().unwrap().starts_with("bad regex"));
+        assert_eq!(
+            e.rules[1].as_deref(),
+            Some("reply at position 1: 'z' is not a hex digit")
+        );
+    }
+}

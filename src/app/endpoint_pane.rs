@@ -1,0 +1,691 @@
+//! The endpoint pane: one tab per endpoint, its settings with their errors
+//! beside them, its peers, and the composer.
+
+use egui::{Color32, RichText, Ui};
+
+use super::App;
+use super::composer::LineEnding;
+use super::document::{RunState, SendTo};
+use super::endpoint_form::{EndpointForm, FormErrors, ReplyMode, RuleForm, TriggerTag};
+use crate::engine::Command;
+use crate::model::{KindTag, LibraryItem, Notation, Payload};
+
+/// The badge colour of a state.
+fn state_color(ui: &Ui, state: &RunState) -> Color32 {
+    match state {
+        RunState::Idle | RunState::Closed => ui.visuals().weak_text_color(),
+        RunState::Failed(_) => ui.visuals().error_fg_color,
+        RunState::Connected | RunState::Listening | RunState::Bound => {
+            Color32::from_rgb(60, 180, 90)
+        }
+        _ => ui.visuals().warn_fg_color,
+    }
+}
+
+/// A text field with its label, tooltip and, beside it, the reason it is wrong.
+fn field(
+    ui: &mut Ui,
+    label: &str,
+    value: &mut String,
+    hint: &str,
+    tooltip: &str,
+    error: Option<&String>,
+) -> bool {
+    let label = ui.label(label);
+    let response = ui
+        .add(
+            egui::TextEdit::singleline(value)
+                .hint_text(hint)
+                .desired_width(190.0),
+        )
+        .labelled_by(label.id)
+        .on_hover_text(tooltip);
+    match error {
+        Some(e) => {
+            ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+        }
+        None => {
+            ui.label("");
+        }
+    }
+    ui.end_row();
+    response.changed()
+}
+
+impl App {
+    pub(super) fn endpoint_pane(&mut self, ui: &mut Ui) {
+        // Fill the panel, so its size is the person's choice, not the content's.
+        ui.set_min_height(ui.available_height());
+        self.endpoint_tabs(ui);
+        ui.separator();
+        if self.doc.endpoints.is_empty() {
+            ui.label("This session has no endpoints yet. Add one with the buttons above, or open an example from the sidebar.");
+            return;
+        }
+        let index = self.doc.selected.min(self.doc.endpoints.len() - 1);
+        self.doc.selected = index;
+        let errors = match self.doc.validate(index) {
+            Ok(_) => FormErrors::default(),
+            Err(e) => e,
+        };
+        egui::ScrollArea::vertical()
+            .id_salt("endpoint pane scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                ui.columns(2, |columns| {
+                    self.endpoint_settings(&mut columns[0], index, &errors);
+                    self.peers_ui(&mut columns[1], index);
+                    self.composer_ui(&mut columns[1], index);
+                });
+            });
+    }
+
+    fn endpoint_tabs(&mut self, ui: &mut Ui) {
+        ui.horizontal_wrapped(|ui| {
+            for i in 0..self.doc.endpoints.len() {
+                let e = &self.doc.endpoints[i];
+                let color = state_color(ui, &e.state);
+                let text = RichText::new(format!("● {}", e.form.name));
+                let selected = i == self.doc.selected;
+                let response = ui
+                    .selectable_label(
+                        selected,
+                        text.color(if selected {
+                            color
+                        } else {
+                            ui.visuals().text_color()
+                        }),
+                    )
+                    .on_hover_text(format!(
+                        "{} — {}{}",
+                        e.kind().label(),
+                        e.state.word(),
+                        e.failure().map(|f| format!(": {f}")).unwrap_or_default()
+                    ));
+                if response.clicked() {
+                    self.doc.selected = i;
+                }
+            }
+            ui.separator();
+            ui.menu_button("➕ Add endpoint", |ui| {
+                for kind in KindTag::ALL {
+                    let hint = match kind {
+                        KindTag::TcpClient => "Connects to a server and holds one connection",
+                        KindTag::TcpServer => "Listens and accepts many peers",
+                        KindTag::Udp => "Sends and receives datagrams, no connection",
+                    };
+                    if ui.button(kind.label()).on_hover_text(hint).clicked() {
+                        self.add_endpoint(kind);
+                    }
+                }
+            })
+            .response
+            .on_hover_text("Add a TCP client, TCP server or UDP socket to the session");
+        });
+    }
+
+    fn endpoint_settings(&mut self, ui: &mut Ui, index: usize, errors: &FormErrors) {
+        let state = self.doc.endpoints[index].state.clone();
+        let running = state.is_running();
+        ui.horizontal(|ui| {
+            let color = state_color(ui, &state);
+            ui.label(
+                RichText::new(format!("● {}", state.word()))
+                    .color(color)
+                    .strong(),
+            )
+            .on_hover_text("The endpoint's state");
+            if running {
+                if ui
+                    .add_enabled(state != RunState::Stopping, egui::Button::new("⏹ Stop"))
+                    .on_hover_text(
+                        "Stop this endpoint: flush what is queued, close its connections in order",
+                    )
+                    .clicked()
+                {
+                    self.stop(index);
+                }
+                if ui
+                    .button("⚡ Abort")
+                    .on_hover_text("Stop at once: every connection is reset (RST)")
+                    .clicked()
+                {
+                    let id = self.doc.endpoints[index].id;
+                    self.engine.send(Command::Close { id, abort: true });
+                }
+            } else if ui
+                .add_enabled(errors.is_empty(), egui::Button::new("▶ Start"))
+                .on_hover_text(if errors.is_empty() {
+                    "Start this endpoint".to_owned()
+                } else {
+                    format!("Fix this first: {}", errors.first().unwrap_or_default())
+                })
+                .on_disabled_hover_text(format!(
+                    "Fix this first: {}",
+                    errors.first().unwrap_or_default()
+                ))
+                .clicked()
+            {
+                self.start(index);
+            }
+            if ui
+                .button("🗑 Remove")
+                .on_hover_text("Remove this endpoint from the session (a running one is stopped)")
+                .clicked()
+            {
+                self.remove_endpoint(index);
+            }
+        });
+        if index >= self.doc.endpoints.len() {
+            return;
+        }
+        if let Some(why) = self.doc.endpoints[index].failure() {
+            ui.colored_label(ui.visuals().error_fg_color, why.to_owned());
+        }
+        let differs = {
+            let e = &self.doc.endpoints[index];
+            running
+                && e.started_with.is_some()
+                && self.doc.validate(index).ok().as_ref() != e.started_with.as_ref()
+        };
+        if differs {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "Changed settings apply when the endpoint starts again.",
+            );
+        }
+
+        let mut changed = false;
+        let e = &mut self.doc.endpoints[index];
+        let form: &mut EndpointForm = &mut e.form;
+        egui::Grid::new(("endpoint settings", e.id.0))
+            .num_columns(3)
+            .spacing([8.0, 4.0])
+            .show(ui, |ui| {
+                changed |= field(
+                    ui,
+                    "Name",
+                    &mut form.name,
+                    "a unique name",
+                    "The endpoint's name, as the log shows it",
+                    errors.name.as_ref(),
+                );
+                let kind_label = ui.label("Kind");
+                let before = form.kind;
+                ui.add_enabled_ui(!running, |ui| {
+                    egui::ComboBox::from_id_salt(("endpoint kind", e.id.0))
+                        .selected_text(form.kind.label())
+                        .show_ui(ui, |ui| {
+                            for kind in KindTag::ALL {
+                                ui.selectable_value(&mut form.kind, kind, kind.label());
+                            }
+                        })
+                        .response
+                        .labelled_by(kind_label.id)
+                        .on_hover_text("TCP client, TCP server or UDP socket (stop the endpoint to change it)");
+                });
+                if form.kind != before {
+                    changed = true;
+                    if form.kind == KindTag::TcpServer && form.local.is_empty() {
+                        form.local = "127.0.0.1:7007".into();
+                    }
+                }
+                ui.label("");
+                ui.end_row();
+                match form.kind {
+                    KindTag::TcpClient => {
+                        changed |= field(
+                            ui,
+                            "Connect to",
+                            &mut form.remote,
+                            "host:port",
+                            "The server to connect to: host:port or [IPv6]:port",
+                            errors.remote.as_ref(),
+                        );
+                    }
+                    KindTag::TcpServer => {
+                        changed |= field(
+                            ui,
+                            "Listen on",
+                            &mut form.local,
+                            "host:port",
+                            "The address to listen on; 0.0.0.0 or [::] for every interface, port 0 for any free port",
+                            errors.local.as_ref(),
+                        );
+                    }
+                    KindTag::Udp => {
+                        changed |= field(
+                            ui,
+                            "Bind to",
+                            &mut form.local,
+                            "any (optional)",
+                            "The local address to receive on; empty binds any address and a free port",
+                            errors.local.as_ref(),
+                        );
+                        changed |= field(
+                            ui,
+                            "Default remote",
+                            &mut form.remote,
+                            "host:port (optional)",
+                            "Where datagrams go unless you choose another destination",
+                            errors.remote.as_ref(),
+                        );
+                    }
+                }
+                let reply_label = ui.label("Answers");
+                egui::ComboBox::from_id_salt(("reply mode", e.id.0))
+                    .selected_text(form.reply.label())
+                    .show_ui(ui, |ui| {
+                        for mode in ReplyMode::ALL {
+                            changed |= ui.selectable_value(&mut form.reply, mode, mode.label()).changed();
+                        }
+                    })
+                    .response
+                    .labelled_by(reply_label.id)
+                    .on_hover_text("Let the endpoint answer what it receives by itself");
+                ui.label("");
+                ui.end_row();
+            });
+        if form.reply == ReplyMode::Rules {
+            changed |= rules_ui(ui, form, errors, e.id.0);
+        }
+        ui.collapsing("Socket options", |ui| {
+            changed |= options_ui(ui, form, errors, e.id.0);
+        });
+        if changed {
+            self.doc.touch();
+            self.doc.sync_name(index);
+        }
+    }
+
+    fn peers_ui(&mut self, ui: &mut Ui, index: usize) {
+        let e = &self.doc.endpoints[index];
+        if e.kind() == KindTag::TcpClient || e.peers.is_empty() {
+            return;
+        }
+        let id = e.id;
+        ui.label(
+            RichText::new(if e.kind() == KindTag::Udp {
+                "Peers seen"
+            } else {
+                "Connected peers"
+            })
+            .strong(),
+        );
+        let mut disconnect = None;
+        let mut choose = None;
+        egui::Grid::new(("peers", id.0))
+            .striped(true)
+            .num_columns(6)
+            .show(ui, |ui| {
+                for title in ["#", "Address", "Since", "In", "Out", ""] {
+                    ui.label(RichText::new(title).weak());
+                }
+                ui.end_row();
+                for (peer, info) in &e.peers {
+                    let chosen = e.send_to == SendTo::Peer(*peer);
+                    if ui
+                        .selectable_label(chosen, format!("#{peer}"))
+                        .on_hover_text("Send the composer's payload to this peer only")
+                        .clicked()
+                    {
+                        choose = Some(*peer);
+                    }
+                    ui.label(info.remote.to_string());
+                    ui.label(
+                        super::log_view::format_time(info.since, self.prefs.time)
+                            .split('.')
+                            .next()
+                            .unwrap_or_default(),
+                    )
+                    .on_hover_text(crate::persist::format_timestamp(&info.since));
+                    ui.label(format!("{} B", info.bytes_in));
+                    ui.label(format!("{} B", info.bytes_out));
+                    if e.kind() == KindTag::TcpServer {
+                        ui.horizontal(|ui| {
+                            if ui
+                                .small_button("Close")
+                                .on_hover_text("Close this connection in order (FIN)")
+                                .clicked()
+                            {
+                                disconnect = Some((*peer, false));
+                            }
+                            if ui
+                                .small_button("Reset")
+                                .on_hover_text("Abort this connection (RST)")
+                                .clicked()
+                            {
+                                disconnect = Some((*peer, true));
+                            }
+                        });
+                    } else {
+                        ui.label("");
+                    }
+                    ui.end_row();
+                }
+            });
+        if let Some(peer) = choose {
+            self.doc.endpoints[index].send_to = SendTo::Peer(peer);
+        }
+        if let Some((peer, abort)) = disconnect {
+            self.engine.send(Command::Disconnect { id, peer, abort });
+        }
+        ui.separator();
+    }
+
+    fn composer_ui(&mut self, ui: &mut Ui, index: usize) {
+        let e = &self.doc.endpoints[index];
+        let up = e.state.is_up();
+        let kind = e.kind();
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Send to");
+            let e = &mut self.doc.endpoints[index];
+            let default_text = match kind {
+                KindTag::TcpClient => "the connection".to_owned(),
+                KindTag::TcpServer => "all peers".to_owned(),
+                KindTag::Udp => match e.form.remote.trim() {
+                    "" => "(no default remote)".to_owned(),
+                    r => format!("default remote {r}"),
+                },
+            };
+            let current = match &e.send_to {
+                SendTo::Default => default_text.clone(),
+                SendTo::Peer(p) => match e.peers.get(p) {
+                    Some(info) => format!("peer #{p} {}", info.remote),
+                    None => format!("peer #{p}"),
+                },
+                SendTo::Address => "an address…".to_owned(),
+            };
+            egui::ComboBox::from_id_salt(("send to", e.id.0))
+                .selected_text(current)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut e.send_to, SendTo::Default, default_text);
+                    if kind != KindTag::TcpClient {
+                        for (peer, info) in &e.peers {
+                            ui.selectable_value(
+                                &mut e.send_to,
+                                SendTo::Peer(*peer),
+                                format!("peer #{peer} {}", info.remote),
+                            );
+                        }
+                    }
+                    if kind == KindTag::Udp {
+                        ui.selectable_value(&mut e.send_to, SendTo::Address, "an address…");
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("Where the payload goes");
+            if e.send_to == SendTo::Address {
+                let label = ui.label("address");
+                ui.add(
+                    egui::TextEdit::singleline(&mut e.send_address)
+                        .hint_text("host:port")
+                        .desired_width(150.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("The address to send this datagram to");
+                let checked = e
+                    .send_address
+                    .parse::<crate::model::HostPort>()
+                    .and_then(crate::model::HostPort::require_port);
+                if let Err(err) = checked {
+                    ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {err}"));
+                }
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            let mut notation = self.composer.notation;
+            ui.selectable_value(&mut notation, Notation::Text, "Text")
+                .on_hover_text(
+                    "Type characters; escapes \\r \\n \\t \\0 \\\\ \\xNN \\u{...} stand for bytes",
+                );
+            ui.selectable_value(&mut notation, Notation::Hex, "Hex")
+                .on_hover_text("Type hex bytes: 48 65 6c, 0x48,0x65 or 48656C");
+            if notation != self.composer.notation {
+                self.composer.switch_notation(notation);
+            }
+            ui.add_enabled_ui(self.composer.notation == Notation::Text, |ui| {
+                egui::ComboBox::from_id_salt("line ending")
+                    .selected_text(self.composer.line_ending.label())
+                    .show_ui(ui, |ui| {
+                        for ending in LineEnding::ALL {
+                            ui.selectable_value(
+                                &mut self.composer.line_ending,
+                                ending,
+                                ending.label(),
+                            );
+                        }
+                    })
+                    .response
+                    .on_hover_text("Added to the end of a text payload when it is sent");
+            });
+            let mut load = None;
+            ui.menu_button("Recent", |ui| {
+                if self.composer.recent.is_empty() {
+                    ui.label("Nothing sent yet");
+                }
+                for recent in &self.composer.recent {
+                    if ui
+                        .button(recent.label())
+                        .on_hover_text("Put this payload back in the composer")
+                        .clicked()
+                    {
+                        load = Some(recent.clone());
+                    }
+                }
+            })
+            .response
+            .on_hover_text("Payloads you sent before");
+            if let Some(recent) = load {
+                self.composer.load(&recent);
+            }
+            let mut load_bytes = None;
+            ui.menu_button("Library", |ui| {
+                if self.doc.session.library.is_empty() {
+                    ui.label("The session's library is empty");
+                }
+                for item in &self.doc.session.library {
+                    if ui
+                        .button(&item.name)
+                        .on_hover_text(crate::model::payload::preview(item.payload.bytes(), 60))
+                        .clicked()
+                    {
+                        load_bytes = Some(item.payload.bytes().to_vec());
+                    }
+                }
+                ui.separator();
+                let label = ui.label("Name");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.library_name)
+                        .hint_text("name")
+                        .desired_width(120.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("A name for the composer's payload in the library");
+                let valid = self.composer.bytes().is_ok() && !self.library_name.trim().is_empty();
+                if ui
+                    .add_enabled(valid, egui::Button::new("Add the composer's payload"))
+                    .on_hover_text("Keep the payload in the session's library, to send again later")
+                    .clicked()
+                    && let Ok(bytes) = self.composer.bytes()
+                {
+                    let name = self.library_name.trim().to_owned();
+                    self.doc.session.library.retain(|i| i.name != name);
+                    self.doc.session.library.push(LibraryItem {
+                        name,
+                        payload: Payload::new(bytes),
+                    });
+                    self.library_name.clear();
+                    self.doc.touch();
+                }
+            })
+            .response
+            .on_hover_text("Named payloads kept with the session");
+            if let Some(bytes) = load_bytes {
+                self.composer.load_bytes(&bytes);
+            }
+        });
+        let label = ui.label("Payload");
+        ui.add(
+            egui::TextEdit::multiline(&mut self.composer.text)
+                .code_editor()
+                .desired_rows(3)
+                .desired_width(f32::INFINITY)
+                .hint_text(match self.composer.notation {
+                    Notation::Text => "Type text; \\r\\n for a line break, \\x00 for a byte",
+                    Notation::Hex => "Type hex bytes, like 48 65 6c 6c 6f",
+                }),
+        )
+        .labelled_by(label.id)
+        .on_hover_text("The payload to send (Ctrl+Enter sends it)");
+        ui.horizontal(|ui| {
+            let status = self.composer.status();
+            let valid = status.is_ok();
+            match status {
+                Ok(count) => ui.label(count),
+                Err(e) => ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}")),
+            };
+            let empty = self.composer.bytes().is_ok_and(|b| b.is_empty());
+            let why_not = if !up {
+                Some("Start the endpoint first")
+            } else if !valid {
+                Some("Fix the payload first")
+            } else if empty && kind.is_tcp() {
+                Some("Type something to send (TCP has no empty messages)")
+            } else {
+                None
+            };
+            let send = ui
+                .add_enabled(why_not.is_none(), egui::Button::new("➤ Send"))
+                .on_hover_text("Send the payload (Ctrl+Enter)")
+                .on_disabled_hover_text(why_not.unwrap_or_default());
+            if send.clicked() {
+                self.send_composer();
+            }
+        });
+    }
+}
+
+fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
+    let mut changed = false;
+    let mut remove = None;
+    for (i, rule) in form.rules.iter_mut().enumerate() {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!("Rule {}: when", i + 1));
+            egui::ComboBox::from_id_salt(("rule trigger", salt, i))
+                .selected_text(rule.trigger.label())
+                .show_ui(ui, |ui| {
+                    for t in TriggerTag::ALL {
+                        changed |= ui
+                            .selectable_value(&mut rule.trigger, t, t.label())
+                            .changed();
+                    }
+                })
+                .response
+                .on_hover_text("Which received payloads this rule answers");
+            if rule.trigger != TriggerTag::Always {
+                let label = ui.label("pattern");
+                changed |= ui
+                    .add(egui::TextEdit::singleline(&mut rule.pattern).desired_width(120.0))
+                    .labelled_by(label.id)
+                    .on_hover_text(match rule.trigger {
+                        TriggerTag::Regex => "A regular expression over the payload's bytes",
+                        _ => "Bytes to look for, in text notation",
+                    })
+                    .changed();
+            }
+            let label = ui.label("reply");
+            changed |= ui
+                .add(egui::TextEdit::singleline(&mut rule.reply).desired_width(140.0))
+                .labelled_by(label.id)
+                .on_hover_text("The payload sent back")
+                .changed();
+            let hex = rule.reply_notation == Notation::Hex;
+            let mut want_hex = hex;
+            ui.checkbox(&mut want_hex, "hex")
+                .on_hover_text("The reply is written in hex");
+            if want_hex != hex {
+                rule.reply_notation = if want_hex {
+                    Notation::Hex
+                } else {
+                    Notation::Text
+                };
+                changed = true;
+            }
+            if ui
+                .small_button("✖")
+                .on_hover_text("Remove this rule")
+                .clicked()
+            {
+                remove = Some(i);
+            }
+        });
+        if let Some(Some(e)) = errors.rules.get(i) {
+            ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+        }
+    }
+    if let Some(i) = remove {
+        form.rules.remove(i);
+        changed = true;
+    }
+    if ui
+        .button("➕ Add rule")
+        .on_hover_text("Answer payloads that match with a reply of your own")
+        .clicked()
+    {
+        form.rules.push(RuleForm::default());
+        changed = true;
+    }
+    changed
+}
+
+fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
+    let mut changed = false;
+    let o = &mut form.options;
+    let tcp = form.kind.is_tcp();
+    egui::Grid::new(("socket options", salt)).num_columns(2).show(ui, |ui| {
+        if tcp {
+            ui.label("");
+            changed |= ui
+                .checkbox(&mut o.nodelay, "TCP_NODELAY")
+                .on_hover_text("Send small writes at once instead of waiting to coalesce them (Nagle's algorithm off)")
+                .changed();
+            ui.end_row();
+        } else {
+            ui.label("");
+            changed |= ui
+                .checkbox(&mut o.broadcast, "SO_BROADCAST")
+                .on_hover_text("Allow sending to broadcast addresses")
+                .changed();
+            ui.end_row();
+            ui.label("");
+            changed |= ui
+                .checkbox(&mut o.reuse_address, "SO_REUSEADDR")
+                .on_hover_text("Let several sockets bind the same address and port")
+                .changed();
+            ui.end_row();
+        }
+        let mut number = |ui: &mut Ui, label: &str, value: &mut String, tip: &str| {
+            let l = ui.label(label);
+            changed |= ui
+                .add(egui::TextEdit::singleline(value).hint_text("default").desired_width(80.0))
+                .labelled_by(l.id)
+                .on_hover_text(tip)
+                .changed();
+            ui.end_row();
+        };
+        if tcp {
+            number(ui, "Connect timeout (s)", &mut o.connect_timeout_secs, "How long a connect may take (default 10 s)");
+            number(ui, "Keepalive (s)", &mut o.keepalive_secs, "SO_KEEPALIVE: probe an idle connection after this many seconds");
+            number(ui, "Linger (s)", &mut o.linger_secs, "SO_LINGER: how long close waits for unsent data (0 makes close a reset)");
+        }
+        number(ui, "TTL / hops", &mut o.ttl, "IP_TTL: how many routers a packet may cross");
+        number(ui, "Receive buffer (bytes)", &mut o.recv_buffer, "SO_RCVBUF: the kernel's receive buffer size");
+        number(ui, "Send buffer (bytes)", &mut o.send_buffer, "SO_SNDBUF: the kernel's send buffer size");
+    });
+    if let Some(e) = &errors.options {
+        ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+    }
+    changed
+}

@@ -1,0 +1,149 @@
+//! The inspector: the selected row in full — a hex dump of its payload, copy
+//! buttons, and for lifecycle and error rows a sentence that explains them.
+
+use egui::{RichText, Ui};
+
+use super::config::TimeDisplay;
+use super::log_view::{format_time, kind_color, kind_text, peer_text};
+use crate::model::explain;
+use crate::model::log::TrafficLog;
+use crate::model::payload::{hex_dump, to_hex, to_text_notation};
+
+/// What the person asked the inspector to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InspectorAction {
+    None,
+    /// Put this row's payload into the composer.
+    LoadIntoComposer(usize),
+    /// Make this row's peer the composer's target.
+    ReplyToPeer(usize),
+}
+
+/// Lines of hex dump shown at most; the rest is reachable by copying.
+const DUMP_LINES: usize = 4096;
+
+pub fn ui(
+    ui: &mut Ui,
+    log: &TrafficLog,
+    selected: Option<usize>,
+    time: TimeDisplay,
+) -> InspectorAction {
+    let mut action = InspectorAction::None;
+    ui.heading("Inspector");
+    let Some(index) = selected else {
+        ui.label("Click a row of the log to see it here in full.");
+        return action;
+    };
+    let Some(e) = log.entry(index) else {
+        return action;
+    };
+    let data = log.bytes_of(e);
+    let peer = peer_text(log, e);
+    egui::Grid::new("inspector facts")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("Row");
+            ui.label(format!("{}", index + 1));
+            ui.end_row();
+            ui.label("Time");
+            ui.label(format!(
+                "{}  ({})",
+                format_time(e.at(), time),
+                crate::persist::format_timestamp(&e.at())
+            ));
+            ui.end_row();
+            ui.label("Endpoint");
+            ui.label(log.endpoint_name(e));
+            ui.end_row();
+            ui.label("Event");
+            ui.label(RichText::new(kind_text(e.kind)).color(kind_color(ui.visuals(), e.kind)));
+            ui.end_row();
+            if !peer.is_empty() {
+                ui.label("Peer");
+                ui.label(&peer);
+                ui.end_row();
+            }
+            if e.kind.is_traffic() {
+                ui.label("Length");
+                ui.label(format!("{} bytes", data.len()));
+                ui.end_row();
+            }
+        });
+    ui.separator();
+
+    if !e.kind.is_traffic() {
+        let detail = String::from_utf8_lossy(data);
+        if !detail.is_empty() {
+            ui.label(RichText::new(detail.as_ref()).monospace());
+        }
+        ui.add_space(4.0);
+        ui.label(RichText::new("What happened").strong());
+        ui.label(explain::explain(
+            e.kind,
+            log.endpoint_name(e),
+            &peer,
+            &detail,
+        ));
+        return action;
+    }
+
+    ui.label(RichText::new(explain::explain(e.kind, log.endpoint_name(e), &peer, "")).weak());
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button("Copy as text")
+            .on_hover_text("Copy the payload as text (bytes that are not UTF-8 become �)")
+            .clicked()
+        {
+            ui.ctx().copy_text(String::from_utf8_lossy(data).into_owned());
+        }
+        if ui
+            .button("Copy as hex")
+            .on_hover_text("Copy the payload as hex pairs, like 48 65 6c")
+            .clicked()
+        {
+            ui.ctx().copy_text(to_hex(data));
+        }
+        if ui
+            .button("Copy as escaped")
+            .on_hover_text("Copy the payload in text notation with escapes (\\r \\n \\xNN), ready to paste into the composer")
+            .clicked()
+        {
+            ui.ctx().copy_text(to_text_notation(data));
+        }
+        if ui
+            .button("To composer")
+            .on_hover_text("Put this payload into the composer to send it again")
+            .clicked()
+        {
+            action = InspectorAction::LoadIntoComposer(index);
+        }
+        if e.has_peer()
+            && ui
+                .button("Reply to this peer")
+                .on_hover_text("Make this row's peer the composer's destination")
+                .clicked()
+        {
+            action = InspectorAction::ReplyToPeer(index);
+        }
+    });
+    ui.separator();
+    let dump = hex_dump(&data[..data.len().min(DUMP_LINES * 16)]);
+    let lines: Vec<&str> = dump.lines().collect();
+    let row_height = ui.text_style_height(&egui::TextStyle::Monospace);
+    egui::ScrollArea::both()
+        .id_salt("hex dump")
+        .auto_shrink([false, false])
+        .show_rows(ui, row_height, lines.len(), |ui, range| {
+            for line in &lines[range] {
+                ui.label(RichText::new(*line).monospace());
+            }
+        });
+    if data.len() > DUMP_LINES * 16 {
+        ui.label(format!(
+            "The dump shows the first {} bytes; copy to get all {}.",
+            DUMP_LINES * 16,
+            data.len()
+        ));
+    }
+    action
+}

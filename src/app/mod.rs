@@ -1,0 +1,1125 @@
+//! The workbench window (eframe/egui) on top of the engine.
+//!
+//! Split as in rerun's viewer: [`App::logic`] drains engine events and file
+//! results under a time budget (it runs even while the window is hidden), and
+//! [`App::ui`] paints. The window never waits on the network or the disk: the
+//! engine takes commands and reports events; file work runs on the runtime's
+//! blocking pool ([`files`]).
+
+pub mod composer;
+pub mod config;
+pub mod document;
+pub mod endpoint_form;
+mod endpoint_pane;
+pub mod files;
+pub mod inspector;
+pub mod log_view;
+mod sidebar;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::{Key, KeyboardShortcut, Modifiers};
+
+use composer::Composer;
+pub use config::{AppConfig, Prefs};
+use document::{Document, RunState, SendTo};
+use files::{FileMsg, Files, ListedSession, Pick};
+use log_view::{LogAction, LogView};
+
+use crate::engine::{Command, EndpointId, Engine, Events, Target};
+use crate::model::{HostPort, KindTag, Session};
+
+/// The name eframe stores preferences under.
+pub const APP_ID: &str = "sockbench";
+
+/// How long one frame may spend draining engine events before painting.
+const DRAIN_BUDGET: Duration = Duration::from_millis(4);
+/// How often the open session is copied to the recovery file while unsaved.
+const AUTOSAVE_EVERY: Duration = Duration::from_secs(10);
+/// How long informational notices stay.
+const NOTICE_LIFETIME: Duration = Duration::from_secs(6);
+/// How long "Start all" waits for servers before starting the clients anyway.
+const SERVERS_GRACE: Duration = Duration::from_secs(3);
+
+const KEY_PREFS: &str = "prefs";
+
+/// Something to do once unsaved changes are dealt with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PendingAction {
+    New,
+    Open(PathBuf),
+    Quit,
+}
+
+/// A message at the top of the window.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub error: bool,
+    pub text: String,
+    created: Instant,
+}
+
+/// The dialog in front of the window, if any.
+#[derive(Clone, Debug)]
+enum Modal {
+    Unsaved(PendingAction),
+    OpenPath {
+        path: String,
+    },
+    SaveAsPath {
+        path: String,
+        then: Option<PendingAction>,
+    },
+    Recovery {
+        original: Option<PathBuf>,
+    },
+    Shortcuts,
+}
+
+/// Clients waiting for the servers of a "Start all" to come up.
+struct StartQueue {
+    clients: Vec<EndpointId>,
+    deadline: Instant,
+}
+
+/// The workbench.
+pub struct App {
+    ctx: egui::Context,
+    config: AppConfig,
+    engine: Engine,
+    events: Events,
+    files: Files,
+    pub prefs: Prefs,
+    pub doc: Document,
+    next_id: u64,
+    pub composer: Composer,
+    pub log_view: LogView,
+    sessions: Vec<ListedSession>,
+    pub notices: Vec<Notice>,
+    modal: Option<Modal>,
+    /// An action waiting for a save to finish.
+    after_save: Option<PendingAction>,
+    start_queue: Option<StartQueue>,
+    last_autosave: Instant,
+    autosaved_change: u64,
+    allow_close: bool,
+    applied_theme: Option<config::Theme>,
+    title: String,
+    /// A name typed for a new library payload.
+    library_name: String,
+}
+
+/// egui's fonts, with the monospace font as the last fallback of the
+/// proportional family: it has the arrows (→ ←) and shapes (●) the log uses.
+fn fonts() -> egui::FontDefinitions {
+    let mut fonts = egui::FontDefinitions::default();
+    if let Some(family) = fonts.families.get_mut(&egui::FontFamily::Proportional) {
+        family.push("Hack".to_owned());
+    }
+    fonts
+}
+
+fn shortcut(modifiers: Modifiers, key: Key) -> KeyboardShortcut {
+    KeyboardShortcut::new(modifiers, key)
+}
+
+impl App {
+    pub fn new(cc: &eframe::CreationContext<'_>, config: AppConfig) -> Self {
+        let ctx = cc.egui_ctx.clone();
+        ctx.set_fonts(fonts());
+        let wake_ctx = ctx.clone();
+        let wake: Arc<dyn Fn() + Send + Sync> =
+            Arc::new(move || wake_ctx.request_repaint_after(Duration::from_millis(10)));
+        let (engine, events) = Engine::start(&config.runtime, wake.clone());
+        let files = Files::new(config.runtime.clone(), wake, config.recovery_dir.clone());
+        let prefs: Prefs = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, KEY_PREFS))
+            .unwrap_or_default();
+        files.list(config.sessions_dir.clone());
+        files.look_for_recovery();
+        let mut next_id = 1;
+        let doc = Document::new(Session::default(), None, &mut || {
+            next_id += 1;
+            EndpointId(next_id)
+        });
+        let app = App {
+            ctx,
+            config,
+            engine,
+            events,
+            files,
+            prefs,
+            doc,
+            next_id,
+            composer: Composer::default(),
+            log_view: LogView::default(),
+            sessions: Vec::new(),
+            notices: Vec::new(),
+            modal: None,
+            after_save: None,
+            start_queue: None,
+            last_autosave: Instant::now(),
+            autosaved_change: 0,
+            allow_close: false,
+            applied_theme: None,
+            title: String::new(),
+            library_name: String::new(),
+        };
+        if let Some(path) = app.config.open.clone() {
+            app.files.load(path);
+        }
+        app
+    }
+
+    fn fresh_id(&mut self) -> EndpointId {
+        self.next_id += 1;
+        EndpointId(self.next_id)
+    }
+
+    pub fn notify(&mut self, error: bool, text: impl Into<String>) {
+        let text = text.into();
+        if error {
+            tracing::warn!("{text}");
+        }
+        // The same message twice stays once.
+        self.notices.retain(|n| n.text != text);
+        self.notices.push(Notice {
+            error,
+            text,
+            created: Instant::now(),
+        });
+    }
+
+    // ----- documents and files -----
+
+    /// Does `action`, first asking about unsaved changes.
+    pub fn request(&mut self, action: PendingAction) {
+        if self.doc.is_dirty() {
+            self.modal = Some(Modal::Unsaved(action));
+        } else {
+            self.perform(action);
+        }
+    }
+
+    fn perform(&mut self, action: PendingAction) {
+        match action {
+            PendingAction::New => {
+                self.stop_everything();
+                let mut ids = self.next_id;
+                self.doc = Document::new(Session::default(), None, &mut || {
+                    ids += 1;
+                    EndpointId(ids)
+                });
+                self.next_id = ids;
+                self.log_view.reset();
+            }
+            PendingAction::Open(path) => self.files.load(path),
+            PendingAction::Quit => {
+                self.allow_close = true;
+                self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+
+    /// Stops every endpoint of the open document at once (it is being replaced).
+    fn stop_everything(&mut self) {
+        for e in &self.doc.endpoints {
+            if e.state.is_running() {
+                self.engine.send(Command::Close {
+                    id: e.id,
+                    abort: true,
+                });
+            }
+        }
+        self.start_queue = None;
+    }
+
+    fn loaded(&mut self, path: PathBuf, session: Session, recovered_from: Option<Option<PathBuf>>) {
+        self.stop_everything();
+        let mut ids = self.next_id;
+        let recovered = recovered_from.is_some();
+        let doc_path = match recovered_from {
+            Some(original) => original,
+            None => Some(path.clone()),
+        };
+        self.doc = Document::new(session, doc_path, &mut || {
+            ids += 1;
+            EndpointId(ids)
+        });
+        self.next_id = ids;
+        self.log_view.reset();
+        self.ready_to_send();
+        if recovered {
+            // The recovered work is not saved anywhere yet.
+            self.doc.touch();
+            self.notify(false, "Recovered the unsaved session; save it to keep it.");
+        } else {
+            self.prefs.remember(&path);
+            self.notices.retain(|n| !n.error);
+        }
+    }
+
+    /// Makes a freshly opened session ready for its first send: the first client
+    /// (or UDP socket) is selected, and the first library payload is in the composer.
+    fn ready_to_send(&mut self) {
+        if let Some(i) = self
+            .doc
+            .endpoints
+            .iter()
+            .position(|e| e.kind() == KindTag::TcpClient)
+            .or_else(|| {
+                self.doc
+                    .endpoints
+                    .iter()
+                    .position(|e| e.kind() == KindTag::Udp)
+            })
+        {
+            self.doc.selected = i;
+        }
+        if let Some(item) = self.doc.session.library.first() {
+            let bytes = item.payload.bytes().to_vec();
+            self.composer.load_bytes(&bytes);
+        }
+    }
+
+    /// Saves to the document's file, or asks for one.
+    pub fn save(&mut self, then: Option<PendingAction>) {
+        match self.doc.path.clone() {
+            Some(path) => self.save_to(path, then),
+            None => self.open_save_as(then),
+        }
+    }
+
+    fn open_save_as(&mut self, then: Option<PendingAction>) {
+        let suggested = self
+            .doc
+            .path
+            .clone()
+            .unwrap_or_else(|| self.config.sessions_dir.join("untitled.ron"));
+        self.modal = Some(Modal::SaveAsPath {
+            path: suggested.to_string_lossy().into_owned(),
+            then,
+        });
+    }
+
+    fn save_to(&mut self, path: PathBuf, then: Option<PendingAction>) {
+        match self.doc.to_session() {
+            Ok(session) => {
+                self.after_save = then;
+                self.files.save(path, session, self.doc.changes);
+            }
+            Err(e) => self.notify(true, format!("Not saved: {e}")),
+        }
+    }
+
+    fn saved(&mut self, path: PathBuf, change: u64) {
+        self.doc.path = Some(path.clone());
+        self.doc.saved_at_change = change;
+        self.prefs.remember(&path);
+        self.notify(false, format!("Saved {}", path.display()));
+        // The recovery copy is older than what is on disk now.
+        self.autosaved_change = change;
+        self.files.discard_recovery_in_background();
+        if path.starts_with(&self.config.sessions_dir) {
+            self.files.list(self.config.sessions_dir.clone());
+        }
+        if let Some(action) = self.after_save.take() {
+            self.perform(action);
+        }
+    }
+
+    fn handle_file_message(&mut self, msg: FileMsg) {
+        match msg {
+            FileMsg::Listed(sessions) => self.sessions = sessions,
+            FileMsg::Loaded {
+                path,
+                result,
+                recovered_from,
+            } => match result {
+                Ok(session) => self.loaded(path, session, recovered_from),
+                Err(e) => self.notify(true, format!("Could not open {e}")),
+            },
+            FileMsg::Saved {
+                path,
+                result,
+                change,
+            } => match result {
+                Ok(()) => self.saved(path, change),
+                Err(e) => {
+                    self.after_save = None;
+                    self.notify(true, format!("Not saved: {e}"));
+                }
+            },
+            FileMsg::Autosaved(result) => {
+                if let Err(e) = result {
+                    self.notify(true, format!("Autosave failed: {e}"));
+                }
+            }
+            FileMsg::RecoveryFound { original } => {
+                if self.modal.is_none() {
+                    self.modal = Some(Modal::Recovery { original });
+                }
+            }
+            FileMsg::Picked { pick, path } => {
+                // No path: cancelled, or no dialog service; the typed path stays.
+                if let Some(path) = path {
+                    let text = path.to_string_lossy().into_owned();
+                    match (&mut self.modal, pick) {
+                        (Some(Modal::OpenPath { path }), Pick::Open) => *path = text,
+                        (Some(Modal::SaveAsPath { path, .. }), Pick::SaveAs) => *path = text,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn autosave(&mut self) {
+        if self.config.recovery_dir.is_none()
+            || !self.doc.is_dirty()
+            || self.doc.changes == self.autosaved_change
+            || self.last_autosave.elapsed() < AUTOSAVE_EVERY
+        {
+            return;
+        }
+        self.last_autosave = Instant::now();
+        if let Ok(session) = self.doc.to_session() {
+            self.autosaved_change = self.doc.changes;
+            self.files.autosave(session, self.doc.path.clone());
+        }
+    }
+
+    // ----- endpoints -----
+
+    /// Starts endpoint `index`, or explains why it cannot start.
+    pub fn start(&mut self, index: usize) {
+        let spec = match self.doc.validate(index) {
+            Ok(spec) => spec,
+            Err(errors) => {
+                let name = self.doc.endpoints[index].form.name.clone();
+                let why = errors.first().unwrap_or_default();
+                self.notify(true, format!("\"{name}\" cannot start: {why}"));
+                return;
+            }
+        };
+        self.doc.sync_name(index);
+        let e = &mut self.doc.endpoints[index];
+        if e.state.is_running() {
+            return;
+        }
+        e.state = RunState::Starting;
+        e.peers.clear();
+        e.totals = Default::default();
+        e.started_with = Some(spec.clone());
+        self.engine.send(Command::Open { id: e.id, spec });
+    }
+
+    pub fn stop(&mut self, index: usize) {
+        let e = &mut self.doc.endpoints[index];
+        if e.state.is_running() {
+            self.engine.send(Command::Close {
+                id: e.id,
+                abort: false,
+            });
+            e.state = RunState::Stopping;
+        }
+        if let Some(queue) = &mut self.start_queue {
+            let id = e.id;
+            queue.clients.retain(|c| *c != id);
+        }
+    }
+
+    /// Starts servers and UDP sockets first, then clients once the servers listen.
+    pub fn start_all(&mut self) {
+        let mut clients = Vec::new();
+        for i in 0..self.doc.endpoints.len() {
+            let e = &self.doc.endpoints[i];
+            if e.state.is_running() {
+                continue;
+            }
+            if e.kind() == KindTag::TcpClient {
+                clients.push(e.id);
+            } else {
+                self.start(i);
+            }
+        }
+        if !clients.is_empty() {
+            self.start_queue = Some(StartQueue {
+                clients,
+                deadline: Instant::now() + SERVERS_GRACE,
+            });
+            self.start_waiting_clients();
+        }
+    }
+
+    fn start_waiting_clients(&mut self) {
+        let Some(queue) = &self.start_queue else {
+            return;
+        };
+        let servers_starting = self.doc.endpoints.iter().any(|e| {
+            e.kind() != KindTag::TcpClient
+                && matches!(e.state, RunState::Starting | RunState::Resolving)
+        });
+        if servers_starting && Instant::now() < queue.deadline {
+            return;
+        }
+        let clients = self
+            .start_queue
+            .take()
+            .map(|q| q.clients)
+            .unwrap_or_default();
+        for id in clients {
+            if let Some(i) = self.doc.endpoints.iter().position(|e| e.id == id) {
+                self.start(i);
+            }
+        }
+    }
+
+    pub fn stop_all(&mut self) {
+        self.start_queue = None;
+        for i in 0..self.doc.endpoints.len() {
+            self.stop(i);
+        }
+    }
+
+    pub fn add_endpoint(&mut self, kind: KindTag) {
+        let id = self.fresh_id();
+        self.doc.add_endpoint(kind, id);
+    }
+
+    pub fn remove_endpoint(&mut self, index: usize) {
+        if index >= self.doc.endpoints.len() {
+            return;
+        }
+        let e = self.doc.endpoints.remove(index);
+        if e.state.is_running() {
+            self.engine.send(Command::Close {
+                id: e.id,
+                abort: true,
+            });
+        }
+        self.doc.selected = self
+            .doc
+            .selected
+            .min(self.doc.endpoints.len().saturating_sub(1));
+        self.doc.touch();
+    }
+
+    /// Sends the composer's payload from the selected endpoint.
+    pub fn send_composer(&mut self) {
+        let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
+            return;
+        };
+        if !e.state.is_up() {
+            let name = e.form.name.clone();
+            self.notify(
+                true,
+                format!("\"{name}\" is not running: start it, then send"),
+            );
+            return;
+        }
+        let Ok(bytes) = self.composer.bytes() else {
+            // The error stands under the composer already.
+            return;
+        };
+        let to = match (&e.send_to, e.kind()) {
+            (SendTo::Peer(p), _) => Target::Peer(*p),
+            (SendTo::Address, KindTag::Udp) => match e
+                .send_address
+                .parse::<HostPort>()
+                .and_then(HostPort::require_port)
+            {
+                Ok(address) => Target::Address(address),
+                Err(err) => {
+                    self.notify(
+                        true,
+                        format!("Not sent: the address \"{}\": {err}", e.send_address),
+                    );
+                    return;
+                }
+            },
+            (_, KindTag::TcpServer) => Target::AllPeers,
+            _ => Target::Default,
+        };
+        self.engine.send(Command::Send {
+            id: e.id,
+            to,
+            bytes,
+        });
+        self.composer.remember();
+    }
+
+    /// Points the composer at the peer of log row `index` (and its endpoint).
+    pub fn reply_to_row(&mut self, index: usize) {
+        let log = &self.doc.session.log;
+        let Some(entry) = log.entry(index) else {
+            return;
+        };
+        let Some(peer) = log.peer_of(entry) else {
+            return;
+        };
+        let name = log.endpoints()[peer.endpoint as usize].clone();
+        let number = peer.number;
+        if let Some(i) = self
+            .doc
+            .endpoints
+            .iter()
+            .position(|e| e.form.name.trim() == name)
+        {
+            self.doc.selected = i;
+            self.doc.endpoints[i].send_to = SendTo::Peer(number);
+        }
+    }
+
+    pub fn clear_log(&mut self) {
+        self.doc.session.log.clear();
+        self.log_view.selected = None;
+        self.doc.touch();
+    }
+
+    /// Drains engine events for at most the frame's budget.
+    fn drain_events(&mut self, ctx: &egui::Context) {
+        let deadline = Instant::now() + DRAIN_BUDGET;
+        let mut count = 0u32;
+        while let Some(event) = self.events.try_recv() {
+            self.doc.apply(&event);
+            count += 1;
+            if count.is_multiple_of(64) && Instant::now() >= deadline {
+                // More is waiting: paint this frame, come back at once.
+                ctx.request_repaint();
+                break;
+            }
+        }
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        if self.modal.is_some() {
+            return;
+        }
+        let command = Modifiers::COMMAND;
+        let pressed = |s: KeyboardShortcut| ctx.input_mut(|i| i.consume_shortcut(&s));
+        if pressed(shortcut(command | Modifiers::SHIFT, Key::S)) {
+            self.open_save_as(None);
+        } else if pressed(shortcut(command, Key::S)) {
+            self.save(None);
+        }
+        if pressed(shortcut(command, Key::N)) {
+            self.request(PendingAction::New);
+        }
+        if pressed(shortcut(command, Key::O)) {
+            self.open_dialog();
+        }
+        if pressed(shortcut(command, Key::F)) {
+            self.log_view.focus_search = true;
+        }
+        if pressed(shortcut(command, Key::L)) {
+            self.clear_log();
+        }
+        if pressed(shortcut(command, Key::Enter)) {
+            self.send_composer();
+        }
+    }
+
+    pub fn open_dialog(&mut self) {
+        let start = self
+            .doc
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| self.config.sessions_dir.clone());
+        self.modal = Some(Modal::OpenPath {
+            path: format!("{}/", start.display()),
+        });
+    }
+
+    fn handle_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if let Some(path) = dropped.into_iter().next() {
+            if path.extension().is_some_and(|x| x == "ron") {
+                self.request(PendingAction::Open(path));
+            } else {
+                self.notify(
+                    true,
+                    format!(
+                        "{} is not a session file: only .ron files open here",
+                        path.display()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+impl App {
+    fn menu_bar(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui
+                    .add(egui::Button::new("New").shortcut_text("Ctrl+N"))
+                    .on_hover_text("Start an empty session")
+                    .clicked()
+                {
+                    self.request(PendingAction::New);
+                }
+                if ui
+                    .add(egui::Button::new("Open…").shortcut_text("Ctrl+O"))
+                    .on_hover_text("Open a session file")
+                    .clicked()
+                {
+                    self.open_dialog();
+                }
+                if ui
+                    .add(egui::Button::new("Save").shortcut_text("Ctrl+S"))
+                    .on_hover_text("Save the session to its file")
+                    .clicked()
+                {
+                    self.save(None);
+                }
+                if ui
+                    .add(egui::Button::new("Save As…").shortcut_text("Ctrl+Shift+S"))
+                    .on_hover_text("Save the session to a new file")
+                    .clicked()
+                {
+                    self.open_save_as(None);
+                }
+                ui.separator();
+                ui.menu_button("Recent files", |ui| {
+                    if self.prefs.recent_files.is_empty() {
+                        ui.label("None yet");
+                    }
+                    for path in self.prefs.recent_files.clone() {
+                        if ui
+                            .button(path.display().to_string())
+                            .on_hover_text("Open this session again")
+                            .clicked()
+                        {
+                            self.request(PendingAction::Open(path));
+                        }
+                    }
+                });
+                ui.separator();
+                if ui.button("Quit").on_hover_text("Close sockbench").clicked() {
+                    self.request(PendingAction::Quit);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                ui.label("Theme");
+                for theme in config::Theme::ALL {
+                    ui.radio_value(&mut self.prefs.theme, theme, theme.label());
+                }
+                ui.separator();
+                ui.label("Times in the log");
+                ui.radio_value(
+                    &mut self.prefs.time,
+                    config::TimeDisplay::Local,
+                    "Local time",
+                );
+                ui.radio_value(&mut self.prefs.time, config::TimeDisplay::Utc, "UTC");
+                ui.separator();
+                ui.checkbox(&mut self.prefs.show_inspector, "Inspector")
+                    .on_hover_text("Show the selected row in full on the right");
+            });
+            ui.menu_button("Help", |ui| {
+                if ui.button("Keyboard shortcuts").clicked() {
+                    self.modal = Some(Modal::Shortcuts);
+                }
+            });
+        });
+    }
+
+    fn toolbar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading(self.doc.title());
+            ui.separator();
+            let any = !self.doc.endpoints.is_empty();
+            if ui
+                .add_enabled(any, egui::Button::new("▶ Start all"))
+                .on_hover_text("Start every endpoint: servers first, then the clients")
+                .clicked()
+            {
+                self.start_all();
+            }
+            let running = self.doc.endpoints.iter().any(|e| e.state.is_running());
+            if ui
+                .add_enabled(running, egui::Button::new("⏹ Stop all"))
+                .on_hover_text("Stop every endpoint, closing connections in order")
+                .clicked()
+            {
+                self.stop_all();
+            }
+            ui.separator();
+            if ui
+                .button("💾 Save")
+                .on_hover_text("Save the session (Ctrl+S)")
+                .clicked()
+            {
+                self.save(None);
+            }
+        });
+    }
+
+    fn notices_ui(&mut self, ui: &mut egui::Ui) {
+        let mut dismissed = None;
+        for (i, notice) in self.notices.iter().enumerate() {
+            ui.horizontal(|ui| {
+                let color = if notice.error {
+                    ui.visuals().error_fg_color
+                } else {
+                    ui.visuals().text_color()
+                };
+                let icon = if notice.error { "⚠" } else { "ℹ" };
+                if ui
+                    .small_button("✖")
+                    .on_hover_text("Dismiss this message")
+                    .clicked()
+                {
+                    dismissed = Some(i);
+                }
+                ui.colored_label(color, format!("{icon} {}", notice.text));
+            });
+        }
+        if let Some(i) = dismissed {
+            self.notices.remove(i);
+        }
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let running = self
+                .doc
+                .endpoints
+                .iter()
+                .filter(|e| e.state.is_running())
+                .count();
+            ui.label(format!(
+                "{} endpoint{}, {running} running",
+                self.doc.endpoints.len(),
+                if self.doc.endpoints.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ));
+            ui.separator();
+            let t = self.doc.endpoints.iter().fold((0, 0, 0, 0), |acc, e| {
+                (
+                    acc.0 + e.totals.sent,
+                    acc.1 + e.totals.sent_bytes,
+                    acc.2 + e.totals.received,
+                    acc.3 + e.totals.received_bytes,
+                )
+            });
+            ui.label(format!(
+                "sent {} payloads ({} bytes), received {} payloads ({} bytes)",
+                t.0, t.1, t.2, t.3
+            ));
+            ui.separator();
+            match &self.doc.path {
+                Some(p) => ui.label(p.display().to_string()),
+                None => ui.label("not saved yet"),
+            };
+        });
+    }
+
+    fn modals(&mut self, ctx: &egui::Context) {
+        let Some(modal) = self.modal.clone() else {
+            return;
+        };
+        let mut close = false;
+        let mut next: Option<Modal> = None;
+        match modal {
+            Modal::Unsaved(action) => {
+                egui::Modal::new(egui::Id::unique("unsaved")).show(ctx, |ui| {
+                    ui.heading("Save changes?");
+                    ui.label(format!(
+                        "\"{}\" has changes that are not saved. Save them first?",
+                        self.doc.title().trim_start_matches("● ")
+                    ));
+                    ui.horizontal(|ui| {
+                        if ui
+                            .button("Save")
+                            .on_hover_text("Save, then go on")
+                            .clicked()
+                        {
+                            close = true;
+                            self.modal = None;
+                            self.save(Some(action.clone()));
+                            next = self.modal.take();
+                        }
+                        if ui
+                            .button("Don't save")
+                            .on_hover_text("Go on and lose the changes")
+                            .clicked()
+                        {
+                            close = true;
+                            self.perform(action.clone());
+                        }
+                        if ui.button("Cancel").on_hover_text("Stay here").clicked() {
+                            close = true;
+                        }
+                    });
+                });
+            }
+            Modal::OpenPath { mut path } => {
+                egui::Modal::new(egui::Id::unique("open path")).show(ctx, |ui| {
+                    ui.heading("Open a session");
+                    let label = ui.label("File");
+                    let field = ui
+                        .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
+                        .labelled_by(label.id)
+                        .on_hover_text("The path of a .ron session file");
+                    let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+                    ui.horizontal(|ui| {
+                        if ui.button("Open").on_hover_text("Open this file").clicked() || enter {
+                            close = true;
+                            self.request(PendingAction::Open(PathBuf::from(path.trim())));
+                            next = self.modal.take();
+                        }
+                        if self.config.native_dialogs
+                            && ui
+                                .button("Browse…")
+                                .on_hover_text("Pick the file in your system's file dialog")
+                                .clicked()
+                        {
+                            self.files
+                                .pick(Pick::Open, self.config.sessions_dir.clone(), None);
+                        }
+                        if ui.button("Cancel").on_hover_text("Open nothing").clicked() {
+                            close = true;
+                        }
+                    });
+                });
+                if !close {
+                    self.modal = Some(Modal::OpenPath { path });
+                }
+            }
+            Modal::SaveAsPath { mut path, then } => {
+                egui::Modal::new(egui::Id::unique("save as path")).show(ctx, |ui| {
+                    ui.heading("Save the session as");
+                    let label = ui.label("File");
+                    let field = ui
+                        .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
+                        .labelled_by(label.id)
+                        .on_hover_text("Where to save: a path ending in .ron");
+                    let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+                    ui.horizontal(|ui| {
+                        if ui
+                            .button("Save here")
+                            .on_hover_text("Save to this file")
+                            .clicked()
+                            || enter
+                        {
+                            close = true;
+                            let mut target = PathBuf::from(path.trim());
+                            if target.extension().is_none() {
+                                target.set_extension("ron");
+                            }
+                            self.save_to(target, then.clone());
+                        }
+                        if self.config.native_dialogs
+                            && ui
+                                .button("Browse…")
+                                .on_hover_text("Pick the place in your system's file dialog")
+                                .clicked()
+                        {
+                            let name = Path::new(&path)
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned());
+                            self.files
+                                .pick(Pick::SaveAs, self.config.sessions_dir.clone(), name);
+                        }
+                        if ui.button("Cancel").on_hover_text("Save nothing").clicked() {
+                            close = true;
+                        }
+                    });
+                });
+                if !close {
+                    self.modal = Some(Modal::SaveAsPath { path, then });
+                }
+            }
+            Modal::Recovery { original } => {
+                egui::Modal::new(egui::Id::unique("recovery")).show(ctx, |ui| {
+                    ui.heading("Recover unsaved work?");
+                    let from = original
+                        .as_ref()
+                        .map(|p| format!(" (from {})", p.display()))
+                        .unwrap_or_default();
+                    ui.label(format!(
+                        "sockbench did not close cleanly last time. A copy of the unsaved session{from} was kept."
+                    ));
+                    ui.horizontal(|ui| {
+                        if ui.button("Recover").on_hover_text("Open the kept copy").clicked() {
+                            close = true;
+                            self.files.recover(original.clone());
+                        }
+                        if ui
+                            .button("Discard")
+                            .on_hover_text("Delete the kept copy")
+                            .clicked()
+                        {
+                            close = true;
+                            self.files.discard_recovery();
+                        }
+                    });
+                });
+            }
+            Modal::Shortcuts => {
+                let response = egui::Modal::new(egui::Id::unique("shortcuts")).show(ctx, |ui| {
+                    ui.heading("Keyboard shortcuts");
+                    egui::Grid::new("shortcut list").show(ui, |ui| {
+                        for (keys, what) in [
+                            ("Ctrl+N", "new session"),
+                            ("Ctrl+O", "open a session"),
+                            ("Ctrl+S", "save"),
+                            ("Ctrl+Shift+S", "save as"),
+                            ("Ctrl+Enter", "send the composer's payload"),
+                            ("Ctrl+F", "find in the log"),
+                            ("Ctrl+L", "clear the log"),
+                        ] {
+                            ui.monospace(keys);
+                            ui.label(what);
+                            ui.end_row();
+                        }
+                    });
+                    if ui
+                        .button("Close")
+                        .on_hover_text("Close this list")
+                        .clicked()
+                    {
+                        close = true;
+                    }
+                });
+                if response.should_close() {
+                    close = true;
+                }
+            }
+        }
+        if close {
+            self.modal = next;
+        }
+    }
+}
+
+impl eframe::App for App {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.drain_events(ctx);
+        while let Ok(msg) = self.files.rx.try_recv() {
+            self.handle_file_message(msg);
+        }
+        self.start_waiting_clients();
+        if self.start_queue.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(50));
+        }
+        self.autosave();
+        let expired = |n: &Notice| !n.error && n.created.elapsed() > NOTICE_LIFETIME;
+        if self.notices.iter().any(expired) {
+            self.notices.retain(|n| !expired(n));
+        }
+        if self.notices.iter().any(|n| !n.error) {
+            ctx.request_repaint_after(Duration::from_secs(1));
+        }
+        if ctx.input(|i| i.viewport().close_requested()) && !self.allow_close && self.doc.is_dirty()
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            if self.modal.is_none() {
+                self.modal = Some(Modal::Unsaved(PendingAction::Quit));
+            }
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        if self.applied_theme != Some(self.prefs.theme) {
+            ctx.set_theme(self.prefs.theme.preference());
+            self.applied_theme = Some(self.prefs.theme);
+        }
+        let title = format!("{} — sockbench", self.doc.title());
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+        self.shortcuts(&ctx);
+        self.handle_dropped_files(&ctx);
+
+        egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        if !self.notices.is_empty() {
+            egui::Panel::top("notices").show(ui, |ui| self.notices_ui(ui));
+        }
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        egui::Panel::left("sidebar")
+            .resizable(true)
+            .default_size(220.0)
+            .show(ui, |ui| self.sidebar_ui(ui));
+        if self.prefs.show_inspector {
+            egui::Panel::right("inspector")
+                .resizable(true)
+                .default_size(360.0)
+                .show(ui, |ui| {
+                    // Fill the panel, so its width is the person's choice, not the content's.
+                    ui.set_min_width(ui.available_width());
+                    let action = inspector::ui(
+                        ui,
+                        &self.doc.session.log,
+                        self.log_view.selected,
+                        self.prefs.time,
+                    );
+                    match action {
+                        inspector::InspectorAction::None => {}
+                        inspector::InspectorAction::LoadIntoComposer(i) => {
+                            let bytes = self.doc.session.log.data(i).to_vec();
+                            self.composer.load_bytes(&bytes);
+                        }
+                        inspector::InspectorAction::ReplyToPeer(i) => self.reply_to_row(i),
+                    }
+                });
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::Panel::top("endpoints")
+                .resizable(true)
+                .default_size(330.0)
+                .show(ui, |ui| self.endpoint_pane(ui));
+            let action = self.log_view.ui(ui, &self.doc.session.log, &mut self.prefs);
+            if action == LogAction::Clear {
+                self.clear_log();
+            }
+        });
+
+        if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
+            let painter = ctx.layer_painter(egui::LayerId::new(
+                egui::Order::Foreground,
+                egui::Id::unique("drop hint"),
+            ));
+            let rect = ctx.content_rect();
+            painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Drop a .ron session file to open it",
+                egui::FontId::proportional(24.0),
+                egui::Color32::WHITE,
+            );
+        }
+        self.modals(&ctx);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, KEY_PREFS, &self.prefs);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.engine.request_shutdown();
+        // A clean exit: the recovery copy is not needed (unsaved work was
+        // either saved or knowingly discarded at the prompt).
+        self.files.discard_recovery();
+    }
+}

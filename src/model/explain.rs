@@ -1,0 +1,136 @@
+//! Plain-words explanations of log events, for learners. The text lives in
+//! `assets/explanations.ron`, not in the code, so it can be read and improved
+//! as prose.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use super::log::{EntryKind, ErrorKind};
+
+const SOURCE: &str = include_str!("../../assets/explanations.ron");
+
+fn table() -> &'static HashMap<String, String> {
+    static TABLE: OnceLock<HashMap<String, String>> = OnceLock::new();
+    TABLE.get_or_init(|| ron::from_str(SOURCE).unwrap_or_default())
+}
+
+/// The key of an entry kind in the explanations table.
+pub fn key(kind: EntryKind) -> String {
+    match kind {
+        EntryKind::Failed(e) => format!("Failed.{e:?}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The first socket address named in a detail line (`connect to 127.0.0.1:1: …`).
+fn address_in(detail: &str) -> Option<String> {
+    detail
+        .split_whitespace()
+        .map(|w| w.trim_end_matches([':', ',', '.']))
+        .find(|w| w.parse::<SocketAddr>().is_ok())
+        .map(str::to_owned)
+}
+
+/// Explains an event of `kind` at `endpoint` with `peer` (an address, or empty)
+/// and its detail line, in a sentence or two.
+pub fn explain(kind: EntryKind, endpoint: &str, peer: &str, detail: &str) -> String {
+    let template = table()
+        .get(&key(kind))
+        .cloned()
+        .unwrap_or_else(|| "{detail}".to_owned());
+    let peer = if peer.is_empty() { "the peer" } else { peer };
+    let address = address_in(detail).unwrap_or_else(|| "that address".to_owned());
+    template
+        .replace("{endpoint}", &format!("\"{endpoint}\""))
+        .replace("{peer}", peer)
+        .replace("{detail_address}", &address)
+        .replace("{detail}", detail)
+}
+
+/// Every entry kind there is, for completeness checks and lesson texts.
+pub fn all_kinds() -> Vec<EntryKind> {
+    let mut kinds = vec![
+        EntryKind::Sent,
+        EntryKind::Received,
+        EntryKind::Resolving,
+        EntryKind::Connecting,
+        EntryKind::Connected,
+        EntryKind::Listening,
+        EntryKind::Bound,
+        EntryKind::Accepted,
+        EntryKind::PeerClosed,
+        EntryKind::HalfClosed,
+        EntryKind::Reset,
+        EntryKind::Closed,
+        EntryKind::Stopped,
+        EntryKind::Note,
+    ];
+    kinds.extend(
+        [
+            ErrorKind::Refused,
+            ErrorKind::Reset,
+            ErrorKind::TimedOut,
+            ErrorKind::Unreachable,
+            ErrorKind::NotResolved,
+            ErrorKind::AddressInUse,
+            ErrorKind::AddressNotAvailable,
+            ErrorKind::PermissionDenied,
+            ErrorKind::Aborted,
+            ErrorKind::BrokenPipe,
+            ErrorKind::Tls,
+            ErrorKind::Other,
+        ]
+        .map(EntryKind::Failed),
+    );
+    kinds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_asset_parses_and_covers_every_kind() {
+        let parsed: HashMap<String, String> =
+            ron::from_str(SOURCE).expect("assets/explanations.ron parses");
+        for kind in all_kinds() {
+            assert!(
+                parsed.contains_key(&key(kind)),
+                "no explanation for {}",
+                key(kind)
+            );
+        }
+        assert_eq!(
+            parsed.len(),
+            all_kinds().len(),
+            "explanations for kinds that do not exist"
+        );
+    }
+
+    #[test]
+    fn refused_names_the_address() {
+        let text = explain(
+            EntryKind::Failed(ErrorKind::Refused),
+            "client",
+            "",
+            "connect to 127.0.0.1:7000: Connection refused (os error 111)",
+        );
+        assert_eq!(
+            text,
+            "connection refused: nothing listens on 127.0.0.1:7000, so that machine answered the connection request with a reset (RST). Start the server first, or check the port."
+        );
+    }
+
+    #[test]
+    fn placeholders_are_filled() {
+        let text = explain(
+            EntryKind::Accepted,
+            "server",
+            "127.0.0.1:5000",
+            "on 127.0.0.1:7",
+        );
+        assert!(text.starts_with("accept() returned a new connection from 127.0.0.1:5000"));
+        assert!(!text.contains('{'));
+    }
+}
