@@ -66,6 +66,7 @@ impl Gui {
             recovery_dir: None,
             open: None,
             native_dialogs: false,
+            autosave_every: Duration::from_secs(3600),
         };
         adjust(&mut config);
         let harness = Harness::builder()
@@ -102,6 +103,18 @@ impl Gui {
 
     fn click(&mut self, label: &str) {
         self.harness.get_by_label(label).click();
+        self.step();
+        self.step();
+    }
+
+    /// Clicks the choice (a button or menu entry, not a plain label) named `label`.
+    fn choose(&mut self, label: &str) {
+        let node = self
+            .harness
+            .query_all_by_label(label)
+            .find(|n| n.accesskit_node().role() != egui::accesskit::Role::Label)
+            .unwrap_or_else(|| panic!("no choice named {label:?}"));
+        node.click();
         self.step();
         self.step();
     }
@@ -145,6 +158,12 @@ impl Gui {
         self.click("▶ Start all");
     }
 
+    /// Every endpoint of the open session is up (connected, listening or bound).
+    fn all_up(&self) -> bool {
+        let doc = &self.harness.state().doc;
+        !doc.endpoints.is_empty() && doc.endpoints.iter().all(|e| e.state.is_up())
+    }
+
     fn log_rows(&self, endpoint: &str, kind: EntryKind) -> Vec<Vec<u8>> {
         let log = &self.harness.state().doc.session.log;
         (0..log.len())
@@ -161,8 +180,58 @@ impl Gui {
     }
 }
 
+impl Drop for Gui {
+    /// Every screen a test leaves behind must name every input it shows.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.harness.check_accessibility();
+        }
+    }
+}
+
 fn joined(rows: Vec<Vec<u8>>) -> Vec<u8> {
     rows.concat()
+}
+
+/// Replaces the text of the field labelled `label` by typing.
+fn retype(gui: &mut Gui, label: &str, text: &str) {
+    gui.harness.get_by_label(label).focus();
+    gui.step();
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    gui.step();
+    gui.harness.key_press(Key::Backspace);
+    gui.step();
+    gui.harness.get_by_label(label).type_text(text);
+    gui.step();
+    gui.step();
+}
+
+/// Types at the end of the field labelled `label`.
+fn append(gui: &mut Gui, label: &str, text: &str) {
+    gui.harness.get_by_label(label).focus();
+    gui.step();
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::End);
+    gui.step();
+    gui.harness.get_by_label(label).type_text(text);
+    gui.step();
+    gui.step();
+}
+
+fn is_disabled(gui: &Gui, label: &str) -> bool {
+    gui.harness
+        .get_by_label(label)
+        .accesskit_node()
+        .is_disabled()
+}
+
+/// A client endpoint in a fresh session, pointed at `remote`.
+fn new_client(gui: &mut Gui, remote: &str) {
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    gui.step();
+    gui.click("➕ Add endpoint");
+    gui.click("TCP client");
+    retype(gui, "Connect to", remote);
 }
 
 #[test]
@@ -170,9 +239,8 @@ fn echo_pair_from_the_composer() {
     let mut gui = Gui::new();
     gui.open_example("tcp-echo-pair");
     gui.start_all();
-    gui.wait_for("both ends up", |g| {
-        g.shows("● connected") && g.count("● listening") >= 1
-    });
+    gui.wait_for("both ends up", |g| g.all_up());
+    assert!(gui.shows("● connected"), "the client's badge");
     gui.type_payload("ping from the window\\n");
     gui.harness
         .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
@@ -193,4 +261,441 @@ fn echo_pair_from_the_composer() {
     assert!(gui.shows("→ sent"));
     assert!(gui.shows("← received"));
     assert!(gui.shows("sent 2 payloads (42 bytes)"), "status bar totals");
+}
+
+#[test]
+fn hex_mode_with_a_bad_digit_shows_the_error_and_sends_nothing() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.start_all();
+    gui.wait_for("the client connected", |g| g.all_up());
+    gui.click("Hex");
+    gui.type_payload("41 42 4g");
+    assert!(gui.shows("line 1, column 8: 'g' is not a hex digit"));
+    assert!(is_disabled(&gui, "➤ Send"));
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    for _ in 0..20 {
+        gui.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gui.log_rows("client", EntryKind::Sent).is_empty());
+    assert!(gui.log_rows("echo server", EntryKind::Received).is_empty());
+
+    // Mended, it goes out as those bytes.
+    gui.type_payload("41 42 0a");
+    assert!(gui.shows("3 bytes"));
+    assert!(!is_disabled(&gui, "➤ Send"));
+    gui.click("➤ Send");
+    gui.wait_for("the bytes at the server", |g| {
+        joined(g.log_rows("echo server", EntryKind::Received)) == b"AB\n"
+    });
+}
+
+#[test]
+fn a_refused_connection_shows_the_failed_badge_and_an_explained_row() {
+    let mut gui = Gui::new();
+    let port = free_port();
+    new_client(&mut gui, &format!("127.0.0.1:{port}"));
+    gui.click("▶ Start");
+    gui.wait_for("the failure", |g| g.shows("● failed"));
+    assert!(
+        gui.shows("connection refused: connect to 127.0.0.1:"),
+        "the reason stands under the badge"
+    );
+    assert!(gui.shows("✖ connection refused"), "the log row stands out");
+    gui.harness.get_by_label("✖ connection refused").click();
+    gui.step();
+    gui.step();
+    assert!(
+        gui.shows(&format!(
+            "connection refused: nothing listens on 127.0.0.1:{port}, so that machine answered the connection request with a reset"
+        )),
+        "the inspector explains it"
+    );
+    gui.harness.check_accessibility();
+}
+
+#[test]
+fn address_fields_are_checked_as_typed() {
+    let mut gui = Gui::new();
+    new_client(&mut gui, "127.0.0.1:99999");
+    assert!(gui.shows("⚠ port 99999 is out of range: ports go from 0 to 65535"));
+    assert!(is_disabled(&gui, "▶ Start"));
+    retype(&mut gui, "Connect to", "localhost");
+    assert!(gui.shows("has no port"));
+    retype(&mut gui, "Connect to", "[::1]:7");
+    assert!(!gui.shows("⚠"));
+    assert!(!is_disabled(&gui, "▶ Start"));
+    // A name that does not resolve is reported on start.
+    retype(&mut gui, "Connect to", "no-such-host.invalid:80");
+    gui.click("▶ Start");
+    gui.wait_for("the resolver's answer", |g| g.shows("● failed"));
+    assert!(gui.shows("name not resolved"));
+}
+
+#[test]
+fn the_filter_narrows_the_rows() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.start_all();
+    gui.wait_for("the client connected", |g| g.all_up());
+    // One at a time, so each is its own read at every hop.
+    for (text, want) in [
+        ("alpha\\n", &b"alpha\n"[..]),
+        ("beta\\n", &b"alpha\nbeta\n"[..]),
+    ] {
+        gui.type_payload(text);
+        gui.harness
+            .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+        gui.wait_for("the echo", |g| {
+            joined(g.log_rows("client", EntryKind::Received)) == want
+        });
+    }
+    let total = gui.harness.state().doc.session.log.len();
+    // Ctrl+F goes to the search field.
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
+    gui.step();
+    gui.step();
+    gui.harness.get_by_label("Find").type_text("beta");
+    gui.step();
+    gui.step();
+    assert!(
+        gui.shows(&format!("4 of {total} rows")),
+        "sent and received at both ends"
+    );
+    assert_eq!(gui.count("\"beta\\n\""), 4);
+    assert_eq!(gui.count("\"alpha\\n\""), 0);
+    // Received rows of one endpoint only.
+    retype(&mut gui, "Find", "");
+    gui.click("Endpoints");
+    gui.choose("client");
+    gui.click("Kinds");
+    gui.choose("received <-");
+    assert!(gui.shows(&format!("2 of {total} rows")));
+    // Hex search.
+    gui.click("hex bytes");
+    retype(&mut gui, "Find", "62 65");
+    assert!(gui.shows(&format!("1 of {total} rows")));
+    retype(&mut gui, "Find", "6g");
+    assert!(gui.shows("search at position 2: 'g' is not a hex digit"));
+}
+
+#[test]
+fn a_broken_file_shows_its_error_and_the_window_goes_on() {
+    let mut gui = Gui::new();
+    std::fs::write(
+        gui.path("broken.ron"),
+        "(\n    format: 1,\n    endpoints: [ (name: \"x\" kind: Udp()) ],\n)\n",
+    )
+    .unwrap();
+    gui.click("⟳ Refresh");
+    gui.wait_for("the new file listed", |g| {
+        g.harness.query_by_label("broken").is_some()
+    });
+    gui.click("broken");
+    gui.wait_for("the error", |g| g.shows("broken.ron:3:"));
+    assert!(gui.shows("Could not open"));
+    assert!(
+        gui.harness.state().doc.path.is_none(),
+        "the open document stays"
+    );
+    // And the window goes on: another session opens and runs.
+    gui.open_example("udp-pair");
+    gui.start_all();
+    gui.wait_for("both sockets bound", |g| g.all_up());
+}
+
+#[test]
+fn save_then_reopen_gives_the_same_session() {
+    let mut gui = Gui::new();
+    gui.open_example("http-get");
+    retype(&mut gui, "Name", "curl");
+    gui.click("➕ Add endpoint");
+    gui.click("UDP socket");
+    retype(&mut gui, "Default remote", "[::1]:5353");
+    let before = gui.harness.state().doc.to_session().unwrap();
+    assert!(gui.harness.state().doc.is_dirty());
+    assert!(gui.shows("● http-get"), "the unsaved mark");
+
+    let target = gui.path("saved copy.ron");
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+    gui.step();
+    retype(&mut gui, "Path", target.to_str().unwrap());
+    gui.click("Save here");
+    gui.wait_for("the save", |g| !g.harness.state().doc.is_dirty());
+    assert!(gui.shows("Saved"));
+    assert!(sockbench::persist::load(&target).is_ok());
+
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    gui.step();
+    assert!(gui.harness.state().doc.endpoints.is_empty());
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::O);
+    gui.step();
+    retype(&mut gui, "Path", target.to_str().unwrap());
+    gui.click("Open");
+    gui.wait_for("the reopened file", |g| {
+        g.harness.state().doc.endpoints.len() == 3
+    });
+    let after = gui.harness.state().doc.to_session().unwrap();
+    assert_eq!(after.endpoints, before.endpoints);
+    assert_eq!(after.library, before.library);
+    assert_eq!(after.notes, before.notes);
+    assert!(gui.shows("curl"));
+}
+
+#[test]
+fn a_server_sends_to_the_chosen_peer_and_disconnects_one() {
+    let mut gui = Gui::new();
+    gui.open_example("line-chat");
+    gui.start_all();
+    gui.wait_for("two peers", |g| {
+        g.harness.state().doc.endpoints[0].peers.len() == 2 && g.all_up()
+    });
+    gui.click("● chat server");
+    gui.click("#2");
+    gui.type_payload("just you\\n");
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    gui.wait_for("one client to hear it", |g| {
+        g.log_rows("alice", EntryKind::Received).len()
+            + g.log_rows("bob", EntryKind::Received).len()
+            == 1
+    });
+    // Peer #2 is whichever client connected second: its local port is the peer's port.
+    let state = gui.harness.state();
+    let peer2 = state.doc.endpoints[0].peers[&2].remote;
+    let heard = if joined(gui.log_rows("bob", EntryKind::Received)) == b"just you\n" {
+        "bob"
+    } else {
+        "alice"
+    };
+    let log = &state.doc.session.log;
+    let connected_from = (0..log.len())
+        .map(|i| log.entry(i).unwrap())
+        .find(|e| e.kind == EntryKind::Connected && log.endpoint_name(e) == heard)
+        .map(|e| String::from_utf8_lossy(log.bytes_of(e)).into_owned())
+        .unwrap();
+    assert_eq!(connected_from, format!("from {peer2}"));
+
+    // Disconnect that peer: the client sees the server close.
+    let buttons: Vec<_> = gui.harness.query_all_by_label("Close").collect();
+    assert_eq!(buttons.len(), 2);
+    gui.harness
+        .query_all_by_label("Close")
+        .nth(1)
+        .unwrap()
+        .click();
+    gui.wait_for("the client closed", move |g| {
+        g.harness
+            .state()
+            .doc
+            .endpoints
+            .iter()
+            .find(|e| e.form.name == heard)
+            .unwrap()
+            .state
+            .word()
+            == "closed"
+    });
+    gui.wait_for("one peer left", |g| {
+        g.harness.state().doc.endpoints[0].peers.len() == 1
+    });
+}
+
+#[test]
+fn udp_sends_to_its_remote_and_replies_to_a_row() {
+    let mut gui = Gui::new();
+    gui.open_example("udp-pair");
+    gui.start_all();
+    gui.wait_for("both sockets bound", |g| g.all_up());
+    // "udp a" is selected and the library's first payload is ready: one click sends.
+    gui.click("➤ Send");
+    gui.wait_for("the answer", |g| {
+        joined(g.log_rows("udp a", EntryKind::Received)) == b"got it\n"
+    });
+    assert_eq!(
+        joined(gui.log_rows("udp b", EntryKind::Received)),
+        b"ping\n"
+    );
+
+    // Show udp b's rows only, select its received row, reply to its peer from the inspector.
+    gui.click("Endpoints");
+    gui.choose("udp b");
+    gui.harness.get_by_label("← received").click();
+    gui.step();
+    gui.step();
+    gui.click("Reply to this peer");
+    let state = gui.harness.state();
+    assert_eq!(state.doc.endpoints[state.doc.selected].form.name, "udp b");
+    gui.type_payload("direct\\n");
+    gui.click("➤ Send");
+    gui.wait_for("the direct reply", |g| {
+        g.log_rows("udp a", EntryKind::Received)
+            .iter()
+            .any(|r| r == b"direct\n")
+    });
+
+    // A typed address works too.
+    gui.click("● udp a");
+    let b_port = gui.harness.state().doc.endpoints[1].form.local.clone();
+    gui.click("Send to");
+    gui.choose("an address…");
+    retype(&mut gui, "address", &b_port);
+    gui.type_payload("typed\\n");
+    gui.click("➤ Send");
+    gui.wait_for("the typed send", |g| {
+        g.log_rows("udp b", EntryKind::Received)
+            .iter()
+            .any(|r| r == b"typed\n")
+    });
+}
+
+#[test]
+fn unsaved_changes_are_asked_about_before_they_are_lost() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    append(&mut gui, "Notes", " More notes.");
+    assert!(gui.harness.state().doc.is_dirty());
+    gui.click("udp-pair");
+    assert!(gui.shows("Save changes?"));
+    gui.click("Cancel");
+    assert!(!gui.shows("Save changes?"));
+    assert!(
+        gui.harness
+            .state()
+            .doc
+            .path
+            .as_ref()
+            .unwrap()
+            .ends_with("tcp-echo-pair.ron")
+    );
+    gui.click("udp-pair");
+    gui.click("Don't save");
+    gui.wait_for("the other session", |g| {
+        g.harness
+            .state()
+            .doc
+            .path
+            .as_ref()
+            .unwrap()
+            .ends_with("udp-pair.ron")
+    });
+    // The file on disk was left as it was.
+    let text = std::fs::read_to_string(gui.path("tcp-echo-pair.ron")).unwrap();
+    assert!(!text.contains("More notes."));
+}
+
+#[test]
+fn ctrl_l_clears_the_log() {
+    let mut gui = Gui::new();
+    gui.open_example("udp-pair");
+    gui.start_all();
+    gui.wait_for("bound", |g| g.all_up());
+    assert!(gui.harness.state().doc.session.log.len() >= 2);
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::L);
+    gui.step();
+    gui.step();
+    assert_eq!(gui.harness.state().doc.session.log.len(), 0);
+    assert!(gui.shows("0 rows"));
+}
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_dropped_session_file_opens() {
+    let mut gui = Gui::new();
+    let path = gui.path("http-get.ron");
+    gui.harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(path)));
+    gui.wait_for("the dropped file", |g| {
+        g.harness
+            .state()
+            .doc
+            .path
+            .as_ref()
+            .is_some_and(|p| p.ends_with("http-get.ron"))
+    });
+    assert!(gui.shows("web server"));
+    // Something else is refused with a reason.
+    let other = gui.path("notes.txt");
+    std::fs::write(&other, "hi").unwrap();
+    gui.harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(other)));
+    gui.step();
+    gui.step();
+    assert!(gui.shows("is not a session file: only .ron files open here"));
+}
+
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn preferences_are_saved() {
+    let mut gui = Gui::new();
+    gui.click("View");
+    gui.click("Light");
+    gui.click("View");
+    gui.click("UTC");
+    gui.open_example("udp-pair");
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(gui.harness.state_mut(), &mut storage);
+    let prefs: sockbench::app::Prefs = eframe::get_value(&storage, "prefs").unwrap();
+    assert_eq!(prefs.theme, sockbench::app::config::Theme::Light);
+    assert_eq!(prefs.time, sockbench::app::config::TimeDisplay::Utc);
+    assert!(prefs.recent_files[0].ends_with("udp-pair.ron"));
+}
+
+#[test]
+fn unsaved_work_is_recovered_after_a_crash() {
+    let recovery = tempfile::tempdir().unwrap();
+    let dir = recovery.path().to_owned();
+    {
+        let mut gui = Gui::with(|c| {
+            c.recovery_dir = Some(dir.clone());
+            c.autosave_every = Duration::ZERO;
+        });
+        gui.open_example("tcp-echo-pair");
+        append(&mut gui, "Notes", " Precious.");
+        gui.wait_for("the autosave", |_| dir.join("recovery.ron").is_file());
+        // The window is dropped without a clean exit: a crash, as far as it knows.
+    }
+    let mut gui = Gui::with(|c| c.recovery_dir = Some(dir.clone()));
+    gui.wait_for("the offer", |g| g.shows("Recover unsaved work?"));
+    gui.click("Recover");
+    gui.wait_for("the recovered session", |g| {
+        g.harness.state().doc.session.notes.ends_with(" Precious.")
+    });
+    let doc = &gui.harness.state().doc;
+    assert!(doc.is_dirty(), "recovered work is not saved yet");
+    assert!(doc.path.as_ref().unwrap().ends_with("tcp-echo-pair.ron"));
 }

@@ -53,6 +53,9 @@ impl Recent {
     }
 }
 
+/// The composer's last parse: its inputs and its result.
+type Parsed = (String, Notation, LineEnding, Result<Vec<u8>, PayloadError>);
+
 /// How many recent payloads are kept.
 const RECENT: usize = 20;
 
@@ -65,7 +68,7 @@ pub struct Composer {
     /// Most recent first, no duplicates.
     pub recent: VecDeque<Recent>,
     /// The last text parsed, and its result (parsing runs once per change, not per frame).
-    cache: Option<(String, Notation, LineEnding, Result<Vec<u8>, PayloadError>)>,
+    cache: Option<Parsed>,
 }
 
 impl Composer {

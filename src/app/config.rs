@@ -16,6 +16,8 @@ pub struct AppConfig {
     pub open: Option<PathBuf>,
     /// Whether native file dialogs may be offered (never in tests).
     pub native_dialogs: bool,
+    /// How often the open session is copied to the recovery file while unsaved.
+    pub autosave_every: std::time::Duration,
 }
 
 impl AppConfig {
@@ -28,6 +30,7 @@ impl AppConfig {
             recovery_dir: eframe::storage_dir(super::APP_ID),
             open,
             native_dialogs: true,
+            autosave_every: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -101,9 +104,9 @@ impl PreviewMode {
 
     pub fn label(self) -> &'static str {
         match self {
-            PreviewMode::Text => "Text",
-            PreviewMode::Hex => "Hex",
-            PreviewMode::Both => "Both",
+            PreviewMode::Text => "as text",
+            PreviewMode::Hex => "as hex",
+            PreviewMode::Both => "as both",
         }
     }
 }

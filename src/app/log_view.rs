@@ -176,7 +176,7 @@ impl LogView {
         }
 
         ui.horizontal_wrapped(|ui| {
-            let label = ui.label("Show");
+            let label = ui.label("Endpoints");
             let endpoint_text = self
                 .endpoint
                 .clone()
@@ -192,6 +192,7 @@ impl LogView {
                 .response
                 .labelled_by(label.id)
                 .on_hover_text("Show the rows of one endpoint only");
+            let label = ui.label("Kinds");
             egui::ComboBox::from_id_salt("log kind filter")
                 .selected_text(self.kinds.label())
                 .show_ui(ui, |ui| {
@@ -200,11 +201,13 @@ impl LogView {
                     }
                 })
                 .response
+                .labelled_by(label.id)
                 .on_hover_text("Show sent payloads, received payloads, or lifecycle events only");
             let peer_text = match &self.peer {
                 Some((e, n)) => format!("{e} peer #{n}"),
                 None => "all peers".into(),
             };
+            let label = ui.label("Peers");
             egui::ComboBox::from_id_salt("log peer filter")
                 .selected_text(peer_text)
                 .show_ui(ui, |ui| {
@@ -216,6 +219,7 @@ impl LogView {
                     }
                 })
                 .response
+                .labelled_by(label.id)
                 .on_hover_text(
                     "Show the rows of one peer (one connection, or one UDP address) only",
                 );
@@ -231,7 +235,7 @@ impl LogView {
             if std::mem::take(&mut self.focus_search) {
                 search.request_focus();
             }
-            ui.checkbox(&mut self.search_hex, "hex")
+            ui.checkbox(&mut self.search_hex, "hex bytes")
                 .on_hover_text("Search for hex bytes (like 0d 0a) instead of text");
             if let Some(e) = &self.search_error {
                 ui.colored_label(ui.visuals().error_fg_color, format!("search {e}"));
@@ -239,7 +243,7 @@ impl LogView {
             ui.separator();
             for mode in PreviewMode::ALL {
                 ui.selectable_value(&mut prefs.preview, mode, mode.label())
-                    .on_hover_text(format!("Show payloads as {}", mode.label().to_lowercase()));
+                    .on_hover_text(format!("Show payloads {}", mode.label()));
             }
             ui.separator();
             if ui

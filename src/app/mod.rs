@@ -36,8 +36,6 @@ pub const APP_ID: &str = "sockbench";
 
 /// How long one frame may spend draining engine events before painting.
 const DRAIN_BUDGET: Duration = Duration::from_millis(4);
-/// How often the open session is copied to the recovery file while unsaved.
-const AUTOSAVE_EVERY: Duration = Duration::from_secs(10);
 /// How long informational notices stay.
 const NOTICE_LIFETIME: Duration = Duration::from_secs(6);
 /// How long "Start all" waits for servers before starting the clients anyway.
@@ -381,7 +379,7 @@ impl App {
         if self.config.recovery_dir.is_none()
             || !self.doc.is_dirty()
             || self.doc.changes == self.autosaved_change
-            || self.last_autosave.elapsed() < AUTOSAVE_EVERY
+            || self.last_autosave.elapsed() < self.config.autosave_every
         {
             return;
         }
@@ -729,7 +727,11 @@ impl App {
                     .on_hover_text("Show the selected row in full on the right");
             });
             ui.menu_button("Help", |ui| {
-                if ui.button("Keyboard shortcuts").clicked() {
+                if ui
+                    .button("Keyboard shortcuts")
+                    .on_hover_text("List the keyboard shortcuts")
+                    .clicked()
+                {
                     self.modal = Some(Modal::Shortcuts);
                 }
             });
@@ -872,7 +874,7 @@ impl App {
             Modal::OpenPath { mut path } => {
                 egui::Modal::new(egui::Id::unique("open path")).show(ctx, |ui| {
                     ui.heading("Open a session");
-                    let label = ui.label("File");
+                    let label = ui.label("Path");
                     let field = ui
                         .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
                         .labelled_by(label.id)
@@ -905,7 +907,7 @@ impl App {
             Modal::SaveAsPath { mut path, then } => {
                 egui::Modal::new(egui::Id::unique("save as path")).show(ctx, |ui| {
                     ui.heading("Save the session as");
-                    let label = ui.label("File");
+                    let label = ui.label("Path");
                     let field = ui
                         .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
                         .labelled_by(label.id)
