@@ -285,7 +285,7 @@ impl Document {
     pub fn apply(&mut self, event: &Event) -> Option<usize> {
         let endpoint = self.endpoints.iter_mut().find(|e| e.id == event.id)?;
         endpoint.on_event(event);
-        let row = event.record(&mut self.session.log, endpoint.log_endpoint);
+        let row = event.record(&mut self.session.log, endpoint.log_endpoint)?;
         self.changes += 1;
         Some(row)
     }

@@ -1,6 +1,7 @@
 //! `connect` and `listen`: one endpoint on the engine, every event printed as a
 //! line and recorded in a session that `--save` writes.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,39 +21,51 @@ const ID: EndpointId = EndpointId(1);
 /// How long to wait for the endpoint to stop after asking it to.
 const STOP_GRACE: Duration = Duration::from_secs(4);
 
-/// One endpoint's run: the engine, the recorded session, the printed lines.
-struct Run {
-    engine: Engine,
-    events: Events,
-    session: Session,
-    endpoint: u16,
+/// A headless run: the engine, the session being recorded, the printed lines.
+pub(super) struct Run {
+    pub engine: Engine,
+    pub events: Events,
+    pub session: Session,
+    /// The log's endpoint index of each running endpoint.
+    endpoints: HashMap<EndpointId, u16>,
     quiet: bool,
-    totals: Totals,
+    pub totals: Totals,
     /// The first failure that makes the run exit with status 3.
     failure: Option<String>,
 }
 
 impl Run {
-    fn start(spec: EndpointSpec, quiet: bool) -> Run {
+    pub fn new(quiet: bool) -> Run {
         let (engine, events) = Engine::start(&tokio::runtime::Handle::current(), no_wake());
-        let mut session = Session::default();
-        let endpoint = session.log.endpoint_index(&spec.name);
-        session.endpoints.push(spec.clone());
-        engine.send(Command::Open { id: ID, spec });
         Run {
             engine,
             events,
-            session,
-            endpoint,
+            session: Session::default(),
+            endpoints: HashMap::new(),
             quiet,
             totals: Totals::default(),
             failure: None,
         }
     }
 
-    /// Records and prints an event.
-    fn record(&mut self, event: &Event) {
-        let index = event.record(&mut self.session.log, self.endpoint);
+    /// Names the endpoint the engine calls `id` in the log.
+    pub fn name(&mut self, id: EndpointId, name: &str) {
+        let index = self.session.log.endpoint_index(name);
+        self.endpoints.insert(id, index);
+    }
+
+    fn start(spec: EndpointSpec, quiet: bool) -> Run {
+        let mut run = Run::new(quiet);
+        run.name(ID, &spec.name);
+        run.session.endpoints.push(spec.clone());
+        run.engine.send(Command::Open { id: ID, spec });
+        run
+    }
+
+    /// Records and prints an event; returns its log row.
+    pub fn record(&mut self, event: &Event) -> Option<usize> {
+        let endpoint = *self.endpoints.get(&event.id)?;
+        let index = event.record(&mut self.session.log, endpoint)?;
         if let Some(entry) = self.session.log.entry(index) {
             self.totals.add(entry.kind, entry.len());
         }
@@ -64,19 +77,31 @@ impl Run {
                 entry_line(&self.session.log, index)
             );
         }
+        Some(index)
     }
 
-    fn fail(&mut self, why: String) {
+    pub fn fail(&mut self, why: String) {
         self.failure.get_or_insert(why);
     }
 
-    fn send(&self, command: Command) {
+    pub fn send(&self, command: Command) {
         self.engine.send(command);
     }
 
     /// Stops the engine, saves, prints the error line and the summary, and
     /// returns the exit status.
-    async fn finish(mut self, save: Option<PathBuf>) -> i32 {
+    pub async fn finish(self, save: Option<PathBuf>) -> i32 {
+        self.finish_with(save, EXIT_OK, None).await
+    }
+
+    /// Like [`Run::finish`], with the status and message of a run that is not a
+    /// network failure (a replay check that found differences).
+    pub async fn finish_with(
+        mut self,
+        save: Option<PathBuf>,
+        otherwise: i32,
+        message: Option<String>,
+    ) -> i32 {
         // Drain what is left (the endpoint has stopped or is being abandoned).
         while let Some(event) = self.events.try_recv() {
             self.record(&event);
@@ -85,9 +110,9 @@ impl Run {
         let mut status = if self.failure.is_some() {
             EXIT_NETWORK
         } else {
-            EXIT_OK
+            otherwise
         };
-        let mut error = self.failure.take();
+        let mut error = self.failure.take().or(message);
         if let Some(path) = save
             && let Err(e) = crate::persist::save(&path, &self.session)
         {
@@ -103,7 +128,7 @@ impl Run {
 }
 
 /// A timer that may be unset.
-async fn until(deadline: Option<Instant>) {
+pub(super) async fn until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => sleep_until(d).await,
         None => std::future::pending().await,

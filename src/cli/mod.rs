@@ -7,6 +7,7 @@
 mod check;
 mod drive;
 pub mod output;
+mod replay;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -46,6 +47,8 @@ enum Command {
     Connect(ConnectArgs),
     /// Listen on ADDR, print everything that happens, optionally answer.
     Listen(ListenArgs),
+    /// Replay a recorded session: clients send again, servers answer as recorded.
+    Replay(ReplayArgs),
     /// Check session files: each is read and validated, nothing runs.
     Check {
         /// Session files to check.
@@ -121,6 +124,55 @@ struct ListenArgs {
     quiet: bool,
 }
 
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// The session file with the recording.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Connect to (client) or listen on (server) this address instead of the recorded one.
+    #[arg(long, value_name = "ADDR")]
+    target: Option<String>,
+    /// Replay only this endpoint of the session.
+    #[arg(long, value_name = "NAME")]
+    endpoint: Option<String>,
+    /// 1 plays the recorded timing, 2 twice as fast, 0 without waiting.
+    #[arg(
+        long,
+        value_name = "X",
+        default_value = "1",
+        allow_negative_numbers = true
+    )]
+    speed: String,
+    /// Compare what comes back with the recording; exit 1 on a difference.
+    #[arg(long)]
+    check: bool,
+    /// How long to wait for data the recording says comes next.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "5",
+        allow_negative_numbers = true
+    )]
+    timeout: String,
+    /// Write a session file with the replayed endpoints and the new log.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Print no event lines (the summary line still goes to stderr).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// A validated `replay`.
+#[derive(Debug)]
+pub struct ReplayRequest {
+    pub plans: Vec<crate::model::replay::EndpointPlan>,
+    pub speed: f64,
+    pub check: bool,
+    pub timeout: Duration,
+    pub save: Option<PathBuf>,
+    pub quiet: bool,
+}
+
 /// A validated `connect`.
 #[derive(Debug)]
 pub struct ConnectRequest {
@@ -160,6 +212,7 @@ pub enum Request {
     Window(Option<PathBuf>),
     Connect(ConnectRequest),
     Listen(ListenRequest),
+    Replay(ReplayRequest),
     Check(Vec<PathBuf>),
     /// Print this text to stdout and exit 0 (help, version).
     Print(String),
@@ -219,7 +272,7 @@ where
         .and_then(|a| a.to_str())
         .unwrap_or_default()
         .to_owned();
-    let summary = matches!(command.as_str(), "connect" | "listen");
+    let summary = matches!(command.as_str(), "connect" | "listen" | "replay");
     let usage = |message: String| UsageError { message, summary };
 
     // `sockbench FILE` opens the window; anything after a word that is not a
@@ -312,6 +365,45 @@ where
                 quiet: a.quiet,
             }))
         }
+        Some(Command::Replay(a)) => {
+            let target = a
+                .target
+                .as_deref()
+                .map(|t| parse_addr(t, false))
+                .transpose()
+                .map_err(usage)?;
+            let speed: f64 = a
+                .speed
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && (0.0..=1000.0).contains(s))
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--speed {}: give a number from 0 (no waits) to 1000",
+                        a.speed
+                    ))
+                })?;
+            let timeout = parse_secs("--timeout", &a.timeout).map_err(usage)?;
+            if let Some(path) = &a.save {
+                crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
+            }
+            let session = crate::persist::load(&a.file).map_err(|e| usage(e.to_string()))?;
+            let plans = crate::model::replay::plan_session(
+                &session,
+                a.endpoint.as_deref(),
+                target.as_ref(),
+            )
+            .map_err(|e| usage(format!("{}: {e}", a.file.display())))?;
+            Ok(Request::Replay(ReplayRequest {
+                plans,
+                speed,
+                check: a.check,
+                timeout,
+                save: a.save,
+                quiet: a.quiet,
+            }))
+        }
         Some(Command::Listen(a)) => {
             let local = parse_addr(&a.addr, false).map_err(usage)?;
             let answer = if a.echo {
@@ -360,6 +452,7 @@ pub fn run(request: Request, runtime: &tokio::runtime::Runtime) -> i32 {
         Request::Check(files) => check::run(&files),
         Request::Connect(r) => runtime.block_on(drive::connect(r)),
         Request::Listen(r) => runtime.block_on(drive::listen(r)),
+        Request::Replay(r) => runtime.block_on(replay::replay(r)),
         Request::Window(file) => run_window(file, runtime),
     }
 }

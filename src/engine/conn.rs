@@ -126,8 +126,9 @@ pub(crate) async fn run<S>(
                         ctx.emit(EventKind::HalfClosed { peer });
                     }
                     ConnCommand::Close => {
-                        if !half_closed {
-                            let _ = wr.shutdown().await;
+                        // Our FIN goes out now; the log shows who closed first.
+                        if !half_closed && wr.shutdown().await.is_ok() {
+                            ctx.emit(EventKind::HalfClosed { peer });
                         }
                         return WriteEnd::Closed;
                     }

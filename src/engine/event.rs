@@ -73,6 +73,12 @@ pub enum EventKind {
         peer: Option<PeerId>,
         error: NetError,
     },
+    /// A remark from sockbench itself (a replay waiting in vain, …).
+    Note { peer: Option<PeerId>, text: String },
+    /// A replay plays recorded conversation `conversation` (0-based) with this peer.
+    ReplayAssigned { peer: PeerId, conversation: usize },
+    /// A replay has sent this many payloads so far (not logged).
+    ReplayProgress { sent: usize },
     /// The endpoint stopped; always its last event.
     Stopped,
 }
@@ -167,7 +173,8 @@ impl EventKind {
             | EventKind::HalfClosed { peer }
             | EventKind::Reset { peer }
             | EventKind::Closed { peer, .. } => Some(*peer),
-            EventKind::Failed { peer, .. } => *peer,
+            EventKind::Failed { peer, .. } | EventKind::Note { peer, .. } => *peer,
+            EventKind::ReplayAssigned { peer, .. } => Some(*peer),
             _ => None,
         }
     }
@@ -194,6 +201,9 @@ impl EventKind {
             EventKind::Reset { .. } => EntryKind::Reset,
             EventKind::Closed { .. } => EntryKind::Closed,
             EventKind::Failed { error, .. } => EntryKind::Failed(error.kind),
+            EventKind::Note { .. }
+            | EventKind::ReplayAssigned { .. }
+            | EventKind::ReplayProgress { .. } => EntryKind::Note,
             EventKind::Stopped => EntryKind::Stopped,
         }
     }
@@ -208,11 +218,16 @@ impl EventKind {
             EventKind::Accepted { local, .. } => format!("on {local}"),
             EventKind::Traffic { .. } => String::new(),
             EventKind::PeerClosed { .. } => "the peer closed its sending side".into(),
-            EventKind::HalfClosed { .. } => "we shut down our sending side".into(),
+            EventKind::HalfClosed { .. } => "we shut down our sending side (FIN)".into(),
             EventKind::Reset { .. } => "the peer reset the connection".into(),
             EventKind::Closed { aborted: true, .. } => "aborted: we sent a reset".into(),
             EventKind::Closed { aborted: false, .. } => "connection closed".into(),
             EventKind::Failed { error, .. } => error.message.clone(),
+            EventKind::Note { text, .. } => text.clone(),
+            EventKind::ReplayAssigned { conversation, .. } => {
+                format!("replaying recorded conversation {}", conversation + 1)
+            }
+            EventKind::ReplayProgress { sent } => format!("{sent} payloads sent"),
             EventKind::Stopped => String::new(),
         }
     }
@@ -230,8 +245,11 @@ impl EventKind {
 
 impl Event {
     /// Appends this event to `log` as one entry of `endpoint`, and returns the
-    /// entry's index.
-    pub fn record(&self, log: &mut TrafficLog, endpoint: u16) -> usize {
+    /// entry's index; progress reports are not logged.
+    pub fn record(&self, log: &mut TrafficLog, endpoint: u16) -> Option<usize> {
+        if matches!(self.kind, EventKind::ReplayProgress { .. }) {
+            return None;
+        }
         let peer = match self.kind.peer() {
             Some(p) => {
                 let remote = self
@@ -244,10 +262,10 @@ impl Event {
             None => NO_PEER,
         };
         let kind = self.kind.entry_kind();
-        match &self.kind {
+        Some(match &self.kind {
             EventKind::Traffic { bytes, .. } => log.push(self.at, endpoint, peer, kind, bytes),
             other => log.push(self.at, endpoint, peer, kind, other.detail().as_bytes()),
-        }
+        })
     }
 }
 

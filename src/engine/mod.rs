@@ -13,6 +13,7 @@
 mod conn;
 pub mod event;
 mod net;
+pub mod replay;
 mod reply;
 mod tcp;
 mod udp;
@@ -28,7 +29,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use event::{EndpointId, Event, EventKind, NetError, Operation, PeerId, classify};
+pub use replay::{ReplayControl, ReplayOptions};
 
+use crate::model::replay::EndpointPlan;
 use crate::model::{EndpointKind, EndpointSpec, ErrorKind, HostPort};
 
 /// Called by the engine when new events wait to be drained.
@@ -70,6 +73,18 @@ pub enum Command {
     /// Stop an endpoint: in order (flush queued writes, close every connection,
     /// wait briefly for peers to close theirs), or abort every connection.
     Close { id: EndpointId, abort: bool },
+    /// Replay a recorded endpoint (see [`replay`]); it runs as endpoint `id` and
+    /// stops by itself when the plan is played.
+    Replay {
+        id: EndpointId,
+        plan: Box<EndpointPlan>,
+        options: ReplayOptions,
+    },
+    /// Pause, resume, step or change the speed of a running replay.
+    ReplayControl {
+        id: EndpointId,
+        control: ReplayControl,
+    },
     /// Stop everything; the engine ends within [`SHUTDOWN_GRACE`].
     Shutdown,
 }
@@ -197,6 +212,7 @@ pub(crate) enum EndpointCommand {
     HalfClose { peer: PeerId },
     Disconnect { peer: PeerId, abort: bool },
     Close { abort: bool },
+    Control(ReplayControl),
 }
 
 async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emitter) {
@@ -207,7 +223,7 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
     while let Some(command) = commands.recv().await {
         let (id, routed) = match command {
             Command::Shutdown => break,
-            Command::Open { id, spec } => {
+            Command::Open { id, .. } | Command::Replay { id, .. } => {
                 if let Some(running) = endpoints.get(&id)
                     && !running.commands.is_closed()
                 {
@@ -217,7 +233,7 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
                         NetError::new(
                             ErrorKind::Other,
                             Operation::Configure,
-                            format!("\"{}\" is already running; stop it first", spec.name),
+                            "this endpoint is already running; stop it first",
                         ),
                     );
                     continue;
@@ -233,11 +249,29 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
                 );
                 let emitter = emitter.clone();
                 tracker.spawn(async move {
-                    run_endpoint(id, spec, rx, token, emitter.clone()).await;
+                    match command {
+                        Command::Open { spec, .. } => {
+                            run_endpoint(id, spec, rx, token, emitter.clone()).await
+                        }
+                        Command::Replay { plan, options, .. } => {
+                            let ctx = net::EndpointCtx {
+                                id,
+                                options: plan.spec.options.clone(),
+                                reply: Arc::new(reply::Responder::new(
+                                    &crate::model::AutoReply::Off,
+                                )),
+                                emitter: emitter.clone(),
+                                token,
+                            };
+                            replay::run(ctx, *plan, options, rx).await;
+                        }
+                        _ => {}
+                    }
                     emitter.emit(id, EventKind::Stopped);
                 });
                 continue;
             }
+            Command::ReplayControl { id, control } => (id, EndpointCommand::Control(control)),
             Command::Send { id, to, bytes } => (id, EndpointCommand::Send { to, bytes }),
             Command::HalfClose { id, peer } => (id, EndpointCommand::HalfClose { peer }),
             Command::Disconnect { id, peer, abort } => {

@@ -18,7 +18,10 @@ fn other(op: Operation, message: impl Into<String>) -> NetError {
 }
 
 /// Connects to one address, with the endpoint's options and connect timeout.
-async fn connect_one(ctx: &EndpointCtx, addr: SocketAddr) -> Result<TcpStream, NetError> {
+pub(crate) async fn connect_one(
+    ctx: &EndpointCtx,
+    addr: SocketAddr,
+) -> Result<TcpStream, NetError> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -169,6 +172,7 @@ fn route_client(
                 );
             }
         },
+        EndpointCommand::Control(_) => return not_a_replay(ctx),
         EndpointCommand::HalfClose { .. } => ConnCommand::HalfClose,
         EndpointCommand::Disconnect { abort, .. } | EndpointCommand::Close { abort } => {
             if abort {
@@ -182,7 +186,7 @@ fn route_client(
 }
 
 /// Creates, binds and starts a listening socket with socket2.
-fn bind_listener(ctx: &EndpointCtx, addr: SocketAddr) -> Result<TcpListener, NetError> {
+pub(crate) fn bind_listener(ctx: &EndpointCtx, addr: SocketAddr) -> Result<TcpListener, NetError> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .map_err(|e| NetError::from_io(Operation::Configure, "a TCP socket", &e))?;
     // As servers do: rebinding right after a restart must not fail on TIME_WAIT.
@@ -343,6 +347,18 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
                 ConnCommand::Close
             },
         ),
+        EndpointCommand::Control(_) => not_a_replay(ctx),
         EndpointCommand::Close { .. } => {}
     }
+}
+
+/// The answer to replay controls sent to an endpoint that is not a replay.
+pub(crate) fn not_a_replay(ctx: &EndpointCtx) {
+    ctx.failed(
+        None,
+        other(
+            Operation::Configure,
+            "this endpoint is not a replay: pause, step and speed do not apply",
+        ),
+    );
 }

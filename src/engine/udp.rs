@@ -34,7 +34,7 @@ impl Peers {
     }
 }
 
-fn bind_socket(ctx: &EndpointCtx, addr: SocketAddr) -> Result<UdpSocket, NetError> {
+pub(crate) fn bind_socket(ctx: &EndpointCtx, addr: SocketAddr) -> Result<UdpSocket, NetError> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| NetError::from_io(Operation::Configure, "a UDP socket", &e))?;
     let configure =
@@ -170,6 +170,7 @@ pub(crate) async fn socket(
                         send_datagram(&ctx, &socket, peer, dest, bytes.clone()).await;
                     }
                 }
+                Some(EndpointCommand::Control(_)) => super::tcp::not_a_replay(&ctx),
                 Some(EndpointCommand::HalfClose { peer } | EndpointCommand::Disconnect { peer, .. }) => {
                     ctx.failed(Some(peer), NetError::new(ErrorKind::Other, Operation::Shutdown,
                         "UDP has no connection to close: datagrams just stop"));

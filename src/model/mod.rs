@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod explain;
 pub mod log;
 pub mod payload;
+pub mod replay;
 pub mod session;
 
 pub use address::{AddressError, HostPort};

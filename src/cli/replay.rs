@@ -1,0 +1,180 @@
+//! `sockbench replay FILE`: play a recorded session again, as client or mock
+//! server, and with `--check` compare what came back with the recording.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::drive::{Run, until};
+use super::{EXIT_MISMATCH, EXIT_OK, ReplayRequest};
+use crate::engine::replay::Tally;
+use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions};
+use crate::model::log::EntryKind;
+use crate::model::replay::{EndpointPlan, Role, report};
+
+/// How long clients wait for the mock servers of the same run to listen.
+const SERVERS_GRACE: Duration = Duration::from_secs(5);
+
+pub async fn replay(request: ReplayRequest) -> i32 {
+    let plans = request.plans;
+    if !request.quiet {
+        for line in describe(&plans) {
+            eprintln!("replaying {line}");
+        }
+    }
+    let mut run = Run::new(request.quiet);
+    let ids: Vec<EndpointId> = (1..=plans.len() as u64).map(EndpointId).collect();
+    for (plan, id) in plans.iter().zip(&ids) {
+        run.name(*id, plan.name());
+        run.session.endpoints.push(plan.spec.clone());
+    }
+    let options = ReplayOptions {
+        speed: request.speed,
+        timeout: request.timeout,
+        paused: false,
+    };
+    let start = |run: &Run, i: usize| {
+        run.send(Command::Replay {
+            id: ids[i],
+            plan: Box::new(plans[i].clone()),
+            options,
+        })
+    };
+    // Mock servers first; clients once the servers listen.
+    let mut waiting_servers: Vec<EndpointId> = Vec::new();
+    let mut clients: Vec<usize> = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        if plan.role == Role::Server {
+            start(&run, i);
+            waiting_servers.push(ids[i]);
+        } else {
+            clients.push(i);
+        }
+    }
+    let mut clients_deadline = Some(Instant::now() + SERVERS_GRACE);
+    if waiting_servers.is_empty() {
+        for &i in &clients {
+            start(&run, i);
+        }
+        clients.clear();
+        clients_deadline = None;
+    }
+
+    let mut tally = Tally::new();
+    let mut running = plans.len();
+    let mut closing = false;
+    let mut deadline: Option<Instant> = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    while running > 0 {
+        tokio::select! {
+            event = run.events.recv() => {
+                let Some(event) = event else { break };
+                let row = run.record(&event);
+                tally.note(event.id, &event.kind, row);
+                match &event.kind {
+                    EventKind::Listening { .. } | EventKind::Bound { .. } => waiting_servers.retain(|s| *s != event.id),
+                    EventKind::Failed { peer: None, error } if matches!(
+                        error.operation,
+                        Operation::Resolve | Operation::Bind | Operation::Listen | Operation::Connect | Operation::Configure
+                    ) => run.fail(error.to_string()),
+                    EventKind::Reset { .. } => run.fail("connection reset: the peer reset the connection".into()),
+                    EventKind::Stopped => {
+                        running -= 1;
+                        waiting_servers.retain(|s| *s != event.id);
+                    }
+                    _ => {}
+                }
+                if waiting_servers.is_empty() && !clients.is_empty() && !closing {
+                    for &i in &clients {
+                        start(&run, i);
+                    }
+                    clients.clear();
+                    clients_deadline = None;
+                }
+            }
+            _ = until(clients_deadline) => {
+                // The servers never said they listen; the clients go anyway and report what they find.
+                for &i in &clients {
+                    start(&run, i);
+                }
+                clients.clear();
+                clients_deadline = None;
+            }
+            _ = until(deadline) => break,
+            _ = &mut ctrl_c, if !closing => {
+                closing = true;
+                // Clients not started yet never will be.
+                running -= clients.len();
+                clients.clear();
+                for id in &ids {
+                    run.send(Command::Close { id: *id, abort: false });
+                }
+                deadline = Some(Instant::now() + Duration::from_secs(4));
+            }
+        }
+    }
+
+    let (status, message) = if request.check && !closing {
+        let mismatches = tally.check(&plans, &ids, &run.session.log);
+        if mismatches.is_empty() {
+            let conversations: usize = plans.iter().map(|p| p.conversations.len()).sum();
+            println!(
+                "check: every conversation matched the recording ({conversations} conversation{})",
+                if conversations == 1 { "" } else { "s" }
+            );
+            (EXIT_OK, None)
+        } else {
+            print!("{}", report(&mismatches));
+            for m in &mismatches {
+                if let Some(row) = m.row {
+                    run.session.log.push(
+                        chrono::Utc::now(),
+                        run.session.log.entry(row).map_or(0, |e| e.endpoint),
+                        crate::model::NO_PEER,
+                        EntryKind::Note,
+                        format!(
+                            "check: {}",
+                            m.to_string().lines().next().unwrap_or_default()
+                        )
+                        .as_bytes(),
+                    );
+                }
+            }
+            let first = mismatches[0].to_string();
+            (
+                EXIT_MISMATCH,
+                Some(format!(
+                    "the replay differs from the recording in {} conversation{}: {}",
+                    mismatches.len(),
+                    if mismatches.len() == 1 { "" } else { "s" },
+                    first.lines().next().unwrap_or_default()
+                )),
+            )
+        }
+    } else {
+        (EXIT_OK, None)
+    };
+    run.finish_with(request.save.clone(), status, message).await
+}
+
+/// The plans, checked, as the command line hands them over.
+pub fn describe(plans: &[EndpointPlan]) -> Vec<String> {
+    plans
+        .iter()
+        .map(|p| {
+            format!(
+                "{} \"{}\": {} conversation{}, {} payload{} to send",
+                match p.role {
+                    Role::Client => "client",
+                    Role::Server => "mock server",
+                },
+                p.name(),
+                p.conversations.len(),
+                if p.conversations.len() == 1 { "" } else { "s" },
+                p.sends(),
+                if p.sends() == 1 { "" } else { "s" },
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,731 @@
+//! Replay, the running part: plays an [`EndpointPlan`] over real sockets.
+//!
+//! A client plan connects (or sends, over UDP) and plays each recorded
+//! conversation in turn; a server plan listens and plays recorded conversation
+//! `k` to its `k`-th peer, a mock of the recorded server. Every send waits for
+//! what was received before it in the recording (up to the timeout), then for
+//! its recorded gap divided by the speed; paused, a Step lets one send go.
+//! Traffic is reported with the usual events, so callers log it as any other.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use socket2::SockRef;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use super::EndpointId;
+use super::conn::READ_BUFFER;
+use super::net::{EndpointCtx, apply_stream, resolve, unspecified_for};
+use super::{CLOSE_GRACE, EndpointCommand, EventKind, NetError, Operation, PeerId, classify};
+use crate::model::replay::{Conversation, EndpointPlan, Mismatch, Role, check_conversation};
+use crate::model::{Direction, EndpointKind, ErrorKind};
+
+/// How a replay runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplayOptions {
+    /// 1 plays the recorded gaps, 2 twice as fast, 0 without waiting.
+    pub speed: f64,
+    /// How long to wait for data the recording says comes next.
+    pub timeout: Duration,
+    /// Start paused: nothing is sent until Resume or Step.
+    pub paused: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        Self {
+            speed: 1.0,
+            timeout: Duration::from_secs(5),
+            paused: false,
+        }
+    }
+}
+
+/// Steering a running replay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ReplayControl {
+    Pause,
+    Resume,
+    /// While paused: let the next send of each conversation go now.
+    Step,
+    Speed(f64),
+}
+
+/// The pace every conversation of a replay follows.
+#[derive(Clone, Copy, Debug)]
+struct Pace {
+    paused: bool,
+    speed: f64,
+    /// Step clicks so far.
+    steps: u64,
+}
+
+fn clamp_speed(speed: f64) -> f64 {
+    if speed.is_finite() {
+        speed.clamp(0.0, 1000.0)
+    } else {
+        1.0
+    }
+}
+
+/// One conversation's view of the pace.
+struct Pacer {
+    pace: watch::Receiver<Pace>,
+    steps_used: u64,
+}
+
+impl Pacer {
+    fn new(pace: watch::Receiver<Pace>) -> Self {
+        let steps_used = pace.borrow().steps;
+        Pacer { pace, steps_used }
+    }
+
+    /// Waits until a send may go: `gap` after `since`, scaled by the speed; or,
+    /// while paused, until a step click.
+    async fn wait(&mut self, since: Instant, gap: Duration) {
+        loop {
+            let pace = *self.pace.borrow_and_update();
+            if pace.paused {
+                if pace.steps > self.steps_used {
+                    self.steps_used += 1;
+                    return;
+                }
+                if self.pace.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            // Clicks made while running do not pile up for later.
+            self.steps_used = pace.steps;
+            let wait = if pace.speed <= 0.0 {
+                Duration::ZERO
+            } else {
+                gap.div_f64(pace.speed)
+            };
+            let deadline = since + wait;
+            // Timers tick in milliseconds: a shorter wait would become a whole one.
+            if deadline.saturating_duration_since(Instant::now()) < Duration::from_millis(1) {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                changed = self.pace.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+}
+
+/// What a conversation has received so far: bytes (TCP) or datagrams (UDP).
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    units: usize,
+    /// The peer closed its side (TCP).
+    ended: bool,
+}
+
+/// Where a conversation's sends go.
+enum Link {
+    Tcp(tokio::net::tcp::OwnedWriteHalf),
+    Udp {
+        socket: Arc<UdpSocket>,
+        to: SocketAddr,
+    },
+}
+
+impl Link {
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Link::Tcp(w) => {
+                w.write_all(bytes).await?;
+                w.flush().await
+            }
+            Link::Udp { socket, to } => socket.send_to(bytes, *to).await.map(|_| ()),
+        }
+    }
+}
+
+/// What a replay task shares with its conversations.
+#[derive(Clone)]
+struct Shared {
+    ctx: EndpointCtx,
+    pace: watch::Receiver<Pace>,
+    timeout: Duration,
+    /// Payloads sent so far, over every conversation.
+    sent: Arc<AtomicUsize>,
+    udp: bool,
+}
+
+impl Shared {
+    fn note(&self, peer: Option<PeerId>, text: String) {
+        self.ctx.emit(EventKind::Note { peer, text });
+    }
+
+    /// Waits until `units` have been seen; false when the wait ran out or the peer ended first.
+    async fn wait_for(
+        &self,
+        seen: &mut watch::Receiver<Seen>,
+        units: usize,
+        limit: Duration,
+    ) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let now = *seen.borrow_and_update();
+            if now.units >= units {
+                return true;
+            }
+            if now.ended {
+                return false;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return false,
+                changed = seen.changed() => if changed.is_err() { return false },
+            }
+        }
+    }
+
+    /// Waits until nothing new arrives for a moment (so extra bytes are caught).
+    async fn settle(&self, seen: &mut watch::Receiver<Seen>) {
+        let quiet = self.timeout.min(Duration::from_millis(300));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(quiet) => return,
+                changed = seen.changed() => if changed.is_err() || seen.borrow().ended { return },
+            }
+        }
+    }
+
+    /// Plays a conversation's steps over `link`; false if the link broke.
+    async fn play(
+        &self,
+        peer: PeerId,
+        remote: SocketAddr,
+        conversation: &Conversation,
+        link: &mut Link,
+        seen: &mut watch::Receiver<Seen>,
+    ) -> bool {
+        let mut pacer = Pacer::new(self.pace.clone());
+        let mut expected = 0usize;
+        let mut last = Instant::now();
+        for step in &conversation.steps {
+            match step.dir {
+                Direction::Received => {
+                    expected += if self.udp { 1 } else { step.bytes.len() };
+                    if !self.wait_for(seen, expected, self.timeout).await {
+                        let got = seen.borrow().units;
+                        let (unit, ended) = (
+                            if self.udp { "datagram" } else { "byte" },
+                            seen.borrow().ended,
+                        );
+                        if ended {
+                            self.note(
+                                Some(peer),
+                                format!(
+                                    "the peer closed after {got} of the {expected} {unit}s recorded"
+                                ),
+                            );
+                            break;
+                        }
+                        self.note(
+                            Some(peer),
+                            format!(
+                                "waited {:.1} s for {} more {unit}{} the recording has here; going on",
+                                self.timeout.as_secs_f64(),
+                                expected - got,
+                                if expected - got == 1 { "" } else { "s" }
+                            ),
+                        );
+                    }
+                    last = Instant::now();
+                }
+                Direction::Sent => {
+                    tokio::select! {
+                        _ = self.ctx.token.cancelled() => return false,
+                        _ = pacer.wait(last, step.gap) => {}
+                    }
+                    if let Err(e) = link.send(&step.bytes).await {
+                        if classify(&e) == ErrorKind::Reset {
+                            self.ctx.emit(EventKind::Reset { peer });
+                        } else {
+                            self.ctx.failed(
+                                Some(peer),
+                                NetError::from_io(Operation::Send, format!("to {remote}"), &e),
+                            );
+                        }
+                        return false;
+                    }
+                    self.ctx.emit(EventKind::Traffic {
+                        peer,
+                        remote,
+                        dir: Direction::Sent,
+                        bytes: step.bytes.clone(),
+                    });
+                    let sent = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.ctx.emit(EventKind::ReplayProgress { sent });
+                    last = Instant::now();
+                }
+            }
+        }
+        true
+    }
+
+    /// Plays one TCP connection to its end and reports `Closed`.
+    async fn tcp_conversation(
+        &self,
+        peer: PeerId,
+        remote: SocketAddr,
+        stream: TcpStream,
+        conversation: &Conversation,
+    ) {
+        let _ = apply_stream(&SockRef::from(&stream), &self.ctx.options);
+        let (mut rd, wr) = stream.into_split();
+        let (seen_tx, mut seen) = watch::channel(Seen::default());
+        let reader = {
+            let ctx = self.ctx.clone();
+            async move {
+                let mut buf = vec![0u8; READ_BUFFER];
+                let mut total = 0;
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) => {
+                            ctx.emit(EventKind::PeerClosed { peer });
+                            break;
+                        }
+                        Ok(n) => {
+                            total += n;
+                            ctx.emit(EventKind::Traffic {
+                                peer,
+                                remote,
+                                dir: Direction::Received,
+                                bytes: buf[..n].to_vec(),
+                            });
+                            seen_tx.send_replace(Seen {
+                                units: total,
+                                ended: false,
+                            });
+                        }
+                        Err(e) => {
+                            if classify(&e) == ErrorKind::Reset {
+                                ctx.emit(EventKind::Reset { peer });
+                            } else {
+                                ctx.failed(
+                                    Some(peer),
+                                    NetError::from_io(
+                                        Operation::Receive,
+                                        format!("from {remote}"),
+                                        &e,
+                                    ),
+                                );
+                            }
+                            break;
+                        }
+                    }
+                }
+                seen_tx.send_replace(Seen {
+                    units: total,
+                    ended: true,
+                });
+            }
+        };
+        let reading = tokio::spawn(reader);
+        let mut link = Link::Tcp(wr);
+        let played = self
+            .play(peer, remote, conversation, &mut link, &mut seen)
+            .await;
+        if played {
+            if conversation.peer_closed {
+                // The recorded peer closed first: give this one the time to do so too.
+                self.wait_for_end(&mut seen, self.timeout).await;
+            } else {
+                self.settle(&mut seen).await;
+            }
+        }
+        if let Link::Tcp(mut w) = link {
+            if w.shutdown().await.is_ok() {
+                self.ctx.emit(EventKind::HalfClosed { peer });
+            }
+            self.wait_for_end(&mut seen, CLOSE_GRACE).await;
+        }
+        reading.abort();
+        self.ctx.emit(EventKind::Closed {
+            peer,
+            aborted: false,
+        });
+    }
+
+    async fn wait_for_end(&self, seen: &mut watch::Receiver<Seen>, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !seen.borrow_and_update().ended {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                changed = seen.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+}
+
+/// Runs `plan` until it is done, stopped or cancelled.
+pub(crate) async fn run(
+    ctx: EndpointCtx,
+    plan: EndpointPlan,
+    options: ReplayOptions,
+    mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
+) {
+    let (pace_tx, pace_rx) = watch::channel(Pace {
+        paused: options.paused,
+        speed: clamp_speed(options.speed),
+        steps: 0,
+    });
+    let stop = ctx.token.child_token();
+    let shared = Shared {
+        ctx: EndpointCtx {
+            token: stop.clone(),
+            ..ctx.clone()
+        },
+        pace: pace_rx,
+        timeout: options.timeout,
+        sent: Arc::new(AtomicUsize::new(0)),
+        udp: plan.is_udp(),
+    };
+    let playing = play_plan(shared, plan);
+    tokio::pin!(playing);
+    let mut listening = true;
+    loop {
+        tokio::select! {
+            _ = &mut playing => break,
+            _ = stop.cancelled() => {
+                // Give the connections a moment to report how they ended.
+                let _ = tokio::time::timeout(Duration::from_millis(200), &mut playing).await;
+                break;
+            }
+            command = commands.recv(), if listening => match command {
+                Some(EndpointCommand::Control(control)) => pace_tx.send_modify(|pace| match control {
+                    ReplayControl::Pause => pace.paused = true,
+                    ReplayControl::Resume => pace.paused = false,
+                    ReplayControl::Step => pace.steps += 1,
+                    ReplayControl::Speed(s) => pace.speed = clamp_speed(s),
+                }),
+                Some(EndpointCommand::Close { .. }) => stop.cancel(),
+                Some(_) => ctx.failed(None, NetError::new(ErrorKind::Other, Operation::Send,
+                    "a replay sends what was recorded; stop it to send by hand")),
+                None => listening = false,
+            },
+        }
+    }
+}
+
+async fn play_plan(shared: Shared, plan: EndpointPlan) {
+    let ctx = shared.ctx.clone();
+    match (&plan.spec.kind, plan.role) {
+        (EndpointKind::TcpClient { remote }, _) => {
+            let addrs = match resolve(&ctx, remote).await {
+                Ok(a) => a,
+                Err(e) => return ctx.failed(None, e),
+            };
+            for (i, conversation) in plan.conversations.iter().enumerate() {
+                let peer = i as PeerId;
+                let mut connected = None;
+                let mut last_error = None;
+                for addr in &addrs {
+                    ctx.emit(EventKind::Connecting { remote: *addr });
+                    let attempt = super::tcp::connect_one(&ctx, *addr);
+                    let result = tokio::select! {
+                        _ = ctx.token.cancelled() => return,
+                        r = attempt => r,
+                    };
+                    match result {
+                        Ok(stream) => {
+                            connected = Some(stream);
+                            break;
+                        }
+                        Err(e) => last_error = Some(e),
+                    }
+                }
+                let Some(stream) = connected else {
+                    if let Some(e) = last_error {
+                        ctx.failed(None, e);
+                    }
+                    return;
+                };
+                let local = stream
+                    .local_addr()
+                    .unwrap_or_else(|_| unspecified_for(&addrs[0]));
+                let remote = stream.peer_addr().unwrap_or(addrs[0]);
+                ctx.emit(EventKind::Connected {
+                    peer,
+                    local,
+                    remote,
+                });
+                ctx.emit(EventKind::ReplayAssigned {
+                    peer,
+                    conversation: i,
+                });
+                tokio::select! {
+                    _ = ctx.token.cancelled() => return,
+                    _ = shared.tcp_conversation(peer, remote, stream, conversation) => {}
+                }
+            }
+        }
+        (EndpointKind::TcpServer { listen }, _) => {
+            let addr = match resolve(&ctx, listen).await {
+                Ok(a) => a[0],
+                Err(e) => return ctx.failed(None, e),
+            };
+            let listener = match super::tcp::bind_listener(&ctx, addr) {
+                Ok(l) => l,
+                Err(e) => return ctx.failed(None, e),
+            };
+            let local = listener.local_addr().unwrap_or(addr);
+            ctx.emit(EventKind::Listening { local });
+            let conversations = Arc::new(plan.conversations);
+            let tasks = TaskTracker::new();
+            let mut accepted = 0usize;
+            // Serve as many peers as were recorded, then finish what runs.
+            while accepted < conversations.len() {
+                let (stream, remote) = tokio::select! {
+                    _ = ctx.token.cancelled() => break,
+                    r = listener.accept() => match r {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            ctx.failed(None, NetError::from_io(Operation::Accept, format!("on {local}"), &e));
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let peer = accepted as PeerId + 1;
+                let index = accepted % conversations.len();
+                accepted += 1;
+                ctx.emit(EventKind::Accepted {
+                    peer,
+                    local,
+                    remote,
+                });
+                ctx.emit(EventKind::ReplayAssigned {
+                    peer,
+                    conversation: index,
+                });
+                let shared = shared.clone();
+                let conversations = conversations.clone();
+                tasks.spawn(async move {
+                    shared
+                        .tcp_conversation(peer, remote, stream, &conversations[index])
+                        .await;
+                });
+            }
+            drop(listener);
+            tasks.close();
+            tokio::select! {
+                _ = ctx.token.cancelled() => {}
+                _ = tasks.wait() => {}
+            }
+        }
+        (EndpointKind::Udp { bind, remote }, role) => {
+            let remote = match remote {
+                Some(r) if role == Role::Client => match resolve(&ctx, r).await {
+                    Ok(a) => Some(a[0]),
+                    Err(e) => return ctx.failed(None, e),
+                },
+                _ => None,
+            };
+            let bind_addr = match bind {
+                Some(b) if role == Role::Server => match resolve(&ctx, b).await {
+                    Ok(a) => a[0],
+                    Err(e) => return ctx.failed(None, e),
+                },
+                _ => remote
+                    .as_ref()
+                    .map(unspecified_for)
+                    .unwrap_or_else(|| "0.0.0.0:0".parse().expect("literal")),
+            };
+            let socket = match super::udp::bind_socket(&ctx, bind_addr) {
+                Ok(s) => Arc::new(s),
+                Err(e) => return ctx.failed(None, e),
+            };
+            let local = socket.local_addr().unwrap_or(bind_addr);
+            ctx.emit(EventKind::Bound { local });
+            udp_plan(shared, plan.conversations, role, socket, remote).await;
+        }
+    }
+}
+
+/// UDP: one socket; each remote address is a conversation with its own player.
+async fn udp_plan(
+    shared: Shared,
+    conversations: Vec<Conversation>,
+    role: Role,
+    socket: Arc<UdpSocket>,
+    remote: Option<SocketAddr>,
+) {
+    let ctx = shared.ctx.clone();
+    let conversations = Arc::new(conversations);
+    let tasks = TaskTracker::new();
+    // Per remote address: its peer number and the channel that tells its player what came.
+    let mut peers: HashMap<SocketAddr, (PeerId, Option<watch::Sender<Seen>>)> = HashMap::new();
+    let mut started = 0usize;
+    let spawn_player = |to: SocketAddr, peer: PeerId, index: usize, seen: watch::Receiver<Seen>| {
+        let shared = shared.clone();
+        let conversations = conversations.clone();
+        let socket = socket.clone();
+        tasks.spawn(async move {
+            let mut seen = seen;
+            let mut link = Link::Udp { socket, to };
+            if shared
+                .play(peer, to, &conversations[index], &mut link, &mut seen)
+                .await
+            {
+                shared.settle(&mut seen).await;
+            }
+        });
+    };
+    if let (Role::Client, Some(to)) = (role, remote) {
+        let (tx, rx) = watch::channel(Seen::default());
+        peers.insert(to, (1, Some(tx)));
+        ctx.emit(EventKind::ReplayAssigned {
+            peer: 1,
+            conversation: 0,
+        });
+        spawn_player(to, 1, 0, rx);
+        started = conversations.len();
+    }
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        // Done once every conversation has started and every player finished.
+        let all_started = started >= conversations.len();
+        if all_started {
+            tasks.close();
+        }
+        tokio::select! {
+            _ = ctx.token.cancelled() => break,
+            _ = tasks.wait(), if all_started => break,
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, from)) => {
+                    let next = peers.len() as PeerId + 1;
+                    let (peer, seen) = peers.entry(from).or_insert((next, None));
+                    let peer = *peer;
+                    if seen.is_none() && role == Role::Server && started < conversations.len() {
+                        let (tx, rx) = watch::channel(Seen::default());
+                        *seen = Some(tx);
+                        ctx.emit(EventKind::ReplayAssigned { peer, conversation: started });
+                        spawn_player(from, peer, started, rx);
+                        started += 1;
+                    }
+                    ctx.emit(EventKind::Traffic {
+                        peer,
+                        remote: from,
+                        dir: Direction::Received,
+                        bytes: buf[..n].to_vec(),
+                    });
+                    if let Some(tx) = seen {
+                        tx.send_modify(|s| s.units += 1);
+                    }
+                }
+                Err(e) => ctx.failed(None, NetError::from_io(Operation::Receive, "a datagram", &e)),
+            },
+        }
+    }
+}
+
+/// What a replay run has seen of each replayed endpoint.
+pub struct Tally {
+    /// (endpoint, peer) → the recorded conversation the peer plays.
+    assigned: HashMap<(EndpointId, u32), usize>,
+    /// (endpoint, conversation) → the log rows it received.
+    received: HashMap<(EndpointId, usize), Vec<usize>>,
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Tally {
+            assigned: HashMap::new(),
+            received: HashMap::new(),
+        }
+    }
+
+    /// Notes an event and the log row it became.
+    pub fn note(&mut self, id: EndpointId, kind: &EventKind, row: Option<usize>) {
+        match kind {
+            EventKind::ReplayAssigned { peer, conversation } => {
+                self.assigned.insert((id, *peer), *conversation);
+                self.received.entry((id, *conversation)).or_default();
+            }
+            EventKind::Traffic { peer, dir, .. } if *dir == crate::model::Direction::Received => {
+                if let (Some(c), Some(row)) = (self.assigned.get(&(id, *peer)), row) {
+                    self.received.entry((id, *c)).or_default().push(row);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Compares every recorded conversation of `plans` (run as ids 1, 2, …) with what came back.
+    pub fn check(
+        &self,
+        plans: &[EndpointPlan],
+        ids: &[EndpointId],
+        log: &crate::model::TrafficLog,
+    ) -> Vec<Mismatch> {
+        let mut mismatches = Vec::new();
+        for (plan, id) in plans.iter().zip(ids) {
+            for index in 0..plan.conversations.len() {
+                let rows = self.received.get(&(*id, index));
+                let received: Option<Vec<(usize, &[u8])>> =
+                    rows.map(|rows| rows.iter().map(|&r| (r, log.data(r))).collect());
+                if let Some(m) = check_conversation(plan, index, received.as_deref()) {
+                    mismatches.push(m);
+                }
+            }
+        }
+        mismatches
+    }
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_scales_gaps_and_steps_when_paused() {
+        let (tx, rx) = watch::channel(Pace {
+            paused: false,
+            speed: 2.0,
+            steps: 0,
+        });
+        let mut pacer = Pacer::new(rx);
+        let start = Instant::now();
+        pacer.wait(start, Duration::from_secs(10)).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+
+        tx.send_modify(|p| p.speed = 0.0);
+        let start = Instant::now();
+        pacer.wait(start, Duration::from_secs(10)).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+
+        // Paused: only a step lets a send go, whatever the gap.
+        tx.send_modify(|p| {
+            p.paused = true;
+            p.speed = 1.0;
+        });
+        let waiting = tokio::spawn(async move {
+            let start = Instant::now();
+            pacer.wait(start, Duration::from_secs(1)).await;
+            start.elapsed()
+        });
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(!waiting.is_finished());
+        tx.send_modify(|p| p.steps += 1);
+        assert_eq!(waiting.await.unwrap(), Duration::from_secs(30));
+    }
+}

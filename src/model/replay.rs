@@ -1,0 +1,745 @@
+//! Replay, the pure part: turning a recorded log into scripts to play again,
+//! and comparing what came back with what was recorded.
+//!
+//! An endpoint is replayed in the role it had: a TCP client (or a UDP socket
+//! that spoke first) as a **client** that connects and sends the recorded
+//! payloads; a TCP server (or a UDP socket that was spoken to first) as a
+//! **mock server** that answers every peer as recorded. Either way, each send
+//! waits until the bytes (TCP) or datagrams (UDP) received before it in the
+//! recording have arrived, and then for its recorded gap divided by the speed.
+
+use std::fmt;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::endpoint::{EndpointKind, EndpointSpec, KindTag};
+use super::log::{Direction, EntryKind, TrafficLog};
+use super::payload::{to_hex, to_text_notation};
+use super::{HostPort, Session};
+
+/// How an endpoint is replayed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Connects (or sends first) and plays its recorded sends.
+    Client,
+    /// Listens (or waits for datagrams) and answers as recorded: a mock.
+    Server,
+}
+
+/// One recorded step of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub dir: Direction,
+    pub bytes: Vec<u8>,
+    /// Time since the previous step (or the start of the conversation) in the recording.
+    pub gap: Duration,
+}
+
+/// One recorded connection (TCP) or exchange with one remote address (UDP).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversation {
+    pub steps: Vec<Step>,
+    /// The peer closed its side before we closed ours (so the replay waits for that).
+    pub peer_closed: bool,
+    /// The recorded peer address, for messages.
+    pub remote: String,
+}
+
+impl Conversation {
+    pub fn sends(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.dir == Direction::Sent)
+            .count()
+    }
+
+    pub fn received(&self) -> impl Iterator<Item = &[u8]> {
+        self.steps
+            .iter()
+            .filter(|s| s.dir == Direction::Received)
+            .map(|s| s.bytes.as_slice())
+    }
+
+    /// The recorded duration: the sum of its gaps.
+    pub fn duration(&self) -> Duration {
+        self.steps.iter().map(|s| s.gap).sum()
+    }
+}
+
+/// What to replay for one endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointPlan {
+    /// The endpoint's settings, with the address to use (the recorded one or the given target).
+    pub spec: EndpointSpec,
+    pub role: Role,
+    pub conversations: Vec<Conversation>,
+}
+
+impl EndpointPlan {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn is_udp(&self) -> bool {
+        self.spec.kind.tag() == KindTag::Udp
+    }
+
+    pub fn sends(&self) -> usize {
+        self.conversations.iter().map(Conversation::sends).sum()
+    }
+
+    /// The recorded duration: client conversations one after the other, a
+    /// server's at once (their peers came in parallel).
+    pub fn duration(&self) -> Duration {
+        match self.role {
+            Role::Client => self.conversations.iter().map(Conversation::duration).sum(),
+            Role::Server => self
+                .conversations
+                .iter()
+                .map(Conversation::duration)
+                .max()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Why a session cannot be replayed as asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the session has no endpoint named \"{0}\" (it has: {1})")]
+    NoSuchEndpoint(String, String),
+    #[error("nothing to replay: the session's log has no payloads{0}")]
+    NothingRecorded(String),
+    #[error("--target needs --endpoint when the session has several endpoints to replay ({0})")]
+    AmbiguousTarget(String),
+}
+
+fn micros_between(a: i64, b: i64) -> Duration {
+    Duration::from_micros(b.saturating_sub(a).max(0) as u64)
+}
+
+/// The conversations of one endpoint in the log, grouped by peer.
+fn conversations_of(log: &TrafficLog, endpoint: &str, udp: bool) -> Vec<(u32, Conversation)> {
+    struct Open {
+        number: u32,
+        conversation: Conversation,
+        last: i64,
+        we_closed: bool,
+    }
+    let mut done: Vec<(u32, Conversation)> = Vec::new();
+    let mut open: Vec<Open> = Vec::new();
+    for e in log.entries() {
+        if log.endpoint_name(e) != endpoint {
+            continue;
+        }
+        let Some(peer) = log.peer_of(e) else {
+            continue;
+        };
+        let number = peer.number;
+        let starts = matches!(e.kind, EntryKind::Connected | EntryKind::Accepted);
+        if starts && let Some(i) = open.iter().position(|o| o.number == number) {
+            // A new connection with a reused peer number (a client that reconnected).
+            let o = open.remove(i);
+            done.push((o.number, o.conversation));
+        }
+        let slot = match open.iter().position(|o| o.number == number) {
+            Some(i) => i,
+            None => {
+                if !(starts || e.kind.is_traffic()) {
+                    continue;
+                }
+                open.push(Open {
+                    number,
+                    conversation: Conversation {
+                        steps: Vec::new(),
+                        peer_closed: false,
+                        remote: peer.remote.clone(),
+                    },
+                    last: e.at_micros,
+                    we_closed: false,
+                });
+                open.len() - 1
+            }
+        };
+        let o = &mut open[slot];
+        match e.kind.direction() {
+            Some(dir) => {
+                o.conversation.steps.push(Step {
+                    dir,
+                    bytes: log.bytes_of(e).to_vec(),
+                    gap: micros_between(o.last, e.at_micros),
+                });
+                o.last = e.at_micros;
+            }
+            // Whoever sent the first FIN closed first: the peer (PeerClosed) or we (HalfClosed).
+            None if e.kind == EntryKind::PeerClosed && !o.we_closed => {
+                o.conversation.peer_closed = true
+            }
+            None if e.kind == EntryKind::HalfClosed => o.we_closed = true,
+            None if !udp && matches!(e.kind, EntryKind::Closed | EntryKind::Reset) => {
+                let o = open.remove(slot);
+                done.push((o.number, o.conversation));
+            }
+            None => {}
+        }
+    }
+    done.extend(open.into_iter().map(|o| (o.number, o.conversation)));
+    done.retain(|(_, c)| !c.steps.is_empty());
+    done
+}
+
+/// The replay plan of one endpoint, or `None` when it recorded no payloads.
+pub fn plan_endpoint(
+    session: &Session,
+    spec: &EndpointSpec,
+    target: Option<&HostPort>,
+) -> Option<EndpointPlan> {
+    let udp = spec.kind.tag() == KindTag::Udp;
+    let mut conversations = conversations_of(&session.log, &spec.name, udp);
+    if conversations.is_empty() {
+        return None;
+    }
+    let role = match spec.kind {
+        EndpointKind::TcpClient { .. } => Role::Client,
+        EndpointKind::TcpServer { .. } => Role::Server,
+        EndpointKind::Udp { .. } => {
+            // Whoever spoke first: the first step of the earliest conversation.
+            if conversations[0].1.steps[0].dir == Direction::Sent {
+                Role::Client
+            } else {
+                Role::Server
+            }
+        }
+    };
+    let mut spec = spec.clone();
+    match (&mut spec.kind, role) {
+        (EndpointKind::TcpClient { remote }, _) => {
+            if let Some(t) = target {
+                *remote = t.clone();
+            }
+        }
+        (EndpointKind::TcpServer { listen }, _) => {
+            if let Some(t) = target {
+                *listen = t.clone();
+            }
+        }
+        (EndpointKind::Udp { remote, .. }, Role::Client) => {
+            // A UDP client replays its exchange with one remote: the target, its
+            // default remote, or the first address it talked to.
+            let recorded: Option<HostPort> = conversations[0].1.remote.parse().ok();
+            *remote = target.cloned().or(remote.clone()).or(recorded);
+            conversations.truncate(1);
+        }
+        (EndpointKind::Udp { bind, .. }, Role::Server) => {
+            if let Some(t) = target {
+                *bind = Some(t.clone());
+            }
+        }
+    }
+    Some(EndpointPlan {
+        spec,
+        role,
+        conversations: conversations.into_iter().map(|(_, c)| c).collect(),
+    })
+}
+
+/// The plans for a session: every endpoint with recorded payloads, or only
+/// `only`; mock servers first, so clients find them listening.
+pub fn plan_session(
+    session: &Session,
+    only: Option<&str>,
+    target: Option<&HostPort>,
+) -> Result<Vec<EndpointPlan>, PlanError> {
+    let names = || {
+        session
+            .endpoints
+            .iter()
+            .map(|e| format!("\"{}\"", e.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chosen: Vec<&EndpointSpec> = match only {
+        Some(name) => vec![
+            session
+                .endpoint(name)
+                .ok_or_else(|| PlanError::NoSuchEndpoint(name.to_owned(), names()))?,
+        ],
+        None => session.endpoints.iter().collect(),
+    };
+    let mut plans: Vec<EndpointPlan> = chosen
+        .iter()
+        .filter_map(|spec| plan_endpoint(session, spec, target))
+        .collect();
+    if plans.is_empty() {
+        let which = only.map(|n| format!(" for \"{n}\"")).unwrap_or_default();
+        return Err(PlanError::NothingRecorded(which));
+    }
+    if target.is_some() && plans.len() > 1 {
+        let names = plans
+            .iter()
+            .map(|p| format!("\"{}\"", p.name()))
+            .collect::<Vec<_>>();
+        return Err(PlanError::AmbiguousTarget(names.join(", ")));
+    }
+    plans.sort_by_key(|p| p.role == Role::Client);
+    Ok(plans)
+}
+
+/// How the replayed bytes differ from the recorded ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Difference {
+    /// The bytes differ at this offset of the stream (TCP) or datagram (UDP).
+    Differs { offset: usize },
+    /// Fewer bytes came than were recorded.
+    Missing { offset: usize, missing: usize },
+    /// More bytes came than were recorded.
+    Extra { offset: usize, extra: usize },
+    /// A recorded datagram never came.
+    MissingDatagram,
+    /// A datagram came that the recording does not have.
+    ExtraDatagram,
+    /// A recorded connection was never made.
+    NeverConnected,
+}
+
+/// The first difference of one conversation, with what was expected and what came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    pub endpoint: String,
+    /// 1-based number of the recorded conversation.
+    pub conversation: usize,
+    /// For UDP: 1-based number of the datagram.
+    pub datagram: Option<usize>,
+    pub difference: Difference,
+    /// The expected and received bytes around the difference.
+    pub expected: Vec<u8>,
+    pub received: Vec<u8>,
+    /// Where the context starts (offset of `expected[0]` and `received[0]`).
+    pub context_start: usize,
+    /// The log row (of the replay's log) holding the first differing byte, if any.
+    pub row: Option<usize>,
+}
+
+/// Bytes of context shown before and after a difference.
+const CONTEXT: usize = 24;
+
+fn show(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        "(nothing)".into()
+    } else {
+        format!("\"{}\"", to_text_notation(bytes))
+    }
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match &self.datagram {
+            Some(n) => format!(
+                "\"{}\", exchange {}, datagram {n}",
+                self.endpoint, self.conversation
+            ),
+            None => format!("\"{}\", connection {}", self.endpoint, self.conversation),
+        };
+        let summary = match &self.difference {
+            Difference::Differs { offset } => format!("received bytes differ at offset {offset}"),
+            Difference::Missing { offset, missing } => {
+                format!(
+                    "{missing} expected byte{} missing from offset {offset}",
+                    plural(*missing)
+                )
+            }
+            Difference::Extra { offset, extra } => {
+                format!(
+                    "{extra} unexpected byte{} from offset {offset}",
+                    plural(*extra)
+                )
+            }
+            Difference::MissingDatagram => "the datagram never came".into(),
+            Difference::ExtraDatagram => "a datagram came that the recording does not have".into(),
+            Difference::NeverConnected => "the recorded connection was never made".into(),
+        };
+        writeln!(f, "{what}: {summary}")?;
+        if matches!(self.difference, Difference::NeverConnected) {
+            return Ok(());
+        }
+        let caret = match self.difference {
+            Difference::Differs { offset }
+            | Difference::Missing { offset, .. }
+            | Difference::Extra { offset, .. } => Some(offset - self.context_start),
+            _ => None,
+        };
+        let lead = if self.context_start > 0 { "…" } else { "" };
+        let expected = format!("{lead}{}", show(&self.expected));
+        let received = format!("{lead}{}", show(&self.received));
+        writeln!(f, "  expected: {expected}")?;
+        writeln!(f, "  received: {received}")?;
+        if let Some(at) = caret {
+            // Point under the first differing character of the received line.
+            let before = format!(
+                "{lead}\"{}",
+                to_text_notation(&self.received[..at.min(self.received.len())])
+            );
+            writeln!(f, "            {}^", " ".repeat(before.chars().count()))?;
+        }
+        writeln!(f, "  expected hex: {}", to_hex(&self.expected))?;
+        write!(f, "  received hex: {}", to_hex(&self.received))
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn context(bytes: &[u8], start: usize) -> Vec<u8> {
+    bytes[start.min(bytes.len())..(start + 2 * CONTEXT).min(bytes.len())].to_vec()
+}
+
+/// Compares one byte stream (TCP) or one datagram (UDP) with its recording.
+pub fn compare_bytes(expected: &[u8], received: &[u8]) -> Option<(Difference, usize)> {
+    let common = expected
+        .iter()
+        .zip(received)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common < expected.len() && common < received.len() {
+        Some((Difference::Differs { offset: common }, common))
+    } else if received.len() < expected.len() {
+        Some((
+            Difference::Missing {
+                offset: common,
+                missing: expected.len() - received.len(),
+            },
+            common,
+        ))
+    } else if received.len() > expected.len() {
+        Some((
+            Difference::Extra {
+                offset: common,
+                extra: received.len() - expected.len(),
+            },
+            common,
+        ))
+    } else {
+        None
+    }
+}
+
+/// What one replayed conversation received: its payloads, each with its log row.
+pub type Received<'a> = [(usize, &'a [u8])];
+
+/// Compares what one conversation received with its recording: TCP as one
+/// stream (how it was split into reads does not matter), UDP datagram by datagram.
+pub fn check_conversation(
+    plan: &EndpointPlan,
+    index: usize,
+    received: Option<&Received<'_>>,
+) -> Option<Mismatch> {
+    let conversation = &plan.conversations[index];
+    let base = Mismatch {
+        endpoint: plan.name().to_owned(),
+        conversation: index + 1,
+        datagram: None,
+        difference: Difference::NeverConnected,
+        expected: Vec::new(),
+        received: Vec::new(),
+        context_start: 0,
+        row: None,
+    };
+    let Some(received) = received else {
+        return Some(base);
+    };
+    if plan.is_udp() {
+        let expected: Vec<&[u8]> = conversation.received().collect();
+        for i in 0..expected.len().max(received.len()) {
+            let datagram = Some(i + 1);
+            match (expected.get(i), received.get(i)) {
+                (Some(e), Some((row, r))) => {
+                    if let Some((difference, at)) = compare_bytes(e, r) {
+                        let start = at.saturating_sub(CONTEXT);
+                        return Some(Mismatch {
+                            datagram,
+                            difference,
+                            expected: context(e, start),
+                            received: context(r, start),
+                            context_start: start,
+                            row: Some(*row),
+                            ..base
+                        });
+                    }
+                }
+                (Some(e), None) => {
+                    return Some(Mismatch {
+                        datagram,
+                        difference: Difference::MissingDatagram,
+                        expected: context(e, 0),
+                        ..base
+                    });
+                }
+                (None, Some((row, r))) => {
+                    return Some(Mismatch {
+                        datagram,
+                        difference: Difference::ExtraDatagram,
+                        received: context(r, 0),
+                        row: Some(*row),
+                        ..base
+                    });
+                }
+                (None, None) => {}
+            }
+        }
+        return None;
+    }
+    let expected: Vec<u8> = conversation.received().flatten().copied().collect();
+    let stream: Vec<u8> = received
+        .iter()
+        .flat_map(|(_, b)| b.iter().copied())
+        .collect();
+    let (difference, at) = compare_bytes(&expected, &stream)?;
+    // The row whose bytes hold the offset (or the last row, for missing bytes).
+    let mut offset = 0;
+    let mut row = received.last().map(|(r, _)| *r);
+    for (r, bytes) in received {
+        if at < offset + bytes.len() {
+            row = Some(*r);
+            break;
+        }
+        offset += bytes.len();
+    }
+    let start = at.saturating_sub(CONTEXT);
+    Some(Mismatch {
+        difference,
+        expected: context(&expected, start),
+        received: context(&stream, start),
+        context_start: start,
+        row,
+        ..base
+    })
+}
+
+/// A whole report: one paragraph per mismatch.
+pub fn report(mismatches: &[Mismatch]) -> String {
+    let mut s = String::new();
+    for m in mismatches {
+        let _ = writeln!(s, "{m}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::log::NO_PEER;
+    use chrono::DateTime;
+
+    fn at(ms: i64) -> chrono::DateTime<chrono::Utc> {
+        DateTime::from_timestamp_micros(ms * 1000).unwrap()
+    }
+
+    /// A client that connected twice, and the server that served it.
+    fn recorded() -> Session {
+        let mut s = Session::default();
+        s.endpoints.push(EndpointSpec::new(
+            "client",
+            EndpointKind::TcpClient {
+                remote: "127.0.0.1:7".parse().unwrap(),
+            },
+        ));
+        s.endpoints.push(EndpointSpec::new(
+            "server",
+            EndpointKind::TcpServer {
+                listen: "127.0.0.1:7".parse().unwrap(),
+            },
+        ));
+        let log = &mut s.log;
+        let c = log.endpoint_index("client");
+        let v = log.endpoint_index("server");
+        let p0 = log.peer_index(c, 0, "127.0.0.1:7");
+        let p1 = log.peer_index(v, 1, "127.0.0.1:5001");
+        let p2 = log.peer_index(v, 2, "127.0.0.1:5002");
+        log.push(at(0), c, p0, EntryKind::Connected, b"");
+        log.push(at(0), v, p1, EntryKind::Accepted, b"");
+        log.push(at(100), c, p0, EntryKind::Sent, b"GET");
+        log.push(at(101), v, p1, EntryKind::Received, b"GET");
+        log.push(at(150), v, p1, EntryKind::Sent, b"OK 1");
+        log.push(at(151), c, p0, EntryKind::Received, b"OK ");
+        log.push(at(152), c, p0, EntryKind::Received, b"1");
+        log.push(at(300), c, p0, EntryKind::PeerClosed, b"");
+        log.push(at(300), c, p0, EntryKind::Closed, b"");
+        log.push(at(300), v, p1, EntryKind::Closed, b"");
+        log.push(at(1000), c, p0, EntryKind::Connected, b"");
+        log.push(at(1000), v, p2, EntryKind::Accepted, b"");
+        log.push(at(1500), c, p0, EntryKind::Sent, b"BYE");
+        log.push(at(1501), v, p2, EntryKind::Received, b"BYE");
+        log.push(at(1600), c, NO_PEER, EntryKind::Stopped, b"");
+        s
+    }
+
+    #[test]
+    fn conversations_follow_connections() {
+        let s = recorded();
+        let plans = plan_session(&s, None, None).unwrap();
+        assert_eq!(plans.len(), 2);
+        // The mock server comes first.
+        assert_eq!(plans[0].name(), "server");
+        assert_eq!(plans[0].role, Role::Server);
+        let client = &plans[1];
+        assert_eq!(client.role, Role::Client);
+        assert_eq!(client.conversations.len(), 2);
+        let first = &client.conversations[0];
+        assert_eq!(
+            first.steps,
+            vec![
+                Step {
+                    dir: Direction::Sent,
+                    bytes: b"GET".to_vec(),
+                    gap: Duration::from_millis(100)
+                },
+                Step {
+                    dir: Direction::Received,
+                    bytes: b"OK ".to_vec(),
+                    gap: Duration::from_millis(51)
+                },
+                Step {
+                    dir: Direction::Received,
+                    bytes: b"1".to_vec(),
+                    gap: Duration::from_millis(1)
+                },
+            ]
+        );
+        assert!(first.peer_closed);
+        assert_eq!(
+            client.conversations[1].steps[0].gap,
+            Duration::from_millis(500)
+        );
+        assert_eq!(client.sends(), 2);
+        assert_eq!(client.duration(), Duration::from_millis(652));
+        let server = &plans[0];
+        assert_eq!(server.conversations.len(), 2);
+        assert_eq!(server.conversations[0].steps[1].bytes, b"OK 1");
+        assert_eq!(server.conversations[1].remote, "127.0.0.1:5002");
+    }
+
+    #[test]
+    fn targets_and_choices() {
+        let s = recorded();
+        let t: HostPort = "10.0.0.1:80".parse().unwrap();
+        let plans = plan_session(&s, Some("client"), Some(&t)).unwrap();
+        assert_eq!(plans[0].spec.kind.remote(), Some(&t));
+        assert_eq!(
+            plan_session(&s, None, Some(&t)).unwrap_err(),
+            PlanError::AmbiguousTarget("\"client\", \"server\"".into())
+        );
+        assert_eq!(
+            plan_session(&s, Some("nobody"), None)
+                .unwrap_err()
+                .to_string(),
+            "the session has no endpoint named \"nobody\" (it has: \"client\", \"server\")"
+        );
+        assert!(matches!(
+            plan_session(&Session::default(), None, None),
+            Err(PlanError::NothingRecorded(_))
+        ));
+    }
+
+    #[test]
+    fn tcp_is_compared_as_a_stream() {
+        let s = recorded();
+        let plans = plan_session(&s, Some("client"), None).unwrap();
+        let plan = &plans[0];
+        // Split differently into reads: still a match.
+        assert_eq!(
+            check_conversation(plan, 0, Some(&[(7, b"O"), (8, b"K 1")])),
+            None
+        );
+        let m = check_conversation(plan, 0, Some(&[(7, b"OK "), (9, b"2")])).unwrap();
+        assert_eq!(m.difference, Difference::Differs { offset: 3 });
+        assert_eq!(m.row, Some(9));
+        let text = m.to_string();
+        assert!(
+            text.starts_with("\"client\", connection 1: received bytes differ at offset 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  expected: \"OK 1\"\n  received: \"OK 2\"\n                ^\n"),
+            "{text}"
+        );
+        assert!(text.contains("expected hex: 4f 4b 20 31"), "{text}");
+        let m = check_conversation(plan, 0, Some(&[(7, b"OK")])).unwrap();
+        assert_eq!(
+            m.difference,
+            Difference::Missing {
+                offset: 2,
+                missing: 2
+            }
+        );
+        let m = check_conversation(plan, 0, Some(&[(7, b"OK 1!!")])).unwrap();
+        assert_eq!(
+            m.difference,
+            Difference::Extra {
+                offset: 4,
+                extra: 2
+            }
+        );
+        let m = check_conversation(plan, 1, None).unwrap();
+        assert_eq!(
+            m.to_string().trim(),
+            "\"client\", connection 2: the recorded connection was never made"
+        );
+    }
+
+    #[test]
+    fn udp_is_compared_datagram_by_datagram() {
+        let mut s = Session::default();
+        s.endpoints.push(EndpointSpec::new(
+            "u",
+            EndpointKind::Udp {
+                bind: None,
+                remote: None,
+            },
+        ));
+        let ep = s.log.endpoint_index("u");
+        let p = s.log.peer_index(ep, 1, "127.0.0.1:53");
+        s.log.push(at(0), ep, p, EntryKind::Sent, b"q1");
+        s.log.push(at(5), ep, p, EntryKind::Received, b"a1");
+        s.log.push(at(9), ep, p, EntryKind::Received, b"a2");
+        let plans = plan_session(&s, None, None).unwrap();
+        let plan = &plans[0];
+        assert_eq!(plan.role, Role::Client);
+        assert_eq!(plan.spec.kind.remote().unwrap().to_string(), "127.0.0.1:53");
+        // Merged datagrams are not the same datagrams.
+        let m = check_conversation(plan, 0, Some(&[(3, b"a1a2")])).unwrap();
+        assert_eq!(m.datagram, Some(1));
+        assert_eq!(
+            m.difference,
+            Difference::Extra {
+                offset: 2,
+                extra: 2
+            }
+        );
+        let m = check_conversation(plan, 0, Some(&[(3, b"a1")])).unwrap();
+        assert_eq!(
+            (m.datagram, m.difference),
+            (Some(2), Difference::MissingDatagram)
+        );
+        assert_eq!(
+            check_conversation(plan, 0, Some(&[(3, b"a1"), (4, b"a2")])),
+            None
+        );
+        let m = check_conversation(plan, 0, Some(&[(3, b"a1"), (4, b"a2"), (5, b"a3")])).unwrap();
+        assert_eq!(
+            (m.datagram, m.difference, m.row),
+            (Some(3), Difference::ExtraDatagram, Some(5))
+        );
+    }
+
+    #[test]
+    fn long_streams_show_context_not_a_dump() {
+        let expected: Vec<u8> = (0..200).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut received = expected.clone();
+        received[150] = b'#';
+        let (difference, at) = compare_bytes(&expected, &received).unwrap();
+        assert_eq!(difference, Difference::Differs { offset: 150 });
+        let start = at - CONTEXT;
+        assert_eq!(context(&received, start).len(), 2 * CONTEXT);
+    }
+}

@@ -1,0 +1,486 @@
+//! Replay over loopback: against an echo peer, against a changed peer, as a
+//! mock server, over UDP, and its timing with tokio's paused clock.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sockbench::engine::{self, EndpointId, Engine, EventKind, ReplayOptions};
+use sockbench::model::replay::{Conversation, EndpointPlan, Role, Step};
+use sockbench::model::{Direction, EndpointKind, EndpointSpec};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockbench");
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn wait_bounded(child: &mut Child) {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("sockbench did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sockbench(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(&mut child);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A TCP peer that answers every read with `answer(read)`, for `connections` connections.
+fn peer(
+    connections: usize,
+    answer: fn(&[u8]) -> Vec<u8>,
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..connections {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let reply = answer(&buf[..n]);
+                        if s.write_all(&reply).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    (addr, handle)
+}
+
+fn echo(read: &[u8]) -> Vec<u8> {
+    read.to_vec()
+}
+
+fn shout(read: &[u8]) -> Vec<u8> {
+    read.to_ascii_uppercase()
+}
+
+/// Records a conversation with `peer` through `connect --save`.
+fn record(addr: SocketAddr, file: &std::path::Path) {
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "hello\\n",
+        "--send-hex",
+        "00 01 02",
+        "--wait",
+        "0.3",
+        "--save",
+        file.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}
+
+#[test]
+fn replay_matches_the_same_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recorded.ron");
+    let (addr, first) = peer(1, echo);
+    record(addr, &file);
+    first.join().unwrap();
+
+    // The same kind of peer, on another port: --target points the replay at it.
+    let (addr, second) = peer(1, echo);
+    let saved = dir.path().join("replayed.ron");
+    let o = sockbench(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--target",
+        &addr.to_string(),
+        "--check",
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    second.join().unwrap();
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
+    assert!(
+        out.contains(&format!("client -> {addr} 6 \"hello\\n\"")),
+        "{out}"
+    );
+    assert!(
+        out.contains("check: every conversation matched the recording (1 conversation)"),
+        "{out}"
+    );
+    let err = text(&o.stderr);
+    assert_eq!(
+        err.lines().last().unwrap(),
+        "summary: sent 2 payloads (9 bytes), received ".to_owned()
+            + &err.lines().last().unwrap()[45..]
+    );
+    assert!(err.lines().last().unwrap().ends_with("(9 bytes)"), "{err}");
+    // The new log is a session of its own, and can itself be replayed.
+    let check = sockbench(&["check", saved.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+}
+
+#[test]
+fn a_changed_peer_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recorded.ron");
+    let (addr, first) = peer(1, echo);
+    record(addr, &file);
+    first.join().unwrap();
+
+    let (addr, changed) = peer(1, shout);
+    let o = sockbench(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--target",
+        &addr.to_string(),
+        "--check",
+        "--speed",
+        "0",
+    ]);
+    changed.join().unwrap();
+    let out = text(&o.stdout);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    // The report names the endpoint and the offset, and shows both sides as text and hex.
+    assert!(
+        out.contains("\"client\", connection 1: received bytes differ at offset 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  expected: \"hello\\n\\0\\x01\\x02\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("  received: \"HELLO\\n\\0\\x01\\x02\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("  expected hex: 68 65 6c 6c 6f 0a 00 01 02"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  received hex: 48 45 4c 4c 4f 0a 00 01 02"),
+        "{out}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    let n = lines.len();
+    assert!(
+        lines[n - 2].starts_with("error: the replay differs from the recording in 1 conversation: \"client\", connection 1"),
+        "{err}"
+    );
+    assert!(lines[n - 1].starts_with("summary: "), "{err}");
+}
+
+#[test]
+fn a_recorded_server_answers_as_a_mock() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.ron");
+    // Record a server with `listen`, and a client talking to it.
+    let mut server = Command::new(BIN)
+        .args([
+            "listen",
+            "tcp",
+            "127.0.0.1:0",
+            "--reply",
+            "OK 42\\r\\n",
+            "--once",
+            "--save",
+        ])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first.split_whitespace().nth(3).unwrap().to_owned();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(b"HELLO device\r\n").unwrap();
+    let mut answer = [0u8; 7];
+    s.read_exact(&mut answer).unwrap();
+    drop(s);
+    wait_bounded(&mut server);
+
+    // Replay the recording as a mock on a port of our choosing; a client gets the recorded answer.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = format!("127.0.0.1:{port}");
+    let mut mock = Command::new(BIN)
+        .args([
+            "replay",
+            file.to_str().unwrap(),
+            "--target",
+            &target,
+            "--check",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(mock.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(
+        line.contains(&format!("server listening {target}")),
+        "{line}"
+    );
+    let mut s = TcpStream::connect(&target).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(b"HELLO device\r\n").unwrap();
+    let mut got = [0u8; 7];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"OK 42\r\n");
+    drop(s);
+    wait_bounded(&mut mock);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(mock.wait().unwrap().code(), Some(0), "{rest}");
+    assert!(
+        rest.contains("check: every conversation matched the recording"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn udp_replay_checks_datagram_by_datagram() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("udp.ron");
+    let answering = |reply: &'static [u8], count: usize| {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(LIMIT)).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let handle = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            for _ in 0..count {
+                let (_, from) = socket.recv_from(&mut buf).unwrap();
+                socket.send_to(reply, from).unwrap();
+            }
+        });
+        (addr, handle)
+    };
+    let (addr, first) = answering(b"ack", 2);
+    let o = sockbench(&[
+        "connect",
+        "udp",
+        &addr.to_string(),
+        "--send",
+        "one",
+        "--send",
+        "two",
+        "--wait",
+        "0.3",
+        "--save",
+        file.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    first.join().unwrap();
+
+    let (addr, same) = answering(b"ack", 2);
+    let o = sockbench(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--target",
+        &addr.to_string(),
+        "--check",
+    ]);
+    same.join().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+
+    let (addr, other) = answering(b"nak", 2);
+    let o = sockbench(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--target",
+        &addr.to_string(),
+        "--check",
+    ]);
+    other.join().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stdout)
+            .contains("\"client\", exchange 1, datagram 1: received bytes differ at offset 0"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn bad_replay_input_exits_2_and_refusal_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recorded.ron");
+    let (addr, first) = peer(1, echo);
+    record(addr, &file);
+    first.join().unwrap();
+    let f = file.to_str().unwrap();
+    let bad = |args: &[&str], expected: &str| {
+        let o = sockbench(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.lines().next().unwrap().contains(expected),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.lines().last().unwrap().starts_with("summary: "),
+            "{err}"
+        );
+    };
+    bad(
+        &["replay", f, "--endpoint", "nobody"],
+        "has no endpoint named \"nobody\" (it has: \"client\")",
+    );
+    bad(
+        &["replay", f, "--speed", "fast"],
+        "--speed fast: give a number from 0 (no waits) to 1000",
+    );
+    bad(&["replay", f, "--speed", "-1"], "--speed -1");
+    bad(
+        &["replay", f, "--timeout", "-2"],
+        "--timeout -2: give zero or more seconds",
+    );
+    bad(&["replay", f, "--target", "nowhere"], "has no port");
+    bad(
+        &["replay", &dir.path().join("absent.ron").to_string_lossy()],
+        "cannot read",
+    );
+    let empty = dir.path().join("empty.ron");
+    std::fs::write(
+        &empty,
+        "(format: 1, endpoints: [(name: \"c\", kind: TcpClient(remote: \"127.0.0.1:9\"))])",
+    )
+    .unwrap();
+    bad(
+        &["replay", empty.to_str().unwrap()],
+        "nothing to replay: the session's log has no payloads",
+    );
+
+    // Nothing listens at the recorded address any more: a network failure.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = sockbench(&[
+        "replay",
+        f,
+        "--target",
+        &format!("127.0.0.1:{port}"),
+        "--check",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("error: connection refused"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// Speed scaling, on tokio's paused clock: the engine's sleeps are virtual, so
+/// the test measures the gaps the replay keeps, not the machine's speed.
+#[tokio::test(start_paused = true)]
+async fn speed_divides_the_recorded_gaps() {
+    let sink = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let target = sink.local_addr().unwrap();
+    let sends = |gaps: &[u64]| Conversation {
+        steps: gaps
+            .iter()
+            .map(|g| Step {
+                dir: Direction::Sent,
+                bytes: b"x".to_vec(),
+                gap: Duration::from_millis(*g),
+            })
+            .collect(),
+        peer_closed: false,
+        remote: target.to_string(),
+    };
+    for (speed, expected) in [
+        (1.0, [400, 1000, 2000]),
+        (2.0, [200, 500, 1000]),
+        (0.0, [0, 0, 0]),
+    ] {
+        let (engine, mut events) =
+            Engine::start(&tokio::runtime::Handle::current(), engine::no_wake());
+        let plan = EndpointPlan {
+            spec: EndpointSpec::new(
+                "client",
+                EndpointKind::Udp {
+                    bind: None,
+                    remote: Some(target.into()),
+                },
+            ),
+            role: Role::Client,
+            conversations: vec![sends(&[400, 1000, 2000])],
+        };
+        engine.send(engine::Command::Replay {
+            id: EndpointId(1),
+            plan: Box::new(plan),
+            options: ReplayOptions {
+                speed,
+                timeout: Duration::from_secs(60),
+                paused: false,
+            },
+        });
+        let mut sent_at = Vec::new();
+        let mut start = None;
+        while let Some(event) = events.recv().await {
+            match event.kind {
+                EventKind::Bound { .. } => start = Some(tokio::time::Instant::now()),
+                EventKind::Traffic {
+                    dir: Direction::Sent,
+                    ..
+                } => sent_at.push(tokio::time::Instant::now()),
+                EventKind::Stopped => break,
+                _ => {}
+            }
+        }
+        let mut previous = start.unwrap();
+        let gaps: Vec<u64> = sent_at
+            .iter()
+            .map(|t| {
+                let gap = t.duration_since(previous).as_millis() as u64;
+                previous = *t;
+                gap
+            })
+            .collect();
+        // The paused clock makes these exact, give or take the timer's millisecond.
+        for (got, want) in gaps.iter().zip(expected) {
+            assert!(
+                got.abs_diff(want) <= 2,
+                "speed {speed}: gaps {gaps:?}, expected {expected:?}"
+            );
+        }
+        assert_eq!(gaps.len(), 3);
+        engine.shutdown().await;
+    }
+}
