@@ -699,3 +699,144 @@ fn unsaved_work_is_recovered_after_a_crash() {
     assert!(doc.is_dirty(), "recovered work is not saved yet");
     assert!(doc.path.as_ref().unwrap().ends_with("tcp-echo-pair.ron"));
 }
+
+#[test]
+fn step_mode_sends_one_payload_per_click_and_the_progress_bar_follows() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    for (text, want) in [("one\\n", &b"one\n"[..]), ("two\\n", &b"one\ntwo\n"[..])] {
+        gui.type_payload(text);
+        gui.harness
+            .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+        gui.wait_for("the echo", |g| {
+            joined(g.log_rows("client", EntryKind::Received)) == want
+        });
+    }
+    gui.click("⏹ Stop all");
+    gui.wait_for("everything stopped", |g| {
+        g.harness
+            .state()
+            .doc
+            .endpoints
+            .iter()
+            .all(|e| !e.state.is_running())
+    });
+
+    // The first Step starts a paused replay and lets one payload go: the client's "one".
+    for n in 1..=4 {
+        gui.click("⏭ Step");
+        let progress = format!("{n} of 4 payloads sent");
+        gui.wait_for(&progress.clone(), move |g| g.shows(&progress));
+        if n < 4 {
+            // Nothing more goes without a click.
+            for _ in 0..20 {
+                gui.step();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(gui.shows(&format!("{n} of 4 payloads sent")));
+            assert!(gui.shows("paused"));
+        }
+    }
+    gui.wait_for("the check", |g| {
+        g.shows("✔ every conversation matched the recording")
+    });
+    // The run has a log of its own; the recording is unchanged.
+    let run = gui.harness.state().replay.as_ref().unwrap();
+    let sent: Vec<Vec<u8>> = (0..run.log.len())
+        .filter(|&i| run.log.entry(i).unwrap().kind == EntryKind::Sent)
+        .map(|i| run.log.data(i).to_vec())
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            b"one\n".to_vec(),
+            b"one\n".to_vec(),
+            b"two\n".to_vec(),
+            b"two\n".to_vec()
+        ]
+    );
+    assert!(gui.shows("Replay run"));
+}
+
+#[test]
+fn a_check_marks_the_differing_row_and_the_inspector_shows_the_diff() {
+    let mut gui = Gui::new();
+    // A peer that answers in capitals, where the recording has an echo.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        s.write_all(&buf[..n].to_ascii_uppercase()).unwrap();
+        let _ = s.read(&mut buf);
+    });
+    let recording = format!(
+        r#"(format: 1, endpoints: [(name: "client", kind: TcpClient(remote: "{addr}"))],
+        log: (peers: [(endpoint: "client", peer: 0, remote: "{addr}")], entries: [
+            (at: "2026-01-01T00:00:00.000000Z", endpoint: "client", peer: 0, event: Connected("from 127.0.0.1:1")),
+            (at: "2026-01-01T00:00:00.010000Z", endpoint: "client", peer: 0, event: Sent(Text("hello\n"))),
+            (at: "2026-01-01T00:00:00.020000Z", endpoint: "client", peer: 0, event: Received(Text("hello\n"))),
+        ]))"#
+    );
+    std::fs::write(gui.path("recorded.ron"), recording).unwrap();
+    gui.click("⟳ Refresh");
+    gui.wait_for("the file listed", |g| {
+        g.harness.query_by_label("recorded").is_some()
+    });
+    gui.open_example("recorded");
+    gui.click("▶ Replay");
+    gui.wait_for("the check", |g| {
+        g.shows("✖ 1 difference from the recording")
+    });
+    peer.join().unwrap();
+    assert!(gui.shows("≠ ← received"), "the differing row is marked");
+    gui.harness
+        .get_by_label_contains("≠ \"client\", connection 1: received bytes differ at offset 0")
+        .click();
+    gui.step();
+    gui.step();
+    assert!(gui.shows("≠ Differs from the recording"));
+    assert!(gui.shows("expected: \"hello\\n\""));
+    assert!(gui.shows("received: \"HELLO\\n\""));
+    assert!(gui.shows("expected hex: 68 65 6c 6c 6f 0a"));
+}
+
+#[test]
+fn playback_shows_the_rows_as_they_came() {
+    let mut gui = Gui::new();
+    let recording = r#"(format: 1, endpoints: [(name: "c", kind: Udp())],
+        log: (peers: [(endpoint: "c", peer: 1, remote: "127.0.0.1:9")], entries: [
+            (at: "2026-01-01T00:00:00.000000Z", endpoint: "c", event: Bound("0.0.0.0:5000")),
+            (at: "2026-01-01T00:00:01.000000Z", endpoint: "c", peer: 1, event: Sent(Text("first"))),
+            (at: "2026-01-01T00:00:02.000000Z", endpoint: "c", peer: 1, event: Sent(Text("second"))),
+        ]))"#;
+    std::fs::write(gui.path("timeline.ron"), recording).unwrap();
+    gui.click("⟳ Refresh");
+    gui.wait_for("the file listed", |g| {
+        g.harness.query_by_label("timeline").is_some()
+    });
+    gui.open_example("timeline");
+    assert!(gui.shows("\"second\""));
+    gui.click("⏵ Playback");
+    // At the start only the first row stands.
+    assert!(gui.shows("● bound"));
+    assert!(!gui.shows("\"first\""));
+    let slider = gui
+        .harness
+        .query_all_by_label("Up to")
+        .find(|n| n.accesskit_node().role() == egui::accesskit::Role::Slider)
+        .unwrap();
+    slider.set_value_accesskit(1.5);
+    gui.step();
+    gui.step();
+    assert!(gui.shows("\"first\""));
+    assert!(!gui.shows("\"second\""));
+    // Played back, the rest appears by itself.
+    gui.click("▶ Play back");
+    gui.wait_for("the last row", |g| g.shows("\"second\""));
+}

@@ -445,11 +445,7 @@ async fn speed_divides_the_recorded_gaps() {
         engine.send(engine::Command::Replay {
             id: EndpointId(1),
             plan: Box::new(plan),
-            options: ReplayOptions {
-                speed,
-                timeout: Duration::from_secs(60),
-                paused: false,
-            },
+            options: ReplayOptions::new(speed, Duration::from_secs(60), false),
         });
         let mut sent_at = Vec::new();
         let mut start = None;

@@ -8,6 +8,7 @@ use super::log_view::{format_time, kind_color, kind_text, peer_text};
 use crate::model::explain;
 use crate::model::log::TrafficLog;
 use crate::model::payload::{hex_dump, to_hex, to_text_notation};
+use crate::model::replay::Mismatch;
 
 /// What the person asked the inspector to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,6 +28,7 @@ pub fn ui(
     log: &TrafficLog,
     selected: Option<usize>,
     time: TimeDisplay,
+    mismatch: Option<&Mismatch>,
 ) -> InspectorAction {
     let mut action = InspectorAction::None;
     ui.heading("Inspector");
@@ -70,6 +72,16 @@ pub fn ui(
             }
         });
     ui.separator();
+
+    if let Some(m) = mismatch {
+        ui.label(
+            RichText::new("≠ Differs from the recording")
+                .strong()
+                .color(ui.visuals().error_fg_color),
+        );
+        ui.label(RichText::new(m.to_string()).monospace());
+        ui.separator();
+    }
 
     if !e.kind.is_traffic() {
         let detail = String::from_utf8_lossy(data);

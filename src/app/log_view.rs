@@ -1,6 +1,9 @@
 //! The traffic log view: a filter bar and a table that lays out only the rows
 //! on screen, so a million rows scroll as smoothly as ten.
 
+use std::collections::HashMap;
+use std::time::Instant;
+
 use chrono::{DateTime, Local, Utc};
 use egui::{Color32, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
@@ -36,6 +39,20 @@ pub struct LogView {
     pub focus_search: bool,
     /// Set to scroll to the newest row once.
     jump_to_end: bool,
+    /// Set to scroll to this entry once.
+    jump_to: Option<usize>,
+    /// Playing the log back on a timeline, without the network.
+    playback: Option<Playback>,
+}
+
+/// The timeline of a log played back: rows appear as they did.
+#[derive(Clone, Copy, Debug)]
+struct Playback {
+    /// Rows up to this time (µs since the epoch) are shown.
+    cursor: i64,
+    playing: bool,
+    speed: f64,
+    last_tick: Option<Instant>,
 }
 
 /// Colours of the row kinds, readable on dark and light backgrounds.
@@ -163,7 +180,97 @@ impl LogView {
         *self = LogView::default();
     }
 
-    pub fn ui(&mut self, ui: &mut Ui, log: &TrafficLog, prefs: &mut Prefs) -> LogAction {
+    /// Keeps the filter but starts over on another log.
+    pub fn retarget(&mut self) {
+        self.view = FilteredView::new(self.view.filter().clone());
+        self.selected = None;
+        self.playback = None;
+    }
+
+    /// Selects entry `row` and scrolls to it.
+    pub fn select(&mut self, row: usize) {
+        self.selected = Some(row);
+        self.jump_to = Some(row);
+    }
+
+    /// The playback controls; returns the time up to which rows are shown.
+    fn playback_ui(&mut self, ui: &mut Ui, log: &TrafficLog) -> Option<i64> {
+        let playback = self.playback.as_mut()?;
+        let (start, end) = match (log.entries().first(), log.entries().last()) {
+            (Some(a), Some(b)) => (a.at_micros, b.at_micros.max(a.at_micros)),
+            _ => return None,
+        };
+        if playback.playing {
+            let now = Instant::now();
+            if let Some(last) = playback.last_tick {
+                let advance = now.duration_since(last).as_secs_f64() * playback.speed * 1e6;
+                playback.cursor = playback.cursor.saturating_add(advance as i64);
+            }
+            playback.last_tick = Some(now);
+            if playback.cursor >= end {
+                playback.cursor = end;
+                playback.playing = false;
+            } else {
+                ui.ctx().request_repaint();
+            }
+        }
+        playback.cursor = playback.cursor.clamp(start, end);
+        ui.horizontal(|ui| {
+            let (icon, tip) = if playback.playing {
+                ("⏸ Hold", "Stop the timeline here")
+            } else {
+                (
+                    "▶ Play back",
+                    "Let the rows appear as they did, without the network",
+                )
+            };
+            if ui.button(icon).on_hover_text(tip).clicked() {
+                if !playback.playing && playback.cursor >= end {
+                    playback.cursor = start;
+                }
+                playback.playing = !playback.playing;
+                playback.last_tick = None;
+            }
+            let span = (end - start) as f64 / 1e6;
+            let mut offset = (playback.cursor - start) as f64 / 1e6;
+            let label = ui.label("Up to");
+            let slider = ui
+                .add(
+                    egui::Slider::new(&mut offset, 0.0..=span.max(0.000_001))
+                        .suffix(" s")
+                        .max_decimals(6),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("Drag to show the log as it was at that moment");
+            if slider.changed() {
+                playback.cursor = start + (offset * 1e6) as i64;
+                playback.playing = false;
+            }
+            ui.label(format!("of {span:.3} s"));
+            let label = ui.label("at");
+            egui::ComboBox::from_id_salt("playback speed")
+                .selected_text(format!("{}×", playback.speed))
+                .show_ui(ui, |ui| {
+                    for speed in [0.25, 0.5, 1.0, 2.0, 5.0, 10.0] {
+                        ui.selectable_value(&mut playback.speed, speed, format!("{speed}×"));
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("How fast the timeline plays");
+        });
+        Some(playback.cursor)
+    }
+
+    /// The log view. `marks` maps entry indices to a difference found by a
+    /// replay check; those rows are marked.
+    pub fn ui(
+        &mut self,
+        ui: &mut Ui,
+        log: &TrafficLog,
+        prefs: &mut Prefs,
+        marks: &HashMap<usize, usize>,
+    ) -> LogAction {
         let mut action = LogAction::None;
         let caught_up = self.refresh(log);
         if !caught_up {
@@ -253,6 +360,19 @@ impl LogView {
             {
                 self.jump_to_end = true;
             }
+            let mut playing_back = self.playback.is_some();
+            if ui
+                .toggle_value(&mut playing_back, "⏵ Playback")
+                .on_hover_text("Scrub the log on a timeline and watch its rows appear as they did")
+                .changed()
+            {
+                self.playback = playing_back.then(|| Playback {
+                    cursor: log.entries().first().map_or(0, |e| e.at_micros),
+                    playing: false,
+                    speed: 1.0,
+                    last_tick: None,
+                });
+            }
             if ui
                 .button("🗑 Clear log")
                 .on_hover_text("Remove every row of the log (Ctrl+L)")
@@ -269,12 +389,19 @@ impl LogView {
             };
             ui.label(count);
         });
+        let until = self.playback_ui(ui, log);
         ui.separator();
 
         // Labels in rows must not take the clicks that select the row.
         ui.style_mut().interaction.selectable_labels = false;
         let selected = self.selected;
-        let rows = self.view.indices();
+        let mut rows = self.view.indices();
+        if let Some(until) = until {
+            // Rows come (nearly) in time order: show those up to the cursor.
+            let cut = rows
+                .partition_point(|&i| log.entry(i as usize).is_some_and(|e| e.at_micros <= until));
+            rows = &rows[..cut];
+        }
         let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
         let visuals = ui.visuals().clone();
         let mut table = TableBuilder::new(ui)
@@ -318,6 +445,11 @@ impl LogView {
         if std::mem::take(&mut self.jump_to_end) && !rows.is_empty() {
             table = table.scroll_to_row(rows.len() - 1, Some(egui::Align::BOTTOM));
         }
+        if let Some(row) = self.jump_to.take()
+            && let Some(position) = rows.iter().position(|&i| i as usize == row)
+        {
+            table = table.scroll_to_row(position, Some(egui::Align::Center));
+        }
         let time_display = prefs.time;
         let mode = prefs.preview;
         let mut clicked = None;
@@ -359,13 +491,24 @@ impl LogView {
                         } else {
                             detail.as_ref()
                         };
+                        if marks.contains_key(&index) {
+                            ui.label(
+                                RichText::new(format!("≠ {}", kind_text(e.kind)))
+                                    .color(visuals.error_fg_color)
+                                    .strong(),
+                            )
+                            .on_hover_text(
+                                "A replay check found the first difference from the recording in this row",
+                            );
+                        } else {
                         ui.label(RichText::new(kind_text(e.kind)).color(color))
-                            .on_hover_text(explain::explain(
-                                e.kind,
-                                log.endpoint_name(e),
-                                &peer,
-                                why,
-                            ));
+                                .on_hover_text(explain::explain(
+                                    e.kind,
+                                    log.endpoint_name(e),
+                                    &peer,
+                                    why,
+                                ));
+                        }
                     });
                     row.col(|ui| {
                         ui.label(peer_text(log, e));

@@ -14,6 +14,8 @@ mod endpoint_pane;
 pub mod files;
 pub mod inspector;
 pub mod log_view;
+pub mod replay;
+mod replay_bar;
 mod sidebar;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +78,15 @@ enum Modal {
     Shortcuts,
 }
 
+/// Which log the log view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogSource {
+    /// The session's own log.
+    Recording,
+    /// The last replay run's log.
+    Replay,
+}
+
 /// Clients waiting for the servers of a "Start all" to come up.
 struct StartQueue {
     clients: Vec<EndpointId>,
@@ -107,6 +118,13 @@ pub struct App {
     title: String,
     /// A name typed for a new library payload.
     library_name: String,
+    /// The last replay of the open session.
+    pub replay: Option<replay::ReplayRun>,
+    pub replay_speed: f64,
+    pub replay_check: bool,
+    /// Replay only this endpoint (all with recordings when `None`).
+    pub replay_only: Option<String>,
+    pub log_source: LogSource,
 }
 
 /// egui's fonts, with the monospace font as the last fallback of the
@@ -165,6 +183,11 @@ impl App {
             applied_theme: None,
             title: String::new(),
             library_name: String::new(),
+            replay: None,
+            replay_speed: 1.0,
+            replay_check: true,
+            replay_only: None,
+            log_source: LogSource::Recording,
         };
         if let Some(path) = app.config.open.clone() {
             app.files.load(path);
@@ -224,6 +247,14 @@ impl App {
 
     /// Stops every endpoint of the open document at once (it is being replaced).
     fn stop_everything(&mut self) {
+        if let Some(run) = &mut self.replay
+            && !run.is_done()
+        {
+            run.stop(&self.engine);
+        }
+        self.replay = None;
+        self.replay_only = None;
+        self.log_source = LogSource::Recording;
         for e in &self.doc.endpoints {
             if e.state.is_running() {
                 self.engine.send(Command::Close {
@@ -552,6 +583,13 @@ impl App {
 
     /// Points the composer at the peer of log row `index` (and its endpoint).
     pub fn reply_to_row(&mut self, index: usize) {
+        if self.log_source != LogSource::Recording {
+            self.notify(
+                true,
+                "Replies go to peers of the session's own log: show the recording first.",
+            );
+            return;
+        }
         let log = &self.doc.session.log;
         let Some(entry) = log.entry(index) else {
             return;
@@ -572,7 +610,21 @@ impl App {
         }
     }
 
+    /// The log the log view shows.
+    fn shown_log(&self) -> &crate::model::TrafficLog {
+        match (&self.replay, self.log_source) {
+            (Some(run), LogSource::Replay) => &run.log,
+            _ => &self.doc.session.log,
+        }
+    }
+
     pub fn clear_log(&mut self) {
+        if self.log_source == LogSource::Replay {
+            // The replay run's log goes; the recording stays.
+            self.replay = None;
+            self.show_log(LogSource::Recording);
+            return;
+        }
         self.doc.session.log.clear();
         self.log_view.selected = None;
         self.doc.touch();
@@ -583,7 +635,12 @@ impl App {
         let deadline = Instant::now() + DRAIN_BUDGET;
         let mut count = 0u32;
         while let Some(event) = self.events.try_recv() {
-            self.doc.apply(&event);
+            match &mut self.replay {
+                Some(run) if run.owns(event.id) => run.apply(&event),
+                _ => {
+                    self.doc.apply(&event);
+                }
+            }
             count += 1;
             if count.is_multiple_of(64) && Instant::now() >= deadline {
                 // More is waiting: paint this frame, come back at once.
@@ -1018,6 +1075,13 @@ impl eframe::App for App {
             self.handle_file_message(msg);
         }
         self.start_waiting_clients();
+        if let Some(run) = &mut self.replay
+            && !run.is_done()
+        {
+            run.start_clients(&self.engine);
+            // The elapsed time on the replay bar moves on.
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
         if self.start_queue.is_some() {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
@@ -1054,6 +1118,7 @@ impl eframe::App for App {
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        egui::Panel::top("replay bar").show(ui, |ui| self.replay_bar(ui));
         if !self.notices.is_empty() {
             egui::Panel::top("notices").show(ui, |ui| self.notices_ui(ui));
         }
@@ -1069,16 +1134,19 @@ impl eframe::App for App {
                 .show(ui, |ui| {
                     // Fill the panel, so its width is the person's choice, not the content's.
                     ui.set_min_width(ui.available_width());
-                    let action = inspector::ui(
-                        ui,
-                        &self.doc.session.log,
-                        self.log_view.selected,
-                        self.prefs.time,
-                    );
+                    let (log, mismatch) = match (&self.replay, self.log_source) {
+                        (Some(run), LogSource::Replay) => (
+                            &run.log,
+                            self.log_view.selected.and_then(|row| run.mismatch_at(row)),
+                        ),
+                        _ => (&self.doc.session.log, None),
+                    };
+                    let action =
+                        inspector::ui(ui, log, self.log_view.selected, self.prefs.time, mismatch);
                     match action {
                         inspector::InspectorAction::None => {}
                         inspector::InspectorAction::LoadIntoComposer(i) => {
-                            let bytes = self.doc.session.log.data(i).to_vec();
+                            let bytes = self.shown_log().data(i).to_vec();
                             self.composer.load_bytes(&bytes);
                         }
                         inspector::InspectorAction::ReplyToPeer(i) => self.reply_to_row(i),
@@ -1090,7 +1158,12 @@ impl eframe::App for App {
                 .resizable(true)
                 .default_size(330.0)
                 .show(ui, |ui| self.endpoint_pane(ui));
-            let action = self.log_view.ui(ui, &self.doc.session.log, &mut self.prefs);
+            let no_marks = std::collections::HashMap::new();
+            let (log, marks) = match (&self.replay, self.log_source) {
+                (Some(run), LogSource::Replay) => (&run.log, &run.marked),
+                _ => (&self.doc.session.log, &no_marks),
+            };
+            let action = self.log_view.ui(ui, log, &mut self.prefs, marks);
             if action == LogAction::Clear {
                 self.clear_log();
             }

@@ -28,16 +28,12 @@ pub async fn replay(request: ReplayRequest) -> i32 {
         run.name(*id, plan.name());
         run.session.endpoints.push(plan.spec.clone());
     }
-    let options = ReplayOptions {
-        speed: request.speed,
-        timeout: request.timeout,
-        paused: false,
-    };
+    let options = ReplayOptions::new(request.speed, request.timeout, false);
     let start = |run: &Run, i: usize| {
         run.send(Command::Replay {
             id: ids[i],
             plan: Box::new(plans[i].clone()),
-            options,
+            options: options.clone(),
         })
     };
     // Mock servers first; clients once the servers listen.

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use event::{EndpointId, Event, EventKind, NetError, Operation, PeerId, classify};
-pub use replay::{ReplayControl, ReplayOptions};
+pub use replay::{ReplayOptions, ReplayPace};
 
 use crate::model::replay::EndpointPlan;
 use crate::model::{EndpointKind, EndpointSpec, ErrorKind, HostPort};
@@ -74,16 +74,12 @@ pub enum Command {
     /// wait briefly for peers to close theirs), or abort every connection.
     Close { id: EndpointId, abort: bool },
     /// Replay a recorded endpoint (see [`replay`]); it runs as endpoint `id` and
-    /// stops by itself when the plan is played.
+    /// stops by itself when the plan is played. Pause, step and speed go
+    /// through the options' [`ReplayPace`], shared by the run's endpoints.
     Replay {
         id: EndpointId,
         plan: Box<EndpointPlan>,
         options: ReplayOptions,
-    },
-    /// Pause, resume, step or change the speed of a running replay.
-    ReplayControl {
-        id: EndpointId,
-        control: ReplayControl,
     },
     /// Stop everything; the engine ends within [`SHUTDOWN_GRACE`].
     Shutdown,
@@ -212,7 +208,6 @@ pub(crate) enum EndpointCommand {
     HalfClose { peer: PeerId },
     Disconnect { peer: PeerId, abort: bool },
     Close { abort: bool },
-    Control(ReplayControl),
 }
 
 async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emitter) {
@@ -271,7 +266,6 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
                 });
                 continue;
             }
-            Command::ReplayControl { id, control } => (id, EndpointCommand::Control(control)),
             Command::Send { id, to, bytes } => (id, EndpointCommand::Send { to, bytes }),
             Command::HalfClose { id, peer } => (id, EndpointCommand::HalfClose { peer }),
             Command::Disconnect { id, peer, abort } => {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use socket2::SockRef;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -28,43 +28,27 @@ use crate::model::replay::{Conversation, EndpointPlan, Mismatch, Role, check_con
 use crate::model::{Direction, EndpointKind, ErrorKind};
 
 /// How a replay runs.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct ReplayOptions {
-    /// 1 plays the recorded gaps, 2 twice as fast, 0 without waiting.
-    pub speed: f64,
     /// How long to wait for data the recording says comes next.
     pub timeout: Duration,
-    /// Start paused: nothing is sent until Resume or Step.
-    pub paused: bool,
+    /// The pace, shared by every endpoint of one replay run.
+    pub pace: ReplayPace,
 }
 
-impl Default for ReplayOptions {
-    fn default() -> Self {
+impl ReplayOptions {
+    pub fn new(speed: f64, timeout: Duration, paused: bool) -> Self {
         Self {
-            speed: 1.0,
-            timeout: Duration::from_secs(5),
-            paused: false,
+            timeout,
+            pace: ReplayPace::new(speed, paused),
         }
     }
 }
 
-/// Steering a running replay.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ReplayControl {
-    Pause,
-    Resume,
-    /// While paused: let the next send of each conversation go now.
-    Step,
-    Speed(f64),
-}
-
-/// The pace every conversation of a replay follows.
 #[derive(Clone, Copy, Debug)]
 struct Pace {
     paused: bool,
     speed: f64,
-    /// Step clicks so far.
-    steps: u64,
 }
 
 fn clamp_speed(speed: f64) -> f64 {
@@ -75,35 +59,99 @@ fn clamp_speed(speed: f64) -> f64 {
     }
 }
 
+/// Steers a replay run: pause, resume, step, speed. One pace is shared by all
+/// the endpoints of a run (a handle, like a cancellation token), so that a
+/// Step sends exactly one payload in the whole run: the next one that may go,
+/// as in the recording (a server's answer only once the request has arrived).
+#[derive(Clone, Debug)]
+pub struct ReplayPace {
+    inner: Arc<PaceInner>,
+}
+
+#[derive(Debug)]
+struct PaceInner {
+    state: watch::Sender<Pace>,
+    /// One permit per Step click, taken by the first send ready to go.
+    permits: Semaphore,
+}
+
+impl ReplayPace {
+    /// `speed` 1 keeps the recorded gaps, 2 halves them, 0 sends without waiting.
+    pub fn new(speed: f64, paused: bool) -> Self {
+        let (state, _) = watch::channel(Pace {
+            paused,
+            speed: clamp_speed(speed),
+        });
+        ReplayPace {
+            inner: Arc::new(PaceInner {
+                state,
+                permits: Semaphore::new(0),
+            }),
+        }
+    }
+
+    pub fn pause(&self) {
+        self.inner.state.send_modify(|p| p.paused = true);
+    }
+
+    pub fn resume(&self) {
+        // Steps not taken are not kept for a later pause.
+        self.inner.permits.forget_permits(usize::MAX);
+        self.inner.state.send_modify(|p| p.paused = false);
+    }
+
+    /// Pauses, and lets the next payload of the run go.
+    pub fn step(&self) {
+        self.pause();
+        self.inner.permits.add_permits(1);
+    }
+
+    pub fn set_speed(&self, speed: f64) {
+        self.inner
+            .state
+            .send_modify(|p| p.speed = clamp_speed(speed));
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.inner.state.borrow().paused
+    }
+
+    pub fn speed(&self) -> f64 {
+        self.inner.state.borrow().speed
+    }
+
+    fn pacer(&self) -> Pacer {
+        Pacer {
+            pace: self.inner.state.subscribe(),
+            shared: self.inner.clone(),
+        }
+    }
+}
+
 /// One conversation's view of the pace.
 struct Pacer {
     pace: watch::Receiver<Pace>,
-    steps_used: u64,
+    shared: Arc<PaceInner>,
 }
 
 impl Pacer {
-    fn new(pace: watch::Receiver<Pace>) -> Self {
-        let steps_used = pace.borrow().steps;
-        Pacer { pace, steps_used }
-    }
-
     /// Waits until a send may go: `gap` after `since`, scaled by the speed; or,
-    /// while paused, until a step click.
+    /// while paused, until a step lets it.
     async fn wait(&mut self, since: Instant, gap: Duration) {
         loop {
             let pace = *self.pace.borrow_and_update();
             if pace.paused {
-                if pace.steps > self.steps_used {
-                    self.steps_used += 1;
-                    return;
-                }
-                if self.pace.changed().await.is_err() {
-                    return;
+                tokio::select! {
+                    permit = self.shared.permits.acquire() => {
+                        if let Ok(permit) = permit {
+                            permit.forget();
+                        }
+                        return;
+                    }
+                    changed = self.pace.changed() => if changed.is_err() { return },
                 }
                 continue;
             }
-            // Clicks made while running do not pile up for later.
-            self.steps_used = pace.steps;
             let wait = if pace.speed <= 0.0 {
                 Duration::ZERO
             } else {
@@ -155,7 +203,7 @@ impl Link {
 #[derive(Clone)]
 struct Shared {
     ctx: EndpointCtx,
-    pace: watch::Receiver<Pace>,
+    pace: ReplayPace,
     timeout: Duration,
     /// Payloads sent so far, over every conversation.
     sent: Arc<AtomicUsize>,
@@ -210,7 +258,7 @@ impl Shared {
         link: &mut Link,
         seen: &mut watch::Receiver<Seen>,
     ) -> bool {
-        let mut pacer = Pacer::new(self.pace.clone());
+        let mut pacer = self.pace.pacer();
         let mut expected = 0usize;
         let mut last = Instant::now();
         for step in &conversation.steps {
@@ -377,18 +425,13 @@ pub(crate) async fn run(
     options: ReplayOptions,
     mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
 ) {
-    let (pace_tx, pace_rx) = watch::channel(Pace {
-        paused: options.paused,
-        speed: clamp_speed(options.speed),
-        steps: 0,
-    });
     let stop = ctx.token.child_token();
     let shared = Shared {
         ctx: EndpointCtx {
             token: stop.clone(),
             ..ctx.clone()
         },
-        pace: pace_rx,
+        pace: options.pace,
         timeout: options.timeout,
         sent: Arc::new(AtomicUsize::new(0)),
         udp: plan.is_udp(),
@@ -405,12 +448,6 @@ pub(crate) async fn run(
                 break;
             }
             command = commands.recv(), if listening => match command {
-                Some(EndpointCommand::Control(control)) => pace_tx.send_modify(|pace| match control {
-                    ReplayControl::Pause => pace.paused = true,
-                    ReplayControl::Resume => pace.paused = false,
-                    ReplayControl::Step => pace.steps += 1,
-                    ReplayControl::Speed(s) => pace.speed = clamp_speed(s),
-                }),
                 Some(EndpointCommand::Close { .. }) => stop.cancel(),
                 Some(_) => ctx.failed(None, NetError::new(ErrorKind::Other, Operation::Send,
                     "a replay sends what was recorded; stop it to send by hand")),
@@ -698,26 +735,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_pacer_scales_gaps_and_steps_when_paused() {
-        let (tx, rx) = watch::channel(Pace {
-            paused: false,
-            speed: 2.0,
-            steps: 0,
-        });
-        let mut pacer = Pacer::new(rx);
+        let pace = ReplayPace::new(2.0, false);
+        let mut pacer = pace.pacer();
         let start = Instant::now();
         pacer.wait(start, Duration::from_secs(10)).await;
         assert_eq!(start.elapsed(), Duration::from_secs(5));
 
-        tx.send_modify(|p| p.speed = 0.0);
+        pace.set_speed(0.0);
         let start = Instant::now();
         pacer.wait(start, Duration::from_secs(10)).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
 
-        // Paused: only a step lets a send go, whatever the gap.
-        tx.send_modify(|p| {
-            p.paused = true;
-            p.speed = 1.0;
-        });
+        // Paused: only a step lets a send go, whatever the gap; one step, one send.
+        pace.pause();
+        pace.set_speed(1.0);
+        let mut second = pace.pacer();
         let waiting = tokio::spawn(async move {
             let start = Instant::now();
             pacer.wait(start, Duration::from_secs(1)).await;
@@ -725,7 +757,23 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert!(!waiting.is_finished());
-        tx.send_modify(|p| p.steps += 1);
+        pace.step();
         assert_eq!(waiting.await.unwrap(), Duration::from_secs(30));
+        let blocked = tokio::time::timeout(
+            Duration::from_secs(60),
+            second.wait(Instant::now(), Duration::ZERO),
+        )
+        .await;
+        assert!(
+            blocked.is_err(),
+            "the step was taken by the first send only"
+        );
+        pace.resume();
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            second.wait(Instant::now(), Duration::ZERO),
+        )
+        .await
+        .unwrap();
     }
 }

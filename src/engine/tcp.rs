@@ -172,7 +172,6 @@ fn route_client(
                 );
             }
         },
-        EndpointCommand::Control(_) => return not_a_replay(ctx),
         EndpointCommand::HalfClose { .. } => ConnCommand::HalfClose,
         EndpointCommand::Disconnect { abort, .. } | EndpointCommand::Close { abort } => {
             if abort {
@@ -347,18 +346,6 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
                 ConnCommand::Close
             },
         ),
-        EndpointCommand::Control(_) => not_a_replay(ctx),
         EndpointCommand::Close { .. } => {}
     }
-}
-
-/// The answer to replay controls sent to an endpoint that is not a replay.
-pub(crate) fn not_a_replay(ctx: &EndpointCtx) {
-    ctx.failed(
-        None,
-        other(
-            Operation::Configure,
-            "this endpoint is not a replay: pause, step and speed do not apply",
-        ),
-    );
 }

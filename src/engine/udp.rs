@@ -170,7 +170,6 @@ pub(crate) async fn socket(
                         send_datagram(&ctx, &socket, peer, dest, bytes.clone()).await;
                     }
                 }
-                Some(EndpointCommand::Control(_)) => super::tcp::not_a_replay(&ctx),
                 Some(EndpointCommand::HalfClose { peer } | EndpointCommand::Disconnect { peer, .. }) => {
                     ctx.failed(Some(peer), NetError::new(ErrorKind::Other, Operation::Shutdown,
                         "UDP has no connection to close: datagrams just stop"));

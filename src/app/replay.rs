@@ -1,0 +1,273 @@
+//! Replay in the window: a run of the open session's recording, with its own
+//! log, progress, pause, step and speed, and after a check the differences.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::engine::replay::Tally;
+use crate::engine::{Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions};
+use crate::model::TrafficLog;
+use crate::model::replay::{EndpointPlan, Mismatch, Role};
+
+/// How long clients wait for the run's mock servers to listen.
+const SERVERS_GRACE: Duration = Duration::from_secs(5);
+
+/// Speeds offered in the window.
+pub const SPEEDS: [f64; 7] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0];
+
+pub fn speed_label(speed: f64) -> String {
+    if speed == 0.0 {
+        "no waits".to_owned()
+    } else {
+        format!("{speed}×")
+    }
+}
+
+/// One replay of the open session.
+pub struct ReplayRun {
+    pub plans: Vec<EndpointPlan>,
+    pub ids: Vec<EndpointId>,
+    /// What this run did: a log of its own, the recording stays as it was.
+    pub log: TrafficLog,
+    log_endpoints: HashMap<EndpointId, u16>,
+    tally: Tally,
+    /// Payloads sent so far, per plan.
+    sent: Vec<usize>,
+    pub total_sends: usize,
+    running: HashSet<EndpointId>,
+    servers_pending: HashSet<EndpointId>,
+    waiting_clients: Vec<usize>,
+    clients_deadline: Instant,
+    options: ReplayOptions,
+    pub paused: bool,
+    pub check: bool,
+    /// Time spent running (not paused), and since when it runs.
+    elapsed: Duration,
+    resumed_at: Option<Instant>,
+    /// The recording's duration.
+    pub recorded: Duration,
+    /// Failures that stopped an endpoint of the run.
+    pub failures: Vec<String>,
+    /// After the run, with a check: the differences (empty when all matched).
+    pub result: Option<Vec<Mismatch>>,
+    /// Log rows of the differences, for marking them.
+    pub marked: HashMap<usize, usize>,
+    pub stopped_by_hand: bool,
+}
+
+impl ReplayRun {
+    /// Starts the plans on `engine`: mock servers now, clients once they listen.
+    pub fn start(
+        plans: Vec<EndpointPlan>,
+        engine: &Engine,
+        next_id: &mut impl FnMut() -> EndpointId,
+        options: ReplayOptions,
+        check: bool,
+    ) -> ReplayRun {
+        let ids: Vec<EndpointId> = plans.iter().map(|_| next_id()).collect();
+        let mut log = TrafficLog::new();
+        let log_endpoints = ids
+            .iter()
+            .zip(&plans)
+            .map(|(id, p)| (*id, log.endpoint_index(p.name())))
+            .collect();
+        let recorded = plans
+            .iter()
+            .map(EndpointPlan::duration)
+            .max()
+            .unwrap_or_default();
+        let paused = options.pace.is_paused();
+        let mut run = ReplayRun {
+            total_sends: plans.iter().map(EndpointPlan::sends).sum(),
+            sent: vec![0; plans.len()],
+            running: ids.iter().copied().collect(),
+            servers_pending: HashSet::new(),
+            waiting_clients: Vec::new(),
+            clients_deadline: Instant::now() + SERVERS_GRACE,
+            ids,
+            plans,
+            log,
+            log_endpoints,
+            tally: Tally::new(),
+            paused,
+            options,
+            check,
+            elapsed: Duration::ZERO,
+            resumed_at: (!paused).then(Instant::now),
+            recorded,
+            failures: Vec::new(),
+            result: None,
+            marked: HashMap::new(),
+            stopped_by_hand: false,
+        };
+        for i in 0..run.plans.len() {
+            if run.plans[i].role == Role::Server {
+                run.servers_pending.insert(run.ids[i]);
+                run.launch(i, engine);
+            } else {
+                run.waiting_clients.push(i);
+            }
+        }
+        run.start_clients(engine);
+        run
+    }
+
+    fn launch(&self, i: usize, engine: &Engine) {
+        engine.send(Command::Replay {
+            id: self.ids[i],
+            plan: Box::new(self.plans[i].clone()),
+            options: self.options.clone(),
+        });
+    }
+
+    /// Starts the clients once no mock server is still getting ready.
+    pub fn start_clients(&mut self, engine: &Engine) {
+        if self.waiting_clients.is_empty() {
+            return;
+        }
+        if !self.servers_pending.is_empty() && Instant::now() < self.clients_deadline {
+            return;
+        }
+        for i in std::mem::take(&mut self.waiting_clients) {
+            self.launch(i, engine);
+        }
+    }
+
+    pub fn owns(&self, id: EndpointId) -> bool {
+        self.ids.contains(&id)
+    }
+
+    /// Takes an event of one of the run's endpoints.
+    pub fn apply(&mut self, event: &Event) {
+        let Some(&endpoint) = self.log_endpoints.get(&event.id) else {
+            return;
+        };
+        let row = event.record(&mut self.log, endpoint);
+        self.tally.note(event.id, &event.kind, row);
+        let plan = self.ids.iter().position(|id| *id == event.id);
+        match &event.kind {
+            EventKind::ReplayProgress { sent } => {
+                if let Some(p) = plan {
+                    self.sent[p] = *sent;
+                }
+            }
+            EventKind::Listening { .. } | EventKind::Bound { .. } => {
+                self.servers_pending.remove(&event.id);
+            }
+            EventKind::Failed { peer: None, error }
+                if matches!(
+                    error.operation,
+                    Operation::Resolve
+                        | Operation::Bind
+                        | Operation::Listen
+                        | Operation::Connect
+                        | Operation::Configure
+                ) =>
+            {
+                let name = plan
+                    .map(|p| self.plans[p].name().to_owned())
+                    .unwrap_or_default();
+                self.failures.push(format!("\"{name}\": {error}"));
+                self.servers_pending.remove(&event.id);
+            }
+            EventKind::Stopped => {
+                self.running.remove(&event.id);
+                self.servers_pending.remove(&event.id);
+                if self.is_done() {
+                    self.finish();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    fn finish(&mut self) {
+        self.pause_clock();
+        if self.check && !self.stopped_by_hand && self.failures.is_empty() {
+            let mismatches = self.tally.check(&self.plans, &self.ids, &self.log);
+            self.marked = mismatches
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| m.row.map(|row| (row, i)))
+                .collect();
+            self.result = Some(mismatches);
+        }
+    }
+
+    fn pause_clock(&mut self) {
+        if let Some(since) = self.resumed_at.take() {
+            self.elapsed += since.elapsed();
+        }
+    }
+
+    pub fn sent(&self) -> usize {
+        self.sent.iter().sum()
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed + self.resumed_at.map(|t| t.elapsed()).unwrap_or_default()
+    }
+
+    /// The recording's duration at the current speed, if it has one.
+    pub fn total_time(&self) -> Option<Duration> {
+        let speed = self.speed();
+        (speed > 0.0).then(|| self.recorded.div_f64(speed))
+    }
+
+    pub fn speed(&self) -> f64 {
+        self.options.pace.speed()
+    }
+
+    pub fn pause(&mut self) {
+        if !self.paused {
+            self.paused = true;
+            self.pause_clock();
+            self.options.pace.pause();
+        }
+    }
+
+    pub fn resume(&mut self) {
+        if self.paused {
+            self.paused = false;
+            self.resumed_at = Some(Instant::now());
+            self.options.pace.resume();
+        }
+    }
+
+    /// Pauses (if running) and lets the next payload of the run go.
+    pub fn step(&mut self) {
+        self.pause();
+        self.options.pace.step();
+    }
+
+    pub fn set_speed(&mut self, speed: f64) {
+        self.options.pace.set_speed(speed);
+    }
+
+    pub fn stop(&mut self, engine: &Engine) {
+        self.stopped_by_hand = true;
+        for id in &self.ids {
+            engine.send(Command::Close {
+                id: *id,
+                abort: false,
+            });
+        }
+        // Clients that never started will not.
+        for i in std::mem::take(&mut self.waiting_clients) {
+            self.running.remove(&self.ids[i]);
+        }
+        if self.is_done() {
+            self.finish();
+        }
+    }
+
+    /// The difference shown at log row `row`, if the check marked it.
+    pub fn mismatch_at(&self, row: usize) -> Option<&Mismatch> {
+        let i = *self.marked.get(&row)?;
+        self.result.as_ref()?.get(i)
+    }
+}

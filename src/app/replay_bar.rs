@@ -1,0 +1,240 @@
+//! The replay bar: Replay, Pause, Step, speed, check, progress, and which log
+//! the log view shows.
+
+use egui::{RichText, Ui};
+
+use super::replay::{ReplayRun, SPEEDS, speed_label};
+use super::{App, LogSource};
+use crate::engine::{EndpointId, ReplayOptions};
+use crate::model::replay::plan_session;
+
+impl App {
+    /// Starts a replay of the open session's recording (paused when stepping).
+    pub fn start_replay(&mut self, paused: bool) {
+        if self.doc.endpoints.iter().any(|e| e.state.is_running()) {
+            self.notify(
+                true,
+                "Stop the endpoints first: the replay plays the recording on their addresses.",
+            );
+            return;
+        }
+        let session = match self.doc.to_session() {
+            Ok(s) => s,
+            Err(e) => return self.notify(true, format!("Cannot replay: {e}")),
+        };
+        let plans = match plan_session(&session, self.replay_only.as_deref(), None) {
+            Ok(p) => p,
+            Err(e) => return self.notify(true, format!("Cannot replay: {e}")),
+        };
+        if let Some(old) = &mut self.replay
+            && !old.is_done()
+        {
+            old.stop(&self.engine);
+        }
+        let mut next = self.next_id;
+        let run = ReplayRun::start(
+            plans,
+            &self.engine,
+            &mut || {
+                next += 1;
+                EndpointId(next)
+            },
+            ReplayOptions::new(self.replay_speed, std::time::Duration::from_secs(5), paused),
+            self.replay_check,
+        );
+        self.next_id = next;
+        self.replay = Some(run);
+        self.show_log(LogSource::Replay);
+    }
+
+    pub(super) fn show_log(&mut self, source: LogSource) {
+        if self.log_source != source {
+            self.log_source = source;
+            self.log_view.retarget();
+        }
+    }
+
+    pub(super) fn replay_bar(&mut self, ui: &mut Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("Replay").strong())
+                .on_hover_text("Play the session's recording again: clients send what was recorded, servers answer as recorded");
+            let running = self.replay.as_ref().is_some_and(|r| !r.is_done());
+            let live = self.doc.endpoints.iter().any(|e| e.state.is_running());
+            let label = ui.label("of");
+            let names: Vec<String> = self.doc.endpoints.iter().map(|e| e.form.name.clone()).collect();
+            egui::ComboBox::from_id_salt("replay endpoints")
+                .selected_text(self.replay_only.clone().unwrap_or_else(|| "all endpoints".into()))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.replay_only, None, "all endpoints");
+                    for name in names {
+                        ui.selectable_value(&mut self.replay_only, Some(name.clone()), name);
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("Replay every endpoint with recorded payloads, or one of them");
+            let why_not = if live {
+                Some("Stop the endpoints first: the replay uses their addresses")
+            } else if self.doc.session.log.is_empty() {
+                Some("Nothing recorded yet: run the session first")
+            } else {
+                None
+            };
+            if !running {
+                if ui
+                    .add_enabled(why_not.is_none(), egui::Button::new("▶ Replay"))
+                    .on_hover_text("Play the recording with its timing (divided by the speed)")
+                    .on_disabled_hover_text(why_not.unwrap_or_default())
+                    .clicked()
+                {
+                    self.start_replay(false);
+                }
+            } else if let Some(run) = &mut self.replay {
+                if run.paused {
+                    if ui.button("▶ Resume").on_hover_text("Go on with the recorded timing").clicked() {
+                        run.resume();
+                    }
+                } else if ui.button("⏸ Pause").on_hover_text("Hold the next payloads").clicked() {
+                    run.pause();
+                }
+            }
+            let step = ui
+                .add_enabled(running || why_not.is_none(), egui::Button::new("⏭ Step"))
+                .on_hover_text("Send the next recorded payload only (starts a paused replay)")
+                .on_disabled_hover_text(why_not.unwrap_or_default());
+            if step.clicked() {
+                if running {
+                    if let Some(run) = &mut self.replay {
+                        run.step();
+                    }
+                } else {
+                    self.start_replay(true);
+                    if let Some(run) = &mut self.replay {
+                        run.step();
+                    }
+                }
+            }
+            if running
+                && ui
+                    .button("⏹ Stop replay")
+                    .on_hover_text("End the replay now")
+                    .clicked()
+                && let Some(run) = &mut self.replay
+            {
+                run.stop(&self.engine);
+            }
+            let label = ui.label("Speed");
+            let before = self.replay_speed;
+            egui::ComboBox::from_id_salt("replay speed")
+                .selected_text(speed_label(self.replay_speed))
+                .show_ui(ui, |ui| {
+                    for speed in SPEEDS {
+                        ui.selectable_value(&mut self.replay_speed, speed, speed_label(speed));
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("1× keeps the recorded gaps, 2× halves them, no waits sends at once");
+            if self.replay_speed != before
+                && let Some(run) = &mut self.replay
+                && !run.is_done()
+            {
+                run.set_speed(self.replay_speed);
+            }
+            ui.checkbox(&mut self.replay_check, "Check answers")
+                .on_hover_text("Compare what comes back with the recording and mark the differences");
+
+            if let Some(run) = &self.replay {
+                ui.separator();
+                let sent = run.sent();
+                let fraction = if run.total_sends == 0 {
+                    1.0
+                } else {
+                    sent as f32 / run.total_sends as f32
+                };
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .desired_width(170.0)
+                        .text(format!("{sent} of {} payloads sent", run.total_sends)),
+                )
+                .on_hover_text("Payloads the replay has sent, of all it will send");
+                let elapsed = run.elapsed().as_secs_f64();
+                let time = match (run.is_done(), run.total_time()) {
+                    // Done: the run also waited for answers and closes, so say what it took.
+                    (true, _) => format!("took {elapsed:.1} s"),
+                    (false, Some(total)) => format!("{elapsed:.1} s of {:.1} s", total.as_secs_f64()),
+                    (false, None) => format!("{elapsed:.1} s, no waits"),
+                };
+                ui.label(time).on_hover_text("Time the replay has run, of the recording's time at this speed");
+                if run.paused && !run.is_done() {
+                    ui.label(RichText::new("paused").color(ui.visuals().warn_fg_color));
+                }
+                if run.is_done() {
+                    let (text, color) = replay_outcome(run, ui);
+                    ui.label(RichText::new(text).color(color));
+                }
+            }
+        });
+        if self.replay.is_some() {
+            ui.horizontal(|ui| {
+                let label = ui.label("Log shown");
+                let mut source = self.log_source;
+                ui.selectable_value(&mut source, LogSource::Recording, "Recording")
+                    .labelled_by(label.id)
+                    .on_hover_text("The session's log: what was recorded");
+                ui.selectable_value(&mut source, LogSource::Replay, "Replay run")
+                    .on_hover_text("What the replay did and received; differences are marked ≠");
+                self.show_log(source);
+                let mismatches: Vec<(usize, String)> = self
+                    .replay
+                    .as_ref()
+                    .and_then(|r| r.result.as_ref())
+                    .map(|ms| {
+                        ms.iter()
+                            .filter_map(|m| {
+                                m.row.map(|row| {
+                                    (
+                                        row,
+                                        m.to_string().lines().next().unwrap_or_default().to_owned(),
+                                    )
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for (row, text) in mismatches {
+                    if ui
+                        .link(format!("≠ {text}"))
+                        .on_hover_text("Show this difference in the log and the inspector")
+                        .clicked()
+                    {
+                        self.show_log(LogSource::Replay);
+                        self.log_view.select(row);
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn replay_outcome(run: &ReplayRun, ui: &Ui) -> (String, egui::Color32) {
+    if let Some(first) = run.failures.first() {
+        return (format!("✖ {first}"), ui.visuals().error_fg_color);
+    }
+    match &run.result {
+        Some(m) if m.is_empty() => (
+            "✔ every conversation matched the recording".into(),
+            egui::Color32::from_rgb(60, 180, 90),
+        ),
+        Some(m) => (
+            format!(
+                "✖ {} difference{} from the recording",
+                m.len(),
+                if m.len() == 1 { "" } else { "s" }
+            ),
+            ui.visuals().error_fg_color,
+        ),
+        None if run.stopped_by_hand => ("stopped".into(), ui.visuals().weak_text_color()),
+        None => ("done".into(), ui.visuals().text_color()),
+    }
+}
