@@ -79,7 +79,12 @@ pub fn ui(
                 .strong()
                 .color(ui.visuals().error_fg_color),
         );
-        ui.label(RichText::new(m.to_string()).monospace());
+        // Not wrapped: the caret must stand under the first differing character.
+        egui::ScrollArea::horizontal()
+            .id_salt("difference")
+            .show(ui, |ui| {
+                ui.add(egui::Label::new(RichText::new(m.to_string()).monospace()).extend());
+            });
         ui.separator();
     }
 
@@ -147,7 +152,7 @@ pub fn ui(
         .auto_shrink([false, false])
         .show_rows(ui, row_height, lines.len(), |ui, range| {
             for line in &lines[range] {
-                ui.label(RichText::new(*line).monospace());
+                ui.add(egui::Label::new(RichText::new(*line).monospace()).extend());
             }
         });
     if data.len() > DUMP_LINES * 16 {
