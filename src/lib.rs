@@ -8,6 +8,7 @@
 //!   line and column, saved atomically.
 //! - [`engine`]: real sockets on tokio. Callers send [`engine::Command`]s and read
 //!   [`engine::Event`]s; the engine never waits on its callers and never imports egui.
+//! - [`export`]: a session as a Python program, a Mermaid sequence diagram, CSV.
 //! - [`app`]: the workbench window (eframe/egui) on the same engine.
 //! - [`cli`]: the headless face: `connect`, `listen`, `check`, on the same engine.
 //!
@@ -16,5 +17,6 @@
 pub mod app;
 pub mod cli;
 pub mod engine;
+pub mod export;
 pub mod model;
 pub mod persist;

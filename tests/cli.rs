@@ -406,7 +406,7 @@ fn bad_input_exits_2_with_one_clear_line() {
     assert_bad_input(&["connect", "bogus", "127.0.0.1:9"], "bogus");
     assert_bad_input(
         &["frobnicate", "x", "y"],
-        "\"frobnicate\" is not a command (the commands are connect, listen, replay, check)",
+        "\"frobnicate\" is not a command (the commands are connect, listen, replay, export, check)",
     );
 
     // Every connect/listen mistake still ends with the summary line.
@@ -523,15 +523,18 @@ fn check_names_file_line_and_column() {
 
 #[test]
 fn example_sessions_pass_check() {
-    let mut files: Vec<String> =
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/sessions"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
+    let mut files: Vec<String> = ["/sessions", "/sessions/lessons"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(format!("{}{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     files.sort();
-    assert!(!files.is_empty());
+    assert!(
+        files.len() >= 9,
+        "four examples and five lessons: {files:?}"
+    );
     let mut args = vec!["check"];
     args.extend(files.iter().map(String::as_str));
     let o = sockbench(&args);

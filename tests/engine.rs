@@ -632,3 +632,52 @@ async fn commands_for_stopped_endpoints_are_answered() {
     );
     rig.engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_split_into_writes_goes_out_in_pieces() {
+    let mut rig = Rig::new();
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    rig.open(2, tcp_client(addr), AutoReply::Off);
+    let (mut stream, _) = listener.accept().unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    rig.until(2, |k| matches!(k, EventKind::Connected { .. }))
+        .await;
+    rig.engine.send(Command::SendSplit {
+        id: EndpointId(2),
+        to: Target::Default,
+        bytes: b"abcdefg".to_vec(),
+        writes: 3,
+        gap: Duration::from_millis(30),
+    });
+    let mut pieces = Vec::new();
+    for _ in 0..3 {
+        if let EventKind::Traffic { bytes, .. } = rig
+            .until(2, |k| {
+                matches!(
+                    k,
+                    EventKind::Traffic {
+                        dir: Direction::Sent,
+                        ..
+                    }
+                )
+            })
+            .await
+        {
+            pieces.push(bytes);
+        }
+    }
+    assert_eq!(pieces, [b"abc".to_vec(), b"def".to_vec(), b"g".to_vec()]);
+    let mut all = [0u8; 7];
+    stream.read_exact(&mut all).unwrap();
+    assert_eq!(&all, b"abcdefg");
+
+    // TCP_NODELAY switches on the open connection, and says so.
+    rig.engine.send(Command::SetNoDelay {
+        id: EndpointId(2),
+        on: true,
+    });
+    let note = rig.until(2, |k| matches!(k, EventKind::Note { .. })).await;
+    assert!(matches!(note, EventKind::Note { text, .. } if text.starts_with("TCP_NODELAY on")));
+    rig.engine.shutdown().await;
+}

@@ -30,20 +30,31 @@ fn free_port() -> u16 {
 /// The example sessions, copied into `dir` with their fixed ports replaced by
 /// free ones, so tests never collide with each other or with anything else.
 fn copy_examples(dir: &Path) {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions");
-    for entry in std::fs::read_dir(examples).unwrap() {
+    copy_sessions(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions"), dir);
+}
+
+fn copy_sessions(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
+        if path.is_dir() {
+            let sub = to.join(path.file_name().unwrap());
+            std::fs::create_dir_all(&sub).unwrap();
+            copy_sessions(&path, &sub);
+            continue;
+        }
         if path.extension().is_none_or(|x| x != "ron") {
             continue;
         }
         let mut text = std::fs::read_to_string(&path).unwrap();
-        for port in ["7007", "7008", "7009", "7010", "8080"] {
+        for port in [
+            "7007", "7008", "7009", "7010", "8080", "7101", "7102", "7103", "7104", "7105",
+        ] {
             text = text.replace(
                 &format!("127.0.0.1:{port}"),
                 &format!("127.0.0.1:{}", free_port()),
             );
         }
-        std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+        std::fs::write(to.join(path.file_name().unwrap()), text).unwrap();
     }
 }
 
@@ -173,6 +184,10 @@ impl Gui {
             })
             .map(|i| log.data(i).to_vec())
             .collect()
+    }
+
+    fn progress(&self, done: usize, of: usize) -> bool {
+        self.shows(&format!("{done} of {of} steps"))
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -839,4 +854,84 @@ fn playback_shows_the_rows_as_they_came() {
     // Played back, the rest appears by itself.
     gui.click("▶ Play back");
     gui.wait_for("the last row", |g| g.shows("\"second\""));
+}
+
+#[test]
+fn lesson_checkpoints_turn_green_as_the_events_happen() {
+    let mut gui = Gui::new();
+    gui.open_example("1-first-tcp-echo");
+    assert!(gui.shows("Lesson: Your first TCP echo"));
+    assert!(gui.progress(0, 7));
+    gui.click("● server");
+    gui.click("▶ Start");
+    gui.wait_for("step 1", |g| g.progress(1, 7));
+    gui.click("● client");
+    gui.click("▶ Start");
+    gui.wait_for("steps 2 and 3", |g| g.progress(3, 7));
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    gui.wait_for("steps 4 and 5", |g| g.progress(5, 7));
+    gui.click("⏏ Half-close");
+    gui.wait_for("step 6", |g| g.progress(6, 7));
+    // The last step has no event to wait for: the learner ticks it off.
+    gui.click("🐍 Python");
+    assert!(gui.shows("CONVERSATIONS = ["), "the program is shown");
+    assert!(
+        gui.shows("(\"send\", b\"hello, server\\n\")"),
+        "with the recorded payload"
+    );
+    gui.click("✔ Done");
+    assert!(gui.progress(7, 7));
+    assert!(gui.shows("Every step done"));
+}
+
+#[test]
+fn the_lifecycle_view_shows_a_refused_connection() {
+    let mut gui = Gui::new();
+    gui.open_example("4-when-things-fail");
+    // The first client of the lesson is selected: start it with nothing listening.
+    gui.click("▶ Start");
+    gui.wait_for("the refusal", |g| g.shows("● failed"));
+    gui.click("🔁 Lifecycle");
+    assert!(gui.shows("✖ connect() failed"));
+    assert!(gui.shows("connection refused: nothing listens on 127.0.0.1:"));
+    assert!(gui.shows("so that machine answered the connection request with a reset (RST)"));
+    assert!(gui.shows("socket()"));
+    assert!(gui.progress(1, 5), "the lesson's first checkpoint");
+}
+
+#[test]
+fn the_sequence_and_stream_views_show_the_conversation() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    gui.type_payload("one\\ntwo\\n");
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    gui.wait_for("the echo", |g| {
+        joined(g.log_rows("client", EntryKind::Received)) == b"one\ntwo\n"
+    });
+
+    gui.click("⇄ Sequence");
+    let arrow = "client → echo server: \"one\\ntwo\\n\" (8 bytes)";
+    assert!(gui.shows(arrow), "an arrow per payload");
+    gui.harness.get_by_label(arrow).click();
+    gui.step();
+    gui.step();
+    let selected = gui.harness.state().log_view.selected.unwrap();
+    let log = &gui.harness.state().doc.session.log;
+    assert_eq!(
+        log.entry(selected).unwrap().kind,
+        EntryKind::Sent,
+        "clicking an arrow selects its row"
+    );
+
+    gui.click("✂ Stream");
+    gui.click("cut as");
+    gui.choose("lines");
+    assert!(
+        gui.shows("cut as lines: 2 messages."),
+        "the stream cut into its lines"
+    );
 }

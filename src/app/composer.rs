@@ -2,7 +2,8 @@
 
 use std::collections::VecDeque;
 
-use crate::model::payload::{preview, to_hex};
+use crate::model::framing::Framing;
+use crate::model::payload::to_hex;
 use crate::model::{Notation, PayloadError};
 
 /// What is appended to a text payload when it is sent.
@@ -54,55 +55,85 @@ impl Recent {
 }
 
 /// The composer's last parse: its inputs and its result.
-type Parsed = (String, Notation, LineEnding, Result<Vec<u8>, PayloadError>);
+type Parsed = (
+    String,
+    Notation,
+    LineEnding,
+    Framing,
+    Result<Vec<u8>, String>,
+);
 
 /// How many recent payloads are kept.
 const RECENT: usize = 20;
 
 /// The composer's state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Composer {
     pub text: String,
     pub notation: Notation,
     pub line_ending: LineEnding,
+    /// A length prefix put in front of the payload (2 or 4 bytes), or none.
+    pub framing: Framing,
+    /// Write the payload in this many pieces (a TCP-is-a-stream demo).
+    pub writes: u32,
+    /// Milliseconds between the pieces.
+    pub gap_ms: u32,
     /// Most recent first, no duplicates.
     pub recent: VecDeque<Recent>,
     /// The last text parsed, and its result (parsing runs once per change, not per frame).
     cache: Option<Parsed>,
 }
 
+impl Default for Composer {
+    fn default() -> Self {
+        Composer {
+            text: String::new(),
+            notation: Notation::Text,
+            line_ending: LineEnding::None,
+            framing: Framing::Reads,
+            writes: 1,
+            gap_ms: 100,
+            recent: VecDeque::new(),
+            cache: None,
+        }
+    }
+}
+
 impl Composer {
-    /// The bytes the composer holds, line ending included, or where it is wrong.
-    pub fn bytes(&mut self) -> Result<Vec<u8>, PayloadError> {
-        let fresh = matches!(&self.cache, Some((t, n, l, _)) if *t == self.text && *n == self.notation && *l == self.line_ending);
+    /// The bytes the composer holds (line ending and length prefix included), or
+    /// what is wrong: a notation mistake with its line and column, or a payload
+    /// too long for its length prefix.
+    pub fn bytes(&mut self) -> Result<Vec<u8>, String> {
+        let fresh = matches!(&self.cache, Some((t, n, l, f, _))
+            if *t == self.text && *n == self.notation && *l == self.line_ending && *f == self.framing);
         if !fresh {
-            let parsed = self.notation.parse(&self.text).map(|mut b| {
-                if self.notation == Notation::Text {
-                    b.extend_from_slice(self.line_ending.bytes());
+            let parsed = match self.notation.parse(&self.text) {
+                Ok(mut b) => {
+                    if self.notation == Notation::Text {
+                        b.extend_from_slice(self.line_ending.bytes());
+                    }
+                    self.framing.frame(&b)
                 }
-                b
-            });
-            self.cache = Some((self.text.clone(), self.notation, self.line_ending, parsed));
+                Err(e) => Err(describe_error(&self.text, &e)),
+            };
+            self.cache = Some((
+                self.text.clone(),
+                self.notation,
+                self.line_ending,
+                self.framing,
+                parsed,
+            ));
         }
         match &self.cache {
-            Some((_, _, _, result)) => result.clone(),
+            Some((_, _, _, _, result)) => result.clone(),
             None => Ok(Vec::new()),
         }
     }
 
-    /// A one-line status: the byte count, or the error with its line and column.
+    /// A one-line status: the byte count, or what is wrong and where.
     pub fn status(&mut self) -> Result<String, String> {
-        match self.bytes() {
-            Ok(b) => Ok(format!(
-                "{} byte{}",
-                b.len(),
-                if b.len() == 1 { "" } else { "s" }
-            )),
-            Err(e) => {
-                let (line, col) = e.line_col(&self.text);
-                Err(format!("line {line}, column {col}: {}", e.problem))
-            }
-        }
+        self.bytes()
+            .map(|b| format!("{} byte{}", b.len(), if b.len() == 1 { "" } else { "s" }))
     }
 
     /// Switches notation, converting what is typed when it is valid.
@@ -143,14 +174,12 @@ impl Composer {
         self.text = self.notation.format(bytes);
         self.line_ending = LineEnding::None;
     }
+}
 
-    /// A short description of the payload, for tooltips.
-    pub fn describe(&mut self) -> String {
-        match self.bytes() {
-            Ok(b) => preview(&b, 40),
-            Err(e) => e.to_string(),
-        }
-    }
+/// A notation mistake with its line and column.
+fn describe_error(text: &str, e: &PayloadError) -> String {
+    let (line, col) = e.line_col(text);
+    format!("line {line}, column {col}: {}", e.problem)
 }
 
 #[cfg(test)]

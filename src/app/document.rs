@@ -215,6 +215,8 @@ pub struct Document {
     /// while the save ran keeps the document marked unsaved.
     pub changes: u64,
     pub saved_at_change: u64,
+    /// Lesson steps without a checkpoint that the learner ticked off.
+    pub ticked: Vec<bool>,
 }
 
 impl Document {
@@ -250,6 +252,7 @@ impl Document {
             selected: 0,
             changes: 0,
             saved_at_change: 0,
+            ticked: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use super::composer::LineEnding;
 use super::document::{RunState, SendTo};
 use super::endpoint_form::{EndpointForm, FormErrors, ReplyMode, RuleForm, TriggerTag};
 use crate::engine::Command;
+use crate::model::framing::Framing;
 use crate::model::{KindTag, LibraryItem, Notation, Payload};
 
 /// The badge colour of a state.
@@ -153,6 +154,16 @@ impl App {
                     let id = self.doc.endpoints[index].id;
                     self.engine.send(Command::Close { id, abort: true });
                 }
+                let e = &self.doc.endpoints[index];
+                if e.kind() == KindTag::TcpClient
+                    && state == RunState::Connected
+                    && ui
+                        .button("⏏ Half-close")
+                        .on_hover_text("shutdown(SHUT_WR): send a FIN; the peer reads end-of-stream but can still answer")
+                        .clicked()
+                {
+                    self.engine.send(Command::HalfClose { id: e.id, peer: 0 });
+                }
             } else if ui
                 .add_enabled(errors.is_empty(), egui::Button::new("▶ Start"))
                 .on_hover_text(if errors.is_empty() {
@@ -289,9 +300,17 @@ impl App {
         if form.reply == ReplyMode::Rules {
             changed |= rules_ui(ui, form, errors, e.id.0);
         }
+        let nodelay = form.options.nodelay;
         ui.collapsing("Socket options", |ui| {
             changed |= options_ui(ui, form, errors, e.id.0);
         });
+        if running && form.options.nodelay != nodelay {
+            // TCP_NODELAY also changes on the open connections, at once.
+            self.engine.send(Command::SetNoDelay {
+                id: e.id,
+                on: form.options.nodelay,
+            });
+        }
         if changed {
             self.doc.touch();
             self.doc.sync_name(index);
@@ -313,6 +332,7 @@ impl App {
             .strong(),
         );
         let mut disconnect = None;
+        let mut half_close = None;
         let mut choose = None;
         egui::Grid::new(("peers", id.0))
             .striped(true)
@@ -357,6 +377,13 @@ impl App {
                             {
                                 disconnect = Some((*peer, true));
                             }
+                            if ui
+                                .small_button("Half-close")
+                                .on_hover_text("shutdown(SHUT_WR) on this connection: send a FIN, keep reading")
+                                .clicked()
+                            {
+                                half_close = Some(*peer);
+                            }
                         });
                     } else {
                         ui.label("");
@@ -369,6 +396,9 @@ impl App {
         }
         if let Some((peer, abort)) = disconnect {
             self.engine.send(Command::Disconnect { id, peer, abort });
+        }
+        if let Some(peer) = half_close {
+            self.engine.send(Command::HalfClose { id, peer });
         }
         ui.separator();
     }
@@ -460,6 +490,36 @@ impl App {
                     .response
                     .on_hover_text("Added to the end of a text payload when it is sent");
             });
+            let label = ui.label("frame");
+            egui::ComboBox::from_id_salt("composer framing")
+                .selected_text(match self.composer.framing {
+                    Framing::LengthU16 => "2-byte length",
+                    Framing::LengthU32 => "4-byte length",
+                    _ => "no prefix",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.composer.framing, Framing::Reads, "no prefix");
+                    ui.selectable_value(&mut self.composer.framing, Framing::LengthU16, "2-byte length");
+                    ui.selectable_value(&mut self.composer.framing, Framing::LengthU32, "4-byte length");
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("Put the payload's length in front of it (big-endian), so the receiver can find where it ends");
+            let label = ui.label("in");
+            ui.add(
+                egui::DragValue::new(&mut self.composer.writes)
+                    .range(1..=64)
+                    .custom_formatter(|n, _| if n == 1.0 { "1 write".into() } else { format!("{n} writes") })
+                    .custom_parser(|s| s.split_whitespace().next()?.parse().ok()),
+            )
+                .labelled_by(label.id)
+                .on_hover_text("Write the payload in this many pieces: TCP may join or split them again on the way");
+            if self.composer.writes > 1 {
+                let label = ui.label("every");
+                ui.add(egui::DragValue::new(&mut self.composer.gap_ms).range(0..=10_000).suffix(" ms"))
+                    .labelled_by(label.id)
+                    .on_hover_text("The pause between the pieces");
+            }
             let mut load = None;
             ui.menu_button("Recent", |ui| {
                 if self.composer.recent.is_empty() {

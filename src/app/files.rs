@@ -32,7 +32,7 @@ pub enum FileMsg {
     Listed(Vec<ListedSession>),
     Loaded {
         path: PathBuf,
-        result: Result<Session, LoadError>,
+        result: Box<Result<Session, LoadError>>,
         /// The load is a crash recovery, not a file the person opened.
         recovered_from: Option<Option<PathBuf>>,
     },
@@ -51,6 +51,8 @@ pub enum FileMsg {
         pick: Pick,
         path: Option<PathBuf>,
     },
+    /// The system's TCP sockets (for the lifecycle view).
+    TcpStates(Vec<crate::engine::os_tcp::OsConnection>),
 }
 
 /// Runs file work on the runtime's blocking pool and reports back.
@@ -90,6 +92,11 @@ impl Files {
         });
     }
 
+    /// Reads the system's TCP states (Linux `/proc/net/tcp`).
+    pub fn read_tcp_states(&self) {
+        self.spawn(|| FileMsg::TcpStates(crate::engine::os_tcp::connections()));
+    }
+
     /// Lists the `.ron` files of `dir` and its sub-folders (one level deep).
     pub fn list(&self, dir: PathBuf) {
         self.spawn(move || FileMsg::Listed(list_sessions(&dir)));
@@ -97,7 +104,7 @@ impl Files {
 
     pub fn load(&self, path: PathBuf) {
         self.spawn(move || {
-            let result = crate::persist::load(&path);
+            let result = Box::new(crate::persist::load(&path));
             FileMsg::Loaded {
                 path,
                 result,
@@ -166,7 +173,7 @@ impl Files {
             return;
         };
         self.spawn(move || {
-            let result = crate::persist::load(&file);
+            let result = Box::new(crate::persist::load(&file));
             FileMsg::Loaded {
                 path: file,
                 result,

@@ -6,6 +6,7 @@
 //! engine takes commands and reports events; file work runs on the runtime's
 //! blocking pool ([`files`]).
 
+mod code_view;
 pub mod composer;
 pub mod config;
 pub mod document;
@@ -13,10 +14,14 @@ pub mod endpoint_form;
 mod endpoint_pane;
 pub mod files;
 pub mod inspector;
+mod lesson_panel;
+mod lifecycle_view;
 pub mod log_view;
 pub mod replay;
 mod replay_bar;
+mod sequence_view;
 mod sidebar;
+mod stream_view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,6 +83,48 @@ enum Modal {
     Shortcuts,
 }
 
+/// What the lower part of the window shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Log,
+    Sequence,
+    Lifecycle,
+    Stream,
+    Python,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [
+        View::Log,
+        View::Sequence,
+        View::Lifecycle,
+        View::Stream,
+        View::Python,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            View::Log => "📜 Log",
+            View::Sequence => "⇄ Sequence",
+            View::Lifecycle => "🔁 Lifecycle",
+            View::Stream => "✂ Stream",
+            View::Python => "🐍 Python",
+        }
+    }
+
+    pub fn hint(self) -> &'static str {
+        match self {
+            View::Log => "Every payload and event, as a table",
+            View::Sequence => "The conversation as a sequence diagram: who sent what to whom",
+            View::Lifecycle => {
+                "The selected endpoint's socket calls, step by step, and the system's TCP states"
+            }
+            View::Stream => "One peer's bytes as reads, lines or length-prefixed frames",
+            View::Python => "The selected endpoint as a Python program (socket module)",
+        }
+    }
+}
+
 /// Which log the log view shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogSource {
@@ -125,7 +172,21 @@ pub struct App {
     /// Replay only this endpoint (all with recordings when `None`).
     pub replay_only: Option<String>,
     pub log_source: LogSource,
+    /// The teaching views below the endpoints.
+    pub view: View,
+    sequence_view: sequence_view::SequenceView,
+    lifecycle_view: lifecycle_view::LifecycleView,
+    stream_view: stream_view::StreamView,
+    code_view: code_view::CodeView,
+    /// The system's TCP sockets, read every second while the lifecycle view shows.
+    os_tcp: Vec<crate::engine::os_tcp::OsConnection>,
+    os_tcp_asked: Option<Instant>,
+    /// The lesson's step states for (log generation, rows, ticks).
+    lesson_cache: Option<LessonCache>,
 }
+
+/// Lesson steps done, for the log state they were worked out from.
+type LessonCache = ((u64, usize, Vec<bool>), Vec<bool>);
 
 /// egui's fonts, with the monospace font as the last fallback of the
 /// proportional family: it has the arrows (→ ←) and shapes (●) the log uses.
@@ -188,6 +249,14 @@ impl App {
             replay_check: true,
             replay_only: None,
             log_source: LogSource::Recording,
+            view: View::Log,
+            sequence_view: Default::default(),
+            lifecycle_view: Default::default(),
+            stream_view: Default::default(),
+            code_view: Default::default(),
+            os_tcp: Vec::new(),
+            os_tcp_asked: None,
+            lesson_cache: None,
         };
         if let Some(path) = app.config.open.clone() {
             app.files.load(path);
@@ -280,6 +349,7 @@ impl App {
         });
         self.next_id = ids;
         self.log_view.reset();
+        self.lesson_cache = None;
         self.ready_to_send();
         if recovered {
             // The recovered work is not saved anywhere yet.
@@ -367,7 +437,7 @@ impl App {
                 path,
                 result,
                 recovered_from,
-            } => match result {
+            } => match *result {
                 Ok(session) => self.loaded(path, session, recovered_from),
                 Err(e) => self.notify(true, format!("Could not open {e}")),
             },
@@ -392,6 +462,7 @@ impl App {
                     self.modal = Some(Modal::Recovery { original });
                 }
             }
+            FileMsg::TcpStates(states) => self.os_tcp = states,
             FileMsg::Picked { pick, path } => {
                 // No path: cancelled, or no dialog service; the typed path stays.
                 if let Some(path) = path {
@@ -607,6 +678,70 @@ impl App {
         {
             self.doc.selected = i;
             self.doc.endpoints[i].send_to = SendTo::Peer(number);
+        }
+    }
+
+    /// The view below the endpoints: the log or a teaching view.
+    fn lower_view(&mut self, ui: &mut egui::Ui) {
+        let endpoint = self
+            .doc
+            .endpoints
+            .get(self.doc.selected)
+            .map(|e| (e.form.name.trim().to_owned(), e.kind()));
+        match self.view {
+            View::Log => {
+                let no_marks = std::collections::HashMap::new();
+                let (log, marks) = match (&self.replay, self.log_source) {
+                    (Some(run), LogSource::Replay) => (&run.log, &run.marked),
+                    _ => (&self.doc.session.log, &no_marks),
+                };
+                let action = self.log_view.ui(ui, log, &mut self.prefs, marks);
+                if action == LogAction::Clear {
+                    self.clear_log();
+                }
+            }
+            View::Sequence => {
+                let selected = self.log_view.selected;
+                let log = match (&self.replay, self.log_source) {
+                    (Some(run), LogSource::Replay) => &run.log,
+                    _ => &self.doc.session.log,
+                };
+                if let Some(row) = self.sequence_view.ui(ui, log, selected) {
+                    self.log_view.select(row);
+                }
+            }
+            View::Lifecycle | View::Stream | View::Python if endpoint.is_none() => {
+                ui.label("Add an endpoint first: this view shows the selected endpoint.");
+            }
+            View::Lifecycle => {
+                let (name, kind) = endpoint.unwrap_or((String::new(), KindTag::TcpClient));
+                self.lifecycle_view.ui(
+                    ui,
+                    &self.doc.session.log,
+                    &name,
+                    kind,
+                    &self.os_tcp,
+                    self.prefs.time,
+                );
+            }
+            View::Stream => {
+                let name = endpoint.map(|e| e.0).unwrap_or_default();
+                self.stream_view.ui(ui, &self.doc.session.log, &name);
+            }
+            View::Python => {
+                let name = endpoint.map(|e| e.0).unwrap_or_default();
+                let session_name = self
+                    .doc
+                    .path
+                    .as_ref()
+                    .and_then(|p| p.file_stem())
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "untitled".into());
+                let changes = self.doc.changes;
+                let session = self.doc.to_session();
+                self.code_view
+                    .ui(ui, session, &name, changes, &session_name);
+            }
         }
     }
 
@@ -1086,6 +1221,16 @@ impl eframe::App for App {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
         self.autosave();
+        if self.view == View::Lifecycle {
+            if self
+                .os_tcp_asked
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+            {
+                self.os_tcp_asked = Some(Instant::now());
+                self.files.read_tcp_states();
+            }
+            ctx.request_repaint_after(Duration::from_secs(1));
+        }
         let expired = |n: &Notice| !n.error && n.created.elapsed() > NOTICE_LIFETIME;
         if self.notices.iter().any(expired) {
             self.notices.retain(|n| !expired(n));
@@ -1158,15 +1303,14 @@ impl eframe::App for App {
                 .resizable(true)
                 .default_size(330.0)
                 .show(ui, |ui| self.endpoint_pane(ui));
-            let no_marks = std::collections::HashMap::new();
-            let (log, marks) = match (&self.replay, self.log_source) {
-                (Some(run), LogSource::Replay) => (&run.log, &run.marked),
-                _ => (&self.doc.session.log, &no_marks),
-            };
-            let action = self.log_view.ui(ui, log, &mut self.prefs, marks);
-            if action == LogAction::Clear {
-                self.clear_log();
-            }
+            ui.horizontal(|ui| {
+                for view in View::ALL {
+                    ui.selectable_value(&mut self.view, view, view.label())
+                        .on_hover_text(view.hint());
+                }
+            });
+            ui.separator();
+            self.lower_view(ui);
         });
 
         if ctx.input(|i| !i.raw.hovered_files.is_empty()) {

@@ -10,6 +10,7 @@ impl App {
             .id_salt("sidebar scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
+                self.lesson_ui(ui);
                 ui.heading("Sessions").on_hover_text(format!(
                     "The session files in {}",
                     self.config.sessions_dir.display()

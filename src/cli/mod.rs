@@ -49,6 +49,8 @@ enum Command {
     Listen(ListenArgs),
     /// Replay a recorded session: clients send again, servers answer as recorded.
     Replay(ReplayArgs),
+    /// Export a session: an endpoint as a Python program, the log as Mermaid or CSV.
+    Export(ExportArgs),
     /// Check session files: each is read and validated, nothing runs.
     Check {
         /// Session files to check.
@@ -162,6 +164,30 @@ struct ReplayArgs {
     quiet: bool,
 }
 
+#[derive(clap::Args, Debug)]
+struct ExportArgs {
+    /// The session file.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// python: an endpoint as a program (standard socket module); mermaid: the
+    /// log as a sequence diagram; csv: the log as a table.
+    #[arg(long = "to", value_enum, value_name = "FORMAT")]
+    to: crate::export::Format,
+    /// Write here instead of to stdout.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// The endpoint of a Python program (default: the first client with recorded payloads).
+    #[arg(long, value_name = "NAME")]
+    endpoint: Option<String>,
+}
+
+/// A validated `export`: the text is made already; only writing it is left.
+#[derive(Debug)]
+pub struct ExportRequest {
+    pub text: String,
+    pub output: Option<PathBuf>,
+}
+
 /// A validated `replay`.
 #[derive(Debug)]
 pub struct ReplayRequest {
@@ -213,6 +239,7 @@ pub enum Request {
     Connect(ConnectRequest),
     Listen(ListenRequest),
     Replay(ReplayRequest),
+    Export(ExportRequest),
     Check(Vec<PathBuf>),
     /// Print this text to stdout and exit 0 (help, version).
     Print(String),
@@ -365,6 +392,23 @@ where
                 quiet: a.quiet,
             }))
         }
+        Some(Command::Export(a)) => {
+            if let Some(path) = &a.output {
+                crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
+            }
+            let session = crate::persist::load(&a.file).map_err(|e| usage(e.to_string()))?;
+            let name = a
+                .file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "session".into());
+            let text = crate::export::export(&session, &name, a.to, a.endpoint.as_deref())
+                .map_err(|e| usage(format!("{}: {e}", a.file.display())))?;
+            Ok(Request::Export(ExportRequest {
+                text,
+                output: a.output,
+            }))
+        }
         Some(Command::Replay(a)) => {
             let target = a
                 .target
@@ -453,6 +497,20 @@ pub fn run(request: Request, runtime: &tokio::runtime::Runtime) -> i32 {
         Request::Connect(r) => runtime.block_on(drive::connect(r)),
         Request::Listen(r) => runtime.block_on(drive::listen(r)),
         Request::Replay(r) => runtime.block_on(replay::replay(r)),
+        Request::Export(r) => match &r.output {
+            Some(path) => match crate::persist::write_atomic(path, r.text.as_bytes()) {
+                Ok(()) => EXIT_OK,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_BAD_INPUT
+                }
+            },
+            None => {
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(r.text.as_bytes());
+                EXIT_OK
+            }
+        },
         Request::Window(file) => run_window(file, runtime),
     }
 }

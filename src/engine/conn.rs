@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::net::EndpointCtx;
-use super::{CLOSE_GRACE, EventKind, NetError, Operation, PeerId, classify};
+use super::{CLOSE_GRACE, EventKind, NetError, Operation, PeerId, Split, classify};
 use crate::model::{Direction, ErrorKind};
 
 /// The size of the reusable read buffer; one read becomes one `Traffic` event.
@@ -18,7 +18,8 @@ pub(crate) const READ_BUFFER: usize = 64 * 1024;
 /// What a connection is asked to do, in order.
 #[derive(Debug)]
 pub(crate) enum ConnCommand {
-    Send(Vec<u8>),
+    Send(Vec<u8>, Split),
+    SetNoDelay(bool),
     HalfClose,
     /// Write what is queued before this, send FIN, wait briefly for the peer's FIN.
     Close,
@@ -80,7 +81,7 @@ pub(crate) async fn run<S>(
                             bytes,
                         });
                         if let Some(answer) = answer {
-                            let _ = commands_tx.send(ConnCommand::Send(answer));
+                            let _ = commands_tx.send(ConnCommand::Send(answer, Split::WHOLE));
                         }
                     }
                     Err(e) => return ReadEnd::Error(e),
@@ -89,13 +90,24 @@ pub(crate) async fn run<S>(
         }
     };
 
+    // The writer sets options on a duplicate of the socket (the stream may be TLS).
+    let options = match socket.try_clone() {
+        Ok(dup) => dup,
+        Err(e) => {
+            ctx.failed(
+                Some(peer),
+                NetError::from_io(Operation::Configure, "the socket", &e),
+            );
+            return;
+        }
+    };
     let writer = {
         let ctx = ctx.clone();
         async move {
             let mut half_closed = false;
             while let Some(command) = commands.recv().await {
                 match command {
-                    ConnCommand::Send(bytes) if half_closed => ctx.failed(
+                    ConnCommand::Send(bytes, _) if half_closed => ctx.failed(
                         Some(peer),
                         NetError::new(
                             ErrorKind::Other,
@@ -106,17 +118,35 @@ pub(crate) async fn run<S>(
                             ),
                         ),
                     ),
-                    ConnCommand::Send(bytes) => {
-                        if let Err(e) = write_all_flush(&mut wr, &bytes).await {
-                            return WriteEnd::Error(e);
+                    ConnCommand::Send(bytes, split) => {
+                        let pieces = split.pieces(&bytes);
+                        let last = pieces.len() - 1;
+                        for (i, piece) in pieces.into_iter().enumerate() {
+                            if let Err(e) = write_all_flush(&mut wr, piece).await {
+                                return WriteEnd::Error(e);
+                            }
+                            ctx.emit(EventKind::Traffic {
+                                peer,
+                                remote,
+                                dir: Direction::Sent,
+                                bytes: piece.to_vec(),
+                            });
+                            if i < last && !split.gap.is_zero() {
+                                tokio::time::sleep(split.gap).await;
+                            }
                         }
-                        ctx.emit(EventKind::Traffic {
-                            peer,
-                            remote,
-                            dir: Direction::Sent,
-                            bytes,
-                        });
                     }
+                    ConnCommand::SetNoDelay(on) => match options.set_tcp_nodelay(on) {
+                        Ok(()) => ctx.emit(EventKind::Note {
+                            peer: Some(peer),
+                            text: format!(
+                                "TCP_NODELAY {}: small writes go out {}",
+                                if on { "on" } else { "off" },
+                                if on { "at once" } else { "coalesced while data is unacknowledged (Nagle)" }
+                            ),
+                        }),
+                        Err(e) => ctx.failed(Some(peer), NetError::from_io(Operation::Configure, "TCP_NODELAY", &e)),
+                    },
                     ConnCommand::HalfClose if half_closed => {}
                     ConnCommand::HalfClose => {
                         if let Err(e) = wr.shutdown().await {

@@ -13,6 +13,7 @@
 mod conn;
 pub mod event;
 mod net;
+pub mod os_tcp;
 pub mod replay;
 mod reply;
 mod tcp;
@@ -60,6 +61,18 @@ pub enum Command {
         to: Target,
         bytes: Vec<u8>,
     },
+    /// Write a payload in `writes` pieces, `gap` apart (a teaching demo: TCP
+    /// is a byte stream, the receiver's reads need not match the writes).
+    /// Over UDP each piece is its own datagram.
+    SendSplit {
+        id: EndpointId,
+        to: Target,
+        bytes: Vec<u8>,
+        writes: u32,
+        gap: Duration,
+    },
+    /// Turn TCP_NODELAY on or off on the endpoint's connections, now and for new ones.
+    SetNoDelay { id: EndpointId, on: bool },
     /// Shut down the sending side of one TCP connection (half-close): the peer
     /// reads end-of-stream and can still send to us.
     HalfClose { id: EndpointId, peer: PeerId },
@@ -201,13 +214,49 @@ struct Running {
     token: CancellationToken,
 }
 
+/// How a payload is written: in how many pieces, how far apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Split {
+    pub writes: u32,
+    pub gap: Duration,
+}
+
+impl Split {
+    pub const WHOLE: Split = Split {
+        writes: 1,
+        gap: Duration::ZERO,
+    };
+
+    /// The pieces of `bytes`: `writes` nearly equal parts (none empty).
+    pub fn pieces(self, bytes: &[u8]) -> Vec<&[u8]> {
+        let n = (self.writes as usize).clamp(1, bytes.len().max(1));
+        let size = bytes.len().div_ceil(n).max(1);
+        if bytes.is_empty() {
+            return vec![bytes];
+        }
+        bytes.chunks(size).collect()
+    }
+}
+
 /// What an endpoint task is asked to do; the supervisor routes [`Command`]s here.
 #[derive(Debug)]
 pub(crate) enum EndpointCommand {
-    Send { to: Target, bytes: Vec<u8> },
-    HalfClose { peer: PeerId },
-    Disconnect { peer: PeerId, abort: bool },
-    Close { abort: bool },
+    Send {
+        to: Target,
+        bytes: Vec<u8>,
+        split: Split,
+    },
+    SetNoDelay(bool),
+    HalfClose {
+        peer: PeerId,
+    },
+    Disconnect {
+        peer: PeerId,
+        abort: bool,
+    },
+    Close {
+        abort: bool,
+    },
 }
 
 async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emitter) {
@@ -266,7 +315,32 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
                 });
                 continue;
             }
-            Command::Send { id, to, bytes } => (id, EndpointCommand::Send { to, bytes }),
+            Command::Send { id, to, bytes } => (
+                id,
+                EndpointCommand::Send {
+                    to,
+                    bytes,
+                    split: Split::WHOLE,
+                },
+            ),
+            Command::SendSplit {
+                id,
+                to,
+                bytes,
+                writes,
+                gap,
+            } => (
+                id,
+                EndpointCommand::Send {
+                    to,
+                    bytes,
+                    split: Split {
+                        writes: writes.max(1),
+                        gap,
+                    },
+                },
+            ),
+            Command::SetNoDelay { id, on } => (id, EndpointCommand::SetNoDelay(on)),
             Command::HalfClose { id, peer } => (id, EndpointCommand::HalfClose { peer }),
             Command::Disconnect { id, peer, abort } => {
                 (id, EndpointCommand::Disconnect { peer, abort })

@@ -151,8 +151,9 @@ fn route_client(
     command: EndpointCommand,
 ) {
     let conn_command = match command {
-        EndpointCommand::Send { to, bytes } => match to {
-            Target::Default | Target::AllPeers | Target::Peer(0) => ConnCommand::Send(bytes),
+        EndpointCommand::SetNoDelay(on) => ConnCommand::SetNoDelay(on),
+        EndpointCommand::Send { to, bytes, split } => match to {
+            Target::Default | Target::AllPeers | Target::Peer(0) => ConnCommand::Send(bytes, split),
             Target::Peer(p) => {
                 return ctx.failed(
                     Some(p),
@@ -208,7 +209,7 @@ pub(crate) fn bind_listener(ctx: &EndpointCtx, addr: SocketAddr) -> Result<TcpLi
 
 /// A TCP server: listen, accept peers (one task each), route sends to them.
 pub(crate) async fn server(
-    ctx: EndpointCtx,
+    mut ctx: EndpointCtx,
     listen: HostPort,
     mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
 ) {
@@ -276,7 +277,13 @@ pub(crate) async fn server(
                     }
                     break;
                 }
-                Some(command) => route_server(&ctx, &peers, command),
+                Some(command) => {
+                    if let EndpointCommand::SetNoDelay(on) = command {
+                        // Peers accepted from now on get it too.
+                        ctx.options.nodelay = on;
+                    }
+                    route_server(&ctx, &peers, command);
+                }
             },
             Some(peer) = done_rx.recv() => {
                 peers.remove(&peer);
@@ -304,21 +311,28 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
         ),
     };
     match command {
-        EndpointCommand::Send { to, bytes } => match to {
-            Target::Peer(p) => send_to(p, ConnCommand::Send(bytes)),
+        EndpointCommand::SetNoDelay(on) => {
+            for handle in peers.values() {
+                let _ = handle.commands.send(ConnCommand::SetNoDelay(on));
+            }
+        }
+        EndpointCommand::Send { to, bytes, split } => match to {
+            Target::Peer(p) => send_to(p, ConnCommand::Send(bytes, split)),
             Target::AllPeers if peers.is_empty() => {
                 ctx.failed(None, other(Operation::Send, "no peer is connected yet"))
             }
             Target::AllPeers => {
                 for handle in peers.values() {
-                    let _ = handle.commands.send(ConnCommand::Send(bytes.clone()));
+                    let _ = handle
+                        .commands
+                        .send(ConnCommand::Send(bytes.clone(), split));
                 }
             }
             Target::Default => match peers.len() {
                 0 => ctx.failed(None, other(Operation::Send, "no peer is connected yet")),
                 1 => {
                     if let Some(handle) = peers.values().next() {
-                        let _ = handle.commands.send(ConnCommand::Send(bytes));
+                        let _ = handle.commands.send(ConnCommand::Send(bytes, split));
                     }
                 }
                 n => ctx.failed(

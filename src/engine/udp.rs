@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::conn::READ_BUFFER;
 use super::net::{EndpointCtx, apply_common, resolve, unspecified_for};
-use super::{EndpointCommand, EventKind, NetError, Operation, PeerId, Target};
+use super::{EndpointCommand, EventKind, NetError, Operation, PeerId, Split, Target};
 use crate::model::{Direction, ErrorKind, HostPort};
 
 /// The remote addresses a socket has talked to, numbered in order of first contact.
@@ -109,7 +109,7 @@ pub(crate) async fn socket(
         .or(remote_addr.as_ref().map(unspecified_for))
         .unwrap_or_else(|| "0.0.0.0:0".parse().expect("a literal address"));
     let socket = match bind_socket(&ctx, bind_addr) {
-        Ok(s) => s,
+        Ok(s) => std::sync::Arc::new(s),
         Err(e) => return ctx.failed(None, e),
     };
     let local = socket.local_addr().unwrap_or(bind_addr);
@@ -138,7 +138,11 @@ pub(crate) async fn socket(
             },
             command = commands.recv() => match command {
                 None | Some(EndpointCommand::Close { .. }) => break,
-                Some(EndpointCommand::Send { to, bytes }) => {
+                Some(EndpointCommand::SetNoDelay(_)) => {
+                    ctx.failed(None, NetError::new(ErrorKind::Other, Operation::Configure,
+                        "TCP_NODELAY is a TCP option: a UDP socket sends every datagram at once anyway"));
+                }
+                Some(EndpointCommand::Send { to, bytes, split }) => {
                     let destinations: Vec<SocketAddr> = match to {
                         Target::Default => match remote_addr {
                             Some(r) => vec![r],
@@ -165,9 +169,27 @@ pub(crate) async fn socket(
                             }
                         },
                     };
-                    for dest in destinations {
-                        let peer = peers.id(dest);
-                        send_datagram(&ctx, &socket, peer, dest, bytes.clone()).await;
+                    let targets: Vec<(PeerId, SocketAddr)> =
+                        destinations.into_iter().map(|d| (peers.id(d), d)).collect();
+                    if split == Split::WHOLE {
+                        for (peer, dest) in targets {
+                            send_datagram(&ctx, &socket, peer, dest, bytes.clone()).await;
+                        }
+                    } else {
+                        // Pieces, each its own datagram, gap apart: off this loop,
+                        // so receiving goes on meanwhile.
+                        let (ctx, socket) = (ctx.clone(), socket.clone());
+                        tokio::spawn(async move {
+                            let pieces: Vec<Vec<u8>> = split.pieces(&bytes).into_iter().map(<[u8]>::to_vec).collect();
+                            for (i, piece) in pieces.iter().enumerate() {
+                                if i > 0 && !split.gap.is_zero() {
+                                    tokio::time::sleep(split.gap).await;
+                                }
+                                for &(peer, dest) in &targets {
+                                    send_datagram(&ctx, &socket, peer, dest, piece.clone()).await;
+                                }
+                            }
+                        });
                     }
                 }
                 Some(EndpointCommand::HalfClose { peer } | EndpointCommand::Disconnect { peer, .. }) => {

@@ -4,6 +4,9 @@
 pub mod address;
 pub mod endpoint;
 pub mod explain;
+pub mod framing;
+pub mod lesson;
+pub mod lifecycle;
 pub mod log;
 pub mod payload;
 pub mod replay;

@@ -15,6 +15,8 @@ pub struct Session {
     pub library: Vec<LibraryItem>,
     /// Everything that happened while the session ran.
     pub log: TrafficLog,
+    /// Steps for a learner, when the session is a lesson.
+    pub lesson: Option<super::lesson::Lesson>,
 }
 
 /// A named payload of the library.

@@ -40,6 +40,8 @@ struct SessionFile {
     endpoints: Vec<EndpointSpec>,
     #[serde(default)]
     library: Vec<LibraryItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lesson: Option<crate::model::lesson::Lesson>,
     #[serde(default)]
     log: LogFile,
 }
@@ -170,6 +172,7 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
         endpoints: file.endpoints,
         library: file.library,
         log: TrafficLog::new(),
+        lesson: file.lesson,
     };
     if let Err(message) = session.validate() {
         let line = session
@@ -269,6 +272,7 @@ pub fn encode(session: &Session) -> String {
         notes: session.notes.clone(),
         endpoints: session.endpoints.clone(),
         library: session.library.clone(),
+        lesson: session.lesson.clone(),
         log: LogFile { peers, entries },
     };
     // Nested values past the third level stay on one line: one peer and one

@@ -1,0 +1,75 @@
+//! The code view: the selected endpoint as the equivalent Python program
+//! (standard `socket` module), with a copy button.
+
+use egui::{RichText, Ui};
+
+use crate::export::python::to_python;
+use crate::model::replay::{Conversation, EndpointPlan, Role, plan_endpoint};
+use crate::model::{EndpointKind, EndpointSpec, Session};
+
+/// The program, rebuilt when the document or the endpoint changed.
+#[derive(Default)]
+pub struct CodeView {
+    cache: Option<(u64, String, String)>,
+}
+
+/// The plan of an endpoint, or an empty one when it recorded nothing yet (the
+/// program then shows the calls without payloads).
+fn plan_for(session: &Session, spec: &EndpointSpec) -> EndpointPlan {
+    plan_endpoint(session, spec, None).unwrap_or_else(|| EndpointPlan {
+        spec: spec.clone(),
+        role: match &spec.kind {
+            EndpointKind::TcpServer { .. } => Role::Server,
+            EndpointKind::Udp { remote: None, .. } => Role::Server,
+            _ => Role::Client,
+        },
+        conversations: vec![Conversation {
+            steps: Vec::new(),
+            peer_closed: false,
+            remote: String::new(),
+        }],
+    })
+}
+
+impl CodeView {
+    /// `changes` is the document's change count, `name` the session's name.
+    pub fn ui(
+        &mut self,
+        ui: &mut Ui,
+        session: Result<Session, String>,
+        endpoint: &str,
+        changes: u64,
+        name: &str,
+    ) {
+        let fresh = matches!(&self.cache, Some((c, e, _)) if *c == changes && e == endpoint);
+        if !fresh {
+            let program = match &session {
+                Ok(session) => match session.endpoint(endpoint) {
+                    Some(spec) => to_python(&plan_for(session, spec), name),
+                    None => format!("# No endpoint named {endpoint:?}."),
+                },
+                Err(e) => format!("# Fix the session first: {e}"),
+            };
+            self.cache = Some((changes, endpoint.to_owned(), program));
+        }
+        let program = self.cache.as_ref().map(|c| c.2.clone()).unwrap_or_default();
+        ui.horizontal(|ui| {
+            if ui
+                .button("📋 Copy program")
+                .on_hover_text("Copy the Python program; run it with python3 against the same peer")
+                .clicked()
+            {
+                ui.ctx().copy_text(program.clone());
+            }
+            ui.label(format!(
+                "\"{endpoint}\" as Python, standard library only: the same calls, the recorded payloads."
+            ));
+        });
+        egui::ScrollArea::both()
+            .id_salt("python program")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                ui.add(egui::Label::new(RichText::new(program).monospace()).extend());
+            });
+    }
+}

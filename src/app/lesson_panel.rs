@@ -1,0 +1,91 @@
+//! The lesson panel: a lesson's steps, each with a checkpoint that turns green
+//! when the real event happens, and how far the learner has come.
+
+use egui::{Color32, RichText, Ui};
+
+use super::App;
+
+impl App {
+    /// Shows the open session's lesson, if it has one.
+    pub(super) fn lesson_ui(&mut self, ui: &mut Ui) {
+        let Some(lesson) = self.doc.session.lesson.clone() else {
+            return;
+        };
+        let key = (
+            self.doc.session.log.generation(),
+            self.doc.session.log.len(),
+            self.doc.ticked.clone(),
+        );
+        if self.lesson_cache.as_ref().is_none_or(|(k, _)| *k != key) {
+            let done = lesson.done(&self.doc.session.log, &self.doc.ticked);
+            self.lesson_cache = Some((key, done));
+        }
+        let done = self
+            .lesson_cache
+            .as_ref()
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default();
+        let count = done.iter().filter(|d| **d).count();
+        ui.heading(RichText::new(format!("Lesson: {}", lesson.title)));
+        ui.add(
+            egui::ProgressBar::new(if done.is_empty() {
+                1.0
+            } else {
+                count as f32 / done.len() as f32
+            })
+            .text(format!("{count} of {} steps", done.len())),
+        )
+        .on_hover_text("Steps whose checkpoint has happened");
+        let current = done.iter().position(|d| !d);
+        let green = if ui.visuals().dark_mode {
+            Color32::from_rgb(110, 210, 120)
+        } else {
+            Color32::from_rgb(20, 130, 50)
+        };
+        for (i, step) in lesson.steps.iter().enumerate() {
+            ui.add_space(4.0);
+            let (mark, color) = if done[i] {
+                ("✔", green)
+            } else if Some(i) == current {
+                ("▶", ui.visuals().strong_text_color())
+            } else {
+                ("○", ui.visuals().weak_text_color())
+            };
+            ui.horizontal_top(|ui| {
+                ui.label(RichText::new(mark).color(color).strong())
+                    .on_hover_text(if done[i] {
+                        "Done: the checkpoint happened"
+                    } else {
+                        "Not yet"
+                    });
+                ui.vertical(|ui| {
+                    let text = RichText::new(format!("{}. {}", i + 1, step.text));
+                    ui.label(if Some(i) == current {
+                        text.strong()
+                    } else {
+                        text.color(color)
+                    });
+                    if step.check.is_none()
+                        && !done[i]
+                        && Some(i) == current
+                        && ui
+                            .small_button("✔ Done")
+                            .on_hover_text("Tick this step off when you have done it")
+                            .clicked()
+                    {
+                        self.doc.ticked.resize(lesson.steps.len(), false);
+                        self.doc.ticked[i] = true;
+                    }
+                });
+            });
+        }
+        if count == done.len() {
+            ui.add_space(6.0);
+            ui.label(
+                RichText::new("🎉 Every step done. The Python tab shows the same program in code.")
+                    .color(green),
+            );
+        }
+        ui.separator();
+    }
+}

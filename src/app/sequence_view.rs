@@ -1,0 +1,190 @@
+//! The sequence diagram: a lifeline per endpoint and outside peer, an arrow per
+//! payload and connection event; click an arrow to select its log row.
+
+use egui::{Align2, FontId, Pos2, Rect, Sense, Stroke, Ui, pos2, vec2};
+
+use super::log_view::kind_color;
+use crate::export::sequence::{MessageKind, Sequence, sequence};
+use crate::model::TrafficLog;
+use crate::model::log::EntryKind;
+
+const ROW: f32 = 30.0;
+const HEADER: f32 = 34.0;
+
+/// The diagram, rebuilt only when the log changed.
+#[derive(Default)]
+pub struct SequenceView {
+    cache: Option<(u64, usize, Sequence)>,
+}
+
+impl SequenceView {
+    fn sequence(&mut self, log: &TrafficLog) -> &Sequence {
+        let key = (log.generation(), log.len());
+        if self.cache.as_ref().is_none_or(|(g, n, _)| (*g, *n) != key) {
+            self.cache = Some((key.0, key.1, sequence(log)));
+        }
+        &self.cache.as_ref().expect("filled above").2
+    }
+
+    /// Shows the diagram; returns the log row of a clicked arrow.
+    pub fn ui(&mut self, ui: &mut Ui, log: &TrafficLog, selected: Option<usize>) -> Option<usize> {
+        let mut clicked = None;
+        ui.horizontal(|ui| {
+            if ui
+                .button("📋 Copy as Mermaid")
+                .on_hover_text("Copy the diagram as a Mermaid sequenceDiagram, for docs and slides")
+                .clicked()
+            {
+                ui.ctx().copy_text(crate::export::mermaid::to_mermaid(log));
+            }
+            ui.label("Solid arrows are payloads, dashed ones connection events; click one to see its row.");
+        });
+        let visuals = ui.visuals().clone();
+        let seq = self.sequence(log).clone();
+        if seq.messages.is_empty() {
+            ui.label("Nothing to draw yet: start the endpoints and send something.");
+            return None;
+        }
+        let lanes = seq.participants.len().max(1);
+        let lane_width = (ui.available_width() / lanes as f32).max(170.0);
+        let lane_x = |left: f32, i: usize| left + lane_width * (i as f32 + 0.5);
+        let text_color = visuals.text_color();
+        let line = Stroke::new(1.0, visuals.weak_text_color());
+
+        egui::ScrollArea::horizontal()
+            .id_salt("sequence scroll x")
+            .show(ui, |ui| {
+                let width = lane_width * lanes as f32;
+                // Lifeline heads, always on top.
+                let (head, _) = ui.allocate_exact_size(vec2(width, HEADER), Sense::hover());
+                let painter = ui.painter_at(head);
+                for (i, name) in seq.participants.iter().enumerate() {
+                    let x = lane_x(head.left(), i);
+                    let rect = Rect::from_center_size(
+                        pos2(x, head.center().y),
+                        vec2(lane_width - 20.0, HEADER - 8.0),
+                    );
+                    painter.rect(
+                        rect,
+                        4.0,
+                        visuals.faint_bg_color,
+                        Stroke::new(1.0, text_color),
+                        egui::StrokeKind::Inside,
+                    );
+                    painter.text(
+                        rect.center(),
+                        Align2::CENTER_CENTER,
+                        name,
+                        FontId::proportional(13.0),
+                        text_color,
+                    );
+                }
+                egui::ScrollArea::vertical()
+                    .id_salt("sequence scroll y")
+                    .auto_shrink([false, false])
+                    .show_rows(ui, ROW, seq.messages.len(), |ui, range| {
+                        for m in &seq.messages[range] {
+                            let (rect, response) =
+                                ui.allocate_exact_size(vec2(width, ROW), Sense::click());
+                            let painter = ui.painter_at(rect);
+                            if selected == Some(m.row) {
+                                painter.rect_filled(
+                                    rect,
+                                    0.0,
+                                    visuals.selection.bg_fill.gamma_multiply(0.5),
+                                );
+                            }
+                            for i in 0..lanes {
+                                let x = lane_x(rect.left(), i);
+                                painter.line_segment(
+                                    [pos2(x, rect.top()), pos2(x, rect.bottom())],
+                                    line,
+                                );
+                            }
+                            let kind = log.entry(m.row).map_or(EntryKind::Note, |e| e.kind);
+                            let color = kind_color(&visuals, kind);
+                            let y = rect.center().y + 6.0;
+                            let (from, to) =
+                                (lane_x(rect.left(), m.from), lane_x(rect.left(), m.to));
+                            match m.kind {
+                                MessageKind::Payload | MessageKind::Control => {
+                                    let stroke = Stroke::new(1.5, color);
+                                    if m.kind == MessageKind::Payload {
+                                        painter.line_segment([pos2(from, y), pos2(to, y)], stroke);
+                                    } else {
+                                        dashed(&painter, pos2(from, y), pos2(to, y), stroke);
+                                    }
+                                    let dir = if to >= from { 1.0 } else { -1.0 };
+                                    painter.line_segment(
+                                        [pos2(to, y), pos2(to - dir * 8.0, y - 4.0)],
+                                        stroke,
+                                    );
+                                    painter.line_segment(
+                                        [pos2(to, y), pos2(to - dir * 8.0, y + 4.0)],
+                                        stroke,
+                                    );
+                                    painter.text(
+                                        pos2((from + to) / 2.0, y - 3.0),
+                                        Align2::CENTER_BOTTOM,
+                                        &m.label,
+                                        FontId::monospace(11.0),
+                                        color,
+                                    );
+                                }
+                                MessageKind::Note | MessageKind::Failure => {
+                                    let galley = painter.layout_no_wrap(
+                                        m.label.clone(),
+                                        FontId::proportional(12.0),
+                                        color,
+                                    );
+                                    let note = Rect::from_min_size(
+                                        pos2(
+                                            from - 6.0,
+                                            rect.center().y - galley.size().y / 2.0 - 2.0,
+                                        ),
+                                        galley.size() + vec2(12.0, 4.0),
+                                    );
+                                    painter.rect_filled(note, 3.0, visuals.extreme_bg_color);
+                                    painter.rect_stroke(
+                                        note,
+                                        3.0,
+                                        Stroke::new(1.0, color),
+                                        egui::StrokeKind::Inside,
+                                    );
+                                    painter.galley(note.min + vec2(6.0, 2.0), galley, color);
+                                }
+                            }
+                            // Named, so screen readers (and tests) can find each arrow.
+                            let name = format!(
+                                "{} → {}: {}",
+                                seq.participants[m.from], seq.participants[m.to], m.label
+                            );
+                            response.widget_info(|| {
+                                egui::WidgetInfo::labeled(egui::Role::Button, true, &name)
+                            });
+                            if response
+                                .on_hover_text(format!("Row {}: {}", m.row + 1, m.label))
+                                .clicked()
+                            {
+                                clicked = Some(m.row);
+                            }
+                        }
+                    });
+            });
+        clicked
+    }
+}
+
+fn dashed(painter: &egui::Painter, a: Pos2, b: Pos2, stroke: Stroke) {
+    let length = (b.x - a.x).abs();
+    let dir = if b.x >= a.x { 1.0 } else { -1.0 };
+    let mut x = 0.0;
+    while x < length {
+        let end = (x + 6.0).min(length);
+        painter.line_segment(
+            [pos2(a.x + dir * x, a.y), pos2(a.x + dir * end, a.y)],
+            stroke,
+        );
+        x += 10.0;
+    }
+}

@@ -1,0 +1,280 @@
+//! An endpoint as the equivalent Python program, standard `socket` module
+//! only: a learner reads the calls one by one, and runs it with `python3`
+//! against the same peer to see the same answers.
+
+use std::fmt::Write as _;
+
+use crate::model::replay::{EndpointPlan, Role};
+use crate::model::{Direction, EndpointKind, HostPort};
+
+/// A Python bytes literal: `b"GET /\r\n"`, `b"\x00\xff"`.
+pub fn py_bytes(bytes: &[u8]) -> String {
+    let mut s = String::from("b\"");
+    for &b in bytes {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            b'"' => s.push_str("\\\""),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            0x20..=0x7e => s.push(b as char),
+            _ => {
+                let _ = write!(s, "\\x{b:02x}");
+            }
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn py_str(text: &str) -> String {
+    format!("{text:?}")
+}
+
+/// The recorded conversations as a Python list of lists of steps.
+fn conversations(plan: &EndpointPlan, udp: bool) -> String {
+    let mut s = String::from("[\n");
+    for (i, c) in plan.conversations.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "    [  # {} {}",
+            if udp { "exchange" } else { "connection" },
+            i + 1
+        );
+        for step in &c.steps {
+            match step.dir {
+                Direction::Sent => {
+                    let _ = writeln!(s, "        (\"send\", {}),", py_bytes(&step.bytes));
+                }
+                Direction::Received => {
+                    let _ = writeln!(s, "        (\"recv\", {}),", step.bytes.len());
+                }
+            }
+        }
+        s.push_str("    ],\n");
+    }
+    s.push(']');
+    s
+}
+
+fn host_port(hp: Option<&HostPort>, fallback: &str) -> (String, u16) {
+    match hp {
+        Some(hp) => (hp.host.clone(), hp.port),
+        None => (fallback.to_owned(), 0),
+    }
+}
+
+const HELPERS: &str = r#"
+def receive(sock, count):
+    """Reads `count` bytes (TCP is a stream: they may come in several pieces)."""
+    data = b""
+    while len(data) < count:
+        try:
+            chunk = sock.recv(count - len(data))
+        except socket.timeout:
+            print(f"  (no more within {TIMEOUT} s)")
+            break
+        if not chunk:  # the peer closed its side
+            break
+        data += chunk
+    return data
+
+
+def play(sock, steps):
+    """Plays one recorded conversation on a connected socket."""
+    for action, value in steps:
+        if action == "send":
+            sock.sendall(value)
+            print("sent    ", value)
+        else:
+            print("received", receive(sock, value))
+"#;
+
+/// The Python program for one endpoint's plan.
+pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
+    let udp = plan.is_udp();
+    let name = plan.name();
+    let mut out = String::from("#!/usr/bin/env python3\n");
+    let (role_text, target) = match (&plan.spec.kind, plan.role) {
+        (EndpointKind::TcpClient { remote }, _) => {
+            ("connects to", host_port(Some(remote), "127.0.0.1"))
+        }
+        (EndpointKind::TcpServer { listen }, _) => {
+            ("listens on", host_port(Some(listen), "127.0.0.1"))
+        }
+        (EndpointKind::Udp { remote, .. }, Role::Client) => (
+            "sends datagrams to",
+            host_port(remote.as_ref(), "127.0.0.1"),
+        ),
+        (EndpointKind::Udp { bind, .. }, Role::Server) => (
+            "receives datagrams on",
+            host_port(bind.as_ref(), "127.0.0.1"),
+        ),
+    };
+    let (host, port) = target;
+    let family = if host.contains(':') {
+        "socket.AF_INET6"
+    } else {
+        "socket.AF_INET"
+    };
+    let _ = writeln!(
+        out,
+        "\"\"\"Endpoint {} of the sockbench session {}, as a Python program.\n\n\
+         It {role_text} {host}:{port} and plays what was recorded: it sends the same\n\
+         payloads and prints what comes back. Standard library only; run it with python3.\n\"\"\"",
+        py_str(name),
+        py_str(session_name),
+    );
+    out.push_str("import socket\n\n");
+    let _ = writeln!(out, "HOST, PORT = {}, {port}", py_str(&host));
+    out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n\n");
+    out.push_str("# What was recorded: (\"send\", bytes) goes out; (\"recv\", n) reads n bytes");
+    out.push_str(if udp { " (one datagram).\n" } else { ".\n" });
+    let _ = writeln!(out, "CONVERSATIONS = {}\n", conversations(plan, udp));
+
+    match (udp, plan.role) {
+        (false, Role::Client) => {
+            out.push_str(HELPERS);
+            out.push_str(
+                r#"
+
+def main():
+    for steps in CONVERSATIONS:
+        # socket() + connect(): the three-way handshake happens here.
+        with socket.create_connection((HOST, PORT), timeout=TIMEOUT) as sock:
+            print("connected to", sock.getpeername(), "from", sock.getsockname())
+            play(sock, steps)
+            # shutdown(SHUT_WR) sends our FIN: the peer reads end-of-stream.
+            sock.shutdown(socket.SHUT_WR)
+            rest = receive(sock, 1 << 20)
+            if rest:
+                print("received", rest)
+        print("closed")
+"#,
+            );
+        }
+        (false, Role::Server) => {
+            out.push_str(HELPERS);
+            let _ = write!(
+                out,
+                r#"
+
+def main():
+    with socket.socket({family}, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((HOST, PORT))
+        server.listen()
+        print("listening on", server.getsockname())
+        for steps in CONVERSATIONS:
+            conn, address = server.accept()  # a new socket for this peer
+            with conn:
+                conn.settimeout(TIMEOUT)
+                print("accepted", address)
+                play(conn, steps)
+                conn.shutdown(socket.SHUT_WR)
+            print("closed", address)
+"#
+            );
+        }
+        (true, Role::Client) => {
+            let _ = write!(
+                out,
+                r#"
+def main():
+    with socket.socket({family}, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(TIMEOUT)
+        for steps in CONVERSATIONS:
+            for action, value in steps:
+                if action == "send":
+                    sock.sendto(value, (HOST, PORT))
+                    print("sent    ", value)
+                else:
+                    try:
+                        data, address = sock.recvfrom(65535)
+                        print("received", data, "from", address)
+                    except socket.timeout:
+                        print(f"  (no datagram within {{TIMEOUT}} s)")
+"#
+            );
+        }
+        (true, Role::Server) => {
+            let _ = write!(
+                out,
+                r#"
+def main():
+    with socket.socket({family}, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, PORT))
+        print("bound to", sock.getsockname())
+        for steps in CONVERSATIONS:
+            peer = None
+            for action, value in steps:
+                if action == "recv":
+                    data, peer = sock.recvfrom(65535)
+                    print("received", data, "from", peer)
+                elif peer is not None:
+                    sock.sendto(value, peer)
+                    print("sent    ", value, "to", peer)
+"#
+            );
+        }
+    }
+    out.push_str("\n\nif __name__ == \"__main__\":\n    main()\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EndpointSpec;
+    use crate::model::replay::{Conversation, Step};
+    use std::time::Duration;
+
+    #[test]
+    fn bytes_literals() {
+        assert_eq!(py_bytes(b"GET / HTTP/1.0\r\n"), "b\"GET / HTTP/1.0\\r\\n\"");
+        assert_eq!(
+            py_bytes(&[0, 0x7f, 0xff, b'"', b'\\']),
+            "b\"\\x00\\x7f\\xff\\\"\\\\\""
+        );
+    }
+
+    #[test]
+    fn a_client_program() {
+        let plan = EndpointPlan {
+            spec: EndpointSpec::new(
+                "client",
+                EndpointKind::TcpClient {
+                    remote: "127.0.0.1:7007".parse().unwrap(),
+                },
+            ),
+            role: Role::Client,
+            conversations: vec![Conversation {
+                steps: vec![
+                    Step {
+                        dir: Direction::Sent,
+                        bytes: b"hi\n".to_vec(),
+                        gap: Duration::ZERO,
+                    },
+                    Step {
+                        dir: Direction::Received,
+                        bytes: b"hi\n".to_vec(),
+                        gap: Duration::ZERO,
+                    },
+                ],
+                peer_closed: false,
+                remote: "127.0.0.1:7007".into(),
+            }],
+        };
+        let program = to_python(&plan, "tcp-echo-pair");
+        assert!(
+            program.contains("HOST, PORT = \"127.0.0.1\", 7007\n"),
+            "{program}"
+        );
+        assert!(
+            program.contains("        (\"send\", b\"hi\\n\"),\n        (\"recv\", 3),\n"),
+            "{program}"
+        );
+        assert!(program.contains("socket.create_connection((HOST, PORT), timeout=TIMEOUT)"));
+        assert!(program.ends_with("if __name__ == \"__main__\":\n    main()\n"));
+    }
+}

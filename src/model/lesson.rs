@@ -1,0 +1,192 @@
+//! Lessons: a session with steps for a learner, each with a checkpoint that
+//! turns green when the real event happens in the session's log.
+
+use super::log::{EntryKind, TrafficLog};
+use super::payload::Payload;
+
+/// A lesson carried by a session file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lesson {
+    pub title: String,
+    pub steps: Vec<LessonStep>,
+}
+
+/// One step: what to do, and how sockbench knows it happened.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LessonStep {
+    /// What to do and what to notice, in plain words.
+    pub text: String,
+    /// The event that completes the step; without one, the learner ticks it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<Checkpoint>,
+}
+
+/// An event to wait for in the log.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// The event's kind: `Connected`, `Received`, `Failed(Refused)`, …
+    pub event: EntryKind,
+    /// Only this endpoint's events (any endpoint when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Only events whose bytes contain this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<Payload>,
+    /// How many such events are needed (1 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+}
+
+/// Events this close before the previous step's event still count for the
+/// next step: two ends of one connection report at nearly the same moment,
+/// in either order.
+const TOGETHER_MICROS: i64 = 200_000;
+
+impl Checkpoint {
+    /// The index of the entry at which this checkpoint is met, counting entries
+    /// after `after` (an entry index and its time), or at most
+    /// [`TOGETHER_MICROS`] before it.
+    pub fn met_at(&self, log: &TrafficLog, after: Option<(usize, i64)>) -> Option<usize> {
+        let finder = self
+            .contains
+            .as_ref()
+            .map(|p| memchr::memmem::Finder::new(p.bytes()));
+        let needed = self.count.unwrap_or(1).max(1);
+        let mut n = 0;
+        let mut last = None;
+        for (i, e) in log.entries().iter().enumerate() {
+            let counts = match after {
+                None => true,
+                Some((index, at)) => {
+                    i > index || (i < index && e.at_micros >= at - TOGETHER_MICROS)
+                }
+            };
+            if !counts || e.kind != self.event {
+                continue;
+            }
+            if let Some(name) = &self.endpoint
+                && log.endpoint_name(e) != name
+            {
+                continue;
+            }
+            if let Some(f) = &finder
+                && f.find(log.bytes_of(e)).is_none()
+            {
+                continue;
+            }
+            n += 1;
+            last = Some(i);
+            if n >= needed && after.is_none_or(|(index, _)| i > index) {
+                return last;
+            }
+        }
+        (n >= needed).then_some(last).flatten()
+    }
+}
+
+impl Lesson {
+    /// Which steps are done. Steps are followed in order: a step's checkpoint
+    /// counts only events after the previous step's (or at the same moment).
+    /// A step without a checkpoint is done when the learner ticked it off.
+    pub fn done(&self, log: &TrafficLog, ticked: &[bool]) -> Vec<bool> {
+        let mut after: Option<(usize, i64)> = None;
+        let mut open = true;
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                if !open {
+                    return false;
+                }
+                let done = match &step.check {
+                    Some(c) => match c.met_at(log, after) {
+                        Some(at) => {
+                            let when = log.entry(at).map_or(0, |e| e.at_micros);
+                            // Keep the latest point, so a step met just before its
+                            // predecessor does not move the line back.
+                            after = Some(match after {
+                                Some((index, time)) if index > at => (index, time.max(when)),
+                                _ => (at, when),
+                            });
+                            true
+                        }
+                        None => false,
+                    },
+                    None => ticked.get(i).copied().unwrap_or(false),
+                };
+                open = done;
+                done
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::log::{ErrorKind, NO_PEER};
+
+    #[test]
+    fn checkpoints_follow_the_steps_in_order() {
+        // Each entry a second after the one before.
+        let clock = std::cell::Cell::new(0);
+        let secs = || {
+            clock.set(clock.get() + 1);
+            clock.get()
+        };
+        let at = |s: i64| chrono::DateTime::from_timestamp_micros(s * 1_000_000).unwrap();
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("client");
+        let s = log.endpoint_index("server");
+        log.push(at(secs()), s, NO_PEER, EntryKind::Listening, b"127.0.0.1:7");
+        log.push(at(secs()), c, NO_PEER, EntryKind::Sent, b"hello there");
+        log.push(
+            at(secs()),
+            c,
+            NO_PEER,
+            EntryKind::Failed(ErrorKind::Refused),
+            b"x",
+        );
+        let lesson: Lesson = ron::from_str(
+            r#"(title: "t", steps: [
+                (text: "listen", check: Some((event: Listening, endpoint: Some("server")))),
+                (text: "say hello", check: Some((event: Sent, contains: Some(Text("hello"))))),
+                (text: "refused", check: Some((event: Failed(Refused)))),
+                (text: "read this"),
+                (text: "twice more", check: Some((event: Sent, count: Some(2)))),
+            ])"#,
+        )
+        .unwrap();
+        assert_eq!(lesson.done(&log, &[]), [true, true, true, false, false]);
+        let ticked = [false, false, false, true];
+        assert_eq!(lesson.done(&log, &ticked), [true, true, true, true, false]);
+        // Only sends after the earlier steps count.
+        log.push(at(secs()), c, NO_PEER, EntryKind::Sent, b"one");
+        assert!(!lesson.done(&log, &ticked)[4]);
+        log.push(at(secs()), c, NO_PEER, EntryKind::Sent, b"two");
+        assert!(lesson.done(&log, &ticked)[4]);
+
+        // Two ends of a connection report in either order, at nearly the same moment.
+        let together: Lesson = ron::from_str(
+            r#"(title: "t", steps: [
+                (text: "connected", check: Some((event: Connected))),
+                (text: "accepted", check: Some((event: Accepted))),
+            ])"#,
+        )
+        .unwrap();
+        let mut both = TrafficLog::new();
+        let c = both.endpoint_index("client");
+        both.push(at(100), c, NO_PEER, EntryKind::Accepted, b"");
+        both.push(at(100), c, NO_PEER, EntryKind::Connected, b"");
+        assert_eq!(together.done(&both, &[]), [true, true]);
+
+        // Out of order, later steps wait for the earlier ones.
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("client");
+        log.push(at(secs()), c, NO_PEER, EntryKind::Sent, b"hello");
+        assert_eq!(lesson.done(&log, &[]), [false, false, false, false, false]);
+    }
+}

@@ -1,0 +1,441 @@
+//! The socket API steps of an endpoint, as a learner draws them — server:
+//! socket, bind, listen, accept, recv/send, shutdown, close; client: socket,
+//! connect, send/recv, shutdown, close; UDP: socket, bind, sendto/recvfrom,
+//! close — and how far the endpoint's last run got, read from the log.
+
+use super::KindTag;
+use super::log::{EntryKind, ErrorKind, TrafficLog};
+
+/// One call of the sockets API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    GetAddrInfo,
+    Socket,
+    Bind,
+    Listen,
+    Accept,
+    Connect,
+    SendRecv,
+    SendToRecvFrom,
+    Shutdown,
+    Close,
+}
+
+impl Call {
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::GetAddrInfo => "getaddrinfo()",
+            Call::Socket => "socket()",
+            Call::Bind => "bind()",
+            Call::Listen => "listen()",
+            Call::Accept => "accept()",
+            Call::Connect => "connect()",
+            Call::SendRecv => "send() / recv()",
+            Call::SendToRecvFrom => "sendto() / recvfrom()",
+            Call::Shutdown => "shutdown()",
+            Call::Close => "close()",
+        }
+    }
+
+    /// What the call does, for a tooltip.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Call::GetAddrInfo => {
+                "Look the host name up: the name service returns its IP addresses."
+            }
+            Call::Socket => {
+                "Create the socket: an endpoint of communication, not yet connected to anything."
+            }
+            Call::Bind => "Give the socket its local address and port.",
+            Call::Listen => {
+                "Mark the socket passive: the system now completes handshakes and queues new connections."
+            }
+            Call::Accept => "Take the next completed connection: a new socket for that peer.",
+            Call::Connect => "Start TCP's three-way handshake (SYN, SYN-ACK, ACK) with the server.",
+            Call::SendRecv => {
+                "Write bytes to the connection and read what arrives: a stream, without message boundaries."
+            }
+            Call::SendToRecvFrom => {
+                "Send a datagram to an address, and read datagrams with the address they came from."
+            }
+            Call::Shutdown => {
+                "End one direction: shutdown(SHUT_WR) sends a FIN, the peer reads end-of-stream."
+            }
+            Call::Close => {
+                "Release the socket; an open connection ends (FIN, or RST with unread data or linger 0)."
+            }
+        }
+    }
+}
+
+/// How far a step got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepState {
+    /// Not reached (yet).
+    Pending,
+    /// Under way (connecting, resolving).
+    Active,
+    Done,
+    /// Failed, with the kind and the detail line of the failure.
+    Failed(ErrorKind, String),
+}
+
+/// One step of the diagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepStatus {
+    pub call: Call,
+    pub state: StepState,
+    /// When it last happened (µs since the epoch), if it did.
+    pub at: Option<i64>,
+    /// A short count or address shown under the step ("3 sent, 2 received").
+    pub note: String,
+}
+
+/// The calls of an endpoint kind, in order.
+pub fn calls(kind: KindTag, resolves: bool) -> Vec<Call> {
+    let mut calls = Vec::new();
+    if resolves {
+        calls.push(Call::GetAddrInfo);
+    }
+    calls.push(Call::Socket);
+    match kind {
+        KindTag::TcpServer => calls.extend([
+            Call::Bind,
+            Call::Listen,
+            Call::Accept,
+            Call::SendRecv,
+            Call::Shutdown,
+        ]),
+        KindTag::TcpClient => calls.extend([Call::Connect, Call::SendRecv, Call::Shutdown]),
+        KindTag::Udp => calls.extend([Call::Bind, Call::SendToRecvFrom]),
+    }
+    calls.push(Call::Close);
+    calls
+}
+
+/// The call a failure belongs to, from its detail line ("connect to …", "bind …").
+fn failed_call(detail: &str, kind: ErrorKind) -> Call {
+    let verb = detail.split_whitespace().next().unwrap_or_default();
+    match verb {
+        "resolve" => Call::GetAddrInfo,
+        "bind" => Call::Bind,
+        "listen" => Call::Listen,
+        "accept" => Call::Accept,
+        "connect" => Call::Connect,
+        "send" | "receive" => Call::SendRecv,
+        "shutdown" => Call::Shutdown,
+        "set" | "TLS" => Call::Socket,
+        _ => match kind {
+            ErrorKind::NotResolved => Call::GetAddrInfo,
+            ErrorKind::AddressInUse | ErrorKind::AddressNotAvailable => Call::Bind,
+            ErrorKind::Refused | ErrorKind::TimedOut | ErrorKind::Unreachable => Call::Connect,
+            _ => Call::SendRecv,
+        },
+    }
+}
+
+/// The steps of `endpoint`'s last run in `log`.
+pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepStatus> {
+    let Some(ep) = log.endpoints().iter().position(|n| n == endpoint) else {
+        return calls(kind, false).into_iter().map(pending).collect();
+    };
+    let ep = ep as u16;
+    // The last run: runs end at each Stopped; the last one with entries counts.
+    let entries = log.entries();
+    let mut runs: Vec<Vec<usize>> = vec![Vec::new()];
+    for (i, e) in entries.iter().enumerate() {
+        if e.endpoint != ep {
+            continue;
+        }
+        if let Some(current) = runs.last_mut() {
+            current.push(i);
+        }
+        if e.kind == EntryKind::Stopped {
+            runs.push(Vec::new());
+        }
+    }
+    let run = runs
+        .into_iter()
+        .rev()
+        .find(|r| !r.is_empty())
+        .unwrap_or_default();
+    let resolves = run.iter().any(|&i| entries[i].kind == EntryKind::Resolving);
+    let mut steps: Vec<StepStatus> = calls(kind, resolves).into_iter().map(pending).collect();
+    let set = |steps: &mut Vec<StepStatus>, call: Call, state: StepState, at: i64| {
+        if let Some(s) = steps.iter_mut().find(|s| s.call == call) {
+            s.state = state;
+            s.at = Some(at);
+        }
+    };
+    let (mut sent, mut received, mut accepted) = (0u64, 0u64, 0u64);
+    for &i in &run {
+        let e = &entries[i];
+        let at = e.at_micros;
+        match e.kind {
+            EntryKind::Resolving => set(&mut steps, Call::GetAddrInfo, StepState::Active, at),
+            EntryKind::Connecting => {
+                set(&mut steps, Call::GetAddrInfo, StepState::Done, at);
+                set(&mut steps, Call::Socket, StepState::Done, at);
+                set(&mut steps, Call::Connect, StepState::Active, at);
+            }
+            EntryKind::Connected => set(&mut steps, Call::Connect, StepState::Done, at),
+            EntryKind::Listening | EntryKind::Bound => {
+                set(&mut steps, Call::GetAddrInfo, StepState::Done, at);
+                set(&mut steps, Call::Socket, StepState::Done, at);
+                set(&mut steps, Call::Bind, StepState::Done, at);
+                set(&mut steps, Call::Listen, StepState::Done, at);
+            }
+            EntryKind::Accepted => {
+                accepted += 1;
+                set(&mut steps, Call::Accept, StepState::Done, at);
+            }
+            EntryKind::Sent | EntryKind::Received => {
+                if e.kind == EntryKind::Sent {
+                    sent += 1;
+                } else {
+                    received += 1;
+                }
+                set(&mut steps, Call::SendRecv, StepState::Done, at);
+                set(&mut steps, Call::SendToRecvFrom, StepState::Done, at);
+            }
+            EntryKind::HalfClosed => set(&mut steps, Call::Shutdown, StepState::Done, at),
+            EntryKind::Closed if kind == KindTag::TcpClient => {
+                set(&mut steps, Call::Close, StepState::Done, at)
+            }
+            EntryKind::Stopped => set(&mut steps, Call::Close, StepState::Done, at),
+            EntryKind::Failed(k) => {
+                let detail = String::from_utf8_lossy(log.bytes_of(e)).into_owned();
+                let call = failed_call(&detail, k);
+                if call == Call::Bind
+                    || call == Call::Listen
+                    || call == Call::Connect
+                    || call == Call::GetAddrInfo
+                {
+                    // The socket was made before a bind or connect could fail.
+                    if !matches!(call, Call::GetAddrInfo) {
+                        set(&mut steps, Call::Socket, StepState::Done, at);
+                    }
+                }
+                set(&mut steps, call, StepState::Failed(k, detail), at);
+            }
+            EntryKind::Reset => set(
+                &mut steps,
+                Call::SendRecv,
+                StepState::Failed(ErrorKind::Reset, "the peer reset the connection".into()),
+                at,
+            ),
+            _ => {}
+        }
+    }
+    for s in &mut steps {
+        s.note = match s.call {
+            Call::SendRecv | Call::SendToRecvFrom if sent + received > 0 => {
+                format!("{sent} sent, {received} received")
+            }
+            Call::Accept if accepted > 0 => {
+                format!("{accepted} peer{}", if accepted == 1 { "" } else { "s" })
+            }
+            _ => String::new(),
+        };
+    }
+    steps
+}
+
+fn pending(call: Call) -> StepStatus {
+    StepStatus {
+        call,
+        state: StepState::Pending,
+        at: None,
+        note: String::new(),
+    }
+}
+
+/// The TCP states of the operating system (as in `/proc/net/tcp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+}
+
+impl TcpState {
+    pub fn from_code(code: u8) -> Option<TcpState> {
+        Some(match code {
+            0x01 => TcpState::Established,
+            0x02 => TcpState::SynSent,
+            0x03 => TcpState::SynRecv,
+            0x04 => TcpState::FinWait1,
+            0x05 => TcpState::FinWait2,
+            0x06 => TcpState::TimeWait,
+            0x07 => TcpState::Close,
+            0x08 => TcpState::CloseWait,
+            0x09 => TcpState::LastAck,
+            0x0A => TcpState::Listen,
+            0x0B => TcpState::Closing,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Listen => "LISTEN",
+            TcpState::Closing => "CLOSING",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            TcpState::Established => "the connection is open both ways",
+            TcpState::SynSent => "our SYN is out; waiting for the SYN-ACK",
+            TcpState::SynRecv => "a SYN came in and was answered; waiting for the last ACK",
+            TcpState::FinWait1 => "we sent our FIN; waiting for it to be acknowledged",
+            TcpState::FinWait2 => "our FIN was acknowledged; waiting for the peer's FIN",
+            TcpState::TimeWait => {
+                "both FINs done; the system waits a while so late packets die out"
+            }
+            TcpState::Close => "closed",
+            TcpState::CloseWait => "the peer sent its FIN; this side has not closed yet",
+            TcpState::LastAck => "we sent our FIN after the peer's; waiting for its ACK",
+            TcpState::Listen => "waiting for connections",
+            TcpState::Closing => "both sides sent a FIN at once",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::log::NO_PEER;
+    use chrono::DateTime;
+
+    fn push(log: &mut TrafficLog, ep: u16, micros: i64, kind: EntryKind, data: &[u8]) {
+        log.push(
+            DateTime::from_timestamp_micros(micros).unwrap(),
+            ep,
+            NO_PEER,
+            kind,
+            data,
+        );
+    }
+
+    fn states(steps: &[StepStatus]) -> Vec<(Call, bool, bool)> {
+        steps
+            .iter()
+            .map(|s| {
+                (
+                    s.call,
+                    s.state == StepState::Done,
+                    matches!(s.state, StepState::Failed(..)),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_client_fails_at_connect() {
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("client");
+        push(&mut log, c, 1, EntryKind::Connecting, b"127.0.0.1:7000");
+        push(
+            &mut log,
+            c,
+            2,
+            EntryKind::Failed(ErrorKind::Refused),
+            b"connect to 127.0.0.1:7000: Connection refused",
+        );
+        push(&mut log, c, 3, EntryKind::Stopped, b"");
+        let steps = lifecycle(&log, "client", KindTag::TcpClient);
+        assert_eq!(
+            states(&steps),
+            [
+                (Call::Socket, true, false),
+                (Call::Connect, false, true),
+                (Call::SendRecv, false, false),
+                (Call::Shutdown, false, false),
+                (Call::Close, true, false),
+            ]
+        );
+        assert!(
+            matches!(&steps[1].state, StepState::Failed(ErrorKind::Refused, d) if d.contains("127.0.0.1:7000"))
+        );
+    }
+
+    #[test]
+    fn a_server_goes_through_its_calls_and_only_the_last_run_counts() {
+        let mut log = TrafficLog::new();
+        let s = log.endpoint_index("server");
+        push(
+            &mut log,
+            s,
+            1,
+            EntryKind::Failed(ErrorKind::AddressInUse),
+            b"bind 127.0.0.1:7: Address in use",
+        );
+        push(&mut log, s, 2, EntryKind::Stopped, b"");
+        push(&mut log, s, 3, EntryKind::Listening, b"127.0.0.1:7");
+        push(&mut log, s, 4, EntryKind::Accepted, b"on 127.0.0.1:7");
+        push(&mut log, s, 5, EntryKind::Received, b"hi");
+        push(&mut log, s, 6, EntryKind::Sent, b"hi");
+        let steps = lifecycle(&log, "server", KindTag::TcpServer);
+        let done: Vec<bool> = steps.iter().map(|s| s.state == StepState::Done).collect();
+        assert_eq!(done, [true, true, true, true, true, false, false]);
+        assert_eq!(steps[4].note, "1 sent, 1 received");
+        assert_eq!(steps[3].note, "1 peer");
+        assert_eq!(steps[4].at, Some(6));
+
+        // Before any run: all pending.
+        let fresh = lifecycle(&log, "nobody", KindTag::Udp);
+        assert!(fresh.iter().all(|s| s.state == StepState::Pending));
+        assert_eq!(
+            fresh.iter().map(|s| s.call).collect::<Vec<_>>(),
+            calls(KindTag::Udp, false)
+        );
+    }
+
+    #[test]
+    fn address_in_use_fails_at_bind() {
+        let mut log = TrafficLog::new();
+        let s = log.endpoint_index("server");
+        push(
+            &mut log,
+            s,
+            1,
+            EntryKind::Failed(ErrorKind::AddressInUse),
+            b"bind 127.0.0.1:7: Address in use",
+        );
+        push(&mut log, s, 2, EntryKind::Stopped, b"");
+        let steps = lifecycle(&log, "server", KindTag::TcpServer);
+        assert!(
+            matches!(
+                steps[1].state,
+                StepState::Failed(ErrorKind::AddressInUse, _)
+            ),
+            "{steps:?}"
+        );
+        assert_eq!(steps[0].state, StepState::Done);
+    }
+
+    #[test]
+    fn tcp_states_by_code() {
+        assert_eq!(TcpState::from_code(0x06), Some(TcpState::TimeWait));
+        assert_eq!(TcpState::from_code(0x0A).unwrap().name(), "LISTEN");
+        assert_eq!(TcpState::from_code(0x42), None);
+    }
+}
