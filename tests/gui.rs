@@ -935,3 +935,38 @@ fn the_sequence_and_stream_views_show_the_conversation() {
         "the stream cut into its lines"
     );
 }
+
+#[test]
+fn tls_endpoints_work_in_the_window() {
+    let mut gui = Gui::new();
+    gui.open_example("tls-echo-pair");
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    assert!(
+        gui.shows("⚠ INSECURE: this client accepts any certificate"),
+        "insecure is marked loudly"
+    );
+    gui.wait_for("the handshake", |g| g.shows("TLS 1.3"));
+    gui.click("➤ Send");
+    gui.wait_for("the echo", |g| {
+        joined(g.log_rows("tls client", EntryKind::Received)) == b"hello over TLS\n"
+    });
+    assert!(gui.shows("🔒 TLS handshake"), "the handshake row");
+    gui.click("⏹ Stop all");
+    gui.wait_for("stopped", |g| {
+        g.harness
+            .state()
+            .doc
+            .endpoints
+            .iter()
+            .all(|e| !e.state.is_running())
+    });
+
+    // Verification on: the made certificate is refused, with the reason.
+    gui.click("Insecure: do not verify the certificate");
+    gui.start_all();
+    gui.wait_for("the refusal", |g| g.shows("● failed"));
+    assert!(gui.shows("unknown issuer"));
+    gui.click("🔁 Lifecycle");
+    assert!(gui.shows("✖ TLS handshake failed"));
+}

@@ -106,6 +106,8 @@ pub struct EndpointUi {
     pub log_endpoint: u16,
     /// The settings it was last started with (edits apply on the next start).
     pub started_with: Option<EndpointSpec>,
+    /// TLS, as the last handshake or the server's certificate told it.
+    pub tls_info: Option<String>,
 }
 
 impl EndpointUi {
@@ -133,6 +135,12 @@ impl EndpointUi {
                 );
             }
             EventKind::Listening { .. } => self.state = RunState::Listening,
+            EventKind::Note { peer: None, text } if text.starts_with("TLS: ") => {
+                self.tls_info = Some(text.trim_start_matches("TLS: ").to_owned());
+            }
+            EventKind::TlsHandshake { detail, .. } if self.kind().is_client() => {
+                self.tls_info = Some(detail.clone());
+            }
             EventKind::Bound { .. } => self.state = RunState::Bound,
             EventKind::Accepted { peer, remote, .. } => {
                 self.peers.insert(
@@ -170,7 +178,7 @@ impl EndpointUi {
                     }
                 }
             }
-            EventKind::Reset { .. } if self.kind() == KindTag::TcpClient => {
+            EventKind::Reset { .. } if self.kind().is_client() => {
                 self.state = RunState::Failed("the peer reset the connection".into());
             }
             EventKind::Closed { peer, .. } => {
@@ -179,7 +187,10 @@ impl EndpointUi {
                     self.send_to = SendTo::Default;
                 }
             }
-            EventKind::Failed { peer: None, error } if self.state.is_starting() => {
+            // Failing to start, or to finish the TLS handshake, fails the endpoint.
+            EventKind::Failed { peer: None, error }
+                if self.state.is_starting() || error.operation == crate::engine::Operation::Tls =>
+            {
                 self.state = RunState::Failed(error.to_string());
             }
             EventKind::Stopped => {
@@ -243,6 +254,7 @@ impl Document {
                     .unwrap_or_default(),
                 log_endpoint: session.log.endpoint_index(&spec.name),
                 started_with: None,
+                tls_info: None,
             })
             .collect();
         Document {
@@ -304,7 +316,7 @@ impl Document {
     }
 
     /// Checks endpoint `index`'s form.
-    pub fn validate(&self, index: usize) -> Result<EndpointSpec, FormErrors> {
+    pub fn validate(&self, index: usize) -> Result<EndpointSpec, Box<FormErrors>> {
         self.endpoints[index]
             .form
             .validate(&self.other_names(index))
@@ -348,6 +360,8 @@ impl Document {
         let base = match kind {
             KindTag::TcpClient => "client",
             KindTag::TcpServer => "server",
+            KindTag::TlsClient => "tls client",
+            KindTag::TlsServer => "tls server",
             KindTag::Udp => "udp",
         };
         let names: Vec<String> = self.endpoints.iter().map(|e| e.form.name.clone()).collect();
@@ -373,6 +387,7 @@ impl Document {
             send_to: SendTo::Default,
             log_endpoint,
             started_with: None,
+            tls_info: None,
         });
         self.selected = self.endpoints.len() - 1;
         self.touch();

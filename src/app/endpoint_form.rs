@@ -4,7 +4,7 @@
 use crate::model::endpoint::{DEFAULT_CONNECT_TIMEOUT_SECS, RegexText};
 use crate::model::{
     AutoReply, EndpointKind, EndpointSpec, HostPort, KindTag, Notation, Payload, Rule,
-    SocketOptions, Trigger,
+    SocketOptions, TlsClientSettings, TlsServerSettings, Trigger,
 };
 
 /// How the endpoint answers by itself.
@@ -82,6 +82,21 @@ pub struct OptionsForm {
     pub connect_timeout_secs: String,
 }
 
+/// TLS settings as typed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsForm {
+    /// Extra PEM files to trust, separated by ';' (client).
+    pub ca: String,
+    pub insecure: bool,
+    /// The server name (client); empty means the host.
+    pub sni: String,
+    /// Application protocols, separated by commas.
+    pub alpn: String,
+    /// Certificate and key files (server); both empty make a self-signed certificate.
+    pub cert: String,
+    pub key: String,
+}
+
 /// An endpoint's settings as typed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointForm {
@@ -94,6 +109,7 @@ pub struct EndpointForm {
     pub reply: ReplyMode,
     pub rules: Vec<RuleForm>,
     pub options: OptionsForm,
+    pub tls: TlsForm,
 }
 
 /// Why fields are not acceptable, each next to its field.
@@ -105,6 +121,7 @@ pub struct FormErrors {
     /// One entry per rule.
     pub rules: Vec<Option<String>>,
     pub options: Option<String>,
+    pub tls: Option<String>,
 }
 
 impl FormErrors {
@@ -114,6 +131,7 @@ impl FormErrors {
             && self.local.is_none()
             && self.rules.iter().all(Option::is_none)
             && self.options.is_none()
+            && self.tls.is_none()
     }
 
     /// The first problem, with the field it concerns, for one-line messages.
@@ -129,6 +147,7 @@ impl FormErrors {
                     .find_map(|(i, e)| field(&format!("rule {}", i + 1), e))
             })
             .or_else(|| field("options", &self.options))
+            .or_else(|| field("TLS", &self.tls))
     }
 }
 
@@ -142,6 +161,8 @@ impl EndpointForm {
             KindTag::TcpClient => ("127.0.0.1:7007", ""),
             KindTag::TcpServer => ("", "127.0.0.1:7007"),
             KindTag::Udp => ("127.0.0.1:7008", "127.0.0.1:0"),
+            KindTag::TlsClient => ("127.0.0.1:8443", ""),
+            KindTag::TlsServer => ("", "127.0.0.1:8443"),
         };
         Self {
             name,
@@ -151,6 +172,7 @@ impl EndpointForm {
             reply: ReplyMode::Off,
             rules: Vec::new(),
             options: OptionsForm::default(),
+            tls: TlsForm::default(),
         }
     }
 
@@ -206,11 +228,16 @@ impl EndpointForm {
                     o.connect_timeout_secs.to_string()
                 },
             },
+            tls: match &spec.kind {
+                EndpointKind::TlsClient { tls, .. } => TlsForm::from_settings(Some(tls), None),
+                EndpointKind::TlsServer { tls, .. } => TlsForm::from_settings(None, Some(tls)),
+                _ => TlsForm::default(),
+            },
         }
     }
 
     /// Checks every field; `other_names` are the names of the session's other endpoints.
-    pub fn validate(&self, other_names: &[&str]) -> Result<EndpointSpec, FormErrors> {
+    pub fn validate(&self, other_names: &[&str]) -> Result<EndpointSpec, Box<FormErrors>> {
         let mut errors = FormErrors::default();
         let name = self.name.trim();
         if name.is_empty() {
@@ -238,8 +265,12 @@ impl EndpointForm {
                 }
             };
         let (remote, local) = match self.kind {
-            KindTag::TcpClient => (address(&self.remote, true, true), Ok(None)),
-            KindTag::TcpServer => (Ok(None), address(&self.local, true, false)),
+            KindTag::TcpClient | KindTag::TlsClient => {
+                (address(&self.remote, true, true), Ok(None))
+            }
+            KindTag::TcpServer | KindTag::TlsServer => {
+                (Ok(None), address(&self.local, true, false))
+            }
             KindTag::Udp => (
                 address(&self.remote, false, true),
                 address(&self.local, false, false),
@@ -271,10 +302,25 @@ impl EndpointForm {
             .map_err(|e| errors.options = Some(e))
             .ok();
 
+        let tls = self
+            .tls
+            .validate(self.kind)
+            .map_err(|e| errors.tls = Some(e))
+            .ok();
+
         if !errors.is_empty() {
-            return Err(errors);
+            return Err(Box::new(errors));
         }
+        let (client_tls, server_tls) = tls.unwrap_or_default();
         let kind = match self.kind {
+            KindTag::TlsClient => EndpointKind::TlsClient {
+                remote: remote.expect("checked above"),
+                tls: client_tls,
+            },
+            KindTag::TlsServer => EndpointKind::TlsServer {
+                listen: local.expect("checked above"),
+                tls: server_tls,
+            },
             KindTag::TcpClient => EndpointKind::TcpClient {
                 remote: remote.expect("checked above"),
             },
@@ -292,6 +338,99 @@ impl EndpointForm {
             reply,
             options: options.unwrap_or_default(),
         })
+    }
+}
+
+fn split_list(text: &str, separator: char) -> Vec<String> {
+    text.split(separator)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl TlsForm {
+    fn from_settings(
+        client: Option<&TlsClientSettings>,
+        server: Option<&TlsServerSettings>,
+    ) -> Self {
+        let paths = |p: &[std::path::PathBuf]| {
+            p.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let path = |p: &Option<std::path::PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        match (client, server) {
+            (Some(c), _) => TlsForm {
+                ca: paths(&c.ca),
+                insecure: c.insecure,
+                sni: c.sni.clone().unwrap_or_default(),
+                alpn: c.alpn.join(", "),
+                ..Default::default()
+            },
+            (_, Some(s)) => TlsForm {
+                cert: path(&s.cert),
+                key: path(&s.key),
+                alpn: s.alpn.join(", "),
+                ..Default::default()
+            },
+            _ => TlsForm::default(),
+        }
+    }
+
+    fn validate(&self, kind: KindTag) -> Result<(TlsClientSettings, TlsServerSettings), String> {
+        let alpn = split_list(&self.alpn, ',');
+        if let Some(bad) = alpn.iter().find(|p| p.len() > 255 || !p.is_ascii()) {
+            return Err(format!(
+                "ALPN name \"{bad}\" must be ASCII and at most 255 bytes"
+            ));
+        }
+        match kind {
+            KindTag::TlsClient => {
+                let sni = self.sni.trim();
+                if !sni.is_empty() && rustls::pki_types::ServerName::try_from(sni).is_err() {
+                    return Err(format!(
+                        "\"{sni}\" cannot be a server name (a DNS name or an IP address)"
+                    ));
+                }
+                Ok((
+                    TlsClientSettings {
+                        ca: split_list(&self.ca, ';')
+                            .into_iter()
+                            .map(Into::into)
+                            .collect(),
+                        insecure: self.insecure,
+                        sni: (!sni.is_empty()).then(|| sni.to_owned()),
+                        alpn,
+                    },
+                    TlsServerSettings::default(),
+                ))
+            }
+            KindTag::TlsServer => {
+                let (cert, key) = (self.cert.trim(), self.key.trim());
+                if cert.is_empty() != key.is_empty() {
+                    return Err(if cert.is_empty() {
+                        "a private key needs its certificate file too".into()
+                    } else {
+                        "a certificate needs its private key file too".into()
+                    });
+                }
+                Ok((
+                    TlsClientSettings::default(),
+                    TlsServerSettings {
+                        cert: (!cert.is_empty()).then(|| cert.into()),
+                        key: (!key.is_empty()).then(|| key.into()),
+                        alpn,
+                    },
+                ))
+            }
+            _ => Ok(Default::default()),
+        }
     }
 }
 

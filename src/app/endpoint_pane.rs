@@ -67,7 +67,7 @@ impl App {
         self.doc.selected = index;
         let errors = match self.doc.validate(index) {
             Ok(_) => FormErrors::default(),
-            Err(e) => e,
+            Err(e) => *e,
         };
         egui::ScrollArea::vertical()
             .id_salt("endpoint pane scroll")
@@ -113,6 +113,12 @@ impl App {
                     let hint = match kind {
                         KindTag::TcpClient => "Connects to a server and holds one connection",
                         KindTag::TcpServer => "Listens and accepts many peers",
+                        KindTag::TlsClient => {
+                            "Connects, then speaks TLS: the server's certificate is checked"
+                        }
+                        KindTag::TlsServer => {
+                            "Listens and speaks TLS, with your certificate or one made on start"
+                        }
                         KindTag::Udp => "Sends and receives datagrams, no connection",
                     };
                     if ui.button(kind.label()).on_hover_text(hint).clicked() {
@@ -155,7 +161,7 @@ impl App {
                     self.engine.send(Command::Close { id, abort: true });
                 }
                 let e = &self.doc.endpoints[index];
-                if e.kind() == KindTag::TcpClient
+                if e.kind().is_client()
                     && state == RunState::Connected
                     && ui
                         .button("⏏ Half-close")
@@ -192,6 +198,23 @@ impl App {
         }
         if let Some(why) = self.doc.endpoints[index].failure() {
             ui.colored_label(ui.visuals().error_fg_color, why.to_owned());
+        }
+        let e = &self.doc.endpoints[index];
+        if running && e.kind() == KindTag::TlsClient && e.form.tls.insecure {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                RichText::new(
+                    "⚠ INSECURE: this client accepts any certificate, even an impostor's",
+                )
+                .strong(),
+            );
+        }
+        if let Some(info) = &e.tls_info
+            && e.kind().is_tls()
+            && running
+        {
+            ui.label(RichText::new(format!("🔒 {info}")).small())
+                .on_hover_text("The TLS session: version, cipher suite, ALPN, and the certificate");
         }
         let differs = {
             let e = &self.doc.endpoints[index];
@@ -237,14 +260,14 @@ impl App {
                 });
                 if form.kind != before {
                     changed = true;
-                    if form.kind == KindTag::TcpServer && form.local.is_empty() {
+                    if form.kind.is_server() && form.local.is_empty() {
                         form.local = "127.0.0.1:7007".into();
                     }
                 }
                 ui.label("");
                 ui.end_row();
                 match form.kind {
-                    KindTag::TcpClient => {
+                    KindTag::TcpClient | KindTag::TlsClient => {
                         changed |= field(
                             ui,
                             "Connect to",
@@ -254,7 +277,7 @@ impl App {
                             errors.remote.as_ref(),
                         );
                     }
-                    KindTag::TcpServer => {
+                    KindTag::TcpServer | KindTag::TlsServer => {
                         changed |= field(
                             ui,
                             "Listen on",
@@ -297,6 +320,9 @@ impl App {
                 ui.label("");
                 ui.end_row();
             });
+        if form.kind.is_tls() {
+            changed |= tls_ui(ui, form, errors, e.id.0);
+        }
         if form.reply == ReplyMode::Rules {
             changed |= rules_ui(ui, form, errors, e.id.0);
         }
@@ -319,7 +345,7 @@ impl App {
 
     fn peers_ui(&mut self, ui: &mut Ui, index: usize) {
         let e = &self.doc.endpoints[index];
-        if e.kind() == KindTag::TcpClient || e.peers.is_empty() {
+        if e.kind().is_client() || e.peers.is_empty() {
             return;
         }
         let id = e.id;
@@ -361,7 +387,7 @@ impl App {
                     .on_hover_text(crate::persist::format_timestamp(&info.since));
                     ui.label(format!("{} B", info.bytes_in));
                     ui.label(format!("{} B", info.bytes_out));
-                    if e.kind() == KindTag::TcpServer {
+                    if e.kind().is_server() {
                         ui.horizontal(|ui| {
                             if ui
                                 .small_button("Close")
@@ -411,8 +437,8 @@ impl App {
             let label = ui.label("Send to");
             let e = &mut self.doc.endpoints[index];
             let default_text = match kind {
-                KindTag::TcpClient => "the connection".to_owned(),
-                KindTag::TcpServer => "all peers".to_owned(),
+                KindTag::TcpClient | KindTag::TlsClient => "the connection".to_owned(),
+                KindTag::TcpServer | KindTag::TlsServer => "all peers".to_owned(),
                 KindTag::Udp => match e.form.remote.trim() {
                     "" => "(no default remote)".to_owned(),
                     r => format!("default remote {r}"),
@@ -430,7 +456,7 @@ impl App {
                 .selected_text(current)
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut e.send_to, SendTo::Default, default_text);
-                    if kind != KindTag::TcpClient {
+                    if !kind.is_client() {
                         for (peer, info) in &e.peers {
                             ui.selectable_value(
                                 &mut e.send_to,
@@ -625,6 +651,76 @@ impl App {
             }
         });
     }
+}
+
+/// The TLS settings of a TLS client or server, with their errors beside them.
+fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
+    let mut changed = false;
+    let tls = &mut form.tls;
+    egui::Grid::new(("tls settings", salt))
+        .num_columns(3)
+        .spacing([8.0, 4.0])
+        .show(ui, |ui| {
+            if form.kind == KindTag::TlsClient {
+                changed |= field(
+                    ui,
+                    "Trust (PEM)",
+                    &mut tls.ca,
+                    "the system's authorities",
+                    "Extra certificates to trust, as PEM files separated by ';': an authority, or the server's own self-signed certificate",
+                    None,
+                );
+                changed |= field(
+                    ui,
+                    "Server name",
+                    &mut tls.sni,
+                    "the host",
+                    "The name sent in the handshake (SNI) and checked in the certificate",
+                    errors.tls.as_ref().filter(|e| e.contains("name")),
+                );
+                ui.label("");
+                let warn = ui.visuals().error_fg_color;
+                let color = if tls.insecure { warn } else { ui.visuals().text_color() };
+                changed |= ui
+                    .checkbox(&mut tls.insecure, RichText::new("Insecure: do not verify the certificate").color(color))
+                    .on_hover_text("Accept any certificate, even an impostor's: for testing only")
+                    .changed();
+                ui.label("");
+                ui.end_row();
+            } else {
+                changed |= field(
+                    ui,
+                    "Certificate",
+                    &mut tls.cert,
+                    "made on start",
+                    "The certificate chain (PEM); empty makes a self-signed one for localhost, 127.0.0.1 and ::1",
+                    None,
+                );
+                changed |= field(
+                    ui,
+                    "Private key",
+                    &mut tls.key,
+                    "made on start",
+                    "The certificate's private key (PEM); only its path is saved, never the key",
+                    errors.tls.as_ref().filter(|e| e.contains("key") || e.contains("certificate")),
+                );
+            }
+            changed |= field(
+                ui,
+                "ALPN",
+                &mut tls.alpn,
+                "none",
+                "Application protocols, most wanted first, separated by commas: h2, http/1.1",
+                errors.tls.as_ref().filter(|e| e.contains("ALPN")),
+            );
+        });
+    if form.kind == KindTag::TlsClient && form.tls.insecure {
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            RichText::new("⚠ INSECURE: the server's certificate will not be checked").strong(),
+        );
+    }
+    changed
 }
 
 fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {

@@ -98,6 +98,7 @@ pub fn kind_text(kind: EntryKind) -> String {
         EntryKind::Closed => "⏹ closed".into(),
         EntryKind::Stopped => "⏹ stopped".into(),
         EntryKind::Note => "ℹ note".into(),
+        EntryKind::TlsHandshake => "🔒 TLS handshake".into(),
         other => format!("● {}", other.label()),
     }
 }

@@ -368,7 +368,7 @@ impl App {
             .doc
             .endpoints
             .iter()
-            .position(|e| e.kind() == KindTag::TcpClient)
+            .position(|e| e.kind().is_client())
             .or_else(|| {
                 self.doc
                     .endpoints
@@ -540,7 +540,7 @@ impl App {
             if e.state.is_running() {
                 continue;
             }
-            if e.kind() == KindTag::TcpClient {
+            if e.kind().is_client() {
                 clients.push(e.id);
             } else {
                 self.start(i);
@@ -560,8 +560,7 @@ impl App {
             return;
         };
         let servers_starting = self.doc.endpoints.iter().any(|e| {
-            e.kind() != KindTag::TcpClient
-                && matches!(e.state, RunState::Starting | RunState::Resolving)
+            !e.kind().is_client() && matches!(e.state, RunState::Starting | RunState::Resolving)
         });
         if servers_starting && Instant::now() < queue.deadline {
             return;
@@ -641,7 +640,7 @@ impl App {
                     return;
                 }
             },
-            (_, KindTag::TcpServer) => Target::AllPeers,
+            (_, kind) if kind.is_server() => Target::AllPeers,
             _ => Target::Default,
         };
         self.engine.send(Command::Send {

@@ -152,6 +152,10 @@ pub async fn connect(request: ConnectRequest) -> i32 {
         Proto::Tcp => EndpointKind::TcpClient {
             remote: request.remote.clone(),
         },
+        Proto::Tls => EndpointKind::TlsClient {
+            remote: request.remote.clone(),
+            tls: request.tls.clone(),
+        },
         Proto::Udp => EndpointKind::Udp {
             bind: None,
             remote: Some(request.remote.clone()),
@@ -224,6 +228,10 @@ pub async fn listen(request: ListenRequest) -> i32 {
         Proto::Tcp => EndpointKind::TcpServer {
             listen: request.local.clone(),
         },
+        Proto::Tls => EndpointKind::TlsServer {
+            listen: request.local.clone(),
+            tls: request.tls.clone(),
+        },
         Proto::Udp => EndpointKind::Udp {
             bind: Some(request.local.clone()),
             remote: None,
@@ -259,7 +267,7 @@ pub async fn listen(request: ListenRequest) -> i32 {
                         error.operation,
                         Operation::Resolve | Operation::Bind | Operation::Listen | Operation::Configure
                     ) => run.fail(error.to_string()),
-                    EventKind::Closed { .. } if request.once && request.proto == Proto::Tcp => close = true,
+                    EventKind::Closed { .. } if request.once && request.proto != Proto::Udp => close = true,
                     EventKind::Traffic { dir: Direction::Received, .. }
                         if request.once && request.proto == Proto::Udp && !awaiting_answer =>
                     {

@@ -64,11 +64,13 @@ enum Command {
 pub enum Proto {
     Tcp,
     Udp,
+    /// TLS over TCP.
+    Tls,
 }
 
 #[derive(clap::Args, Debug)]
 struct ConnectArgs {
-    /// tcp or udp.
+    /// tcp, udp or tls.
     proto: Proto,
     /// host:port or [v6addr]:port to connect (or send datagrams) to.
     #[arg(value_name = "ADDR")]
@@ -79,6 +81,19 @@ struct ConnectArgs {
     /// A payload in hex (48 65 6c, 0x48,0x65 or 48656C); repeatable.
     #[arg(long = "send-hex", value_name = "HEX")]
     send_hex: Vec<String>,
+    /// TLS: also trust the certificates in this PEM file (an authority, or the
+    /// server's own self-signed certificate); repeatable.
+    #[arg(long = "ca", value_name = "FILE.pem")]
+    ca: Vec<PathBuf>,
+    /// TLS: do not verify the server's certificate at all (testing only).
+    #[arg(long)]
+    insecure: bool,
+    /// TLS: the server name to send and check (default: the host of ADDR).
+    #[arg(long, value_name = "NAME")]
+    sni: Option<String>,
+    /// TLS: application protocols to offer, comma-separated (h2,http/1.1).
+    #[arg(long, value_name = "LIST")]
+    alpn: Option<String>,
     /// After the last send, stop once this many seconds pass with no data.
     #[arg(
         long,
@@ -98,7 +113,7 @@ struct ConnectArgs {
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("answer").args(["echo", "reply", "reply_hex"])))]
 struct ListenArgs {
-    /// tcp or udp.
+    /// tcp, udp or tls.
     proto: Proto,
     /// host:port or [v6addr]:port to listen on (port 0 picks a free port).
     #[arg(value_name = "ADDR")]
@@ -112,6 +127,16 @@ struct ListenArgs {
     /// Answer each received payload with this payload (hex).
     #[arg(long = "reply-hex", value_name = "HEX")]
     reply_hex: Option<String>,
+    /// TLS: the certificate chain to present (PEM); without it, a self-signed
+    /// certificate for localhost, 127.0.0.1 and ::1 is made.
+    #[arg(long, value_name = "FILE.pem")]
+    cert: Option<PathBuf>,
+    /// TLS: the private key of --cert (PEM).
+    #[arg(long, value_name = "FILE.pem")]
+    key: Option<PathBuf>,
+    /// TLS: application protocols to accept, comma-separated (h2,http/1.1).
+    #[arg(long, value_name = "LIST")]
+    alpn: Option<String>,
     /// Stop after this many seconds.
     #[arg(long = "for", value_name = "SECS", allow_negative_numbers = true)]
     for_secs: Option<String>,
@@ -204,6 +229,8 @@ pub struct ReplayRequest {
 pub struct ConnectRequest {
     pub proto: Proto,
     pub remote: HostPort,
+    /// For `tls`: how the server is checked.
+    pub tls: crate::model::TlsClientSettings,
     /// Payloads in command-line order.
     pub payloads: Vec<Vec<u8>>,
     pub wait: Duration,
@@ -224,6 +251,8 @@ pub enum Answer {
 pub struct ListenRequest {
     pub proto: Proto,
     pub local: HostPort,
+    /// For `tls`: what the server presents.
+    pub tls: crate::model::TlsServerSettings,
     pub answer: Answer,
     pub run_for: Option<Duration>,
     pub once: bool,
@@ -267,6 +296,23 @@ fn parse_secs(flag: &str, value: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// `h2,http/1.1` → the protocol names, in order.
+fn parse_alpn(value: Option<&str>) -> Result<Vec<String>, String> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).collect();
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || n.len() > 255 || !n.is_ascii())
+    {
+        return Err(format!(
+            "--alpn \"{value}\": \"{bad}\" is not a protocol name (ASCII, 1 to 255 bytes, comma-separated)"
+        ));
+    }
+    Ok(names)
 }
 
 fn parse_addr(value: &str, connecting: bool) -> Result<HostPort, String> {
@@ -383,9 +429,32 @@ where
             if let Some(path) = &a.save {
                 crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
             }
+            let tls_flags = !a.ca.is_empty() || a.insecure || a.sni.is_some() || a.alpn.is_some();
+            if tls_flags && a.proto != Proto::Tls {
+                return Err(usage(
+                    "--ca, --insecure, --sni and --alpn are for tls: write connect tls ADDR".into(),
+                ));
+            }
+            if let Some(sni) = &a.sni
+                && rustls::pki_types::ServerName::try_from(sni.as_str()).is_err()
+            {
+                return Err(usage(format!(
+                    "--sni \"{sni}\": not a server name (a DNS name or an IP address)"
+                )));
+            }
+            if let Some(missing) = a.ca.iter().find(|p| !p.is_file()) {
+                return Err(usage(format!("--ca {}: no such file", missing.display())));
+            }
+            let tls = crate::model::TlsClientSettings {
+                ca: a.ca,
+                insecure: a.insecure,
+                sni: a.sni,
+                alpn: parse_alpn(a.alpn.as_deref()).map_err(usage)?,
+            };
             Ok(Request::Connect(ConnectRequest {
                 proto: a.proto,
                 remote,
+                tls,
                 payloads: ordered.into_iter().map(|(_, p)| p).collect(),
                 wait,
                 save: a.save,
@@ -472,9 +541,35 @@ where
             if let Some(path) = &a.save {
                 crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
             }
+            let tls_flags = a.cert.is_some() || a.key.is_some() || a.alpn.is_some();
+            if tls_flags && a.proto != Proto::Tls {
+                return Err(usage(
+                    "--cert, --key and --alpn are for tls: write listen tls ADDR".into(),
+                ));
+            }
+            if a.cert.is_some() != a.key.is_some() {
+                return Err(usage(if a.cert.is_some() {
+                    "--cert needs --key: the private key of the certificate".into()
+                } else {
+                    "--key needs --cert: the certificate of the key".into()
+                }));
+            }
+            if let Some(missing) = [&a.cert, &a.key]
+                .into_iter()
+                .flatten()
+                .find(|p| !p.is_file())
+            {
+                return Err(usage(format!("{}: no such file", missing.display())));
+            }
+            let tls = crate::model::TlsServerSettings {
+                cert: a.cert,
+                key: a.key,
+                alpn: parse_alpn(a.alpn.as_deref()).map_err(usage)?,
+            };
             Ok(Request::Listen(ListenRequest {
                 proto: a.proto,
                 local,
+                tls,
                 answer,
                 run_for,
                 once: a.once,

@@ -21,6 +21,7 @@ pub fn kind_word(kind: EntryKind) -> &'static str {
     match kind {
         EntryKind::PeerClosed => "peer-closed",
         EntryKind::HalfClosed => "half-closed",
+        EntryKind::TlsHandshake => "tls",
         other => other.label(),
     }
 }

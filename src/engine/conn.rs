@@ -84,6 +84,8 @@ pub(crate) async fn run<S>(
                             let _ = commands_tx.send(ConnCommand::Send(answer, Split::WHOLE));
                         }
                     }
+                    // A TLS peer that closes without close_notify (as many do) has still ended.
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return ReadEnd::Eof,
                     Err(e) => return ReadEnd::Error(e),
                 }
             }

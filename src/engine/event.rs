@@ -73,6 +73,8 @@ pub enum EventKind {
         peer: Option<PeerId>,
         error: NetError,
     },
+    /// A TLS handshake finished: version, cipher suite, ALPN, the peer's certificate.
+    TlsHandshake { peer: PeerId, detail: String },
     /// A remark from sockbench itself (a replay waiting in vain, …).
     Note { peer: Option<PeerId>, text: String },
     /// A replay plays recorded conversation `conversation` (0-based) with this peer.
@@ -174,7 +176,9 @@ impl EventKind {
             | EventKind::Reset { peer }
             | EventKind::Closed { peer, .. } => Some(*peer),
             EventKind::Failed { peer, .. } | EventKind::Note { peer, .. } => *peer,
-            EventKind::ReplayAssigned { peer, .. } => Some(*peer),
+            EventKind::ReplayAssigned { peer, .. } | EventKind::TlsHandshake { peer, .. } => {
+                Some(*peer)
+            }
             _ => None,
         }
     }
@@ -201,6 +205,7 @@ impl EventKind {
             EventKind::Reset { .. } => EntryKind::Reset,
             EventKind::Closed { .. } => EntryKind::Closed,
             EventKind::Failed { error, .. } => EntryKind::Failed(error.kind),
+            EventKind::TlsHandshake { .. } => EntryKind::TlsHandshake,
             EventKind::Note { .. }
             | EventKind::ReplayAssigned { .. }
             | EventKind::ReplayProgress { .. } => EntryKind::Note,
@@ -223,7 +228,9 @@ impl EventKind {
             EventKind::Closed { aborted: true, .. } => "aborted: we sent a reset".into(),
             EventKind::Closed { aborted: false, .. } => "connection closed".into(),
             EventKind::Failed { error, .. } => error.message.clone(),
-            EventKind::Note { text, .. } => text.clone(),
+            EventKind::Note { text, .. } | EventKind::TlsHandshake { detail: text, .. } => {
+                text.clone()
+            }
             EventKind::ReplayAssigned { conversation, .. } => {
                 format!("replaying recorded conversation {}", conversation + 1)
             }

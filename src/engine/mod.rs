@@ -17,6 +17,7 @@ pub mod os_tcp;
 pub mod replay;
 mod reply;
 mod tcp;
+pub mod tls;
 mod udp;
 
 use std::collections::HashMap;
@@ -389,8 +390,14 @@ async fn run_endpoint(
         token,
     };
     match spec.kind {
-        EndpointKind::TcpClient { remote } => tcp::client(ctx, remote, commands).await,
-        EndpointKind::TcpServer { listen } => tcp::server(ctx, listen, commands).await,
+        EndpointKind::TcpClient { remote } => tcp::client(ctx, remote, None, commands).await,
+        EndpointKind::TcpServer { listen } => tcp::server(ctx, listen, None, commands).await,
+        EndpointKind::TlsClient { remote, tls } => {
+            tcp::client(ctx, remote, Some(tls), commands).await
+        }
+        EndpointKind::TlsServer { listen, tls } => {
+            tcp::server(ctx, listen, Some(tls), commands).await
+        }
         EndpointKind::Udp { bind, remote } => udp::socket(ctx, bind, remote, commands).await,
     }
 }

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use socket2::SockRef;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::UdpSocket;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -180,7 +180,8 @@ struct Seen {
 
 /// Where a conversation's sends go.
 enum Link {
-    Tcp(tokio::net::tcp::OwnedWriteHalf),
+    /// The writing half of a stream, plain TCP or TLS.
+    Stream(Box<dyn AsyncWrite + Send + Unpin>),
     Udp {
         socket: Arc<UdpSocket>,
         to: SocketAddr,
@@ -190,7 +191,7 @@ enum Link {
 impl Link {
     async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
-            Link::Tcp(w) => {
+            Link::Stream(w) => {
                 w.write_all(bytes).await?;
                 w.flush().await
             }
@@ -324,15 +325,16 @@ impl Shared {
     }
 
     /// Plays one TCP connection to its end and reports `Closed`.
-    async fn tcp_conversation(
+    async fn stream_conversation<S>(
         &self,
         peer: PeerId,
         remote: SocketAddr,
-        stream: TcpStream,
+        stream: S,
         conversation: &Conversation,
-    ) {
-        let _ = apply_stream(&SockRef::from(&stream), &self.ctx.options);
-        let (mut rd, wr) = stream.into_split();
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (mut rd, wr) = tokio::io::split(stream);
         let (seen_tx, mut seen) = watch::channel(Seen::default());
         let reader = {
             let ctx = self.ctx.clone();
@@ -382,7 +384,7 @@ impl Shared {
             }
         };
         let reading = tokio::spawn(reader);
-        let mut link = Link::Tcp(wr);
+        let mut link = Link::Stream(Box::new(wr));
         let played = self
             .play(peer, remote, conversation, &mut link, &mut seen)
             .await;
@@ -394,7 +396,7 @@ impl Shared {
                 self.settle(&mut seen).await;
             }
         }
-        if let Link::Tcp(mut w) = link {
+        if let Link::Stream(mut w) = link {
             if w.shutdown().await.is_ok() {
                 self.ctx.emit(EventKind::HalfClosed { peer });
             }
@@ -415,6 +417,14 @@ impl Shared {
                 changed = seen.changed() => if changed.is_err() { return },
             }
         }
+    }
+}
+
+/// The name a TLS client checks, for messages.
+fn remote_name(name: &rustls::pki_types::ServerName<'_>) -> String {
+    match name {
+        rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_owned(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -460,7 +470,16 @@ pub(crate) async fn run(
 async fn play_plan(shared: Shared, plan: EndpointPlan) {
     let ctx = shared.ctx.clone();
     match (&plan.spec.kind, plan.role) {
-        (EndpointKind::TcpClient { remote }, _) => {
+        (EndpointKind::TcpClient { remote }, _) | (EndpointKind::TlsClient { remote, .. }, _) => {
+            let tls = match &plan.spec.kind {
+                EndpointKind::TlsClient { tls, .. } => {
+                    match super::tls::client(tls, &remote.host) {
+                        Ok(t) => Some(t),
+                        Err(e) => return ctx.failed(None, e),
+                    }
+                }
+                _ => None,
+            };
             let addrs = match resolve(&ctx, remote).await {
                 Ok(a) => a,
                 Err(e) => return ctx.failed(None, e),
@@ -503,13 +522,46 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                     peer,
                     conversation: i,
                 });
+                let _ = apply_stream(&SockRef::from(&stream), &ctx.options);
+                let Some(tls) = &tls else {
+                    tokio::select! {
+                        _ = ctx.token.cancelled() => return,
+                        _ = shared.stream_conversation(peer, remote, stream, conversation) => {}
+                    }
+                    continue;
+                };
+                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                let handshake = tokio::time::timeout(
+                    ctx.options.connect_timeout(),
+                    connector.connect(tls.server_name.clone(), stream),
+                );
+                let stream = tokio::select! {
+                    _ = ctx.token.cancelled() => return,
+                    r = handshake => match r {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => return ctx.failed(None, super::tls::handshake_error(&e, remote, &remote_name(&tls.server_name))),
+                        Err(_) => return ctx.failed(None, NetError::new(ErrorKind::TimedOut, Operation::Tls,
+                            format!("TLS handshake with {remote}: no answer in time"))),
+                    },
+                };
+                ctx.emit(EventKind::TlsHandshake {
+                    peer,
+                    detail: super::tls::describe(stream.get_ref().1),
+                });
                 tokio::select! {
                     _ = ctx.token.cancelled() => return,
-                    _ = shared.tcp_conversation(peer, remote, stream, conversation) => {}
+                    _ = shared.stream_conversation(peer, remote, stream, conversation) => {}
                 }
             }
         }
-        (EndpointKind::TcpServer { listen }, _) => {
+        (EndpointKind::TcpServer { listen }, _) | (EndpointKind::TlsServer { listen, .. }, _) => {
+            let acceptor = match &plan.spec.kind {
+                EndpointKind::TlsServer { tls, .. } => match super::tls::server(tls) {
+                    Ok((config, about)) => Some((tokio_rustls::TlsAcceptor::from(config), about)),
+                    Err(e) => return ctx.failed(None, e),
+                },
+                _ => None,
+            };
             let addr = match resolve(&ctx, listen).await {
                 Ok(a) => a[0],
                 Err(e) => return ctx.failed(None, e),
@@ -520,6 +572,13 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
             };
             let local = listener.local_addr().unwrap_or(addr);
             ctx.emit(EventKind::Listening { local });
+            let acceptor = acceptor.map(|(acceptor, about)| {
+                ctx.emit(EventKind::Note {
+                    peer: None,
+                    text: format!("TLS: {about}"),
+                });
+                acceptor
+            });
             let conversations = Arc::new(plan.conversations);
             let tasks = TaskTracker::new();
             let mut accepted = 0usize;
@@ -550,10 +609,50 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 });
                 let shared = shared.clone();
                 let conversations = conversations.clone();
+                let acceptor = acceptor.clone();
                 tasks.spawn(async move {
-                    shared
-                        .tcp_conversation(peer, remote, stream, &conversations[index])
-                        .await;
+                    let _ = apply_stream(&SockRef::from(&stream), &shared.ctx.options);
+                    let conversation = &conversations[index];
+                    let Some(acceptor) = acceptor else {
+                        return shared
+                            .stream_conversation(peer, remote, stream, conversation)
+                            .await;
+                    };
+                    let limit = shared.ctx.options.connect_timeout();
+                    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            shared.ctx.emit(EventKind::TlsHandshake {
+                                peer,
+                                detail: super::tls::describe(stream.get_ref().1),
+                            });
+                            shared
+                                .stream_conversation(peer, remote, stream, conversation)
+                                .await;
+                        }
+                        Ok(Err(e)) => {
+                            shared
+                                .ctx
+                                .failed(Some(peer), super::tls::handshake_error(&e, remote, ""));
+                            shared.ctx.emit(EventKind::Closed {
+                                peer,
+                                aborted: false,
+                            });
+                        }
+                        Err(_) => {
+                            shared.ctx.failed(
+                                Some(peer),
+                                NetError::new(
+                                    ErrorKind::TimedOut,
+                                    Operation::Tls,
+                                    format!("TLS handshake with {remote}: no answer in time"),
+                                ),
+                            );
+                            shared.ctx.emit(EventKind::Closed {
+                                peer,
+                                aborted: false,
+                            });
+                        }
+                    }
                 });
             }
             drop(listener);

@@ -10,8 +10,9 @@ use tokio_util::task::TaskTracker;
 
 use super::conn::{self, ConnCommand, ConnHandle};
 use super::net::{EndpointCtx, apply_common, apply_stream, resolve};
+use super::tls;
 use super::{CLOSE_GRACE, EndpointCommand, EventKind, NetError, Operation, PeerId, Target};
-use crate::model::{ErrorKind, HostPort};
+use crate::model::{ErrorKind, HostPort, TlsClientSettings, TlsServerSettings};
 
 fn other(op: Operation, message: impl Into<String>) -> NetError {
     NetError::new(ErrorKind::Other, op, message)
@@ -52,12 +53,20 @@ pub(crate) async fn connect_one(
     }
 }
 
-/// A TCP client: resolve, try each address in turn, then run the connection.
+/// A TCP client (with TLS on top when `tls` is given): resolve, try each
+/// address in turn, shake hands, then run the connection.
 pub(crate) async fn client(
     ctx: EndpointCtx,
     remote: HostPort,
+    tls: Option<TlsClientSettings>,
     mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
 ) {
+    // A mistake in the TLS settings (a missing CA file) shows before any packet.
+    let tls = match tls.map(|t| tls::client(&t, &remote.host)).transpose() {
+        Ok(t) => t,
+        Err(e) => return ctx.failed(None, e),
+    };
+    let host = remote.host.clone();
     let addrs = tokio::select! {
         _ = ctx.token.cancelled() => return,
         r = resolve(&ctx, &remote) => r,
@@ -117,7 +126,60 @@ pub(crate) async fn client(
         local,
         remote,
     });
+    let Some(tls) = tls else {
+        return serve_client(ctx, remote, stream, duplicate, early, commands).await;
+    };
+    if tls.insecure {
+        ctx.emit(EventKind::Note {
+            peer: Some(0),
+            text: "⚠ INSECURE: the server's certificate is NOT verified; any server is accepted, even an impostor".into(),
+        });
+    }
+    let name = tls.server_name.to_str().into_owned();
+    let _ = host;
+    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    let handshake = tokio::time::timeout(
+        ctx.options.connect_timeout(),
+        connector.connect(tls.server_name.clone(), stream),
+    );
+    let result = tokio::select! {
+        _ = ctx.token.cancelled() => return,
+        r = handshake => r,
+    };
+    match result {
+        Err(_) => ctx.failed(
+            None,
+            NetError::new(
+                ErrorKind::TimedOut,
+                Operation::Tls,
+                format!(
+                    "TLS handshake with {remote}: no answer within {:.1} s",
+                    ctx.options.connect_timeout().as_secs_f64()
+                ),
+            ),
+        ),
+        Ok(Err(e)) => ctx.failed(None, tls::handshake_error(&e, remote, &name)),
+        Ok(Ok(stream)) => {
+            ctx.emit(EventKind::TlsHandshake {
+                peer: 0,
+                detail: tls::describe(stream.get_ref().1),
+            });
+            serve_client(ctx, remote, stream, duplicate, early, commands).await;
+        }
+    }
+}
 
+/// Runs a client's one connection, plain or TLS, routing the endpoint's commands to it.
+async fn serve_client<S>(
+    ctx: EndpointCtx,
+    remote: SocketAddr,
+    stream: S,
+    duplicate: Socket,
+    early: Vec<EndpointCommand>,
+    mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
     let (tx, rx) = mpsc::unbounded_channel();
     let connection = conn::run(
         ctx.clone(),
@@ -211,8 +273,13 @@ pub(crate) fn bind_listener(ctx: &EndpointCtx, addr: SocketAddr) -> Result<TcpLi
 pub(crate) async fn server(
     mut ctx: EndpointCtx,
     listen: HostPort,
+    tls: Option<TlsServerSettings>,
     mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
 ) {
+    let tls = match tls.map(|t| tls::server(&t)).transpose() {
+        Ok(t) => t,
+        Err(e) => return ctx.failed(None, e),
+    };
     let addrs = tokio::select! {
         _ = ctx.token.cancelled() => return,
         r = resolve(&ctx, &listen) => r,
@@ -227,6 +294,13 @@ pub(crate) async fn server(
     };
     let local = listener.local_addr().unwrap_or(addr);
     ctx.emit(EventKind::Listening { local });
+    let acceptor = tls.map(|(config, about)| {
+        ctx.emit(EventKind::Note {
+            peer: None,
+            text: format!("TLS: {about}"),
+        });
+        tokio_rustls::TlsAcceptor::from(config)
+    });
 
     let mut peers: HashMap<PeerId, ConnHandle> = HashMap::new();
     let mut next_peer: PeerId = 1;
@@ -257,8 +331,40 @@ pub(crate) async fn server(
                     let task_ctx = ctx.clone();
                     let token = ctx.token.child_token();
                     let done = done_tx.clone();
+                    let acceptor = acceptor.clone();
                     connections.spawn(async move {
-                        conn::run(task_ctx, peer, remote, stream, duplicate, tx, rx, token).await;
+                        match acceptor {
+                            None => conn::run(task_ctx, peer, remote, stream, duplicate, tx, rx, token).await,
+                            Some(acceptor) => {
+                                let limit = task_ctx.options.connect_timeout();
+                                let handshake = tokio::time::timeout(limit, acceptor.accept(stream));
+                                let result = tokio::select! {
+                                    _ = token.cancelled() => None,
+                                    r = handshake => Some(r),
+                                };
+                                match result {
+                                    Some(Ok(Ok(stream))) => {
+                                        task_ctx.emit(EventKind::TlsHandshake {
+                                            peer,
+                                            detail: tls::describe(stream.get_ref().1),
+                                        });
+                                        conn::run(task_ctx, peer, remote, stream, duplicate, tx, rx, token).await;
+                                    }
+                                    failed => {
+                                        let error = match failed {
+                                            Some(Ok(Err(e))) => tls::handshake_error(&e, remote, ""),
+                                            _ => NetError::new(
+                                                ErrorKind::TimedOut,
+                                                Operation::Tls,
+                                                format!("TLS handshake with {remote}: no answer in time"),
+                                            ),
+                                        };
+                                        task_ctx.failed(Some(peer), error);
+                                        task_ctx.emit(EventKind::Closed { peer, aborted: false });
+                                    }
+                                }
+                            }
+                        }
                         let _ = done.send(peer);
                     });
                 }

@@ -99,8 +99,14 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
         (EndpointKind::TcpClient { remote }, _) => {
             ("connects to", host_port(Some(remote), "127.0.0.1"))
         }
+        (EndpointKind::TlsClient { remote, .. }, _) => {
+            ("connects with TLS to", host_port(Some(remote), "127.0.0.1"))
+        }
         (EndpointKind::TcpServer { listen }, _) => {
             ("listens on", host_port(Some(listen), "127.0.0.1"))
+        }
+        (EndpointKind::TlsServer { listen, .. }, _) => {
+            ("listens with TLS on", host_port(Some(listen), "127.0.0.1"))
         }
         (EndpointKind::Udp { remote, .. }, Role::Client) => (
             "sends datagrams to",
@@ -125,7 +131,11 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
         py_str(name),
         py_str(session_name),
     );
-    out.push_str("import socket\n\n");
+    out.push_str("import socket\n");
+    if plan.spec.kind.tag().is_tls() {
+        out.push_str("import ssl\n");
+    }
+    out.push('\n');
     let _ = writeln!(out, "HOST, PORT = {}, {port}", py_str(&host));
     out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n\n");
     out.push_str("# What was recorded: (\"send\", bytes) goes out; (\"recv\", n) reads n bytes");
@@ -135,26 +145,24 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
     match (udp, plan.role) {
         (false, Role::Client) => {
             out.push_str(HELPERS);
+            out.push_str(&client_connect(&plan.spec.kind));
             out.push_str(
                 r#"
 
 def main():
     for steps in CONVERSATIONS:
         # socket() + connect(): the three-way handshake happens here.
-        with socket.create_connection((HOST, PORT), timeout=TIMEOUT) as sock:
+        with connect() as sock:
             print("connected to", sock.getpeername(), "from", sock.getsockname())
             play(sock, steps)
-            # shutdown(SHUT_WR) sends our FIN: the peer reads end-of-stream.
-            sock.shutdown(socket.SHUT_WR)
-            rest = receive(sock, 1 << 20)
-            if rest:
-                print("received", rest)
+            finish(sock)
         print("closed")
 "#,
             );
         }
         (false, Role::Server) => {
             out.push_str(HELPERS);
+            out.push_str(&server_secure(&plan.spec.kind));
             let _ = write!(
                 out,
                 r#"
@@ -167,11 +175,12 @@ def main():
         print("listening on", server.getsockname())
         for steps in CONVERSATIONS:
             conn, address = server.accept()  # a new socket for this peer
+            conn = secure(conn)
             with conn:
                 conn.settimeout(TIMEOUT)
                 print("accepted", address)
                 play(conn, steps)
-                conn.shutdown(socket.SHUT_WR)
+                done(conn)
             print("closed", address)
 "#
             );
@@ -220,6 +229,107 @@ def main():
     }
     out.push_str("\n\nif __name__ == \"__main__\":\n    main()\n");
     out
+}
+
+fn py_list(items: &[String]) -> String {
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|i| py_str(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// `connect()`: a TCP connection, wrapped in TLS for a TLS client.
+fn client_connect(kind: &EndpointKind) -> String {
+    let EndpointKind::TlsClient { remote, tls } = kind else {
+        return r#"
+
+def connect():
+    # socket() + connect(): the three-way handshake happens here.
+    return socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+
+
+def finish(sock):
+    # shutdown(SHUT_WR) sends our FIN: the peer reads end-of-stream.
+    sock.shutdown(socket.SHUT_WR)
+    rest = receive(sock, 1 << 20)
+    if rest:
+        print("received", rest)
+"#
+        .to_owned();
+    };
+    let mut s = String::from("\n\ndef connect():\n");
+    s.push_str("    # The system's authorities, like sockbench's client.\n");
+    s.push_str("    context = ssl.create_default_context()\n");
+    for ca in &tls.ca {
+        let _ = writeln!(
+            s,
+            "    context.load_verify_locations({})",
+            py_str(&ca.display().to_string())
+        );
+    }
+    if tls.insecure {
+        s.push_str("    # INSECURE, as recorded: the server's certificate is not checked.\n");
+        s.push_str("    context.check_hostname = False\n    context.verify_mode = ssl.CERT_NONE\n");
+    }
+    if !tls.alpn.is_empty() {
+        let _ = writeln!(s, "    context.set_alpn_protocols({})", py_list(&tls.alpn));
+    }
+    let name = tls.sni.clone().unwrap_or_else(|| remote.host.clone());
+    s.push_str("    raw = socket.create_connection((HOST, PORT), timeout=TIMEOUT)\n");
+    s.push_str("    # The TLS handshake happens here; the name is checked in the certificate.\n");
+    let _ = writeln!(
+        s,
+        "    sock = context.wrap_socket(raw, server_hostname={})",
+        py_str(&name)
+    );
+    s.push_str("    print(\"TLS:\", sock.version(), sock.cipher()[0], \"ALPN\", sock.selected_alpn_protocol())\n");
+    s.push_str("    return sock\n");
+    // TLS has no half-close: what is left is read, then the connection closes.
+    s.push_str("\n\ndef finish(sock):\n    sock.settimeout(1.0)\n    try:\n        rest = sock.recv(1 << 20)\n");
+    s.push_str("    except (socket.timeout, ssl.SSLError, OSError):\n        rest = b\"\"\n    if rest:\n        print(\"received\", rest)\n");
+    s
+}
+
+/// `secure(conn)`: a TLS server's handshake on an accepted connection.
+fn server_secure(kind: &EndpointKind) -> String {
+    let EndpointKind::TlsServer { tls, .. } = kind else {
+        return "\n\ndef secure(conn):\n    return conn  # plain TCP\n\n\ndef done(conn):\n    conn.shutdown(socket.SHUT_WR)  # our FIN\n"
+            .to_owned();
+    };
+    let mut s = String::from("\n\n");
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let _ = writeln!(
+                s,
+                "CERT, KEY = {}, {}",
+                py_str(&cert.display().to_string()),
+                py_str(&key.display().to_string())
+            );
+        }
+        _ => {
+            s.push_str(
+                "# sockbench made a certificate when it started; give one here, for example\n",
+            );
+            s.push_str(
+                "# openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 -subj /CN=localhost\n",
+            );
+            s.push_str("CERT, KEY = \"cert.pem\", \"key.pem\"\n");
+        }
+    }
+    s.push_str(
+        "CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\nCONTEXT.load_cert_chain(CERT, KEY)\n",
+    );
+    if !tls.alpn.is_empty() {
+        let _ = writeln!(s, "CONTEXT.set_alpn_protocols({})", py_list(&tls.alpn));
+    }
+    s.push_str(
+        "\n\ndef secure(conn):\n    # The TLS handshake with this peer.\n    return CONTEXT.wrap_socket(conn, server_side=True)\n\n\ndef done(conn):\n    pass  # closing the TLS socket ends the connection\n",
+    );
+    s
 }
 
 #[cfg(test)]

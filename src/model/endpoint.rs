@@ -50,6 +50,65 @@ pub enum EndpointKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         remote: Option<HostPort>,
     },
+    /// A TCP client that speaks TLS on its connection.
+    TlsClient {
+        remote: HostPort,
+        #[serde(default, skip_serializing_if = "TlsClientSettings::is_default")]
+        tls: TlsClientSettings,
+    },
+    /// A TCP server that speaks TLS with every peer.
+    TlsServer {
+        listen: HostPort,
+        #[serde(default, skip_serializing_if = "TlsServerSettings::is_default")]
+        tls: TlsServerSettings,
+    },
+}
+
+/// How a TLS client checks the server. Files are kept as paths, never their contents.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsClientSettings {
+    /// PEM files of certificates to trust besides the system's: authorities,
+    /// or a server's own self-signed certificate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ca: Vec<std::path::PathBuf>,
+    /// Accept any certificate: no verification at all (for testing only).
+    #[serde(skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    /// The name sent in the handshake and checked in the certificate (default: the host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// Application protocols to offer, most wanted first (`h2`, `http/1.1`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+}
+
+impl TlsClientSettings {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What a TLS server presents. Files are kept as paths, never their contents.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsServerSettings {
+    /// The certificate chain (PEM); without it, a self-signed certificate for
+    /// localhost, 127.0.0.1 and ::1 is made when the server starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of `cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<std::path::PathBuf>,
+    /// Application protocols the server accepts, most wanted first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+}
+
+impl TlsServerSettings {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The kinds without their settings, for pickers and labels.
@@ -58,26 +117,46 @@ pub enum KindTag {
     TcpClient,
     TcpServer,
     Udp,
+    TlsClient,
+    TlsServer,
 }
 
 impl KindTag {
-    pub const ALL: [KindTag; 3] = [KindTag::TcpClient, KindTag::TcpServer, KindTag::Udp];
+    pub const ALL: [KindTag; 5] = [
+        KindTag::TcpClient,
+        KindTag::TcpServer,
+        KindTag::Udp,
+        KindTag::TlsClient,
+        KindTag::TlsServer,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             KindTag::TcpClient => "TCP client",
             KindTag::TcpServer => "TCP server",
             KindTag::Udp => "UDP socket",
+            KindTag::TlsClient => "TLS client",
+            KindTag::TlsServer => "TLS server",
         }
     }
 
     /// True for endpoints that accept many peers.
     pub fn is_server(self) -> bool {
-        matches!(self, KindTag::TcpServer)
+        matches!(self, KindTag::TcpServer | KindTag::TlsServer)
     }
 
+    /// True for endpoints that connect out and hold one connection.
+    pub fn is_client(self) -> bool {
+        matches!(self, KindTag::TcpClient | KindTag::TlsClient)
+    }
+
+    /// True for stream endpoints (TCP, with or without TLS).
     pub fn is_tcp(self) -> bool {
-        matches!(self, KindTag::TcpClient | KindTag::TcpServer)
+        !matches!(self, KindTag::Udp)
+    }
+
+    pub fn is_tls(self) -> bool {
+        matches!(self, KindTag::TlsClient | KindTag::TlsServer)
     }
 }
 
@@ -87,24 +166,43 @@ impl EndpointKind {
             EndpointKind::TcpClient { .. } => KindTag::TcpClient,
             EndpointKind::TcpServer { .. } => KindTag::TcpServer,
             EndpointKind::Udp { .. } => KindTag::Udp,
+            EndpointKind::TlsClient { .. } => KindTag::TlsClient,
+            EndpointKind::TlsServer { .. } => KindTag::TlsServer,
         }
     }
 
     /// The address this endpoint connects or sends to by default.
     pub fn remote(&self) -> Option<&HostPort> {
         match self {
-            EndpointKind::TcpClient { remote } => Some(remote),
+            EndpointKind::TcpClient { remote } | EndpointKind::TlsClient { remote, .. } => {
+                Some(remote)
+            }
             EndpointKind::Udp { remote, .. } => remote.as_ref(),
-            EndpointKind::TcpServer { .. } => None,
+            EndpointKind::TcpServer { .. } | EndpointKind::TlsServer { .. } => None,
         }
     }
 
     /// The address this endpoint listens on or binds to.
     pub fn local(&self) -> Option<&HostPort> {
         match self {
-            EndpointKind::TcpServer { listen } => Some(listen),
+            EndpointKind::TcpServer { listen } | EndpointKind::TlsServer { listen, .. } => {
+                Some(listen)
+            }
             EndpointKind::Udp { bind, .. } => bind.as_ref(),
-            EndpointKind::TcpClient { .. } => None,
+            EndpointKind::TcpClient { .. } | EndpointKind::TlsClient { .. } => None,
+        }
+    }
+
+    /// Points a client at another remote, or a server at another address.
+    pub fn retarget(&mut self, target: &HostPort) {
+        match self {
+            EndpointKind::TcpClient { remote } | EndpointKind::TlsClient { remote, .. } => {
+                *remote = target.clone()
+            }
+            EndpointKind::TcpServer { listen } | EndpointKind::TlsServer { listen, .. } => {
+                *listen = target.clone()
+            }
+            EndpointKind::Udp { .. } => {}
         }
     }
 }

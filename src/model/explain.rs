@@ -59,6 +59,7 @@ pub fn all_kinds() -> Vec<EntryKind> {
         EntryKind::Listening,
         EntryKind::Bound,
         EntryKind::Accepted,
+        EntryKind::TlsHandshake,
         EntryKind::PeerClosed,
         EntryKind::HalfClosed,
         EntryKind::Reset,

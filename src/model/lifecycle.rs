@@ -15,6 +15,7 @@ pub enum Call {
     Listen,
     Accept,
     Connect,
+    TlsHandshake,
     SendRecv,
     SendToRecvFrom,
     Shutdown,
@@ -30,6 +31,7 @@ impl Call {
             Call::Listen => "listen()",
             Call::Accept => "accept()",
             Call::Connect => "connect()",
+            Call::TlsHandshake => "TLS handshake",
             Call::SendRecv => "send() / recv()",
             Call::SendToRecvFrom => "sendto() / recvfrom()",
             Call::Shutdown => "shutdown()",
@@ -52,6 +54,9 @@ impl Call {
             }
             Call::Accept => "Take the next completed connection: a new socket for that peer.",
             Call::Connect => "Start TCP's three-way handshake (SYN, SYN-ACK, ACK) with the server.",
+            Call::TlsHandshake => {
+                "Agree on keys over the connection: the server shows its certificate, the client checks it, then everything is encrypted."
+            }
             Call::SendRecv => {
                 "Write bytes to the connection and read what arrives: a stream, without message boundaries."
             }
@@ -107,6 +112,20 @@ pub fn calls(kind: KindTag, resolves: bool) -> Vec<Call> {
             Call::Shutdown,
         ]),
         KindTag::TcpClient => calls.extend([Call::Connect, Call::SendRecv, Call::Shutdown]),
+        KindTag::TlsClient => calls.extend([
+            Call::Connect,
+            Call::TlsHandshake,
+            Call::SendRecv,
+            Call::Shutdown,
+        ]),
+        KindTag::TlsServer => calls.extend([
+            Call::Bind,
+            Call::Listen,
+            Call::Accept,
+            Call::TlsHandshake,
+            Call::SendRecv,
+            Call::Shutdown,
+        ]),
         KindTag::Udp => calls.extend([Call::Bind, Call::SendToRecvFrom]),
     }
     calls.push(Call::Close);
@@ -124,11 +143,13 @@ fn failed_call(detail: &str, kind: ErrorKind) -> Call {
         "connect" => Call::Connect,
         "send" | "receive" => Call::SendRecv,
         "shutdown" => Call::Shutdown,
-        "set" | "TLS" => Call::Socket,
+        "TLS" => Call::TlsHandshake,
+        "set" => Call::Socket,
         _ => match kind {
             ErrorKind::NotResolved => Call::GetAddrInfo,
             ErrorKind::AddressInUse | ErrorKind::AddressNotAvailable => Call::Bind,
             ErrorKind::Refused | ErrorKind::TimedOut | ErrorKind::Unreachable => Call::Connect,
+            ErrorKind::Tls => Call::TlsHandshake,
             _ => Call::SendRecv,
         },
     }
@@ -179,6 +200,7 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
                 set(&mut steps, Call::Connect, StepState::Active, at);
             }
             EntryKind::Connected => set(&mut steps, Call::Connect, StepState::Done, at),
+            EntryKind::TlsHandshake => set(&mut steps, Call::TlsHandshake, StepState::Done, at),
             EntryKind::Listening | EntryKind::Bound => {
                 set(&mut steps, Call::GetAddrInfo, StepState::Done, at);
                 set(&mut steps, Call::Socket, StepState::Done, at);
@@ -199,7 +221,7 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
                 set(&mut steps, Call::SendToRecvFrom, StepState::Done, at);
             }
             EntryKind::HalfClosed => set(&mut steps, Call::Shutdown, StepState::Done, at),
-            EntryKind::Closed if kind == KindTag::TcpClient => {
+            EntryKind::Closed if kind.is_client() => {
                 set(&mut steps, Call::Close, StepState::Done, at)
             }
             EntryKind::Stopped => set(&mut steps, Call::Close, StepState::Done, at),

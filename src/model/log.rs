@@ -104,6 +104,8 @@ pub enum EntryKind {
     Bound,
     /// A TCP server accepted a peer.
     Accepted,
+    /// A TLS handshake finished; the detail says with what.
+    TlsHandshake,
     /// The peer closed its side in order (FIN).
     PeerClosed,
     /// We shut down our sending side (half-close).
@@ -144,6 +146,7 @@ impl EntryKind {
             EntryKind::Listening => "listening",
             EntryKind::Bound => "bound",
             EntryKind::Accepted => "accepted",
+            EntryKind::TlsHandshake => "tls",
             EntryKind::PeerClosed => "peer closed",
             EntryKind::HalfClosed => "half-closed",
             EntryKind::Reset => "reset",

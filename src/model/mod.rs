@@ -13,7 +13,10 @@ pub mod replay;
 pub mod session;
 
 pub use address::{AddressError, HostPort};
-pub use endpoint::{AutoReply, EndpointKind, EndpointSpec, KindTag, Rule, SocketOptions, Trigger};
+pub use endpoint::{
+    AutoReply, EndpointKind, EndpointSpec, KindTag, Rule, SocketOptions, TlsClientSettings,
+    TlsServerSettings, Trigger,
+};
 pub use log::{
     Direction, Entry, EntryKind, ErrorKind, FilteredView, LogFilter, NO_PEER, TrafficLog,
 };

@@ -200,8 +200,8 @@ pub fn plan_endpoint(
         return None;
     }
     let role = match spec.kind {
-        EndpointKind::TcpClient { .. } => Role::Client,
-        EndpointKind::TcpServer { .. } => Role::Server,
+        EndpointKind::TcpClient { .. } | EndpointKind::TlsClient { .. } => Role::Client,
+        EndpointKind::TcpServer { .. } | EndpointKind::TlsServer { .. } => Role::Server,
         EndpointKind::Udp { .. } => {
             // Whoever spoke first: the first step of the earliest conversation.
             if conversations[0].1.steps[0].dir == Direction::Sent {
@@ -213,14 +213,15 @@ pub fn plan_endpoint(
     };
     let mut spec = spec.clone();
     match (&mut spec.kind, role) {
-        (EndpointKind::TcpClient { remote }, _) => {
+        (
+            EndpointKind::TcpClient { .. }
+            | EndpointKind::TcpServer { .. }
+            | EndpointKind::TlsClient { .. }
+            | EndpointKind::TlsServer { .. },
+            _,
+        ) => {
             if let Some(t) = target {
-                *remote = t.clone();
-            }
-        }
-        (EndpointKind::TcpServer { listen }, _) => {
-            if let Some(t) = target {
-                *listen = t.clone();
+                spec.kind.retarget(t);
             }
         }
         (EndpointKind::Udp { remote, .. }, Role::Client) => {
