@@ -213,8 +213,9 @@ impl App {
             && e.kind().is_tls()
             && running
         {
-            ui.label(RichText::new(format!("🔒 {info}")).small())
-                .on_hover_text("The TLS session: version, cipher suite, ALPN, and the certificate");
+            let short = info.split("; peer certificate").next().unwrap_or(info);
+            ui.label(RichText::new(format!("🔒 {short}")).small())
+                .on_hover_text(format!("The TLS session: {info}"));
         }
         let differs = {
             let e = &self.doc.endpoints[index];

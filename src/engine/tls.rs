@@ -228,6 +228,14 @@ pub(crate) fn server(
                 params
                     .distinguished_name
                     .push(rcgen::DnType::CommonName, "sockbench test certificate");
+                // Valid from yesterday (clocks differ) for 30 days: a test certificate.
+                let day = |d: chrono::NaiveDate| {
+                    use chrono::Datelike;
+                    rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8)
+                };
+                let today = chrono::Utc::now().date_naive();
+                params.not_before = day(today - chrono::Days::new(1));
+                params.not_after = day(today + chrono::Days::new(30));
                 let key = rcgen::KeyPair::generate()?;
                 let cert = params.self_signed(&key)?;
                 Ok::<_, rcgen::Error>((cert, key))
