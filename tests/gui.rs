@@ -886,6 +886,40 @@ fn lesson_checkpoints_turn_green_as_the_events_happen() {
 }
 
 #[test]
+fn the_composer_writes_a_payload_in_pieces() {
+    let mut gui = Gui::new();
+    gui.open_example("2-tcp-is-a-stream");
+    assert!(gui.progress(0, 6));
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    gui.wait_for("step 1", |g| g.progress(1, 6));
+    gui.click("● sender");
+    gui.type_payload("first line\\nsecond line\\nthird line\\n");
+    {
+        let composer = &mut gui.harness.state_mut().composer;
+        composer.writes = 6;
+        composer.gap_ms = 0;
+    }
+    gui.step();
+    assert!(gui.shows("every"), "the gap shows once there are pieces");
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    gui.wait_for("six writes", |g| {
+        g.log_rows("sender", EntryKind::Sent).len() == 6
+    });
+    gui.wait_for("the whole stream", |g| {
+        joined(g.log_rows("receiver", EntryKind::Received)).len() == 34
+    });
+    let sent = gui.log_rows("sender", EntryKind::Sent);
+    assert_eq!(
+        joined(sent.clone()),
+        b"first line\nsecond line\nthird line\n"
+    );
+    assert!(sent.iter().all(|piece| piece.len() <= 6), "{sent:?}");
+    assert!(gui.progress(2, 6), "the lesson's write checkpoint");
+}
+
+#[test]
 fn the_lifecycle_view_shows_a_refused_connection() {
     let mut gui = Gui::new();
     gui.open_example("4-when-things-fail");

@@ -514,7 +514,10 @@ impl App {
         e.peers.clear();
         e.totals = Default::default();
         e.started_with = Some(spec.clone());
-        self.engine.send(Command::Open { id: e.id, spec });
+        let log_endpoint = e.log_endpoint;
+        let id = e.id;
+        self.doc.session.log.new_run(log_endpoint);
+        self.engine.send(Command::Open { id, spec });
     }
 
     pub fn stop(&mut self, index: usize) {
@@ -643,11 +646,22 @@ impl App {
             (_, kind) if kind.is_server() => Target::AllPeers,
             _ => Target::Default,
         };
-        self.engine.send(Command::Send {
-            id: e.id,
-            to,
-            bytes,
-        });
+        let command = if self.composer.writes > 1 {
+            Command::SendSplit {
+                id: e.id,
+                to,
+                bytes,
+                writes: self.composer.writes,
+                gap: Duration::from_millis(u64::from(self.composer.gap_ms)),
+            }
+        } else {
+            Command::Send {
+                id: e.id,
+                to,
+                bytes,
+            }
+        };
+        self.engine.send(command);
         self.composer.remember();
     }
 

@@ -8,7 +8,7 @@ pub fn run(files: &[PathBuf]) -> i32 {
     let mut status = EXIT_OK;
     for path in files {
         match crate::persist::load(path) {
-            Ok(session) => println!(
+            Ok(session) => super::drive::say(format_args!(
                 "{}: ok, format {}, {} endpoint{}, {} library payload{}, {} log entr{}",
                 path.display(),
                 crate::persist::FORMAT,
@@ -22,9 +22,9 @@ pub fn run(files: &[PathBuf]) -> i32 {
                 if session.library.len() == 1 { "" } else { "s" },
                 session.log.len(),
                 if session.log.len() == 1 { "y" } else { "ies" },
-            ),
+            )),
             Err(e) => {
-                eprintln!("error: {e}");
+                note!("error: {e}");
                 status = EXIT_BAD_INPUT;
             }
         }

@@ -70,12 +70,7 @@ impl Run {
             self.totals.add(entry.kind, entry.len());
         }
         if !self.quiet {
-            // A closed stdout (piped into `head`) must not stop the run.
-            let _ = writeln!(
-                std::io::stdout(),
-                "{}",
-                entry_line(&self.session.log, index)
-            );
+            say(entry_line(&self.session.log, index));
         }
         Some(index)
     }
@@ -120,11 +115,35 @@ impl Run {
             status = status.max(EXIT_BAD_INPUT);
         }
         if let Some(message) = error {
-            eprintln!("error: {message}");
+            note!("error: {message}");
         }
-        eprintln!("{}", summary_line(&self.totals));
+        note!("{}", summary_line(&self.totals));
         status
     }
+}
+
+/// Resolves when the person or the system asks the run to stop: Ctrl+C
+/// (SIGINT) everywhere, and SIGTERM on Unix (`timeout`, `docker stop`,
+/// systemd), so the `--save` file and the summary line are still written.
+pub(super) async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Prints a line on stdout; a closed stdout (piped into `head` or `true`)
+/// must not stop the run or lose its `--save` file.
+pub(super) fn say(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// A timer that may be unset.
@@ -166,7 +185,7 @@ pub async fn connect(request: ConnectRequest) -> i32 {
     let mut unsent = payloads.len();
     let mut phase = Phase::Starting;
     let mut deadline: Option<Instant> = None;
-    let ctrl_c = tokio::signal::ctrl_c();
+    let ctrl_c = interrupted();
     tokio::pin!(ctrl_c);
 
     loop {
@@ -251,7 +270,7 @@ pub async fn listen(request: ListenRequest) -> i32 {
     let mut closing = false;
     // --once over UDP: the first datagram came in, its answer is still to go out.
     let mut awaiting_answer = false;
-    let ctrl_c = tokio::signal::ctrl_c();
+    let ctrl_c = interrupted();
     tokio::pin!(ctrl_c);
 
     loop {

@@ -4,6 +4,15 @@
 //! [`Request`] in one place, [`parse`]; every mistake there is one line on
 //! stderr and exit status 2.
 
+/// `eprintln!` that never panics: a closed or broken stderr (`2>&1 | head`)
+/// must not turn a finished run into a crash.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod check;
 mod drive;
 pub mod output;
@@ -596,7 +605,7 @@ pub fn run(request: Request, runtime: &tokio::runtime::Runtime) -> i32 {
             Some(path) => match crate::persist::write_atomic(path, r.text.as_bytes()) {
                 Ok(()) => EXIT_OK,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    note!("error: {e}");
                     EXIT_BAD_INPUT
                 }
             },
@@ -615,7 +624,7 @@ fn run_window(file: Option<PathBuf>, runtime: &tokio::runtime::Runtime) -> i32 {
     if let Some(path) = &file
         && !path.exists()
     {
-        eprintln!("error: {}: no such file", path.display());
+        note!("error: {}: no such file", path.display());
         return EXIT_BAD_INPUT;
     }
     let config = crate::app::AppConfig::for_desktop(runtime.handle().clone(), file);
@@ -636,7 +645,7 @@ fn run_window(file: Option<PathBuf>, runtime: &tokio::runtime::Runtime) -> i32 {
     match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: the window could not open (is there a display?): {e}");
+            note!("error: the window could not open (is there a display?): {e}");
             EXIT_BAD_INPUT
         }
     }
@@ -645,9 +654,9 @@ fn run_window(file: Option<PathBuf>, runtime: &tokio::runtime::Runtime) -> i32 {
 /// Prints a usage error the way every command does: one line, then the summary
 /// line where the command promises one.
 pub fn report_usage_error(e: &UsageError) {
-    eprintln!("error: {}", e.message);
+    note!("error: {}", e.message);
     if e.summary {
-        eprintln!("{}", output::summary_line(&Default::default()));
+        note!("{}", output::summary_line(&Default::default()));
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::drive::{Run, until};
+use super::drive::{Run, interrupted, say, until};
 use super::{EXIT_MISMATCH, EXIT_OK, ReplayRequest};
 use crate::engine::replay::Tally;
 use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions};
@@ -19,7 +19,7 @@ pub async fn replay(request: ReplayRequest) -> i32 {
     let plans = request.plans;
     if !request.quiet {
         for line in describe(&plans) {
-            eprintln!("replaying {line}");
+            note!("replaying {line}");
         }
     }
     let mut run = Run::new(request.quiet);
@@ -60,7 +60,7 @@ pub async fn replay(request: ReplayRequest) -> i32 {
     let mut running = plans.len();
     let mut closing = false;
     let mut deadline: Option<Instant> = None;
-    let ctrl_c = tokio::signal::ctrl_c();
+    let ctrl_c = interrupted();
     tokio::pin!(ctrl_c);
     while running > 0 {
         tokio::select! {
@@ -115,13 +115,13 @@ pub async fn replay(request: ReplayRequest) -> i32 {
         let mismatches = tally.check(&plans, &ids, &run.session.log);
         if mismatches.is_empty() {
             let conversations: usize = plans.iter().map(|p| p.conversations.len()).sum();
-            println!(
+            say(format_args!(
                 "check: every conversation matched the recording ({conversations} conversation{})",
                 if conversations == 1 { "" } else { "s" }
-            );
+            ));
             (EXIT_OK, None)
         } else {
-            print!("{}", report(&mismatches));
+            say(report(&mismatches).trim_end());
             for m in &mismatches {
                 if let Some(row) = m.row {
                     run.session.log.push(
@@ -148,6 +148,12 @@ pub async fn replay(request: ReplayRequest) -> i32 {
                 )),
             )
         }
+    } else if request.check {
+        // Exit 0 with --check promises "matched"; a run cut short proves nothing.
+        (
+            EXIT_MISMATCH,
+            Some("not checked: the replay was interrupted before it ended".to_string()),
+        )
     } else {
         (EXIT_OK, None)
     };

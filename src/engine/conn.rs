@@ -124,15 +124,19 @@ pub(crate) async fn run<S>(
                         let pieces = split.pieces(&bytes);
                         let last = pieces.len() - 1;
                         for (i, piece) in pieces.into_iter().enumerate() {
-                            if let Err(e) = write_all_flush(&mut wr, piece).await {
-                                return WriteEnd::Error(e);
-                            }
+                            // Reported as the write is handed to the socket: the reader
+                            // task may log the answer before this write call returns,
+                            // and a log where the answer comes first misleads. A failed
+                            // write is reported by the failure event that follows.
                             ctx.emit(EventKind::Traffic {
                                 peer,
                                 remote,
                                 dir: Direction::Sent,
                                 bytes: piece.to_vec(),
                             });
+                            if let Err(e) = write_all_flush(&mut wr, piece).await {
+                                return WriteEnd::Error(e);
+                            }
                             if i < last && !split.gap.is_zero() {
                                 tokio::time::sleep(split.gap).await;
                             }

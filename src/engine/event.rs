@@ -53,7 +53,9 @@ pub enum EventKind {
         local: SocketAddr,
         remote: SocketAddr,
     },
-    /// A payload was written or read. One read is one event.
+    /// A payload was written or read. One read is one event. A stream write is
+    /// reported as it is handed to the socket (so it never follows the answer
+    /// it provoked); when the write fails, a failure event follows it.
     Traffic {
         peer: PeerId,
         remote: SocketAddr,

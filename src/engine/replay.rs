@@ -298,6 +298,14 @@ impl Shared {
                         _ = self.ctx.token.cancelled() => return false,
                         _ = pacer.wait(last, step.gap) => {}
                     }
+                    // Logged before the write, as in every connection: the answer
+                    // must not appear in the log before the payload that asked for it.
+                    self.ctx.emit(EventKind::Traffic {
+                        peer,
+                        remote,
+                        dir: Direction::Sent,
+                        bytes: step.bytes.clone(),
+                    });
                     if let Err(e) = link.send(&step.bytes).await {
                         if classify(&e) == ErrorKind::Reset {
                             self.ctx.emit(EventKind::Reset { peer });
@@ -309,12 +317,6 @@ impl Shared {
                         }
                         return false;
                     }
-                    self.ctx.emit(EventKind::Traffic {
-                        peer,
-                        remote,
-                        dir: Direction::Sent,
-                        bytes: step.bytes.clone(),
-                    });
                     let sent = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
                     self.ctx.emit(EventKind::ReplayProgress { sent });
                     last = Instant::now();

@@ -320,6 +320,13 @@ impl TrafficLog {
         i
     }
 
+    /// Starts a new run of `endpoint`: the engine numbers its peers from 1
+    /// again, and those are new connections, so later rows get new peer
+    /// records instead of joining the earlier run's peers with the same number.
+    pub fn new_run(&mut self, endpoint: u16) {
+        self.peer_lookup.retain(|(e, _), _| *e != endpoint);
+    }
+
     /// The peer index of peer `number` of `endpoint`, when known.
     pub fn find_peer(&self, endpoint: u16, number: u32) -> Option<u32> {
         self.peer_lookup.get(&(endpoint, number)).copied()
@@ -627,6 +634,22 @@ mod tests {
             b"reset",
         );
         log
+    }
+
+    #[test]
+    fn a_new_run_gives_peers_of_the_same_number_new_records() {
+        let mut log = sample();
+        let server = log.endpoint_index("server");
+        let first = log.peer_index(server, 1, "127.0.0.1:50000");
+        assert_eq!(log.peer_index(server, 1, "127.0.0.1:50000"), first);
+        log.new_run(server);
+        let second = log.peer_index(server, 1, "127.0.0.1:50002");
+        assert_ne!(second, first);
+        assert_eq!(log.peers()[first as usize].remote, "127.0.0.1:50000");
+        assert_eq!(log.peers()[second as usize].remote, "127.0.0.1:50002");
+        // The other endpoint's peers are untouched.
+        let client = log.endpoint_index("client");
+        assert_eq!(log.find_peer(client, 0), Some(0));
     }
 
     #[test]
