@@ -293,6 +293,103 @@ fn interrupt_stops_listen_cleanly_and_still_saves() {
 }
 
 #[test]
+fn sigterm_stops_listen_cleanly_and_still_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("terminated.ron");
+    let (child, _addr, out) =
+        start_listen(&["udp", "127.0.0.1:0", "--save", save.to_str().unwrap()]);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, _, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.starts_with("summary: "), "{err}");
+    assert!(std::fs::read_to_string(&save).unwrap().contains("Bound("));
+}
+
+#[test]
+fn a_closed_stdout_is_no_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.ron");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/sessions/tcp-echo-pair.ron"),
+        &session,
+    )
+    .unwrap();
+    let (addr, peer) = echo_peer();
+    let save = dir.path().join("run.ron");
+    for args in [
+        vec![
+            "check",
+            session.to_str().unwrap(),
+            session.to_str().unwrap(),
+        ],
+        vec![
+            "connect",
+            "tcp",
+            &addr.to_string(),
+            "--send",
+            "-x",
+            "--wait",
+            "0.3",
+            "--save",
+            save.to_str().unwrap(),
+        ],
+    ] {
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before anything is printed, like `| true`.
+        drop(child.stdout.take());
+        wait_bounded(&mut child);
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    peer.join().unwrap();
+    assert!(save.is_file(), "the run still saved");
+    // `--send -x` is a payload starting with a hyphen, not a flag.
+    assert!(
+        std::fs::read_to_string(&save)
+            .unwrap()
+            .contains("Text(\"-x\")")
+    );
+}
+
+#[test]
+fn a_failed_run_does_not_replace_a_saved_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let existing = dir.path().join("good.ron");
+    std::fs::write(&existing, "a good recording").unwrap();
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &format!("127.0.0.1:{port}"),
+        "--save",
+        existing.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("nothing saved to"), "{err}");
+    assert!(last_stderr_line(&o).starts_with("summary: "), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&existing).unwrap(),
+        "a good recording"
+    );
+}
+
+#[test]
 fn network_failures_exit_3_with_the_reason() {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()

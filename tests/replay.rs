@@ -138,6 +138,35 @@ fn replay_matches_the_same_peer() {
 }
 
 #[test]
+fn replay_refuses_to_save_over_its_recording_and_a_client_target_of_port_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recorded.ron");
+    let (addr, first) = peer(1, echo);
+    record(addr, &file);
+    first.join().unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+    let spelled_otherwise = dir.path().join(".").join("recorded.ron");
+    for (args, why) in [
+        (
+            vec!["--save", spelled_otherwise.to_str().unwrap()],
+            "that is the recording being replayed",
+        ),
+        (
+            vec!["--target", "127.0.0.1:0"],
+            "replays as a client and needs the port",
+        ),
+    ] {
+        let mut all = vec!["replay", file.to_str().unwrap()];
+        all.extend(args);
+        let o = sockbench(&all);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.lines().next().unwrap().contains(why), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+}
+
+#[test]
 fn a_changed_peer_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("recorded.ron");

@@ -108,11 +108,24 @@ impl Run {
             otherwise
         };
         let mut error = self.failure.take().or(message);
-        if let Some(path) = save
-            && let Err(e) = crate::persist::save(&path, &self.session)
-        {
-            error.get_or_insert(e.to_string());
-            status = status.max(EXIT_BAD_INPUT);
+        if let Some(path) = save {
+            let traffic = self.totals.sent + self.totals.received;
+            if status == EXIT_NETWORK && traffic == 0 {
+                // A run that failed before any traffic recorded nothing worth
+                // keeping, and must not replace a file that holds something.
+                note!(
+                    "note: nothing saved to {}: the run failed before any traffic",
+                    path.display()
+                );
+            } else if let Err(e) = crate::persist::save(&path, &self.session) {
+                if error.is_some() {
+                    // The run's own failure stays the last word; the save's is said too.
+                    note!("error: {e}");
+                } else {
+                    status = EXIT_BAD_INPUT;
+                    error = Some(e.to_string());
+                }
+            }
         }
         if let Some(message) = error {
             note!("error: {message}");

@@ -85,10 +85,10 @@ struct ConnectArgs {
     #[arg(value_name = "ADDR")]
     addr: String,
     /// A payload in text notation (escapes \r \n \t \0 \\ \xNN \u{...}); repeatable.
-    #[arg(long = "send", value_name = "TEXT")]
+    #[arg(long = "send", value_name = "TEXT", allow_hyphen_values = true)]
     send: Vec<String>,
     /// A payload in hex (48 65 6c, 0x48,0x65 or 48656C); repeatable.
-    #[arg(long = "send-hex", value_name = "HEX")]
+    #[arg(long = "send-hex", value_name = "HEX", allow_hyphen_values = true)]
     send_hex: Vec<String>,
     /// TLS: also trust the certificates in this PEM file (an authority, or the
     /// server's own self-signed certificate); repeatable.
@@ -131,10 +131,10 @@ struct ListenArgs {
     #[arg(long)]
     echo: bool,
     /// Answer each received payload with this payload (text notation).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     reply: Option<String>,
     /// Answer each received payload with this payload (hex).
-    #[arg(long = "reply-hex", value_name = "HEX")]
+    #[arg(long = "reply-hex", value_name = "HEX", allow_hyphen_values = true)]
     reply_hex: Option<String>,
     /// TLS: the certificate chain to present (PEM); without it, a self-signed
     /// certificate for localhost, 127.0.0.1 and ::1 is made.
@@ -436,7 +436,7 @@ where
             ordered.sort_by_key(|(at, _)| *at);
             let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
             if let Some(path) = &a.save {
-                crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
+                crate::persist::check_writable(path).map_err(|e| usage(e.to_string()))?;
             }
             let tls_flags = !a.ca.is_empty() || a.insecure || a.sni.is_some() || a.alpn.is_some();
             if tls_flags && a.proto != Proto::Tls {
@@ -472,7 +472,7 @@ where
         }
         Some(Command::Export(a)) => {
             if let Some(path) = &a.output {
-                crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
+                crate::persist::check_writable(path).map_err(|e| usage(e.to_string()))?;
             }
             let session = crate::persist::load(&a.file).map_err(|e| usage(e.to_string()))?;
             let name = a
@@ -508,7 +508,13 @@ where
                 })?;
             let timeout = parse_secs("--timeout", &a.timeout).map_err(usage)?;
             if let Some(path) = &a.save {
-                crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
+                crate::persist::check_writable(path).map_err(|e| usage(e.to_string()))?;
+                if same_file(path, &a.file) {
+                    return Err(usage(format!(
+                        "--save {}: that is the recording being replayed; save the replay to another file",
+                        path.display()
+                    )));
+                }
             }
             let session = crate::persist::load(&a.file).map_err(|e| usage(e.to_string()))?;
             let plans = crate::model::replay::plan_session(
@@ -517,6 +523,19 @@ where
                 target.as_ref(),
             )
             .map_err(|e| usage(format!("{}: {e}", a.file.display())))?;
+            if let (Some(t), Some(client)) = (
+                &target,
+                plans
+                    .iter()
+                    .find(|p| p.role == crate::model::replay::Role::Client),
+            ) && t.port == 0
+            {
+                return Err(usage(format!(
+                    "--target {}: \"{}\" replays as a client and needs the port to connect to (port 0 only suits a mock server)",
+                    a.target.as_deref().unwrap_or_default(),
+                    client.name()
+                )));
+            }
             Ok(Request::Replay(ReplayRequest {
                 plans,
                 speed,
@@ -548,7 +567,7 @@ where
                 .transpose()
                 .map_err(usage)?;
             if let Some(path) = &a.save {
-                crate::persist::check_save_target(path).map_err(|e| usage(e.to_string()))?;
+                crate::persist::check_writable(path).map_err(|e| usage(e.to_string()))?;
             }
             let tls_flags = a.cert.is_some() || a.key.is_some() || a.alpn.is_some();
             if tls_flags && a.proto != Proto::Tls {
@@ -586,6 +605,14 @@ where
                 quiet: a.quiet,
             }))
         }
+    }
+}
+
+/// Whether `a` and `b` name the same existing file (however they are spelled).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 

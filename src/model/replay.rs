@@ -334,12 +334,61 @@ pub struct Mismatch {
 /// Bytes of context shown before and after a difference.
 const CONTEXT: usize = 24;
 
-fn show(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        "(nothing)".into()
-    } else {
-        format!("\"{}\"", to_text_notation(bytes))
+/// Where the context before offset `at` starts: `CONTEXT` bytes back, moved to
+/// the start of a UTF-8 character so the excerpt does not open mid-character.
+fn context_start(bytes: &[u8], at: usize) -> usize {
+    let mut start = at.saturating_sub(CONTEXT);
+    for _ in 0..3 {
+        match bytes.get(start) {
+            Some(b) if start > 0 && b & 0xC0 == 0x80 => start -= 1,
+            _ => break,
+        }
     }
+    start
+}
+
+/// Whether bytes read as text: at least 60 % of them are printable UTF-8 (or
+/// `\r \n \t`), as in a text protocol with a few binary bytes. Binary data is
+/// shown as hex only, where a text rendering of stray characters would mislead.
+fn reads_as_text(bytes: &[u8]) -> bool {
+    let readable: usize = bytes
+        .utf8_chunks()
+        .flat_map(|chunk| chunk.valid().chars())
+        .filter(|c| !c.is_control() || matches!(c, '\r' | '\n' | '\t'))
+        .map(char::len_utf8)
+        .sum();
+    readable * 5 >= bytes.len() * 3
+}
+
+/// The bytes in text notation, quoted, and the display column (from the
+/// opening quote) at which byte `at` starts: counted in characters as a
+/// terminal shows them, so the caret sits under the right one even after
+/// multi-byte and double-width characters.
+fn quoted_with_column(bytes: &[u8], at: usize) -> (String, Option<usize>) {
+    use unicode_width::UnicodeWidthStr as _;
+    let mut s = String::from("\"");
+    let mut column = None;
+    let mut offset = 0;
+    let mut mark = |s: &String, offset: usize, len: usize| {
+        if column.is_none() && at < offset + len {
+            column = Some(s.width());
+        }
+    };
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            mark(&s, offset, c.len_utf8());
+            s.push_str(&to_text_notation(c.encode_utf8(&mut [0; 4]).as_bytes()));
+            offset += c.len_utf8();
+        }
+        for b in chunk.invalid() {
+            mark(&s, offset, 1);
+            s.push_str(&to_text_notation(&[*b]));
+            offset += 1;
+        }
+    }
+    mark(&s, offset, usize::MAX - offset);
+    s.push('"');
+    (s, column)
 }
 
 impl fmt::Display for Mismatch {
@@ -380,20 +429,52 @@ impl fmt::Display for Mismatch {
             _ => None,
         };
         let lead = if self.context_start > 0 { "…" } else { "" };
-        let expected = format!("{lead}{}", show(&self.expected));
-        let received = format!("{lead}{}", show(&self.received));
-        writeln!(f, "  expected: {expected}")?;
-        writeln!(f, "  received: {received}")?;
-        if let Some(at) = caret {
-            // Point under the first differing character of the received line.
-            let before = format!(
-                "{lead}\"{}",
-                to_text_notation(&self.received[..at.min(self.received.len())])
-            );
-            writeln!(f, "            {}^", " ".repeat(before.chars().count()))?;
+        let at = caret.unwrap_or(usize::MAX);
+        if reads_as_text(&self.expected) && reads_as_text(&self.received) {
+            let (expected, _) = quoted_with_column(&self.expected, at);
+            let (received, column) = quoted_with_column(&self.received, at);
+            let empty = |b: &[u8], text: String| {
+                if b.is_empty() {
+                    "(nothing)".into()
+                } else {
+                    text
+                }
+            };
+            writeln!(f, "  expected: {lead}{}", empty(&self.expected, expected))?;
+            writeln!(f, "  received: {lead}{}", empty(&self.received, received))?;
+            if let (Some(column), Some(_)) = (column, caret) {
+                // Under the first differing character of the received line.
+                let indent = "  received: ".len() + lead.chars().count() + column;
+                writeln!(f, "{}^", " ".repeat(indent))?;
+            }
+            writeln!(f, "  expected hex: {lead}{}", to_hex(&self.expected))?;
+            write!(f, "  received hex: {lead}{}", to_hex(&self.received))
+        } else {
+            // Binary: hex only, the caret under the first differing byte.
+            writeln!(
+                f,
+                "  expected hex: {lead}{}",
+                hex_or_nothing(&self.expected)
+            )?;
+            write!(
+                f,
+                "  received hex: {lead}{}",
+                hex_or_nothing(&self.received)
+            )?;
+            if caret.is_some() {
+                let indent = "  received hex: ".len() + lead.chars().count() + 3 * at;
+                write!(f, "\n{}^", " ".repeat(indent))?;
+            }
+            Ok(())
         }
-        writeln!(f, "  expected hex: {}", to_hex(&self.expected))?;
-        write!(f, "  received hex: {}", to_hex(&self.received))
+    }
+}
+
+fn hex_or_nothing(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        "(nothing)".into()
+    } else {
+        to_hex(bytes)
     }
 }
 
@@ -466,7 +547,7 @@ pub fn check_conversation(
             match (expected.get(i), received.get(i)) {
                 (Some(e), Some((row, r))) => {
                     if let Some((difference, at)) = compare_bytes(e, r) {
-                        let start = at.saturating_sub(CONTEXT);
+                        let start = context_start(e, at);
                         return Some(Mismatch {
                             datagram,
                             difference,
@@ -516,7 +597,7 @@ pub fn check_conversation(
         }
         offset += bytes.len();
     }
-    let start = at.saturating_sub(CONTEXT);
+    let start = context_start(&expected, at);
     Some(Mismatch {
         difference,
         expected: context(&expected, start),
@@ -752,5 +833,70 @@ mod tests {
         assert_eq!(difference, Difference::Differs { offset: 150 });
         let start = at - CONTEXT;
         assert_eq!(context(&received, start).len(), 2 * CONTEXT);
+    }
+
+    fn mismatch_of(expected: &[u8], received: &[u8]) -> Mismatch {
+        let (difference, at) = compare_bytes(expected, received).unwrap();
+        let start = context_start(expected, at);
+        Mismatch {
+            endpoint: "client".into(),
+            conversation: 1,
+            datagram: None,
+            difference,
+            expected: context(expected, start),
+            received: context(received, start),
+            context_start: start,
+            row: None,
+        }
+    }
+
+    /// The column of the caret line's `^`, and the report's lines.
+    fn caret_under(report: &str, line: &str) -> char {
+        let lines: Vec<&str> = report.lines().collect();
+        let caret = lines
+            .iter()
+            .find(|l| l.trim() == "^")
+            .expect("a caret line");
+        let column = caret.len() - 1;
+        let target = lines.iter().find(|l| l.starts_with(line)).unwrap();
+        // Columns count characters as shown (all test text is single-width here).
+        target.chars().nth(column).unwrap()
+    }
+
+    #[test]
+    fn the_caret_points_at_the_first_different_character() {
+        let report = mismatch_of("café au lait".as_bytes(), "cafè au lait".as_bytes()).to_string();
+        assert!(report.contains("  received: \"cafè au lait\""), "{report}");
+        assert_eq!(caret_under(&report, "  received: "), 'è', "{report}");
+
+        let report = mismatch_of(b"HTTP/1.0 200 OK\r\n", b"HTTP/1.0 404 OK\r\n").to_string();
+        assert_eq!(caret_under(&report, "  received: "), '4', "{report}");
+    }
+
+    #[test]
+    fn the_context_never_opens_mid_character() {
+        let expected = "日本語".repeat(20);
+        let mut received = expected.clone().into_bytes();
+        let at = received.len() - 3;
+        received[at..].copy_from_slice("x!!".as_bytes());
+        let m = mismatch_of(expected.as_bytes(), &received);
+        assert!(std::str::from_utf8(&m.expected).is_ok(), "{m}");
+        let report = m.to_string();
+        assert!(!report.contains("\\x"), "no cut characters: {report}");
+        assert!(report.contains("  received: …\"日本語"), "{report}");
+    }
+
+    #[test]
+    fn binary_differences_are_shown_in_hex_with_the_caret() {
+        let report = mismatch_of(&[0xde, 0xad, 0xbe, 0xef], &[0xde, 0xad, 0xbf, 0xef]).to_string();
+        assert!(
+            !report.contains("expected: "),
+            "no text line for binary: {report}"
+        );
+        assert!(report.contains("  expected hex: de ad be ef"), "{report}");
+        assert!(report.contains("  received hex: de ad bf ef"), "{report}");
+        let lines: Vec<&str> = report.lines().collect();
+        let caret = lines.last().unwrap();
+        assert_eq!(caret.len() - 1, "  received hex: de ad ".len(), "{report}");
     }
 }

@@ -151,7 +151,17 @@ fn ron_options() -> ron::Options {
 
 pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
     let options = ron_options();
-    let probe: Probe = options.from_str(text).map_err(|e| syntax_error(path, e))?;
+    let probe: Probe = options.from_str(text).map_err(|e| {
+        let mut error = syntax_error(path, e);
+        if let LoadError::Syntax { message, .. } = &mut error {
+            // The probe is ours; the person wrote (or meant) a session.
+            *message = message.replace(
+                "struct `Probe`",
+                "a session: `(format: 1, endpoints: [...], ...)`",
+            );
+        }
+        error
+    })?;
     match probe.format {
         None => {
             return Err(LoadError::MissingFormat {

@@ -130,6 +130,28 @@ pub fn check_save_target(path: &Path) -> Result<(), SaveError> {
     Ok(())
 }
 
+/// Like [`check_save_target`], and proves the folder takes a new file by
+/// creating and removing one, so a long run does not learn at its end that
+/// its recording cannot be kept.
+pub fn check_writable(path: &Path) -> Result<(), SaveError> {
+    check_save_target(path)?;
+    let probe = folder_of(path).join(format!(".sockbench-probe.{}.tmp", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(source) => Err(SaveError::Write {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 fn folder_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -191,6 +213,28 @@ mod tests {
         assert!(matches!(err, SaveError::IsDirectory { .. }), "{err}");
         let err = save(&dir.path().join("no/such/x.ron"), &Session::default()).unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn writable_targets_are_proved_without_leaving_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("s.ron")).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(check_writable(dir.path()).is_err());
+        assert!(check_writable(&dir.path().join("no/such/x.ron")).is_err());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let locked = dir.path().join("locked");
+            std::fs::create_dir(&locked).unwrap();
+            std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o500)).unwrap();
+            // Root may write anyway; only a refused write must be reported.
+            if std::fs::File::create(locked.join("x")).is_err() {
+                let err = check_writable(&locked.join("s.ron")).unwrap_err();
+                assert!(err.to_string().contains("cannot write"), "{err}");
+            }
+            std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
     }
 
     #[test]
