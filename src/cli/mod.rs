@@ -460,6 +460,10 @@ where
                 sni: a.sni,
                 alpn: parse_alpn(a.alpn.as_deref()).map_err(usage)?,
             };
+            if a.proto == Proto::Tls {
+                // Unreadable or malformed certificate files are bad input, found before connecting.
+                crate::engine::tls::client(&tls, &remote.host).map_err(|e| usage(e.message))?;
+            }
             Ok(Request::Connect(ConnectRequest {
                 proto: a.proto,
                 remote,
@@ -594,6 +598,10 @@ where
                 key: a.key,
                 alpn: parse_alpn(a.alpn.as_deref()).map_err(usage)?,
             };
+            if a.proto == Proto::Tls && tls.cert.is_some() {
+                // A key that is not the certificate's, or a file that is no PEM: bad input.
+                crate::engine::tls::server(&tls).map_err(|e| usage(e.message))?;
+            }
             Ok(Request::Listen(ListenRequest {
                 proto: a.proto,
                 local,

@@ -249,6 +249,8 @@ fn report_error(
 ) {
     if classify(e) == ErrorKind::Reset {
         ctx.emit(EventKind::Reset { peer });
+    } else if let Some(error) = super::tls::session_error(e, op, remote) {
+        ctx.failed(Some(peer), error);
     } else {
         let target = match op {
             Operation::Send => format!("to {remote}"),

@@ -121,13 +121,22 @@ impl Operation {
 
 /// A failure with a kind a person can look up and a message saying exactly what.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {message}", kind.label())]
+#[error("{}{message}", kind_prefix(*kind))]
 pub struct NetError {
     pub kind: ErrorKind,
     pub operation: Operation,
     /// The operation, its address, and the operating system's words:
     /// `connect to 127.0.0.1:1: Connection refused (os error 111)`.
     pub message: String,
+}
+
+/// `connection refused: …`; an error of no particular kind needs no label
+/// (its message says what happened, and callers write `error: ` already).
+fn kind_prefix(kind: ErrorKind) -> String {
+    match kind {
+        ErrorKind::Other => String::new(),
+        kind => format!("{}: ", kind.label()),
+    }
 }
 
 impl NetError {

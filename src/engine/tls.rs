@@ -4,6 +4,7 @@
 //! server's own self-signed certificate), the handshake described for the log,
 //! and every failure explained in plain words.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -135,6 +136,24 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
     Ok(certs)
 }
 
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, NetError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let why = if text.contains("ENCRYPTED") {
+            "the key is encrypted with a passphrase; write it out unencrypted for testing \
+             (openssl pkey -in KEY.pem -out plain-key.pem)"
+                .to_owned()
+        } else if matches!(e, rustls::pki_types::pem::Error::NoItemsFound) {
+            "no private key in it (expected -----BEGIN PRIVATE KEY-----, \
+             -----BEGIN RSA PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY-----)"
+                .to_owned()
+        } else {
+            e.to_string()
+        };
+        config_error(format!("the private key {}: {why}", path.display()))
+    })
+}
+
 /// Everything a TLS client needs for one connection.
 #[derive(Clone)]
 pub(crate) struct ClientTls {
@@ -202,12 +221,7 @@ pub(crate) fn server(
     let (chain, key, about) = match (&settings.cert, &settings.key) {
         (Some(cert), Some(key)) => {
             let chain = read_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                config_error(format!(
-                    "cannot read the private key {}: {e}",
-                    key.display()
-                ))
-            })?;
+            let key = read_key(key)?;
             let info = CertInfo::of(&chain[0])
                 .map(|i| i.line())
                 .unwrap_or_default();
@@ -244,11 +258,21 @@ pub(crate) fn server(
             let der = made.0.der().clone();
             let key = PrivateKeyDer::Pkcs8(made.1.serialize_der().into());
             let sha = fingerprint(&der);
+            // The certificate (public, never the key) goes to a file, so a client
+            // can be told to trust it: `--ca FILE`, `openssl s_client -CAfile FILE`.
+            let file = std::env::temp_dir().join(format!(
+                "sockbench-cert-{}.pem",
+                sha.replace(':', "")[..16].to_ascii_lowercase()
+            ));
+            let saved = match crate::persist::write_atomic(&file, made.0.pem().as_bytes()) {
+                Ok(()) => format!("; saved as {} (clients trust it with --ca)", file.display()),
+                Err(_) => String::new(),
+            };
             (
                 vec![der],
                 key,
                 format!(
-                    "self-signed certificate made now for localhost, 127.0.0.1 and ::1; SHA-256 {sha}"
+                    "self-signed certificate made now for localhost, 127.0.0.1 and ::1; SHA-256 {sha}{saved}"
                 ),
             )
         }
@@ -268,7 +292,21 @@ pub(crate) fn server(
         .map_err(|e| config_error(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| config_error(format!("the certificate and key do not go together: {e}")))?;
+        .map_err(|e| {
+            let which = match (&settings.cert, &settings.key) {
+                (Some(c), Some(k)) => {
+                    format!(" ({} is not the key of {})", k.display(), c.display())
+                }
+                _ => String::new(),
+            };
+            let why = match e {
+                rustls::Error::InconsistentKeys(_) => String::new(),
+                other => format!(": {other}"),
+            };
+            config_error(format!(
+                "the certificate and key do not go together{which}{why}"
+            ))
+        })?;
     config.alpn_protocols = settings
         .alpn
         .iter()
@@ -332,8 +370,31 @@ pub(crate) fn handshake_error(
             _ => NetError::from_io(Operation::Tls, format!("with {peer}"), e),
         };
     };
+    tls(explain(inner, name))
+}
+
+/// A TLS failure after the handshake (an alert the peer sends late, as a TLS
+/// 1.3 server that wants a client certificate does), in the same plain words.
+pub(crate) fn session_error(
+    e: &std::io::Error,
+    op: Operation,
+    remote: SocketAddr,
+) -> Option<NetError> {
+    let inner = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(NetError::new(
+        ErrorKind::Tls,
+        op,
+        format!(
+            "TLS with {remote}: {}",
+            explain(inner, &remote.ip().to_string())
+        ),
+    ))
+}
+
+/// What a rustls error means, for a person; `name` is the server name checked.
+fn explain(inner: &rustls::Error, name: &str) -> String {
     use rustls::Error as E;
-    let message = match inner {
+    match inner {
         E::InvalidCertificate(c) => match c {
             CertificateError::UnknownIssuer => "unknown issuer: the server's certificate is not signed by an \
                 authority this client trusts; trust it with --ca FILE.pem (its own certificate works too), \
@@ -377,18 +438,20 @@ pub(crate) fn handshake_error(
                 rustls::AlertDescription::ProtocolVersion => " — no TLS version in common",
                 rustls::AlertDescription::HandshakeFailure => " — no cipher suite or parameters in common",
                 rustls::AlertDescription::UnrecognisedName => " — it does not serve that name (SNI)",
+                rustls::AlertDescription::CertificateRequired => {
+                    " — it wants a client certificate, and this client has none to give"
+                }
                 _ => "",
             };
             format!("the peer sent the TLS alert {alert:?}{why}")
         }
         E::NoApplicationProtocol => "no application protocol (ALPN) in common with the peer".to_owned(),
         E::InvalidMessage(_) => {
-            "the peer's answer is not TLS (is it a plain TCP service, or the wrong port?)".to_owned()
+            "what the peer sent is not TLS (does it speak plain TCP here, or is it the wrong port?)".to_owned()
         }
         E::PeerIncompatible(p) => format!("the peer cannot talk TLS with us: {p:?}"),
         other => other.to_string(),
-    };
-    tls(message)
+    }
 }
 
 /// `DnsName("example.org")` (as rustls presents names) → `example.org`.

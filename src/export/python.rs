@@ -27,8 +27,31 @@ pub fn py_bytes(bytes: &[u8]) -> String {
     s
 }
 
+/// A Python string literal for `text`: printable characters as themselves,
+/// everything else escaped the way Python reads it (Rust's `{:?}` escapes,
+/// like `\u{7f}`, are not Python).
 fn py_str(text: &str) -> String {
-    format!("{text:?}")
+    let mut s = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if c.is_control() || matches!(c as u32, 0x2028 | 0x2029 | 0xFEFF) => {
+                let n = c as u32;
+                let _ = match n {
+                    0..=0xff => write!(s, "\\x{n:02x}"),
+                    0x100..=0xffff => write!(s, "\\u{n:04x}"),
+                    _ => write!(s, "\\U{n:08x}"),
+                };
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
 }
 
 /// The recorded conversations as a Python list of lists of steps.
@@ -271,6 +294,14 @@ def finish(sock):
             py_str(&ca.display().to_string())
         );
     }
+    if !tls.ca.is_empty() && !tls.insecure {
+        s.push_str(
+            "    # sockbench trusts a certificate given with --ca whatever names it carries\n",
+        );
+        s.push_str("    # (a test server's own certificate often names only localhost); Python\n");
+        s.push_str("    # still checks the certificate itself here, just not the name.\n");
+        s.push_str("    context.check_hostname = False\n");
+    }
     if tls.insecure {
         s.push_str("    # INSECURE, as recorded: the server's certificate is not checked.\n");
         s.push_str("    context.check_hostname = False\n    context.verify_mode = ssl.CERT_NONE\n");
@@ -318,6 +349,10 @@ fn server_secure(kind: &EndpointKind) -> String {
                 "# openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 -subj /CN=localhost\n",
             );
             s.push_str("CERT, KEY = \"cert.pem\", \"key.pem\"\n");
+            s.push_str(
+                "import os\nimport sys\n\nif not (os.path.isfile(CERT) and os.path.isfile(KEY)):\n",
+            );
+            s.push_str("    sys.exit(f\"no {CERT} and {KEY} here: make them with the openssl command above\")\n");
         }
     }
     s.push_str(
@@ -338,6 +373,15 @@ mod tests {
     use crate::model::EndpointSpec;
     use crate::model::replay::{Conversation, Step};
     use std::time::Duration;
+
+    #[test]
+    fn names_become_python_string_literals() {
+        assert_eq!(py_str("plain"), "\"plain\"");
+        assert_eq!(py_str("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(py_str("del\u{7f}"), "\"del\\x7f\"");
+        assert_eq!(py_str("zw\u{2028}"), "\"zw\\u2028\"");
+        assert_eq!(py_str("café 日本"), "\"café 日本\"");
+    }
 
     #[test]
     fn bytes_literals() {
