@@ -143,6 +143,20 @@ pub fn sequence(log: &TrafficLog) -> Sequence {
             (EntryKind::PeerClosed, Some(o)) if ours.is_none() => {
                 push(o, me, "FIN".into(), MessageKind::Control)
             }
+            (EntryKind::TlsHandshake, Some(o)) => {
+                // Version, cipher suite, ALPN; the certificate stays in the log row.
+                let label = format!(
+                    "TLS handshake ({})",
+                    detail.split(';').next().unwrap_or_default().trim()
+                );
+                // A client's row names the server's certificate; a server of ours
+                // drawing it too would show the same handshake twice.
+                if detail.contains("peer certificate") {
+                    push(me, o, label, MessageKind::Control)
+                } else if ours.is_none() {
+                    push(o, me, label, MessageKind::Control)
+                }
+            }
             (EntryKind::Reset, Some(o)) => push(o, me, "RST (reset)".into(), MessageKind::Control),
             (EntryKind::Closed, Some(o)) if detail.starts_with("aborted") => {
                 push(me, o, "RST (abort)".into(), MessageKind::Control)
@@ -194,6 +208,20 @@ mod tests {
         let sp = log.peer_index(s, 1, "127.0.0.1:50000");
         log.push(now, c, cp, EntryKind::Connected, b"from 127.0.0.1:50000");
         log.push(now, s, sp, EntryKind::Accepted, b"on 127.0.0.1:7007");
+        log.push(
+            now,
+            s,
+            sp,
+            EntryKind::TlsHandshake,
+            b"TLS 1.3, TLS13_AES_128_GCM_SHA256, no ALPN",
+        );
+        log.push(
+            now,
+            c,
+            cp,
+            EntryKind::TlsHandshake,
+            b"TLS 1.3, TLS13_AES_128_GCM_SHA256, no ALPN; peer certificate subject CN=x",
+        );
         log.push(now, c, cp, EntryKind::Sent, b"hi\n");
         log.push(now, s, sp, EntryKind::Received, b"hi\n");
         log.push(now, s, sp, EntryKind::Sent, b"hi\n");
@@ -210,11 +238,16 @@ mod tests {
             [
                 (0, 0, "listening 127.0.0.1:7007"),
                 (1, 0, "connect (SYN, SYN-ACK, ACK)"),
+                (
+                    1,
+                    0,
+                    "TLS handshake (TLS 1.3, TLS13_AES_128_GCM_SHA256, no ALPN)"
+                ),
                 (1, 0, "\"hi\\n\" (3 bytes)"),
                 (0, 1, "\"hi\\n\" (3 bytes)"),
             ]
         );
-        assert_eq!(seq.messages[2].row, 3);
+        assert_eq!(seq.messages[3].row, 5);
     }
 
     #[test]
