@@ -41,15 +41,21 @@ fn field(
         )
         .labelled_by(label.id)
         .on_hover_text(tooltip);
-    match error {
-        Some(e) => {
-            ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
-        }
-        None => {
-            ui.label("");
-        }
-    }
     ui.end_row();
+    if let Some(e) = error {
+        // Under the field, wrapped to its column, so it never runs over the pane beside.
+        ui.label("");
+        ui.vertical(|ui| {
+            ui.set_max_width(240.0);
+            ui.add(
+                egui::Label::new(
+                    RichText::new(format!("⚠ {e}")).color(ui.visuals().error_fg_color),
+                )
+                .wrap(),
+            );
+        });
+        ui.end_row();
+    }
     response.changed()
 }
 
@@ -86,23 +92,29 @@ impl App {
             for i in 0..self.doc.endpoints.len() {
                 let e = &self.doc.endpoints[i];
                 let color = state_color(ui, &e.state);
-                let text = RichText::new(format!("● {}", e.form.name));
                 let selected = i == self.doc.selected;
-                let response = ui
-                    .selectable_label(
-                        selected,
-                        text.color(if selected {
-                            color
-                        } else {
-                            ui.visuals().text_color()
-                        }),
-                    )
-                    .on_hover_text(format!(
-                        "{} — {}{}",
-                        e.kind().label(),
-                        e.state.word(),
-                        e.failure().map(|f| format!(": {f}")).unwrap_or_default()
-                    ));
+                // The state is the dot's colour on every tab; the name keeps the
+                // theme's readable text colour (a state colour on the selection
+                // fill is hard to read).
+                let mut job = egui::text::LayoutJob::default();
+                let font = egui::TextStyle::Button.resolve(ui.style());
+                job.append("● ", 0.0, egui::TextFormat::simple(font.clone(), color));
+                let name_color = if selected {
+                    ui.visuals().selection.stroke.color
+                } else {
+                    ui.visuals().text_color()
+                };
+                job.append(
+                    &e.form.name,
+                    0.0,
+                    egui::TextFormat::simple(font, name_color),
+                );
+                let response = ui.selectable_label(selected, job).on_hover_text(format!(
+                    "{} — {}{}",
+                    e.kind().label(),
+                    e.state.word(),
+                    e.failure().map(|f| format!(": {f}")).unwrap_or_default()
+                ));
                 if response.clicked() {
                     self.doc.selected = i;
                 }
@@ -363,9 +375,9 @@ impl App {
         let mut choose = None;
         egui::Grid::new(("peers", id.0))
             .striped(true)
-            .num_columns(6)
+            .num_columns(5)
             .show(ui, |ui| {
-                for title in ["#", "Address", "Since", "In", "Out", ""] {
+                for title in ["#", "Address", "Since", "In", "Out"] {
                     ui.label(RichText::new(title).weak());
                 }
                 ui.end_row();
@@ -373,7 +385,7 @@ impl App {
                     let chosen = e.send_to == SendTo::Peer(*peer);
                     if ui
                         .selectable_label(chosen, format!("#{peer}"))
-                        .on_hover_text("Send the composer's payload to this peer only")
+                        .on_hover_text("Pick this peer: the composer sends to it only, and the buttons below act on it")
                         .clicked()
                     {
                         choose = Some(*peer);
@@ -388,36 +400,49 @@ impl App {
                     .on_hover_text(crate::persist::format_timestamp(&info.since));
                     ui.label(format!("{} B", info.bytes_in));
                     ui.label(format!("{} B", info.bytes_out));
-                    if e.kind().is_server() {
-                        ui.horizontal(|ui| {
-                            if ui
-                                .small_button("Close")
-                                .on_hover_text("Close this connection in order (FIN)")
-                                .clicked()
-                            {
-                                disconnect = Some((*peer, false));
-                            }
-                            if ui
-                                .small_button("Reset")
-                                .on_hover_text("Abort this connection (RST)")
-                                .clicked()
-                            {
-                                disconnect = Some((*peer, true));
-                            }
-                            if ui
-                                .small_button("Half-close")
-                                .on_hover_text("shutdown(SHUT_WR) on this connection: send a FIN, keep reading")
-                                .clicked()
-                            {
-                                half_close = Some(*peer);
-                            }
-                        });
-                    } else {
-                        ui.label("");
-                    }
                     ui.end_row();
                 }
             });
+        // The connection's own actions act on the picked peer, in a row of
+        // their own, so a narrow pane never cuts them off.
+        if e.kind().is_server() {
+            ui.horizontal_wrapped(|ui| match e.send_to {
+                SendTo::Peer(peer) if e.peers.contains_key(&peer) => {
+                    ui.label(format!("Peer #{peer}:"));
+                    if ui
+                        .small_button("Close")
+                        .on_hover_text("Close this connection in order (FIN)")
+                        .clicked()
+                    {
+                        disconnect = Some((peer, false));
+                    }
+                    if ui
+                        .small_button("Reset")
+                        .on_hover_text("Abort this connection (RST)")
+                        .clicked()
+                    {
+                        disconnect = Some((peer, true));
+                    }
+                    if ui
+                        .small_button("Half-close")
+                        .on_hover_text(
+                            "shutdown(SHUT_WR) on this connection: send a FIN, keep reading",
+                        )
+                        .clicked()
+                    {
+                        half_close = Some(peer);
+                    }
+                }
+                _ => {
+                    ui.label(
+                        RichText::new(
+                            "Pick a peer (#) to close, reset or half-close its connection.",
+                        )
+                        .weak(),
+                    );
+                }
+            });
+        }
         if let Some(peer) = choose {
             self.doc.endpoints[index].send_to = SendTo::Peer(peer);
         }
@@ -532,21 +557,6 @@ impl App {
                 .response
                 .labelled_by(label.id)
                 .on_hover_text("Put the payload's length in front of it (big-endian), so the receiver can find where it ends");
-            let label = ui.label("in");
-            ui.add(
-                egui::DragValue::new(&mut self.composer.writes)
-                    .range(1..=64)
-                    .custom_formatter(|n, _| if n == 1.0 { "1 write".into() } else { format!("{n} writes") })
-                    .custom_parser(|s| s.split_whitespace().next()?.parse().ok()),
-            )
-                .labelled_by(label.id)
-                .on_hover_text("Write the payload in this many pieces: TCP may join or split them again on the way");
-            if self.composer.writes > 1 {
-                let label = ui.label("every");
-                ui.add(egui::DragValue::new(&mut self.composer.gap_ms).range(0..=10_000).suffix(" ms"))
-                    .labelled_by(label.id)
-                    .on_hover_text("The pause between the pieces");
-            }
             let mut load = None;
             ui.menu_button("Recent", |ui| {
                 if self.composer.recent.is_empty() {
@@ -611,6 +621,24 @@ impl App {
             .on_hover_text("Named payloads kept with the session");
             if let Some(bytes) = load_bytes {
                 self.composer.load_bytes(&bytes);
+            }
+        });
+        // A row of its own, so it never hides past the pane's edge.
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Write it in");
+            ui.add(
+                egui::DragValue::new(&mut self.composer.writes)
+                    .range(1..=64)
+                    .custom_formatter(|n, _| if n == 1.0 { "1 write".into() } else { format!("{n} writes") })
+                    .custom_parser(|s| s.split_whitespace().next()?.parse().ok()),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("Write the payload in this many pieces: TCP may join or split them again on the way");
+            if self.composer.writes > 1 {
+                let label = ui.label("every");
+                ui.add(egui::DragValue::new(&mut self.composer.gap_ms).range(0..=10_000).suffix(" ms"))
+                    .labelled_by(label.id)
+                    .on_hover_text("The pause between the pieces");
             }
         });
         let label = ui.label("Payload");

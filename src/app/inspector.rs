@@ -7,7 +7,7 @@ use super::config::TimeDisplay;
 use super::log_view::{format_time, kind_color, kind_text, peer_text};
 use crate::model::explain;
 use crate::model::log::TrafficLog;
-use crate::model::payload::{hex_dump, to_hex, to_text_notation};
+use crate::model::payload::{hex_dump_by, hex_dump_line_chars, to_hex, to_text_notation};
 use crate::model::replay::Mismatch;
 
 /// What the person asked the inspector to do.
@@ -144,7 +144,24 @@ pub fn ui(
         }
     });
     ui.separator();
-    let dump = hex_dump(&data[..data.len().min(DUMP_LINES * 16)]);
+    // 16 bytes a line where the pane is wide enough, else 8 or 4: the ASCII
+    // column is half the point of a dump and must not scroll out of view.
+    let char_width = ui
+        .painter()
+        .layout_no_wrap(
+            "0".into(),
+            egui::TextStyle::Monospace.resolve(ui.style()),
+            egui::Color32::WHITE,
+        )
+        .size()
+        .x
+        .max(1.0);
+    let fits = (ui.available_width() / char_width) as usize;
+    let per_line = [16, 8, 4]
+        .into_iter()
+        .find(|&n| hex_dump_line_chars(n) <= fits)
+        .unwrap_or(4);
+    let dump = hex_dump_by(&data[..data.len().min(DUMP_LINES * per_line)], per_line);
     let lines: Vec<&str> = dump.lines().collect();
     let row_height = ui.text_style_height(&egui::TextStyle::Monospace);
     egui::ScrollArea::both()
@@ -155,10 +172,10 @@ pub fn ui(
                 ui.add(egui::Label::new(RichText::new(*line).monospace()).extend());
             }
         });
-    if data.len() > DUMP_LINES * 16 {
+    if data.len() > DUMP_LINES * per_line {
         ui.label(format!(
             "The dump shows the first {} bytes; copy to get all {}.",
-            DUMP_LINES * 16,
+            DUMP_LINES * per_line,
             data.len()
         ));
     }

@@ -405,6 +405,18 @@ impl LogView {
         }
         let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
         let visuals = ui.visuals().clone();
+        // Wide enough for the whole time with microseconds and its zone mark.
+        let time_width = ui
+            .painter()
+            .layout_no_wrap(
+                "00:00:00.000000Z".into(),
+                egui::TextStyle::Monospace.resolve(ui.style()),
+                egui::Color32::WHITE,
+            )
+            .size()
+            .x
+            + 2.0 * ui.spacing().item_spacing.x
+            + 4.0;
         let mut table = TableBuilder::new(ui)
             .id_salt("traffic log")
             .striped(true)
@@ -412,7 +424,7 @@ impl LogView {
             .sense(egui::Sense::click())
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
             .column(
-                Column::initial(120.0)
+                Column::initial(time_width)
                     .at_least(80.0)
                     .resizable(true)
                     .clip(true),

@@ -343,17 +343,29 @@ pub fn preview(bytes: &[u8], max_chars: usize) -> String {
 
 /// A classic hex dump: offset, 16 hex bytes, ASCII with dots for the rest.
 pub fn hex_dump(bytes: &[u8]) -> String {
+    hex_dump_by(bytes, 16)
+}
+
+/// The characters one line of [`hex_dump_by`] takes for `per_line` bytes.
+pub fn hex_dump_line_chars(per_line: usize) -> usize {
+    10 + 3 * per_line + usize::from(per_line > 8) + 2 + per_line
+}
+
+/// A hex dump with `per_line` bytes a line (16 as `hexdump -C`; fewer for a
+/// narrow pane, so the ASCII column stays in view).
+pub fn hex_dump_by(bytes: &[u8], per_line: usize) -> String {
+    let per_line = per_line.max(1);
     let mut s = String::with_capacity(bytes.len() * 4 + 16);
-    for (line, chunk) in bytes.chunks(16).enumerate() {
-        let _ = write!(s, "{:08x}  ", line * 16);
-        for i in 0..16 {
+    for (line, chunk) in bytes.chunks(per_line).enumerate() {
+        let _ = write!(s, "{:08x}  ", line * per_line);
+        for i in 0..per_line {
             match chunk.get(i) {
                 Some(b) => {
                     let _ = write!(s, "{b:02x} ");
                 }
                 None => s.push_str("   "),
             }
-            if i == 7 {
+            if per_line > 8 && i == per_line / 2 - 1 {
                 s.push(' ');
             }
         }
@@ -563,6 +575,17 @@ mod tests {
             "a\\r\\n\\0\\\\\\x01\\xff"
         );
         assert_eq!(to_text_notation("é\u{200b}".as_bytes()), "é\\u{200b}");
+    }
+
+    #[test]
+    fn narrow_hex_dumps_keep_their_ascii_column() {
+        let dump = hex_dump_by(b"Hello, world!", 8);
+        let lines: Vec<&str> = dump.lines().collect();
+        assert_eq!(lines[0], "00000000  48 65 6c 6c 6f 2c 20 77  |Hello, w|");
+        assert_eq!(lines[1], "00000008  6f 72 6c 64 21           |orld!|");
+        assert_eq!(lines[0].len(), hex_dump_line_chars(8));
+        let wide = hex_dump(&[0; 16]);
+        assert_eq!(wide.lines().next().unwrap().len(), hex_dump_line_chars(16));
     }
 
     #[test]
