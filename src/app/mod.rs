@@ -155,6 +155,10 @@ pub struct App {
     sessions: Vec<ListedSession>,
     pub notices: Vec<Notice>,
     modal: Option<Modal>,
+    /// What the last native file dialog came back with, shown in the path box:
+    /// nothing chosen may mean the person cancelled, or that this desktop has
+    /// no dialog service, and the typed path is the way on.
+    dialog_note: Option<String>,
     /// An action waiting for a save to finish.
     after_save: Option<PendingAction>,
     start_queue: Option<StartQueue>,
@@ -236,6 +240,7 @@ impl App {
             sessions: Vec::new(),
             notices: Vec::new(),
             modal: None,
+            dialog_note: None,
             after_save: None,
             start_queue: None,
             last_autosave: Instant::now(),
@@ -398,10 +403,21 @@ impl App {
             .path
             .clone()
             .unwrap_or_else(|| self.config.sessions_dir.join("untitled.ron"));
+        let name = suggested
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let folder = suggested
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.config.sessions_dir.clone());
         self.modal = Some(Modal::SaveAsPath {
             path: suggested.to_string_lossy().into_owned(),
             then,
         });
+        self.dialog_note = None;
+        if self.config.native_dialogs {
+            self.files.pick(Pick::SaveAs, folder, name);
+        }
     }
 
     fn save_to(&mut self, path: PathBuf, then: Option<PendingAction>) {
@@ -464,14 +480,25 @@ impl App {
             }
             FileMsg::TcpStates(states) => self.os_tcp = states,
             FileMsg::Picked { pick, path } => {
-                // No path: cancelled, or no dialog service; the typed path stays.
-                if let Some(path) = path {
-                    let text = path.to_string_lossy().into_owned();
-                    match (&mut self.modal, pick) {
-                        (Some(Modal::OpenPath { path }), Pick::Open) => *path = text,
-                        (Some(Modal::SaveAsPath { path, .. }), Pick::SaveAs) => *path = text,
-                        _ => {}
+                match (path, self.modal.take(), pick) {
+                    // A chosen file acts at once, as a native dialog should.
+                    (Some(path), Some(Modal::OpenPath { .. }), Pick::Open) => {
+                        self.dialog_note = None;
+                        self.request(PendingAction::Open(path));
                     }
+                    (Some(path), Some(Modal::SaveAsPath { then, .. }), Pick::SaveAs) => {
+                        self.dialog_note = None;
+                        self.save_to(path, then);
+                    }
+                    // Nothing chosen: the typed path stays, and says why it is there.
+                    (None, modal, _) => {
+                        self.modal = modal;
+                        self.dialog_note = Some(
+                            "No file was chosen in a dialog. If none appeared, this desktop has no file dialog service: type the path here."
+                                .into(),
+                        );
+                    }
+                    (Some(_), modal, _) => self.modal = modal,
                 }
             }
         }
@@ -836,6 +863,12 @@ impl App {
         self.modal = Some(Modal::OpenPath {
             path: format!("{}/", start.display()),
         });
+        // The system's dialog at once where there is one; the box stays beside
+        // it for a typed path.
+        self.dialog_note = None;
+        if self.config.native_dialogs {
+            self.files.pick(Pick::Open, start, None);
+        }
     }
 
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
@@ -1084,6 +1117,12 @@ impl App {
                         .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
                         .labelled_by(label.id)
                         .on_hover_text("The path of a .ron session file");
+                    if ui.memory(|m| m.focused().is_none()) {
+                        field.request_focus();
+                    }
+                    if let Some(note) = &self.dialog_note {
+                        ui.label(egui::RichText::new(note).weak());
+                    }
                     let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
                         if ui.button("Open").on_hover_text("Open this file").clicked() || enter {
@@ -1117,6 +1156,12 @@ impl App {
                         .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
                         .labelled_by(label.id)
                         .on_hover_text("Where to save: a path ending in .ron");
+                    if ui.memory(|m| m.focused().is_none()) {
+                        field.request_focus();
+                    }
+                    if let Some(note) = &self.dialog_note {
+                        ui.label(egui::RichText::new(note).weak());
+                    }
                     let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
                         if ui
