@@ -209,7 +209,12 @@ impl App {
             return;
         }
         if let Some(why) = self.doc.endpoints[index].failure() {
-            ui.colored_label(ui.visuals().error_fg_color, why.to_owned());
+            // Left-aligned and wrapped (a justified layout stretches the gaps).
+            ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
+                ui.add(
+                    egui::Label::new(RichText::new(why).color(ui.visuals().error_fg_color)).wrap(),
+                );
+            });
         }
         let e = &self.doc.endpoints[index];
         if running && e.kind() == KindTag::TlsClient && e.form.tls.insecure {

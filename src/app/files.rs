@@ -105,6 +105,9 @@ impl Files {
     pub fn load(&self, path: PathBuf) {
         self.spawn(move || {
             let result = Box::new(crate::persist::load(&path));
+            // One spelling per file (the sidebar lists canonical paths), so the
+            // open session is marked there however it was named.
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
             FileMsg::Loaded {
                 path,
                 result,

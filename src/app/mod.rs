@@ -383,10 +383,16 @@ impl App {
         {
             self.doc.selected = i;
         }
-        if let Some(item) = self.doc.session.library.first() {
-            let bytes = item.payload.bytes().to_vec();
-            self.composer.load_bytes(&bytes);
-        }
+        // The composer starts from the session's first payload, or empty: a
+        // payload of the session before would be sent to the wrong place.
+        let bytes = self
+            .doc
+            .session
+            .library
+            .first()
+            .map(|item| item.payload.bytes().to_vec())
+            .unwrap_or_default();
+        self.composer.load_bytes(&bytes);
     }
 
     /// Saves to the document's file, or asks for one.
@@ -843,6 +849,8 @@ impl App {
             self.open_dialog();
         }
         if pressed(shortcut(command, Key::F)) {
+            // The filter lives in the log view: show it, then focus it.
+            self.view = View::Log;
             self.log_view.focus_search = true;
         }
         if pressed(shortcut(command, Key::L)) {
@@ -950,7 +958,12 @@ impl App {
             ui.menu_button("View", |ui| {
                 ui.label("Theme");
                 for theme in config::Theme::ALL {
-                    ui.radio_value(&mut self.prefs.theme, theme, theme.label());
+                    ui.radio_value(&mut self.prefs.theme, theme, theme.label())
+                        .on_hover_text(match theme {
+                            config::Theme::System => "Dark or light as the desktop is set",
+                            config::Theme::Dark => "Light text on a dark background",
+                            config::Theme::Light => "Dark text on a light background",
+                        });
                 }
                 ui.separator();
                 ui.label("Times in the log");
@@ -958,8 +971,10 @@ impl App {
                     &mut self.prefs.time,
                     config::TimeDisplay::Local,
                     "Local time",
-                );
-                ui.radio_value(&mut self.prefs.time, config::TimeDisplay::Utc, "UTC");
+                )
+                .on_hover_text("Show times in this computer's time zone");
+                ui.radio_value(&mut self.prefs.time, config::TimeDisplay::Utc, "UTC")
+                    .on_hover_text("Show times in UTC, as session files store them (ends in Z)");
                 ui.separator();
                 ui.checkbox(&mut self.prefs.show_inspector, "Inspector")
                     .on_hover_text("Show the selected row in full on the right");
