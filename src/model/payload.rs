@@ -348,7 +348,7 @@ pub fn hex_dump(bytes: &[u8]) -> String {
 
 /// The characters one line of [`hex_dump_by`] takes for `per_line` bytes.
 pub fn hex_dump_line_chars(per_line: usize) -> usize {
-    10 + 3 * per_line + usize::from(per_line > 8) + 2 + per_line
+    10 + 3 * per_line + usize::from(per_line > 8) + 3 + per_line
 }
 
 /// A hex dump with `per_line` bytes a line (16 as `hexdump -C`; fewer for a
