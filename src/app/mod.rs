@@ -492,8 +492,13 @@ impl App {
                         self.dialog_note = None;
                         self.request(PendingAction::Open(path));
                     }
-                    (Some(path), Some(Modal::SaveAsPath { then, .. }), Pick::SaveAs) => {
+                    (Some(mut path), Some(Modal::SaveAsPath { then, .. }), Pick::SaveAs) => {
                         self.dialog_note = None;
+                        // As for a typed path: a session file ends in .ron (and so
+                        // shows in the sidebar), whatever the dialog added.
+                        if path.extension().is_none() {
+                            path.set_extension("ron");
+                        }
                         self.save_to(path, then);
                     }
                     // Nothing chosen: the typed path stays, and says why it is there.

@@ -119,8 +119,10 @@ impl Run {
                 );
             } else if let Err(e) = crate::persist::save(&path, &self.session) {
                 if error.is_some() {
-                    // The run's own failure stays the last word; the save's is said too.
+                    // The run's own failure stays the last word; the save's is said
+                    // too, and the status shows a lost recording (bad input, 2).
                     note!("error: {e}");
+                    status = status.max(EXIT_BAD_INPUT);
                 } else {
                     status = EXIT_BAD_INPUT;
                     error = Some(e.to_string());

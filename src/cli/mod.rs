@@ -357,6 +357,10 @@ where
     let summary = matches!(command.as_str(), "connect" | "listen" | "replay");
     let usage = |message: String| UsageError { message, summary };
 
+    if matches!(command.as_str(), "connect" | "listen") {
+        flag_as_value(&command, &args).map_err(usage)?;
+    }
+
     // `sockbench FILE` opens the window; anything after a word that is not a
     // command means a mistyped command, which clap would explain confusingly.
     let known = Cli::command()
@@ -616,6 +620,31 @@ where
     }
 }
 
+/// Payload flags take values starting with `-` (`--send -x`), so a forgotten
+/// value would swallow the next flag (`--send --wait 2` sending "--wait").
+/// A payload flag followed by one of the command's own flags, as two words,
+/// is taken as that mistake; `--send=--wait` still sends the text.
+fn flag_as_value(command: &str, args: &[OsString]) -> Result<(), String> {
+    let cli = Cli::command();
+    let Some(sub) = cli.find_subcommand(command) else {
+        return Ok(());
+    };
+    let is_flag = |v: &str| {
+        v.strip_prefix("--")
+            .is_some_and(|name| sub.get_arguments().any(|a| a.get_long() == Some(name)))
+    };
+    for pair in args.windows(2) {
+        let (flag, value) = (pair[0].to_string_lossy(), pair[1].to_string_lossy());
+        if matches!(&*flag, "--send" | "--send-hex" | "--reply" | "--reply-hex") && is_flag(&value)
+        {
+            return Err(format!(
+                "{flag} needs a value, but the next word is the flag {value} (to send that very text, write {flag}={value})"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether `a` and `b` name the same existing file (however they are spelled).
 fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
@@ -709,6 +738,25 @@ mod tests {
         let mut all = vec!["sockbench"];
         all.extend_from_slice(args);
         parse(all).unwrap_err().message
+    }
+
+    #[test]
+    fn payloads_may_start_with_a_hyphen_but_a_forgotten_value_is_caught() {
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send",
+            "-x",
+            "--send=--wait",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(r.payloads, vec![b"-x".to_vec(), b"--wait".to_vec()]);
+        let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "--wait", "2"]);
+        assert!(e.contains("--send needs a value"), "{e}");
+        let e = parse_err(&["listen", "tcp", "127.0.0.1:7", "--reply", "--once"]);
+        assert!(e.contains("--reply needs a value"), "{e}");
     }
 
     #[test]

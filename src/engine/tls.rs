@@ -264,9 +264,10 @@ pub(crate) fn server(
                 "sockbench-cert-{}.pem",
                 sha.replace(':', "")[..16].to_ascii_lowercase()
             ));
+            forget_expired_certificates();
             let saved = match crate::persist::write_atomic(&file, made.0.pem().as_bytes()) {
                 Ok(()) => format!("; saved as {} (clients trust it with --ca)", file.display()),
-                Err(_) => String::new(),
+                Err(e) => format!("; not saved for clients ({e})"),
             };
             (
                 vec![der],
@@ -341,6 +342,28 @@ pub(crate) fn describe(conn: &rustls::CommonState) -> String {
         .map(|i| format!("; peer certificate {}", i.line()))
         .unwrap_or_default();
     format!("{version}, {suite}, {alpn}{cert}")
+}
+
+/// Removes generated certificates from the temporary folder once they have
+/// expired (they are valid for 30 days), so they do not pile up there.
+fn forget_expired_certificates() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let month = std::time::Duration::from_secs(31 * 24 * 3600);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > month);
+        if old && name.starts_with("sockbench-cert-") && name.ends_with(".pem") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A handshake failure, in plain words.

@@ -285,22 +285,26 @@ def finish(sock):
         .to_owned();
     };
     let mut s = String::from("\n\ndef connect():\n");
-    s.push_str("    # The system's authorities, like sockbench's client.\n");
-    s.push_str("    context = ssl.create_default_context()\n");
+    if tls.ca.is_empty() || tls.insecure {
+        s.push_str("    # The system's authorities, like sockbench's client.\n");
+        s.push_str("    context = ssl.create_default_context()\n");
+    } else {
+        // sockbench trusts a certificate given with --ca exactly, whatever names
+        // it carries; Python cannot pin one certificate beside the system's
+        // authorities, so the program trusts only the given files without a
+        // name check (never the system's authorities without one).
+        s.push_str("    # Only the certificates given with --ca are trusted (the system's\n");
+        s.push_str("    # authorities are not), and, as in sockbench, their names are not\n");
+        s.push_str("    # checked: a test server's own certificate often names only localhost.\n");
+        s.push_str("    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n");
+        s.push_str("    context.check_hostname = False\n");
+    }
     for ca in &tls.ca {
         let _ = writeln!(
             s,
             "    context.load_verify_locations({})",
             py_str(&ca.display().to_string())
         );
-    }
-    if !tls.ca.is_empty() && !tls.insecure {
-        s.push_str(
-            "    # sockbench trusts a certificate given with --ca whatever names it carries\n",
-        );
-        s.push_str("    # (a test server's own certificate often names only localhost); Python\n");
-        s.push_str("    # still checks the certificate itself here, just not the name.\n");
-        s.push_str("    context.check_hostname = False\n");
     }
     if tls.insecure {
         s.push_str("    # INSECURE, as recorded: the server's certificate is not checked.\n");

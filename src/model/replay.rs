@@ -202,16 +202,13 @@ pub fn plan_endpoint(
     let role = match spec.kind {
         EndpointKind::TcpClient { .. } | EndpointKind::TlsClient { .. } => Role::Client,
         EndpointKind::TcpServer { .. } | EndpointKind::TlsServer { .. } => Role::Server,
-        // A socket with only a default remote is a client, one with only a
-        // bound address a server, whatever order the log shows.
+        // A socket with only a default remote is a client, whatever order the
+        // log shows. (A bound socket may have spoken first to a typed address:
+        // the log decides for it.)
         EndpointKind::Udp {
             bind: None,
             remote: Some(_),
         } => Role::Client,
-        EndpointKind::Udp {
-            bind: Some(_),
-            remote: None,
-        } => Role::Server,
         EndpointKind::Udp { .. } => {
             // Whoever spoke first: the first step of the earliest conversation.
             if conversations[0].1.steps[0].dir == Direction::Sent {

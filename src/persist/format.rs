@@ -239,12 +239,42 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
 
 pub fn encode(session: &Session) -> String {
     let log = &session.log;
+    // A peer's number in the file must name one peer of its endpoint. Runs of
+    // an endpoint each number their peers from 1 again, so a later run's peer
+    // whose number is taken gets the next free one.
+    let mut taken: std::collections::HashSet<(u16, u32)> = std::collections::HashSet::new();
+    let mut next_free: std::collections::HashMap<u16, u32> = std::collections::HashMap::new();
+    for p in log.peers() {
+        let top = next_free.entry(p.endpoint).or_insert(0);
+        *top = (*top).max(p.number.saturating_add(1));
+    }
+    let numbers: Vec<u32> = log
+        .peers()
+        .iter()
+        .map(|p| {
+            if taken.insert((p.endpoint, p.number)) {
+                p.number
+            } else {
+                let top = next_free.entry(p.endpoint).or_insert(0);
+                let n = *top;
+                *top += 1;
+                taken.insert((p.endpoint, n));
+                n
+            }
+        })
+        .collect();
+    let number_of = |e: &crate::model::log::Entry| {
+        (e.peer != crate::model::NO_PEER)
+            .then(|| numbers.get(e.peer as usize).copied())
+            .flatten()
+    };
     let peers = log
         .peers()
         .iter()
-        .map(|p| PeerFile {
+        .zip(&numbers)
+        .map(|(p, &number)| PeerFile {
             endpoint: log.endpoints()[p.endpoint as usize].clone(),
-            peer: p.number,
+            peer: number,
             remote: p.remote.clone(),
         })
         .collect();
@@ -275,7 +305,7 @@ pub fn encode(session: &Session) -> String {
             EntryFile {
                 at: Timestamp(e.at()),
                 endpoint: log.endpoint_name(e).to_owned(),
-                peer: log.peer_of(e).map(|p| p.number),
+                peer: number_of(e),
                 event,
             }
         })
@@ -390,6 +420,28 @@ mod tests {
         same_log(&s.log, &back.log);
         // And the text is stable through a second trip.
         assert_eq!(encode(&back), text);
+    }
+
+    #[test]
+    fn peers_of_two_runs_stay_apart_through_a_file() {
+        let mut s = sample();
+        let at = s.log.entry(0).unwrap().at();
+        let server = s.log.endpoint_index("echo server");
+        s.log.new_run(server);
+        let first = s.log.peer_index(server, 1, "127.0.0.1:50001");
+        s.log.push(at, server, first, EntryKind::Received, b"one");
+        s.log.new_run(server);
+        let second = s.log.peer_index(server, 1, "127.0.0.1:50002");
+        s.log.push(at, server, second, EntryKind::Received, b"two");
+        let back = decode(&encode(&s), &p()).unwrap();
+        let remote_of = |data: &[u8]| {
+            (0..back.log.len())
+                .find(|&i| back.log.data(i) == data)
+                .and_then(|i| back.log.peer_of(back.log.entry(i).unwrap()))
+                .map(|p| p.remote.clone())
+        };
+        assert_eq!(remote_of(b"one").as_deref(), Some("127.0.0.1:50001"));
+        assert_eq!(remote_of(b"two").as_deref(), Some("127.0.0.1:50002"));
     }
 
     #[test]
