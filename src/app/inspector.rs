@@ -146,16 +146,7 @@ pub fn ui(
     ui.separator();
     // 16 bytes a line where the pane is wide enough, else 8 or 4: the ASCII
     // column is half the point of a dump and must not scroll out of view.
-    let char_width = ui
-        .painter()
-        .layout_no_wrap(
-            "0".into(),
-            egui::TextStyle::Monospace.resolve(ui.style()),
-            egui::Color32::WHITE,
-        )
-        .size()
-        .x
-        .max(1.0);
+    let char_width = super::log_view::monospace_width(ui, "0").max(1.0);
     let fits = (ui.available_width() / char_width) as usize;
     let per_line = [16, 8, 4]
         .into_iter()

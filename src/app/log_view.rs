@@ -103,6 +103,18 @@ pub fn kind_text(kind: EntryKind) -> String {
     }
 }
 
+/// How wide `text` is in the monospace font, in points.
+pub(super) fn monospace_width(ui: &Ui, text: &str) -> f32 {
+    ui.painter()
+        .layout_no_wrap(
+            text.to_owned(),
+            egui::TextStyle::Monospace.resolve(ui.style()),
+            egui::Color32::WHITE,
+        )
+        .size()
+        .x
+}
+
 pub fn format_time(at: DateTime<Utc>, display: TimeDisplay) -> String {
     match display {
         TimeDisplay::Utc => at.format("%H:%M:%S%.6fZ").to_string(),
@@ -406,17 +418,8 @@ impl LogView {
         let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
         let visuals = ui.visuals().clone();
         // Wide enough for the whole time with microseconds and its zone mark.
-        let time_width = ui
-            .painter()
-            .layout_no_wrap(
-                "00:00:00.000000Z".into(),
-                egui::TextStyle::Monospace.resolve(ui.style()),
-                egui::Color32::WHITE,
-            )
-            .size()
-            .x
-            + 2.0 * ui.spacing().item_spacing.x
-            + 4.0;
+        let time_width =
+            monospace_width(ui, "00:00:00.000000Z") + 2.0 * ui.spacing().item_spacing.x + 4.0;
         let mut table = TableBuilder::new(ui)
             .id_salt("traffic log")
             .striped(true)
