@@ -1,36 +1,13 @@
 //! The command line, run as the built binary against loopback peers.
 
+mod common;
+use common::{BIN, LIMIT, free_port, sockbench, wait_bounded};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sockbench");
-const LIMIT: Duration = Duration::from_secs(15);
-
-fn sockbench(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_bounded(&mut child);
-    child.wait_with_output().unwrap()
-}
-
-/// Waits for a child, killing it (and failing) if it outlives LIMIT.
-fn wait_bounded(child: &mut Child) {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("sockbench did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -365,11 +342,7 @@ fn a_closed_stdout_is_no_crash() {
 #[test]
 fn a_failed_run_does_not_replace_a_saved_file() {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let existing = dir.path().join("good.ron");
     std::fs::write(&existing, "a good recording").unwrap();
     let o = sockbench(&[
@@ -391,11 +364,7 @@ fn a_failed_run_does_not_replace_a_saved_file() {
 
 #[test]
 fn network_failures_exit_3_with_the_reason() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let o = sockbench(&[
         "connect",
         "tcp",

@@ -1,5 +1,8 @@
 //! The engine over real sockets on loopback: bytes and events asserted.
 
+mod common;
+use common::free_port;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::sync::Arc;
@@ -131,15 +134,6 @@ fn tcp_server(listen: &str) -> EndpointKind {
 
 fn tcp_client(remote: SocketAddr) -> EndpointKind {
     EndpointKind::TcpClient { remote: hp(remote) }
-}
-
-/// A port on which nothing listens (bound, then released).
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn ipv6_available() -> bool {

@@ -1,45 +1,13 @@
 //! `sockbench export`: Mermaid and CSV against expected text, and the Python
 //! program run with python3 against a loopback peer.
 
+mod common;
+use common::{BIN, LIMIT, python3, run, text};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sockbench");
-const LIMIT: Duration = Duration::from_secs(20);
-
-fn run(program: &str, args: &[&str]) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("{program} did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn python3() -> bool {
-    match Command::new("python3").arg("--version").output() {
-        Ok(o) if o.status.success() => true,
-        _ => {
-            eprintln!("skipped: python3 is not installed here");
-            false
-        }
-    }
-}
 
 const RECORDING: &str = r#"(format: 1, endpoints: [(name: "client", kind: TcpClient(remote: "127.0.0.1:PORT"))],
     log: (peers: [(endpoint: "client", peer: 0, remote: "127.0.0.1:PORT")], entries: [

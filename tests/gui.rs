@@ -1,5 +1,8 @@
 //! The real window, driven headless with egui_kittest over real loopback sockets.
 
+mod common;
+use common::free_port;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,14 +20,6 @@ struct Gui {
     harness: Harness<'static, App>,
     dir: tempfile::TempDir,
     _runtime: tokio::runtime::Runtime,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The example sessions, copied into `dir` with their fixed ports replaced by

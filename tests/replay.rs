@@ -1,43 +1,17 @@
 //! Replay over loopback: against an echo peer, against a changed peer, as a
 //! mock server, over UDP, and its timing with tokio's paused clock.
 
+mod common;
+use common::{BIN, LIMIT, free_port, sockbench, text, wait_bounded};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use sockbench::engine::{self, EndpointId, Engine, EventKind, ReplayOptions};
 use sockbench::model::replay::{Conversation, EndpointPlan, Role, Step};
 use sockbench::model::{Direction, EndpointKind, EndpointSpec};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sockbench");
-const LIMIT: Duration = Duration::from_secs(20);
-
-fn wait_bounded(child: &mut Child) {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("sockbench did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn sockbench(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_bounded(&mut child);
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A TCP peer that answers every read with `answer(read)`, for `connections` connections.
 fn peer(
@@ -252,11 +226,7 @@ fn a_recorded_server_answers_as_a_mock() {
     wait_bounded(&mut server);
 
     // Replay the recording as a mock on a port of our choosing; a client gets the recorded answer.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let target = format!("127.0.0.1:{port}");
     let mut mock = Command::new(BIN)
         .args([
@@ -415,11 +385,7 @@ fn bad_replay_input_exits_2_and_refusal_exits_3() {
     );
 
     // Nothing listens at the recorded address any more: a network failure.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let o = sockbench(&[
         "replay",
         f,

@@ -2,50 +2,16 @@
 //! and openssl where they exist, each verification failure explained, the
 //! self-signed `--ca` case, and TLS settings saved as paths only.
 
+mod common;
+use common::{BIN, free_port, python3, sockbench, text, wait_bounded};
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sockbench");
-const LIMIT: Duration = Duration::from_secs(20);
-
-fn wait_bounded(child: &mut Child) {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("a child did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn sockbench(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_bounded(&mut child);
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Writes a certificate and key as PEM files; returns their paths.
 fn write_pair(
@@ -399,16 +365,6 @@ fn bad_tls_input_exits_2() {
         &["listen", "udp", "127.0.0.1:0", "--alpn", "h2"],
         "are for tls",
     );
-}
-
-fn python3() -> bool {
-    match Command::new("python3").arg("--version").output() {
-        Ok(o) if o.status.success() => true,
-        _ => {
-            eprintln!("skipped: python3 is not installed here");
-            false
-        }
-    }
 }
 
 #[test]

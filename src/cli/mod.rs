@@ -466,7 +466,7 @@ where
             };
             if a.proto == Proto::Tls {
                 // Unreadable or malformed certificate files are bad input, found before connecting.
-                crate::engine::tls::client(&tls, &remote.host).map_err(|e| usage(e.message))?;
+                crate::engine::tls::check_ca_files(&tls.ca).map_err(|e| usage(e.message))?;
             }
             Ok(Request::Connect(ConnectRequest {
                 proto: a.proto,

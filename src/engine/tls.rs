@@ -136,6 +136,12 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
     Ok(certs)
 }
 
+/// Reads every `--ca` file as the client will, so bad input is found before
+/// anything starts (without loading the system's trust store twice).
+pub(crate) fn check_ca_files(paths: &[std::path::PathBuf]) -> Result<(), NetError> {
+    paths.iter().try_for_each(|p| read_certs(p).map(drop))
+}
+
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, NetError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| {
         let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -190,7 +196,6 @@ pub(crate) fn client(settings: &TlsClientSettings, host: &str) -> Result<ClientT
         Arc::new(TrustGiven {
             inner: webpki,
             given,
-            provider: provider.clone(),
         })
     };
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -498,7 +503,6 @@ fn unix_day(t: &UnixTime) -> String {
 struct TrustGiven {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     given: Vec<CertificateDer<'static>>,
-    provider: Arc<CryptoProvider>,
 }
 
 impl ServerCertVerifier for TrustGiven {
@@ -515,7 +519,7 @@ impl ServerCertVerifier for TrustGiven {
             .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
         {
             Ok(v) => Ok(v),
-            Err(e) if self.given.iter().any(|g| g.as_ref() == end_entity.as_ref()) => {
+            Err(_) if self.given.iter().any(|g| g.as_ref() == end_entity.as_ref()) => {
                 // The very certificate the person gave: trusted, if it is in date.
                 let (_, cert) =
                     x509_parser::parse_x509_certificate(end_entity.as_ref()).map_err(|_| {
@@ -530,7 +534,6 @@ impl ServerCertVerifier for TrustGiven {
                         CertificateError::NotValidYet,
                     ));
                 }
-                let _ = e;
                 Ok(ServerCertVerified::assertion())
             }
             Err(e) => Err(e),
@@ -543,12 +546,7 @@ impl ServerCertVerifier for TrustGiven {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -557,18 +555,11 @@ impl ServerCertVerifier for TrustGiven {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
 
