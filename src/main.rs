@@ -1,10 +1,10 @@
-//! sockbench's entry point: parse the command line, build the runtime, then run
-//! the window or a headless command.
+//! sockbench's entry point: parse the command line, build the runtime, then
+//! launch the window or run a headless command.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sockbench::cli;
+use sockbench::{app, cli};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -15,12 +15,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let request = match cli::parse(std::env::args_os()) {
-        Ok(r) => r,
-        Err(e) => {
-            cli::report_usage_error(&e);
-            return ExitCode::from(cli::EXIT_BAD_INPUT as u8);
-        }
+    let job = match cli::parse_and_prepare(std::env::args_os()) {
+        Ok(job) => job,
+        Err(status) => return ExitCode::from(status as u8),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -33,7 +30,16 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_NETWORK as u8);
         }
     };
-    let status = cli::run(request, &runtime);
+    let status = match job {
+        Ok(job) => cli::run(job, &runtime),
+        Err(file) => match app::launch(runtime.handle().clone(), file) {
+            Ok(()) => cli::EXIT_OK,
+            Err(e) => {
+                eprintln!("error: {}", cli::escape(&e.to_string()));
+                cli::EXIT_BAD_INPUT
+            }
+        },
+    };
     runtime.shutdown_timeout(Duration::from_secs(1));
     ExitCode::from(status as u8)
 }

@@ -238,14 +238,80 @@ fn connect_udp_reads_answers() {
 }
 
 #[test]
-fn listen_for_stops_by_itself_and_quiet_prints_nothing() {
+fn listen_for_stops_by_itself_and_quiet_prints_only_its_port() {
     let o = sockbench(&["listen", "tcp", "127.0.0.1:0", "--for", "0.3", "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
+    // Port 0 picked a port: a quiet run still says which, on stderr.
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    let port: u16 = lines[0]
+        .strip_prefix("listening on 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_ne!(port, 0);
     assert_eq!(
-        stderr(&o),
-        "summary: sent 0 payloads (0 bytes), received 0 payloads (0 bytes)\n"
+        lines[1],
+        "summary: sent 0 payloads (0 bytes), received 0 payloads (0 bytes)"
     );
+}
+
+#[test]
+fn output_that_cannot_be_written_is_an_error_a_closed_pipe_is_not() {
+    // A full disk behind stdout: the run says so and exits 4.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    if let Ok(full) = full {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_sockbench"))
+            .args(["--help"])
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+        assert!(stderr(&o).starts_with("error: cannot write to standard output"));
+        let dir = tempfile::tempdir().unwrap();
+        let session = dir.path().join("s.ron");
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/sessions/tcp-echo-pair.ron"),
+            &session,
+        )
+        .unwrap();
+        for args in [
+            vec!["check", session.to_str().unwrap()],
+            vec!["export", session.to_str().unwrap(), "--to", "csv"],
+        ] {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_sockbench"))
+                .args(&args)
+                .stdout(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open("/dev/full")
+                        .unwrap(),
+                )
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(4), "{args:?}: {}", stderr(&o));
+            assert_eq!(
+                stderr(&o)
+                    .lines()
+                    .filter(|l| l.starts_with("error:"))
+                    .count(),
+                1
+            );
+        }
+    } else {
+        eprintln!("skipped the /dev/full half: no /dev/full here");
+    }
+    // A reader that goes away early is no failure.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .args(["--help"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod endpoint_form;
 mod endpoint_pane;
 pub mod files;
 pub mod inspector;
+mod launch;
 mod lesson_panel;
 mod lifecycle_view;
 pub mod log_view;
@@ -33,6 +34,7 @@ use composer::Composer;
 pub use config::{AppConfig, Prefs};
 use document::{Document, RunState, SendTo};
 use files::{FileMsg, Files, ListedSession, Pick};
+pub use launch::{LaunchError, launch};
 use log_view::{LogAction, LogView};
 
 use crate::engine::{Command, EndpointId, Engine, Events, Target};

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::{EXIT_BAD_INPUT, EXIT_OK};
+use super::{EXIT_BAD_INPUT, Errors};
 
 pub fn run(files: &[PathBuf]) -> i32 {
-    let mut status = EXIT_OK;
+    let mut errors = Errors::default();
     for path in files {
         match crate::persist::load(path) {
             Ok(session) => super::drive::say(format_args!(
@@ -23,11 +23,9 @@ pub fn run(files: &[PathBuf]) -> i32 {
                 session.log.len(),
                 if session.log.len() == 1 { "y" } else { "ies" },
             )),
-            Err(e) => {
-                note!("error: {e}");
-                status = EXIT_BAD_INPUT;
-            }
+            Err(e) => errors.add(EXIT_BAD_INPUT, e.to_string()),
         }
     }
-    status
+    errors.add_console();
+    errors.finish()
 }

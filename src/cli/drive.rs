@@ -2,14 +2,15 @@
 //! line and recorded in a session that `--save` writes.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 
 use super::output::{entry_line, summary_line};
-use super::{Answer, ConnectRequest, EXIT_BAD_INPUT, EXIT_NETWORK, EXIT_OK, ListenRequest, Proto};
+use super::{
+    Answer, ConnectRequest, EXIT_NETWORK, EXIT_OK, EXIT_OUTPUT, Errors, ListenRequest, Proto,
+};
 use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
@@ -29,6 +30,8 @@ pub(super) struct Run {
     /// The log's endpoint index of each running endpoint.
     endpoints: HashMap<EndpointId, u16>,
     quiet: bool,
+    /// A quiet server still says the address it listens on, on stderr (port 0).
+    announce_local: bool,
     pub totals: Totals,
     /// The first failure that makes the run exit with status 3.
     failure: Option<String>,
@@ -43,6 +46,7 @@ impl Run {
             session: Session::default(),
             endpoints: HashMap::new(),
             quiet,
+            announce_local: false,
             totals: Totals::default(),
             failure: None,
         }
@@ -71,6 +75,11 @@ impl Run {
         }
         if !self.quiet {
             say(entry_line(&self.session.log, index));
+        } else if let EventKind::Listening { local } | EventKind::Bound { local } = &event.kind
+            && self.announce_local
+        {
+            // Port 0 picks a port; a quiet run still says which, on stderr.
+            note!("listening on {local}");
         }
         Some(index)
     }
@@ -102,15 +111,18 @@ impl Run {
             self.record(&event);
         }
         self.engine.shutdown().await;
-        let mut status = if self.failure.is_some() {
-            EXIT_NETWORK
-        } else {
-            otherwise
-        };
-        let mut error = self.failure.take().or(message);
+        let mut errors = Errors::default();
+        let failed = self.failure.is_some();
+        if let Some(failure) = self.failure.take() {
+            errors.add(EXIT_NETWORK, failure);
+        }
+        match message {
+            Some(message) => errors.add(otherwise, message),
+            None => errors.raise(otherwise),
+        }
         if let Some(path) = save {
             let traffic = self.totals.sent + self.totals.received;
-            if status == EXIT_NETWORK && traffic == 0 {
+            if failed && traffic == 0 {
                 // A run that failed before any traffic recorded nothing worth
                 // keeping, and must not replace a file that holds something.
                 note!(
@@ -118,20 +130,11 @@ impl Run {
                     path.display()
                 );
             } else if let Err(e) = crate::persist::save(&path, &self.session) {
-                if error.is_some() {
-                    // The run's own failure stays the last word; the save's is said
-                    // too, and the status shows a lost recording (bad input, 2).
-                    note!("error: {e}");
-                    status = status.max(EXIT_BAD_INPUT);
-                } else {
-                    status = EXIT_BAD_INPUT;
-                    error = Some(e.to_string());
-                }
+                errors.add(EXIT_OUTPUT, e.to_string());
             }
         }
-        if let Some(message) = error {
-            note!("error: {message}");
-        }
+        errors.add_console();
+        let status = errors.finish();
         note!("{}", summary_line(&self.totals));
         status
     }
@@ -158,7 +161,7 @@ pub(super) async fn interrupted() {
 /// Prints a line on stdout; a closed stdout (piped into `head` or `true`)
 /// must not stop the run or lose its `--save` file.
 pub(super) fn say(line: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stdout(), "{line}");
+    super::console::line(line);
 }
 
 /// A timer that may be unset.
@@ -195,7 +198,11 @@ pub async fn connect(request: ConnectRequest) -> i32 {
             remote: Some(request.remote.clone()),
         },
     };
-    let mut run = Run::start(EndpointSpec::new("client", kind), request.quiet);
+    let mut spec = EndpointSpec::new("client", kind);
+    if let Some(limit) = request.connect_timeout {
+        spec.options.connect_timeout_secs = limit.as_secs_f64();
+    }
+    let mut run = Run::start(spec, request.quiet);
     let mut payloads = request.payloads;
     let mut unsent = payloads.len();
     let mut phase = Phase::Starting;
@@ -281,6 +288,7 @@ pub async fn listen(request: ListenRequest) -> i32 {
         EndpointSpec::new("server", kind).with_reply(reply),
         request.quiet,
     );
+    run.announce_local = true;
     let mut deadline = request.run_for.map(|d| Instant::now() + d);
     let mut closing = false;
     // --once over UDP: the first datagram came in, its answer is still to go out.

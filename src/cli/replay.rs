@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::drive::{Run, interrupted, say, until};
-use super::{EXIT_MISMATCH, EXIT_OK, ReplayRequest};
+use super::{EXIT_MISMATCH, EXIT_OK, ReplayJob};
 use crate::engine::replay::Tally;
 use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions};
 use crate::model::log::EntryKind;
@@ -15,7 +15,7 @@ use crate::model::replay::{EndpointPlan, Role, report};
 /// How long clients wait for the mock servers of the same run to listen.
 const SERVERS_GRACE: Duration = Duration::from_secs(5);
 
-pub async fn replay(request: ReplayRequest) -> i32 {
+pub async fn replay(request: ReplayJob) -> i32 {
     let plans = request.plans;
     if !request.quiet {
         for line in describe(&plans) {

@@ -11,7 +11,7 @@ use crate::model::Session;
 use crate::model::replay::{Role, plan_session};
 
 /// What to export to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Python,
     Mermaid,

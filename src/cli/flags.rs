@@ -1,0 +1,207 @@
+//! Stage one of the command line: the words as clap sees them.
+//!
+//! Every value here is the raw text the person typed; nothing is checked or
+//! read from disk. [`super::request`] gives the words their meaning.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sockbench",
+    version,
+    about = "A workbench for sockets: TCP, UDP and TLS endpoints, a timestamped traffic log, replayable session files.",
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+)]
+pub(super) struct Cli {
+    /// A session file to open in the workbench window (without a command).
+    pub file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum Command {
+    /// Connect to ADDR, send payloads in order, print everything that happens.
+    Connect(ConnectArgs),
+    /// Listen on ADDR, print everything that happens, optionally answer.
+    Listen(ListenArgs),
+    /// Replay a recorded session: clients send again, servers answer as recorded.
+    Replay(ReplayArgs),
+    /// Export a session: an endpoint as a Python program, the log as Mermaid or CSV.
+    Export(ExportArgs),
+    /// Check session files: each is read and validated, nothing runs.
+    Check {
+        /// Session files to check.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// The transport of a command-line endpoint.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    /// TLS over TCP.
+    Tls,
+}
+
+/// What `export --to` writes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ExportTo {
+    /// An endpoint as a program using Python's standard socket module.
+    Python,
+    /// The log as a Mermaid sequence diagram.
+    Mermaid,
+    /// The log as a table.
+    Csv,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct ConnectArgs {
+    /// tcp, udp or tls.
+    pub proto: Proto,
+    /// host:port or [v6addr]:port to connect (or send datagrams) to.
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    /// A payload in text notation (escapes \r \n \t \0 \\ \xNN \u{...}); repeatable.
+    #[arg(long = "send", value_name = "TEXT", allow_hyphen_values = true)]
+    pub send: Vec<String>,
+    /// A payload in hex (48 65 6c, 0x48,0x65 or 48656C); repeatable.
+    #[arg(long = "send-hex", value_name = "HEX", allow_hyphen_values = true)]
+    pub send_hex: Vec<String>,
+    /// How long connecting (and the TLS handshake) may take before it fails as timed out.
+    #[arg(
+        long = "connect-timeout",
+        value_name = "SECS",
+        allow_negative_numbers = true
+    )]
+    pub connect_timeout: Option<String>,
+    /// TLS: also trust the certificates in this PEM file (an authority, or the
+    /// server's own self-signed certificate); repeatable.
+    #[arg(long = "ca", value_name = "FILE.pem")]
+    pub ca: Vec<PathBuf>,
+    /// TLS: do not verify the server's certificate at all (testing only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// TLS: the server name to send and check (default: the host of ADDR).
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// TLS: application protocols to offer, comma-separated (h2,http/1.1).
+    #[arg(long, value_name = "LIST")]
+    pub alpn: Option<String>,
+    /// After the last send, stop once this many seconds pass with no data.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "1",
+        allow_negative_numbers = true
+    )]
+    pub wait: String,
+    /// Write a session file with the endpoint and its whole log.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Print no event lines (the summary line still goes to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("answer").args(["echo", "reply", "reply_hex"])))]
+pub(super) struct ListenArgs {
+    /// tcp, udp or tls.
+    pub proto: Proto,
+    /// host:port or [v6addr]:port to listen on (port 0 picks a free port).
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    /// Send every received payload back to its sender.
+    #[arg(long)]
+    pub echo: bool,
+    /// Answer each received payload with this payload (text notation).
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub reply: Option<String>,
+    /// Answer each received payload with this payload (hex).
+    #[arg(long = "reply-hex", value_name = "HEX", allow_hyphen_values = true)]
+    pub reply_hex: Option<String>,
+    /// TLS: the certificate chain to present (PEM); without it, a self-signed
+    /// certificate for localhost, 127.0.0.1 and ::1 is made.
+    #[arg(long, value_name = "FILE.pem")]
+    pub cert: Option<PathBuf>,
+    /// TLS: the private key of --cert (PEM).
+    #[arg(long, value_name = "FILE.pem")]
+    pub key: Option<PathBuf>,
+    /// TLS: application protocols to accept, comma-separated (h2,http/1.1).
+    #[arg(long, value_name = "LIST")]
+    pub alpn: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long = "for", value_name = "SECS", allow_negative_numbers = true)]
+    pub for_secs: Option<String>,
+    /// Stop after the first peer has gone (TCP, TLS: after a completed handshake)
+    /// or the first datagram is answered (UDP).
+    #[arg(long)]
+    pub once: bool,
+    /// Write a session file with the endpoint and its whole log.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Print no event lines (the summary line, and the address listened on, still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct ReplayArgs {
+    /// The session file with the recording.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Connect to (client) or listen on (server) this address instead of the recorded one.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Option<String>,
+    /// Replay only this endpoint of the session.
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Option<String>,
+    /// 1 plays the recorded timing, 2 twice as fast, 0 without waiting.
+    #[arg(
+        long,
+        value_name = "X",
+        default_value = "1",
+        allow_negative_numbers = true
+    )]
+    pub speed: String,
+    /// Compare what comes back with the recording; exit 1 on a difference.
+    #[arg(long)]
+    pub check: bool,
+    /// How long to wait for data the recording says comes next.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "5",
+        allow_negative_numbers = true
+    )]
+    pub timeout: String,
+    /// Write a session file with the replayed endpoints and the new log.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Print no event lines (the summary line still goes to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct ExportArgs {
+    /// The session file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// python: an endpoint as a program (standard socket module); mermaid: the
+    /// log as a sequence diagram; csv: the log as a table.
+    #[arg(long = "to", value_enum, value_name = "FORMAT")]
+    pub to: ExportTo,
+    /// Write here instead of to stdout (`-` is stdout too).
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// The endpoint of a Python program (default: the first client with recorded payloads).
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Option<String>,
+}

@@ -1,0 +1,789 @@
+//! Stage two of the command line: the raw words become a validated
+//! [`Request`], with no disk access and no network, so every mistake a person
+//! can type is found here, said in one line, and tested as a plain function.
+//!
+//! What needs the disk (loading a session, reading certificates, proving a
+//! `--save` folder writable) happens in [`super::prepare`].
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use super::flags::{Cli, Command, ExportTo, Proto};
+use crate::model::{HostPort, Notation, Payload};
+
+/// A command-line mistake: one line for stderr. `summary` says whether the
+/// command was one that always ends with a summary line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageError {
+    pub message: String,
+    pub summary: bool,
+}
+
+/// A validated `connect`.
+#[derive(Debug)]
+pub struct ConnectRequest {
+    pub proto: Proto,
+    pub remote: HostPort,
+    /// For `tls`: how the server is checked.
+    pub tls: crate::model::TlsClientSettings,
+    /// Payloads in command-line order.
+    pub payloads: Vec<Vec<u8>>,
+    pub wait: Duration,
+    /// How long connecting and the TLS handshake may take (the endpoint's default when absent).
+    pub connect_timeout: Option<Duration>,
+    pub save: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// How `listen` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    None,
+    Echo,
+    Reply(Payload),
+}
+
+/// A validated `listen`.
+#[derive(Debug)]
+pub struct ListenRequest {
+    pub proto: Proto,
+    pub local: HostPort,
+    /// For `tls`: what the server presents.
+    pub tls: crate::model::TlsServerSettings,
+    pub answer: Answer,
+    pub run_for: Option<Duration>,
+    pub once: bool,
+    pub save: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// A validated `replay`; the file is read by [`super::prepare`].
+#[derive(Debug)]
+pub struct ReplayRequest {
+    pub file: PathBuf,
+    pub target: Option<HostPort>,
+    pub endpoint: Option<String>,
+    pub speed: f64,
+    pub check: bool,
+    pub timeout: Duration,
+    pub save: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// Where generated text goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Stdout,
+    File(PathBuf),
+}
+
+/// A validated `export`; the file is read by [`super::prepare`].
+#[derive(Debug)]
+pub struct ExportRequest {
+    pub file: PathBuf,
+    pub to: crate::export::Format,
+    pub output: Output,
+    pub endpoint: Option<String>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Request {
+    /// Open the workbench window, on a file if given.
+    Window(Option<PathBuf>),
+    Connect(ConnectRequest),
+    Listen(ListenRequest),
+    Replay(ReplayRequest),
+    Export(ExportRequest),
+    Check(Vec<PathBuf>),
+    /// Print this text to stdout and exit 0 (help, version).
+    Print(String),
+}
+
+/// How many characters of a person's own text an error message quotes.
+const EXCERPT_CHARS: usize = 48;
+
+/// A value as an error quotes it: escaped, and cut to a short excerpt (with its
+/// length) when long, so a 100 KB mistake is one readable line.
+pub fn quote(value: &str) -> String {
+    let count = value.chars().count();
+    if count <= EXCERPT_CHARS {
+        format!("\"{}\"", super::escape(value))
+    } else {
+        let head: String = value.chars().take(EXCERPT_CHARS).collect();
+        format!("\"{}…\" ({count} characters)", super::escape(&head))
+    }
+}
+
+/// A value as an error shows it unquoted (numbers): escaped, cut when long.
+pub fn excerpt(value: &str) -> String {
+    let count = value.chars().count();
+    if count <= EXCERPT_CHARS {
+        super::escape(value).into_owned()
+    } else {
+        let head: String = value.chars().take(EXCERPT_CHARS).collect();
+        format!("{}… ({count} characters)", super::escape(&head))
+    }
+}
+
+/// The longest address text worth parsing: a 253-character host name, brackets and a port.
+const MAX_ADDRESS_CHARS: usize = 300;
+
+/// Seconds as a duration: zero or more, at most a year.
+pub fn parse_secs(flag: &str, value: &str) -> Result<Duration, String> {
+    let secs: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{flag} {}: not a number of seconds", excerpt(value)))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!(
+            "{flag} {}: give zero or more seconds",
+            excerpt(value)
+        ));
+    }
+    if secs > 366.0 * 24.0 * 3600.0 {
+        return Err(format!(
+            "{flag} {}: more than a year is not a useful time",
+            excerpt(value)
+        ));
+    }
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{flag} {}: not a usable time", excerpt(value)))
+}
+
+/// The slowest replay speed: a thousand times slower than recorded.
+pub const MIN_SPEED: f64 = 0.001;
+/// The fastest replay speed short of "no waits" (0).
+pub const MAX_SPEED: f64 = 1000.0;
+
+/// `--speed`: 0 (no waits) or a factor from [`MIN_SPEED`] to [`MAX_SPEED`].
+pub fn parse_speed(value: &str) -> Result<f64, String> {
+    let speed: f64 = value.trim().parse().map_err(|_| {
+        format!(
+            "--speed {}: not a number; give 0 (no waits) or a factor from {MIN_SPEED} to {MAX_SPEED}",
+            excerpt(value)
+        )
+    })?;
+    if speed == 0.0 || (speed.is_finite() && (MIN_SPEED..=MAX_SPEED).contains(&speed)) {
+        Ok(speed)
+    } else {
+        Err(format!(
+            "--speed {}: give 0 (no waits) or a factor from {MIN_SPEED} (slower) to {MAX_SPEED} (faster)",
+            excerpt(value)
+        ))
+    }
+}
+
+/// `h2,http/1.1` → the protocol names, in order.
+pub fn parse_alpn(value: Option<&str>) -> Result<Vec<String>, String> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).collect();
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || n.len() > 255 || !n.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(format!(
+            "--alpn {}: {} is not a protocol name (printable ASCII, 1 to 255 bytes, comma-separated)",
+            quote(value),
+            quote(bad)
+        ));
+    }
+    Ok(names)
+}
+
+/// An address flag or argument.
+pub fn parse_addr(value: &str, connecting: bool) -> Result<HostPort, String> {
+    if value.chars().count() > MAX_ADDRESS_CHARS {
+        return Err(format!(
+            "address {}: too long for host:port (at most {MAX_ADDRESS_CHARS} characters)",
+            quote(value)
+        ));
+    }
+    let hp: HostPort = value
+        .parse()
+        .map_err(|e: crate::model::AddressError| format!("address {}: {e}", quote(value)))?;
+    if connecting {
+        hp.require_port()
+            .map_err(|e| format!("address {}: {e}", quote(value)))
+    } else {
+        Ok(hp)
+    }
+}
+
+fn parse_payload(flag: &str, n: usize, notation: Notation, value: &str) -> Result<Vec<u8>, String> {
+    notation
+        .parse(value)
+        .map_err(|e| format!("{flag} #{n} {}: {e}", quote(value)))
+}
+
+/// Turns the command line into a validated request, touching nothing on disk.
+pub fn parse<I, T>(args: I) -> Result<Request, UsageError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let command = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let summary = matches!(command.as_str(), "connect" | "listen" | "replay");
+    let usage = |message: String| UsageError { message, summary };
+
+    let known = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect::<Vec<_>>();
+    if known.contains(&command) {
+        unknown_short_options(&command, &args).map_err(usage)?;
+    }
+    if matches!(command.as_str(), "connect" | "listen") {
+        flag_as_value(&command, &args).map_err(usage)?;
+    }
+
+    // `sockbench FILE` opens the window; anything after a word that is not a
+    // command means a mistyped command, which clap would explain confusingly.
+    if args.len() > 2 && !command.starts_with('-') && !known.contains(&command) && command != "help"
+    {
+        return Err(usage(format!(
+            "{} is not a command (the commands are {}); to open a session file in the window, give only its path",
+            quote(&command),
+            known.join(", ")
+        )));
+    }
+
+    let matches = match Cli::command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
+                return Ok(Request::Print(e.render().to_string()));
+            }
+            if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+                return Err(usage(format!(
+                    "{command}: missing arguments; see sockbench {command} --help"
+                )));
+            }
+            return Err(usage(clap_line(&e)));
+        }
+    };
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| usage(clap_line(&e)))?;
+
+    match cli.command {
+        None => Ok(Request::Window(cli.file)),
+        Some(Command::Check { files }) => Ok(Request::Check(files)),
+        Some(Command::Connect(a)) => {
+            let sub = matches
+                .subcommand_matches("connect")
+                .ok_or_else(|| usage("connect: arguments missing".into()))?;
+            let remote = parse_addr(&a.addr, true).map_err(usage)?;
+            // --send and --send-hex interleave in command-line order.
+            let mut ordered: Vec<(usize, Vec<u8>)> = Vec::new();
+            let text_at = sub
+                .indices_of("send")
+                .map(|i| i.collect::<Vec<_>>())
+                .unwrap_or_default();
+            let hex_at = sub
+                .indices_of("send_hex")
+                .map(|i| i.collect::<Vec<_>>())
+                .unwrap_or_default();
+            for (n, (value, at)) in a.send.iter().zip(text_at).enumerate() {
+                ordered.push((
+                    at,
+                    parse_payload("--send", n + 1, Notation::Text, value).map_err(usage)?,
+                ));
+            }
+            for (n, (value, at)) in a.send_hex.iter().zip(hex_at).enumerate() {
+                ordered.push((
+                    at,
+                    parse_payload("--send-hex", n + 1, Notation::Hex, value).map_err(usage)?,
+                ));
+            }
+            ordered.sort_by_key(|(at, _)| *at);
+            let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
+            let connect_timeout = a
+                .connect_timeout
+                .as_deref()
+                .map(|v| parse_secs("--connect-timeout", v))
+                .transpose()
+                .map_err(usage)?;
+            if connect_timeout == Some(Duration::ZERO) {
+                return Err(usage(
+                    "--connect-timeout 0: give a time above zero, in seconds".into(),
+                ));
+            }
+            let tls_flags = !a.ca.is_empty() || a.insecure || a.sni.is_some() || a.alpn.is_some();
+            if tls_flags && a.proto != Proto::Tls {
+                return Err(usage(
+                    "--ca, --insecure, --sni and --alpn are for tls: write connect tls ADDR".into(),
+                ));
+            }
+            if let Some(sni) = &a.sni
+                && rustls::pki_types::ServerName::try_from(sni.as_str()).is_err()
+            {
+                return Err(usage(format!(
+                    "--sni {}: not a server name (a DNS name or an IP address)",
+                    quote(sni)
+                )));
+            }
+            let tls = crate::model::TlsClientSettings {
+                ca: a.ca,
+                insecure: a.insecure,
+                sni: a.sni,
+                alpn: parse_alpn(a.alpn.as_deref()).map_err(usage)?,
+            };
+            Ok(Request::Connect(ConnectRequest {
+                proto: a.proto,
+                remote,
+                tls,
+                payloads: ordered.into_iter().map(|(_, p)| p).collect(),
+                wait,
+                connect_timeout,
+                save: a.save,
+                quiet: a.quiet,
+            }))
+        }
+        Some(Command::Export(a)) => Ok(Request::Export(ExportRequest {
+            file: a.file,
+            to: match a.to {
+                ExportTo::Python => crate::export::Format::Python,
+                ExportTo::Mermaid => crate::export::Format::Mermaid,
+                ExportTo::Csv => crate::export::Format::Csv,
+            },
+            output: match a.output {
+                None => Output::Stdout,
+                Some(p) if p.as_os_str() == "-" => Output::Stdout,
+                Some(p) => Output::File(p),
+            },
+            endpoint: a.endpoint,
+        })),
+        Some(Command::Replay(a)) => {
+            let target = a
+                .target
+                .as_deref()
+                .map(|t| parse_addr(t, false))
+                .transpose()
+                .map_err(usage)?;
+            let speed = parse_speed(&a.speed).map_err(usage)?;
+            let timeout = parse_secs("--timeout", &a.timeout).map_err(usage)?;
+            Ok(Request::Replay(ReplayRequest {
+                file: a.file,
+                target,
+                endpoint: a.endpoint,
+                speed,
+                check: a.check,
+                timeout,
+                save: a.save,
+                quiet: a.quiet,
+            }))
+        }
+        Some(Command::Listen(a)) => {
+            let local = parse_addr(&a.addr, false).map_err(usage)?;
+            let answer = if a.echo {
+                Answer::Echo
+            } else if let Some(text) = &a.reply {
+                Answer::Reply(Payload::new(
+                    parse_payload("--reply", 1, Notation::Text, text).map_err(usage)?,
+                ))
+            } else if let Some(hex) = &a.reply_hex {
+                Answer::Reply(Payload::new(
+                    parse_payload("--reply-hex", 1, Notation::Hex, hex).map_err(usage)?,
+                ))
+            } else {
+                Answer::None
+            };
+            let run_for = a
+                .for_secs
+                .as_deref()
+                .map(|v| parse_secs("--for", v))
+                .transpose()
+                .map_err(usage)?;
+            let tls_flags = a.cert.is_some() || a.key.is_some() || a.alpn.is_some();
+            if tls_flags && a.proto != Proto::Tls {
+                return Err(usage(
+                    "--cert, --key and --alpn are for tls: write listen tls ADDR".into(),
+                ));
+            }
+            if a.cert.is_some() != a.key.is_some() {
+                return Err(usage(if a.cert.is_some() {
+                    "--cert needs --key: the private key of the certificate".into()
+                } else {
+                    "--key needs --cert: the certificate of the key".into()
+                }));
+            }
+            let tls = crate::model::TlsServerSettings {
+                cert: a.cert,
+                key: a.key,
+                alpn: parse_alpn(a.alpn.as_deref()).map_err(usage)?,
+            };
+            Ok(Request::Listen(ListenRequest {
+                proto: a.proto,
+                local,
+                tls,
+                answer,
+                run_for,
+                once: a.once,
+                save: a.save,
+                quiet: a.quiet,
+            }))
+        }
+    }
+}
+
+/// clap's explanation as one line: what is wrong comes before the usage, over
+/// several lines; values it quotes are cut to an excerpt.
+fn clap_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let what: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect();
+    let line = what.join(" ");
+    let line = line.trim_start_matches("error: ");
+    if line.is_empty() {
+        return "invalid arguments".into();
+    }
+    shorten_quoted(line)
+}
+
+/// Cuts every '…'-quoted value in clap's message to an excerpt, and escapes it.
+fn shorten_quoted(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find('\'') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after
+            .find("' ")
+            .or_else(|| after.strip_suffix('\'').map(str::len))
+        {
+            Some(end) => {
+                out.push_str(&quote(&after[..end]));
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('\'');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    super::escape(&out).into_owned()
+}
+
+/// A word like `-host:80` is read by clap as the short flags `-h -o …` and
+/// would print the help and exit 0; a word starting with one `-` must be made
+/// of the command's own short flags, else it is a mistake said as such.
+fn unknown_short_options(command: &str, args: &[OsString]) -> Result<(), String> {
+    let cli = Cli::command();
+    let Some(sub) = cli.find_subcommand(command) else {
+        return Ok(());
+    };
+    let takes_value = |long: &str| {
+        sub.get_arguments()
+            .any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
+    };
+    let short = |c: char| {
+        if c == 'h' {
+            return Some(false);
+        }
+        sub.get_arguments()
+            .find(|a| a.get_short() == Some(c))
+            .map(|a| a.get_action().takes_values())
+    };
+    let mut words = args.iter().skip(2).map(|w| w.to_string_lossy());
+    while let Some(word) = words.next() {
+        if word == "--" {
+            break;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            if !long.contains('=') && takes_value(long) {
+                words.next();
+            }
+            continue;
+        }
+        let Some(cluster) = word.strip_prefix('-') else {
+            continue;
+        };
+        if cluster.is_empty() || cluster.parse::<f64>().is_ok() {
+            continue;
+        }
+        for (i, c) in cluster.char_indices() {
+            match short(c) {
+                Some(false) => {}
+                Some(true) => {
+                    if i + c.len_utf8() == cluster.len() {
+                        words.next();
+                    }
+                    break;
+                }
+                None => {
+                    return Err(format!(
+                        "{} is not an option of {command} (-{} is unknown); see sockbench {command} --help",
+                        quote(&word),
+                        super::escape(&c.to_string())
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Payload flags take values starting with `-` (`--send -x`), so a forgotten
+/// value would swallow the next flag (`--send --wait 2` sending "--wait").
+/// A payload flag followed by one of the command's own flags, as two words,
+/// is taken as that mistake; `--send=--wait` still sends the text.
+fn flag_as_value(command: &str, args: &[OsString]) -> Result<(), String> {
+    let cli = Cli::command();
+    let Some(sub) = cli.find_subcommand(command) else {
+        return Ok(());
+    };
+    let is_flag = |v: &str| {
+        v.strip_prefix("--")
+            .is_some_and(|name| sub.get_arguments().any(|a| a.get_long() == Some(name)))
+    };
+    for pair in args.windows(2) {
+        let (flag, value) = (pair[0].to_string_lossy(), pair[1].to_string_lossy());
+        if matches!(&*flag, "--send" | "--send-hex" | "--reply" | "--reply-hex") && is_flag(&value)
+        {
+            return Err(format!(
+                "{flag} needs a value, but the next word is the flag {value} (to send that very text, write {flag}={value})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(args: &[&str]) -> Request {
+        let mut all = vec!["sockbench"];
+        all.extend_from_slice(args);
+        parse(all).unwrap()
+    }
+
+    fn parse_err(args: &[&str]) -> String {
+        let mut all = vec!["sockbench"];
+        all.extend_from_slice(args);
+        parse(all).unwrap_err().message
+    }
+
+    #[test]
+    fn payloads_may_start_with_a_hyphen_but_a_forgotten_value_is_caught() {
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send",
+            "-x",
+            "--send=--wait",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(r.payloads, vec![b"-x".to_vec(), b"--wait".to_vec()]);
+        let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "--wait", "2"]);
+        assert!(e.contains("--send needs a value"), "{e}");
+        let e = parse_err(&["listen", "tcp", "127.0.0.1:7", "--reply", "--once"]);
+        assert!(e.contains("--reply needs a value"), "{e}");
+    }
+
+    #[test]
+    fn sends_keep_command_line_order() {
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send",
+            "a",
+            "--send-hex",
+            "62",
+            "--send",
+            "c\\n",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(
+            r.payloads,
+            vec![b"a".to_vec(), b"b".to_vec(), b"c\n".to_vec()]
+        );
+        assert_eq!(r.wait, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn window_and_check() {
+        assert!(matches!(parse_ok(&[]), Request::Window(None)));
+        assert!(matches!(parse_ok(&["x.ron"]), Request::Window(Some(_))));
+        assert!(
+            matches!(parse_ok(&["check", "a.ron", "b.ron"]), Request::Check(f) if f.len() == 2)
+        );
+        assert!(matches!(parse_ok(&["--help"]), Request::Print(_)));
+    }
+
+    #[test]
+    fn bad_input_is_one_clear_line() {
+        assert_eq!(
+            parse_err(&["connect", "tcp", "127.0.0.1:70000"]),
+            "address \"127.0.0.1:70000\": port 70000 is out of range: ports go from 0 to 65535"
+        );
+        assert_eq!(
+            parse_err(&["connect", "tcp", "127.0.0.1:0"]),
+            "address \"127.0.0.1:0\": port 0 only makes sense for listening: give the port to connect to"
+        );
+        assert_eq!(
+            parse_err(&["connect", "tcp", "127.0.0.1:7", "--send-hex", "4g"]),
+            "--send-hex #1 \"4g\": at position 2: 'g' is not a hex digit"
+        );
+        assert_eq!(
+            parse_err(&[
+                "connect",
+                "tcp",
+                "127.0.0.1:7",
+                "--send",
+                "ok",
+                "--send",
+                "\\q"
+            ]),
+            "--send #2 \"\\q\": at position 2: \"\\q\" is not a known escape (use \\r \\n \\t \\0 \\\\ \\xNN or \\u{...})"
+        );
+        assert_eq!(
+            parse_err(&["connect", "tcp", "127.0.0.1:7", "--wait", "-1"]),
+            "--wait -1: give zero or more seconds"
+        );
+        assert!(parse_err(&["connect", "sctp", "127.0.0.1:7"]).contains("sctp"));
+        assert!(
+            parse_err(&["listen", "tcp", "127.0.0.1:7", "--echo", "--reply", "x"])
+                .contains("cannot be used with")
+        );
+        let e = parse(["sockbench", "connect", "tcp", "nohost"]).unwrap_err();
+        assert!(e.summary);
+        assert_eq!(
+            e.message,
+            "address \"nohost\": \"nohost\" has no port: write host:port, for example nohost:7000"
+        );
+        let e = parse(["sockbench", "check"]).unwrap_err();
+        assert!(!e.summary);
+    }
+
+    #[test]
+    fn listen_answers() {
+        let Request::Listen(r) = parse_ok(&[
+            "listen",
+            "udp",
+            "[::1]:0",
+            "--reply-hex",
+            "0x41",
+            "--for",
+            "2.5",
+        ]) else {
+            panic!("not a listen")
+        };
+        assert_eq!(r.answer, Answer::Reply(Payload::from("A")));
+        assert_eq!(r.run_for, Some(Duration::from_millis(2500)));
+        assert_eq!(r.local, HostPort::new("::1", 0));
+    }
+
+    #[test]
+    fn a_word_that_looks_like_flags_is_not_help() {
+        // clap alone reads -host:80 as -h (help) and exits 0.
+        let e = parse_err(&["connect", "tcp", "-host:80"]);
+        assert!(
+            e.contains("\"-host:80\" is not an option of connect"),
+            "{e}"
+        );
+        // Real short flags still work, and negative numbers are values.
+        assert!(matches!(
+            parse_ok(&["connect", "tcp", "127.0.0.1:7", "-q"]),
+            Request::Connect(r) if r.quiet
+        ));
+        assert!(
+            parse_err(&["connect", "tcp", "127.0.0.1:7", "--wait", "-1"]).contains("zero or more")
+        );
+        assert!(matches!(parse_ok(&["connect", "-h"]), Request::Print(_)));
+        assert!(matches!(
+            parse_ok(&["export", "x.ron", "--to", "csv", "-oout.csv"]),
+            Request::Export(r) if r.output == Output::File("out.csv".into())
+        ));
+        assert!(matches!(
+            parse_ok(&["export", "x.ron", "--to", "csv", "-o", "-"]),
+            Request::Export(r) if r.output == Output::Stdout
+        ));
+        // A payload may still start with '-'.
+        assert!(matches!(
+            parse_ok(&["connect", "tcp", "127.0.0.1:7", "--send", "-host"]),
+            Request::Connect(r) if r.payloads == vec![b"-host".to_vec()]
+        ));
+    }
+
+    #[test]
+    fn long_bad_values_are_quoted_as_a_short_excerpt() {
+        let long = "x".repeat(100_000);
+        for args in [
+            vec!["connect", "tcp", long.as_str()],
+            vec!["connect", long.as_str(), "127.0.0.1:7"],
+            vec!["connect", "tcp", "127.0.0.1:7", "--wait", long.as_str()],
+            vec!["replay", "a.ron", "--speed", long.as_str()],
+        ] {
+            let e = parse_err(&args);
+            assert!(e.len() < 400, "{} chars: {}", e.len(), &e[..200]);
+            assert!(!e.contains('\n'));
+        }
+        let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "\\q\u{1b}[31m"]);
+        assert!(!e.contains('\u{1b}'), "{e}");
+    }
+
+    #[test]
+    fn numbers_convert_without_panicking() {
+        for bad in ["1e-300", "1e300", "NaN", "inf", "-1", "0.0001", "1001"] {
+            let e = parse_err(&["replay", "a.ron", "--speed", bad]);
+            assert!(e.starts_with("--speed"), "{bad}: {e}");
+        }
+        for good in ["0", "0.001", "1", "1000"] {
+            assert!(matches!(
+                parse_ok(&["replay", "a.ron", "--speed", good]),
+                Request::Replay(_)
+            ));
+        }
+        for bad in ["1e300", "NaN", "inf", "-0.5", "1e-400x"] {
+            assert!(
+                parse_err(&["listen", "tcp", "127.0.0.1:0", "--for", bad]).starts_with("--for")
+            );
+        }
+        assert!(matches!(
+            parse_ok(&["connect", "tcp", "127.0.0.1:7", "--connect-timeout", "2.5"]),
+            Request::Connect(r) if r.connect_timeout == Some(Duration::from_millis(2500))
+        ));
+        assert!(
+            parse_err(&["connect", "tcp", "127.0.0.1:7", "--connect-timeout", "0"])
+                .contains("above zero")
+        );
+    }
+
+    #[test]
+    fn parsing_touches_no_file() {
+        // Files are read by prepare(), not parse(): a missing file is no usage error yet.
+        assert!(matches!(
+            parse_ok(&[
+                "replay",
+                "/nonexistent/x.ron",
+                "--save",
+                "/nonexistent/y.ron"
+            ]),
+            Request::Replay(_)
+        ));
+        assert!(matches!(
+            parse_ok(&["connect", "tls", "127.0.0.1:7", "--ca", "/nonexistent.pem"]),
+            Request::Connect(_)
+        ));
+    }
+}
