@@ -16,16 +16,6 @@ pub fn peer_label(log: &TrafficLog, e: &Entry) -> String {
     }
 }
 
-/// The event's name as one word (so lines split on spaces).
-pub fn kind_word(kind: EntryKind) -> &'static str {
-    match kind {
-        EntryKind::PeerClosed => "peer-closed",
-        EntryKind::HalfClosed => "half-closed",
-        EntryKind::TlsHandshake => "tls",
-        other => other.label(),
-    }
-}
-
 /// One log entry as a line:
 /// `TIME ENDPOINT -> PEER LENGTH PREVIEW` for payloads,
 /// `TIME ENDPOINT EVENT PEER DETAIL` for everything else.
@@ -49,7 +39,7 @@ pub fn entry_line(log: &TrafficLog, index: usize) -> String {
             if let EntryKind::Failed(kind) = other {
                 detail = format!("{}: {detail}", kind.label());
             }
-            let mut line = format!("{time} {endpoint} {}", kind_word(other));
+            let mut line = format!("{time} {endpoint} {}", other.word());
             for part in [peer.as_str(), &detail] {
                 if !part.is_empty() && part != "-" {
                     line.push(' ');

@@ -26,7 +26,7 @@ pub fn to_csv(log: &TrafficLog) -> String {
         let _ = writer.write_record([
             format_timestamp(&e.at()),
             log.endpoint_name(e).to_owned(),
-            crate::cli::output::kind_word(e.kind).to_owned(),
+            e.kind.word().to_owned(),
             peer,
             length,
             text,

@@ -156,6 +156,16 @@ impl EntryKind {
             EntryKind::Note => "note",
         }
     }
+
+    /// The event's name as one word, so lines and table cells split on spaces.
+    pub fn word(self) -> &'static str {
+        match self {
+            EntryKind::PeerClosed => "peer-closed",
+            EntryKind::HalfClosed => "half-closed",
+            EntryKind::TlsHandshake => "tls",
+            other => other.label(),
+        }
+    }
 }
 
 /// The peer index meaning "no peer" (an endpoint-level event).
