@@ -747,3 +747,20 @@ fn readme_session_example_passes_check() {
         stdout(&o)
     );
 }
+
+#[test]
+fn a_bad_regex_in_a_session_is_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad-regex.ron");
+    std::fs::write(
+        &path,
+        "(format: 1, endpoints: [(name: \"s\", kind: TcpServer(listen: \"127.0.0.1:0\"),\n reply: Rules([(when: Regex(\"ab(c\"), reply: Text(\"x\"))]))])\n",
+    )
+    .unwrap();
+    let o = sockbench(&["check", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(":2:"), "{err}");
+    assert!(err.contains("unclosed group (at character 3)"), "{err}");
+}

@@ -447,10 +447,9 @@ impl RuleForm {
                 }
                 Trigger::Contains(Payload::new(bytes))
             }
-            TriggerTag::Regex => Trigger::Regex(RegexText::new(&self.pattern).map_err(|e| {
-                let text = e.to_string();
-                format!("bad regex: {}", text.lines().last().unwrap_or(&text))
-            })?),
+            TriggerTag::Regex => Trigger::Regex(
+                RegexText::new(&self.pattern).map_err(|e| format!("bad regex: {e}"))?,
+            ),
         };
         let reply = self
             .reply_notation

@@ -257,8 +257,10 @@ pub enum Trigger {
 pub struct RegexText(pub String);
 
 impl RegexText {
-    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
-        regex::bytes::Regex::new(pattern)?;
+    /// Checks `pattern`; the error is one line (the regex crate's own spans
+    /// several, with a caret under the pattern).
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        regex::bytes::Regex::new(pattern).map_err(|e| regex_error_line(&e))?;
         Ok(Self(pattern.to_owned()))
     }
 
@@ -280,6 +282,35 @@ impl<'de> serde::Deserialize<'de> for RegexText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         RegexText::new(&s).map_err(|e| serde::de::Error::custom(format!("bad regex: {e}")))
+    }
+}
+
+/// A regex error as one line: `unclosed group (at character 1)`.
+pub fn regex_error_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let message = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.trim_start().strip_prefix("error: "))
+        .map(str::trim);
+    // The caret line sits under the pattern line, both indented alike.
+    let caret = lines.iter().enumerate().skip(1).find_map(|(i, l)| {
+        let t = l.trim();
+        (!t.is_empty() && t.chars().all(|c| c == '^')).then(|| {
+            let pattern_indent = lines[i - 1].len() - lines[i - 1].trim_start().len();
+            l.len() - l.trim_start().len() - pattern_indent + 1
+        })
+    });
+    match (message, caret) {
+        (Some(m), Some(at)) => format!("{m} (at character {at})"),
+        (Some(m), None) => m.to_owned(),
+        _ => lines
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 
@@ -362,6 +393,17 @@ impl SocketOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_regex_is_one_line_with_its_position() {
+        assert_eq!(
+            RegexText::new("ab(c").unwrap_err(),
+            "unclosed group (at character 3)"
+        );
+        let e = RegexText::new("x{99999999999}").unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(RegexText::new("a\nb(").unwrap_err().lines().count() == 1);
+    }
 
     #[test]
     fn spec_file_form_is_short() {
