@@ -226,8 +226,9 @@ pub struct Document {
     /// while the save ran keeps the document marked unsaved.
     pub changes: u64,
     pub saved_at_change: u64,
-    /// Lesson steps without a checkpoint that the learner ticked off.
-    pub ticked: Vec<bool>,
+    /// Lesson steps without a checkpoint that the learner ticked off, with
+    /// the log's length at that moment (later steps count only what came after).
+    pub ticked: Vec<Option<usize>>,
 }
 
 impl Document {

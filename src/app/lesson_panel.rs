@@ -73,8 +73,8 @@ impl App {
                             .on_hover_text("Tick this step off when you have done it")
                             .clicked()
                     {
-                        self.doc.ticked.resize(lesson.steps.len(), false);
-                        self.doc.ticked[i] = true;
+                        self.doc.ticked.resize(lesson.steps.len(), None);
+                        self.doc.ticked[i] = Some(self.doc.session.log.len());
                     }
                 });
             });

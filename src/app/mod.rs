@@ -192,7 +192,7 @@ pub struct App {
 }
 
 /// Lesson steps done, for the log state they were worked out from.
-type LessonCache = ((u64, usize, Vec<bool>), Vec<bool>);
+type LessonCache = ((u64, usize, Vec<Option<usize>>), Vec<bool>);
 
 /// egui's fonts, with the monospace font as the last fallback of the
 /// proportional family: it has the arrows (→ ←) and shapes (●) the log uses.

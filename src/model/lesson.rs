@@ -45,11 +45,29 @@ pub struct Checkpoint {
 /// in either order.
 const TOGETHER_MICROS: i64 = 200_000;
 
+/// Where the previous step was completed: only entries from here on count
+/// for the next step, so a checkpoint is earned only by its own step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Mark {
+    /// The first entry index that counts.
+    from: usize,
+    /// The time of the event that completed the previous step.
+    at: i64,
+    /// Whether entries just before `from` (within [`TOGETHER_MICROS`]) count
+    /// too: yes after an event, no after a step the learner ticked off.
+    together: bool,
+}
+
+impl Mark {
+    fn counts(&self, i: usize, at: i64) -> bool {
+        i >= self.from || (self.together && i + 1 < self.from && at >= self.at - TOGETHER_MICROS)
+    }
+}
+
 impl Checkpoint {
-    /// The index of the entry at which this checkpoint is met, counting entries
-    /// after `after` (an entry index and its time), or at most
-    /// [`TOGETHER_MICROS`] before it.
-    pub fn met_at(&self, log: &TrafficLog, after: Option<(usize, i64)>) -> Option<usize> {
+    /// The index of the entry at which this checkpoint is met, counting only
+    /// entries that `after` lets count.
+    fn met_at(&self, log: &TrafficLog, after: Option<Mark>) -> Option<usize> {
         let finder = self
             .contains
             .as_ref()
@@ -58,13 +76,7 @@ impl Checkpoint {
         let mut n = 0;
         let mut last = None;
         for (i, e) in log.entries().iter().enumerate() {
-            let counts = match after {
-                None => true,
-                Some((index, at)) => {
-                    i > index || (i < index && e.at_micros >= at - TOGETHER_MICROS)
-                }
-            };
-            if !counts || e.kind != self.event {
+            if after.is_some_and(|m| !m.counts(i, e.at_micros)) || e.kind != self.event {
                 continue;
             }
             if let Some(name) = &self.endpoint
@@ -79,7 +91,7 @@ impl Checkpoint {
             }
             n += 1;
             last = Some(i);
-            if n >= needed && after.is_none_or(|(index, _)| i > index) {
+            if n >= needed && after.is_none_or(|m| i >= m.from) {
                 return last;
             }
         }
@@ -89,10 +101,12 @@ impl Checkpoint {
 
 impl Lesson {
     /// Which steps are done. Steps are followed in order: a step's checkpoint
-    /// counts only events after the previous step's (or at the same moment).
-    /// A step without a checkpoint is done when the learner ticked it off.
-    pub fn done(&self, log: &TrafficLog, ticked: &[bool]) -> Vec<bool> {
-        let mut after: Option<(usize, i64)> = None;
+    /// counts only events after the previous step was completed (or, after an
+    /// event, at nearly the same moment). A step without a checkpoint is done
+    /// when the learner ticked it off; `ticked[i]` holds the log's length at
+    /// that moment, so what happened before the tick counts for no later step.
+    pub fn done(&self, log: &TrafficLog, ticked: &[Option<usize>]) -> Vec<bool> {
+        let mut after: Option<Mark> = None;
         let mut open = true;
         self.steps
             .iter()
@@ -108,14 +122,34 @@ impl Lesson {
                             // Keep the latest point, so a step met just before its
                             // predecessor does not move the line back.
                             after = Some(match after {
-                                Some((index, time)) if index > at => (index, time.max(when)),
-                                _ => (at, when),
+                                Some(m) if m.from > at + 1 => Mark {
+                                    at: m.at.max(when),
+                                    ..m
+                                },
+                                _ => Mark {
+                                    from: at + 1,
+                                    at: when,
+                                    together: true,
+                                },
                             });
                             true
                         }
                         None => false,
                     },
-                    None => ticked.get(i).copied().unwrap_or(false),
+                    None => match ticked.get(i).copied().flatten() {
+                        Some(len) => {
+                            let from = len.min(log.len());
+                            if after.is_none_or(|m| m.from <= from) {
+                                after = Some(Mark {
+                                    from,
+                                    at: i64::MAX,
+                                    together: false,
+                                });
+                            }
+                            true
+                        }
+                        None => false,
+                    },
                 };
                 open = done;
                 done
@@ -161,7 +195,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(lesson.done(&log, &[]), [true, true, true, false, false]);
-        let ticked = [false, false, false, true];
+        let ticked = [None, None, None, Some(log.len())];
         assert_eq!(lesson.done(&log, &ticked), [true, true, true, true, false]);
         // Only sends after the earlier steps count.
         log.push(at(secs()), c, NO_PEER, EntryKind::Sent, b"one");
@@ -182,6 +216,33 @@ mod tests {
         both.push(at(100), c, NO_PEER, EntryKind::Accepted, b"");
         both.push(at(100), c, NO_PEER, EntryKind::Connected, b"");
         assert_eq!(together.done(&both, &[]), [true, true]);
+
+        // A step the learner ticks off closes the door on what came before it:
+        // reads of step 1 do not pass step 3, only reads after the tick do.
+        let stream: Lesson = ron::from_str(
+            r#"(title: "t", steps: [
+                (text: "send in 3 writes", check: Some((event: Sent, count: Some(3)))),
+                (text: "look at the reads"),
+                (text: "three reads", check: Some((event: Received, count: Some(3)))),
+            ])"#,
+        )
+        .unwrap();
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("client");
+        for _ in 0..3 {
+            log.push(at(secs()), c, NO_PEER, EntryKind::Sent, b"x");
+        }
+        for _ in 0..3 {
+            log.push(at(secs()), c, NO_PEER, EntryKind::Received, b"x");
+        }
+        assert_eq!(stream.done(&log, &[]), [true, false, false]);
+        let ticked = [None, Some(log.len())];
+        assert_eq!(stream.done(&log, &ticked), [true, true, false]);
+        for n in 0..3 {
+            assert!(!stream.done(&log, &ticked)[2], "after {n} new reads");
+            log.push(at(secs()), c, NO_PEER, EntryKind::Received, b"x");
+        }
+        assert_eq!(stream.done(&log, &ticked), [true, true, true]);
 
         // Out of order, later steps wait for the earlier ones.
         let mut log = TrafficLog::new();
