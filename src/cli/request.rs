@@ -444,7 +444,9 @@ fn clap_line(e: &clap::Error) -> String {
         .lines()
         .take_while(|l| !l.starts_with("Usage:"))
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("tip:") && !l.starts_with("For more information")
+        })
         .collect();
     let line = what.join(" ");
     let line = line.trim_start_matches("error: ");
