@@ -22,6 +22,7 @@ mod replay_bar;
 mod sequence_view;
 mod sidebar;
 mod stream_view;
+pub mod visible_text;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -947,7 +948,9 @@ impl App {
                     }
                     for path in self.prefs.recent_files.clone() {
                         if ui
-                            .button(path.display().to_string())
+                            .button(crate::model::display::escape_controls(
+                                &path.display().to_string(),
+                            ))
                             .on_hover_text("Open this session again")
                             .clicked()
                         {
@@ -1044,7 +1047,14 @@ impl App {
                 {
                     dismissed = Some(i);
                 }
-                ui.colored_label(color, format!("{icon} {}", notice.text));
+                // Notices quote errors, file names and endpoint names.
+                ui.colored_label(
+                    color,
+                    format!(
+                        "{icon} {}",
+                        crate::model::display::escape_controls(&notice.text)
+                    ),
+                );
             });
         }
         if let Some(i) = dismissed {
@@ -1084,7 +1094,9 @@ impl App {
             ));
             ui.separator();
             match &self.doc.path {
-                Some(p) => ui.label(p.display().to_string()),
+                Some(p) => ui.label(crate::model::display::escape_controls(
+                    &p.display().to_string(),
+                )),
                 None => ui.label("not saved yet"),
             };
         });
@@ -1141,7 +1153,10 @@ impl App {
                         field.request_focus();
                     }
                     if let Some(note) = &self.dialog_note {
-                        ui.label(egui::RichText::new(note).weak());
+                        ui.label(
+                            egui::RichText::new(crate::model::display::escape_controls(note))
+                                .weak(),
+                        );
                     }
                     let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
@@ -1180,7 +1195,10 @@ impl App {
                         field.request_focus();
                     }
                     if let Some(note) = &self.dialog_note {
-                        ui.label(egui::RichText::new(note).weak());
+                        ui.label(
+                            egui::RichText::new(crate::model::display::escape_controls(note))
+                                .weak(),
+                        );
                     }
                     let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
@@ -1223,7 +1241,12 @@ impl App {
                     ui.heading("Recover unsaved work?");
                     let from = original
                         .as_ref()
-                        .map(|p| format!(" (from {})", p.display()))
+                        .map(|p| {
+                            format!(
+                                " (from {})",
+                                crate::model::display::escape_controls(&p.display().to_string())
+                            )
+                        })
                         .unwrap_or_default();
                     ui.label(format!(
                         "sockbench did not close cleanly last time. A copy of the unsaved session{from} was kept."

@@ -14,7 +14,7 @@ use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
 use crate::model::log::Totals;
-use crate::model::{AutoReply, Direction, EndpointKind, EndpointSpec, Session};
+use crate::model::{AutoReply, Direction, EndpointKind, EndpointSpec, Session, escape_controls};
 
 const ID: EndpointId = EndpointId(1);
 
@@ -115,13 +115,13 @@ impl Run {
                 // keeping, and must not replace a file that holds something.
                 note!(
                     "note: nothing saved to {}: the run failed before any traffic",
-                    path.display()
+                    escape_controls(&path.display().to_string())
                 );
             } else if let Err(e) = crate::persist::save(&path, &self.session) {
                 if error.is_some() {
                     // The run's own failure stays the last word; the save's is said
                     // too, and the status shows a lost recording (bad input, 2).
-                    note!("error: {e}");
+                    note!("error: {}", escape_controls(&e.to_string()));
                     status = status.max(EXIT_BAD_INPUT);
                 } else {
                     status = EXIT_BAD_INPUT;
@@ -130,7 +130,7 @@ impl Run {
             }
         }
         if let Some(message) = error {
-            note!("error: {message}");
+            note!("error: {}", escape_controls(&message));
         }
         note!("{}", summary_line(&self.totals));
         status
