@@ -4,7 +4,7 @@
 use egui::{Color32, RichText, Ui};
 
 use super::App;
-use crate::model::display::{escape_controls, escape_controls_keep_lines};
+use crate::model::display::escape_controls;
 
 impl App {
     /// Shows the open session's lesson, if it has one.
@@ -63,12 +63,8 @@ impl App {
                         "Not yet"
                     });
                 ui.vertical(|ui| {
-                    // A step may run over lines; its other controls are escaped.
-                    let text = RichText::new(format!(
-                        "{}. {}",
-                        i + 1,
-                        escape_controls_keep_lines(&step.text)
-                    ));
+                    let text =
+                        RichText::new(format!("{}. {}", i + 1, escape_controls(&step.text)));
                     ui.label(if Some(i) == current {
                         text.strong()
                     } else {
