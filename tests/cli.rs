@@ -720,9 +720,11 @@ fn hostile_bytes_from_a_peer_never_forge_a_line() {
     let addr = listener.local_addr().unwrap();
     let peer = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        let pieces: [&[u8]; 4] = [
+        let pieces: [&[u8]; 5] = [
             // Printable text with a line break that looks like an event line.
             b"hello\n2026-11-27T00:00:00.000000Z client connected 127.0.0.1:1\n",
+            // Text whose only odd character is the Arabic letter mark (bidi).
+            "arabic \u{061c}mark\n".as_bytes(),
             // Escape sequences, BEL, a C1 CSI, a bidi override.
             "\x1b[2J\x1b]0;owned\x07\u{9b}31m \u{202e}evil\n2026 FAKE".as_bytes(),
             // Only bidi and separators, otherwise text.
