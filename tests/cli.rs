@@ -800,7 +800,16 @@ fn hostile_certificate_names_and_alpn_are_escaped() {
     }
     let addr = first.split_whitespace().nth(3).unwrap().to_owned();
     let o = sockbench(&[
-        "connect", "tls", &addr, "--insecure", "--alpn", alpn, "--send", "hi", "--wait", "0.3",
+        "connect",
+        "tls",
+        &addr,
+        "--insecure",
+        "--alpn",
+        alpn,
+        "--send",
+        "hi",
+        "--wait",
+        "0.3",
     ]);
     let (rest, err) = stop(server, out);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -828,8 +837,10 @@ fn hostile_certificate_names_and_alpn_are_escaped() {
 fn hostile_session(dir: &Path, remote: std::net::SocketAddr, answer: &[u8]) -> String {
     use sockbench::model::{EndpointKind, EndpointSpec, EntryKind, NO_PEER, Session};
     let name = "\u{202e}evil\n2026-11-27T00:00:00.000000Z client connected\x1b[31m";
-    let mut session = Session::default();
-    session.notes = "notes\n2026-11-27T00:00:00.000000Z FAKE\x1b]0;t\x07".into();
+    let mut session = Session {
+        notes: "notes\n2026-11-27T00:00:00.000000Z FAKE\x1b]0;t\x07".into(),
+        ..Session::default()
+    };
     session.endpoints.push(EndpointSpec::new(
         name,
         EndpointKind::TcpClient {
@@ -838,13 +849,35 @@ fn hostile_session(dir: &Path, remote: std::net::SocketAddr, answer: &[u8]) -> S
     ));
     let log = &mut session.log;
     let ep = log.endpoint_index(name);
-    let peer = log.peer_index(ep, 0, "10.0.0.1:1\n2026-11-27T00:00:00.000000Z FAKE\u{2067}");
+    let peer = log.peer_index(
+        ep,
+        0,
+        "10.0.0.1:1\n2026-11-27T00:00:00.000000Z FAKE\u{2067}",
+    );
     let at = chrono::Utc::now();
-    log.push(at, ep, NO_PEER, EntryKind::Connecting, remote.to_string().as_bytes());
-    log.push(at, ep, peer, EntryKind::Connected, b"from 127.0.0.1:2\n2026 FAKE\x07");
+    log.push(
+        at,
+        ep,
+        NO_PEER,
+        EntryKind::Connecting,
+        remote.to_string().as_bytes(),
+    );
+    log.push(
+        at,
+        ep,
+        peer,
+        EntryKind::Connected,
+        b"from 127.0.0.1:2\n2026 FAKE\x07",
+    );
     log.push(at, ep, peer, EntryKind::Sent, b"ping\n");
     log.push(at, ep, peer, EntryKind::Received, answer);
-    log.push(at, ep, NO_PEER, EntryKind::Note, "a note\n2026 FAKE\u{9b}2J".as_bytes());
+    log.push(
+        at,
+        ep,
+        NO_PEER,
+        EntryKind::Note,
+        "a note\n2026 FAKE\u{9b}2J".as_bytes(),
+    );
     log.push(at, ep, peer, EntryKind::Closed, b"closed\r\n2026 FAKE");
     let path = dir.join("hostile\u{202e}\x1b[31m\nFAKE.ron");
     sockbench::persist::save(&path, &session).unwrap();
@@ -870,7 +903,11 @@ fn hostile_session_files_are_escaped_by_check_and_replay() {
 
     let o = sockbench(&["check", &file]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("hostile\\u{202e}\\x1b[31m\\nFAKE.ron: ok"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("hostile\\u{202e}\\x1b[31m\\nFAKE.ron: ok"),
+        "{}",
+        stdout(&o)
+    );
     assert_clean_lines(&o, &forged);
 
     let o = sockbench(&["replay", &file, "--check", "--speed", "0", "--timeout", "1"]);
@@ -887,7 +924,11 @@ fn hostile_session_files_are_escaped_by_check_and_replay() {
         "the mismatch report names the endpoint escaped: {}",
         stdout(&o)
     );
-    assert!(stdout(&o).contains("pong\\x1b[31m\\u{202e}\\n2026 FAKE"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("pong\\x1b[31m\\u{202e}\\n2026 FAKE"),
+        "{}",
+        stdout(&o)
+    );
     assert_clean_lines(&o, &forged);
 
     // A broken file whose error quotes hostile text: one escaped error line.

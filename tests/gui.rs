@@ -1032,7 +1032,10 @@ fn assert_no_raw_controls(gui: &Gui, view: &str) {
         })
         .map(|n| format!("{:?}", n.accesskit_node()))
         .collect();
-    assert!(bad.is_empty(), "raw control characters drawn in the {view}: {bad:#?}");
+    assert!(
+        bad.is_empty(),
+        "raw control characters drawn in the {view}: {bad:#?}"
+    );
 }
 
 #[test]
@@ -1043,8 +1046,10 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
     let mut gui = Gui::new();
     let name = "\u{202e}evil\n\x1b[31m";
     let shown = "\\u{202e}evil\\n\\x1b[31m";
-    let mut session = Session::default();
-    session.notes = "first line\nthen \u{202e}reversed\x1b[31m red".into();
+    let mut session = Session {
+        notes: "first line\nthen \u{202e}reversed\x1b[31m red".into(),
+        ..Session::default()
+    };
     session.endpoints.push(EndpointSpec::new(
         name,
         EndpointKind::TcpClient {
@@ -1067,9 +1072,27 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
     let peer = log.peer_index(ep, 0, "127.0.0.1:1\n2026-01-01T00:00:00Z FAKE\u{2067}");
     let at = chrono::Utc::now();
     log.push(at, ep, peer, EntryKind::Connected, b"from 127.0.0.1:2");
-    log.push(at, ep, peer, EntryKind::Sent, "hello\n\u{202e}there".as_bytes());
-    log.push(at, ep, peer, EntryKind::Received, b"\x1b]0;owned\x07\n2026 FAKE connected");
-    log.push(at, ep, peer, EntryKind::Note, "a note\nFAKE row\u{9b}2J".as_bytes());
+    log.push(
+        at,
+        ep,
+        peer,
+        EntryKind::Sent,
+        "hello\n\u{202e}there".as_bytes(),
+    );
+    log.push(
+        at,
+        ep,
+        peer,
+        EntryKind::Received,
+        b"\x1b]0;owned\x07\n2026 FAKE connected",
+    );
+    log.push(
+        at,
+        ep,
+        peer,
+        EntryKind::Note,
+        "a note\nFAKE row\u{9b}2J".as_bytes(),
+    );
     log.push(
         at,
         ep,
@@ -1084,12 +1107,17 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
         g.harness.query_by_label("hostile\\u{202e}file").is_some()
     });
     gui.click("hostile\\u{202e}file");
-    gui.wait_for("the session to open", |g| g.harness.state().doc.path.is_some());
+    gui.wait_for("the session to open", |g| {
+        g.harness.state().doc.path.is_some()
+    });
     gui.step();
 
     assert_no_raw_controls(&gui, "log view");
     // The endpoint's tab, the log's rows and filters show the escaped name.
-    assert!(gui.count(shown) >= 2, "the name escaped in the tab and the rows");
+    assert!(
+        gui.count(shown) >= 2,
+        "the name escaped in the tab and the rows"
+    );
     assert!(gui.shows("127.0.0.1:1\\n2026-01-01T00:00:00Z FAKE\\u{2067}"));
     assert!(gui.shows("a note\\nFAKE row\\u{9b}2J"));
     assert!(gui.shows("bad certificate: CN=\\x1b[31mx\\u{202e}\\nFAKE"));
@@ -1105,7 +1133,10 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
         gui.step();
         assert_no_raw_controls(&gui, &format!("inspector of row {row}"));
     }
-    assert!(gui.shows("CN=\\x1b[31mx\\u{202e}\\nFAKE"), "the failure's detail");
+    assert!(
+        gui.shows("CN=\\x1b[31mx\\u{202e}\\nFAKE"),
+        "the failure's detail"
+    );
 
     // The library menu.
     gui.click("Library");
@@ -1119,5 +1150,8 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
         assert_no_raw_controls(&gui, view);
     }
     gui.click("⇄ Sequence");
-    assert!(gui.shows(shown), "the lifeline and arrows name the endpoint escaped");
+    assert!(
+        gui.shows(shown),
+        "the lifeline and arrows name the endpoint escaped"
+    );
 }

@@ -63,8 +63,7 @@ impl App {
                         "Not yet"
                     });
                 ui.vertical(|ui| {
-                    let text =
-                        RichText::new(format!("{}. {}", i + 1, escape_controls(&step.text)));
+                    let text = RichText::new(format!("{}. {}", i + 1, escape_controls(&step.text)));
                     ui.label(if Some(i) == current {
                         text.strong()
                     } else {
