@@ -796,7 +796,12 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
             if rule.trigger != TriggerTag::Always {
                 let label = ui.label("pattern");
                 changed |= ui
-                    .add(egui::TextEdit::singleline(&mut rule.pattern).desired_width(120.0))
+                    .add(
+                        // A regex from a file may hold controls: drawn as marks.
+                        egui::TextEdit::singleline(&mut rule.pattern)
+                            .desired_width(120.0)
+                            .layouter(&mut super::visible_text::layouter(false)),
+                    )
                     .labelled_by(label.id)
                     .on_hover_text(match rule.trigger {
                         TriggerTag::Regex => "A regular expression over the payload's bytes",

@@ -278,7 +278,8 @@ impl App {
     pub fn notify(&mut self, error: bool, text: impl Into<String>) {
         let text = text.into();
         if error {
-            tracing::warn!("{text}");
+            // stderr is a terminal too: one escaped line.
+            tracing::warn!("{}", crate::model::display::escape_controls(&text));
         }
         // The same message twice stays once.
         self.notices.retain(|n| n.text != text);
@@ -1146,7 +1147,12 @@ impl App {
                     ui.heading("Open a session");
                     let label = ui.label("Path");
                     let field = ui
-                        .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
+                        .add(
+                            // A path from a file name may hold controls: drawn as marks.
+                            egui::TextEdit::singleline(&mut path)
+                                .desired_width(420.0)
+                                .layouter(&mut visible_text::layouter(false)),
+                        )
                         .labelled_by(label.id)
                         .on_hover_text("The path of a .ron session file");
                     if ui.memory(|m| m.focused().is_none()) {
@@ -1188,7 +1194,12 @@ impl App {
                     ui.heading("Save the session as");
                     let label = ui.label("Path");
                     let field = ui
-                        .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
+                        .add(
+                            // A path from a file name may hold controls: drawn as marks.
+                            egui::TextEdit::singleline(&mut path)
+                                .desired_width(420.0)
+                                .layouter(&mut visible_text::layouter(false)),
+                        )
                         .labelled_by(label.id)
                         .on_hover_text("Where to save: a path ending in .ron");
                     if ui.memory(|m| m.focused().is_none()) {
