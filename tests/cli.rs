@@ -764,3 +764,273 @@ fn a_bad_regex_in_a_session_is_one_error_line() {
     assert!(err.contains(":2:"), "{err}");
     assert!(err.contains("unclosed group (at character 3)"), "{err}");
 }
+
+/// Characters that must never reach the terminal as themselves.
+fn is_dangerous(c: char) -> bool {
+    let u = c as u32;
+    u < 0x20
+        || (0x7F..=0x9F).contains(&u)
+        || (0x202A..=0x202E).contains(&u)
+        || (0x2066..=0x2069).contains(&u)
+        || matches!(u, 0x200E | 0x200F | 0x061C | 0x2028 | 0x2029)
+}
+
+/// Every line of stdout and stderr is one clean line: nothing but its final
+/// line feed is a control or bidi character, and no line is forged (starts
+/// with `forged`).
+fn assert_clean_lines(o: &Output, forged: &[&str]) {
+    for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        let text = std::str::from_utf8(bytes)
+            .unwrap_or_else(|e| panic!("{stream} is not UTF-8: {e}: {bytes:?}"));
+        for line in text.split_terminator('\n') {
+            assert!(
+                !line.chars().any(is_dangerous),
+                "a raw control or bidi character on {stream}: {line:?}"
+            );
+            for f in forged {
+                assert!(
+                    !line.starts_with(f),
+                    "a forged line on {stream}: {line:?}\nall of it:\n{text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_bytes_from_a_peer_never_forge_a_line() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let pieces: [&[u8]; 5] = [
+            // Printable text with a line break that looks like an event line.
+            b"hello\n2026-11-27T00:00:00.000000Z client connected 127.0.0.1:1\n",
+            // Text whose only odd character is the Arabic letter mark (bidi).
+            "arabic \u{061c}mark\n".as_bytes(),
+            // Escape sequences, BEL, a C1 CSI, a bidi override.
+            "\x1b[2J\x1b]0;owned\x07\u{9b}31m \u{202e}evil\n2026 FAKE".as_bytes(),
+            // Only bidi and separators, otherwise text.
+            "\u{2066}isolated\u{2069} \u{061c}mark \u{2028}line\u{2029}para\u{85}".as_bytes(),
+            b"\r2026-11-27T00:00:00.000000Z client stopped\r\n",
+        ];
+        for piece in pieces {
+            s.write_all(piece).unwrap();
+            std::thread::sleep(Duration::from_millis(80));
+        }
+    });
+    let o = sockbench(&["connect", "tcp", &addr.to_string(), "--wait", "0.5"]);
+    peer.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.lines().filter(|l| l.contains(" client <- ")).count() >= 3,
+        "{out}"
+    );
+    assert!(
+        out.contains("\"hello\\n2026-11-27T00:00:00.000000Z client connected"),
+        "the forged line stays inside its payload, escaped: {out}"
+    );
+    assert_clean_lines(&o, &["2026-11-27T00:00:00.000000Z", "2026 FAKE"]);
+}
+
+#[test]
+fn hostile_certificate_names_and_alpn_are_escaped() {
+    use rcgen::{CertificateParams, DnType, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        "evil\x1b[31m\u{202e}\n2026-11-27T00:00:00.000000Z client connected",
+    );
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "org\x07\u{2067}\r\nFAKE");
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let cert_path = dir.path().join("hostile.pem");
+    let key_path = dir.path().join("hostile-key.pem");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    // Protocol names with control characters are refused as bad input, said escaped.
+    let hostile_alpn = "h2\x1b[31m\x07";
+    let o = sockbench(&["connect", "tls", "127.0.0.1:9", "--alpn", hostile_alpn]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("h2\\x1b[31m\\x07"), "{}", stderr(&o));
+    assert_clean_lines(&o, &[]);
+    let alpn = "h2";
+
+    let mut server = Command::new(BIN)
+        .args(["listen", "tls", "127.0.0.1:0", "--echo", "--for", "10"])
+        .args(["--cert", cert_path.to_str().unwrap()])
+        .args(["--key", key_path.to_str().unwrap()])
+        .args(["--alpn", alpn])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    // Ends the server and returns what else it printed.
+    let stop = |mut server: Child, mut out: BufReader<std::process::ChildStdout>| {
+        let _ = server.kill();
+        wait_bounded(&mut server);
+        let mut rest = String::new();
+        let _ = out.read_to_string(&mut rest);
+        let mut err = String::new();
+        let _ = server.stderr.take().unwrap().read_to_string(&mut err);
+        (rest, err)
+    };
+    if !first.contains("server listening") {
+        let (_, err) = stop(server, out);
+        panic!("the server did not start: {first}{err}");
+    }
+    let addr = first.split_whitespace().nth(3).unwrap().to_owned();
+    let o = sockbench(&[
+        "connect",
+        "tls",
+        &addr,
+        "--insecure",
+        "--alpn",
+        alpn,
+        "--send",
+        "hi",
+        "--wait",
+        "0.3",
+    ]);
+    let (rest, err) = stop(server, out);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let client = stdout(&o);
+    let tls_line = client
+        .lines()
+        .find(|l| l.contains(" client tls "))
+        .unwrap_or_else(|| panic!("no TLS line: {client}"));
+    assert!(
+        tls_line.contains("evil\\x1b[31m\\u{202e}\\n2026-11-27T00:00:00.000000Z client connected"),
+        "the subject escaped, on the TLS line: {tls_line}"
+    );
+    assert!(tls_line.contains("h2"), "{tls_line}");
+    assert_clean_lines(&o, &["2026-11-27T00:00:00.000000Z", "FAKE"]);
+    let server_output = Output {
+        status: o.status,
+        stdout: format!("{first}{rest}").into_bytes(),
+        stderr: err.into_bytes(),
+    };
+    assert_clean_lines(&server_output, &["2026-11-27T00:00:00.000000Z", "FAKE"]);
+}
+
+/// A session whose names, notes, recorded peer and file name are hostile:
+/// one client that talked to `remote` and heard `answer`.
+fn hostile_session(dir: &Path, remote: std::net::SocketAddr, answer: &[u8]) -> String {
+    use sockbench::model::{EndpointKind, EndpointSpec, EntryKind, NO_PEER, Session};
+    let name = "\u{202e}evil\n2026-11-27T00:00:00.000000Z client connected\x1b[31m";
+    let mut session = Session {
+        notes: "notes\n2026-11-27T00:00:00.000000Z FAKE\x1b]0;t\x07".into(),
+        ..Session::default()
+    };
+    session.endpoints.push(EndpointSpec::new(
+        name,
+        EndpointKind::TcpClient {
+            remote: remote.to_string().parse().unwrap(),
+        },
+    ));
+    let log = &mut session.log;
+    let ep = log.endpoint_index(name);
+    let peer = log.peer_index(
+        ep,
+        0,
+        "10.0.0.1:1\n2026-11-27T00:00:00.000000Z FAKE\u{2067}",
+    );
+    let at = chrono::Utc::now();
+    log.push(
+        at,
+        ep,
+        NO_PEER,
+        EntryKind::Connecting,
+        remote.to_string().as_bytes(),
+    );
+    log.push(
+        at,
+        ep,
+        peer,
+        EntryKind::Connected,
+        b"from 127.0.0.1:2\n2026 FAKE\x07",
+    );
+    log.push(at, ep, peer, EntryKind::Sent, b"ping\n");
+    log.push(at, ep, peer, EntryKind::Received, answer);
+    log.push(
+        at,
+        ep,
+        NO_PEER,
+        EntryKind::Note,
+        "a note\n2026 FAKE\u{9b}2J".as_bytes(),
+    );
+    log.push(at, ep, peer, EntryKind::Closed, b"closed\r\n2026 FAKE");
+    let path = dir.join("hostile\u{202e}\x1b[31m\nFAKE.ron");
+    sockbench::persist::save(&path, &session).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn hostile_session_files_are_escaped_by_check_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    // A peer that answers differently from the recording, with escapes of its own.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all("pong\x1b[31m\u{202e}\n2026 FAKE\n".as_bytes());
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let file = hostile_session(dir.path(), addr, b"pong\n");
+    let forged = ["2026-11-27T00:00:00.000000Z", "2026 FAKE", "FAKE"];
+
+    let o = sockbench(&["check", &file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("hostile\\u{202e}\\x1b[31m\\nFAKE.ron: ok"),
+        "{}",
+        stdout(&o)
+    );
+    assert_clean_lines(&o, &forged);
+
+    let o = sockbench(&["replay", &file, "--check", "--speed", "0", "--timeout", "1"]);
+    peer.join().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let shown = "\\u{202e}evil\\n2026-11-27T00:00:00.000000Z client connected\\x1b[31m";
+    assert!(
+        stderr(&o).contains(&format!("replaying client \"{shown}\"")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains(&format!("\"{shown}\", connection 1: ")),
+        "the mismatch report names the endpoint escaped: {}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("pong\\x1b[31m\\u{202e}\\n2026 FAKE"),
+        "{}",
+        stdout(&o)
+    );
+    assert_clean_lines(&o, &forged);
+
+    // A broken file whose error quotes hostile text: one escaped error line.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let endpoints = text.find("endpoints: [").unwrap();
+    let duplicated = format!(
+        "{}endpoints: [\n        (name: \"a\\u{{202e}}\\n\\u{{1b}}[31m\", kind: Udp()),\n        (name: \"a\\u{{202e}}\\n\\u{{1b}}[31m\", kind: Udp()),{}",
+        &text[..endpoints],
+        &text[endpoints + "endpoints: [".len()..]
+    );
+    let broken = write(dir.path(), "dup\x07.ron", &duplicated);
+    let o = sockbench(&["check", &broken]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+    assert_clean_lines(&o, &forged);
+}

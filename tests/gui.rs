@@ -997,3 +997,161 @@ fn tls_endpoints_work_in_the_window() {
     gui.click("🔁 Lifecycle");
     assert!(gui.shows("✖ TLS handshake failed"));
 }
+
+/// Characters that must never reach a drawn label as themselves.
+fn is_dangerous(c: char) -> bool {
+    let u = c as u32;
+    u < 0x20
+        || (0x7F..=0x9F).contains(&u)
+        || (0x202A..=0x202E).contains(&u)
+        || (0x2066..=0x2069).contains(&u)
+        || matches!(u, 0x200E | 0x200F | 0x061C | 0x2028 | 0x2029)
+}
+
+/// Every label and every label's text in the window: none holds a control or
+/// bidi character (text fields hold their text as it is, and are left out).
+/// A line feed is allowed only where it is ours (the Python program has
+/// lines): none may come from the file, so none may stand before "FAKE",
+/// "evil" or a forged time.
+fn assert_no_raw_controls(gui: &Gui, view: &str) {
+    use egui::accesskit::Role;
+    let bad: Vec<String> = gui
+        .harness
+        .query_all_by(|node| {
+            let label = node.label().unwrap_or_default();
+            let value = if node.role() == Role::Label {
+                node.value().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let text = format!("{label}{value}");
+            text.chars().any(|c| c != '\n' && is_dangerous(c))
+                || ["\nFAKE", "evil\n", "\n2026", "\nthen", "\n\x1b", "\nsecond"]
+                    .iter()
+                    .any(|forged| text.contains(forged))
+        })
+        .map(|n| format!("{:?}", n.accesskit_node()))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "raw control characters drawn in the {view}: {bad:#?}"
+    );
+}
+
+#[test]
+fn text_from_a_hostile_file_is_drawn_escaped() {
+    use sockbench::model::lesson::{Lesson, LessonStep};
+    use sockbench::model::{EndpointKind, EndpointSpec, LibraryItem, Payload, Session};
+
+    let mut gui = Gui::new();
+    let name = "\u{202e}evil\n\x1b[31m";
+    let shown = "\\u{202e}evil\\n\\x1b[31m";
+    let mut session = Session {
+        notes: "first line\nthen \u{202e}reversed\x1b[31m red".into(),
+        ..Session::default()
+    };
+    session.endpoints.push(EndpointSpec::new(
+        name,
+        EndpointKind::TcpClient {
+            remote: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+        },
+    ));
+    session.library.push(LibraryItem {
+        name: "lib\u{2066}item\x07".into(),
+        payload: Payload::from("hi"),
+    });
+    session.lesson = Some(Lesson {
+        title: "lesson\u{202e}title\r".into(),
+        steps: vec![LessonStep {
+            text: "step one\n\x1b[2Jsecond line\u{85}".into(),
+            check: None,
+        }],
+    });
+    let log = &mut session.log;
+    let ep = log.endpoint_index(name);
+    let peer = log.peer_index(ep, 0, "127.0.0.1:1\n2026-01-01T00:00:00Z FAKE\u{2067}");
+    let at = chrono::Utc::now();
+    log.push(at, ep, peer, EntryKind::Connected, b"from 127.0.0.1:2");
+    log.push(
+        at,
+        ep,
+        peer,
+        EntryKind::Sent,
+        "hello\n\u{202e}there".as_bytes(),
+    );
+    log.push(
+        at,
+        ep,
+        peer,
+        EntryKind::Received,
+        b"\x1b]0;owned\x07\n2026 FAKE connected",
+    );
+    log.push(
+        at,
+        ep,
+        peer,
+        EntryKind::Note,
+        "a note\nFAKE row\u{9b}2J".as_bytes(),
+    );
+    log.push(
+        at,
+        ep,
+        sockbench::model::NO_PEER,
+        EntryKind::Failed(sockbench::model::ErrorKind::Tls),
+        "bad certificate: CN=\x1b[31mx\u{202e}\nFAKE".as_bytes(),
+    );
+    sockbench::persist::save(&gui.path("hostile\u{202e}file.ron"), &session).unwrap();
+
+    gui.click("⟳ Refresh");
+    gui.wait_for("the new file listed", |g| {
+        g.harness.query_by_label("hostile\\u{202e}file").is_some()
+    });
+    gui.click("hostile\\u{202e}file");
+    gui.wait_for("the session to open", |g| {
+        g.harness.state().doc.path.is_some()
+    });
+    gui.step();
+
+    assert_no_raw_controls(&gui, "log view");
+    // The endpoint's tab, the log's rows and filters show the escaped name.
+    assert!(
+        gui.count(shown) >= 2,
+        "the name escaped in the tab and the rows"
+    );
+    assert!(gui.shows("127.0.0.1:1\\n2026-01-01T00:00:00Z FAKE\\u{2067}"));
+    assert!(gui.shows("a note\\nFAKE row\\u{9b}2J"));
+    assert!(gui.shows("bad certificate: CN=\\x1b[31mx\\u{202e}\\nFAKE"));
+    assert!(gui.shows("Lesson: lesson\\u{202e}title\\r"));
+    assert!(gui.shows("step one\\n\\x1b[2Jsecond line\\u{85}"));
+    assert!(gui.shows("marks a control or bidi character in the notes: \\u{202e} \\x1b"));
+
+    // Each row in the inspector.
+    let rows = gui.harness.state().doc.session.log.len();
+    for row in 0..rows {
+        gui.harness.state_mut().log_view.select(row);
+        gui.step();
+        gui.step();
+        assert_no_raw_controls(&gui, &format!("inspector of row {row}"));
+    }
+    assert!(
+        gui.shows("CN=\\x1b[31mx\\u{202e}\\nFAKE"),
+        "the failure's detail"
+    );
+
+    // The library menu.
+    gui.click("Library");
+    assert!(gui.shows("lib\\u{2066}item\\x07"));
+    assert_no_raw_controls(&gui, "library menu");
+    gui.harness.key_press(Key::Escape);
+    gui.step();
+
+    for view in ["⇄ Sequence", "🔁 Lifecycle", "✂ Stream", "🐍 Python"] {
+        gui.click(view);
+        assert_no_raw_controls(&gui, view);
+    }
+    gui.click("⇄ Sequence");
+    assert!(
+        gui.shows(shown),
+        "the lifeline and arrows name the endpoint escaped"
+    );
+}

@@ -4,6 +4,7 @@
 use egui::{RichText, Ui};
 
 use crate::export::python::to_python;
+use crate::model::display::{escape_controls, escape_controls_keep_lines};
 use crate::model::replay::{Conversation, EndpointPlan, Role, plan_endpoint};
 use crate::model::{EndpointKind, EndpointSpec, Session};
 
@@ -62,14 +63,22 @@ impl CodeView {
                 ui.ctx().copy_text(program.clone());
             }
             ui.label(format!(
-                "\"{endpoint}\" as Python, standard library only: the same calls, the recorded payloads."
+                "\"{}\" as Python, standard library only: the same calls, the recorded payloads.",
+                escape_controls(endpoint)
             ));
         });
         egui::ScrollArea::both()
             .id_salt("python program")
             .auto_shrink([false, false])
             .show(ui, |ui| {
-                ui.add(egui::Label::new(RichText::new(program).monospace()).extend());
+                // Shown with its lines; a control or bidi character that reached the
+                // program text (the copy holds it as written) is shown escaped.
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(escape_controls_keep_lines(&program)).monospace(),
+                    )
+                    .extend(),
+                );
             });
     }
 }

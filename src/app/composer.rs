@@ -50,7 +50,13 @@ impl Recent {
         if self.text.chars().count() > 40 {
             shown.push('…');
         }
-        format!("{}: {}", self.notation.label(), shown.replace('\n', "⏎"))
+        // The text may come from a file (a library payload put back): a line
+        // break shows as ⏎, any other control or bidi character escaped.
+        format!(
+            "{}: {}",
+            self.notation.label(),
+            crate::model::display::escape_controls(&shown.replace('\n', "⏎"))
+        )
     }
 }
 

@@ -283,7 +283,8 @@ impl Document {
             .path
             .as_ref()
             .and_then(|p| p.file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
+            // A file name is outside text: escaped for the heading and the window title.
+            .map(|s| crate::model::display::escape_controls(&s.to_string_lossy()).into_owned())
             .unwrap_or_else(|| "untitled".into());
         if self.is_dirty() {
             format!("● {name}")

@@ -8,6 +8,7 @@ use super::composer::LineEnding;
 use super::document::{RunState, SendTo};
 use super::endpoint_form::{EndpointForm, FormErrors, ReplyMode, RuleForm, TriggerTag};
 use crate::engine::Command;
+use crate::model::display::escape_controls;
 use crate::model::framing::Framing;
 use crate::model::{KindTag, LibraryItem, Notation, Payload};
 
@@ -33,11 +34,14 @@ fn field(
     error: Option<&String>,
 ) -> bool {
     let label = ui.label(label);
+    // A value from a file draws its controls and bidi characters as marks.
+    let mut layouter = super::visible_text::layouter(false);
     let response = ui
         .add(
             egui::TextEdit::singleline(value)
                 .hint_text(hint)
-                .desired_width(190.0),
+                .desired_width(190.0)
+                .layouter(&mut layouter),
         )
         .labelled_by(label.id)
         .on_hover_text(tooltip);
@@ -49,7 +53,8 @@ fn field(
             ui.set_max_width(240.0);
             ui.add(
                 egui::Label::new(
-                    RichText::new(format!("⚠ {e}")).color(ui.visuals().error_fg_color),
+                    RichText::new(format!("⚠ {}", escape_controls(e)))
+                        .color(ui.visuals().error_fg_color),
                 )
                 .wrap(),
             );
@@ -105,7 +110,7 @@ impl App {
                     ui.visuals().text_color()
                 };
                 job.append(
-                    &e.form.name,
+                    &escape_controls(&e.form.name),
                     0.0,
                     egui::TextFormat::simple(font, name_color),
                 );
@@ -113,7 +118,9 @@ impl App {
                     "{} — {}{}",
                     e.kind().label(),
                     e.state.word(),
-                    e.failure().map(|f| format!(": {f}")).unwrap_or_default()
+                    e.failure()
+                        .map(|f| format!(": {}", escape_controls(f)))
+                        .unwrap_or_default()
                 ));
                 if response.clicked() {
                     self.doc.selected = i;
@@ -187,11 +194,14 @@ impl App {
                 .on_hover_text(if errors.is_empty() {
                     "Start this endpoint".to_owned()
                 } else {
-                    format!("Fix this first: {}", errors.first().unwrap_or_default())
+                    format!(
+                        "Fix this first: {}",
+                        escape_controls(&errors.first().unwrap_or_default())
+                    )
                 })
                 .on_disabled_hover_text(format!(
                     "Fix this first: {}",
-                    errors.first().unwrap_or_default()
+                    escape_controls(&errors.first().unwrap_or_default())
                 ))
                 .clicked()
             {
@@ -212,7 +222,10 @@ impl App {
             // Left-aligned and wrapped (a justified layout stretches the gaps).
             ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
                 ui.add(
-                    egui::Label::new(RichText::new(why).color(ui.visuals().error_fg_color)).wrap(),
+                    egui::Label::new(
+                        RichText::new(escape_controls(why)).color(ui.visuals().error_fg_color),
+                    )
+                    .wrap(),
                 );
             });
         }
@@ -231,8 +244,8 @@ impl App {
             && running
         {
             let short = info.split("; peer certificate").next().unwrap_or(info);
-            ui.label(RichText::new(format!("🔒 {short}")).small())
-                .on_hover_text(format!("The TLS session: {info}"));
+            ui.label(RichText::new(format!("🔒 {}", escape_controls(short))).small())
+                .on_hover_text(format!("The TLS session: {}", escape_controls(info)));
         }
         let differs = {
             let e = &self.doc.endpoints[index];
@@ -472,7 +485,7 @@ impl App {
                 KindTag::TcpServer | KindTag::TlsServer => "all peers".to_owned(),
                 KindTag::Udp => match e.form.remote.trim() {
                     "" => "(no default remote)".to_owned(),
-                    r => format!("default remote {r}"),
+                    r => format!("default remote {}", escape_controls(r)),
                 },
             };
             let current = match &e.send_to {
@@ -517,7 +530,10 @@ impl App {
                     .parse::<crate::model::HostPort>()
                     .and_then(crate::model::HostPort::require_port);
                 if let Err(err) = checked {
-                    ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {err}"));
+                    ui.colored_label(
+                        ui.visuals().error_fg_color,
+                        format!("⚠ {}", escape_controls(&err.to_string())),
+                    );
                 }
             }
         });
@@ -589,7 +605,7 @@ impl App {
                 }
                 for item in &self.doc.session.library {
                     if ui
-                        .button(&item.name)
+                        .button(escape_controls(&item.name))
                         .on_hover_text(crate::model::payload::preview(item.payload.bytes(), 60))
                         .clicked()
                     {
@@ -664,7 +680,10 @@ impl App {
             let valid = status.is_ok();
             match status {
                 Ok(count) => ui.label(count),
-                Err(e) => ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}")),
+                Err(e) => ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("⚠ {}", escape_controls(&e.to_string())),
+                ),
             };
             let empty = self.composer.bytes().is_ok_and(|b| b.is_empty());
             let why_not = if !up {
@@ -777,7 +796,12 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
             if rule.trigger != TriggerTag::Always {
                 let label = ui.label("pattern");
                 changed |= ui
-                    .add(egui::TextEdit::singleline(&mut rule.pattern).desired_width(120.0))
+                    .add(
+                        // A regex from a file may hold controls: drawn as marks.
+                        egui::TextEdit::singleline(&mut rule.pattern)
+                            .desired_width(120.0)
+                            .layouter(&mut super::visible_text::layouter(false)),
+                    )
                     .labelled_by(label.id)
                     .on_hover_text(match rule.trigger {
                         TriggerTag::Regex => "A regular expression over the payload's bytes",
@@ -812,7 +836,10 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
             }
         });
         if let Some(Some(e)) = errors.rules.get(i) {
-            ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("⚠ {}", escape_controls(e)),
+            );
         }
     }
     if let Some(i) = remove {
@@ -875,7 +902,10 @@ fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u
         number(ui, "Send buffer (bytes)", &mut o.send_buffer, "SO_SNDBUF: the kernel's send buffer size");
     });
     if let Some(e) = &errors.options {
-        ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            format!("⚠ {}", escape_controls(e)),
+        );
     }
     changed
 }

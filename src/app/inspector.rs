@@ -5,6 +5,7 @@ use egui::{RichText, Ui};
 
 use super::config::TimeDisplay;
 use super::log_view::{format_time, kind_color, kind_text, peer_text};
+use crate::model::display::escape_controls;
 use crate::model::explain;
 use crate::model::log::TrafficLog;
 use crate::model::payload::{hex_dump_by, hex_dump_line_chars, to_hex, to_text_notation};
@@ -55,7 +56,7 @@ pub fn ui(
             ));
             ui.end_row();
             ui.label("Endpoint");
-            ui.label(log.endpoint_name(e));
+            ui.label(escape_controls(log.endpoint_name(e)));
             ui.end_row();
             ui.label("Event");
             ui.label(RichText::new(kind_text(e.kind)).color(kind_color(ui.visuals(), e.kind)));
@@ -91,7 +92,7 @@ pub fn ui(
     if !e.kind.is_traffic() {
         let detail = String::from_utf8_lossy(data);
         if !detail.is_empty() {
-            ui.label(RichText::new(detail.as_ref()).monospace());
+            ui.label(RichText::new(escape_controls(&detail)).monospace());
         }
         ui.add_space(4.0);
         ui.label(RichText::new("What happened").strong());

@@ -4,6 +4,7 @@
 use egui::{Color32, RichText, Ui};
 
 use super::App;
+use crate::model::display::escape_controls;
 
 impl App {
     /// Shows the open session's lesson, if it has one.
@@ -26,7 +27,10 @@ impl App {
             .map(|(_, d)| d.clone())
             .unwrap_or_default();
         let count = done.iter().filter(|d| **d).count();
-        ui.heading(RichText::new(format!("Lesson: {}", lesson.title)));
+        ui.heading(RichText::new(format!(
+            "Lesson: {}",
+            escape_controls(&lesson.title)
+        )));
         ui.add(
             egui::ProgressBar::new(if done.is_empty() {
                 1.0
@@ -59,7 +63,7 @@ impl App {
                         "Not yet"
                     });
                 ui.vertical(|ui| {
-                    let text = RichText::new(format!("{}. {}", i + 1, step.text));
+                    let text = RichText::new(format!("{}. {}", i + 1, escape_controls(&step.text)));
                     ui.label(if Some(i) == current {
                         text.strong()
                     } else {

@@ -9,6 +9,7 @@ use egui::{Color32, RichText, Ui};
 use super::config::TimeDisplay;
 use super::log_view::format_time;
 use crate::engine::os_tcp::{OsConnection, state_of};
+use crate::model::display::escape_controls;
 use crate::model::lifecycle::{StepState, StepStatus, lifecycle};
 use crate::model::log::{EntryKind, TrafficLog};
 use crate::model::{KindTag, explain};
@@ -123,7 +124,8 @@ impl LifecycleView {
         }
         let steps = self.cache.as_ref().map(|c| c.4.clone()).unwrap_or_default();
         ui.label(format!(
-            "The socket calls of \"{endpoint}\" ({}), as its last run went. Hover a step for what the call does.",
+            "The socket calls of \"{}\" ({}), as its last run went. Hover a step for what the call does.",
+            escape_controls(endpoint),
             kind.label()
         ));
         ui.add_space(6.0);
@@ -164,7 +166,11 @@ impl LifecycleView {
                                 );
                             }
                             if !step.note.is_empty() {
-                                ui.label(RichText::new(&step.note).small().color(text));
+                                ui.label(
+                                    RichText::new(escape_controls(&step.note))
+                                        .small()
+                                        .color(text),
+                                );
                             }
                         });
                     })
@@ -185,7 +191,7 @@ impl LifecycleView {
                     "",
                     detail,
                 ));
-                ui.label(RichText::new(detail).monospace().weak());
+                ui.label(RichText::new(escape_controls(detail)).monospace().weak());
             }
         }
 

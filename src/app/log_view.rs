@@ -9,6 +9,7 @@ use egui::{Color32, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
 
 use super::config::{Prefs, PreviewMode, TimeDisplay};
+use crate::model::display::{escape_bytes_lossy, escape_controls};
 use crate::model::log::{Entry, EntryKind, FilteredView, KindFilter, LogFilter, TrafficLog};
 use crate::model::payload::{preview, to_hex};
 use crate::model::{Notation, explain};
@@ -122,9 +123,11 @@ pub fn format_time(at: DateTime<Utc>, display: TimeDisplay) -> String {
     }
 }
 
+/// The peer column: its address (escaped: recorded text from a file), else
+/// its number.
 pub fn peer_text(log: &TrafficLog, e: &Entry) -> String {
     match log.peer_of(e) {
-        Some(p) if !p.remote.is_empty() => p.remote.clone(),
+        Some(p) if !p.remote.is_empty() => escape_controls(&p.remote).into_owned(),
         Some(p) => format!("#{}", p.number),
         None => String::new(),
     }
@@ -133,7 +136,7 @@ pub fn peer_text(log: &TrafficLog, e: &Entry) -> String {
 fn preview_text(log: &TrafficLog, e: &Entry, mode: PreviewMode) -> String {
     let data = log.bytes_of(e);
     if !e.kind.is_traffic() {
-        return String::from_utf8_lossy(data).into_owned();
+        return escape_bytes_lossy(data);
     }
     let hex = || {
         let shown = &data[..data.len().min(32)];
@@ -297,16 +300,20 @@ impl LogView {
 
         ui.horizontal_wrapped(|ui| {
             let label = ui.label("Endpoints");
-            let endpoint_text = self
-                .endpoint
-                .clone()
-                .unwrap_or_else(|| "all endpoints".into());
+            let endpoint_text = self.endpoint.as_deref().map_or_else(
+                || "all endpoints".into(),
+                |n| escape_controls(n).into_owned(),
+            );
             egui::ComboBox::from_id_salt("log endpoint filter")
                 .selected_text(endpoint_text)
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.endpoint, None, "all endpoints");
                     for name in log.endpoints() {
-                        ui.selectable_value(&mut self.endpoint, Some(name.clone()), name);
+                        ui.selectable_value(
+                            &mut self.endpoint,
+                            Some(name.clone()),
+                            escape_controls(name),
+                        );
                     }
                 })
                 .response
@@ -324,7 +331,7 @@ impl LogView {
                 .labelled_by(label.id)
                 .on_hover_text("Show sent payloads, received payloads, or lifecycle events only");
             let peer_text = match &self.peer {
-                Some((e, n)) => format!("{e} peer #{n}"),
+                Some((e, n)) => format!("{} peer #{n}", escape_controls(e)),
                 None => "all peers".into(),
             };
             let label = ui.label("Peers");
@@ -334,7 +341,12 @@ impl LogView {
                     ui.selectable_value(&mut self.peer, None, "all peers");
                     for p in log.peers() {
                         let endpoint = log.endpoints()[p.endpoint as usize].clone();
-                        let text = format!("{endpoint} #{} {}", p.number, p.remote);
+                        let text = format!(
+                            "{} #{} {}",
+                            escape_controls(&endpoint),
+                            p.number,
+                            escape_controls(&p.remote)
+                        );
                         ui.selectable_value(&mut self.peer, Some((endpoint, p.number)), text);
                     }
                 })
@@ -358,7 +370,10 @@ impl LogView {
             ui.checkbox(&mut self.search_hex, "hex bytes")
                 .on_hover_text("Search for hex bytes (like 0d 0a) instead of text");
             if let Some(e) = &self.search_error {
-                ui.colored_label(ui.visuals().error_fg_color, format!("search {e}"));
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("search {}", escape_controls(e)),
+                );
             }
             ui.separator();
             for mode in PreviewMode::ALL {
@@ -497,7 +512,7 @@ impl LogView {
                             .on_hover_text(crate::persist::format_timestamp(&e.at()));
                     });
                     row.col(|ui| {
-                        ui.label(log.endpoint_name(e));
+                        ui.label(escape_controls(log.endpoint_name(e)));
                     });
                     row.col(|ui| {
                         let peer = peer_text(log, e);

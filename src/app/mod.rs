@@ -23,6 +23,7 @@ mod replay_bar;
 mod sequence_view;
 mod sidebar;
 mod stream_view;
+pub mod visible_text;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -279,7 +280,8 @@ impl App {
     pub fn notify(&mut self, error: bool, text: impl Into<String>) {
         let text = text.into();
         if error {
-            tracing::warn!("{text}");
+            // stderr is a terminal too: one escaped line.
+            tracing::warn!("{}", crate::model::display::escape_controls(&text));
         }
         // The same message twice stays once.
         self.notices.retain(|n| n.text != text);
@@ -949,7 +951,9 @@ impl App {
                     }
                     for path in self.prefs.recent_files.clone() {
                         if ui
-                            .button(path.display().to_string())
+                            .button(crate::model::display::escape_controls(
+                                &path.display().to_string(),
+                            ))
                             .on_hover_text("Open this session again")
                             .clicked()
                         {
@@ -1046,7 +1050,14 @@ impl App {
                 {
                     dismissed = Some(i);
                 }
-                ui.colored_label(color, format!("{icon} {}", notice.text));
+                // Notices quote errors, file names and endpoint names.
+                ui.colored_label(
+                    color,
+                    format!(
+                        "{icon} {}",
+                        crate::model::display::escape_controls(&notice.text)
+                    ),
+                );
             });
         }
         if let Some(i) = dismissed {
@@ -1086,7 +1097,9 @@ impl App {
             ));
             ui.separator();
             match &self.doc.path {
-                Some(p) => ui.label(p.display().to_string()),
+                Some(p) => ui.label(crate::model::display::escape_controls(
+                    &p.display().to_string(),
+                )),
                 None => ui.label("not saved yet"),
             };
         });
@@ -1136,14 +1149,22 @@ impl App {
                     ui.heading("Open a session");
                     let label = ui.label("Path");
                     let field = ui
-                        .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
+                        .add(
+                            // A path from a file name may hold controls: drawn as marks.
+                            egui::TextEdit::singleline(&mut path)
+                                .desired_width(420.0)
+                                .layouter(&mut visible_text::layouter(false)),
+                        )
                         .labelled_by(label.id)
                         .on_hover_text("The path of a .ron session file");
                     if ui.memory(|m| m.focused().is_none()) {
                         field.request_focus();
                     }
                     if let Some(note) = &self.dialog_note {
-                        ui.label(egui::RichText::new(note).weak());
+                        ui.label(
+                            egui::RichText::new(crate::model::display::escape_controls(note))
+                                .weak(),
+                        );
                     }
                     let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
@@ -1175,14 +1196,22 @@ impl App {
                     ui.heading("Save the session as");
                     let label = ui.label("Path");
                     let field = ui
-                        .add(egui::TextEdit::singleline(&mut path).desired_width(420.0))
+                        .add(
+                            // A path from a file name may hold controls: drawn as marks.
+                            egui::TextEdit::singleline(&mut path)
+                                .desired_width(420.0)
+                                .layouter(&mut visible_text::layouter(false)),
+                        )
                         .labelled_by(label.id)
                         .on_hover_text("Where to save: a path ending in .ron");
                     if ui.memory(|m| m.focused().is_none()) {
                         field.request_focus();
                     }
                     if let Some(note) = &self.dialog_note {
-                        ui.label(egui::RichText::new(note).weak());
+                        ui.label(
+                            egui::RichText::new(crate::model::display::escape_controls(note))
+                                .weak(),
+                        );
                     }
                     let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
@@ -1225,7 +1254,12 @@ impl App {
                     ui.heading("Recover unsaved work?");
                     let from = original
                         .as_ref()
-                        .map(|p| format!(" (from {})", p.display()))
+                        .map(|p| {
+                            format!(
+                                " (from {})",
+                                crate::model::display::escape_controls(&p.display().to_string())
+                            )
+                        })
                         .unwrap_or_default();
                     ui.label(format!(
                         "sockbench did not close cleanly last time. A copy of the unsaved session{from} was kept."

@@ -6,6 +6,7 @@ use egui::{RichText, Ui};
 use super::replay::{ReplayRun, SPEEDS, speed_label};
 use super::{App, LogSource};
 use crate::engine::{EndpointId, ReplayOptions};
+use crate::model::display::escape_controls;
 use crate::model::replay::plan_session;
 
 impl App {
@@ -63,11 +64,16 @@ impl App {
             let label = ui.label("of");
             let names: Vec<String> = self.doc.endpoints.iter().map(|e| e.form.name.clone()).collect();
             egui::ComboBox::from_id_salt("replay endpoints")
-                .selected_text(self.replay_only.clone().unwrap_or_else(|| "all endpoints".into()))
+                .selected_text(
+                    self.replay_only
+                        .as_deref()
+                        .map_or_else(|| "all endpoints".into(), |n| escape_controls(n).into_owned()),
+                )
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.replay_only, None, "all endpoints");
                     for name in names {
-                        ui.selectable_value(&mut self.replay_only, Some(name.clone()), name);
+                        let shown = escape_controls(&name).into_owned();
+                        ui.selectable_value(&mut self.replay_only, Some(name), shown);
                     }
                 })
                 .response
@@ -219,7 +225,10 @@ impl App {
 
 fn replay_outcome(run: &ReplayRun, ui: &Ui) -> (String, egui::Color32) {
     if let Some(first) = run.failures.first() {
-        return (format!("✖ {first}"), ui.visuals().error_fg_color);
+        return (
+            format!("✖ {}", escape_controls(first)),
+            ui.visuals().error_fg_color,
+        );
     }
     match &run.result {
         Some(m) if m.is_empty() => (

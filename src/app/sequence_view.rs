@@ -1,11 +1,14 @@
 //! The sequence diagram: a lifeline per endpoint and outside peer, an arrow per
 //! payload and connection event; click an arrow to select its log row.
 
+use std::borrow::Cow;
+
 use egui::{Align2, FontId, Pos2, Rect, Sense, Stroke, Ui, pos2, vec2};
 
 use super::log_view::kind_color;
 use crate::export::sequence::{MessageKind, Sequence, sequence};
 use crate::model::TrafficLog;
+use crate::model::display::escape_controls;
 use crate::model::log::EntryKind;
 
 const ROW: f32 = 30.0;
@@ -21,7 +24,7 @@ impl SequenceView {
     fn sequence(&mut self, log: &TrafficLog) -> &Sequence {
         let key = (log.generation(), log.len());
         if self.cache.as_ref().is_none_or(|(g, n, _)| (*g, *n) != key) {
-            self.cache = Some((key.0, key.1, sequence(log)));
+            self.cache = Some((key.0, key.1, shown(sequence(log))));
         }
         &self.cache.as_ref().expect("filled above").2
     }
@@ -173,6 +176,23 @@ impl SequenceView {
             });
         clicked
     }
+}
+
+/// The diagram as it may be drawn: names and labels come from peers and
+/// files, so their controls and bidi characters are escaped (a newline would
+/// break a label in two, an override reorder it).
+fn shown(mut seq: Sequence) -> Sequence {
+    for name in &mut seq.participants {
+        if let Cow::Owned(escaped) = escape_controls(name) {
+            *name = escaped;
+        }
+    }
+    for m in &mut seq.messages {
+        if let Cow::Owned(escaped) = escape_controls(&m.label) {
+            m.label = escaped;
+        }
+    }
+    seq
 }
 
 fn dashed(painter: &egui::Painter, a: Pos2, b: Pos2, stroke: Stroke) {

@@ -5,6 +5,7 @@
 use egui::{RichText, Ui};
 
 use crate::model::TrafficLog;
+use crate::model::display::escape_controls;
 use crate::model::framing::{Framing, cut};
 use crate::model::log::EntryKind;
 use crate::model::payload::preview;
@@ -45,7 +46,8 @@ impl StreamView {
             .peers()
             .iter()
             .filter(|p| Some(p.endpoint) == ep)
-            .map(|p| (p.number, p.remote.clone()))
+            // Shown in the peer menu: recorded text, escaped.
+            .map(|p| (p.number, escape_controls(&p.remote).into_owned()))
             .collect();
         if self
             .peer

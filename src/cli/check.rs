@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::{EXIT_BAD_INPUT, Errors};
+use crate::model::escape_controls;
 
 pub fn run(files: &[PathBuf]) -> i32 {
     let mut errors = Errors::default();
@@ -10,7 +11,7 @@ pub fn run(files: &[PathBuf]) -> i32 {
         match crate::persist::load(path) {
             Ok(session) => super::drive::say(format_args!(
                 "{}: ok, format {}, {} endpoint{}, {} library payload{}, {} log entr{}",
-                path.display(),
+                escape_controls(&path.display().to_string()),
                 crate::persist::FORMAT,
                 session.endpoints.len(),
                 if session.endpoints.len() == 1 {

@@ -15,7 +15,7 @@ use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
 use crate::model::log::Totals;
-use crate::model::{AutoReply, Direction, EndpointKind, EndpointSpec, Session};
+use crate::model::{AutoReply, Direction, EndpointKind, EndpointSpec, Session, escape_controls};
 
 const ID: EndpointId = EndpointId(1);
 
@@ -127,7 +127,7 @@ impl Run {
                 // keeping, and must not replace a file that holds something.
                 note!(
                     "note: nothing saved to {}: the run failed before any traffic",
-                    path.display()
+                    escape_controls(&path.display().to_string())
                 );
             } else if let Err(e) = crate::persist::save(&path, &self.session) {
                 errors.add(EXIT_OUTPUT, e.to_string());

@@ -93,29 +93,7 @@ impl Errors {
 
 /// Text for a terminal line: control characters and bidi overrides escaped.
 pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    let dangerous = |c: char| {
-        c.is_control()
-            || matches!(
-                c,
-                '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{2028}' | '\u{2029}'
-            )
-            || ('\u{202a}'..='\u{202e}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    };
-    if !text.chars().any(dangerous) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if dangerous(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
+    crate::model::escape_controls(text)
 }
 
 /// Runs a prepared request on `runtime` and returns the exit status.

@@ -1,5 +1,11 @@
 //! The command line's output: one line per log entry, and the summary line.
+//!
+//! Every part of a line that a peer or a file controls (endpoint names, peer
+//! addresses, details, certificate names) goes through
+//! [`escape_controls`]: one event is one line, and no byte from outside
+//! reaches the terminal as a control.
 
+use crate::model::display::{escape_bytes_lossy, escape_controls};
 use crate::model::log::{Entry, EntryKind, Totals, TrafficLog};
 use crate::model::payload::preview;
 use crate::persist::format_timestamp;
@@ -7,10 +13,11 @@ use crate::persist::format_timestamp;
 /// How many characters of a payload a line shows.
 const PREVIEW_CHARS: usize = 60;
 
-/// The peer column: its address when known, else its number, else `-`.
+/// The peer column: its address when known, else its number, else `-`
+/// (escaped: a recorded address is text from a file).
 pub fn peer_label(log: &TrafficLog, e: &Entry) -> String {
     match log.peer_of(e) {
-        Some(p) if !p.remote.is_empty() => p.remote.clone(),
+        Some(p) if !p.remote.is_empty() => escape_controls(&p.remote).into_owned(),
         Some(p) => format!("#{}", p.number),
         None => "-".into(),
     }
@@ -24,7 +31,7 @@ pub fn entry_line(log: &TrafficLog, index: usize) -> String {
         return String::new();
     };
     let time = format_timestamp(&e.at());
-    let endpoint = log.endpoint_name(e);
+    let endpoint = escape_controls(log.endpoint_name(e));
     let peer = peer_label(log, e);
     let data = log.bytes_of(e);
     match e.kind {
@@ -35,7 +42,7 @@ pub fn entry_line(log: &TrafficLog, index: usize) -> String {
             preview(data, PREVIEW_CHARS)
         ),
         other => {
-            let mut detail = String::from_utf8_lossy(data).into_owned();
+            let mut detail = escape_bytes_lossy(data);
             if let EntryKind::Failed(kind) = other {
                 detail = format!("{}: {detail}", kind.label());
             }
@@ -106,5 +113,54 @@ mod tests {
             summary_line(&log.totals()),
             "summary: sent 1 payloads (4 bytes), received 1 payloads (2 bytes)"
         );
+    }
+
+    #[test]
+    fn hostile_text_stays_on_one_escaped_line() {
+        let mut log = TrafficLog::new();
+        let ep = log.endpoint_index("\u{202e}evil\n\x1b[31m");
+        let p = log.peer_index(ep, 0, "10.0.0.1:1\n2026-01-01T00:00:00Z server connected");
+        let at = DateTime::from_timestamp_micros(1_764_064_800_123_456).unwrap();
+        log.push(
+            at,
+            ep,
+            p,
+            EntryKind::Received,
+            b"\x1b]0;pwned\x07\n2026 FAKE",
+        );
+        log.push(at, ep, p, EntryKind::Received, "\u{202e}txt".as_bytes());
+        log.push(
+            at,
+            ep,
+            p,
+            EntryKind::Note,
+            "note\nFAKE line\u{9b}2J".as_bytes(),
+        );
+        log.push(
+            at,
+            ep,
+            p,
+            EntryKind::TlsHandshake,
+            "TLSv1.3, subject CN=\x1b[2Jx\u{2066}, issuer CN=\r\nFAKE".as_bytes(),
+        );
+        log.push(
+            at,
+            ep,
+            NO_PEER,
+            EntryKind::Failed(ErrorKind::Tls),
+            b"bad certificate\nFAKE client connected",
+        );
+        for i in 0..log.len() {
+            let line = entry_line(&log, i);
+            assert!(
+                !line
+                    .chars()
+                    .any(crate::model::display::is_unsafe_for_display),
+                "{line:?}"
+            );
+            assert!(line.contains("\\u{202e}evil\\n\\x1b[31m"), "{line:?}");
+        }
+        assert!(entry_line(&log, 2).ends_with("note\\nFAKE line\\u{9b}2J"));
+        assert!(entry_line(&log, 3).contains("subject CN=\\x1b[2Jx\\u{2066}"));
     }
 }

@@ -171,7 +171,7 @@ pub fn describe(plans: &[EndpointPlan]) -> Vec<String> {
                     Role::Client => "client",
                     Role::Server => "mock server",
                 },
-                p.name(),
+                crate::model::escape_controls(p.name()),
                 p.conversations.len(),
                 if p.conversations.len() == 1 { "" } else { "s" },
                 p.sends(),

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
+use super::display::escape_controls;
 use super::log::{EntryKind, ErrorKind};
 
 const SOURCE: &str = include_str!("../../assets/explanations.ron");
@@ -34,18 +35,46 @@ fn address_in(detail: &str) -> Option<String> {
 
 /// Explains an event of `kind` at `endpoint` with `peer` (an address, or empty)
 /// and its detail line, in a sentence or two.
+///
+/// The name, peer and detail come from peers and files: they are shown
+/// escaped ([`escape_controls`]) and put in in one pass, so a name that reads
+/// `{detail}` stays those characters and never pulls in other text.
 pub fn explain(kind: EntryKind, endpoint: &str, peer: &str, detail: &str) -> String {
-    let template = table()
-        .get(&key(kind))
-        .cloned()
-        .unwrap_or_else(|| "{detail}".to_owned());
-    let peer = if peer.is_empty() { "the peer" } else { peer };
+    let template = table().get(&key(kind)).map_or("{detail}", String::as_str);
+    let peer = if peer.is_empty() {
+        "the peer".into()
+    } else {
+        escape_controls(peer)
+    };
     let address = address_in(detail).unwrap_or_else(|| "that address".to_owned());
-    template
-        .replace("{endpoint}", &format!("\"{endpoint}\""))
-        .replace("{peer}", peer)
-        .replace("{detail_address}", &address)
-        .replace("{detail}", detail)
+    let endpoint = format!("\"{}\"", escape_controls(endpoint));
+    let detail = escape_controls(detail);
+    let mut out = String::with_capacity(template.len() + detail.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        let filled = [
+            ("{endpoint}", endpoint.as_str()),
+            ("{peer}", &peer),
+            ("{detail_address}", &address),
+            ("{detail}", &detail),
+        ]
+        .into_iter()
+        .find(|(name, _)| tail.starts_with(name));
+        match filled {
+            Some((name, value)) => {
+                out.push_str(value);
+                rest = &tail[name.len()..];
+            }
+            None => {
+                out.push('{');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every entry kind there is, for completeness checks and lesson texts.
@@ -133,5 +162,40 @@ mod tests {
         );
         assert!(text.starts_with("accept() returned a new connection from 127.0.0.1:5000"));
         assert!(!text.contains('{'));
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_and_never_expands() {
+        let text = explain(
+            EntryKind::Failed(ErrorKind::Refused),
+            "{detail}\u{202e}x\n",
+            "{endpoint}\x1b[2J",
+            "connect to 127.0.0.1:7000: no\nFAKE {peer}",
+        );
+        assert!(
+            !text
+                .chars()
+                .any(crate::model::display::is_unsafe_for_display),
+            "{text}"
+        );
+        let text = explain(
+            EntryKind::TlsHandshake,
+            "{detail}\u{202e}x\n",
+            "{endpoint}\x1b[2J",
+            "TLSv1.3\n{peer}",
+        );
+        assert_eq!(
+            text,
+            "\"{detail}\\u{202e}x\\n\" and {endpoint}\\x1b[2J finished the TLS handshake: \
+             they agreed on a version and a cipher suite, the server proved it holds the key of \
+             its certificate, and from now on every byte is encrypted and authenticated. \
+             Negotiated: TLSv1.3\\n{peer}."
+        );
+        assert!(
+            !text
+                .chars()
+                .any(crate::model::display::is_unsafe_for_display),
+            "{text}"
+        );
     }
 }

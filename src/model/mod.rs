@@ -2,6 +2,7 @@
 //! settings, the traffic log store and the session document. No tokio, no egui.
 
 pub mod address;
+pub mod display;
 pub mod endpoint;
 pub mod explain;
 pub mod framing;
@@ -13,6 +14,7 @@ pub mod replay;
 pub mod session;
 
 pub use address::{AddressError, HostPort};
+pub use display::escape_controls;
 pub use endpoint::{
     AutoReply, EndpointKind, EndpointSpec, KindTag, Rule, SocketOptions, TlsClientSettings,
     TlsServerSettings, Trigger,

@@ -15,6 +15,8 @@
 use std::fmt;
 use std::fmt::Write as _;
 
+use super::display::{escape_controls, is_unsafe_for_display, push_char_escape};
+
 /// How typed text is turned into bytes.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
@@ -103,8 +105,11 @@ pub enum Problem {
 }
 
 fn show_char(c: char) -> String {
-    if c.is_control() || c.is_whitespace() {
-        format!("{:?} (U+{:04X})", c, c as u32)
+    if c.is_whitespace() || !is_printable_char(c) {
+        // By number, never as itself: the message reaches a terminal and a
+        // label. Debug escapes most such characters; `escape_controls` makes
+        // sure of every dangerous one.
+        escape_controls(&format!("{:?} (U+{:04X})", c, c as u32)).into_owned()
     } else {
         format!("'{c}'")
     }
@@ -266,25 +271,17 @@ pub fn to_text_notation(bytes: &[u8]) -> String {
 
 fn push_escaped_char(s: &mut String, c: char) {
     match c {
-        '\r' => s.push_str("\\r"),
-        '\n' => s.push_str("\\n"),
-        '\t' => s.push_str("\\t"),
-        '\0' => s.push_str("\\0"),
         '\\' => s.push_str("\\\\"),
-        c if (c as u32) < 0x80 && c.is_control() => {
-            let _ = write!(s, "\\x{:02x}", c as u32);
-        }
-        c if !is_printable_char(c) => {
-            let _ = write!(s, "\\u{{{:x}}}", c as u32);
-        }
+        c if !is_printable_char(c) => push_char_escape(s, c),
         c => s.push(c),
     }
 }
 
 /// A character a person can read as itself (letters, digits, punctuation,
-/// symbols, spaces), not a control or format character.
+/// symbols, spaces): not a control, bidi or separator character (see
+/// [`is_unsafe_for_display`]) and not an invisible format character.
 fn is_printable_char(c: char) -> bool {
-    !c.is_control()
+    !is_unsafe_for_display(c)
         && !matches!(c as u32,
             0x00AD | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB)
 }
@@ -614,7 +611,58 @@ mod tests {
         assert!(bad.to_string().contains("'g' is not a hex digit"), "{bad}");
     }
 
+    #[test]
+    fn errors_name_bidi_and_control_characters_by_number() {
+        for c in [
+            '\u{202e}', '\u{85}', '\x1b', '\u{2028}', '\u{61c}', '\u{200b}',
+        ] {
+            let input = format!("\\x4{c}");
+            let message = parse_text(&input).unwrap_err().to_string();
+            assert!(
+                !message.chars().any(is_unsafe_for_display) && !message.contains(c),
+                "{message:?}"
+            );
+            assert!(
+                message.contains(&format!("U+{:04X}", c as u32)),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn previews_show_bidi_and_c1_characters_escaped() {
+        for hostile in [
+            "\u{202e}evil",
+            "a\u{61c}b",
+            "x\u{85}y",
+            "\u{2066}l\u{2069}",
+            "p\u{2029}",
+        ] {
+            let shown = preview(hostile.as_bytes(), 60);
+            assert!(
+                !shown
+                    .chars()
+                    .any(crate::model::display::is_unsafe_for_display),
+                "{hostile:?} -> {shown:?}"
+            );
+        }
+        assert_eq!(
+            to_text_notation("\u{202e}a\u{61c}".as_bytes()),
+            "\\u{202e}a\\u{61c}"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn previews_never_hold_a_dangerous_character(bytes in proptest::collection::vec(any::<u8>(), 0..64), text in "\\PC*[\u{0}-\u{1f}\u{7f}-\u{9f}\u{202a}-\u{202e}\u{2066}-\u{2069}\u{61c}\u{2028}]\\PC*") {
+            for b in [bytes.as_slice(), text.as_bytes()] {
+                let shown = preview(b, 40);
+                prop_assert!(!shown.chars().any(crate::model::display::is_unsafe_for_display), "{:?}", shown);
+                let notation = to_text_notation(b);
+                prop_assert!(!notation.chars().any(crate::model::display::is_unsafe_for_display), "{:?}", notation);
+            }
+        }
+
         #[test]
         fn any_bytes_survive_text_notation(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             prop_assert_eq!(parse_text(&to_text_notation(&bytes)).unwrap(), bytes);

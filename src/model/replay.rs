@@ -12,6 +12,7 @@ use std::fmt;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::display::escape_controls;
 use super::endpoint::{EndpointKind, EndpointSpec, KindTag};
 use super::log::{Direction, EntryKind, TrafficLog};
 use super::payload::{to_hex, to_text_notation};
@@ -390,12 +391,11 @@ fn quoted_with_column(bytes: &[u8], at: usize) -> (String, Option<usize>) {
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The name comes from a file: escaped, so the report keeps its lines.
+        let name = escape_controls(&self.endpoint);
         let what = match &self.datagram {
-            Some(n) => format!(
-                "\"{}\", exchange {}, datagram {n}",
-                self.endpoint, self.conversation
-            ),
-            None => format!("\"{}\", connection {}", self.endpoint, self.conversation),
+            Some(n) => format!("\"{name}\", exchange {}, datagram {n}", self.conversation),
+            None => format!("\"{name}\", connection {}", self.conversation),
         };
         let summary = match &self.difference {
             Difference::Differs { offset } => format!("received bytes differ at offset {offset}"),
