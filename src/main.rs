@@ -12,7 +12,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("SOCKBENCH_LOG")
                 .unwrap_or_else(|_| "warn".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_writer(|| EscapedStderr)
         .init();
 
     let job = match cli::parse_and_prepare(std::env::args_os()) {
@@ -42,4 +43,27 @@ fn main() -> ExitCode {
     };
     runtime.shutdown_timeout(Duration::from_secs(1));
     ExitCode::from(status as u8)
+}
+
+/// Diagnostics from libraries (rustls warnings, say) can carry text a peer
+/// chose: each goes to stderr as one line, control characters escaped.
+struct EscapedStderr;
+
+impl std::io::Write for EscapedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, newline) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*text, ""),
+        };
+        let line = format!("{}{newline}", cli::escape(body));
+        // Never fail the program over a diagnostic: a closed stderr drops it.
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }
