@@ -27,7 +27,7 @@ pub(super) struct Run {
     pub events: Events,
     pub session: Session,
     /// The log's endpoint index of each running endpoint.
-    endpoints: HashMap<EndpointId, u16>,
+    endpoints: HashMap<EndpointId, u32>,
     quiet: bool,
     pub totals: Totals,
     /// The first failure that makes the run exit with status 3.
