@@ -463,6 +463,7 @@ where
                 insecure: a.insecure,
                 sni: a.sni,
                 alpn: parse_alpn(a.alpn.as_deref()).map_err(usage)?,
+                pin: None,
             };
             if a.proto == Proto::Tls {
                 // Unreadable or malformed certificate files are bad input, found before connecting.
