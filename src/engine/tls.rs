@@ -847,7 +847,7 @@ mod tests {
         .unwrap();
         assert!(
             e.message
-                .ends_with("none.pem: no such file (the CA certificate file)"),
+                .ends_with("none.pem: cannot read the CA certificate file: no such file"),
             "{}",
             e.message
         );

@@ -18,7 +18,7 @@ pub const NOTE_LIMIT: u64 = 64 * 1024;
 /// Why a file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("{}: no such file (the {what})", path.display())]
+    #[error("{}: cannot read the {what}: no such file", path.display())]
     NotFound { path: PathBuf, what: &'static str },
     #[error("{}: cannot read the {what}: {source}", path.display())]
     Io {
@@ -236,7 +236,7 @@ pub(crate) mod tests {
         assert!(matches!(err, ReadError::NotFound { .. }), "{err}");
         assert!(
             err.to_string()
-                .ends_with("none: no such file (the key file)"),
+                .ends_with("none: cannot read the key file: no such file"),
             "{err}"
         );
     }
