@@ -537,10 +537,13 @@ mod tests {
         let target = prepare_save(&folder.join("run.ron")).unwrap();
         // The disk fills or the folder goes away while the run goes on.
         std::fs::remove_dir(&folder).unwrap();
-        let mut session = Session::default();
-        session.notes = "the recording".into();
+        let session = Session {
+            notes: "the recording".into(),
+            ..Default::default()
+        };
         let recovery_dir = dir.path().join("cache");
-        let failure = save_or_recover_in(&target, &session, &[recovery_dir.clone()]).unwrap_err();
+        let failure =
+            save_or_recover_in(&target, &session, std::slice::from_ref(&recovery_dir)).unwrap_err();
         assert!(
             matches!(failure.error, SaveError::NoFolder { .. }),
             "{failure}"
@@ -567,7 +570,8 @@ mod tests {
         // And when the recovery cannot be written either, both are said.
         let blocked = dir.path().join("blocked");
         std::fs::write(&blocked, "a file").unwrap();
-        let failure = save_or_recover_in(&target, &session, &[blocked.clone()]).unwrap_err();
+        let failure =
+            save_or_recover_in(&target, &session, std::slice::from_ref(&blocked)).unwrap_err();
         assert!(failure.recovery.is_err());
         assert!(
             failure
