@@ -772,10 +772,18 @@ fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) 
         );
     }
     if form.kind == KindTag::TlsClient && !form.tls.pin.trim().is_empty() {
-        ui.colored_label(
-            ui.visuals().error_fg_color,
-            RichText::new("⚠ PINNED: only that one certificate is accepted; its name and issuer are not checked").strong(),
-        );
+        // Left-aligned and wrapped (a justified layout stretches the gaps).
+        ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
+            let color = ui.visuals().error_fg_color;
+            ui.add(
+                egui::Label::new(
+                    RichText::new("⚠ PINNED: only that one certificate is accepted; its name and issuer are not checked")
+                        .color(color)
+                        .strong(),
+                )
+                .wrap(),
+            );
+        });
     }
     changed
 }
