@@ -184,22 +184,31 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
     // Editors on Windows start UTF-8 files with a byte-order mark; it is not text.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let options = ron_options();
-    let probe: Probe = options.from_str(text).map_err(|e| syntax_error(path, e))?;
-    match probe.format {
-        None => {
-            return Err(LoadError::MissingFormat {
-                path: path.to_owned(),
+    // One pass over the text when it is a good session (the common case, and
+    // the costly one for a big recording); the probe runs only when the
+    // session does not parse or is of another format, so a file from a newer
+    // sockbench says so instead of failing on some field it does not know.
+    let file = match options.from_str::<SessionFile>(text) {
+        Ok(file) if file.format == FORMAT => file,
+        parsed => {
+            let probe: Probe = options.from_str(text).map_err(|e| syntax_error(path, e))?;
+            return Err(match (probe.format, parsed) {
+                (None, _) => LoadError::MissingFormat {
+                    path: path.to_owned(),
+                },
+                (Some(found), _) if found != FORMAT as u64 => LoadError::UnknownFormat {
+                    path: path.to_owned(),
+                    found,
+                },
+                (Some(_), Err(e)) => syntax_error(path, e),
+                // The probe and the session disagree on the format: cannot happen.
+                (Some(found), Ok(_)) => LoadError::UnknownFormat {
+                    path: path.to_owned(),
+                    found,
+                },
             });
         }
-        Some(f) if f != FORMAT as u64 => {
-            return Err(LoadError::UnknownFormat {
-                path: path.to_owned(),
-                found: f,
-            });
-        }
-        Some(_) => {}
-    }
-    let file: SessionFile = options.from_str(text).map_err(|e| syntax_error(path, e))?;
+    };
 
     let mut session = Session {
         notes: file.notes,

@@ -272,7 +272,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SaveError> {
 
 /// A save that failed, and where the recording went instead.
 #[derive(Debug, thiserror::Error)]
-#[error("{error}; {}", match recovery {
+#[error("not saved: {error}; {}", match recovery {
     Ok(p) => format!("the recording is kept in {}: move it where you want it", p.display()),
     Err(e) => format!("the recording could not be kept elsewhere either ({e})"),
 })]
@@ -558,6 +558,7 @@ mod tests {
         );
         let message = failure.to_string();
         assert!(!message.contains('\n'), "{message}");
+        assert!(message.starts_with("not saved: "), "{message}");
         assert!(
             message.ends_with(&format!(
                 "the recording is kept in {}: move it where you want it",
