@@ -550,12 +550,22 @@ fn explain(inner: &rustls::Error, name: &str) -> String {
     }
 }
 
-/// `DnsName("example.org")` (as rustls presents names) → `example.org`.
-fn plain_name(presented: &str) -> &str {
+/// `DnsName("example.org")` → `example.org`, `IpAddress(0::1)` → `::1`: names
+/// as rustls presents them, as a person writes them.
+fn plain_name(presented: &str) -> String {
+    if let Some(ip) = presented
+        .strip_prefix("IpAddress(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        return ip
+            .parse::<std::net::IpAddr>()
+            .map_or_else(|_| ip.to_owned(), |ip| ip.to_string());
+    }
     presented
         .split_once("(\"")
         .and_then(|(_, rest)| rest.strip_suffix("\")"))
         .unwrap_or(presented)
+        .to_owned()
 }
 
 fn unix_day(t: &UnixTime) -> String {
@@ -1007,6 +1017,14 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn presented_names_read_as_written() {
+        assert_eq!(plain_name("DnsName(\"example.org\")"), "example.org");
+        assert_eq!(plain_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(plain_name("IpAddress(0::1)"), "::1");
+        assert_eq!(plain_name("Other"), "Other");
     }
 
     #[test]
