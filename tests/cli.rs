@@ -1034,3 +1034,159 @@ fn hostile_session_files_are_escaped_by_check_and_replay() {
     assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
     assert_clean_lines(&o, &forged);
 }
+
+#[test]
+fn save_and_export_never_replace_what_is_not_a_file() {
+    use std::os::unix::fs::FileTypeExt as _;
+    // Before: a regular file was renamed over /dev/null (as root, the system's).
+    assert_bad_input(
+        &["connect", "tcp", "127.0.0.1:9", "--save", "/dev/null"],
+        "/dev/null: is a character device, not a regular file",
+    );
+    assert_bad_input(
+        &[
+            "listen",
+            "udp",
+            "127.0.0.1:0",
+            "--for",
+            "5",
+            "--save",
+            "/dev/null",
+        ],
+        "is a character device",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let session = write(dir.path(), "s.ron", "(format: 1)");
+    let o = sockbench(&["export", &session, "--to", "csv", "-o", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is a character device"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    let fifo = dir.path().join("fifo");
+    if Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert_bad_input(
+            &[
+                "connect",
+                "tcp",
+                "127.0.0.1:9",
+                "--save",
+                fifo.to_str().unwrap(),
+            ],
+            "is a fifo (named pipe), not a regular file",
+        );
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+}
+
+#[test]
+fn save_targets_that_cannot_work_are_found_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // Before, each of these passed the check and the recording was lost after the run.
+    let slash = format!("{}/new/", dir.path().display());
+    assert_bad_input(
+        &["connect", "tcp", "127.0.0.1:9", "--save", &slash],
+        "ends with /, which names a folder; give a file name",
+    );
+    let long = dir.path().join(format!("{}.ron", "n".repeat(296)));
+    assert_bad_input(
+        &[
+            "connect",
+            "tcp",
+            "127.0.0.1:9",
+            "--save",
+            long.to_str().unwrap(),
+        ],
+        "cannot write",
+    );
+    // Before: "the folder afile does not exist".
+    let afile = write(dir.path(), "afile", "x");
+    assert_bad_input(
+        &[
+            "connect",
+            "tcp",
+            "127.0.0.1:9",
+            "--save",
+            &format!("{afile}/x.ron"),
+        ],
+        &format!("{afile} is a file, not a folder"),
+    );
+    // Nothing was left behind by the checks.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn check_refuses_files_it_must_not_read() {
+    // Before: /dev/zero was read until the allocator aborted.
+    let o = sockbench(&["check", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "/dev/zero: is a character device, not a regular file; give the session file as a file"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.ron");
+    if Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        // No writer ever comes: the check must not wait for one (bounded by the helper).
+        let o = sockbench(&["check", fifo.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("is a fifo"), "{}", stderr(&o));
+    }
+    let huge = dir.path().join("huge.ron");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(256 * 1024 * 1024 + 1)
+        .unwrap();
+    let o = sockbench(&["check", huge.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("the session file is larger than 256 MiB"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn check_reads_a_bom_and_names_a_duplicated_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let bom = write(
+        dir.path(),
+        "bom.ron",
+        "\u{feff}(format: 1, endpoints: [])\n",
+    );
+    let o = sockbench(&["check", &bom]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let twice = write(
+        dir.path(),
+        "twice.ron",
+        "(\n    format: 1,\n    endpoints: [],\n    endpoints: [],\n)\n",
+    );
+    let o = sockbench(&["check", &twice]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.starts_with(&format!("error: {twice}:4:")), "{err}");
+    assert!(
+        err.contains("the field `endpoints` is given twice in the session; keep one of them"),
+        "{err}"
+    );
+    assert!(!err.contains("Probe"), "{err}");
+}

@@ -361,7 +361,7 @@ fn bad_replay_input_exits_2_and_refusal_exits_3() {
     );
     bad(
         &["replay", f, "--speed", "fast"],
-        "--speed fast: give a number from 0 (no waits) to 1000",
+        "--speed fast: not a number; give 0 (no waits) or a factor from 0.001 to 1000",
     );
     bad(&["replay", f, "--speed", "-1"], "--speed -1");
     bad(

@@ -12,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 
 /// Writes a certificate and key as PEM files; returns their paths.
 fn write_pair(
@@ -224,13 +226,26 @@ fn openssl_made_certificates_work_with_ca() {
         "--key",
         key.to_str().unwrap(),
     ]);
-    let o = connect_tls(&addr, &["--ca", cert.to_str().unwrap()]);
-    let _ = server.kill();
+    // Its name is checked as OpenSSL does: no alternative names, so its
+    // common name (localhost) is the name; 127.0.0.1 is not it.
+    let port = addr.rsplit(':').next().unwrap();
+    let o = connect_tls(
+        &format!("localhost:{port}"),
+        &["--ca", cert.to_str().unwrap()],
+    );
     assert_eq!(
         o.status.code(),
         Some(0),
         "{}{}",
         text(&o.stdout),
+        text(&o.stderr)
+    );
+    let o = connect_tls(&addr, &["--ca", cert.to_str().unwrap()]);
+    let _ = server.kill();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("name mismatch"),
+        "{}",
         text(&o.stderr)
     );
 }
@@ -483,5 +498,220 @@ fn a_tls_conversation_replays_and_checks() {
     assert!(
         text(&o.stdout).contains(" client tls "),
         "the replay speaks TLS too"
+    );
+}
+
+// ---- Name checks and pins, through the engine (no command line involved) ----
+
+use sockbench::engine::{Command as EngineCommand, EndpointId, Engine, EventKind, no_wake};
+use sockbench::model::endpoint::CertPin;
+use sockbench::model::{
+    EndpointKind, EndpointSpec, HostPort, TlsClientSettings, TlsServerSettings,
+};
+
+/// What a TLS client saw: the handshake's detail and its notes, or its failure.
+struct ClientOutcome {
+    result: Result<String, String>,
+    notes: Vec<String>,
+}
+
+/// A TLS server of the engine presenting `cert`/`key` on 127.0.0.1, and a TLS
+/// client of the engine connecting to it as `host` with `tls`.
+async fn handshake(cert: &Path, key: &Path, host: &str, tls: TlsClientSettings) -> ClientOutcome {
+    let (engine, mut events) = Engine::start(&tokio::runtime::Handle::current(), no_wake());
+    engine.send(EngineCommand::Open {
+        id: EndpointId(1),
+        spec: EndpointSpec::new(
+            "server",
+            EndpointKind::TlsServer {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                tls: TlsServerSettings {
+                    cert: Some(cert.to_owned()),
+                    key: Some(key.to_owned()),
+                    alpn: vec![],
+                },
+            },
+        ),
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut next = async || {
+        tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the engine answers in time")
+            .expect("the engine runs")
+    };
+    let port = loop {
+        let e = next().await;
+        match e.kind {
+            EventKind::Listening { local } if e.id == EndpointId(1) => break local.port(),
+            EventKind::Failed { error, .. } => panic!("the server failed: {}", error.message),
+            _ => {}
+        }
+    };
+    engine.send(EngineCommand::Open {
+        id: EndpointId(2),
+        spec: EndpointSpec::new(
+            "client",
+            EndpointKind::TlsClient {
+                remote: HostPort::new(host, port),
+                tls,
+            },
+        ),
+    });
+    let mut notes = Vec::new();
+    let result = loop {
+        let e = next().await;
+        if e.id != EndpointId(2) {
+            continue;
+        }
+        match e.kind {
+            EventKind::Note { text, .. } => notes.push(text),
+            EventKind::TlsHandshake { detail, .. } => break Ok(detail),
+            EventKind::Failed { error, .. } => break Err(error.message),
+            _ => {}
+        }
+    };
+    engine.shutdown().await;
+    ClientOutcome { result, notes }
+}
+
+/// A self-signed certificate for `names` that is not a CA (as rcgen makes it).
+fn self_signed_leaf(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, CertPin) {
+    let made =
+        rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    let (cert, key) = write_pair(dir, "leaf", &made.cert, &made.signing_key);
+    let pin = CertPin::parse(&sockbench::engine::tls::fingerprint(made.cert.der())).unwrap();
+    (cert, key, pin)
+}
+
+fn with_ca(ca: &Path, sni: Option<&str>) -> TlsClientSettings {
+    TlsClientSettings {
+        ca: vec![ca.to_owned()],
+        sni: sni.map(str::to_owned),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_given_with_ca_must_still_be_for_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // Before: a certificate given with --ca passed whatever name was asked for.
+    for (cert, key) in [self_signed_ca(dir.path(), &["localhost"]), {
+        let (c, k, _) = self_signed_leaf(dir.path(), &["localhost"]);
+        (c, k)
+    }] {
+        let o = handshake(
+            &cert,
+            &key,
+            "127.0.0.1",
+            with_ca(&cert, Some("wrong.example")),
+        )
+        .await;
+        let err = o.result.expect_err("a name mismatch fails");
+        assert!(
+            err.contains(
+                "name mismatch: the certificate is for localhost, not for \"wrong.example\""
+            ),
+            "{err}"
+        );
+        assert!(err.contains("--pin sha256:"), "{err}");
+        // The address is checked too when no --sni is given.
+        let o = handshake(&cert, &key, "127.0.0.1", with_ca(&cert, None)).await;
+        let err = o.result.expect_err("127.0.0.1 is not in the certificate");
+        assert!(err.contains("not for \"127.0.0.1\""), "{err}");
+        // The right name passes.
+        let o = handshake(&cert, &key, "127.0.0.1", with_ca(&cert, Some("localhost"))).await;
+        assert!(o.result.is_ok(), "{:?}", o.result);
+        assert!(o.notes.iter().all(|n| !n.contains('⚠')), "{:?}", o.notes);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_signed_certificate_is_checked_for_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = ca_and_leaf(dir.path(), &["localhost"], false);
+    let o = handshake(
+        &cert,
+        &key,
+        "127.0.0.1",
+        with_ca(&ca, Some("wrong.example")),
+    )
+    .await;
+    let err = o.result.unwrap_err();
+    assert!(err.contains("name mismatch"), "{err}");
+    let o = handshake(&cert, &key, "127.0.0.1", with_ca(&ca, Some("localhost"))).await;
+    assert!(o.result.is_ok(), "{:?}", o.result);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pin_trusts_one_certificate_whatever_its_name_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, pin) = self_signed_leaf(dir.path(), &["localhost"]);
+    let pinned = |pin: CertPin| TlsClientSettings {
+        sni: Some("wrong.example".into()),
+        pin: Some(pin),
+        ..Default::default()
+    };
+    let o = handshake(&cert, &key, "127.0.0.1", pinned(pin)).await;
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    assert!(
+        o.notes.iter().any(|n| n.starts_with(&format!(
+            "⚠ PINNED: only the certificate with SHA-256 {} is accepted",
+            pin.hex()
+        ))),
+        "{:?}",
+        o.notes
+    );
+    // The handshake's detail shows the same fingerprint the pin names.
+    assert!(o.result.unwrap().contains(&pin.hex()));
+
+    // Another certificate is refused, with both fingerprints named.
+    let mut other = pin;
+    other.0[0] ^= 0xFF;
+    let o = handshake(&cert, &key, "127.0.0.1", pinned(other)).await;
+    let err = o.result.unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "pinned certificate not presented: the server's certificate has SHA-256 {}, not the pinned {}",
+            pin.hex(),
+            other.hex()
+        )),
+        "{err}"
+    );
+
+    // A pin is exclusive: a certificate the system or --ca would trust is refused too.
+    let (ca, cert2, key2) = ca_and_leaf(dir.path(), &["localhost"], false);
+    let mut both = pinned(pin);
+    both.ca = vec![ca];
+    both.sni = Some("localhost".into());
+    let o = handshake(&cert2, &key2, "127.0.0.1", both).await;
+    assert!(
+        o.result
+            .unwrap_err()
+            .contains("pinned certificate not presented")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_certificate_must_be_in_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = ca_and_leaf(dir.path(), &["localhost"], true);
+    let der = CertificateDer::from_pem_file(&cert).unwrap();
+    let pin = CertPin::parse(&sockbench::engine::tls::fingerprint(&der)).unwrap();
+    let o = handshake(
+        &cert,
+        &key,
+        "127.0.0.1",
+        TlsClientSettings {
+            pin: Some(pin),
+            ..Default::default()
+        },
+    )
+    .await;
+    let err = o.result.unwrap_err();
+    assert!(
+        err.contains("expired: the certificate was valid until 2021-01-01"),
+        "{err}"
     );
 }

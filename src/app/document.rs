@@ -103,7 +103,7 @@ pub struct EndpointUi {
     /// The typed address for UDP sends to an address.
     pub send_address: String,
     /// The log's index for this endpoint's name.
-    pub log_endpoint: u16,
+    pub log_endpoint: u32,
     /// The settings it was last started with (edits apply on the next start).
     pub started_with: Option<EndpointSpec>,
     /// TLS, as the last handshake or the server's certificate told it.

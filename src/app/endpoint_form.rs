@@ -92,6 +92,8 @@ pub struct TlsForm {
     pub sni: String,
     /// Application protocols, separated by commas.
     pub alpn: String,
+    /// The one certificate trusted whatever its name (client): `sha256:AB:CD:…`; empty for none.
+    pub pin: String,
     /// Certificate and key files (server); both empty make a self-signed certificate.
     pub cert: String,
     pub key: String,
@@ -371,6 +373,7 @@ impl TlsForm {
                 insecure: c.insecure,
                 sni: c.sni.clone().unwrap_or_default(),
                 alpn: c.alpn.join(", "),
+                pin: c.pin.map(|p| p.to_string()).unwrap_or_default(),
                 ..Default::default()
             },
             (_, Some(s)) => TlsForm {
@@ -398,6 +401,11 @@ impl TlsForm {
                         "\"{sni}\" cannot be a server name (a DNS name or an IP address)"
                     ));
                 }
+                let pin = self.pin.trim();
+                let pin = (!pin.is_empty())
+                    .then(|| crate::model::endpoint::CertPin::parse(pin))
+                    .transpose()
+                    .map_err(|e| e.to_string())?;
                 Ok((
                     TlsClientSettings {
                         ca: split_list(&self.ca, ';')
@@ -407,6 +415,7 @@ impl TlsForm {
                         insecure: self.insecure,
                         sni: (!sni.is_empty()).then(|| sni.to_owned()),
                         alpn,
+                        pin,
                     },
                     TlsServerSettings::default(),
                 ))
@@ -518,6 +527,27 @@ mod tests {
         assert_eq!(form.local, "[::1]:80");
         assert_eq!(form.rules[0].reply, "00 01");
         assert_eq!(form.validate(&[]).unwrap(), spec);
+    }
+
+    #[test]
+    fn a_pin_goes_through_the_form() {
+        let pin = crate::model::endpoint::CertPin([0xAB; 32]);
+        let spec = EndpointSpec::new(
+            "c",
+            EndpointKind::TlsClient {
+                remote: "127.0.0.1:443".parse().unwrap(),
+                tls: TlsClientSettings {
+                    pin: Some(pin),
+                    ..Default::default()
+                },
+            },
+        );
+        let mut form = EndpointForm::from_spec(&spec);
+        assert_eq!(form.tls.pin, pin.to_string());
+        assert_eq!(form.validate(&[]).unwrap(), spec);
+        form.tls.pin = "sha256:abc".into();
+        let e = form.validate(&[]).unwrap_err();
+        assert!(e.tls.unwrap().starts_with("pin: 3 hex digits"));
     }
 
     #[test]

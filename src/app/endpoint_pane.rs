@@ -239,6 +239,15 @@ impl App {
                 .strong(),
             );
         }
+        if running && e.kind() == KindTag::TlsClient && !e.form.tls.pin.trim().is_empty() {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                RichText::new(
+                    "⚠ PINNED: this client accepts one certificate whatever its name and issuer",
+                )
+                .strong(),
+            );
+        }
         if let Some(info) = &e.tls_info
             && e.kind().is_tls()
             && running
@@ -729,7 +738,15 @@ fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) 
                     &mut tls.sni,
                     "the host",
                     "The name sent in the handshake (SNI) and checked in the certificate",
-                    errors.tls.as_ref().filter(|e| e.contains("name")),
+                    errors.tls.as_ref().filter(|e| e.contains("name") && !e.starts_with("pin")),
+                );
+                changed |= field(
+                    ui,
+                    "Pin (SHA-256)",
+                    &mut tls.pin,
+                    "none: check the name and authority",
+                    "Trust exactly the certificate with this SHA-256 fingerprint (sha256:AB:CD:…, as a server's log prints it), whatever its name and issuer; no other certificate is accepted",
+                    errors.tls.as_ref().filter(|e| e.starts_with("pin")),
                 );
                 ui.label("");
                 let warn = ui.visuals().error_fg_color;
@@ -772,6 +789,20 @@ fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) 
             ui.visuals().error_fg_color,
             RichText::new("⚠ INSECURE: the server's certificate will not be checked").strong(),
         );
+    }
+    if form.kind == KindTag::TlsClient && !form.tls.pin.trim().is_empty() {
+        // Left-aligned and wrapped (a justified layout stretches the gaps).
+        ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
+            let color = ui.visuals().error_fg_color;
+            ui.add(
+                egui::Label::new(
+                    RichText::new("⚠ PINNED: only that one certificate is accepted; its name and issuer are not checked")
+                        .color(color)
+                        .strong(),
+                )
+                .wrap(),
+            );
+        });
     }
     changed
 }

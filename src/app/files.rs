@@ -160,10 +160,7 @@ impl Files {
         let wake = self.wake.clone();
         self.runtime.spawn_blocking(move || {
             if file.is_file() {
-                let original = std::fs::read_to_string(&origin)
-                    .ok()
-                    .filter(|s| !s.trim().is_empty())
-                    .map(PathBuf::from);
+                let original = read_origin(&origin);
                 let _ = tx.send(FileMsg::RecoveryFound { original });
                 wake();
             }
@@ -232,6 +229,16 @@ impl Files {
     }
 }
 
+/// The original path noted beside the recovery file: a small regular file
+/// (read bounded, so a device or fifo put there is ignored, never waited on).
+fn read_origin(origin: &Path) -> Option<PathBuf> {
+    crate::persist::read_bounded(origin, crate::persist::NOTE_LIMIT, "recovery note")
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|s| !s.trim().is_empty())
+        .map(PathBuf::from)
+}
+
 fn summary_of(path: &Path) -> String {
     crate::persist::load(path)
         .map(|s| s.notes.lines().next().unwrap_or_default().to_owned())
@@ -279,6 +286,76 @@ fn list_sessions(dir: &Path) -> Vec<ListedSession> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn files() -> (tokio::runtime::Runtime, Files) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let files = Files::new(runtime.handle().clone(), std::sync::Arc::new(|| {}), None);
+        (runtime, files)
+    }
+
+    fn saved(files: &Files) -> Result<(), SaveError> {
+        // The blocking pool runs the save without the runtime being driven.
+        match files.rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(FileMsg::Saved { result, .. }) => result,
+            Ok(_) => panic!("not a save"),
+            Err(e) => panic!("no answer from the save: {e}"),
+        }
+    }
+
+    #[test]
+    fn save_as_never_replaces_a_device_or_a_fifo() {
+        use std::os::unix::fs::FileTypeExt as _;
+        let (_runtime, files) = files();
+        // Before: the window's Save As renamed a file over /dev/null.
+        files.save(PathBuf::from("/dev/null"), Session::default(), 1);
+        let err = saved(&files).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is a character device, not a regular file"),
+            "{err}"
+        );
+        assert!(
+            std::fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.ron");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            files.save(fifo.clone(), Session::default(), 1);
+            assert!(saved(&files).is_err());
+            assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        }
+        let err = {
+            files.save(dir.path().to_owned(), Session::default(), 1);
+            saved(&files).unwrap_err()
+        };
+        assert!(matches!(err, SaveError::IsDirectory { .. }), "{err}");
+        // A regular file is saved as before.
+        let file = dir.path().join("s.ron");
+        files.save(file.clone(), Session::default(), 1);
+        saved(&files).unwrap();
+        assert!(file.is_file());
+    }
+
+    #[test]
+    fn the_recovery_note_is_read_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = dir.path().join("recovery-of.txt");
+        std::fs::write(&note, "/home/me/s.ron").unwrap();
+        assert_eq!(read_origin(&note), Some(PathBuf::from("/home/me/s.ron")));
+        assert_eq!(read_origin(Path::new("/dev/zero")), None);
+        std::fs::write(&note, vec![b'a'; crate::persist::NOTE_LIMIT as usize + 1]).unwrap();
+        assert_eq!(read_origin(&note), None);
+    }
 
     #[test]
     fn listing_finds_sessions_and_groups() {

@@ -29,7 +29,7 @@ pub struct ReplayRun {
     pub ids: Vec<EndpointId>,
     /// What this run did: a log of its own, the recording stays as it was.
     pub log: TrafficLog,
-    log_endpoints: HashMap<EndpointId, u16>,
+    log_endpoints: HashMap<EndpointId, u32>,
     tally: Tally,
     /// Payloads sent so far, per plan.
     sent: Vec<usize>,

@@ -37,11 +37,7 @@ impl Default for StreamView {
 impl StreamView {
     pub fn ui(&mut self, ui: &mut Ui, log: &TrafficLog, endpoint: &str) {
         // Default to the endpoint's most recent peer.
-        let ep = log
-            .endpoints()
-            .iter()
-            .position(|n| n == endpoint)
-            .map(|i| i as u16);
+        let ep = log.find_endpoint(endpoint);
         let peers: Vec<(u32, String)> = log
             .peers()
             .iter()

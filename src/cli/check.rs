@@ -8,7 +8,15 @@ use crate::model::escape_controls;
 pub fn run(files: &[PathBuf]) -> i32 {
     let mut errors = Errors::default();
     for path in files {
-        match crate::persist::load(path) {
+        let loaded = crate::persist::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|session| {
+                // The certificate and key files it names are read as a run would.
+                crate::engine::tls::check_session_files(&session)
+                    .map(|()| session)
+                    .map_err(|e| format!("{}: {}", path.display(), e.message))
+            });
+        match loaded {
             Ok(session) => super::drive::say(format_args!(
                 "{}: ok, format {}, {} endpoint{}, {} library payload{}, {} log entr{}",
                 escape_controls(&path.display().to_string()),
@@ -24,7 +32,7 @@ pub fn run(files: &[PathBuf]) -> i32 {
                 session.log.len(),
                 if session.log.len() == 1 { "y" } else { "ies" },
             )),
-            Err(e) => errors.add(EXIT_BAD_INPUT, e.to_string()),
+            Err(e) => errors.add(EXIT_BAD_INPUT, e),
         }
     }
     errors.add_console();

@@ -2,20 +2,18 @@
 //! line and recorded in a session that `--save` writes.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 
 use super::output::{entry_line, summary_line};
-use super::{
-    Answer, ConnectRequest, EXIT_NETWORK, EXIT_OK, EXIT_OUTPUT, Errors, ListenRequest, Proto,
-};
+use super::{Answer, ConnectJob, EXIT_NETWORK, EXIT_OK, EXIT_OUTPUT, Errors, ListenJob, Proto};
 use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
 use crate::model::log::Totals;
 use crate::model::{AutoReply, Direction, EndpointKind, EndpointSpec, Session, escape_controls};
+use crate::persist::SaveTarget;
 
 const ID: EndpointId = EndpointId(1);
 
@@ -28,7 +26,7 @@ pub(super) struct Run {
     pub events: Events,
     pub session: Session,
     /// The log's endpoint index of each running endpoint.
-    endpoints: HashMap<EndpointId, u16>,
+    endpoints: HashMap<EndpointId, u32>,
     quiet: bool,
     /// A quiet server still says the address it listens on, on stderr (port 0).
     announce_local: bool,
@@ -94,7 +92,7 @@ impl Run {
 
     /// Stops the engine, saves, prints the error line and the summary, and
     /// returns the exit status.
-    pub async fn finish(self, save: Option<PathBuf>) -> i32 {
+    pub async fn finish(self, save: Option<SaveTarget>) -> i32 {
         self.finish_with(save, EXIT_OK, None).await
     }
 
@@ -102,7 +100,7 @@ impl Run {
     /// network failure (a replay check that found differences).
     pub async fn finish_with(
         mut self,
-        save: Option<PathBuf>,
+        save: Option<SaveTarget>,
         otherwise: i32,
         message: Option<String>,
     ) -> i32 {
@@ -120,16 +118,17 @@ impl Run {
             Some(message) => errors.add(otherwise, message),
             None => errors.raise(otherwise),
         }
-        if let Some(path) = save {
+        if let Some(target) = save {
             let traffic = self.totals.sent + self.totals.received;
             if failed && traffic == 0 {
                 // A run that failed before any traffic recorded nothing worth
                 // keeping, and must not replace a file that holds something.
                 note!(
                     "note: nothing saved to {}: the run failed before any traffic",
-                    escape_controls(&path.display().to_string())
+                    escape_controls(&target.to_string())
                 );
-            } else if let Err(e) = crate::persist::save(&path, &self.session) {
+            } else if let Err(e) = crate::persist::save_or_recover(&target, &self.session) {
+                // The recording is kept in a recovery file the message names.
                 errors.add(EXIT_OUTPUT, e.to_string());
             }
         }
@@ -184,7 +183,8 @@ enum Phase {
     Closing,
 }
 
-pub async fn connect(request: ConnectRequest) -> i32 {
+pub async fn connect(job: ConnectJob) -> i32 {
+    let request = job.request;
     let kind = match request.proto {
         Proto::Tcp => EndpointKind::TcpClient {
             remote: request.remote.clone(),
@@ -261,10 +261,11 @@ pub async fn connect(request: ConnectRequest) -> i32 {
             }
         }
     }
-    run.finish(request.save).await
+    run.finish(job.save).await
 }
 
-pub async fn listen(request: ListenRequest) -> i32 {
+pub async fn listen(job: ListenJob) -> i32 {
+    let request = job.request;
     let kind = match request.proto {
         Proto::Tcp => EndpointKind::TcpServer {
             listen: request.local.clone(),
@@ -341,5 +342,5 @@ pub async fn listen(request: ListenRequest) -> i32 {
             deadline = Some(Instant::now() + STOP_GRACE + CLOSE_GRACE);
         }
     }
-    run.finish(request.save).await
+    run.finish(job.save).await
 }

@@ -87,7 +87,12 @@ pub(super) struct ConnectArgs {
     /// TLS: do not verify the server's certificate at all (testing only).
     #[arg(long)]
     pub insecure: bool,
-    /// TLS: the server name to send and check (default: the host of ADDR).
+    /// TLS: trust exactly the certificate with this SHA-256 (sha256:AB:CD:…, as
+    /// a sockbench server logs it), whatever its name or issuer; said loudly.
+    #[arg(long, value_name = "sha256:HEX")]
+    pub pin: Option<String>,
+    /// TLS: the server name to send and to check the certificate against
+    /// (default: the host of ADDR); checked also for certificates given with --ca.
     #[arg(long, value_name = "NAME")]
     pub sni: Option<String>,
     /// TLS: application protocols to offer, comma-separated (h2,http/1.1).

@@ -35,7 +35,7 @@ mod replay;
 mod request;
 
 pub use flags::Proto;
-pub use prepare::{ExportJob, Job, ReplayJob, prepare};
+pub use prepare::{ConnectJob, ExportJob, Job, ListenJob, ReplayJob, prepare};
 pub use request::{
     Answer, ConnectRequest, ExportRequest, ListenRequest, Output, ReplayRequest, Request,
     UsageError, parse,
@@ -112,12 +112,12 @@ pub fn run(job: Job, runtime: &tokio::runtime::Runtime) -> i32 {
         Job::Export(r) => {
             let mut errors = Errors::default();
             match &r.output {
-                Output::File(path) => {
+                crate::persist::SaveTarget::File(path) => {
                     if let Err(e) = crate::persist::write_atomic(path, r.text.as_bytes()) {
                         errors.add(EXIT_OUTPUT, e.to_string());
                     }
                 }
-                Output::Stdout => {
+                crate::persist::SaveTarget::Stdout => {
                     console::write(r.text.as_bytes());
                     errors.add_console();
                 }

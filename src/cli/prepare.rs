@@ -7,6 +7,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::flags::Proto;
+use crate::persist::SaveTarget;
+
+/// A `connect` ready to run: its `--save` target proved writable.
+#[derive(Debug)]
+pub struct ConnectJob {
+    pub request: ConnectRequest,
+    pub save: Option<SaveTarget>,
+}
+
+/// A `listen` ready to run: its `--save` target proved writable.
+#[derive(Debug)]
+pub struct ListenJob {
+    pub request: ListenRequest,
+    pub save: Option<SaveTarget>,
+}
 use super::request::{
     ConnectRequest, ExportRequest, ListenRequest, Output, ReplayRequest, Request, UsageError, quote,
 };
@@ -18,22 +33,22 @@ pub struct ReplayJob {
     pub speed: f64,
     pub check: bool,
     pub timeout: Duration,
-    pub save: Option<PathBuf>,
+    pub save: Option<SaveTarget>,
     pub quiet: bool,
 }
 
-/// An `export` ready to write: the text is made already.
+/// An `export` ready to write: the text is made already, the target checked.
 #[derive(Debug)]
 pub struct ExportJob {
     pub text: String,
-    pub output: Output,
+    pub output: SaveTarget,
 }
 
 /// A request whose files have been read and checked.
 #[derive(Debug)]
 pub enum Job {
-    Connect(ConnectRequest),
-    Listen(ListenRequest),
+    Connect(ConnectJob),
+    Listen(ListenJob),
     Replay(ReplayJob),
     Export(ExportJob),
     Check(Vec<PathBuf>),
@@ -66,42 +81,47 @@ fn summary(message: String) -> UsageError {
     }
 }
 
-fn check_save(save: Option<&Path>) -> Result<(), String> {
-    if let Some(path) = save {
-        crate::persist::check_writable(path).map_err(|e| e.to_string())?;
-    }
-    Ok(())
+/// Proves a `--save` target writable before the run (a real temporary file
+/// is made beside it and removed); `-` and `/dev/stdout` write through.
+fn check_save(save: Option<&Path>) -> Result<Option<SaveTarget>, String> {
+    save.map(|path| crate::persist::prepare_save(path).map_err(|e| e.to_string()))
+        .transpose()
 }
 
-fn connect(r: ConnectRequest) -> Result<ConnectRequest, String> {
-    check_save(r.save.as_deref())?;
-    if r.proto == Proto::Tls {
-        // Unreadable or malformed certificate files are bad input, found before connecting.
-        crate::engine::tls::check_ca_files(&r.tls.ca).map_err(|e| e.message)?;
+fn connect(request: ConnectRequest) -> Result<ConnectJob, String> {
+    let save = check_save(request.save.as_deref())?;
+    if request.proto == Proto::Tls {
+        // Unreadable, malformed or non-file certificate files are bad input,
+        // found before connecting.
+        crate::engine::tls::check_ca_files(&request.tls.ca).map_err(|e| e.message)?;
     }
-    Ok(r)
+    Ok(ConnectJob { request, save })
 }
 
-fn listen(r: ListenRequest) -> Result<ListenRequest, String> {
-    check_save(r.save.as_deref())?;
-    if r.proto == Proto::Tls && r.tls.cert.is_some() {
+fn listen(request: ListenRequest) -> Result<ListenJob, String> {
+    let save = check_save(request.save.as_deref())?;
+    if request.proto == Proto::Tls && request.tls.cert.is_some() {
         // A key that is not the certificate's, or a file that is no PEM: bad input.
-        crate::engine::tls::server(&r.tls).map_err(|e| e.message)?;
+        crate::engine::tls::server(&request.tls).map_err(|e| e.message)?;
     }
-    Ok(r)
+    Ok(ListenJob { request, save })
 }
 
 fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
-    if let Some(path) = &r.save {
-        check_save(Some(path))?;
-        if same_file(path, &r.file) {
-            return Err(format!(
-                "--save {}: that is the recording being replayed; save the replay to another file",
-                path.display()
-            ));
-        }
+    let save = check_save(r.save.as_deref())?;
+    if let Some(path) = &r.save
+        && same_file(path, &r.file)
+    {
+        return Err(format!(
+            "--save {}: that is the recording being replayed; save the replay to another file",
+            path.display()
+        ));
     }
     let session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
+    // Certificate and key files the endpoints name are read now, bounded, so a
+    // bad one is bad input before any socket opens.
+    crate::engine::tls::check_session_files(&session)
+        .map_err(|e| format!("{}: {}", r.file.display(), e.message))?;
     let plans =
         crate::model::replay::plan_session(&session, r.endpoint.as_deref(), r.target.as_ref())
             .map_err(|e| format!("{}: {e}", r.file.display()))?;
@@ -123,15 +143,16 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
         speed: r.speed,
         check: r.check,
         timeout: r.timeout,
-        save: r.save,
+        save,
         quiet: r.quiet,
     })
 }
 
 fn export(r: ExportRequest) -> Result<ExportJob, String> {
-    if let Output::File(path) = &r.output {
-        crate::persist::check_writable(path).map_err(|e| e.to_string())?;
-    }
+    let output = match &r.output {
+        Output::Stdout => SaveTarget::Stdout,
+        Output::File(path) => crate::persist::prepare_save(path).map_err(|e| e.to_string())?,
+    };
     let session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
     let name = r
         .file
@@ -140,10 +161,7 @@ fn export(r: ExportRequest) -> Result<ExportJob, String> {
         .unwrap_or_else(|| "session".into());
     let text = crate::export::export(&session, &name, r.to, r.endpoint.as_deref())
         .map_err(|e| format!("{}: {e}", r.file.display()))?;
-    Ok(ExportJob {
-        text,
-        output: r.output,
-    })
+    Ok(ExportJob { text, output })
 }
 
 /// Whether `a` and `b` name the same existing file (however they are spelled).

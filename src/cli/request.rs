@@ -318,12 +318,29 @@ where
                     "--connect-timeout 0: give a time above zero, in seconds".into(),
                 ));
             }
-            let tls_flags = !a.ca.is_empty() || a.insecure || a.sni.is_some() || a.alpn.is_some();
+            let tls_flags = !a.ca.is_empty()
+                || a.insecure
+                || a.pin.is_some()
+                || a.sni.is_some()
+                || a.alpn.is_some();
             if tls_flags && a.proto != Proto::Tls {
                 return Err(usage(
-                    "--ca, --insecure, --sni and --alpn are for tls: write connect tls ADDR".into(),
+                    "--ca, --insecure, --pin, --sni and --alpn are for tls: write connect tls ADDR"
+                        .into(),
                 ));
             }
+            if a.insecure && a.pin.is_some() {
+                return Err(usage(
+                    "--pin and --insecure contradict each other: a pin trusts one certificate, --insecure any; give one"
+                        .into(),
+                ));
+            }
+            let pin = a
+                .pin
+                .as_deref()
+                .map(crate::model::endpoint::CertPin::parse)
+                .transpose()
+                .map_err(|e| usage(format!("--{}", super::escape(&e.to_string()))))?;
             if let Some(sni) = &a.sni
                 && rustls::pki_types::ServerName::try_from(sni.as_str()).is_err()
             {
@@ -335,6 +352,7 @@ where
             let tls = crate::model::TlsClientSettings {
                 ca: a.ca,
                 insecure: a.insecure,
+                pin,
                 sni: a.sni,
                 alpn: parse_alpn(a.alpn.as_deref()).map_err(usage)?,
             };

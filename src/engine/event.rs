@@ -264,7 +264,7 @@ impl EventKind {
 impl Event {
     /// Appends this event to `log` as one entry of `endpoint`, and returns the
     /// entry's index; progress reports are not logged.
-    pub fn record(&self, log: &mut TrafficLog, endpoint: u16) -> Option<usize> {
+    pub fn record(&self, log: &mut TrafficLog, endpoint: u32) -> Option<usize> {
         if matches!(self.kind, EventKind::ReplayProgress { .. }) {
             return None;
         }

@@ -129,10 +129,10 @@ pub(crate) async fn client(
     let Some(tls) = tls else {
         return serve_client(ctx, remote, stream, duplicate, early, commands).await;
     };
-    if tls.insecure {
+    if let Some(warning) = &tls.warning {
         ctx.emit(EventKind::Note {
             peer: Some(0),
-            text: "⚠ INSECURE: the server's certificate is NOT verified; any server is accepted, even an impostor".into(),
+            text: warning.clone(),
         });
     }
     let name = tls.server_name.to_str().into_owned();

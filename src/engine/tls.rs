@@ -18,7 +18,9 @@ use rustls::{
 };
 
 use super::{NetError, Operation};
+use crate::model::endpoint::CertPin;
 use crate::model::{ErrorKind, TlsClientSettings, TlsServerSettings};
+use crate::persist::{PEM_LIMIT, read_bounded};
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -114,22 +116,21 @@ fn empty_as(s: &str) -> &str {
     if s.is_empty() { "(none)" } else { s }
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
-    let iter = CertificateDer::pem_file_iter(path).map_err(|e| {
-        config_error(format!(
-            "cannot read the certificate file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let certs: Vec<_> = iter.collect::<Result<_, _>>().map_err(|e| {
-        config_error(format!(
-            "{}: not a PEM certificate file: {e}",
-            path.display()
-        ))
-    })?;
+/// The certificates of a PEM file (a regular file of at most [`PEM_LIMIT`]
+/// bytes); `what` names its role in errors ("CA certificate file").
+fn read_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, NetError> {
+    let bytes = read_bounded(path, PEM_LIMIT, what).map_err(|e| config_error(e.to_string()))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            config_error(format!(
+                "{}: the {what} is not PEM certificates: {e}",
+                path.display()
+            ))
+        })?;
     if certs.is_empty() {
         return Err(config_error(format!(
-            "{}: no certificate in it (expected -----BEGIN CERTIFICATE-----)",
+            "{}: no certificate in the {what} (expected -----BEGIN CERTIFICATE-----); give a PEM certificate file",
             path.display()
         )));
     }
@@ -138,14 +139,42 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
 
 /// Reads every `--ca` file as the client will, so bad input is found before
 /// anything starts (without loading the system's trust store twice).
-pub(crate) fn check_ca_files(paths: &[std::path::PathBuf]) -> Result<(), NetError> {
-    paths.iter().try_for_each(|p| read_certs(p).map(drop))
+pub fn check_ca_files(paths: &[std::path::PathBuf]) -> Result<(), NetError> {
+    paths
+        .iter()
+        .try_for_each(|p| read_certs(p, CA_FILE).map(drop))
 }
 
+/// Reads every certificate and key file the TLS endpoints of `session` name,
+/// as starting them would (bounded, parsed, a key matching its certificate),
+/// so `check` and `replay` refuse a bad file before anything runs. The first
+/// problem found is returned, naming the endpoint.
+pub fn check_session_files(session: &crate::model::Session) -> Result<(), NetError> {
+    use crate::model::EndpointKind;
+    for e in &session.endpoints {
+        let result = match &e.kind {
+            EndpointKind::TlsClient { tls, .. } => check_ca_files(&tls.ca),
+            EndpointKind::TlsServer { tls, .. } if tls.cert.is_some() || tls.key.is_some() => {
+                server(tls).map(drop)
+            }
+            _ => Ok(()),
+        };
+        result.map_err(|mut err| {
+            err.message = format!("endpoint \"{}\": {}", e.name, err.message);
+            err
+        })?;
+    }
+    Ok(())
+}
+
+const CA_FILE: &str = "CA certificate file";
+
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, NetError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let why = if text.contains("ENCRYPTED") {
+    let bytes = read_bounded(path, PEM_LIMIT, "private key file")
+        .map_err(|e| config_error(e.to_string()))?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
+        let encrypted = bytes.windows(9).any(|w| w == b"ENCRYPTED");
+        let why = if encrypted {
             "the key is encrypted with a passphrase; write it out unencrypted for testing \
              (openssl pkey -in KEY.pem -out plain-key.pem)"
                 .to_owned()
@@ -165,14 +194,40 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, NetError> {
 pub(crate) struct ClientTls {
     pub config: Arc<ClientConfig>,
     pub server_name: ServerName<'static>,
-    pub insecure: bool,
+    /// A loud line for the log before the handshake when the usual check is
+    /// loosened: `--insecure`, or a pin that ignores the name and issuer.
+    pub warning: Option<String>,
 }
 
 /// Builds the client configuration for connecting to `host`.
+///
+/// The certificate is checked as curl and OpenSSL do: a chain to a trusted
+/// authority (the system's, or one given with `--ca`), in date, and for the
+/// server's name (`--sni`, else the host). A certificate given itself with
+/// `--ca` (a server's self-signed one) is its own authority, and its name is
+/// checked too. A pin trusts exactly one certificate whatever its name and
+/// issuer; `--insecure` trusts any. Both say so in `warning`.
 pub(crate) fn client(settings: &TlsClientSettings, host: &str) -> Result<ClientTls, NetError> {
     let provider = provider();
-    let verifier: Arc<dyn ServerCertVerifier> = if settings.insecure {
-        Arc::new(AcceptAnything(provider.clone()))
+    let name = settings.sni.as_deref().unwrap_or(host);
+    let server_name = ServerName::try_from(name.to_owned())
+        .map_err(|_| config_error(format!("\"{name}\" cannot be a TLS server name (SNI)")))?;
+    let (verifier, warning): (Arc<dyn ServerCertVerifier>, _) = if let Some(pin) = settings.pin {
+        (
+            Arc::new(Pinned {
+                pin,
+                provider: provider.clone(),
+            }),
+            Some(pin_warning(&pin, name)),
+        )
+    } else if settings.insecure {
+        (
+            Arc::new(AcceptAnything(provider.clone())),
+            Some(
+                "⚠ INSECURE: the server's certificate is NOT verified; any server is accepted, even an impostor"
+                    .to_owned(),
+            ),
+        )
     } else {
         let mut roots = RootCertStore::empty();
         // The system's trust store; certificates it cannot parse are skipped.
@@ -180,7 +235,7 @@ pub(crate) fn client(settings: &TlsClientSettings, host: &str) -> Result<ClientT
         roots.add_parsable_certificates(native.certs);
         let mut given = Vec::new();
         for path in &settings.ca {
-            for cert in read_certs(path)? {
+            for cert in read_certs(path, CA_FILE)? {
                 // A server's own certificate (not a CA) is not a trust anchor for
                 // webpki, and is trusted by exact match below instead.
                 let _ = roots.add(cert.clone());
@@ -193,10 +248,13 @@ pub(crate) fn client(settings: &TlsClientSettings, host: &str) -> Result<ClientT
         )
         .build()
         .map_err(|e| config_error(format!("no certificate to trust: {e}")))?;
-        Arc::new(TrustGiven {
-            inner: webpki,
-            given,
-        })
+        (
+            Arc::new(TrustGiven {
+                inner: webpki,
+                given,
+            }),
+            None,
+        )
     };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -209,14 +267,20 @@ pub(crate) fn client(settings: &TlsClientSettings, host: &str) -> Result<ClientT
         .iter()
         .map(|p| p.as_bytes().to_vec())
         .collect();
-    let name = settings.sni.as_deref().unwrap_or(host);
-    let server_name = ServerName::try_from(name.to_owned())
-        .map_err(|_| config_error(format!("\"{name}\" cannot be a TLS server name (SNI)")))?;
     Ok(ClientTls {
         config: Arc::new(config),
         server_name,
-        insecure: settings.insecure,
+        warning,
     })
+}
+
+/// The log's note for a pinned client, as loud as `--insecure`'s.
+pub fn pin_warning(pin: &CertPin, name: &str) -> String {
+    format!(
+        "⚠ PINNED: only the certificate with SHA-256 {} is accepted, whatever its name and issuer; \
+         the name \"{name}\" and the authority are NOT checked",
+        pin.hex()
+    )
 }
 
 /// The server's configuration, and its certificate's description (for the log).
@@ -225,7 +289,7 @@ pub(crate) fn server(
 ) -> Result<(Arc<ServerConfig>, String), NetError> {
     let (chain, key, about) = match (&settings.cert, &settings.key) {
         (Some(cert), Some(key)) => {
-            let chain = read_certs(cert)?;
+            let chain = read_certs(cert, "certificate file")?;
             let key = read_key(key)?;
             let info = CertInfo::of(&chain[0])
                 .map(|i| i.line())
@@ -430,7 +494,8 @@ fn explain(inner: &rustls::Error, name: &str) -> String {
                 .to_owned(),
             CertificateError::NotValidForName => format!("name mismatch: the certificate is not for \"{name}\""),
             CertificateError::NotValidForNameContext { presented, .. } => format!(
-                "name mismatch: the certificate is for {}, not for \"{name}\" (choose the name with --sni)",
+                "name mismatch: the certificate is for {}, not for \"{name}\" (choose the name with --sni, \
+                or trust exactly this certificate whatever its name with --pin sha256:…)",
                 if presented.is_empty() {
                     "no name at all".to_owned()
                 } else {
@@ -447,6 +512,9 @@ fn explain(inner: &rustls::Error, name: &str) -> String {
             }
             CertificateError::BadSignature => "bad signature: the certificate's signature does not verify".to_owned(),
             CertificateError::Revoked => "revoked: the certificate was withdrawn by its issuer".to_owned(),
+            CertificateError::Other(other) if other.0.downcast_ref::<PinMismatch>().is_some() => {
+                other.to_string()
+            }
             other if format!("{other:?}").contains("CaUsedAsEndEntity") => "untrusted self-signed certificate: \
                 the server presents a CA certificate as its own (as openssl req -x509 makes); trust exactly \
                 that certificate with --ca FILE.pem, or test without checking with --insecure"
@@ -482,12 +550,22 @@ fn explain(inner: &rustls::Error, name: &str) -> String {
     }
 }
 
-/// `DnsName("example.org")` (as rustls presents names) → `example.org`.
-fn plain_name(presented: &str) -> &str {
+/// `DnsName("example.org")` → `example.org`, `IpAddress(0::1)` → `::1`: names
+/// as rustls presents them, as a person writes them.
+fn plain_name(presented: &str) -> String {
+    if let Some(ip) = presented
+        .strip_prefix("IpAddress(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        return ip
+            .parse::<std::net::IpAddr>()
+            .map_or_else(|_| ip.to_owned(), |ip| ip.to_string());
+    }
     presented
         .split_once("(\"")
         .and_then(|(_, rest)| rest.strip_suffix("\")"))
         .unwrap_or(presented)
+        .to_owned()
 }
 
 fn unix_day(t: &UnixTime) -> String {
@@ -498,7 +576,8 @@ fn unix_day(t: &UnixTime) -> String {
 
 /// Trusts what webpki trusts, and any certificate given with `--ca` exactly
 /// (a server's own self-signed certificate, as `openssl req -x509` makes, is
-/// not a CA to webpki; given explicitly, it is trusted while it is valid).
+/// not a CA to webpki; given explicitly, it is its own authority): in date and
+/// for the server's name, as any other certificate.
 #[derive(Debug)]
 struct TrustGiven {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
@@ -520,20 +599,9 @@ impl ServerCertVerifier for TrustGiven {
         {
             Ok(v) => Ok(v),
             Err(_) if self.given.iter().any(|g| g.as_ref() == end_entity.as_ref()) => {
-                // The very certificate the person gave: trusted, if it is in date.
-                let (_, cert) =
-                    x509_parser::parse_x509_certificate(end_entity.as_ref()).map_err(|_| {
-                        rustls::Error::InvalidCertificate(CertificateError::BadEncoding)
-                    })?;
-                let now = now.as_secs() as i64;
-                if now > cert.validity().not_after.timestamp() {
-                    return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
-                }
-                if now < cert.validity().not_before.timestamp() {
-                    return Err(rustls::Error::InvalidCertificate(
-                        CertificateError::NotValidYet,
-                    ));
-                }
+                // The very certificate the person gave: its own authority.
+                check_dates(end_entity, now)?;
+                check_name(end_entity, server_name)?;
                 Ok(ServerCertVerified::assertion())
             }
             Err(e) => Err(e),
@@ -560,6 +628,146 @@ impl ServerCertVerifier for TrustGiven {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+/// The certificate is valid at `now`.
+fn check_dates(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let unix = |t: i64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.max(0) as u64));
+    let (not_before, not_after) = (
+        cert.validity().not_before.timestamp(),
+        cert.validity().not_after.timestamp(),
+    );
+    let at = now.as_secs() as i64;
+    if at > not_after {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::ExpiredContext {
+                time: now,
+                not_after: unix(not_after),
+            },
+        ));
+    }
+    if at < not_before {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYetContext {
+                time: now,
+                not_before: unix(not_before),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// The certificate is for `server_name`, as webpki checks it; and, as OpenSSL
+/// (so curl and Python) does, a certificate without any subject alternative
+/// name is matched by its subject's common name (`openssl req -x509 -subj
+/// /CN=localhost` makes such certificates).
+fn check_name(der: &CertificateDer<'_>, server_name: &ServerName<'_>) -> Result<(), rustls::Error> {
+    let parsed = rustls::server::ParsedCertificate::try_from(der)?;
+    let error = match rustls::client::verify_server_name(&parsed, server_name) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if let ServerName::DnsName(dns) = server_name
+        && let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref())
+        && cert.subject_alternative_name().ok().flatten().is_none()
+        && cert
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok())
+            .any(|cn| cn.eq_ignore_ascii_case(dns.as_ref()))
+    {
+        return Ok(());
+    }
+    Err(error)
+}
+
+/// A pin that the server's certificate does not match.
+#[derive(Debug)]
+struct PinMismatch {
+    expected: CertPin,
+    found: String,
+}
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pinned certificate not presented: the server's certificate has SHA-256 {}, not the pinned {}; \
+             if the server's certificate was changed on purpose, pin the new one",
+            self.found,
+            self.expected.hex()
+        )
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+/// `--pin`: exactly one certificate is accepted, by its SHA-256, whatever its
+/// name or issuer; it must be in date. The handshake's signatures are checked
+/// as always, so the peer holds that certificate's key.
+#[derive(Debug)]
+struct Pinned {
+    pin: CertPin,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+        if digest.as_ref() != self.pin.0 {
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(PinMismatch {
+                    expected: self.pin,
+                    found: fingerprint(end_entity.as_ref()),
+                })),
+            )));
+        }
+        check_dates(end_entity, now)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -648,7 +856,8 @@ mod tests {
         .err()
         .unwrap();
         assert!(
-            e.message.starts_with("cannot read the certificate file"),
+            e.message
+                .ends_with("none.pem: cannot read the CA certificate file: no such file"),
             "{}",
             e.message
         );
@@ -663,7 +872,12 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(e.message.contains("no certificate in it"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("no certificate in the CA certificate file"),
+            "{}",
+            e.message
+        );
         let e = server(&TlsServerSettings {
             cert: Some(missing),
             key: None,
@@ -676,5 +890,192 @@ mod tests {
         assert!(about.starts_with(
             "self-signed certificate made now for localhost, 127.0.0.1 and ::1; SHA-256 "
         ));
+    }
+
+    fn client_error(ca: &Path) -> String {
+        client(
+            &TlsClientSettings {
+                ca: vec![ca.to_owned()],
+                ..Default::default()
+            },
+            "localhost",
+        )
+        .err()
+        .unwrap()
+        .message
+    }
+
+    #[test]
+    fn certificate_files_that_are_not_files_are_refused() {
+        // Before: /dev/zero as a certificate was read until memory ran out,
+        // and --ca /dev/null was called "no such file".
+        let e = client_error(Path::new("/dev/null"));
+        assert_eq!(
+            e,
+            "/dev/null: is a character device, not a regular file; give the CA certificate file as a file"
+        );
+        let e = server(&TlsServerSettings {
+            cert: Some("/dev/zero".into()),
+            key: Some("/dev/zero".into()),
+            alpn: vec![],
+        })
+        .err()
+        .unwrap();
+        assert!(
+            e.message.starts_with(
+                "/dev/zero: is a character device, not a regular file; give the certificate file"
+            ),
+            "{}",
+            e.message
+        );
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(fifo) = crate::persist::read::tests::make_fifo(dir.path()) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(client_error(&fifo));
+            });
+            let e = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("a fifo must not block");
+            assert!(e.contains("is a fifo (named pipe)"), "{e}");
+        }
+        // A key that is not a file either.
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = dir.path().join("cert.pem");
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        let e = server(&TlsServerSettings {
+            cert: Some(cert),
+            key: Some("/dev/zero".into()),
+            alpn: vec![],
+        })
+        .err()
+        .unwrap();
+        assert!(
+            e.message.contains("give the private key file as a file"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn oversized_certificate_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pem");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(PEM_LIMIT + 1).unwrap();
+        drop(file);
+        let e = client_error(&big);
+        assert!(
+            e.ends_with("big.pem: the CA certificate file is larger than 4 MiB, the most sockbench reads; give a smaller file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn session_files_are_checked_before_a_run() {
+        use crate::model::{EndpointKind, EndpointSpec, Session};
+        let mut session = Session::default();
+        session.endpoints.push(EndpointSpec::new(
+            "web",
+            EndpointKind::TlsServer {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                tls: TlsServerSettings::default(),
+            },
+        ));
+        check_session_files(&session).unwrap();
+        session.endpoints.push(EndpointSpec::new(
+            "client",
+            EndpointKind::TlsClient {
+                remote: "127.0.0.1:1".parse().unwrap(),
+                tls: TlsClientSettings {
+                    ca: vec!["/dev/zero".into()],
+                    ..Default::default()
+                },
+            },
+        ));
+        let e = check_session_files(&session).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("endpoint \"client\": /dev/zero: is a character device"),
+            "{}",
+            e.message
+        );
+        session.endpoints[1] = EndpointSpec::new(
+            "server",
+            EndpointKind::TlsServer {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                tls: TlsServerSettings {
+                    cert: Some("/dev/zero".into()),
+                    key: Some("/dev/zero".into()),
+                    alpn: vec![],
+                },
+            },
+        );
+        let e = check_session_files(&session).unwrap_err();
+        assert!(
+            e.message.starts_with("endpoint \"server\": /dev/zero"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn presented_names_read_as_written() {
+        assert_eq!(plain_name("DnsName(\"example.org\")"), "example.org");
+        assert_eq!(plain_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(plain_name("IpAddress(0::1)"), "::1");
+        assert_eq!(plain_name("Other"), "Other");
+    }
+
+    #[test]
+    fn pins_and_warnings() {
+        let pin = CertPin([0x0F; 32]);
+        let tls = client(
+            &TlsClientSettings {
+                pin: Some(pin),
+                insecure: true,
+                ..Default::default()
+            },
+            "example.org",
+        )
+        .unwrap();
+        let warning = tls.warning.unwrap();
+        assert!(
+            warning.starts_with("⚠ PINNED: only the certificate with SHA-256 0F:0F:"),
+            "{warning}"
+        );
+        assert!(warning.contains("\"example.org\""), "{warning}");
+        let tls = client(
+            &TlsClientSettings {
+                insecure: true,
+                ..Default::default()
+            },
+            "example.org",
+        )
+        .unwrap();
+        assert!(tls.warning.unwrap().starts_with("⚠ INSECURE"));
+        let tls = client(&TlsClientSettings::default(), "example.org").unwrap();
+        assert!(tls.warning.is_none());
+    }
+
+    #[test]
+    fn a_certificate_without_alternative_names_matches_its_common_name() {
+        // As `openssl req -x509 -subj /CN=localhost` makes it.
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let der = cert.der().clone();
+        let name = |n: &str| ServerName::try_from(n.to_owned()).unwrap();
+        check_name(&der, &name("localhost")).unwrap();
+        check_name(&der, &name("LOCALHOST")).unwrap();
+        assert!(check_name(&der, &name("other.example")).is_err());
+        assert!(check_name(&der, &name("127.0.0.1")).is_err());
+        // With alternative names, the common name is not looked at.
+        let made = rcgen::generate_simple_self_signed(vec!["a.example".to_owned()]).unwrap();
+        assert!(check_name(made.cert.der(), &name("a.example")).is_ok());
+        assert!(check_name(made.cert.der(), &name("localhost")).is_err());
     }
 }

@@ -42,7 +42,7 @@ pub struct Sequence {
 /// The addresses each endpoint of the log owns (where it listens or is bound,
 /// and the local end of its connections), to join both ends of a conversation
 /// between two endpoints of the same session.
-fn owned_addresses(log: &TrafficLog) -> Vec<(SocketAddr, u16)> {
+fn owned_addresses(log: &TrafficLog) -> Vec<(SocketAddr, u32)> {
     let mut owned = Vec::new();
     for e in log.entries() {
         let detail = String::from_utf8_lossy(log.bytes_of(e));
@@ -61,7 +61,7 @@ fn owned_addresses(log: &TrafficLog) -> Vec<(SocketAddr, u16)> {
     owned
 }
 
-fn owner(owned: &[(SocketAddr, u16)], remote: &SocketAddr) -> Option<u16> {
+fn owner(owned: &[(SocketAddr, u32)], remote: &SocketAddr) -> Option<u32> {
     owned
         .iter()
         .find(|(a, _)| a == remote || (a.ip().is_unspecified() && a.port() == remote.port()))

@@ -81,6 +81,124 @@ pub struct TlsClientSettings {
     /// Application protocols to offer, most wanted first (`h2`, `http/1.1`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alpn: Vec<String>,
+    /// Trust exactly the certificate with this SHA-256, whatever its name or
+    /// issuer (its dates are still checked); no other certificate is accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<CertPin>,
+}
+
+/// The SHA-256 of a certificate's DER bytes: `--pin sha256:AB:CD:…`, the
+/// fingerprint a server's log line prints.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CertPin(pub [u8; 32]);
+
+/// Why a pin's text is not a SHA-256 fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    #[error(
+        "pin \"{excerpt}\": only SHA-256 pins are known; write sha256: and the certificate's 64 hex digits"
+    )]
+    Algorithm { excerpt: String },
+    #[error(
+        "pin: '{found}' at character {position} is not a hex digit; write sha256: and the certificate's 64 hex digits (colons allowed)"
+    )]
+    Digit { position: usize, found: char },
+    #[error(
+        "pin: {digits} hex digits, but a SHA-256 has 64; copy the whole fingerprint (SHA-256 AB:CD:… in the server's log)"
+    )]
+    Length { digits: usize },
+}
+
+impl CertPin {
+    /// Reads `sha256:AB:CD:…`, `sha256:abcd…` or the bare hex, in any case,
+    /// with or without colons (or spaces) between the bytes; `SHA-256:` and
+    /// `sha256/` are taken as the prefix too.
+    pub fn parse(text: &str) -> Result<CertPin, PinError> {
+        let text = text.trim();
+        let lower = text.to_ascii_lowercase();
+        let mut offset = 0;
+        for prefix in [
+            "sha256:", "sha-256:", "sha256/", "sha-256/", "sha256 ", "sha-256 ",
+        ] {
+            if lower.starts_with(prefix) {
+                offset = prefix.len();
+                break;
+            }
+        }
+        if offset == 0
+            && let Some((algorithm, _)) = text.split_once([':', '/'])
+            && !algorithm.is_empty()
+            && !algorithm.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            return Err(PinError::Algorithm {
+                excerpt: text.chars().take(16).collect(),
+            });
+        }
+        let mut digits = Vec::with_capacity(64);
+        for (i, c) in text[offset..].chars().enumerate() {
+            match c {
+                ':' | ' ' => {}
+                c if c.is_ascii_hexdigit() => digits.push(c.to_digit(16).unwrap_or(0) as u8),
+                found => {
+                    return Err(PinError::Digit {
+                        position: offset + i + 1,
+                        found,
+                    });
+                }
+            }
+        }
+        if digits.len() != 64 {
+            return Err(PinError::Length {
+                digits: digits.len(),
+            });
+        }
+        let mut bytes = [0u8; 32];
+        for (b, pair) in bytes.iter_mut().zip(digits.chunks(2)) {
+            *b = pair[0] << 4 | pair[1];
+        }
+        Ok(CertPin(bytes))
+    }
+
+    /// `AB:CD:…`, as the log prints fingerprints.
+    pub fn hex(&self) -> String {
+        self.0
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+impl std::str::FromStr for CertPin {
+    type Err = PinError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CertPin::parse(s)
+    }
+}
+
+impl std::fmt::Display for CertPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl std::fmt::Debug for CertPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CertPin({self})")
+    }
+}
+
+impl serde::Serialize for CertPin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CertPin {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        CertPin::parse(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 impl TlsClientSettings {
@@ -427,6 +545,70 @@ mod tests {
     fn bad_regex_is_refused_when_read() {
         let err = ron::from_str::<Trigger>("Regex(\"(unclosed\")").unwrap_err();
         assert!(err.to_string().contains("bad regex"), "{err}");
+    }
+
+    #[test]
+    fn pins_are_read_in_every_usual_spelling() {
+        let hex = "AB".repeat(31) + "0f";
+        let want = {
+            let mut b = [0xAB; 32];
+            b[31] = 0x0F;
+            CertPin(b)
+        };
+        let colons = (0..32)
+            .map(|i| &hex[i * 2..i * 2 + 2])
+            .collect::<Vec<_>>()
+            .join(":");
+        for text in [
+            format!("sha256:{hex}"),
+            format!("SHA256:{}", hex.to_lowercase()),
+            format!("sha256:{colons}"),
+            format!("SHA-256:{colons}"),
+            format!("SHA-256 {colons}"),
+            format!("  {colons}  "),
+            hex.clone(),
+        ] {
+            assert_eq!(CertPin::parse(&text), Ok(want), "{text}");
+        }
+        assert_eq!(
+            want.to_string(),
+            format!("sha256:{}", colons.to_uppercase())
+        );
+        assert_eq!(CertPin::parse(&want.to_string()), Ok(want));
+    }
+
+    #[test]
+    fn bad_pins_say_what_is_wrong() {
+        let e = CertPin::parse("sha1:0123").unwrap_err();
+        assert!(matches!(e, PinError::Algorithm { .. }), "{e}");
+        assert!(e.to_string().contains("only SHA-256"), "{e}");
+        let e = CertPin::parse(&format!("sha256:{}", "a".repeat(62))).unwrap_err();
+        assert_eq!(e, PinError::Length { digits: 62 });
+        let e = CertPin::parse(&format!("sha256:{}g", "a".repeat(63))).unwrap_err();
+        assert_eq!(
+            e,
+            PinError::Digit {
+                position: 71,
+                found: 'g'
+            }
+        );
+        assert!(CertPin::parse("").is_err());
+    }
+
+    #[test]
+    fn a_pin_is_saved_as_text_and_checked_when_read() {
+        let pin = CertPin([7; 32]);
+        let tls = TlsClientSettings {
+            pin: Some(pin),
+            ..Default::default()
+        };
+        let text = ron::to_string(&tls).unwrap();
+        assert_eq!(text, format!("(pin:Some(\"{pin}\"))"));
+        assert_eq!(ron::from_str::<TlsClientSettings>(&text).unwrap(), tls);
+        let err = ron::from_str::<TlsClientSettings>("(pin: Some(\"sha256:12\"))").unwrap_err();
+        assert!(err.to_string().contains("64"), "{err}");
+        // Files without a pin read as before.
+        assert_eq!(ron::from_str::<TlsClientSettings>("()").unwrap().pin, None);
     }
 
     #[test]

@@ -157,10 +157,9 @@ fn failed_call(detail: &str, kind: ErrorKind) -> Call {
 
 /// The steps of `endpoint`'s last run in `log`.
 pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepStatus> {
-    let Some(ep) = log.endpoints().iter().position(|n| n == endpoint) else {
+    let Some(ep) = log.find_endpoint(endpoint) else {
         return calls(kind, false).into_iter().map(pending).collect();
     };
-    let ep = ep as u16;
     // The last run: runs end at each Stopped; the last one with entries counts.
     let entries = log.entries();
     let mut runs: Vec<Vec<usize>> = vec![Vec::new()];
@@ -347,7 +346,7 @@ mod tests {
     use crate::model::log::NO_PEER;
     use chrono::DateTime;
 
-    fn push(log: &mut TrafficLog, ep: u16, micros: i64, kind: EntryKind, data: &[u8]) {
+    fn push(log: &mut TrafficLog, ep: u32, micros: i64, kind: EntryKind, data: &[u8]) {
         log.push(
             DateTime::from_timestamp_micros(micros).unwrap(),
             ep,

@@ -176,8 +176,9 @@ pub const NO_PEER: u32 = u32::MAX;
 pub struct Entry {
     /// Microseconds since the Unix epoch, UTC.
     pub at_micros: i64,
-    /// Index into [`TrafficLog::endpoints`].
-    pub endpoint: u16,
+    /// Index into [`TrafficLog::endpoints`]. 32 bits: a file may name more
+    /// than 65,536 endpoints, and a narrower index wrapped silently.
+    pub endpoint: u32,
     pub kind: EntryKind,
     /// Index into [`TrafficLog::peers`], or [`NO_PEER`].
     pub peer: u32,
@@ -209,7 +210,7 @@ impl Entry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerRecord {
     /// Index into [`TrafficLog::endpoints`].
-    pub endpoint: u16,
+    pub endpoint: u32,
     /// The peer's number within its endpoint, as the engine gave it
     /// (a TCP client's one connection is 0, a server's peers count from 1).
     pub number: u32,
@@ -223,8 +224,11 @@ pub struct TrafficLog {
     entries: Vec<Entry>,
     chunks: Vec<Vec<u8>>,
     endpoints: Vec<String>,
+    /// Name → index into `endpoints`, so finding an endpoint costs the same
+    /// for the 100,000th as for the first.
+    endpoint_lookup: HashMap<String, u32>,
     peers: Vec<PeerRecord>,
-    peer_lookup: HashMap<(u16, u32), u32>,
+    peer_lookup: HashMap<(u32, u32), u32>,
     /// Bumped by [`TrafficLog::clear`], so views know to start over.
     generation: u64,
 }
@@ -292,27 +296,37 @@ impl TrafficLog {
     }
 
     /// The endpoint index for `name`, added when new.
-    pub fn endpoint_index(&mut self, name: &str) -> u16 {
-        if let Some(i) = self.endpoints.iter().position(|n| n == name) {
-            return i as u16;
+    pub fn endpoint_index(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.endpoint_lookup.get(name) {
+            return i;
         }
+        // Names live in memory (and sessions are at most 256 MiB), so the
+        // count stays far below u32::MAX.
+        let i = u32::try_from(self.endpoints.len()).unwrap_or(u32::MAX);
         self.endpoints.push(name.to_owned());
-        (self.endpoints.len() - 1) as u16
+        self.endpoint_lookup.insert(name.to_owned(), i);
+        i
+    }
+
+    /// The endpoint index for `name`, when the log knows it.
+    pub fn find_endpoint(&self, name: &str) -> Option<u32> {
+        self.endpoint_lookup.get(name).copied()
     }
 
     /// Gives an endpoint a new name in every row that names it.
     pub fn rename_endpoint(&mut self, old: &str, new: &str) {
-        if self.endpoints.iter().any(|n| n == new) {
+        if self.endpoint_lookup.contains_key(new) {
             return;
         }
-        if let Some(n) = self.endpoints.iter_mut().find(|n| *n == old) {
-            *n = new.to_owned();
+        if let Some(i) = self.endpoint_lookup.remove(old) {
+            self.endpoints[i as usize] = new.to_owned();
+            self.endpoint_lookup.insert(new.to_owned(), i);
         }
     }
 
     /// The peer index for peer `number` of `endpoint`, added when new. A known
     /// peer keeps its index; a new address replaces an empty one.
-    pub fn peer_index(&mut self, endpoint: u16, number: u32, remote: &str) -> u32 {
+    pub fn peer_index(&mut self, endpoint: u32, number: u32, remote: &str) -> u32 {
         if let Some(&i) = self.peer_lookup.get(&(endpoint, number)) {
             let record = &mut self.peers[i as usize];
             if record.remote.is_empty() && !remote.is_empty() {
@@ -333,12 +347,12 @@ impl TrafficLog {
     /// Starts a new run of `endpoint`: the engine numbers its peers from 1
     /// again, and those are new connections, so later rows get new peer
     /// records instead of joining the earlier run's peers with the same number.
-    pub fn new_run(&mut self, endpoint: u16) {
+    pub fn new_run(&mut self, endpoint: u32) {
         self.peer_lookup.retain(|(e, _), _| *e != endpoint);
     }
 
     /// The peer index of peer `number` of `endpoint`, when known.
-    pub fn find_peer(&self, endpoint: u16, number: u32) -> Option<u32> {
+    pub fn find_peer(&self, endpoint: u32, number: u32) -> Option<u32> {
         self.peer_lookup.get(&(endpoint, number)).copied()
     }
 
@@ -346,7 +360,7 @@ impl TrafficLog {
     pub fn push(
         &mut self,
         at: DateTime<Utc>,
-        endpoint: u16,
+        endpoint: u32,
         peer: u32,
         kind: EntryKind,
         data: &[u8],
@@ -512,7 +526,7 @@ pub struct FilteredView {
     generation: u64,
     /// The filter's names resolved against the log's tables (resolved lazily,
     /// because the endpoint may appear in the log after the filter was set).
-    resolved_endpoint: Option<u16>,
+    resolved_endpoint: Option<u32>,
     resolved_peer: Option<u32>,
     finder: Option<memchr::memmem::Finder<'static>>,
 }
@@ -565,17 +579,13 @@ impl FilteredView {
         if let Some(name) = &self.filter.endpoint
             && self.resolved_endpoint.is_none()
         {
-            self.resolved_endpoint = log
-                .endpoints()
-                .iter()
-                .position(|n| n == name)
-                .map(|i| i as u16);
+            self.resolved_endpoint = log.find_endpoint(name);
         }
         if let Some((name, number)) = &self.filter.peer
             && self.resolved_peer.is_none()
-            && let Some(ep) = log.endpoints().iter().position(|n| n == name)
+            && let Some(ep) = log.find_endpoint(name)
         {
-            self.resolved_peer = log.find_peer(ep as u16, *number);
+            self.resolved_peer = log.find_peer(ep, *number);
         }
         let end = log.len().min(self.scanned.saturating_add(budget));
         for (i, e) in log.entries()[self.scanned..end].iter().enumerate() {
@@ -660,6 +670,45 @@ mod tests {
         // The other endpoint's peers are untouched.
         let client = log.endpoint_index("client");
         assert_eq!(log.find_peer(client, 0), Some(0));
+    }
+
+    #[test]
+    fn rows_of_the_70000th_endpoint_stay_its_own() {
+        // Before: u16 indices wrapped after 65,536 names, and the row of
+        // endpoint 65,536 was shown as endpoint 0's.
+        let mut log = TrafficLog::new();
+        for i in 0..70_000u32 {
+            let ep = log.endpoint_index(&format!("endpoint {i}"));
+            assert_eq!(ep, i);
+            log.push(t(i as i64), ep, NO_PEER, EntryKind::Note, &i.to_le_bytes());
+        }
+        assert_eq!(log.endpoints().len(), 70_000);
+        for i in [0u32, 65_535, 65_536, 65_537, 69_999] {
+            let e = log.entry(i as usize).unwrap();
+            assert_eq!(log.endpoint_name(e), format!("endpoint {i}"));
+            assert_eq!(log.data(i as usize), i.to_le_bytes());
+        }
+        assert_eq!(log.endpoint_index("endpoint 65536"), 65_536);
+        assert_eq!(log.find_endpoint("endpoint 69999"), Some(69_999));
+        let mut v = FilteredView::new(LogFilter {
+            endpoint: Some("endpoint 65536".into()),
+            ..Default::default()
+        });
+        v.refresh(&log, usize::MAX);
+        assert_eq!(v.indices(), [65_536]);
+    }
+
+    #[test]
+    fn renamed_endpoints_are_found_by_their_new_name() {
+        let mut log = sample();
+        log.rename_endpoint("server", "echo");
+        assert_eq!(log.find_endpoint("server"), None);
+        assert_eq!(log.find_endpoint("echo"), Some(1));
+        assert_eq!(log.endpoint_name(log.entry(2).unwrap()), "echo");
+        // A name already taken is not given twice.
+        log.rename_endpoint("echo", "client");
+        assert_eq!(log.find_endpoint("echo"), Some(1));
+        assert_eq!(log.endpoint_index("server"), 2);
     }
 
     #[test]

@@ -132,7 +132,38 @@ fn syntax_error(path: &Path, e: ron::error::SpannedError) -> LoadError {
         path: path.to_owned(),
         line: e.span.start.line,
         col: e.span.start.col,
-        message: e.code.to_string(),
+        message: describe(&e.code),
+    }
+}
+
+/// The part of a session a RON struct name stands for, in the words of the README.
+fn part_named(outer: &Option<String>) -> &'static str {
+    match outer.as_deref() {
+        Some("Session" | "Probe") | None => "the session",
+        Some("Log") => "the log",
+        Some("Peer") => "a peer of the log",
+        Some("Entry") => "a log entry",
+        Some("EndpointSpec") => "an endpoint",
+        Some("TlsClientSettings" | "TlsServerSettings") => "the TLS settings",
+        Some("SocketOptions") => "the socket options",
+        Some("LibraryItem") => "a library payload",
+        Some("Rule") => "a rule",
+        Some(_) => "this part of the file",
+    }
+}
+
+/// A RON error in the words of a session file: no internal type names.
+fn describe(code: &ron::Error) -> String {
+    match code {
+        ron::Error::DuplicateStructField { field, outer } => format!(
+            "the field `{field}` is given twice in {}; keep one of them",
+            part_named(outer)
+        ),
+        // The probe is ours; the person wrote (or meant) a session.
+        other => other.to_string().replace(
+            "struct `Probe`",
+            "a session: `(format: 1, endpoints: [...], ...)`",
+        ),
     }
 }
 
@@ -150,33 +181,34 @@ fn ron_options() -> ron::Options {
 }
 
 pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
+    // Editors on Windows start UTF-8 files with a byte-order mark; it is not text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let options = ron_options();
-    let probe: Probe = options.from_str(text).map_err(|e| {
-        let mut error = syntax_error(path, e);
-        if let LoadError::Syntax { message, .. } = &mut error {
-            // The probe is ours; the person wrote (or meant) a session.
-            *message = message.replace(
-                "struct `Probe`",
-                "a session: `(format: 1, endpoints: [...], ...)`",
-            );
-        }
-        error
-    })?;
-    match probe.format {
-        None => {
-            return Err(LoadError::MissingFormat {
-                path: path.to_owned(),
+    // One pass over the text when it is a good session (the common case, and
+    // the costly one for a big recording); the probe runs only when the
+    // session does not parse or is of another format, so a file from a newer
+    // sockbench says so instead of failing on some field it does not know.
+    let file = match options.from_str::<SessionFile>(text) {
+        Ok(file) if file.format == FORMAT => file,
+        parsed => {
+            let probe: Probe = options.from_str(text).map_err(|e| syntax_error(path, e))?;
+            return Err(match (probe.format, parsed) {
+                (None, _) => LoadError::MissingFormat {
+                    path: path.to_owned(),
+                },
+                (Some(found), _) if found != FORMAT as u64 => LoadError::UnknownFormat {
+                    path: path.to_owned(),
+                    found,
+                },
+                (Some(_), Err(e)) => syntax_error(path, e),
+                // The probe and the session disagree on the format: cannot happen.
+                (Some(found), Ok(_)) => LoadError::UnknownFormat {
+                    path: path.to_owned(),
+                    found,
+                },
             });
         }
-        Some(f) if f != FORMAT as u64 => {
-            return Err(LoadError::UnknownFormat {
-                path: path.to_owned(),
-                found: f,
-            });
-        }
-        Some(_) => {}
-    }
-    let file: SessionFile = options.from_str(text).map_err(|e| syntax_error(path, e))?;
+    };
 
     let mut session = Session {
         notes: file.notes,
@@ -186,12 +218,12 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
         lesson: file.lesson,
     };
     if let Err(message) = session.validate() {
+        let mut seen = std::collections::HashSet::new();
         let line = session
             .endpoints
             .iter()
-            .enumerate()
-            .find(|(i, e)| session.endpoints[..*i].iter().any(|o| o.name == e.name))
-            .and_then(|(_, e)| line_of_second(text, &format!("name: \"{}\"", e.name)));
+            .find(|e| !seen.insert(e.name.as_str()))
+            .and_then(|e| line_of_second(text, &format!("name: \"{}\"", e.name)));
         return Err(LoadError::Invalid {
             path: path.to_owned(),
             line,
@@ -242,8 +274,8 @@ pub fn encode(session: &Session) -> String {
     // A peer's number in the file must name one peer of its endpoint. Runs of
     // an endpoint each number their peers from 1 again, so a later run's peer
     // whose number is taken gets the next free one.
-    let mut taken: std::collections::HashSet<(u16, u32)> = std::collections::HashSet::new();
-    let mut next_free: std::collections::HashMap<u16, u32> = std::collections::HashMap::new();
+    let mut taken: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
+    let mut next_free: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     for p in log.peers() {
         let top = next_free.entry(p.endpoint).or_insert(0);
         *top = (*top).max(p.number.saturating_add(1));
@@ -507,6 +539,46 @@ mod tests {
         let text = "(\n format: 1,\n endpoints: [\n  (name: \"a\", kind: Udp()),\n  (name: \"a\", kind: Udp()),\n ],\n)";
         let err = decode(text, &p()).unwrap_err();
         assert_eq!(err.to_string(), "test.ron:5: two endpoints are named \"a\"");
+    }
+
+    #[test]
+    fn duplicated_fields_are_named_with_their_place() {
+        // Before: "Unexpected duplicate field named `format` in `Probe`".
+        let err = decode("(\n  format: 1,\n  format: 1,\n)", &p()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("test.ron:3:"), "{msg}");
+        assert!(
+            msg.ends_with("the field `format` is given twice in the session; keep one of them"),
+            "{msg}"
+        );
+        assert!(!msg.contains("Probe"), "{msg}");
+        let err = decode(
+            "(format: 1,\n endpoints: [],\n notes: \"a\",\n notes: \"b\")",
+            &p(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, LoadError::Syntax { line: 4, .. }), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("the field `notes` is given twice in the session; keep one of them"),
+            "{err}"
+        );
+        let err = decode(
+            "(format: 1, endpoints: [\n  (name: \"a\", name: \"b\", kind: Udp()),\n])",
+            &p(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("the field `name` is given twice in an endpoint; keep one of them"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let s = decode("\u{feff}(format: 1, notes: \"n\")", &p()).unwrap();
+        assert_eq!(s.notes, "n");
     }
 
     #[test]

@@ -1,30 +1,36 @@
-//! Session files: the [`Session`] document as RON, format 1.
+//! Session files: the [`Session`] document as RON, format 1, and the one way
+//! sockbench reads and writes the files it is given.
 //!
 //! Loading checks the `format` field first, so a file from a newer sockbench says
 //! so instead of failing on some field it does not know. Every error names the
-//! file, and where the text is at fault, its line and column. Saving is atomic:
-//! the text goes to a temporary file beside the target, is flushed to disk, and
-//! only then renamed over the target, so a failed save never leaves half a file.
+//! file, and where the text is at fault, its line and column. Every file read
+//! is a regular file under a stated size ([`read_bounded`]: sessions up to
+//! [`SESSION_LIMIT`], PEM files up to [`PEM_LIMIT`]). Saving is atomic: the text
+//! goes to a temporary file beside the target, is flushed to disk, and only then
+//! renamed over the target, so a failed save never leaves half a file; a target
+//! that is not a regular file (a device, a fifo) is never replaced ([`write`]).
 
 mod format;
+pub mod read;
+pub mod write;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::model::Session;
 
 pub use format::{FORMAT, format_timestamp};
+pub use read::{NOTE_LIMIT, PEM_LIMIT, ReadError, SESSION_LIMIT, read_bounded};
+pub use write::{
+    SaveFailure, SaveTarget, prepare_file, prepare_save, save_or_recover, write_atomic,
+    write_output,
+};
 
 /// Why a session file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{}: cannot read: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}: is a directory, not a session file", path.display())]
-    IsDirectory { path: PathBuf },
+    /// Missing, unreadable, not a regular file, or too large.
+    #[error(transparent)]
+    File(#[from] ReadError),
     #[error("{}:{line}:{col}: {message}", path.display())]
     Syntax {
         path: PathBuf,
@@ -48,9 +54,8 @@ pub enum LoadError {
 impl LoadError {
     pub fn path(&self) -> &Path {
         match self {
-            LoadError::Read { path, .. }
-            | LoadError::IsDirectory { path }
-            | LoadError::Syntax { path, .. }
+            LoadError::File(e) => e.path(),
+            LoadError::Syntax { path, .. }
             | LoadError::UnknownFormat { path, .. }
             | LoadError::MissingFormat { path }
             | LoadError::Invalid { path, .. } => path,
@@ -58,33 +63,36 @@ impl LoadError {
     }
 }
 
-/// Why a session file could not be written.
+/// Why output could not be written. Every kind but `Write` and `Stdout` is
+/// found before anything is written (bad input: exit status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
-    #[error("{}: is a directory; give a file name to save the session as", path.display())]
+    #[error("{}: is a directory; give a file name", path.display())]
     IsDirectory { path: PathBuf },
-    #[error("{}: the folder {} does not exist", path.display(), folder.display())]
+    #[error("{}: ends with /, which names a folder; give a file name", path.display())]
+    EndsInSlash { path: PathBuf },
+    #[error("an empty file name; give a file name")]
+    NoName { path: PathBuf },
+    #[error("{}: is {kind}, not a regular file; give a file name (or - for standard output)", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{}: the folder {} does not exist; create it first or give another folder", path.display(), folder.display())]
     NoFolder { path: PathBuf, folder: PathBuf },
+    #[error("{}: {} is a file, not a folder", path.display(), parent.display())]
+    ParentIsFile { path: PathBuf, parent: PathBuf },
     #[error("{}: cannot write: {source}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot write to standard output: {source}")]
+    Stdout { source: std::io::Error },
     #[error("cannot save: {message}")]
     Invalid { message: String },
 }
 
-/// Reads a session file.
+/// Reads a session file (a regular file of at most [`SESSION_LIMIT`] bytes).
 pub fn load(path: &Path) -> Result<Session, LoadError> {
-    if path.is_dir() {
-        return Err(LoadError::IsDirectory {
-            path: path.to_owned(),
-        });
-    }
-    let text = std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = read_bounded(path, SESSION_LIMIT, "session file")?;
     let text = String::from_utf8(text).map_err(|e| {
         let before = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -112,85 +120,29 @@ pub fn to_string(session: &Session) -> Result<String, SaveError> {
     Ok(format::encode(session))
 }
 
-/// Checks that `path` can be saved to without writing anything: it is not a
-/// directory and its folder exists. Used before a long run whose result is saved.
+/// Checks that `path` can take a file without writing anything (see
+/// [`write::classify`]; standard output is not a file here).
 pub fn check_save_target(path: &Path) -> Result<(), SaveError> {
-    if path.is_dir() {
-        return Err(SaveError::IsDirectory {
+    write::classify(path, false).and_then(|t| match t {
+        SaveTarget::File(_) => Ok(()),
+        SaveTarget::Stdout => Err(SaveError::NotAFile {
             path: path.to_owned(),
-        });
-    }
-    let folder = folder_of(path);
-    if !folder.is_dir() {
-        return Err(SaveError::NoFolder {
-            path: path.to_owned(),
-            folder,
-        });
-    }
-    Ok(())
-}
-
-/// Like [`check_save_target`], and proves the folder takes a new file by
-/// creating and removing one, so a long run does not learn at its end that
-/// its recording cannot be kept.
-pub fn check_writable(path: &Path) -> Result<(), SaveError> {
-    check_save_target(path)?;
-    let probe = folder_of(path).join(format!(".sockbench-probe.{}.tmp", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(source) => Err(SaveError::Write {
-            path: path.to_owned(),
-            source,
+            kind: "standard output",
         }),
-    }
+    })
 }
 
-fn folder_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    }
+/// Proves a file can be saved at `path` by creating and removing the real
+/// temporary file (see [`prepare_file`]); standard output is not a file here.
+pub fn check_writable(path: &Path) -> Result<(), SaveError> {
+    prepare_file(path).map(drop)
 }
 
-/// Writes a session file atomically.
+/// Writes a session file atomically. `path` is a file, never standard output
+/// (the window's Save As, the recovery copy); see [`SaveTarget::save`] for both.
 pub fn save(path: &Path, session: &Session) -> Result<(), SaveError> {
     let text = to_string(session)?;
     write_atomic(path, text.as_bytes())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, flushes it, and renames it
-/// over `path`. On any failure the target is untouched and the temporary removed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SaveError> {
-    check_save_target(path)?;
-    let folder = folder_of(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "session".into());
-    let temp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
-    let write_err = |source| SaveError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&temp);
-        return Err(write_err(e));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -213,6 +165,8 @@ mod tests {
         assert!(matches!(err, SaveError::IsDirectory { .. }), "{err}");
         let err = save(&dir.path().join("no/such/x.ron"), &Session::default()).unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
+        // Nothing but the file: no temporary left by the failed saves either.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
@@ -243,7 +197,8 @@ mod tests {
         let err = load(dir.path()).unwrap_err();
         assert!(
             err.to_string()
-                .ends_with("is a directory, not a session file")
+                .ends_with("is a directory, not a regular file; give the session file as a file"),
+            "{err}"
         );
         let missing = dir.path().join("missing.ron");
         let err = load(&missing).unwrap_err();
@@ -254,6 +209,70 @@ mod tests {
         assert!(
             err.to_string()
                 .ends_with(":2:13: the file is not UTF-8 text"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sessions_that_are_not_regular_files_are_refused() {
+        // Before: /dev/zero was read until the allocator aborted.
+        let err = load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/dev/zero: is a character device, not a regular file; give the session file as a file"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(fifo) = read::tests::make_fifo(dir.path()) {
+            let err = load(&fifo).unwrap_err();
+            assert!(err.to_string().contains("is a fifo (named pipe)"), "{err}");
+        }
+    }
+
+    #[test]
+    fn sessions_above_the_limit_are_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.ron");
+        // Sparse: takes no disk, and is never read.
+        let file = std::fs::File::create(&huge).unwrap();
+        file.set_len(SESSION_LIMIT + 1).unwrap();
+        drop(file);
+        let err = load(&huge).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LoadError::File(ReadError::TooLarge {
+                    limit: SESSION_LIMIT,
+                    ..
+                })
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with("huge.ron: the session file is larger than 256 MiB, the most sockbench reads; give a smaller file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bom.ron");
+        // Before: "1:1: Unexpected ..." for a file saved by a Windows editor.
+        std::fs::write(&file, b"\xef\xbb\xbf(format: 1, notes: \"hi\")\n").unwrap();
+        assert_eq!(load(&file).unwrap().notes, "hi");
+        // And errors after it keep their line and column.
+        std::fs::write(&file, b"\xef\xbb\xbf(format: 1,\n  nots: \"x\")").unwrap();
+        let err = load(&file).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LoadError::Syntax {
+                    line: 2,
+                    col: 3,
+                    ..
+                }
+            ),
             "{err}"
         );
     }
