@@ -152,12 +152,11 @@ impl Pacer {
                 }
                 continue;
             }
-            let wait = if pace.speed <= 0.0 {
-                Duration::ZERO
-            } else {
-                gap.div_f64(pace.speed)
-            };
-            let deadline = since + wait;
+            let wait = crate::model::replay::scaled_gap(gap, pace.speed);
+            // Far beyond any run; `+` would panic where the clock cannot count so far.
+            let deadline = since
+                .checked_add(wait)
+                .unwrap_or_else(|| Instant::now() + crate::model::replay::MAX_SCALED_GAP);
             // Timers tick in milliseconds: a shorter wait would become a whole one.
             if deadline.saturating_duration_since(Instant::now()) < Duration::from_millis(1) {
                 return;
@@ -312,7 +311,8 @@ impl Shared {
                         } else {
                             self.ctx.failed(
                                 Some(peer),
-                                NetError::from_io(Operation::Send, format!("to {remote}"), &e),
+                                NetError::from_io(Operation::Send, format!("to {remote}"), &e)
+                                    .of_reported_write(),
                             );
                         }
                         return false;
@@ -385,7 +385,7 @@ impl Shared {
                 });
             }
         };
-        let reading = tokio::spawn(reader);
+        let reading = tokio::spawn(super::net::guarded(self.ctx.clone(), reader));
         let mut link = Link::Stream(Box::new(wr));
         let played = self
             .play(peer, remote, conversation, &mut link, &mut seen)
@@ -612,7 +612,7 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 let shared = shared.clone();
                 let conversations = conversations.clone();
                 let acceptor = acceptor.clone();
-                tasks.spawn(async move {
+                tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
                     let _ = apply_stream(&SockRef::from(&stream), &shared.ctx.options);
                     let conversation = &conversations[index];
                     let Some(acceptor) = acceptor else {
@@ -655,7 +655,7 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                             });
                         }
                     }
-                });
+                }));
             }
             drop(listener);
             tasks.close();
@@ -688,6 +688,19 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
             };
             let local = socket.local_addr().unwrap_or(bind_addr);
             ctx.emit(EventKind::Bound { local });
+            // As the live socket: a client with a remote is connected to it unless
+            // the endpoint says otherwise, so a stranger's datagram is not taken
+            // for the answer and a closed port is reported as refused.
+            if let Some(to) = remote
+                && role == Role::Client
+                && ctx.options.connected
+                && let Err(e) = socket.connect(super::udp::fit_family(&local, to)).await
+            {
+                return ctx.failed(
+                    None,
+                    NetError::from_io(Operation::Connect, format!("to {to}"), &e),
+                );
+            }
             udp_plan(shared, plan.conversations, role, socket, remote).await;
         }
     }
@@ -711,7 +724,7 @@ async fn udp_plan(
         let shared = shared.clone();
         let conversations = conversations.clone();
         let socket = socket.clone();
-        tasks.spawn(async move {
+        tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
             let mut seen = seen;
             let mut link = Link::Udp { socket, to };
             if shared
@@ -720,7 +733,7 @@ async fn udp_plan(
             {
                 shared.settle(&mut seen).await;
             }
-        });
+        }));
     };
     if let (Role::Client, Some(to)) = (role, remote) {
         let (tx, rx) = watch::channel(Seen::default());
