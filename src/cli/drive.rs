@@ -471,3 +471,93 @@ pub async fn listen(request: ListenRequest) -> i32 {
     }
     run.finish(request.save).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_interface_is_warned_about_and_loopback_is_not() {
+        let any4: SocketAddr = "0.0.0.0:7000".parse().unwrap();
+        let line = wildcard_warning(any4, false).unwrap();
+        assert_eq!(
+            line,
+            "warning: listening on every interface (0.0.0.0:7000): other machines on the network \
+             can connect; listen on 127.0.0.1:7000 to keep it to this machine"
+        );
+        let any6: SocketAddr = "[::]:443".parse().unwrap();
+        let line = wildcard_warning(any6, true).unwrap();
+        assert!(line.contains("listen on [::1]:443"), "{line}");
+        assert!(
+            line.ends_with(
+                "the generated certificate names only localhost, 127.0.0.1 and ::1, so clients \
+                 on other machines will not verify it"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+        for local in ["127.0.0.1:7000", "[::1]:7000", "192.0.2.1:80"] {
+            assert_eq!(
+                wildcard_warning(local.parse().unwrap(), true),
+                None,
+                "{local}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_verdict_counts_what_went_out() {
+        let sent = EventKind::Traffic {
+            peer: 0,
+            remote: "127.0.0.1:1".parse().unwrap(),
+            dir: Direction::Sent,
+            bytes: b"x".to_vec(),
+        };
+        let failed_write = EventKind::Failed {
+            peer: Some(0),
+            error: crate::engine::NetError::new(
+                crate::model::ErrorKind::BrokenPipe,
+                Operation::Send,
+                "send 1 bytes to 127.0.0.1:1: Broken pipe (os error 32)",
+            )
+            .of_reported_write(),
+        };
+        let mut d = Delivery {
+            requested: 3,
+            ..Delivery::default()
+        };
+        d.note(&sent);
+        d.note(&sent);
+        d.note(&failed_write);
+        assert_eq!(d.written(), 1);
+        assert_eq!(
+            d.verdict(Some("broken pipe: …".into()), false).as_deref(),
+            Some("sent 1 of 3 payloads: broken pipe: …")
+        );
+        // Nothing failed, yet payloads are missing: still an error.
+        assert_eq!(
+            d.verdict(None, false).as_deref(),
+            Some("sent 1 of 3 payloads: the connection ended before the rest went out")
+        );
+        let mut whole = Delivery {
+            requested: 1,
+            ..Delivery::default()
+        };
+        whole.note(&sent);
+        assert_eq!(whole.verdict(None, false), None);
+        assert_eq!(
+            whole
+                .verdict(Some("connection reset".into()), false)
+                .as_deref(),
+            Some("sent 1 of 1 payload: connection reset")
+        );
+        let none = Delivery::default();
+        assert_eq!(none.verdict(Some("x".into()), false).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn far_deadlines_do_not_overflow() {
+        let _ = later(Duration::MAX);
+        let _ = later(Duration::from_secs(u64::MAX / 2));
+    }
+}

@@ -136,6 +136,9 @@ pub struct NetError {
     pub failed_write: bool,
 }
 
+/// How the message of an internal error (a caught panic) begins.
+pub(crate) const INTERNAL: &str = "internal error: ";
+
 /// `connection refused: …`; an error of no particular kind needs no label
 /// (its message says what happened, and callers write `error: ` already).
 fn kind_prefix(kind: ErrorKind) -> String {
@@ -153,6 +156,12 @@ impl NetError {
             message: message.into(),
             failed_write: false,
         }
+    }
+
+    /// A bug inside sockbench (a caught panic), not a network failure: the
+    /// endpoint stopped because of it.
+    pub fn is_internal(&self) -> bool {
+        self.message.starts_with(INTERNAL)
     }
 
     /// Marks this as the failure of a write already reported as sent.

@@ -534,6 +534,7 @@ mod tests {
             error.message
         );
         assert!(!error.message.contains('\n'));
+        assert!(error.is_internal());
         // A failure that ends a command-line run (exit 3), as any start failure.
         assert_eq!(error.operation, Operation::Configure);
 

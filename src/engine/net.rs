@@ -63,7 +63,10 @@ pub(crate) fn internal_error(message: &str) -> NetError {
     NetError::new(
         ErrorKind::Other,
         Operation::Configure,
-        format!("internal error: {message} (a bug in sockbench; the endpoint stopped)"),
+        format!(
+            "{}{message} (a bug in sockbench; the endpoint stopped)",
+            super::event::INTERNAL
+        ),
     )
 }
 

@@ -194,6 +194,11 @@ impl Link {
                 w.write_all(bytes).await?;
                 w.flush().await
             }
+            // A connected socket sends with send(): some systems refuse sendto() on it.
+            Link::Udp { socket, to } if socket.peer_addr().is_ok() => {
+                let _ = to;
+                socket.send(bytes).await.map(|_| ())
+            }
             Link::Udp { socket, to } => socket.send_to(bytes, *to).await.map(|_| ()),
         }
     }
@@ -682,25 +687,25 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                     .map(unspecified_for)
                     .unwrap_or_else(|| "0.0.0.0:0".parse().expect("literal")),
             };
-            let socket = match super::udp::bind_socket(&ctx, bind_addr) {
+            // As the live socket: a client with a remote is connected to it unless
+            // the endpoint says otherwise, so a stranger's datagram is not taken
+            // for the answer and a closed port is reported as refused; connect()
+            // binds it (to the route's address, not every interface).
+            let connect_to = remote.filter(|_| role == Role::Client && ctx.options.connected);
+            let socket = match super::udp::bind_socket(&ctx, bind_addr, connect_to.is_none()) {
                 Ok(s) => Arc::new(s),
                 Err(e) => return ctx.failed(None, e),
             };
-            let local = socket.local_addr().unwrap_or(bind_addr);
-            ctx.emit(EventKind::Bound { local });
-            // As the live socket: a client with a remote is connected to it unless
-            // the endpoint says otherwise, so a stranger's datagram is not taken
-            // for the answer and a closed port is reported as refused.
-            if let Some(to) = remote
-                && role == Role::Client
-                && ctx.options.connected
-                && let Err(e) = socket.connect(super::udp::fit_family(&local, to)).await
+            if let Some(to) = connect_to
+                && let Err(e) = socket.connect(super::udp::fit_family(&bind_addr, to)).await
             {
                 return ctx.failed(
                     None,
                     NetError::from_io(Operation::Connect, format!("to {to}"), &e),
                 );
             }
+            let local = socket.local_addr().unwrap_or(bind_addr);
+            ctx.emit(EventKind::Bound { local });
             udp_plan(shared, plan.conversations, role, socket, remote).await;
         }
     }

@@ -36,7 +36,13 @@ impl Peers {
     }
 }
 
-pub(crate) fn bind_socket(ctx: &EndpointCtx, addr: SocketAddr) -> Result<UdpSocket, NetError> {
+/// A UDP socket of `addr`'s family with the endpoint's options, bound to
+/// `addr` when `bind` (else left for connect() to bind).
+pub(crate) fn bind_socket(
+    ctx: &EndpointCtx,
+    addr: SocketAddr,
+    bind: bool,
+) -> Result<UdpSocket, NetError> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| NetError::from_io(Operation::Configure, "a UDP socket", &e))?;
     let configure =
@@ -52,9 +58,11 @@ pub(crate) fn bind_socket(ctx: &EndpointCtx, addr: SocketAddr) -> Result<UdpSock
             .map_err(|e| configure(e, "SO_BROADCAST"))?;
     }
     apply_common(&SockRef::from(&socket), &ctx.options, addr.is_ipv6())?;
-    socket
-        .bind(&addr.into())
-        .map_err(|e| NetError::from_io(Operation::Bind, addr, &e))?;
+    if bind {
+        socket
+            .bind(&addr.into())
+            .map_err(|e| NetError::from_io(Operation::Bind, addr, &e))?;
+    }
     socket
         .set_nonblocking(true)
         .map_err(|e| configure(e, "O_NONBLOCK"))?;
@@ -107,26 +115,33 @@ pub(crate) async fn socket(
             Err(e) => return ctx.failed(None, e),
         },
     };
+    let explicit = bind_addr.is_some();
     let bind_addr = bind_addr
         .or(remote_addr.as_ref().map(unspecified_for))
         .unwrap_or_else(|| "0.0.0.0:0".parse().expect("a literal address"));
-    let socket = match bind_socket(&ctx, bind_addr) {
+    let connect_to = remote_addr.filter(|_| ctx.options.connected);
+    // Without a bind address, a socket to be connected is bound by connect()
+    // itself, to the address its route uses (127.0.0.1 towards loopback), not
+    // to every interface.
+    let socket = match bind_socket(&ctx, bind_addr, explicit || connect_to.is_none()) {
         Ok(s) => std::sync::Arc::new(s),
         Err(e) => return ctx.failed(None, e),
     };
+    if let Some(remote) = connect_to
+        && let Err(e) = socket.connect(fit_family(&bind_addr, remote)).await
+    {
+        return ctx.failed(
+            None,
+            NetError::from_io(Operation::Connect, format!("to {remote}"), &e),
+        );
+    }
     let local = socket.local_addr().unwrap_or(bind_addr);
     ctx.emit(EventKind::Bound { local });
 
     let mut peers = Peers::default();
     // The one address a connected socket talks to.
-    let connected = match remote_addr {
-        Some(remote) if ctx.options.connected => {
-            if let Err(e) = socket.connect(fit_family(&local, remote)).await {
-                return ctx.failed(
-                    None,
-                    NetError::from_io(Operation::Connect, format!("to {remote}"), &e),
-                );
-            }
+    let connected = match connect_to {
+        Some(remote) => {
             peers.id(remote);
             ctx.emit(EventKind::Note {
                 peer: None,
