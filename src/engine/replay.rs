@@ -153,10 +153,7 @@ impl Pacer {
                 continue;
             }
             let wait = crate::model::replay::scaled_gap(gap, pace.speed);
-            // Far beyond any run; `+` would panic where the clock cannot count so far.
-            let deadline = since
-                .checked_add(wait)
-                .unwrap_or_else(|| Instant::now() + crate::model::replay::MAX_SCALED_GAP);
+            let deadline = after(since, wait);
             // Timers tick in milliseconds: a shorter wait would become a whole one.
             if deadline.saturating_duration_since(Instant::now()) < Duration::from_millis(1) {
                 return;
@@ -167,6 +164,15 @@ impl Pacer {
             }
         }
     }
+}
+
+/// `wait` after `since`; `+` would panic where the clock cannot count so far
+/// (a timeout or gap from a crafted file), so a wait that does not fit is cut
+/// to the longest replay wait.
+fn after(since: Instant, wait: Duration) -> Instant {
+    since
+        .checked_add(wait)
+        .unwrap_or_else(|| since + crate::model::replay::MAX_SCALED_GAP)
 }
 
 /// What a conversation has received so far: bytes (TCP) or datagrams (UDP).
@@ -227,7 +233,7 @@ impl Shared {
         units: usize,
         limit: Duration,
     ) -> bool {
-        let deadline = Instant::now() + limit;
+        let deadline = after(Instant::now(), limit);
         loop {
             let now = *seen.borrow_and_update();
             if now.units >= units {
@@ -417,7 +423,7 @@ impl Shared {
     }
 
     async fn wait_for_end(&self, seen: &mut watch::Receiver<Seen>, limit: Duration) {
-        let deadline = Instant::now() + limit;
+        let deadline = after(Instant::now(), limit);
         while !seen.borrow_and_update().ended {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => return,
@@ -851,6 +857,27 @@ impl Default for Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn huge_waits_and_tiny_speeds_do_not_panic() {
+        let now = Instant::now();
+        assert!(after(now, Duration::MAX) > now);
+        let pace = ReplayPace::new(1e-300, false);
+        let mut pacer = pace.pacer();
+        // Once a panic in div_f64 that left `replay --speed 1e-300` hanging.
+        let waited = tokio::time::timeout(
+            Duration::from_secs(3600),
+            pacer.wait(Instant::now(), Duration::from_secs(1)),
+        )
+        .await;
+        assert!(
+            waited.is_err(),
+            "a tiny speed waits long, and does not panic"
+        );
+        pace.set_speed(f64::MIN_POSITIVE);
+        pace.set_speed(f64::NAN);
+        pacer.wait(Instant::now(), Duration::from_millis(5)).await;
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_pacer_scales_gaps_and_steps_when_paused() {

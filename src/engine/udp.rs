@@ -146,9 +146,10 @@ pub(crate) async fn socket(
             ctx.emit(EventKind::Note {
                 peer: None,
                 text: format!(
-                    "connect() to {remote}: no packet goes out (UDP has no handshake), but from now on \
+                    "{}{remote}: no packet goes out (UDP has no handshake), but from now on \
                      this socket receives only {remote}'s datagrams, and an ICMP \"port unreachable\" \
-                     from there is reported as connection refused"
+                     from there is reported as connection refused",
+                    crate::model::lifecycle::UDP_CONNECT_NOTE
                 ),
             });
             Some(remote)
