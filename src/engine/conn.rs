@@ -142,11 +142,11 @@ pub(crate) async fn run<S>(
                                 dir: Direction::Sent,
                                 bytes: piece.to_vec(),
                             });
-                            set(&in_flight, Some(piece.len()));
+                            swap_in_flight(&in_flight, Some(piece.len()));
                             if let Err(e) = write_all_flush(&mut wr, piece).await {
                                 return WriteEnd::Error(e);
                             }
-                            set(&in_flight, None);
+                            swap_in_flight(&in_flight, None);
                             if i < last && !split.gap.is_zero() {
                                 tokio::time::sleep(split.gap).await;
                             }
@@ -233,15 +233,15 @@ pub(crate) async fn run<S>(
                     }
                     WriteEnd::Error(e) => {
                         // The failed write's payload was reported sent: say it did not go out.
-                        let len = set(&in_flight, None).unwrap_or_default();
+                        let len = swap_in_flight(&in_flight, None).unwrap_or_default();
                         if classify(&e) == ErrorKind::Reset {
                             ctx.emit(EventKind::Reset { peer });
                         }
-                        ctx.failed(
-                            Some(peer),
-                            NetError::from_io(Operation::Send, format!("{len} bytes to {remote}"), &e)
-                                .of_reported_write(),
-                        );
+                        let error = super::tls::session_error(&e, Operation::Send, remote)
+                            .unwrap_or_else(|| {
+                                NetError::from_io(Operation::Send, format!("{len} bytes to {remote}"), &e)
+                            });
+                        ctx.failed(Some(peer), error.of_reported_write());
                     }
                     WriteEnd::ShutdownError(e) => report_error(&ctx, peer, Operation::Shutdown, remote, &e),
                     WriteEnd::Orphaned => {}
@@ -256,7 +256,7 @@ pub(crate) async fn run<S>(
     drop(socket);
     // A write cut short (the peer reset us, the engine stopped) did not go out
     // whole; payloads still queued did not go out at all. Nothing is dropped unsaid.
-    if let Some(len) = set(&in_flight, None) {
+    if let Some(len) = swap_in_flight(&in_flight, None) {
         ctx.failed(
             Some(peer),
             NetError::new(
@@ -289,7 +289,10 @@ pub(crate) async fn run<S>(
 }
 
 /// Replaces the in-flight mark, returning the old one.
-fn set(in_flight: &std::sync::Mutex<Option<usize>>, value: Option<usize>) -> Option<usize> {
+fn swap_in_flight(
+    in_flight: &std::sync::Mutex<Option<usize>>,
+    value: Option<usize>,
+) -> Option<usize> {
     let mut slot = in_flight.lock().unwrap_or_else(|p| p.into_inner());
     std::mem::replace(&mut *slot, value)
 }
