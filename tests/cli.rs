@@ -1190,3 +1190,144 @@ fn check_reads_a_bom_and_names_a_duplicated_field() {
     );
     assert!(!err.contains("Probe"), "{err}");
 }
+
+#[test]
+fn connect_udp_to_a_closed_port_exits_3() {
+    // A loopback UDP port with nothing on it (bound, then released).
+    let closed = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let o = sockbench(&[
+        "connect",
+        "udp",
+        &closed.to_string(),
+        "--send",
+        "anyone?",
+        "--wait",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let error = stderr(&o).lines().next().unwrap_or_default().to_owned();
+    assert!(
+        error.starts_with("error: sent 1 of 1 payload: connection refused: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn listening_on_loopback_warns_of_nothing() {
+    // Binding a wildcard address is not done in tests: the warning's words are
+    // unit-tested in cli::drive; here, loopback must stay quiet about it.
+    for proto in ["tcp", "udp", "tls"] {
+        let o = sockbench(&["listen", proto, "127.0.0.1:0", "--for", "0.2"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("warning"), "{proto}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("every interface"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn payloads_are_written_to_a_peer_that_half_closes_at_once() {
+    // Once 15 runs in 20 sent nothing and exited 0: the peer's FIN closed our
+    // side before the payloads were queued. A FIN ends our reading only.
+    for run in 0..20 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).unwrap();
+            all
+        });
+        let o = sockbench(&[
+            "connect",
+            "tcp",
+            &addr.to_string(),
+            "--send",
+            "one;",
+            "--send",
+            "two;",
+            "--send",
+            "three",
+            "--wait",
+            "5",
+        ]);
+        let got = peer.join().unwrap();
+        assert_eq!(o.status.code(), Some(0), "run {run}: {}", stderr(&o));
+        assert_eq!(got, b"one;two;three", "run {run}");
+        assert!(
+            last_stderr_line(&o).starts_with("summary: sent 3 payloads (13 bytes)"),
+            "run {run}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_peer_that_resets_at_once_is_an_error_that_counts_the_payloads() {
+    for run in 0..5 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            // A moment for our connect() to complete: a reset that beats it
+            // fails the connect itself ("connection reset: connect to …").
+            std::thread::sleep(Duration::from_millis(20));
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        });
+        let o = sockbench(&[
+            "connect",
+            "tcp",
+            &addr.to_string(),
+            "--send",
+            "a",
+            "--send",
+            "b",
+            "--send",
+            "c",
+            "--wait",
+            "5",
+        ]);
+        peer.join().unwrap();
+        assert_eq!(o.status.code(), Some(3), "run {run}: {}", stderr(&o));
+        let error = stderr(&o)
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_default()
+            .to_owned();
+        let counted =
+            (0..=3).any(|k| error.starts_with(&format!("error: sent {k} of 3 payloads: ")));
+        assert!(counted, "run {run}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn listen_tls_once_is_not_ended_by_a_port_probe() {
+    let (child, addr, out) = start_listen(&["tls", "127.0.0.1:0", "--once"]);
+    // A port probe: connect, and leave without a handshake.
+    drop(TcpStream::connect(&addr).unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    let client = sockbench(&[
+        "connect",
+        "tls",
+        &addr,
+        "--insecure",
+        "--send",
+        "served",
+        "--wait",
+        "0.3",
+    ]);
+    assert_eq!(client.status.code(), Some(0), "{}", stderr(&client));
+    let (code, rest, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        rest.contains("served"),
+        "the real client was served: {rest}"
+    );
+    assert!(rest.contains(" server tls "), "{rest}");
+}

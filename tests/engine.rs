@@ -675,3 +675,164 @@ async fn a_payload_split_into_writes_goes_out_in_pieces() {
     assert!(matches!(note, EventKind::Note { text, .. } if text.starts_with("TCP_NODELAY on")));
     rig.engine.shutdown().await;
 }
+
+fn udp(bind: Option<&str>, remote: Option<SocketAddr>) -> EndpointKind {
+    EndpointKind::Udp {
+        bind: bind.map(|b| b.parse().unwrap()),
+        remote: remote.map(hp),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_client_hears_only_its_remote() {
+    let mut rig = Rig::new();
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_read_timeout(Some(LIMIT)).unwrap();
+    rig.open(
+        2,
+        udp(None, Some(server.local_addr().unwrap())),
+        AutoReply::Off,
+    );
+    let client = rig.local_addr(2).await;
+    // Bound by connect() to the loopback address, not to every interface.
+    assert_eq!(client.ip().to_string(), "127.0.0.1");
+    rig.send(2, Target::Default, b"question");
+    let mut buf = [0u8; 64];
+    let (n, from) = server.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"question"[..], client));
+
+    // A third party sends to the client's port first; then the real answer.
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    stranger.send_to(b"forged answer", client).unwrap();
+    server.send_to(b"answer", client).unwrap();
+    assert_eq!(rig.received(2, 6).await, b"answer");
+    rig.engine.send(Command::Close {
+        id: EndpointId(2),
+        abort: false,
+    });
+    rig.until(2, |k| matches!(k, EventKind::Stopped)).await;
+    let heard: Vec<&Event> = rig
+        .seen
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Traffic {
+                    dir: Direction::Received,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(heard.len(), 1, "only the remote is heard: {heard:#?}");
+    rig.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconnected_udp_socket_hears_anyone() {
+    let mut rig = Rig::new();
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut spec = EndpointSpec::new(
+        "e2",
+        udp(Some("127.0.0.1:0"), Some(server.local_addr().unwrap())),
+    );
+    spec.options.connected = false;
+    rig.engine.send(Command::Open {
+        id: EndpointId(2),
+        spec,
+    });
+    let client = rig.local_addr(2).await;
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    stranger.send_to(b"anyone", client).unwrap();
+    assert_eq!(rig.received(2, 6).await, b"anyone");
+    rig.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_client_to_a_closed_port_is_refused() {
+    let mut rig = Rig::new();
+    // A loopback UDP port with nothing on it (bound, then released).
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    rig.open(2, udp(None, Some(closed)), AutoReply::Off);
+    rig.local_addr(2).await;
+    rig.send(2, Target::Default, b"anyone there?");
+    let failed = rig
+        .until(2, |k| matches!(k, EventKind::Failed { .. }))
+        .await;
+    assert!(
+        matches!(&failed, EventKind::Failed { peer: Some(1), error } if error.kind == ErrorKind::Refused),
+        "{failed:?}"
+    );
+    rig.engine.shutdown().await;
+}
+
+/// Sends `rounds` payloads one at a time from endpoint 2 to the echo endpoint
+/// 1, each after the previous answer, and checks the stamps: in the order the
+/// events came, time never runs backwards, and every byte is received (by
+/// the echo, then back at the client) no earlier than it was sent.
+async fn check_causal_stamps(rig: &mut Rig, rounds: usize) {
+    for i in 0..rounds {
+        let payload = format!("round {i:04}");
+        rig.send(2, Target::Default, payload.as_bytes());
+        assert_eq!(rig.received(2, payload.len()).await, payload.as_bytes());
+    }
+    for pair in rig.seen.windows(2) {
+        assert!(
+            pair[0].at <= pair[1].at,
+            "stamps run backwards: {:?} then {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    // Byte by byte: the stamp of the write that carried it, then of the read.
+    let stamps = |id: u64, dir: Direction| -> Vec<chrono::DateTime<chrono::Utc>> {
+        rig.seen
+            .iter()
+            .filter(|e| e.id == EndpointId(id))
+            .filter_map(|e| match &e.kind {
+                EventKind::Traffic { dir: d, bytes, .. } if *d == dir => {
+                    Some(std::iter::repeat_n(e.at, bytes.len()))
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    for (from, to) in [(2, 1), (1, 2)] {
+        let sent = stamps(from, Direction::Sent);
+        let received = stamps(to, Direction::Received);
+        assert_eq!(sent.len(), received.len());
+        for (k, (s, r)) in sent.iter().zip(&received).enumerate() {
+            assert!(
+                r >= s,
+                "byte {k} from e{from} was received at {r} before it was sent at {s}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_is_never_stamped_before_its_question_over_udp() {
+    let mut rig = Rig::new();
+    rig.open(1, udp(Some("127.0.0.1:0"), None), AutoReply::Echo);
+    let server = rig.local_addr(1).await;
+    rig.open(2, udp(Some("127.0.0.1:0"), Some(server)), AutoReply::Off);
+    rig.local_addr(2).await;
+    check_causal_stamps(&mut rig, 300).await;
+    rig.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_is_never_stamped_before_its_question_over_tcp() {
+    let mut rig = Rig::new();
+    rig.open(1, tcp_server("127.0.0.1:0"), AutoReply::Echo);
+    let server = rig.local_addr(1).await;
+    rig.open(2, tcp_client(server), AutoReply::Off);
+    rig.until(2, |k| matches!(k, EventKind::Connected { .. }))
+        .await;
+    check_causal_stamps(&mut rig, 300).await;
+    rig.engine.shutdown().await;
+}

@@ -1155,3 +1155,59 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
         "the lifeline and arrows name the endpoint escaped"
     );
 }
+
+#[test]
+fn udp_sockets_offer_connected_or_not_and_every_interface_shows_a_badge() {
+    let mut gui = Gui::new();
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    gui.step();
+    gui.click("➕ Add endpoint");
+    gui.click("UDP socket");
+    let connected = sockbench::model::explain::setting("UdpConnected");
+    let unconnected = sockbench::model::explain::setting("UdpUnconnected");
+    // A socket with a default remote is connected, and says what that means.
+    assert!(gui.harness.query_by_label("connected").is_some());
+    assert!(gui.shows(&connected));
+    gui.choose("unconnected");
+    assert!(gui.shows(&unconnected));
+    assert!(!gui.shows(&connected));
+    let state = gui.harness.state();
+    let spec = state.doc.validate(state.doc.selected).unwrap();
+    assert!(!spec.options.connected);
+
+    // Bound to loopback: no badge. Typed a wildcard (never started here): a badge.
+    assert!(!gui.shows("🌐 every interface"));
+    retype(&mut gui, "Bind to", "0.0.0.0:0");
+    assert!(gui.shows("🌐 every interface"));
+    retype(&mut gui, "Bind to", "127.0.0.1:0");
+    assert!(!gui.shows("🌐 every interface"));
+}
+
+#[test]
+fn lesson_3_sender_hears_no_error_from_a_closed_port() {
+    let mut gui = Gui::new();
+    gui.open_example("3-udp-has-no-connection");
+    assert!(gui.progress(0, 5));
+    // The sender is selected: start it alone and send into the void.
+    gui.click("▶ Start");
+    gui.wait_for("the sender bound", |g| {
+        g.harness.state().doc.endpoints[0].state.is_up()
+    });
+    gui.click("➤ Send");
+    gui.wait_for("the datagram sent", |g| {
+        g.log_rows("sender", EntryKind::Sent).len() == 1
+    });
+    // An ICMP "port unreachable" comes back at once; an unconnected socket
+    // is not told, as the lesson says.
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        gui.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = &gui.harness.state().doc.session.log;
+    let failures = (0..log.len())
+        .filter(|&i| matches!(log.entry(i).unwrap().kind, EntryKind::Failed(_)))
+        .count();
+    assert_eq!(failures, 0);
+    assert!(gui.progress(1, 5));
+}

@@ -187,9 +187,12 @@ impl EndpointUi {
                     self.send_to = SendTo::Default;
                 }
             }
-            // Failing to start, or to finish the TLS handshake, fails the endpoint.
+            // Failing to start, or to finish the TLS handshake, fails the endpoint;
+            // so does a bug inside the engine (it stopped the endpoint).
             EventKind::Failed { peer: None, error }
-                if self.state.is_starting() || error.operation == crate::engine::Operation::Tls =>
+                if self.state.is_starting()
+                    || error.operation == crate::engine::Operation::Tls
+                    || error.is_internal() =>
             {
                 self.state = RunState::Failed(error.to_string());
             }

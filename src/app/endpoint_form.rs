@@ -80,6 +80,9 @@ pub struct OptionsForm {
     pub recv_buffer: String,
     pub send_buffer: String,
     pub connect_timeout_secs: String,
+    /// A UDP socket with a default remote left unconnected (sendto/recvfrom
+    /// with anyone); the default is connected to its remote.
+    pub unconnected: bool,
 }
 
 /// TLS settings as typed.
@@ -158,6 +161,24 @@ fn opt_to_text<T: ToString>(v: Option<T>) -> String {
 }
 
 impl EndpointForm {
+    /// True when these settings bind every interface of the machine
+    /// (0.0.0.0, [::]), so others on the network can connect or send to it:
+    /// a server on a wildcard address, or a UDP socket bound to one (an empty
+    /// bind is one too, unless the socket is connected to its remote, which
+    /// then alone is heard).
+    pub fn binds_every_interface(&self) -> bool {
+        let local = self.local.trim();
+        let wildcard = || local.parse::<HostPort>().is_ok_and(|h| h.is_wildcard());
+        match self.kind {
+            KindTag::TcpServer | KindTag::TlsServer => wildcard(),
+            KindTag::Udp if local.is_empty() => {
+                self.options.unconnected || self.remote.trim().is_empty()
+            }
+            KindTag::Udp => wildcard(),
+            KindTag::TcpClient | KindTag::TlsClient => false,
+        }
+    }
+
     pub fn new(name: String, kind: KindTag) -> Self {
         let (remote, local) = match kind {
             KindTag::TcpClient => ("127.0.0.1:7007", ""),
@@ -219,6 +240,7 @@ impl EndpointForm {
                 nodelay: o.nodelay,
                 broadcast: o.broadcast,
                 reuse_address: o.reuse_address,
+                unconnected: !o.connected,
                 keepalive_secs: opt_to_text(o.keepalive_secs),
                 linger_secs: opt_to_text(o.linger_secs),
                 ttl: opt_to_text(o.ttl),
@@ -503,6 +525,7 @@ impl OptionsForm {
             broadcast: self.broadcast,
             reuse_address: self.reuse_address,
             connect_timeout_secs,
+            connected: !self.unconnected,
         })
     }
 }
@@ -582,6 +605,25 @@ mod tests {
             udp.validate(&[]).unwrap_err().options.as_deref(),
             Some("TTL \"x\" is not a whole number")
         );
+
+        let mut server = EndpointForm::new("s".into(), KindTag::TcpServer);
+        assert!(!server.binds_every_interface());
+        for wild in ["0.0.0.0:7000", "[::]:7000", " 0.0.0.0:0 "] {
+            server.local = wild.into();
+            assert!(server.binds_every_interface(), "{wild}");
+        }
+        server.kind = KindTag::TcpClient;
+        assert!(!server.binds_every_interface());
+        let mut udp = EndpointForm::new("u".into(), KindTag::Udp);
+        assert!(!udp.binds_every_interface());
+        udp.local = String::new();
+        assert!(
+            !udp.binds_every_interface(),
+            "connected: only the remote is heard"
+        );
+        udp.options.unconnected = true;
+        assert!(udp.binds_every_interface());
+        assert!(!udp.validate(&[]).unwrap().options.connected);
 
         let mut rules = EndpointForm::new("s".into(), KindTag::TcpServer);
         rules.reply = ReplyMode::Rules;

@@ -10,7 +10,7 @@ use super::endpoint_form::{EndpointForm, FormErrors, ReplyMode, RuleForm, Trigge
 use crate::engine::Command;
 use crate::model::display::escape_controls;
 use crate::model::framing::Framing;
-use crate::model::{KindTag, LibraryItem, Notation, Payload};
+use crate::model::{KindTag, LibraryItem, Notation, Payload, explain};
 
 /// The badge colour of a state.
 fn state_color(ui: &Ui, state: &RunState) -> Color32 {
@@ -161,6 +161,24 @@ impl App {
                     .strong(),
             )
             .on_hover_text("The endpoint's state");
+            let form = &self.doc.endpoints[index].form;
+            if form.binds_every_interface() {
+                let mut tip = "Bound to every interface (0.0.0.0 or [::]): other machines on the \
+                    network can connect or send to it. Use 127.0.0.1 to keep it to this machine."
+                    .to_owned();
+                if form.kind == KindTag::TlsServer && form.tls.cert.trim().is_empty() {
+                    tip.push_str(
+                        " The generated certificate names only localhost, 127.0.0.1 and ::1, \
+                         so clients on other machines will not verify it.",
+                    );
+                }
+                ui.label(
+                    RichText::new("🌐 every interface")
+                        .color(ui.visuals().warn_fg_color)
+                        .strong(),
+                )
+                .on_hover_text(tip);
+            }
             if running {
                 if ui
                     .add_enabled(state != RunState::Stopping, egui::Button::new("⏹ Stop"))
@@ -344,6 +362,9 @@ impl App {
                             "Where datagrams go unless you choose another destination",
                             errors.remote.as_ref(),
                         );
+                        if !form.remote.trim().is_empty() {
+                            changed |= udp_connection_ui(ui, &mut form.options.unconnected);
+                        }
                     }
                 }
                 let reply_label = ui.label("Answers");
@@ -885,6 +906,36 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
         form.rules.push(RuleForm::default());
         changed = true;
     }
+    changed
+}
+
+/// A UDP socket with a default remote: connected to it, or not. The difference
+/// is a teaching point, so each choice says what it means on one line.
+fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool) -> bool {
+    let mut changed = false;
+    ui.label("Remote is");
+    ui.horizontal(|ui| {
+        changed |= ui
+            .radio_value(unconnected, false, "connected")
+            .on_hover_text(explain::setting("UdpConnected"))
+            .changed();
+        changed |= ui
+            .radio_value(unconnected, true, "unconnected")
+            .on_hover_text(explain::setting("UdpUnconnected"))
+            .changed();
+    });
+    ui.end_row();
+    ui.label("");
+    ui.vertical(|ui| {
+        ui.set_max_width(240.0);
+        let name = if *unconnected {
+            "UdpUnconnected"
+        } else {
+            "UdpConnected"
+        };
+        ui.add(egui::Label::new(RichText::new(explain::setting(name)).small().weak()).wrap());
+    });
+    ui.end_row();
     changed
 }
 

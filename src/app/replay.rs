@@ -215,7 +215,7 @@ impl ReplayRun {
     /// The recording's duration at the current speed, if it has one.
     pub fn total_time(&self) -> Option<Duration> {
         let speed = self.speed();
-        (speed > 0.0).then(|| self.recorded.div_f64(speed))
+        (speed > 0.0).then(|| crate::model::replay::scaled_gap(self.recorded, speed))
     }
 
     pub fn speed(&self) -> f64 {

@@ -2,6 +2,7 @@
 //! line and recorded in a session that `--save` writes.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
@@ -12,7 +13,9 @@ use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
 use crate::model::log::Totals;
-use crate::model::{AutoReply, Direction, EndpointKind, EndpointSpec, Session, escape_controls};
+use crate::model::{
+    AutoReply, Direction, EndpointKind, EndpointSpec, HostPort, Session, escape_controls,
+};
 use crate::persist::SaveTarget;
 
 const ID: EndpointId = EndpointId(1);
@@ -32,7 +35,7 @@ pub(super) struct Run {
     announce_local: bool,
     pub totals: Totals,
     /// The first failure that makes the run exit with status 3.
-    failure: Option<String>,
+    pub(super) failure: Option<String>,
 }
 
 impl Run {
@@ -183,6 +186,71 @@ enum Phase {
     Closing,
 }
 
+/// A moment `after` from now, or the far future when that does not fit the clock.
+fn later(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
+/// What became of the payloads a `connect` was asked to send.
+#[derive(Default, Debug)]
+struct Delivery {
+    requested: usize,
+    /// Writes reported (a `Traffic` sent event each).
+    reported: usize,
+    /// Of those, writes that failed or were cut short.
+    failed_writes: usize,
+    /// Payloads refused before any write.
+    refused: usize,
+}
+
+impl Delivery {
+    fn note(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::Traffic {
+                dir: Direction::Sent,
+                ..
+            } => self.reported += 1,
+            EventKind::Failed { error, .. } if error.failed_write => self.failed_writes += 1,
+            EventKind::Failed { error, .. } if error.operation == Operation::Send => {
+                self.refused += 1
+            }
+            _ => {}
+        }
+    }
+
+    /// Payloads that went out whole.
+    fn written(&self) -> usize {
+        self.reported.saturating_sub(self.failed_writes)
+    }
+
+    /// Every payload has had its outcome.
+    fn settled(&self) -> bool {
+        self.reported + self.refused >= self.requested
+    }
+
+    /// The run's error line once the connection was up: how many of the
+    /// payloads went out, then why the rest did not (or why the run failed).
+    fn verdict(&self, failure: Option<String>, interrupted: bool) -> Option<String> {
+        let written = self.written().min(self.requested);
+        let cause = match failure {
+            Some(f) => f,
+            None if written == self.requested => return None,
+            None if interrupted => "interrupted before the rest went out".to_owned(),
+            None => "the connection ended before the rest went out".to_owned(),
+        };
+        if self.requested == 0 {
+            return Some(cause);
+        }
+        Some(format!(
+            "sent {written} of {} payload{}: {cause}",
+            self.requested,
+            if self.requested == 1 { "" } else { "s" }
+        ))
+    }
+}
+
 pub async fn connect(job: ConnectJob) -> i32 {
     let request = job.request;
     let kind = match request.proto {
@@ -202,10 +270,29 @@ pub async fn connect(job: ConnectJob) -> i32 {
     if let Some(limit) = request.connect_timeout {
         spec.options.connect_timeout_secs = limit.as_secs_f64();
     }
+    spec.options.connected = !request.unconnected;
     let mut run = Run::start(spec, request.quiet);
-    let mut payloads = request.payloads;
-    let mut unsent = payloads.len();
-    let mut phase = Phase::Starting;
+    // Queued with the Open, before the endpoint can connect: the engine puts
+    // them on the connection before it reads anything, so a peer that closes
+    // at once cannot cut them off.
+    let mut delivery = Delivery {
+        requested: request.payloads.len(),
+        ..Delivery::default()
+    };
+    for bytes in request.payloads {
+        run.send(Command::Send {
+            id: ID,
+            to: Target::Default,
+            bytes,
+        });
+    }
+    let mut phase = if delivery.requested == 0 {
+        Phase::Starting
+    } else {
+        Phase::Sending
+    };
+    let mut up = false;
+    let mut stopped_by_person = false;
     let mut deadline: Option<Instant> = None;
     let ctrl_c = interrupted();
     tokio::pin!(ctrl_c);
@@ -215,53 +302,87 @@ pub async fn connect(job: ConnectJob) -> i32 {
             event = run.events.recv() => {
                 let Some(event) = event else { break };
                 run.record(&event);
+                delivery.note(&event.kind);
                 match &event.kind {
-                    EventKind::Connected { .. } | EventKind::Bound { .. } if phase == Phase::Starting => {
-                        for bytes in payloads.drain(..) {
-                            run.send(Command::Send { id: ID, to: Target::Default, bytes });
+                    EventKind::Connected { .. } | EventKind::Bound { .. } => {
+                        up = true;
+                        if phase == Phase::Starting {
+                            phase = Phase::Waiting;
+                            deadline = Some(later(request.wait));
                         }
-                        phase = Phase::Sending;
                     }
-                    EventKind::Traffic { dir: Direction::Sent, .. } => unsent = unsent.saturating_sub(1),
                     EventKind::Traffic { dir: Direction::Received, .. } if phase == Phase::Waiting => {
-                        deadline = Some(Instant::now() + request.wait);
+                        deadline = Some(later(request.wait));
                     }
-                    EventKind::Failed { error, .. } => {
-                        if error.operation == Operation::Send {
-                            unsent = unsent.saturating_sub(1);
-                        }
-                        run.fail(error.to_string());
-                    }
+                    EventKind::Failed { error, .. } => run.fail(error.to_string()),
                     EventKind::Reset { .. } => run.fail("connection reset: the peer reset the connection".into()),
                     EventKind::PeerClosed { .. } => {
                         // The engine closes our side once the queued writes are out.
                         phase = Phase::Closing;
-                        deadline = Some(Instant::now() + STOP_GRACE);
+                        deadline = Some(later(STOP_GRACE));
                     }
                     EventKind::Stopped => break,
                     _ => {}
                 }
-                if phase == Phase::Sending && unsent == 0 {
+                if phase == Phase::Sending && up && delivery.settled() {
                     phase = Phase::Waiting;
-                    deadline = Some(Instant::now() + request.wait);
+                    deadline = Some(later(request.wait));
                 }
             }
             _ = until(deadline) => match phase {
                 Phase::Waiting => {
                     run.send(Command::Close { id: ID, abort: false });
                     phase = Phase::Closing;
-                    deadline = Some(Instant::now() + STOP_GRACE);
+                    deadline = Some(later(STOP_GRACE));
                 }
                 _ => break,
             },
             _ = &mut ctrl_c, if phase != Phase::Closing => {
+                stopped_by_person = true;
                 run.send(Command::Close { id: ID, abort: false });
                 phase = Phase::Closing;
-                deadline = Some(Instant::now() + STOP_GRACE);
+                deadline = Some(later(STOP_GRACE));
             }
         }
     }
+    // Events that came with the last ones still count.
+    while let Some(event) = run.events.try_recv() {
+        run.record(&event);
+        delivery.note(&event.kind);
+        if let EventKind::Failed { error, .. } = &event.kind {
+            run.fail(error.to_string());
+        }
+    }
+    if up {
+        run.failure = delivery.verdict(run.failure.take(), stopped_by_person);
+    }
     run.finish(job.save).await
+}
+
+/// The warning a listener bound to every interface prints: others on the
+/// network can reach it (and a generated TLS certificate does not name this
+/// machine for them). `None` for an address of this machine alone.
+pub fn wildcard_warning(local: SocketAddr, generated_certificate: bool) -> Option<String> {
+    if !HostPort::from(local).is_wildcard() {
+        return None;
+    }
+    let loopback = if local.is_ipv4() {
+        "127.0.0.1"
+    } else {
+        "[::1]"
+    };
+    let mut line = format!(
+        "warning: listening on every interface ({local}): other machines on the network can connect; \
+         listen on {loopback}:{} to keep it to this machine",
+        local.port()
+    );
+    if generated_certificate {
+        line.push_str(
+            "; the generated certificate names only localhost, 127.0.0.1 and ::1, so clients \
+             on other machines will not verify it",
+        );
+    }
+    Some(line)
 }
 
 pub async fn listen(job: ListenJob) -> i32 {
@@ -290,8 +411,12 @@ pub async fn listen(job: ListenJob) -> i32 {
         request.quiet,
     );
     run.announce_local = true;
-    let mut deadline = request.run_for.map(|d| Instant::now() + d);
+    let mut deadline = request.run_for.map(later);
     let mut closing = false;
+    // --once over TLS: only a peer that finished its handshake is a served
+    // client (a port probe that connects and leaves does not end the run).
+    let mut handshaken = std::collections::HashSet::new();
+    let generated_certificate = request.proto == Proto::Tls && request.tls.cert.is_none();
     // --once over UDP: the first datagram came in, its answer is still to go out.
     let mut awaiting_answer = false;
     let ctrl_c = interrupted();
@@ -310,7 +435,21 @@ pub async fn listen(job: ListenJob) -> i32 {
                         error.operation,
                         Operation::Resolve | Operation::Bind | Operation::Listen | Operation::Configure
                     ) => run.fail(error.to_string()),
-                    EventKind::Closed { .. } if request.once && request.proto != Proto::Udp => close = true,
+                    EventKind::Listening { local } | EventKind::Bound { local } => {
+                        // Said even with --quiet: it is about who else can connect.
+                        if let Some(warning) = wildcard_warning(*local, generated_certificate) {
+                            note!("{warning}");
+                        }
+                    }
+                    EventKind::TlsHandshake { peer, .. } => {
+                        handshaken.insert(*peer);
+                    }
+                    EventKind::Closed { peer, .. }
+                        if request.once
+                            && (request.proto == Proto::Tcp || handshaken.contains(peer)) =>
+                    {
+                        close = true
+                    }
                     EventKind::Traffic { dir: Direction::Received, .. }
                         if request.once && request.proto == Proto::Udp && !awaiting_answer =>
                     {
@@ -339,8 +478,98 @@ pub async fn listen(job: ListenJob) -> i32 {
                 id: ID,
                 abort: false,
             });
-            deadline = Some(Instant::now() + STOP_GRACE + CLOSE_GRACE);
+            deadline = Some(later(STOP_GRACE + CLOSE_GRACE));
         }
     }
     run.finish(job.save).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_interface_is_warned_about_and_loopback_is_not() {
+        let any4: SocketAddr = "0.0.0.0:7000".parse().unwrap();
+        let line = wildcard_warning(any4, false).unwrap();
+        assert_eq!(
+            line,
+            "warning: listening on every interface (0.0.0.0:7000): other machines on the network \
+             can connect; listen on 127.0.0.1:7000 to keep it to this machine"
+        );
+        let any6: SocketAddr = "[::]:443".parse().unwrap();
+        let line = wildcard_warning(any6, true).unwrap();
+        assert!(line.contains("listen on [::1]:443"), "{line}");
+        assert!(
+            line.ends_with(
+                "the generated certificate names only localhost, 127.0.0.1 and ::1, so clients \
+                 on other machines will not verify it"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+        for local in ["127.0.0.1:7000", "[::1]:7000", "192.0.2.1:80"] {
+            assert_eq!(
+                wildcard_warning(local.parse().unwrap(), true),
+                None,
+                "{local}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_verdict_counts_what_went_out() {
+        let sent = EventKind::Traffic {
+            peer: 0,
+            remote: "127.0.0.1:1".parse().unwrap(),
+            dir: Direction::Sent,
+            bytes: b"x".to_vec(),
+        };
+        let failed_write = EventKind::Failed {
+            peer: Some(0),
+            error: crate::engine::NetError::new(
+                crate::model::ErrorKind::BrokenPipe,
+                Operation::Send,
+                "send 1 bytes to 127.0.0.1:1: Broken pipe (os error 32)",
+            )
+            .of_reported_write(),
+        };
+        let mut d = Delivery {
+            requested: 3,
+            ..Delivery::default()
+        };
+        d.note(&sent);
+        d.note(&sent);
+        d.note(&failed_write);
+        assert_eq!(d.written(), 1);
+        assert_eq!(
+            d.verdict(Some("broken pipe: …".into()), false).as_deref(),
+            Some("sent 1 of 3 payloads: broken pipe: …")
+        );
+        // Nothing failed, yet payloads are missing: still an error.
+        assert_eq!(
+            d.verdict(None, false).as_deref(),
+            Some("sent 1 of 3 payloads: the connection ended before the rest went out")
+        );
+        let mut whole = Delivery {
+            requested: 1,
+            ..Delivery::default()
+        };
+        whole.note(&sent);
+        assert_eq!(whole.verdict(None, false), None);
+        assert_eq!(
+            whole
+                .verdict(Some("connection reset".into()), false)
+                .as_deref(),
+            Some("sent 1 of 1 payload: connection reset")
+        );
+        let none = Delivery::default();
+        assert_eq!(none.verdict(Some("x".into()), false).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn far_deadlines_do_not_overflow() {
+        let _ = later(Duration::MAX);
+        let _ = later(Duration::from_secs(u64::MAX / 2));
+    }
 }

@@ -73,6 +73,10 @@ pub(super) struct ConnectArgs {
     /// A payload in hex (48 65 6c, 0x48,0x65 or 48656C); repeatable.
     #[arg(long = "send-hex", value_name = "HEX", allow_hyphen_values = true)]
     pub send_hex: Vec<String>,
+    /// UDP: leave the socket unconnected: send anywhere, hear anyone, never be
+    /// told of a closed port (by default the socket is connected to ADDR).
+    #[arg(long)]
+    pub unconnected: bool,
     /// How long connecting (and the TLS handshake) may take before it fails as timed out.
     #[arg(
         long = "connect-timeout",

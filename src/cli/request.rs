@@ -32,6 +32,8 @@ pub struct ConnectRequest {
     /// Payloads in command-line order.
     pub payloads: Vec<Vec<u8>>,
     pub wait: Duration,
+    /// UDP: an unconnected socket (hears anyone, never told of a closed port).
+    pub unconnected: bool,
     /// How long connecting and the TLS handshake may take (the endpoint's default when absent).
     pub connect_timeout: Option<Duration>,
     pub save: Option<PathBuf>,
@@ -349,6 +351,11 @@ where
                     quote(sni)
                 )));
             }
+            if a.unconnected && a.proto != Proto::Udp {
+                return Err(usage(
+                    "--unconnected is for udp: TCP and TLS sockets are always connected".into(),
+                ));
+            }
             let tls = crate::model::TlsClientSettings {
                 ca: a.ca,
                 insecure: a.insecure,
@@ -362,6 +369,7 @@ where
                 tls,
                 payloads: ordered.into_iter().map(|(_, p)| p).collect(),
                 wait,
+                unconnected: a.unconnected,
                 connect_timeout,
                 save: a.save,
                 quiet: a.quiet,

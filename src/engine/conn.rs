@@ -41,7 +41,10 @@ enum WriteEnd {
     /// Our side is closed in order (FIN sent).
     Closed,
     Aborted,
+    /// A payload's write failed.
     Error(std::io::Error),
+    /// shutdown(SHUT_WR) failed.
+    ShutdownError(std::io::Error),
     /// Nobody can send us commands any more.
     Orphaned,
 }
@@ -103,8 +106,13 @@ pub(crate) async fn run<S>(
             return;
         }
     };
+    // The payload being written, if any: when the connection ends before that
+    // write finished, its `Sent` event needs a failure after it.
+    let in_flight: std::sync::Arc<std::sync::Mutex<Option<usize>>> = Default::default();
     let writer = {
         let ctx = ctx.clone();
+        let in_flight = in_flight.clone();
+        let commands = &mut commands;
         async move {
             let mut half_closed = false;
             while let Some(command) = commands.recv().await {
@@ -134,9 +142,11 @@ pub(crate) async fn run<S>(
                                 dir: Direction::Sent,
                                 bytes: piece.to_vec(),
                             });
+                            swap_in_flight(&in_flight, Some(piece.len()));
                             if let Err(e) = write_all_flush(&mut wr, piece).await {
                                 return WriteEnd::Error(e);
                             }
+                            swap_in_flight(&in_flight, None);
                             if i < last && !split.gap.is_zero() {
                                 tokio::time::sleep(split.gap).await;
                             }
@@ -156,7 +166,7 @@ pub(crate) async fn run<S>(
                     ConnCommand::HalfClose if half_closed => {}
                     ConnCommand::HalfClose => {
                         if let Err(e) = wr.shutdown().await {
-                            return WriteEnd::Error(e);
+                            return WriteEnd::ShutdownError(e);
                         }
                         half_closed = true;
                         ctx.emit(EventKind::HalfClosed { peer });
@@ -221,7 +231,19 @@ pub(crate) async fn run<S>(
                         let _ = socket.set_linger(Some(std::time::Duration::ZERO));
                         aborted = true;
                     }
-                    WriteEnd::Error(e) => report_error(&ctx, peer, Operation::Send, remote, &e),
+                    WriteEnd::Error(e) => {
+                        // The failed write's payload was reported sent: say it did not go out.
+                        let len = swap_in_flight(&in_flight, None).unwrap_or_default();
+                        if classify(&e) == ErrorKind::Reset {
+                            ctx.emit(EventKind::Reset { peer });
+                        }
+                        let error = super::tls::session_error(&e, Operation::Send, remote)
+                            .unwrap_or_else(|| {
+                                NetError::from_io(Operation::Send, format!("{len} bytes to {remote}"), &e)
+                            });
+                        ctx.failed(Some(peer), error.of_reported_write());
+                    }
+                    WriteEnd::ShutdownError(e) => report_error(&ctx, peer, Operation::Shutdown, remote, &e),
                     WriteEnd::Orphaned => {}
                 }
                 break;
@@ -232,7 +254,47 @@ pub(crate) async fn run<S>(
     drop(reader);
     drop(writer);
     drop(socket);
+    // A write cut short (the peer reset us, the engine stopped) did not go out
+    // whole; payloads still queued did not go out at all. Nothing is dropped unsaid.
+    if let Some(len) = swap_in_flight(&in_flight, None) {
+        ctx.failed(
+            Some(peer),
+            NetError::new(
+                ErrorKind::Other,
+                Operation::Send,
+                format!(
+                    "send {len} bytes to {remote}: cut short, the connection ended during the write"
+                ),
+            )
+            .of_reported_write(),
+        );
+    }
+    commands.close();
+    while let Ok(command) = commands.try_recv() {
+        if let ConnCommand::Send(bytes, _) = command {
+            ctx.failed(
+                Some(peer),
+                NetError::new(
+                    ErrorKind::Other,
+                    Operation::Send,
+                    format!(
+                        "send {} bytes to {remote}: not sent, the connection ended first",
+                        bytes.len()
+                    ),
+                ),
+            );
+        }
+    }
     ctx.emit(EventKind::Closed { peer, aborted });
+}
+
+/// Replaces the in-flight mark, returning the old one.
+fn swap_in_flight(
+    in_flight: &std::sync::Mutex<Option<usize>>,
+    value: Option<usize>,
+) -> Option<usize> {
+    let mut slot = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+    std::mem::replace(&mut *slot, value)
 }
 
 async fn write_all_flush<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> std::io::Result<()> {

@@ -53,9 +53,10 @@ pub enum EventKind {
         local: SocketAddr,
         remote: SocketAddr,
     },
-    /// A payload was written or read. One read is one event. A stream write is
-    /// reported as it is handed to the socket (so it never follows the answer
-    /// it provoked); when the write fails, a failure event follows it.
+    /// A payload was written or read. One read is one event, reported after the
+    /// read. A write (a stream's or a datagram's) is reported as it is handed
+    /// to the socket, so it never follows the answer it provoked; when the
+    /// write fails, a `Failed` event whose error has `failed_write` follows it.
     Traffic {
         peer: PeerId,
         remote: SocketAddr,
@@ -128,7 +129,15 @@ pub struct NetError {
     /// The operation, its address, and the operating system's words:
     /// `connect to 127.0.0.1:1: Connection refused (os error 111)`.
     pub message: String,
+    /// This is the failure of a write that a `Traffic` event (sent) reported
+    /// just before: that payload did not (all) go out. Every other failure to
+    /// send (refused before any write) leaves this false, so a caller can
+    /// count exactly how many payloads went out.
+    pub failed_write: bool,
 }
+
+/// How the message of an internal error (a caught panic) begins.
+pub(crate) const INTERNAL: &str = "internal error: ";
 
 /// `connection refused: …`; an error of no particular kind needs no label
 /// (its message says what happened, and callers write `error: ` already).
@@ -145,7 +154,20 @@ impl NetError {
             kind,
             operation,
             message: message.into(),
+            failed_write: false,
         }
+    }
+
+    /// A bug inside sockbench (a caught panic), not a network failure: the
+    /// endpoint stopped because of it.
+    pub fn is_internal(&self) -> bool {
+        self.message.starts_with(INTERNAL)
+    }
+
+    /// Marks this as the failure of a write already reported as sent.
+    pub fn of_reported_write(mut self) -> Self {
+        self.failed_write = true;
+        self
     }
 
     /// Classifies an I/O error from `operation` on `target`.

@@ -21,11 +21,11 @@ pub mod tls;
 mod udp;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -97,6 +97,10 @@ pub enum Command {
     },
     /// Stop everything; the engine ends within [`SHUTDOWN_GRACE`].
     Shutdown,
+    /// Starts endpoint `id` as a task that panics at once: tests check that a
+    /// bug in a task becomes a `Failed` event, not a hang.
+    #[cfg(test)]
+    InjectPanic { id: EndpointId },
 }
 
 /// Where a payload goes.
@@ -141,22 +145,42 @@ impl Events {
     }
 }
 
+/// The time now, from one monotonic clock for the whole process: the wall
+/// clock read once, at the first call, plus the time elapsed since on a
+/// monotonic `Instant`. Stamps taken in different tasks therefore never run
+/// backwards (the wall clock itself can, when it is set or slewed), so an
+/// answer is never stamped before the payload that caused it.
+pub fn now() -> DateTime<Utc> {
+    static ANCHOR: OnceLock<(std::time::Instant, DateTime<Utc>)> = OnceLock::new();
+    let (instant, wall) = ANCHOR.get_or_init(|| (std::time::Instant::now(), Utc::now()));
+    let elapsed = chrono::TimeDelta::from_std(instant.elapsed()).unwrap_or(chrono::TimeDelta::MAX);
+    wall.checked_add_signed(elapsed).unwrap_or(*wall)
+}
+
 /// Emits events and wakes the caller once per batch.
 #[derive(Clone)]
 pub(crate) struct Emitter {
     tx: mpsc::UnboundedSender<Event>,
     wake: Wake,
     pending: Arc<AtomicBool>,
+    /// Held while an event is stamped and queued, so events reach the caller
+    /// in the order of their stamps, whichever tasks emit them.
+    order: Arc<Mutex<()>>,
 }
 
 impl Emitter {
     pub(crate) fn emit(&self, id: EndpointId, kind: EventKind) {
-        let event = Event {
-            id,
-            at: Utc::now(),
-            kind,
+        let sent = {
+            // A panic elsewhere while holding this lock leaves nothing half-done.
+            let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+            let event = Event {
+                id,
+                at: now(),
+                kind,
+            };
+            self.tx.send(event).is_ok()
         };
-        if self.tx.send(event).is_ok() && !self.pending.swap(true, Ordering::AcqRel) {
+        if sent && !self.pending.swap(true, Ordering::AcqRel) {
             (self.wake)();
         }
     }
@@ -176,6 +200,7 @@ impl Engine {
             tx: event_tx,
             wake,
             pending: pending.clone(),
+            order: Arc::new(Mutex::new(())),
         };
         let supervisor = runtime.spawn(supervise(command_rx, emitter));
         (
@@ -265,9 +290,54 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
     let tracker = TaskTracker::new();
     let mut endpoints: HashMap<EndpointId, Running> = HashMap::new();
 
-    while let Some(command) = commands.recv().await {
+    // Commands are taken in batches of what has arrived, and the endpoints a
+    // batch opens start after the whole batch is routed: an Open and the Sends
+    // queued right behind it reach the endpoint before it can connect, so its
+    // first payloads are queued before anything the peer does (a FIN at once).
+    let mut starting: Vec<Starting> = Vec::new();
+    'batches: while let Some(first) = commands.recv().await {
+        let mut next = Some(first);
+        while let Some(command) = next.take().or_else(|| commands.try_recv().ok()) {
+            if !route(command, &mut endpoints, &root, &emitter, &mut starting) {
+                break 'batches;
+            }
+        }
+        for task in starting.drain(..) {
+            tracker.spawn(task);
+        }
+        // Forget endpoints whose tasks have ended, so the map stays small.
+        endpoints.retain(|_, running| !running.commands.is_closed());
+    }
+
+    root.cancel();
+    for running in endpoints.values() {
+        running.token.cancel();
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
+}
+
+/// An endpoint task made by a batch of commands, spawned once the batch is routed.
+type Starting = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Handles one command; false on Shutdown.
+fn route(
+    command: Command,
+    endpoints: &mut HashMap<EndpointId, Running>,
+    root: &CancellationToken,
+    emitter: &Emitter,
+    starting: &mut Vec<Starting>,
+) -> bool {
+    {
         let (id, routed) = match command {
-            Command::Shutdown => break,
+            Command::Shutdown => return false,
+            #[cfg(test)]
+            Command::InjectPanic { id } => {
+                start(endpoints, root, starting, emitter, id, |_, _, _| async {
+                    panic!("injected by a test\nsecond line")
+                });
+                return true;
+            }
             Command::Open { id, .. } | Command::Replay { id, .. } => {
                 if let Some(running) = endpoints.get(&id)
                     && !running.commands.is_closed()
@@ -281,40 +351,36 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
                             "this endpoint is already running; stop it first",
                         ),
                     );
-                    continue;
+                    return true;
                 }
-                let (tx, rx) = mpsc::unbounded_channel();
-                let token = root.child_token();
-                endpoints.insert(
+                start(
+                    endpoints,
+                    root,
+                    starting,
+                    emitter,
                     id,
-                    Running {
-                        commands: tx,
-                        token: token.clone(),
+                    move |rx, token, emitter| async move {
+                        match command {
+                            Command::Open { spec, .. } => {
+                                run_endpoint(id, spec, rx, token, emitter).await
+                            }
+                            Command::Replay { plan, options, .. } => {
+                                let ctx = net::EndpointCtx {
+                                    id,
+                                    options: plan.spec.options.clone(),
+                                    reply: Arc::new(reply::Responder::new(
+                                        &crate::model::AutoReply::Off,
+                                    )),
+                                    emitter,
+                                    token,
+                                };
+                                replay::run(ctx, *plan, options, rx).await;
+                            }
+                            _ => {}
+                        }
                     },
                 );
-                let emitter = emitter.clone();
-                tracker.spawn(async move {
-                    match command {
-                        Command::Open { spec, .. } => {
-                            run_endpoint(id, spec, rx, token, emitter.clone()).await
-                        }
-                        Command::Replay { plan, options, .. } => {
-                            let ctx = net::EndpointCtx {
-                                id,
-                                options: plan.spec.options.clone(),
-                                reply: Arc::new(reply::Responder::new(
-                                    &crate::model::AutoReply::Off,
-                                )),
-                                emitter: emitter.clone(),
-                                token,
-                            };
-                            replay::run(ctx, *plan, options, rx).await;
-                        }
-                        _ => {}
-                    }
-                    emitter.emit(id, EventKind::Stopped);
-                });
-                continue;
+                return true;
             }
             Command::Send { id, to, bytes } => (
                 id,
@@ -363,16 +429,42 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
                 ),
             );
         }
-        // Forget endpoints whose tasks have ended, so the map stays small.
-        endpoints.retain(|_, running| !running.commands.is_closed());
+        true
     }
+}
 
-    root.cancel();
-    for running in endpoints.values() {
-        running.token.cancel();
-    }
-    tracker.close();
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
+/// Starts endpoint `id` as a task of `tracker`. A panic inside it (a bug) ends
+/// the endpoint with one `Failed` event ("internal error: …") and cancels
+/// what it started; `Stopped` follows in every case, so nobody waits forever.
+fn start<F, Fut>(
+    endpoints: &mut HashMap<EndpointId, Running>,
+    root: &CancellationToken,
+    starting: &mut Vec<Starting>,
+    emitter: &Emitter,
+    id: EndpointId,
+    run: F,
+) where
+    F: FnOnce(mpsc::UnboundedReceiver<EndpointCommand>, CancellationToken, Emitter) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let token = root.child_token();
+    endpoints.insert(
+        id,
+        Running {
+            commands: tx,
+            token: token.clone(),
+        },
+    );
+    let emitter = emitter.clone();
+    let task = run(rx, token.clone(), emitter.clone());
+    starting.push(Box::pin(async move {
+        if let Err(message) = net::catch_panic(task).await {
+            token.cancel();
+            emitter.failed(id, None, net::internal_error(&message));
+        }
+        emitter.emit(id, EventKind::Stopped);
+    }));
 }
 
 async fn run_endpoint(
@@ -399,5 +491,113 @@ async fn run_endpoint(
             tcp::server(ctx, listen, Some(tls), commands).await
         }
         EndpointKind::Udp { bind, remote } => udp::socket(ctx, bind, remote, commands).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The events of endpoint `id` up to its `Stopped`, bounded in time.
+    async fn until_stopped(events: &mut Events, id: EndpointId) -> Vec<EventKind> {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let event = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .expect("the endpoint stops in time, it does not hang")
+                .expect("the engine runs");
+            if event.id == id {
+                let stopped = event.kind == EventKind::Stopped;
+                seen.push(event.kind);
+                if stopped {
+                    return seen;
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_endpoint_fails_with_one_line_and_the_engine_goes_on() {
+        let (engine, mut events) = Engine::start(&tokio::runtime::Handle::current(), no_wake());
+        let id = EndpointId(7);
+        engine.send(Command::InjectPanic { id });
+        let seen = until_stopped(&mut events, id).await;
+        let [EventKind::Failed { peer: None, error }, EventKind::Stopped] = seen.as_slice() else {
+            panic!("expected a failure, then Stopped: {seen:?}");
+        };
+        assert!(
+            error
+                .message
+                .starts_with("internal error: injected by a test second line"),
+            "{}",
+            error.message
+        );
+        assert!(!error.message.contains('\n'));
+        assert!(error.is_internal());
+        // A failure that ends a command-line run (exit 3), as any start failure.
+        assert_eq!(error.operation, Operation::Configure);
+
+        // The same id can start again, and the engine serves other endpoints.
+        let spec = EndpointSpec::new(
+            "u",
+            EndpointKind::Udp {
+                bind: Some("127.0.0.1:0".parse().unwrap()),
+                remote: None,
+            },
+        );
+        engine.send(Command::Open { id, spec });
+        engine.send(Command::Close { id, abort: false });
+        let seen = until_stopped(&mut events, id).await;
+        assert!(
+            matches!(seen.first(), Some(EventKind::Bound { .. })),
+            "{seen:?}"
+        );
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_of_an_endpoint_stops_the_endpoint() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let ctx = net::EndpointCtx {
+            id: EndpointId(3),
+            options: Default::default(),
+            reply: Arc::new(reply::Responder::new(&crate::model::AutoReply::Off)),
+            emitter: Emitter {
+                tx,
+                wake: no_wake(),
+                pending: Arc::new(AtomicBool::new(false)),
+                order: Arc::new(Mutex::new(())),
+            },
+            token: CancellationToken::new(),
+        };
+        let token = ctx.token.clone();
+        let task = tokio::spawn(net::guarded(ctx, async {
+            panic!("boom");
+        }));
+        task.await.expect("the panic is caught, not passed on");
+        assert!(token.is_cancelled(), "the endpoint is told to stop");
+        let event = rx.try_recv().expect("a failure event");
+        let EventKind::Failed { peer: None, error } = event.kind else {
+            panic!("{event:?}");
+        };
+        assert!(
+            error.message.starts_with("internal error: boom"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn stamps_never_run_backwards() {
+        let mut last = now();
+        for _ in 0..10_000 {
+            let next = now();
+            assert!(next >= last);
+            last = next;
+        }
+        // Anchored to the wall clock.
+        let drift = (Utc::now() - now()).num_seconds().abs();
+        assert!(drift < 5, "{drift}");
     }
 }

@@ -36,6 +36,50 @@ impl EndpointCtx {
     }
 }
 
+/// Runs `task` to its end, catching a panic inside it: `Err` carries the
+/// panic's message, on one line. The engine's tasks are wrapped in this, so a
+/// bug ends one endpoint with a `Failed` event instead of leaving the caller
+/// waiting for events that never come.
+pub(crate) async fn catch_panic<F: Future<Output = ()>>(task: F) -> Result<(), String> {
+    let mut task = std::pin::pin!(task);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.as_mut().poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(payload) => {
+                let text = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a task panicked".to_owned());
+                std::task::Poll::Ready(Err(text.split_whitespace().collect::<Vec<_>>().join(" ")))
+            }
+        }
+    })
+    .await
+}
+
+/// The error a panic inside the engine becomes.
+pub(crate) fn internal_error(message: &str) -> NetError {
+    NetError::new(
+        ErrorKind::Other,
+        Operation::Configure,
+        format!(
+            "{}{message} (a bug in sockbench; the endpoint stopped)",
+            super::event::INTERNAL
+        ),
+    )
+}
+
+/// A task of the endpoint `ctx` (a connection, a replay player): a panic inside
+/// it fails the endpoint with one `Failed` event and cancels the endpoint's
+/// token, so the endpoint stops as after any fatal error.
+pub(crate) async fn guarded<F: Future<Output = ()>>(ctx: EndpointCtx, task: F) {
+    if let Err(message) = catch_panic(task).await {
+        ctx.failed(None, internal_error(&message));
+        ctx.token.cancel();
+    }
+}
+
 /// Resolves `target` to socket addresses. IP literals need no lookup; a host
 /// name emits `Resolving` first. Fails as `NotResolved` when the name has no address.
 pub(crate) async fn resolve(

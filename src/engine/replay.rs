@@ -152,12 +152,8 @@ impl Pacer {
                 }
                 continue;
             }
-            let wait = if pace.speed <= 0.0 {
-                Duration::ZERO
-            } else {
-                gap.div_f64(pace.speed)
-            };
-            let deadline = since + wait;
+            let wait = crate::model::replay::scaled_gap(gap, pace.speed);
+            let deadline = after(since, wait);
             // Timers tick in milliseconds: a shorter wait would become a whole one.
             if deadline.saturating_duration_since(Instant::now()) < Duration::from_millis(1) {
                 return;
@@ -168,6 +164,15 @@ impl Pacer {
             }
         }
     }
+}
+
+/// `wait` after `since`; `+` would panic where the clock cannot count so far
+/// (a timeout or gap from a crafted file), so a wait that does not fit is cut
+/// to the longest replay wait.
+fn after(since: Instant, wait: Duration) -> Instant {
+    since
+        .checked_add(wait)
+        .unwrap_or_else(|| since + crate::model::replay::MAX_SCALED_GAP)
 }
 
 /// What a conversation has received so far: bytes (TCP) or datagrams (UDP).
@@ -194,6 +199,11 @@ impl Link {
             Link::Stream(w) => {
                 w.write_all(bytes).await?;
                 w.flush().await
+            }
+            // A connected socket sends with send(): some systems refuse sendto() on it.
+            Link::Udp { socket, to } if socket.peer_addr().is_ok() => {
+                let _ = to;
+                socket.send(bytes).await.map(|_| ())
             }
             Link::Udp { socket, to } => socket.send_to(bytes, *to).await.map(|_| ()),
         }
@@ -223,7 +233,7 @@ impl Shared {
         units: usize,
         limit: Duration,
     ) -> bool {
-        let deadline = Instant::now() + limit;
+        let deadline = after(Instant::now(), limit);
         loop {
             let now = *seen.borrow_and_update();
             if now.units >= units {
@@ -312,7 +322,8 @@ impl Shared {
                         } else {
                             self.ctx.failed(
                                 Some(peer),
-                                NetError::from_io(Operation::Send, format!("to {remote}"), &e),
+                                NetError::from_io(Operation::Send, format!("to {remote}"), &e)
+                                    .of_reported_write(),
                             );
                         }
                         return false;
@@ -385,7 +396,7 @@ impl Shared {
                 });
             }
         };
-        let reading = tokio::spawn(reader);
+        let reading = tokio::spawn(super::net::guarded(self.ctx.clone(), reader));
         let mut link = Link::Stream(Box::new(wr));
         let played = self
             .play(peer, remote, conversation, &mut link, &mut seen)
@@ -412,7 +423,7 @@ impl Shared {
     }
 
     async fn wait_for_end(&self, seen: &mut watch::Receiver<Seen>, limit: Duration) {
-        let deadline = Instant::now() + limit;
+        let deadline = after(Instant::now(), limit);
         while !seen.borrow_and_update().ended {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => return,
@@ -612,7 +623,7 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 let shared = shared.clone();
                 let conversations = conversations.clone();
                 let acceptor = acceptor.clone();
-                tasks.spawn(async move {
+                tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
                     let _ = apply_stream(&SockRef::from(&stream), &shared.ctx.options);
                     let conversation = &conversations[index];
                     let Some(acceptor) = acceptor else {
@@ -655,7 +666,7 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                             });
                         }
                     }
-                });
+                }));
             }
             drop(listener);
             tasks.close();
@@ -682,10 +693,23 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                     .map(unspecified_for)
                     .unwrap_or_else(|| "0.0.0.0:0".parse().expect("literal")),
             };
-            let socket = match super::udp::bind_socket(&ctx, bind_addr) {
+            // As the live socket: a client with a remote is connected to it unless
+            // the endpoint says otherwise, so a stranger's datagram is not taken
+            // for the answer and a closed port is reported as refused; connect()
+            // binds it (to the route's address, not every interface).
+            let connect_to = remote.filter(|_| role == Role::Client && ctx.options.connected);
+            let socket = match super::udp::bind_socket(&ctx, bind_addr, connect_to.is_none()) {
                 Ok(s) => Arc::new(s),
                 Err(e) => return ctx.failed(None, e),
             };
+            if let Some(to) = connect_to
+                && let Err(e) = socket.connect(super::udp::fit_family(&bind_addr, to)).await
+            {
+                return ctx.failed(
+                    None,
+                    NetError::from_io(Operation::Connect, format!("to {to}"), &e),
+                );
+            }
             let local = socket.local_addr().unwrap_or(bind_addr);
             ctx.emit(EventKind::Bound { local });
             udp_plan(shared, plan.conversations, role, socket, remote).await;
@@ -711,7 +735,7 @@ async fn udp_plan(
         let shared = shared.clone();
         let conversations = conversations.clone();
         let socket = socket.clone();
-        tasks.spawn(async move {
+        tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
             let mut seen = seen;
             let mut link = Link::Udp { socket, to };
             if shared
@@ -720,7 +744,7 @@ async fn udp_plan(
             {
                 shared.settle(&mut seen).await;
             }
-        });
+        }));
     };
     if let (Role::Client, Some(to)) = (role, remote) {
         let (tx, rx) = watch::channel(Seen::default());
@@ -833,6 +857,27 @@ impl Default for Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn huge_waits_and_tiny_speeds_do_not_panic() {
+        let now = Instant::now();
+        assert!(after(now, Duration::MAX) > now);
+        let pace = ReplayPace::new(1e-300, false);
+        let mut pacer = pace.pacer();
+        // Once a panic in div_f64 that left `replay --speed 1e-300` hanging.
+        let waited = tokio::time::timeout(
+            Duration::from_secs(3600),
+            pacer.wait(Instant::now(), Duration::from_secs(1)),
+        )
+        .await;
+        assert!(
+            waited.is_err(),
+            "a tiny speed waits long, and does not panic"
+        );
+        pace.set_speed(f64::MIN_POSITIVE);
+        pace.set_speed(f64::NAN);
+        pacer.wait(Instant::now(), Duration::from_millis(5)).await;
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_pacer_scales_gaps_and_steps_when_paused() {

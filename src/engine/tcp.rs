@@ -192,7 +192,13 @@ async fn serve_client<S>(
         ctx.token.child_token(),
     );
     tokio::pin!(connection);
+    // Everything asked before the connection was up is queued before the
+    // connection reads anything: a peer that closes at once (its FIN queues our
+    // close) must not cut off payloads that were asked for first.
     for command in early {
+        route_client(&ctx, &tx, command);
+    }
+    while let Ok(command) = commands.try_recv() {
         route_client(&ctx, &tx, command);
     }
     let mut listening = true;
@@ -203,6 +209,22 @@ async fn serve_client<S>(
                 Some(command) => route_client(&ctx, &tx, command),
                 None => listening = false,
             },
+        }
+    }
+    // Sends that came while the connection ended are not lost unsaid.
+    commands.close();
+    while let Ok(command) = commands.try_recv() {
+        if let EndpointCommand::Send { bytes, .. } = command {
+            ctx.failed(
+                Some(0),
+                other(
+                    Operation::Send,
+                    format!(
+                        "send {} bytes to {remote}: not sent, the connection has ended",
+                        bytes.len()
+                    ),
+                ),
+            );
         }
     }
 }
@@ -332,7 +354,7 @@ pub(crate) async fn server(
                     let token = ctx.token.child_token();
                     let done = done_tx.clone();
                     let acceptor = acceptor.clone();
-                    connections.spawn(async move {
+                    connections.spawn(super::net::guarded(ctx.clone(), async move {
                         match acceptor {
                             None => conn::run(task_ctx, peer, remote, stream, duplicate, tx, rx, token).await,
                             Some(acceptor) => {
@@ -366,7 +388,7 @@ pub(crate) async fn server(
                             }
                         }
                         let _ = done.send(peer);
-                    });
+                    }));
                 }
                 Err(e) => {
                     // Running out of descriptors and the like: report, breathe, go on.

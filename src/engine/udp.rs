@@ -1,6 +1,8 @@
-//! UDP sockets: bound once, datagrams to and from any address. Each remote
-//! address the socket talks to becomes a numbered peer (from 1), so the log and
-//! replies can name it.
+//! UDP sockets: bound once, then either connected to their default remote
+//! (the kernel delivers only its datagrams and reports an ICMP "port
+//! unreachable" as refused) or unconnected (datagrams to and from any
+//! address). Each remote address the socket talks to becomes a numbered peer
+//! (from 1), so the log and replies can name it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -34,7 +36,13 @@ impl Peers {
     }
 }
 
-pub(crate) fn bind_socket(ctx: &EndpointCtx, addr: SocketAddr) -> Result<UdpSocket, NetError> {
+/// A UDP socket of `addr`'s family with the endpoint's options, bound to
+/// `addr` when `bind` (else left for connect() to bind).
+pub(crate) fn bind_socket(
+    ctx: &EndpointCtx,
+    addr: SocketAddr,
+    bind: bool,
+) -> Result<UdpSocket, NetError> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| NetError::from_io(Operation::Configure, "a UDP socket", &e))?;
     let configure =
@@ -50,9 +58,11 @@ pub(crate) fn bind_socket(ctx: &EndpointCtx, addr: SocketAddr) -> Result<UdpSock
             .map_err(|e| configure(e, "SO_BROADCAST"))?;
     }
     apply_common(&SockRef::from(&socket), &ctx.options, addr.is_ipv6())?;
-    socket
-        .bind(&addr.into())
-        .map_err(|e| NetError::from_io(Operation::Bind, addr, &e))?;
+    if bind {
+        socket
+            .bind(&addr.into())
+            .map_err(|e| NetError::from_io(Operation::Bind, addr, &e))?;
+    }
     socket
         .set_nonblocking(true)
         .map_err(|e| configure(e, "O_NONBLOCK"))?;
@@ -60,7 +70,7 @@ pub(crate) fn bind_socket(ctx: &EndpointCtx, addr: SocketAddr) -> Result<UdpSock
 }
 
 /// An IPv4 destination seen from an IPv6 socket becomes its v4-mapped form.
-fn fit_family(local: &SocketAddr, dest: SocketAddr) -> SocketAddr {
+pub(crate) fn fit_family(local: &SocketAddr, dest: SocketAddr) -> SocketAddr {
     match (local, dest) {
         (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
             SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
@@ -105,17 +115,47 @@ pub(crate) async fn socket(
             Err(e) => return ctx.failed(None, e),
         },
     };
+    let explicit = bind_addr.is_some();
     let bind_addr = bind_addr
         .or(remote_addr.as_ref().map(unspecified_for))
         .unwrap_or_else(|| "0.0.0.0:0".parse().expect("a literal address"));
-    let socket = match bind_socket(&ctx, bind_addr) {
+    let connect_to = remote_addr.filter(|_| ctx.options.connected);
+    // Without a bind address, a socket to be connected is bound by connect()
+    // itself, to the address its route uses (127.0.0.1 towards loopback), not
+    // to every interface.
+    let socket = match bind_socket(&ctx, bind_addr, explicit || connect_to.is_none()) {
         Ok(s) => std::sync::Arc::new(s),
         Err(e) => return ctx.failed(None, e),
     };
+    if let Some(remote) = connect_to
+        && let Err(e) = socket.connect(fit_family(&bind_addr, remote)).await
+    {
+        return ctx.failed(
+            None,
+            NetError::from_io(Operation::Connect, format!("to {remote}"), &e),
+        );
+    }
     let local = socket.local_addr().unwrap_or(bind_addr);
     ctx.emit(EventKind::Bound { local });
 
     let mut peers = Peers::default();
+    // The one address a connected socket talks to.
+    let connected = match connect_to {
+        Some(remote) => {
+            peers.id(remote);
+            ctx.emit(EventKind::Note {
+                peer: None,
+                text: format!(
+                    "{}{remote}: no packet goes out (UDP has no handshake), but from now on \
+                     this socket receives only {remote}'s datagrams, and an ICMP \"port unreachable\" \
+                     from there is reported as connection refused",
+                    crate::model::lifecycle::UDP_CONNECT_NOTE
+                ),
+            });
+            Some(remote)
+        }
+        _ => None,
+    };
     let mut buf = vec![0u8; READ_BUFFER];
     loop {
         tokio::select! {
@@ -127,13 +167,17 @@ pub(crate) async fn socket(
                     let answer = ctx.reply.answer(&bytes);
                     ctx.emit(EventKind::Traffic { peer, remote: from, dir: Direction::Received, bytes });
                     if let Some(answer) = answer {
-                        send_datagram(&ctx, &socket, peer, from, answer).await;
+                        send_datagram(&ctx, &socket, connected, peer, from, answer).await;
                     }
                 }
                 Err(e) => {
-                    // An ICMP error for an earlier datagram (port unreachable, …): report, go on.
-                    let error = NetError::from_io(Operation::Receive, format!("on {local}"), &e);
-                    ctx.failed(None, error);
+                    // An ICMP error for an earlier datagram (port unreachable, …):
+                    // reported (a connected socket hears them), then go on.
+                    let error = match connected {
+                        Some(remote) => NetError::from_io(Operation::Receive, format!("from {remote}"), &e),
+                        None => NetError::from_io(Operation::Receive, format!("on {local}"), &e),
+                    };
+                    ctx.failed(connected.map(|r| peers.id(r)), error);
                 }
             },
             command = commands.recv() => match command {
@@ -173,23 +217,23 @@ pub(crate) async fn socket(
                         destinations.into_iter().map(|d| (peers.id(d), d)).collect();
                     if split == Split::WHOLE {
                         for (peer, dest) in targets {
-                            send_datagram(&ctx, &socket, peer, dest, bytes.clone()).await;
+                            send_datagram(&ctx, &socket, connected, peer, dest, bytes.clone()).await;
                         }
                     } else {
                         // Pieces, each its own datagram, gap apart: off this loop,
                         // so receiving goes on meanwhile.
                         let (ctx, socket) = (ctx.clone(), socket.clone());
-                        tokio::spawn(async move {
+                        tokio::spawn(super::net::guarded(ctx.clone(), async move {
                             let pieces: Vec<Vec<u8>> = split.pieces(&bytes).into_iter().map(<[u8]>::to_vec).collect();
                             for (i, piece) in pieces.iter().enumerate() {
                                 if i > 0 && !split.gap.is_zero() {
                                     tokio::time::sleep(split.gap).await;
                                 }
                                 for &(peer, dest) in &targets {
-                                    send_datagram(&ctx, &socket, peer, dest, piece.clone()).await;
+                                    send_datagram(&ctx, &socket, connected, peer, dest, piece.clone()).await;
                                 }
                             }
-                        });
+                        }));
                     }
                 }
                 Some(EndpointCommand::HalfClose { peer } | EndpointCommand::Disconnect { peer, .. }) => {
@@ -201,33 +245,58 @@ pub(crate) async fn socket(
     }
 }
 
+/// Sends one datagram to `dest`. Reported as it is handed to the socket (so
+/// its answer, read by another task, can never be logged before it); a
+/// failure event with [`Operation::Send`] follows when the send fails.
 async fn send_datagram(
     ctx: &EndpointCtx,
     socket: &UdpSocket,
+    connected: Option<SocketAddr>,
     peer: PeerId,
     dest: SocketAddr,
     bytes: Vec<u8>,
 ) {
     let local = socket.local_addr().ok();
     let target = local.map_or(dest, |l| fit_family(&l, dest));
-    match socket.send_to(&bytes, target).await {
-        Ok(n) if n == bytes.len() => ctx.emit(EventKind::Traffic {
-            peer,
-            remote: dest,
-            dir: Direction::Sent,
-            bytes,
-        }),
+    if let Some(remote) = connected
+        && local.map_or(remote, |l| fit_family(&l, remote)) != target
+    {
+        return ctx.failed(
+            Some(peer),
+            NetError::new(
+                ErrorKind::Other,
+                Operation::Connect,
+                format!(
+                    "send to {dest}: this UDP socket is connected to {remote} and talks only to it; \
+                     make it unconnected to send to any address"
+                ),
+            ),
+        );
+    }
+    ctx.emit(EventKind::Traffic {
+        peer,
+        remote: dest,
+        dir: Direction::Sent,
+        bytes: bytes.clone(),
+    });
+    let sent = match connected {
+        Some(_) => socket.send(&bytes).await,
+        None => socket.send_to(&bytes, target).await,
+    };
+    match sent {
+        Ok(n) if n == bytes.len() => {}
         Ok(n) => ctx.failed(
             Some(peer),
             NetError::new(
                 ErrorKind::Other,
                 Operation::Send,
                 format!("send to {dest}: only {n} of {} bytes went out", bytes.len()),
-            ),
+            )
+            .of_reported_write(),
         ),
         Err(e) => ctx.failed(
             Some(peer),
-            NetError::from_io(Operation::Send, format!("to {dest}"), &e),
+            NetError::from_io(Operation::Send, format!("to {dest}"), &e).of_reported_write(),
         ),
     }
 }

@@ -58,6 +58,34 @@ impl HostPort {
         self.ip().map(|ip| SocketAddr::new(ip, self.port))
     }
 
+    /// True when binding this address listens on every interface of the
+    /// machine, so others on the network can reach it: `0.0.0.0`, `[::]`
+    /// (with or without a zone), the v4-mapped `[::ffff:0.0.0.0]`, and the
+    /// numeric shorthands the system resolver reads as 0.0.0.0 (`0`, `0x0`,
+    /// `0.0`). A host name is not resolved here; callers that bound a socket
+    /// check its actual address with `HostPort::from(local)`.
+    pub fn is_wildcard(&self) -> bool {
+        let host = self.host.split('%').next().unwrap_or_default();
+        match host.parse::<IpAddr>() {
+            Ok(IpAddr::V4(v4)) => v4.is_unspecified(),
+            Ok(IpAddr::V6(v6)) => {
+                v6.is_unspecified() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified())
+            }
+            // inet_aton's forms: one to four parts, each a number; all zero here.
+            Err(_) => {
+                let parts: Vec<&str> = host.split('.').collect();
+                parts.len() <= 4
+                    && parts.iter().all(|p| {
+                        let digits = p
+                            .strip_prefix("0x")
+                            .or_else(|| p.strip_prefix("0X"))
+                            .unwrap_or(p);
+                        (!digits.is_empty() || p.len() == 2) && digits.chars().all(|c| c == '0')
+                    })
+            }
+        }
+    }
+
     /// The same address, refusing port 0 (a remote to connect or send to).
     pub fn require_port(self) -> Result<Self, AddressError> {
         if self.port == 0 {
@@ -202,6 +230,42 @@ mod tests {
             Some("[::1]:80".parse().unwrap())
         );
         assert_eq!(HostPort::new("localhost", 80).socket_addr(), None);
+    }
+
+    #[test]
+    fn wildcards_are_recognised() {
+        let wild = |s: &str| s.parse::<HostPort>().unwrap().is_wildcard();
+        for w in [
+            "0.0.0.0:7000",
+            "[::]:7000",
+            "[0:0:0:0:0:0:0:0]:0",
+            "[::%eth0]:1",
+            "[::ffff:0.0.0.0]:7",
+        ] {
+            assert!(wild(w), "{w} listens everywhere");
+        }
+        // The resolver's shorthands for 0.0.0.0, should a host ever hold one.
+        for w in ["0", "0x0", "0.0", "00.0.0.000"] {
+            assert!(HostPort::new(w, 80).is_wildcard(), "{w}");
+        }
+        for n in ["0.0.0.0.0", "0..0", "01", "0x1", ""] {
+            assert!(!HostPort::new(n, 80).is_wildcard(), "{n}");
+        }
+        for n in [
+            "127.0.0.1:7000",
+            "[::1]:7000",
+            "localhost:0",
+            "10.0.0.1:80",
+            "0.0.0.1:80",
+            "[::ffff:127.0.0.1]:7",
+            "example.org:80",
+        ] {
+            assert!(!wild(n), "{n} is not every interface");
+        }
+        let any: std::net::SocketAddr = "0.0.0.0:5".parse().unwrap();
+        assert!(HostPort::from(any).is_wildcard());
+        let any6: std::net::SocketAddr = "[::]:5".parse().unwrap();
+        assert!(HostPort::from(any6).is_wildcard());
     }
 
     #[test]

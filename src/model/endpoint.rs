@@ -464,10 +464,21 @@ pub struct SocketOptions {
     /// How long a TCP connect may take before it fails as timed out.
     #[serde(skip_serializing_if = "is_default_connect_timeout")]
     pub connect_timeout_secs: f64,
+    /// A UDP socket with a default remote is connected to it (connect()), so
+    /// the kernel delivers only the remote's datagrams and reports an ICMP
+    /// "port unreachable" as connection refused. `false` leaves it unconnected:
+    /// it sends to any address (sendto) and receives from anyone (recvfrom).
+    /// Without a default remote a socket is always unconnected.
+    #[serde(skip_serializing_if = "is_true")]
+    pub connected: bool,
 }
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT_SECS: f64 = 10.0;
@@ -488,6 +499,7 @@ impl Default for SocketOptions {
             broadcast: false,
             reuse_address: false,
             connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
+            connected: true,
         }
     }
 }
@@ -504,7 +516,10 @@ impl SocketOptions {
         } else {
             DEFAULT_CONNECT_TIMEOUT_SECS
         };
-        std::time::Duration::from_secs_f64(secs)
+        // Checked anyway: a conversion that can panic has no place here.
+        std::time::Duration::try_from_secs_f64(secs).unwrap_or(std::time::Duration::from_secs(
+            DEFAULT_CONNECT_TIMEOUT_SECS as u64,
+        ))
     }
 }
 
@@ -539,6 +554,20 @@ mod tests {
         );
         let back: EndpointSpec = ron::from_str(&text).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn udp_sockets_are_connected_unless_a_file_says_otherwise() {
+        // Files written before the setting existed load as connected.
+        let old = "(name:\"u\",kind:Udp(),options:(ttl:Some(3)))";
+        let spec: EndpointSpec = ron::from_str(old).unwrap();
+        assert!(spec.options.connected);
+        assert_eq!(ron::to_string(&spec).unwrap(), old);
+        let spec: EndpointSpec =
+            ron::from_str("(name:\"u\",kind:Udp(),options:(connected:false))").unwrap();
+        assert!(!spec.options.connected);
+        let text = ron::to_string(&spec).unwrap();
+        assert!(text.contains("connected:false"), "{text}");
     }
 
     #[test]
@@ -619,5 +648,10 @@ mod tests {
         assert_eq!(o.connect_timeout().as_secs(), 10);
         o.connect_timeout_secs = 0.5;
         assert_eq!(o.connect_timeout().as_millis(), 500);
+        for bad in [f64::NAN, f64::INFINITY, f64::MAX, f64::MIN_POSITIVE, 1e300] {
+            o.connect_timeout_secs = bad;
+            let t = o.connect_timeout();
+            assert!(t <= std::time::Duration::from_secs(3600), "{bad}: {t:?}");
+        }
     }
 }

@@ -77,6 +77,18 @@ pub fn explain(kind: EntryKind, endpoint: &str, peer: &str, detail: &str) -> Str
     out
 }
 
+/// The prefix of the keys that explain settings rather than events.
+const SETTING: &str = "Setting.";
+
+/// A one-line explanation of a setting (`UdpConnected`, `UdpUnconnected`), as
+/// the window shows it next to the choice.
+pub fn setting(name: &str) -> String {
+    table()
+        .get(&format!("{SETTING}{name}"))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Every entry kind there is, for completeness checks and lesson texts.
 pub fn all_kinds() -> Vec<EntryKind> {
     let mut kinds = vec![
@@ -131,11 +143,16 @@ mod tests {
                 key(kind)
             );
         }
+        let events = parsed.keys().filter(|k| !k.starts_with(SETTING)).count();
         assert_eq!(
-            parsed.len(),
+            events,
             all_kinds().len(),
             "explanations for kinds that do not exist"
         );
+        for name in ["UdpConnected", "UdpUnconnected"] {
+            let text = setting(name);
+            assert!(!text.is_empty() && !text.contains('\n'), "{name}: {text:?}");
+        }
     }
 
     #[test]
@@ -148,7 +165,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "connection refused: nothing listens on 127.0.0.1:7000, so that machine answered the connection request with a reset (RST). Start the server first, or check the port."
+            "connection refused: nothing listens on 127.0.0.1:7000, so that machine answered the connection request with a reset (RST), or a datagram with an ICMP \"port unreachable\" (only a connected UDP socket hears that). Start the server first, or check the port."
         );
     }
 

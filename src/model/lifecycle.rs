@@ -155,6 +155,23 @@ fn failed_call(detail: &str, kind: ErrorKind) -> Call {
     }
 }
 
+/// How the engine's note begins when it connects a UDP socket to its remote
+/// (the log shows it; the lifecycle then draws connect() and send()/recv()).
+pub const UDP_CONNECT_NOTE: &str = "connect() to ";
+
+/// The calls of a connected UDP socket: connect() after bind(), then
+/// send()/recv() with its one remote instead of sendto()/recvfrom().
+fn connected_udp(calls: Vec<Call>) -> Vec<Call> {
+    calls
+        .into_iter()
+        .flat_map(|c| match c {
+            Call::Bind => vec![Call::Bind, Call::Connect],
+            Call::SendToRecvFrom => vec![Call::SendRecv],
+            other => vec![other],
+        })
+        .collect()
+}
+
 /// The steps of `endpoint`'s last run in `log`.
 pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepStatus> {
     let Some(ep) = log.find_endpoint(endpoint) else {
@@ -180,7 +197,19 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
         .find(|r| !r.is_empty())
         .unwrap_or_default();
     let resolves = run.iter().any(|&i| entries[i].kind == EntryKind::Resolving);
-    let mut steps: Vec<StepStatus> = calls(kind, resolves).into_iter().map(pending).collect();
+    let connected_udp_run = kind == KindTag::Udp
+        && run.iter().any(|&i| {
+            let e = &entries[i];
+            (e.kind == EntryKind::Note && log.bytes_of(e).starts_with(UDP_CONNECT_NOTE.as_bytes()))
+                || (matches!(e.kind, EntryKind::Failed(_))
+                    && log.bytes_of(e).starts_with(b"connect "))
+        });
+    let calls = if connected_udp_run {
+        connected_udp(calls(kind, resolves))
+    } else {
+        calls(kind, resolves)
+    };
+    let mut steps: Vec<StepStatus> = calls.into_iter().map(pending).collect();
     let set = |steps: &mut Vec<StepStatus>, call: Call, state: StepState, at: i64| {
         if let Some(s) = steps.iter_mut().find(|s| s.call == call) {
             s.state = state;
@@ -224,9 +253,18 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
                 set(&mut steps, Call::Close, StepState::Done, at)
             }
             EntryKind::Stopped => set(&mut steps, Call::Close, StepState::Done, at),
+            EntryKind::Note if log.bytes_of(e).starts_with(UDP_CONNECT_NOTE.as_bytes()) => {
+                set(&mut steps, Call::Connect, StepState::Done, at)
+            }
             EntryKind::Failed(k) => {
                 let detail = String::from_utf8_lossy(log.bytes_of(e)).into_owned();
-                let call = failed_call(&detail, k);
+                let call = match failed_call(&detail, k) {
+                    // An unconnected UDP socket's send or receive.
+                    Call::SendRecv if !steps.iter().any(|s| s.call == Call::SendRecv) => {
+                        Call::SendToRecvFrom
+                    }
+                    call => call,
+                };
                 if call == Call::Bind
                     || call == Call::Listen
                     || call == Call::Connect
@@ -428,6 +466,55 @@ mod tests {
             fresh.iter().map(|s| s.call).collect::<Vec<_>>(),
             calls(KindTag::Udp, false)
         );
+    }
+
+    #[test]
+    fn a_connected_udp_socket_draws_connect_and_its_refusal() {
+        let mut log = TrafficLog::new();
+        let u = log.endpoint_index("u");
+        push(&mut log, u, 1, EntryKind::Bound, b"127.0.0.1:5000");
+        let note = format!("{UDP_CONNECT_NOTE}127.0.0.1:9: no packet goes out");
+        push(&mut log, u, 2, EntryKind::Note, note.as_bytes());
+        push(&mut log, u, 3, EntryKind::Sent, b"x");
+        push(
+            &mut log,
+            u,
+            4,
+            EntryKind::Failed(ErrorKind::Refused),
+            b"receive from 127.0.0.1:9: Connection refused (os error 111)",
+        );
+        let steps = lifecycle(&log, "u", KindTag::Udp);
+        let calls: Vec<Call> = steps.iter().map(|s| s.call).collect();
+        assert_eq!(
+            calls,
+            [
+                Call::Socket,
+                Call::Bind,
+                Call::Connect,
+                Call::SendRecv,
+                Call::Close
+            ]
+        );
+        assert_eq!(steps[2].state, StepState::Done);
+        assert!(
+            matches!(steps[3].state, StepState::Failed(ErrorKind::Refused, _)),
+            "{steps:?}"
+        );
+
+        // Unconnected: sendto()/recvfrom(), and a failed send shows there.
+        let mut log = TrafficLog::new();
+        let u = log.endpoint_index("u");
+        push(&mut log, u, 1, EntryKind::Bound, b"127.0.0.1:5000");
+        push(
+            &mut log,
+            u,
+            2,
+            EntryKind::Failed(ErrorKind::PermissionDenied),
+            b"send to 255.255.255.255:9: Permission denied (os error 13)",
+        );
+        let steps = lifecycle(&log, "u", KindTag::Udp);
+        assert_eq!(steps[2].call, Call::SendToRecvFrom);
+        assert!(matches!(steps[2].state, StepState::Failed(..)), "{steps:?}");
     }
 
     #[test]

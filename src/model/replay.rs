@@ -61,9 +61,12 @@ impl Conversation {
             .map(|s| s.bytes.as_slice())
     }
 
-    /// The recorded duration: the sum of its gaps.
+    /// The recorded duration: the sum of its gaps (saturating: a crafted
+    /// file's gaps must not overflow the sum).
     pub fn duration(&self) -> Duration {
-        self.steps.iter().map(|s| s.gap).sum()
+        self.steps
+            .iter()
+            .fold(Duration::ZERO, |total, s| total.saturating_add(s.gap))
     }
 }
 
@@ -93,7 +96,9 @@ impl EndpointPlan {
     /// server's at once (their peers came in parallel).
     pub fn duration(&self) -> Duration {
         match self.role {
-            Role::Client => self.conversations.iter().map(Conversation::duration).sum(),
+            Role::Client => self.conversations.iter().fold(Duration::ZERO, |total, c| {
+                total.saturating_add(c.duration())
+            }),
             Role::Server => self
                 .conversations
                 .iter()
@@ -113,6 +118,20 @@ pub enum PlanError {
     NothingRecorded(String),
     #[error("--target needs --endpoint when the session has several endpoints to replay ({0})")]
     AmbiguousTarget(String),
+}
+
+/// The longest a replay waits for one recorded gap, whatever the speed.
+pub const MAX_SCALED_GAP: Duration = Duration::from_secs(24 * 3600);
+
+/// `gap` at `speed` (2 halves it), converted without panicking: a speed of 0,
+/// below 0, not a number or infinite means no wait at all; a speed so small
+/// that the wait would not fit a `Duration` (`1e-300`) waits [`MAX_SCALED_GAP`].
+pub fn scaled_gap(gap: Duration, speed: f64) -> Duration {
+    if speed.is_nan() || speed <= 0.0 || speed.is_infinite() {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(gap.as_secs_f64() / speed)
+        .map_or(MAX_SCALED_GAP, |d| d.min(MAX_SCALED_GAP))
 }
 
 fn micros_between(a: i64, b: i64) -> Duration {
@@ -617,6 +636,38 @@ pub fn report(mismatches: &[Mismatch]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaled_gaps_never_panic_and_stay_bounded() {
+        let second = Duration::from_secs(1);
+        assert_eq!(scaled_gap(second, 2.0), Duration::from_millis(500));
+        assert_eq!(scaled_gap(second, 1.0), second);
+        // Tiny speeds once panicked in Duration::div_f64 ("cannot convert float
+        // seconds to Duration"); they wait the longest allowed instead.
+        assert_eq!(scaled_gap(second, 1e-300), MAX_SCALED_GAP);
+        assert_eq!(scaled_gap(second, f64::MIN_POSITIVE), MAX_SCALED_GAP);
+        assert_eq!(scaled_gap(Duration::MAX, 1.0), MAX_SCALED_GAP);
+        assert_eq!(scaled_gap(Duration::MAX, 1e-9), MAX_SCALED_GAP);
+        for speed in [0.0, -1.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(scaled_gap(second, speed), Duration::ZERO, "{speed}");
+        }
+        assert_eq!(scaled_gap(Duration::ZERO, 1e-300), Duration::ZERO);
+    }
+
+    #[test]
+    fn durations_of_crafted_gaps_saturate() {
+        let step = Step {
+            dir: Direction::Sent,
+            bytes: vec![],
+            gap: Duration::MAX,
+        };
+        let conversation = Conversation {
+            steps: vec![step.clone(), step],
+            peer_closed: false,
+            remote: String::new(),
+        };
+        assert_eq!(conversation.duration(), Duration::MAX);
+    }
     use crate::model::log::NO_PEER;
     use chrono::DateTime;
 
