@@ -401,11 +401,20 @@ pub fn check_mermaid(session: &Session) {
         "{diagram}"
     );
     for line in diagram.lines().skip(1) {
-        let label = line
-            .split_once(" as ")
-            .or_else(|| line.split_once(": "))
-            .map(|(_, l)| l)
-            .unwrap_or_else(|| panic!("a line without a label: {line:?}"));
+        let label = if line.starts_with("    participant ") {
+            line.split_once(" as ")
+        } else {
+            line.split_once(": ")
+        }
+        .map(|(_, l)| l)
+        .unwrap_or_else(|| panic!("a line without a label: {line:?}"));
+        let switch = label.trim().to_ascii_lowercase();
+        assert!(
+            !["wrap:", "nowrap:", ":wrap:", ":nowrap:"]
+                .iter()
+                .any(|p| switch.starts_with(p)),
+            "a label that switches wrapping: {line:?}"
+        );
         let rest = without_entities(label);
         assert!(
             !rest.contains(['#', '%', ';', '"', '<', '>', '&']),

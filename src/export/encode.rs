@@ -123,6 +123,18 @@ pub fn mermaid_text(text: &str) -> String {
             c => s.push(c),
         }
     }
+    // Mermaid reads a label that starts (after spaces) with `wrap:` or
+    // `nowrap:`, with or without a colon before, as a line-wrapping switch.
+    let text = s.trim_start();
+    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+    if ["wrap:", "nowrap:", ":wrap:", ":nowrap:"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        let at = s.len() - text.len();
+        let first = u32::from(s.as_bytes()[at]);
+        s.replace_range(at..at + 1, &format!("#{first};"));
+    }
     s
 }
 
@@ -222,6 +234,10 @@ mod tests {
             "\\r\\u{85}\\u{2028}\\u{202e}\\x1b"
         );
         assert_eq!(mermaid_text("café 127.0.0.1:7"), "café 127.0.0.1:7");
+        assert_eq!(mermaid_text("wrap:x"), "#119;rap:x");
+        assert_eq!(mermaid_text("  NoWrap: x"), "  #78;oWrap: x");
+        assert_eq!(mermaid_text(":wrap:"), "#58;wrap:");
+        assert_eq!(mermaid_text("a wrap:"), "a wrap:");
     }
 
     #[test]
