@@ -29,10 +29,28 @@ use crate::model::payload::to_text_notation;
 pub fn python_str(text: &str) -> String {
     let mut s = String::with_capacity(text.len() + 2);
     s.push('"');
+    push_python_escaped(&mut s, text, true);
+    s.push('"');
+    s
+}
+
+/// A one-line Python comment saying `text`, escaped as in [`python_str`]
+/// (quotes and backslashes may stand for themselves in a comment): no
+/// newline, control or non-ASCII character can end it or hide in it.
+pub fn python_comment(text: &str) -> String {
+    let mut s = String::with_capacity(text.len() + 2);
+    s.push_str("# ");
+    push_python_escaped(&mut s, text, false);
+    s
+}
+
+fn push_python_escaped(s: &mut String, text: &str, in_literal: bool) {
     for c in text.chars() {
         match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
+            '"' | '\\' if in_literal => {
+                s.push('\\');
+                s.push(c);
+            }
             '\n' => s.push_str("\\n"),
             '\r' => s.push_str("\\r"),
             '\t' => s.push_str("\\t"),
@@ -47,8 +65,6 @@ pub fn python_str(text: &str) -> String {
             }
         }
     }
-    s.push('"');
-    s
 }
 
 /// A Python `bytes` literal that reads back as exactly `bytes`: `b"GET /\r\n"`,
@@ -204,6 +220,10 @@ mod tests {
         );
         assert_eq!(python_str("café 😀"), "\"caf\\xe9 \\U0001f600\"");
         assert_eq!(python_str("{x}'"), "\"{x}'\"");
+        assert_eq!(
+            python_comment("a \"b\"\nimport os\r\u{202e}\\"),
+            "# a \"b\"\\nimport os\\r\\u202e\\"
+        );
         assert_eq!(
             python_bytes(b"GET / HTTP/1.0\r\n"),
             "b\"GET / HTTP/1.0\\r\\n\""
