@@ -3,6 +3,7 @@
 
 use egui::{RichText, Ui};
 
+use crate::export::encode::python_comment;
 use crate::export::python::to_python;
 use crate::model::display::{escape_controls, escape_controls_keep_lines};
 use crate::model::replay::{Conversation, EndpointPlan, Role, plan_endpoint};
@@ -47,9 +48,10 @@ impl CodeView {
             let program = match &session {
                 Ok(session) => match session.endpoint(endpoint) {
                     Some(spec) => to_python(&plan_for(session, spec), name),
-                    None => format!("# No endpoint named {endpoint:?}."),
+                    None => python_comment(&format!("No endpoint named \"{endpoint}\".")),
                 },
-                Err(e) => format!("# Fix the session first: {e}"),
+                // The error may quote the session: one escaped comment line, never code.
+                Err(e) => python_comment(&format!("Fix the session first: {e}")),
             };
             self.cache = Some((changes, endpoint.to_owned(), program));
         }

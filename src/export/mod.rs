@@ -1,8 +1,11 @@
 //! Exports of a session: the equivalent Python program of an endpoint, the log
 //! as a Mermaid sequence diagram, and the log as CSV. Pure functions of the
-//! session, shared by the window and `sockbench export`.
+//! session, shared by the window and `sockbench export`. Every string taken
+//! from the session is encoded for its target by [`encode`]: a session file
+//! can never add code to a program, lines to a diagram or formulas to a sheet.
 
 pub mod csv;
+pub mod encode;
 pub mod mermaid;
 pub mod python;
 pub mod sequence;
@@ -18,7 +21,7 @@ pub enum Format {
     Csv,
 }
 
-/// Exports `session` (named `name`, for the program's comments). `endpoint`
+/// Exports `session` (named `name`, which the Python program keeps in a literal). `endpoint`
 /// picks the endpoint of a Python program; without it, the first client with
 /// recorded payloads (or the first endpoint with any).
 pub fn export(

@@ -4,55 +4,9 @@
 
 use std::fmt::Write as _;
 
+use super::encode::{python_bytes, python_str};
 use crate::model::replay::{EndpointPlan, Role};
 use crate::model::{Direction, EndpointKind, HostPort};
-
-/// A Python bytes literal: `b"GET /\r\n"`, `b"\x00\xff"`.
-pub fn py_bytes(bytes: &[u8]) -> String {
-    let mut s = String::from("b\"");
-    for &b in bytes {
-        match b {
-            b'\\' => s.push_str("\\\\"),
-            b'"' => s.push_str("\\\""),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            0x20..=0x7e => s.push(b as char),
-            _ => {
-                let _ = write!(s, "\\x{b:02x}");
-            }
-        }
-    }
-    s.push('"');
-    s
-}
-
-/// A Python string literal for `text`: printable characters as themselves,
-/// everything else escaped the way Python reads it (Rust's `{:?}` escapes,
-/// like `\u{7f}`, are not Python).
-fn py_str(text: &str) -> String {
-    let mut s = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            '\t' => s.push_str("\\t"),
-            c if c.is_control() || matches!(c as u32, 0x2028 | 0x2029 | 0xFEFF) => {
-                let n = c as u32;
-                let _ = match n {
-                    0..=0xff => write!(s, "\\x{n:02x}"),
-                    0x100..=0xffff => write!(s, "\\u{n:04x}"),
-                    _ => write!(s, "\\U{n:08x}"),
-                };
-            }
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-    s
-}
 
 /// The recorded conversations as a Python list of lists of steps.
 fn conversations(plan: &EndpointPlan, udp: bool) -> String {
@@ -67,7 +21,7 @@ fn conversations(plan: &EndpointPlan, udp: bool) -> String {
         for step in &c.steps {
             match step.dir {
                 Direction::Sent => {
-                    let _ = writeln!(s, "        (\"send\", {}),", py_bytes(&step.bytes));
+                    let _ = writeln!(s, "        (\"send\", {}),", python_bytes(&step.bytes));
                 }
                 Direction::Received => {
                     let _ = writeln!(s, "        (\"recv\", {}),", step.bytes.len());
@@ -146,20 +100,22 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
     } else {
         "socket.AF_INET"
     };
+    // Session text (names, addresses, paths) only ever goes into literals made
+    // by `python_str`/`python_bytes`: never into this docstring or a comment.
     let _ = writeln!(
         out,
-        "\"\"\"Endpoint {} of the sockbench session {}, as a Python program.\n\n\
-         It {role_text} {host}:{port} and plays what was recorded: it sends the same\n\
+        "\"\"\"One endpoint of a sockbench session (ENDPOINT, SESSION below), as a Python program.\n\n\
+         It {role_text} HOST:PORT and plays what was recorded: it sends the same\n\
          payloads and prints what comes back. Standard library only; run it with python3.\n\"\"\"",
-        py_str(name),
-        py_str(session_name),
     );
     out.push_str("import socket\n");
     if plan.spec.kind.tag().is_tls() {
         out.push_str("import ssl\n");
     }
     out.push('\n');
-    let _ = writeln!(out, "HOST, PORT = {}, {port}", py_str(&host));
+    let _ = writeln!(out, "ENDPOINT = {}", python_str(name));
+    let _ = writeln!(out, "SESSION = {}", python_str(session_name));
+    let _ = writeln!(out, "HOST, PORT = {}, {port}", python_str(&host));
     out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n\n");
     out.push_str("# What was recorded: (\"send\", bytes) goes out; (\"recv\", n) reads n bytes");
     out.push_str(if udp { " (one datagram).\n" } else { ".\n" });
@@ -259,7 +215,7 @@ fn py_list(items: &[String]) -> String {
         "[{}]",
         items
             .iter()
-            .map(|i| py_str(i))
+            .map(|i| python_str(i))
             .collect::<Vec<_>>()
             .join(", ")
     )
@@ -303,7 +259,7 @@ def finish(sock):
         let _ = writeln!(
             s,
             "    context.load_verify_locations({})",
-            py_str(&ca.display().to_string())
+            python_str(&ca.display().to_string())
         );
     }
     if tls.insecure {
@@ -319,7 +275,7 @@ def finish(sock):
     let _ = writeln!(
         s,
         "    sock = context.wrap_socket(raw, server_hostname={})",
-        py_str(&name)
+        python_str(&name)
     );
     s.push_str("    print(\"TLS:\", sock.version(), sock.cipher()[0], \"ALPN\", sock.selected_alpn_protocol())\n");
     s.push_str("    return sock\n");
@@ -341,8 +297,8 @@ fn server_secure(kind: &EndpointKind) -> String {
             let _ = writeln!(
                 s,
                 "CERT, KEY = {}, {}",
-                py_str(&cert.display().to_string()),
-                py_str(&key.display().to_string())
+                python_str(&cert.display().to_string()),
+                python_str(&key.display().to_string())
             );
         }
         _ => {
@@ -377,24 +333,6 @@ mod tests {
     use crate::model::EndpointSpec;
     use crate::model::replay::{Conversation, Step};
     use std::time::Duration;
-
-    #[test]
-    fn names_become_python_string_literals() {
-        assert_eq!(py_str("plain"), "\"plain\"");
-        assert_eq!(py_str("a\"b\\c"), "\"a\\\"b\\\\c\"");
-        assert_eq!(py_str("del\u{7f}"), "\"del\\x7f\"");
-        assert_eq!(py_str("zw\u{2028}"), "\"zw\\u2028\"");
-        assert_eq!(py_str("café 日本"), "\"café 日本\"");
-    }
-
-    #[test]
-    fn bytes_literals() {
-        assert_eq!(py_bytes(b"GET / HTTP/1.0\r\n"), "b\"GET / HTTP/1.0\\r\\n\"");
-        assert_eq!(
-            py_bytes(&[0, 0x7f, 0xff, b'"', b'\\']),
-            "b\"\\x00\\x7f\\xff\\\"\\\\\""
-        );
-    }
 
     #[test]
     fn a_client_program() {
@@ -434,5 +372,62 @@ mod tests {
         );
         assert!(program.contains("socket.create_connection((HOST, PORT), timeout=TIMEOUT)"));
         assert!(program.ends_with("if __name__ == \"__main__\":\n    main()\n"));
+    }
+
+    /// Issue 10: a zone id ending a docstring with `"""` ran the next line.
+    #[test]
+    fn session_text_stays_inside_literals() {
+        let hostile = "x\"\"\"\nimport pwned\r\u{85}\u{2028}\u{202e}# '''\\";
+        let steps = vec![Step {
+            dir: Direction::Sent,
+            bytes: hostile.as_bytes().to_vec(),
+            gap: Duration::ZERO,
+        }];
+        let conversation = Conversation {
+            steps,
+            peer_closed: false,
+            remote: hostile.into(),
+        };
+        let tls_client = EndpointKind::TlsClient {
+            remote: HostPort::new(format!("fe80::1%{hostile}"), 443),
+            tls: crate::model::TlsClientSettings {
+                ca: vec![hostile.into()],
+                insecure: false,
+                sni: Some(hostile.into()),
+                alpn: vec![hostile.into()],
+            },
+        };
+        let tls_server = EndpointKind::TlsServer {
+            listen: HostPort::new(hostile, 443),
+            tls: crate::model::TlsServerSettings {
+                cert: Some(hostile.into()),
+                key: Some(hostile.into()),
+                alpn: vec![hostile.into()],
+            },
+        };
+        for (kind, role) in [(tls_client, Role::Client), (tls_server, Role::Server)] {
+            let plan = EndpointPlan {
+                spec: EndpointSpec::new(hostile, kind),
+                role,
+                conversations: vec![conversation.clone()],
+            };
+            let program = to_python(&plan, hostile);
+            assert!(program.is_ascii(), "{program}");
+            let literal = python_str(hostile);
+            assert!(
+                program.contains(&format!("ENDPOINT = {literal}\nSESSION = {literal}\n")),
+                "{program}"
+            );
+            let docstring_end = program.find("\"\"\"\nimport socket").unwrap();
+            assert!(!program[..docstring_end].contains("pwned"), "{program}");
+            for line in program.lines().filter(|l| l.contains("pwned")) {
+                // Each such line holds the text only as an escaped literal.
+                let text = &literal[1..literal.len() - 1];
+                let bytes = python_bytes(hostile.as_bytes());
+                let bytes = &bytes[2..bytes.len() - 1];
+                assert!(line.contains(text) || line.contains(bytes), "{line}");
+                assert!(!line.trim_start().starts_with("import"), "{line}");
+            }
+        }
     }
 }

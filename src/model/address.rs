@@ -38,6 +38,66 @@ pub enum AddressError {
     BadIpv4(String),
     #[error("port 0 only makes sense for listening: give the port to connect to")]
     PortZero,
+    #[error(
+        "the zone after \"[{address}%\" is empty: give an interface name or number, or leave out '%'"
+    )]
+    EmptyZone { address: String },
+    #[error("the zone after \"[{address}%\" has {} at position {position}: {ZONE_RULE}", show_char(*character))]
+    BadZoneChar {
+        address: String,
+        character: char,
+        /// 1-based, in characters of the typed address.
+        position: usize,
+    },
+    #[error("the zone after \"[{address}%\" is {length} characters long: {ZONE_RULE}")]
+    LongZone { address: String, length: usize },
+}
+
+/// What an IPv6 zone id may be (IFNAMSIZ is 16 with the terminating NUL).
+const ZONE_RULE: &str =
+    "a zone is an interface name (at most 15 letters, digits, '_', '-' or '.') or its number";
+
+/// The longest interface name (IFNAMSIZ - 1).
+const ZONE_MAX: usize = 15;
+
+/// A character as an error shows it: quoted when plainly visible, else its
+/// code point (so an error never prints a control or bidi character).
+fn show_char(c: char) -> String {
+    if c.is_ascii_graphic() {
+        format!("'{c}'")
+    } else {
+        format!("U+{:04X}", c as u32)
+    }
+}
+
+/// Checks the zone id of `[address%zone]`: interface-name characters only.
+/// `offset` is the 0-based character position of the zone in the typed text.
+fn check_zone(address: &str, zone: &str, offset: usize) -> Result<(), AddressError> {
+    if zone.is_empty() {
+        return Err(AddressError::EmptyZone {
+            address: address.to_owned(),
+        });
+    }
+    if let Some((i, c)) = zone
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return Err(AddressError::BadZoneChar {
+            address: address.to_owned(),
+            character: c,
+            position: offset + i + 1,
+        });
+    }
+    // A decimal interface index has at most 10 digits, within the name limit.
+    let length = zone.chars().count();
+    if length > ZONE_MAX {
+        return Err(AddressError::LongZone {
+            address: address.to_owned(),
+            length,
+        });
+    }
+    Ok(())
 }
 
 impl HostPort {
@@ -157,10 +217,17 @@ impl FromStr for HostPort {
                 return Err(AddressError::BadIpv6(rest.to_owned()));
             };
             // A zone (fe80::1%eth0) is allowed by the std parser as part of SocketAddrV6
-            // only numerically, so check the address part alone.
-            let addr_part = inside.split('%').next().unwrap_or(inside);
+            // only numerically, so check the address part alone, then the zone.
+            let (addr_part, zone) = match inside.split_once('%') {
+                Some((a, z)) => (a, Some(z)),
+                None => (inside, None),
+            };
             if addr_part.parse::<std::net::Ipv6Addr>().is_err() {
                 return Err(AddressError::BadIpv6(inside.to_owned()));
+            }
+            if let Some(zone) = zone {
+                // '[' and '%' come before the zone.
+                check_zone(addr_part, zone, addr_part.chars().count() + 2)?;
             }
             let Some(port) = after.strip_prefix(':') else {
                 return Err(AddressError::MissingPort(format!("[{inside}]")));
@@ -295,6 +362,88 @@ mod tests {
         assert_eq!(
             HostPort::new("h", 0).require_port().unwrap_err(),
             AddressError::PortZero
+        );
+    }
+
+    #[test]
+    fn zones_are_interface_names_or_numbers() {
+        for good in [
+            "eth0",
+            "enp0s31f6",
+            "wlan0.100",
+            "br-lan_2",
+            "3",
+            "123456789012345",
+        ] {
+            let hp: HostPort = format!("[fe80::1%{good}]:80").parse().unwrap();
+            assert_eq!(hp.host, format!("fe80::1%{good}"));
+            assert_eq!(hp.to_string().parse::<HostPort>().unwrap(), hp);
+        }
+        let e = |s: &str| s.parse::<HostPort>().unwrap_err();
+        // Issue 10: this zone ended the exported program's docstring.
+        assert_eq!(
+            e("[fe80::1%\"\"\"\nimport os]:80"),
+            AddressError::BadZoneChar {
+                address: "fe80::1".into(),
+                character: '"',
+                position: 10,
+            }
+        );
+        assert_eq!(
+            e("[fe80::1%\"\"\"\nimport os]:80").to_string(),
+            "the zone after \"[fe80::1%\" has '\"' at position 10: a zone is an interface \
+             name (at most 15 letters, digits, '_', '-' or '.') or its number"
+        );
+        assert_eq!(
+            e("[fe80::1%eth\n0]:80"),
+            AddressError::BadZoneChar {
+                address: "fe80::1".into(),
+                character: '\n',
+                position: 13,
+            }
+        );
+        assert!(
+            e("[fe80::1%eth\n0]:80")
+                .to_string()
+                .contains("has U+000A at position 13")
+        );
+        assert!(
+            e("[::1%a\u{202e}b]:1")
+                .to_string()
+                .contains("has U+202E at position 7")
+        );
+        assert!(matches!(
+            e("[::1%a%b]:1"),
+            AddressError::BadZoneChar {
+                character: '%',
+                position: 7,
+                ..
+            }
+        ));
+        assert!(matches!(
+            e("[::1%a b]:1"),
+            AddressError::BadZoneChar { character: ' ', .. }
+        ));
+        assert!(matches!(
+            e("[::1%é]:1"),
+            AddressError::BadZoneChar {
+                character: 'é',
+                position: 6,
+                ..
+            }
+        ));
+        assert_eq!(
+            e("[fe80::1%]:80"),
+            AddressError::EmptyZone {
+                address: "fe80::1".into()
+            }
+        );
+        assert_eq!(
+            e("[fe80::1%abcdefghijklmnop]:80"),
+            AddressError::LongZone {
+                address: "fe80::1".into(),
+                length: 16,
+            }
         );
     }
 }
