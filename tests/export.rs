@@ -290,6 +290,7 @@ fn session_of(kind: u8, s: &Strings) -> Session {
     let tls_client = TlsClientSettings {
         ca: vec![s.path.clone().into()],
         insecure: false,
+        pin: None,
         sni: Some(s.name.clone()),
         alpn: vec![s.alpn.clone(), "http/1.1".into()],
     };
@@ -555,4 +556,76 @@ fn hostile_strings_stay_inside_literals() {
             );
         }
     }
+}
+
+/// A recorded `connect udp` (connected by default) as a Python program: it
+/// hears its peer, and a closed port is said as refused, as sockbench says it.
+#[test]
+fn the_python_udp_client_is_connected_like_sockbench() {
+    if !python3() {
+        return;
+    }
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = peer.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let write_session = |port: u16| {
+        let file = dir.path().join(format!("udp-{port}.ron"));
+        std::fs::write(
+            &file,
+            format!(
+                r#"(format: 1, endpoints: [(name: "client", kind: Udp(remote: "127.0.0.1:{port}"))],
+                log: (peers: [(endpoint: "client", peer: 1, remote: "127.0.0.1:{port}")], entries: [
+                    (at: "2026-01-01T00:00:00.000000Z", endpoint: "client", peer: 1, event: Sent(Text("ping"))),
+                    (at: "2026-01-01T00:00:00.000100Z", endpoint: "client", peer: 1, event: Received(Text("pong"))),
+                ]))"#
+            ),
+        )
+        .unwrap();
+        let program = dir.path().join(format!("client-{port}.py"));
+        let o = run(
+            BIN,
+            &[
+                "export",
+                file.to_str().unwrap(),
+                "--to",
+                "python",
+                "-o",
+                program.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        program
+    };
+    let program = write_session(port);
+    assert!(
+        std::fs::read_to_string(&program)
+            .unwrap()
+            .contains("sock.connect((HOST, PORT))")
+    );
+    let answer = std::thread::spawn(move || {
+        peer.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        peer.send_to(b"pong", from).unwrap();
+        buf[..n].to_vec()
+    });
+    let o = run("python3", &[program.to_str().unwrap()]);
+    assert_eq!(answer.join().unwrap(), b"ping");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("received b'pong'"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // A closed port: bound, then released.
+    let closed = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let program = write_session(closed);
+    let o = run("python3", &[program.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o.stderr).contains("refused"), "{}", text(&o.stderr));
 }

@@ -362,7 +362,7 @@ fn bad_tls_input_exits_2() {
     );
     bad(
         &["connect", "tls", "127.0.0.1:9", "--ca", "/no/such.pem"],
-        "--ca /no/such.pem: no such file",
+        "--ca /no/such.pem: cannot read the CA certificate file: no such file",
     );
     bad(
         &["connect", "tls", "127.0.0.1:9", "--sni", "bad name"],

@@ -93,7 +93,8 @@ fn connect(request: ConnectRequest) -> Result<ConnectJob, String> {
     if request.proto == Proto::Tls {
         // Unreadable, malformed or non-file certificate files are bad input,
         // found before connecting.
-        crate::engine::tls::check_ca_files(&request.tls.ca).map_err(|e| e.message)?;
+        crate::engine::tls::check_ca_files(&request.tls.ca)
+            .map_err(|e| format!("--ca {}", e.message))?;
     }
     Ok(ConnectJob { request, save })
 }

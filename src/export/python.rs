@@ -112,6 +112,12 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
     if plan.spec.kind.tag().is_tls() {
         out.push_str("import ssl\n");
     }
+    if let EndpointKind::TlsClient { tls, .. } = &plan.spec.kind
+        && tls.pin.is_some()
+        && !tls.insecure
+    {
+        out.push_str("import hashlib\n");
+    }
     out.push('\n');
     let _ = writeln!(out, "ENDPOINT = {}", python_str(name));
     let _ = writeln!(out, "SESSION = {}", python_str(session_name));
@@ -161,6 +167,32 @@ def main():
                 play(conn, steps)
                 done(conn)
             print("closed", address)
+"#
+            );
+        }
+        (true, Role::Client) if plan.spec.options.connected => {
+            let _ = write!(
+                out,
+                r#"
+def main():
+    with socket.socket({family}, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(TIMEOUT)
+        # A connected UDP socket: send() goes to HOST:PORT, recv() hears only
+        # datagrams from there, and a closed port comes back as an error.
+        sock.connect((HOST, PORT))
+        for steps in CONVERSATIONS:
+            for action, value in steps:
+                try:
+                    if action == "send":
+                        sock.send(value)
+                        print("sent    ", value)
+                    else:
+                        data = sock.recv(65535)
+                        print("received", data)
+                except socket.timeout:
+                    print(f"  (no datagram within {{TIMEOUT}} s)")
+                except ConnectionRefusedError:
+                    raise SystemExit("refused: nothing listens on that port (ICMP port unreachable)")
 "#
             );
         }
@@ -241,30 +273,34 @@ def finish(sock):
         .to_owned();
     };
     let mut s = String::from("\n\ndef connect():\n");
-    if tls.ca.is_empty() || tls.insecure {
-        s.push_str("    # The system's authorities, like sockbench's client.\n");
-        s.push_str("    context = ssl.create_default_context()\n");
-    } else {
-        // sockbench trusts a certificate given with --ca exactly, whatever names
-        // it carries; Python cannot pin one certificate beside the system's
-        // authorities, so the program trusts only the given files without a
-        // name check (never the system's authorities without one).
-        s.push_str("    # Only the certificates given with --ca are trusted (the system's\n");
-        s.push_str("    # authorities are not), and, as in sockbench, their names are not\n");
-        s.push_str("    # checked: a test server's own certificate often names only localhost.\n");
-        s.push_str("    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n");
-        s.push_str("    context.check_hostname = False\n");
-    }
-    for ca in &tls.ca {
-        let _ = writeln!(
-            s,
-            "    context.load_verify_locations({})",
-            python_str(&ca.display().to_string())
-        );
-    }
     if tls.insecure {
         s.push_str("    # INSECURE, as recorded: the server's certificate is not checked.\n");
+        s.push_str("    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n");
         s.push_str("    context.check_hostname = False\n    context.verify_mode = ssl.CERT_NONE\n");
+    } else if tls.pin.is_some() {
+        s.push_str("    # PINNED, as recorded: exactly one certificate is trusted, by its\n");
+        s.push_str(
+            "    # SHA-256, whatever its name or issuer; it is compared after the handshake.\n",
+        );
+        s.push_str("    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n");
+        s.push_str("    context.check_hostname = False\n    context.verify_mode = ssl.CERT_NONE\n");
+    } else {
+        s.push_str("    # The system's authorities, like sockbench's client; the server's\n");
+        s.push_str("    # name is checked against its certificate.\n");
+        s.push_str("    context = ssl.create_default_context()\n");
+        if !tls.ca.is_empty() {
+            s.push_str("    # Also trusted: the certificates given with --ca, an authority or a\n");
+            s.push_str("    # server's own certificate (its name is still checked).\n");
+            s.push_str("    if hasattr(ssl, \"VERIFY_X509_PARTIAL_CHAIN\"):\n");
+            s.push_str("        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN\n");
+        }
+        for ca in &tls.ca {
+            let _ = writeln!(
+                s,
+                "    context.load_verify_locations({})",
+                python_str(&ca.display().to_string())
+            );
+        }
     }
     if !tls.alpn.is_empty() {
         let _ = writeln!(s, "    context.set_alpn_protocols({})", py_list(&tls.alpn));
@@ -277,6 +313,14 @@ def finish(sock):
         "    sock = context.wrap_socket(raw, server_hostname={})",
         python_str(&name)
     );
+    if let (Some(pin), false) = (&tls.pin, tls.insecure) {
+        let hex: String = pin.0.iter().map(|b| format!("{b:02x}")).collect();
+        let _ = writeln!(s, "    pin = {}", python_str(&hex));
+        s.push_str("    seen = hashlib.sha256(sock.getpeercert(binary_form=True)).hexdigest()\n");
+        s.push_str("    if seen != pin:\n");
+        s.push_str("        sock.close()\n");
+        s.push_str("        raise SystemExit(\"the server's certificate is not the pinned one: sha256 \" + seen)\n");
+    }
     s.push_str("    print(\"TLS:\", sock.version(), sock.cipher()[0], \"ALPN\", sock.selected_alpn_protocol())\n");
     s.push_str("    return sock\n");
     // TLS has no half-close: what is left is read, then the connection closes.
@@ -393,6 +437,7 @@ mod tests {
             tls: crate::model::TlsClientSettings {
                 ca: vec![hostile.into()],
                 insecure: false,
+                pin: None,
                 sni: Some(hostile.into()),
                 alpn: vec![hostile.into()],
             },
