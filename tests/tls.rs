@@ -715,3 +715,74 @@ async fn a_pinned_certificate_must_be_in_date() {
         "{err}"
     );
 }
+
+/// The Python program of a recorded TLS client trusts what sockbench trusted:
+/// a certificate given with --ca (its name still checked), or a pin.
+#[test]
+fn exported_python_tls_clients_trust_as_sockbench_did() {
+    if !python3() {
+        return;
+    }
+    let mut server = Command::new(BIN)
+        .args(["listen", "tls", "127.0.0.1:0", "--echo", "--for", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let (mut first, mut note) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut note).unwrap();
+    let addr = first.split_whitespace().nth(3).unwrap().to_owned();
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let pin = note
+        .split("SHA-256 ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap()
+        .to_owned();
+    let cert = note
+        .split("saved as ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, trust) in [
+        ("ca", vec!["--ca", cert.as_str()]),
+        ("pin", vec!["--pin", pin.as_str()]),
+    ] {
+        let recording = dir.path().join(format!("{name}.ron"));
+        let target = format!("localhost:{port}");
+        let mut args = vec!["connect", "tls", target.as_str(), "--send", "hi\\n"];
+        args.extend(&trust);
+        args.extend(["--wait", "0.3", "--save", recording.to_str().unwrap()]);
+        let o = sockbench(&args);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o.stderr));
+        let program = dir.path().join(format!("{name}.py"));
+        let o = sockbench(&[
+            "export",
+            recording.to_str().unwrap(),
+            "--to",
+            "python",
+            "-o",
+            program.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let o = Command::new("python3").arg(&program).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        assert!(
+            text(&o.stdout).contains("received b'hi\\n'"),
+            "{}",
+            text(&o.stdout)
+        );
+    }
+    let _ = server.kill();
+    wait_bounded(&mut server);
+}
