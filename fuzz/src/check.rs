@@ -63,6 +63,7 @@ impl Strings {
         let tls_client = TlsClientSettings {
             ca: vec![self.path.clone().into()],
             insecure: false,
+            pin: None,
             sni: Some(self.name.clone()),
             alpn: vec![self.alpn.clone(), "http/1.1".into()],
         };

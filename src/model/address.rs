@@ -22,6 +22,14 @@ pub enum AddressError {
     Empty,
     #[error("\"{0}\" has no port: write host:port, for example {0}:7000")]
     MissingPort(String),
+    #[error("\"{0}\" is only a port: write host:port, for example 127.0.0.1:{0} (or [::1]:{0})")]
+    OnlyPort(String),
+    #[error("\"{0}\" has a scheme: write only host:port, for example {1}")]
+    HasScheme(String, String),
+    #[error(
+        "\"{0}\" has more than one ':': write host:port (an IPv6 address goes in brackets, as [::1]:80)"
+    )]
+    ManyColons(String),
     #[error("the host is missing before \":{0}\"")]
     MissingHost(String),
     #[error("port \"{0}\" is not a number")]
@@ -98,6 +106,21 @@ fn check_zone(address: &str, zone: &str, offset: usize) -> Result<(), AddressErr
         });
     }
     Ok(())
+}
+
+/// The usual port of a URL scheme, for an example in an error.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        "ftp" => Some(21),
+        "ssh" => Some(22),
+        "telnet" => Some(23),
+        "smtp" => Some(25),
+        "mqtt" => Some(1883),
+        "mqtts" => Some(8883),
+        _ => None,
+    }
 }
 
 impl HostPort {
@@ -234,8 +257,28 @@ impl FromStr for HostPort {
             };
             return Ok(Self::new(inside, parse_port(port)?));
         }
+        if let Some((scheme, rest)) = s.split_once("://") {
+            let example = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let example = if example.contains(':') || example.is_empty() {
+                example.to_owned()
+            } else {
+                format!("{example}:{}", default_port(scheme).unwrap_or(80))
+            };
+            return Err(AddressError::HasScheme(s.to_owned(), example));
+        }
         if s.matches(':').count() > 1 {
-            return Err(AddressError::BareIpv6(s.to_owned()));
+            // Bare IPv6 (::1, fe80::1:80) wants brackets; anything else is a typo.
+            let looks_v6 = s.parse::<std::net::Ipv6Addr>().is_ok()
+                || s.rsplit_once(':')
+                    .is_some_and(|(a, _)| a.parse::<std::net::Ipv6Addr>().is_ok());
+            return Err(if looks_v6 {
+                AddressError::BareIpv6(s.to_owned())
+            } else {
+                AddressError::ManyColons(s.to_owned())
+            });
+        }
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(AddressError::OnlyPort(s.to_owned()));
         }
         let Some((host, port)) = s.rsplit_once(':') else {
             return Err(AddressError::MissingPort(s.to_owned()));
@@ -352,6 +395,25 @@ mod tests {
         );
         assert_eq!(e("h:-1"), AddressError::PortNotNumber("-1".into()));
         assert_eq!(e("::1:80"), AddressError::BareIpv6("::1:80".into()));
+        assert_eq!(e("fe80::1"), AddressError::BareIpv6("fe80::1".into()));
+        // Mistakes said as what they are, not as IPv6 or a made-up port.
+        assert_eq!(e("7007"), AddressError::OnlyPort("7007".into()));
+        assert_eq!(
+            e("7007").to_string(),
+            "\"7007\" is only a port: write host:port, for example 127.0.0.1:7007 (or [::1]:7007)"
+        );
+        assert_eq!(
+            e("http://127.0.0.1:80/x"),
+            AddressError::HasScheme("http://127.0.0.1:80/x".into(), "127.0.0.1:80".into())
+        );
+        assert_eq!(
+            e("https://example.org"),
+            AddressError::HasScheme("https://example.org".into(), "example.org:443".into())
+        );
+        assert_eq!(
+            e("1.2.3.4:80:80"),
+            AddressError::ManyColons("1.2.3.4:80:80".into())
+        );
         assert_eq!(e("[::zz]:80"), AddressError::BadIpv6("::zz".into()));
         assert_eq!(e("[::1]"), AddressError::MissingPort("[::1]".into()));
         assert_eq!(e("256.1.1.1:80"), AddressError::BadIpv4("256.1.1.1".into()));
