@@ -59,11 +59,15 @@ impl Run {
         self.endpoints.insert(id, index);
     }
 
-    fn start(spec: EndpointSpec, quiet: bool) -> Run {
+    /// Starts the one endpoint, with `then` (its first payloads) routed
+    /// together with the Open, before the endpoint can connect.
+    fn start(spec: EndpointSpec, quiet: bool, then: Vec<Command>) -> Run {
         let mut run = Run::new(quiet);
         run.name(ID, &spec.name);
         run.session.endpoints.push(spec.clone());
-        run.engine.send(Command::Open { id: ID, spec });
+        let mut batch = vec![Command::Open { id: ID, spec }];
+        batch.extend(then);
+        run.engine.send(Command::Batch(batch));
         run
     }
 
@@ -271,21 +275,23 @@ pub async fn connect(job: ConnectJob) -> i32 {
         spec.options.connect_timeout_secs = limit.as_secs_f64();
     }
     spec.options.connected = !request.unconnected;
-    let mut run = Run::start(spec, request.quiet);
-    // Queued with the Open, before the endpoint can connect: the engine puts
-    // them on the connection before it reads anything, so a peer that closes
-    // at once cannot cut them off.
     let mut delivery = Delivery {
         requested: request.payloads.len(),
         ..Delivery::default()
     };
-    for bytes in request.payloads {
-        run.send(Command::Send {
+    // Routed with the Open, before the endpoint can connect: the engine puts
+    // them on the connection before it reads anything, so a peer that closes
+    // at once cannot cut them off.
+    let sends = request
+        .payloads
+        .into_iter()
+        .map(|bytes| Command::Send {
             id: ID,
             to: Target::Default,
             bytes,
-        });
-    }
+        })
+        .collect();
+    let mut run = Run::start(spec, request.quiet, sends);
     let mut phase = if delivery.requested == 0 {
         Phase::Starting
     } else {
@@ -409,6 +415,7 @@ pub async fn listen(job: ListenJob) -> i32 {
     let mut run = Run::start(
         EndpointSpec::new("server", kind).with_reply(reply),
         request.quiet,
+        Vec::new(),
     );
     run.announce_local = true;
     let mut deadline = request.run_for.map(later);

@@ -56,6 +56,10 @@ pub enum Command {
     /// Start an endpoint. If one with this id still runs, the request fails with
     /// a `Failed` event and the running one is left alone.
     Open { id: EndpointId, spec: EndpointSpec },
+    /// These commands, routed in order before any endpoint they open starts:
+    /// an Open with the Sends behind it queues its payloads before the
+    /// endpoint connects, so a peer that closes at once cannot cut them off.
+    Batch(Vec<Command>),
     /// Write a payload. Writes to one peer happen in the order they were sent.
     Send {
         id: EndpointId,
@@ -331,6 +335,11 @@ fn route(
     {
         let (id, routed) = match command {
             Command::Shutdown => return false,
+            Command::Batch(commands) => {
+                return commands
+                    .into_iter()
+                    .all(|c| route(c, endpoints, root, emitter, starting));
+            }
             #[cfg(test)]
             Command::InjectPanic { id } => {
                 start(endpoints, root, starting, emitter, id, |_, _, _| async {
