@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use sockbench::{app, cli};
 
+/// The name of the runtime's worker threads (the engine's tasks run there).
+const ENGINE_THREAD: &str = "sockbench-engine";
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -16,13 +19,39 @@ fn main() -> ExitCode {
         .with_writer(|| EscapedStderr)
         .init();
 
+    // A panic is a bug; it must never print a screenful or a second error
+    // line. The engine catches its tasks' panics and reports each as its
+    // endpoint's failure (one line, exit 3), so on its threads the hook is
+    // silent; anywhere else it says one escaped line.
+    std::panic::set_hook(Box::new(|info| {
+        if std::thread::current().name() == Some(ENGINE_THREAD) {
+            return;
+        }
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error{place}: {} (please report it)",
+            cli::escape(&message)
+        );
+    }));
+
     let job = match cli::parse_and_prepare(std::env::args_os()) {
         Ok(job) => job,
         Err(status) => return ExitCode::from(status as u8),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_name("sockbench-engine")
+        .thread_name(ENGINE_THREAD)
         .build()
     {
         Ok(r) => r,
