@@ -125,7 +125,7 @@ pub async fn replay(request: ReplayJob) -> i32 {
             for m in &mismatches {
                 if let Some(row) = m.row {
                     run.session.log.push(
-                        chrono::Utc::now(),
+                        crate::engine::now(),
                         run.session.log.entry(row).map_or(0, |e| e.endpoint),
                         crate::model::NO_PEER,
                         EntryKind::Note,
