@@ -139,7 +139,30 @@ fn micros_between(a: i64, b: i64) -> Duration {
 }
 
 /// The conversations of one endpoint in the log, grouped by peer.
-fn conversations_of(log: &TrafficLog, endpoint: &str, udp: bool) -> Vec<(u32, Conversation)> {
+/// The entry indices of each endpoint (by log endpoint index), in log order:
+/// one pass over the log, so planning many endpoints stays linear.
+fn entries_by_endpoint(log: &TrafficLog) -> std::collections::HashMap<u32, Vec<usize>> {
+    let mut by: std::collections::HashMap<u32, Vec<usize>> = std::collections::HashMap::new();
+    for (i, e) in log.entries().iter().enumerate() {
+        by.entry(e.endpoint).or_default().push(i);
+    }
+    by
+}
+
+/// The entry indices of the endpoint named `endpoint`.
+fn entries_of(log: &TrafficLog, endpoint: &str) -> Vec<usize> {
+    let Some(index) = log.find_endpoint(endpoint) else {
+        return Vec::new();
+    };
+    log.entries()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.endpoint == index)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn conversations_of(log: &TrafficLog, rows: &[usize], udp: bool) -> Vec<(u32, Conversation)> {
     struct Open {
         number: u32,
         conversation: Conversation,
@@ -147,28 +170,31 @@ fn conversations_of(log: &TrafficLog, endpoint: &str, udp: bool) -> Vec<(u32, Co
         we_closed: bool,
     }
     let mut done: Vec<(u32, Conversation)> = Vec::new();
-    let mut open: Vec<Open> = Vec::new();
-    for e in log.entries() {
-        if log.endpoint_name(e) != endpoint {
+    // Open conversations in the order they began, found by peer number.
+    let mut open: Vec<Option<Open>> = Vec::new();
+    let mut slot_of: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for &row in rows {
+        let Some(e) = log.entry(row) else {
             continue;
-        }
+        };
         let Some(peer) = log.peer_of(e) else {
             continue;
         };
         let number = peer.number;
         let starts = matches!(e.kind, EntryKind::Connected | EntryKind::Accepted);
-        if starts && let Some(i) = open.iter().position(|o| o.number == number) {
+        if starts && let Some(i) = slot_of.remove(&number) {
             // A new connection with a reused peer number (a client that reconnected).
-            let o = open.remove(i);
-            done.push((o.number, o.conversation));
+            if let Some(o) = open[i].take() {
+                done.push((o.number, o.conversation));
+            }
         }
-        let slot = match open.iter().position(|o| o.number == number) {
-            Some(i) => i,
+        let slot = match slot_of.get(&number) {
+            Some(&i) => i,
             None => {
                 if !(starts || e.kind.is_traffic()) {
                     continue;
                 }
-                open.push(Open {
+                open.push(Some(Open {
                     number,
                     conversation: Conversation {
                         steps: Vec::new(),
@@ -177,11 +203,14 @@ fn conversations_of(log: &TrafficLog, endpoint: &str, udp: bool) -> Vec<(u32, Co
                     },
                     last: e.at_micros,
                     we_closed: false,
-                });
+                }));
+                slot_of.insert(number, open.len() - 1);
                 open.len() - 1
             }
         };
-        let o = &mut open[slot];
+        let Some(o) = open[slot].as_mut() else {
+            continue;
+        };
         match e.kind.direction() {
             Some(dir) => {
                 o.conversation.steps.push(Step {
@@ -197,13 +226,19 @@ fn conversations_of(log: &TrafficLog, endpoint: &str, udp: bool) -> Vec<(u32, Co
             }
             None if e.kind == EntryKind::HalfClosed => o.we_closed = true,
             None if !udp && matches!(e.kind, EntryKind::Closed | EntryKind::Reset) => {
-                let o = open.remove(slot);
-                done.push((o.number, o.conversation));
+                slot_of.remove(&number);
+                if let Some(o) = open[slot].take() {
+                    done.push((o.number, o.conversation));
+                }
             }
             None => {}
         }
     }
-    done.extend(open.into_iter().map(|o| (o.number, o.conversation)));
+    done.extend(
+        open.into_iter()
+            .flatten()
+            .map(|o| (o.number, o.conversation)),
+    );
     done.retain(|(_, c)| !c.steps.is_empty());
     done
 }
@@ -214,8 +249,18 @@ pub fn plan_endpoint(
     spec: &EndpointSpec,
     target: Option<&HostPort>,
 ) -> Option<EndpointPlan> {
+    plan_endpoint_rows(session, spec, target, &entries_of(&session.log, &spec.name))
+}
+
+/// [`plan_endpoint`] with the endpoint's entry indices already found.
+fn plan_endpoint_rows(
+    session: &Session,
+    spec: &EndpointSpec,
+    target: Option<&HostPort>,
+    rows: &[usize],
+) -> Option<EndpointPlan> {
     let udp = spec.kind.tag() == KindTag::Udp;
-    let mut conversations = conversations_of(&session.log, &spec.name, udp);
+    let mut conversations = conversations_of(&session.log, rows, udp);
     if conversations.is_empty() {
         return None;
     }
@@ -294,9 +339,17 @@ pub fn plan_session(
         ],
         None => session.endpoints.iter().collect(),
     };
+    let by_endpoint = entries_by_endpoint(&session.log);
     let mut plans: Vec<EndpointPlan> = chosen
         .iter()
-        .filter_map(|spec| plan_endpoint(session, spec, target))
+        .filter_map(|spec| {
+            let rows = session
+                .log
+                .find_endpoint(&spec.name)
+                .and_then(|i| by_endpoint.get(&i))
+                .map_or(&[][..], Vec::as_slice);
+            plan_endpoint_rows(session, spec, target, rows)
+        })
         .collect();
     if plans.is_empty() {
         let which = only.map(|n| format!(" for \"{n}\"")).unwrap_or_default();
