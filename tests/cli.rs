@@ -1331,3 +1331,54 @@ fn listen_tls_once_is_not_ended_by_a_port_probe() {
     );
     assert!(rest.contains(" server tls "), "{rest}");
 }
+
+/// A run that fails (the peer resets) and whose save then fails too (its
+/// folder went away) says both in one error line, keeps the recording in a
+/// recovery file, and exits with the worse status (4: output lost).
+#[test]
+fn a_failed_run_whose_save_fails_says_both_in_one_line() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("gone");
+    std::fs::create_dir(&folder).unwrap();
+    let cache = dir.path().join("cache");
+    let save = folder.join("x.ron");
+    let mut child = Command::new(BIN)
+        .args(["connect", "tcp", &addr, "--send", "hello", "--wait", "5"])
+        .args(["--save", save.to_str().unwrap()])
+        .env("XDG_CACHE_HOME", &cache)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    peer.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut got = [0u8; 5];
+    peer.read_exact(&mut got).unwrap();
+    // The payload is out and recorded: take the folder away, then reset.
+    std::fs::remove_dir_all(&folder).unwrap();
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    wait_bounded(&mut child);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("reset"), "{err}");
+    assert!(errors[0].contains("not saved"), "{err}");
+    assert!(
+        err.lines().last().unwrap().starts_with("summary: "),
+        "{err}"
+    );
+    let kept: Vec<_> = std::fs::read_dir(cache.join("sockbench"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let text = std::fs::read_to_string(&kept[0]).unwrap();
+    assert!(text.contains("Sent(Text(\"hello\"))"), "{text}");
+}
