@@ -747,7 +747,7 @@ def parse_args(argv):
         prog="benches/compare.sh",
         description="Runs sockbench and peer tools side by side on loopback and checks issue 11's targets.")
     ap.add_argument("--quick", action="store_true",
-                    help="small sizes and 2 rounds (about a minute), for a smoke run")
+                    help="small sizes and 2 rounds (about a minute and a half), for a smoke run")
     ap.add_argument("--rounds", type=positive_int, help="interleaved rounds (default 3; --quick 2)")
     ap.add_argument("--only", default="abcde", help="which measures, as letters (default abcde)")
     ap.add_argument("--size", type=parse_size, help="(a) bytes to ingest (default 4G; --quick 256M)")

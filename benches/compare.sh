@@ -3,7 +3,7 @@
 # release binary, runs each measure for sockbench and a peer in interleaved
 # rounds, and prints times, peak RSS, ratios and whether each target is met.
 #
-#   benches/compare.sh --quick            # small sizes, about a minute
+#   benches/compare.sh --quick            # small sizes, about a minute and a half
 #   benches/compare.sh                    # the sizes (4 GiB ingest, ...)
 #   benches/compare.sh --help             # every flag
 #
