@@ -277,7 +277,7 @@ where
     };
     let cli = Cli::from_arg_matches(&matches).map_err(|e| usage(clap_line(&e)))?;
 
-    match cli.command {
+    let request = match cli.command {
         None => Ok(Request::Window(cli.file)),
         Some(Command::Check { files }) => Ok(Request::Check(files)),
         Some(Command::Connect(a)) => {
@@ -459,6 +459,51 @@ where
                 quiet: a.quiet,
             }))
         }
+    }?;
+    check_paths(&request).map_err(usage)?;
+    Ok(request)
+}
+
+/// The most bytes a path can have and still name a file (Linux's PATH_MAX).
+const MAX_PATH_BYTES: usize = 4096;
+
+/// Refuses a path no system can open, quoting only an excerpt of it, so a
+/// 100 KB argument is one short line and never reaches a message whole.
+fn check_paths(request: &Request) -> Result<(), String> {
+    let mut paths: Vec<(&str, &std::path::Path)> = Vec::new();
+    match request {
+        Request::Window(file) => paths.extend(file.iter().map(|f| ("the file", f.as_path()))),
+        Request::Check(files) => paths.extend(files.iter().map(|f| ("the file", f.as_path()))),
+        Request::Connect(r) => {
+            paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
+            paths.extend(r.tls.ca.iter().map(|f| ("--ca", f.as_path())));
+        }
+        Request::Listen(r) => {
+            paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
+            paths.extend(r.tls.cert.iter().map(|f| ("--cert", f.as_path())));
+            paths.extend(r.tls.key.iter().map(|f| ("--key", f.as_path())));
+        }
+        Request::Replay(r) => {
+            paths.push(("the file", r.file.as_path()));
+            paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
+        }
+        Request::Export(r) => {
+            paths.push(("the file", r.file.as_path()));
+            if let Output::File(f) = &r.output {
+                paths.push(("-o", f.as_path()));
+            }
+        }
+        Request::Print(_) => {}
+    }
+    match paths
+        .into_iter()
+        .find(|(_, p)| p.as_os_str().len() > MAX_PATH_BYTES)
+    {
+        Some((what, p)) => Err(format!(
+            "{what} {}: too long for a path (at most {MAX_PATH_BYTES} bytes)",
+            quote(&p.to_string_lossy())
+        )),
+        None => Ok(()),
     }
 }
 
@@ -768,6 +813,51 @@ mod tests {
         }
         let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "\\q\u{1b}[31m"]);
         assert!(!e.contains('\u{1b}'), "{e}");
+    }
+
+    #[test]
+    fn long_paths_are_quoted_as_a_short_excerpt() {
+        // Before: every path argument came back whole in its error (100 KB).
+        let long = format!("/tmp/{}", "p".repeat(100_000));
+        let l = long.as_str();
+        for args in [
+            vec![l],
+            vec!["check", "a.ron", l],
+            vec!["replay", l],
+            vec!["replay", "a.ron", "--save", l],
+            vec!["export", l, "--to", "csv"],
+            vec!["export", "a.ron", "--to", "csv", "-o", l],
+            vec!["connect", "tcp", "127.0.0.1:7", "--save", l],
+            vec!["connect", "tls", "127.0.0.1:7", "--ca", l],
+            vec![
+                "listen",
+                "tls",
+                "127.0.0.1:0",
+                "--cert",
+                l,
+                "--key",
+                "k.pem",
+            ],
+            vec![
+                "listen",
+                "tls",
+                "127.0.0.1:0",
+                "--cert",
+                "c.pem",
+                "--key",
+                l,
+            ],
+        ] {
+            let e = parse_err(&args);
+            assert!(e.len() < 200, "{args:?}: {} chars: {}", e.len(), &e[..200]);
+            assert!(
+                e.ends_with("too long for a path (at most 4096 bytes)"),
+                "{e}"
+            );
+        }
+        // A long path that may exist is still taken as it is.
+        let fits = format!("/tmp/{}", "p/".repeat(2000));
+        assert!(matches!(parse_ok(&["check", &fits]), Request::Check(_)));
     }
 
     #[test]

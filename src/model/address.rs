@@ -20,6 +20,8 @@ pub struct HostPort {
 pub enum AddressError {
     #[error("the address is empty: write host:port, for example 127.0.0.1:7000")]
     Empty,
+    #[error("{length} characters is too long for host:port (at most {MAX_CHARS})")]
+    TooLong { length: usize },
     #[error("\"{0}\" has no port: write host:port, for example {0}:7000")]
     MissingPort(String),
     #[error("\"{0}\" is only a port: write host:port, for example 127.0.0.1:{0} (or [::1]:{0})")]
@@ -60,6 +62,13 @@ pub enum AddressError {
     #[error("the zone after \"[{address}%\" is {length} characters long: {ZONE_RULE}")]
     LongZone { address: String, length: usize },
 }
+
+/// The longest address text worth parsing: a 253-character host name,
+/// brackets and a port. Longer text is refused before it is quoted anywhere.
+pub const MAX_CHARS: usize = 300;
+
+/// How many characters of an address a session file error quotes.
+const EXCERPT_CHARS: usize = 48;
 
 /// What an IPv6 zone id may be (IFNAMSIZ is 16 with the terminating NUL).
 const ZONE_RULE: &str =
@@ -231,6 +240,10 @@ impl FromStr for HostPort {
     type Err = AddressError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let length = input.chars().count();
+        if length > MAX_CHARS {
+            return Err(AddressError::TooLong { length });
+        }
         let s = input.trim();
         if s.is_empty() {
             return Err(AddressError::Empty);
@@ -303,8 +316,14 @@ impl serde::Serialize for HostPort {
 impl<'de> serde::Deserialize<'de> for HostPort {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        s.parse()
-            .map_err(|e| serde::de::Error::custom(format!("address \"{s}\": {e}")))
+        s.parse().map_err(|e| {
+            let shown = if s.chars().count() > EXCERPT_CHARS {
+                format!("{}…", s.chars().take(EXCERPT_CHARS).collect::<String>())
+            } else {
+                s.clone()
+            };
+            serde::de::Error::custom(format!("address \"{shown}\": {e}"))
+        })
     }
 }
 
@@ -376,6 +395,29 @@ mod tests {
         assert!(HostPort::from(any).is_wildcard());
         let any6: std::net::SocketAddr = "[::]:5".parse().unwrap();
         assert!(HostPort::from(any6).is_wildcard());
+    }
+
+    #[test]
+    fn a_huge_address_is_quoted_as_a_short_excerpt() {
+        // Before: a 100,000-character address in a session file (or pasted in
+        // the window) came back whole in its error, twice.
+        let huge = format!("{}.example:80", "a".repeat(100_000));
+        let err = huge.parse::<HostPort>().unwrap_err();
+        assert_eq!(err, AddressError::TooLong { length: 100_011 });
+        assert_eq!(
+            err.to_string(),
+            "100011 characters is too long for host:port (at most 300)"
+        );
+        for text in [huge.clone(), format!("{}:80", "1.".repeat(50_000))] {
+            let msg = ron::from_str::<HostPort>(&format!("\"{text}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.len() < 200, "{} characters: {}", msg.len(), &msg[..200]);
+        }
+        // The longest real host name still parses.
+        let label = "a".repeat(63);
+        let longest = format!("{label}.{label}.{label}.{}:80", "b".repeat(61));
+        assert!(longest.parse::<HostPort>().is_ok(), "{longest}");
     }
 
     #[test]

@@ -148,7 +148,36 @@ fn part_named(outer: &Option<String>) -> &'static str {
         Some("SocketOptions") => "the socket options",
         Some("LibraryItem") => "a library payload",
         Some("Rule") => "a rule",
+        Some("Lesson") => "the lesson",
+        Some("LessonStep") => "a lesson step",
+        Some("Checkpoint") => "a step's check",
         Some(_) => "this part of the file",
+    }
+}
+
+/// The kind of value a RON enum name stands for, in the words of the README.
+fn choice_named(outer: &Option<String>) -> &'static str {
+    match outer.as_deref() {
+        Some("EndpointKind") => "an endpoint's kind",
+        Some("Payload") => "a payload",
+        Some("Event") => "a log event",
+        Some("EntryKind") => "an event to check for",
+        Some("ErrorKind") => "a failure's kind",
+        Some("AutoReply") => "a reply",
+        Some("Trigger") => "a rule's condition",
+        _ => "this value",
+    }
+}
+
+/// `a`, `b`, or `c`: the names a place in the file takes.
+fn one_of(names: &[&str]) -> String {
+    match names {
+        [] => "nothing".into(),
+        [one] => format!("`{one}`"),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(|n| format!("`{n}`")).collect();
+            format!("{} or `{last}`", init.join(", "))
+        }
     }
 }
 
@@ -159,6 +188,33 @@ fn describe(code: &ron::Error) -> String {
             "the field `{field}` is given twice in {}; keep one of them",
             part_named(outer)
         ),
+        ron::Error::NoSuchStructField {
+            expected,
+            found,
+            outer,
+        } => format!(
+            "there is no field `{found}` in {}; the fields are {}",
+            part_named(outer),
+            one_of(expected)
+        ),
+        ron::Error::MissingStructField { field, outer } => {
+            format!("the field `{field}` is missing in {}", part_named(outer))
+        }
+        ron::Error::NoSuchEnumVariant {
+            expected,
+            found,
+            outer,
+        } => format!(
+            "`{found}` is not {}; write one of {}",
+            choice_named(outer),
+            one_of(expected)
+        ),
+        ron::Error::ExceededRecursionLimit => {
+            "the brackets nest too deeply here for a session file".into()
+        }
+        ron::Error::SuggestRawIdentifier(name) | ron::Error::InvalidIdentifier(name) => {
+            format!("`{name}` is not a name a session file uses here")
+        }
         // The probe is ours; the person wrote (or meant) a session.
         other => other.to_string().replace(
             "struct `Probe`",
@@ -573,6 +629,59 @@ mod tests {
                 .ends_with("the field `name` is given twice in an endpoint; keep one of them"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn no_error_names_an_internal_type_or_ron_setting() {
+        // Before: "Unexpected missing field named `name` in `EndpointSpec`",
+        // "… in enum `EndpointKind` …", and for deep nesting "try increasing
+        // `ron::Options::recursion_limit` and using `serde_stacker`".
+        let deep = format!(
+            "(format: 1, notes: {}{})",
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        let cases = [
+            (
+                "(format: 1, endpoints: [(kind: TcpClient(remote: \"127.0.0.1:1\"))])",
+                "the field `name` is missing in an endpoint",
+            ),
+            (
+                "(format: 1, endpoints: [(name: \"a\", kind: TcpKlient(remote: \"127.0.0.1:1\"))])",
+                "`TcpKlient` is not an endpoint's kind; write one of `TcpClient`, `TcpServer`, `Udp`, `TlsClient` or `TlsServer`",
+            ),
+            (
+                "(format: 1, endpoints: [(name: \"a\", kind: Udp(), options: (nodelai: true))])",
+                "there is no field `nodelai` in the socket options; the fields are `nodelay`,",
+            ),
+            (
+                "(format: 1, log: (entries: [(endpoint: \"x\", event: Note(\"a\"))]))",
+                "the field `at` is missing in a log entry",
+            ),
+            (
+                "(format: 1, log: (entries: [(at: \"2026-11-25T10:00:00.000000Z\", endpoint: \"x\", event: Sent(Txt(\"a\")))]))",
+                "`Txt` is not a payload; write one of `Text` or `Hex`",
+            ),
+            (
+                &deep,
+                "the brackets nest too deeply here for a session file",
+            ),
+        ];
+        for (text, expected) in cases {
+            let msg = decode(text, &p()).unwrap_err().to_string();
+            assert!(msg.contains(expected), "{msg}");
+            for internal in [
+                "EndpointSpec",
+                "EndpointKind",
+                "SocketOptions",
+                "Entry`",
+                "enum `",
+                "ron::",
+                "serde",
+            ] {
+                assert!(!msg.contains(internal), "{internal} in {msg}");
+            }
+        }
     }
 
     #[test]
