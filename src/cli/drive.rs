@@ -31,7 +31,7 @@ pub(super) struct Run {
     /// The log's endpoint index of each running endpoint.
     endpoints: HashMap<EndpointId, u32>,
     quiet: bool,
-    /// A quiet server still says the address it listens on, on stderr (port 0).
+    /// A server says the address it listens on, on stderr (port 0 picks one).
     announce_local: bool,
     pub totals: Totals,
     /// The first failure that makes the run exit with status 3.
@@ -80,10 +80,12 @@ impl Run {
         }
         if !self.quiet {
             say(entry_line(&self.session.log, index));
-        } else if let EventKind::Listening { local } | EventKind::Bound { local } = &event.kind
+        }
+        if let EventKind::Listening { local } | EventKind::Bound { local } = &event.kind
             && self.announce_local
         {
-            // Port 0 picks a port; a quiet run still says which, on stderr.
+            // Port 0 picks a port: stderr always says which, so a script that
+            // sends stdout elsewhere (or runs --quiet) still learns it.
             note!("listening on {local}");
         }
         Some(index)

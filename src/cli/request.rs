@@ -315,10 +315,11 @@ where
                 .map(|v| parse_secs("--connect-timeout", v))
                 .transpose()
                 .map_err(usage)?;
-            if connect_timeout == Some(Duration::ZERO) {
-                return Err(usage(
-                    "--connect-timeout 0: give a time above zero, in seconds".into(),
-                ));
+            if connect_timeout.is_some_and(|t| t < Duration::from_millis(1)) {
+                return Err(usage(format!(
+                    "--connect-timeout {}: give at least 0.001 seconds",
+                    excerpt(a.connect_timeout.as_deref().unwrap_or_default())
+                )));
             }
             let tls_flags = !a.ca.is_empty()
                 || a.insecure
@@ -883,7 +884,7 @@ mod tests {
         ));
         assert!(
             parse_err(&["connect", "tcp", "127.0.0.1:7", "--connect-timeout", "0"])
-                .contains("above zero")
+                .contains("at least 0.001")
         );
     }
 

@@ -79,7 +79,7 @@ pub struct TlsClientSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
     /// Application protocols to offer, most wanted first (`h2`, `http/1.1`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "alpn_names")]
     pub alpn: Vec<String>,
     /// Trust exactly the certificate with this SHA-256, whatever its name or
     /// issuer (its dates are still checked); no other certificate is accepted.
@@ -219,7 +219,7 @@ pub struct TlsServerSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<std::path::PathBuf>,
     /// Application protocols the server accepts, most wanted first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "alpn_names")]
     pub alpn: Vec<String>,
 }
 
@@ -462,7 +462,10 @@ pub struct SocketOptions {
     #[serde(skip_serializing_if = "is_false")]
     pub reuse_address: bool,
     /// How long a TCP connect may take before it fails as timed out.
-    #[serde(skip_serializing_if = "is_default_connect_timeout")]
+    #[serde(
+        skip_serializing_if = "is_default_connect_timeout",
+        deserialize_with = "connect_timeout_secs"
+    )]
     pub connect_timeout_secs: f64,
     /// A UDP socket with a default remote is connected to it (connect()), so
     /// the kernel delivers only the remote's datagrams and reports an ICMP
@@ -471,6 +474,39 @@ pub struct SocketOptions {
     /// Without a default remote a socket is always unconnected.
     #[serde(skip_serializing_if = "is_true")]
     pub connected: bool,
+}
+
+/// The longest connect timeout a file may ask for (an hour).
+pub const MAX_CONNECT_TIMEOUT_SECS: f64 = 3600.0;
+
+/// A file's connect timeout: a number of seconds from 0.001 to an hour, said
+/// with its place when it is not (never quietly replaced).
+fn connect_timeout_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let secs = <f64 as serde::Deserialize>::deserialize(d)?;
+    if secs.is_finite() && (0.001..=MAX_CONNECT_TIMEOUT_SECS).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "connect_timeout_secs {secs}: give seconds from 0.001 to {MAX_CONNECT_TIMEOUT_SECS}"
+        )))
+    }
+}
+
+/// ALPN protocol names in a file: printable ASCII, 1 to 255 bytes, as the
+/// `--alpn` flag takes them.
+fn alpn_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let names = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || n.len() > 255 || !n.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        let shown: String = bad.chars().take(40).collect();
+        return Err(serde::de::Error::custom(format!(
+            "alpn \"{}\": a protocol name is printable ASCII, 1 to 255 bytes",
+            crate::model::escape_controls(&shown)
+        )));
+    }
+    Ok(names)
 }
 
 fn is_false(b: &bool) -> bool {
@@ -526,6 +562,24 @@ impl SocketOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_and_names_from_a_file_are_checked_not_replaced() {
+        for bad in ["NaN", "inf", "-1.0", "0.0", "1e300", "3601.0"] {
+            let text = format!("(connect_timeout_secs: {bad})");
+            let e = ron::from_str::<SocketOptions>(&text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("give seconds from 0.001 to 3600"), "{bad}: {e}");
+        }
+        let ok: SocketOptions = ron::from_str("(connect_timeout_secs: 2.5)").unwrap();
+        assert_eq!(ok.connect_timeout_secs, 2.5);
+        let e = ron::from_str::<TlsClientSettings>("(alpn: [\"h2\\n\"])")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("printable ASCII"), "{e}");
+        assert!(ron::from_str::<TlsServerSettings>("(alpn: [\"h2\", \"http/1.1\"])").is_ok());
+    }
 
     #[test]
     fn a_bad_regex_is_one_line_with_its_position() {
