@@ -530,7 +530,7 @@ mod tests {
             peer: 0,
             remote: "127.0.0.1:1".parse().unwrap(),
             dir: Direction::Sent,
-            bytes: b"x".to_vec(),
+            bytes: bytes::Bytes::from_static(b"x"),
         };
         let failed_write = EventKind::Failed {
             peer: Some(0),
