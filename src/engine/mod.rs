@@ -235,6 +235,47 @@ impl Drop for Events {
     }
 }
 
+/// Raises this process's soft limit of open descriptors to its hard limit, as
+/// servers do, so thousands of peers (one descriptor each) do not fail on the
+/// default soft limit (often 1024). Returns the limit now in force (soft, hard),
+/// or `None` where the system does not say. Failing to raise it is no error:
+/// accept failures are then backed off and reported.
+pub fn raise_open_files_limit() -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        // libc rather than a crate for two calls: getrlimit and setrlimit.
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid pointer to an rlimit.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return None;
+        }
+        // macOS refuses a soft limit above OPEN_MAX even when the hard one is unlimited.
+        #[cfg(target_os = "macos")]
+        let wanted = limit.rlim_max.min(libc::OPEN_MAX as libc::rlim_t);
+        #[cfg(not(target_os = "macos"))]
+        let wanted = limit.rlim_max;
+        if limit.rlim_cur < wanted {
+            let raised = libc::rlimit {
+                rlim_cur: wanted,
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: a valid pointer to an rlimit.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                limit.rlim_cur = wanted;
+            }
+        }
+        #[allow(clippy::unnecessary_cast)]
+        Some((limit.rlim_cur as u64, limit.rlim_max as u64))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// The time now, from one monotonic clock for the whole process: the wall
 /// clock read once, at the first call, plus the time elapsed since on a
 /// monotonic `Instant`. Stamps taken in different tasks therefore never run
