@@ -341,7 +341,7 @@ async fn send_command(
                     }
                 },
                 Target::AllPeers => peers.by_id.clone(),
-                Target::Address(hp) => match resolve(&ctx, &hp).await {
+                Target::Address(hp) => match resolve(ctx, &hp).await {
                     Ok(addrs) => vec![pick(Some(&local), &addrs)],
                     Err(e) => {
                         ctx.failed(None, e);
@@ -353,7 +353,7 @@ async fn send_command(
                 destinations.into_iter().map(|d| (peers.id(d), d)).collect();
             if split == Split::WHOLE {
                 for (peer, dest) in targets {
-                    send_datagram(&ctx, &socket, connected, peer, dest, bytes.clone()).await;
+                    send_datagram(ctx, socket, connected, peer, dest, bytes.clone()).await;
                 }
             } else {
                 // Pieces, each its own datagram, gap apart: off this loop,
@@ -394,7 +394,7 @@ async fn send_command(
 fn size_text(bytes: usize) -> String {
     const KIB: usize = 1024;
     const MIB: usize = 1024 * 1024;
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else if bytes >= MIB {
         format!("{:.1} MiB", bytes as f64 / MIB as f64)
