@@ -45,6 +45,10 @@ fn main() -> ExitCode {
         );
     }));
 
+    // Before any socket: one descriptor per peer, thousands of peers.
+    if let Some((soft, hard)) = sockbench::engine::raise_open_files_limit() {
+        tracing::debug!("open files limit: {soft} (hard {hard})");
+    }
     let job = match cli::parse_and_prepare(std::env::args_os()) {
         Ok(job) => job,
         Err(status) => return ExitCode::from(status as u8),

@@ -289,7 +289,9 @@ async fn server_sends_to_one_peer_or_all() {
             )
         })
         .await;
-    assert!(matches!(from_a, EventKind::Traffic { peer: 1, bytes, .. } if bytes == b"from a"));
+    assert!(
+        matches!(from_a, EventKind::Traffic { peer: 1, bytes, .. } if bytes[..] == b"from a"[..])
+    );
 
     // Disconnect one peer with an abort: it reads a reset.
     rig.engine.send(Command::Disconnect {
@@ -351,7 +353,7 @@ async fn udp_sockets_talk_both_ways() {
             })
             .await;
         assert!(
-            matches!(&got, EventKind::Traffic { peer: 1, bytes, .. } if bytes == b"ping"),
+            matches!(&got, EventKind::Traffic { peer: 1, bytes, .. } if bytes[..] == b"ping"[..]),
             "{got:?}"
         );
         assert_eq!(rig.received(2, 4).await, b"pong");
@@ -834,5 +836,303 @@ async fn an_answer_is_never_stamped_before_its_question_over_tcp() {
     rig.until(2, |k| matches!(k, EventKind::Connected { .. }))
         .await;
     check_causal_stamps(&mut rig, 300).await;
+    rig.engine.shutdown().await;
+}
+
+// ---- Bounded: backpressure, one descriptor per connection, counted drops ----
+
+/// More than the engine may hold for one run of these tests: its event
+/// budget, a connection's queue and the kernel's buffers on both sides.
+const HELD_AT_MOST: usize = 64 * 1024 * 1024;
+
+/// Writes to `stream` (non-blocking) until the kernel takes nothing more for
+/// a while (the receiver stopped reading), or `HELD_AT_MOST` bytes went in.
+/// `between` runs at each pause (to drain events, or not). Returns the bytes taken.
+async fn write_until_stuck(stream: &mut StdStream, mut between: impl FnMut()) -> usize {
+    stream.set_nonblocking(true).unwrap();
+    let chunk = vec![0x5a_u8; 64 * 1024];
+    let mut total = 0;
+    let mut stuck = 0;
+    let deadline = tokio::time::Instant::now() + 2 * LIMIT;
+    // Stuck: no byte taken over 25 pauses in a row.
+    while stuck < 25 && total < HELD_AT_MOST && tokio::time::Instant::now() < deadline {
+        match stream.write(&chunk) {
+            Ok(n) => {
+                total += n;
+                stuck = 0;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                stuck += 1;
+                between();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_stops_taking_events_slows_the_sending_peer() {
+    let mut rig = Rig::new();
+    rig.open(1, tcp_server("127.0.0.1:0"), AutoReply::Off);
+    let addr = rig.local_addr(1).await;
+    let mut client = StdStream::connect(addr).unwrap();
+    rig.until(1, |k| matches!(k, EventKind::Accepted { .. }))
+        .await;
+    // Nobody takes events while the peer writes.
+    let taken = write_until_stuck(&mut client, || {}).await;
+    assert!(
+        taken < HELD_AT_MOST,
+        "the peer wrote {taken} bytes unhindered: nothing pushed back"
+    );
+    let queued = rig.events.queued_bytes();
+    assert!(
+        queued > 0 && queued <= sockbench::engine::EVENT_BUDGET,
+        "{queued} bytes wait for the caller"
+    );
+    // Taking the events lets the reading go on: every byte arrives.
+    assert_eq!(rig.received(1, taken).await.len(), taken);
+    client.set_nonblocking(false).unwrap();
+    client.write_all(b"end").unwrap();
+    assert_eq!(rig.received(1, 3).await, b"end");
+    rig.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echo_to_a_peer_that_never_reads_stops_reading_it() {
+    let mut rig = Rig::new();
+    rig.open(1, tcp_server("127.0.0.1:0"), AutoReply::Echo);
+    let addr = rig.local_addr(1).await;
+    let mut client = StdStream::connect(addr).unwrap();
+    rig.until(1, |k| matches!(k, EventKind::Accepted { .. }))
+        .await;
+    // Events are taken (the caller keeps up); the client never reads the echo.
+    let events = &mut rig.events;
+    let taken = write_until_stuck(&mut client, || while events.try_recv().is_some() {}).await;
+    assert!(
+        taken < HELD_AT_MOST,
+        "the echo took {taken} bytes from a peer that reads nothing"
+    );
+    // Reading the echo lets the rest through.
+    client.set_nonblocking(false).unwrap();
+    client.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut echoed = 0;
+    while echoed < taken {
+        let n = client.read(&mut buf).unwrap();
+        assert!(n > 0, "the echo ended after {echoed} of {taken} bytes");
+        echoed += n;
+        while rig.events.try_recv().is_some() {}
+    }
+    assert_eq!(echoed, taken);
+    rig.engine.shutdown().await;
+}
+
+/// The socket inodes of established TCP connections whose local port is `port`
+/// (IPv4 loopback), from /proc/net/tcp.
+#[cfg(target_os = "linux")]
+fn established_inodes(port: u16) -> std::collections::HashSet<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit(':').next()?;
+            let state = fields.get(3)?;
+            let inode = fields.get(9)?;
+            (u16::from_str_radix(local_port, 16).ok()? == port && *state == "01")
+                .then(|| inode.to_string())
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_descriptor_per_accepted_connection() {
+    const PEERS: usize = 50;
+    let mut rig = Rig::new();
+    rig.open(1, tcp_server("127.0.0.1:0"), AutoReply::Echo);
+    let addr = rig.local_addr(1).await;
+    let mut clients = Vec::new();
+    for _ in 0..PEERS {
+        let mut client = StdStream::connect(addr).unwrap();
+        client.write_all(b"x").unwrap();
+        clients.push(client);
+    }
+    // Every connection is served: its byte was read (and echoed).
+    for _ in 0..PEERS {
+        rig.until(1, |k| {
+            matches!(
+                k,
+                EventKind::Traffic {
+                    dir: Direction::Sent,
+                    ..
+                }
+            )
+        })
+        .await;
+    }
+    // Descriptors of this process that refer to the server's sockets of these
+    // connections (other tests' sockets have other ports): one each, no duplicate.
+    let inodes = established_inodes(addr.port());
+    assert_eq!(inodes.len(), PEERS, "{inodes:?}");
+    let descriptors = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            let inode = target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .to_owned();
+            inodes.contains(&inode).then_some(inode)
+        })
+        .count();
+    assert_eq!(descriptors, PEERS, "descriptors for {PEERS} connections");
+    rig.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_over_the_cap_is_closed_with_a_reason() {
+    let mut rig = Rig::new();
+    let mut spec = EndpointSpec::new("capped", tcp_server("127.0.0.1:0"));
+    spec.options.max_peers = Some(1);
+    rig.engine.send(Command::Open {
+        id: EndpointId(1),
+        spec,
+    });
+    let addr = rig.local_addr(1).await;
+    let mut first = StdStream::connect(addr).unwrap();
+    rig.until(1, |k| matches!(k, EventKind::Accepted { peer: 1, .. }))
+        .await;
+    let mut second = StdStream::connect(addr).unwrap();
+    let note = rig
+        .until(1, |k| matches!(k, EventKind::Note { peer: Some(2), .. }))
+        .await;
+    assert!(
+        note.detail().contains("refused") && note.detail().contains("max peers 1"),
+        "{note:?}"
+    );
+    rig.until(1, |k| matches!(k, EventKind::Closed { peer: 2, .. }))
+        .await;
+    // The refused peer reads the end of the stream; the first one is still served.
+    second.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(matches!(second.read(&mut buf), Ok(0) | Err(_)));
+    first.write_all(b"still here").unwrap();
+    assert_eq!(rig.received(1, 10).await, b"still here");
+    // When the first one leaves, a new peer is taken.
+    drop(first);
+    rig.until(1, |k| matches!(k, EventKind::Closed { peer: 1, .. }))
+        .await;
+    let mut third = StdStream::connect(addr).unwrap();
+    third.write_all(b"third").unwrap();
+    assert_eq!(rig.received(1, 5).await, b"third");
+    rig.engine.shutdown().await;
+}
+
+/// Sums what endpoint `id` received and dropped, taking events until every
+/// datagram of `sent` is accounted for, sending a marker (counted in `sent`)
+/// now and then: the kernel tells its drops with the next datagram.
+async fn account_for_datagrams(
+    rig: &mut Rig,
+    id: u64,
+    sender: &std::net::UdpSocket,
+    to: SocketAddr,
+    mut sent: u64,
+) -> (u64, u64, u64) {
+    let (mut received, mut kernel, mut ours) = (0u64, 0u64, 0u64);
+    let deadline = tokio::time::Instant::now() + 2 * LIMIT;
+    while received + kernel + ours < sent && tokio::time::Instant::now() < deadline {
+        sender.send_to(b"marker", to).unwrap();
+        sent += 1;
+        let pause = tokio::time::Instant::now() + Duration::from_millis(200);
+        while let Ok(Some(event)) = tokio::time::timeout_at(pause, rig.events.recv()).await {
+            if event.id != EndpointId(id) {
+                continue;
+            }
+            match event.kind {
+                EventKind::Traffic {
+                    dir: Direction::Received,
+                    ..
+                } => received += 1,
+                EventKind::Dropped {
+                    cause, datagrams, ..
+                } => match cause {
+                    sockbench::engine::DropCause::Kernel => kernel += datagrams,
+                    sockbench::engine::DropCause::Budget => ours += datagrams,
+                },
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        received + kernel + ours,
+        sent,
+        "{sent} datagrams: {received} received, {kernel} dropped by the kernel, {ours} by sockbench"
+    );
+    eprintln!(
+        "{sent} datagrams: {received} received, {kernel} dropped by the kernel, {ours} by us"
+    );
+    (received, kernel, ours)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_burst_is_received_or_its_losses_counted() {
+    let mut rig = Rig::new();
+    let mut spec = EndpointSpec::new("u", udp(Some("127.0.0.1:0"), None));
+    // A small receive buffer, so the kernel drops some of the burst (on Linux
+    // it says how many; elsewhere the buffer stays large and nothing is lost).
+    if cfg!(target_os = "linux") {
+        spec.options.recv_buffer = Some(4096);
+    }
+    rig.engine.send(Command::Open {
+        id: EndpointId(1),
+        spec,
+    });
+    let to = rig.local_addr(1).await;
+    let note = rig.until(1, |k| matches!(k, EventKind::Note { .. })).await;
+    assert!(note.detail().starts_with("receive buffer: "), "{note:?}");
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    const BURST: u64 = 20_000;
+    for i in 0..BURST {
+        let mut datagram = [0u8; 64];
+        datagram[..8].copy_from_slice(&i.to_be_bytes());
+        sender.send_to(&datagram, to).unwrap();
+    }
+    account_for_datagrams(&mut rig, 1, &sender, to, BURST).await;
+    rig.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_beyond_the_event_budget_is_dropped_and_counted() {
+    let mut rig = Rig::new();
+    rig.open(1, udp(Some("127.0.0.1:0"), None), AutoReply::Off);
+    let to = rig.local_addr(1).await;
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let datagram = vec![7u8; 60_000];
+    let budget = sockbench::engine::EVENT_BUDGET;
+    let mut sent = 0u64;
+    // Nobody takes events: fill the budget, one datagram at a time.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while rig.events.queued_bytes() + datagram.len() <= budget
+        && tokio::time::Instant::now() < deadline
+    {
+        sender.send_to(&datagram, to).unwrap();
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(rig.events.queued_bytes() + datagram.len() > budget);
+    // These find the budget full: dropped by sockbench, and said.
+    for _ in 0..5 {
+        sender.send_to(&datagram, to).unwrap();
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, _, ours) = account_for_datagrams(&mut rig, 1, &sender, to, sent).await;
+    assert!(ours >= 1, "no drop counted");
+    assert!(rig.events.queued_bytes() <= budget);
     rig.engine.shutdown().await;
 }

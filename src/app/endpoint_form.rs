@@ -526,6 +526,8 @@ impl OptionsForm {
             reuse_address: self.reuse_address,
             connect_timeout_secs,
             connected: !self.unconnected,
+            // No form field yet (the window's part of issue 11).
+            max_peers: None,
         })
     }
 }

@@ -414,11 +414,9 @@ pub async fn listen(job: ListenJob) -> i32 {
         Answer::Reply(p) => AutoReply::always(p.clone()),
     };
     let answers = reply != AutoReply::Off;
-    let mut run = Run::start(
-        EndpointSpec::new("server", kind).with_reply(reply),
-        request.quiet,
-        Vec::new(),
-    );
+    let mut spec = EndpointSpec::new("server", kind).with_reply(reply);
+    spec.options.max_peers = request.max_peers;
+    let mut run = Run::start(spec, request.quiet, Vec::new());
     run.announce_local = true;
     let mut deadline = request.run_for.map(later);
     let mut closing = false;
@@ -532,7 +530,7 @@ mod tests {
             peer: 0,
             remote: "127.0.0.1:1".parse().unwrap(),
             dir: Direction::Sent,
-            bytes: b"x".to_vec(),
+            bytes: bytes::Bytes::from_static(b"x"),
         };
         let failed_write = EventKind::Failed {
             peer: Some(0),

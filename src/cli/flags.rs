@@ -148,6 +148,10 @@ pub(super) struct ListenArgs {
     /// Stop after this many seconds.
     #[arg(long = "for", value_name = "SECS", allow_negative_numbers = true)]
     pub for_secs: Option<String>,
+    /// TCP, TLS: take at most N peers at once; one more is accepted and closed
+    /// at once, with the reason logged.
+    #[arg(long = "max-peers", value_name = "N")]
+    pub max_peers: Option<u32>,
     /// Stop after the first peer has gone (TCP, TLS: after a completed handshake)
     /// or the first datagram is answered (UDP).
     #[arg(long)]

@@ -58,6 +58,8 @@ pub struct ListenRequest {
     pub answer: Answer,
     pub run_for: Option<Duration>,
     pub once: bool,
+    /// TCP, TLS: the most peers connected at once.
+    pub max_peers: Option<u32>,
     pub save: Option<PathBuf>,
     pub quiet: bool,
 }
@@ -444,6 +446,17 @@ where
                     "--key needs --cert: the certificate of the key".into()
                 }));
             }
+            if a.max_peers.is_some() && a.proto == Proto::Udp {
+                return Err(usage(
+                    "--max-peers is for tcp and tls: a UDP socket has no connections to refuse"
+                        .into(),
+                ));
+            }
+            if a.max_peers == Some(0) {
+                return Err(usage(
+                    "--max-peers 0 would refuse every peer: give 1 or more".into(),
+                ));
+            }
             let tls = crate::model::TlsServerSettings {
                 cert: a.cert,
                 key: a.key,
@@ -456,6 +469,7 @@ where
                 answer,
                 run_for,
                 once: a.once,
+                max_peers: a.max_peers,
                 save: a.save,
                 quiet: a.quiet,
             }))
@@ -747,6 +761,27 @@ mod tests {
         );
         let e = parse(["sockbench", "check"]).unwrap_err();
         assert!(!e.summary);
+    }
+
+    #[test]
+    fn max_peers_is_for_stream_listeners() {
+        let Request::Listen(r) = parse_ok(&["listen", "tcp", "127.0.0.1:0", "--max-peers", "3"])
+        else {
+            panic!("a listen request");
+        };
+        assert_eq!(r.max_peers, Some(3));
+        let Request::Listen(r) = parse_ok(&["listen", "tcp", "127.0.0.1:0"]) else {
+            panic!("a listen request");
+        };
+        assert_eq!(r.max_peers, None);
+        assert!(
+            parse_err(&["listen", "udp", "127.0.0.1:0", "--max-peers", "3"])
+                .contains("--max-peers is for tcp and tls")
+        );
+        assert!(
+            parse_err(&["listen", "tcp", "127.0.0.1:0", "--max-peers", "0"]).contains("1 or more")
+        );
+        assert!(parse_err(&["listen", "tcp", "127.0.0.1:0", "--max-peers", "-1"]).contains("-1"));
     }
 
     #[test]

@@ -1,24 +1,73 @@
 //! One stream connection (a TCP client's, or one peer of a TCP server): reads
 //! and writes run side by side, so a peer that sends while we write never
 //! deadlocks us, and every read and write becomes an event.
+//!
+//! Bounded both ways: a read waits for room in the engine's event budget
+//! before the next read (so a caller that falls behind slows the peer through
+//! TCP's flow control), and an echo waits for room in the connection's
+//! outgoing queue ([`OUT_QUEUE`](super::OUT_QUEUE)), so a peer that sends but
+//! never reads is no longer read either.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use bytes::{Bytes, BytesMut};
+use socket2::SockRef;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::net::EndpointCtx;
-use super::{CLOSE_GRACE, EventKind, NetError, Operation, PeerId, Split, classify};
+use super::{CLOSE_GRACE, EventKind, NetError, OUT_QUEUE, Operation, PeerId, Split, classify};
 use crate::model::{Direction, ErrorKind};
 
-/// The size of the reusable read buffer; one read becomes one `Traffic` event.
+/// The largest read; one read becomes one `Traffic` event.
 pub(crate) const READ_BUFFER: usize = 64 * 1024;
+
+/// The first reads of a connection ask this much room; the room doubles (up
+/// to [`READ_BUFFER`]) while reads fill it, so an idle connection stays small.
+const FIRST_READ: usize = 8 * 1024;
+
+/// A stream over one TCP socket (plain, or TLS on top), whose socket options
+/// can be set without duplicating its descriptor.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Transport for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl Transport for tokio_rustls::client::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// A payload in a connection's outgoing queue, holding its share of the queue.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub bytes: Bytes,
+    pub split: Split,
+    /// Released when the payload is written (or dropped), making room.
+    pub held: Option<OwnedSemaphorePermit>,
+}
 
 /// What a connection is asked to do, in order.
 #[derive(Debug)]
 pub(crate) enum ConnCommand {
-    Send(Vec<u8>, Split),
+    Send(Outgoing),
     SetNoDelay(bool),
     HalfClose,
     /// Write what is queued before this, send FIN, wait briefly for the peer's FIN.
@@ -28,8 +77,118 @@ pub(crate) enum ConnCommand {
 }
 
 /// The handle an endpoint keeps for each of its connections.
+#[derive(Clone)]
 pub(crate) struct ConnHandle {
     pub commands: mpsc::UnboundedSender<ConnCommand>,
+    /// [`OUT_QUEUE`]: the payload bytes queued and not yet written.
+    room: Arc<Semaphore>,
+    remote: SocketAddr,
+}
+
+/// The share of the outgoing queue a payload holds (a payload bigger than the
+/// queue still goes, alone).
+fn out_charge(len: usize) -> u32 {
+    len.min(OUT_QUEUE) as u32
+}
+
+impl ConnHandle {
+    pub fn new(remote: SocketAddr) -> (ConnHandle, mpsc::UnboundedReceiver<ConnCommand>) {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let handle = ConnHandle {
+            commands,
+            room: Arc::new(Semaphore::new(OUT_QUEUE)),
+            remote,
+        };
+        (handle, rx)
+    }
+
+    /// Queues a command that carries no payload.
+    pub fn send(&self, command: ConnCommand) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Queues a payload the caller sent, if the queue has room for it; a full
+    /// queue fails the send with an event (the peer reads slower than we send).
+    pub fn send_payload(&self, ctx: &EndpointCtx, peer: PeerId, bytes: Bytes, split: Split) {
+        match self
+            .room
+            .clone()
+            .try_acquire_many_owned(out_charge(bytes.len()))
+        {
+            Ok(held) => self.send(ConnCommand::Send(Outgoing {
+                bytes,
+                split,
+                held: Some(held),
+            })),
+            Err(_) => {
+                let waiting = OUT_QUEUE.saturating_sub(self.room.available_permits());
+                ctx.failed(
+                    Some(peer),
+                    NetError::new(
+                        ErrorKind::Other,
+                        Operation::Send,
+                        format!(
+                            "send {} bytes to {}: not queued, {waiting} bytes already wait \
+                             to be written to this peer (it reads slower than we send)",
+                            bytes.len(),
+                            self.remote
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// One half of a stream shared by the connection's reader and writer (both
+/// polled by the connection's one task), which can still reach the socket to
+/// set options: one descriptor per connection, no duplicate.
+struct Half<S>(Arc<Mutex<S>>);
+
+impl<S> Half<S> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, S> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<S: Transport> Half<S> {
+    fn socket<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
+        let stream = self.lock();
+        f(SockRef::from(stream.tcp()))
+    }
+}
+
+fn halves<S>(stream: S) -> (Half<S>, Half<S>) {
+    let shared = Arc::new(Mutex::new(stream));
+    (Half(shared.clone()), Half(shared))
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Half<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.lock()).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Half<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.lock()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.lock()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.lock()).poll_shutdown(cx)
+    }
 }
 
 enum ReadEnd {
@@ -49,42 +208,70 @@ enum WriteEnd {
     Orphaned,
 }
 
-/// Runs the connection until it is over, then emits `Closed`. `socket` is a
-/// duplicate of the stream's socket, used for the abort (linger 0).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn run<S>(
+/// Runs the connection until it is over, then emits `Closed`. `handle` is
+/// the endpoint's handle of this connection (echoes are queued through it),
+/// `commands` its queue.
+pub(crate) async fn run<S: Transport>(
     ctx: EndpointCtx,
     peer: PeerId,
     remote: SocketAddr,
     stream: S,
-    socket: socket2::Socket,
-    commands_tx: mpsc::UnboundedSender<ConnCommand>,
+    handle: ConnHandle,
     mut commands: mpsc::UnboundedReceiver<ConnCommand>,
     token: CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (mut rd, mut wr) = tokio::io::split(stream);
+) {
+    let (mut rd, mut wr) = halves(stream);
+    let commands_tx = handle.commands.clone();
 
     let reader = {
         let ctx = ctx.clone();
         let commands_tx = commands_tx.clone();
+        let room = handle.room.clone();
         async move {
-            let mut buf = vec![0u8; READ_BUFFER];
+            // Reads land in one buffer; each read is split off and frozen, shared
+            // by its event, the caller's log and an echo (one copy per byte).
+            let mut buf = BytesMut::new();
+            let mut want = FIRST_READ;
             loop {
-                match rd.read(&mut buf).await {
+                if buf.capacity() - buf.len() < want / 4 {
+                    buf.reserve(want);
+                }
+                let room_before = buf.capacity() - buf.len();
+                match rd.read_buf(&mut buf).await {
                     Ok(0) => return ReadEnd::Eof,
                     Ok(n) => {
-                        let bytes = buf[..n].to_vec();
+                        if n == room_before {
+                            want = (want * 2).min(READ_BUFFER);
+                        }
+                        let bytes = buf.split().freeze();
                         let answer = ctx.reply.answer(&bytes);
-                        ctx.emit(EventKind::Traffic {
-                            peer,
-                            remote,
-                            dir: Direction::Received,
-                            bytes,
-                        });
+                        // Waits while the caller is a budget behind: no read meanwhile.
+                        ctx.emitter
+                            .emit_received(
+                                ctx.id,
+                                EventKind::Traffic {
+                                    peer,
+                                    remote,
+                                    dir: Direction::Received,
+                                    bytes,
+                                },
+                            )
+                            .await;
                         if let Some(answer) = answer {
-                            let _ = commands_tx.send(ConnCommand::Send(answer, Split::WHOLE));
+                            // Waits for room in the outgoing queue: a peer that does
+                            // not read what we echo is not read either.
+                            let Ok(held) = room
+                                .clone()
+                                .acquire_many_owned(out_charge(answer.len()))
+                                .await
+                            else {
+                                continue;
+                            };
+                            let _ = commands_tx.send(ConnCommand::Send(Outgoing {
+                                bytes: answer,
+                                split: Split::WHOLE,
+                                held: Some(held),
+                            }));
                         }
                     }
                     // A TLS peer that closes without close_notify (as many do) has still ended.
@@ -92,18 +279,6 @@ pub(crate) async fn run<S>(
                     Err(e) => return ReadEnd::Error(e),
                 }
             }
-        }
-    };
-
-    // The writer sets options on a duplicate of the socket (the stream may be TLS).
-    let options = match socket.try_clone() {
-        Ok(dup) => dup,
-        Err(e) => {
-            ctx.failed(
-                Some(peer),
-                NetError::from_io(Operation::Configure, "the socket", &e),
-            );
-            return;
         }
     };
     // The payload being written, if any: when the connection ends before that
@@ -117,7 +292,7 @@ pub(crate) async fn run<S>(
             let mut half_closed = false;
             while let Some(command) = commands.recv().await {
                 match command {
-                    ConnCommand::Send(bytes, _) if half_closed => ctx.failed(
+                    ConnCommand::Send(Outgoing { bytes, .. }) if half_closed => ctx.failed(
                         Some(peer),
                         NetError::new(
                             ErrorKind::Other,
@@ -128,10 +303,11 @@ pub(crate) async fn run<S>(
                             ),
                         ),
                     ),
-                    ConnCommand::Send(bytes, split) => {
+                    ConnCommand::Send(Outgoing { bytes, split, held }) => {
                         let pieces = split.pieces(&bytes);
                         let last = pieces.len() - 1;
                         for (i, piece) in pieces.into_iter().enumerate() {
+                            let piece = bytes.slice_ref(piece);
                             // Reported as the write is handed to the socket: the reader
                             // task may log the answer before this write call returns,
                             // and a log where the answer comes first misleads. A failed
@@ -140,10 +316,10 @@ pub(crate) async fn run<S>(
                                 peer,
                                 remote,
                                 dir: Direction::Sent,
-                                bytes: piece.to_vec(),
+                                bytes: piece.clone(),
                             });
                             swap_in_flight(&in_flight, Some(piece.len()));
-                            if let Err(e) = write_all_flush(&mut wr, piece).await {
+                            if let Err(e) = write_all_flush(&mut wr, &piece).await {
                                 return WriteEnd::Error(e);
                             }
                             swap_in_flight(&in_flight, None);
@@ -151,8 +327,10 @@ pub(crate) async fn run<S>(
                                 tokio::time::sleep(split.gap).await;
                             }
                         }
+                        // Written: its room in the queue is free again.
+                        drop(held);
                     }
-                    ConnCommand::SetNoDelay(on) => match options.set_tcp_nodelay(on) {
+                    ConnCommand::SetNoDelay(on) => match wr.socket(|s| s.set_tcp_nodelay(on)) {
                         Ok(()) => ctx.emit(EventKind::Note {
                             peer: Some(peer),
                             text: format!(
@@ -178,7 +356,11 @@ pub(crate) async fn run<S>(
                         }
                         return WriteEnd::Closed;
                     }
-                    ConnCommand::Abort => return WriteEnd::Aborted,
+                    ConnCommand::Abort => {
+                        // Linger 0 while the socket is surely open: its close sends a reset.
+                        let _ = wr.socket(|s| s.set_linger(Some(std::time::Duration::ZERO)));
+                        return WriteEnd::Aborted;
+                    }
                 }
             }
             WriteEnd::Orphaned
@@ -188,6 +370,7 @@ pub(crate) async fn run<S>(
     // and the reader is done.
     let queue = commands_tx.downgrade();
     drop(commands_tx);
+    drop(handle);
 
     // Boxed, not stack-pinned, so the halves can be dropped (the socket closed)
     // before `Closed` is reported.
@@ -227,10 +410,7 @@ pub(crate) async fn run<S>(
                             }
                         }
                     }
-                    WriteEnd::Aborted => {
-                        let _ = socket.set_linger(Some(std::time::Duration::ZERO));
-                        aborted = true;
-                    }
+                    WriteEnd::Aborted => aborted = true,
                     WriteEnd::Error(e) => {
                         // The failed write's payload was reported sent: say it did not go out.
                         let len = swap_in_flight(&in_flight, None).unwrap_or_default();
@@ -250,10 +430,9 @@ pub(crate) async fn run<S>(
             }
         }
     }
-    // Dropping the halves and the duplicate closes the socket (with a reset when aborted).
+    // Dropping the halves closes the socket (with a reset when aborted).
     drop(reader);
     drop(writer);
-    drop(socket);
     // A write cut short (the peer reset us, the engine stopped) did not go out
     // whole; payloads still queued did not go out at all. Nothing is dropped unsaid.
     if let Some(len) = swap_in_flight(&in_flight, None) {
@@ -271,7 +450,7 @@ pub(crate) async fn run<S>(
     }
     commands.close();
     while let Ok(command) = commands.try_recv() {
-        if let ConnCommand::Send(bytes, _) = command {
+        if let ConnCommand::Send(Outgoing { bytes, .. }) = command {
             ctx.failed(
                 Some(peer),
                 NetError::new(

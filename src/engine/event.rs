@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::model::log::{Direction, EntryKind, ErrorKind, NO_PEER, TrafficLog};
@@ -57,11 +58,23 @@ pub enum EventKind {
     /// read. A write (a stream's or a datagram's) is reported as it is handed
     /// to the socket, so it never follows the answer it provoked; when the
     /// write fails, a `Failed` event whose error has `failed_write` follows it.
+    /// The bytes are shared (not copied) with the echo that answers them.
     Traffic {
         peer: PeerId,
         remote: SocketAddr,
         dir: Direction,
-        bytes: Vec<u8>,
+        bytes: Bytes,
+    },
+    /// Received datagrams that were lost, counted since the previous such event
+    /// of the endpoint (add them up). UDP cannot slow its sender: the kernel
+    /// drops what its receive buffer cannot hold, and sockbench drops what its
+    /// event budget cannot hold when the caller falls behind. Reported at most
+    /// about once a second while drops go on, and once more when the socket stops.
+    Dropped {
+        cause: DropCause,
+        datagrams: u64,
+        /// Their payload bytes, when known (the kernel does not say).
+        bytes: Option<u64>,
     },
     /// The peer closed its sending side in order (we read end-of-stream).
     PeerClosed { peer: PeerId },
@@ -86,6 +99,15 @@ pub enum EventKind {
     ReplayProgress { sent: usize },
     /// The endpoint stopped; always its last event.
     Stopped,
+}
+
+/// Who dropped received datagrams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropCause {
+    /// The kernel: the socket's receive buffer was full (SO_RXQ_OVFL).
+    Kernel,
+    /// sockbench: received bytes waiting for the caller filled the event budget.
+    Budget,
 }
 
 /// The socket operation that was under way, named as in the sockets API.
@@ -240,6 +262,7 @@ impl EventKind {
             EventKind::Failed { error, .. } => EntryKind::Failed(error.kind),
             EventKind::TlsHandshake { .. } => EntryKind::TlsHandshake,
             EventKind::Note { .. }
+            | EventKind::Dropped { .. }
             | EventKind::ReplayAssigned { .. }
             | EventKind::ReplayProgress { .. } => EntryKind::Note,
             EventKind::Stopped => EntryKind::Stopped,
@@ -268,6 +291,24 @@ impl EventKind {
                 format!("replaying recorded conversation {}", conversation + 1)
             }
             EventKind::ReplayProgress { sent } => format!("{sent} payloads sent"),
+            EventKind::Dropped {
+                cause,
+                datagrams,
+                bytes,
+            } => {
+                let size = bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
+                match cause {
+                    DropCause::Kernel => format!(
+                        "{datagrams} datagrams dropped by the kernel{size}: the socket's receive \
+                         buffer was full (raise it with the receive buffer option, or \
+                         net.core.rmem_max)"
+                    ),
+                    DropCause::Budget => format!(
+                        "{datagrams} datagrams dropped{size}: received data waiting to be shown \
+                         or logged filled sockbench's budget, and UDP cannot slow its sender"
+                    ),
+                }
+            }
             EventKind::Stopped => String::new(),
         }
     }
@@ -291,14 +332,27 @@ impl Event {
             return None;
         }
         let peer = match self.kind.peer() {
-            Some(p) => {
-                let remote = self
-                    .kind
-                    .remote()
-                    .map(|r| r.to_string())
-                    .unwrap_or_default();
-                log.peer_index(endpoint, p, &remote)
-            }
+            // A known peer with its address needs no formatting of the address
+            // (one per datagram would cost more than the datagram).
+            Some(p) => match log.find_peer(endpoint, p) {
+                Some(i)
+                    if self.kind.remote().is_none()
+                        || log
+                            .peers()
+                            .get(i as usize)
+                            .is_some_and(|record| !record.remote.is_empty()) =>
+                {
+                    i
+                }
+                _ => {
+                    let remote = self
+                        .kind
+                        .remote()
+                        .map(|r| r.to_string())
+                        .unwrap_or_default();
+                    log.peer_index(endpoint, p, &remote)
+                }
+            },
             None => NO_PEER,
         };
         let kind = self.kind.entry_kind();

@@ -1,9 +1,27 @@
 //! The engine: real sockets on tokio, driven by [`Command`]s, reporting [`Event`]s.
 //!
 //! ```text
-//!  caller ── Command (unbounded, never blocks) ──▶ supervisor ──▶ one task per endpoint
-//!  caller ◀── Event (unbounded) + wake() ────────── every task      └─▶ one task per peer
+//!  caller ── Command (never blocks; payloads bounded in bytes) ──▶ supervisor ──▶ one task per endpoint
+//!  caller ◀── Event (batches; received bytes bounded) + wake() ── every task      └─▶ one task per peer
 //! ```
+//!
+//! Every queue is bounded in bytes, so a flood never outgrows memory:
+//!
+//! - Received payloads waiting for the caller hold at most [`EVENT_BUDGET`]
+//!   bytes. When the caller falls behind, a TCP connection stops reading its
+//!   socket until the caller catches up, and TCP's own flow control slows the
+//!   peer; UDP cannot be slowed, so a datagram that finds the budget full is
+//!   dropped and counted ([`EventKind::Dropped`]), as are the kernel's drops
+//!   where the system tells them.
+//! - Each connection's outgoing queue holds at most [`OUT_QUEUE`] bytes. An
+//!   echo to a peer that does not read waits for room, so the connection stops
+//!   reading that peer; a payload the caller sends to a full queue fails with
+//!   an event.
+//! - Payloads the caller hands over with `Send` hold at most [`COMMAND_BUDGET`]
+//!   bytes until a connection queues them; beyond it the send fails with an event.
+//!
+//! A read lands in one buffer ([`bytes::Bytes`]) that the event, the caller's
+//! log and an echo share: one copy per byte.
 //!
 //! The engine knows nothing of egui. Whoever starts it passes a [`Wake`]
 //! callback, called when events are waiting after the caller last looked (so a
@@ -20,17 +38,18 @@ mod tcp;
 pub mod tls;
 mod udp;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use event::{EndpointId, Event, EventKind, NetError, Operation, PeerId, classify};
+pub use event::{DropCause, EndpointId, Event, EventKind, NetError, Operation, PeerId, classify};
 pub use replay::{ReplayOptions, ReplayPace};
 
 use crate::model::replay::EndpointPlan;
@@ -49,6 +68,20 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
 
 /// How long an orderly close waits for the peer to close its side too.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Received payload bytes that may wait for the caller to take their events.
+/// Past it, TCP connections stop reading (the peer is slowed by TCP's flow
+/// control) and UDP datagrams are dropped and counted.
+pub const EVENT_BUDGET: usize = 16 * 1024 * 1024;
+
+/// Payload bytes one connection's outgoing queue may hold. An echo to a peer
+/// that does not read waits for room (and stops reading that peer meanwhile);
+/// a payload the caller sends to a full queue fails with an event.
+pub const OUT_QUEUE: usize = 4 * 1024 * 1024;
+
+/// Payload bytes the caller's `Send` commands may hold inside the engine
+/// before a connection (or a UDP socket) takes them.
+pub const COMMAND_BUDGET: usize = 64 * 1024 * 1024;
 
 /// What the engine is asked to do.
 #[derive(Clone, Debug)]
@@ -123,14 +156,30 @@ pub enum Target {
 
 /// The caller's handle: send commands, never blocking.
 pub struct Engine {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<(Command, Option<OwnedSemaphorePermit>)>,
+    /// [`COMMAND_BUDGET`]: the bytes of payloads sent but not yet queued by a connection.
+    budget: Arc<Semaphore>,
+    /// Reports a send refused for want of room.
+    emitter: Emitter,
     supervisor: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Events as they travel: a batch (many reads of one turn) costs one channel
+/// message and one wake. Each event carries the budget it holds (the bytes of
+/// a received payload), given back when the caller takes the event.
+enum Batch {
+    One(Event, u32),
+    Many(Vec<(Event, u32)>),
 }
 
 /// The caller's end of the event stream.
 pub struct Events {
-    rx: mpsc::UnboundedReceiver<Event>,
+    rx: mpsc::UnboundedReceiver<Batch>,
+    /// Events of a batch not yet taken.
+    ready: VecDeque<(Event, u32)>,
     pending: Arc<AtomicBool>,
+    /// [`EVENT_BUDGET`]: permits are the received bytes that may wait here.
+    budget: Arc<Semaphore>,
 }
 
 impl Events {
@@ -138,14 +187,92 @@ impl Events {
     pub fn try_recv(&mut self) -> Option<Event> {
         // Cleared before looking, so an event sent after this look wakes again.
         self.pending.store(false, Ordering::Release);
-        self.rx.try_recv().ok()
+        if self.ready.is_empty() {
+            let batch = self.rx.try_recv().ok()?;
+            self.unpack(batch);
+        }
+        self.take()
     }
 
     /// Waits for the next event; `None` once the engine has stopped and every
     /// event has been read.
     pub async fn recv(&mut self) -> Option<Event> {
         self.pending.store(false, Ordering::Release);
-        self.rx.recv().await
+        if self.ready.is_empty() {
+            let batch = self.rx.recv().await?;
+            self.unpack(batch);
+        }
+        self.take()
+    }
+
+    /// Received payload bytes whose events wait to be taken (at most
+    /// [`EVENT_BUDGET`]; when it is reached, the engine stops reading).
+    pub fn queued_bytes(&self) -> usize {
+        EVENT_BUDGET.saturating_sub(self.budget.available_permits())
+    }
+
+    fn unpack(&mut self, batch: Batch) {
+        match batch {
+            Batch::One(event, charge) => self.ready.push_back((event, charge)),
+            Batch::Many(events) => self.ready.extend(events),
+        }
+    }
+
+    /// The next ready event; its bytes leave the budget, so reading resumes.
+    fn take(&mut self) -> Option<Event> {
+        let (event, charge) = self.ready.pop_front()?;
+        if charge > 0 {
+            self.budget.add_permits(charge as usize);
+        }
+        Some(event)
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        // Nobody reads any more: readers waiting for room must not wait forever.
+        self.budget.close();
+    }
+}
+
+/// Raises this process's soft limit of open descriptors to its hard limit, as
+/// servers do, so thousands of peers (one descriptor each) do not fail on the
+/// default soft limit (often 1024). Returns the limit now in force (soft, hard),
+/// or `None` where the system does not say. Failing to raise it is no error:
+/// accept failures are then backed off and reported.
+pub fn raise_open_files_limit() -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        // libc rather than a crate for two calls: getrlimit and setrlimit.
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid pointer to an rlimit.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return None;
+        }
+        // macOS refuses a soft limit above OPEN_MAX even when the hard one is unlimited.
+        #[cfg(target_os = "macos")]
+        let wanted = limit.rlim_max.min(libc::OPEN_MAX as libc::rlim_t);
+        #[cfg(not(target_os = "macos"))]
+        let wanted = limit.rlim_max;
+        if limit.rlim_cur < wanted {
+            let raised = libc::rlimit {
+                rlim_cur: wanted,
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: a valid pointer to an rlimit.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                limit.rlim_cur = wanted;
+            }
+        }
+        #[allow(clippy::unnecessary_cast)]
+        Some((limit.rlim_cur as u64, limit.rlim_max as u64))
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 
@@ -164,33 +291,125 @@ pub fn now() -> DateTime<Utc> {
 /// Emits events and wakes the caller once per batch.
 #[derive(Clone)]
 pub(crate) struct Emitter {
-    tx: mpsc::UnboundedSender<Event>,
+    tx: mpsc::UnboundedSender<Batch>,
     wake: Wake,
     pending: Arc<AtomicBool>,
     /// Held while an event is stamped and queued, so events reach the caller
     /// in the order of their stamps, whichever tasks emit them.
     order: Arc<Mutex<()>>,
+    /// [`EVENT_BUDGET`], shared with [`Events`].
+    budget: Arc<Semaphore>,
 }
 
 impl Emitter {
+    fn new(tx: mpsc::UnboundedSender<Batch>, wake: Wake) -> (Emitter, Arc<AtomicBool>) {
+        let pending = Arc::new(AtomicBool::new(false));
+        let emitter = Emitter {
+            tx,
+            wake,
+            pending: pending.clone(),
+            order: Arc::new(Mutex::new(())),
+            budget: Arc::new(Semaphore::new(EVENT_BUDGET)),
+        };
+        (emitter, pending)
+    }
+
+    /// An event that holds no budget (anything but received payload bytes).
     pub(crate) fn emit(&self, id: EndpointId, kind: EventKind) {
+        self.send_batch(id, vec![(kind, 0)]);
+    }
+
+    /// Emits events of one endpoint as one batch: one message, one wake. Each
+    /// comes with the budget it holds (taken with [`Emitter::charge`] or
+    /// [`Emitter::try_charge`]), given back when the caller takes it.
+    pub(crate) fn send_batch(&self, id: EndpointId, mut kinds: Vec<(EventKind, u32)>) {
+        if kinds.is_empty() {
+            return;
+        }
         let sent = {
             // A panic elsewhere while holding this lock leaves nothing half-done.
             let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-            let event = Event {
-                id,
-                at: now(),
-                kind,
+            let at = now();
+            let batch = if kinds.len() == 1 {
+                let (kind, charge) = kinds.pop().expect("one event");
+                Batch::One(Event { id, at, kind }, charge)
+            } else {
+                Batch::Many(
+                    kinds
+                        .into_iter()
+                        .map(|(kind, charge)| (Event { id, at, kind }, charge))
+                        .collect(),
+                )
             };
-            self.tx.send(event).is_ok()
+            self.tx.send(batch).is_ok()
         };
         if sent && !self.pending.swap(true, Ordering::AcqRel) {
             (self.wake)();
         }
     }
 
+    /// Waits until `len` received bytes fit the event budget and takes them;
+    /// returns the charge to emit with their event. When nobody reads events
+    /// any more, nothing is charged and nothing waits.
+    pub(crate) async fn charge(&self, len: usize) -> u32 {
+        let n = charge_of(len);
+        if n == 0 {
+            return 0;
+        }
+        match self.budget.acquire_many(n).await {
+            Ok(permit) => {
+                permit.forget();
+                n
+            }
+            Err(_) => 0,
+        }
+    }
+
+    /// Takes `len` bytes of the event budget if they fit now (UDP, which
+    /// cannot wait): `None` when the budget is full.
+    pub(crate) fn try_charge(&self, len: usize) -> Option<u32> {
+        let n = charge_of(len);
+        if n == 0 || self.budget.is_closed() {
+            return Some(0);
+        }
+        match self.budget.try_acquire_many(n) {
+            Ok(permit) => {
+                permit.forget();
+                Some(n)
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => Some(0),
+            Err(tokio::sync::TryAcquireError::NoPermits) => None,
+        }
+    }
+
+    /// Emits a received payload's event, waiting first for room in the event
+    /// budget: a TCP reader that waits here reads no more from its socket.
+    pub(crate) async fn emit_received(&self, id: EndpointId, kind: EventKind) {
+        let len = match &kind {
+            EventKind::Traffic { bytes, .. } => bytes.len(),
+            _ => 0,
+        };
+        let charge = self.charge(len).await;
+        self.send_batch(id, vec![(kind, charge)]);
+    }
+
     pub(crate) fn failed(&self, id: EndpointId, peer: Option<PeerId>, error: NetError) {
         self.emit(id, EventKind::Failed { peer, error });
+    }
+}
+
+/// The budget a payload of `len` bytes holds: its length, at most the whole
+/// budget (a payload bigger than a budget still goes, alone).
+fn charge_of(len: usize) -> u32 {
+    len.min(EVENT_BUDGET) as u32
+}
+
+/// The payload bytes a command carries.
+fn payload_len(command: &Command) -> usize {
+    match command {
+        Command::Send { bytes, .. } | Command::SendSplit { bytes, .. } => bytes.len(),
+        Command::Batch(commands) => commands.iter().map(payload_len).sum(),
+        _ => 0,
     }
 }
 
@@ -199,29 +418,66 @@ impl Engine {
     pub fn start(runtime: &tokio::runtime::Handle, wake: Wake) -> (Engine, Events) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let pending = Arc::new(AtomicBool::new(false));
-        let emitter = Emitter {
-            tx: event_tx,
-            wake,
-            pending: pending.clone(),
-            order: Arc::new(Mutex::new(())),
-        };
-        let supervisor = runtime.spawn(supervise(command_rx, emitter));
+        let (emitter, pending) = Emitter::new(event_tx, wake);
+        let budget = emitter.budget.clone();
+        let supervisor = runtime.spawn(supervise(command_rx, emitter.clone()));
         (
             Engine {
                 commands,
+                budget: Arc::new(Semaphore::new(COMMAND_BUDGET)),
+                emitter,
                 supervisor: Some(supervisor),
             },
             Events {
                 rx: event_rx,
+                ready: VecDeque::new(),
                 pending,
+                budget,
             },
         )
     }
 
     /// Queues a command. Never blocks; after shutdown, commands are dropped.
+    /// Payloads wait inside the engine up to [`COMMAND_BUDGET`] bytes; a send
+    /// beyond it fails at once with a `Failed` event (nothing is dropped unsaid).
     pub fn send(&self, command: Command) {
-        let _ = self.commands.send(command);
+        let len = payload_len(&command);
+        let permit = if len == 0 {
+            None
+        } else {
+            let n = len.min(COMMAND_BUDGET) as u32;
+            match self.budget.clone().try_acquire_many_owned(n) {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    let waiting = COMMAND_BUDGET.saturating_sub(self.budget.available_permits());
+                    let id = match &command {
+                        Command::Send { id, .. } | Command::SendSplit { id, .. } => *id,
+                        Command::Batch(commands) => commands
+                            .iter()
+                            .find_map(|c| match c {
+                                Command::Open { id, .. } | Command::Send { id, .. } => Some(*id),
+                                _ => None,
+                            })
+                            .unwrap_or(EndpointId(0)),
+                        _ => EndpointId(0),
+                    };
+                    self.emitter.failed(
+                        id,
+                        None,
+                        NetError::new(
+                            ErrorKind::Other,
+                            Operation::Send,
+                            format!(
+                                "send {len} bytes: not queued, {waiting} bytes of earlier payloads \
+                                 still wait to be written (the peers read slower than we send)"
+                            ),
+                        ),
+                    );
+                    return;
+                }
+            }
+        };
+        let _ = self.commands.send((command, permit));
     }
 
     /// Asks the engine to stop everything, without waiting.
@@ -273,8 +529,11 @@ impl Split {
 pub(crate) enum EndpointCommand {
     Send {
         to: Target,
-        bytes: Vec<u8>,
+        bytes: Bytes,
         split: Split,
+        /// The [`COMMAND_BUDGET`] this payload holds until a queue takes it
+        /// (held for its drop).
+        _held: Option<OwnedSemaphorePermit>,
     },
     SetNoDelay(bool),
     HalfClose {
@@ -289,7 +548,10 @@ pub(crate) enum EndpointCommand {
     },
 }
 
-async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emitter) {
+async fn supervise(
+    mut commands: mpsc::UnboundedReceiver<(Command, Option<OwnedSemaphorePermit>)>,
+    emitter: Emitter,
+) {
     let root = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut endpoints: HashMap<EndpointId, Running> = HashMap::new();
@@ -301,8 +563,15 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
     let mut starting: Vec<Starting> = Vec::new();
     'batches: while let Some(first) = commands.recv().await {
         let mut next = Some(first);
-        while let Some(command) = next.take().or_else(|| commands.try_recv().ok()) {
-            if !route(command, &mut endpoints, &root, &emitter, &mut starting) {
+        while let Some((command, mut held)) = next.take().or_else(|| commands.try_recv().ok()) {
+            if !route(
+                command,
+                &mut held,
+                &mut endpoints,
+                &root,
+                &emitter,
+                &mut starting,
+            ) {
                 break 'batches;
             }
         }
@@ -324,9 +593,11 @@ async fn supervise(mut commands: mpsc::UnboundedReceiver<Command>, emitter: Emit
 /// An endpoint task made by a batch of commands, spawned once the batch is routed.
 type Starting = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// Handles one command; false on Shutdown.
+/// Handles one command; false on Shutdown. `held` is the budget the
+/// command's payloads hold: each Send takes its share along.
 fn route(
     command: Command,
+    held: &mut Option<OwnedSemaphorePermit>,
     endpoints: &mut HashMap<EndpointId, Running>,
     root: &CancellationToken,
     emitter: &Emitter,
@@ -338,7 +609,7 @@ fn route(
             Command::Batch(commands) => {
                 return commands
                     .into_iter()
-                    .all(|c| route(c, endpoints, root, emitter, starting));
+                    .all(|c| route(c, held, endpoints, root, emitter, starting));
             }
             #[cfg(test)]
             Command::InjectPanic { id } => {
@@ -394,8 +665,9 @@ fn route(
             Command::Send { id, to, bytes } => (
                 id,
                 EndpointCommand::Send {
+                    _held: share(held, bytes.len()),
                     to,
-                    bytes,
+                    bytes: Bytes::from(bytes),
                     split: Split::WHOLE,
                 },
             ),
@@ -408,8 +680,9 @@ fn route(
             } => (
                 id,
                 EndpointCommand::Send {
+                    _held: share(held, bytes.len()),
                     to,
-                    bytes,
+                    bytes: Bytes::from(bytes),
                     split: Split {
                         writes: writes.max(1),
                         gap,
@@ -439,6 +712,18 @@ fn route(
             );
         }
         true
+    }
+}
+
+/// The share of `held` a payload of `len` bytes takes along (the rest stays
+/// for the batch's other payloads; the last one takes what is left).
+fn share(held: &mut Option<OwnedSemaphorePermit>, len: usize) -> Option<OwnedSemaphorePermit> {
+    let n = len.min(COMMAND_BUDGET);
+    let permit = held.as_mut()?;
+    if permit.num_permits() > n {
+        permit.split(n)
+    } else {
+        held.take()
     }
 }
 
@@ -572,12 +857,7 @@ mod tests {
             id: EndpointId(3),
             options: Default::default(),
             reply: Arc::new(reply::Responder::new(&crate::model::AutoReply::Off)),
-            emitter: Emitter {
-                tx,
-                wake: no_wake(),
-                pending: Arc::new(AtomicBool::new(false)),
-                order: Arc::new(Mutex::new(())),
-            },
+            emitter: Emitter::new(tx, no_wake()).0,
             token: CancellationToken::new(),
         };
         let token = ctx.token.clone();
@@ -586,7 +866,9 @@ mod tests {
         }));
         task.await.expect("the panic is caught, not passed on");
         assert!(token.is_cancelled(), "the endpoint is told to stop");
-        let event = rx.try_recv().expect("a failure event");
+        let Ok(Batch::One(event, 0)) = rx.try_recv() else {
+            panic!("a failure event");
+        };
         let EventKind::Failed { peer: None, error } = event.kind else {
             panic!("{event:?}");
         };

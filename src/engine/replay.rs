@@ -314,7 +314,7 @@ impl Shared {
                         peer,
                         remote,
                         dir: Direction::Sent,
-                        bytes: step.bytes.clone(),
+                        bytes: bytes::Bytes::copy_from_slice(&step.bytes),
                     });
                     if let Err(e) = link.send(&step.bytes).await {
                         if classify(&e) == ErrorKind::Reset {
@@ -352,22 +352,31 @@ impl Shared {
         let reader = {
             let ctx = self.ctx.clone();
             async move {
-                let mut buf = vec![0u8; READ_BUFFER];
+                let mut buf = bytes::BytesMut::new();
                 let mut total = 0;
                 loop {
-                    match rd.read(&mut buf).await {
+                    if buf.capacity() - buf.len() < READ_BUFFER / 4 {
+                        buf.reserve(READ_BUFFER);
+                    }
+                    match rd.read_buf(&mut buf).await {
                         Ok(0) => {
                             ctx.emit(EventKind::PeerClosed { peer });
                             break;
                         }
                         Ok(n) => {
                             total += n;
-                            ctx.emit(EventKind::Traffic {
-                                peer,
-                                remote,
-                                dir: Direction::Received,
-                                bytes: buf[..n].to_vec(),
-                            });
+                            // Waits while the caller is a budget behind, as any connection.
+                            ctx.emitter
+                                .emit_received(
+                                    ctx.id,
+                                    EventKind::Traffic {
+                                        peer,
+                                        remote,
+                                        dir: Direction::Received,
+                                        bytes: buf.split().freeze(),
+                                    },
+                                )
+                                .await;
                             seen_tx.send_replace(Seen {
                                 units: total,
                                 ended: false,
@@ -756,8 +765,11 @@ async fn udp_plan(
         spawn_player(to, 1, 0, rx);
         started = conversations.len();
     }
-    let mut buf = vec![0u8; READ_BUFFER];
+    let mut buf = bytes::BytesMut::new();
     loop {
+        if buf.capacity() - buf.len() < READ_BUFFER {
+            buf.reserve(4 * READ_BUFFER);
+        }
         // Done once every conversation has started and every player finished.
         let all_started = started >= conversations.len();
         if all_started {
@@ -766,8 +778,8 @@ async fn udp_plan(
         tokio::select! {
             _ = ctx.token.cancelled() => break,
             _ = tasks.wait(), if all_started => break,
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((n, from)) => {
+            received = socket.recv_buf_from(&mut buf) => match received {
+                Ok((_, from)) => {
                     let next = peers.len() as PeerId + 1;
                     let (peer, seen) = peers.entry(from).or_insert((next, None));
                     let peer = *peer;
@@ -778,12 +790,27 @@ async fn udp_plan(
                         spawn_player(from, peer, started, rx);
                         started += 1;
                     }
-                    ctx.emit(EventKind::Traffic {
-                        peer,
-                        remote: from,
-                        dir: Direction::Received,
-                        bytes: buf[..n].to_vec(),
-                    });
+                    let bytes = buf.split().freeze();
+                    match ctx.emitter.try_charge(bytes.len()) {
+                        Some(charge) => ctx.emitter.send_batch(
+                            ctx.id,
+                            vec![(
+                                EventKind::Traffic {
+                                    peer,
+                                    remote: from,
+                                    dir: Direction::Received,
+                                    bytes,
+                                },
+                                charge,
+                            )],
+                        ),
+                        // UDP cannot wait for the caller: dropped, and said.
+                        None => ctx.emit(EventKind::Dropped {
+                            cause: super::DropCause::Budget,
+                            datagrams: 1,
+                            bytes: Some(bytes.len() as u64),
+                        }),
+                    }
                     if let Some(tx) = seen {
                         tx.send_modify(|s| s.units += 1);
                     }

@@ -1,5 +1,7 @@
 //! Auto-replies: the endpoint answers received payloads itself, at once.
 
+use bytes::Bytes;
+
 use crate::model::{AutoReply, Trigger};
 
 pub(crate) enum Matcher {
@@ -22,7 +24,7 @@ impl Matcher {
 pub(crate) enum Responder {
     Off,
     Echo,
-    Rules(Vec<(Matcher, Vec<u8>)>),
+    Rules(Vec<(Matcher, Bytes)>),
 }
 
 impl Responder {
@@ -41,18 +43,19 @@ impl Responder {
                             )),
                             Trigger::Regex(re) => Matcher::Regex(re.compile()),
                         };
-                        (matcher, rule.reply.bytes().to_vec())
+                        (matcher, Bytes::copy_from_slice(rule.reply.bytes()))
                     })
                     .collect(),
             ),
         }
     }
 
-    /// The answer to `data`, if any.
-    pub fn answer(&self, data: &[u8]) -> Option<Vec<u8>> {
+    /// The answer to `data`, if any: an echo shares the received bytes, a
+    /// rule's reply is shared by every answer it gives (no copy either way).
+    pub fn answer(&self, data: &Bytes) -> Option<Bytes> {
         match self {
             Responder::Off => None,
-            Responder::Echo => Some(data.to_vec()),
+            Responder::Echo => Some(data.clone()),
             Responder::Rules(rules) => rules
                 .iter()
                 .find(|(m, _)| m.matches(data))
@@ -79,13 +82,17 @@ mod tests {
             },
         ]);
         let r = Responder::new(&spec);
+        let b = |s: &'static [u8]| Bytes::from_static(s);
         assert_eq!(
-            r.answer(b"GET / HTTP/1.1\r\n").unwrap(),
-            b"HTTP/1.0 200 OK\r\n\r\n"
+            r.answer(&b(b"GET / HTTP/1.1\r\n")).unwrap(),
+            b"HTTP/1.0 200 OK\r\n\r\n"[..]
         );
-        assert_eq!(r.answer(b"a ping b").unwrap(), b"pong");
-        assert_eq!(r.answer(b"other"), None);
-        assert_eq!(Responder::new(&AutoReply::Echo).answer(b"x").unwrap(), b"x");
-        assert_eq!(Responder::new(&AutoReply::Off).answer(b"x"), None);
+        assert_eq!(r.answer(&b(b"a ping b")).unwrap(), b"pong"[..]);
+        assert_eq!(r.answer(&b(b"other")), None);
+        let received = Bytes::from(vec![b'x'; 100]);
+        let echo = Responder::new(&AutoReply::Echo).answer(&received).unwrap();
+        assert_eq!(echo, received);
+        assert_eq!(echo.as_ptr(), received.as_ptr(), "an echo shares the bytes");
+        assert_eq!(Responder::new(&AutoReply::Off).answer(&b(b"x")), None);
     }
 }

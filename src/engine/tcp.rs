@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use std::time::Duration;
+
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
-use super::conn::{self, ConnCommand, ConnHandle};
+use super::conn::{self, ConnCommand, ConnHandle, Transport};
 use super::net::{EndpointCtx, apply_common, apply_stream, resolve};
 use super::tls;
 use super::{CLOSE_GRACE, EndpointCommand, EventKind, NetError, Operation, PeerId, Target};
@@ -112,22 +114,13 @@ pub(crate) async fn client(
     };
 
     let local = stream.local_addr().unwrap_or(remote);
-    let duplicate = match SockRef::from(&stream).try_clone() {
-        Ok(d) => d,
-        Err(e) => {
-            return ctx.failed(
-                None,
-                NetError::from_io(Operation::Configure, "the socket", &e),
-            );
-        }
-    };
     ctx.emit(EventKind::Connected {
         peer: 0,
         local,
         remote,
     });
     let Some(tls) = tls else {
-        return serve_client(ctx, remote, stream, duplicate, early, commands).await;
+        return serve_client(ctx, remote, stream, early, commands).await;
     };
     if let Some(warning) = &tls.warning {
         ctx.emit(EventKind::Note {
@@ -164,29 +157,25 @@ pub(crate) async fn client(
                 peer: 0,
                 detail: tls::describe(stream.get_ref().1),
             });
-            serve_client(ctx, remote, stream, duplicate, early, commands).await;
+            serve_client(ctx, remote, stream, early, commands).await;
         }
     }
 }
 
 /// Runs a client's one connection, plain or TLS, routing the endpoint's commands to it.
-async fn serve_client<S>(
+async fn serve_client<S: Transport>(
     ctx: EndpointCtx,
     remote: SocketAddr,
     stream: S,
-    duplicate: Socket,
     early: Vec<EndpointCommand>,
     mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
-{
-    let (tx, rx) = mpsc::unbounded_channel();
+) {
+    let (tx, rx) = ConnHandle::new(remote);
     let connection = conn::run(
         ctx.clone(),
         0,
         remote,
         stream,
-        duplicate,
         tx.clone(),
         rx,
         ctx.token.child_token(),
@@ -229,15 +218,15 @@ async fn serve_client<S>(
     }
 }
 
-fn route_client(
-    ctx: &EndpointCtx,
-    tx: &mpsc::UnboundedSender<ConnCommand>,
-    command: EndpointCommand,
-) {
+fn route_client(ctx: &EndpointCtx, tx: &ConnHandle, command: EndpointCommand) {
     let conn_command = match command {
         EndpointCommand::SetNoDelay(on) => ConnCommand::SetNoDelay(on),
-        EndpointCommand::Send { to, bytes, split } => match to {
-            Target::Default | Target::AllPeers | Target::Peer(0) => ConnCommand::Send(bytes, split),
+        EndpointCommand::Send {
+            to, bytes, split, ..
+        } => match to {
+            Target::Default | Target::AllPeers | Target::Peer(0) => {
+                return tx.send_payload(ctx, 0, bytes, split);
+            }
             Target::Peer(p) => {
                 return ctx.failed(
                     Some(p),
@@ -266,7 +255,7 @@ fn route_client(
             }
         }
     };
-    let _ = tx.send(conn_command);
+    tx.send(conn_command);
 }
 
 /// Creates, binds and starts a listening socket with socket2.
@@ -328,35 +317,54 @@ pub(crate) async fn server(
     let mut next_peer: PeerId = 1;
     let connections = TaskTracker::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PeerId>();
+    let mut failures = AcceptFailures::default();
+    let max_peers = ctx.options.max_peers;
 
     loop {
         tokio::select! {
             _ = ctx.token.cancelled() => break,
-            accepted = listener.accept() => match accepted {
+            // While accept fails (out of descriptors), wait before trying again.
+            _ = tokio::time::sleep_until(failures.retry_at), if failures.backing_off() => {
+                failures.retry();
+            }
+            accepted = listener.accept(), if !failures.backing_off() => match accepted {
                 Ok((stream, remote)) => {
+                    failures.accepted(&ctx, local);
                     let peer = next_peer;
                     next_peer += 1;
+                    if let Some(max) = max_peers
+                        && peers.len() >= max as usize
+                    {
+                        // Accepted only to be closed at once: the peer sees the
+                        // connection end instead of waiting in the backlog.
+                        let local = stream.local_addr().unwrap_or(local);
+                        ctx.emit(EventKind::Accepted { peer, local, remote });
+                        ctx.emit(EventKind::Note {
+                            peer: Some(peer),
+                            text: format!(
+                                "refused: {} peers are connected, the most this endpoint \
+                                 takes (max peers {max}); the connection is closed at once",
+                                peers.len()
+                            ),
+                        });
+                        drop(stream);
+                        ctx.emit(EventKind::Closed { peer, aborted: false });
+                        continue;
+                    }
                     if let Err(e) = apply_stream(&SockRef::from(&stream), &ctx.options) {
                         ctx.failed(Some(peer), e);
                     }
-                    let duplicate = match SockRef::from(&stream).try_clone() {
-                        Ok(d) => d,
-                        Err(e) => {
-                            ctx.failed(Some(peer), NetError::from_io(Operation::Accept, remote, &e));
-                            continue;
-                        }
-                    };
                     let local = stream.local_addr().unwrap_or(local);
                     ctx.emit(EventKind::Accepted { peer, local, remote });
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    peers.insert(peer, ConnHandle { commands: tx.clone() });
+                    let (tx, rx) = ConnHandle::new(remote);
+                    peers.insert(peer, tx.clone());
                     let task_ctx = ctx.clone();
                     let token = ctx.token.child_token();
                     let done = done_tx.clone();
                     let acceptor = acceptor.clone();
                     connections.spawn(super::net::guarded(ctx.clone(), async move {
                         match acceptor {
-                            None => conn::run(task_ctx, peer, remote, stream, duplicate, tx, rx, token).await,
+                            None => conn::run(task_ctx, peer, remote, stream, tx, rx, token).await,
                             Some(acceptor) => {
                                 let limit = task_ctx.options.connect_timeout();
                                 let handshake = tokio::time::timeout(limit, acceptor.accept(stream));
@@ -370,7 +378,7 @@ pub(crate) async fn server(
                                             peer,
                                             detail: tls::describe(stream.get_ref().1),
                                         });
-                                        conn::run(task_ctx, peer, remote, stream, duplicate, tx, rx, token).await;
+                                        conn::run(task_ctx, peer, remote, stream, tx, rx, token).await;
                                     }
                                     failed => {
                                         let error = match failed {
@@ -390,18 +398,16 @@ pub(crate) async fn server(
                         let _ = done.send(peer);
                     }));
                 }
-                Err(e) => {
-                    // Running out of descriptors and the like: report, breathe, go on.
-                    ctx.failed(None, NetError::from_io(Operation::Accept, format!("on {local}"), &e));
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
+                // Running out of descriptors and the like: back off, report
+                // at most once a second, go on.
+                Err(e) => failures.failed(&ctx, local, &e),
             },
             command = commands.recv() => match command {
                 None => break,
                 Some(EndpointCommand::Close { abort }) => {
                     // Stop accepting (below), end every connection and wait for them.
                     for handle in peers.values() {
-                        let _ = handle.commands.send(if abort { ConnCommand::Abort } else { ConnCommand::Close });
+                        handle.send(if abort { ConnCommand::Abort } else { ConnCommand::Close });
                     }
                     break;
                 }
@@ -418,6 +424,7 @@ pub(crate) async fn server(
             }
         }
     }
+    failures.report(&ctx, local);
     drop(listener);
     drop(peers);
     connections.close();
@@ -428,11 +435,99 @@ pub(crate) async fn server(
     }
 }
 
+/// Why accepting failed lately: the next try waits (100 ms, doubling to 1 s),
+/// and the failures are reported at most once a second, with their count.
+struct AcceptFailures {
+    /// Failures since the last report.
+    unreported: u64,
+    last: Option<std::io::Error>,
+    reported_at: Option<tokio::time::Instant>,
+    /// The wait before the next try, while accept keeps failing.
+    delay: Duration,
+    retry_at: tokio::time::Instant,
+    waiting: bool,
+}
+
+impl Default for AcceptFailures {
+    fn default() -> Self {
+        Self {
+            unreported: 0,
+            last: None,
+            reported_at: None,
+            delay: Duration::ZERO,
+            retry_at: tokio::time::Instant::now(),
+            waiting: false,
+        }
+    }
+}
+
+impl AcceptFailures {
+    const FIRST_DELAY: Duration = Duration::from_millis(100);
+    const MAX_DELAY: Duration = Duration::from_secs(1);
+    const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+    fn backing_off(&self) -> bool {
+        self.waiting
+    }
+
+    fn retry(&mut self) {
+        self.waiting = false;
+    }
+
+    fn failed(&mut self, ctx: &EndpointCtx, local: SocketAddr, e: &std::io::Error) {
+        self.unreported += 1;
+        self.last = Some(std::io::Error::new(e.kind(), e.to_string()));
+        self.delay = (self.delay * 2).clamp(Self::FIRST_DELAY, Self::MAX_DELAY);
+        let now = tokio::time::Instant::now();
+        self.retry_at = now + self.delay;
+        self.waiting = true;
+        if self
+            .reported_at
+            .is_none_or(|at| now.duration_since(at) >= Self::REPORT_EVERY)
+        {
+            self.report(ctx, local);
+            self.reported_at = Some(now);
+        }
+    }
+
+    /// A connection came: the next failure starts the back-off afresh.
+    fn accepted(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+        self.delay = Duration::ZERO;
+        self.report(ctx, local);
+    }
+
+    /// Says how many accepts failed since the last report, if any.
+    fn report(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+        let Some(e) = self.last.take() else {
+            return;
+        };
+        let count = std::mem::take(&mut self.unreported);
+        let mut error = NetError::from_io(Operation::Accept, format!("on {local}"), &e);
+        if count > 1 {
+            error.message = format!(
+                "{} ({count} times since the last report; trying again after {} ms)",
+                error.message,
+                self.delay.as_millis()
+            );
+        } else {
+            error.message = format!(
+                "{} (trying again after {} ms)",
+                error.message,
+                self.delay.as_millis()
+            );
+        }
+        // Not fatal: the listener goes on. A peer-less failure would stop the
+        // endpoint in callers' eyes, so it is said as a note of the listener.
+        ctx.emit(EventKind::Note {
+            peer: None,
+            text: error.to_string(),
+        });
+    }
+}
+
 fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command: EndpointCommand) {
     let send_to = |peer: PeerId, command: ConnCommand| match peers.get(&peer) {
-        Some(handle) => {
-            let _ = handle.commands.send(command);
-        }
+        Some(handle) => handle.send(command),
         None => ctx.failed(
             Some(peer),
             other(Operation::Send, format!("peer {peer} is not connected")),
@@ -441,26 +536,32 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
     match command {
         EndpointCommand::SetNoDelay(on) => {
             for handle in peers.values() {
-                let _ = handle.commands.send(ConnCommand::SetNoDelay(on));
+                handle.send(ConnCommand::SetNoDelay(on));
             }
         }
-        EndpointCommand::Send { to, bytes, split } => match to {
-            Target::Peer(p) => send_to(p, ConnCommand::Send(bytes, split)),
+        EndpointCommand::Send {
+            to, bytes, split, ..
+        } => match to {
+            Target::Peer(p) => match peers.get(&p) {
+                Some(handle) => handle.send_payload(ctx, p, bytes, split),
+                None => ctx.failed(
+                    Some(p),
+                    other(Operation::Send, format!("peer {p} is not connected")),
+                ),
+            },
             Target::AllPeers if peers.is_empty() => {
                 ctx.failed(None, other(Operation::Send, "no peer is connected yet"))
             }
             Target::AllPeers => {
-                for handle in peers.values() {
-                    let _ = handle
-                        .commands
-                        .send(ConnCommand::Send(bytes.clone(), split));
+                for (&peer, handle) in peers {
+                    handle.send_payload(ctx, peer, bytes.clone(), split);
                 }
             }
             Target::Default => match peers.len() {
                 0 => ctx.failed(None, other(Operation::Send, "no peer is connected yet")),
                 1 => {
-                    if let Some(handle) = peers.values().next() {
-                        let _ = handle.commands.send(ConnCommand::Send(bytes, split));
+                    if let Some((&peer, handle)) = peers.iter().next() {
+                        handle.send_payload(ctx, peer, bytes, split);
                     }
                 }
                 n => ctx.failed(

@@ -474,6 +474,10 @@ pub struct SocketOptions {
     /// Without a default remote a socket is always unconnected.
     #[serde(skip_serializing_if = "is_true")]
     pub connected: bool,
+    /// A TCP server takes at most this many peers at once; one more is
+    /// accepted and closed at once, with the reason in the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_peers: Option<u32>,
 }
 
 /// The longest connect timeout a file may ask for (an hour).
@@ -536,6 +540,7 @@ impl Default for SocketOptions {
             reuse_address: false,
             connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
             connected: true,
+            max_peers: None,
         }
     }
 }
