@@ -7,7 +7,9 @@ pub const DEFAULT_MEMORY: u64 = 256 * 1024 * 1024;
 pub const PREVIEW_BYTES: u8 = 128;
 
 /// What happens to payload bytes beyond the budget.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Overflow {
     /// Written to a spill file on disk and read back from it when needed.
     #[default]
@@ -90,7 +92,12 @@ pub fn size_text(bytes: u64) -> String {
 
 /// A size exactly, in the largest unit that divides it: `256 MiB`, `1500 bytes`.
 pub fn exact_size_text(bytes: u64) -> String {
-    for (name, unit) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+    for (name, unit) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ] {
         if bytes >= unit && bytes.is_multiple_of(unit) {
             return format!("{} {name}", bytes / unit);
         }
@@ -229,8 +236,17 @@ mod tests {
             parse_size("12 parsecs").unwrap_err(),
             "\"parsecs\" is not a unit: use B, KiB, MiB, GiB or TiB (or kB, MB, GB, TB)"
         );
-        assert_eq!(parse_size("1.2.3").unwrap_err(), "\"1.2.3\" is not a number");
-        for huge in ["2PiB", "99999999999999999999", "1e400", "2000 TiB", "1025 TiB"] {
+        assert_eq!(
+            parse_size("1.2.3").unwrap_err(),
+            "\"1.2.3\" is not a number"
+        );
+        for huge in [
+            "2PiB",
+            "99999999999999999999",
+            "1e400",
+            "2000 TiB",
+            "1025 TiB",
+        ] {
             assert!(parse_size(huge).is_err(), "{huge}");
         }
     }

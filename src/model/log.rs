@@ -454,6 +454,53 @@ impl TrafficLog {
         i
     }
 
+    /// Numbers the endpoints so that `first` (a session's endpoints, in its
+    /// order) come first, added when new, and the others follow in their
+    /// order. Costs one pass over the entries when the order changes.
+    pub fn order_endpoints<'a>(&mut self, first: impl IntoIterator<Item = &'a str>) {
+        let first: Vec<u32> = first.into_iter().map(|n| self.endpoint_index(n)).collect();
+        let mut order: Vec<u32> = Vec::with_capacity(self.endpoints.len());
+        let mut placed = vec![false; self.endpoints.len()];
+        for i in first.into_iter().chain(0..self.endpoints.len() as u32) {
+            if !std::mem::replace(&mut placed[i as usize], true) {
+                order.push(i);
+            }
+        }
+        if order
+            .iter()
+            .enumerate()
+            .all(|(new, &old)| new as u32 == old)
+        {
+            return;
+        }
+        let mut renumber = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            renumber[old as usize] = new as u32;
+        }
+        let mut names: Vec<Option<String>> = self.endpoints.drain(..).map(Some).collect();
+        self.endpoints = order
+            .iter()
+            .map(|&old| names[old as usize].take().unwrap_or_default())
+            .collect();
+        for index in self.endpoint_lookup.values_mut() {
+            *index = renumber[*index as usize];
+        }
+        for e in &mut self.entries {
+            e.endpoint = renumber
+                .get(e.endpoint as usize)
+                .copied()
+                .unwrap_or(e.endpoint);
+        }
+        for p in &mut self.peers {
+            p.endpoint = renumber[p.endpoint as usize];
+        }
+        self.peer_lookup = self
+            .peer_lookup
+            .drain()
+            .map(|((ep, n), i)| ((renumber[ep as usize], n), i))
+            .collect();
+    }
+
     /// The endpoint index for `name`, when the log knows it.
     pub fn find_endpoint(&self, name: &str) -> Option<u32> {
         self.endpoint_lookup.get(name).copied()
@@ -587,10 +634,12 @@ impl TrafficLog {
     }
 
     fn store_in_memory(&mut self, data: &[u8]) -> (u32, u32) {
-        let open = self.open_memory.and_then(|i| match &self.chunks[i as usize] {
-            Chunk::Open(v) if v.capacity() - v.len() >= data.len() => Some(i),
-            _ => None,
-        });
+        let open = self
+            .open_memory
+            .and_then(|i| match &self.chunks[i as usize] {
+                Chunk::Open(v) if v.capacity() - v.len() >= data.len() => Some(i),
+                _ => None,
+            });
         let index = match open {
             Some(i) => i,
             None => {
@@ -616,10 +665,12 @@ impl TrafficLog {
     /// Puts a payload in the spill segment being filled; `None` when there is
     /// no spill file to be had (the reason is kept in `spill_error`).
     fn store_spilled(&mut self, data: &[u8]) -> Option<(u32, u32)> {
-        let open = self.open_spill.and_then(|i| match &self.chunks[i as usize] {
-            Chunk::Open(v) if v.capacity() - v.len() >= data.len() => Some(i),
-            _ => None,
-        });
+        let open = self
+            .open_spill
+            .and_then(|i| match &self.chunks[i as usize] {
+                Chunk::Open(v) if v.capacity() - v.len() >= data.len() => Some(i),
+                _ => None,
+            });
         let index = match open {
             Some(i) => i,
             None => {
@@ -1006,6 +1057,25 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_are_put_in_a_given_order() {
+        let mut log = sample();
+        log.order_endpoints(["server", "third", "client"]);
+        assert_eq!(log.endpoints(), ["server", "third", "client"]);
+        assert_eq!(log.endpoint_name(log.entry(0).unwrap()), "client");
+        assert_eq!(log.endpoint_name(log.entry(2).unwrap()), "server");
+        assert_eq!(log.find_endpoint("client"), Some(2));
+        let server = log.find_endpoint("server").unwrap();
+        assert_eq!(
+            log.peers()[log.find_peer(server, 1).unwrap() as usize].endpoint,
+            0
+        );
+        assert_eq!(
+            log.peer_of(log.entry(2).unwrap()).unwrap().remote,
+            "127.0.0.1:50000"
+        );
+    }
+
+    #[test]
     fn renamed_endpoints_are_found_by_their_new_name() {
         let mut log = sample();
         log.rename_endpoint("server", "echo");
@@ -1075,9 +1145,25 @@ mod tests {
             .spill_in(vec![dir.path().to_owned()]);
         let ep = log.endpoint_index("e");
         // 3 × 8 MiB segments and some: the first segments are written and mapped.
-        let sizes = [4_000usize, 5_000, 3_000, 1 << 20, 100, 0, 9 << 20, 7 << 20, 50];
+        let sizes = [
+            4_000usize,
+            5_000,
+            3_000,
+            1 << 20,
+            100,
+            0,
+            9 << 20,
+            7 << 20,
+            50,
+        ];
         for (i, &n) in sizes.iter().enumerate() {
-            log.push(t(i as i64), ep, NO_PEER, EntryKind::Received, &payload(i as u32, n));
+            log.push(
+                t(i as i64),
+                ep,
+                NO_PEER,
+                EntryKind::Received,
+                &payload(i as u32, n),
+            );
             log.push(t(i as i64), ep, NO_PEER, EntryKind::Note, b"detail");
         }
         for (i, &n) in sizes.iter().enumerate() {
@@ -1126,7 +1212,10 @@ mod tests {
         let c = log.counters();
         assert_eq!(c.memory_bytes, 100);
         assert_eq!(c.preview_bytes, PREVIEW as u64 + 5);
-        assert_eq!((c.dropped_bytes, c.dropped_entries), (1000 - PREVIEW as u64, 1));
+        assert_eq!(
+            (c.dropped_bytes, c.dropped_entries),
+            (1000 - PREVIEW as u64, 1)
+        );
         assert_eq!(c.spilled_bytes, 0);
         assert_eq!(log.totals().received_bytes, 1005);
     }
@@ -1160,7 +1249,9 @@ mod tests {
         assert!(!log.entry(0).unwrap().is_complete());
         assert_eq!(log.counters().dropped_entries, 1);
         assert!(
-            log.spill_error().unwrap().starts_with("cannot make a spill file"),
+            log.spill_error()
+                .unwrap()
+                .starts_with("cannot make a spill file"),
             "{:?}",
             log.spill_error()
         );
@@ -1173,7 +1264,13 @@ mod tests {
             .spill_in(vec![dir.path().to_owned()]);
         let ep = log.endpoint_index("e");
         for i in 0..40u32 {
-            log.push(t(i as i64), ep, NO_PEER, EntryKind::Received, &payload(i, 500_000));
+            log.push(
+                t(i as i64),
+                ep,
+                NO_PEER,
+                EntryKind::Received,
+                &payload(i, 500_000),
+            );
         }
         let snapshot = log.snapshot();
         let shared = |a: &Chunk, b: &Chunk| match (a, b) {
@@ -1181,7 +1278,11 @@ mod tests {
             (Chunk::Mapped(x), Chunk::Mapped(y)) => Arc::ptr_eq(x, y),
             _ => false,
         };
-        let full = log.chunks.iter().filter(|c| !matches!(c, Chunk::Open(_))).count();
+        let full = log
+            .chunks
+            .iter()
+            .filter(|c| !matches!(c, Chunk::Open(_)))
+            .count();
         assert!(full >= 3, "{full}");
         let same = log
             .chunks
@@ -1192,7 +1293,13 @@ mod tests {
         assert_eq!(same, full);
         // Both go on independently: the snapshot keeps what it saw.
         for i in 40..60u32 {
-            log.push(t(i as i64), ep, NO_PEER, EntryKind::Received, &payload(i, 500_000));
+            log.push(
+                t(i as i64),
+                ep,
+                NO_PEER,
+                EntryKind::Received,
+                &payload(i, 500_000),
+            );
         }
         assert_eq!(snapshot.len(), 40);
         for i in 0..60u32 {
