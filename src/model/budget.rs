@@ -80,7 +80,10 @@ pub fn size_text(bytes: u64) -> String {
             if bytes.is_multiple_of(unit) {
                 return format!("{} {name}", bytes / unit);
             }
-            return format!("{:.1} {name}", bytes as f64 / unit as f64);
+            let tenths = format!("{:.1}", bytes as f64 / unit as f64);
+            // 480.0 MiB reads as 480 MiB, though a few bytes more.
+            let shown = tenths.strip_suffix(".0").unwrap_or(&tenths);
+            return format!("{shown} {name}");
         }
     }
     if bytes == 1 {
@@ -259,6 +262,7 @@ mod tests {
         }
         assert_eq!(size_text(256 << 20), "256 MiB");
         assert_eq!(size_text(3 << 29), "1.5 GiB");
+        assert_eq!(size_text((480 << 20) + 5), "480 MiB");
         for bytes in [0, 1, 1500, 3 << 29, (1 << 30) + 1] {
             assert_eq!(parse_size(&exact_size_text(bytes)), Ok(bytes));
         }
