@@ -418,6 +418,7 @@ async fn speed_divides_the_recorded_gaps() {
             .collect(),
         peer_closed: false,
         remote: target.to_string(),
+        dropped: 0,
     };
     for (speed, expected) in [
         (1.0, [400, 1000, 2000]),

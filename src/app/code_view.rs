@@ -29,6 +29,7 @@ fn plan_for(session: &Session, spec: &EndpointSpec) -> EndpointPlan {
             steps: Vec::new(),
             peer_closed: false,
             remote: String::new(),
+            dropped: 0,
         }],
     })
 }

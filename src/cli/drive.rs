@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 
-use super::output::{entry_line, summary_line};
+use super::output::{entry_line, summary_with_log};
 use super::{Answer, ConnectJob, EXIT_NETWORK, EXIT_OK, EXIT_OUTPUT, Errors, ListenJob, Proto};
 use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
-use crate::model::log::Totals;
+use crate::model::log::{LogBudget, Totals, TrafficLog};
 use crate::model::{
     AutoReply, Direction, EndpointKind, EndpointSpec, HostPort, Session, escape_controls,
 };
@@ -39,12 +39,15 @@ pub(super) struct Run {
 }
 
 impl Run {
-    pub fn new(quiet: bool) -> Run {
+    pub fn new(quiet: bool, budget: LogBudget) -> Run {
         let (engine, events) = Engine::start(&tokio::runtime::Handle::current(), no_wake());
         Run {
             engine,
             events,
-            session: Session::default(),
+            session: Session {
+                log: TrafficLog::with_budget(budget),
+                ..Session::default()
+            },
             endpoints: HashMap::new(),
             quiet,
             announce_local: false,
@@ -61,8 +64,8 @@ impl Run {
 
     /// Starts the one endpoint, with `then` (its first payloads) routed
     /// together with the Open, before the endpoint can connect.
-    fn start(spec: EndpointSpec, quiet: bool, then: Vec<Command>) -> Run {
-        let mut run = Run::new(quiet);
+    fn start(spec: EndpointSpec, quiet: bool, budget: LogBudget, then: Vec<Command>) -> Run {
+        let mut run = Run::new(quiet, budget);
         run.name(ID, &spec.name);
         run.session.endpoints.push(spec.clone());
         let mut batch = vec![Command::Open { id: ID, spec }];
@@ -142,8 +145,15 @@ impl Run {
             }
         }
         errors.add_console();
+        if let Some(why) = self.session.log.spill_error() {
+            note!("note: payload bytes beyond the log budget were dropped: {why}");
+        }
         let status = errors.finish();
-        note!("{}", summary_line(&self.totals));
+        let log = &self.session.log;
+        note!(
+            "{}",
+            summary_with_log(&self.totals, &log.counters(), log.budget())
+        );
         status
     }
 }
@@ -293,7 +303,10 @@ pub async fn connect(job: ConnectJob) -> i32 {
             bytes,
         })
         .collect();
-    let mut run = Run::start(spec, request.quiet, sends);
+    let budget = request
+        .log
+        .budget(request.quiet, job.save.is_some(), false, None);
+    let mut run = Run::start(spec, request.quiet, budget, sends);
     let mut phase = if delivery.requested == 0 {
         Phase::Starting
     } else {
@@ -414,9 +427,12 @@ pub async fn listen(job: ListenJob) -> i32 {
         Answer::Reply(p) => AutoReply::always(p.clone()),
     };
     let answers = reply != AutoReply::Off;
+    let budget = request
+        .log
+        .budget(request.quiet, job.save.is_some(), false, None);
     let mut spec = EndpointSpec::new("server", kind).with_reply(reply);
     spec.options.max_peers = request.max_peers;
-    let mut run = Run::start(spec, request.quiet, Vec::new());
+    let mut run = Run::start(spec, request.quiet, budget, Vec::new());
     run.announce_local = true;
     let mut deadline = request.run_for.map(later);
     let mut closing = false;

@@ -49,6 +49,33 @@ pub enum Proto {
     Tls,
 }
 
+/// What `--log-overflow` asks for.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OverflowArg {
+    /// Write payload bytes beyond the budget to a file in the cache folder.
+    Spill,
+    /// Keep only their length and first bytes.
+    Drop,
+}
+
+/// The log's memory budget, shared by connect, listen and replay.
+#[derive(clap::Args, Debug)]
+pub(super) struct LogArgs {
+    /// Payload bytes the log keeps in memory, such as 256MiB, 1GiB or 0
+    /// [default: 256MiB]; beyond it, --log-overflow decides. A --quiet run
+    /// without --save keeps counts only.
+    #[arg(
+        long = "log-budget",
+        value_name = "SIZE",
+        allow_negative_numbers = true
+    )]
+    pub log_budget: Option<String>,
+    /// Payload bytes beyond --log-budget: spill (to a file in the cache
+    /// folder, read back for --save) or drop (keep counts and the first bytes) [default: spill].
+    #[arg(long = "log-overflow", value_enum, value_name = "WHAT")]
+    pub log_overflow: Option<OverflowArg>,
+}
+
 /// What `export --to` writes.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ExportTo {
@@ -113,6 +140,8 @@ pub(super) struct ConnectArgs {
     /// Write a session file with the endpoint and its whole log.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// Print no event lines (the summary line still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
@@ -159,6 +188,8 @@ pub(super) struct ListenArgs {
     /// Write a session file with the endpoint and its whole log.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// Print no event lines (the summary line, and the address listened on, still go to stderr).
     #[arg(long, short)]
     pub quiet: bool,
@@ -197,6 +228,8 @@ pub(super) struct ReplayArgs {
     /// Write a session file with the replayed endpoints and the new log.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// Print no event lines (the summary line still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,

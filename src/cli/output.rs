@@ -5,8 +5,9 @@
 //! [`escape_controls`]: one event is one line, and no byte from outside
 //! reaches the terminal as a control.
 
+use crate::model::budget::size_text;
 use crate::model::display::{escape_bytes_lossy, escape_controls};
-use crate::model::log::{Entry, EntryKind, Totals, TrafficLog};
+use crate::model::log::{Entry, EntryKind, LogBudget, LogCounters, Overflow, Totals, TrafficLog};
 use crate::model::payload::preview;
 use crate::persist::format_timestamp;
 
@@ -35,10 +36,11 @@ pub fn entry_line(log: &TrafficLog, index: usize) -> String {
     let peer = peer_label(log, e);
     let data = log.bytes_of(e);
     match e.kind {
+        // The true length, even when only the first bytes were kept.
         EntryKind::Sent | EntryKind::Received => format!(
             "{time} {endpoint} {} {peer} {} {}",
             e.kind.label(),
-            data.len(),
+            e.len(),
             preview(data, PREVIEW_CHARS)
         ),
         other => {
@@ -64,6 +66,34 @@ pub fn summary_line(t: &Totals) -> String {
         "summary: sent {} payloads ({} bytes), received {} payloads ({} bytes)",
         t.sent, t.sent_bytes, t.received, t.received_bytes
     )
+}
+
+/// [`summary_line`], then what the log's budget did, when it did something:
+/// `summary: …; 1.2 GiB spilled to disk` or `…; 3.4 GiB of payload dropped (counts only)`.
+pub fn summary_with_log(t: &Totals, c: &LogCounters, budget: LogBudget) -> String {
+    let mut line = summary_line(t);
+    if c.spilled_bytes > 0 {
+        line.push_str(&format!(
+            "; {} spilled to disk ({} payloads)",
+            size_text(c.spilled_bytes),
+            c.spilled_entries
+        ));
+    }
+    if c.dropped_bytes > 0 {
+        let why = if budget == LogBudget::counts_only() {
+            "counts only".to_owned()
+        } else if budget.overflow == Overflow::Drop {
+            format!("beyond the {} log budget", size_text(budget.memory))
+        } else {
+            "the spill file failed".to_owned()
+        };
+        line.push_str(&format!(
+            "; {} of payload dropped in {} payloads ({why})",
+            size_text(c.dropped_bytes),
+            c.dropped_entries
+        ));
+    }
+    line
 }
 
 #[cfg(test)]
@@ -113,6 +143,61 @@ mod tests {
             summary_line(&log.totals()),
             "summary: sent 1 payloads (4 bytes), received 1 payloads (2 bytes)"
         );
+    }
+
+    #[test]
+    fn the_summary_says_what_the_budget_did() {
+        let t = Totals {
+            received: 3,
+            received_bytes: 3 << 30,
+            ..Totals::default()
+        };
+        let prefix = "summary: sent 0 payloads (0 bytes), received 3 payloads (3221225472 bytes)";
+        assert_eq!(
+            summary_with_log(&t, &LogCounters::default(), LogBudget::default()),
+            prefix
+        );
+        let spilled = LogCounters {
+            memory_bytes: 256 << 20,
+            spilled_bytes: (3 << 30) - (256 << 20),
+            spilled_entries: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary_with_log(&t, &spilled, LogBudget::default()),
+            format!("{prefix}; 2.8 GiB spilled to disk (2 payloads)")
+        );
+        let dropped = LogCounters {
+            dropped_bytes: 3 << 30,
+            dropped_entries: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary_with_log(&t, &dropped, LogBudget::counts_only()),
+            format!("{prefix}; 3 GiB of payload dropped in 3 payloads (counts only)")
+        );
+        assert_eq!(
+            summary_with_log(&t, &dropped, LogBudget::new(1 << 20, Overflow::Drop)),
+            format!(
+                "{prefix}; 3 GiB of payload dropped in 3 payloads (beyond the 1 MiB log budget)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_line_gives_the_true_length_of_a_payload_not_kept_whole() {
+        let mut log = TrafficLog::with_budget(LogBudget::new(0, Overflow::Drop));
+        let ep = log.endpoint_index("server");
+        let at = DateTime::from_timestamp_micros(1_764_064_800_123_456).unwrap();
+        log.push(
+            at,
+            ep,
+            crate::model::NO_PEER,
+            EntryKind::Received,
+            &[b'a'; 5000],
+        );
+        let line = entry_line(&log, 0);
+        assert!(line.contains(" <- - 5000 \"aaaa"), "{line}");
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct ReplayJob {
     pub timeout: Duration,
     pub save: Option<SaveTarget>,
     pub quiet: bool,
+    /// The replay log's budget: the flags, else the recording's own.
+    pub budget: crate::model::LogBudget,
 }
 
 /// An `export` ready to write: the text is made already, the target checked.
@@ -139,7 +141,11 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
             quote(client.name())
         ));
     }
+    let budget = r
+        .log
+        .budget(r.quiet, save.is_some(), r.check, session.log_budget);
     Ok(ReplayJob {
+        budget,
         plans,
         speed: r.speed,
         check: r.check,

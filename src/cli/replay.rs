@@ -22,7 +22,21 @@ pub async fn replay(request: ReplayJob) -> i32 {
             note!("replaying {line}");
         }
     }
-    let mut run = Run::new(request.quiet);
+    for plan in &plans {
+        let dropped: u64 = plan.conversations.iter().map(|c| c.dropped).sum();
+        if dropped > 0 {
+            note!(
+                "warning: the recording of \"{}\" dropped {dropped} bytes of its payloads (beyond its log budget): the replay has only their first bytes{}",
+                crate::model::escape_controls(plan.name()),
+                if request.check {
+                    ", and --check cannot compare those conversations"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let mut run = Run::new(request.quiet, request.budget);
     let ids: Vec<EndpointId> = (1..=plans.len() as u64).map(EndpointId).collect();
     for (plan, id) in plans.iter().zip(&ids) {
         run.name(*id, plan.name());
@@ -111,7 +125,21 @@ pub async fn replay(request: ReplayJob) -> i32 {
         }
     }
 
-    let (status, message) = if request.check && !closing {
+    let lost = run.session.log.counters().dropped_entries;
+    let (status, message) = if request.check && !closing && lost > 0 {
+        // The check compares every byte; a spill file that failed lost some.
+        (
+            EXIT_MISMATCH,
+            Some(format!(
+                "not checked: {lost} payload{} of the replay could not be kept ({})",
+                if lost == 1 { "" } else { "s" },
+                run.session
+                    .log
+                    .spill_error()
+                    .unwrap_or("dropped beyond the log budget")
+            )),
+        )
+    } else if request.check && !closing {
         let mismatches = tally.check(&plans, &ids, &run.session.log);
         if mismatches.is_empty() {
             let conversations: usize = plans.iter().map(|p| p.conversations.len()).sum();

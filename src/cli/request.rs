@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use super::flags::{Cli, Command, ExportTo, Proto};
-use crate::model::{HostPort, Notation, Payload};
+use super::flags::{Cli, Command, ExportTo, LogArgs, OverflowArg, Proto};
+use crate::model::{HostPort, LogBudget, Notation, Overflow, Payload};
 
 /// A command-line mistake: one line for stderr. `summary` says whether the
 /// command was one that always ends with a summary line.
@@ -38,6 +38,7 @@ pub struct ConnectRequest {
     pub connect_timeout: Option<Duration>,
     pub save: Option<PathBuf>,
     pub quiet: bool,
+    pub log: LogFlags,
 }
 
 /// How `listen` answers.
@@ -62,6 +63,7 @@ pub struct ListenRequest {
     pub max_peers: Option<u32>,
     pub save: Option<PathBuf>,
     pub quiet: bool,
+    pub log: LogFlags,
 }
 
 /// A validated `replay`; the file is read by [`super::prepare`].
@@ -75,6 +77,55 @@ pub struct ReplayRequest {
     pub timeout: Duration,
     pub save: Option<PathBuf>,
     pub quiet: bool,
+    pub log: LogFlags,
+}
+
+/// `--log-budget` and `--log-overflow`, each absent when not given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogFlags {
+    pub budget: Option<u64>,
+    pub overflow: Option<Overflow>,
+}
+
+impl LogFlags {
+    /// The log budget of a headless run. A run that never reads its payloads
+    /// again (`--quiet`, no `--save`, no `--check`) keeps counts only; else
+    /// the flags, then `base` (a session's own budget), then the default.
+    /// A check compares every received byte, so it spills rather than drops.
+    pub fn budget(
+        self,
+        quiet: bool,
+        save: bool,
+        check: bool,
+        base: Option<LogBudget>,
+    ) -> LogBudget {
+        if quiet && !save && !check {
+            return LogBudget::counts_only();
+        }
+        let base = base.unwrap_or_default();
+        let overflow = if check {
+            Overflow::Spill
+        } else {
+            self.overflow.unwrap_or(base.overflow)
+        };
+        LogBudget::new(self.budget.unwrap_or(base.memory), overflow)
+    }
+}
+
+/// `--log-budget SIZE`: payload bytes the log keeps in memory (`256MiB`, `1GiB`, `0`).
+pub fn parse_log_budget(value: &str) -> Result<u64, String> {
+    crate::model::budget::parse_size(value)
+        .map_err(|why| format!("--log-budget {}: {why}", quote(value)))
+}
+
+fn log_flags(a: LogArgs) -> Result<LogFlags, String> {
+    Ok(LogFlags {
+        budget: a.log_budget.as_deref().map(parse_log_budget).transpose()?,
+        overflow: a.log_overflow.map(|o| match o {
+            OverflowArg::Spill => Overflow::Spill,
+            OverflowArg::Drop => Overflow::Drop,
+        }),
+    })
 }
 
 /// Where generated text goes.
@@ -366,6 +417,7 @@ where
                 sni: a.sni,
                 alpn: parse_alpn(a.alpn.as_deref()).map_err(usage)?,
             };
+            let log = log_flags(a.log).map_err(usage)?;
             Ok(Request::Connect(ConnectRequest {
                 proto: a.proto,
                 remote,
@@ -376,6 +428,7 @@ where
                 connect_timeout,
                 save: a.save,
                 quiet: a.quiet,
+                log,
             }))
         }
         Some(Command::Export(a)) => Ok(Request::Export(ExportRequest {
@@ -401,6 +454,13 @@ where
                 .map_err(usage)?;
             let speed = parse_speed(&a.speed).map_err(usage)?;
             let timeout = parse_secs("--timeout", &a.timeout).map_err(usage)?;
+            let log = log_flags(a.log).map_err(usage)?;
+            if a.check && log.overflow == Some(Overflow::Drop) {
+                return Err(usage(
+                    "--log-overflow drop cannot be used with --check: the check compares every received byte; leave it out (bytes beyond the budget then spill to disk)"
+                        .into(),
+                ));
+            }
             Ok(Request::Replay(ReplayRequest {
                 file: a.file,
                 target,
@@ -410,6 +470,7 @@ where
                 timeout,
                 save: a.save,
                 quiet: a.quiet,
+                log,
             }))
         }
         Some(Command::Listen(a)) => {
@@ -457,6 +518,7 @@ where
                     "--max-peers 0 would refuse every peer: give 1 or more".into(),
                 ));
             }
+            let log = log_flags(a.log).map_err(usage)?;
             let tls = crate::model::TlsServerSettings {
                 cert: a.cert,
                 key: a.key,
@@ -472,6 +534,7 @@ where
                 max_peers: a.max_peers,
                 save: a.save,
                 quiet: a.quiet,
+                log,
             }))
         }
     }?;
@@ -921,6 +984,91 @@ mod tests {
             parse_err(&["connect", "tcp", "127.0.0.1:7", "--connect-timeout", "0"])
                 .contains("at least 0.001")
         );
+    }
+
+    #[test]
+    fn log_budgets_parse_with_clear_errors() {
+        assert_eq!(parse_log_budget("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_log_budget("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_log_budget("0"), Ok(0));
+        assert_eq!(
+            parse_log_budget("lots").unwrap_err(),
+            "--log-budget \"lots\": the size starts with a number (256MiB, 1GiB, 0)"
+        );
+        assert_eq!(
+            parse_log_budget("5 parsecs").unwrap_err(),
+            "--log-budget \"5 parsecs\": \"parsecs\" is not a unit: use B, KiB, MiB, GiB or TiB (or kB, MB, GB, TB)"
+        );
+        assert_eq!(
+            parse_log_budget("9999999TiB").unwrap_err(),
+            "--log-budget \"9999999TiB\": more than 1 PiB is not a usable size"
+        );
+        for command in [
+            &["connect", "tcp", "127.0.0.1:7"][..],
+            &["listen", "tcp", "127.0.0.1:0"],
+            &["replay", "a.ron"],
+        ] {
+            let mut args = command.to_vec();
+            args.extend(["--log-budget", "-1"]);
+            let e = parse(std::iter::once("sockbench").chain(args.iter().copied())).unwrap_err();
+            assert!(e.summary, "{e:?}");
+            assert!(e.message.starts_with("--log-budget"), "{}", e.message);
+            let mut args = command.to_vec();
+            args.extend(["--log-overflow", "keep"]);
+            let e = parse_err(&args);
+            assert!(e.contains("keep") && e.contains("spill, drop"), "{e}");
+        }
+        let Request::Listen(r) = parse_ok(&[
+            "listen",
+            "tcp",
+            "127.0.0.1:0",
+            "--log-budget",
+            "1KiB",
+            "--log-overflow",
+            "drop",
+        ]) else {
+            panic!("not a listen")
+        };
+        assert_eq!(
+            r.log,
+            LogFlags {
+                budget: Some(1024),
+                overflow: Some(Overflow::Drop)
+            }
+        );
+        assert_eq!(
+            parse_err(&["replay", "a.ron", "--check", "--log-overflow", "drop"]),
+            "--log-overflow drop cannot be used with --check: the check compares every received byte; leave it out (bytes beyond the budget then spill to disk)"
+        );
+    }
+
+    #[test]
+    fn a_run_that_reads_no_bytes_again_keeps_counts_only() {
+        let flags = LogFlags {
+            budget: Some(1024),
+            overflow: Some(Overflow::Drop),
+        };
+        assert_eq!(
+            flags.budget(true, false, false, None),
+            LogBudget::counts_only()
+        );
+        assert_eq!(
+            flags.budget(false, false, false, None),
+            LogBudget::new(1024, Overflow::Drop)
+        );
+        assert_eq!(
+            flags.budget(true, true, false, None),
+            LogBudget::new(1024, Overflow::Drop)
+        );
+        // A check needs every byte: spill, and a quiet check still keeps them.
+        assert_eq!(
+            flags.budget(true, false, true, None),
+            LogBudget::new(1024, Overflow::Spill)
+        );
+        let none = LogFlags::default();
+        assert_eq!(none.budget(false, false, false, None), LogBudget::default());
+        let session = LogBudget::new(5, Overflow::Drop);
+        assert_eq!(none.budget(false, true, false, Some(session)), session);
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub fn to_csv(log: &TrafficLog) -> String {
             .map(|p| csv_cell(&p.remote))
             .unwrap_or_default();
         let (length, text) = if e.kind.is_traffic() {
-            (data.len().to_string(), csv_payload_cell(data))
+            // The true length, also for a payload of which only the first bytes were kept.
+            (e.len().to_string(), csv_payload_cell(data))
         } else {
             let detail = String::from_utf8_lossy(data);
             let detail = match e.kind {

@@ -403,6 +403,7 @@ mod tests {
                 ],
                 peer_closed: false,
                 remote: "127.0.0.1:7007".into(),
+                dropped: 0,
             }],
         };
         let program = to_python(&plan, "tcp-echo-pair");
@@ -431,6 +432,7 @@ mod tests {
             steps,
             peer_closed: false,
             remote: hostile.into(),
+            dropped: 0,
         };
         let tls_client = EndpointKind::TlsClient {
             remote: HostPort::new(format!("fe80::1%{hostile}"), 443),

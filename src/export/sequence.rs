@@ -73,8 +73,8 @@ fn payload_label(log: &TrafficLog, e: &Entry) -> String {
     format!(
         "{} ({} byte{})",
         preview(data, 40),
-        data.len(),
-        if data.len() == 1 { "" } else { "s" }
+        e.len(),
+        if e.len() == 1 { "" } else { "s" }
     )
 }
 

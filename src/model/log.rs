@@ -5,13 +5,28 @@
 //! chunks, so a million rows cost a million small records and a few big buffers,
 //! not a million allocations. Filters are lists of entry indices that grow as
 //! entries arrive ([`FilteredView`]).
+//!
+//! Payload bytes are kept in memory up to a [`LogBudget`]. Beyond it they are
+//! spilled to a file on disk ([`super::spill`]) and read back through a
+//! read-only mapping, or dropped: a dropped payload keeps its true length and
+//! its first bytes (for its row's preview), and says it is not whole
+//! ([`Entry::is_complete`]). Lifecycle details always stay in memory. Full
+//! chunks are immutable and shared, so [`TrafficLog::snapshot`] costs the
+//! entries and the chunks still being filled, not the bytes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use super::budget::{LogBudget, Overflow};
+use super::spill::SpillFile;
+
 /// Bytes are appended to chunks of this size; a larger payload gets a chunk of its own.
 const CHUNK_SIZE: usize = 1 << 20;
+/// Spilled bytes collect in memory up to this size, then are written and mapped
+/// as one segment (so memory holds at most the budget plus one segment).
+const SPILL_SEGMENT: usize = 8 << 20;
 
 /// The direction of a payload, seen from our endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -180,10 +195,15 @@ pub struct Entry {
     /// than 65,536 endpoints, and a narrower index wrapped silently.
     pub endpoint: u32,
     pub kind: EntryKind,
+    /// False when the payload's bytes beyond `kept` were dropped (over budget).
+    complete: bool,
+    /// For an incomplete entry, how many of its first bytes are kept.
+    kept: u8,
     /// Index into [`TrafficLog::peers`], or [`NO_PEER`].
     pub peer: u32,
     chunk: u32,
     offset: u32,
+    /// The payload's true length, kept or not.
     len: u32,
 }
 
@@ -192,12 +212,29 @@ impl Entry {
         DateTime::from_timestamp_micros(self.at_micros).unwrap_or_default()
     }
 
+    /// The payload's (or detail's) true length, whether all of it is kept or not.
     pub fn len(&self) -> usize {
         self.len as usize
     }
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether every byte of the entry is kept (in memory or in the spill
+    /// file). An incomplete entry's bytes ([`TrafficLog::bytes_of`]) are only
+    /// its first bytes: never compare, send or save them as the whole payload.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// How many bytes of the entry were dropped (0 when complete).
+    pub fn dropped(&self) -> usize {
+        if self.complete {
+            0
+        } else {
+            self.len as usize - self.kept as usize
+        }
     }
 
     pub fn has_peer(&self) -> bool {
@@ -218,11 +255,68 @@ pub struct PeerRecord {
     pub remote: String,
 }
 
+/// Where a chunk's bytes are.
+#[derive(Clone, Debug)]
+enum Chunk {
+    /// Being filled: the open memory chunk, or the spill segment still in memory.
+    Open(Vec<u8>),
+    /// Full, in memory, shared with snapshots.
+    Memory(Arc<Vec<u8>>),
+    /// Full, written to the spill file and mapped read-only.
+    Mapped(Arc<memmap2::Mmap>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Open(v) => v,
+            Chunk::Memory(v) => v,
+            Chunk::Mapped(m) => m,
+        }
+    }
+
+    /// Bytes this chunk holds in memory (a mapping is the file's, paged in on demand).
+    fn in_memory(&self) -> usize {
+        match self {
+            Chunk::Open(v) => v.len(),
+            Chunk::Memory(v) => v.len(),
+            Chunk::Mapped(_) => 0,
+        }
+    }
+}
+
+/// What the budget did with the payload bytes of a log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogCounters {
+    /// Payload bytes kept in memory within the budget.
+    pub memory_bytes: u64,
+    /// Payload bytes written (or about to be written) to the spill file, and their entries.
+    pub spilled_bytes: u64,
+    pub spilled_entries: u64,
+    /// Payload bytes not kept at all, and the entries that lost bytes.
+    pub dropped_bytes: u64,
+    pub dropped_entries: u64,
+    /// First bytes of dropped payloads kept for their previews.
+    pub preview_bytes: u64,
+}
+
 /// The traffic log of a session.
 #[derive(Clone, Debug, Default)]
 pub struct TrafficLog {
     entries: Vec<Entry>,
-    chunks: Vec<Vec<u8>>,
+    chunks: Vec<Chunk>,
+    /// The chunk being filled with bytes kept in memory.
+    open_memory: Option<u32>,
+    /// The spill segment being filled (in memory until full).
+    open_spill: Option<u32>,
+    budget: LogBudget,
+    counters: LogCounters,
+    /// Made at the first spill; shared with snapshots.
+    spill: Option<Arc<SpillFile>>,
+    /// Why spilling stopped (no cache folder, a full disk): bytes are dropped since.
+    spill_error: Option<String>,
+    /// Where the spill file goes, when not the usual cache folders.
+    spill_folders: Option<Arc<[std::path::PathBuf]>>,
     endpoints: Vec<String>,
     /// Name → index into `endpoints`, so finding an endpoint costs the same
     /// for the 100,000th as for the first.
@@ -234,8 +328,51 @@ pub struct TrafficLog {
 }
 
 impl TrafficLog {
+    /// A log with the default budget (256 MiB in memory, the rest spilled).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A log with `budget`.
+    pub fn with_budget(budget: LogBudget) -> Self {
+        TrafficLog {
+            budget,
+            ..Self::default()
+        }
+    }
+
+    /// Makes the spill file in the first of `folders` that takes one,
+    /// instead of the usual cache folders ([`super::spill::cache_folders`]).
+    pub fn spill_in(mut self, folders: Vec<std::path::PathBuf>) -> Self {
+        self.spill_folders = Some(folders.into());
+        self
+    }
+
+    pub fn budget(&self) -> LogBudget {
+        self.budget
+    }
+
+    /// Changes the budget for the payloads that arrive from now on (bytes
+    /// already kept stay where they are).
+    pub fn set_budget(&mut self, budget: LogBudget) {
+        self.budget = budget;
+    }
+
+    /// What the budget did so far: bytes in memory, spilled, dropped.
+    pub fn counters(&self) -> LogCounters {
+        self.counters
+    }
+
+    /// Why spilling stopped, when it did (payloads are dropped since).
+    pub fn spill_error(&self) -> Option<&str> {
+        self.spill_error.as_deref()
+    }
+
+    /// A copy to read on another thread (a background autosave): it shares
+    /// the full chunks and the spill file, and copies only the entries and
+    /// the chunks still being filled (at most a few MiB), never the payloads.
+    pub fn snapshot(&self) -> TrafficLog {
+        self.clone()
     }
 
     pub fn len(&self) -> usize {
@@ -262,10 +399,19 @@ impl TrafficLog {
         }
     }
 
-    /// The bytes an entry refers to.
+    /// The bytes an entry refers to: all of them, or for an incomplete entry
+    /// (see [`Entry::is_complete`]) the first bytes kept for its preview.
+    /// Spilled bytes are read from the spill file's mapping.
     pub fn bytes_of(&self, e: &Entry) -> &[u8] {
-        let chunk = &self.chunks[e.chunk as usize];
-        &chunk[e.offset as usize..e.offset as usize + e.len as usize]
+        let stored = if e.complete {
+            e.len as usize
+        } else {
+            e.kept as usize
+        };
+        self.chunks
+            .get(e.chunk as usize)
+            .and_then(|c| c.bytes().get(e.offset as usize..e.offset as usize + stored))
+            .unwrap_or_default()
     }
 
     /// The detail line of a lifecycle entry (lossy for payload entries).
@@ -306,6 +452,53 @@ impl TrafficLog {
         self.endpoints.push(name.to_owned());
         self.endpoint_lookup.insert(name.to_owned(), i);
         i
+    }
+
+    /// Numbers the endpoints so that `first` (a session's endpoints, in its
+    /// order) come first, added when new, and the others follow in their
+    /// order. Costs one pass over the entries when the order changes.
+    pub fn order_endpoints<'a>(&mut self, first: impl IntoIterator<Item = &'a str>) {
+        let first: Vec<u32> = first.into_iter().map(|n| self.endpoint_index(n)).collect();
+        let mut order: Vec<u32> = Vec::with_capacity(self.endpoints.len());
+        let mut placed = vec![false; self.endpoints.len()];
+        for i in first.into_iter().chain(0..self.endpoints.len() as u32) {
+            if !std::mem::replace(&mut placed[i as usize], true) {
+                order.push(i);
+            }
+        }
+        if order
+            .iter()
+            .enumerate()
+            .all(|(new, &old)| new as u32 == old)
+        {
+            return;
+        }
+        let mut renumber = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            renumber[old as usize] = new as u32;
+        }
+        let mut names: Vec<Option<String>> = self.endpoints.drain(..).map(Some).collect();
+        self.endpoints = order
+            .iter()
+            .map(|&old| names[old as usize].take().unwrap_or_default())
+            .collect();
+        for index in self.endpoint_lookup.values_mut() {
+            *index = renumber[*index as usize];
+        }
+        for e in &mut self.entries {
+            e.endpoint = renumber
+                .get(e.endpoint as usize)
+                .copied()
+                .unwrap_or(e.endpoint);
+        }
+        for p in &mut self.peers {
+            p.endpoint = renumber[p.endpoint as usize];
+        }
+        self.peer_lookup = self
+            .peer_lookup
+            .drain()
+            .map(|((ep, n), i)| ((renumber[ep as usize], n), i))
+            .collect();
     }
 
     /// The endpoint index for `name`, when the log knows it.
@@ -356,7 +549,8 @@ impl TrafficLog {
         self.peer_lookup.get(&(endpoint, number)).copied()
     }
 
-    /// Appends an entry and returns its index.
+    /// Appends an entry and returns its index. A payload is kept in memory
+    /// within the budget; beyond it, spilled or dropped as the budget says.
     pub fn push(
         &mut self,
         at: DateTime<Utc>,
@@ -365,49 +559,213 @@ impl TrafficLog {
         kind: EntryKind,
         data: &[u8],
     ) -> usize {
-        let (chunk, offset) = self.store(data);
+        self.push_kept(at, endpoint, peer, kind, data, 0)
+    }
+
+    /// Appends an entry of which only the first bytes, `kept`, are known and
+    /// `dropped` more bytes were not kept (a session file's `dropped: N`).
+    /// With `dropped` 0 this is [`TrafficLog::push`].
+    pub fn push_kept(
+        &mut self,
+        at: DateTime<Utc>,
+        endpoint: u32,
+        peer: u32,
+        kind: EntryKind,
+        kept: &[u8],
+        dropped: u64,
+    ) -> usize {
+        // One read or one datagram is far below 4 GiB; a longer payload (from a
+        // crafted file) keeps what fits and counts the rest as dropped.
+        let whole = (kept.len() as u64).saturating_add(dropped);
+        let len = u32::try_from(whole).unwrap_or(u32::MAX);
+        let (chunk, offset, complete, kept_len) = if dropped > 0 || whole > u32::MAX as u64 {
+            self.drop_payload(kept, whole)
+        } else if !kind.is_traffic() {
+            let (c, o) = self.store_in_memory(kept);
+            (c, o, true, 0)
+        } else {
+            self.store_payload(kept)
+        };
         self.entries.push(Entry {
             at_micros: at.timestamp_micros(),
             endpoint,
             kind,
+            complete,
+            kept: kept_len,
             peer,
             chunk,
             offset,
-            len: data.len() as u32,
+            len,
         });
         self.entries.len() - 1
     }
 
-    fn store(&mut self, data: &[u8]) -> (u32, u32) {
-        let fits = self
-            .chunks
-            .last()
-            .is_some_and(|c| c.capacity() - c.len() >= data.len());
-        if !fits {
-            // The previous chunk keeps its unused tail; a chunk never reallocates,
-            // which keeps pushes cheap and the memory bounded by CHUNK_SIZE slack.
-            self.chunks
-                .push(Vec::with_capacity(CHUNK_SIZE.max(data.len())));
+    /// Stores a whole payload under the budget: (chunk, offset, complete, kept).
+    fn store_payload(&mut self, data: &[u8]) -> (u32, u32, bool, u8) {
+        let n = data.len() as u64;
+        if self.counters.memory_bytes.saturating_add(n) <= self.budget.memory {
+            self.counters.memory_bytes += n;
+            let (c, o) = self.store_in_memory(data);
+            return (c, o, true, 0);
         }
-        let index = self.chunks.len() - 1;
-        let chunk = &mut self.chunks[index];
+        if self.budget.overflow == Overflow::Spill
+            && self.spill_error.is_none()
+            && let Some((c, o)) = self.store_spilled(data)
+        {
+            self.counters.spilled_bytes += n;
+            self.counters.spilled_entries += 1;
+            return (c, o, true, 0);
+        }
+        self.drop_payload(data, n)
+    }
+
+    /// Keeps the first bytes of a payload of `whole` bytes for its preview.
+    fn drop_payload(&mut self, data: &[u8], whole: u64) -> (u32, u32, bool, u8) {
+        let keep = data.len().min(self.budget.preview as usize);
+        let (c, o) = self.store_in_memory(&data[..keep]);
+        self.counters.preview_bytes += keep as u64;
+        if keep as u64 == whole {
+            // A payload no longer than a preview is kept whole.
+            return (c, o, true, 0);
+        }
+        self.counters.dropped_bytes += whole - keep as u64;
+        self.counters.dropped_entries += 1;
+        (c, o, false, keep as u8)
+    }
+
+    fn store_in_memory(&mut self, data: &[u8]) -> (u32, u32) {
+        let open = self
+            .open_memory
+            .and_then(|i| match &self.chunks[i as usize] {
+                Chunk::Open(v) if v.capacity() - v.len() >= data.len() => Some(i),
+                _ => None,
+            });
+        let index = match open {
+            Some(i) => i,
+            None => {
+                // The previous chunk keeps its unused tail and becomes shared; a
+                // chunk never reallocates, which keeps pushes cheap and the
+                // memory bounded by CHUNK_SIZE slack.
+                self.freeze(self.open_memory);
+                self.chunks
+                    .push(Chunk::Open(Vec::with_capacity(CHUNK_SIZE.max(data.len()))));
+                let i = (self.chunks.len() - 1) as u32;
+                self.open_memory = Some(i);
+                i
+            }
+        };
+        let Chunk::Open(chunk) = &mut self.chunks[index as usize] else {
+            unreachable!("the open chunk is open")
+        };
         let offset = chunk.len();
         chunk.extend_from_slice(data);
-        (index as u32, offset as u32)
+        (index, offset as u32)
+    }
+
+    /// Puts a payload in the spill segment being filled; `None` when there is
+    /// no spill file to be had (the reason is kept in `spill_error`).
+    fn store_spilled(&mut self, data: &[u8]) -> Option<(u32, u32)> {
+        let open = self
+            .open_spill
+            .and_then(|i| match &self.chunks[i as usize] {
+                Chunk::Open(v) if v.capacity() - v.len() >= data.len() => Some(i),
+                _ => None,
+            });
+        let index = match open {
+            Some(i) => i,
+            None => {
+                if self.spill.is_none() {
+                    let made = match &self.spill_folders {
+                        Some(folders) => SpillFile::create_in(folders),
+                        None => SpillFile::create(),
+                    };
+                    match made {
+                        Ok(file) => self.spill = Some(Arc::new(file)),
+                        Err(e) => {
+                            self.spill_error = Some(format!("cannot make a spill file: {e}"));
+                            return None;
+                        }
+                    }
+                }
+                self.write_spill_segment();
+                self.chunks.push(Chunk::Open(Vec::with_capacity(
+                    SPILL_SEGMENT.max(data.len()),
+                )));
+                let i = (self.chunks.len() - 1) as u32;
+                self.open_spill = Some(i);
+                i
+            }
+        };
+        let Chunk::Open(chunk) = &mut self.chunks[index as usize] else {
+            unreachable!("the open segment is open")
+        };
+        let offset = chunk.len();
+        chunk.extend_from_slice(data);
+        Some((index, offset as u32))
+    }
+
+    /// Writes the spill segment being filled to the spill file and maps it.
+    /// When the write fails (a full disk), its bytes stay in memory, counted
+    /// as kept there, and later payloads beyond the budget are dropped.
+    fn write_spill_segment(&mut self) {
+        let Some(index) = self.open_spill.take() else {
+            return;
+        };
+        let slot = &mut self.chunks[index as usize];
+        let Chunk::Open(bytes) = std::mem::replace(slot, Chunk::Open(Vec::new())) else {
+            return;
+        };
+        if bytes.is_empty() {
+            *slot = Chunk::Memory(Arc::new(bytes));
+            return;
+        }
+        let written = match &self.spill {
+            Some(file) => file.append(&bytes),
+            None => Err(std::io::Error::other("no spill file")),
+        };
+        *slot = match written {
+            Ok(map) => Chunk::Mapped(Arc::new(map)),
+            Err(e) => {
+                self.spill_error = Some(format!("cannot write the spill file: {e}"));
+                self.counters.spilled_bytes -= bytes.len() as u64;
+                self.counters.memory_bytes += bytes.len() as u64;
+                Chunk::Memory(Arc::new(bytes))
+            }
+        };
+    }
+
+    /// Makes an open memory chunk shared and immutable.
+    fn freeze(&mut self, index: Option<u32>) {
+        let Some(i) = index else { return };
+        if let Some(slot) = self.chunks.get_mut(i as usize)
+            && let Chunk::Open(v) = slot
+        {
+            *slot = Chunk::Memory(Arc::new(std::mem::take(v)));
+        }
+        if self.open_memory == Some(i) {
+            self.open_memory = None;
+        }
     }
 
     /// Removes every entry. Endpoint names stay (views keep their endpoint filter).
     pub fn clear(&mut self) {
         self.entries.clear();
         self.chunks.clear();
+        self.open_memory = None;
+        self.open_spill = None;
+        self.counters = LogCounters::default();
+        // Snapshots keep their share of the old file; this log starts a new one.
+        self.spill = None;
+        self.spill_error = None;
         self.peers.clear();
         self.peer_lookup.clear();
         self.generation += 1;
     }
 
-    /// Bytes held for entry data (for memory figures).
+    /// Bytes held in memory for entry data (for memory figures); spilled
+    /// bytes are the file's and not counted.
     pub fn data_bytes(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+        self.chunks.iter().map(Chunk::in_memory).sum()
     }
 
     /// Totals of payload entries: (sent count, sent bytes, received count, received bytes).
@@ -699,6 +1057,25 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_are_put_in_a_given_order() {
+        let mut log = sample();
+        log.order_endpoints(["server", "third", "client"]);
+        assert_eq!(log.endpoints(), ["server", "third", "client"]);
+        assert_eq!(log.endpoint_name(log.entry(0).unwrap()), "client");
+        assert_eq!(log.endpoint_name(log.entry(2).unwrap()), "server");
+        assert_eq!(log.find_endpoint("client"), Some(2));
+        let server = log.find_endpoint("server").unwrap();
+        assert_eq!(
+            log.peers()[log.find_peer(server, 1).unwrap() as usize].endpoint,
+            0
+        );
+        assert_eq!(
+            log.peer_of(log.entry(2).unwrap()).unwrap().remote,
+            "127.0.0.1:50000"
+        );
+    }
+
+    #[test]
     fn renamed_endpoints_are_found_by_their_new_name() {
         let mut log = sample();
         log.rename_endpoint("server", "echo");
@@ -755,6 +1132,182 @@ mod tests {
         assert_eq!(log.data(i), &big[..]);
         assert_eq!(log.data(0), 0u32.to_le_bytes());
         assert_eq!(log.chunks.len(), 2);
+    }
+
+    fn payload(i: u32, len: usize) -> Vec<u8> {
+        (0..len).map(|j| (i as usize * 31 + j) as u8).collect()
+    }
+
+    #[test]
+    fn payloads_beyond_the_budget_spill_and_read_back_equal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = TrafficLog::with_budget(LogBudget::new(10_000, Overflow::Spill))
+            .spill_in(vec![dir.path().to_owned()]);
+        let ep = log.endpoint_index("e");
+        // 3 × 8 MiB segments and some: the first segments are written and mapped.
+        let sizes = [
+            4_000usize,
+            5_000,
+            3_000,
+            1 << 20,
+            100,
+            0,
+            9 << 20,
+            7 << 20,
+            50,
+        ];
+        for (i, &n) in sizes.iter().enumerate() {
+            log.push(
+                t(i as i64),
+                ep,
+                NO_PEER,
+                EntryKind::Received,
+                &payload(i as u32, n),
+            );
+            log.push(t(i as i64), ep, NO_PEER, EntryKind::Note, b"detail");
+        }
+        for (i, &n) in sizes.iter().enumerate() {
+            let e = log.entry(2 * i).unwrap();
+            assert_eq!(e.len(), n);
+            assert!(e.is_complete());
+            assert_eq!(log.bytes_of(e), &payload(i as u32, n)[..], "payload {i}");
+            assert_eq!(log.data(2 * i + 1), b"detail");
+        }
+        let c = log.counters();
+        // A payload that does not fit spills; later ones that fit stay.
+        assert_eq!(c.memory_bytes, 9_000 + 100 + 50);
+        let spilled: u64 = 3_000 + (1 << 20) + (9 << 20) + (7 << 20);
+        assert_eq!(c.spilled_bytes, spilled);
+        assert_eq!(c.spilled_entries, 4);
+        assert_eq!((c.dropped_bytes, c.dropped_entries), (0, 0));
+        assert!(log.chunks.iter().any(|c| matches!(c, Chunk::Mapped(_))));
+        // Mapped bytes are the file's, not memory's.
+        assert!(log.data_bytes() < 9 << 20, "{}", log.data_bytes());
+        assert_eq!(log.totals().received_bytes, 9_150 + spilled);
+        // No file is left with a name in the spill folder.
+        #[cfg(unix)]
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn dropped_payloads_keep_their_length_and_preview_and_say_so() {
+        let mut log = TrafficLog::with_budget(LogBudget::new(100, Overflow::Drop));
+        let ep = log.endpoint_index("e");
+        let big = payload(1, 1000);
+        log.push(t(0), ep, NO_PEER, EntryKind::Sent, &payload(0, 100));
+        log.push(t(1), ep, NO_PEER, EntryKind::Received, &big);
+        log.push(t(2), ep, NO_PEER, EntryKind::Received, b"short");
+        log.push(t(3), ep, NO_PEER, EntryKind::Closed, &[b'x'; 500]);
+        let e = log.entry(1).unwrap();
+        assert!(!e.is_complete());
+        assert_eq!(e.len(), 1000);
+        assert_eq!(e.dropped(), 1000 - PREVIEW as usize);
+        assert_eq!(log.bytes_of(e), &big[..PREVIEW as usize]);
+        // Within the budget, or no longer than a preview: whole.
+        assert!(log.entry(0).unwrap().is_complete());
+        assert!(log.entry(2).unwrap().is_complete());
+        assert_eq!(log.data(2), b"short");
+        // Details are never dropped.
+        assert_eq!(log.data(3).len(), 500);
+        let c = log.counters();
+        assert_eq!(c.memory_bytes, 100);
+        assert_eq!(c.preview_bytes, PREVIEW as u64 + 5);
+        assert_eq!(
+            (c.dropped_bytes, c.dropped_entries),
+            (1000 - PREVIEW as u64, 1)
+        );
+        assert_eq!(c.spilled_bytes, 0);
+        assert_eq!(log.totals().received_bytes, 1005);
+    }
+
+    const PREVIEW: u8 = super::super::budget::PREVIEW_BYTES;
+
+    #[test]
+    fn counts_only_keeps_no_payload_bytes() {
+        let mut log = TrafficLog::with_budget(LogBudget::counts_only());
+        let ep = log.endpoint_index("e");
+        for i in 0..100 {
+            log.push(t(i), ep, NO_PEER, EntryKind::Received, &[1; 64]);
+        }
+        assert_eq!(log.len(), 100);
+        assert_eq!(log.data_bytes(), 0);
+        assert!(log.data(5).is_empty() && !log.entry(5).unwrap().is_complete());
+        let c = log.counters();
+        assert_eq!((c.dropped_bytes, c.dropped_entries), (6_400, 100));
+        assert_eq!(log.totals().received_bytes, 6_400);
+    }
+
+    #[test]
+    fn a_spill_folder_that_cannot_be_used_drops_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocked = dir.path().join("file");
+        std::fs::write(&blocked, "x").unwrap();
+        let mut log =
+            TrafficLog::with_budget(LogBudget::new(0, Overflow::Spill)).spill_in(vec![blocked]);
+        let ep = log.endpoint_index("e");
+        log.push(t(0), ep, NO_PEER, EntryKind::Received, &[1; 1000]);
+        assert!(!log.entry(0).unwrap().is_complete());
+        assert_eq!(log.counters().dropped_entries, 1);
+        assert!(
+            log.spill_error()
+                .unwrap()
+                .starts_with("cannot make a spill file"),
+            "{:?}",
+            log.spill_error()
+        );
+    }
+
+    #[test]
+    fn snapshots_share_full_chunks_and_stay_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = TrafficLog::with_budget(LogBudget::new(3 << 20, Overflow::Spill))
+            .spill_in(vec![dir.path().to_owned()]);
+        let ep = log.endpoint_index("e");
+        for i in 0..40u32 {
+            log.push(
+                t(i as i64),
+                ep,
+                NO_PEER,
+                EntryKind::Received,
+                &payload(i, 500_000),
+            );
+        }
+        let snapshot = log.snapshot();
+        let shared = |a: &Chunk, b: &Chunk| match (a, b) {
+            (Chunk::Memory(x), Chunk::Memory(y)) => Arc::ptr_eq(x, y),
+            (Chunk::Mapped(x), Chunk::Mapped(y)) => Arc::ptr_eq(x, y),
+            _ => false,
+        };
+        let full = log
+            .chunks
+            .iter()
+            .filter(|c| !matches!(c, Chunk::Open(_)))
+            .count();
+        assert!(full >= 3, "{full}");
+        let same = log
+            .chunks
+            .iter()
+            .zip(&snapshot.chunks)
+            .filter(|(a, b)| shared(a, b))
+            .count();
+        assert_eq!(same, full);
+        // Both go on independently: the snapshot keeps what it saw.
+        for i in 40..60u32 {
+            log.push(
+                t(i as i64),
+                ep,
+                NO_PEER,
+                EntryKind::Received,
+                &payload(i, 500_000),
+            );
+        }
+        assert_eq!(snapshot.len(), 40);
+        for i in 0..60u32 {
+            assert_eq!(log.data(i as usize), &payload(i, 500_000)[..]);
+        }
+        for i in 0..40u32 {
+            assert_eq!(snapshot.data(i as usize), &payload(i, 500_000)[..]);
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! settings, the traffic log store and the session document. No tokio, no egui.
 
 pub mod address;
+pub mod budget;
 pub mod display;
 pub mod endpoint;
 pub mod explain;
@@ -12,6 +13,7 @@ pub mod log;
 pub mod payload;
 pub mod replay;
 pub mod session;
+pub mod spill;
 
 pub use address::{AddressError, HostPort};
 pub use display::escape_controls;
@@ -20,7 +22,8 @@ pub use endpoint::{
     TlsServerSettings, Trigger,
 };
 pub use log::{
-    Direction, Entry, EntryKind, ErrorKind, FilteredView, LogFilter, NO_PEER, TrafficLog,
+    Direction, Entry, EntryKind, ErrorKind, FilteredView, LogBudget, LogCounters, LogFilter,
+    NO_PEER, Overflow, TrafficLog,
 };
 pub use payload::{Notation, Payload, PayloadError};
 pub use session::{LibraryItem, Session};

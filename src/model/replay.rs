@@ -44,6 +44,10 @@ pub struct Conversation {
     pub peer_closed: bool,
     /// The recorded peer address, for messages.
     pub remote: String,
+    /// Payload bytes the recording did not keep (dropped beyond its log
+    /// budget): the steps hold only their first bytes, so the conversation
+    /// cannot be checked, and its sends are not the recorded ones.
+    pub dropped: u64,
 }
 
 impl Conversation {
@@ -200,6 +204,7 @@ fn conversations_of(log: &TrafficLog, rows: &[usize], udp: bool) -> Vec<(u32, Co
                         steps: Vec::new(),
                         peer_closed: false,
                         remote: peer.remote.clone(),
+                        dropped: 0,
                     },
                     last: e.at_micros,
                     we_closed: false,
@@ -219,6 +224,7 @@ fn conversations_of(log: &TrafficLog, rows: &[usize], udp: bool) -> Vec<(u32, Co
                     gap: micros_between(o.last, e.at_micros),
                 });
                 o.last = e.at_micros;
+                o.conversation.dropped += e.dropped() as u64;
             }
             // Whoever sent the first FIN closed first: the peer (PeerClosed) or we (HalfClosed).
             None if e.kind == EntryKind::PeerClosed && !o.we_closed => {
@@ -381,6 +387,9 @@ pub enum Difference {
     ExtraDatagram,
     /// A recorded connection was never made.
     NeverConnected,
+    /// The recording did not keep every byte of its payloads (dropped beyond
+    /// its log budget), so what came back cannot be compared with it.
+    NotCheckable { dropped: u64 },
 }
 
 /// The first difference of one conversation, with what was expected and what came.
@@ -486,9 +495,16 @@ impl fmt::Display for Mismatch {
             Difference::MissingDatagram => "the datagram never came".into(),
             Difference::ExtraDatagram => "a datagram came that the recording does not have".into(),
             Difference::NeverConnected => "the recorded connection was never made".into(),
+            Difference::NotCheckable { dropped } => format!(
+                "not checkable: the recording dropped {dropped} byte{} of its payloads (beyond its log budget), so it has no whole payloads to compare with",
+                plural(*dropped as usize)
+            ),
         };
         writeln!(f, "{what}: {summary}")?;
-        if matches!(self.difference, Difference::NeverConnected) {
+        if matches!(
+            self.difference,
+            Difference::NeverConnected | Difference::NotCheckable { .. }
+        ) {
             return Ok(());
         }
         let caret = match self.difference {
@@ -606,6 +622,14 @@ pub fn check_conversation(
         context_start: 0,
         row: None,
     };
+    if conversation.dropped > 0 {
+        return Some(Mismatch {
+            difference: Difference::NotCheckable {
+                dropped: conversation.dropped,
+            },
+            ..base
+        });
+    }
     let Some(received) = received else {
         return Some(base);
     };
@@ -718,6 +742,7 @@ mod tests {
             steps: vec![step.clone(), step],
             peer_closed: false,
             remote: String::new(),
+            dropped: 0,
         };
         assert_eq!(conversation.duration(), Duration::MAX);
     }
@@ -878,6 +903,29 @@ mod tests {
             m.to_string().trim(),
             "\"client\", connection 2: the recorded connection was never made"
         );
+    }
+
+    #[test]
+    fn a_recording_with_dropped_bytes_is_not_checkable() {
+        let mut s = recorded();
+        let c = s.log.find_endpoint("client").unwrap();
+        // A third connection whose answer was recorded beyond a drop budget.
+        s.log.push(at(2000), c, 0, EntryKind::Connected, b"");
+        s.log.push(at(2001), c, 0, EntryKind::Sent, b"BIG?");
+        s.log
+            .push_kept(at(2002), c, 0, EntryKind::Received, b"first bytes", 5000);
+        let plans = plan_session(&s, Some("client"), None).unwrap();
+        let plan = &plans[0];
+        assert_eq!(plan.conversations[2].dropped, 5000);
+        assert_eq!(plan.conversations[0].dropped, 0);
+        // Even the very bytes the recording kept are not a match.
+        let m = check_conversation(plan, 2, Some(&[(9, b"first bytes")])).unwrap();
+        assert_eq!(m.difference, Difference::NotCheckable { dropped: 5000 });
+        assert_eq!(
+            m.to_string().trim_end(),
+            "\"client\", connection 3: not checkable: the recording dropped 5000 bytes of its payloads (beyond its log budget), so it has no whole payloads to compare with"
+        );
+        assert_eq!(check_conversation(plan, 0, Some(&[(7, b"OK 1")])), None);
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub struct Session {
     pub log: TrafficLog,
     /// Steps for a learner, when the session is a lesson.
     pub lesson: Option<super::lesson::Lesson>,
+    /// The session's own log budget, when it has one (else the program's
+    /// setting applies): `log_budget: (memory: "64 MiB", overflow: Drop)`.
+    pub log_budget: Option<super::budget::LogBudget>,
 }
 
 /// A named payload of the library.

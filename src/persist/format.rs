@@ -19,18 +19,21 @@
 //! )
 //! ```
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+use serde::ser::SerializeSeq as _;
 
 use super::LoadError;
-use crate::model::log::{EntryKind, ErrorKind, NO_PEER, TrafficLog};
+use crate::model::log::{Entry, EntryKind, ErrorKind, LogBudget, NO_PEER, TrafficLog};
 use crate::model::{EndpointSpec, LibraryItem, Payload, Session};
 
 /// The session format this build reads and writes.
 pub const FORMAT: u32 = 1;
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 #[serde(rename = "Session", deny_unknown_fields)]
 struct SessionFile {
     format: u32,
@@ -40,19 +43,36 @@ struct SessionFile {
     endpoints: Vec<EndpointSpec>,
     #[serde(default)]
     library: Vec<LibraryItem>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     lesson: Option<crate::model::lesson::Lesson>,
     #[serde(default)]
-    log: LogFile,
+    log_budget: Option<LogBudget>,
+    /// Built entry by entry while the file is read (see [`LogIn`]).
+    #[serde(default)]
+    log: LogIn,
 }
 
-#[derive(Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename = "Log", deny_unknown_fields)]
-struct LogFile {
-    #[serde(default)]
+/// [`SessionFile`] for writing: borrowed from the session, the log's entries
+/// serialized one by one as the writer takes them.
+#[derive(serde::Serialize)]
+#[serde(rename = "Session")]
+struct SessionOut<'a> {
+    format: u32,
+    notes: &'a str,
+    endpoints: &'a [EndpointSpec],
+    library: &'a [LibraryItem],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lesson: Option<&'a crate::model::lesson::Lesson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_budget: Option<LogBudget>,
+    log: LogOut<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename = "Log")]
+struct LogOut<'a> {
     peers: Vec<PeerFile>,
-    #[serde(default)]
-    entries: Vec<EntryFile>,
+    entries: EntriesOut<'a>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -63,18 +83,34 @@ struct PeerFile {
     remote: String,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 #[serde(rename = "Entry", deny_unknown_fields)]
 struct EntryFile {
     at: Timestamp,
     endpoint: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     peer: Option<u32>,
     event: EventFile,
+    /// Payload bytes not kept (beyond the log's budget): the payload given
+    /// is only the first bytes of one this many bytes longer.
+    #[serde(default)]
+    dropped: Option<u64>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename = "Entry")]
+struct EntryOut<'a> {
+    at: Timestamp,
+    endpoint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<u32>,
+    event: EventOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped: Option<u64>,
 }
 
 /// One log entry's event. Payloads carry their bytes, the rest a detail line.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 #[serde(rename = "Event")]
 enum EventFile {
     Sent(Payload),
@@ -93,6 +129,45 @@ enum EventFile {
     Stopped(String),
     Failed(ErrorKind, String),
     Note(String),
+}
+
+/// [`EventFile`] for writing, borrowing the log's bytes.
+#[derive(serde::Serialize)]
+#[serde(rename = "Event")]
+enum EventOut<'a> {
+    Sent(PayloadOut<'a>),
+    Received(PayloadOut<'a>),
+    Resolving(Cow<'a, str>),
+    Connecting(Cow<'a, str>),
+    Connected(Cow<'a, str>),
+    Listening(Cow<'a, str>),
+    Bound(Cow<'a, str>),
+    Accepted(Cow<'a, str>),
+    TlsHandshake(Cow<'a, str>),
+    PeerClosed(Cow<'a, str>),
+    HalfClosed(Cow<'a, str>),
+    Reset(Cow<'a, str>),
+    Closed(Cow<'a, str>),
+    Stopped(Cow<'a, str>),
+    Failed(ErrorKind, Cow<'a, str>),
+    Note(Cow<'a, str>),
+}
+
+/// A [`Payload`] as written, without copying printable text.
+#[derive(serde::Serialize)]
+#[serde(rename = "Payload")]
+enum PayloadOut<'a> {
+    Text(&'a str),
+    Hex(String),
+}
+
+impl<'a> PayloadOut<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(text) if crate::model::payload::is_printable_text(bytes) => PayloadOut::Text(text),
+            _ => PayloadOut::Hex(crate::model::payload::to_hex(bytes)),
+        }
+    }
 }
 
 /// RFC 3339 UTC with microseconds: `2026-11-25T10:00:00.123456Z`.
@@ -270,8 +345,9 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
         notes: file.notes,
         endpoints: file.endpoints,
         library: file.library,
-        log: TrafficLog::new(),
+        log: file.log.0,
         lesson: file.lesson,
+        log_budget: file.log_budget,
     };
     if let Err(message) = session.validate() {
         let mut seen = std::collections::HashSet::new();
@@ -286,58 +362,182 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
             message,
         });
     }
-
-    let log = &mut session.log;
-    // Endpoints of the session first, so the log's endpoint order follows the session's.
-    for e in &session.endpoints {
-        log.endpoint_index(&e.name);
-    }
-    for p in &file.log.peers {
-        let ep = log.endpoint_index(&p.endpoint);
-        log.peer_index(ep, p.peer, &p.remote);
-    }
-    for e in file.log.entries {
-        let ep = log.endpoint_index(&e.endpoint);
-        let peer = match e.peer {
-            Some(n) => log.peer_index(ep, n, ""),
-            None => NO_PEER,
-        };
-        let (kind, data): (EntryKind, Vec<u8>) = match e.event {
-            EventFile::Sent(p) => (EntryKind::Sent, p.0),
-            EventFile::Received(p) => (EntryKind::Received, p.0),
-            EventFile::Resolving(s) => (EntryKind::Resolving, s.into_bytes()),
-            EventFile::Connecting(s) => (EntryKind::Connecting, s.into_bytes()),
-            EventFile::Connected(s) => (EntryKind::Connected, s.into_bytes()),
-            EventFile::Listening(s) => (EntryKind::Listening, s.into_bytes()),
-            EventFile::Bound(s) => (EntryKind::Bound, s.into_bytes()),
-            EventFile::Accepted(s) => (EntryKind::Accepted, s.into_bytes()),
-            EventFile::TlsHandshake(s) => (EntryKind::TlsHandshake, s.into_bytes()),
-            EventFile::PeerClosed(s) => (EntryKind::PeerClosed, s.into_bytes()),
-            EventFile::HalfClosed(s) => (EntryKind::HalfClosed, s.into_bytes()),
-            EventFile::Reset(s) => (EntryKind::Reset, s.into_bytes()),
-            EventFile::Closed(s) => (EntryKind::Closed, s.into_bytes()),
-            EventFile::Stopped(s) => (EntryKind::Stopped, s.into_bytes()),
-            EventFile::Failed(k, s) => (EntryKind::Failed(k), s.into_bytes()),
-            EventFile::Note(s) => (EntryKind::Note, s.into_bytes()),
-        };
-        log.push(e.at.0, ep, peer, kind, &data);
+    // The log's endpoint order follows the session's, then the log's own.
+    session
+        .log
+        .order_endpoints(session.endpoints.iter().map(|e| e.name.as_str()));
+    if let Some(budget) = session.log_budget {
+        session.log.set_budget(budget);
     }
     Ok(session)
 }
 
-pub fn encode(session: &Session) -> String {
-    let log = &session.log;
-    // A peer's number in the file must name one peer of its endpoint. Runs of
-    // an endpoint each number their peers from 1 again, so a later run's peer
-    // whose number is taken gets the next free one.
+/// The log as read: built entry by entry while the file is parsed, so a big
+/// recording is never held twice (once as parsed entries, once as the log).
+#[derive(Default)]
+struct LogIn(TrafficLog);
+
+impl<'de> serde::Deserialize<'de> for LogIn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_struct("Log", LOG_FIELDS, LogVisitor)
+    }
+}
+
+const LOG_FIELDS: &[&str] = &["peers", "entries"];
+
+struct LogVisitor;
+
+impl<'de> Visitor<'de> for LogVisitor {
+    type Value = LogIn;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the log: (peers: [...], entries: [...])")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LogIn, A::Error> {
+        let mut log = TrafficLog::new();
+        let (mut peers, mut entries) = (false, false);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "peers" => {
+                    if std::mem::replace(&mut peers, true) {
+                        return Err(A::Error::duplicate_field("peers"));
+                    }
+                    for p in map.next_value::<Vec<PeerFile>>()? {
+                        let ep = log.endpoint_index(&p.endpoint);
+                        log.peer_index(ep, p.peer, &p.remote);
+                    }
+                }
+                "entries" => {
+                    if std::mem::replace(&mut entries, true) {
+                        return Err(A::Error::duplicate_field("entries"));
+                    }
+                    map.next_value_seed(EntriesIn(&mut log))?;
+                }
+                other => return Err(A::Error::unknown_field(other, LOG_FIELDS)),
+            }
+        }
+        Ok(LogIn(log))
+    }
+}
+
+/// Pushes each entry into the log as it is read.
+struct EntriesIn<'a>(&'a mut TrafficLog);
+
+impl<'de> DeserializeSeed<'de> for EntriesIn<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesIn<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of log entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let log = self.0;
+        while let Some(e) = seq.next_element::<EntryFile>()? {
+            let ep = log.endpoint_index(&e.endpoint);
+            let peer = match e.peer {
+                Some(n) => log.peer_index(ep, n, ""),
+                None => NO_PEER,
+            };
+            let (kind, data): (EntryKind, Vec<u8>) = match e.event {
+                EventFile::Sent(p) => (EntryKind::Sent, p.0),
+                EventFile::Received(p) => (EntryKind::Received, p.0),
+                EventFile::Resolving(s) => (EntryKind::Resolving, s.into_bytes()),
+                EventFile::Connecting(s) => (EntryKind::Connecting, s.into_bytes()),
+                EventFile::Connected(s) => (EntryKind::Connected, s.into_bytes()),
+                EventFile::Listening(s) => (EntryKind::Listening, s.into_bytes()),
+                EventFile::Bound(s) => (EntryKind::Bound, s.into_bytes()),
+                EventFile::Accepted(s) => (EntryKind::Accepted, s.into_bytes()),
+                EventFile::TlsHandshake(s) => (EntryKind::TlsHandshake, s.into_bytes()),
+                EventFile::PeerClosed(s) => (EntryKind::PeerClosed, s.into_bytes()),
+                EventFile::HalfClosed(s) => (EntryKind::HalfClosed, s.into_bytes()),
+                EventFile::Reset(s) => (EntryKind::Reset, s.into_bytes()),
+                EventFile::Closed(s) => (EntryKind::Closed, s.into_bytes()),
+                EventFile::Stopped(s) => (EntryKind::Stopped, s.into_bytes()),
+                EventFile::Failed(k, s) => (EntryKind::Failed(k), s.into_bytes()),
+                EventFile::Note(s) => (EntryKind::Note, s.into_bytes()),
+            };
+            let dropped = e.dropped.unwrap_or(0);
+            if dropped > 0 && !kind.is_traffic() {
+                return Err(A::Error::custom(
+                    "`dropped` belongs to Sent and Received payloads only",
+                ));
+            }
+            log.push_kept(e.at.0, ep, peer, kind, &data, dropped);
+        }
+        Ok(())
+    }
+}
+
+/// The log's entries, serialized one at a time from the log itself.
+struct EntriesOut<'a> {
+    log: &'a TrafficLog,
+    /// The file number of each peer of the log.
+    numbers: Vec<u32>,
+}
+
+impl serde::Serialize for EntriesOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let log = self.log;
+        let mut seq = s.serialize_seq(Some(log.len()))?;
+        for e in log.entries() {
+            seq.serialize_element(&entry_out(log, e, &self.numbers))?;
+        }
+        seq.end()
+    }
+}
+
+fn entry_out<'a>(log: &'a TrafficLog, e: &Entry, numbers: &[u32]) -> EntryOut<'a> {
+    let data = log.bytes_of(e);
+    let detail = || String::from_utf8_lossy(data);
+    let event = match e.kind {
+        EntryKind::Sent => EventOut::Sent(PayloadOut::new(data)),
+        EntryKind::Received => EventOut::Received(PayloadOut::new(data)),
+        EntryKind::Resolving => EventOut::Resolving(detail()),
+        EntryKind::Connecting => EventOut::Connecting(detail()),
+        EntryKind::Connected => EventOut::Connected(detail()),
+        EntryKind::Listening => EventOut::Listening(detail()),
+        EntryKind::Bound => EventOut::Bound(detail()),
+        EntryKind::Accepted => EventOut::Accepted(detail()),
+        EntryKind::TlsHandshake => EventOut::TlsHandshake(detail()),
+        EntryKind::PeerClosed => EventOut::PeerClosed(detail()),
+        EntryKind::HalfClosed => EventOut::HalfClosed(detail()),
+        EntryKind::Reset => EventOut::Reset(detail()),
+        EntryKind::Closed => EventOut::Closed(detail()),
+        EntryKind::Stopped => EventOut::Stopped(detail()),
+        EntryKind::Failed(k) => EventOut::Failed(k, detail()),
+        EntryKind::Note => EventOut::Note(detail()),
+    };
+    EntryOut {
+        at: Timestamp(e.at()),
+        endpoint: log.endpoint_name(e),
+        peer: (e.peer != NO_PEER)
+            .then(|| numbers.get(e.peer as usize).copied())
+            .flatten(),
+        event,
+        dropped: (!e.is_complete()).then_some(e.dropped() as u64),
+    }
+}
+
+/// The file number of each peer of the log. A peer's number in the file must
+/// name one peer of its endpoint. Runs of an endpoint each number their peers
+/// from 1 again, so a later run's peer whose number is taken gets the next free one.
+fn peer_numbers(log: &TrafficLog) -> Vec<u32> {
     let mut taken: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
     let mut next_free: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     for p in log.peers() {
         let top = next_free.entry(p.endpoint).or_insert(0);
         *top = (*top).max(p.number.saturating_add(1));
     }
-    let numbers: Vec<u32> = log
-        .peers()
+    log.peers()
         .iter()
         .map(|p| {
             if taken.insert((p.endpoint, p.number)) {
@@ -350,12 +550,19 @@ pub fn encode(session: &Session) -> String {
                 n
             }
         })
-        .collect();
-    let number_of = |e: &crate::model::log::Entry| {
-        (e.peer != crate::model::NO_PEER)
-            .then(|| numbers.get(e.peer as usize).copied())
-            .flatten()
-    };
+        .collect()
+}
+
+/// The first line of every session file.
+const HEADER: &str =
+    "// sockbench session. Hand edits are welcome; README.md describes the fields.\n";
+
+/// Writes the session as file text to `out`, entry by entry: payloads are
+/// read from the log (spilled ones from the spill file) as they are written,
+/// never gathered in memory first. Give a buffered writer.
+pub fn encode_to<W: std::io::Write>(session: &Session, mut out: W) -> std::io::Result<()> {
+    let log = &session.log;
+    let numbers = peer_numbers(log);
     let peers = log
         .peers()
         .iter()
@@ -366,45 +573,17 @@ pub fn encode(session: &Session) -> String {
             remote: p.remote.clone(),
         })
         .collect();
-    let entries = log
-        .entries()
-        .iter()
-        .map(|e| {
-            let data = log.bytes_of(e);
-            let detail = || String::from_utf8_lossy(data).into_owned();
-            let event = match e.kind {
-                EntryKind::Sent => EventFile::Sent(Payload::new(data)),
-                EntryKind::Received => EventFile::Received(Payload::new(data)),
-                EntryKind::Resolving => EventFile::Resolving(detail()),
-                EntryKind::Connecting => EventFile::Connecting(detail()),
-                EntryKind::Connected => EventFile::Connected(detail()),
-                EntryKind::Listening => EventFile::Listening(detail()),
-                EntryKind::Bound => EventFile::Bound(detail()),
-                EntryKind::Accepted => EventFile::Accepted(detail()),
-                EntryKind::TlsHandshake => EventFile::TlsHandshake(detail()),
-                EntryKind::PeerClosed => EventFile::PeerClosed(detail()),
-                EntryKind::HalfClosed => EventFile::HalfClosed(detail()),
-                EntryKind::Reset => EventFile::Reset(detail()),
-                EntryKind::Closed => EventFile::Closed(detail()),
-                EntryKind::Stopped => EventFile::Stopped(detail()),
-                EntryKind::Failed(k) => EventFile::Failed(k, detail()),
-                EntryKind::Note => EventFile::Note(detail()),
-            };
-            EntryFile {
-                at: Timestamp(e.at()),
-                endpoint: log.endpoint_name(e).to_owned(),
-                peer: number_of(e),
-                event,
-            }
-        })
-        .collect();
-    let file = SessionFile {
+    let file = SessionOut {
         format: FORMAT,
-        notes: session.notes.clone(),
-        endpoints: session.endpoints.clone(),
-        library: session.library.clone(),
-        lesson: session.lesson.clone(),
-        log: LogFile { peers, entries },
+        notes: &session.notes,
+        endpoints: &session.endpoints,
+        library: &session.library,
+        lesson: session.lesson.as_ref(),
+        log_budget: session.log_budget,
+        log: LogOut {
+            peers,
+            entries: EntriesOut { log, numbers },
+        },
     };
     // Nested values past the third level stay on one line: one peer and one
     // log entry per line reads well and diffs well.
@@ -412,18 +591,58 @@ pub fn encode(session: &Session) -> String {
         .depth_limit(3)
         .struct_names(false)
         .separate_tuple_members(false);
-    let body = ron_options()
-        .to_string_pretty(&file, pretty)
-        .unwrap_or_else(|e| format!("// could not encode the session: {e}\n"));
-    format!(
-        "// sockbench session. Hand edits are welcome; README.md describes the fields.\n{body}\n"
-    )
+    out.write_all(HEADER.as_bytes())?;
+    let mut kept = KeepError {
+        out: &mut out,
+        error: None,
+    };
+    let encoded = ron_options().to_io_writer_pretty(&mut kept, &file, pretty);
+    if let Some(e) = kept.error {
+        return Err(e);
+    }
+    encoded.map_err(|e| std::io::Error::other(format!("could not encode the session: {e}")))?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// A writer that keeps the first I/O error whole (ron's keeps only its text),
+/// so a full disk is still said as one.
+struct KeepError<W> {
+    out: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::io::Write for KeepError<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf).map_err(|e| {
+            let kind = e.kind();
+            self.error.get_or_insert(e);
+            std::io::Error::from(kind)
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush().map_err(|e| {
+            let kind = e.kind();
+            self.error.get_or_insert(e);
+            std::io::Error::from(kind)
+        })
+    }
+}
+
+/// The session as file text (see [`encode_to`]).
+pub fn encode(session: &Session) -> String {
+    let mut text = Vec::new();
+    if let Err(e) = encode_to(session, &mut text) {
+        return format!("// could not encode the session: {e}\n");
+    }
+    String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::log::Direction;
+    use crate::model::log::{Direction, Overflow};
     use crate::model::{AutoReply, EndpointKind};
     use proptest::prelude::*;
     use std::path::PathBuf;
@@ -508,6 +727,163 @@ mod tests {
         same_log(&s.log, &back.log);
         // And the text is stable through a second trip.
         assert_eq!(encode(&back), text);
+    }
+
+    /// The sample session's log pushed again into a log with `budget`, plus a
+    /// few payloads large enough to go over it.
+    fn with_budget(budget: LogBudget, spill: &Path) -> Session {
+        let s = sample();
+        let mut log = TrafficLog::with_budget(budget).spill_in(vec![spill.to_owned()]);
+        for name in s.log.endpoints() {
+            log.endpoint_index(name);
+        }
+        for p in s.log.peers() {
+            log.peer_index(p.endpoint, p.number, &p.remote);
+        }
+        for e in s.log.entries() {
+            log.push(e.at(), e.endpoint, e.peer, e.kind, s.log.bytes_of(e));
+        }
+        let c = log.find_endpoint("client").unwrap();
+        // 9 MiB: more than one spill segment, so some are read from the mapping.
+        for i in 0..9u32 {
+            let big: Vec<u8> = (0..(1 << 20))
+                .map(|j: u32| b'a' + ((j * 7 + i) % 26) as u8)
+                .collect();
+            log.push(at(2_000_000 + i as i64), c, 0, EntryKind::Received, &big);
+            log.push(at(2_000_000 + i as i64), c, 0, EntryKind::Sent, b"next\n");
+        }
+        Session { log, ..s }
+    }
+
+    #[test]
+    fn a_spilled_log_saves_the_same_text_as_one_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let in_memory = with_budget(LogBudget::new(u64::MAX, Overflow::Spill), dir.path());
+        let spilled = with_budget(LogBudget::new(100_000, Overflow::Spill), dir.path());
+        assert_eq!(in_memory.log.counters().spilled_bytes, 0);
+        assert!(spilled.log.counters().spilled_bytes >= 8 << 20);
+        let text = encode(&in_memory);
+        assert_eq!(encode(&spilled), text);
+        // Through the streamed atomic save, too.
+        let file = dir.path().join("s.ron");
+        crate::persist::save(&file, &spilled).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+        let back = crate::persist::load(&file).unwrap();
+        same_log(&back.log, &in_memory.log);
+    }
+
+    #[test]
+    fn a_dropped_payload_is_marked_and_never_saved_as_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = with_budget(LogBudget::new(100_000, Overflow::Drop), dir.path());
+        let text = encode(&s);
+        let marked: Vec<&str> = text.lines().filter(|l| l.contains("dropped:")).collect();
+        assert_eq!(marked.len(), 9, "{}", &text[..2000]);
+        let preview = crate::model::budget::PREVIEW_BYTES as usize;
+        assert!(
+            marked[0].ends_with(&format!("), dropped: {}),", (1 << 20) - preview)),
+            "{}",
+            marked[0]
+        );
+        // Read back: the same true length, not complete, the same text again.
+        let back = decode(&text, &p()).unwrap();
+        let e = back
+            .log
+            .entries()
+            .iter()
+            .find(|e| !e.is_complete())
+            .unwrap();
+        assert_eq!(e.len(), 1 << 20);
+        assert_eq!(back.log.bytes_of(e).len(), preview);
+        assert_eq!(back.log.counters().dropped_entries, 9);
+        assert_eq!(encode(&back), text);
+        // A file without the field reads as before: whole payloads.
+        assert!(sample().log.entries().iter().all(|e| e.is_complete()));
+        assert!(!encode(&sample()).contains("dropped"));
+    }
+
+    #[test]
+    fn dropped_bytes_belong_to_payloads_only() {
+        let err = decode(
+            "(format: 1, log: (entries: [(at: \"2026-11-25T10:00:00.000100Z\", endpoint: \"x\", event: Note(\"n\"), dropped: 5)]))",
+            &p(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`dropped` belongs to Sent and Received"),
+            "{err}"
+        );
+        // A hand-written length beyond 4 GiB is kept as a drop, not a wrap.
+        let s = decode(
+            "(format: 1, log: (entries: [(at: \"2026-11-25T10:00:00.000100Z\", endpoint: \"x\", event: Sent(Text(\"abc\")), dropped: 99999999999)]))",
+            &p(),
+        )
+        .unwrap();
+        let e = s.log.entry(0).unwrap();
+        assert!(!e.is_complete());
+        assert_eq!(s.log.bytes_of(e), b"abc");
+    }
+
+    #[test]
+    fn a_session_budget_round_trips_and_applies_to_its_log() {
+        let mut s = sample();
+        s.log_budget = Some(LogBudget::new(64 << 20, Overflow::Drop));
+        let text = encode(&s);
+        assert!(
+            text.contains(
+                "    log_budget: (\n        memory: \"64 MiB\",\n        overflow: Drop,\n    ),\n"
+            ),
+            "{text}"
+        );
+        let back = decode(&text, &p()).unwrap();
+        assert_eq!(back.log_budget, s.log_budget);
+        assert_eq!(back.log.budget(), LogBudget::new(64 << 20, Overflow::Drop));
+        let err = decode("(format: 1, log_budget: (memory: \"lots\"))", &p()).unwrap_err();
+        assert!(
+            err.to_string().contains("log budget memory \"lots\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_log_is_read_in_any_field_order_with_the_session_order_of_endpoints() {
+        let text = encode(&sample());
+        let back = decode(&text, &p()).unwrap();
+        assert_eq!(back.log.endpoints(), ["echo server", "client"]);
+        // Entries before peers (a hand edit): the same log.
+        let swapped = "(format: 1, endpoints: [(name: \"b\", kind: Udp()), (name: \"a\", kind: Udp())], log: (entries: [(at: \"2026-11-25T10:00:00.000100Z\", endpoint: \"a\", peer: 1, event: Sent(Text(\"x\")))], peers: [(endpoint: \"a\", peer: 1, remote: \"127.0.0.1:9\")]))";
+        let s = decode(swapped, &p()).unwrap();
+        assert_eq!(s.log.endpoints(), ["b", "a"]);
+        assert_eq!(
+            s.log.peer_of(s.log.entry(0).unwrap()).unwrap().remote,
+            "127.0.0.1:9"
+        );
+        let err = decode("(format: 1, log: (entries: [], extra: 1))", &p()).unwrap_err();
+        assert!(err.to_string().contains("extra"), "{err}");
+    }
+
+    #[test]
+    fn a_failing_writer_is_reported_with_its_own_error() {
+        struct Full(usize);
+        impl std::io::Write for Full {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if self.0 < buf.len() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        "disk full",
+                    ));
+                }
+                self.0 -= buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let err = encode_to(&sample(), Full(300)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+        assert_eq!(err.to_string(), "disk full");
     }
 
     #[test]

@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 
 use crate::model::Session;
 
-pub use format::{FORMAT, format_timestamp};
+pub use format::{FORMAT, encode_to, format_timestamp};
 pub use read::{NOTE_LIMIT, PEM_LIMIT, ReadError, SESSION_LIMIT, read_bounded};
 pub use write::{
     SaveFailure, SaveTarget, prepare_file, prepare_save, save_or_recover, write_atomic,
-    write_output,
+    write_atomic_with, write_output,
 };
 
 /// Why a session file could not be read.
@@ -141,8 +141,7 @@ pub fn check_writable(path: &Path) -> Result<(), SaveError> {
 /// Writes a session file atomically. `path` is a file, never standard output
 /// (the window's Save As, the recovery copy); see [`SaveTarget::save`] for both.
 pub fn save(path: &Path, session: &Session) -> Result<(), SaveError> {
-    let text = to_string(session)?;
-    write_atomic(path, text.as_bytes())
+    SaveTarget::File(path.to_owned()).save(session)
 }
 
 #[cfg(test)]

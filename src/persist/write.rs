@@ -40,10 +40,23 @@ impl SaveTarget {
         }
     }
 
-    /// Saves a session to the target.
+    /// Saves a session to the target, streamed entry by entry (spilled
+    /// payloads are read back from the spill file as they are written).
     pub fn save(&self, session: &Session) -> Result<(), SaveError> {
-        let text = super::to_string(session)?;
-        self.write(text.as_bytes())
+        session
+            .validate()
+            .map_err(|message| SaveError::Invalid { message })?;
+        match self {
+            SaveTarget::Stdout => {
+                let out = std::io::BufWriter::with_capacity(SAVE_BUFFER, std::io::stdout().lock());
+                super::format::encode_to(session, out)
+                    .map_err(|source| SaveError::Stdout { source })
+            }
+            SaveTarget::File(path) => write_atomic_with(path, |file| {
+                let out = std::io::BufWriter::with_capacity(SAVE_BUFFER, file);
+                super::format::encode_to(session, out)
+            }),
+        }
     }
 
     /// The file, when the target is one.
@@ -234,11 +247,23 @@ fn temp_path(path: &Path) -> PathBuf {
     folder_of(path).join(format!(".{}.{}-{n}.tmp", &name[..end], std::process::id()))
 }
 
+/// The write buffer of a streamed save.
+const SAVE_BUFFER: usize = 256 * 1024;
+
 /// Writes `bytes` to a temporary file beside `path`, flushes it, and renames it
 /// over `path`, which must be a regular file or new (see [`classify`]; never
 /// standard output). On any failure the target is untouched and the temporary
 /// removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SaveError> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] with the content written by `write` to the temporary
+/// file as it goes (a streamed save), rather than given whole.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), SaveError> {
     let path = match classify(path, false)? {
         SaveTarget::File(path) => path,
         SaveTarget::Stdout => {
@@ -254,7 +279,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SaveError> {
             .write(true)
             .create_new(true)
             .open(&temp)?;
-        file.write_all(bytes)?;
+        write(&mut file)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&temp, &path)
@@ -337,15 +362,7 @@ pub fn save_or_recover_in(
 /// Where unsaved recordings go: `$XDG_CACHE_HOME/sockbench`,
 /// `~/.cache/sockbench`, then the temporary folder.
 pub fn recovery_folders() -> Vec<PathBuf> {
-    let mut folders = Vec::new();
-    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME").filter(|c| !c.is_empty()) {
-        folders.push(PathBuf::from(cache).join("sockbench"));
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        folders.push(PathBuf::from(home).join(".cache").join("sockbench"));
-    }
-    folders.push(std::env::temp_dir());
-    folders
+    crate::model::spill::cache_folders()
 }
 
 #[cfg(test)]
