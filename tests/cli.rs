@@ -348,7 +348,8 @@ fn sigterm_stops_listen_cleanly_and_still_saves() {
     assert!(status.success());
     let (code, _, err) = finish(child, out);
     assert_eq!(code, 0, "{err}");
-    assert!(err.starts_with("summary: "), "{err}");
+    assert!(err.starts_with("listening on 127.0.0.1:"), "{err}");
+    assert!(err.lines().last().unwrap().starts_with("summary: "), "{err}");
     assert!(std::fs::read_to_string(&save).unwrap().contains("Bound("));
 }
 
