@@ -81,6 +81,22 @@ impl Run {
         if let Some(entry) = self.session.log.entry(index) {
             self.totals.add(entry.kind, entry.len());
         }
+        if let EventKind::Failed { error, .. } = &event.kind
+            && error.failed_write
+        {
+            // The payload reported as sent just before did not go out: the
+            // summary counts only payloads written whole.
+            let log = &self.session.log;
+            let failed = (0..index)
+                .rev()
+                .take(4096)
+                .filter_map(|i| log.entry(i))
+                .find(|e| e.endpoint == endpoint && e.kind == crate::model::log::EntryKind::Sent);
+            if let Some(sent) = failed {
+                self.totals.sent = self.totals.sent.saturating_sub(1);
+                self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(sent.len() as u64);
+            }
+        }
         if !self.quiet {
             say(entry_line(&self.session.log, index));
         }
