@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::model::Session;
 
 pub use format::{FORMAT, encode_to, format_timestamp};
+pub(crate) use read::kind_of;
 pub use read::{NOTE_LIMIT, PEM_LIMIT, ReadError, SESSION_LIMIT, read_bounded};
 pub use write::{
     SaveFailure, SaveTarget, prepare_file, prepare_save, save_or_recover, write_atomic,
@@ -75,6 +76,8 @@ pub enum SaveError {
     NoName { path: PathBuf },
     #[error("{}: is {kind}, not a regular file; give a file name (or - for standard output)", path.display())]
     NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{}: is a symbolic link to nothing; give a file name, or make the link point at a file", path.display())]
+    DanglingLink { path: PathBuf },
     #[error("{}: the folder {} does not exist; create it first or give another folder", path.display(), folder.display())]
     NoFolder { path: PathBuf, folder: PathBuf },
     #[error("{}: {} is a file, not a folder", path.display(), parent.display())]

@@ -92,6 +92,34 @@ pub fn classify(path: &Path, stdout_ok: bool) -> Result<SaveTarget, SaveError> {
     if stdout_ok && is_stdout_name(path) {
         return Ok(SaveTarget::Stdout);
     }
+    // A symbolic link is followed: what it names is written (atomically, in
+    // that file's folder) and the link stays a link; a link to nothing, or
+    // to something that is not a regular file, is refused below.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => match std::fs::canonicalize(path) {
+                Ok(target) => classify(&target, false),
+                Err(source) => Err(SaveError::Write {
+                    path: path.to_owned(),
+                    source,
+                }),
+            },
+            Ok(m) if m.is_dir() => Err(SaveError::IsDirectory {
+                path: path.to_owned(),
+            }),
+            Ok(m) => Err(SaveError::NotAFile {
+                path: path.to_owned(),
+                kind: super::read::kind_of(m.file_type()),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SaveError::DanglingLink {
+                path: path.to_owned(),
+            }),
+            Err(source) => Err(SaveError::Write {
+                path: path.to_owned(),
+                source,
+            }),
+        };
+    }
     let owned = || path.to_owned();
     let bytes = path.as_os_str().as_encoded_bytes();
     if bytes.is_empty() {
@@ -440,6 +468,38 @@ mod tests {
         use std::os::unix::fs::FileTypeExt as _;
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         assert_eq!(names_in(dir.path()), ["fifo"]);
+    }
+
+    #[test]
+    fn a_link_to_a_file_writes_the_file_and_stays_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.ron");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("link.ron");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        // Before: the link was replaced by a regular file, the target kept "old".
+        write_atomic(&link, b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        assert!(matches!(
+            prepare_save(&link).unwrap(),
+            SaveTarget::File(p) if p == real.canonicalize().unwrap()
+        ));
+        let dangling = dir.path().join("dangling.ron");
+        std::os::unix::fs::symlink(dir.path().join("nothing"), &dangling).unwrap();
+        let err = write_atomic(&dangling, b"x").unwrap_err();
+        assert!(matches!(err, SaveError::DanglingLink { .. }), "{err}");
+        assert!(
+            std::fs::symlink_metadata(&dangling)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
     }
 
     #[test]
