@@ -15,6 +15,7 @@
 //! `main.rs` only parses the command line and picks one of these.
 
 pub mod app;
+pub mod capture;
 pub mod cli;
 pub mod engine;
 pub mod export;

@@ -32,6 +32,8 @@ pub(super) enum Command {
     Replay(ReplayArgs),
     /// Export a session: an endpoint as a Python program, the log as Mermaid or CSV.
     Export(ExportArgs),
+    /// Turn a capture (pcap, pcapng) into a session that replays as a mock or a client.
+    Import(ImportArgs),
     /// Check session files: each is read and validated, nothing runs.
     Check {
         /// Session files to check.
@@ -250,4 +252,21 @@ pub(super) struct ExportArgs {
     /// The endpoint of a Python program (default: the first client with recorded payloads).
     #[arg(long, value_name = "NAME")]
     pub endpoint: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").args(["conversation", "port"])))]
+pub(super) struct ImportArgs {
+    /// The capture file (pcap or pcapng, as tcpdump, dumpcap or Wireshark write).
+    #[arg(value_name = "CAPTURE")]
+    pub capture: PathBuf,
+    /// The session file to write (`-` for standard output).
+    #[arg(short = 'o', long = "output", value_name = "SESSION.ron")]
+    pub output: PathBuf,
+    /// Import conversation N of the listing (default: the one with the most bytes).
+    #[arg(long, value_name = "N")]
+    pub conversation: Option<String>,
+    /// Import every conversation on this port, as connections to one server.
+    #[arg(long, value_name = "P")]
+    pub port: Option<String>,
 }

@@ -35,7 +35,7 @@ mod replay;
 mod request;
 
 pub use flags::Proto;
-pub use prepare::{ConnectJob, ExportJob, Job, ListenJob, ReplayJob, prepare};
+pub use prepare::{ConnectJob, ExportJob, ImportJob, Job, ListenJob, ReplayJob, prepare};
 pub use request::{
     Answer, ConnectRequest, ExportRequest, ListenRequest, Output, ReplayRequest, Request,
     UsageError, parse,
@@ -106,6 +106,26 @@ pub fn run(job: Job, runtime: &tokio::runtime::Runtime) -> i32 {
             errors.finish()
         }
         Job::Check(files) => check::run(&files),
+        Job::Import(job) => {
+            let mut errors = Errors::default();
+            // The session itself may be going to stdout: the listing then goes to stderr.
+            let to_stdout = job.output == crate::persist::SaveTarget::Stdout;
+            for line in &job.listing {
+                if to_stdout {
+                    note!("{}", escape(line));
+                } else {
+                    console::line(escape(line));
+                }
+            }
+            for note in &job.notes {
+                note!("{}", escape(note));
+            }
+            if let Err(e) = job.output.save(&job.session) {
+                errors.add(EXIT_OUTPUT, e.to_string());
+            }
+            errors.add_console();
+            errors.finish()
+        }
         Job::Connect(r) => runtime.block_on(drive::connect(r)),
         Job::Listen(r) => runtime.block_on(drive::listen(r)),
         Job::Replay(r) => runtime.block_on(replay::replay(r)),

@@ -54,7 +54,19 @@ pub enum Job {
     Replay(ReplayJob),
     Export(ExportJob),
     Check(Vec<PathBuf>),
+    Import(ImportJob),
     Print(String),
+}
+
+/// An `import` ready to write: the capture read, the session made.
+#[derive(Debug)]
+pub struct ImportJob {
+    /// One line per conversation found, then what was chosen.
+    pub listing: Vec<String>,
+    /// Said on stderr: what was imported, and anything left out.
+    pub notes: Vec<String>,
+    pub session: crate::model::Session,
+    pub output: SaveTarget,
 }
 
 /// Reads and checks what `request` names on disk.
@@ -70,6 +82,10 @@ pub fn prepare(request: Request) -> Result<Job, UsageError> {
         Request::Listen(r) => listen(r).map(Job::Listen).map_err(summary),
         Request::Replay(r) => replay(r).map(Job::Replay).map_err(summary),
         Request::Export(r) => export(r).map(Job::Export).map_err(|message| UsageError {
+            message,
+            summary: false,
+        }),
+        Request::Import(r) => import(r).map(Job::Import).map_err(|message| UsageError {
             message,
             summary: false,
         }),
@@ -169,6 +185,87 @@ fn export(r: ExportRequest) -> Result<ExportJob, String> {
     let text = crate::export::export(&session, &name, r.to, r.endpoint.as_deref())
         .map_err(|e| format!("{}: {e}", r.file.display()))?;
     Ok(ExportJob { text, output })
+}
+
+fn import(r: super::request::ImportRequest) -> Result<ImportJob, String> {
+    use crate::capture::{self, Choice};
+    let output = crate::persist::prepare_save(&r.output).map_err(|e| e.to_string())?;
+    let (packets, stats) = capture::read_file(&r.capture).map_err(|e| e.to_string())?;
+    let (found, left_out) = capture::conversations(&packets);
+    let mut listing: Vec<String> = found
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("#{} {}", i + 1, c.describe()))
+        .collect();
+    let mut notes = Vec::new();
+    if left_out > 0 {
+        notes.push(format!(
+            "note: {left_out} more conversations were not told apart (at most {} are)",
+            capture::CONVERSATION_LIMIT
+        ));
+    }
+    let name = r.capture.display().to_string();
+    let chosen = capture::choose(&found, r.choice).map_err(|e| {
+        let what = if found.is_empty() {
+            format!(
+                " ({} frame{} read, {} not TCP or UDP{})",
+                stats.frames,
+                if stats.frames == 1 { "" } else { "s" },
+                stats.skipped + stats.fragments + stats.malformed,
+                stats
+                    .stopped
+                    .as_deref()
+                    .map(|s| format!("; {s}"))
+                    .unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
+        format!("{name}: {e}{what}")
+    })?;
+    let numbers: Vec<String> = chosen.iter().map(|i| format!("#{}", i + 1)).collect();
+    listing.push(match r.choice {
+        Choice::Largest => format!(
+            "importing {} (the conversation with the most bytes; pick another with --conversation N)",
+            numbers.join(", ")
+        ),
+        Choice::Number(_) => format!("importing {}", numbers.join(", ")),
+        Choice::Port(p) => format!("importing {} (every conversation on port {p})", numbers.join(", ")),
+    });
+    let (session, report) = capture::to_session(&packets, &found, &chosen, &name);
+    if let Some(stopped) = &stats.stopped {
+        notes.push(format!(
+            "note: {stopped}; the session holds what came before"
+        ));
+    }
+    if stats.malformed > 0 || stats.fragments > 0 {
+        notes.push(format!(
+            "note: {} frame{} skipped: {} malformed or cut short, {} IP fragments (not reassembled)",
+            stats.malformed + stats.fragments,
+            if stats.malformed + stats.fragments == 1 { "" } else { "s" },
+            stats.malformed,
+            stats.fragments
+        ));
+    }
+    if report.missing_bytes > 0 {
+        notes.push(format!(
+            "note: {} bytes were never captured; the session's notes and rows say where",
+            report.missing_bytes
+        ));
+    }
+    if report.left_out_bytes > 0 {
+        notes.push(format!(
+            "note: {} payload bytes beyond the import limit ({} MiB) were left out",
+            report.left_out_bytes,
+            capture::IMPORT_BYTES_LIMIT >> 20
+        ));
+    }
+    Ok(ImportJob {
+        listing,
+        notes,
+        session,
+        output,
+    })
 }
 
 /// Whether `a` and `b` name the same existing file (however they are spelled).

@@ -144,6 +144,14 @@ pub struct ExportRequest {
     pub endpoint: Option<String>,
 }
 
+/// A validated `import`; the capture is read by [`super::prepare`].
+#[derive(Debug)]
+pub struct ImportRequest {
+    pub capture: PathBuf,
+    pub output: PathBuf,
+    pub choice: crate::capture::Choice,
+}
+
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Request {
@@ -154,6 +162,7 @@ pub enum Request {
     Replay(ReplayRequest),
     Export(ExportRequest),
     Check(Vec<PathBuf>),
+    Import(ImportRequest),
     /// Print this text to stdout and exit 0 (help, version).
     Print(String),
 }
@@ -333,6 +342,34 @@ where
     let request = match cli.command {
         None => Ok(Request::Window(cli.file)),
         Some(Command::Check { files }) => Ok(Request::Check(files)),
+        Some(Command::Import(a)) => {
+            let choice = match (&a.conversation, &a.port) {
+                (Some(n), _) => match n.trim().parse::<usize>() {
+                    Ok(n) if n >= 1 => crate::capture::Choice::Number(n),
+                    _ => {
+                        return Err(usage(format!(
+                            "--conversation {}: give the number of a conversation in the listing (1, 2, …)",
+                            excerpt(n)
+                        )));
+                    }
+                },
+                (None, Some(p)) => match p.trim().parse::<u16>() {
+                    Ok(p) if p >= 1 => crate::capture::Choice::Port(p),
+                    _ => {
+                        return Err(usage(format!(
+                            "--port {}: give a port from 1 to 65535",
+                            excerpt(p)
+                        )));
+                    }
+                },
+                (None, None) => crate::capture::Choice::Largest,
+            };
+            Ok(Request::Import(ImportRequest {
+                capture: a.capture,
+                output: a.output,
+                choice,
+            }))
+        }
         Some(Command::Connect(a)) => {
             let sub = matches
                 .subcommand_matches("connect")
@@ -570,6 +607,10 @@ fn check_paths(request: &Request) -> Result<(), String> {
             if let Output::File(f) = &r.output {
                 paths.push(("-o", f.as_path()));
             }
+        }
+        Request::Import(r) => {
+            paths.push(("the capture", r.capture.as_path()));
+            paths.push(("-o", r.output.as_path()));
         }
         Request::Print(_) => {}
     }
