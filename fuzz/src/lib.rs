@@ -5,6 +5,8 @@
 //! instruments a dozen crates instead of the window's five hundred. If one of
 //! them starts to import `engine`, `app` or `cli`, this build says so at once.
 
+#[path = "../../src/capture/mod.rs"]
+pub mod capture;
 #[path = "../../src/export/mod.rs"]
 pub mod export;
 #[path = "../../src/model/mod.rs"]

@@ -65,7 +65,7 @@ pub fn size_text(bytes: u64) -> String {
 }
 
 /// What kind of thing a non-regular file is, in words.
-pub(crate) fn kind_of(file_type: std::fs::FileType) -> &'static str {
+pub fn kind_of(file_type: std::fs::FileType) -> &'static str {
     if file_type.is_dir() {
         return "a directory";
     }
