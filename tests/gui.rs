@@ -1211,3 +1211,142 @@ fn lesson_3_sender_hears_no_error_from_a_closed_port() {
     assert_eq!(failures, 0);
     assert!(gui.progress(1, 5));
 }
+
+/// `count` received payloads of `size` bytes for endpoint `index` of the open
+/// session, as the engine would report them.
+fn traffic(gui: &Gui, index: usize, count: usize, size: usize) -> Vec<sockbench::engine::Event> {
+    let id = gui.harness.state().doc.endpoints[index].id;
+    let at = chrono::Utc::now();
+    (0..count)
+        .map(|i| sockbench::engine::Event {
+            id,
+            at,
+            kind: sockbench::engine::EventKind::Traffic {
+                peer: 0,
+                remote: "127.0.0.1:9".parse().unwrap(),
+                dir: sockbench::model::Direction::Received,
+                bytes: vec![(i % 251) as u8; size].into(),
+            },
+        })
+        .collect()
+}
+
+/// Whether the last frame asked for the next one at once.
+fn asked_for_the_next_frame(gui: &Gui) -> bool {
+    gui.harness
+        .output()
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .is_some_and(|v| v.repaint_delay.is_zero())
+}
+
+/// Steps until the backlog is drained; every frame keeps within `budget` (by
+/// count: events, and bytes up to one event past the limit) and asks for the
+/// next frame while more waits. Returns the frames it took.
+fn drain_within(gui: &mut Gui, budget: sockbench::app::DrainBudget, largest: usize) -> usize {
+    for frame in 1..=1000 {
+        gui.step();
+        let report = gui.harness.state().last_drain();
+        assert!(report.events <= budget.events, "frame {frame}: {report:?}");
+        assert!(
+            report.bytes <= budget.bytes + largest,
+            "frame {frame}: {report:?}"
+        );
+        if report.finished {
+            return frame;
+        }
+        assert!(
+            asked_for_the_next_frame(gui),
+            "frame {frame} left events waiting and did not ask to come back"
+        );
+    }
+    panic!("the backlog was not drained in 1000 frames");
+}
+
+#[test]
+fn a_flood_backlog_is_drained_in_bounded_frames_each_within_the_budget() {
+    let mut gui = Gui::new();
+    gui.open_example("udp-pair");
+    // Counts decide here (the clock limit is out of reach), so the figures are exact.
+    let budget = sockbench::app::DrainBudget {
+        time: Duration::from_secs(3600),
+        bytes: 8 << 20,
+        events: 50_000,
+    };
+    gui.harness.state_mut().set_drain_budget(budget);
+    let backlog = traffic(&gui, 0, 200_000, 64);
+    gui.harness.state_mut().inject_events(backlog);
+    let frames = drain_within(&mut gui, budget, 64);
+    // 50,000 a frame: four frames, and a fifth that finds nothing left.
+    assert!(frames <= 5, "{frames} frames");
+    let state = gui.harness.state();
+    assert_eq!(state.doc.session.log.len(), 200_000);
+    assert_eq!(state.doc.endpoints[0].totals.received_bytes, 200_000 * 64);
+
+    // Few large payloads: the byte limit ends each frame's drain.
+    let big = traffic(&gui, 0, 40, 1 << 20);
+    gui.harness.state_mut().inject_events(big);
+    let frames = drain_within(&mut gui, budget, 1 << 20);
+    assert!((5..=6).contains(&frames), "{frames} frames");
+    assert_eq!(gui.harness.state().doc.session.log.len(), 200_040);
+
+    // The window's own budget: within its counts, and done in bounded frames.
+    let budget = sockbench::app::DrainBudget::default();
+    gui.harness.state_mut().set_drain_budget(budget);
+    let backlog = traffic(&gui, 1, 100_000, 100);
+    gui.harness.state_mut().inject_events(backlog);
+    drain_within(&mut gui, budget, 100);
+    assert_eq!(gui.harness.state().doc.session.log.len(), 300_040);
+    gui.step();
+    assert!(gui.shows("300040 rows"), "the log view counts every row");
+}
+
+#[test]
+fn the_autosave_never_runs_twice_at_once_and_keeps_payloads_up_to_its_cap() {
+    let recovery = tempfile::tempdir().unwrap();
+    let dir = recovery.path().to_owned();
+    let mut gui = Gui::with(|c| {
+        c.recovery_dir = Some(dir.clone());
+        c.autosave_every = Duration::ZERO;
+    });
+    gui.open_example("tcp-echo-pair");
+    gui.harness.state_mut().set_autosave_payload_cap(1 << 20);
+    let big = traffic(&gui, 0, 4, 1 << 20);
+    gui.harness.state_mut().inject_events(big);
+    // Every frame changes the document, and every frame may autosave: never
+    // while one is still being written.
+    for _ in 0..60 {
+        let more = traffic(&gui, 0, 1, 16);
+        gui.harness.state_mut().inject_events(more);
+        gui.step();
+        let (started, finished) = gui.harness.state().autosaves();
+        assert!(
+            started <= finished + 1,
+            "{started} started, {finished} done"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    gui.wait_for("the last autosave", |g| {
+        let (started, finished) = g.harness.state().autosaves();
+        started >= 1 && started == finished
+    });
+    let saved = sockbench::persist::load(&dir.join("recovery.ron")).unwrap();
+    let log = &saved.log;
+    let payload: usize = log
+        .entries()
+        .iter()
+        .filter(|e| e.kind.is_traffic())
+        .map(|e| e.len())
+        .sum();
+    assert!(payload <= 1 << 20, "{payload} bytes kept");
+    let last = log.len() - 1;
+    assert_eq!(log.entry(last).unwrap().kind, EntryKind::Note);
+    assert!(
+        log.detail(last)
+            .contains("left out; the autosave keeps at most 1 MiB of payloads"),
+        "{}",
+        log.detail(last)
+    );
+    // The window's own log keeps everything.
+    assert!(gui.harness.state().doc.session.log.data_bytes() >= 4 << 20);
+}

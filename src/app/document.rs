@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::endpoint_form::{EndpointForm, FormErrors};
 use crate::engine::{EndpointId, Event, EventKind, PeerId};
-use crate::model::log::Totals;
+use crate::model::log::{Totals, TrafficLog};
 use crate::model::{Direction, EndpointSpec, KindTag, Session};
 
 /// Where an endpoint is in its life, as its badge shows it.
@@ -344,10 +344,28 @@ impl Document {
     /// The session as it should be saved: every endpoint's form must be valid.
     pub fn to_session(&self) -> Result<Session, String> {
         let mut session = self.session.clone();
-        session.endpoints.clear();
+        session.endpoints = self.endpoint_specs()?;
+        Ok(session)
+    }
+
+    /// The session with `log` in place of its own (the autosave's capped
+    /// copy): everything but the log is cloned, and the log never is.
+    pub fn to_session_with_log(&mut self, log: TrafficLog) -> Result<Session, String> {
+        let endpoints = self.endpoint_specs()?;
+        let own = std::mem::take(&mut self.session.log);
+        let mut session = self.session.clone();
+        self.session.log = own;
+        session.log = log;
+        session.endpoints = endpoints;
+        Ok(session)
+    }
+
+    /// Every endpoint's settings, or the first form's mistake.
+    fn endpoint_specs(&self) -> Result<Vec<EndpointSpec>, String> {
+        let mut specs = Vec::with_capacity(self.endpoints.len());
         for (i, e) in self.endpoints.iter().enumerate() {
             match self.validate(i) {
-                Ok(spec) => session.endpoints.push(spec),
+                Ok(spec) => specs.push(spec),
                 Err(errors) => {
                     return Err(format!(
                         "endpoint \"{}\" has a mistake ({}); fix it before saving",
@@ -357,7 +375,7 @@ impl Document {
                 }
             }
         }
-        Ok(session)
+        Ok(specs)
     }
 
     /// Adds an endpoint of `kind` and selects it.

@@ -44,8 +44,44 @@ use crate::model::{HostPort, KindTag, Session};
 /// The name eframe stores preferences under.
 pub const APP_ID: &str = "sockbench";
 
-/// How long one frame may spend draining engine events before painting.
-const DRAIN_BUDGET: Duration = Duration::from_millis(4);
+/// How much of the engine's backlog one frame may drain before it paints:
+/// whichever limit comes first ends the frame's drain, and the frame asks for
+/// another at once. Time alone is not enough (a check every few events misses
+/// a few huge payloads), and counts alone are not either (a slow machine), so
+/// a flood never freezes a frame and the log still catches up quickly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrainBudget {
+    /// Wall time spent draining.
+    pub time: Duration,
+    /// Payload bytes taken in.
+    pub bytes: usize,
+    /// Events taken in.
+    pub events: usize,
+}
+
+impl Default for DrainBudget {
+    fn default() -> Self {
+        DrainBudget {
+            time: Duration::from_millis(4),
+            bytes: 8 << 20,
+            events: 50_000,
+        }
+    }
+}
+
+/// What one frame's drain took in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub events: usize,
+    /// Payload bytes of the events taken in.
+    pub bytes: usize,
+    /// True when nothing was left waiting; false when the budget ended the drain.
+    pub finished: bool,
+}
+
+/// Payload bytes between two looks at the clock while draining, so a few
+/// huge payloads cannot run far past the time budget.
+const DRAIN_CLOCK_BYTES: usize = 1 << 20;
 /// How long informational notices stay.
 const NOTICE_LIFETIME: Duration = Duration::from_secs(6);
 /// How long "Start all" waits for servers before starting the clients anyway.
@@ -167,6 +203,13 @@ pub struct App {
     start_queue: Option<StartQueue>,
     last_autosave: Instant,
     autosaved_change: u64,
+    /// An autosave is being written: the next waits for it (two writers of
+    /// one recovery file would race, and pile up under a flood).
+    autosave_in_flight: bool,
+    /// Autosaves started and finished, for tests.
+    autosaves: (u64, u64),
+    /// Payload bytes the recovery copy keeps at most.
+    autosave_payload_cap: usize,
     allow_close: bool,
     applied_theme: Option<config::Theme>,
     title: String,
@@ -190,6 +233,12 @@ pub struct App {
     os_tcp_asked: Option<Instant>,
     /// The lesson's step states for (log generation, rows, ticks).
     lesson_cache: Option<LessonCache>,
+    /// The limits of one frame's drain of engine events.
+    drain_budget: DrainBudget,
+    /// What the last frame's drain took in.
+    last_drain: DrainReport,
+    /// Events handed in by [`App::inject_events`], drained before the engine's.
+    injected: std::collections::VecDeque<crate::engine::Event>,
 }
 
 /// Lesson steps done, for the log state they were worked out from.
@@ -248,6 +297,9 @@ impl App {
             start_queue: None,
             last_autosave: Instant::now(),
             autosaved_change: 0,
+            autosave_in_flight: false,
+            autosaves: (0, 0),
+            autosave_payload_cap: files::RECOVERY_PAYLOAD_CAP,
             allow_close: false,
             applied_theme: None,
             title: String::new(),
@@ -265,6 +317,9 @@ impl App {
             os_tcp: Vec::new(),
             os_tcp_asked: None,
             lesson_cache: None,
+            drain_budget: DrainBudget::default(),
+            last_drain: DrainReport::default(),
+            injected: Default::default(),
         };
         if let Some(path) = app.config.open.clone() {
             app.files.load(path);
@@ -479,6 +534,8 @@ impl App {
                 }
             },
             FileMsg::Autosaved(result) => {
+                self.autosave_in_flight = false;
+                self.autosaves.1 += 1;
                 if let Err(e) = result {
                     self.notify(true, format!("Autosave failed: {e}"));
                 }
@@ -521,6 +578,7 @@ impl App {
 
     fn autosave(&mut self) {
         if self.config.recovery_dir.is_none()
+            || self.autosave_in_flight
             || !self.doc.is_dirty()
             || self.doc.changes == self.autosaved_change
             || self.last_autosave.elapsed() < self.config.autosave_every
@@ -528,10 +586,26 @@ impl App {
             return;
         }
         self.last_autosave = Instant::now();
-        if let Ok(session) = self.doc.to_session() {
+        // Payloads beyond the cap stay out of the copy (it is made here, on the
+        // UI thread), and the copy says so in a note row.
+        let log = files::recovery_log(&self.doc.session.log, self.autosave_payload_cap);
+        if let Ok(session) = self.doc.to_session_with_log(log) {
             self.autosaved_change = self.doc.changes;
-            self.files.autosave(session, self.doc.path.clone());
+            if self.files.autosave(session, self.doc.path.clone()) {
+                self.autosave_in_flight = true;
+                self.autosaves.0 += 1;
+            }
         }
+    }
+
+    /// Autosaves (started, finished) so far.
+    pub fn autosaves(&self) -> (u64, u64) {
+        self.autosaves
+    }
+
+    /// How many payload bytes the recovery copy keeps at most.
+    pub fn set_autosave_payload_cap(&mut self, cap: usize) {
+        self.autosave_payload_cap = cap;
     }
 
     // ----- endpoints -----
@@ -820,24 +894,68 @@ impl App {
         self.doc.touch();
     }
 
-    /// Drains engine events for at most the frame's budget.
+    /// Drains engine events within the frame's [`DrainBudget`]; when the
+    /// budget ends the drain, asks for the next frame at once.
     fn drain_events(&mut self, ctx: &egui::Context) {
-        let deadline = Instant::now() + DRAIN_BUDGET;
-        let mut count = 0u32;
-        while let Some(event) = self.events.try_recv() {
+        let budget = self.drain_budget;
+        let started = Instant::now();
+        let mut report = DrainReport::default();
+        let mut clock_bytes = 0usize;
+        loop {
+            if report.events >= budget.events || report.bytes >= budget.bytes {
+                break;
+            }
+            // The clock is read every 64 events or every MiB, not per event.
+            if (report.events % 64 == 63 || clock_bytes >= DRAIN_CLOCK_BYTES)
+                && started.elapsed() >= budget.time
+            {
+                break;
+            }
+            let Some(event) = self.injected.pop_front().or_else(|| self.events.try_recv()) else {
+                report.finished = true;
+                break;
+            };
+            let bytes = match &event.kind {
+                crate::engine::EventKind::Traffic { bytes, .. } => bytes.len(),
+                _ => 0,
+            };
             match &mut self.replay {
                 Some(run) if run.owns(event.id) => run.apply(&event),
                 _ => {
                     self.doc.apply(&event);
                 }
             }
-            count += 1;
-            if count.is_multiple_of(64) && Instant::now() >= deadline {
-                // More is waiting: paint this frame, come back at once.
-                ctx.request_repaint();
-                break;
-            }
+            report.events += 1;
+            report.bytes += bytes;
+            clock_bytes = if clock_bytes >= DRAIN_CLOCK_BYTES {
+                bytes
+            } else {
+                clock_bytes + bytes
+            };
         }
+        if !report.finished {
+            // More may be waiting: paint this frame, come back at once.
+            ctx.request_repaint();
+        }
+        self.last_drain = report;
+    }
+
+    /// The limits of one frame's drain of engine events.
+    pub fn set_drain_budget(&mut self, budget: DrainBudget) {
+        self.drain_budget = budget;
+    }
+
+    /// What the last frame's drain of engine events took in.
+    pub fn last_drain(&self) -> DrainReport {
+        self.last_drain
+    }
+
+    /// Hands events to the window as if the engine had sent them (tests and
+    /// benchmarks build a backlog with this); they are drained first, under
+    /// the same budget.
+    pub fn inject_events(&mut self, events: impl IntoIterator<Item = crate::engine::Event>) {
+        self.injected.extend(events);
+        self.ctx.request_repaint();
     }
 
     fn shortcuts(&mut self, ctx: &egui::Context) {
