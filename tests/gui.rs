@@ -1350,3 +1350,72 @@ fn the_autosave_never_runs_twice_at_once_and_keeps_payloads_up_to_its_cap() {
     // The window's own log keeps everything.
     assert!(gui.harness.state().doc.session.log.data_bytes() >= 4 << 20);
 }
+
+#[test]
+fn the_composer_belongs_to_its_endpoint_and_session_and_shows_what_goes_out() {
+    let mut gui = Gui::new();
+    gui.open_example("2-tcp-is-a-stream");
+    gui.type_payload("ping");
+    gui.click("frame");
+    gui.choose("2-byte length");
+    gui.click("ending");
+    gui.choose("LF (\\n)");
+    assert!(
+        gui.shows("7 bytes go out: 00 05 70 69 6e 67 0a"),
+        "the exact bytes beside Send"
+    );
+    // Another endpoint of the session has its own composer.
+    let other = gui.harness.state().doc.endpoints[1 - gui.harness.state().doc.selected]
+        .form
+        .name
+        .clone();
+    let mine = gui.harness.state().doc.endpoints[gui.harness.state().doc.selected]
+        .form
+        .name
+        .clone();
+    gui.click(&format!("● {other}"));
+    assert_eq!(
+        gui.harness.state().composer.framing,
+        sockbench::model::framing::Framing::Reads
+    );
+    assert!(!gui.shows("go out"));
+    gui.click(&format!("● {mine}"));
+    assert!(
+        gui.shows("7 bytes go out: 00 05 70 69 6e 67 0a"),
+        "kept with its endpoint"
+    );
+
+    // The next session starts from its own state: no frame, no line ending.
+    let next = gui.path("lessons/3-udp-has-no-connection.ron");
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::O);
+    gui.step();
+    retype(&mut gui, "Path", next.to_str().unwrap());
+    gui.click("Open");
+    gui.wait_for("lesson 3", |g| {
+        g.harness
+            .state()
+            .doc
+            .path
+            .as_ref()
+            .is_some_and(|p| p.ends_with("3-udp-has-no-connection.ron"))
+    });
+    let composer = &gui.harness.state().composer;
+    assert_eq!(composer.framing, sockbench::model::framing::Framing::Reads);
+    assert_eq!(
+        composer.line_ending,
+        sockbench::app::composer::LineEnding::None
+    );
+    assert!(!gui.shows("go out"));
+    assert!(!gui.shows("00 05"));
+}
+
+#[test]
+fn hex_to_text_escapes_binary_bytes() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.click("Hex");
+    gui.type_payload("de ad be ef");
+    gui.click("Text");
+    assert_eq!(gui.harness.state().composer.text, "\\xde\\xad\\xbe\\xef");
+    assert!(gui.shows("4 bytes"));
+}

@@ -504,6 +504,7 @@ impl App {
     }
 
     fn composer_ui(&mut self, ui: &mut Ui, index: usize) {
+        self.sync_composer();
         let e = &self.doc.endpoints[index];
         let up = e.state.is_up();
         let kind = e.kind();
@@ -579,6 +580,7 @@ impl App {
                 self.composer.switch_notation(notation);
             }
             ui.add_enabled_ui(self.composer.notation == Notation::Text, |ui| {
+                let label = ui.label("ending");
                 egui::ComboBox::from_id_salt("line ending")
                     .selected_text(self.composer.line_ending.label())
                     .show_ui(ui, |ui| {
@@ -591,6 +593,7 @@ impl App {
                         }
                     })
                     .response
+                    .labelled_by(label.id)
                     .on_hover_text("Added to the end of a text payload when it is sent");
             });
             let label = ui.label("frame");

@@ -189,7 +189,12 @@ pub struct App {
     pub prefs: Prefs,
     pub doc: Document,
     next_id: u64,
+    /// The selected endpoint's composer (see [`App::sync_composer`]).
     pub composer: Composer,
+    /// The endpoint `composer` belongs to.
+    composer_owner: Option<EndpointId>,
+    /// The composers of the open session's other endpoints, put away.
+    composers: std::collections::HashMap<EndpointId, Composer>,
     pub log_view: LogView,
     sessions: Vec<ListedSession>,
     pub notices: Vec<Notice>,
@@ -288,6 +293,8 @@ impl App {
             doc,
             next_id,
             composer: Composer::default(),
+            composer_owner: None,
+            composers: Default::default(),
             log_view: LogView::default(),
             sessions: Vec::new(),
             notices: Vec::new(),
@@ -325,6 +332,36 @@ impl App {
             app.files.load(path);
         }
         app
+    }
+
+    /// Keeps each composer with its endpoint: when another endpoint is
+    /// selected, the shown composer is put away with the endpoint it belongs
+    /// to and the selected one's comes out (fresh the first time). Only the
+    /// recent payloads are shared.
+    fn sync_composer(&mut self) {
+        let current = self.doc.endpoints.get(self.doc.selected).map(|e| e.id);
+        if current == self.composer_owner {
+            return;
+        }
+        let fresh = self.composer.fresh();
+        let shown = std::mem::replace(&mut self.composer, fresh);
+        if let Some(owner) = self.composer_owner {
+            self.composers.insert(owner, shown);
+        }
+        if let Some(id) = current
+            && let Some(mut kept) = self.composers.remove(&id)
+        {
+            kept.recent = std::mem::take(&mut self.composer.recent);
+            self.composer = kept;
+        }
+        self.composer_owner = current;
+    }
+
+    /// A new document: no composer of the session before comes along.
+    fn forget_composers(&mut self) {
+        self.composers.clear();
+        self.composer = self.composer.fresh();
+        self.composer_owner = None;
     }
 
     fn fresh_id(&mut self) -> EndpointId {
@@ -369,6 +406,7 @@ impl App {
                 });
                 self.next_id = ids;
                 self.log_view.reset();
+                self.forget_composers();
             }
             PendingAction::Open(path) => self.files.load(path),
             PendingAction::Quit => {
@@ -414,6 +452,7 @@ impl App {
         self.next_id = ids;
         self.log_view.reset();
         self.lesson_cache = None;
+        self.forget_composers();
         self.ready_to_send();
         if recovered {
             // The recovered work is not saved anywhere yet.
@@ -442,6 +481,7 @@ impl App {
         {
             self.doc.selected = i;
         }
+        self.sync_composer();
         // The composer starts from the session's first payload, or empty: a
         // payload of the session before would be sent to the wrong place.
         let bytes = self
@@ -728,6 +768,7 @@ impl App {
 
     /// Sends the composer's payload from the selected endpoint.
     pub fn send_composer(&mut self) {
+        self.sync_composer();
         let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
             return;
         };
@@ -1490,6 +1531,7 @@ impl eframe::App for App {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
         }
+        self.sync_composer();
         self.shortcuts(&ctx);
         self.handle_dropped_files(&ctx);
 
