@@ -596,15 +596,24 @@ fn unsaved_changes_are_asked_about_before_they_are_lost() {
 }
 
 #[test]
-fn ctrl_l_clears_the_log() {
+fn ctrl_l_asks_then_clears_the_log() {
     let mut gui = Gui::new();
     gui.open_example("udp-pair");
     gui.start_all();
     gui.wait_for("bound", |g| g.all_up());
-    assert!(gui.harness.state().doc.session.log.len() >= 2);
+    let rows = gui.harness.state().doc.session.log.len();
+    assert!(rows >= 2);
+    // It asks first: the log is the session's recording.
     gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::L);
     gui.step();
     gui.step();
+    assert!(gui.shows("Clear the log?"));
+    gui.click("Keep");
+    assert_eq!(gui.harness.state().doc.session.log.len(), rows);
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::L);
+    gui.step();
+    gui.step();
+    gui.click("Clear");
     assert_eq!(gui.harness.state().doc.session.log.len(), 0);
     assert!(gui.shows("0 rows"));
 }
@@ -1418,4 +1427,67 @@ fn hex_to_text_escapes_binary_bytes() {
     gui.click("Text");
     assert_eq!(gui.harness.state().composer.text, "\\xde\\xad\\xbe\\xef");
     assert!(gui.shows("4 bytes"));
+}
+
+#[test]
+fn shipped_sessions_are_templates_and_are_never_overwritten() {
+    let mut gui = Gui::new();
+    gui.open_example("1-first-tcp-echo");
+    let lesson = gui.path("lessons/1-first-tcp-echo.ron");
+    let original = std::fs::read(&lesson).unwrap();
+    gui.click("● server");
+    gui.click("▶ Start");
+    gui.wait_for("step 1", |g| g.progress(1, 7));
+    // Running a template records a log, but is no unsaved work.
+    assert!(!gui.harness.state().doc.is_dirty());
+    assert!(!gui.shows("● 1-first-tcp-echo"));
+
+    // Save goes to Save As, in a folder of the person's own.
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::S);
+    gui.step();
+    gui.step();
+    assert!(gui.shows("Save the session as"));
+    let suggested = gui
+        .harness
+        .get_by_label("Path")
+        .accesskit_node()
+        .value()
+        .unwrap_or_default();
+    assert!(suggested.ends_with("1-first-tcp-echo.ron"), "{suggested}");
+    assert!(
+        !Path::new(&suggested).starts_with(gui.dir.path()),
+        "{suggested} is in the program's sessions folder"
+    );
+    // Typed back onto the shipped file, it is refused with the reason.
+    retype(&mut gui, "Path", lesson.to_str().unwrap());
+    gui.click("Save here");
+    assert!(gui.shows("is one of the program's examples"));
+    assert!(
+        gui.shows("Save the session as"),
+        "the box stays for another place"
+    );
+    let own = tempfile::tempdir().unwrap();
+    let copy = own.path().join("my lesson.ron");
+    retype(&mut gui, "Path", copy.to_str().unwrap());
+    gui.click("Save here");
+    gui.wait_for("the copy", |_| copy.is_file());
+    assert_eq!(
+        std::fs::read(&lesson).unwrap(),
+        original,
+        "the lesson is as shipped"
+    );
+    gui.wait_for("the document is the copy", |g| {
+        g.harness.state().doc.path.as_deref() == Some(copy.as_path())
+    });
+
+    // A template run then left asks nothing.
+    let mut gui = Gui::new();
+    gui.open_example("udp-pair");
+    gui.start_all();
+    gui.wait_for("bound", |g| g.all_up());
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    gui.step();
+    gui.step();
+    assert!(!gui.shows("Save changes?"));
+    assert!(gui.harness.state().doc.endpoints.is_empty());
 }

@@ -229,6 +229,12 @@ pub struct Document {
     /// while the save ran keeps the document marked unsaved.
     pub changes: u64,
     pub saved_at_change: u64,
+    /// The document is a shipped example or lesson (a file in the program's
+    /// sessions folder): running it records a log but is no unsaved work;
+    /// only edits are, and they are saved elsewhere (Save goes to Save As).
+    pub template: bool,
+    /// Edits of the settings, notes or library (not the log) since opening.
+    edits: u64,
     /// Lesson steps without a checkpoint that the learner ticked off, with
     /// the log's length at that moment (later steps count only what came after).
     pub ticked: Vec<Option<usize>>,
@@ -268,15 +274,30 @@ impl Document {
             selected: 0,
             changes: 0,
             saved_at_change: 0,
+            template: false,
+            edits: 0,
             ticked: Vec::new(),
         }
     }
 
+    /// Whether there is work to save: any change, or for a template only
+    /// an edit (its recorded log is not work to keep).
     pub fn is_dirty(&self) -> bool {
-        self.changes != self.saved_at_change
+        if self.template {
+            self.edits > 0
+        } else {
+            self.changes != self.saved_at_change
+        }
     }
 
+    /// An edit of the document (settings, notes, library).
     pub fn touch(&mut self) {
+        self.changes += 1;
+        self.edits += 1;
+    }
+
+    /// A change of the log only (rows recorded or cleared).
+    pub fn log_changed(&mut self) {
         self.changes += 1;
     }
 

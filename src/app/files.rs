@@ -117,8 +117,13 @@ impl Files {
         });
     }
 
-    pub fn save(&self, path: PathBuf, session: Session, change: u64) {
+    /// Saves `session` to `path`; `make_folder` creates the folder first (the
+    /// person's own sessions folder, on its first use).
+    pub fn save(&self, path: PathBuf, session: Session, change: u64, make_folder: bool) {
         self.spawn(move || {
+            if make_folder && let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
             let result = crate::persist::save(&path, &session);
             FileMsg::Saved {
                 path,
@@ -366,7 +371,7 @@ mod tests {
         use std::os::unix::fs::FileTypeExt as _;
         let (_runtime, files) = files();
         // Before: the window's Save As renamed a file over /dev/null.
-        files.save(PathBuf::from("/dev/null"), Session::default(), 1);
+        files.save(PathBuf::from("/dev/null"), Session::default(), 1, false);
         let err = saved(&files).unwrap_err();
         assert!(
             err.to_string()
@@ -386,18 +391,18 @@ mod tests {
             .status()
             .is_ok_and(|s| s.success())
         {
-            files.save(fifo.clone(), Session::default(), 1);
+            files.save(fifo.clone(), Session::default(), 1, false);
             assert!(saved(&files).is_err());
             assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         }
         let err = {
-            files.save(dir.path().to_owned(), Session::default(), 1);
+            files.save(dir.path().to_owned(), Session::default(), 1, false);
             saved(&files).unwrap_err()
         };
         assert!(matches!(err, SaveError::IsDirectory { .. }), "{err}");
         // A regular file is saved as before.
         let file = dir.path().join("s.ron");
-        files.save(file.clone(), Session::default(), 1);
+        files.save(file.clone(), Session::default(), 1, false);
         saved(&files).unwrap();
         assert!(file.is_file());
     }

@@ -120,6 +120,8 @@ enum Modal {
         original: Option<PathBuf>,
     },
     Shortcuts,
+    /// Clearing the session's log loses its recording: asked first.
+    ClearLog,
 }
 
 /// What the lower part of the window shows.
@@ -450,6 +452,7 @@ impl App {
             EndpointId(ids)
         });
         self.next_id = ids;
+        self.doc.template = !recovered && self.is_template(&path);
         self.log_view.reset();
         self.lesson_cache = None;
         self.forget_composers();
@@ -494,20 +497,50 @@ impl App {
         self.composer.load_bytes(&bytes);
     }
 
-    /// Saves to the document's file, or asks for one.
+    /// Whether `path` is one of the program's shipped sessions (a file in its
+    /// sessions folder): a template, never overwritten.
+    fn is_template(&self, path: &Path) -> bool {
+        let dir = std::fs::canonicalize(&self.config.sessions_dir)
+            .unwrap_or_else(|_| self.config.sessions_dir.clone());
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        path.starts_with(dir)
+    }
+
+    /// Saves to the document's file, or asks for one. A template is never
+    /// written over: its Save is a Save As in the person's own folder.
     pub fn save(&mut self, then: Option<PendingAction>) {
         match self.doc.path.clone() {
-            Some(path) => self.save_to(path, then),
-            None => self.open_save_as(then),
+            Some(path) if !self.doc.template => self.save_to(path, then),
+            _ => self.open_save_as(then),
+        }
+    }
+
+    /// The person's own folder for sessions: `~/Documents/sockbench` where
+    /// there is a documents folder, else `sessions` in the app's data folder.
+    fn own_sessions_dir(&self) -> PathBuf {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        match home.map(|h| h.join("Documents")).filter(|d| d.is_dir()) {
+            Some(documents) => documents.join("sockbench"),
+            None => eframe::storage_dir(APP_ID)
+                .map(|d| d.join("sessions"))
+                .unwrap_or_else(|| PathBuf::from("sockbench-sessions")),
         }
     }
 
     fn open_save_as(&mut self, then: Option<PendingAction>) {
-        let suggested = self
+        let name = self
             .doc
             .path
-            .clone()
-            .unwrap_or_else(|| self.config.sessions_dir.join("untitled.ron"));
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_owned())
+            .unwrap_or_else(|| "untitled.ron".into());
+        // A new session or a template goes to the person's own folder, never
+        // into the program's sessions folder.
+        let suggested = match &self.doc.path {
+            Some(path) if !self.doc.template => path.clone(),
+            _ => self.own_sessions_dir().join(name),
+        };
         let name = suggested
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
@@ -526,10 +559,23 @@ impl App {
     }
 
     fn save_to(&mut self, path: PathBuf, then: Option<PendingAction>) {
+        if path.is_file() && self.is_template(&path) {
+            self.notify(
+                true,
+                format!(
+                    "Not saved: {} is one of the program's examples; save under another name or in your own folder",
+                    path.display()
+                ),
+            );
+            self.open_save_as(then);
+            return;
+        }
         match self.doc.to_session() {
             Ok(session) => {
                 self.after_save = then;
-                self.files.save(path, session, self.doc.changes);
+                let make_folder = path.parent() == Some(self.own_sessions_dir().as_path());
+                self.files
+                    .save(path, session, self.doc.changes, make_folder);
             }
             Err(e) => self.notify(true, format!("Not saved: {e}")),
         }
@@ -538,6 +584,8 @@ impl App {
     fn saved(&mut self, path: PathBuf, change: u64) {
         self.doc.path = Some(path.clone());
         self.doc.saved_at_change = change;
+        // The person's own copy now, saved as any other file.
+        self.doc.template = false;
         self.prefs.remember(&path);
         self.notify(false, format!("Saved {}", path.display()));
         // The recovery copy is older than what is on disk now.
@@ -867,7 +915,7 @@ impl App {
                 };
                 let action = self.log_view.ui(ui, log, &mut self.prefs, marks);
                 if action == LogAction::Clear {
-                    self.clear_log();
+                    self.ask_clear_log();
                 }
             }
             View::Sequence => {
@@ -923,6 +971,15 @@ impl App {
         }
     }
 
+    /// Clears the shown log, asking first when that loses recorded rows.
+    pub fn ask_clear_log(&mut self) {
+        if self.log_source == LogSource::Recording && !self.doc.session.log.is_empty() {
+            self.modal = Some(Modal::ClearLog);
+        } else {
+            self.clear_log();
+        }
+    }
+
     pub fn clear_log(&mut self) {
         if self.log_source == LogSource::Replay {
             // The replay run's log goes; the recording stays.
@@ -932,7 +989,7 @@ impl App {
         }
         self.doc.session.log.clear();
         self.log_view.selected = None;
-        self.doc.touch();
+        self.doc.log_changed();
     }
 
     /// Drains engine events within the frame's [`DrainBudget`]; when the
@@ -1022,7 +1079,7 @@ impl App {
             self.log_view.focus_search = true;
         }
         if pressed(shortcut(command, Key::L)) {
-            self.clear_log();
+            self.ask_clear_log();
         }
         if pressed(shortcut(command, Key::Enter)) {
             self.send_composer();
@@ -1386,6 +1443,8 @@ impl App {
                                 target.set_extension("ron");
                             }
                             self.save_to(target, then.clone());
+                            // A refused place opens the box again.
+                            next = self.modal.take();
                         }
                         if self.config.native_dialogs
                             && ui
@@ -1438,6 +1497,36 @@ impl App {
                         }
                     });
                 });
+            }
+            Modal::ClearLog => {
+                let rows = self.doc.session.log.len();
+                let response = egui::Modal::new(egui::Id::unique("clear log")).show(ctx, |ui| {
+                    ui.heading("Clear the log?");
+                    ui.label(format!(
+                        "The {rows} row{} of the session's log go, and with them its recording for replay. This cannot be undone.",
+                        if rows == 1 { "" } else { "s" }
+                    ));
+                    ui.horizontal(|ui| {
+                        if ui
+                            .button("Clear")
+                            .on_hover_text("Remove every row of the log")
+                            .clicked()
+                        {
+                            close = true;
+                            self.clear_log();
+                        }
+                        if ui
+                            .button("Keep")
+                            .on_hover_text("Leave the log as it is")
+                            .clicked()
+                        {
+                            close = true;
+                        }
+                    });
+                });
+                if response.should_close() {
+                    close = true;
+                }
             }
             Modal::Shortcuts => {
                 let response = egui::Modal::new(egui::Id::unique("shortcuts")).show(ctx, |ui| {
