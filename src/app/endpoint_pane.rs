@@ -978,7 +978,10 @@ fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u
             ui.end_row();
         };
         if tcp {
-            number(ui, "Connect timeout (s)", &mut o.connect_timeout_secs, "How long a connect may take (default 10 s)");
+            // A server accepts; it never connects.
+            if form.kind.is_client() {
+                number(ui, "Connect timeout (s)", &mut o.connect_timeout_secs, "How long a connect may take (default 10 s)");
+            }
             number(ui, "Keepalive (s)", &mut o.keepalive_secs, "SO_KEEPALIVE: probe an idle connection after this many seconds");
             number(ui, "Linger (s)", &mut o.linger_secs, "SO_LINGER: how long close waits for unsent data (0 makes close a reset)");
         }

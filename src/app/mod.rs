@@ -1307,10 +1307,28 @@ impl App {
                     acc.3 + e.totals.received_bytes,
                 )
             });
+            let payloads = |n: u64| {
+                if n == 1 {
+                    "1 payload".to_owned()
+                } else {
+                    format!("{n} payloads")
+                }
+            };
+            let bytes = |n: u64| {
+                if n == 1 {
+                    "1 byte".to_owned()
+                } else {
+                    format!("{n} bytes")
+                }
+            };
             ui.label(format!(
-                "sent {} payloads ({} bytes), received {} payloads ({} bytes)",
-                t.0, t.1, t.2, t.3
-            ));
+                "sent {} ({}), received {} ({})",
+                payloads(t.0),
+                bytes(t.1),
+                payloads(t.2),
+                bytes(t.3)
+            ))
+            .on_hover_text("Since each endpoint last started");
             ui.separator();
             match &self.doc.path {
                 Some(p) => ui.label(crate::model::display::escape_controls(
