@@ -1319,6 +1319,8 @@ fn the_autosave_never_runs_twice_at_once_and_keeps_payloads_up_to_its_cap() {
         c.autosave_every = Duration::ZERO;
     });
     gui.open_example("tcp-echo-pair");
+    // An edit: unsaved work (a template's log alone is not).
+    append(&mut gui, "Notes", " Edited.");
     gui.harness.state_mut().set_autosave_payload_cap(1 << 20);
     let big = traffic(&gui, 0, 4, 1 << 20);
     gui.harness.state_mut().inject_events(big);

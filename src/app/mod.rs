@@ -1460,6 +1460,7 @@ impl App {
                             if target.extension().is_none() {
                                 target.set_extension("ron");
                             }
+                            self.modal = None;
                             self.save_to(target, then.clone());
                             // A refused place opens the box again.
                             next = self.modal.take();
