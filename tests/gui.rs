@@ -1223,6 +1223,8 @@ fn lesson_3_sender_hears_no_error_from_a_closed_port() {
 
 /// `count` received payloads of `size` bytes for endpoint `index` of the open
 /// session, as the engine would report them.
+// `.into()`: events carry `Vec<u8>` now and `bytes::Bytes` soon; both convert.
+#[allow(clippy::useless_conversion)]
 fn traffic(gui: &Gui, index: usize, count: usize, size: usize) -> Vec<sockbench::engine::Event> {
     let id = gui.harness.state().doc.endpoints[index].id;
     let at = chrono::Utc::now();

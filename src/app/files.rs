@@ -262,7 +262,7 @@ pub fn recovery_log(log: &TrafficLog, cap: usize) -> TrafficLog {
         if kept + e.len() > cap {
             let rest = &log.entries()[i..];
             let bytes: usize = rest.iter().map(|e| e.len()).sum();
-            let cap_text = if cap >= 1 << 20 && cap % (1 << 20) == 0 {
+            let cap_text = if cap >= 1 << 20 && cap.is_multiple_of(1 << 20) {
                 format!("{} MiB", cap >> 20)
             } else {
                 format!("{cap} bytes")
