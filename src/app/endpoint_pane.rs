@@ -579,6 +579,9 @@ impl App {
             if notation != self.composer.notation {
                 self.composer.switch_notation(notation);
             }
+            // The line ending and the frame on a row of their own, each label
+            // beside its box.
+            ui.end_row();
             ui.add_enabled_ui(self.composer.notation == Notation::Text, |ui| {
                 let label = ui.label("ending");
                 egui::ComboBox::from_id_salt("line ending")
