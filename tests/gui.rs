@@ -1495,3 +1495,23 @@ fn shipped_sessions_are_templates_and_are_never_overwritten() {
     assert!(!gui.shows("Save changes?"));
     assert!(gui.harness.state().doc.endpoints.is_empty());
 }
+
+#[test]
+fn enter_in_the_open_box_opens_the_typed_path() {
+    let mut gui = Gui::new();
+    let target = gui.path("udp-pair.ron");
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::O);
+    gui.step();
+    retype(&mut gui, "Path", target.to_str().unwrap());
+    gui.harness.key_press(Key::Enter);
+    gui.step();
+    gui.wait_for("the typed file", |g| {
+        g.harness
+            .state()
+            .doc
+            .path
+            .as_ref()
+            .is_some_and(|p| p.ends_with("udp-pair.ron"))
+    });
+    assert!(!gui.shows("Open a session"));
+}

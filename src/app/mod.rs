@@ -1382,6 +1382,9 @@ impl App {
                 egui::Modal::new(egui::Id::unique("open path")).show(ctx, |ui| {
                     ui.heading("Open a session");
                     let label = ui.label("Path");
+                    // Read before the field: a single-line field takes the
+                    // Enter that ends its editing.
+                    let enter_pressed = ui.input(|i| i.key_pressed(Key::Enter));
                     let field = ui
                         .add(
                             // A path from a file name may hold controls: drawn as marks.
@@ -1391,6 +1394,9 @@ impl App {
                         )
                         .labelled_by(label.id)
                         .on_hover_text("The path of a .ron session file");
+                    // Before focus is asked back below: a field that gave up
+                    // its focus to Enter has it again after that.
+                    let enter = field.lost_focus() && enter_pressed;
                     if ui.memory(|m| m.focused().is_none()) {
                         field.request_focus();
                     }
@@ -1400,10 +1406,11 @@ impl App {
                                 .weak(),
                         );
                     }
-                    let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
                         if ui.button("Open").on_hover_text("Open this file").clicked() || enter {
                             close = true;
+                            // The box goes; an unsaved-changes question may come.
+                            self.modal = None;
                             self.request(PendingAction::Open(PathBuf::from(path.trim())));
                             next = self.modal.take();
                         }
@@ -1429,6 +1436,9 @@ impl App {
                 egui::Modal::new(egui::Id::unique("save as path")).show(ctx, |ui| {
                     ui.heading("Save the session as");
                     let label = ui.label("Path");
+                    // Read before the field: a single-line field takes the
+                    // Enter that ends its editing.
+                    let enter_pressed = ui.input(|i| i.key_pressed(Key::Enter));
                     let field = ui
                         .add(
                             // A path from a file name may hold controls: drawn as marks.
@@ -1438,6 +1448,9 @@ impl App {
                         )
                         .labelled_by(label.id)
                         .on_hover_text("Where to save: a path ending in .ron");
+                    // Before focus is asked back below: a field that gave up
+                    // its focus to Enter has it again after that.
+                    let enter = field.lost_focus() && enter_pressed;
                     if ui.memory(|m| m.focused().is_none()) {
                         field.request_focus();
                     }
@@ -1447,7 +1460,6 @@ impl App {
                                 .weak(),
                         );
                     }
-                    let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
                         if ui
                             .button("Save here")
