@@ -1515,3 +1515,20 @@ fn enter_in_the_open_box_opens_the_typed_path() {
     });
     assert!(!gui.shows("Open a session"));
 }
+
+#[test]
+fn copy_buttons_say_copied() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.click("🐍 Python");
+    assert!(!gui.shows("✔ copied"));
+    gui.click("📋 Copy program");
+    assert!(gui.shows("✔ copied"));
+    gui.click("⇄ Sequence");
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    gui.wait_for("the diagram", |g| g.shows("📋 Copy as Mermaid"));
+    assert!(!gui.shows("✔ copied"));
+    gui.click("📋 Copy as Mermaid");
+    assert!(gui.shows("✔ copied"));
+}

@@ -251,6 +251,19 @@ pub struct App {
 /// Lesson steps done, for the log state they were worked out from.
 type LessonCache = ((u64, usize, Vec<Option<usize>>), Vec<bool>);
 
+/// "✔ copied" beside a copy button for two seconds after it was clicked.
+fn copied_mark(ui: &mut egui::Ui, copied_at: &mut Option<Instant>) {
+    const SHOWN: Duration = Duration::from_secs(2);
+    match copied_at {
+        Some(at) if at.elapsed() < SHOWN => {
+            ui.label("✔ copied");
+            ui.ctx().request_repaint_after(SHOWN - at.elapsed());
+        }
+        Some(_) => *copied_at = None,
+        None => {}
+    }
+}
+
 /// egui's fonts, with the monospace font as the last fallback of the
 /// proportional family: it has the arrows (→ ←) and shapes (●) the log uses.
 fn fonts() -> egui::FontDefinitions {
