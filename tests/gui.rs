@@ -1532,3 +1532,23 @@ fn copy_buttons_say_copied() {
     gui.click("📋 Copy as Mermaid");
     assert!(gui.shows("✔ copied"));
 }
+
+#[test]
+fn nodelay_applies_at_once_and_says_nothing_about_a_restart() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    gui.click("Socket options");
+    let nodelay = |g: &Gui| {
+        let doc = &g.harness.state().doc;
+        doc.endpoints[doc.selected].form.options.nodelay
+    };
+    let before = nodelay(&gui);
+    gui.click("TCP_NODELAY");
+    assert_ne!(nodelay(&gui), before, "the option changed");
+    assert!(!gui.shows("Changed settings apply when the endpoint starts again."));
+    // Another option does need a restart, and says so.
+    retype(&mut gui, "TTL / hops", "64");
+    assert!(gui.shows("Changed settings apply when the endpoint starts again."));
+}

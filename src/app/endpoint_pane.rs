@@ -276,9 +276,14 @@ impl App {
         }
         let differs = {
             let e = &self.doc.endpoints[index];
-            running
-                && e.started_with.is_some()
-                && self.doc.validate(index).ok().as_ref() != e.started_with.as_ref()
+            match (running, self.doc.validate(index).ok(), e.started_with.as_ref()) {
+                (true, Some(mut now), Some(then)) => {
+                    // TCP_NODELAY is set on the open connections at once.
+                    now.options.nodelay = then.options.nodelay;
+                    now != *then
+                }
+                _ => false,
+            }
         };
         if differs {
             ui.colored_label(
