@@ -276,7 +276,11 @@ impl App {
         }
         let differs = {
             let e = &self.doc.endpoints[index];
-            match (running, self.doc.validate(index).ok(), e.started_with.as_ref()) {
+            match (
+                running,
+                self.doc.validate(index).ok(),
+                e.started_with.as_ref(),
+            ) {
                 (true, Some(mut now), Some(then)) => {
                     // TCP_NODELAY is set on the open connections at once.
                     now.options.nodelay = then.options.nodelay;

@@ -40,6 +40,16 @@ impl App {
             .text(format!("{count} of {} steps", done.len())),
         )
         .on_hover_text("Steps whose checkpoint has happened");
+        // The lesson's introduction (the session's notes) before its steps;
+        // the notes stay editable at the bottom of the sidebar.
+        let intro = self.doc.session.notes.trim();
+        if !intro.is_empty() {
+            ui.add_space(4.0);
+            // A label per line: a line break from the file never sits inside one label.
+            for line in intro.lines() {
+                ui.label(escape_controls(line));
+            }
+        }
         let current = done.iter().position(|d| !d);
         let green = if ui.visuals().dark_mode {
             Color32::from_rgb(110, 210, 120)

@@ -240,6 +240,8 @@ pub struct App {
     os_tcp_asked: Option<Instant>,
     /// The lesson's step states for (log generation, rows, ticks).
     lesson_cache: Option<LessonCache>,
+    /// The sidebar scrolls to its top on the next frame (a session was opened).
+    sidebar_to_top: bool,
     /// The limits of one frame's drain of engine events.
     drain_budget: DrainBudget,
     /// What the last frame's drain took in.
@@ -339,6 +341,7 @@ impl App {
             os_tcp: Vec::new(),
             os_tcp_asked: None,
             lesson_cache: None,
+            sidebar_to_top: false,
             drain_budget: DrainBudget::default(),
             last_drain: DrainReport::default(),
             injected: Default::default(),
@@ -468,6 +471,7 @@ impl App {
         self.doc.template = !recovered && self.is_template(&path);
         self.log_view.reset();
         self.lesson_cache = None;
+        self.sidebar_to_top = true;
         self.forget_composers();
         self.ready_to_send();
         if recovered {
