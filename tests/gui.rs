@@ -1552,3 +1552,29 @@ fn nodelay_applies_at_once_and_says_nothing_about_a_restart() {
     retype(&mut gui, "TTL / hops", "64");
     assert!(gui.shows("Changed settings apply when the endpoint starts again."));
 }
+
+#[test]
+fn restart_lesson_starts_over_from_step_1() {
+    let mut gui = Gui::new();
+    gui.open_example("1-first-tcp-echo");
+    gui.click("● server");
+    gui.click("▶ Start");
+    gui.wait_for("step 1", |g| g.progress(1, 7));
+    gui.click("↺ Restart lesson");
+    gui.wait_for("the server stopped", |g| {
+        !g.harness.state().doc.endpoints[0].state.is_running()
+    });
+    // The stop's own rows may come after the clear; they earn no step.
+    for _ in 0..20 {
+        gui.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(gui.progress(0, 7));
+    assert!(
+        !gui.harness.state().doc.is_dirty(),
+        "a template run is no work"
+    );
+    // And the steps are earned again.
+    gui.click("▶ Start");
+    gui.wait_for("step 1 again", |g| g.progress(1, 7));
+}
