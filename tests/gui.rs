@@ -596,15 +596,24 @@ fn unsaved_changes_are_asked_about_before_they_are_lost() {
 }
 
 #[test]
-fn ctrl_l_clears_the_log() {
+fn ctrl_l_asks_then_clears_the_log() {
     let mut gui = Gui::new();
     gui.open_example("udp-pair");
     gui.start_all();
     gui.wait_for("bound", |g| g.all_up());
-    assert!(gui.harness.state().doc.session.log.len() >= 2);
+    let rows = gui.harness.state().doc.session.log.len();
+    assert!(rows >= 2);
+    // It asks first: the log is the session's recording.
     gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::L);
     gui.step();
     gui.step();
+    assert!(gui.shows("Clear the log?"));
+    gui.click("Keep");
+    assert_eq!(gui.harness.state().doc.session.log.len(), rows);
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::L);
+    gui.step();
+    gui.step();
+    gui.click("Clear");
     assert_eq!(gui.harness.state().doc.session.log.len(), 0);
     assert!(gui.shows("0 rows"));
 }
@@ -1210,4 +1219,362 @@ fn lesson_3_sender_hears_no_error_from_a_closed_port() {
         .count();
     assert_eq!(failures, 0);
     assert!(gui.progress(1, 5));
+}
+
+/// `count` received payloads of `size` bytes for endpoint `index` of the open
+/// session, as the engine would report them.
+// `.into()`: events carry `Vec<u8>` now and `bytes::Bytes` soon; both convert.
+#[allow(clippy::useless_conversion)]
+fn traffic(gui: &Gui, index: usize, count: usize, size: usize) -> Vec<sockbench::engine::Event> {
+    let id = gui.harness.state().doc.endpoints[index].id;
+    let at = chrono::Utc::now();
+    (0..count)
+        .map(|i| sockbench::engine::Event {
+            id,
+            at,
+            kind: sockbench::engine::EventKind::Traffic {
+                peer: 0,
+                remote: "127.0.0.1:9".parse().unwrap(),
+                dir: sockbench::model::Direction::Received,
+                bytes: vec![(i % 251) as u8; size].into(),
+            },
+        })
+        .collect()
+}
+
+/// Whether the last frame asked for the next one at once.
+fn asked_for_the_next_frame(gui: &Gui) -> bool {
+    gui.harness
+        .output()
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .is_some_and(|v| v.repaint_delay.is_zero())
+}
+
+/// Steps until the backlog is drained; every frame keeps within `budget` (by
+/// count: events, and bytes up to one event past the limit) and asks for the
+/// next frame while more waits. Returns the frames it took.
+fn drain_within(gui: &mut Gui, budget: sockbench::app::DrainBudget, largest: usize) -> usize {
+    for frame in 1..=1000 {
+        gui.step();
+        let report = gui.harness.state().last_drain();
+        assert!(report.events <= budget.events, "frame {frame}: {report:?}");
+        assert!(
+            report.bytes <= budget.bytes + largest,
+            "frame {frame}: {report:?}"
+        );
+        if report.finished {
+            return frame;
+        }
+        assert!(
+            asked_for_the_next_frame(gui),
+            "frame {frame} left events waiting and did not ask to come back"
+        );
+    }
+    panic!("the backlog was not drained in 1000 frames");
+}
+
+#[test]
+fn a_flood_backlog_is_drained_in_bounded_frames_each_within_the_budget() {
+    let mut gui = Gui::new();
+    gui.open_example("udp-pair");
+    // Counts decide here (the clock limit is out of reach), so the figures are exact.
+    let budget = sockbench::app::DrainBudget {
+        time: Duration::from_secs(3600),
+        bytes: 8 << 20,
+        events: 50_000,
+    };
+    gui.harness.state_mut().set_drain_budget(budget);
+    let backlog = traffic(&gui, 0, 200_000, 64);
+    gui.harness.state_mut().inject_events(backlog);
+    let frames = drain_within(&mut gui, budget, 64);
+    // 50,000 a frame: four frames, and a fifth that finds nothing left.
+    assert!(frames <= 5, "{frames} frames");
+    let state = gui.harness.state();
+    assert_eq!(state.doc.session.log.len(), 200_000);
+    assert_eq!(state.doc.endpoints[0].totals.received_bytes, 200_000 * 64);
+
+    // Few large payloads: the byte limit ends each frame's drain.
+    let big = traffic(&gui, 0, 40, 1 << 20);
+    gui.harness.state_mut().inject_events(big);
+    let frames = drain_within(&mut gui, budget, 1 << 20);
+    assert!((5..=6).contains(&frames), "{frames} frames");
+    assert_eq!(gui.harness.state().doc.session.log.len(), 200_040);
+
+    // The window's own budget: within its counts, and done in bounded frames.
+    let budget = sockbench::app::DrainBudget::default();
+    gui.harness.state_mut().set_drain_budget(budget);
+    let backlog = traffic(&gui, 1, 100_000, 100);
+    gui.harness.state_mut().inject_events(backlog);
+    drain_within(&mut gui, budget, 100);
+    assert_eq!(gui.harness.state().doc.session.log.len(), 300_040);
+    gui.step();
+    assert!(gui.shows("300040 rows"), "the log view counts every row");
+}
+
+#[test]
+fn the_autosave_never_runs_twice_at_once_and_keeps_payloads_up_to_its_cap() {
+    let recovery = tempfile::tempdir().unwrap();
+    let dir = recovery.path().to_owned();
+    let mut gui = Gui::with(|c| {
+        c.recovery_dir = Some(dir.clone());
+        c.autosave_every = Duration::ZERO;
+    });
+    gui.open_example("tcp-echo-pair");
+    // An edit: unsaved work (a template's log alone is not).
+    append(&mut gui, "Notes", " Edited.");
+    gui.harness.state_mut().set_autosave_payload_cap(1 << 20);
+    let big = traffic(&gui, 0, 4, 1 << 20);
+    gui.harness.state_mut().inject_events(big);
+    // Every frame changes the document, and every frame may autosave: never
+    // while one is still being written.
+    for _ in 0..60 {
+        let more = traffic(&gui, 0, 1, 16);
+        gui.harness.state_mut().inject_events(more);
+        gui.step();
+        let (started, finished) = gui.harness.state().autosaves();
+        assert!(
+            started <= finished + 1,
+            "{started} started, {finished} done"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    gui.wait_for("the last autosave", |g| {
+        let (started, finished) = g.harness.state().autosaves();
+        started >= 1 && started == finished
+    });
+    let saved = sockbench::persist::load(&dir.join("recovery.ron")).unwrap();
+    let log = &saved.log;
+    let payload: usize = log
+        .entries()
+        .iter()
+        .filter(|e| e.kind.is_traffic())
+        .map(|e| e.len())
+        .sum();
+    assert!(payload <= 1 << 20, "{payload} bytes kept");
+    let last = log.len() - 1;
+    assert_eq!(log.entry(last).unwrap().kind, EntryKind::Note);
+    assert!(
+        log.detail(last)
+            .contains("left out; the autosave keeps at most 1 MiB of payloads"),
+        "{}",
+        log.detail(last)
+    );
+    // The window's own log keeps everything.
+    assert!(gui.harness.state().doc.session.log.data_bytes() >= 4 << 20);
+}
+
+#[test]
+fn the_composer_belongs_to_its_endpoint_and_session_and_shows_what_goes_out() {
+    let mut gui = Gui::new();
+    gui.open_example("2-tcp-is-a-stream");
+    gui.type_payload("ping");
+    gui.click("frame");
+    gui.choose("2-byte length");
+    gui.click("ending");
+    gui.choose("LF (\\n)");
+    assert!(
+        gui.shows("7 bytes go out: 00 05 70 69 6e 67 0a"),
+        "the exact bytes beside Send"
+    );
+    // Another endpoint of the session has its own composer.
+    let other = gui.harness.state().doc.endpoints[1 - gui.harness.state().doc.selected]
+        .form
+        .name
+        .clone();
+    let mine = gui.harness.state().doc.endpoints[gui.harness.state().doc.selected]
+        .form
+        .name
+        .clone();
+    gui.click(&format!("● {other}"));
+    assert_eq!(
+        gui.harness.state().composer.framing,
+        sockbench::model::framing::Framing::Reads
+    );
+    assert!(!gui.shows("go out"));
+    gui.click(&format!("● {mine}"));
+    assert!(
+        gui.shows("7 bytes go out: 00 05 70 69 6e 67 0a"),
+        "kept with its endpoint"
+    );
+
+    // The next session starts from its own state: no frame, no line ending.
+    let next = gui.path("lessons/3-udp-has-no-connection.ron");
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::O);
+    gui.step();
+    retype(&mut gui, "Path", next.to_str().unwrap());
+    gui.click("Open");
+    gui.wait_for("lesson 3", |g| {
+        g.harness
+            .state()
+            .doc
+            .path
+            .as_ref()
+            .is_some_and(|p| p.ends_with("3-udp-has-no-connection.ron"))
+    });
+    let composer = &gui.harness.state().composer;
+    assert_eq!(composer.framing, sockbench::model::framing::Framing::Reads);
+    assert_eq!(
+        composer.line_ending,
+        sockbench::app::composer::LineEnding::None
+    );
+    assert!(!gui.shows("go out"));
+    assert!(!gui.shows("00 05"));
+}
+
+#[test]
+fn hex_to_text_escapes_binary_bytes() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.click("Hex");
+    gui.type_payload("de ad be ef");
+    gui.click("Text");
+    assert_eq!(gui.harness.state().composer.text, "\\xde\\xad\\xbe\\xef");
+    assert!(gui.shows("4 bytes"));
+}
+
+#[test]
+fn shipped_sessions_are_templates_and_are_never_overwritten() {
+    let mut gui = Gui::new();
+    gui.open_example("1-first-tcp-echo");
+    let lesson = gui.path("lessons/1-first-tcp-echo.ron");
+    let original = std::fs::read(&lesson).unwrap();
+    gui.click("● server");
+    gui.click("▶ Start");
+    gui.wait_for("step 1", |g| g.progress(1, 7));
+    // Running a template records a log, but is no unsaved work.
+    assert!(!gui.harness.state().doc.is_dirty());
+    assert!(!gui.shows("● 1-first-tcp-echo"));
+
+    // Save goes to Save As, in a folder of the person's own.
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::S);
+    gui.step();
+    gui.step();
+    assert!(gui.shows("Save the session as"));
+    let suggested = gui
+        .harness
+        .get_by_label("Path")
+        .accesskit_node()
+        .value()
+        .unwrap_or_default();
+    assert!(suggested.ends_with("1-first-tcp-echo.ron"), "{suggested}");
+    assert!(
+        !Path::new(&suggested).starts_with(gui.dir.path()),
+        "{suggested} is in the program's sessions folder"
+    );
+    // Typed back onto the shipped file, it is refused with the reason.
+    retype(&mut gui, "Path", lesson.to_str().unwrap());
+    gui.click("Save here");
+    assert!(gui.shows("is one of the program's examples"));
+    assert!(
+        gui.shows("Save the session as"),
+        "the box stays for another place"
+    );
+    let own = tempfile::tempdir().unwrap();
+    let copy = own.path().join("my lesson.ron");
+    retype(&mut gui, "Path", copy.to_str().unwrap());
+    gui.click("Save here");
+    gui.wait_for("the copy", |_| copy.is_file());
+    assert_eq!(
+        std::fs::read(&lesson).unwrap(),
+        original,
+        "the lesson is as shipped"
+    );
+    gui.wait_for("the document is the copy", |g| {
+        g.harness.state().doc.path.as_deref() == Some(copy.as_path())
+    });
+
+    // A template run then left asks nothing.
+    let mut gui = Gui::new();
+    gui.open_example("udp-pair");
+    gui.start_all();
+    gui.wait_for("bound", |g| g.all_up());
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    gui.step();
+    gui.step();
+    assert!(!gui.shows("Save changes?"));
+    assert!(gui.harness.state().doc.endpoints.is_empty());
+}
+
+#[test]
+fn enter_in_the_open_box_opens_the_typed_path() {
+    let mut gui = Gui::new();
+    let target = gui.path("udp-pair.ron");
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::O);
+    gui.step();
+    retype(&mut gui, "Path", target.to_str().unwrap());
+    gui.harness.key_press(Key::Enter);
+    gui.step();
+    gui.wait_for("the typed file", |g| {
+        g.harness
+            .state()
+            .doc
+            .path
+            .as_ref()
+            .is_some_and(|p| p.ends_with("udp-pair.ron"))
+    });
+    assert!(!gui.shows("Open a session"));
+}
+
+#[test]
+fn copy_buttons_say_copied() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.click("🐍 Python");
+    assert!(!gui.shows("✔ copied"));
+    gui.click("📋 Copy program");
+    assert!(gui.shows("✔ copied"));
+    gui.click("⇄ Sequence");
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    gui.wait_for("the diagram", |g| g.shows("📋 Copy as Mermaid"));
+    assert!(!gui.shows("✔ copied"));
+    gui.click("📋 Copy as Mermaid");
+    assert!(gui.shows("✔ copied"));
+}
+
+#[test]
+fn nodelay_applies_at_once_and_says_nothing_about_a_restart() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    gui.click("Socket options");
+    let nodelay = |g: &Gui| {
+        let doc = &g.harness.state().doc;
+        doc.endpoints[doc.selected].form.options.nodelay
+    };
+    let before = nodelay(&gui);
+    gui.click("TCP_NODELAY");
+    assert_ne!(nodelay(&gui), before, "the option changed");
+    assert!(!gui.shows("Changed settings apply when the endpoint starts again."));
+    // Another option does need a restart, and says so.
+    retype(&mut gui, "TTL / hops", "64");
+    assert!(gui.shows("Changed settings apply when the endpoint starts again."));
+}
+
+#[test]
+fn restart_lesson_starts_over_from_step_1() {
+    let mut gui = Gui::new();
+    gui.open_example("1-first-tcp-echo");
+    gui.click("● server");
+    gui.click("▶ Start");
+    gui.wait_for("step 1", |g| g.progress(1, 7));
+    gui.click("↺ Restart lesson");
+    gui.wait_for("the server stopped", |g| {
+        !g.harness.state().doc.endpoints[0].state.is_running()
+    });
+    // The stop's own rows may come after the clear; they earn no step.
+    for _ in 0..20 {
+        gui.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(gui.progress(0, 7));
+    assert!(
+        !gui.harness.state().doc.is_dirty(),
+        "a template run is no work"
+    );
+    // And the steps are earned again.
+    gui.click("▶ Start");
+    gui.wait_for("step 1 again", |g| g.progress(1, 7));
 }

@@ -13,6 +13,8 @@ use crate::model::{EndpointKind, EndpointSpec, Session};
 #[derive(Default)]
 pub struct CodeView {
     cache: Option<(u64, String, String)>,
+    /// When the program was last copied, for the "copied" mark.
+    copied_at: Option<std::time::Instant>,
 }
 
 /// The plan of an endpoint, or an empty one when it recorded nothing yet (the
@@ -64,7 +66,9 @@ impl CodeView {
                 .clicked()
             {
                 ui.ctx().copy_text(program.clone());
+                self.copied_at = Some(std::time::Instant::now());
             }
+            super::copied_mark(ui, &mut self.copied_at);
             ui.label(format!(
                 "\"{}\" as Python, standard library only: the same calls, the recorded payloads.",
                 escape_controls(endpoint)

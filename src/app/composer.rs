@@ -136,10 +136,27 @@ impl Composer {
         }
     }
 
-    /// A one-line status: the byte count, or what is wrong and where.
+    /// A one-line status: the byte count, or what is wrong and where. When
+    /// the composer adds to what is typed (a line ending, a length prefix),
+    /// the exact bytes that go out follow in hex, so nothing is sent unseen.
     pub fn status(&mut self) -> Result<String, String> {
-        self.bytes()
-            .map(|b| format!("{} byte{}", b.len(), if b.len() == 1 { "" } else { "s" }))
+        let adds = self.framing != Framing::Reads
+            || (self.notation == Notation::Text && self.line_ending != LineEnding::None);
+        let writes = self.writes;
+        self.bytes().map(|b| {
+            let mut s = format!("{} byte{}", b.len(), if b.len() == 1 { "" } else { "s" });
+            if adds {
+                s.push_str(" go out: ");
+                s.push_str(&to_hex(&b[..b.len().min(PREVIEW_BYTES)]));
+                if b.len() > PREVIEW_BYTES {
+                    s.push_str(" …");
+                }
+            }
+            if writes > 1 {
+                s.push_str(&format!(", in {writes} writes"));
+            }
+            s
+        })
     }
 
     /// Switches notation, converting what is typed when it is valid.
@@ -150,10 +167,19 @@ impl Composer {
         if let Ok(bytes) = self.notation.parse(&self.text) {
             self.text = match to {
                 Notation::Hex => to_hex(&bytes),
-                Notation::Text => Notation::Text.format(&bytes),
+                Notation::Text => text_for_bytes(&bytes),
             };
         }
         self.notation = to;
+    }
+
+    /// A fresh composer for another endpoint or session: nothing typed, no
+    /// line ending, no frame, one write; only the recent payloads go along.
+    pub fn fresh(&self) -> Composer {
+        Composer {
+            recent: self.recent.clone(),
+            ..Composer::default()
+        }
     }
 
     /// Remembers what was just sent.
@@ -182,6 +208,57 @@ impl Composer {
     }
 }
 
+/// How many bytes the status previews in hex.
+const PREVIEW_BYTES: usize = 24;
+
+/// `bytes` in text notation for the composer, so that parsing it gives the
+/// same bytes back. Text that is UTF-8 as a whole keeps its characters, but
+/// for right-to-left scripts and combining marks (which reorder or join the
+/// characters around them); bytes that are not UTF-8 as a whole are binary:
+/// every non-ASCII byte becomes `\xNN` (`de ad be ef` is four escapes, not a
+/// Thaana letter and three escapes).
+pub fn text_for_bytes(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let mut s = String::with_capacity(text.len());
+            for c in text.chars() {
+                if c.is_ascii() || !(is_right_to_left(c) || is_combining(c)) {
+                    s.push_str(&crate::model::payload::to_text_notation(
+                        c.encode_utf8(&mut [0; 4]).as_bytes(),
+                    ));
+                } else {
+                    s.push_str(&format!("\\u{{{:x}}}", c as u32));
+                }
+            }
+            s
+        }
+        Err(_) => {
+            let mut s = String::with_capacity(bytes.len() * 2);
+            for &b in bytes {
+                if b.is_ascii() {
+                    s.push_str(&crate::model::payload::to_text_notation(&[b]));
+                } else {
+                    s.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            s
+        }
+    }
+}
+
+/// Characters of the right-to-left scripts (Hebrew, Arabic, Syriac, Thaana,
+/// N'Ko, …, and their presentation forms).
+fn is_right_to_left(c: char) -> bool {
+    matches!(c as u32,
+        0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF | 0x10800..=0x10FFF | 0x1E800..=0x1EFFF)
+}
+
+/// Combining marks, which draw on the character before them.
+fn is_combining(c: char) -> bool {
+    matches!(c as u32,
+        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
+}
+
 /// A notation mistake with its line and column.
 fn describe_error(text: &str, e: &PayloadError) -> String {
     let (line, col) = e.line_col(text);
@@ -200,7 +277,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c.bytes().unwrap(), b"GET /\r\n");
-        assert_eq!(c.status(), Ok("7 bytes".into()));
+        assert_eq!(
+            c.status(),
+            Ok("7 bytes go out: 47 45 54 20 2f 0d 0a".into())
+        );
         c.notation = Notation::Hex;
         c.text = "41 42\n4g".into();
         assert_eq!(
@@ -222,6 +302,78 @@ mod tests {
         assert_eq!(c.text, "68 69 0a");
         c.switch_notation(Notation::Text);
         assert_eq!(c.text, "hi\\n");
+    }
+
+    #[test]
+    fn binary_bytes_become_escapes_not_letters() {
+        let mut c = Composer {
+            notation: Notation::Hex,
+            text: "de ad be ef".into(),
+            ..Default::default()
+        };
+        c.switch_notation(Notation::Text);
+        assert_eq!(c.text, "\\xde\\xad\\xbe\\xef");
+        c.switch_notation(Notation::Hex);
+        assert_eq!(c.text, "de ad be ef");
+        // UTF-8 text keeps its letters; right-to-left ones are escaped.
+        assert_eq!(text_for_bytes("é ok".as_bytes()), "é ok");
+        assert_eq!(text_for_bytes("\u{7ad}".as_bytes()), "\\u{7ad}");
+        assert_eq!(text_for_bytes(b"a\\b\r\n"), "a\\\\b\\r\\n");
+    }
+
+    #[test]
+    fn the_status_shows_the_exact_bytes_when_the_composer_adds_to_them() {
+        let mut c = Composer {
+            text: "ping".into(),
+            line_ending: LineEnding::Lf,
+            framing: Framing::LengthU16,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.status(),
+            Ok("7 bytes go out: 00 05 70 69 6e 67 0a".into())
+        );
+        c.framing = Framing::Reads;
+        c.line_ending = LineEnding::None;
+        assert_eq!(c.status(), Ok("4 bytes".into()));
+        c.writes = 2;
+        assert_eq!(c.status(), Ok("4 bytes, in 2 writes".into()));
+        c.writes = 1;
+        c.text = "x".repeat(30);
+        c.line_ending = LineEnding::CrLf;
+        let status = c.status().unwrap();
+        assert!(status.starts_with("32 bytes go out: 78 78"), "{status}");
+        assert!(status.ends_with(" …"), "{status}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hex_and_text_round_trip_exactly(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let mut c = Composer {
+                notation: Notation::Hex,
+                text: to_hex(&bytes),
+                ..Default::default()
+            };
+            c.switch_notation(Notation::Text);
+            proptest::prop_assert_eq!(Notation::Text.parse(&c.text).unwrap(), bytes.clone());
+            // Nothing unsafe to draw reaches the text box.
+            proptest::prop_assert!(!c.text.chars().any(|ch| crate::model::display::is_unsafe_for_display(ch) || is_right_to_left(ch)));
+            c.switch_notation(Notation::Hex);
+            proptest::prop_assert_eq!(c.text.clone(), to_hex(&bytes));
+            proptest::prop_assert_eq!(c.bytes().unwrap(), bytes);
+        }
+
+        #[test]
+        fn text_round_trips_through_hex(text in "\\PC{0,24}") {
+            let bytes = text.as_bytes().to_vec();
+            let mut c = Composer {
+                notation: Notation::Hex,
+                text: to_hex(&bytes),
+                ..Default::default()
+            };
+            c.switch_notation(Notation::Text);
+            proptest::prop_assert_eq!(Notation::Text.parse(&c.text).unwrap(), bytes);
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::endpoint_form::{EndpointForm, FormErrors};
 use crate::engine::{EndpointId, Event, EventKind, PeerId};
-use crate::model::log::Totals;
+use crate::model::log::{Totals, TrafficLog};
 use crate::model::{Direction, EndpointSpec, KindTag, Session};
 
 /// Where an endpoint is in its life, as its badge shows it.
@@ -229,6 +229,12 @@ pub struct Document {
     /// while the save ran keeps the document marked unsaved.
     pub changes: u64,
     pub saved_at_change: u64,
+    /// The document is a shipped example or lesson (a file in the program's
+    /// sessions folder): running it records a log but is no unsaved work;
+    /// only edits are, and they are saved elsewhere (Save goes to Save As).
+    pub template: bool,
+    /// Edits of the settings, notes or library (not the log) since opening.
+    edits: u64,
     /// Lesson steps without a checkpoint that the learner ticked off, with
     /// the log's length at that moment (later steps count only what came after).
     pub ticked: Vec<Option<usize>>,
@@ -268,15 +274,30 @@ impl Document {
             selected: 0,
             changes: 0,
             saved_at_change: 0,
+            template: false,
+            edits: 0,
             ticked: Vec::new(),
         }
     }
 
+    /// Whether there is work to save: any change, or for a template only
+    /// an edit (its recorded log is not work to keep).
     pub fn is_dirty(&self) -> bool {
-        self.changes != self.saved_at_change
+        if self.template {
+            self.edits > 0
+        } else {
+            self.changes != self.saved_at_change
+        }
     }
 
+    /// An edit of the document (settings, notes, library).
     pub fn touch(&mut self) {
+        self.changes += 1;
+        self.edits += 1;
+    }
+
+    /// A change of the log only (rows recorded or cleared).
+    pub fn log_changed(&mut self) {
         self.changes += 1;
     }
 
@@ -344,10 +365,28 @@ impl Document {
     /// The session as it should be saved: every endpoint's form must be valid.
     pub fn to_session(&self) -> Result<Session, String> {
         let mut session = self.session.clone();
-        session.endpoints.clear();
+        session.endpoints = self.endpoint_specs()?;
+        Ok(session)
+    }
+
+    /// The session with `log` in place of its own (the autosave's capped
+    /// copy): everything but the log is cloned, and the log never is.
+    pub fn to_session_with_log(&mut self, log: TrafficLog) -> Result<Session, String> {
+        let endpoints = self.endpoint_specs()?;
+        let own = std::mem::take(&mut self.session.log);
+        let mut session = self.session.clone();
+        self.session.log = own;
+        session.log = log;
+        session.endpoints = endpoints;
+        Ok(session)
+    }
+
+    /// Every endpoint's settings, or the first form's mistake.
+    fn endpoint_specs(&self) -> Result<Vec<EndpointSpec>, String> {
+        let mut specs = Vec::with_capacity(self.endpoints.len());
         for (i, e) in self.endpoints.iter().enumerate() {
             match self.validate(i) {
-                Ok(spec) => session.endpoints.push(spec),
+                Ok(spec) => specs.push(spec),
                 Err(errors) => {
                     return Err(format!(
                         "endpoint \"{}\" has a mistake ({}); fix it before saving",
@@ -357,7 +396,7 @@ impl Document {
                 }
             }
         }
-        Ok(session)
+        Ok(specs)
     }
 
     /// Adds an endpoint of `kind` and selects it.

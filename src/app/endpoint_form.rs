@@ -495,14 +495,19 @@ impl RuleForm {
 
 impl OptionsForm {
     fn validate(&self) -> Result<SocketOptions, String> {
-        fn number<T: std::str::FromStr>(label: &str, text: &str) -> Result<Option<T>, String> {
+        /// A whole number in `lo..=hi` (the range the system takes), or empty.
+        fn number(label: &str, text: &str, lo: u32, hi: u32) -> Result<Option<u32>, String> {
             let t = text.trim();
             if t.is_empty() {
                 return Ok(None);
             }
-            t.parse()
-                .map(Some)
-                .map_err(|_| format!("{label} \"{t}\" is not a whole number"))
+            let v: u64 = t
+                .parse()
+                .map_err(|_| format!("{label} \"{t}\" is not a whole number"))?;
+            match u32::try_from(v) {
+                Ok(v) if (lo..=hi).contains(&v) => Ok(Some(v)),
+                _ => Err(format!("{label} {t} is out of range: give {lo} to {hi}")),
+            }
         }
         let connect_timeout_secs = match self.connect_timeout_secs.trim() {
             "" => DEFAULT_CONNECT_TIMEOUT_SECS,
@@ -517,11 +522,13 @@ impl OptionsForm {
         };
         Ok(SocketOptions {
             nodelay: self.nodelay,
-            keepalive_secs: number("keepalive", &self.keepalive_secs)?,
-            linger_secs: number("linger", &self.linger_secs)?,
-            ttl: number("TTL", &self.ttl)?,
-            recv_buffer: number("receive buffer", &self.recv_buffer)?,
-            send_buffer: number("send buffer", &self.send_buffer)?,
+            // Linux's limits: TCP_KEEPIDLE up to 32767 s, a TTL of 1 to 255
+            // hops, buffers up to 1 GiB (the kernel caps them lower anyway).
+            keepalive_secs: number("keepalive", &self.keepalive_secs, 1, 32_767)?,
+            linger_secs: number("linger", &self.linger_secs, 0, 3_600)?,
+            ttl: number("TTL", &self.ttl, 1, 255)?,
+            recv_buffer: number("receive buffer", &self.recv_buffer, 1, 1 << 30)?,
+            send_buffer: number("send buffer", &self.send_buffer, 1, 1 << 30)?,
             broadcast: self.broadcast,
             reuse_address: self.reuse_address,
             connect_timeout_secs,
@@ -645,5 +652,30 @@ mod tests {
             e.rules[1].as_deref(),
             Some("reply at position 1: 'z' is not a hex digit")
         );
+    }
+
+    #[test]
+    fn every_option_is_checked_against_its_range() {
+        let mut udp = EndpointForm::new("u".into(), KindTag::Udp);
+        for (ttl, ok) in [("0", false), ("1", true), ("255", true), ("300", false)] {
+            udp.options.ttl = ttl.into();
+            let result = udp.validate(&[]);
+            assert_eq!(result.is_ok(), ok, "TTL {ttl}");
+            if !ok {
+                assert_eq!(
+                    result.unwrap_err().first(),
+                    Some(format!("options: TTL {ttl} is out of range: give 1 to 255"))
+                );
+            }
+        }
+        udp.options.ttl.clear();
+        udp.options.recv_buffer = "99999999999".into();
+        assert!(udp.validate(&[]).is_err());
+        let mut tcp = EndpointForm::new("c".into(), KindTag::TcpClient);
+        tcp.remote = "127.0.0.1:1".into();
+        tcp.options.keepalive_secs = "40000".into();
+        assert!(tcp.validate(&[]).is_err());
+        tcp.options.keepalive_secs = "60".into();
+        assert!(tcp.validate(&[]).is_ok());
     }
 }

@@ -276,9 +276,18 @@ impl App {
         }
         let differs = {
             let e = &self.doc.endpoints[index];
-            running
-                && e.started_with.is_some()
-                && self.doc.validate(index).ok().as_ref() != e.started_with.as_ref()
+            match (
+                running,
+                self.doc.validate(index).ok(),
+                e.started_with.as_ref(),
+            ) {
+                (true, Some(mut now), Some(then)) => {
+                    // TCP_NODELAY is set on the open connections at once.
+                    now.options.nodelay = then.options.nodelay;
+                    now != *then
+                }
+                _ => false,
+            }
         };
         if differs {
             ui.colored_label(
@@ -504,6 +513,7 @@ impl App {
     }
 
     fn composer_ui(&mut self, ui: &mut Ui, index: usize) {
+        self.sync_composer();
         let e = &self.doc.endpoints[index];
         let up = e.state.is_up();
         let kind = e.kind();
@@ -578,7 +588,11 @@ impl App {
             if notation != self.composer.notation {
                 self.composer.switch_notation(notation);
             }
+            // The line ending and the frame on a row of their own, each label
+            // beside its box.
+            ui.end_row();
             ui.add_enabled_ui(self.composer.notation == Notation::Text, |ui| {
+                let label = ui.label("ending");
                 egui::ComboBox::from_id_salt("line ending")
                     .selected_text(self.composer.line_ending.label())
                     .show_ui(ui, |ui| {
@@ -591,6 +605,7 @@ impl App {
                         }
                     })
                     .response
+                    .labelled_by(label.id)
                     .on_hover_text("Added to the end of a text payload when it is sent");
             });
             let label = ui.label("frame");
@@ -975,7 +990,10 @@ fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u
             ui.end_row();
         };
         if tcp {
-            number(ui, "Connect timeout (s)", &mut o.connect_timeout_secs, "How long a connect may take (default 10 s)");
+            // A server accepts; it never connects.
+            if form.kind.is_client() {
+                number(ui, "Connect timeout (s)", &mut o.connect_timeout_secs, "How long a connect may take (default 10 s)");
+            }
             number(ui, "Keepalive (s)", &mut o.keepalive_secs, "SO_KEEPALIVE: probe an idle connection after this many seconds");
             number(ui, "Linger (s)", &mut o.linger_secs, "SO_LINGER: how long close waits for unsent data (0 makes close a reset)");
         }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use crate::model::Session;
+use crate::model::log::{EntryKind, NO_PEER, TrafficLog};
 use crate::persist::{LoadError, SaveError};
 
 /// A session file in the sessions folder.
@@ -116,8 +117,13 @@ impl Files {
         });
     }
 
-    pub fn save(&self, path: PathBuf, session: Session, change: u64) {
+    /// Saves `session` to `path`; `make_folder` creates the folder first (the
+    /// person's own sessions folder, on its first use).
+    pub fn save(&self, path: PathBuf, session: Session, change: u64, make_folder: bool) {
         self.spawn(move || {
+            if make_folder && let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
             let result = crate::persist::save(&path, &session);
             FileMsg::Saved {
                 path,
@@ -133,10 +139,11 @@ impl Files {
             .map(|d| (d.join(RECOVERY_FILE), d.join(RECOVERY_ORIGIN)))
     }
 
-    /// Writes the recovery copy of the open session.
-    pub fn autosave(&self, session: Session, original: Option<PathBuf>) {
+    /// Writes the recovery copy of the open session; false when there is
+    /// nowhere to write it (no `Autosaved` answer comes then).
+    pub fn autosave(&self, session: Session, original: Option<PathBuf>) -> bool {
         let Some((file, origin)) = self.recovery_paths() else {
-            return;
+            return false;
         };
         self.spawn(move || {
             if let Some(dir) = file.parent() {
@@ -149,6 +156,7 @@ impl Files {
                 .and_then(|()| crate::persist::write_atomic(&origin, origin_text.as_bytes()));
             FileMsg::Autosaved(result)
         });
+        true
     }
 
     /// Looks for a recovery file left by a run that did not end cleanly.
@@ -227,6 +235,59 @@ impl Files {
             wake();
         });
     }
+}
+
+/// How many payload bytes the recovery copy keeps, at most. Until the log
+/// store can hand out a cheap snapshot, the copy is made on the UI thread, so
+/// it is bounded; what does not fit is left out, and the copy says so.
+pub const RECOVERY_PAYLOAD_CAP: usize = 64 << 20;
+
+/// A copy of `log` for the recovery file: every row while the rows' bytes
+/// fit in `cap`, then one note row that says how many rows and bytes were
+/// left out. Endpoint and peer numbering stay as in `log`.
+pub fn recovery_log(log: &TrafficLog, cap: usize) -> TrafficLog {
+    let mut copy = TrafficLog::new();
+    for name in log.endpoints() {
+        copy.endpoint_index(name);
+    }
+    for peer in log.peers() {
+        // A later run of an endpoint numbers its peers again: a new record.
+        if copy.find_peer(peer.endpoint, peer.number).is_some() {
+            copy.new_run(peer.endpoint);
+        }
+        copy.peer_index(peer.endpoint, peer.number, &peer.remote);
+    }
+    let mut kept = 0usize;
+    for (i, e) in log.entries().iter().enumerate() {
+        if kept + e.len() > cap {
+            let rest = &log.entries()[i..];
+            let bytes: usize = rest.iter().map(|e| e.len()).sum();
+            let cap_text = if cap >= 1 << 20 && cap.is_multiple_of(1 << 20) {
+                format!("{} MiB", cap >> 20)
+            } else {
+                format!("{cap} bytes")
+            };
+            let note = format!(
+                "recovery copy: {} from here on ({bytes} bytes) left out; the autosave keeps at most {cap_text} of payloads",
+                if rest.len() == 1 {
+                    "1 row".to_owned()
+                } else {
+                    format!("{} rows", rest.len())
+                },
+            );
+            copy.push(
+                e.at(),
+                e.endpoint,
+                NO_PEER,
+                EntryKind::Note,
+                note.as_bytes(),
+            );
+            break;
+        }
+        kept += e.len();
+        copy.push(e.at(), e.endpoint, e.peer, e.kind, log.bytes_of(e));
+    }
+    copy
 }
 
 /// The original path noted beside the recovery file: a small regular file
@@ -310,7 +371,7 @@ mod tests {
         use std::os::unix::fs::FileTypeExt as _;
         let (_runtime, files) = files();
         // Before: the window's Save As renamed a file over /dev/null.
-        files.save(PathBuf::from("/dev/null"), Session::default(), 1);
+        files.save(PathBuf::from("/dev/null"), Session::default(), 1, false);
         let err = saved(&files).unwrap_err();
         assert!(
             err.to_string()
@@ -330,20 +391,52 @@ mod tests {
             .status()
             .is_ok_and(|s| s.success())
         {
-            files.save(fifo.clone(), Session::default(), 1);
+            files.save(fifo.clone(), Session::default(), 1, false);
             assert!(saved(&files).is_err());
             assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         }
         let err = {
-            files.save(dir.path().to_owned(), Session::default(), 1);
+            files.save(dir.path().to_owned(), Session::default(), 1, false);
             saved(&files).unwrap_err()
         };
         assert!(matches!(err, SaveError::IsDirectory { .. }), "{err}");
         // A regular file is saved as before.
         let file = dir.path().join("s.ron");
-        files.save(file.clone(), Session::default(), 1);
+        files.save(file.clone(), Session::default(), 1, false);
         saved(&files).unwrap();
         assert!(file.is_file());
+    }
+
+    #[test]
+    fn the_recovery_copy_keeps_payloads_up_to_its_cap_and_says_what_it_left_out() {
+        let mut log = TrafficLog::new();
+        let a = log.endpoint_index("a");
+        let b = log.endpoint_index("b");
+        let p1 = log.peer_index(a, 1, "127.0.0.1:1");
+        log.new_run(a);
+        let p1again = log.peer_index(a, 1, "127.0.0.1:2");
+        let at = chrono::Utc::now();
+        log.push(at, a, p1, EntryKind::Sent, &[1; 40]);
+        log.push(at, b, NO_PEER, EntryKind::Listening, b"on 127.0.0.1:9");
+        log.push(at, a, p1again, EntryKind::Received, &[2; 40]);
+        log.push(at, a, p1again, EntryKind::Received, &[3; 30]);
+        let copy = recovery_log(&log, 100);
+        assert_eq!(copy.endpoints(), log.endpoints());
+        assert_eq!(copy.peers(), log.peers());
+        assert_eq!(copy.len(), 4, "three rows fit, then the note");
+        for i in 0..3 {
+            assert_eq!(copy.entry(i), log.entry(i));
+            assert_eq!(copy.data(i), log.data(i));
+        }
+        assert_eq!(copy.entry(3).unwrap().kind, EntryKind::Note);
+        assert_eq!(
+            copy.detail(3),
+            "recovery copy: 1 row from here on (30 bytes) left out; the autosave keeps at most 100 bytes of payloads"
+        );
+        // Under the cap, the copy is the log.
+        let whole = recovery_log(&log, 1 << 20);
+        assert_eq!(whole.entries(), log.entries());
+        assert_eq!(whole.data_bytes(), log.data_bytes());
     }
 
     #[test]

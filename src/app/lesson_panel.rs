@@ -7,6 +7,18 @@ use super::App;
 use crate::model::display::escape_controls;
 
 impl App {
+    /// Starts the lesson over: every endpoint stops at once, the log and the
+    /// ticked steps go, so no checkpoint counts an earlier run's events.
+    pub fn restart_lesson(&mut self) {
+        self.stop_everything();
+        self.doc.session.log.clear();
+        self.doc.log_changed();
+        self.doc.ticked.clear();
+        self.log_view.selected = None;
+        self.lesson_cache = None;
+        self.sidebar_to_top = true;
+    }
+
     /// Shows the open session's lesson, if it has one.
     pub(super) fn lesson_ui(&mut self, ui: &mut Ui) {
         let Some(lesson) = self.doc.session.lesson.clone() else {
@@ -40,6 +52,16 @@ impl App {
             .text(format!("{count} of {} steps", done.len())),
         )
         .on_hover_text("Steps whose checkpoint has happened");
+        // The lesson's introduction (the session's notes) before its steps;
+        // the notes stay editable at the bottom of the sidebar.
+        let intro = self.doc.session.notes.trim();
+        if !intro.is_empty() {
+            ui.add_space(4.0);
+            // A label per line: a line break from the file never sits inside one label.
+            for line in intro.lines() {
+                ui.label(escape_controls(line));
+            }
+        }
         let current = done.iter().position(|d| !d);
         let green = if ui.visuals().dark_mode {
             Color32::from_rgb(110, 210, 120)
@@ -89,6 +111,17 @@ impl App {
                 RichText::new("🎉 Every step done. The Python tab shows the same program in code.")
                     .color(green),
             );
+        }
+        ui.add_space(4.0);
+        if ui
+            .add_enabled(
+                count > 0 || !self.doc.session.log.is_empty(),
+                egui::Button::new("↺ Restart lesson"),
+            )
+            .on_hover_text("Stop the endpoints, clear the log and start again from step 1")
+            .clicked()
+        {
+            self.restart_lesson();
         }
         ui.separator();
     }

@@ -44,8 +44,44 @@ use crate::model::{HostPort, KindTag, Session};
 /// The name eframe stores preferences under.
 pub const APP_ID: &str = "sockbench";
 
-/// How long one frame may spend draining engine events before painting.
-const DRAIN_BUDGET: Duration = Duration::from_millis(4);
+/// How much of the engine's backlog one frame may drain before it paints:
+/// whichever limit comes first ends the frame's drain, and the frame asks for
+/// another at once. Time alone is not enough (a check every few events misses
+/// a few huge payloads), and counts alone are not either (a slow machine), so
+/// a flood never freezes a frame and the log still catches up quickly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrainBudget {
+    /// Wall time spent draining.
+    pub time: Duration,
+    /// Payload bytes taken in.
+    pub bytes: usize,
+    /// Events taken in.
+    pub events: usize,
+}
+
+impl Default for DrainBudget {
+    fn default() -> Self {
+        DrainBudget {
+            time: Duration::from_millis(4),
+            bytes: 8 << 20,
+            events: 50_000,
+        }
+    }
+}
+
+/// What one frame's drain took in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub events: usize,
+    /// Payload bytes of the events taken in.
+    pub bytes: usize,
+    /// True when nothing was left waiting; false when the budget ended the drain.
+    pub finished: bool,
+}
+
+/// Payload bytes between two looks at the clock while draining, so a few
+/// huge payloads cannot run far past the time budget.
+const DRAIN_CLOCK_BYTES: usize = 1 << 20;
 /// How long informational notices stay.
 const NOTICE_LIFETIME: Duration = Duration::from_secs(6);
 /// How long "Start all" waits for servers before starting the clients anyway.
@@ -84,6 +120,8 @@ enum Modal {
         original: Option<PathBuf>,
     },
     Shortcuts,
+    /// Clearing the session's log loses its recording: asked first.
+    ClearLog,
 }
 
 /// What the lower part of the window shows.
@@ -153,7 +191,12 @@ pub struct App {
     pub prefs: Prefs,
     pub doc: Document,
     next_id: u64,
+    /// The selected endpoint's composer (see [`App::sync_composer`]).
     pub composer: Composer,
+    /// The endpoint `composer` belongs to.
+    composer_owner: Option<EndpointId>,
+    /// The composers of the open session's other endpoints, put away.
+    composers: std::collections::HashMap<EndpointId, Composer>,
     pub log_view: LogView,
     sessions: Vec<ListedSession>,
     pub notices: Vec<Notice>,
@@ -167,6 +210,13 @@ pub struct App {
     start_queue: Option<StartQueue>,
     last_autosave: Instant,
     autosaved_change: u64,
+    /// An autosave is being written: the next waits for it (two writers of
+    /// one recovery file would race, and pile up under a flood).
+    autosave_in_flight: bool,
+    /// Autosaves started and finished, for tests.
+    autosaves: (u64, u64),
+    /// Payload bytes the recovery copy keeps at most.
+    autosave_payload_cap: usize,
     allow_close: bool,
     applied_theme: Option<config::Theme>,
     title: String,
@@ -190,10 +240,31 @@ pub struct App {
     os_tcp_asked: Option<Instant>,
     /// The lesson's step states for (log generation, rows, ticks).
     lesson_cache: Option<LessonCache>,
+    /// The sidebar scrolls to its top on the next frame (a session was opened).
+    sidebar_to_top: bool,
+    /// The limits of one frame's drain of engine events.
+    drain_budget: DrainBudget,
+    /// What the last frame's drain took in.
+    last_drain: DrainReport,
+    /// Events handed in by [`App::inject_events`], drained before the engine's.
+    injected: std::collections::VecDeque<crate::engine::Event>,
 }
 
 /// Lesson steps done, for the log state they were worked out from.
 type LessonCache = ((u64, usize, Vec<Option<usize>>), Vec<bool>);
+
+/// "✔ copied" beside a copy button for two seconds after it was clicked.
+fn copied_mark(ui: &mut egui::Ui, copied_at: &mut Option<Instant>) {
+    const SHOWN: Duration = Duration::from_secs(2);
+    match copied_at {
+        Some(at) if at.elapsed() < SHOWN => {
+            ui.label("✔ copied");
+            ui.ctx().request_repaint_after(SHOWN - at.elapsed());
+        }
+        Some(_) => *copied_at = None,
+        None => {}
+    }
+}
 
 /// egui's fonts, with the monospace font as the last fallback of the
 /// proportional family: it has the arrows (→ ←) and shapes (●) the log uses.
@@ -239,6 +310,8 @@ impl App {
             doc,
             next_id,
             composer: Composer::default(),
+            composer_owner: None,
+            composers: Default::default(),
             log_view: LogView::default(),
             sessions: Vec::new(),
             notices: Vec::new(),
@@ -248,6 +321,9 @@ impl App {
             start_queue: None,
             last_autosave: Instant::now(),
             autosaved_change: 0,
+            autosave_in_flight: false,
+            autosaves: (0, 0),
+            autosave_payload_cap: files::RECOVERY_PAYLOAD_CAP,
             allow_close: false,
             applied_theme: None,
             title: String::new(),
@@ -265,11 +341,45 @@ impl App {
             os_tcp: Vec::new(),
             os_tcp_asked: None,
             lesson_cache: None,
+            sidebar_to_top: false,
+            drain_budget: DrainBudget::default(),
+            last_drain: DrainReport::default(),
+            injected: Default::default(),
         };
         if let Some(path) = app.config.open.clone() {
             app.files.load(path);
         }
         app
+    }
+
+    /// Keeps each composer with its endpoint: when another endpoint is
+    /// selected, the shown composer is put away with the endpoint it belongs
+    /// to and the selected one's comes out (fresh the first time). Only the
+    /// recent payloads are shared.
+    fn sync_composer(&mut self) {
+        let current = self.doc.endpoints.get(self.doc.selected).map(|e| e.id);
+        if current == self.composer_owner {
+            return;
+        }
+        let fresh = self.composer.fresh();
+        let shown = std::mem::replace(&mut self.composer, fresh);
+        if let Some(owner) = self.composer_owner {
+            self.composers.insert(owner, shown);
+        }
+        if let Some(id) = current
+            && let Some(mut kept) = self.composers.remove(&id)
+        {
+            kept.recent = std::mem::take(&mut self.composer.recent);
+            self.composer = kept;
+        }
+        self.composer_owner = current;
+    }
+
+    /// A new document: no composer of the session before comes along.
+    fn forget_composers(&mut self) {
+        self.composers.clear();
+        self.composer = self.composer.fresh();
+        self.composer_owner = None;
     }
 
     fn fresh_id(&mut self) -> EndpointId {
@@ -314,6 +424,7 @@ impl App {
                 });
                 self.next_id = ids;
                 self.log_view.reset();
+                self.forget_composers();
             }
             PendingAction::Open(path) => self.files.load(path),
             PendingAction::Quit => {
@@ -357,8 +468,11 @@ impl App {
             EndpointId(ids)
         });
         self.next_id = ids;
+        self.doc.template = !recovered && self.is_template(&path);
         self.log_view.reset();
         self.lesson_cache = None;
+        self.sidebar_to_top = true;
+        self.forget_composers();
         self.ready_to_send();
         if recovered {
             // The recovered work is not saved anywhere yet.
@@ -387,6 +501,7 @@ impl App {
         {
             self.doc.selected = i;
         }
+        self.sync_composer();
         // The composer starts from the session's first payload, or empty: a
         // payload of the session before would be sent to the wrong place.
         let bytes = self
@@ -399,20 +514,50 @@ impl App {
         self.composer.load_bytes(&bytes);
     }
 
-    /// Saves to the document's file, or asks for one.
+    /// Whether `path` is one of the program's shipped sessions (a file in its
+    /// sessions folder): a template, never overwritten.
+    fn is_template(&self, path: &Path) -> bool {
+        let dir = std::fs::canonicalize(&self.config.sessions_dir)
+            .unwrap_or_else(|_| self.config.sessions_dir.clone());
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        path.starts_with(dir)
+    }
+
+    /// Saves to the document's file, or asks for one. A template is never
+    /// written over: its Save is a Save As in the person's own folder.
     pub fn save(&mut self, then: Option<PendingAction>) {
         match self.doc.path.clone() {
-            Some(path) => self.save_to(path, then),
-            None => self.open_save_as(then),
+            Some(path) if !self.doc.template => self.save_to(path, then),
+            _ => self.open_save_as(then),
+        }
+    }
+
+    /// The person's own folder for sessions: `~/Documents/sockbench` where
+    /// there is a documents folder, else `sessions` in the app's data folder.
+    fn own_sessions_dir(&self) -> PathBuf {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        match home.map(|h| h.join("Documents")).filter(|d| d.is_dir()) {
+            Some(documents) => documents.join("sockbench"),
+            None => eframe::storage_dir(APP_ID)
+                .map(|d| d.join("sessions"))
+                .unwrap_or_else(|| PathBuf::from("sockbench-sessions")),
         }
     }
 
     fn open_save_as(&mut self, then: Option<PendingAction>) {
-        let suggested = self
+        let name = self
             .doc
             .path
-            .clone()
-            .unwrap_or_else(|| self.config.sessions_dir.join("untitled.ron"));
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_owned())
+            .unwrap_or_else(|| "untitled.ron".into());
+        // A new session or a template goes to the person's own folder, never
+        // into the program's sessions folder.
+        let suggested = match &self.doc.path {
+            Some(path) if !self.doc.template => path.clone(),
+            _ => self.own_sessions_dir().join(name),
+        };
         let name = suggested
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
@@ -431,10 +576,23 @@ impl App {
     }
 
     fn save_to(&mut self, path: PathBuf, then: Option<PendingAction>) {
+        if path.is_file() && self.is_template(&path) {
+            self.notify(
+                true,
+                format!(
+                    "Not saved: {} is one of the program's examples; save under another name or in your own folder",
+                    path.display()
+                ),
+            );
+            self.open_save_as(then);
+            return;
+        }
         match self.doc.to_session() {
             Ok(session) => {
                 self.after_save = then;
-                self.files.save(path, session, self.doc.changes);
+                let make_folder = path.parent() == Some(self.own_sessions_dir().as_path());
+                self.files
+                    .save(path, session, self.doc.changes, make_folder);
             }
             Err(e) => self.notify(true, format!("Not saved: {e}")),
         }
@@ -443,6 +601,8 @@ impl App {
     fn saved(&mut self, path: PathBuf, change: u64) {
         self.doc.path = Some(path.clone());
         self.doc.saved_at_change = change;
+        // The person's own copy now, saved as any other file.
+        self.doc.template = false;
         self.prefs.remember(&path);
         self.notify(false, format!("Saved {}", path.display()));
         // The recovery copy is older than what is on disk now.
@@ -479,6 +639,8 @@ impl App {
                 }
             },
             FileMsg::Autosaved(result) => {
+                self.autosave_in_flight = false;
+                self.autosaves.1 += 1;
                 if let Err(e) = result {
                     self.notify(true, format!("Autosave failed: {e}"));
                 }
@@ -521,6 +683,7 @@ impl App {
 
     fn autosave(&mut self) {
         if self.config.recovery_dir.is_none()
+            || self.autosave_in_flight
             || !self.doc.is_dirty()
             || self.doc.changes == self.autosaved_change
             || self.last_autosave.elapsed() < self.config.autosave_every
@@ -528,10 +691,26 @@ impl App {
             return;
         }
         self.last_autosave = Instant::now();
-        if let Ok(session) = self.doc.to_session() {
+        // Payloads beyond the cap stay out of the copy (it is made here, on the
+        // UI thread), and the copy says so in a note row.
+        let log = files::recovery_log(&self.doc.session.log, self.autosave_payload_cap);
+        if let Ok(session) = self.doc.to_session_with_log(log) {
             self.autosaved_change = self.doc.changes;
-            self.files.autosave(session, self.doc.path.clone());
+            if self.files.autosave(session, self.doc.path.clone()) {
+                self.autosave_in_flight = true;
+                self.autosaves.0 += 1;
+            }
         }
+    }
+
+    /// Autosaves (started, finished) so far.
+    pub fn autosaves(&self) -> (u64, u64) {
+        self.autosaves
+    }
+
+    /// How many payload bytes the recovery copy keeps at most.
+    pub fn set_autosave_payload_cap(&mut self, cap: usize) {
+        self.autosave_payload_cap = cap;
     }
 
     // ----- endpoints -----
@@ -654,6 +833,7 @@ impl App {
 
     /// Sends the composer's payload from the selected endpoint.
     pub fn send_composer(&mut self) {
+        self.sync_composer();
         let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
             return;
         };
@@ -752,7 +932,7 @@ impl App {
                 };
                 let action = self.log_view.ui(ui, log, &mut self.prefs, marks);
                 if action == LogAction::Clear {
-                    self.clear_log();
+                    self.ask_clear_log();
                 }
             }
             View::Sequence => {
@@ -808,6 +988,15 @@ impl App {
         }
     }
 
+    /// Clears the shown log, asking first when that loses recorded rows.
+    pub fn ask_clear_log(&mut self) {
+        if self.log_source == LogSource::Recording && !self.doc.session.log.is_empty() {
+            self.modal = Some(Modal::ClearLog);
+        } else {
+            self.clear_log();
+        }
+    }
+
     pub fn clear_log(&mut self) {
         if self.log_source == LogSource::Replay {
             // The replay run's log goes; the recording stays.
@@ -817,27 +1006,71 @@ impl App {
         }
         self.doc.session.log.clear();
         self.log_view.selected = None;
-        self.doc.touch();
+        self.doc.log_changed();
     }
 
-    /// Drains engine events for at most the frame's budget.
+    /// Drains engine events within the frame's [`DrainBudget`]; when the
+    /// budget ends the drain, asks for the next frame at once.
     fn drain_events(&mut self, ctx: &egui::Context) {
-        let deadline = Instant::now() + DRAIN_BUDGET;
-        let mut count = 0u32;
-        while let Some(event) = self.events.try_recv() {
+        let budget = self.drain_budget;
+        let started = Instant::now();
+        let mut report = DrainReport::default();
+        let mut clock_bytes = 0usize;
+        loop {
+            if report.events >= budget.events || report.bytes >= budget.bytes {
+                break;
+            }
+            // The clock is read every 64 events or every MiB, not per event.
+            if (report.events % 64 == 63 || clock_bytes >= DRAIN_CLOCK_BYTES)
+                && started.elapsed() >= budget.time
+            {
+                break;
+            }
+            let Some(event) = self.injected.pop_front().or_else(|| self.events.try_recv()) else {
+                report.finished = true;
+                break;
+            };
+            let bytes = match &event.kind {
+                crate::engine::EventKind::Traffic { bytes, .. } => bytes.len(),
+                _ => 0,
+            };
             match &mut self.replay {
                 Some(run) if run.owns(event.id) => run.apply(&event),
                 _ => {
                     self.doc.apply(&event);
                 }
             }
-            count += 1;
-            if count.is_multiple_of(64) && Instant::now() >= deadline {
-                // More is waiting: paint this frame, come back at once.
-                ctx.request_repaint();
-                break;
-            }
+            report.events += 1;
+            report.bytes += bytes;
+            clock_bytes = if clock_bytes >= DRAIN_CLOCK_BYTES {
+                bytes
+            } else {
+                clock_bytes + bytes
+            };
         }
+        if !report.finished {
+            // More may be waiting: paint this frame, come back at once.
+            ctx.request_repaint();
+        }
+        self.last_drain = report;
+    }
+
+    /// The limits of one frame's drain of engine events.
+    pub fn set_drain_budget(&mut self, budget: DrainBudget) {
+        self.drain_budget = budget;
+    }
+
+    /// What the last frame's drain of engine events took in.
+    pub fn last_drain(&self) -> DrainReport {
+        self.last_drain
+    }
+
+    /// Hands events to the window as if the engine had sent them (tests and
+    /// benchmarks build a backlog with this); they are drained first, under
+    /// the same budget.
+    pub fn inject_events(&mut self, events: impl IntoIterator<Item = crate::engine::Event>) {
+        self.injected.extend(events);
+        self.ctx.request_repaint();
     }
 
     fn shortcuts(&mut self, ctx: &egui::Context) {
@@ -863,7 +1096,7 @@ impl App {
             self.log_view.focus_search = true;
         }
         if pressed(shortcut(command, Key::L)) {
-            self.clear_log();
+            self.ask_clear_log();
         }
         if pressed(shortcut(command, Key::Enter)) {
             self.send_composer();
@@ -1091,10 +1324,28 @@ impl App {
                     acc.3 + e.totals.received_bytes,
                 )
             });
+            let payloads = |n: u64| {
+                if n == 1 {
+                    "1 payload".to_owned()
+                } else {
+                    format!("{n} payloads")
+                }
+            };
+            let bytes = |n: u64| {
+                if n == 1 {
+                    "1 byte".to_owned()
+                } else {
+                    format!("{n} bytes")
+                }
+            };
             ui.label(format!(
-                "sent {} payloads ({} bytes), received {} payloads ({} bytes)",
-                t.0, t.1, t.2, t.3
-            ));
+                "sent {} ({}), received {} ({})",
+                payloads(t.0),
+                bytes(t.1),
+                payloads(t.2),
+                bytes(t.3)
+            ))
+            .on_hover_text("Since each endpoint last started");
             ui.separator();
             match &self.doc.path {
                 Some(p) => ui.label(crate::model::display::escape_controls(
@@ -1148,6 +1399,9 @@ impl App {
                 egui::Modal::new(egui::Id::unique("open path")).show(ctx, |ui| {
                     ui.heading("Open a session");
                     let label = ui.label("Path");
+                    // Read before the field: a single-line field takes the
+                    // Enter that ends its editing.
+                    let enter_pressed = ui.input(|i| i.key_pressed(Key::Enter));
                     let field = ui
                         .add(
                             // A path from a file name may hold controls: drawn as marks.
@@ -1157,6 +1411,9 @@ impl App {
                         )
                         .labelled_by(label.id)
                         .on_hover_text("The path of a .ron session file");
+                    // Before focus is asked back below: a field that gave up
+                    // its focus to Enter has it again after that.
+                    let enter = field.lost_focus() && enter_pressed;
                     if ui.memory(|m| m.focused().is_none()) {
                         field.request_focus();
                     }
@@ -1166,10 +1423,11 @@ impl App {
                                 .weak(),
                         );
                     }
-                    let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
                         if ui.button("Open").on_hover_text("Open this file").clicked() || enter {
                             close = true;
+                            // The box goes; an unsaved-changes question may come.
+                            self.modal = None;
                             self.request(PendingAction::Open(PathBuf::from(path.trim())));
                             next = self.modal.take();
                         }
@@ -1195,6 +1453,9 @@ impl App {
                 egui::Modal::new(egui::Id::unique("save as path")).show(ctx, |ui| {
                     ui.heading("Save the session as");
                     let label = ui.label("Path");
+                    // Read before the field: a single-line field takes the
+                    // Enter that ends its editing.
+                    let enter_pressed = ui.input(|i| i.key_pressed(Key::Enter));
                     let field = ui
                         .add(
                             // A path from a file name may hold controls: drawn as marks.
@@ -1204,6 +1465,9 @@ impl App {
                         )
                         .labelled_by(label.id)
                         .on_hover_text("Where to save: a path ending in .ron");
+                    // Before focus is asked back below: a field that gave up
+                    // its focus to Enter has it again after that.
+                    let enter = field.lost_focus() && enter_pressed;
                     if ui.memory(|m| m.focused().is_none()) {
                         field.request_focus();
                     }
@@ -1213,7 +1477,6 @@ impl App {
                                 .weak(),
                         );
                     }
-                    let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                     ui.horizontal(|ui| {
                         if ui
                             .button("Save here")
@@ -1226,7 +1489,10 @@ impl App {
                             if target.extension().is_none() {
                                 target.set_extension("ron");
                             }
+                            self.modal = None;
                             self.save_to(target, then.clone());
+                            // A refused place opens the box again.
+                            next = self.modal.take();
                         }
                         if self.config.native_dialogs
                             && ui
@@ -1279,6 +1545,36 @@ impl App {
                         }
                     });
                 });
+            }
+            Modal::ClearLog => {
+                let rows = self.doc.session.log.len();
+                let response = egui::Modal::new(egui::Id::unique("clear log")).show(ctx, |ui| {
+                    ui.heading("Clear the log?");
+                    ui.label(format!(
+                        "The {rows} row{} of the session's log go, and with them its recording for replay. This cannot be undone.",
+                        if rows == 1 { "" } else { "s" }
+                    ));
+                    ui.horizontal(|ui| {
+                        if ui
+                            .button("Clear")
+                            .on_hover_text("Remove every row of the log")
+                            .clicked()
+                        {
+                            close = true;
+                            self.clear_log();
+                        }
+                        if ui
+                            .button("Keep")
+                            .on_hover_text("Leave the log as it is")
+                            .clicked()
+                        {
+                            close = true;
+                        }
+                    });
+                });
+                if response.should_close() {
+                    close = true;
+                }
             }
             Modal::Shortcuts => {
                 let response = egui::Modal::new(egui::Id::unique("shortcuts")).show(ctx, |ui| {
@@ -1372,6 +1668,7 @@ impl eframe::App for App {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
         }
+        self.sync_composer();
         self.shortcuts(&ctx);
         self.handle_dropped_files(&ctx);
 

@@ -18,6 +18,8 @@ const HEADER: f32 = 34.0;
 #[derive(Default)]
 pub struct SequenceView {
     cache: Option<(u64, usize, Sequence)>,
+    /// When the diagram was last copied, for the "copied" mark.
+    copied_at: Option<std::time::Instant>,
 }
 
 impl SequenceView {
@@ -39,7 +41,9 @@ impl SequenceView {
                 .clicked()
             {
                 ui.ctx().copy_text(crate::export::mermaid::to_mermaid(log));
+                self.copied_at = Some(std::time::Instant::now());
             }
+            super::copied_mark(ui, &mut self.copied_at);
             ui.label("Solid arrows are payloads, dashed ones connection events; click one to see its row.");
         });
         let visuals = ui.visuals().clone();
