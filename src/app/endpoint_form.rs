@@ -80,6 +80,8 @@ pub struct OptionsForm {
     pub recv_buffer: String,
     pub send_buffer: String,
     pub connect_timeout_secs: String,
+    /// A TCP or TLS server's cap on concurrent peers; empty for none.
+    pub max_peers: String,
     /// A UDP socket with a default remote left unconnected (sendto/recvfrom
     /// with anyone); the default is connected to its remote.
     pub unconnected: bool,
@@ -244,6 +246,7 @@ impl EndpointForm {
                 keepalive_secs: opt_to_text(o.keepalive_secs),
                 linger_secs: opt_to_text(o.linger_secs),
                 ttl: opt_to_text(o.ttl),
+                max_peers: opt_to_text(o.max_peers),
                 recv_buffer: opt_to_text(o.recv_buffer),
                 send_buffer: opt_to_text(o.send_buffer),
                 connect_timeout_secs: if o.connect_timeout_secs == DEFAULT_CONNECT_TIMEOUT_SECS {
@@ -533,8 +536,7 @@ impl OptionsForm {
             reuse_address: self.reuse_address,
             connect_timeout_secs,
             connected: !self.unconnected,
-            // No form field yet (the window's part of issue 11).
-            max_peers: None,
+            max_peers: number("max peers", &self.max_peers, 1, 1_000_000)?,
         })
     }
 }
@@ -652,6 +654,18 @@ mod tests {
             e.rules[1].as_deref(),
             Some("reply at position 1: 'z' is not a hex digit")
         );
+    }
+
+    #[test]
+    fn max_peers_goes_through_the_form() {
+        let mut server = EndpointForm::new("s".into(), KindTag::TcpServer);
+        server.local = "127.0.0.1:0".into();
+        server.options.max_peers = "0".into();
+        assert!(server.validate(&[]).is_err());
+        server.options.max_peers = "3".into();
+        let spec = server.validate(&[]).unwrap();
+        assert_eq!(spec.options.max_peers, Some(3));
+        assert_eq!(EndpointForm::from_spec(&spec).options.max_peers, "3");
     }
 
     #[test]

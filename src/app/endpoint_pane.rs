@@ -994,6 +994,9 @@ fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u
             if form.kind.is_client() {
                 number(ui, "Connect timeout (s)", &mut o.connect_timeout_secs, "How long a connect may take (default 10 s)");
             }
+            if form.kind.is_server() {
+                number(ui, "Max peers", &mut o.max_peers, "Serve at most this many peers at once; one more is accepted and closed at once, and the log says why (empty: no cap)");
+            }
             number(ui, "Keepalive (s)", &mut o.keepalive_secs, "SO_KEEPALIVE: probe an idle connection after this many seconds");
             number(ui, "Linger (s)", &mut o.linger_secs, "SO_LINGER: how long close waits for unsent data (0 makes close a reset)");
         }
