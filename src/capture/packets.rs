@@ -352,9 +352,7 @@ pub(crate) mod tests {
     /// fixture: the format is 24 bytes of header and 16 per record).
     pub(crate) fn pcap(link: u32, frames: &[(i64, Vec<u8>)]) -> Vec<u8> {
         let mut out = Vec::new();
-        for v in [0xa1b2_c3d4u32] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         out.extend_from_slice(&2u16.to_le_bytes());
         out.extend_from_slice(&4u16.to_le_bytes());
         out.extend_from_slice(&0i32.to_le_bytes());

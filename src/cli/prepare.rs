@@ -54,7 +54,8 @@ pub enum Job {
     Replay(ReplayJob),
     Export(ExportJob),
     Check(Vec<PathBuf>),
-    Import(ImportJob),
+    /// Boxed: a whole session is much larger than the other jobs.
+    Import(Box<ImportJob>),
     Print(String),
 }
 
@@ -85,10 +86,12 @@ pub fn prepare(request: Request) -> Result<Job, UsageError> {
             message,
             summary: false,
         }),
-        Request::Import(r) => import(r).map(Job::Import).map_err(|message| UsageError {
-            message,
-            summary: false,
-        }),
+        Request::Import(r) => import(r)
+            .map(|j| Job::Import(Box::new(j)))
+            .map_err(|message| UsageError {
+                message,
+                summary: false,
+            }),
     }
 }
 
