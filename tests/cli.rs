@@ -1442,3 +1442,38 @@ fn a_failed_run_whose_save_fails_says_both_in_one_line() {
     let text = std::fs::read_to_string(&kept[0]).unwrap();
     assert!(text.contains("Sent(Text(\"hello\"))"), "{text}");
 }
+
+/// `--once` with `--max-peers`: a refused peer is not the served one, so its
+/// end does not end the run; the served peer's end does.
+#[test]
+fn a_refused_peer_does_not_end_a_once_run() {
+    let (mut child, addr, out) =
+        start_listen(&["tcp", "127.0.0.1:0", "--once", "--max-peers", "1", "--echo"]);
+    let mut first = TcpStream::connect(&addr).unwrap();
+    first.set_read_timeout(Some(LIMIT)).unwrap();
+    first.write_all(b"one").unwrap();
+    let mut echo = [0u8; 3];
+    first.read_exact(&mut echo).unwrap();
+    // The second peer is over the cap: accepted and closed at once.
+    let mut second = TcpStream::connect(&addr).unwrap();
+    second.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut rest = Vec::new();
+    let _ = second.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the refused peer ended the --once run"
+    );
+    // The first peer is still served, and its end ends the run.
+    first.write_all(b"two").unwrap();
+    first.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"two");
+    drop(first);
+    let (code, stdout, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("refused: 1 peers are connected"),
+        "{stdout}"
+    );
+}

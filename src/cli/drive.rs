@@ -455,6 +455,7 @@ pub async fn listen(job: ListenJob) -> i32 {
     // --once over TLS: only a peer that finished its handshake is a served
     // client (a port probe that connects and leaves does not end the run).
     let mut handshaken = std::collections::HashSet::new();
+    let mut refused = std::collections::HashSet::new();
     let generated_certificate = request.proto == Proto::Tls && request.tls.cert.is_none();
     // --once over UDP: the first datagram came in, its answer is still to go out.
     let mut awaiting_answer = false;
@@ -483,8 +484,14 @@ pub async fn listen(job: ListenJob) -> i32 {
                     EventKind::TlsHandshake { peer, .. } => {
                         handshaken.insert(*peer);
                     }
+                    // A peer over --max-peers is accepted and closed at once,
+                    // unserved: its end does not end a --once run.
+                    EventKind::Note { peer: Some(peer), text } if text.starts_with(crate::engine::REFUSED_PEER) => {
+                        refused.insert(*peer);
+                    }
                     EventKind::Closed { peer, .. }
                         if request.once
+                            && !refused.contains(peer)
                             && (request.proto == Proto::Tcp || handshaken.contains(peer)) =>
                     {
                         close = true

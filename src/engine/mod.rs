@@ -66,6 +66,10 @@ pub fn no_wake() -> Wake {
 /// How long shutdown waits for endpoint tasks before giving up on them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
 
+/// How the note of a peer refused over `max_peers` begins (it is accepted and
+/// closed at once, unserved).
+pub const REFUSED_PEER: &str = "refused: ";
+
 /// How long an orderly close waits for the peer to close its side too.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 

@@ -342,8 +342,9 @@ pub(crate) async fn server(
                         ctx.emit(EventKind::Note {
                             peer: Some(peer),
                             text: format!(
-                                "refused: {} peers are connected, the most this endpoint \
+                                "{}{} peers are connected, the most this endpoint \
                                  takes (max peers {max}); the connection is closed at once",
+                                super::REFUSED_PEER,
                                 peers.len()
                             ),
                         });
