@@ -241,6 +241,17 @@ pub struct ImportReport {
     pub left_out_bytes: u64,
 }
 
+impl ImportReport {
+    /// How many of `len` payload bytes fit what is left of `budget`; the
+    /// rest are counted as left out.
+    fn within(&mut self, budget: &mut u64, len: u64) -> u64 {
+        let take = len.min(*budget);
+        *budget -= take;
+        self.left_out_bytes += len - take;
+        take
+    }
+}
+
 /// The session of the chosen conversations: endpoints `client` and `server`,
 /// each with its own side of every row.
 pub fn to_session(
@@ -319,9 +330,7 @@ pub fn to_session(
             Transport::Udp => {
                 for &i in &conv.packets {
                     let p = &packets[i];
-                    let take = (p.payload.len() as u64).min(budget);
-                    budget -= take;
-                    report.left_out_bytes += p.payload.len() as u64 - take;
+                    let take = report.within(&mut budget, p.payload.len() as u64);
                     if p.truncated {
                         report.truncated_packets += 1;
                     }
@@ -405,9 +414,7 @@ pub fn to_session(
                     for piece in stream.take() {
                         match piece {
                             Piece::Data { at_micros, bytes } => {
-                                let take = (bytes.len() as u64).min(budget);
-                                budget -= take;
-                                report.left_out_bytes += bytes.len() as u64 - take;
+                                let take = report.within(&mut budget, bytes.len() as u64);
                                 let bytes = &bytes[..take as usize];
                                 if bytes.is_empty() {
                                     continue;
@@ -429,16 +436,7 @@ pub fn to_session(
                             Piece::Missing { at_micros, len } => {
                                 flush(log, &mut pending);
                                 report.missing_bytes += len;
-                                let note = format!(
-                                    "{len} byte{} {} are missing from the capture",
-                                    plural(len),
-                                    if to_server {
-                                        "to the server"
-                                    } else {
-                                        "to the client"
-                                    }
-                                );
-                                rows.both(log, at_micros, EntryKind::Note, &note);
+                                rows.missing(log, at_micros, to_server, len);
                             }
                         }
                     }
@@ -512,9 +510,7 @@ pub fn to_session(
                         match piece {
                             Piece::Data { at_micros, bytes } => {
                                 flush(log, &mut pending);
-                                let take = (bytes.len() as u64).min(budget);
-                                budget -= take;
-                                report.left_out_bytes += bytes.len() as u64 - take;
+                                let take = report.within(&mut budget, bytes.len() as u64);
                                 if take > 0 {
                                     rows.data(log, at_micros, to_server, &bytes[..take as usize]);
                                 }
@@ -522,16 +518,7 @@ pub fn to_session(
                             Piece::Missing { at_micros, len } => {
                                 flush(log, &mut pending);
                                 report.missing_bytes += len;
-                                let note = format!(
-                                    "{len} byte{} {} are missing from the capture",
-                                    plural(len),
-                                    if to_server {
-                                        "to the server"
-                                    } else {
-                                        "to the client"
-                                    }
-                                );
-                                rows.both(log, at_micros, EntryKind::Note, &note);
+                                rows.missing(log, at_micros, to_server, len);
                             }
                         }
                     }
@@ -620,6 +607,20 @@ impl Rows {
             peer
         };
         log.push(Self::at(at), ep, peer, kind, detail.as_bytes());
+    }
+
+    /// Bytes of one direction the capture never had, said on both sides.
+    fn missing(&self, log: &mut crate::model::TrafficLog, at: i64, to_server: bool, len: u64) {
+        let note = format!(
+            "{len} byte{} {} are missing from the capture",
+            plural(len),
+            if to_server {
+                "to the server"
+            } else {
+                "to the client"
+            }
+        );
+        self.both(log, at, EntryKind::Note, &note);
     }
 
     fn both(&self, log: &mut crate::model::TrafficLog, at: i64, kind: EntryKind, detail: &str) {
