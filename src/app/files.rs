@@ -237,15 +237,20 @@ impl Files {
     }
 }
 
-/// How many payload bytes the recovery copy keeps, at most. Until the log
-/// store can hand out a cheap snapshot, the copy is made on the UI thread, so
-/// it is bounded; what does not fit is left out, and the copy says so.
+/// How many payload bytes the recovery copy keeps, at most. The copy is made
+/// on the UI thread: within the cap it is the log's cheap snapshot; beyond it,
+/// rows are copied up to the cap and the copy says what it left out.
 pub const RECOVERY_PAYLOAD_CAP: usize = 64 << 20;
 
 /// A copy of `log` for the recovery file: every row while the rows' bytes
 /// fit in `cap`, then one note row that says how many rows and bytes were
 /// left out. Endpoint and peer numbering stay as in `log`.
 pub fn recovery_log(log: &TrafficLog, cap: usize) -> TrafficLog {
+    // Within the cap (the usual case) the copy is the log's own snapshot,
+    // which shares its full chunks instead of copying row by row.
+    if log.entries().iter().map(|e| e.len()).sum::<usize>() <= cap {
+        return log.snapshot();
+    }
     let mut copy = TrafficLog::new();
     for name in log.endpoints() {
         copy.endpoint_index(name);

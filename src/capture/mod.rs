@@ -92,8 +92,9 @@ pub fn conversations(packets: &[Packet]) -> (Vec<Conversation>, usize) {
     let mut found: Vec<Conversation> = Vec::new();
     // The open conversation of each address pair.
     let mut open: HashMap<(Transport, SocketAddr, SocketAddr), usize> = HashMap::new();
-    // TCP pairs whose connection ended (FIN both ways or RST): a new SYN starts anew.
-    let mut ended: HashMap<usize, bool> = HashMap::new();
+    // Conversations whose connection ended (a FIN or RST seen): a new SYN
+    // on their pair starts a new one.
+    let mut ended: std::collections::HashSet<usize> = std::collections::HashSet::new();
     let mut left_out = 0usize;
     for (i, p) in packets.iter().enumerate() {
         let key = if p.src <= p.dst {
@@ -105,7 +106,7 @@ pub fn conversations(packets: &[Packet]) -> (Vec<Conversation>, usize) {
         // A SYN on a pair whose connection ended is a new connection (the
         // same ports again); a repeated SYN is the same one.
         let index = match open.get(&key) {
-            Some(&c) if !(opening && ended.get(&c).copied().unwrap_or(false)) => c,
+            Some(&c) if !(opening && ended.contains(&c)) => c,
             _ => {
                 if found.len() >= CONVERSATION_LIMIT {
                     left_out += 1;
@@ -143,7 +144,7 @@ pub fn conversations(packets: &[Packet]) -> (Vec<Conversation>, usize) {
             c.to_client += p.payload.len() as u64;
         }
         if p.tcp.rst || p.tcp.fin {
-            ended.insert(index, true);
+            ended.insert(index);
         }
     }
     (found, left_out)
@@ -374,39 +375,17 @@ pub fn to_session(
                             down.syn(p.tcp.seq);
                             if !connected {
                                 connected = true;
-                                rows.side(
-                                    log,
-                                    p.at_micros,
-                                    false,
-                                    EntryKind::Accepted,
-                                    &client.to_string(),
-                                );
-                                rows.side(
-                                    log,
-                                    p.at_micros,
-                                    true,
-                                    EntryKind::Connected,
-                                    &format!("from {client}"),
-                                );
+                                rows.connected(log, p.at_micros, client, "");
                             }
                         }
                     }
                     if !connected && (!p.payload.is_empty() || p.tcp.fin) {
                         connected = true;
-                        let why = "the capture began after the handshake";
-                        rows.side(
+                        rows.connected(
                             log,
                             p.at_micros,
-                            false,
-                            EntryKind::Accepted,
-                            &client.to_string(),
-                        );
-                        rows.side(
-                            log,
-                            p.at_micros,
-                            true,
-                            EntryKind::Connected,
-                            &format!("from {client} ({why})"),
+                            client,
+                            " (the capture began after the handshake)",
                         );
                     }
                     let stream = if to_server { &mut up } else { &mut down };
@@ -442,7 +421,6 @@ pub fn to_session(
                     }
                     if p.tcp.fin && !closed {
                         flush(log, &mut pending);
-                        let first_fin = !fins.0 && !fins.1;
                         if to_server && !fins.0 {
                             fins.0 = true;
                             rows.side(
@@ -476,7 +454,6 @@ pub fn to_session(
                                 "the peer closed its sending side",
                             );
                         }
-                        let _ = first_fin;
                         if fins.0 && fins.1 {
                             closed = true;
                             rows.both(log, p.at_micros, EntryKind::Closed, "");
@@ -607,6 +584,24 @@ impl Rows {
             peer
         };
         log.push(Self::at(at), ep, peer, kind, detail.as_bytes());
+    }
+
+    /// The connection made: the server accepted `client`, the client connected.
+    fn connected(
+        &self,
+        log: &mut crate::model::TrafficLog,
+        at: i64,
+        client: SocketAddr,
+        why: &str,
+    ) {
+        self.side(log, at, false, EntryKind::Accepted, &client.to_string());
+        self.side(
+            log,
+            at,
+            true,
+            EntryKind::Connected,
+            &format!("from {client}{why}"),
+        );
     }
 
     /// Bytes of one direction the capture never had, said on both sides.
