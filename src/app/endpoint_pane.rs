@@ -139,6 +139,7 @@ impl App {
                             "Listens and speaks TLS, with your certificate or one made on start"
                         }
                         KindTag::Udp => "Sends and receives datagrams, no connection",
+                        KindTag::Relay => "Relays clients to an upstream (command line only for now)",
                     };
                     if ui.button(kind.label()).on_hover_text(hint).clicked() {
                         self.add_endpoint(kind);
@@ -313,7 +314,7 @@ impl App {
                 );
                 let kind_label = ui.label("Kind");
                 let before = form.kind;
-                ui.add_enabled_ui(!running, |ui| {
+                ui.add_enabled_ui(!running && form.kind != KindTag::Relay, |ui| {
                     egui::ComboBox::from_id_salt(("endpoint kind", e.id.0))
                         .selected_text(form.kind.label())
                         .show_ui(ui, |ui| {
@@ -374,6 +375,15 @@ impl App {
                         if !form.remote.trim().is_empty() {
                             changed |= udp_connection_ui(ui, &mut form.options.unconnected);
                         }
+                    }
+                    KindTag::Relay => {
+                        ui.label("Relay");
+                        ui.label(format!(
+                            "read-only here: {} → {} (run it with sockbench relay)",
+                            escape_controls(&form.local),
+                            escape_controls(&form.remote)
+                        ));
+                        ui.end_row();
                     }
                 }
                 let reply_label = ui.label("Answers");
@@ -523,6 +533,7 @@ impl App {
             let default_text = match kind {
                 KindTag::TcpClient | KindTag::TlsClient => "the connection".to_owned(),
                 KindTag::TcpServer | KindTag::TlsServer => "all peers".to_owned(),
+                KindTag::Relay => "(a relay forwards; it takes no payloads here)".to_owned(),
                 KindTag::Udp => match e.form.remote.trim() {
                     "" => "(no default remote)".to_owned(),
                     r => format!("default remote {}", escape_controls(r)),

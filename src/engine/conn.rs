@@ -143,7 +143,13 @@ impl ConnHandle {
 /// One half of a stream shared by the connection's reader and writer (both
 /// polled by the connection's one task), which can still reach the socket to
 /// set options: one descriptor per connection, no duplicate.
-struct Half<S>(Arc<Mutex<S>>);
+pub(crate) struct Half<S>(Arc<Mutex<S>>);
+
+impl<S> Clone for Half<S> {
+    fn clone(&self) -> Self {
+        Half(self.0.clone())
+    }
+}
 
 impl<S> Half<S> {
     fn lock(&self) -> std::sync::MutexGuard<'_, S> {
@@ -152,13 +158,13 @@ impl<S> Half<S> {
 }
 
 impl<S: Transport> Half<S> {
-    fn socket<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
+    pub(crate) fn socket<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
         let stream = self.lock();
         f(SockRef::from(stream.tcp()))
     }
 }
 
-fn halves<S>(stream: S) -> (Half<S>, Half<S>) {
+pub(crate) fn halves<S>(stream: S) -> (Half<S>, Half<S>) {
     let shared = Arc::new(Mutex::new(stream));
     (Half(shared.clone()), Half(shared))
 }

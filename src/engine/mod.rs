@@ -32,6 +32,7 @@ mod conn;
 pub mod event;
 mod net;
 pub mod os_tcp;
+pub mod relay;
 pub mod replay;
 mod reply;
 mod tcp;
@@ -789,6 +790,7 @@ async fn run_endpoint(
             tcp::server(ctx, listen, Some(tls), commands).await
         }
         EndpointKind::Udp { bind, remote } => udp::socket(ctx, bind, remote, commands).await,
+        kind @ EndpointKind::Relay { .. } => relay::run(ctx, kind, commands).await,
     }
 }
 

@@ -438,14 +438,14 @@ pub(crate) async fn server(
 
 /// Why accepting failed lately: the next try waits (100 ms, doubling to 1 s),
 /// and the failures are reported at most once a second, with their count.
-struct AcceptFailures {
+pub(crate) struct AcceptFailures {
     /// Failures since the last report.
     unreported: u64,
     last: Option<std::io::Error>,
     reported_at: Option<tokio::time::Instant>,
     /// The wait before the next try, while accept keeps failing.
     delay: Duration,
-    retry_at: tokio::time::Instant,
+    pub(crate) retry_at: tokio::time::Instant,
     waiting: bool,
 }
 
@@ -467,15 +467,15 @@ impl AcceptFailures {
     const MAX_DELAY: Duration = Duration::from_secs(1);
     const REPORT_EVERY: Duration = Duration::from_secs(1);
 
-    fn backing_off(&self) -> bool {
+    pub(crate) fn backing_off(&self) -> bool {
         self.waiting
     }
 
-    fn retry(&mut self) {
+    pub(crate) fn retry(&mut self) {
         self.waiting = false;
     }
 
-    fn failed(&mut self, ctx: &EndpointCtx, local: SocketAddr, e: &std::io::Error) {
+    pub(crate) fn failed(&mut self, ctx: &EndpointCtx, local: SocketAddr, e: &std::io::Error) {
         self.unreported += 1;
         self.last = Some(std::io::Error::new(e.kind(), e.to_string()));
         self.delay = (self.delay * 2).clamp(Self::FIRST_DELAY, Self::MAX_DELAY);
@@ -492,13 +492,13 @@ impl AcceptFailures {
     }
 
     /// A connection came: the next failure starts the back-off afresh.
-    fn accepted(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+    pub(crate) fn accepted(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
         self.delay = Duration::ZERO;
         self.report(ctx, local);
     }
 
     /// Says how many accepts failed since the last report, if any.
-    fn report(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+    pub(crate) fn report(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
         let Some(e) = self.last.take() else {
             return;
         };

@@ -118,7 +118,8 @@ pub fn calls(kind: KindTag, resolves: bool) -> Vec<Call> {
             Call::SendRecv,
             Call::Shutdown,
         ]),
-        KindTag::TlsServer => calls.extend([
+        // A relay is a server toward its clients (its upstream side is in notes).
+        KindTag::TlsServer | KindTag::Relay => calls.extend([
             Call::Bind,
             Call::Listen,
             Call::Accept,

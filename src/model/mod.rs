@@ -7,6 +7,7 @@ pub mod display;
 pub mod endpoint;
 pub mod explain;
 pub mod framing;
+pub mod impair;
 pub mod lesson;
 pub mod lifecycle;
 pub mod log;
@@ -18,7 +19,7 @@ pub mod spill;
 pub use address::{AddressError, HostPort};
 pub use display::escape_controls;
 pub use endpoint::{
-    AutoReply, EndpointKind, EndpointSpec, KindTag, Rule, SocketOptions, TlsClientSettings,
+    AutoReply, EndpointKind, EndpointSpec, KindTag, RelayTransport, Rule, SocketOptions, TlsClientSettings,
     TlsServerSettings, Trigger,
 };
 pub use log::{
