@@ -60,6 +60,27 @@ pub fn entry_line(log: &TrafficLog, index: usize) -> String {
     }
 }
 
+/// A relay's log entry as a line: payloads name their direction
+/// (`client->upstream`, `upstream->client`); other entries as [`entry_line`].
+pub fn relay_line(log: &TrafficLog, index: usize) -> String {
+    let Some(e) = log.entry(index) else {
+        return String::new();
+    };
+    let way = match e.kind {
+        EntryKind::Received => "client->upstream",
+        EntryKind::Sent => "upstream->client",
+        _ => return entry_line(log, index),
+    };
+    format!(
+        "{} {} {way} {} {} {}",
+        format_timestamp(&e.at()),
+        escape_controls(log.endpoint_name(e)),
+        peer_label(log, e),
+        e.len(),
+        preview(log.bytes_of(e), PREVIEW_CHARS)
+    )
+}
+
 /// `summary: sent N payloads (B bytes), received M payloads (C bytes)`.
 pub fn summary_line(t: &Totals) -> String {
     format!(
