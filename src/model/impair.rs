@@ -201,10 +201,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .unwrap_or(t.len());
     let (number, unit) = (&t[..split], t[split..].trim());
     if number.is_empty() {
-        return Err(format!(
-            "\"{}\" is not a time: write a number and a unit (50ms, 1.5s, 250us)",
-            short(text)
-        ));
+        return Err("not a time: write a number and a unit (50ms, 1.5s, 250us)".into());
     }
     let micros_per: f64 = match unit {
         "us" | "µs" => 1.0,
@@ -212,8 +209,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1_000_000.0,
         "" => {
             return Err(format!(
-                "\"{}\": give the time a unit (ms, s or us), as in {number}ms",
-                short(text)
+                "give the time a unit (ms, s or us), as in {}ms",
+                short(number)
             ));
         }
         other => {
@@ -228,11 +225,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("\"{}\" is not a number", short(number)))?;
     let micros = n * micros_per;
     if !micros.is_finite() || micros > MAX_DELAY.as_micros() as f64 {
-        return Err(format!(
-            "\"{}\": at most {} s",
-            short(text),
-            MAX_DELAY.as_secs()
-        ));
+        return Err(format!("a time of at most {} s", MAX_DELAY.as_secs()));
     }
     Ok(Duration::from_micros(micros.round() as u64))
 }
@@ -293,10 +286,7 @@ impl FromStr for Bandwidth {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let Some(size) = s.trim().strip_suffix("/s") else {
-            return Err(format!(
-                "\"{}\" is not a rate: write bytes a second, as in 100KiB/s or 1MB/s",
-                short(s)
-            ));
+            return Err("not a rate: write bytes a second, as in 100KiB/s or 1MB/s".into());
         };
         let bytes = parse_size(size)?;
         if bytes == 0 {
@@ -395,10 +385,7 @@ impl FromStr for Percent {
             Ok(n) if n.is_finite() && (0.0..=100.0).contains(&n) => {
                 Ok(Percent((n * 10_000.0).round() as u32))
             }
-            _ => Err(format!(
-                "\"{}\" is not a share: give a percentage from 0% to 100%",
-                short(s)
-            )),
+            _ => Err("not a share: give a percentage from 0% to 100%".into()),
         }
     }
 }
@@ -516,7 +503,7 @@ mod tests {
             ("50", "unit"),
             ("ms", "not a time"),
             ("5h", "not a time unit"),
-            ("1e9s", "at most"),
+            ("9999s", "at most"),
         ] {
             let e = bad.parse::<Latency>().unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");

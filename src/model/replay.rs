@@ -1003,6 +1003,86 @@ mod tests {
         assert_eq!(server.conversations[1].remote, "127.0.0.1:5002");
     }
 
+    /// A TLS relay's recording: one client, the upstream closing first.
+    fn relayed() -> Session {
+        let mut s = Session::default();
+        s.endpoints.push(EndpointSpec::new(
+            "relay",
+            EndpointKind::Relay {
+                transport: crate::model::RelayTransport::Tls,
+                listen: "127.0.0.1:8443".parse().unwrap(),
+                upstream: "device:443".parse().unwrap(),
+                tls_server: Default::default(),
+                tls_client: Box::new(crate::model::TlsClientSettings {
+                    insecure: true,
+                    ..Default::default()
+                }),
+                impair: Default::default(),
+            },
+        ));
+        let log = &mut s.log;
+        let r = log.endpoint_index("relay");
+        let p = log.peer_index(r, 1, "127.0.0.1:5001");
+        log.push(at(0), r, p, EntryKind::Accepted, b"");
+        log.push(at(0), r, p, EntryKind::Note, b"upstream: connected");
+        log.push(at(10), r, p, EntryKind::Received, b"GET");
+        log.push(at(20), r, p, EntryKind::Sent, b"OK");
+        log.push(at(30), r, p, EntryKind::HalfClosed, b"");
+        log.push(at(31), r, p, EntryKind::PeerClosed, b"");
+        log.push(at(31), r, p, EntryKind::Closed, b"");
+        s
+    }
+
+    #[test]
+    fn a_relay_replays_as_either_side_and_only_when_told_which() {
+        let s = relayed();
+        let e = plan_session(&s, None, None).unwrap_err();
+        assert!(matches!(e, PlanError::RelayNeedsAs(_)), "{e}");
+        assert!(e.to_string().contains("--as upstream"), "{e}");
+        assert_eq!(
+            plan_session_as(&recorded(), None, None, Some(RelayAs::Client)).unwrap_err(),
+            PlanError::NoRelay
+        );
+
+        let upstream = plan_session_as(&s, None, None, Some(RelayAs::Upstream)).unwrap();
+        let [mock] = upstream.as_slice() else {
+            panic!("{upstream:?}")
+        };
+        assert_eq!(mock.role, Role::Server);
+        assert!(matches!(
+            &mock.spec.kind,
+            EndpointKind::TlsServer { listen, .. } if listen.to_string() == "127.0.0.1:8443"
+        ));
+        let dirs: Vec<Direction> = mock.conversations[0].steps.iter().map(|s| s.dir).collect();
+        assert_eq!(dirs, [Direction::Received, Direction::Sent]);
+        assert!(!mock.conversations[0].peer_closed, "the upstream closed first");
+
+        let target: HostPort = "127.0.0.1:9443".parse().unwrap();
+        let client = plan_session_as(&s, None, Some(&target), Some(RelayAs::Client)).unwrap();
+        let [client] = client.as_slice() else {
+            panic!("{client:?}")
+        };
+        assert_eq!(client.role, Role::Client);
+        let EndpointKind::TlsClient { remote, tls } = &client.spec.kind else {
+            panic!("{:?}", client.spec.kind)
+        };
+        assert_eq!(remote, &target);
+        assert!(tls.insecure, "the relay's upstream TLS settings");
+        let steps = &client.conversations[0].steps;
+        assert_eq!(
+            (steps[0].dir, steps[0].bytes.as_slice()),
+            (Direction::Sent, &b"GET"[..])
+        );
+        assert_eq!(
+            (steps[1].dir, steps[1].bytes.as_slice()),
+            (Direction::Received, &b"OK"[..])
+        );
+        assert!(
+            client.conversations[0].peer_closed,
+            "as the client, the peer (the upstream) closed first"
+        );
+    }
+
     #[test]
     fn targets_and_choices() {
         let s = recorded();
