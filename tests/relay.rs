@@ -135,7 +135,12 @@ fn python_run(script: &str, args: &[&str]) -> String {
         .unwrap();
     wait_bounded(&mut child);
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert!(child.wait().unwrap().success(), "python failed: {out}");
     out
 }
@@ -247,9 +252,18 @@ fn a_python_client_through_the_relay_to_a_python_server_and_both_replays() {
     let client: Vec<Vec<u8>> = client.lines().map(unhex).collect();
     let server: Vec<Vec<u8>> = server.lines().map(unhex).collect();
     // Client → upstream, byte for byte, and back.
-    assert_eq!(client[0], server[0], "what the client sent reached the server");
-    assert_eq!(server[1], client[1], "what the server sent reached the client");
-    assert!(client[1].ends_with(b"BYE\n"), "the client's FIN went through, and the answer to it came back");
+    assert_eq!(
+        client[0], server[0],
+        "what the client sent reached the server"
+    );
+    assert_eq!(
+        server[1], client[1],
+        "what the server sent reached the client"
+    );
+    assert!(
+        client[1].ends_with(b"BYE\n"),
+        "the client's FIN went through, and the answer to it came back"
+    );
     // The log holds both legs, each in its direction.
     let (up, down) = legs(&save);
     assert_eq!(up, client[0]);
@@ -309,7 +323,14 @@ fn a_tls_relay_between_openssl_client_and_server_logs_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         .arg("-keyout")
@@ -359,13 +380,23 @@ fn a_tls_relay_between_openssl_client_and_server_logs_plaintext() {
         save.to_str().unwrap(),
     ]);
     let mut client = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{}", relay.port), "-quiet"])
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", relay.port),
+            "-quiet",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    client.stdin.as_mut().unwrap().write_all(b"hello tls\n").unwrap();
+    client
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"hello tls\n")
+        .unwrap();
     let stdout = client.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -468,7 +499,10 @@ fn slices_reach_the_receiver_as_separate_reads() {
     // the 80 ms gaps keep them apart.
     assert!(sizes.iter().all(|s| s % 4 == 0), "{sizes:?}");
     assert!(sizes.len() >= 3, "{sizes:?}\n{out}");
-    assert!(out.contains("24 bytes written in 6 slices of at most 4 bytes"), "{out}");
+    assert!(
+        out.contains("24 bytes written in 6 slices of at most 4 bytes"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -503,7 +537,10 @@ fn latency_and_bandwidth_slow_a_transfer_at_least_as_set() {
     let (_, bytes, _, secs, out) = through(&["--bandwidth", "up:40KiB/s"], &payload);
     assert_eq!(bytes, payload);
     let rate = payload.len() as f64 / secs;
-    eprintln!("bandwidth: 40 KiB/s set, {:.1} KiB/s measured", rate / 1024.0);
+    eprintln!(
+        "bandwidth: 40 KiB/s set, {:.1} KiB/s measured",
+        rate / 1024.0
+    );
     assert!(rate <= 40.0 * 1024.0 * 1.2, "{rate} bytes/s\n{out}");
     assert!(out.contains("paced to 40KiB/s"), "{out}");
 }
@@ -569,7 +606,10 @@ fn udp_loss_with_a_seed_drops_the_same_datagrams_every_run() {
     assert!((5..35).contains(&first.len()), "{first:?}");
     // The log names each one (datagram numbers count from 1).
     for n in &first {
-        assert!(out.contains(&format!("up: datagram {} dropped (loss 30%)", n + 1)), "{out}");
+        assert!(
+            out.contains(&format!("up: datagram {} dropped (loss 30%)", n + 1)),
+            "{out}"
+        );
     }
     let (other, _) = lost_with_seed("8");
     assert_ne!(first, other, "another seed, other losses");
@@ -578,10 +618,16 @@ fn udp_loss_with_a_seed_drops_the_same_datagrams_every_run() {
 #[test]
 fn bad_impairments_are_one_line_and_exit_2() {
     for (args, says) in [
-        (&["--latency", "50"][..], "--latency \"50\": give the time a unit"),
+        (
+            &["--latency", "50"][..],
+            "--latency \"50\": give the time a unit",
+        ),
         (&["--bandwidth", "100KiB"][..], "write bytes a second"),
         (&["--loss", "10%"][..], "--loss is for udp relays"),
-        (&["--latency", "up:5ms", "--latency", "both:5ms"][..], "--latency is given twice for up"),
+        (
+            &["--latency", "up:5ms", "--latency", "both:5ms"][..],
+            "--latency is given twice for up",
+        ),
         (&["--seed", "x"][..], "--seed \"x\": give a whole number"),
     ] {
         let mut all = vec!["relay", "tcp", "127.0.0.1:0", "--to", "127.0.0.1:9"];
@@ -590,9 +636,20 @@ fn bad_impairments_are_one_line_and_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = common::text(&o.stderr);
         let first = err.lines().next().unwrap_or_default();
-        assert!(first.starts_with("error: ") && first.contains(says), "{args:?}: {err}");
+        assert!(
+            first.starts_with("error: ") && first.contains(says),
+            "{args:?}: {err}"
+        );
     }
-    let o = common::sockbench(&["relay", "udp", "127.0.0.1:0", "--to", "127.0.0.1:9", "--slice", "4"]);
+    let o = common::sockbench(&[
+        "relay",
+        "udp",
+        "127.0.0.1:0",
+        "--to",
+        "127.0.0.1:9",
+        "--slice",
+        "4",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(common::text(&o.stderr).contains("--slice is for tcp and tls relays"));
 }

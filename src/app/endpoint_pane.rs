@@ -138,7 +138,9 @@ impl App {
                             "Listens and speaks TLS, with your certificate or one made on start"
                         }
                         KindTag::Udp => "Sends and receives datagrams, no connection",
-                        KindTag::Relay => "Relays clients to an upstream (command line only for now)",
+                        KindTag::Relay => {
+                            "Relays clients to an upstream (command line only for now)"
+                        }
                     };
                     if ui.button(kind.label()).on_hover_text(hint).clicked() {
                         commands.push(AppCommand::AddEndpoint(kind));

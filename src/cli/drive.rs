@@ -598,7 +598,10 @@ pub async fn relay(job: RelayJob) -> i32 {
         }
         if close && !closing {
             closing = true;
-            run.send(Command::Close { id: ID, abort: false });
+            run.send(Command::Close {
+                id: ID,
+                abort: false,
+            });
             deadline = Some(later(STOP_GRACE + CLOSE_GRACE));
         }
     }

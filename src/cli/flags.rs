@@ -29,7 +29,7 @@ pub(super) enum Command {
     /// Listen on ADDR, print everything that happens, optionally answer.
     Listen(ListenArgs),
     /// Relay each client to an upstream, recording both directions; impair the traffic if asked.
-    Relay(RelayArgs),
+    Relay(Box<RelayArgs>),
     /// Replay a recorded session: clients send again, servers answer as recorded.
     Replay(ReplayArgs),
     /// Export a session: an endpoint as a Python program, the log as Mermaid or CSV.
@@ -265,7 +265,11 @@ pub(super) struct RelayArgs {
     #[arg(long, value_name = "N[/TIME]")]
     pub slice: Vec<String>,
     /// TCP, TLS: close both connections after N bytes of a direction (4KiB), or a time after the client came (2s).
-    #[arg(long = "close-after", visible_alias = "limit-bytes", value_name = "N|TIME")]
+    #[arg(
+        long = "close-after",
+        visible_alias = "limit-bytes",
+        value_name = "N|TIME"
+    )]
     pub close_after: Vec<String>,
     /// TCP, TLS: reset both connections after N bytes of a direction, or a time after the client came.
     #[arg(long = "reset-after", value_name = "N|TIME")]

@@ -128,7 +128,7 @@ pub fn run(job: Job, runtime: &tokio::runtime::Runtime) -> i32 {
         }
         Job::Connect(r) => runtime.block_on(drive::connect(r)),
         Job::Listen(r) => runtime.block_on(drive::listen(r)),
-        Job::Relay(r) => runtime.block_on(drive::relay(r)),
+        Job::Relay(r) => runtime.block_on(drive::relay(*r)),
         Job::Replay(r) => runtime.block_on(replay::replay(r)),
         Job::Export(r) => {
             let mut errors = Errors::default();

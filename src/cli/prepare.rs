@@ -59,7 +59,8 @@ pub struct ExportJob {
 pub enum Job {
     Connect(ConnectJob),
     Listen(ListenJob),
-    Relay(RelayJob),
+    /// Boxed: a relay's settings are much larger than the other jobs.
+    Relay(Box<RelayJob>),
     Replay(ReplayJob),
     Export(ExportJob),
     Check(Vec<PathBuf>),
@@ -90,7 +91,7 @@ pub fn prepare(request: Request) -> Result<Job, UsageError> {
         Request::Check(files) => Ok(Job::Check(files)),
         Request::Connect(r) => connect(r).map(Job::Connect).map_err(summary),
         Request::Listen(r) => listen(r).map(Job::Listen).map_err(summary),
-        Request::Relay(r) => relay(r).map(Job::Relay).map_err(summary),
+        Request::Relay(r) => relay(*r).map(|j| Job::Relay(Box::new(j))).map_err(summary),
         Request::Replay(r) => replay(r).map(Job::Replay).map_err(summary),
         Request::Export(r) => export(r).map(Job::Export).map_err(|message| UsageError {
             message,

@@ -180,7 +180,7 @@ pub enum Request {
     Window(Option<PathBuf>),
     Connect(ConnectRequest),
     Listen(ListenRequest),
-    Relay(RelayRequest),
+    Relay(Box<RelayRequest>),
     Replay(ReplayRequest),
     Export(ExportRequest),
     Check(Vec<PathBuf>),
@@ -536,7 +536,9 @@ where
                 log,
             }))
         }
-        Some(Command::Relay(a)) => relay(a).map(Request::Relay).map_err(usage),
+        Some(Command::Relay(a)) => relay(*a)
+            .map(|r| Request::Relay(Box::new(r)))
+            .map_err(usage),
         Some(Command::Listen(a)) => {
             let local = parse_addr(&a.addr, false).map_err(usage)?;
             let answer = if a.echo {

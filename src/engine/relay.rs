@@ -114,10 +114,7 @@ pub(crate) async fn run(
         impair: Arc::new(*impair),
         seed,
     };
-    if let Some(misfit) = plan
-        .impair
-        .misfit(plan.transport == RelayTransport::Udp)
-    {
+    if let Some(misfit) = plan.impair.misfit(plan.transport == RelayTransport::Udp) {
         return ctx.failed(
             None,
             NetError::new(
@@ -151,7 +148,12 @@ fn opening_notes(ctx: &EndpointCtx, plan: &Plan) {
         if !toxics.is_none() {
             ctx.emit(EventKind::Note {
                 peer: None,
-                text: format!("impairments {} ({}): {}", way.word(), way.arrow(), toxics.describe()),
+                text: format!(
+                    "impairments {} ({}): {}",
+                    way.word(),
+                    way.arrow(),
+                    toxics.describe()
+                ),
             });
         }
     }
@@ -321,11 +323,16 @@ struct Conversation {
 
 /// A read of one direction, or how that direction ended.
 enum Msg {
-    Data { bytes: Bytes, at: Instant },
+    Data {
+        bytes: Bytes,
+        at: Instant,
+    },
     /// The sender closed its side in order (FIN).
     Eof,
     /// The sender's connection broke (a reset when `reset`).
-    Broken { reset: bool },
+    Broken {
+        reset: bool,
+    },
 }
 
 /// How a direction's writer ended.
@@ -403,7 +410,10 @@ impl Conversation {
                         return self.reset(client);
                     }
                 };
-                self.note(format!("upstream: TLS {}", tls::describe(upstream.get_ref().1)));
+                self.note(format!(
+                    "upstream: TLS {}",
+                    tls::describe(upstream.get_ref().1)
+                ));
                 let shake = tokio::select! {
                     _ = self.token.cancelled() => return,
                     r = tokio::time::timeout(limit, acceptor.accept(client)) => r,
@@ -616,7 +626,9 @@ impl Conversation {
                     let reset = classify(&e) == ErrorKind::Reset;
                     match (way, reset) {
                         (Way::Up, true) => ctx.emit(EventKind::Reset { peer }),
-                        (Way::Down, true) => self.note("upstream: the upstream reset the connection"),
+                        (Way::Down, true) => {
+                            self.note("upstream: the upstream reset the connection")
+                        }
                         (Way::Up, false) => ctx.failed(
                             Some(peer),
                             tls::session_error(&e, Operation::Receive, self.client_addr)
@@ -679,7 +691,9 @@ impl Conversation {
                         return WriterEnd::Abort;
                     }
                     match way {
-                        Way::Up => self.note("client's FIN passed on: the upstream reads end-of-stream"),
+                        Way::Up => {
+                            self.note("client's FIN passed on: the upstream reads end-of-stream")
+                        }
                         Way::Down => self.ctx.emit(EventKind::HalfClosed { peer: self.peer }),
                     }
                     return WriterEnd::HalfClosed;
@@ -702,8 +716,7 @@ impl Conversation {
             ] {
                 if let Some(Limit::Bytes(n)) = limit {
                     let room = n.saturating_sub(passed);
-                    if bytes.len() as u64 >= room
-                        && then.as_ref().is_none_or(|(r, _, _)| room < *r)
+                    if bytes.len() as u64 >= room && then.as_ref().is_none_or(|(r, _, _)| room < *r)
                     {
                         then = Some((room, end, word));
                     }
@@ -1097,7 +1110,12 @@ async fn udp_relay(
     }
 }
 
-fn report_udp_drops(ctx: &EndpointCtx, refused: &mut u64, unlogged: &mut u64, queue_full: &mut u64) {
+fn report_udp_drops(
+    ctx: &EndpointCtx,
+    refused: &mut u64,
+    unlogged: &mut u64,
+    queue_full: &mut u64,
+) {
     if *unlogged > 0 {
         ctx.emit(EventKind::Dropped {
             cause: DropCause::Budget,
@@ -1151,7 +1169,11 @@ impl UdpConversation {
             ));
         }
         let from = own.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        note(ctx, peer, format!("upstream: datagrams go to {} from {from}", self.upstream));
+        note(
+            ctx,
+            peer,
+            format!("upstream: datagrams go to {} from {from}", self.upstream),
+        );
         let seed = self.plan.seed;
         let mut up = DelayLine::new(
             Way::Up,
@@ -1259,7 +1281,10 @@ mod tests {
         assert!(l.push(Bytes::from_static(b"1"), now).is_some());
         assert!(l.due(now).is_empty(), "held back");
         l.push(Bytes::from_static(b"2"), now);
-        assert_eq!(l.due(now), vec![Bytes::from_static(b"2"), Bytes::from_static(b"1")]);
+        assert_eq!(
+            l.due(now),
+            vec![Bytes::from_static(b"2"), Bytes::from_static(b"1")]
+        );
         // Alone, a held datagram still goes after its wait.
         l.push(Bytes::from_static(b"3"), now);
         assert!(l.due(now).is_empty());

@@ -235,9 +235,9 @@ pub fn duration_text(d: Duration) -> String {
     let us = d.as_micros();
     if us == 0 {
         "0ms".into()
-    } else if us % 1_000_000 == 0 {
+    } else if us.is_multiple_of(1_000_000) {
         format!("{}s", us / 1_000_000)
-    } else if us % 1_000 == 0 {
+    } else if us.is_multiple_of(1_000) {
         format!("{}ms", us / 1_000)
     } else {
         format!("{us}us")
@@ -415,11 +415,11 @@ impl Dice {
     pub fn new(seed: u64, client: u64, way: Way) -> Dice {
         let lane = client.wrapping_mul(2).wrapping_add(way as u64);
         let mut d = Dice(seed ^ lane.wrapping_mul(0xA076_1D64_78BD_642F));
-        d.next();
+        d.roll();
         d
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn roll(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -429,7 +429,7 @@ impl Dice {
 
     /// True with the chance `p`.
     pub fn chance(&mut self, p: Percent) -> bool {
-        p.0 > 0 && (self.next() % Percent::WHOLE as u64) < p.0 as u64
+        p.0 > 0 && (self.roll() % Percent::WHOLE as u64) < p.0 as u64
     }
 
     /// `latency`'s delay for one read: the base plus or minus up to the jitter.
@@ -438,7 +438,7 @@ impl Dice {
             return latency.base;
         }
         let span = latency.jitter.as_micros() as u64;
-        let offset = self.next() % (2 * span + 1);
+        let offset = self.roll() % (2 * span + 1);
         let base = latency.base.as_micros() as u64;
         Duration::from_micros((base + offset).saturating_sub(span))
     }
@@ -530,7 +530,10 @@ mod tests {
             "(up:(latency:Some(\"50ms±5ms\")),down:(loss:Some(\"10%\")),seed:Some(7))"
         );
         assert_eq!(ron::from_str::<Impairments>(&text).unwrap(), i);
-        assert_eq!(ron::from_str::<Impairments>("()").unwrap(), Impairments::default());
+        assert_eq!(
+            ron::from_str::<Impairments>("()").unwrap(),
+            Impairments::default()
+        );
         let e = ron::from_str::<Impairments>("(up:(latency:Some(\"fast\")))").unwrap_err();
         assert!(e.to_string().contains("not a time"), "{e}");
     }

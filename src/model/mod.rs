@@ -19,8 +19,8 @@ pub mod spill;
 pub use address::{AddressError, HostPort};
 pub use display::escape_controls;
 pub use endpoint::{
-    AutoReply, EndpointKind, EndpointSpec, KindTag, RelayTransport, Rule, SocketOptions, TlsClientSettings,
-    TlsServerSettings, Trigger,
+    AutoReply, EndpointKind, EndpointSpec, KindTag, RelayTransport, Rule, SocketOptions,
+    TlsClientSettings, TlsServerSettings, Trigger,
 };
 pub use log::{
     Direction, Entry, EntryKind, ErrorKind, FilteredView, LogBudget, LogCounters, LogFilter,

@@ -275,11 +275,7 @@ fn entries_of(log: &TrafficLog, endpoint: &str) -> Vec<usize> {
 
 /// Each conversation with its peer number, and whether we closed our side
 /// before the peer closed its own (a relay's upstream closed first).
-fn conversations_of(
-    log: &TrafficLog,
-    rows: &[usize],
-    udp: bool,
-) -> Vec<(u32, Conversation, bool)> {
+fn conversations_of(log: &TrafficLog, rows: &[usize], udp: bool) -> Vec<(u32, Conversation, bool)> {
     struct Open {
         number: u32,
         conversation: Conversation,
@@ -1055,7 +1051,10 @@ mod tests {
         ));
         let dirs: Vec<Direction> = mock.conversations[0].steps.iter().map(|s| s.dir).collect();
         assert_eq!(dirs, [Direction::Received, Direction::Sent]);
-        assert!(!mock.conversations[0].peer_closed, "the upstream closed first");
+        assert!(
+            !mock.conversations[0].peer_closed,
+            "the upstream closed first"
+        );
 
         let target: HostPort = "127.0.0.1:9443".parse().unwrap();
         let client = plan_session_as(&s, None, Some(&target), Some(RelayAs::Client)).unwrap();
