@@ -653,3 +653,55 @@ fn bad_impairments_are_one_line_and_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(common::text(&o.stderr).contains("--slice is for tcp and tls relays"));
 }
+
+#[test]
+fn an_upstream_reset_reaches_the_client_as_a_reset() {
+    if !python3() {
+        return;
+    }
+    let (server, port, server_out) = python(
+        r#"
+import socket, struct
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+srv.settimeout(15)
+conn, _ = srv.accept()
+conn.settimeout(15)
+conn.recv(10)
+conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+conn.close()
+print("reset sent")
+"#,
+        &[],
+    );
+    let relay = start(&[
+        "relay",
+        "tcp",
+        "127.0.0.1:0",
+        "--to",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    let client = python_run(
+        r#"
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15)
+c.sendall(b"x")
+try:
+    print("eof" if c.recv(10) == b"" else "data")
+except ConnectionResetError:
+    print("reset")
+"#,
+        &[&relay.port.to_string()],
+    );
+    assert_eq!(rest(server_out, server).trim(), "reset sent");
+    let (_, out, _) = relay.stop();
+    assert_eq!(client.trim(), "reset", "{out}");
+    assert!(
+        out.contains("upstream: the upstream reset the connection"),
+        "{out}"
+    );
+    assert!(out.contains("down: the client is reset too"), "{out}");
+    assert!(out.contains("aborted: we sent a reset"), "{out}");
+}

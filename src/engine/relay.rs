@@ -1080,6 +1080,12 @@ async fn udp_relay(
                 let now = Instant::now();
                 clients.retain(|_, c| {
                     let idle = now.saturating_duration_since(c.last) >= UDP_IDLE;
+                    if idle {
+                        note(&ctx, c.peer, format!(
+                            "no datagram from the client for {} s: it is forgotten, its upstream socket closed",
+                            UDP_IDLE.as_secs()
+                        ));
+                    }
                     if idle || c.tx.is_closed() {
                         c.stop.cancel();
                     }
