@@ -382,13 +382,16 @@ impl App {
                             changed |= udp_connection_ui(ui, &mut form.options.unconnected);
                         }
                     }
+                    // Shown, not edited: relays are set up on the command line for now.
                     KindTag::Relay => {
-                        ui.label("Relay");
-                        ui.label(format!(
-                            "read-only here: {} → {} (run it with sockbench relay)",
-                            escape_controls(&form.local),
-                            escape_controls(&form.remote)
-                        ));
+                        ui.label("Listen on");
+                        ui.label(escape_controls(&form.local));
+                        ui.end_row();
+                        ui.label("Upstream");
+                        ui.label(escape_controls(&form.remote));
+                        ui.end_row();
+                        ui.label("");
+                        ui.label("read-only here: sockbench relay runs relays");
                         ui.end_row();
                     }
                 }
