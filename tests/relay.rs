@@ -705,3 +705,82 @@ except ConnectionResetError:
     assert!(out.contains("down: the client is reset too"), "{out}");
     assert!(out.contains("aborted: we sent a reset"), "{out}");
 }
+
+/// A UDP server that answers each datagram with `R`, the datagram and the
+/// sender's port, until 1.5 s pass without one; it prints the ports it saw.
+const UDP_ANSWERER: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+s.settimeout(1.5)
+ports = set()
+try:
+    while True:
+        d, a = s.recvfrom(100)
+        ports.add(a[1])
+        s.sendto(b"R" + d, a)
+except socket.timeout:
+    pass
+print(len(ports))
+"#;
+
+/// Two UDP clients, each sending `a` then `b` with its name, each printing what came back.
+const TWO_UDP_CLIENTS: &str = r#"
+import socket, sys
+out = []
+for name in [b"one", b"two"]:
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    got = []
+    for d in [b"a-" + name, b"b-" + name]:
+        c.sendto(d, ("127.0.0.1", int(sys.argv[1])))
+        got.append(c.recv(100).decode())
+    out.append(" ".join(got))
+print("\n".join(out))
+"#;
+
+#[test]
+fn udp_clients_get_their_own_upstream_sockets_and_the_recording_mocks_the_upstream() {
+    if !python3() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("udp.ron");
+    let (server, port, server_out) = python(UDP_ANSWERER, &[]);
+    let relay = start(&[
+        "relay",
+        "udp",
+        "127.0.0.1:0",
+        "--to",
+        &format!("127.0.0.1:{port}"),
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+    let answers = python_run(TWO_UDP_CLIENTS, &[&relay.port.to_string()]);
+    assert_eq!(answers, "Ra-one Rb-one\nRa-two Rb-two\n");
+    assert_eq!(
+        rest(server_out, server).trim(),
+        "2",
+        "one upstream socket a client"
+    );
+    let (code, _, err) = relay.stop();
+    assert_eq!(code, 0, "{err}");
+    let (up, down) = legs(&save);
+    assert_eq!(up, b"a-oneb-onea-twob-two");
+    assert_eq!(down, b"Ra-oneRb-oneRa-twoRb-two");
+
+    // The recording answers both clients as the upstream did.
+    let mock = start(&[
+        "replay",
+        save.to_str().unwrap(),
+        "--as",
+        "upstream",
+        "--target",
+        "127.0.0.1:0",
+    ]);
+    let again = python_run(TWO_UDP_CLIENTS, &[&mock.port.to_string()]);
+    let (code, _, err) = mock.wait();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, answers);
+}
