@@ -175,10 +175,15 @@ impl Run {
         }
         let status = errors.finish();
         let log = &self.session.log;
-        note!(
-            "{}",
-            summary_with_log(&self.totals, &log.counters(), log.budget())
-        );
+        let mut summary = summary_with_log(&self.totals, &log.counters(), log.budget());
+        if self.relay {
+            summary = summary.replacen(
+                &super::output::summary_line(&self.totals),
+                &super::output::relay_summary_line(&self.totals),
+                1,
+            );
+        }
+        note!("{summary}");
         status
     }
 }

@@ -1049,6 +1049,59 @@ mod tests {
     }
 
     #[test]
+    fn relay_impairments_take_a_direction_or_the_default_one() {
+        let Request::Relay(r) = parse_ok(&[
+            "relay",
+            "udp",
+            "127.0.0.1:0",
+            "--to",
+            "127.0.0.1:9",
+            "--loss",
+            "up:10%",
+            "--latency",
+            "20ms±5ms",
+            "--direction",
+            "down",
+            "--dup",
+            "both:1%",
+            "--seed",
+            "3",
+        ]) else {
+            panic!("a relay")
+        };
+        let i = &r.impair;
+        assert_eq!(i.up.loss.map(|p| p.to_string()).as_deref(), Some("10%"));
+        assert_eq!(i.down.loss, None);
+        assert_eq!(i.up.latency, None, "--direction down");
+        assert_eq!(
+            i.down.latency.map(|l| l.to_string()).as_deref(),
+            Some("20ms±5ms")
+        );
+        assert!(i.up.duplicate.is_some() && i.down.duplicate.is_some());
+        assert_eq!(i.seed, Some(3));
+        assert_eq!(r.upstream.to_string(), "127.0.0.1:9");
+
+        for (args, says) in [
+            (
+                &["--slice", "0"][..],
+                "--slice \"0\": a slice holds at least 1 byte",
+            ),
+            (
+                &["--close-after", "4 parsecs"][..],
+                "--close-after \"4 parsecs\"",
+            ),
+            (&["--reorder", "150%"][..], "from 0% to 100%"),
+            (&["--insecure"][..], "are for tls"),
+        ] {
+            let mut all = vec!["relay", "tcp", "127.0.0.1:0", "--to", "127.0.0.1:9"];
+            all.extend_from_slice(args);
+            let e = parse_err(&all);
+            assert!(e.contains(says), "{args:?}: {e}");
+        }
+        assert!(parse_err(&["relay", "tcp", "127.0.0.1:0"]).contains("--to"));
+    }
+
+    #[test]
     fn window_and_check() {
         assert!(matches!(parse_ok(&[]), Request::Window(None)));
         assert!(matches!(parse_ok(&["x.ron"]), Request::Window(Some(_))));
