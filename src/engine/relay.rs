@@ -528,10 +528,10 @@ impl Conversation {
             [Way::Up, Way::Down]
                 .into_iter()
                 .filter_map(|w| match pick(impair.way(w)) {
-                    Some(Limit::After(d)) => Some((started + d, w)),
+                    Some(Limit::After(d)) => Some((started + d, w, d)),
                     _ => None,
                 })
-                .min_by_key(|(at, _)| *at)
+                .min_by_key(|(at, _, _)| *at)
         };
         let close_at = timer(|t| t.close_after);
         let reset_at = timer(|t| t.reset_after);
@@ -552,14 +552,14 @@ impl Conversation {
                     down_open = false;
                     if !matches!(e, WriterEnd::HalfClosed) { end = Some(e) }
                 }
-                _ = until(close_at.map(|(at, _)| at)) => {
-                    let (_, way) = close_at.unwrap_or((started, Way::Up));
-                    self.note(format!("{}: close after {} reached: both connections are closed", way.word(), duration_text(started.elapsed())));
+                _ = until(close_at.map(|(at, _, _)| at)) => {
+                    let (_, way, after) = close_at.unwrap_or((started, Way::Up, Duration::ZERO));
+                    self.note(format!("{}: close after {} reached: both connections are closed", way.word(), duration_text(after)));
                     end = Some(WriterEnd::Close);
                 }
-                _ = until(reset_at.map(|(at, _)| at)) => {
-                    let (_, way) = reset_at.unwrap_or((started, Way::Up));
-                    self.note(format!("{}: reset after {} reached: both connections are reset", way.word(), duration_text(started.elapsed())));
+                _ = until(reset_at.map(|(at, _, _)| at)) => {
+                    let (_, way, after) = reset_at.unwrap_or((started, Way::Up, Duration::ZERO));
+                    self.note(format!("{}: reset after {} reached: both connections are reset", way.word(), duration_text(after)));
                     end = Some(WriterEnd::Abort);
                 }
             }
