@@ -78,15 +78,13 @@ pub(super) struct LogArgs {
     pub log_overflow: Option<OverflowArg>,
 }
 
-/// What `export --to` writes.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum ExportTo {
-    /// An endpoint as a program using Python's standard socket module.
-    Python,
-    /// The log as a Mermaid sequence diagram.
-    Mermaid,
-    /// The log as a table.
-    Csv,
+/// `export --to`: the names of [`crate::export::Format::ALL`], each with its
+/// description in `--help` (the window's menu lists the same formats).
+fn export_format() -> impl clap::builder::TypedValueParser<Value = crate::export::Format> {
+    use crate::export::Format;
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
+    PossibleValuesParser::new(Format::ALL.map(|f| PossibleValue::new(f.name()).help(f.about())))
+        .try_map(|name| Format::from_name(&name).ok_or_else(|| format!("no format named {name}")))
 }
 
 #[derive(clap::Args, Debug)]
@@ -242,10 +240,9 @@ pub(super) struct ExportArgs {
     /// The session file.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// python: an endpoint as a program (standard socket module); mermaid: the
-    /// log as a sequence diagram; csv: the log as a table.
-    #[arg(long = "to", value_enum, value_name = "FORMAT")]
-    pub to: ExportTo,
+    /// What to write (see the list below).
+    #[arg(long = "to", value_name = "FORMAT", value_parser = export_format())]
+    pub to: crate::export::Format,
     /// Write here instead of to stdout (`-` is stdout too).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,

@@ -39,10 +39,16 @@ pub struct ReplayJob {
     pub budget: crate::model::LogBudget,
 }
 
-/// An `export` ready to write: the text is made already, the target checked.
+/// An `export` ready to write: the session read and checked for the format,
+/// the target proved writable. The export is written as it is made.
 #[derive(Debug)]
 pub struct ExportJob {
-    pub text: String,
+    /// Boxed: a whole session is much larger than the other jobs.
+    pub session: Box<crate::model::Session>,
+    /// The session's name (its file's stem), which a Python program keeps.
+    pub name: String,
+    pub format: crate::export::Format,
+    pub endpoint: Option<String>,
     pub output: SaveTarget,
 }
 
@@ -185,9 +191,15 @@ fn export(r: ExportRequest) -> Result<ExportJob, String> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "session".into());
-    let text = crate::export::export(&session, &name, r.to, r.endpoint.as_deref())
+    crate::export::check(&session, r.to, r.endpoint.as_deref())
         .map_err(|e| format!("{}: {e}", r.file.display()))?;
-    Ok(ExportJob { text, output })
+    Ok(ExportJob {
+        session: Box::new(session),
+        name,
+        format: r.to,
+        endpoint: r.endpoint,
+        output,
+    })
 }
 
 fn import(r: super::request::ImportRequest) -> Result<ImportJob, String> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use super::flags::{Cli, Command, ExportTo, LogArgs, OverflowArg, Proto};
+use super::flags::{Cli, Command, LogArgs, OverflowArg, Proto};
 use crate::model::{HostPort, LogBudget, Notation, Overflow, Payload};
 
 /// A command-line mistake: one line for stderr. `summary` says whether the
@@ -470,11 +470,7 @@ where
         }
         Some(Command::Export(a)) => Ok(Request::Export(ExportRequest {
             file: a.file,
-            to: match a.to {
-                ExportTo::Python => crate::export::Format::Python,
-                ExportTo::Mermaid => crate::export::Format::Mermaid,
-                ExportTo::Csv => crate::export::Format::Csv,
-            },
+            to: a.to,
             output: match a.output {
                 None => Output::Stdout,
                 Some(p) if p.as_os_str() == "-" => Output::Stdout,
