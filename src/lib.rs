@@ -8,7 +8,8 @@
 //!   line and column, saved atomically.
 //! - [`engine`]: real sockets on tokio. Callers send [`engine::Command`]s and read
 //!   [`engine::Event`]s; the engine never waits on its callers and never imports egui.
-//! - [`export`]: a session as a Python program, a Mermaid sequence diagram, CSV.
+//! - [`export`]: a session as a Python program, a Mermaid sequence diagram, CSV,
+//!   a pcapng capture for Wireshark, an `xxd`-style hex dump.
 //! - [`capture`]: pcap and pcapng captures turned into sessions (`sockbench import`):
 //!   packets sliced, TCP reassembled, conversations listed.
 //! - [`app`]: the workbench window (eframe/egui) on the same engine.
