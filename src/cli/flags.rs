@@ -30,7 +30,8 @@ pub(super) enum Command {
     Listen(ListenArgs),
     /// Replay a recorded session: clients send again, servers answer as recorded.
     Replay(ReplayArgs),
-    /// Export a session: an endpoint as a Python program, the log as Mermaid or CSV.
+    /// Export a session: an endpoint as a Python program, the log as Mermaid,
+    /// CSV or a pcapng capture, the payloads as a hex dump.
     Export(ExportArgs),
     /// Turn a capture (pcap, pcapng) into a session that replays as a mock or a client.
     Import(ImportArgs),
@@ -145,6 +146,10 @@ pub(super) struct ConnectArgs {
     /// Print no event lines (the summary line still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print a line on stderr every second: payloads and bytes sent and
+    /// received, their rates over that second, the connections (or UDP peers).
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -193,6 +198,10 @@ pub(super) struct ListenArgs {
     /// Print no event lines (the summary line, and the address listened on, still go to stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print a line on stderr every second: payloads and bytes sent and
+    /// received, their rates over that second, the connections (or UDP peers).
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(clap::Args, Debug)]

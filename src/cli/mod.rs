@@ -33,6 +33,7 @@ pub mod output;
 mod prepare;
 mod replay;
 mod request;
+mod stats;
 
 pub use flags::Proto;
 pub use prepare::{ConnectJob, ExportJob, ImportJob, Job, ListenJob, ReplayJob, prepare};

@@ -39,6 +39,8 @@ pub struct ConnectRequest {
     pub save: Option<PathBuf>,
     pub quiet: bool,
     pub log: LogFlags,
+    /// A line of totals and rates on stderr every second.
+    pub stats: bool,
 }
 
 /// How `listen` answers.
@@ -64,6 +66,8 @@ pub struct ListenRequest {
     pub save: Option<PathBuf>,
     pub quiet: bool,
     pub log: LogFlags,
+    /// A line of totals and rates on stderr every second.
+    pub stats: bool,
 }
 
 /// A validated `replay`; the file is read by [`super::prepare`].
@@ -466,6 +470,7 @@ where
                 save: a.save,
                 quiet: a.quiet,
                 log,
+                stats: a.stats,
             }))
         }
         Some(Command::Export(a)) => Ok(Request::Export(ExportRequest {
@@ -568,6 +573,7 @@ where
                 save: a.save,
                 quiet: a.quiet,
                 log,
+                stats: a.stats,
             }))
         }
     }?;
