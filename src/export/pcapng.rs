@@ -71,21 +71,23 @@ struct Flow {
     ours: SocketAddr,
     /// The other side's address.
     theirs: SocketAddr,
-    /// The endpoint's name (for comments, escaped and bounded).
-    our_name: String,
-    /// The other side's name: its endpoint when the session holds both ends,
-    /// else its address.
-    their_name: String,
+    /// The log's peer record of this conversation. Names are looked up in
+    /// the log when a comment is made, so a flow stays small (a log may hold
+    /// a million UDP peers).
+    peer: u32,
+    /// The other end's endpoint, when the session recorded both ends.
+    partner: Option<u32>,
     /// True when the log's endpoint opened the connection (a TCP client).
     we_connect: bool,
     /// Set when another endpoint's flow already shows this conversation:
     /// this one's rows are the same traffic seen from the other end.
     mirror: bool,
-    /// Whether an address was made up (such a flow matches no other).
-    synthetic: bool,
-    /// What the first packet's comment says besides the names (synthetic
-    /// addresses, decrypted TLS).
-    notes: Vec<String>,
+    /// Which address was made up (the first packet says so; such a flow
+    /// matches no other).
+    made_up_ours: bool,
+    made_up_theirs: bool,
+    /// The endpoint speaks TLS: its payloads are the decrypted bytes.
+    tls: bool,
     /// Whether the first packet is still to be written.
     first: bool,
     tcp: TcpState,
@@ -141,6 +143,7 @@ pub fn write_pcapng(session: &Session, out: &mut dyn Write) -> io::Result<()> {
         .map_err(pcap_error)?;
     let mut packets = Packets {
         writer,
+        log,
         buffer: Vec::with_capacity(MSS + 128),
         ident: 0,
     };
@@ -156,10 +159,10 @@ pub fn write_pcapng(session: &Session, out: &mut dyn Write) -> io::Result<()> {
             Transport::Udp => {
                 if let Some(dir) = e.kind.direction() {
                     let from_us = dir == crate::model::Direction::Sent;
-                    packets.datagram(flow, from_us, log, e, at)?;
+                    packets.datagram(flow, from_us, e, at)?;
                 }
             }
-            Transport::Tcp => packets.tcp_row(flow, log, e, at)?,
+            Transport::Tcp => packets.tcp_row(flow, e, at)?,
         }
     }
     packets.writer.into_inner().flush()
@@ -264,31 +267,18 @@ fn plan(session: &Session) -> Vec<Option<Flow>> {
             .parse::<SocketAddr>()
             .ok()
             .or_else(|| literal(spec.and_then(|s| s.kind.remote())));
-        let mut notes = Vec::new();
-        let (ours, theirs) = settle(local, remote, s.we_connect, i, &mut notes, name);
-        let synthetic = !notes.is_empty();
-        if spec.is_some_and(|s| s.kind.tag().is_tls()) {
-            notes.push(
-                "a TLS endpoint: the payloads are the decrypted application data, \
-                 so a dissector expecting TLS records on this port will not find them"
-                    .into(),
-            );
-        }
-        let their_name = if record.remote.trim().is_empty() {
-            format!("peer #{} of {}", record.number, comment_name(name))
-        } else {
-            comment_name(&record.remote)
-        };
+        let settled = settle(local, remote, s.we_connect, i);
         flows.push(Some(Flow {
             transport,
-            ours,
-            theirs,
-            our_name: comment_name(name),
-            their_name,
+            ours: settled.ours,
+            theirs: settled.theirs,
+            peer: i as u32,
+            partner: None,
             we_connect: s.we_connect,
             mirror: false,
-            synthetic,
-            notes,
+            made_up_ours: settled.made_up_ours,
+            made_up_theirs: settled.made_up_theirs,
+            tls: spec.is_some_and(|s| s.kind.tag().is_tls()),
             first: true,
             tcp: TcpState::default(),
         }));
@@ -308,7 +298,7 @@ fn pair_mirrors(log: &TrafficLog, seen: &[Seen], flows: &mut [Option<Flow>]) {
         let Some(flow) = flows[i].as_ref() else {
             continue;
         };
-        if flow.synthetic {
+        if flow.made_up_ours || flow.made_up_theirs {
             // A made-up address matches nothing real.
             continue;
         }
@@ -322,12 +312,11 @@ fn pair_mirrors(log: &TrafficLog, seen: &[Seen], flows: &mut [Option<Flow>]) {
         });
         match found {
             Some(j) => {
-                let other = flow.our_name.clone();
                 if let Some(f) = flows[i].as_mut() {
                     f.mirror = true;
                 }
                 if let Some(kept) = flows[j].as_mut() {
-                    kept.their_name = other;
+                    kept.partner = Some(endpoint);
                 }
             }
             None => open
@@ -338,6 +327,14 @@ fn pair_mirrors(log: &TrafficLog, seen: &[Seen], flows: &mut [Option<Flow>]) {
     }
 }
 
+/// A flow's two addresses, and which of them are made up.
+struct Settled {
+    ours: SocketAddr,
+    theirs: SocketAddr,
+    made_up_ours: bool,
+    made_up_theirs: bool,
+}
+
 /// Settles a flow's two addresses: the recorded ones where known, one
 /// address family for both, and documentation addresses where a side is unknown.
 fn settle(
@@ -345,9 +342,7 @@ fn settle(
     remote: Option<SocketAddr>,
     we_connect: bool,
     index: usize,
-    notes: &mut Vec<String>,
-    name: &str,
-) -> (SocketAddr, SocketAddr) {
+) -> Settled {
     let v6 = local.is_some_and(|a| a.is_ipv6()) || remote.is_some_and(|a| a.is_ipv6());
     let family = |a: SocketAddr| -> SocketAddr {
         match (v6, a.ip()) {
@@ -366,6 +361,8 @@ fn settle(
     };
     let port = |side: usize| -> u16 { 49_152 + ((index * 2 + side) % 16_384) as u16 };
     let remote_ip = remote.map(|r| family(r).ip());
+    let mut made_up_ours = false;
+    let mut made_up_theirs = false;
     let ours = match local.map(family) {
         Some(a) if !a.ip().is_unspecified() && a.port() != 0 => a,
         known => {
@@ -379,32 +376,30 @@ fn settle(
                 .filter(|&p| p != 0)
                 .unwrap_or(port(0));
             let a = SocketAddr::new(ip, port);
-            if !ip.is_loopback() || known.is_none_or(|k| k.port() == 0) {
-                notes.push(format!(
-                    "synthetic address for {}: {a} (its own was not recorded)",
-                    comment_name(name)
-                ));
-            }
+            made_up_ours = !ip.is_loopback() || known.is_none_or(|k| k.port() == 0);
             a
         }
     };
     let theirs = match remote.map(family) {
         Some(a) if !a.ip().is_unspecified() && a.port() != 0 => a,
         _ => {
-            let a = SocketAddr::new(doc(!we_connect), port(1));
-            notes.push(format!(
-                "synthetic address for the peer of {}: {a} (not recorded)",
-                comment_name(name)
-            ));
-            a
+            made_up_theirs = true;
+            SocketAddr::new(doc(!we_connect), port(1))
         }
     };
-    (ours, theirs)
+    Settled {
+        ours,
+        theirs,
+        made_up_ours,
+        made_up_theirs,
+    }
 }
 
 /// The capture being written.
-struct Packets<'w> {
+struct Packets<'w, 'l> {
     writer: PcapNgWriter<&'w mut dyn Write>,
+    /// The log the packets come from (names for the comments).
+    log: &'l TrafficLog,
     /// One packet's bytes, reused.
     buffer: Vec<u8>,
     /// The IPv4 identification field, counted per packet.
@@ -421,19 +416,14 @@ struct Flags {
     rst: bool,
 }
 
-impl Packets<'_> {
-    fn tcp_row(
-        &mut self,
-        flow: &mut Flow,
-        log: &TrafficLog,
-        e: &Entry,
-        at: Duration,
-    ) -> io::Result<()> {
+impl Packets<'_, '_> {
+    fn tcp_row(&mut self, flow: &mut Flow, e: &Entry, at: Duration) -> io::Result<()> {
+        let log = self.log;
         match e.kind {
             EntryKind::Connected | EntryKind::Accepted => self.open(flow, at),
             EntryKind::Sent | EntryKind::Received => {
                 self.open(flow, at)?;
-                self.tcp_data(flow, e.kind == EntryKind::Sent, log, e, at)
+                self.tcp_data(flow, e.kind == EntryKind::Sent, e, at)
             }
             _ if !flow.tcp.open => Ok(()),
             EntryKind::HalfClosed => self.fin(flow, true, at),
@@ -517,10 +507,10 @@ impl Packets<'_> {
         &mut self,
         flow: &mut Flow,
         from_us: bool,
-        log: &TrafficLog,
         e: &Entry,
         at: Duration,
     ) -> io::Result<()> {
+        let log = self.log;
         let kept = log.bytes_of(e);
         let total = e.len();
         let mut offset = 0;
@@ -638,7 +628,7 @@ impl Packets<'_> {
                 .map_err(|e| io::Error::other(e.to_string()))?;
             self.buffer.len() - missing
         };
-        let comment = comment(flow, from_us);
+        let comment = comment(flow, self.log, from_us);
         self.emit(at, captured, comment)
     }
 
@@ -646,10 +636,10 @@ impl Packets<'_> {
         &mut self,
         flow: &mut Flow,
         from_us: bool,
-        log: &TrafficLog,
         e: &Entry,
         at: Duration,
     ) -> io::Result<()> {
+        let log = self.log;
         let kept = log.bytes_of(e);
         let limit = if flow.ours.is_ipv6() {
             MAX_UDP_V6
@@ -675,7 +665,7 @@ impl Packets<'_> {
         step.write(&mut self.buffer, body)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let captured = self.buffer.len() - missing;
-        let mut text = comment(flow, from_us);
+        let mut text = comment(flow, log, from_us);
         if e.len() > limit {
             text.push_str(&format!(
                 "\nthe recorded datagram of {} bytes is more than one UDP datagram carries: its first {limit} bytes are written",
@@ -752,17 +742,40 @@ fn ends(flow: &Flow, from_us: bool) -> (SocketAddr, SocketAddr) {
 
 /// A packet's comment: who sends to whom, and for a conversation's first
 /// packet what is synthetic about it.
-fn comment(flow: &mut Flow, from_us: bool) -> String {
-    let (from, to) = if from_us {
-        (&flow.our_name, &flow.their_name)
-    } else {
-        (&flow.their_name, &flow.our_name)
+fn comment(flow: &mut Flow, log: &TrafficLog, from_us: bool) -> String {
+    let endpoint_name =
+        |i: u32| comment_name(log.endpoints().get(i as usize).map_or("?", String::as_str));
+    let record = log.peers().get(flow.peer as usize);
+    let endpoint = record.map_or(u32::MAX, |r| r.endpoint);
+    let ours = endpoint_name(endpoint);
+    let theirs = match (flow.partner, record) {
+        (Some(partner), _) => endpoint_name(partner),
+        (None, Some(r)) if !r.remote.trim().is_empty() => comment_name(&r.remote),
+        (None, r) => format!("peer #{} of {ours}", r.map_or(0, |r| r.number)),
     };
-    let mut text = format!("{from} → {to}");
+    let mut text = if from_us {
+        format!("{ours} → {theirs}")
+    } else {
+        format!("{theirs} → {ours}")
+    };
     if std::mem::take(&mut flow.first) {
-        for note in &flow.notes {
-            text.push('\n');
-            text.push_str(note);
+        if flow.made_up_ours {
+            text.push_str(&format!(
+                "\nsynthetic address for {ours}: {} (its own was not recorded)",
+                flow.ours
+            ));
+        }
+        if flow.made_up_theirs {
+            text.push_str(&format!(
+                "\nsynthetic address for the peer of {ours}: {} (not recorded)",
+                flow.theirs
+            ));
+        }
+        if flow.tls {
+            text.push_str(
+                "\na TLS endpoint: the payloads are the decrypted application data, \
+                 so a dissector expecting TLS records on this port will not find them",
+            );
         }
     }
     text
