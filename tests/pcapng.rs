@@ -327,3 +327,29 @@ fn help_lists_every_format() {
         assert!(help.contains(name), "{help}");
     }
 }
+
+#[test]
+fn pcapng_is_not_written_to_a_terminal() {
+    // `script` (util-linux) gives the command a terminal for its stdout.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (file, _, _) = web_session(dir.path());
+    let line = format!(
+        "{BIN} export '{}' --to pcapng; echo status=$?",
+        file.display()
+    );
+    let o = run("script", &["-qec", &line, "/dev/null"]);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("error: pcapng is binary: write it to a file with -o FILE"),
+        "{out}"
+    );
+    assert!(out.contains("status=2"), "{out}");
+    assert!(
+        !out.contains('\u{fffd}'),
+        "no capture bytes on the terminal: {out}"
+    );
+}

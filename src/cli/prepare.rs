@@ -182,7 +182,16 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
 
 fn export(r: ExportRequest) -> Result<ExportJob, String> {
     let output = match &r.output {
-        Output::Stdout => SaveTarget::Stdout,
+        Output::Stdout => {
+            use std::io::IsTerminal as _;
+            if r.to.is_binary() && std::io::stdout().is_terminal() {
+                return Err(format!(
+                    "{} is binary: write it to a file with -o FILE, or pipe it (| tshark -r -)",
+                    r.to.name()
+                ));
+            }
+            SaveTarget::Stdout
+        }
         Output::File(path) => crate::persist::prepare_save(path).map_err(|e| e.to_string())?,
     };
     let session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
