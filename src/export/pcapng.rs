@@ -111,7 +111,8 @@ struct TcpState {
 struct Seen {
     first_row: Option<usize>,
     local: Option<SocketAddr>,
-    we_connect: bool,
+    /// Whether the endpoint connected (a connected row) or accepted, if a row said.
+    we_connect: Option<bool>,
     tcp_events: bool,
 }
 
@@ -227,7 +228,7 @@ fn plan(session: &Session) -> Vec<Option<Flow>> {
         s.first_row.get_or_insert(row);
         match e.kind {
             EntryKind::Connected | EntryKind::Accepted => {
-                s.we_connect = e.kind == EntryKind::Connected;
+                s.we_connect = Some(e.kind == EntryKind::Connected);
                 s.tcp_events = true;
                 if s.local.is_none() {
                     s.local = detail_address(e.kind, log.bytes_of(e));
@@ -267,14 +268,19 @@ fn plan(session: &Session) -> Vec<Option<Flow>> {
             .parse::<SocketAddr>()
             .ok()
             .or_else(|| literal(spec.and_then(|s| s.kind.remote())));
-        let settled = settle(local, remote, s.we_connect, i);
+        // Without a connected or accepted row (a hand-written log), the
+        // endpoint's kind says who connected.
+        let we_connect = s
+            .we_connect
+            .unwrap_or_else(|| spec.is_some_and(|s| s.kind.tag().is_client()));
+        let settled = settle(local, remote, we_connect, i);
         flows.push(Some(Flow {
             transport,
             ours: settled.ours,
             theirs: settled.theirs,
             peer: i as u32,
             partner: None,
-            we_connect: s.we_connect,
+            we_connect,
             mirror: false,
             made_up_ours: settled.made_up_ours,
             made_up_theirs: settled.made_up_theirs,
@@ -1109,5 +1115,28 @@ mod tests {
                 "{first_line:?}"
             );
         }
+    }
+
+    #[test]
+    fn without_a_connection_row_the_endpoints_kind_says_who_connected() {
+        let s = session(
+            r#"(format: 1, endpoints: [(name: "c", kind: TcpClient(remote: "127.0.0.1:80"))],
+            log: (peers: [(endpoint: "c", peer: 0, remote: "127.0.0.1:80")], entries: [
+                (at: "2026-01-01T00:00:00.000001Z", endpoint: "c", peer: 0, event: Sent(Text("GET /"))),
+            ]))"#,
+        );
+        let packets = export(&s);
+        let segs: Vec<Seg> = packets.iter().map(tcp).collect();
+        assert_eq!(segs[0].flags, "S");
+        assert_eq!(segs[0].dst, a("127.0.0.1:80"));
+        // The client's own address was not recorded: a loopback one stands in, said once.
+        assert_eq!(segs[0].src.ip(), a("127.0.0.1:1").ip());
+        assert!(
+            packets[0]
+                .comment
+                .contains("synthetic address for c: 127.0.0.1:")
+        );
+        assert!(!packets[1].comment.contains("synthetic"));
+        assert_eq!(segs[3].payload, b"GET /");
     }
 }
