@@ -32,11 +32,12 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in the order the window's menu and `--help` list them.
+    /// Every format, in the order the window's menu and `--help` list them:
+    /// the one list of formats.
     pub const ALL: [Format; 5] = [
+        Format::Csv,
         Format::Python,
         Format::Mermaid,
-        Format::Csv,
         Format::Pcapng,
         Format::Hexdump,
     ];
@@ -52,12 +53,23 @@ impl Format {
         }
     }
 
+    /// The format's name in the window's menu.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Python => "Python",
+            Format::Mermaid => "Mermaid",
+            Format::Csv => "CSV",
+            Format::Pcapng => "pcapng",
+            Format::Hexdump => "Hex dump",
+        }
+    }
+
     /// What the format holds, in a few words.
     pub fn about(self) -> &'static str {
         match self {
-            Format::Python => "an endpoint as a program using Python's standard socket module",
+            Format::Python => "an endpoint as a Python program (standard socket module)",
             Format::Mermaid => "the log as a Mermaid sequence diagram",
-            Format::Csv => "the log as a table",
+            Format::Csv => "the log as CSV: time, endpoint, event, peer, length, data",
             Format::Pcapng => {
                 "the log as a capture for Wireshark and tshark (synthetic Ethernet, IP, TCP or UDP headers)"
             }
