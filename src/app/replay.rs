@@ -5,12 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::engine::replay::Tally;
-use crate::engine::{Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions};
+use crate::engine::{
+    Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions, SERVERS_GRACE,
+};
 use crate::model::TrafficLog;
 use crate::model::replay::{EndpointPlan, Mismatch, Role};
-
-/// How long clients wait for the run's mock servers to listen.
-const SERVERS_GRACE: Duration = Duration::from_secs(5);
 
 /// Speeds offered in the window.
 pub const SPEEDS: [f64; 7] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0];

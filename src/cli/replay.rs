@@ -8,12 +8,9 @@ use tokio::time::Instant;
 use super::drive::{Run, interrupted, say, until};
 use super::{EXIT_MISMATCH, EXIT_OK, ReplayJob};
 use crate::engine::replay::Tally;
-use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions};
+use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions, SERVERS_GRACE};
 use crate::model::log::EntryKind;
 use crate::model::replay::{EndpointPlan, Role, report};
-
-/// How long clients wait for the mock servers of the same run to listen.
-const SERVERS_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn replay(request: ReplayJob) -> i32 {
     let plans = request.plans;
