@@ -31,6 +31,10 @@ pub(super) struct Run {
     /// The log's endpoint index of each running endpoint.
     endpoints: HashMap<EndpointId, u32>,
     quiet: bool,
+    /// Events as JSON objects (`--json`) instead of lines.
+    pub json: bool,
+    /// Why a file the run writes besides its session (`--report`) failed.
+    pub output_failure: Option<String>,
     /// A server says the address it listens on, on stderr (port 0 picks one).
     announce_local: bool,
     pub totals: Totals,
@@ -50,6 +54,8 @@ impl Run {
             },
             endpoints: HashMap::new(),
             quiet,
+            json: false,
+            output_failure: None,
             announce_local: false,
             totals: Totals::default(),
             failure: None,
@@ -98,7 +104,11 @@ impl Run {
             }
         }
         if !self.quiet {
-            say(entry_line(&self.session.log, index));
+            if self.json {
+                say(super::json::entry(&self.session.log, index));
+            } else {
+                say(entry_line(&self.session.log, index));
+            }
         }
         if let EventKind::Listening { local } | EventKind::Bound { local } = &event.kind
             && self.announce_local
@@ -145,6 +155,9 @@ impl Run {
         match message {
             Some(message) => errors.add(otherwise, message),
             None => errors.raise(otherwise),
+        }
+        if let Some(failure) = self.output_failure.take() {
+            errors.add(EXIT_OUTPUT, failure);
         }
         if let Some(target) = save {
             let traffic = self.totals.sent + self.totals.received;
@@ -323,6 +336,7 @@ pub async fn connect(job: ConnectJob) -> i32 {
         .log
         .budget(request.quiet, job.save.is_some(), false, None);
     let mut run = Run::start(spec, request.quiet, budget, sends);
+    run.json = request.json;
     let mut phase = if delivery.requested == 0 {
         Phase::Starting
     } else {
@@ -450,6 +464,7 @@ pub async fn listen(job: ListenJob) -> i32 {
     spec.options.max_peers = request.max_peers;
     let mut run = Run::start(spec, request.quiet, budget, Vec::new());
     run.announce_local = true;
+    run.json = request.json;
     let mut deadline = request.run_for.map(later);
     let mut closing = false;
     // --once over TLS: only a peer that finished its handshake is a served

@@ -29,6 +29,8 @@ mod check;
 mod console;
 mod drive;
 mod flags;
+pub mod json;
+pub mod junit;
 pub mod output;
 mod prepare;
 mod replay;
