@@ -93,6 +93,8 @@ pub enum AppCommand {
     ShowLog(LogSource),
     /// Show row `i` of the replay run's log.
     ShowReplayRow(usize),
+    /// Add an ignore rule to the session (from a replay's difference).
+    AddIgnoreRule(crate::model::ignore::IgnoreRule),
     /// Stop everything, clear the log and the ticks: the lesson from step 1.
     RestartLesson,
     /// The list of keyboard shortcuts.
@@ -221,6 +223,17 @@ impl App {
             AppCommand::ShowReplayRow(row) => {
                 self.show_log(LogSource::Replay);
                 self.log_view.select(row);
+            }
+            AppCommand::AddIgnoreRule(rule) => {
+                let said = rule.to_string();
+                if !self.doc.session.ignore.contains(&rule) {
+                    self.doc.session.ignore.push(rule);
+                    self.doc.touch();
+                }
+                self.notify(
+                    false,
+                    format!("Future checks ignore {said}; save the session to keep the rule."),
+                );
             }
             AppCommand::RestartLesson => self.restart_lesson(),
             AppCommand::ShowShortcuts => self.modal = Some(Modal::Shortcuts),
