@@ -891,7 +891,7 @@ fn a_difference_becomes_an_ignore_rule_and_the_next_check_passes() {
     assert!(gui.shows("Future checks ignore bytes 3..7"));
     gui.click("▶ Replay");
     gui.wait_for("the second check", |g| {
-        g.shows("✔ every conversation matched the recording")
+        g.shows("✔ every conversation matched the recording (ignored: bytes 3..7 (1))")
     });
     peer.join().unwrap();
 }

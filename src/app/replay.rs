@@ -103,6 +103,8 @@ pub struct ReplayRun {
     pub result: Option<Vec<Mismatch>>,
     /// Log rows of the differences, for marking them.
     pub marked: HashMap<usize, usize>,
+    /// After a check: the ignore rules that applied, with their spans.
+    pub ignored: Vec<(String, usize)>,
     /// The open "ignore this in future checks" editor, if any.
     pub ignore_draft: Option<IgnoreDraft>,
     pub stopped_by_hand: bool,
@@ -152,6 +154,7 @@ impl ReplayRun {
             result: None,
             marked: HashMap::new(),
             ignore_draft: None,
+            ignored: Vec::new(),
             stopped_by_hand: false,
         };
         for i in 0..run.plans.len() {
@@ -242,7 +245,14 @@ impl ReplayRun {
     fn finish(&mut self) {
         self.pause_clock();
         if self.check && !self.stopped_by_hand && self.failures.is_empty() {
-            let mismatches = self.tally.check(&self.plans, &self.ids, &self.log);
+            let checks = self.tally.check_all(&self.plans, &self.ids, &self.log);
+            for (label, n) in checks.iter().flat_map(|c| &c.ignored) {
+                match self.ignored.iter_mut().find(|(l, _)| l == label) {
+                    Some((_, total)) => *total += n,
+                    None => self.ignored.push((label.clone(), *n)),
+                }
+            }
+            let mismatches: Vec<Mismatch> = checks.into_iter().filter_map(|c| c.mismatch).collect();
             self.marked = mismatches
                 .iter()
                 .enumerate()

@@ -241,6 +241,13 @@ fn replay_outcome(run: &ReplayRun, ui: &Ui) -> (String, egui::Color32) {
         );
     }
     match &run.result {
+        Some(m) if m.is_empty() && !run.ignored.is_empty() => (
+            format!(
+                "✔ every conversation matched the recording (ignored: {})",
+                escape_controls(&crate::model::replay::ignored_text(&run.ignored))
+            ),
+            egui::Color32::from_rgb(60, 180, 90),
+        ),
         Some(m) if m.is_empty() => (
             "✔ every conversation matched the recording".into(),
             egui::Color32::from_rgb(60, 180, 90),

@@ -1424,6 +1424,81 @@ mod tests {
         );
     }
 
+    mod masked {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A few rules of each kind, some overlapping, some matching empty text.
+        fn rule_pool() -> Vec<IgnoreRule> {
+            vec![
+                IgnoreRule::regex("[0-9]+").unwrap(),
+                IgnoreRule::regex("a(?<x>b*)c").unwrap(),
+                IgnoreRule::regex("x*").unwrap(),
+                IgnoreRule::bytes("2..5").unwrap(),
+                IgnoreRule::bytes("n=4..").unwrap(),
+            ]
+        }
+
+        fn data() -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b'a'),
+                    Just(b'b'),
+                    Just(b'c'),
+                    Just(b'1'),
+                    Just(b'9'),
+                    Just(b'x'),
+                    any::<u8>()
+                ],
+                0..24,
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics_and_stays_in_bounds(
+                e in data(),
+                r in data(),
+                pick in proptest::collection::vec(0usize..5, 0..4),
+            ) {
+                let pool = rule_pool();
+                let rules: Vec<IgnoreRule> = pick.iter().map(|&i| pool[i].clone()).collect();
+                // Identical sides always match, whatever the rules.
+                prop_assert_eq!(compare_masked(&e, &e, &rules).0, None);
+                // Ignoring never turns a match into a difference.
+                if compare_bytes(&e, &r).is_none() {
+                    prop_assert_eq!(compare_masked(&e, &r, &rules).0, None);
+                }
+                if let (Some(found), _) = compare_masked(&e, &r, &rules) {
+                    prop_assert!(found.expected_at <= e.len());
+                    prop_assert!(found.received_at <= r.len());
+                    let start = context_start(&e, found.expected_at);
+                    let m = mismatch_at(
+                        Mismatch {
+                            endpoint: "p".into(),
+                            conversation: 1,
+                            datagram: None,
+                            difference: Difference::NeverConnected,
+                            expected: Vec::new(),
+                            received: Vec::new(),
+                            context_start: start,
+                            received_start: 0,
+                            expected_offset: 0,
+                            note: None,
+                            ignored: Vec::new(),
+                            suggestion: None,
+                            row: None,
+                        },
+                        &e,
+                        &r,
+                        found,
+                    );
+                    let _ = m.to_string();
+                }
+            }
+        }
+    }
+
     fn mismatch_of(expected: &[u8], received: &[u8]) -> Mismatch {
         let (difference, at) = compare_bytes(expected, received).unwrap();
         let start = context_start(expected, at);
