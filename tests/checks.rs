@@ -81,7 +81,7 @@ fn a_stamping_device_passes_with_ignores_and_fails_without() {
     record_client(addr, &file);
     device.join().unwrap();
 
-    let (addr, device) = stamping_device(4, 1234);
+    let (addr, device) = stamping_device(5, 1234);
     // Without ignores: the date differs.
     let o = replay(&file, addr, &[]);
     let out = text(&o.stdout);
@@ -144,6 +144,16 @@ fn a_stamping_device_passes_with_ignores_and_fails_without() {
         "{}{}",
         text(&o.stdout),
         text(&o.stderr)
+    );
+    // A rule for an endpoint the session lacks applies to nothing, and says so.
+    session.ignore[1].endpoint = Some("renamed".into());
+    sockbench::persist::save(&file, &session).unwrap();
+    let o = replay(&file, addr, &[]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("warning: the session has no such endpoint, so this ignore rule applies to nothing: regex \"X-Count: (?<count>[0-9]+)\" for \"renamed\""),
+        "{err}"
     );
     device.join().unwrap();
 }

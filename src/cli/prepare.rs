@@ -40,6 +40,8 @@ pub struct ReplayJob {
     pub save: Option<SaveTarget>,
     pub quiet: bool,
     pub json: bool,
+    /// Said on stderr before the run: ignore rules that apply to no endpoint.
+    pub warnings: Vec<String>,
     /// The replay log's budget: the flags, else the recording's own.
     pub budget: crate::model::LogBudget,
 }
@@ -170,6 +172,18 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
     };
     let mut session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
     session.ignore.extend(r.ignore);
+    // A rule for an endpoint the session does not have (renamed by hand?)
+    // would quietly check nothing: said before the run.
+    let warnings: Vec<String> = session
+        .ignore
+        .iter()
+        .filter(|rule| {
+            rule.endpoint
+                .as_deref()
+                .is_some_and(|e| session.endpoint(e).is_none())
+        })
+        .map(|rule| format!("warning: the session has no such endpoint, so this ignore rule applies to nothing: {rule}"))
+        .collect();
     // Certificate and key files the endpoints name are read now, bounded, so a
     // bad one is bad input before any socket opens.
     crate::engine::tls::check_session_files(&session)
@@ -204,6 +218,7 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
         save,
         quiet: r.quiet,
         json: r.json,
+        warnings,
     })
 }
 

@@ -19,6 +19,9 @@ pub async fn replay(request: ReplayJob) -> i32 {
             note!("replaying {line}");
         }
     }
+    for warning in &request.warnings {
+        note!("{warning}");
+    }
     if request.check && !request.quiet {
         let mut said: Vec<String> = Vec::new();
         for plan in &plans {
