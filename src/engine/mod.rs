@@ -23,6 +23,10 @@
 //! A read lands in one buffer ([`bytes::Bytes`]) that the event, the caller's
 //! log and an echo share: one copy per byte.
 //!
+//! A relay ([`relay`]) is one more endpoint task: it accepts clients and
+//! connects each to its upstream with the same connect, accept and TLS
+//! functions as the TCP endpoints, and reports both directions as one peer.
+//!
 //! The engine knows nothing of egui. Whoever starts it passes a [`Wake`]
 //! callback, called when events are waiting after the caller last looked (so a
 //! flood of events costs one wake, not one per event): the window asks for a
