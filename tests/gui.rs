@@ -1074,6 +1074,7 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
         steps: vec![LessonStep {
             text: "step one\n\x1b[2Jsecond line\u{85}".into(),
             check: None,
+            action: None,
         }],
     });
     let log = &mut session.log;

@@ -4,7 +4,9 @@
 use egui::{Color32, RichText, Ui};
 
 use super::App;
+use crate::engine::Command;
 use crate::model::display::escape_controls;
+use crate::model::lesson::LessonAction;
 
 impl App {
     /// Starts the lesson over: every endpoint stops at once, the log and the
@@ -17,6 +19,39 @@ impl App {
         self.log_view.selected = None;
         self.lesson_cache = None;
         self.sidebar_to_top = true;
+    }
+
+    /// A step's button: enabled while the endpoint it acts on runs.
+    fn lesson_action_ui(&mut self, ui: &mut Ui, action: &LessonAction) {
+        match action {
+            LessonAction::PauseReads { endpoint, millis } => {
+                let target = self
+                    .doc
+                    .endpoints
+                    .iter()
+                    .find(|e| e.form.name == *endpoint)
+                    .map(|e| (e.id, e.state.is_up() && !e.peers.is_empty()));
+                let enabled = target.is_some_and(|(_, up)| up);
+                let button = ui
+                    .add_enabled(enabled, egui::Button::new(action.label()).small())
+                    .on_hover_text(
+                        "Its program calls no recv() meanwhile: what arrives waits in the \
+                         kernel's receive buffer",
+                    )
+                    .on_disabled_hover_text(format!(
+                        "Start \"{}\" and connect to it first",
+                        escape_controls(endpoint)
+                    ));
+                if button.clicked()
+                    && let Some((id, _)) = target
+                {
+                    self.engine.send(Command::PauseReads {
+                        id,
+                        pause: std::time::Duration::from_millis(u64::from(*millis)),
+                    });
+                }
+            }
+        }
     }
 
     /// Shows the open session's lesson, if it has one.
@@ -91,6 +126,11 @@ impl App {
                     } else {
                         text.color(color)
                     });
+                    if let Some(action) = &step.action
+                        && Some(i) == current
+                    {
+                        self.lesson_action_ui(ui, action);
+                    }
                     if step.check.is_none()
                         && !done[i]
                         && Some(i) == current

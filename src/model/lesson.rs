@@ -21,6 +21,44 @@ pub struct LessonStep {
     /// The event that completes the step; without one, the learner ticks it off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<Checkpoint>,
+    /// A button the step offers beside its text, for a demo the window has
+    /// no other control for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<LessonAction>,
+}
+
+/// Something a step's button does.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum LessonAction {
+    /// Stop reading the endpoint's open TCP connections for `millis`: what
+    /// arrives meanwhile piles up in the kernel's receive buffer, so the next
+    /// read takes several writes at once.
+    PauseReads { endpoint: String, millis: u32 },
+}
+
+impl LessonAction {
+    /// The button's words.
+    pub fn label(&self) -> String {
+        match self {
+            LessonAction::PauseReads { endpoint, millis } => format!(
+                "⏸ Pause \"{}\"'s reads for {}",
+                super::display::escape_controls(endpoint),
+                seconds(*millis)
+            ),
+        }
+    }
+}
+
+/// `5 s`, `1.5 s`, `300 ms`.
+fn seconds(millis: u32) -> String {
+    if millis < 1000 {
+        format!("{millis} ms")
+    } else if millis.is_multiple_of(1000) {
+        format!("{} s", millis / 1000)
+    } else {
+        format!("{:.1} s", f64::from(millis) / 1000.0)
+    }
 }
 
 /// An event to wait for in the log.
