@@ -112,7 +112,6 @@ impl Checkpoint {
             .map(|p| memchr::memmem::Finder::new(p.bytes()));
         let needed = self.count.unwrap_or(1).max(1);
         let mut n = 0;
-        let mut last = None;
         for (i, e) in log.entries().iter().enumerate() {
             if after.is_some_and(|m| !m.counts(i, e.at_micros)) || e.kind != self.event {
                 continue;
@@ -128,12 +127,13 @@ impl Checkpoint {
                 continue;
             }
             n += 1;
-            last = Some(i);
-            if n >= needed && after.is_none_or(|m| i >= m.from) {
-                return last;
+            // The first entry that meets it: a later one would move the line
+            // past events that belong to the next step.
+            if n >= needed {
+                return Some(i);
             }
         }
-        (n >= needed).then_some(last).flatten()
+        None
     }
 }
 
@@ -200,6 +200,44 @@ impl Lesson {
 mod tests {
     use super::*;
     use crate::model::log::{ErrorKind, NO_PEER};
+
+    /// Lesson 2 as shipped: the reads of step 3's send (here split, as when
+    /// the learner forgot the pause) never pass the later step that asks for
+    /// six reads, nor the one-read step; only reads after the tick do.
+    #[test]
+    fn lesson_2_earlier_reads_never_pass_a_later_step() {
+        let session = crate::persist::from_str(
+            include_str!("../../sessions/lessons/2-tcp-is-a-stream.ron"),
+            std::path::Path::new("2-tcp-is-a-stream.ron"),
+        )
+        .unwrap();
+        let lesson = session.lesson.unwrap();
+        let at = |s: i64| chrono::DateTime::from_timestamp_micros(s * 1_000_000).unwrap();
+        let mut log = TrafficLog::new();
+        let sender = log.endpoint_index("sender");
+        let receiver = log.endpoint_index("receiver");
+        log.push(at(1), sender, NO_PEER, EntryKind::Connected, b"");
+        log.push(at(2), receiver, NO_PEER, EntryKind::Note, b"reads paused for 5000 ms");
+        let lines = b"first line\nsecond line\nthird line\n";
+        for (n, piece) in lines.chunks(6).enumerate() {
+            log.push(at(3), sender, NO_PEER, EntryKind::Sent, piece);
+            log.push(at(4 + n as i64), receiver, NO_PEER, EntryKind::Received, piece);
+        }
+        let mut ticked = vec![None; lesson.steps.len()];
+        let done = lesson.done(&log, &ticked);
+        assert_eq!(&done[..4], [true, true, true, false], "six reads are not one");
+        // The whole text in one read, then the look at the stream ticked off.
+        log.push(at(20), receiver, NO_PEER, EntryKind::Received, lines);
+        ticked[4] = Some(log.len());
+        let done = lesson.done(&log, &ticked);
+        assert_eq!(&done[..6], [true, true, true, true, true, false]);
+        for n in 0..6 {
+            assert!(!lesson.done(&log, &ticked)[5], "after {n} new reads");
+            log.push(at(30 + n), receiver, NO_PEER, EntryKind::Received, b"x");
+        }
+        assert!(lesson.done(&log, &ticked)[5]);
+        assert!(!lesson.done(&log, &ticked)[6]);
+    }
 
     #[test]
     fn checkpoints_follow_the_steps_in_order() {
@@ -281,6 +319,28 @@ mod tests {
             log.push(at(secs()), c, NO_PEER, EntryKind::Received, b"x");
         }
         assert_eq!(stream.done(&log, &ticked), [true, true, true]);
+
+        // The other end's event just before the mark meets its step there: a
+        // later event of that kind (a second peer) must not move the line past
+        // the steps in between (lesson 1: accepted before connected, then a
+        // send, then a second peer much later).
+        let echo: Lesson = ron::from_str(
+            r#"(title: "t", steps: [
+                (text: "connect", check: Some((event: Connected))),
+                (text: "accepted", check: Some((event: Accepted))),
+                (text: "send", check: Some((event: Sent))),
+            ])"#,
+        )
+        .unwrap();
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("client");
+        let s = log.endpoint_index("server");
+        let t = secs();
+        log.push(at(t), s, NO_PEER, EntryKind::Accepted, b"");
+        log.push(at(t), c, NO_PEER, EntryKind::Connected, b"");
+        log.push(at(secs()), c, NO_PEER, EntryKind::Sent, b"hi");
+        log.push(at(secs()), s, NO_PEER, EntryKind::Accepted, b"");
+        assert_eq!(echo.done(&log, &[]), [true, true, true]);
 
         // Out of order, later steps wait for the earlier ones.
         let mut log = TrafficLog::new();
