@@ -16,8 +16,10 @@ pub mod files;
 pub mod inspector;
 mod launch;
 mod lesson_panel;
+pub mod library;
 mod lifecycle_view;
 pub mod log_view;
+pub mod quick_send;
 pub mod replay;
 mod replay_bar;
 mod sequence_view;
@@ -222,6 +224,10 @@ pub struct App {
     title: String,
     /// A name typed for a new library payload.
     library_name: String,
+    /// The library window (rename, delete, reorder).
+    library_editor: library::LibraryEditor,
+    /// The quick-send row above the endpoints.
+    pub quick_send: quick_send::QuickSend,
     /// The last replay of the open session.
     pub replay: Option<replay::ReplayRun>,
     pub replay_speed: f64,
@@ -328,6 +334,8 @@ impl App {
             applied_theme: None,
             title: String::new(),
             library_name: String::new(),
+            library_editor: Default::default(),
+            quick_send: Default::default(),
             replay: None,
             replay_speed: 1.0,
             replay_check: true,
@@ -1710,6 +1718,7 @@ impl eframe::App for App {
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {
+            egui::Panel::top("quick send").show(ui, |ui| self.quick_send_ui(ui));
             egui::Panel::top("endpoints")
                 .resizable(true)
                 .default_size(330.0)
@@ -1739,6 +1748,7 @@ impl eframe::App for App {
                 egui::Color32::WHITE,
             );
         }
+        self.library_window(&ctx);
         self.modals(&ctx);
     }
 

@@ -1,0 +1,289 @@
+//! The session's library of named payloads, kept in order: a window to load
+//! one into the composer, rename, delete (with undo) and move entries up or
+//! down. Every change goes into the session, so Save keeps it.
+
+use egui::{RichText, Ui};
+
+use super::App;
+use crate::model::display::escape_controls;
+use crate::model::session::LibraryItem;
+
+/// The library window's state.
+#[derive(Default)]
+pub struct LibraryEditor {
+    pub open: bool,
+    /// The entry being renamed, and the name as typed.
+    renaming: Option<(usize, String)>,
+    /// The last entry deleted, with its place, for Undo.
+    deleted: Option<(usize, LibraryItem)>,
+}
+
+/// Why a name is not taken.
+pub fn name_problem(library: &[LibraryItem], index: usize, name: &str) -> Option<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Some("give it a name".into());
+    }
+    if name.chars().count() > 80 {
+        return Some("80 characters at most".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Some("no line breaks or control characters".into());
+    }
+    library
+        .iter()
+        .enumerate()
+        .any(|(i, item)| i != index && item.name == name)
+        .then(|| format!("\"{}\" is taken: names are unique", escape_controls(name)))
+}
+
+/// Renames entry `index`; the reason when the name cannot be used.
+pub fn rename(library: &mut [LibraryItem], index: usize, name: &str) -> Result<(), String> {
+    if index >= library.len() {
+        return Err("that entry is gone".into());
+    }
+    if let Some(problem) = name_problem(library, index, name) {
+        return Err(problem);
+    }
+    library[index].name = name.trim().to_owned();
+    Ok(())
+}
+
+/// Moves entry `from` to place `to` (the others keep their order); false
+/// when either is out of range or they are the same.
+pub fn move_to(library: &mut Vec<LibraryItem>, from: usize, to: usize) -> bool {
+    if from >= library.len() || to >= library.len() || from == to {
+        return false;
+    }
+    let item = library.remove(from);
+    library.insert(to, item);
+    true
+}
+
+/// What a row asked for.
+enum RowAction {
+    Load(usize),
+    Up(usize),
+    Down(usize),
+    Rename(usize),
+    Delete(usize),
+}
+
+/// A button whose screen-reader name says what it does to which entry.
+fn row_button(ui: &mut Ui, enabled: bool, icon: &str, name: String, tip: &str) -> bool {
+    let response = ui
+        .add_enabled(enabled, egui::Button::new(icon).small())
+        .on_hover_text(tip);
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, enabled, &name));
+    response.clicked()
+}
+
+impl App {
+    /// Opens the library window.
+    pub fn open_library(&mut self) {
+        self.library_editor.open = true;
+    }
+
+    /// The library window, when open.
+    pub(super) fn library_window(&mut self, ctx: &egui::Context) {
+        if !self.library_editor.open {
+            return;
+        }
+        let mut open = true;
+        egui::Window::new("📚 Library")
+            .open(&mut open)
+            .default_width(420.0)
+            .resizable(true)
+            .collapsible(false)
+            .show(ctx, |ui| self.library_ui(ui));
+        self.library_editor.open &= open;
+    }
+
+    fn library_ui(&mut self, ui: &mut Ui) {
+        ui.label(
+            RichText::new("Named payloads of this session, in order; Save keeps them.").weak(),
+        );
+        let can_load = !self.doc.endpoints.is_empty();
+        let len = self.doc.session.library.len();
+        if len == 0 {
+            ui.label("The library is empty: add the composer's payload from the Library menu.");
+        }
+        let mut action = None;
+        let mut rename_done = None;
+        egui::ScrollArea::vertical()
+            .max_height(360.0)
+            .show(ui, |ui| {
+                egui::Grid::new("library entries")
+                    .num_columns(2)
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for i in 0..len {
+                            let item = &self.doc.session.library[i];
+                            let name = escape_controls(&item.name);
+                            let editing = matches!(&self.library_editor.renaming, Some((r, _)) if *r == i);
+                            if editing {
+                                let Some((_, typed)) = &mut self.library_editor.renaming else {
+                                    continue;
+                                };
+                                ui.vertical(|ui| {
+                                    let label = ui.label(format!("New name for \"{name}\""));
+                                    let field = ui
+                                        .add(egui::TextEdit::singleline(typed).desired_width(200.0))
+                                        .labelled_by(label.id);
+                                    let problem =
+                                        name_problem(&self.doc.session.library, i, typed);
+                                    if let Some(p) = &problem {
+                                        ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {p}"));
+                                    }
+                                    let enter = field.lost_focus()
+                                        && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                                    ui.horizontal(|ui| {
+                                        let ok = ui
+                                            .add_enabled(problem.is_none(), egui::Button::new("✔ Rename"))
+                                            .clicked();
+                                        if (ok || enter) && problem.is_none() {
+                                            rename_done = Some(Some((i, typed.clone())));
+                                        }
+                                        if ui.button("✖ Cancel").clicked() {
+                                            rename_done = Some(None);
+                                        }
+                                    });
+                                });
+                            } else {
+                                ui.label(RichText::new(name.as_ref()).strong()).on_hover_text(
+                                    crate::model::payload::preview(item.payload.bytes(), 80),
+                                );
+                            }
+                            ui.horizontal(|ui| {
+                                if row_button(ui, can_load, "↩", format!("Load \"{name}\""),
+                                    "Put it in the selected endpoint's composer")
+                                {
+                                    action = Some(RowAction::Load(i));
+                                }
+                                if row_button(ui, i > 0, "⬆", format!("Move \"{name}\" up"), "Move up") {
+                                    action = Some(RowAction::Up(i));
+                                }
+                                if row_button(ui, i + 1 < len, "⬇", format!("Move \"{name}\" down"), "Move down") {
+                                    action = Some(RowAction::Down(i));
+                                }
+                                if row_button(ui, !editing, "✏", format!("Rename \"{name}\""), "Rename") {
+                                    action = Some(RowAction::Rename(i));
+                                }
+                                if row_button(ui, true, "🗑", format!("Delete \"{name}\""), "Delete (Undo brings it back)") {
+                                    action = Some(RowAction::Delete(i));
+                                }
+                            });
+                            ui.end_row();
+                        }
+                    });
+            });
+        if let Some((_, item)) = &self.library_editor.deleted {
+            let text = format!("Deleted \"{}\"", escape_controls(&item.name));
+            ui.horizontal(|ui| {
+                ui.label(text);
+                if ui.button("↶ Undo delete").clicked() {
+                    action = None;
+                    if let Some((at, item)) = self.library_editor.deleted.take() {
+                        let library = &mut self.doc.session.library;
+                        // The name may have been taken meanwhile: keep both.
+                        let mut item = item;
+                        if library.iter().any(|i| i.name == item.name) {
+                            item.name = format!("{} (restored)", item.name);
+                        }
+                        library.insert(at.min(library.len()), item);
+                        self.doc.touch();
+                    }
+                }
+            });
+        }
+        match rename_done {
+            Some(Some((i, name))) => {
+                if rename(&mut self.doc.session.library, i, &name).is_ok() {
+                    self.doc.touch();
+                }
+                self.library_editor.renaming = None;
+            }
+            Some(None) => self.library_editor.renaming = None,
+            None => {}
+        }
+        let library = &mut self.doc.session.library;
+        match action {
+            None => {}
+            Some(RowAction::Load(i)) => {
+                if let Some(item) = library.get(i) {
+                    let bytes = item.payload.bytes().to_vec();
+                    self.composer.load_bytes(&bytes);
+                }
+            }
+            Some(RowAction::Up(i)) => {
+                if i > 0 && move_to(library, i, i - 1) {
+                    self.library_editor.renaming = None;
+                    self.doc.touch();
+                }
+            }
+            Some(RowAction::Down(i)) => {
+                if move_to(library, i, i + 1) {
+                    self.library_editor.renaming = None;
+                    self.doc.touch();
+                }
+            }
+            Some(RowAction::Rename(i)) => {
+                if let Some(item) = library.get(i) {
+                    self.library_editor.renaming = Some((i, item.name.clone()));
+                }
+            }
+            Some(RowAction::Delete(i)) => {
+                if i < library.len() {
+                    let item = library.remove(i);
+                    self.library_editor.deleted = Some((i, item));
+                    self.library_editor.renaming = None;
+                    self.doc.touch();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Payload;
+
+    fn lib(names: &[&str]) -> Vec<LibraryItem> {
+        names
+            .iter()
+            .map(|n| LibraryItem {
+                name: (*n).into(),
+                payload: Payload::from(*n),
+            })
+            .collect()
+    }
+
+    fn names(l: &[LibraryItem]) -> Vec<&str> {
+        l.iter().map(|i| i.name.as_str()).collect()
+    }
+
+    #[test]
+    fn entries_move_and_rename_within_bounds() {
+        let mut l = lib(&["a", "b", "c"]);
+        assert!(move_to(&mut l, 2, 0));
+        assert_eq!(names(&l), ["c", "a", "b"]);
+        assert!(move_to(&mut l, 0, 1));
+        assert_eq!(names(&l), ["a", "c", "b"]);
+        assert!(!move_to(&mut l, 0, 3));
+        assert!(!move_to(&mut l, 5, 0));
+        assert!(!move_to(&mut l, 1, 1));
+        assert_eq!(names(&l), ["a", "c", "b"]);
+
+        assert_eq!(rename(&mut l, 1, "  see  "), Ok(()));
+        assert_eq!(names(&l), ["a", "see", "b"]);
+        // Its own name again is fine; another entry's is not.
+        assert_eq!(rename(&mut l, 1, "see"), Ok(()));
+        assert!(rename(&mut l, 1, "a").unwrap_err().contains("taken"));
+        assert!(rename(&mut l, 1, "   ").is_err());
+        assert!(rename(&mut l, 1, "two\nlines").is_err());
+        assert!(rename(&mut l, 1, &"x".repeat(81)).is_err());
+        assert!(rename(&mut l, 9, "nine").is_err());
+        assert_eq!(names(&l), ["a", "see", "b"]);
+    }
+}

@@ -1,0 +1,254 @@
+//! The quick-send row: protocol · host:port · payload · Send, to talk to an
+//! address without building an endpoint first. It sends from a client
+//! endpoint of the session named after the address ("quick TCP
+//! 127.0.0.1:7"), made on the first send and reused after, so the send and
+//! the answer show in the log under that name, and the endpoint can be
+//! looked at, sent from again, or removed like any other.
+
+use egui::Ui;
+
+use super::App;
+use super::document::RunState;
+use crate::engine::{Command, Target};
+use crate::model::display::escape_controls;
+use crate::model::{HostPort, KindTag, Notation};
+
+/// The protocols of the row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QuickProto {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl QuickProto {
+    pub fn label(self) -> &'static str {
+        match self {
+            QuickProto::Tcp => "TCP",
+            QuickProto::Udp => "UDP",
+        }
+    }
+
+    fn kind(self) -> KindTag {
+        match self {
+            QuickProto::Tcp => KindTag::TcpClient,
+            QuickProto::Udp => KindTag::Udp,
+        }
+    }
+}
+
+/// What the row holds as typed.
+#[derive(Clone, Debug, Default)]
+pub struct QuickSend {
+    pub proto: QuickProto,
+    pub address: String,
+    /// Text with backslash escapes (`\n`, `\x00`), as the composer's Text.
+    pub payload: String,
+}
+
+/// The row's checked input: where to, and the bytes.
+#[derive(Debug, PartialEq)]
+pub struct QuickTarget {
+    pub address: HostPort,
+    pub bytes: Vec<u8>,
+}
+
+impl QuickSend {
+    /// Why the address cannot be used (`None` when it can, or is still empty).
+    pub fn address_problem(&self) -> Option<String> {
+        let typed = self.address.trim();
+        if typed.is_empty() {
+            return None;
+        }
+        typed
+            .parse::<HostPort>()
+            .and_then(HostPort::require_port)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    /// Why the payload cannot be sent (`None` when it can, or is still empty).
+    pub fn payload_problem(&self) -> Option<String> {
+        Notation::Text
+            .parse(&self.payload)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    /// The address and bytes, or the first reason the row cannot send.
+    pub fn target(&self) -> Result<QuickTarget, String> {
+        let typed = self.address.trim();
+        if typed.is_empty() {
+            return Err("type where to send: host:port, for example 127.0.0.1:7".into());
+        }
+        let address = typed
+            .parse::<HostPort>()
+            .and_then(HostPort::require_port)
+            .map_err(|e| e.to_string())?;
+        let bytes = Notation::Text
+            .parse(&self.payload)
+            .map_err(|e| format!("the payload {e}"))?;
+        if bytes.is_empty() && self.proto == QuickProto::Tcp {
+            return Err("type a payload (TCP has no empty messages)".into());
+        }
+        Ok(QuickTarget { address, bytes })
+    }
+
+    /// The name of the endpoint that sends for the row.
+    pub fn endpoint_name(&self, address: &HostPort) -> String {
+        format!("quick {} {address}", self.proto.label())
+    }
+}
+
+impl App {
+    /// The row, one line above the endpoints.
+    pub(super) fn quick_send_ui(&mut self, ui: &mut Ui) {
+        let error = ui.visuals().error_fg_color;
+        let mut send = false;
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Quick send")
+                .on_hover_text("Send to an address without building an endpoint first");
+            let q = &mut self.quick_send;
+            egui::ComboBox::from_id_salt("quick protocol")
+                .width(56.0)
+                .selected_text(q.proto.label())
+                .show_ui(ui, |ui| {
+                    for proto in [QuickProto::Tcp, QuickProto::Udp] {
+                        ui.selectable_value(&mut q.proto, proto, proto.label());
+                    }
+                })
+                .response
+                .on_hover_text("TCP connects first and keeps the connection; UDP sends a datagram");
+            let label = ui.label("to");
+            let address = ui
+                .add(
+                    egui::TextEdit::singleline(&mut q.address)
+                        .hint_text("host:port")
+                        .desired_width(150.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("Where to send: host:port, for example 127.0.0.1:7 or [::1]:7");
+            if let Some(problem) = q.address_problem() {
+                ui.colored_label(error, format!("⚠ {}", escape_controls(&problem)));
+            }
+            let label = ui.label("payload");
+            let payload = ui
+                .add(
+                    egui::TextEdit::singleline(&mut q.payload)
+                        .hint_text("text; \\n for a line break, \\x00 for a byte")
+                        .desired_width(200.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("The bytes to send, as text with backslash escapes");
+            if let Some(problem) = q.payload_problem() {
+                ui.colored_label(error, format!("⚠ {}", escape_controls(&problem)));
+            }
+            let why_not = q.target().err();
+            let enter = (address.lost_focus() || payload.lost_focus())
+                && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let button = ui
+                .add_enabled(why_not.is_none(), egui::Button::new("➤ Quick send"))
+                .on_hover_text("Send it now (Enter in the row sends too)")
+                .on_disabled_hover_text(why_not.clone().unwrap_or_default());
+            send = (button.clicked() || enter) && why_not.is_none();
+        });
+        if send {
+            self.quick_send();
+        }
+    }
+
+    /// Sends the row's payload from its endpoint, made (and started) when needed.
+    pub fn quick_send(&mut self) {
+        let target = match self.quick_send.target() {
+            Ok(t) => t,
+            Err(why) => {
+                self.notify(true, format!("Not sent: {why}"));
+                return;
+            }
+        };
+        let kind = self.quick_send.proto.kind();
+        let name = self.quick_send.endpoint_name(&target.address);
+        let index = match self
+            .doc
+            .endpoints
+            .iter()
+            .position(|e| e.form.name == name && e.kind() == kind)
+        {
+            Some(i) => i,
+            None => {
+                if self.doc.endpoints.iter().any(|e| e.form.name == name) {
+                    self.notify(
+                        true,
+                        format!("Not sent: an endpoint \"{}\" of another kind is in the way; rename it", escape_controls(&name)),
+                    );
+                    return;
+                }
+                self.add_endpoint(kind);
+                let i = self.doc.endpoints.len() - 1;
+                let form = &mut self.doc.endpoints[i].form;
+                form.name = name.clone();
+                form.remote = target.address.to_string();
+                // A UDP socket connected to its remote binds where the route
+                // to it starts, so it hears the answer and only the answer.
+                form.local.clear();
+                self.doc.endpoints[i].send_address = target.address.to_string();
+                self.doc.sync_name(i);
+                i
+            }
+        };
+        self.doc.selected = index;
+        let e = &self.doc.endpoints[index];
+        let (id, running) = (e.id, e.state.is_running() && e.state != RunState::Stopping);
+        if !running {
+            self.start(index);
+            if !self.doc.endpoints[index].state.is_running() {
+                // It could not start; the notice says why.
+                return;
+            }
+        }
+        // Behind the Open: a client queues it until it is connected.
+        self.engine.send(Command::Send {
+            id,
+            to: Target::Default,
+            bytes: target.bytes,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(proto: QuickProto, address: &str, payload: &str) -> QuickSend {
+        QuickSend {
+            proto,
+            address: address.into(),
+            payload: payload.into(),
+        }
+    }
+
+    #[test]
+    fn the_row_checks_address_and_payload_with_reasons() {
+        let ok = row(QuickProto::Tcp, " 127.0.0.1:7 ", "hi\\n");
+        let t = ok.target().unwrap();
+        assert_eq!(t.bytes, b"hi\n");
+        assert_eq!(ok.endpoint_name(&t.address), "quick TCP 127.0.0.1:7");
+
+        let empty = row(QuickProto::Tcp, "", "hi");
+        assert_eq!(empty.address_problem(), None, "no red before typing");
+        assert!(empty.target().unwrap_err().contains("host:port"));
+
+        let no_port = row(QuickProto::Tcp, "localhost", "hi");
+        assert!(no_port.address_problem().unwrap().contains("no port"));
+        let zero = row(QuickProto::Udp, "127.0.0.1:0", "hi");
+        assert!(zero.address_problem().unwrap().contains("port 0"));
+
+        let bad_escape = row(QuickProto::Udp, "127.0.0.1:9", "a\\q");
+        assert!(bad_escape.payload_problem().is_some());
+        assert!(bad_escape.target().is_err());
+
+        // UDP may send an empty datagram; TCP has no empty message.
+        assert!(row(QuickProto::Udp, "[::1]:9", "").target().is_ok());
+        assert!(row(QuickProto::Tcp, "[::1]:9", "").target().is_err());
+    }
+}
