@@ -3,15 +3,14 @@
 
 use egui::{Color32, RichText, Ui};
 
-use super::App;
-use crate::engine::Command;
+use super::{App, AppCommand};
 use crate::model::display::escape_controls;
 use crate::model::lesson::LessonAction;
 
 impl App {
     /// Starts the lesson over: every endpoint stops at once, the log and the
     /// ticked steps go, so no checkpoint counts an earlier run's events.
-    pub fn restart_lesson(&mut self) {
+    pub(super) fn restart_lesson(&mut self) {
         self.stop_everything();
         self.doc.session.log.clear();
         self.doc.log_changed();
@@ -22,15 +21,23 @@ impl App {
     }
 
     /// A step's button: enabled while the endpoint it acts on runs.
-    fn lesson_action_ui(&mut self, ui: &mut Ui, action: &LessonAction) {
+    fn lesson_action_ui(
+        &mut self,
+        ui: &mut Ui,
+        action: &LessonAction,
+        commands: &mut Vec<AppCommand>,
+    ) {
         match action {
             LessonAction::PauseReads { endpoint, millis } => {
                 let target = self
                     .doc
                     .endpoints
                     .iter()
-                    .find(|e| e.form.name == *endpoint)
-                    .map(|e| (e.id, e.state.is_up() && !e.peers.is_empty()));
+                    .position(|e| e.form.name == *endpoint)
+                    .map(|i| {
+                        let e = &self.doc.endpoints[i];
+                        (i, e.state.is_up() && !e.peers.is_empty())
+                    });
                 let enabled = target.is_some_and(|(_, up)| up);
                 let button = ui
                     .add_enabled(enabled, egui::Button::new(action.label()).small())
@@ -43,10 +50,10 @@ impl App {
                         escape_controls(endpoint)
                     ));
                 if button.clicked()
-                    && let Some((id, _)) = target
+                    && let Some((index, _)) = target
                 {
-                    self.engine.send(Command::PauseReads {
-                        id,
+                    commands.push(AppCommand::PauseReads {
+                        index,
                         pause: std::time::Duration::from_millis(u64::from(*millis)),
                     });
                 }
@@ -55,7 +62,7 @@ impl App {
     }
 
     /// Shows the open session's lesson, if it has one.
-    pub(super) fn lesson_ui(&mut self, ui: &mut Ui) {
+    pub(super) fn lesson_ui(&mut self, ui: &mut Ui, commands: &mut Vec<AppCommand>) {
         let Some(lesson) = self.doc.session.lesson.clone() else {
             return;
         };
@@ -129,7 +136,7 @@ impl App {
                     if let Some(action) = &step.action
                         && Some(i) == current
                     {
-                        self.lesson_action_ui(ui, action);
+                        self.lesson_action_ui(ui, action, commands);
                     }
                     if step.check.is_none()
                         && !done[i]
@@ -161,7 +168,7 @@ impl App {
             .on_hover_text("Stop the endpoints, clear the log and start again from step 1")
             .clicked()
         {
-            self.restart_lesson();
+            commands.push(AppCommand::RestartLesson);
         }
         ui.separator();
     }

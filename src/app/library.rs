@@ -4,7 +4,7 @@
 
 use egui::{RichText, Ui};
 
-use super::App;
+use super::{App, AppCommand};
 use crate::model::display::escape_controls;
 use crate::model::session::LibraryItem;
 
@@ -16,6 +16,8 @@ pub struct LibraryEditor {
     renaming: Option<(usize, String)>,
     /// The last entry deleted, with its place, for Undo.
     deleted: Option<(usize, LibraryItem)>,
+    /// Cancel was pressed while renaming.
+    cancel_rename: bool,
 }
 
 /// Why a name is not taken.
@@ -60,15 +62,6 @@ pub fn move_to(library: &mut Vec<LibraryItem>, from: usize, to: usize) -> bool {
     true
 }
 
-/// What a row asked for.
-enum RowAction {
-    Load(usize),
-    Up(usize),
-    Down(usize),
-    Rename(usize),
-    Delete(usize),
-}
-
 /// A button whose screen-reader name says what it does to which entry.
 fn row_button(ui: &mut Ui, enabled: bool, icon: &str, name: String, tip: &str) -> bool {
     let response = ui
@@ -79,13 +72,8 @@ fn row_button(ui: &mut Ui, enabled: bool, icon: &str, name: String, tip: &str) -
 }
 
 impl App {
-    /// Opens the library window.
-    pub fn open_library(&mut self) {
-        self.library_editor.open = true;
-    }
-
     /// The library window, when open.
-    pub(super) fn library_window(&mut self, ctx: &egui::Context) {
+    pub(super) fn library_window(&mut self, ctx: &egui::Context, commands: &mut Vec<AppCommand>) {
         if !self.library_editor.open {
             return;
         }
@@ -95,21 +83,22 @@ impl App {
             .default_width(420.0)
             .resizable(true)
             .collapsible(false)
-            .show(ctx, |ui| self.library_ui(ui));
+            .show(ctx, |ui| self.library_ui(ui, commands));
         self.library_editor.open &= open;
     }
 
-    fn library_ui(&mut self, ui: &mut Ui) {
+    fn library_ui(&mut self, ui: &mut Ui, commands: &mut Vec<AppCommand>) {
         ui.label(
             RichText::new("Named payloads of this session, in order; Save keeps them.").weak(),
         );
         let can_load = !self.doc.endpoints.is_empty();
-        let len = self.doc.session.library.len();
+        let library = &self.doc.session.library;
+        let len = library.len();
         if len == 0 {
             ui.label("The library is empty: add the composer's payload from the Library menu.");
         }
-        let mut action = None;
-        let mut rename_done = None;
+        let error = ui.visuals().error_fg_color;
+        let editor = &mut self.library_editor;
         egui::ScrollArea::vertical()
             .max_height(360.0)
             .show(ui, |ui| {
@@ -117,130 +106,129 @@ impl App {
                     .num_columns(2)
                     .striped(true)
                     .show(ui, |ui| {
-                        for i in 0..len {
-                            let item = &self.doc.session.library[i];
+                        for (i, item) in library.iter().enumerate() {
                             let name = escape_controls(&item.name);
-                            let editing = matches!(&self.library_editor.renaming, Some((r, _)) if *r == i);
-                            if editing {
-                                let Some((_, typed)) = &mut self.library_editor.renaming else {
-                                    continue;
-                                };
-                                ui.vertical(|ui| {
-                                    let label = ui.label(format!("New name for \"{name}\""));
-                                    let field = ui
-                                        .add(egui::TextEdit::singleline(typed).desired_width(200.0))
-                                        .labelled_by(label.id);
-                                    let problem =
-                                        name_problem(&self.doc.session.library, i, typed);
-                                    if let Some(p) = &problem {
-                                        ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {p}"));
-                                    }
-                                    let enter = field.lost_focus()
-                                        && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                                    ui.horizontal(|ui| {
-                                        let ok = ui
-                                            .add_enabled(problem.is_none(), egui::Button::new("✔ Rename"))
-                                            .clicked();
-                                        if (ok || enter) && problem.is_none() {
-                                            rename_done = Some(Some((i, typed.clone())));
+                            let editing = matches!(&editor.renaming, Some((r, _)) if *r == i);
+                            match &mut editor.renaming {
+                                Some((r, typed)) if *r == i => {
+                                    ui.vertical(|ui| {
+                                        let label = ui.label(format!("New name for \"{name}\""));
+                                        let field = ui
+                                            .add(egui::TextEdit::singleline(typed).desired_width(200.0))
+                                            .labelled_by(label.id);
+                                        let problem = name_problem(library, i, typed);
+                                        if let Some(p) = &problem {
+                                            ui.colored_label(error, format!("⚠ {p}"));
                                         }
-                                        if ui.button("✖ Cancel").clicked() {
-                                            rename_done = Some(None);
-                                        }
+                                        let enter = field.lost_focus()
+                                            && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                                        ui.horizontal(|ui| {
+                                            let ok = ui
+                                                .add_enabled(problem.is_none(), egui::Button::new("✔ Rename"))
+                                                .clicked();
+                                            if (ok || enter) && problem.is_none() {
+                                                commands.push(AppCommand::LibraryRename {
+                                                    index: i,
+                                                    name: typed.clone(),
+                                                });
+                                            }
+                                            if ui.button("✖ Cancel").clicked() {
+                                                editor.cancel_rename = true;
+                                            }
+                                        });
                                     });
-                                });
-                            } else {
-                                ui.label(RichText::new(name.as_ref()).strong()).on_hover_text(
-                                    crate::model::payload::preview(item.payload.bytes(), 80),
-                                );
+                                }
+                                _ => {
+                                    ui.label(RichText::new(name.as_ref()).strong()).on_hover_text(
+                                        crate::model::payload::preview(item.payload.bytes(), 80),
+                                    );
+                                }
                             }
                             ui.horizontal(|ui| {
                                 if row_button(ui, can_load, "↩", format!("Load \"{name}\""),
                                     "Put it in the selected endpoint's composer")
                                 {
-                                    action = Some(RowAction::Load(i));
+                                    commands.push(AppCommand::LibraryLoad(i));
                                 }
                                 if row_button(ui, i > 0, "⬆", format!("Move \"{name}\" up"), "Move up") {
-                                    action = Some(RowAction::Up(i));
+                                    commands.push(AppCommand::LibraryMove { from: i, to: i - 1 });
                                 }
                                 if row_button(ui, i + 1 < len, "⬇", format!("Move \"{name}\" down"), "Move down") {
-                                    action = Some(RowAction::Down(i));
+                                    commands.push(AppCommand::LibraryMove { from: i, to: i + 1 });
                                 }
                                 if row_button(ui, !editing, "✏", format!("Rename \"{name}\""), "Rename") {
-                                    action = Some(RowAction::Rename(i));
+                                    editor.renaming = Some((i, item.name.clone()));
                                 }
                                 if row_button(ui, true, "🗑", format!("Delete \"{name}\""), "Delete (Undo brings it back)") {
-                                    action = Some(RowAction::Delete(i));
+                                    commands.push(AppCommand::LibraryDelete(i));
                                 }
                             });
                             ui.end_row();
                         }
                     });
             });
-        if let Some((_, item)) = &self.library_editor.deleted {
-            let text = format!("Deleted \"{}\"", escape_controls(&item.name));
+        if std::mem::take(&mut editor.cancel_rename) {
+            editor.renaming = None;
+        }
+        if let Some((_, item)) = &editor.deleted {
             ui.horizontal(|ui| {
-                ui.label(text);
+                ui.label(format!("Deleted \"{}\"", escape_controls(&item.name)));
                 if ui.button("↶ Undo delete").clicked() {
-                    action = None;
-                    if let Some((at, item)) = self.library_editor.deleted.take() {
-                        let library = &mut self.doc.session.library;
-                        // The name may have been taken meanwhile: keep both.
-                        let mut item = item;
-                        if library.iter().any(|i| i.name == item.name) {
-                            item.name = format!("{} (restored)", item.name);
-                        }
-                        library.insert(at.min(library.len()), item);
-                        self.doc.touch();
-                    }
+                    commands.push(AppCommand::LibraryUndoDelete);
                 }
             });
         }
-        match rename_done {
-            Some(Some((i, name))) => {
-                if rename(&mut self.doc.session.library, i, &name).is_ok() {
-                    self.doc.touch();
-                }
+    }
+
+    /// The library's entries, in order.
+    pub fn library(&self) -> &[LibraryItem] {
+        &self.doc.session.library
+    }
+
+    pub(super) fn library_load(&mut self, index: usize) {
+        if let Some(item) = self.doc.session.library.get(index) {
+            let bytes = item.payload.bytes().to_vec();
+            self.composer.load_bytes(&bytes);
+        }
+    }
+
+    pub(super) fn library_move(&mut self, from: usize, to: usize) {
+        if move_to(&mut self.doc.session.library, from, to) {
+            self.library_editor.renaming = None;
+            self.doc.touch();
+        }
+    }
+
+    pub(super) fn library_rename(&mut self, index: usize, name: &str) {
+        match rename(&mut self.doc.session.library, index, name) {
+            Ok(()) => {
                 self.library_editor.renaming = None;
+                self.doc.touch();
             }
-            Some(None) => self.library_editor.renaming = None,
-            None => {}
+            Err(why) => self.notify(true, format!("Not renamed: {why}")),
         }
+    }
+
+    pub(super) fn library_delete(&mut self, index: usize) {
+        if index < self.doc.session.library.len() {
+            let item = self.doc.session.library.remove(index);
+            self.library_editor.deleted = Some((index, item));
+            self.library_editor.renaming = None;
+            self.doc.touch();
+        }
+    }
+
+    pub(super) fn library_undo_delete(&mut self) {
+        let Some((at, mut item)) = self.library_editor.deleted.take() else {
+            return;
+        };
         let library = &mut self.doc.session.library;
-        match action {
-            None => {}
-            Some(RowAction::Load(i)) => {
-                if let Some(item) = library.get(i) {
-                    let bytes = item.payload.bytes().to_vec();
-                    self.composer.load_bytes(&bytes);
-                }
-            }
-            Some(RowAction::Up(i)) => {
-                if i > 0 && move_to(library, i, i - 1) {
-                    self.library_editor.renaming = None;
-                    self.doc.touch();
-                }
-            }
-            Some(RowAction::Down(i)) => {
-                if move_to(library, i, i + 1) {
-                    self.library_editor.renaming = None;
-                    self.doc.touch();
-                }
-            }
-            Some(RowAction::Rename(i)) => {
-                if let Some(item) = library.get(i) {
-                    self.library_editor.renaming = Some((i, item.name.clone()));
-                }
-            }
-            Some(RowAction::Delete(i)) => {
-                if i < library.len() {
-                    let item = library.remove(i);
-                    self.library_editor.deleted = Some((i, item));
-                    self.library_editor.renaming = None;
-                    self.doc.touch();
-                }
-            }
+        // The name may have been taken meanwhile: keep both.
+        if library.iter().any(|i| i.name == item.name) {
+            item.name = format!("{} (restored)", item.name);
         }
+        library.insert(at.min(library.len()), item);
+        self.doc.touch();
     }
 }
 

@@ -7,9 +7,7 @@
 
 use egui::Ui;
 
-use super::App;
-use super::document::RunState;
-use crate::engine::{Command, Target};
+use super::{App, AppCommand};
 use crate::model::display::escape_controls;
 use crate::model::{HostPort, KindTag, Notation};
 
@@ -29,7 +27,7 @@ impl QuickProto {
         }
     }
 
-    fn kind(self) -> KindTag {
+    pub fn kind(self) -> KindTag {
         match self {
             QuickProto::Tcp => KindTag::TcpClient,
             QuickProto::Udp => KindTag::Udp,
@@ -102,7 +100,7 @@ impl QuickSend {
 
 impl App {
     /// The row, one line above the endpoints.
-    pub(super) fn quick_send_ui(&mut self, ui: &mut Ui) {
+    pub(super) fn quick_send_ui(&mut self, ui: &mut Ui, commands: &mut Vec<AppCommand>) {
         let error = ui.visuals().error_fg_color;
         let mut send = false;
         ui.horizontal_wrapped(|ui| {
@@ -153,65 +151,8 @@ impl App {
             send = (button.clicked() || enter) && why_not.is_none();
         });
         if send {
-            self.quick_send();
+            commands.push(AppCommand::QuickSend);
         }
-    }
-
-    /// Sends the row's payload from its endpoint, made (and started) when needed.
-    pub fn quick_send(&mut self) {
-        let target = match self.quick_send.target() {
-            Ok(t) => t,
-            Err(why) => {
-                self.notify(true, format!("Not sent: {why}"));
-                return;
-            }
-        };
-        let kind = self.quick_send.proto.kind();
-        let name = self.quick_send.endpoint_name(&target.address);
-        let index = match self
-            .doc
-            .endpoints
-            .iter()
-            .position(|e| e.form.name == name && e.kind() == kind)
-        {
-            Some(i) => i,
-            None => {
-                if self.doc.endpoints.iter().any(|e| e.form.name == name) {
-                    self.notify(
-                        true,
-                        format!("Not sent: an endpoint \"{}\" of another kind is in the way; rename it", escape_controls(&name)),
-                    );
-                    return;
-                }
-                self.add_endpoint(kind);
-                let i = self.doc.endpoints.len() - 1;
-                let form = &mut self.doc.endpoints[i].form;
-                form.name = name.clone();
-                form.remote = target.address.to_string();
-                // A UDP socket connected to its remote binds where the route
-                // to it starts, so it hears the answer and only the answer.
-                form.local.clear();
-                self.doc.endpoints[i].send_address = target.address.to_string();
-                self.doc.sync_name(i);
-                i
-            }
-        };
-        self.doc.selected = index;
-        let e = &self.doc.endpoints[index];
-        let (id, running) = (e.id, e.state.is_running() && e.state != RunState::Stopping);
-        if !running {
-            self.start(index);
-            if !self.doc.endpoints[index].state.is_running() {
-                // It could not start; the notice says why.
-                return;
-            }
-        }
-        // Behind the Open: a client queues it until it is connected.
-        self.engine.send(Command::Send {
-            id,
-            to: Target::Default,
-            bytes: target.bytes,
-        });
     }
 }
 
