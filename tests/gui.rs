@@ -1587,3 +1587,129 @@ fn restart_lesson_starts_over_from_step_1() {
     gui.click("▶ Start");
     gui.wait_for("step 1 again", |g| g.progress(1, 7));
 }
+
+/// The library's names, in order.
+fn library_names(gui: &Gui) -> Vec<String> {
+    gui.harness
+        .state()
+        .library()
+        .iter()
+        .map(|i| i.name.clone())
+        .collect()
+}
+
+#[test]
+fn library_entries_are_renamed_deleted_and_reordered_and_saved() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    assert_eq!(library_names(&gui), ["hello", "some bytes"]);
+    gui.choose("Library");
+    gui.choose("✏ Rename, delete, reorder…");
+    assert!(gui.shows("Named payloads of this session"));
+    // The first can go down, not up.
+    assert!(is_disabled(&gui, "Move \"hello\" up"));
+    gui.click("Move \"some bytes\" up");
+    assert_eq!(library_names(&gui), ["some bytes", "hello"]);
+    assert!(gui.harness.state().doc().is_dirty());
+
+    // A taken name is refused with the reason beside the field.
+    gui.click("Rename \"hello\"");
+    retype(&mut gui, "New name for \"hello\"", "some bytes");
+    assert!(gui.shows("is taken"));
+    assert!(is_disabled(&gui, "✔ Rename"));
+    retype(&mut gui, "New name for \"hello\"", "greeting");
+    gui.click("✔ Rename");
+    assert_eq!(library_names(&gui), ["some bytes", "greeting"]);
+
+    // Delete, undo, delete again (a frame first: the rows moved up as the
+    // rename field closed, and a click lands where a row is drawn).
+    gui.step();
+    gui.click("Delete \"some bytes\"");
+    assert_eq!(library_names(&gui), ["greeting"]);
+    gui.click("↶ Undo delete");
+    assert_eq!(library_names(&gui), ["some bytes", "greeting"]);
+    gui.click("Move \"greeting\" up");
+    gui.click("Delete \"some bytes\"");
+    assert_eq!(library_names(&gui), ["greeting"]);
+    // Load puts the entry into the composer.
+    gui.click("Load \"greeting\"");
+    assert_eq!(gui.harness.state_mut().composer_mut().bytes().unwrap(), b"hello, echo\n");
+
+    // Saved with the session (an example saves as a copy of the person's own).
+    let target = gui.path("my library.ron");
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+    gui.step();
+    retype(&mut gui, "Path", target.to_str().unwrap());
+    gui.click("Save here");
+    gui.wait_for("the save", |g| !g.harness.state().doc().is_dirty());
+    let saved = sockbench::persist::load(&target).unwrap();
+    let names: Vec<&str> = saved.library.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["greeting"]);
+}
+
+/// A loopback echo server outside sockbench (port 0): echoes each
+/// connection until it closes, bounded in time.
+fn echo_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = listener.accept() {
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 || s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn quick_send_talks_to_an_address_and_the_echo_shows_under_its_name() {
+    let addr = echo_server();
+    let mut gui = Gui::new();
+    // Reasons beside the fields, and no send while they stand.
+    retype(&mut gui, "to", "localhost");
+    assert!(gui.shows("has no port"));
+    assert!(is_disabled(&gui, "➤ Quick send"));
+    retype(&mut gui, "to", &addr.to_string());
+    assert!(!gui.shows("has no port"));
+    retype(&mut gui, "payload", "bad \\q escape");
+    assert!(gui.shows("⚠ at position"));
+    assert!(is_disabled(&gui, "➤ Quick send"));
+    retype(&mut gui, "payload", "quick hello\\n");
+    let endpoints_before = gui.harness.state().doc().endpoints.len();
+    gui.click("➤ Quick send");
+
+    let name = format!("quick TCP {addr}");
+    let wanted = name.clone();
+    gui.wait_for("the echo", move |g| {
+        joined(g.log_rows(&wanted, EntryKind::Received)) == b"quick hello\n"
+    });
+    assert_eq!(
+        joined(gui.log_rows(&name, EntryKind::Sent)),
+        b"quick hello\n"
+    );
+    assert!(gui.shows(&name), "the endpoint's tab");
+    assert_eq!(
+        gui.harness.state().doc().endpoints.len(),
+        endpoints_before + 1
+    );
+
+    // Again: the same endpoint and connection carry it.
+    retype(&mut gui, "payload", "again\\n");
+    gui.click("➤ Quick send");
+    let wanted = name.clone();
+    gui.wait_for("the second echo", move |g| {
+        joined(g.log_rows(&wanted, EntryKind::Received)) == b"quick hello\nagain\n"
+    });
+    assert_eq!(
+        gui.harness.state().doc().endpoints.len(),
+        endpoints_before + 1
+    );
+    assert_eq!(gui.log_rows(&name, EntryKind::Connected).len(), 1);
+}

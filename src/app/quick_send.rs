@@ -104,8 +104,8 @@ impl App {
         let error = ui.visuals().error_fg_color;
         let mut send = false;
         ui.horizontal_wrapped(|ui| {
-            ui.label("Quick send")
-                .on_hover_text("Send to an address without building an endpoint first");
+            ui.label("⚡ Quick send")
+                .on_hover_text("Send to an address without building an endpoint first: it sends from an endpoint named after the address");
             let q = &mut self.quick_send;
             egui::ComboBox::from_id_salt("quick protocol")
                 .width(56.0)
