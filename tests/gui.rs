@@ -883,26 +883,41 @@ fn lesson_checkpoints_turn_green_as_the_events_happen() {
     gui.wait_for("steps 4 and 5", |g| g.progress(5, 7));
     gui.click("⏏ Half-close");
     gui.wait_for("step 6", |g| g.progress(6, 7));
-    // The last step has no event to wait for: the learner ticks it off.
     gui.click("🐍 Python");
     assert!(gui.shows("CONVERSATIONS = ["), "the program is shown");
     assert!(
         gui.shows("(\"send\", b\"hello, server\\n\")"),
         "with the recorded payload"
     );
-    gui.click("✔ Done");
-    assert!(gui.progress(7, 7));
+    // The last step: a program outside the window connects to the server
+    // that still listens (here a plain socket stands in for python3).
+    assert!(!gui.progress(7, 7));
+    let listen = gui.harness.state().doc().endpoints[0].form.local.clone();
+    let program = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(listen.as_str()).unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        s.write_all(b"hi\n").unwrap();
+        let mut echo = [0u8; 3];
+        s.read_exact(&mut echo).unwrap();
+        echo
+    });
+    gui.wait_for("step 7", |g| g.progress(7, 7));
+    assert_eq!(&program.join().unwrap(), b"hi\n");
     assert!(gui.shows("Every step done"));
 }
 
 #[test]
-fn the_composer_writes_a_payload_in_pieces() {
+fn lesson_2_six_writes_wait_in_the_paused_receiver_and_come_as_one_read() {
     let mut gui = Gui::new();
     gui.open_example("2-tcp-is-a-stream");
-    assert!(gui.progress(0, 6));
+    assert!(gui.progress(0, 9));
     gui.start_all();
     gui.wait_for("both ends up", |g| g.all_up());
-    gui.wait_for("step 1", |g| g.progress(1, 6));
+    gui.wait_for("step 1", |g| g.progress(1, 9));
+    gui.wait_for("the receiver's peer", |g| {
+        !g.harness.state().doc().endpoints[0].peers.is_empty()
+    });
     gui.click("● sender");
     gui.type_payload("first line\\nsecond line\\nthird line\\n");
     {
@@ -912,21 +927,31 @@ fn the_composer_writes_a_payload_in_pieces() {
     }
     gui.step();
     assert!(gui.shows("every"), "the gap shows once there are pieces");
+    // The step's own button pauses the receiver's reads.
+    gui.click("⏸ Pause \"receiver\"'s reads for 5 s");
+    gui.wait_for("step 2", |g| g.progress(2, 9));
     gui.harness
         .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
     gui.wait_for("six writes", |g| {
         g.log_rows("sender", EntryKind::Sent).len() == 6
     });
-    gui.wait_for("the whole stream", |g| {
-        joined(g.log_rows("receiver", EntryKind::Received)).len() == 34
-    });
+    gui.wait_for("step 3", |g| g.progress(3, 9));
     let sent = gui.log_rows("sender", EntryKind::Sent);
     assert_eq!(
         joined(sent.clone()),
         b"first line\nsecond line\nthird line\n"
     );
     assert!(sent.iter().all(|piece| piece.len() <= 6), "{sent:?}");
-    assert!(gui.progress(2, 6), "the lesson's write checkpoint");
+    // Once the pause ends: one read with all 34 bytes.
+    gui.wait_for("the read after the pause", |g| {
+        !g.log_rows("receiver", EntryKind::Received).is_empty()
+    });
+    assert_eq!(
+        gui.log_rows("receiver", EntryKind::Received),
+        [b"first line\nsecond line\nthird line\n".to_vec()]
+    );
+    gui.wait_for("step 4", |g| g.progress(4, 9));
+    assert!(!gui.progress(5, 9), "the look at the stream is ticked off");
 }
 
 #[test]
@@ -1205,7 +1230,7 @@ fn udp_sockets_offer_connected_or_not_and_every_interface_shows_a_badge() {
 fn lesson_3_sender_hears_no_error_from_a_closed_port() {
     let mut gui = Gui::new();
     gui.open_example("3-udp-has-no-connection");
-    assert!(gui.progress(0, 5));
+    assert!(gui.progress(0, 6));
     // The sender is selected: start it alone and send into the void.
     gui.click("▶ Start");
     gui.wait_for("the sender bound", |g| {
@@ -1227,7 +1252,7 @@ fn lesson_3_sender_hears_no_error_from_a_closed_port() {
         .filter(|&i| matches!(log.entry(i).unwrap().kind, EntryKind::Failed(_)))
         .count();
     assert_eq!(failures, 0);
-    assert!(gui.progress(1, 5));
+    assert!(gui.progress(1, 6));
 }
 
 /// `count` received payloads of `size` bytes for endpoint `index` of the open

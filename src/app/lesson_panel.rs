@@ -94,6 +94,18 @@ impl App {
             .text(format!("{count} of {} steps", done.len())),
         )
         .on_hover_text("Steps whose checkpoint has happened");
+        // At the top, always there: reachable without scrolling past the
+        // steps, and the steps never move when it changes.
+        if ui
+            .add_enabled(
+                count > 0 || !self.doc.session.log.is_empty(),
+                egui::Button::new("↺ Restart lesson"),
+            )
+            .on_hover_text("Stop the endpoints, clear the log and start again from step 1")
+            .clicked()
+        {
+            commands.push(AppCommand::RestartLesson);
+        }
         // The lesson's introduction (the session's notes) before its steps;
         // the notes stay editable at the bottom of the sidebar.
         let intro = self.doc.session.notes.trim();
@@ -158,17 +170,6 @@ impl App {
                 RichText::new("🎉 Every step done. The Python tab shows the same program in code.")
                     .color(green),
             );
-        }
-        ui.add_space(4.0);
-        if ui
-            .add_enabled(
-                count > 0 || !self.doc.session.log.is_empty(),
-                egui::Button::new("↺ Restart lesson"),
-            )
-            .on_hover_text("Stop the endpoints, clear the log and start again from step 1")
-            .clicked()
-        {
-            commands.push(AppCommand::RestartLesson);
         }
         ui.separator();
     }

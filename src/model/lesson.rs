@@ -94,11 +94,20 @@ struct Mark {
     /// Whether entries just before `from` (within [`TOGETHER_MICROS`]) count
     /// too: yes after an event, no after a step the learner ticked off.
     together: bool,
+    /// Entries before this never count, however close in time: where the
+    /// previous step began to count. A fast run (a test, a script) puts a
+    /// whole conversation within the window, and an early event must not
+    /// pass a later step from there.
+    floor: usize,
 }
 
 impl Mark {
     fn counts(&self, i: usize, at: i64) -> bool {
-        i >= self.from || (self.together && i + 1 < self.from && at >= self.at - TOGETHER_MICROS)
+        i >= self.from
+            || (self.together
+                && i >= self.floor
+                && i + 1 < self.from
+                && at >= self.at - TOGETHER_MICROS)
     }
 }
 
@@ -168,6 +177,7 @@ impl Lesson {
                                     from: at + 1,
                                     at: when,
                                     together: true,
+                                    floor: after.map_or(0, |m| m.from),
                                 },
                             });
                             true
@@ -182,6 +192,7 @@ impl Lesson {
                                     from,
                                     at: i64::MAX,
                                     together: false,
+                                    floor: from,
                                 });
                             }
                             true
@@ -341,6 +352,31 @@ mod tests {
         log.push(at(secs()), c, NO_PEER, EntryKind::Sent, b"hi");
         log.push(at(secs()), s, NO_PEER, EntryKind::Accepted, b"");
         assert_eq!(echo.done(&log, &[]), [true, true, true]);
+
+        // A fast run: the whole conversation within the together window. The
+        // first peer's accept (step 2's time) does not pass the last step,
+        // which waits for a second peer.
+        let fast: Lesson = ron::from_str(
+            r#"(title: "t", steps: [
+                (text: "connect", check: Some((event: Connected))),
+                (text: "accepted", check: Some((event: Accepted))),
+                (text: "send", check: Some((event: Sent))),
+                (text: "closed", check: Some((event: PeerClosed))),
+                (text: "a second peer", check: Some((event: Accepted))),
+            ])"#,
+        )
+        .unwrap();
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("client");
+        let s = log.endpoint_index("server");
+        let t = secs();
+        log.push(at(t), s, NO_PEER, EntryKind::Accepted, b"");
+        log.push(at(t), c, NO_PEER, EntryKind::Connected, b"");
+        log.push(at(t), c, NO_PEER, EntryKind::Sent, b"hi");
+        log.push(at(t), s, NO_PEER, EntryKind::PeerClosed, b"");
+        assert_eq!(fast.done(&log, &[]), [true, true, true, true, false]);
+        log.push(at(t), s, NO_PEER, EntryKind::Accepted, b"");
+        assert_eq!(fast.done(&log, &[]), [true, true, true, true, true]);
 
         // Out of order, later steps wait for the earlier ones.
         let mut log = TrafficLog::new();
