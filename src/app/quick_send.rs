@@ -122,7 +122,7 @@ impl App {
                 .add(
                     egui::TextEdit::singleline(&mut q.address)
                         .hint_text("host:port")
-                        .desired_width(150.0),
+                        .desired_width(120.0),
                 )
                 .labelled_by(label.id)
                 .on_hover_text("Where to send: host:port, for example 127.0.0.1:7 or [::1]:7");
@@ -130,11 +130,13 @@ impl App {
                 ui.colored_label(error, format!("⚠ {}", escape_controls(&problem)));
             }
             let label = ui.label("payload");
+            // The rest of the line, less the button's room.
+            let width = (ui.available_width() - 110.0).clamp(80.0, 360.0);
             let payload = ui
                 .add(
                     egui::TextEdit::singleline(&mut q.payload)
-                        .hint_text("text; \\n for a line break, \\x00 for a byte")
-                        .desired_width(200.0),
+                        .hint_text("text; \\n for a line break")
+                        .desired_width(width),
                 )
                 .labelled_by(label.id)
                 .on_hover_text("The bytes to send, as text with backslash escapes");
