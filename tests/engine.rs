@@ -1147,7 +1147,9 @@ async fn paused_reads_take_every_waiting_write_in_one_read() {
         id: EndpointId(1),
         pause: Duration::from_secs(60),
     });
-    let failed = rig.until(1, |k| matches!(k, EventKind::Failed { .. })).await;
+    let failed = rig
+        .until(1, |k| matches!(k, EventKind::Failed { .. }))
+        .await;
     assert!(
         matches!(&failed, EventKind::Failed { error, .. } if error.message.contains("no peer")),
         "{failed:?}"
@@ -1166,7 +1168,14 @@ async fn paused_reads_take_every_waiting_write_in_one_read() {
         "{note:?}"
     );
     // Six writes, then our FIN: all of them are in the server's receive buffer.
-    for piece in [&b"first "[..], b"line\ns", b"econd ", b"line\nt", b"hird l", b"ine\n"] {
+    for piece in [
+        &b"first "[..],
+        b"line\ns",
+        b"econd ",
+        b"line\nt",
+        b"hird l",
+        b"ine\n",
+    ] {
         client.write_all(piece).unwrap();
     }
     client.shutdown(std::net::Shutdown::Write).unwrap();
@@ -1207,7 +1216,9 @@ async fn paused_reads_take_every_waiting_write_in_one_read() {
         id: EndpointId(3),
         pause: Duration::from_secs(1),
     });
-    let failed = rig.until(3, |k| matches!(k, EventKind::Failed { .. })).await;
+    let failed = rig
+        .until(3, |k| matches!(k, EventKind::Failed { .. }))
+        .await;
     assert!(
         matches!(&failed, EventKind::Failed { error, .. } if error.message.contains("TCP")),
         "{failed:?}"

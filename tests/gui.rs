@@ -1658,7 +1658,10 @@ fn library_entries_are_renamed_deleted_and_reordered_and_saved() {
     assert_eq!(library_names(&gui), ["greeting"]);
     // Load puts the entry into the composer.
     gui.click("Load \"greeting\"");
-    assert_eq!(gui.harness.state_mut().composer_mut().bytes().unwrap(), b"hello, echo\n");
+    assert_eq!(
+        gui.harness.state_mut().composer_mut().bytes().unwrap(),
+        b"hello, echo\n"
+    );
 
     // Saved with the session (an example saves as a copy of the person's own).
     let target = gui.path("my library.ron");

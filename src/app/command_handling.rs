@@ -557,7 +557,10 @@ impl App {
                 if self.doc.endpoints.iter().any(|e| e.form.name == name) {
                     self.notify(
                         true,
-                        format!("Not sent: an endpoint \"{}\" of another kind is in the way; rename it", crate::model::display::escape_controls(&name)),
+                        format!(
+                            "Not sent: an endpoint \"{}\" of another kind is in the way; rename it",
+                            crate::model::display::escape_controls(&name)
+                        ),
                     );
                     return;
                 }

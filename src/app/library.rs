@@ -114,7 +114,10 @@ impl App {
                                     ui.vertical(|ui| {
                                         let label = ui.label(format!("New name for \"{name}\""));
                                         let field = ui
-                                            .add(egui::TextEdit::singleline(typed).desired_width(200.0))
+                                            .add(
+                                                egui::TextEdit::singleline(typed)
+                                                    .desired_width(200.0),
+                                            )
                                             .labelled_by(label.id);
                                         let problem = name_problem(library, i, typed);
                                         if let Some(p) = &problem {
@@ -124,7 +127,10 @@ impl App {
                                             && ui.input(|i| i.key_pressed(egui::Key::Enter));
                                         ui.horizontal(|ui| {
                                             let ok = ui
-                                                .add_enabled(problem.is_none(), egui::Button::new("✔ Rename"))
+                                                .add_enabled(
+                                                    problem.is_none(),
+                                                    egui::Button::new("✔ Rename"),
+                                                )
                                                 .clicked();
                                             if (ok || enter) && problem.is_none() {
                                                 commands.push(AppCommand::LibraryRename {
@@ -139,27 +145,57 @@ impl App {
                                     });
                                 }
                                 _ => {
-                                    ui.label(RichText::new(name.as_ref()).strong()).on_hover_text(
-                                        crate::model::payload::preview(item.payload.bytes(), 80),
-                                    );
+                                    ui.label(RichText::new(name.as_ref()).strong())
+                                        .on_hover_text(crate::model::payload::preview(
+                                            item.payload.bytes(),
+                                            80,
+                                        ));
                                 }
                             }
                             ui.horizontal(|ui| {
-                                if row_button(ui, can_load, "↩", format!("Load \"{name}\""),
-                                    "Put it in the selected endpoint's composer")
-                                {
+                                if row_button(
+                                    ui,
+                                    can_load,
+                                    "↩",
+                                    format!("Load \"{name}\""),
+                                    "Put it in the selected endpoint's composer",
+                                ) {
                                     commands.push(AppCommand::LibraryLoad(i));
                                 }
-                                if row_button(ui, i > 0, "⬆", format!("Move \"{name}\" up"), "Move up") {
+                                if row_button(
+                                    ui,
+                                    i > 0,
+                                    "⬆",
+                                    format!("Move \"{name}\" up"),
+                                    "Move up",
+                                ) {
                                     commands.push(AppCommand::LibraryMove { from: i, to: i - 1 });
                                 }
-                                if row_button(ui, i + 1 < len, "⬇", format!("Move \"{name}\" down"), "Move down") {
+                                if row_button(
+                                    ui,
+                                    i + 1 < len,
+                                    "⬇",
+                                    format!("Move \"{name}\" down"),
+                                    "Move down",
+                                ) {
                                     commands.push(AppCommand::LibraryMove { from: i, to: i + 1 });
                                 }
-                                if row_button(ui, !editing, "✏", format!("Rename \"{name}\""), "Rename") {
+                                if row_button(
+                                    ui,
+                                    !editing,
+                                    "✏",
+                                    format!("Rename \"{name}\""),
+                                    "Rename",
+                                ) {
                                     editor.renaming = Some((i, item.name.clone()));
                                 }
-                                if row_button(ui, true, "🗑", format!("Delete \"{name}\""), "Delete (Undo brings it back)") {
+                                if row_button(
+                                    ui,
+                                    true,
+                                    "🗑",
+                                    format!("Delete \"{name}\""),
+                                    "Delete (Undo brings it back)",
+                                ) {
                                     commands.push(AppCommand::LibraryDelete(i));
                                 }
                             });

@@ -228,15 +228,31 @@ mod tests {
         let sender = log.endpoint_index("sender");
         let receiver = log.endpoint_index("receiver");
         log.push(at(1), sender, NO_PEER, EntryKind::Connected, b"");
-        log.push(at(2), receiver, NO_PEER, EntryKind::Note, b"reads paused for 5000 ms");
+        log.push(
+            at(2),
+            receiver,
+            NO_PEER,
+            EntryKind::Note,
+            b"reads paused for 5000 ms",
+        );
         let lines = b"first line\nsecond line\nthird line\n";
         for (n, piece) in lines.chunks(6).enumerate() {
             log.push(at(3), sender, NO_PEER, EntryKind::Sent, piece);
-            log.push(at(4 + n as i64), receiver, NO_PEER, EntryKind::Received, piece);
+            log.push(
+                at(4 + n as i64),
+                receiver,
+                NO_PEER,
+                EntryKind::Received,
+                piece,
+            );
         }
         let mut ticked = vec![None; lesson.steps.len()];
         let done = lesson.done(&log, &ticked);
-        assert_eq!(&done[..4], [true, true, true, false], "six reads are not one");
+        assert_eq!(
+            &done[..4],
+            [true, true, true, false],
+            "six reads are not one"
+        );
         // The whole text in one read, then the look at the stream ticked off.
         log.push(at(20), receiver, NO_PEER, EntryKind::Received, lines);
         ticked[4] = Some(log.len());

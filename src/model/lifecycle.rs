@@ -555,7 +555,13 @@ mod tests {
     fn a_failed_name_lookup_makes_and_closes_nothing() {
         let mut log = TrafficLog::new();
         let c = log.endpoint_index("unknown host");
-        push(&mut log, c, 1, EntryKind::Resolving, b"no-such-host.invalid:80");
+        push(
+            &mut log,
+            c,
+            1,
+            EntryKind::Resolving,
+            b"no-such-host.invalid:80",
+        );
         push(
             &mut log,
             c,
