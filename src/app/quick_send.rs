@@ -131,7 +131,12 @@ impl App {
             }
             let label = ui.label("payload");
             // The rest of the line, less the button's room.
-            let width = (ui.available_width() - 110.0).clamp(80.0, 360.0);
+            // (In a wrapping row, what is left of this line: from the cursor to the edge.)
+            let left = ui.max_rect().right() - ui.cursor().left();
+            // Too little left: the field goes to the next line, and takes
+            // that line's room.
+            let room = if left - 130.0 >= 120.0 { left } else { ui.max_rect().width() };
+            let width = (room - 130.0).clamp(60.0, 360.0);
             let payload = ui
                 .add(
                     egui::TextEdit::singleline(&mut q.payload)
