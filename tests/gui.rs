@@ -1741,3 +1741,29 @@ fn quick_send_talks_to_an_address_and_the_echo_shows_under_its_name() {
     );
     assert_eq!(gui.log_rows(&name, EntryKind::Connected).len(), 1);
 }
+
+#[test]
+fn quick_send_over_udp_hears_the_answer() {
+    let echo = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    echo.set_read_timeout(Some(LIMIT)).unwrap();
+    let addr = echo.local_addr().unwrap();
+    let answered = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let (n, from) = echo.recv_from(&mut buf).unwrap();
+        echo.send_to(&buf[..n], from).unwrap();
+        buf[..n].to_vec()
+    });
+    let mut gui = Gui::new();
+    gui.choose("⚡ Quick send");
+    gui.choose("UDP");
+    retype(&mut gui, "to", &addr.to_string());
+    retype(&mut gui, "payload", "datagram\\x00");
+    gui.click("➤ Quick send");
+    let name = format!("quick UDP {addr}");
+    let wanted = name.clone();
+    gui.wait_for("the answer", move |g| {
+        joined(g.log_rows(&wanted, EntryKind::Received)) == b"datagram\0"
+    });
+    assert_eq!(answered.join().unwrap(), b"datagram\0");
+    assert_eq!(joined(gui.log_rows(&name, EntryKind::Sent)), b"datagram\0");
+}

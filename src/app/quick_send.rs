@@ -104,7 +104,7 @@ impl App {
         let error = ui.visuals().error_fg_color;
         let mut send = false;
         ui.horizontal_wrapped(|ui| {
-            ui.label("⚡ Quick send")
+            let title = ui.label("⚡ Quick send")
                 .on_hover_text("Send to an address without building an endpoint first: it sends from an endpoint named after the address");
             let q = &mut self.quick_send;
             egui::ComboBox::from_id_salt("quick protocol")
@@ -116,6 +116,7 @@ impl App {
                     }
                 })
                 .response
+                .labelled_by(title.id)
                 .on_hover_text("TCP connects first and keeps the connection; UDP sends a datagram");
             let label = ui.label("to");
             let address = ui
