@@ -109,6 +109,12 @@ impl Runner {
                     bind.iter_mut().for_each(moved);
                     remote.iter_mut().for_each(moved);
                 }
+                EndpointKind::Relay {
+                    listen, upstream, ..
+                } => {
+                    moved(listen);
+                    moved(upstream);
+                }
             }
             let id = EndpointId(n as u64 + 1);
             let index = log.endpoint_index(&spec.name);
