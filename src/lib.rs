@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! - [`model`]: pure data: the payload notation, addresses, endpoint settings,
-//!   the traffic log store and the session document. No tokio, no egui.
+//!   the traffic log store and the session document, replay plans and their
+//!   check (with ignore rules, [`model::ignore`]). No tokio, no egui.
 //! - [`persist`]: session files (RON, format 1), loaded with errors that name the
 //!   line and column, saved atomically.
 //! - [`engine`]: real sockets on tokio. Callers send [`engine::Command`]s and read

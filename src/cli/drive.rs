@@ -31,6 +31,10 @@ pub(super) struct Run {
     /// The log's endpoint index of each running endpoint.
     endpoints: HashMap<EndpointId, u32>,
     quiet: bool,
+    /// Events as JSON objects (`--json`) instead of lines.
+    pub json: bool,
+    /// Why a file the run writes besides its session (`--report`) failed.
+    pub output_failure: Option<String>,
     /// A server says the address it listens on, on stderr (port 0 picks one).
     announce_local: bool,
     pub totals: Totals,
@@ -62,6 +66,8 @@ impl Run {
             },
             endpoints: HashMap::new(),
             quiet,
+            json: false,
+            output_failure: None,
             announce_local: false,
             totals: Totals::default(),
             failure: None,
@@ -152,7 +158,11 @@ impl Run {
             }
         }
         if !self.quiet {
-            say(entry_line(&self.session.log, index));
+            if self.json {
+                say(super::json::entry(&self.session.log, index));
+            } else {
+                say(entry_line(&self.session.log, index));
+            }
         }
         if let EventKind::Listening { local } | EventKind::Bound { local } = &event.kind
             && self.announce_local
@@ -199,6 +209,9 @@ impl Run {
         match message {
             Some(message) => errors.add(otherwise, message),
             None => errors.raise(otherwise),
+        }
+        if let Some(failure) = self.output_failure.take() {
+            errors.add(EXIT_OUTPUT, failure);
         }
         if let Some(target) = save {
             let traffic = self.totals.sent + self.totals.received;
@@ -390,6 +403,7 @@ pub async fn connect(job: ConnectJob) -> i32 {
     if request.stats {
         run.enable_stats(request.proto == Proto::Udp);
     }
+    run.json = request.json;
     let mut phase = if delivery.requested == 0 {
         Phase::Starting
     } else {
@@ -521,6 +535,7 @@ pub async fn listen(job: ListenJob) -> i32 {
     if request.stats {
         run.enable_stats(request.proto == Proto::Udp);
     }
+    run.json = request.json;
     let mut deadline = request.run_for.map(later);
     let mut closing = false;
     // --once over TLS: only a peer that finished its handshake is a served

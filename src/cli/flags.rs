@@ -150,6 +150,10 @@ pub(super) struct ConnectArgs {
     /// received, their rates over that second, the connections (or UDP peers).
     #[arg(long)]
     pub stats: bool,
+    /// Print one JSON object per event on stdout instead of the event lines
+    /// (fields in the README); the summary line stays on stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -202,6 +206,10 @@ pub(super) struct ListenArgs {
     /// received, their rates over that second, the connections (or UDP peers).
     #[arg(long)]
     pub stats: bool,
+    /// Print one JSON object per event on stdout instead of the event lines
+    /// (fields in the README); the summary line stays on stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -226,6 +234,17 @@ pub(super) struct ReplayArgs {
     /// Compare what comes back with the recording; exit 1 on a difference.
     #[arg(long)]
     pub check: bool,
+    /// --check: do not compare what this regular expression matches (only its
+    /// named groups, when it has some), on either side; repeatable.
+    #[arg(long, value_name = "REGEX", allow_hyphen_values = true)]
+    pub ignore: Vec<String>,
+    /// --check: do not compare bytes START..END (or START.. to the end) of each
+    /// connection's stream or datagram; NAME=START..END names the field; repeatable.
+    #[arg(long = "ignore-bytes", value_name = "[NAME=]A..B")]
+    pub ignore_bytes: Vec<String>,
+    /// --check: also write the results for CI: junit FILE.xml (one test case per connection or exchange).
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
+    pub report: Vec<String>,
     /// How long to wait for data the recording says comes next.
     #[arg(
         long,
@@ -242,6 +261,10 @@ pub(super) struct ReplayArgs {
     /// Print no event lines (the summary line still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print one JSON object per event on stdout instead of the event lines
+    /// (fields in the README); the summary line stays on stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -14,7 +14,9 @@
 //! Then [`run`] drives the engine (`drive`, `replay`) or prints (`check`,
 //! `export`). Output goes through `console` (stdout, with its failures kept) and
 //! the `note!` macro (stderr); a run ends with exactly one `error:` line when
-//! something failed, and then the summary line.
+//! something failed, and then the summary line. For scripts and CI, [`json`]
+//! makes an event one JSON object (`--json`) and [`junit`] a check's results
+//! JUnit XML (`replay --report junit`).
 
 /// `eprintln!` that never panics: a closed or broken stderr (`2>&1 | head`)
 /// must not turn a finished run into a crash.
@@ -29,6 +31,8 @@ mod check;
 mod console;
 mod drive;
 mod flags;
+pub mod json;
+pub mod junit;
 pub mod output;
 mod prepare;
 mod replay;

@@ -32,9 +32,16 @@ pub struct ReplayJob {
     pub plans: Vec<crate::model::replay::EndpointPlan>,
     pub speed: f64,
     pub check: bool,
+    /// `--report junit FILE`, proved writable: the check's results for CI.
+    pub junit: Option<std::path::PathBuf>,
+    /// The session file, for the report's suite name.
+    pub file: std::path::PathBuf,
     pub timeout: Duration,
     pub save: Option<SaveTarget>,
     pub quiet: bool,
+    pub json: bool,
+    /// Said on stderr before the run: ignore rules that apply to no endpoint.
+    pub warnings: Vec<String>,
     /// The replay log's budget: the flags, else the recording's own.
     pub budget: crate::model::LogBudget,
 }
@@ -145,7 +152,44 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
             path.display()
         ));
     }
-    let session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
+    let junit = match &r.junit {
+        None => None,
+        Some(path) => {
+            if same_file(path, &r.file)
+                || r.save
+                    .as_ref()
+                    .is_some_and(|s| same_file(path, s) || s == path)
+            {
+                return Err(format!(
+                    "--report {}: that is the recording or the --save file; write the report to a file of its own",
+                    quote(&path.display().to_string())
+                ));
+            }
+            match crate::persist::prepare_save(path).map_err(|e| e.to_string())? {
+                SaveTarget::File(p) => Some(p),
+                SaveTarget::Stdout => {
+                    return Err(format!(
+                        "--report {}: write the report to a file (standard output carries the events)",
+                        quote(&path.display().to_string())
+                    ));
+                }
+            }
+        }
+    };
+    let mut session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
+    session.ignore.extend(r.ignore);
+    // A rule for an endpoint the session does not have (renamed by hand?)
+    // would quietly check nothing: said before the run.
+    let warnings: Vec<String> = session
+        .ignore
+        .iter()
+        .filter(|rule| {
+            rule.endpoint
+                .as_deref()
+                .is_some_and(|e| session.endpoint(e).is_none())
+        })
+        .map(|rule| format!("warning: the session has no such endpoint, so this ignore rule applies to nothing: {rule}"))
+        .collect();
     // Certificate and key files the endpoints name are read now, bounded, so a
     // bad one is bad input before any socket opens.
     crate::engine::tls::check_session_files(&session)
@@ -174,9 +218,13 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
         plans,
         speed: r.speed,
         check: r.check,
+        junit,
+        file: r.file,
         timeout: r.timeout,
         save,
         quiet: r.quiet,
+        json: r.json,
+        warnings,
     })
 }
 

@@ -73,6 +73,12 @@ pub const REFUSED_PEER: &str = "refused: ";
 /// How long an orderly close waits for the peer to close its side too.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// How long clients started together with servers (the window's Start all,
+/// a replay in the window or on the command line) wait for those servers to
+/// listen before they start anyway and report what they find. One value for
+/// every front end: it was written three times, as 3 and 5 seconds.
+pub const SERVERS_GRACE: Duration = Duration::from_secs(5);
+
 /// Received payload bytes that may wait for the caller to take their events.
 /// Past it, TCP connections stop reading (the peer is slowed by TCP's flow
 /// control) and UDP datagrams are dropped and counted.
@@ -115,6 +121,12 @@ pub enum Command {
     },
     /// Turn TCP_NODELAY on or off on the endpoint's connections, now and for new ones.
     SetNoDelay { id: EndpointId, on: bool },
+    /// Stop reading the endpoint's open TCP connections for `pause` (zero:
+    /// read again now). What arrives meanwhile waits in the kernel's receive
+    /// buffer, so several writes come back as one read (a teaching demo that
+    /// works every time). Each connection says so in a note, and again when
+    /// it reads again.
+    PauseReads { id: EndpointId, pause: Duration },
     /// Shut down the sending side of one TCP connection (half-close): the peer
     /// reads end-of-stream and can still send to us.
     HalfClose { id: EndpointId, peer: PeerId },
@@ -540,6 +552,7 @@ pub(crate) enum EndpointCommand {
         _held: Option<OwnedSemaphorePermit>,
     },
     SetNoDelay(bool),
+    PauseReads(Duration),
     HalfClose {
         peer: PeerId,
     },
@@ -694,6 +707,7 @@ fn route(
                 },
             ),
             Command::SetNoDelay { id, on } => (id, EndpointCommand::SetNoDelay(on)),
+            Command::PauseReads { id, pause } => (id, EndpointCommand::PauseReads(pause)),
             Command::HalfClose { id, peer } => (id, EndpointCommand::HalfClose { peer }),
             Command::Disconnect { id, peer, abort } => {
                 (id, EndpointCommand::Disconnect { peer, abort })
