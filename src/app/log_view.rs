@@ -74,7 +74,7 @@ pub fn kind_color(visuals: &egui::Visuals, kind: EntryKind) -> Color32 {
                 Color32::from_rgb(20, 130, 50)
             }
         }
-        EntryKind::Failed(_) => visuals.error_fg_color,
+        EntryKind::Failed(_) | EntryKind::Unsent => visuals.error_fg_color,
         EntryKind::Reset | EntryKind::PeerClosed | EntryKind::HalfClosed => visuals.warn_fg_color,
         EntryKind::Note => visuals.hyperlink_color,
         _ => {
@@ -92,6 +92,7 @@ pub fn kind_text(kind: EntryKind) -> String {
     match kind {
         EntryKind::Sent => "→ sent".into(),
         EntryKind::Received => "← received".into(),
+        EntryKind::Unsent => "✖ not sent".into(),
         EntryKind::Failed(e) => format!("✖ {}", e.label()),
         EntryKind::Reset => "⚠ reset".into(),
         EntryKind::PeerClosed => "⏏ peer closed".into(),

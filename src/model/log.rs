@@ -106,6 +106,13 @@ pub enum EntryKind {
     Sent,
     /// A payload we read; the entry's bytes are the payload.
     Received,
+    /// A payload we handed to the socket whose write then failed: it did not
+    /// (all) go out. The entry's bytes are the payload. It was recorded as
+    /// [`EntryKind::Sent`] when handed over (so it never follows the answer it
+    /// provoked) and becomes `Unsent` when the failure arrives
+    /// ([`TrafficLog::mark_unsent`]); totals, replays and exports never count
+    /// it as sent.
+    Unsent,
     /// Looking up a host name. For this and every kind below, the entry's bytes
     /// are a UTF-8 detail line (addresses, the error message).
     Resolving,
@@ -150,11 +157,18 @@ impl EntryKind {
         self.direction().is_some()
     }
 
+    /// Whether the entry's bytes are a payload (sent, received, or not sent),
+    /// not a detail line.
+    pub fn has_payload(self) -> bool {
+        self.is_traffic() || self == EntryKind::Unsent
+    }
+
     /// The word printed in the log's direction column.
     pub fn label(self) -> &'static str {
         match self {
             EntryKind::Sent => "->",
             EntryKind::Received => "<-",
+            EntryKind::Unsent => "unsent",
             EntryKind::Resolving => "resolving",
             EntryKind::Connecting => "connecting",
             EntryKind::Connected => "connected",
@@ -549,6 +563,22 @@ impl TrafficLog {
         self.peer_lookup.get(&(endpoint, number)).copied()
     }
 
+    /// Marks the latest [`EntryKind::Sent`] row of `endpoint`'s `peer` before
+    /// row `before` as [`EntryKind::Unsent`]: its write failed. Looks back at
+    /// most 4096 rows (the write is reported just before its failure); returns
+    /// the row marked. A filtered view that already lists the row keeps it
+    /// (the row then reads as not sent).
+    pub fn mark_unsent(&mut self, endpoint: u32, peer: u32, before: usize) -> Option<usize> {
+        let end = before.min(self.entries.len());
+        let start = end.saturating_sub(4096);
+        let index = (start..end).rev().find(|&i| {
+            let e = &self.entries[i];
+            e.endpoint == endpoint && e.peer == peer && e.kind == EntryKind::Sent
+        })?;
+        self.entries[index].kind = EntryKind::Unsent;
+        Some(index)
+    }
+
     /// Appends an entry and returns its index. A payload is kept in memory
     /// within the budget; beyond it, spilled or dropped as the budget says.
     pub fn push(
@@ -580,7 +610,7 @@ impl TrafficLog {
         let len = u32::try_from(whole).unwrap_or(u32::MAX);
         let (chunk, offset, complete, kept_len) = if dropped > 0 || whole > u32::MAX as u64 {
             self.drop_payload(kept, whole)
-        } else if !kind.is_traffic() {
+        } else if !kind.has_payload() {
             let (c, o) = self.store_in_memory(kept);
             (c, o, true, 0)
         } else {
