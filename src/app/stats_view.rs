@@ -377,7 +377,7 @@ impl StatsView {
         selected: Option<EndpointId>,
         now: DateTime<Utc>,
     ) {
-        egui::ScrollArea::vertical()
+        egui::ScrollArea::both()
             .id_salt("stats scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
@@ -391,7 +391,6 @@ impl StatsView {
                             continue;
                         };
                         ui.label(crate::model::display::escape_controls(name));
-                        counts_cells(ui, stats.totals, stats.rate(now));
                         let peers = if matches!(kind, KindTag::Udp) {
                             format!(
                                 "{} peer{}",
@@ -402,6 +401,7 @@ impl StatsView {
                             format!("{} open, {} in all", stats.open, stats.connections)
                         };
                         ui.label(peers);
+                        counts_cells(ui, stats.totals, stats.rate(now));
                         ui.end_row();
                     }
                 });
@@ -413,17 +413,20 @@ impl StatsView {
                 let Some(stats) = sampler.get(*id) else {
                     return;
                 };
+                let name = crate::model::display::escape_controls(name);
                 ui.separator();
                 ui.strong(format!(
-                    "Peers of {}",
-                    crate::model::display::escape_controls(name)
+                    "{name}: bytes a second, the last {RING_SECONDS} s at most"
                 ));
+                rate_plot(ui, stats);
+                ui.separator();
+                ui.strong(format!("Peers of {name}"));
                 table_header(ui, "stats peers", "Peer", |ui| {
                     for (n, peer) in stats.peers() {
                         let remote = peer.remote.map(|r| r.to_string()).unwrap_or_default();
                         ui.label(format!("#{n} {remote}"));
-                        counts_cells(ui, peer.counts, stats.peer_rate(peer, now));
                         ui.label(if peer.open { "open" } else { "" });
+                        counts_cells(ui, peer.counts, stats.peer_rate(peer, now));
                         ui.end_row();
                     }
                     if stats.peers_seen > stats.peers.len() as u64 {
@@ -431,13 +434,11 @@ impl StatsView {
                             "{} more",
                             stats.peers_seen - stats.peers.len() as u64
                         ));
-                        counts_cells(ui, stats.other_peers, Counts::default());
                         ui.label("");
+                        counts_cells(ui, stats.other_peers, Counts::default());
                         ui.end_row();
                     }
                 });
-                ui.separator();
-                rate_plot(ui, stats);
             });
     }
 }
@@ -446,13 +447,13 @@ fn table_header(ui: &mut Ui, id: &str, first: &str, rows: impl FnOnce(&mut Ui)) 
     egui::Grid::new(id).striped(true).show(ui, |ui| {
         for title in [
             first,
+            "Connections",
             "Received",
             "bytes",
             "Sent",
             "bytes",
             "In/s",
             "Out/s",
-            "Connections",
         ] {
             ui.strong(title);
         }
@@ -485,7 +486,8 @@ fn rate_plot(ui: &mut Ui, stats: &EndpointStats) {
     let received = points(|c| c.bytes_in);
     let sent = points(|c| c.bytes_out);
     egui_plot::Plot::new("stats rate plot")
-        .height(ui.available_height().max(160.0))
+        .height(180.0)
+        .width(ui.available_width().max(320.0))
         .legend(egui_plot::Legend::default())
         .x_axis_label("seconds since start")
         .y_axis_label("bytes/s")
