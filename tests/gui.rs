@@ -1678,6 +1678,54 @@ fn restart_lesson_starts_over_from_step_1() {
     gui.wait_for("step 1 again", |g| g.progress(1, 7));
 }
 
+#[test]
+fn the_stats_view_counts_what_an_echo_carried() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    // 37 characters and a newline: 38 bytes each way at each end.
+    gui.type_payload("0123456789abcdefghijklmnopqrstuvwxyz!\\n");
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    gui.wait_for("the echo", |g| {
+        joined(g.log_rows("client", EntryKind::Received)).len() == 38
+    });
+    gui.click("📈 Stats");
+
+    // The sampler's numbers are the log's, at both ends, both ways.
+    for name in ["client", "echo server"] {
+        let doc = gui.harness.state().doc();
+        let id = doc
+            .endpoints
+            .iter()
+            .find(|e| e.form.name == name)
+            .unwrap()
+            .id;
+        let stats = gui.harness.state().stats().get(id).unwrap();
+        let received = gui.log_rows(name, EntryKind::Received);
+        let sent = gui.log_rows(name, EntryKind::Sent);
+        assert_eq!(stats.totals.bytes_in, 38, "{name} received");
+        assert_eq!(stats.totals.bytes_out, 38, "{name} sent");
+        assert_eq!(stats.totals.payloads_in, received.len() as u64, "{name}");
+        assert_eq!(stats.totals.payloads_out, sent.len() as u64, "{name}");
+        assert_eq!((stats.open, stats.connections), (1, 1), "{name}");
+    }
+    // The view shows them: both ways at both endpoints, and both ways for
+    // the selected endpoint's one peer.
+    // (The endpoint pane above the tabs may say "38 bytes" too.)
+    let below_tabs = |label: &str| {
+        let tabs = gui.harness.get_by_label("📈 Stats").rect().max.y;
+        gui.harness
+            .query_all_by_label(label)
+            .filter(|n| n.rect().min.y > tabs)
+            .count()
+    };
+    assert_eq!(below_tabs("38 bytes"), 6);
+    assert_eq!(below_tabs("1 open, 1 in all"), 2);
+    assert!(gui.shows("Peers of "));
+}
+
 /// The library's names, in order.
 fn library_names(gui: &Gui) -> Vec<String> {
     gui.harness

@@ -129,6 +129,17 @@ impl App {
                     self.log_view.select(row);
                 }
             }
+            View::Stats => {
+                let endpoints: Vec<_> = self
+                    .doc
+                    .endpoints
+                    .iter()
+                    .map(|e| (e.id, e.form.name.trim().to_owned(), e.kind()))
+                    .collect();
+                let selected = self.doc.endpoints.get(self.doc.selected).map(|e| e.id);
+                self.stats_view
+                    .ui(ui, &self.stats, &endpoints, selected, chrono::Utc::now());
+            }
             View::Lifecycle | View::Stream | View::Python if endpoint.is_none() => {
                 ui.label("Add an endpoint first: this view shows the selected endpoint.");
             }
