@@ -165,6 +165,25 @@ impl Gui {
     }
 
     /// Every endpoint of the open session is up (connected, listening or bound).
+    /// Steps frames until the log has not grown for 300 ms (events that
+    /// follow a start, such as the receive-buffer note, have arrived), at
+    /// most LIMIT.
+    fn settle(&mut self) {
+        let started = Instant::now();
+        let mut rows = self.harness.state().doc().session.log.len();
+        let mut still = Instant::now();
+        while still.elapsed() < Duration::from_millis(300) {
+            assert!(started.elapsed() < LIMIT, "the log never settled");
+            std::thread::sleep(Duration::from_millis(10));
+            self.harness.step();
+            let now = self.harness.state().doc().session.log.len();
+            if now != rows {
+                rows = now;
+                still = Instant::now();
+            }
+        }
+    }
+
     fn all_up(&self) -> bool {
         let doc = &self.harness.state().doc();
         !doc.endpoints.is_empty() && doc.endpoints.iter().all(|e| e.state.is_up())
@@ -604,6 +623,7 @@ fn ctrl_l_asks_then_clears_the_log() {
     gui.open_example("udp-pair");
     gui.start_all();
     gui.wait_for("bound", |g| g.all_up());
+    gui.settle();
     let rows = gui.harness.state().doc().session.log.len();
     assert!(rows >= 2);
     // It asks first: the log is the session's recording.

@@ -244,6 +244,7 @@ fn plan_relay(
         conversations,
         ignore,
     })
+}
 
 /// The most endpoints one replay starts (each at once, each with its sockets
 /// and tasks): a session file naming more is refused, not started.
