@@ -12,6 +12,9 @@ use crate::model::display::escape_controls;
 use crate::model::framing::Framing;
 use crate::model::{KindTag, LibraryItem, Notation, Payload, explain};
 
+/// Rows of the peers table shown before it scrolls (the header is one).
+const PEER_ROWS_SHOWN: f32 = 4.5;
+
 /// The badge colour of a state.
 fn state_color(ui: &Ui, state: &RunState) -> Color32 {
     match state {
@@ -84,9 +87,11 @@ impl App {
             .id_salt("endpoint pane scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
+                // The peers under the settings, not above the composer, so
+                // a server's peers never push Send down.
                 ui.columns(2, |columns| {
                     self.endpoint_settings(&mut columns[0], index, &errors);
-                    self.peers_ui(&mut columns[1], index);
+                    self.peers_ui(&mut columns[0], index);
                     self.composer_ui(&mut columns[1], index);
                 });
             });
@@ -153,7 +158,9 @@ impl App {
     fn endpoint_settings(&mut self, ui: &mut Ui, index: usize, errors: &FormErrors) {
         let state = self.doc.endpoints[index].state.clone();
         let running = state.is_running();
-        ui.horizontal(|ui| {
+        // Wrapped: in a narrow column the buttons take a second line rather
+        // than run under the composer beside it.
+        ui.horizontal_wrapped(|ui| {
             let color = state_color(ui, &state);
             ui.label(
                 RichText::new(format!("● {}", state.word()))
@@ -235,6 +242,19 @@ impl App {
         });
         if index >= self.doc.endpoints.len() {
             return;
+        }
+        if !running && let Some(why) = errors.first() {
+            // Why Start is greyed out, under it: the field at fault may be
+            // folded away (socket options) or scrolled out of view.
+            ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(format!("⚠ Start waits for: {}", escape_controls(&why)))
+                            .color(ui.visuals().error_fg_color),
+                    )
+                    .wrap(),
+                );
+            });
         }
         if let Some(why) = self.doc.endpoints[index].failure() {
             // Left-aligned and wrapped (a justified layout stretches the gaps).
@@ -430,6 +450,14 @@ impl App {
         let mut disconnect = None;
         let mut half_close = None;
         let mut choose = None;
+        // A few rows high, scrolling beyond: many peers must not push the
+        // rest of the pane away.
+        let row = ui.spacing().interact_size.y + ui.spacing().item_spacing.y;
+        egui::ScrollArea::both()
+            .id_salt(("peers scroll", id.0))
+            .max_height(row * PEER_ROWS_SHOWN)
+            .auto_shrink([false, true])
+            .show(ui, |ui| {
         egui::Grid::new(("peers", id.0))
             .striped(true)
             .num_columns(5)
@@ -459,6 +487,7 @@ impl App {
                     ui.label(format!("{} B", info.bytes_out));
                     ui.end_row();
                 }
+            });
             });
         // The connection's own actions act on the picked peer, in a row of
         // their own, so a narrow pane never cuts them off.

@@ -182,7 +182,9 @@ impl App {
             }
         });
         if self.replay.is_some() {
-            ui.horizontal(|ui| {
+            // Wrapped, and at most a few differences named: a long list must
+            // not run past the window's edge (the log marks every one).
+            ui.horizontal_wrapped(|ui| {
                 let label = ui.label("Log shown");
                 let mut source = self.log_source;
                 ui.selectable_value(&mut source, LogSource::Recording, "Recording")
@@ -208,7 +210,8 @@ impl App {
                             .collect()
                     })
                     .unwrap_or_default();
-                for (row, text) in mismatches {
+                let more = mismatches.len().saturating_sub(DIFFERENCES_NAMED);
+                for (row, text) in mismatches.into_iter().take(DIFFERENCES_NAMED) {
                     if ui
                         .link(format!("≠ {text}"))
                         .on_hover_text("Show this difference in the log and the inspector")
@@ -218,10 +221,16 @@ impl App {
                         self.log_view.select(row);
                     }
                 }
+                if more > 0 {
+                    ui.label(format!("and {more} more, marked ≠ in the replay run's log"));
+                }
             });
         }
     }
 }
+
+/// How many differences the bar names (the rest are counted).
+const DIFFERENCES_NAMED: usize = 3;
 
 fn replay_outcome(run: &ReplayRun, ui: &Ui) -> (String, egui::Color32) {
     if let Some(first) = run.failures.first() {
