@@ -10,7 +10,7 @@ use super::config::Prefs;
 
 /// The sidebar's first width in a window `width` points wide.
 pub fn sidebar_width(width: f32) -> f32 {
-    (width * 0.15).clamp(140.0, 220.0)
+    (width * 0.16).clamp(150.0, 230.0)
 }
 
 /// The inspector's first width: narrow at 1024 (so the log keeps a readable
