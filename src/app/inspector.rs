@@ -49,11 +49,10 @@ pub fn ui(
             ui.label(format!("{}", index + 1));
             ui.end_row();
             ui.label("Time");
-            ui.label(format!(
-                "{}  ({})",
-                format_time(e.at(), time),
-                crate::persist::format_timestamp(&e.at())
-            ));
+            // The date on hover: on one line with the time it would widen
+            // a narrow inspector past its edge.
+            ui.label(format_time(e.at(), time))
+                .on_hover_text(crate::persist::format_timestamp(&e.at()));
             ui.end_row();
             ui.label("Endpoint");
             ui.label(escape_controls(log.endpoint_name(e)));

@@ -150,6 +150,27 @@ impl LifecycleView {
         os: &[OsConnection],
         time: TimeDisplay,
     ) {
+        // Every box is given the height of the tallest, so a row's boxes
+        // stand level (a wrapped row centres what it holds).
+        let line = |style: egui::TextStyle| ui.text_style_height(&style);
+        let lines_of = |step: &StepStatus| {
+            line(egui::TextStyle::Monospace)
+                + line(egui::TextStyle::Small)
+                + if step.at.is_some() {
+                    line(egui::TextStyle::Monospace)
+                } else {
+                    0.0
+                }
+                + if step.note.is_empty() {
+                    0.0
+                } else {
+                    line(egui::TextStyle::Small)
+                }
+        };
+        let box_height = steps.iter().map(lines_of).fold(0.0, f32::max)
+            + 3.0 * ui.spacing().item_spacing.y
+            + 2.0 * 6.0
+            + 2.0;
         ui.horizontal_wrapped(|ui| {
             for (i, step) in steps.iter().enumerate() {
                 if i > 0 {
@@ -180,7 +201,7 @@ impl LifecycleView {
                     super::log_view::monospace_width(ui, &escape_controls(&step.note)).min(220.0)
                 };
                 let inner = words.into_iter().fold(note, f32::max) + 4.0;
-                let size = egui::vec2(inner + 2.0 * 10.0 + 2.0, 0.0);
+                let size = egui::vec2(inner + 2.0 * 10.0 + 2.0, box_height);
                 ui.allocate_ui(size, |ui| {
                     egui::Frame::new()
                         .fill(fill)

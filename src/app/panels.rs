@@ -30,7 +30,15 @@ pub fn endpoints_height(height: f32) -> f32 {
 /// its edge, or by double-clicking it.
 pub fn toggles_ui(ui: &mut Ui, prefs: &mut Prefs) {
     // Icons, not words: the row also holds the view tabs, at 1024 wide.
-    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+    // At the right end where they fit; else after the tabs (the row wraps),
+    // never drawn over them.
+    let needed = 3.0 * (ui.spacing().interact_size.y + ui.spacing().item_spacing.x) + 16.0;
+    let layout = if ui.available_width() >= needed {
+        egui::Layout::right_to_left(egui::Align::Center)
+    } else {
+        egui::Layout::left_to_right(egui::Align::Center)
+    };
+    ui.with_layout(layout, |ui| {
         ui.toggle_value(&mut prefs.show_inspector, "◨")
             .on_hover_text("Show or hide the inspector (the selected row in full)");
         let endpoints = if prefs.show_endpoints { "⏶" } else { "⏷" };

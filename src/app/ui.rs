@@ -73,7 +73,7 @@ impl App {
                 .default_size(panels::endpoints_height(ui.available_height()))
                 .show_collapsible(ui, &mut shown, |ui| self.endpoint_pane(ui, &mut commands));
             self.prefs.show_endpoints = shown;
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 for view in View::ALL {
                     ui.selectable_value(&mut self.view, view, view.label())
                         .on_hover_text(view.hint());
