@@ -395,3 +395,61 @@ fn the_dump_narrows_to_8_or_4_bytes_a_row_only_in_a_narrow_inspector() {
         "{first}"
     );
 }
+
+#[test]
+fn the_log_follows_new_rows_after_the_split_is_dragged() {
+    let mut window = Window::new(1024.0, 700.0);
+    window.open("tcp-echo-pair", "● client");
+    window.start_all();
+    // More rows than the log shows at this size.
+    for n in 0..8 {
+        window.send(&format!("row {n}\\n"));
+        // (Rows scrolled out of view are not laid out: the status bar counts.)
+        let want = format!("received {} payloads", 2 * (n + 1));
+        window.wait_for("the echo", move |w| w.shows(&want));
+    }
+    // Drag the split under the endpoints pane down, then up (the log
+    // shrinks, then grows), as a person making room.
+    let split = window
+        .harness
+        .query_all_by_label("Resize panel")
+        .map(|n| n.rect())
+        .find(|r| r.width() > r.height())
+        .expect("the endpoints pane's split");
+    let at = split.center();
+    for (from, to) in [
+        (at, at + Vec2::new(0.0, 60.0)),
+        (at + Vec2::new(0.0, 60.0), at),
+    ] {
+        window.harness.hover_at(from);
+        window.step();
+        window.harness.drag_at(from);
+        window.step();
+        for k in 1..=6 {
+            window
+                .harness
+                .hover_at(from + (to - from) * (k as f32 / 6.0));
+            window.step();
+        }
+        window.harness.drop_at(to);
+        window.step();
+        window.step();
+    }
+    window.send("the newest row\\n");
+    window.wait_for("the newest echo", |w| w.shows("received 18 payloads"));
+    for _ in 0..5 {
+        window.step();
+    }
+    // The newest row is on screen, under the header, inside the window.
+    let newest = window
+        .harness
+        .query_all_by_label_contains("the newest row")
+        .map(|n| n.rect())
+        .max_by(|a, b| a.top().total_cmp(&b.top()))
+        .expect("the newest row is laid out");
+    let header = window.rect("Payload or detail");
+    assert!(
+        newest.top() > header.bottom() && newest.bottom() <= 700.0,
+        "the newest row at {newest:?} is not in view (header {header:?})"
+    );
+}
