@@ -11,6 +11,9 @@ use crate::model::display::escape_controls;
 use crate::model::framing::Framing;
 use crate::model::{KindTag, LibraryItem, Notation, Payload, explain};
 
+/// The width of a settings field, and of the reason under it.
+const FIELD_WIDTH: f32 = 190.0;
+
 /// Rows of the peers table shown before it scrolls (the header is one).
 const PEER_ROWS_SHOWN: f32 = 4.5;
 
@@ -42,17 +45,18 @@ fn field(
         .add(
             egui::TextEdit::singleline(value)
                 .hint_text(hint)
-                .desired_width(190.0)
+                .desired_width(FIELD_WIDTH)
                 .layouter(&mut layouter),
         )
         .labelled_by(label.id)
         .on_hover_text(tooltip);
     ui.end_row();
     if let Some(e) = error {
-        // Under the field, wrapped to its column, so it never runs over the pane beside.
+        // Under the field, wrapped to the field's own width, so it never runs
+        // over the pane beside (the column is narrow at 1024 wide).
         ui.label("");
         ui.vertical(|ui| {
-            ui.set_max_width(240.0);
+            ui.set_max_width(FIELD_WIDTH);
             ui.add(
                 egui::Label::new(
                     RichText::new(format!("⚠ {}", escape_controls(e)))
