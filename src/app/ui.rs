@@ -67,6 +67,7 @@ impl App {
             });
         self.prefs.show_inspector = shown;
         egui::CentralPanel::default().show(ui, |ui| {
+            egui::Panel::top("quick send").show(ui, |ui| self.quick_send_ui(ui, &mut commands));
             let mut shown = self.prefs.show_endpoints;
             egui::Panel::top("endpoints")
                 .resizable(true)
@@ -102,6 +103,7 @@ impl App {
         // The views' commands run before the dialogs draw, so a dialog they
         // open (the unsaved-changes question) shows in this frame.
         self.run_commands(std::mem::take(&mut commands));
+        self.library_window(&ctx, &mut commands);
         self.modals(&ctx, &mut commands);
         self.run_commands(commands);
     }
