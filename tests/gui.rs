@@ -403,7 +403,7 @@ fn the_filter_narrows_the_rows() {
     gui.choose("received <-");
     assert!(gui.shows(&format!("2 of {total} rows")));
     // Hex search.
-    gui.click("hex bytes");
+    gui.click("hex");
     retype(&mut gui, "Find", "62 65");
     assert!(gui.shows(&format!("1 of {total} rows")));
     retype(&mut gui, "Find", "6g");

@@ -33,6 +33,7 @@ mod lifecycle_view;
 pub mod log_view;
 mod logic;
 mod modals;
+mod panels;
 pub mod quick_send;
 pub mod replay;
 mod replay_bar;

@@ -896,12 +896,30 @@ pub struct LogFilter {
     pub peer: Option<(String, u32)>,
     /// Only rows whose bytes contain this sequence (a payload, or an event's detail).
     pub needle: Vec<u8>,
+    /// ASCII letters of `needle` match either case (`host` finds `Host:`).
+    pub ignore_case: bool,
 }
 
 impl LogFilter {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+}
+
+/// Whether `hay` holds `needle` with ASCII letters compared in either case.
+/// Candidates are found with memchr on the first byte's two cases, so a long
+/// payload costs about what a case-sensitive search does.
+pub fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let last_start = hay.len() - needle.len();
+    let head = &hay[..=last_start];
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), head)
+        .any(|i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 /// The rows of a log that pass a filter, kept up to date incrementally: only
@@ -933,7 +951,7 @@ impl Clone for FilteredView {
 
 impl FilteredView {
     pub fn new(filter: LogFilter) -> Self {
-        let finder = (!filter.needle.is_empty())
+        let finder = (!filter.needle.is_empty() && !filter.ignore_case)
             .then(|| memchr::memmem::Finder::new(&filter.needle).into_owned());
         Self {
             filter,
@@ -996,6 +1014,10 @@ impl FilteredView {
             return false;
         }
         match &self.finder {
+            _ if self.filter.needle.is_empty() => true,
+            _ if self.filter.ignore_case => {
+                contains_ignore_ascii_case(log.bytes_of(e), &self.filter.needle)
+            }
             Some(f) => f.find(log.bytes_of(e)).is_some(),
             None => true,
         }
@@ -1018,6 +1040,20 @@ impl FilteredView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn either_case_search_finds_ascii_letters_only_in_either_case() {
+        assert!(contains_ignore_ascii_case(
+            b"GET / HTTP/1.1\r\nHost: x",
+            b"host:"
+        ));
+        assert!(contains_ignore_ascii_case(b"abc", b""));
+        assert!(contains_ignore_ascii_case(b"xxABC", b"abc"));
+        assert!(!contains_ignore_ascii_case(b"ab", b"abc"));
+        // Bytes that are not letters compare exactly: '[' is not '{'.
+        assert!(!contains_ignore_ascii_case(b"a[", b"a{"));
+        assert!(contains_ignore_ascii_case(b"\x00\x01\xffA", b"\xffa"));
+    }
 
     fn t(micros: i64) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(micros).unwrap()
@@ -1376,6 +1412,22 @@ mod tests {
                 ..Default::default()
             }),
             [3, 4]
+        );
+        // Either case, when asked: both directions of the echo.
+        assert_eq!(
+            rows(LogFilter {
+                needle: b"HeLLo".to_vec(),
+                ignore_case: true,
+                ..Default::default()
+            }),
+            [1, 2, 3, 4]
+        );
+        assert!(
+            rows(LogFilter {
+                needle: b"HeLLo".to_vec(),
+                ..Default::default()
+            })
+            .is_empty()
         );
         assert_eq!(
             rows(LogFilter {
