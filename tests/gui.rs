@@ -1900,3 +1900,31 @@ fn quick_send_over_udp_hears_the_answer() {
     assert_eq!(answered.join().unwrap(), b"datagram\0");
     assert_eq!(joined(gui.log_rows(&name, EntryKind::Sent)), b"datagram\0");
 }
+
+#[test]
+fn a_relay_from_a_file_shows_no_composer_it_cannot_serve() {
+    let mut gui = Gui::new();
+    let path = gui.path("a-relay.ron");
+    std::fs::write(
+        &path,
+        "(format: 1, endpoints: [(name: \"r\", kind: Relay(transport: Tcp, \
+         listen: \"127.0.0.1:1\", upstream: \"127.0.0.1:2\"))])",
+    )
+    .unwrap();
+    gui.harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(path)));
+    gui.wait_for("the relay session", |g| {
+        g.harness
+            .state()
+            .doc()
+            .path
+            .as_ref()
+            .is_some_and(|p| p.ends_with("a-relay.ron"))
+    });
+    gui.step();
+    assert!(gui.shows("read-only here"));
+    assert!(gui.shows("it takes no payloads"));
+    assert!(gui.harness.query_by_label("Send").is_none());
+}

@@ -585,6 +585,15 @@ impl App {
     }
 
     fn composer_ui(&mut self, ui: &mut Ui, index: usize, commands: &mut Vec<AppCommand>) {
+        if self.doc.endpoints.get(index).map(|e| e.kind()) == Some(KindTag::Relay) {
+            // A relay forwards what its clients and its upstream send; the
+            // window has no way to inject into it yet, so no composer.
+            ui.label(
+                "A relay forwards what its clients and its upstream send; it takes no payloads \
+                 from here. Its rows show each client's traffic both ways.",
+            );
+            return;
+        }
         self.sync_composer();
         let e = &self.doc.endpoints[index];
         let up = e.state.is_up();
