@@ -13,6 +13,7 @@ pub mod document;
 pub mod endpoint_form;
 mod endpoint_pane;
 pub mod files;
+mod frame_log;
 pub mod inspector;
 mod launch;
 mod lesson_panel;
@@ -248,6 +249,8 @@ pub struct App {
     last_drain: DrainReport,
     /// Events handed in by [`App::inject_events`], drained before the engine's.
     injected: std::collections::VecDeque<crate::engine::Event>,
+    /// One line per frame to `$SOCKBENCH_FRAME_LOG`, for measurements.
+    frame_log: frame_log::FrameLog,
 }
 
 /// Lesson steps done, for the log state they were worked out from.
@@ -345,6 +348,7 @@ impl App {
             drain_budget: DrainBudget::default(),
             last_drain: DrainReport::default(),
             injected: Default::default(),
+            frame_log: frame_log::FrameLog::from_env(),
         };
         if let Some(path) = app.config.open.clone() {
             app.files.load(path);
@@ -1055,6 +1059,36 @@ impl App {
         self.last_drain = report;
     }
 
+    /// Writes this frame's line to the frame log (see [`frame_log`]).
+    fn log_frame(&mut self, ctx: &egui::Context, drain: Duration) {
+        let (sent_bytes, received_bytes) = self.doc.endpoints.iter().fold((0, 0), |acc, e| {
+            (acc.0 + e.totals.sent_bytes, acc.1 + e.totals.received_bytes)
+        });
+        let presses = ctx.input(|i| {
+            i.events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        egui::Event::PointerButton {
+                            button: egui::PointerButton::Primary,
+                            pressed: true,
+                            ..
+                        }
+                    )
+                })
+                .count() as u64
+        });
+        let facts = frame_log::FrameFacts {
+            drain,
+            events: self.last_drain.events,
+            sent_bytes,
+            received_bytes,
+            view: View::ALL.iter().position(|v| *v == self.view).unwrap_or(0),
+        };
+        self.frame_log.record(facts, presses);
+    }
+
     /// The limits of one frame's drain of engine events.
     pub fn set_drain_budget(&mut self, budget: DrainBudget) {
         self.drain_budget = budget;
@@ -1615,7 +1649,11 @@ impl App {
 
 impl eframe::App for App {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        let drain_started = Instant::now();
         self.drain_events(ctx);
+        if self.frame_log.is_on() {
+            self.log_frame(ctx, drain_started.elapsed());
+        }
         while let Ok(msg) = self.files.rx.try_recv() {
             self.handle_file_message(msg);
         }
