@@ -41,7 +41,7 @@ fn million_rows(c: &mut Criterion) {
     let rt = runtime();
     let mut harness = window(&rt);
     {
-        let log = &mut harness.state_mut().doc.session.log;
+        let log = &mut harness.state_mut().doc_mut().session.log;
         let ep = log.endpoint_index("bench");
         let now = Utc::now();
         for i in 0..1_000_000u32 {
@@ -87,16 +87,16 @@ fn udp_flood(c: &mut Criterion) {
     {
         let app = harness.state_mut();
         let mut id = 1000;
-        app.doc = sockbench::app::document::Document::new(session, None, &mut || {
+        *app.doc_mut() = sockbench::app::document::Document::new(session, None, &mut || {
             id += 1;
             sockbench::engine::EndpointId(id)
         });
-        app.start(0);
+        app.run_command(sockbench::app::AppCommand::Start(0));
     }
     let started = Instant::now();
     let target = loop {
         harness.step();
-        let log = &harness.state().doc.session.log;
+        let log = &harness.state().doc().session.log;
         if let Some(i) = (0..log.len()).find(|&i| log.entry(i).unwrap().kind == EntryKind::Bound) {
             let text = log.detail(i);
             break text.parse::<std::net::SocketAddr>().unwrap();
@@ -132,7 +132,7 @@ fn udp_flood(c: &mut Criterion) {
     });
     running.store(false, Ordering::Relaxed);
     let (sent, took) = sender.join().unwrap();
-    let rows = harness.state().doc.session.log.len();
+    let rows = harness.state().doc().session.log.len();
     println!(
         "flood: sent {sent} datagrams in {:.1} s ({:.0}/s); the window logged {rows} rows",
         took.as_secs_f64(),

@@ -153,7 +153,7 @@ impl Gui {
         self.wait_for("the example to open", move |g| {
             g.harness
                 .state()
-                .doc
+                .doc()
                 .path
                 .as_ref()
                 .is_some_and(|p| p.ends_with(format!("{name}.ron")))
@@ -166,12 +166,12 @@ impl Gui {
 
     /// Every endpoint of the open session is up (connected, listening or bound).
     fn all_up(&self) -> bool {
-        let doc = &self.harness.state().doc;
+        let doc = &self.harness.state().doc();
         !doc.endpoints.is_empty() && doc.endpoints.iter().all(|e| e.state.is_up())
     }
 
     fn log_rows(&self, endpoint: &str, kind: EntryKind) -> Vec<Vec<u8>> {
-        let log = &self.harness.state().doc.session.log;
+        let log = &self.harness.state().doc().session.log;
         (0..log.len())
             .filter(|&i| {
                 let e = log.entry(i).unwrap();
@@ -362,7 +362,7 @@ fn the_filter_narrows_the_rows() {
             joined(g.log_rows("client", EntryKind::Received)) == want
         });
     }
-    let total = gui.harness.state().doc.session.log.len();
+    let total = gui.harness.state().doc().session.log.len();
     // Ctrl+F goes to the search field.
     gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::F);
     gui.step();
@@ -407,7 +407,7 @@ fn a_broken_file_shows_its_error_and_the_window_goes_on() {
     gui.wait_for("the error", |g| g.shows("broken.ron:3:"));
     assert!(gui.shows("Could not open"));
     assert!(
-        gui.harness.state().doc.path.is_none(),
+        gui.harness.state().doc().path.is_none(),
         "the open document stays"
     );
     // And the window goes on: another session opens and runs.
@@ -424,8 +424,8 @@ fn save_then_reopen_gives_the_same_session() {
     gui.click("➕ Add endpoint");
     gui.click("UDP socket");
     retype(&mut gui, "Default remote", "[::1]:5353");
-    let before = gui.harness.state().doc.to_session().unwrap();
-    assert!(gui.harness.state().doc.is_dirty());
+    let before = gui.harness.state().doc().to_session().unwrap();
+    assert!(gui.harness.state().doc().is_dirty());
     assert!(gui.shows("● http-get"), "the unsaved mark");
 
     let target = gui.path("saved copy.ron");
@@ -434,21 +434,21 @@ fn save_then_reopen_gives_the_same_session() {
     gui.step();
     retype(&mut gui, "Path", target.to_str().unwrap());
     gui.click("Save here");
-    gui.wait_for("the save", |g| !g.harness.state().doc.is_dirty());
+    gui.wait_for("the save", |g| !g.harness.state().doc().is_dirty());
     assert!(gui.shows("Saved"));
     assert!(sockbench::persist::load(&target).is_ok());
 
     gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
     gui.step();
-    assert!(gui.harness.state().doc.endpoints.is_empty());
+    assert!(gui.harness.state().doc().endpoints.is_empty());
     gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::O);
     gui.step();
     retype(&mut gui, "Path", target.to_str().unwrap());
     gui.click("Open");
     gui.wait_for("the reopened file", |g| {
-        g.harness.state().doc.endpoints.len() == 3
+        g.harness.state().doc().endpoints.len() == 3
     });
-    let after = gui.harness.state().doc.to_session().unwrap();
+    let after = gui.harness.state().doc().to_session().unwrap();
     assert_eq!(after.endpoints, before.endpoints);
     assert_eq!(after.library, before.library);
     assert_eq!(after.notes, before.notes);
@@ -461,7 +461,7 @@ fn a_server_sends_to_the_chosen_peer_and_disconnects_one() {
     gui.open_example("line-chat");
     gui.start_all();
     gui.wait_for("two peers", |g| {
-        g.harness.state().doc.endpoints[0].peers.len() == 2 && g.all_up()
+        g.harness.state().doc().endpoints[0].peers.len() == 2 && g.all_up()
     });
     gui.click("● chat server");
     gui.click("#2");
@@ -475,13 +475,13 @@ fn a_server_sends_to_the_chosen_peer_and_disconnects_one() {
     });
     // Peer #2 is whichever client connected second: its local port is the peer's port.
     let state = gui.harness.state();
-    let peer2 = state.doc.endpoints[0].peers[&2].remote;
+    let peer2 = state.doc().endpoints[0].peers[&2].remote;
     let heard = if joined(gui.log_rows("bob", EntryKind::Received)) == b"just you\n" {
         "bob"
     } else {
         "alice"
     };
-    let log = &state.doc.session.log;
+    let log = &state.doc().session.log;
     let connected_from = (0..log.len())
         .map(|i| log.entry(i).unwrap())
         .find(|e| e.kind == EntryKind::Connected && log.endpoint_name(e) == heard)
@@ -498,7 +498,7 @@ fn a_server_sends_to_the_chosen_peer_and_disconnects_one() {
     gui.wait_for("the client closed", move |g| {
         g.harness
             .state()
-            .doc
+            .doc()
             .endpoints
             .iter()
             .find(|e| e.form.name == heard)
@@ -508,7 +508,7 @@ fn a_server_sends_to_the_chosen_peer_and_disconnects_one() {
             == "closed"
     });
     gui.wait_for("one peer left", |g| {
-        g.harness.state().doc.endpoints[0].peers.len() == 1
+        g.harness.state().doc().endpoints[0].peers.len() == 1
     });
 }
 
@@ -536,7 +536,10 @@ fn udp_sends_to_its_remote_and_replies_to_a_row() {
     gui.step();
     gui.click("Reply to this peer");
     let state = gui.harness.state();
-    assert_eq!(state.doc.endpoints[state.doc.selected].form.name, "udp b");
+    assert_eq!(
+        state.doc().endpoints[state.doc().selected].form.name,
+        "udp b"
+    );
     gui.type_payload("direct\\n");
     gui.click("➤ Send");
     gui.wait_for("the direct reply", |g| {
@@ -547,7 +550,7 @@ fn udp_sends_to_its_remote_and_replies_to_a_row() {
 
     // A typed address works too.
     gui.click("● udp a");
-    let b_port = gui.harness.state().doc.endpoints[1].form.local.clone();
+    let b_port = gui.harness.state().doc().endpoints[1].form.local.clone();
     gui.click("Send to");
     gui.choose("an address…");
     retype(&mut gui, "address", &b_port);
@@ -565,7 +568,7 @@ fn unsaved_changes_are_asked_about_before_they_are_lost() {
     let mut gui = Gui::new();
     gui.open_example("tcp-echo-pair");
     append(&mut gui, "Notes", " More notes.");
-    assert!(gui.harness.state().doc.is_dirty());
+    assert!(gui.harness.state().doc().is_dirty());
     gui.click("udp-pair");
     assert!(gui.shows("Save changes?"));
     gui.click("Cancel");
@@ -573,7 +576,7 @@ fn unsaved_changes_are_asked_about_before_they_are_lost() {
     assert!(
         gui.harness
             .state()
-            .doc
+            .doc()
             .path
             .as_ref()
             .unwrap()
@@ -584,7 +587,7 @@ fn unsaved_changes_are_asked_about_before_they_are_lost() {
     gui.wait_for("the other session", |g| {
         g.harness
             .state()
-            .doc
+            .doc()
             .path
             .as_ref()
             .unwrap()
@@ -601,7 +604,7 @@ fn ctrl_l_asks_then_clears_the_log() {
     gui.open_example("udp-pair");
     gui.start_all();
     gui.wait_for("bound", |g| g.all_up());
-    let rows = gui.harness.state().doc.session.log.len();
+    let rows = gui.harness.state().doc().session.log.len();
     assert!(rows >= 2);
     // It asks first: the log is the session's recording.
     gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::L);
@@ -609,12 +612,12 @@ fn ctrl_l_asks_then_clears_the_log() {
     gui.step();
     assert!(gui.shows("Clear the log?"));
     gui.click("Keep");
-    assert_eq!(gui.harness.state().doc.session.log.len(), rows);
+    assert_eq!(gui.harness.state().doc().session.log.len(), rows);
     gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::L);
     gui.step();
     gui.step();
     gui.click("Clear");
-    assert_eq!(gui.harness.state().doc.session.log.len(), 0);
+    assert_eq!(gui.harness.state().doc().session.log.len(), 0);
     assert!(gui.shows("0 rows"));
 }
 
@@ -642,7 +645,7 @@ fn a_dropped_session_file_opens() {
     gui.wait_for("the dropped file", |g| {
         g.harness
             .state()
-            .doc
+            .doc()
             .path
             .as_ref()
             .is_some_and(|p| p.ends_with("http-get.ron"))
@@ -710,9 +713,14 @@ fn unsaved_work_is_recovered_after_a_crash() {
     gui.wait_for("the offer", |g| g.shows("Recover unsaved work?"));
     gui.click("Recover");
     gui.wait_for("the recovered session", |g| {
-        g.harness.state().doc.session.notes.ends_with(" Precious.")
+        g.harness
+            .state()
+            .doc()
+            .session
+            .notes
+            .ends_with(" Precious.")
     });
-    let doc = &gui.harness.state().doc;
+    let doc = &gui.harness.state().doc();
     assert!(doc.is_dirty(), "recovered work is not saved yet");
     assert!(doc.path.as_ref().unwrap().ends_with("tcp-echo-pair.ron"));
 }
@@ -735,7 +743,7 @@ fn step_mode_sends_one_payload_per_click_and_the_progress_bar_follows() {
     gui.wait_for("everything stopped", |g| {
         g.harness
             .state()
-            .doc
+            .doc()
             .endpoints
             .iter()
             .all(|e| !e.state.is_running())
@@ -760,7 +768,7 @@ fn step_mode_sends_one_payload_per_click_and_the_progress_bar_follows() {
         g.shows("✔ every conversation matched the recording")
     });
     // The run has a log of its own; the recording is unchanged.
-    let run = gui.harness.state().replay.as_ref().unwrap();
+    let run = gui.harness.state().replay().unwrap();
     let sent: Vec<Vec<u8>> = (0..run.log.len())
         .filter(|&i| run.log.entry(i).unwrap().kind == EntryKind::Sent)
         .map(|i| run.log.data(i).to_vec())
@@ -898,7 +906,7 @@ fn the_composer_writes_a_payload_in_pieces() {
     gui.click("● sender");
     gui.type_payload("first line\\nsecond line\\nthird line\\n");
     {
-        let composer = &mut gui.harness.state_mut().composer;
+        let composer = &mut gui.harness.state_mut().composer_mut();
         composer.writes = 6;
         composer.gap_ms = 0;
     }
@@ -955,8 +963,8 @@ fn the_sequence_and_stream_views_show_the_conversation() {
     gui.harness.get_by_label(arrow).click();
     gui.step();
     gui.step();
-    let selected = gui.harness.state().log_view.selected.unwrap();
-    let log = &gui.harness.state().doc.session.log;
+    let selected = gui.harness.state().log_view().selected.unwrap();
+    let log = &gui.harness.state().doc().session.log;
     assert_eq!(
         log.entry(selected).unwrap().kind,
         EntryKind::Sent,
@@ -992,7 +1000,7 @@ fn tls_endpoints_work_in_the_window() {
     gui.wait_for("stopped", |g| {
         g.harness
             .state()
-            .doc
+            .doc()
             .endpoints
             .iter()
             .all(|e| !e.state.is_running())
@@ -1117,7 +1125,7 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
     });
     gui.click("hostile\\u{202e}file");
     gui.wait_for("the session to open", |g| {
-        g.harness.state().doc.path.is_some()
+        g.harness.state().doc().path.is_some()
     });
     gui.step();
 
@@ -1135,9 +1143,9 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
     assert!(gui.shows("marks a control or bidi character in the notes: \\u{202e} \\x1b"));
 
     // Each row in the inspector.
-    let rows = gui.harness.state().doc.session.log.len();
+    let rows = gui.harness.state().doc().session.log.len();
     for row in 0..rows {
-        gui.harness.state_mut().log_view.select(row);
+        gui.harness.state_mut().log_view_mut().select(row);
         gui.step();
         gui.step();
         assert_no_raw_controls(&gui, &format!("inspector of row {row}"));
@@ -1181,7 +1189,7 @@ fn udp_sockets_offer_connected_or_not_and_every_interface_shows_a_badge() {
     assert!(gui.shows(&unconnected));
     assert!(!gui.shows(&connected));
     let state = gui.harness.state();
-    let spec = state.doc.validate(state.doc.selected).unwrap();
+    let spec = state.doc().validate(state.doc().selected).unwrap();
     assert!(!spec.options.connected);
 
     // Bound to loopback: no badge. Typed a wildcard (never started here): a badge.
@@ -1200,7 +1208,7 @@ fn lesson_3_sender_hears_no_error_from_a_closed_port() {
     // The sender is selected: start it alone and send into the void.
     gui.click("▶ Start");
     gui.wait_for("the sender bound", |g| {
-        g.harness.state().doc.endpoints[0].state.is_up()
+        g.harness.state().doc().endpoints[0].state.is_up()
     });
     gui.click("➤ Send");
     gui.wait_for("the datagram sent", |g| {
@@ -1213,7 +1221,7 @@ fn lesson_3_sender_hears_no_error_from_a_closed_port() {
         gui.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    let log = &gui.harness.state().doc.session.log;
+    let log = &gui.harness.state().doc().session.log;
     let failures = (0..log.len())
         .filter(|&i| matches!(log.entry(i).unwrap().kind, EntryKind::Failed(_)))
         .count();
@@ -1226,7 +1234,7 @@ fn lesson_3_sender_hears_no_error_from_a_closed_port() {
 // `.into()`: events carry `Vec<u8>` now and `bytes::Bytes` soon; both convert.
 #[allow(clippy::useless_conversion)]
 fn traffic(gui: &Gui, index: usize, count: usize, size: usize) -> Vec<sockbench::engine::Event> {
-    let id = gui.harness.state().doc.endpoints[index].id;
+    let id = gui.harness.state().doc().endpoints[index].id;
     let at = chrono::Utc::now();
     (0..count)
         .map(|i| sockbench::engine::Event {
@@ -1291,15 +1299,15 @@ fn a_flood_backlog_is_drained_in_bounded_frames_each_within_the_budget() {
     // 50,000 a frame: four frames, and a fifth that finds nothing left.
     assert!(frames <= 5, "{frames} frames");
     let state = gui.harness.state();
-    assert_eq!(state.doc.session.log.len(), 200_000);
-    assert_eq!(state.doc.endpoints[0].totals.received_bytes, 200_000 * 64);
+    assert_eq!(state.doc().session.log.len(), 200_000);
+    assert_eq!(state.doc().endpoints[0].totals.received_bytes, 200_000 * 64);
 
     // Few large payloads: the byte limit ends each frame's drain.
     let big = traffic(&gui, 0, 40, 1 << 20);
     gui.harness.state_mut().inject_events(big);
     let frames = drain_within(&mut gui, budget, 1 << 20);
     assert!((5..=6).contains(&frames), "{frames} frames");
-    assert_eq!(gui.harness.state().doc.session.log.len(), 200_040);
+    assert_eq!(gui.harness.state().doc().session.log.len(), 200_040);
 
     // The window's own budget: within its counts, and done in bounded frames.
     let budget = sockbench::app::DrainBudget::default();
@@ -1307,7 +1315,7 @@ fn a_flood_backlog_is_drained_in_bounded_frames_each_within_the_budget() {
     let backlog = traffic(&gui, 1, 100_000, 100);
     gui.harness.state_mut().inject_events(backlog);
     drain_within(&mut gui, budget, 100);
-    assert_eq!(gui.harness.state().doc.session.log.len(), 300_040);
+    assert_eq!(gui.harness.state().doc().session.log.len(), 300_040);
     gui.step();
     assert!(gui.shows("300040 rows"), "the log view counts every row");
 }
@@ -1361,7 +1369,7 @@ fn the_autosave_never_runs_twice_at_once_and_keeps_payloads_up_to_its_cap() {
         log.detail(last)
     );
     // The window's own log keeps everything.
-    assert!(gui.harness.state().doc.session.log.data_bytes() >= 4 << 20);
+    assert!(gui.harness.state().doc().session.log.data_bytes() >= 4 << 20);
 }
 
 #[test]
@@ -1378,17 +1386,17 @@ fn the_composer_belongs_to_its_endpoint_and_session_and_shows_what_goes_out() {
         "the exact bytes beside Send"
     );
     // Another endpoint of the session has its own composer.
-    let other = gui.harness.state().doc.endpoints[1 - gui.harness.state().doc.selected]
+    let other = gui.harness.state().doc().endpoints[1 - gui.harness.state().doc().selected]
         .form
         .name
         .clone();
-    let mine = gui.harness.state().doc.endpoints[gui.harness.state().doc.selected]
+    let mine = gui.harness.state().doc().endpoints[gui.harness.state().doc().selected]
         .form
         .name
         .clone();
     gui.click(&format!("● {other}"));
     assert_eq!(
-        gui.harness.state().composer.framing,
+        gui.harness.state().composer().framing,
         sockbench::model::framing::Framing::Reads
     );
     assert!(!gui.shows("go out"));
@@ -1407,12 +1415,12 @@ fn the_composer_belongs_to_its_endpoint_and_session_and_shows_what_goes_out() {
     gui.wait_for("lesson 3", |g| {
         g.harness
             .state()
-            .doc
+            .doc()
             .path
             .as_ref()
             .is_some_and(|p| p.ends_with("3-udp-has-no-connection.ron"))
     });
-    let composer = &gui.harness.state().composer;
+    let composer = &gui.harness.state().composer();
     assert_eq!(composer.framing, sockbench::model::framing::Framing::Reads);
     assert_eq!(
         composer.line_ending,
@@ -1429,7 +1437,7 @@ fn hex_to_text_escapes_binary_bytes() {
     gui.click("Hex");
     gui.type_payload("de ad be ef");
     gui.click("Text");
-    assert_eq!(gui.harness.state().composer.text, "\\xde\\xad\\xbe\\xef");
+    assert_eq!(gui.harness.state().composer().text, "\\xde\\xad\\xbe\\xef");
     assert!(gui.shows("4 bytes"));
 }
 
@@ -1443,7 +1451,7 @@ fn shipped_sessions_are_templates_and_are_never_overwritten() {
     gui.click("▶ Start");
     gui.wait_for("step 1", |g| g.progress(1, 7));
     // Running a template records a log, but is no unsaved work.
-    assert!(!gui.harness.state().doc.is_dirty());
+    assert!(!gui.harness.state().doc().is_dirty());
     assert!(!gui.shows("● 1-first-tcp-echo"));
 
     // Save goes to Save As, in a folder of the person's own.
@@ -1481,7 +1489,7 @@ fn shipped_sessions_are_templates_and_are_never_overwritten() {
         "the lesson is as shipped"
     );
     gui.wait_for("the document is the copy", |g| {
-        g.harness.state().doc.path.as_deref() == Some(copy.as_path())
+        g.harness.state().doc().path.as_deref() == Some(copy.as_path())
     });
 
     // A template run then left asks nothing.
@@ -1493,7 +1501,7 @@ fn shipped_sessions_are_templates_and_are_never_overwritten() {
     gui.step();
     gui.step();
     assert!(!gui.shows("Save changes?"));
-    assert!(gui.harness.state().doc.endpoints.is_empty());
+    assert!(gui.harness.state().doc().endpoints.is_empty());
 }
 
 #[test]
@@ -1508,7 +1516,7 @@ fn enter_in_the_open_box_opens_the_typed_path() {
     gui.wait_for("the typed file", |g| {
         g.harness
             .state()
-            .doc
+            .doc()
             .path
             .as_ref()
             .is_some_and(|p| p.ends_with("udp-pair.ron"))
@@ -1541,7 +1549,7 @@ fn nodelay_applies_at_once_and_says_nothing_about_a_restart() {
     gui.wait_for("both ends up", |g| g.all_up());
     gui.click("Socket options");
     let nodelay = |g: &Gui| {
-        let doc = &g.harness.state().doc;
+        let doc = &g.harness.state().doc();
         doc.endpoints[doc.selected].form.options.nodelay
     };
     let before = nodelay(&gui);
@@ -1562,7 +1570,7 @@ fn restart_lesson_starts_over_from_step_1() {
     gui.wait_for("step 1", |g| g.progress(1, 7));
     gui.click("↺ Restart lesson");
     gui.wait_for("the server stopped", |g| {
-        !g.harness.state().doc.endpoints[0].state.is_running()
+        !g.harness.state().doc().endpoints[0].state.is_running()
     });
     // The stop's own rows may come after the clear; they earn no step.
     for _ in 0..20 {
@@ -1571,7 +1579,7 @@ fn restart_lesson_starts_over_from_step_1() {
     }
     assert!(gui.progress(0, 7));
     assert!(
-        !gui.harness.state().doc.is_dirty(),
+        !gui.harness.state().doc().is_dirty(),
         "a template run is no work"
     );
     // And the steps are earned again.

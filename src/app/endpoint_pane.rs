@@ -3,11 +3,10 @@
 
 use egui::{Color32, RichText, Ui};
 
-use super::App;
 use super::composer::LineEnding;
 use super::document::{RunState, SendTo};
 use super::endpoint_form::{EndpointForm, FormErrors, ReplyMode, RuleForm, TriggerTag};
-use crate::engine::Command;
+use super::{App, AppCommand};
 use crate::model::display::escape_controls;
 use crate::model::framing::Framing;
 use crate::model::{KindTag, LibraryItem, Notation, Payload, explain};
@@ -65,10 +64,10 @@ fn field(
 }
 
 impl App {
-    pub(super) fn endpoint_pane(&mut self, ui: &mut Ui) {
+    pub(super) fn endpoint_pane(&mut self, ui: &mut Ui, commands: &mut Vec<AppCommand>) {
         // Fill the panel, so its size is the person's choice, not the content's.
         ui.set_min_height(ui.available_height());
-        self.endpoint_tabs(ui);
+        self.endpoint_tabs(ui, commands);
         ui.separator();
         if self.doc.endpoints.is_empty() {
             ui.label("This session has no endpoints yet. Add one with the buttons above, or open an example from the sidebar.");
@@ -85,14 +84,14 @@ impl App {
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 ui.columns(2, |columns| {
-                    self.endpoint_settings(&mut columns[0], index, &errors);
-                    self.peers_ui(&mut columns[1], index);
-                    self.composer_ui(&mut columns[1], index);
+                    self.endpoint_settings(&mut columns[0], index, &errors, commands);
+                    self.peers_ui(&mut columns[1], index, commands);
+                    self.composer_ui(&mut columns[1], index, commands);
                 });
             });
     }
 
-    fn endpoint_tabs(&mut self, ui: &mut Ui) {
+    fn endpoint_tabs(&mut self, ui: &mut Ui, commands: &mut Vec<AppCommand>) {
         ui.horizontal_wrapped(|ui| {
             for i in 0..self.doc.endpoints.len() {
                 let e = &self.doc.endpoints[i];
@@ -141,7 +140,7 @@ impl App {
                         KindTag::Udp => "Sends and receives datagrams, no connection",
                     };
                     if ui.button(kind.label()).on_hover_text(hint).clicked() {
-                        self.add_endpoint(kind);
+                        commands.push(AppCommand::AddEndpoint(kind));
                     }
                 }
             })
@@ -150,7 +149,13 @@ impl App {
         });
     }
 
-    fn endpoint_settings(&mut self, ui: &mut Ui, index: usize, errors: &FormErrors) {
+    fn endpoint_settings(
+        &mut self,
+        ui: &mut Ui,
+        index: usize,
+        errors: &FormErrors,
+        commands: &mut Vec<AppCommand>,
+    ) {
         let state = self.doc.endpoints[index].state.clone();
         let running = state.is_running();
         ui.horizontal(|ui| {
@@ -187,15 +192,14 @@ impl App {
                     )
                     .clicked()
                 {
-                    self.stop(index);
+                    commands.push(AppCommand::Stop(index));
                 }
                 if ui
                     .button("⚡ Abort")
                     .on_hover_text("Stop at once: every connection is reset (RST)")
                     .clicked()
                 {
-                    let id = self.doc.endpoints[index].id;
-                    self.engine.send(Command::Close { id, abort: true });
+                    commands.push(AppCommand::Abort(index));
                 }
                 let e = &self.doc.endpoints[index];
                 if e.kind().is_client()
@@ -205,7 +209,7 @@ impl App {
                         .on_hover_text("shutdown(SHUT_WR): send a FIN; the peer reads end-of-stream but can still answer")
                         .clicked()
                 {
-                    self.engine.send(Command::HalfClose { id: e.id, peer: 0 });
+                    commands.push(AppCommand::HalfClose { index, peer: 0 });
                 }
             } else if ui
                 .add_enabled(errors.is_empty(), egui::Button::new("▶ Start"))
@@ -223,14 +227,14 @@ impl App {
                 ))
                 .clicked()
             {
-                self.start(index);
+                commands.push(AppCommand::Start(index));
             }
             if ui
                 .button("🗑 Remove")
                 .on_hover_text("Remove this endpoint from the session (a running one is stopped)")
                 .clicked()
             {
-                self.remove_endpoint(index);
+                commands.push(AppCommand::RemoveEndpoint(index));
             }
         });
         if index >= self.doc.endpoints.len() {
@@ -402,8 +406,8 @@ impl App {
         });
         if running && form.options.nodelay != nodelay {
             // TCP_NODELAY also changes on the open connections, at once.
-            self.engine.send(Command::SetNoDelay {
-                id: e.id,
+            commands.push(AppCommand::SetNoDelay {
+                index,
                 on: form.options.nodelay,
             });
         }
@@ -413,7 +417,7 @@ impl App {
         }
     }
 
-    fn peers_ui(&mut self, ui: &mut Ui, index: usize) {
+    fn peers_ui(&mut self, ui: &mut Ui, index: usize, commands: &mut Vec<AppCommand>) {
         let e = &self.doc.endpoints[index];
         if e.kind().is_client() || e.peers.is_empty() {
             return;
@@ -504,15 +508,15 @@ impl App {
             self.doc.endpoints[index].send_to = SendTo::Peer(peer);
         }
         if let Some((peer, abort)) = disconnect {
-            self.engine.send(Command::Disconnect { id, peer, abort });
+            commands.push(AppCommand::Disconnect { index, peer, abort });
         }
         if let Some(peer) = half_close {
-            self.engine.send(Command::HalfClose { id, peer });
+            commands.push(AppCommand::HalfClose { index, peer });
         }
         ui.separator();
     }
 
-    fn composer_ui(&mut self, ui: &mut Ui, index: usize) {
+    fn composer_ui(&mut self, ui: &mut Ui, index: usize, commands: &mut Vec<AppCommand>) {
         self.sync_composer();
         let e = &self.doc.endpoints[index];
         let up = e.state.is_up();
@@ -745,7 +749,7 @@ impl App {
                 .on_hover_text("Send the payload (Ctrl+Enter)")
                 .on_disabled_hover_text(why_not.unwrap_or_default());
             if send.clicked() {
-                self.send_composer();
+                commands.push(AppCommand::Send);
             }
         });
     }

@@ -3,13 +3,13 @@
 
 use egui::{Color32, RichText, Ui};
 
-use super::App;
+use super::{App, AppCommand};
 use crate::model::display::escape_controls;
 
 impl App {
     /// Starts the lesson over: every endpoint stops at once, the log and the
     /// ticked steps go, so no checkpoint counts an earlier run's events.
-    pub fn restart_lesson(&mut self) {
+    pub(super) fn restart_lesson(&mut self) {
         self.stop_everything();
         self.doc.session.log.clear();
         self.doc.log_changed();
@@ -20,7 +20,7 @@ impl App {
     }
 
     /// Shows the open session's lesson, if it has one.
-    pub(super) fn lesson_ui(&mut self, ui: &mut Ui) {
+    pub(super) fn lesson_ui(&mut self, ui: &mut Ui, commands: &mut Vec<AppCommand>) {
         let Some(lesson) = self.doc.session.lesson.clone() else {
             return;
         };
@@ -121,7 +121,7 @@ impl App {
             .on_hover_text("Stop the endpoints, clear the log and start again from step 1")
             .clicked()
         {
-            self.restart_lesson();
+            commands.push(AppCommand::RestartLesson);
         }
         ui.separator();
     }

@@ -4,58 +4,11 @@
 use egui::{RichText, Ui};
 
 use super::replay::{ReplayRun, SPEEDS, speed_label};
-use super::{App, LogSource};
-use crate::engine::{EndpointId, ReplayOptions};
+use super::{App, AppCommand, LogSource};
 use crate::model::display::escape_controls;
-use crate::model::replay::plan_session;
 
 impl App {
-    /// Starts a replay of the open session's recording (paused when stepping).
-    pub fn start_replay(&mut self, paused: bool) {
-        if self.doc.endpoints.iter().any(|e| e.state.is_running()) {
-            self.notify(
-                true,
-                "Stop the endpoints first: the replay plays the recording on their addresses.",
-            );
-            return;
-        }
-        let session = match self.doc.to_session() {
-            Ok(s) => s,
-            Err(e) => return self.notify(true, format!("Cannot replay: {e}")),
-        };
-        let plans = match plan_session(&session, self.replay_only.as_deref(), None) {
-            Ok(p) => p,
-            Err(e) => return self.notify(true, format!("Cannot replay: {e}")),
-        };
-        if let Some(old) = &mut self.replay
-            && !old.is_done()
-        {
-            old.stop(&self.engine);
-        }
-        let mut next = self.next_id;
-        let run = ReplayRun::start(
-            plans,
-            &self.engine,
-            &mut || {
-                next += 1;
-                EndpointId(next)
-            },
-            ReplayOptions::new(self.replay_speed, std::time::Duration::from_secs(5), paused),
-            self.replay_check,
-        );
-        self.next_id = next;
-        self.replay = Some(run);
-        self.show_log(LogSource::Replay);
-    }
-
-    pub(super) fn show_log(&mut self, source: LogSource) {
-        if self.log_source != source {
-            self.log_source = source;
-            self.log_view.retarget();
-        }
-    }
-
-    pub(super) fn replay_bar(&mut self, ui: &mut Ui) {
+    pub(super) fn replay_bar(&mut self, ui: &mut Ui, commands: &mut Vec<AppCommand>) {
         ui.horizontal_wrapped(|ui| {
             ui.label(RichText::new("Replay").strong())
                 .on_hover_text("Play the session's recording again: clients send what was recorded, servers answer as recorded");
@@ -93,15 +46,15 @@ impl App {
                     .on_disabled_hover_text(why_not.unwrap_or_default())
                     .clicked()
                 {
-                    self.start_replay(false);
+                    commands.push(AppCommand::StartReplay { paused: false });
                 }
-            } else if let Some(run) = &mut self.replay {
+            } else if let Some(run) = &self.replay {
                 if run.paused {
                     if ui.button("▶ Resume").on_hover_text("Go on with the recorded timing").clicked() {
-                        run.resume();
+                        commands.push(AppCommand::ResumeReplay);
                     }
                 } else if ui.button("⏸ Pause").on_hover_text("Hold the next payloads").clicked() {
-                    run.pause();
+                    commands.push(AppCommand::PauseReplay);
                 }
             }
             let step = ui
@@ -109,43 +62,33 @@ impl App {
                 .on_hover_text("Send the next recorded payload only (starts a paused replay)")
                 .on_disabled_hover_text(why_not.unwrap_or_default());
             if step.clicked() {
-                if running {
-                    if let Some(run) = &mut self.replay {
-                        run.step();
-                    }
-                } else {
-                    self.start_replay(true);
-                    if let Some(run) = &mut self.replay {
-                        run.step();
-                    }
+                if !running {
+                    commands.push(AppCommand::StartReplay { paused: true });
                 }
+                commands.push(AppCommand::StepReplay);
             }
             if running
                 && ui
                     .button("⏹ Stop replay")
                     .on_hover_text("End the replay now")
                     .clicked()
-                && let Some(run) = &mut self.replay
             {
-                run.stop(&self.engine);
+                commands.push(AppCommand::StopReplay);
             }
             let label = ui.label("Speed");
-            let before = self.replay_speed;
+            let mut speed = self.replay_speed;
             egui::ComboBox::from_id_salt("replay speed")
                 .selected_text(speed_label(self.replay_speed))
                 .show_ui(ui, |ui| {
-                    for speed in SPEEDS {
-                        ui.selectable_value(&mut self.replay_speed, speed, speed_label(speed));
+                    for choice in SPEEDS {
+                        ui.selectable_value(&mut speed, choice, speed_label(choice));
                     }
                 })
                 .response
                 .labelled_by(label.id)
                 .on_hover_text("1× keeps the recorded gaps, 2× halves them, no waits sends at once");
-            if self.replay_speed != before
-                && let Some(run) = &mut self.replay
-                && !run.is_done()
-            {
-                run.set_speed(self.replay_speed);
+            if speed != self.replay_speed {
+                commands.push(AppCommand::SetReplaySpeed(speed));
             }
             ui.checkbox(&mut self.replay_check, "Check answers")
                 .on_hover_text("Compare what comes back with the recording and mark the differences");
@@ -190,7 +133,9 @@ impl App {
                     .on_hover_text("The session's log: what was recorded");
                 ui.selectable_value(&mut source, LogSource::Replay, "Replay run")
                     .on_hover_text("What the replay did and received; differences are marked ≠");
-                self.show_log(source);
+                if source != self.log_source {
+                    commands.push(AppCommand::ShowLog(source));
+                }
                 let mismatches: Vec<(usize, String)> = self
                     .replay
                     .as_ref()
@@ -214,8 +159,7 @@ impl App {
                         .on_hover_text("Show this difference in the log and the inspector")
                         .clicked()
                     {
-                        self.show_log(LogSource::Replay);
-                        self.log_view.select(row);
+                        commands.push(AppCommand::ShowReplayRow(row));
                     }
                 }
             });

@@ -1,7 +1,7 @@
 //! The sidebar: the sessions folder (the built-in library), recent files, and
 //! the open session's notes.
 
-use super::{App, PendingAction, visible_text};
+use super::{App, AppCommand, visible_text};
 use crate::model::display::{escape_controls, escape_controls_keep_lines};
 
 /// The control and bidi characters of `text` (line feeds aside), each once,
@@ -27,7 +27,7 @@ fn shown_path(path: &std::path::Path) -> String {
 }
 
 impl App {
-    pub(super) fn sidebar_ui(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn sidebar_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<AppCommand>) {
         ui.set_min_width(ui.available_width());
         let mut area = egui::ScrollArea::vertical()
             .id_salt("sidebar scroll")
@@ -37,7 +37,7 @@ impl App {
             area = area.vertical_scroll_offset(0.0);
         }
         area.show(ui, |ui| {
-            self.lesson_ui(ui);
+            self.lesson_ui(ui, commands);
             ui.heading("Sessions").on_hover_text(format!(
                 "The session files in {}",
                 shown_path(&self.config.sessions_dir)
@@ -82,7 +82,7 @@ impl App {
                 .on_hover_text("List the sessions folder again")
                 .clicked()
             {
-                self.files.list(self.config.sessions_dir.clone());
+                commands.push(AppCommand::RefreshSessions);
             }
 
             if !self.prefs.recent_files.is_empty() {
@@ -104,7 +104,7 @@ impl App {
                 }
             }
             if let Some(path) = open {
-                self.request(PendingAction::Open(path));
+                commands.push(AppCommand::OpenFile(path));
             }
 
             ui.add_space(8.0);

@@ -275,6 +275,7 @@ impl ReadRoom {
     }
 
     /// Bytes of room held now.
+    #[cfg(test)]
     fn held(&self) -> usize {
         self.buf.capacity()
     }

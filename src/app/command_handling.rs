@@ -1,0 +1,609 @@
+//! What the window does: one [`AppCommand`] enum that views, menus, shortcuts
+//! and dialogs push, and the one place that runs them. This file is the only
+//! caller of the engine and of the file tasks; everything else in `src/app`
+//! decides, this acts.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::document::{RunState, SendTo};
+use super::files::Pick;
+use super::modals::Modal;
+use super::replay::ReplayRun;
+use super::{App, LogSource, PendingAction, SERVERS_GRACE, StartQueue, View};
+use crate::engine::{Command, EndpointId, PeerId, ReplayOptions, Target};
+use crate::model::replay::plan_session;
+use crate::model::{HostPort, KindTag, Session};
+
+/// Something the person asked the window to do. Views push these; the frame
+/// runs them in order once every view has drawn ([`App::run_command`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AppCommand {
+    /// An empty session (after the unsaved-changes question).
+    New,
+    /// Ask for a session file to open: the path prompt, and the system's
+    /// dialog where there is one.
+    Open,
+    /// Open this session file (after the unsaved-changes question).
+    OpenFile(PathBuf),
+    /// Save to the session's file; a new session or a template asks where.
+    Save,
+    /// Ask where to save the session.
+    SaveAs,
+    /// Close the window (after the unsaved-changes question).
+    Quit,
+    /// List the sessions folder again.
+    RefreshSessions,
+    /// Add an endpoint of this kind and select it.
+    AddEndpoint(KindTag),
+    /// Remove endpoint `i` (a running one is aborted).
+    RemoveEndpoint(usize),
+    /// Start endpoint `i`, or say why it cannot start.
+    Start(usize),
+    /// Stop endpoint `i` in order: queued writes first, then FIN.
+    Stop(usize),
+    /// Stop endpoint `i` at once: every connection is reset.
+    Abort(usize),
+    /// Start every endpoint: servers first, clients once they listen.
+    StartAll,
+    /// Stop every endpoint.
+    StopAll,
+    /// shutdown(SHUT_WR) on one connection of endpoint `index` (peer 0 is a client's).
+    HalfClose {
+        index: usize,
+        peer: PeerId,
+    },
+    /// End one connection of a server, in order or with a reset.
+    Disconnect {
+        index: usize,
+        peer: PeerId,
+        abort: bool,
+    },
+    /// Turn TCP_NODELAY on or off on a running endpoint's connections.
+    SetNoDelay {
+        index: usize,
+        on: bool,
+    },
+    /// Send the composer's payload from the selected endpoint.
+    Send,
+    /// Put the payload of row `i` of the shown log into the composer.
+    LoadIntoComposer(usize),
+    /// Point the composer at the peer of row `i` of the session's log.
+    ReplyToRow(usize),
+    /// Clear the shown log, asking first when that loses recorded rows.
+    ClearLog,
+    /// Clear the shown log now (the question was answered).
+    ClearLogNow,
+    /// Show the log and focus its filter.
+    FindInLog,
+    /// Replay the session's recording (paused, to step through it).
+    StartReplay {
+        paused: bool,
+    },
+    /// Let the next recorded payload of the replay go (pausing it).
+    StepReplay,
+    PauseReplay,
+    ResumeReplay,
+    /// End the replay now.
+    StopReplay,
+    /// The replay's speed (1.0 keeps the recorded gaps).
+    SetReplaySpeed(f64),
+    /// Which log the log view shows.
+    ShowLog(LogSource),
+    /// Show row `i` of the replay run's log.
+    ShowReplayRow(usize),
+    /// Stop everything, clear the log and the ticks: the lesson from step 1.
+    RestartLesson,
+    /// The list of keyboard shortcuts.
+    ShowShortcuts,
+    /// Do this now, unsaved changes or not (the person chose "Don't save").
+    Perform(PendingAction),
+    /// Save, then do this.
+    SaveThen(PendingAction),
+    /// Save to this file, then do `then`.
+    SaveTo {
+        path: PathBuf,
+        then: Option<PendingAction>,
+    },
+    /// Open the recovery copy of the session before a crash.
+    Recover {
+        original: Option<PathBuf>,
+    },
+    /// Delete the recovery copy.
+    DiscardRecovery,
+    /// Open the system's file dialog (where there is one) for the path prompt.
+    Browse {
+        pick: Pick,
+        folder: PathBuf,
+        name: Option<String>,
+    },
+}
+
+impl App {
+    /// Runs the commands the views pushed this frame, in order.
+    pub(super) fn run_commands(&mut self, commands: Vec<AppCommand>) {
+        for command in commands {
+            self.run_command(command);
+        }
+    }
+
+    /// Runs one command, as a click on its button would.
+    pub fn run_command(&mut self, command: AppCommand) {
+        match command {
+            AppCommand::New => self.request(PendingAction::New),
+            AppCommand::Open => self.open_dialog(),
+            AppCommand::OpenFile(path) => self.request(PendingAction::Open(path)),
+            AppCommand::Save => self.save(None),
+            AppCommand::SaveAs => self.open_save_as(None),
+            AppCommand::Quit => self.request(PendingAction::Quit),
+            AppCommand::RefreshSessions => self.list_sessions(),
+            AppCommand::AddEndpoint(kind) => {
+                let id = self.fresh_id();
+                self.doc.add_endpoint(kind, id);
+            }
+            AppCommand::RemoveEndpoint(index) => self.remove_endpoint(index),
+            AppCommand::Start(index) => self.start(index),
+            AppCommand::Stop(index) => self.stop(index),
+            AppCommand::Abort(index) => {
+                if let Some(e) = self.doc.endpoints.get(index) {
+                    self.engine.send(Command::Close {
+                        id: e.id,
+                        abort: true,
+                    });
+                }
+            }
+            AppCommand::StartAll => self.start_all(),
+            AppCommand::StopAll => self.stop_all(),
+            AppCommand::HalfClose { index, peer } => {
+                if let Some(e) = self.doc.endpoints.get(index) {
+                    self.engine.send(Command::HalfClose { id: e.id, peer });
+                }
+            }
+            AppCommand::Disconnect { index, peer, abort } => {
+                if let Some(e) = self.doc.endpoints.get(index) {
+                    self.engine.send(Command::Disconnect {
+                        id: e.id,
+                        peer,
+                        abort,
+                    });
+                }
+            }
+            AppCommand::SetNoDelay { index, on } => {
+                if let Some(e) = self.doc.endpoints.get(index) {
+                    self.engine.send(Command::SetNoDelay { id: e.id, on });
+                }
+            }
+            AppCommand::Send => self.send_composer(),
+            AppCommand::LoadIntoComposer(row) => {
+                let bytes = self.shown_log().data(row).to_vec();
+                self.sync_composer();
+                self.composer.load_bytes(&bytes);
+            }
+            AppCommand::ReplyToRow(row) => self.reply_to_row(row),
+            AppCommand::ClearLog => self.ask_clear_log(),
+            AppCommand::ClearLogNow => self.clear_log(),
+            AppCommand::FindInLog => {
+                // The filter lives in the log view: show it, then focus it.
+                self.view = View::Log;
+                self.log_view.focus_search = true;
+            }
+            AppCommand::StartReplay { paused } => self.start_replay(paused),
+            AppCommand::StepReplay => {
+                if let Some(run) = &mut self.replay {
+                    run.step();
+                }
+            }
+            AppCommand::PauseReplay => {
+                if let Some(run) = &mut self.replay {
+                    run.pause();
+                }
+            }
+            AppCommand::ResumeReplay => {
+                if let Some(run) = &mut self.replay {
+                    run.resume();
+                }
+            }
+            AppCommand::StopReplay => {
+                if let Some(run) = &mut self.replay {
+                    run.stop(&self.engine);
+                }
+            }
+            AppCommand::SetReplaySpeed(speed) => {
+                self.replay_speed = speed;
+                if let Some(run) = &mut self.replay
+                    && !run.is_done()
+                {
+                    run.set_speed(speed);
+                }
+            }
+            AppCommand::ShowLog(source) => self.show_log(source),
+            AppCommand::ShowReplayRow(row) => {
+                self.show_log(LogSource::Replay);
+                self.log_view.select(row);
+            }
+            AppCommand::RestartLesson => self.restart_lesson(),
+            AppCommand::ShowShortcuts => self.modal = Some(Modal::Shortcuts),
+            AppCommand::Perform(action) => self.perform(action),
+            AppCommand::SaveThen(action) => self.save(Some(action)),
+            AppCommand::SaveTo { path, then } => self.save_to(path, then),
+            AppCommand::Recover { original } => self.files.recover(original),
+            AppCommand::DiscardRecovery => self.files.discard_recovery(),
+            AppCommand::Browse { pick, folder, name } => {
+                if self.config.native_dialogs {
+                    self.files.pick(pick, folder, name);
+                }
+            }
+        }
+    }
+
+    // ----- the log -----
+
+    /// Points the composer at the peer of log row `index` (and its endpoint).
+    fn reply_to_row(&mut self, index: usize) {
+        if self.log_source != LogSource::Recording {
+            self.notify(
+                true,
+                "Replies go to peers of the session's own log: show the recording first.",
+            );
+            return;
+        }
+        let log = &self.doc.session.log;
+        let Some(entry) = log.entry(index) else {
+            return;
+        };
+        let Some(peer) = log.peer_of(entry) else {
+            return;
+        };
+        let name = log.endpoints()[peer.endpoint as usize].clone();
+        let number = peer.number;
+        if let Some(i) = self
+            .doc
+            .endpoints
+            .iter()
+            .position(|e| e.form.name.trim() == name)
+        {
+            self.doc.selected = i;
+            self.doc.endpoints[i].send_to = SendTo::Peer(number);
+        }
+    }
+
+    /// Clears the shown log, asking first when that loses recorded rows.
+    fn ask_clear_log(&mut self) {
+        if self.log_source == LogSource::Recording && !self.doc.session.log.is_empty() {
+            self.modal = Some(Modal::ClearLog);
+        } else {
+            self.clear_log();
+        }
+    }
+
+    fn clear_log(&mut self) {
+        if self.log_source == LogSource::Replay {
+            // The replay run's log goes; the recording stays.
+            self.replay = None;
+            self.show_log(LogSource::Recording);
+            return;
+        }
+        self.doc.session.log.clear();
+        self.log_view.selected = None;
+        self.doc.log_changed();
+    }
+
+    pub(super) fn show_log(&mut self, source: LogSource) {
+        if self.log_source != source {
+            self.log_source = source;
+            self.log_view.retarget();
+        }
+    }
+
+    // ----- the engine -----
+
+    /// Starts endpoint `index`, or explains why it cannot start.
+    fn start(&mut self, index: usize) {
+        if index >= self.doc.endpoints.len() {
+            return;
+        }
+        let spec = match self.doc.validate(index) {
+            Ok(spec) => spec,
+            Err(errors) => {
+                let name = self.doc.endpoints[index].form.name.clone();
+                let why = errors.first().unwrap_or_default();
+                self.notify(true, format!("\"{name}\" cannot start: {why}"));
+                return;
+            }
+        };
+        self.doc.sync_name(index);
+        let e = &mut self.doc.endpoints[index];
+        if e.state.is_running() {
+            return;
+        }
+        e.state = RunState::Starting;
+        e.peers.clear();
+        e.totals = Default::default();
+        e.started_with = Some(spec.clone());
+        let log_endpoint = e.log_endpoint;
+        let id = e.id;
+        self.doc.session.log.new_run(log_endpoint);
+        self.engine.send(Command::Open { id, spec });
+    }
+
+    fn stop(&mut self, index: usize) {
+        let Some(e) = self.doc.endpoints.get_mut(index) else {
+            return;
+        };
+        if e.state.is_running() {
+            self.engine.send(Command::Close {
+                id: e.id,
+                abort: false,
+            });
+            e.state = RunState::Stopping;
+        }
+        if let Some(queue) = &mut self.start_queue {
+            let id = e.id;
+            queue.clients.retain(|c| *c != id);
+        }
+    }
+
+    /// Starts servers and UDP sockets first, then clients once the servers listen.
+    fn start_all(&mut self) {
+        let mut clients = Vec::new();
+        for i in 0..self.doc.endpoints.len() {
+            let e = &self.doc.endpoints[i];
+            if e.state.is_running() {
+                continue;
+            }
+            if e.kind().is_client() {
+                clients.push(e.id);
+            } else {
+                self.start(i);
+            }
+        }
+        if !clients.is_empty() {
+            self.start_queue = Some(StartQueue {
+                clients,
+                deadline: Instant::now() + SERVERS_GRACE,
+            });
+            self.start_waiting_clients();
+        }
+    }
+
+    /// Starts the clients of a "Start all" once its servers listen (or the
+    /// grace time is over).
+    pub(super) fn start_waiting_clients(&mut self) {
+        let Some(queue) = &self.start_queue else {
+            return;
+        };
+        let servers_starting = self.doc.endpoints.iter().any(|e| {
+            !e.kind().is_client() && matches!(e.state, RunState::Starting | RunState::Resolving)
+        });
+        if servers_starting && Instant::now() < queue.deadline {
+            return;
+        }
+        let clients = self
+            .start_queue
+            .take()
+            .map(|q| q.clients)
+            .unwrap_or_default();
+        for id in clients {
+            if let Some(i) = self.doc.endpoints.iter().position(|e| e.id == id) {
+                self.start(i);
+            }
+        }
+    }
+
+    fn stop_all(&mut self) {
+        self.start_queue = None;
+        for i in 0..self.doc.endpoints.len() {
+            self.stop(i);
+        }
+    }
+
+    fn remove_endpoint(&mut self, index: usize) {
+        if index >= self.doc.endpoints.len() {
+            return;
+        }
+        let e = self.doc.endpoints.remove(index);
+        if e.state.is_running() {
+            self.engine.send(Command::Close {
+                id: e.id,
+                abort: true,
+            });
+        }
+        self.doc.selected = self
+            .doc
+            .selected
+            .min(self.doc.endpoints.len().saturating_sub(1));
+        self.doc.touch();
+    }
+
+    /// Stops every endpoint of the open document at once (it is being replaced).
+    pub(super) fn stop_everything(&mut self) {
+        if let Some(run) = &mut self.replay
+            && !run.is_done()
+        {
+            run.stop(&self.engine);
+        }
+        self.replay = None;
+        self.replay_only = None;
+        self.log_source = LogSource::Recording;
+        for e in &self.doc.endpoints {
+            if e.state.is_running() {
+                self.engine.send(Command::Close {
+                    id: e.id,
+                    abort: true,
+                });
+            }
+        }
+        self.start_queue = None;
+    }
+
+    /// Sends the composer's payload from the selected endpoint.
+    fn send_composer(&mut self) {
+        self.sync_composer();
+        let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
+            return;
+        };
+        if !e.state.is_up() {
+            let name = e.form.name.clone();
+            self.notify(
+                true,
+                format!("\"{name}\" is not running: start it, then send"),
+            );
+            return;
+        }
+        let Ok(bytes) = self.composer.bytes() else {
+            // The error stands under the composer already.
+            return;
+        };
+        let to = match (&e.send_to, e.kind()) {
+            (SendTo::Peer(p), _) => Target::Peer(*p),
+            (SendTo::Address, KindTag::Udp) => match e
+                .send_address
+                .parse::<HostPort>()
+                .and_then(HostPort::require_port)
+            {
+                Ok(address) => Target::Address(address),
+                Err(err) => {
+                    self.notify(
+                        true,
+                        format!("Not sent: the address \"{}\": {err}", e.send_address),
+                    );
+                    return;
+                }
+            },
+            (_, kind) if kind.is_server() => Target::AllPeers,
+            _ => Target::Default,
+        };
+        let command = if self.composer.writes > 1 {
+            Command::SendSplit {
+                id: e.id,
+                to,
+                bytes,
+                writes: self.composer.writes,
+                gap: Duration::from_millis(u64::from(self.composer.gap_ms)),
+            }
+        } else {
+            Command::Send {
+                id: e.id,
+                to,
+                bytes,
+            }
+        };
+        self.engine.send(command);
+        self.composer.remember();
+    }
+
+    /// Starts a replay of the open session's recording (paused when stepping).
+    fn start_replay(&mut self, paused: bool) {
+        if self.doc.endpoints.iter().any(|e| e.state.is_running()) {
+            self.notify(
+                true,
+                "Stop the endpoints first: the replay plays the recording on their addresses.",
+            );
+            return;
+        }
+        let session = match self.doc.to_session() {
+            Ok(s) => s,
+            Err(e) => return self.notify(true, format!("Cannot replay: {e}")),
+        };
+        let plans = match plan_session(&session, self.replay_only.as_deref(), None) {
+            Ok(p) => p,
+            Err(e) => return self.notify(true, format!("Cannot replay: {e}")),
+        };
+        if let Some(old) = &mut self.replay
+            && !old.is_done()
+        {
+            old.stop(&self.engine);
+        }
+        let mut next = self.next_id;
+        let run = ReplayRun::start(
+            plans,
+            &self.engine,
+            &mut || {
+                next += 1;
+                EndpointId(next)
+            },
+            ReplayOptions::new(self.replay_speed, Duration::from_secs(5), paused),
+            self.replay_check,
+        );
+        self.next_id = next;
+        self.replay = Some(run);
+        self.show_log(LogSource::Replay);
+    }
+
+    /// Starts the replay's clients once its mock servers listen.
+    pub(super) fn advance_replay(&mut self) -> bool {
+        match &mut self.replay {
+            Some(run) if !run.is_done() => {
+                run.start_clients(&self.engine);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The window closes: the engine shuts down, and the recovery copy goes
+    /// (unsaved work was either saved or knowingly discarded at the prompt).
+    pub(super) fn shut_down(&mut self) {
+        self.engine.request_shutdown();
+        self.files.discard_recovery();
+    }
+
+    // ----- the file tasks -----
+
+    pub(super) fn list_sessions(&self) {
+        self.files.list(self.config.sessions_dir.clone());
+    }
+
+    pub(super) fn look_for_recovery(&self) {
+        self.files.look_for_recovery();
+    }
+
+    /// Reads a session file in the background; [`FileMsg::Loaded`](super::files::FileMsg) brings it.
+    pub(super) fn load_file(&self, path: PathBuf) {
+        self.files.load(path);
+    }
+
+    /// Writes `session` to `path` in the background.
+    pub(super) fn write_session(
+        &self,
+        path: PathBuf,
+        session: Session,
+        change: u64,
+        make_folder: bool,
+    ) {
+        self.files.save(path, session, change, make_folder);
+    }
+
+    /// Opens the system's file dialog, where there is one.
+    pub(super) fn pick_file(&mut self, pick: Pick, folder: PathBuf, name: Option<String>) {
+        self.dialog_note = None;
+        if self.config.native_dialogs {
+            self.files.pick(pick, folder, name);
+        }
+    }
+
+    /// Writes the recovery copy in the background; false when one is being written.
+    pub(super) fn write_recovery(&self, session: Session) -> bool {
+        self.files.autosave(session, self.doc.path.clone())
+    }
+
+    pub(super) fn discard_recovery_in_background(&self) {
+        self.files.discard_recovery_in_background();
+    }
+
+    /// Asks for the system's TCP states (every second while the lifecycle view shows).
+    pub(super) fn poll_tcp_states(&mut self) {
+        if self
+            .os_tcp_asked
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.os_tcp_asked = Some(Instant::now());
+            self.files.read_tcp_states();
+        }
+    }
+
+    /// The file results that came back since the last frame.
+    pub(super) fn file_messages(&self) -> Vec<super::files::FileMsg> {
+        std::iter::from_fn(|| self.files.rx.try_recv().ok()).collect()
+    }
+}

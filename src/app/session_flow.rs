@@ -1,0 +1,223 @@
+//! The session's way through the window: new, open, save and save as, the
+//! unsaved-changes question before a session is replaced, and templates (the
+//! program's shipped sessions, which are never written over).
+
+use std::path::{Path, PathBuf};
+
+use super::document::Document;
+use super::files::Pick;
+use super::modals::{Modal, PathPrompt, PromptFor};
+use super::{APP_ID, App, PendingAction};
+use crate::engine::EndpointId;
+use crate::model::{KindTag, Session};
+
+impl App {
+    /// Does `action`, first asking about unsaved changes.
+    pub(super) fn request(&mut self, action: PendingAction) {
+        if self.doc.is_dirty() {
+            self.modal = Some(Modal::Unsaved(action));
+        } else {
+            self.perform(action);
+        }
+    }
+
+    pub(super) fn perform(&mut self, action: PendingAction) {
+        match action {
+            PendingAction::New => {
+                self.stop_everything();
+                let mut ids = self.next_id;
+                self.doc = Document::new(Session::default(), None, &mut || {
+                    ids += 1;
+                    EndpointId(ids)
+                });
+                self.next_id = ids;
+                self.log_view.reset();
+                self.forget_composers();
+            }
+            PendingAction::Open(path) => self.load_file(path),
+            PendingAction::Quit => {
+                self.allow_close = true;
+                self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+
+    pub(super) fn loaded(
+        &mut self,
+        path: PathBuf,
+        session: Session,
+        recovered_from: Option<Option<PathBuf>>,
+    ) {
+        self.stop_everything();
+        let mut ids = self.next_id;
+        let recovered = recovered_from.is_some();
+        let doc_path = match recovered_from {
+            Some(original) => original,
+            None => Some(path.clone()),
+        };
+        self.doc = Document::new(session, doc_path, &mut || {
+            ids += 1;
+            EndpointId(ids)
+        });
+        self.next_id = ids;
+        self.doc.template = !recovered && self.is_template(&path);
+        self.log_view.reset();
+        self.lesson_cache = None;
+        self.sidebar_to_top = true;
+        self.forget_composers();
+        self.ready_to_send();
+        if recovered {
+            // The recovered work is not saved anywhere yet.
+            self.doc.touch();
+            self.notify(false, "Recovered the unsaved session; save it to keep it.");
+        } else {
+            self.prefs.remember(&path);
+            self.notices.retain(|n| !n.error);
+        }
+    }
+
+    /// Makes a freshly opened session ready for its first send: the first client
+    /// (or UDP socket) is selected, and the first library payload is in the composer.
+    fn ready_to_send(&mut self) {
+        if let Some(i) = self
+            .doc
+            .endpoints
+            .iter()
+            .position(|e| e.kind().is_client())
+            .or_else(|| {
+                self.doc
+                    .endpoints
+                    .iter()
+                    .position(|e| e.kind() == KindTag::Udp)
+            })
+        {
+            self.doc.selected = i;
+        }
+        self.sync_composer();
+        // The composer starts from the session's first payload, or empty: a
+        // payload of the session before would be sent to the wrong place.
+        let bytes = self
+            .doc
+            .session
+            .library
+            .first()
+            .map(|item| item.payload.bytes().to_vec())
+            .unwrap_or_default();
+        self.composer.load_bytes(&bytes);
+    }
+
+    /// Whether `path` is one of the program's shipped sessions (a file in its
+    /// sessions folder): a template, never overwritten.
+    fn is_template(&self, path: &Path) -> bool {
+        let dir = std::fs::canonicalize(&self.config.sessions_dir)
+            .unwrap_or_else(|_| self.config.sessions_dir.clone());
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        path.starts_with(dir)
+    }
+
+    /// Saves to the document's file, or asks for one. A template is never
+    /// written over: its Save is a Save As in the person's own folder.
+    pub(super) fn save(&mut self, then: Option<PendingAction>) {
+        match self.doc.path.clone() {
+            Some(path) if !self.doc.template => self.save_to(path, then),
+            _ => self.open_save_as(then),
+        }
+    }
+
+    /// The person's own folder for sessions: `~/Documents/sockbench` where
+    /// there is a documents folder, else `sessions` in the app's data folder.
+    fn own_sessions_dir(&self) -> PathBuf {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        match home.map(|h| h.join("Documents")).filter(|d| d.is_dir()) {
+            Some(documents) => documents.join("sockbench"),
+            None => eframe::storage_dir(APP_ID)
+                .map(|d| d.join("sessions"))
+                .unwrap_or_else(|| PathBuf::from("sockbench-sessions")),
+        }
+    }
+
+    pub(super) fn open_save_as(&mut self, then: Option<PendingAction>) {
+        let name = self
+            .doc
+            .path
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_owned())
+            .unwrap_or_else(|| "untitled.ron".into());
+        // A new session or a template goes to the person's own folder, never
+        // into the program's sessions folder.
+        let suggested = match &self.doc.path {
+            Some(path) if !self.doc.template => path.clone(),
+            _ => self.own_sessions_dir().join(name),
+        };
+        let name = suggested
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let folder = suggested
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.config.sessions_dir.clone());
+        self.modal = Some(Modal::Path(PathPrompt {
+            path: suggested.to_string_lossy().into_owned(),
+            purpose: PromptFor::SaveAs { then },
+        }));
+        self.pick_file(Pick::SaveAs, folder, name);
+    }
+
+    pub(super) fn save_to(&mut self, path: PathBuf, then: Option<PendingAction>) {
+        if path.is_file() && self.is_template(&path) {
+            self.notify(
+                true,
+                format!(
+                    "Not saved: {} is one of the program's examples; save under another name or in your own folder",
+                    path.display()
+                ),
+            );
+            self.open_save_as(then);
+            return;
+        }
+        match self.doc.to_session() {
+            Ok(session) => {
+                self.after_save = then;
+                let make_folder = path.parent() == Some(self.own_sessions_dir().as_path());
+                self.write_session(path, session, self.doc.changes, make_folder);
+            }
+            Err(e) => self.notify(true, format!("Not saved: {e}")),
+        }
+    }
+
+    pub(super) fn saved(&mut self, path: PathBuf, change: u64) {
+        self.doc.path = Some(path.clone());
+        self.doc.saved_at_change = change;
+        // The person's own copy now, saved as any other file.
+        self.doc.template = false;
+        self.prefs.remember(&path);
+        self.notify(false, format!("Saved {}", path.display()));
+        // The recovery copy is older than what is on disk now.
+        self.autosaved_change = change;
+        self.discard_recovery_in_background();
+        if path.starts_with(&self.config.sessions_dir) {
+            self.list_sessions();
+        }
+        if let Some(action) = self.after_save.take() {
+            self.perform(action);
+        }
+    }
+
+    /// Asks for a session file: the path prompt, and the system's dialog.
+    pub(super) fn open_dialog(&mut self) {
+        let start = self
+            .doc
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| self.config.sessions_dir.clone());
+        self.modal = Some(Modal::Path(PathPrompt {
+            path: format!("{}/", start.display()),
+            purpose: PromptFor::Open,
+        }));
+        // The system's dialog at once where there is one; the box stays beside
+        // it for a typed path.
+        self.pick_file(Pick::Open, start, None);
+    }
+}

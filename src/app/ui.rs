@@ -1,0 +1,172 @@
+//! The window's panels and the views in them (rerun's `ui`). Views draw and
+//! push [`AppCommand`]s; the frame runs them once every view has drawn.
+
+use super::log_view::LogAction;
+use super::{App, AppCommand, LogSource, View, inspector};
+use crate::model::KindTag;
+
+impl App {
+    /// One frame's painting: called by `eframe::App::ui`.
+    pub(super) fn ui_frame(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        if self.applied_theme != Some(self.prefs.theme) {
+            ctx.set_theme(self.prefs.theme.preference());
+            self.applied_theme = Some(self.prefs.theme);
+        }
+        let title = format!("{} — sockbench", self.doc.title());
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+        self.sync_composer();
+        let mut commands = Vec::new();
+        self.shortcuts_ui(&ctx, &mut commands);
+        self.dropped_files_ui(&ctx, &mut commands);
+
+        egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui, &mut commands));
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui, &mut commands));
+        egui::Panel::top("replay bar").show(ui, |ui| self.replay_bar(ui, &mut commands));
+        if !self.notices.is_empty() {
+            egui::Panel::top("notices").show(ui, |ui| self.notices_ui(ui));
+        }
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        egui::Panel::left("sidebar")
+            .resizable(true)
+            .default_size(220.0)
+            .show(ui, |ui| self.sidebar_ui(ui, &mut commands));
+        if self.prefs.show_inspector {
+            egui::Panel::right("inspector")
+                .resizable(true)
+                .default_size(360.0)
+                .show(ui, |ui| {
+                    // Fill the panel, so its width is the person's choice, not the content's.
+                    ui.set_min_width(ui.available_width());
+                    let (log, mismatch) = match (&self.replay, self.log_source) {
+                        (Some(run), LogSource::Replay) => (
+                            &run.log,
+                            self.log_view.selected.and_then(|row| run.mismatch_at(row)),
+                        ),
+                        _ => (&self.doc.session.log, None),
+                    };
+                    let action =
+                        inspector::ui(ui, log, self.log_view.selected, self.prefs.time, mismatch);
+                    match action {
+                        inspector::InspectorAction::None => {}
+                        inspector::InspectorAction::LoadIntoComposer(i) => {
+                            commands.push(AppCommand::LoadIntoComposer(i));
+                        }
+                        inspector::InspectorAction::ReplyToPeer(i) => {
+                            commands.push(AppCommand::ReplyToRow(i));
+                        }
+                    }
+                });
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::Panel::top("endpoints")
+                .resizable(true)
+                .default_size(330.0)
+                .show(ui, |ui| self.endpoint_pane(ui, &mut commands));
+            ui.horizontal(|ui| {
+                for view in View::ALL {
+                    ui.selectable_value(&mut self.view, view, view.label())
+                        .on_hover_text(view.hint());
+                }
+            });
+            ui.separator();
+            self.lower_view(ui, &mut commands);
+        });
+
+        if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
+            let painter = ctx.layer_painter(egui::LayerId::new(
+                egui::Order::Foreground,
+                egui::Id::unique("drop hint"),
+            ));
+            let rect = ctx.content_rect();
+            painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Drop a .ron session file to open it",
+                egui::FontId::proportional(24.0),
+                egui::Color32::WHITE,
+            );
+        }
+        // The views' commands run before the dialogs draw, so a dialog they
+        // open (the unsaved-changes question) shows in this frame.
+        self.run_commands(std::mem::take(&mut commands));
+        self.modals(&ctx, &mut commands);
+        self.run_commands(commands);
+    }
+
+    /// The view below the endpoints: the log or a teaching view.
+    fn lower_view(&mut self, ui: &mut egui::Ui, commands: &mut Vec<AppCommand>) {
+        let endpoint = self
+            .doc
+            .endpoints
+            .get(self.doc.selected)
+            .map(|e| (e.form.name.trim().to_owned(), e.kind()));
+        match self.view {
+            View::Log => {
+                let no_marks = std::collections::HashMap::new();
+                let (log, marks) = match (&self.replay, self.log_source) {
+                    (Some(run), LogSource::Replay) => (&run.log, &run.marked),
+                    _ => (&self.doc.session.log, &no_marks),
+                };
+                let action = self.log_view.ui(ui, log, &mut self.prefs, marks);
+                if action == LogAction::Clear {
+                    commands.push(AppCommand::ClearLog);
+                }
+            }
+            View::Sequence => {
+                let selected = self.log_view.selected;
+                let log = match (&self.replay, self.log_source) {
+                    (Some(run), LogSource::Replay) => &run.log,
+                    _ => &self.doc.session.log,
+                };
+                if let Some(row) = self.sequence_view.ui(ui, log, selected) {
+                    self.log_view.select(row);
+                }
+            }
+            View::Lifecycle | View::Stream | View::Python if endpoint.is_none() => {
+                ui.label("Add an endpoint first: this view shows the selected endpoint.");
+            }
+            View::Lifecycle => {
+                let (name, kind) = endpoint.unwrap_or((String::new(), KindTag::TcpClient));
+                self.lifecycle_view.ui(
+                    ui,
+                    &self.doc.session.log,
+                    &name,
+                    kind,
+                    &self.os_tcp,
+                    self.prefs.time,
+                );
+            }
+            View::Stream => {
+                let name = endpoint.map(|e| e.0).unwrap_or_default();
+                self.stream_view.ui(ui, &self.doc.session.log, &name);
+            }
+            View::Python => {
+                let name = endpoint.map(|e| e.0).unwrap_or_default();
+                let session_name = self
+                    .doc
+                    .path
+                    .as_ref()
+                    .and_then(|p| p.file_stem())
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "untitled".into());
+                let changes = self.doc.changes;
+                let session = self.doc.to_session();
+                self.code_view
+                    .ui(ui, session, &name, changes, &session_name);
+            }
+        }
+    }
+
+    /// The log the log view shows.
+    pub(super) fn shown_log(&self) -> &crate::model::TrafficLog {
+        match (&self.replay, self.log_source) {
+            (Some(run), LogSource::Replay) => &run.log,
+            _ => &self.doc.session.log,
+        }
+    }
+}
