@@ -234,8 +234,9 @@ impl App {
             return;
         }
         self.last_autosave = Instant::now();
-        // Payloads beyond the cap stay out of the copy (it is made here, on the
-        // UI thread), and the copy says so in a note row.
+        // A snapshot (it shares the log's bytes, so it is cheap to make here,
+        // on the UI thread), written in the background; payloads beyond the
+        // cap stay out of the file, and the copy says so in a note row.
         let log = files::recovery_log(&self.doc.session.log, self.autosave_payload_cap);
         if let Ok(session) = self.doc.to_session_with_log(log) {
             self.autosaved_change = self.doc.changes;

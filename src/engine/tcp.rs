@@ -633,4 +633,3 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
         EndpointCommand::Close { .. } => {}
     }
 }
-
