@@ -23,6 +23,8 @@ pub struct SequenceView {
     /// flood), and each payload is looked at once, not at every build.
     labels: Vec<Option<String>>,
     labels_of: u64,
+    /// Payload labels made so far (each reads its payload's first bytes).
+    labels_made: usize,
     /// When the diagram was last copied, for the "copied" mark.
     copied_at: Option<std::time::Instant>,
 }
@@ -36,12 +38,21 @@ impl SequenceView {
                 self.labels_of = key.0;
             }
             let labels = &mut self.labels;
+            let made = &mut self.labels_made;
             labels.resize(key.1, None);
             let seq = sequence_with(log, &mut |row, e| {
                 labels[row]
-                    .get_or_insert_with(|| payload_label(log, e))
+                    .get_or_insert_with(|| {
+                        *made += 1;
+                        payload_label(log, e)
+                    })
                     .clone()
             });
+            // Labels of rows already spilled read their first bytes from the
+            // spill file: those pages go back at once.
+            if log.spilled_pages_read() {
+                log.release_spilled_pages();
+            }
             self.cache = Some((key.0, key.1, shown(seq)));
         }
         &self.cache.as_ref().expect("filled above").2
@@ -249,13 +260,16 @@ mod tests {
         let mut view = SequenceView::default();
         let arrows = view.sequence(&log).messages.len();
         assert!(arrows >= 25, "{arrows}");
-        log.release_spilled_pages();
-        assert!(!log.spilled_pages_read());
-        log.push(at, ep, peer, EntryKind::Sent, b"one more");
-        assert_eq!(view.sequence(&log).messages.len(), arrows + 1);
+        assert_eq!(view.labels_made, 25);
         assert!(
             !log.spilled_pages_read(),
-            "building the diagram again read the spilled payloads of earlier rows"
+            "the spilled pages the labels read were given back"
+        );
+        log.push(at, ep, peer, EntryKind::Sent, b"one more");
+        assert_eq!(view.sequence(&log).messages.len(), arrows + 1);
+        assert_eq!(
+            view.labels_made, 26,
+            "building the diagram again looked at the earlier payloads again"
         );
         let labels: Vec<&str> = view
             .sequence(&log)

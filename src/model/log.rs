@@ -1026,7 +1026,12 @@ impl FilteredView {
                 self.indices.push((self.scanned + i) as u32);
             }
         }
+        let searched = self.finder.is_some() && end > self.scanned;
         self.scanned = end;
+        if searched {
+            // A search reads every payload once: spilled ones go back to the file.
+            log.release_spilled_pages();
+        }
         self.scanned == log.len()
     }
 
