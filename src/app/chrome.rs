@@ -32,7 +32,8 @@ fn shortcut(modifiers: Modifiers, key: Key, what: &'static str, command: AppComm
 pub fn shortcuts() -> Vec<Shortcut> {
     let ctrl = Modifiers::COMMAND;
     let shift = Modifiers::SHIFT;
-    vec![
+    let none = Modifiers::NONE;
+    let mut table = vec![
         shortcut(ctrl, Key::N, "new session", AppCommand::New),
         shortcut(ctrl, Key::O, "open a session", AppCommand::Open),
         shortcut(ctrl | shift, Key::S, "save as", AppCommand::SaveAs),
@@ -45,7 +46,36 @@ pub fn shortcuts() -> Vec<Shortcut> {
         ),
         shortcut(ctrl, Key::F, "find in the log", AppCommand::FindInLog),
         shortcut(ctrl, Key::L, "clear the log", AppCommand::ClearLog),
-    ]
+        // As a debugger's Run and Stop.
+        shortcut(shift, Key::F5, "stop every endpoint", AppCommand::StopAll),
+        shortcut(
+            none,
+            Key::F5,
+            "start every endpoint (servers first)",
+            AppCommand::StartAll,
+        ),
+        shortcut(
+            none,
+            Key::F1,
+            "this list of shortcuts",
+            AppCommand::ShowShortcuts,
+        ),
+    ];
+    const DIGITS: [(Key, &str); 9] = [
+        (Key::Num1, "send library entry 1 from the selected endpoint"),
+        (Key::Num2, "send library entry 2"),
+        (Key::Num3, "send library entry 3"),
+        (Key::Num4, "send library entry 4"),
+        (Key::Num5, "send library entry 5"),
+        (Key::Num6, "send library entry 6"),
+        (Key::Num7, "send library entry 7"),
+        (Key::Num8, "send library entry 8"),
+        (Key::Num9, "send library entry 9"),
+    ];
+    for (entry, (key, what)) in DIGITS.into_iter().enumerate() {
+        table.push(shortcut(ctrl, key, what, AppCommand::SendLibrary(entry)));
+    }
+    table
 }
 
 /// The keys of the shortcut that runs `command`, as a menu shows them.
@@ -128,6 +158,23 @@ impl App {
                 {
                     commands.push(AppCommand::SaveAs);
                 }
+                ui.menu_button("Export…", |ui| {
+                    for format in super::files::EXPORT_FORMATS {
+                        let (label, _, holds) = super::files::export_words(format);
+                        if ui
+                            .button(format!("{label}…"))
+                            .on_hover_text(format!(
+                                "Write {holds} to a file, as `sockbench export --to {}` does",
+                                format.name()
+                            ))
+                            .clicked()
+                        {
+                            commands.push(AppCommand::Export(format));
+                        }
+                    }
+                })
+                .response
+                .on_hover_text("Write the session's log or an endpoint's program to a file");
                 ui.separator();
                 ui.menu_button("Recent files", |ui| {
                     if self.prefs.recent_files.is_empty() {
@@ -176,7 +223,10 @@ impl App {
             });
             ui.menu_button("Help", |ui| {
                 if ui
-                    .button("Keyboard shortcuts")
+                    .add(
+                        egui::Button::new("Keyboard shortcuts")
+                            .shortcut_text(keys(&AppCommand::ShowShortcuts)),
+                    )
                     .on_hover_text("List the keyboard shortcuts")
                     .clicked()
                 {
@@ -186,14 +236,24 @@ impl App {
         });
     }
 
+    /// The toolbar. Its buttons come first, at a fixed place: the session's
+    /// title (which grows with its name and the unsaved mark) follows them,
+    /// and the notices sit below the toolbar, so nothing moves a button
+    /// between the moment it is aimed at and the click.
     pub(super) fn toolbar(&mut self, ui: &mut egui::Ui, commands: &mut Vec<AppCommand>) {
+        let ctx = ui.ctx().clone();
+        let hint = |what: &str, command: &AppCommand| match keys_of(&ctx, command) {
+            keys if keys.is_empty() => what.to_owned(),
+            keys => format!("{what} ({keys})"),
+        };
         ui.horizontal(|ui| {
-            ui.heading(self.doc.title());
-            ui.separator();
             let any = !self.doc.endpoints.is_empty();
             if ui
                 .add_enabled(any, egui::Button::new("▶ Start all"))
-                .on_hover_text("Start every endpoint: servers first, then the clients")
+                .on_hover_text(hint(
+                    "Start every endpoint: servers first, then the clients",
+                    &AppCommand::StartAll,
+                ))
                 .clicked()
             {
                 commands.push(AppCommand::StartAll);
@@ -201,7 +261,10 @@ impl App {
             let running = self.doc.endpoints.iter().any(|e| e.state.is_running());
             if ui
                 .add_enabled(running, egui::Button::new("⏹ Stop all"))
-                .on_hover_text("Stop every endpoint, closing connections in order")
+                .on_hover_text(hint(
+                    "Stop every endpoint, closing connections in order",
+                    &AppCommand::StopAll,
+                ))
                 .clicked()
             {
                 commands.push(AppCommand::StopAll);
@@ -209,11 +272,13 @@ impl App {
             ui.separator();
             if ui
                 .button("💾 Save")
-                .on_hover_text("Save the session (Ctrl+S)")
+                .on_hover_text(hint("Save the session", &AppCommand::Save))
                 .clicked()
             {
                 commands.push(AppCommand::Save);
             }
+            ui.separator();
+            ui.add(egui::Label::new(egui::RichText::new(self.doc.title()).heading()).truncate());
         });
     }
 
@@ -305,5 +370,45 @@ impl App {
                 None => ui.label("not saved yet"),
             };
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// egui matches a shortcut without Shift on a press with Shift: an entry
+    /// listed after one that matches its keys would never run.
+    #[test]
+    fn every_shortcut_is_the_first_match_of_its_own_keys() {
+        let table = shortcuts();
+        for (i, s) in table.iter().enumerate() {
+            let first = table
+                .iter()
+                .position(|t| {
+                    t.keys.logical_key == s.keys.logical_key
+                        && s.keys.modifiers.matches_logically(t.keys.modifiers)
+                })
+                .unwrap();
+            assert_eq!(
+                first, i,
+                "{:?} is shadowed by {:?}",
+                s.what, table[first].what
+            );
+        }
+    }
+
+    #[test]
+    fn every_command_has_one_shortcut_and_one_line() {
+        let table = shortcuts();
+        for (i, s) in table.iter().enumerate() {
+            assert!(
+                table[i + 1..]
+                    .iter()
+                    .all(|t| t.command != s.command && t.what != s.what),
+                "{:?} twice",
+                s.what
+            );
+        }
     }
 }

@@ -10,8 +10,10 @@ use super::document::{RunState, SendTo};
 use super::files::Pick;
 use super::modals::Modal;
 use super::replay::ReplayRun;
-use super::{App, LogSource, PendingAction, SERVERS_GRACE, StartQueue, View};
+use super::{App, LogSource, PendingAction, StartQueue, View};
+use crate::engine::SERVERS_GRACE;
 use crate::engine::{Command, EndpointId, PeerId, ReplayOptions, Target};
+use crate::export::Format;
 use crate::model::replay::plan_session;
 use crate::model::{HostPort, KindTag, Session};
 
@@ -66,6 +68,10 @@ pub enum AppCommand {
     },
     /// Send the composer's payload from the selected endpoint.
     Send,
+    /// Send entry `i` (from 0) of the session's library from the selected
+    /// endpoint, exactly as stored: the composer's line ending and frame are
+    /// the composer's, not the entry's.
+    SendLibrary(usize),
     /// Put the payload of row `i` of the shown log into the composer.
     LoadIntoComposer(usize),
     /// Point the composer at the peer of row `i` of the session's log.
@@ -92,6 +98,8 @@ pub enum AppCommand {
     ShowLog(LogSource),
     /// Show row `i` of the replay run's log.
     ShowReplayRow(usize),
+    /// Add an ignore rule to the session (from a replay's difference).
+    AddIgnoreRule(crate::model::ignore::IgnoreRule),
     /// Stop everything, clear the log and the ticks: the lesson from step 1.
     RestartLesson,
     /// The list of keyboard shortcuts.
@@ -111,6 +119,21 @@ pub enum AppCommand {
     },
     /// Delete the recovery copy.
     DiscardRecovery,
+    /// Ask where to write an export of the session in this format (the path
+    /// prompt, and the system's dialog where there is one).
+    Export(Format),
+    /// The export's path prompt again, at `path` (after "Choose another").
+    ExportAt {
+        format: Format,
+        path: PathBuf,
+    },
+    /// Export the session in `format` to `path` with the code of `sockbench
+    /// export`; an existing file is asked about first, unless `replace`.
+    ExportTo {
+        format: Format,
+        path: PathBuf,
+        replace: bool,
+    },
     /// Open the system's file dialog (where there is one) for the path prompt.
     Browse {
         pick: Pick,
@@ -174,6 +197,7 @@ impl App {
                 }
             }
             AppCommand::Send => self.send_composer(),
+            AppCommand::SendLibrary(entry) => self.send_library(entry),
             AppCommand::LoadIntoComposer(row) => {
                 let bytes = self.shown_log().data(row).to_vec();
                 self.sync_composer();
@@ -221,6 +245,17 @@ impl App {
                 self.show_log(LogSource::Replay);
                 self.log_view.select(row);
             }
+            AppCommand::AddIgnoreRule(rule) => {
+                let said = rule.to_string();
+                if !self.doc.session.ignore.contains(&rule) {
+                    self.doc.session.ignore.push(rule);
+                    self.doc.touch();
+                }
+                self.notify(
+                    false,
+                    format!("Future checks ignore {said}; save the session to keep the rule."),
+                );
+            }
             AppCommand::RestartLesson => self.restart_lesson(),
             AppCommand::ShowShortcuts => self.modal = Some(Modal::Shortcuts),
             AppCommand::Perform(action) => self.perform(action),
@@ -228,6 +263,13 @@ impl App {
             AppCommand::SaveTo { path, then } => self.save_to(path, then),
             AppCommand::Recover { original } => self.files.recover(original),
             AppCommand::DiscardRecovery => self.files.discard_recovery(),
+            AppCommand::Export(format) => self.open_export(format, None),
+            AppCommand::ExportAt { format, path } => self.open_export(format, Some(path)),
+            AppCommand::ExportTo {
+                format,
+                path,
+                replace,
+            } => self.export_to(format, path, replace),
             AppCommand::Browse { pick, folder, name } => {
                 if self.config.native_dialogs {
                     self.files.pick(pick, folder, name);
@@ -436,24 +478,18 @@ impl App {
         self.start_queue = None;
     }
 
-    /// Sends the composer's payload from the selected endpoint.
-    fn send_composer(&mut self) {
-        self.sync_composer();
-        let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
-            return;
-        };
+    /// Where the selected endpoint sends (its "Send to" choice), or why it
+    /// cannot send now (said in a notice).
+    fn send_target(&mut self) -> Option<(EndpointId, Target)> {
+        let e = self.doc.endpoints.get(self.doc.selected)?;
         if !e.state.is_up() {
             let name = e.form.name.clone();
             self.notify(
                 true,
                 format!("\"{name}\" is not running: start it, then send"),
             );
-            return;
+            return None;
         }
-        let Ok(bytes) = self.composer.bytes() else {
-            // The error stands under the composer already.
-            return;
-        };
         let to = match (&e.send_to, e.kind()) {
             (SendTo::Peer(p), _) => Target::Peer(*p),
             (SendTo::Address, KindTag::Udp) => match e
@@ -463,33 +499,78 @@ impl App {
             {
                 Ok(address) => Target::Address(address),
                 Err(err) => {
-                    self.notify(
-                        true,
-                        format!("Not sent: the address \"{}\": {err}", e.send_address),
-                    );
-                    return;
+                    let why = format!("Not sent: the address \"{}\": {err}", e.send_address);
+                    self.notify(true, why);
+                    return None;
                 }
             },
             (_, kind) if kind.is_server() => Target::AllPeers,
             _ => Target::Default,
         };
+        Some((e.id, to))
+    }
+
+    /// Sends the composer's payload from the selected endpoint.
+    fn send_composer(&mut self) {
+        self.sync_composer();
+        let Some((id, to)) = self.send_target() else {
+            return;
+        };
+        let Ok(bytes) = self.composer.bytes() else {
+            // The error stands under the composer already.
+            return;
+        };
         let command = if self.composer.writes > 1 {
             Command::SendSplit {
-                id: e.id,
+                id,
                 to,
                 bytes,
                 writes: self.composer.writes,
                 gap: Duration::from_millis(u64::from(self.composer.gap_ms)),
             }
         } else {
-            Command::Send {
-                id: e.id,
-                to,
-                bytes,
-            }
+            Command::Send { id, to, bytes }
         };
         self.engine.send(command);
         self.composer.remember();
+    }
+
+    /// Sends library entry `entry` (from 0) from the selected endpoint, as stored.
+    fn send_library(&mut self, entry: usize) {
+        let Some(item) = self.doc.session.library.get(entry) else {
+            let count = self.doc.session.library.len();
+            let has = match count {
+                0 => "is empty".to_owned(),
+                1 => "has 1 entry".to_owned(),
+                n => format!("has {n} entries"),
+            };
+            self.notify(
+                true,
+                format!(
+                    "Not sent: the session's library {has}, no entry {}",
+                    entry + 1
+                ),
+            );
+            return;
+        };
+        let (name, bytes) = (item.name.clone(), item.payload.bytes().to_vec());
+        let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
+            return;
+        };
+        if bytes.is_empty() && e.kind().is_tcp() {
+            self.notify(
+                true,
+                format!(
+                    "Not sent: the library's \"{}\" is empty (TCP has no empty messages)",
+                    crate::model::display::escape_controls(&name)
+                ),
+            );
+            return;
+        }
+        let Some((id, to)) = self.send_target() else {
+            return;
+        };
+        self.engine.send(Command::Send { id, to, bytes });
     }
 
     /// Starts a replay of the open session's recording (paused when stepping).
@@ -580,6 +661,21 @@ impl App {
         if self.config.native_dialogs {
             self.files.pick(pick, folder, name);
         }
+    }
+
+    /// Exports the session in `format` to `path` in the background, asking
+    /// first when the file exists.
+    fn export_to(&mut self, format: Format, path: PathBuf, replace: bool) {
+        if !replace && std::fs::symlink_metadata(&path).is_ok() {
+            self.modal = Some(Modal::ReplaceExport { format, path });
+            return;
+        }
+        let session = match self.doc.to_session() {
+            Ok(session) => session,
+            Err(e) => return self.notify(true, format!("Not exported: {e}")),
+        };
+        let (name, endpoint) = self.export_names();
+        self.files.export(path, format, session, name, endpoint);
     }
 
     /// Writes the recovery copy in the background; false when one is being written.

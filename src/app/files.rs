@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+use crate::export::Format;
 use crate::model::Session;
 use crate::model::log::{EntryKind, NO_PEER, TrafficLog};
 use crate::persist::{LoadError, SaveError};
@@ -26,7 +27,19 @@ pub struct ListedSession {
 pub enum Pick {
     Open,
     SaveAs,
+    /// Where to write an export of the session in this format.
+    Export(Format),
 }
+
+/// A format of `sockbench export` as the window names it: its menu entry,
+/// its file name extension, and what the file holds (all from
+/// [`crate::export::Format`], the one list of formats).
+pub fn export_words(format: Format) -> (&'static str, &'static str, &'static str) {
+    (format.label(), format.extension(), format.about())
+}
+
+/// Every format the window exports to, in its menu's order.
+pub const EXPORT_FORMATS: [Format; 5] = Format::ALL;
 
 /// What a background file task reports.
 pub enum FileMsg {
@@ -54,6 +67,12 @@ pub enum FileMsg {
     },
     /// The system's TCP sockets (for the lifecycle view).
     TcpStates(Vec<crate::engine::os_tcp::OsConnection>),
+    /// An export was written to `path`, or why not.
+    Exported {
+        path: PathBuf,
+        format: Format,
+        result: Result<(), String>,
+    },
 }
 
 /// Runs file work on the runtime's blocking pool and reports back.
@@ -129,6 +148,35 @@ impl Files {
                 path,
                 result,
                 change,
+            }
+        });
+    }
+
+    /// Exports `session` (named `name`) in `format` to `path` with the code
+    /// of `sockbench export` ([`crate::export::check`], [`crate::export::save`]:
+    /// streamed, so a pcapng of a large log is never whole in memory), after
+    /// the same checks of the target as its `-o` ([`crate::persist::prepare_file`]),
+    /// and writes it atomically.
+    pub fn export(
+        &self,
+        path: PathBuf,
+        format: Format,
+        session: Session,
+        name: String,
+        endpoint: Option<String>,
+    ) {
+        self.spawn(move || {
+            let endpoint = endpoint.as_deref();
+            let result = crate::export::check(&session, format, endpoint).and_then(|()| {
+                let target = crate::persist::prepare_file(&path).map_err(|e| e.to_string())?;
+                let target = crate::persist::SaveTarget::File(target);
+                crate::export::save(&session, &name, format, endpoint, &target)
+                    .map_err(|e| e.to_string())
+            });
+            FileMsg::Exported {
+                path,
+                format,
+                result,
             }
         });
     }
@@ -217,15 +265,28 @@ impl Files {
         let tx = self.tx.clone();
         let wake = self.wake.clone();
         self.runtime.spawn(async move {
-            let dialog = rfd::AsyncFileDialog::new()
-                .add_filter("sockbench session", &["ron"])
-                .set_directory(&start_dir);
+            let dialog = rfd::AsyncFileDialog::new().set_directory(&start_dir);
+            let dialog = match pick {
+                Pick::Export(format) => {
+                    let (label, extension, _) = export_words(format);
+                    dialog.add_filter(label, &[extension])
+                }
+                _ => dialog.add_filter("sockbench session", &["ron"]),
+            };
             let handle = match pick {
                 Pick::Open => dialog.set_title("Open a session").pick_file().await,
                 Pick::SaveAs => {
                     dialog
                         .set_title("Save the session as")
                         .set_file_name(file_name.unwrap_or_else(|| "session.ron".into()))
+                        .save_file()
+                        .await
+                }
+                Pick::Export(format) => {
+                    let (label, extension, _) = export_words(format);
+                    dialog
+                        .set_title(format!("Export as {label}"))
+                        .set_file_name(file_name.unwrap_or_else(|| format!("session.{extension}")))
                         .save_file()
                         .await
                 }

@@ -180,6 +180,17 @@ impl App {
                 }
             }
             FileMsg::TcpStates(states) => self.os_tcp = states,
+            FileMsg::Exported {
+                path,
+                format,
+                result,
+            } => {
+                let label = files::export_words(format).0;
+                match result {
+                    Ok(()) => self.notify(false, format!("Exported {label} to {}", path.display())),
+                    Err(e) => self.notify(true, format!("Not exported ({label}): {e}")),
+                }
+            }
             FileMsg::Picked { pick, path } => {
                 match (path, self.modal.take(), pick) {
                     // A chosen file acts at once, as a native dialog should.
@@ -209,6 +220,23 @@ impl App {
                             path.set_extension("ron");
                         }
                         self.save_to(path, then);
+                    }
+                    (
+                        Some(path),
+                        Some(Modal::Path(PathPrompt {
+                            purpose: PromptFor::Export(format),
+                            ..
+                        })),
+                        Pick::Export(picked),
+                    ) if format == picked => {
+                        self.dialog_note = None;
+                        // An existing file is asked about here too: not every
+                        // desktop's dialog asks before a file is replaced.
+                        self.run_command(super::AppCommand::ExportTo {
+                            format,
+                            path,
+                            replace: false,
+                        });
                     }
                     // Nothing chosen: the typed path stays, and says why it is there.
                     (None, modal, _) => {

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use egui::Key;
 
-use super::files::Pick;
+use super::files::{Pick, export_words};
 use super::{App, AppCommand, PendingAction, visible_text};
+use crate::export::Format;
 
 /// The dialog in front of the window, if any.
 #[derive(Clone, Debug)]
@@ -22,6 +23,11 @@ pub(super) enum Modal {
     Shortcuts,
     /// Clearing the session's log loses its recording: asked first.
     ClearLog,
+    /// An export's file exists: replaced only when the person says so.
+    ReplaceExport {
+        format: Format,
+        path: PathBuf,
+    },
 }
 
 /// The path box: what is typed, and what the path is for.
@@ -38,13 +44,15 @@ pub(super) enum PromptFor {
     Open,
     /// Where to save the session, then what to do.
     SaveAs { then: Option<PendingAction> },
+    /// Where to write an export of the session.
+    Export(Format),
 }
 
 /// The words of a path prompt for its purpose.
 struct PromptWords {
     id: &'static str,
-    heading: &'static str,
-    field_hint: &'static str,
+    heading: String,
+    field_hint: String,
     go: &'static str,
     go_hint: &'static str,
     browse_hint: &'static str,
@@ -56,8 +64,8 @@ impl PromptFor {
         match self {
             PromptFor::Open => PromptWords {
                 id: "open path",
-                heading: "Open a session",
-                field_hint: "The path of a .ron session file",
+                heading: "Open a session".into(),
+                field_hint: "The path of a .ron session file".into(),
                 go: "Open",
                 go_hint: "Open this file",
                 browse_hint: "Pick the file in your system's file dialog",
@@ -65,13 +73,25 @@ impl PromptFor {
             },
             PromptFor::SaveAs { .. } => PromptWords {
                 id: "save as path",
-                heading: "Save the session as",
-                field_hint: "Where to save: a path ending in .ron",
+                heading: "Save the session as".into(),
+                field_hint: "Where to save: a path ending in .ron".into(),
                 go: "Save here",
                 go_hint: "Save to this file",
                 browse_hint: "Pick the place in your system's file dialog",
                 cancel_hint: "Save nothing",
             },
+            PromptFor::Export(format) => {
+                let (label, extension, holds) = export_words(*format);
+                PromptWords {
+                    id: "export path",
+                    heading: format!("Export as {label}"),
+                    field_hint: format!("Where to write {holds}: a path ending in .{extension}"),
+                    go: "Export here",
+                    go_hint: "Write the export to this file (an existing file is replaced only when you say so)",
+                    browse_hint: "Pick the place in your system's file dialog",
+                    cancel_hint: "Export nothing",
+                }
+            }
         }
     }
 
@@ -89,6 +109,17 @@ impl PromptFor {
                     then: then.clone(),
                 }
             }
+            PromptFor::Export(format) => {
+                let mut target = PathBuf::from(path.trim());
+                if target.extension().is_none() {
+                    target.set_extension(export_words(*format).1);
+                }
+                AppCommand::ExportTo {
+                    format: *format,
+                    path: target,
+                    replace: false,
+                }
+            }
         }
     }
 
@@ -103,6 +134,16 @@ impl PromptFor {
             PromptFor::SaveAs { .. } => AppCommand::Browse {
                 pick: Pick::SaveAs,
                 folder: sessions_dir.to_owned(),
+                name: Path::new(path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned()),
+            },
+            PromptFor::Export(format) => AppCommand::Browse {
+                pick: Pick::Export(*format),
+                folder: Path::new(path.trim())
+                    .parent()
+                    .filter(|p| p.is_dir())
+                    .map_or_else(|| sessions_dir.to_owned(), Path::to_path_buf),
                 name: Path::new(path)
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned()),
@@ -154,6 +195,52 @@ impl App {
                 close = self.path_prompt(ctx, &mut prompt, commands);
                 if !close {
                     self.modal = Some(Modal::Path(prompt));
+                }
+            }
+            Modal::ReplaceExport { format, path } => {
+                let response =
+                    egui::Modal::new(egui::Id::unique("replace export")).show(ctx, |ui| {
+                        ui.heading("Replace the file?");
+                        ui.label(format!(
+                            "{} exists already. Replace it with the {} export?",
+                            crate::model::display::escape_controls(&path.display().to_string()),
+                            export_words(format).0
+                        ));
+                        ui.horizontal(|ui| {
+                            if ui
+                                .button("Replace")
+                                .on_hover_text("Write the export over this file")
+                                .clicked()
+                            {
+                                close = true;
+                                commands.push(AppCommand::ExportTo {
+                                    format,
+                                    path: path.clone(),
+                                    replace: true,
+                                });
+                            }
+                            if ui
+                                .button("Choose another")
+                                .on_hover_text("Back to the path, to pick another file")
+                                .clicked()
+                            {
+                                close = true;
+                                commands.push(AppCommand::ExportAt {
+                                    format,
+                                    path: path.clone(),
+                                });
+                            }
+                            if ui
+                                .button("Cancel")
+                                .on_hover_text("Export nothing, keep the file")
+                                .clicked()
+                            {
+                                close = true;
+                            }
+                        });
+                    });
+                if response.should_close() {
+                    close = true;
                 }
             }
             Modal::Recovery { original } => {
@@ -258,7 +345,7 @@ impl App {
         let words = prompt.purpose.words();
         let mut close = false;
         egui::Modal::new(egui::Id::unique(words.id)).show(ctx, |ui| {
-            ui.heading(words.heading);
+            ui.heading(&words.heading);
             let label = ui.label("Path");
             // Read before the field: a single-line field takes the
             // Enter that ends its editing.
@@ -271,7 +358,7 @@ impl App {
                         .layouter(&mut visible_text::layouter(false)),
                 )
                 .labelled_by(label.id)
-                .on_hover_text(words.field_hint);
+                .on_hover_text(&words.field_hint);
             // Before focus is asked back below: a field that gave up
             // its focus to Enter has it again after that.
             let enter = field.lost_focus() && enter_pressed;

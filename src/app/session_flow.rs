@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use super::document::Document;
-use super::files::Pick;
+use super::files::{Pick, export_words};
 use super::modals::{Modal, PathPrompt, PromptFor};
 use super::{APP_ID, App, PendingAction};
 use crate::engine::EndpointId;
+use crate::export::Format;
 use crate::model::{KindTag, Session};
 
 impl App {
@@ -219,5 +220,52 @@ impl App {
         // The system's dialog at once where there is one; the box stays beside
         // it for a typed path.
         self.pick_file(Pick::Open, start, None);
+    }
+
+    /// The export's path prompt for `format`, at `path` or at a suggested
+    /// file: beside the session's file, or (for a new session or a template,
+    /// whose folder is the program's) in the person's own folder.
+    pub(super) fn open_export(&mut self, format: Format, path: Option<PathBuf>) {
+        let extension = export_words(format).1;
+        let path = path.unwrap_or_else(|| {
+            let (stem, _) = self.export_names();
+            let folder = match &self.doc.path {
+                Some(p) if !self.doc.template => p.parent().map(Path::to_path_buf),
+                _ => None,
+            }
+            .or_else(|| Some(self.own_sessions_dir()).filter(|d| d.is_dir()))
+            .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+            .unwrap_or_else(|| self.config.sessions_dir.clone());
+            folder.join(format!("{stem}.{extension}"))
+        });
+        let folder = path
+            .parent()
+            .filter(|p| p.is_dir())
+            .map_or_else(|| self.config.sessions_dir.clone(), Path::to_path_buf);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        self.modal = Some(Modal::Path(PathPrompt {
+            path: path.to_string_lossy().into_owned(),
+            purpose: PromptFor::Export(format),
+        }));
+        self.pick_file(Pick::Export(format), folder, name);
+    }
+
+    /// The name an export gives the session (its file's name, as `sockbench
+    /// export` takes it) and the endpoint a Python export is of (the
+    /// selected one, as the Python tab shows it).
+    pub(super) fn export_names(&self) -> (String, Option<String>) {
+        let name = self
+            .doc
+            .path
+            .as_ref()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "untitled".into());
+        let endpoint = self
+            .doc
+            .endpoints
+            .get(self.doc.selected)
+            .map(|e| e.form.name.trim().to_owned());
+        (name, endpoint)
     }
 }
