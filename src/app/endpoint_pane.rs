@@ -661,6 +661,13 @@ impl App {
                         load_bytes = Some(item.payload.bytes().to_vec());
                     }
                 }
+                if ui
+                    .button("✏ Rename, delete, reorder…")
+                    .on_hover_text("The library window: rename, delete and move entries")
+                    .clicked()
+                {
+                    commands.push(AppCommand::OpenLibrary);
+                }
                 ui.separator();
                 let label = ui.label("Name");
                 ui.add(

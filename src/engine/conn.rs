@@ -18,6 +18,7 @@ use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::net::EndpointCtx;
@@ -87,6 +88,8 @@ pub(crate) enum ConnCommand {
     /// connection has a queue (32 slots of 16 bytes, not of 72).
     Send(Box<Outgoing>),
     SetNoDelay(bool),
+    /// Read nothing for this long (zero: read again now).
+    PauseReads(std::time::Duration),
     HalfClose,
     /// Write what is queued before this, send FIN, wait briefly for the peer's FIN.
     Close,
@@ -298,6 +301,8 @@ pub(crate) async fn run<S: Transport>(
     // The payload being written, if any: when the connection ends before that
     // write finished, its `Sent` event needs a failure after it.
     let in_flight: std::sync::Arc<std::sync::Mutex<Option<usize>>> = Default::default();
+    // Until when the reader reads nothing (a pause asked for through the queue).
+    let (pause_tx, pause_rx) = tokio::sync::watch::channel::<Option<Instant>>(None);
     // Boxed, not stack-pinned, so the halves can be dropped (the socket closed)
     // before `Closed` is reported; built inside their boxes (separate
     // functions), so this future does not carry a second copy of each.
@@ -308,6 +313,7 @@ pub(crate) async fn run<S: Transport>(
         rd,
         commands_tx.clone(),
         handle.room.clone(),
+        pause_rx,
     ));
     let mut writer = Box::pin(write_loop(
         ctx.clone(),
@@ -316,6 +322,7 @@ pub(crate) async fn run<S: Transport>(
         wr,
         &mut commands,
         in_flight.clone(),
+        pause_tx,
     ));
     // A weak sender, so the queue still closes when the endpoint drops its handle
     // and the reader is done.
@@ -424,25 +431,63 @@ async fn read_loop<S: Transport>(
     mut rd: Half<S>,
     commands_tx: mpsc::UnboundedSender<ConnCommand>,
     room: Arc<Semaphore>,
+    mut pause_rx: tokio::sync::watch::Receiver<Option<Instant>>,
 ) -> ReadEnd {
     // Reads land in one buffer; each read is split off and frozen, shared
     // by its event, the caller's log and an echo (one copy per byte).
     let mut space = ReadRoom::new();
+    let mut paused = false;
+    // False once nobody can ask for a pause any more.
+    let mut watching = true;
     loop {
-        // A quiet connection holds no room while it waits for data.
-        let ready = std::future::poll_fn(|cx| {
-            let ready = rd.poll_read_ready(cx);
-            if ready.is_pending() {
-                space.release();
+        let until = *pause_rx.borrow_and_update();
+        if let Some(until) = until.filter(|u| *u > Instant::now()) {
+            paused = true;
+            space.release();
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                changed = pause_rx.changed(), if watching => watching = changed.is_ok(),
             }
-            ready
-        })
-        .await;
+            continue;
+        }
+        if std::mem::take(&mut paused) {
+            ctx.emit(EventKind::Note {
+                peer: Some(peer),
+                text: "reads again: the next read takes everything that waited in the \
+                       receive buffer"
+                    .into(),
+            });
+        }
+        // A quiet connection holds no room while it waits for data; a pause
+        // asked for meanwhile stops the wait.
+        let ready = tokio::select! {
+            biased;
+            changed = pause_rx.changed(), if watching => {
+                watching = changed.is_ok();
+                continue;
+            }
+            ready = std::future::poll_fn(|cx| {
+                let ready = rd.poll_read_ready(cx);
+                if ready.is_pending() {
+                    space.release();
+                }
+                ready
+            }) => ready,
+        };
         if let Err(e) = ready {
             return ReadEnd::Error(e);
         }
         let room_before = space.prepare();
-        match rd.read_buf(&mut space.buf).await {
+        // A read is cancel-safe: nothing read is lost when a pause stops it.
+        let read = tokio::select! {
+            biased;
+            changed = pause_rx.changed(), if watching => {
+                watching = changed.is_ok();
+                continue;
+            }
+            read = rd.read_buf(&mut space.buf) => read,
+        };
+        match read {
             Ok(0) => return ReadEnd::Eof,
             Ok(n) => {
                 let bytes = space.take(n, room_before);
@@ -491,6 +536,7 @@ async fn write_loop<S: Transport>(
     mut wr: Half<S>,
     commands: &mut mpsc::UnboundedReceiver<ConnCommand>,
     in_flight: Arc<Mutex<Option<usize>>>,
+    pause: tokio::sync::watch::Sender<Option<Instant>>,
 ) -> WriteEnd {
     let mut half_closed = false;
     while let Some(command) = commands.recv().await {
@@ -552,6 +598,20 @@ async fn write_loop<S: Transport>(
                     NetError::from_io(Operation::Configure, "TCP_NODELAY", &e),
                 ),
             },
+            ConnCommand::PauseReads(time) => {
+                pause.send_replace(Some(Instant::now() + time));
+                if !time.is_zero() {
+                    ctx.emit(EventKind::Note {
+                        peer: Some(peer),
+                        text: format!(
+                            "reads paused for {} ms: what {remote} sends meanwhile waits in \
+                             this machine's receive buffer (the kernel's), and the next read \
+                             takes all of it at once",
+                            time.as_millis()
+                        ),
+                    });
+                }
+            }
             ConnCommand::HalfClose if half_closed => {}
             ConnCommand::HalfClose => {
                 if let Err(e) = wr.shutdown().await {

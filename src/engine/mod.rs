@@ -121,6 +121,12 @@ pub enum Command {
     },
     /// Turn TCP_NODELAY on or off on the endpoint's connections, now and for new ones.
     SetNoDelay { id: EndpointId, on: bool },
+    /// Stop reading the endpoint's open TCP connections for `pause` (zero:
+    /// read again now). What arrives meanwhile waits in the kernel's receive
+    /// buffer, so several writes come back as one read (a teaching demo that
+    /// works every time). Each connection says so in a note, and again when
+    /// it reads again.
+    PauseReads { id: EndpointId, pause: Duration },
     /// Shut down the sending side of one TCP connection (half-close): the peer
     /// reads end-of-stream and can still send to us.
     HalfClose { id: EndpointId, peer: PeerId },
@@ -546,6 +552,7 @@ pub(crate) enum EndpointCommand {
         _held: Option<OwnedSemaphorePermit>,
     },
     SetNoDelay(bool),
+    PauseReads(Duration),
     HalfClose {
         peer: PeerId,
     },
@@ -700,6 +707,7 @@ fn route(
                 },
             ),
             Command::SetNoDelay { id, on } => (id, EndpointCommand::SetNoDelay(on)),
+            Command::PauseReads { id, pause } => (id, EndpointCommand::PauseReads(pause)),
             Command::HalfClose { id, peer } => (id, EndpointCommand::HalfClose { peer }),
             Command::Disconnect { id, peer, abort } => {
                 (id, EndpointCommand::Disconnect { peer, abort })

@@ -221,6 +221,7 @@ async fn serve_client<S: Transport>(
 fn route_client(ctx: &EndpointCtx, tx: &ConnHandle, command: EndpointCommand) {
     let conn_command = match command {
         EndpointCommand::SetNoDelay(on) => ConnCommand::SetNoDelay(on),
+        EndpointCommand::PauseReads(pause) => ConnCommand::PauseReads(pause),
         EndpointCommand::Send {
             to, bytes, split, ..
         } => match to {
@@ -578,6 +579,18 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
         EndpointCommand::SetNoDelay(on) => {
             for handle in peers.values() {
                 handle.send(ConnCommand::SetNoDelay(on));
+            }
+        }
+        EndpointCommand::PauseReads(_) if peers.is_empty() => ctx.failed(
+            None,
+            other(
+                Operation::Configure,
+                "no peer is connected yet: reads pause on open connections",
+            ),
+        ),
+        EndpointCommand::PauseReads(pause) => {
+            for handle in peers.values() {
+                handle.send(ConnCommand::PauseReads(pause));
             }
         }
         EndpointCommand::Send {
