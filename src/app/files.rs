@@ -202,6 +202,8 @@ impl Files {
                 .unwrap_or_default();
             let result = crate::persist::save(&file, &session)
                 .and_then(|()| crate::persist::write_atomic(&origin, origin_text.as_bytes()));
+            // Spilled bytes the copy read go back to the file, not the window's memory.
+            session.log.release_spilled_pages();
             FileMsg::Autosaved(result)
         });
         true
@@ -299,60 +301,48 @@ impl Files {
 }
 
 /// How many payload bytes the recovery copy keeps, at most. The copy is made
-/// on the UI thread: within the cap it is the log's cheap snapshot; beyond it,
-/// rows are copied up to the cap and the copy says what it left out.
+/// on the UI thread and is always a cheap snapshot of the log (full chunks
+/// shared, no payload copied); the file is written in the background.
 pub const RECOVERY_PAYLOAD_CAP: usize = 64 << 20;
 
 /// A copy of `log` for the recovery file: every row while the rows' bytes
 /// fit in `cap`, then one note row that says how many rows and bytes were
-/// left out. Endpoint and peer numbering stay as in `log`.
+/// left out. Endpoint and peer numbering stay as in `log`. The copy shares
+/// the log's bytes ([`TrafficLog::snapshot_first`]): making it copies rows'
+/// 32-byte entries, never their payloads.
 pub fn recovery_log(log: &TrafficLog, cap: usize) -> TrafficLog {
-    // Within the cap (the usual case) the copy is the log's own snapshot,
-    // which shares its full chunks instead of copying row by row.
-    if log.entries().iter().map(|e| e.len()).sum::<usize>() <= cap {
-        return log.snapshot();
-    }
-    let mut copy = TrafficLog::new();
-    for name in log.endpoints() {
-        copy.endpoint_index(name);
-    }
-    for peer in log.peers() {
-        // A later run of an endpoint numbers its peers again: a new record.
-        if copy.find_peer(peer.endpoint, peer.number).is_some() {
-            copy.new_run(peer.endpoint);
-        }
-        copy.peer_index(peer.endpoint, peer.number, &peer.remote);
-    }
     let mut kept = 0usize;
-    for (i, e) in log.entries().iter().enumerate() {
-        if kept + e.len() > cap {
-            let rest = &log.entries()[i..];
-            let bytes: usize = rest.iter().map(|e| e.len()).sum();
-            let cap_text = if cap >= 1 << 20 && cap.is_multiple_of(1 << 20) {
-                format!("{} MiB", cap >> 20)
-            } else {
-                format!("{cap} bytes")
-            };
-            let note = format!(
-                "recovery copy: {} from here on ({bytes} bytes) left out; the autosave keeps at most {cap_text} of payloads",
-                if rest.len() == 1 {
-                    "1 row".to_owned()
-                } else {
-                    format!("{} rows", rest.len())
-                },
-            );
-            copy.push(
-                e.at(),
-                e.endpoint,
-                NO_PEER,
-                EntryKind::Note,
-                note.as_bytes(),
-            );
-            break;
-        }
-        kept += e.len();
-        copy.push(e.at(), e.endpoint, e.peer, e.kind, log.bytes_of(e));
-    }
+    let cut = log.entries().iter().position(|e| {
+        kept = kept.saturating_add(e.len());
+        kept > cap
+    });
+    let Some(i) = cut else {
+        return log.snapshot();
+    };
+    let mut copy = log.snapshot_first(i);
+    let rest = &log.entries()[i..];
+    let e = rest[0];
+    let bytes: usize = rest.iter().map(|e| e.len()).sum();
+    let cap_text = if cap >= 1 << 20 && cap.is_multiple_of(1 << 20) {
+        format!("{} MiB", cap >> 20)
+    } else {
+        format!("{cap} bytes")
+    };
+    let note = format!(
+        "recovery copy: {} from here on ({bytes} bytes) left out; the autosave keeps at most {cap_text} of payloads",
+        if rest.len() == 1 {
+            "1 row".to_owned()
+        } else {
+            format!("{} rows", rest.len())
+        },
+    );
+    copy.push(
+        e.at(),
+        e.endpoint,
+        NO_PEER,
+        EntryKind::Note,
+        note.as_bytes(),
+    );
     copy
 }
 
@@ -503,6 +493,28 @@ mod tests {
         let whole = recovery_log(&log, 1 << 20);
         assert_eq!(whole.entries(), log.entries());
         assert_eq!(whole.data_bytes(), log.data_bytes());
+    }
+
+    #[test]
+    fn a_capped_recovery_copy_shares_the_logs_bytes_instead_of_copying_them() {
+        let mut log = TrafficLog::new();
+        let a = log.endpoint_index("a");
+        let at = chrono::Utc::now();
+        // Rows of 256 KiB: the first chunks are full (shared) by the end.
+        for i in 0..40u8 {
+            log.push(at, a, NO_PEER, EntryKind::Received, &[i; 256 * 1024]);
+        }
+        let copy = recovery_log(&log, 4 << 20);
+        assert_eq!(copy.len(), 16 + 1, "16 rows fit in 4 MiB, then the note");
+        for i in 0..8 {
+            assert_eq!(
+                copy.data(i).as_ptr(),
+                log.data(i).as_ptr(),
+                "row {i}'s bytes are the log's, not a copy made on the UI thread"
+            );
+        }
+        assert_eq!(copy.data(15), log.data(15));
+        assert_eq!(copy.entry(16).unwrap().kind, EntryKind::Note);
     }
 
     #[test]

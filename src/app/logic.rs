@@ -14,7 +14,11 @@ use super::{
 impl App {
     /// One frame's logic: called by `eframe::App::logic`.
     pub(super) fn logic_frame(&mut self, ctx: &egui::Context) {
+        let drain_started = Instant::now();
         self.drain_events(ctx);
+        if self.frame_log.is_on() {
+            self.log_frame(ctx, drain_started.elapsed());
+        }
         for msg in self.file_messages() {
             self.handle_file_message(msg);
         }
@@ -55,6 +59,36 @@ impl App {
                 self.modal = Some(Modal::Unsaved(PendingAction::Quit));
             }
         }
+    }
+
+    /// Writes this frame's line to the frame log (see [`super::frame_log`]).
+    fn log_frame(&mut self, ctx: &egui::Context, drain: Duration) {
+        let (sent_bytes, received_bytes) = self.doc.endpoints.iter().fold((0, 0), |acc, e| {
+            (acc.0 + e.totals.sent_bytes, acc.1 + e.totals.received_bytes)
+        });
+        let presses = ctx.input(|i| {
+            i.events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        egui::Event::PointerButton {
+                            button: egui::PointerButton::Primary,
+                            pressed: true,
+                            ..
+                        }
+                    )
+                })
+                .count() as u64
+        });
+        let facts = super::frame_log::FrameFacts {
+            drain,
+            events: self.last_drain.events,
+            sent_bytes,
+            received_bytes,
+            view: View::ALL.iter().position(|v| *v == self.view).unwrap_or(0),
+        };
+        self.frame_log.record(facts, presses);
     }
 
     /// Drains engine events within the frame's [`DrainBudget`]; when the
@@ -239,8 +273,9 @@ impl App {
             return;
         }
         self.last_autosave = Instant::now();
-        // Payloads beyond the cap stay out of the copy (it is made here, on the
-        // UI thread), and the copy says so in a note row.
+        // A snapshot (it shares the log's bytes, so it is cheap to make here,
+        // on the UI thread), written in the background; payloads beyond the
+        // cap stay out of the file, and the copy says so in a note row.
         let log = files::recovery_log(&self.doc.session.log, self.autosave_payload_cap);
         if let Ok(session) = self.doc.to_session_with_log(log) {
             self.autosaved_change = self.doc.changes;

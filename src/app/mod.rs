@@ -25,6 +25,7 @@ pub mod document;
 pub mod endpoint_form;
 mod endpoint_pane;
 pub mod files;
+mod frame_log;
 pub mod inspector;
 mod launch;
 mod lesson_panel;
@@ -286,6 +287,8 @@ pub struct App {
     last_drain: DrainReport,
     /// Events handed in by [`App::inject_events`], drained before the engine's.
     injected: std::collections::VecDeque<crate::engine::Event>,
+    /// One line per frame to `$SOCKBENCH_FRAME_LOG`, for measurements.
+    frame_log: frame_log::FrameLog,
 }
 
 /// Lesson steps done, for the log state they were worked out from.
@@ -381,6 +384,7 @@ impl App {
             drain_budget: DrainBudget::default(),
             last_drain: DrainReport::default(),
             injected: Default::default(),
+            frame_log: frame_log::FrameLog::from_env(),
         };
         app.list_sessions();
         app.look_for_recovery();

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use egui::{Align2, FontId, Pos2, Rect, Sense, Stroke, Ui, pos2, vec2};
 
 use super::log_view::kind_color;
-use crate::export::sequence::{MessageKind, Sequence, sequence};
+use crate::export::sequence::{MessageKind, Sequence, payload_label, sequence_with};
 use crate::model::TrafficLog;
 use crate::model::display::escape_controls;
 use crate::model::log::EntryKind;
@@ -18,6 +18,13 @@ const HEADER: f32 = 34.0;
 #[derive(Default)]
 pub struct SequenceView {
     cache: Option<(u64, usize, Sequence)>,
+    /// Payload labels by log row, for the log generation in `labels_of`: the
+    /// diagram is built again each time the log grows (every frame under a
+    /// flood), and each payload is looked at once, not at every build.
+    labels: Vec<Option<String>>,
+    labels_of: u64,
+    /// Payload labels made so far (each reads its payload's first bytes).
+    labels_made: usize,
     /// When the diagram was last copied, for the "copied" mark.
     copied_at: Option<std::time::Instant>,
 }
@@ -26,7 +33,27 @@ impl SequenceView {
     fn sequence(&mut self, log: &TrafficLog) -> &Sequence {
         let key = (log.generation(), log.len());
         if self.cache.as_ref().is_none_or(|(g, n, _)| (*g, *n) != key) {
-            self.cache = Some((key.0, key.1, shown(sequence(log))));
+            if self.labels_of != key.0 {
+                self.labels.clear();
+                self.labels_of = key.0;
+            }
+            let labels = &mut self.labels;
+            let made = &mut self.labels_made;
+            labels.resize(key.1, None);
+            let seq = sequence_with(log, &mut |row, e| {
+                labels[row]
+                    .get_or_insert_with(|| {
+                        *made += 1;
+                        payload_label(log, e)
+                    })
+                    .clone()
+            });
+            // Labels of rows already spilled read their first bytes from the
+            // spill file: those pages go back at once.
+            if log.spilled_pages_read() {
+                log.release_spilled_pages();
+            }
+            self.cache = Some((key.0, key.1, shown(seq)));
         }
         &self.cache.as_ref().expect("filled above").2
     }
@@ -210,5 +237,46 @@ fn dashed(painter: &egui::Painter, a: Pos2, b: Pos2, stroke: Stroke) {
             stroke,
         );
         x += 10.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::log::{LogBudget, NO_PEER, Overflow};
+
+    #[test]
+    fn a_diagram_built_again_as_the_log_grows_reads_no_old_payload_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = TrafficLog::with_budget(LogBudget::new(0, Overflow::Spill))
+            .spill_in(vec![dir.path().to_path_buf()]);
+        let ep = log.endpoint_index("client");
+        let peer = log.peer_index(ep, 0, "127.0.0.1:9");
+        let at = chrono::Utc::now();
+        log.push(at, ep, NO_PEER, EntryKind::Listening, b"127.0.0.1:8");
+        for i in 0..25u8 {
+            log.push(at, ep, peer, EntryKind::Sent, &[b'a' + i; 1 << 20]);
+        }
+        let mut view = SequenceView::default();
+        let arrows = view.sequence(&log).messages.len();
+        assert!(arrows >= 25, "{arrows}");
+        assert_eq!(view.labels_made, 25);
+        assert!(
+            !log.spilled_pages_read(),
+            "the spilled pages the labels read were given back"
+        );
+        log.push(at, ep, peer, EntryKind::Sent, b"one more");
+        assert_eq!(view.sequence(&log).messages.len(), arrows + 1);
+        assert_eq!(
+            view.labels_made, 26,
+            "building the diagram again looked at the earlier payloads again"
+        );
+        let labels: Vec<&str> = view
+            .sequence(&log)
+            .messages
+            .iter()
+            .map(|m| m.label.as_str())
+            .collect();
+        assert!(labels.iter().any(|l| l.starts_with("\"aaaa")), "{labels:?}");
     }
 }

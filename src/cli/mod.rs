@@ -132,7 +132,14 @@ pub fn run(job: Job, runtime: &tokio::runtime::Runtime) -> i32 {
             errors.finish()
         }
         Job::Connect(r) => runtime.block_on(drive::connect(r)),
-        Job::Listen(r) => runtime.block_on(drive::listen(r)),
+        // On a worker, beside the connections: an event then wakes a task of
+        // the same thread instead of unparking the main thread (a futex call
+        // and a context switch per read under a flood).
+        Job::Listen(r) => match runtime.block_on(runtime.spawn(drive::listen(r))) {
+            Ok(status) => status,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => EXIT_NETWORK,
+        },
         Job::Relay(r) => runtime.block_on(drive::relay(*r)),
         Job::Replay(r) => runtime.block_on(replay::replay(r)),
         Job::Export(r) => {

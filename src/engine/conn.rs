@@ -25,22 +25,38 @@ use super::net::EndpointCtx;
 use super::{CLOSE_GRACE, EventKind, NetError, OUT_QUEUE, Operation, PeerId, Split, classify};
 use crate::model::{Direction, ErrorKind};
 
-/// The largest read; one read becomes one `Traffic` event.
+/// Room for any datagram (UDP and the replay player read into this much).
 pub(crate) const READ_BUFFER: usize = 64 * 1024;
 
+/// The largest read of a stream; one read becomes one `Traffic` event. As
+/// large as python asyncio's reads: a flood costs a quarter of the reads,
+/// events and echo writes that 64 KiB reads cost.
+pub(crate) const STREAM_READ: usize = 256 * 1024;
+
 /// The first reads of a connection ask this much room; the room doubles (up
-/// to [`READ_BUFFER`]) while reads fill it, so an idle connection stays small.
+/// to [`STREAM_READ`]) while reads fill it, so a quiet connection stays small.
 const FIRST_READ: usize = 8 * 1024;
 
 /// A stream over one TCP socket (plain, or TLS on top), whose socket options
 /// can be set without duplicating its descriptor.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn tcp(&self) -> &TcpStream;
+
+    /// Ready when a read may find data, so the reader asks for room only
+    /// then. A TLS stream may hold decrypted bytes the socket no longer
+    /// shows, so it is always ready (its reads wait inside).
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl Transport for TcpStream {
     fn tcp(&self) -> &TcpStream {
         self
+    }
+
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
     }
 }
 
@@ -68,7 +84,9 @@ pub(crate) struct Outgoing {
 /// What a connection is asked to do, in order.
 #[derive(Debug)]
 pub(crate) enum ConnCommand {
-    Send(Outgoing),
+    /// Boxed: a queue's slots are as large as its largest command, and every
+    /// connection has a queue (32 slots of 16 bytes, not of 72).
+    Send(Box<Outgoing>),
     SetNoDelay(bool),
     /// Read nothing for this long (zero: read again now).
     PauseReads(std::time::Duration),
@@ -118,11 +136,11 @@ impl ConnHandle {
             .clone()
             .try_acquire_many_owned(out_charge(bytes.len()))
         {
-            Ok(held) => self.send(ConnCommand::Send(Outgoing {
+            Ok(held) => self.send(ConnCommand::Send(Box::new(Outgoing {
                 bytes,
                 split,
                 held: Some(held),
-            })),
+            }))),
             Err(_) => {
                 let waiting = OUT_QUEUE.saturating_sub(self.room.available_permits());
                 ctx.failed(
@@ -161,6 +179,10 @@ impl<S> Half<S> {
 }
 
 impl<S: Transport> Half<S> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.lock().poll_read_ready(cx)
+    }
+
     pub(crate) fn socket<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
         let stream = self.lock();
         f(SockRef::from(stream.tcp()))
@@ -217,6 +239,57 @@ enum WriteEnd {
     Orphaned,
 }
 
+/// The room a connection reads into. None while the connection is quiet:
+/// room is asked for only once the socket has data, and given back when a
+/// read finds the socket empty again, so thousands of idle connections hold
+/// no read buffers. While reads fill it, the room doubles from
+/// [`FIRST_READ`] up to [`STREAM_READ`].
+struct ReadRoom {
+    buf: BytesMut,
+    want: usize,
+}
+
+impl ReadRoom {
+    fn new() -> ReadRoom {
+        ReadRoom {
+            buf: BytesMut::new(),
+            want: FIRST_READ,
+        }
+    }
+
+    /// Makes room for the next read (reusing the buffer when every earlier
+    /// read's bytes are gone) and returns how much there is.
+    fn prepare(&mut self) -> usize {
+        if self.buf.capacity() - self.buf.len() < self.want / 4 {
+            self.buf.reserve(self.want);
+        }
+        self.buf.capacity() - self.buf.len()
+    }
+
+    /// The `n` bytes just read into `room`, split off to be shared by the
+    /// event, the log and an echo.
+    fn take(&mut self, n: usize, room: usize) -> Bytes {
+        if n == room {
+            self.want = (self.want * 2).min(STREAM_READ);
+        }
+        self.buf.split().freeze()
+    }
+
+    /// The socket has nothing to read: the room goes (bytes already taken
+    /// keep their share of it until they are dropped).
+    fn release(&mut self) {
+        if self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Bytes of room held now.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+}
+
 /// Runs the connection until it is over, then emits `Closed`. `handle` is
 /// the endpoint's handle of this connection (echoes are queued through it),
 /// `commands` its queue.
@@ -229,209 +302,40 @@ pub(crate) async fn run<S: Transport>(
     mut commands: mpsc::UnboundedReceiver<ConnCommand>,
     token: CancellationToken,
 ) {
-    let (mut rd, mut wr) = halves(stream);
+    let (rd, wr) = halves(stream);
     let commands_tx = handle.commands.clone();
-    // Until when the reader reads nothing (a pause asked for through the queue).
-    let (pause_tx, mut pause_rx) = tokio::sync::watch::channel::<Option<Instant>>(None);
-
-    let reader = {
-        let ctx = ctx.clone();
-        let commands_tx = commands_tx.clone();
-        let room = handle.room.clone();
-        async move {
-            // Reads land in one buffer; each read is split off and frozen, shared
-            // by its event, the caller's log and an echo (one copy per byte).
-            let mut buf = BytesMut::new();
-            let mut want = FIRST_READ;
-            let mut paused = false;
-            // False once nobody can ask for a pause any more.
-            let mut watching = true;
-            loop {
-                let until = *pause_rx.borrow_and_update();
-                if let Some(until) = until.filter(|u| *u > Instant::now()) {
-                    paused = true;
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(until) => {}
-                        changed = pause_rx.changed(), if watching => watching = changed.is_ok(),
-                    }
-                    continue;
-                }
-                if std::mem::take(&mut paused) {
-                    ctx.emit(EventKind::Note {
-                        peer: Some(peer),
-                        text: "reads again: the next read takes everything that waited in the \
-                               receive buffer"
-                            .into(),
-                    });
-                }
-                if buf.capacity() - buf.len() < want / 4 {
-                    buf.reserve(want);
-                }
-                let room_before = buf.capacity() - buf.len();
-                // A pause asked for while waiting for data stops the wait
-                // (a read is cancel-safe: nothing read is lost).
-                let read = tokio::select! {
-                    biased;
-                    changed = pause_rx.changed(), if watching => {
-                        watching = changed.is_ok();
-                        continue;
-                    }
-                    read = rd.read_buf(&mut buf) => read,
-                };
-                match read {
-                    Ok(0) => return ReadEnd::Eof,
-                    Ok(n) => {
-                        if n == room_before {
-                            want = (want * 2).min(READ_BUFFER);
-                        }
-                        let bytes = buf.split().freeze();
-                        let answer = ctx.reply.answer(&bytes);
-                        // Waits while the caller is a budget behind: no read meanwhile.
-                        ctx.emitter
-                            .emit_received(
-                                ctx.id,
-                                EventKind::Traffic {
-                                    peer,
-                                    remote,
-                                    dir: Direction::Received,
-                                    bytes,
-                                },
-                            )
-                            .await;
-                        if let Some(answer) = answer {
-                            // Waits for room in the outgoing queue: a peer that does
-                            // not read what we echo is not read either.
-                            let Ok(held) = room
-                                .clone()
-                                .acquire_many_owned(out_charge(answer.len()))
-                                .await
-                            else {
-                                continue;
-                            };
-                            let _ = commands_tx.send(ConnCommand::Send(Outgoing {
-                                bytes: answer,
-                                split: Split::WHOLE,
-                                held: Some(held),
-                            }));
-                        }
-                    }
-                    // A TLS peer that closes without close_notify (as many do) has still ended.
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return ReadEnd::Eof,
-                    Err(e) => return ReadEnd::Error(e),
-                }
-            }
-        }
-    };
     // The payload being written, if any: when the connection ends before that
     // write finished, its `Sent` event needs a failure after it.
     let in_flight: std::sync::Arc<std::sync::Mutex<Option<usize>>> = Default::default();
-    let writer = {
-        let ctx = ctx.clone();
-        let in_flight = in_flight.clone();
-        let commands = &mut commands;
-        let pause = &pause_tx;
-        async move {
-            let mut half_closed = false;
-            while let Some(command) = commands.recv().await {
-                match command {
-                    ConnCommand::Send(Outgoing { bytes, .. }) if half_closed => ctx.failed(
-                        Some(peer),
-                        NetError::new(
-                            ErrorKind::Other,
-                            Operation::Send,
-                            format!(
-                                "send {} bytes to {remote}: our sending side is shut down (half-closed)",
-                                bytes.len()
-                            ),
-                        ),
-                    ),
-                    ConnCommand::Send(Outgoing { bytes, split, held }) => {
-                        let pieces = split.pieces(&bytes);
-                        let last = pieces.len() - 1;
-                        for (i, piece) in pieces.into_iter().enumerate() {
-                            let piece = bytes.slice_ref(piece);
-                            // Reported as the write is handed to the socket: the reader
-                            // task may log the answer before this write call returns,
-                            // and a log where the answer comes first misleads. A failed
-                            // write is reported by the failure event that follows.
-                            ctx.emit(EventKind::Traffic {
-                                peer,
-                                remote,
-                                dir: Direction::Sent,
-                                bytes: piece.clone(),
-                            });
-                            swap_in_flight(&in_flight, Some(piece.len()));
-                            if let Err(e) = write_all_flush(&mut wr, &piece).await {
-                                return WriteEnd::Error(e);
-                            }
-                            swap_in_flight(&in_flight, None);
-                            if i < last && !split.gap.is_zero() {
-                                tokio::time::sleep(split.gap).await;
-                            }
-                        }
-                        // Written: its room in the queue is free again.
-                        drop(held);
-                    }
-                    ConnCommand::SetNoDelay(on) => match wr.socket(|s| s.set_tcp_nodelay(on)) {
-                        Ok(()) => ctx.emit(EventKind::Note {
-                            peer: Some(peer),
-                            text: format!(
-                                "TCP_NODELAY {}: small writes go out {}",
-                                if on { "on" } else { "off" },
-                                if on { "at once" } else { "coalesced while data is unacknowledged (Nagle)" }
-                            ),
-                        }),
-                        Err(e) => ctx.failed(Some(peer), NetError::from_io(Operation::Configure, "TCP_NODELAY", &e)),
-                    },
-                    ConnCommand::PauseReads(time) => {
-                        pause.send_replace(Some(Instant::now() + time));
-                        if !time.is_zero() {
-                            ctx.emit(EventKind::Note {
-                                peer: Some(peer),
-                                text: format!(
-                                    "reads paused for {} ms: what {remote} sends meanwhile waits in \
-                                     this machine's receive buffer (the kernel's), and the next read \
-                                     takes all of it at once",
-                                    time.as_millis()
-                                ),
-                            });
-                        }
-                    }
-                    ConnCommand::HalfClose if half_closed => {}
-                    ConnCommand::HalfClose => {
-                        if let Err(e) = wr.shutdown().await {
-                            return WriteEnd::ShutdownError(e);
-                        }
-                        half_closed = true;
-                        ctx.emit(EventKind::HalfClosed { peer });
-                    }
-                    ConnCommand::Close => {
-                        // Our FIN goes out now; the log shows who closed first.
-                        if !half_closed && wr.shutdown().await.is_ok() {
-                            ctx.emit(EventKind::HalfClosed { peer });
-                        }
-                        return WriteEnd::Closed;
-                    }
-                    ConnCommand::Abort => {
-                        // Linger 0 while the socket is surely open: its close sends a reset.
-                        let _ = wr.socket(|s| s.set_linger(Some(std::time::Duration::ZERO)));
-                        return WriteEnd::Aborted;
-                    }
-                }
-            }
-            WriteEnd::Orphaned
-        }
-    };
+    // Until when the reader reads nothing (a pause asked for through the queue).
+    let (pause_tx, pause_rx) = tokio::sync::watch::channel::<Option<Instant>>(None);
+    // Boxed, not stack-pinned, so the halves can be dropped (the socket closed)
+    // before `Closed` is reported; built inside their boxes (separate
+    // functions), so this future does not carry a second copy of each.
+    let mut reader = Box::pin(read_loop(
+        ctx.clone(),
+        peer,
+        remote,
+        rd,
+        commands_tx.clone(),
+        handle.room.clone(),
+        pause_rx,
+    ));
+    let mut writer = Box::pin(write_loop(
+        ctx.clone(),
+        peer,
+        remote,
+        wr,
+        &mut commands,
+        in_flight.clone(),
+        pause_tx,
+    ));
     // A weak sender, so the queue still closes when the endpoint drops its handle
     // and the reader is done.
     let queue = commands_tx.downgrade();
     drop(commands_tx);
     drop(handle);
 
-    // Boxed, not stack-pinned, so the halves can be dropped (the socket closed)
-    // before `Closed` is reported.
-    let mut reader = Box::pin(reader);
-    let mut writer = Box::pin(writer);
     let mut reading = true;
     let mut aborted = false;
     loop {
@@ -506,7 +410,8 @@ pub(crate) async fn run<S: Transport>(
     }
     commands.close();
     while let Ok(command) = commands.try_recv() {
-        if let ConnCommand::Send(Outgoing { bytes, .. }) = command {
+        if let ConnCommand::Send(outgoing) = command {
+            let bytes = &outgoing.bytes;
             ctx.failed(
                 Some(peer),
                 NetError::new(
@@ -521,6 +426,221 @@ pub(crate) async fn run<S: Transport>(
         }
     }
     ctx.emit(EventKind::Closed { peer, aborted });
+}
+
+/// Reads until the peer closes or a read fails; queues an echo (or a rule's
+/// answer) for each read.
+async fn read_loop<S: Transport>(
+    ctx: EndpointCtx,
+    peer: PeerId,
+    remote: SocketAddr,
+    mut rd: Half<S>,
+    commands_tx: mpsc::UnboundedSender<ConnCommand>,
+    room: Arc<Semaphore>,
+    mut pause_rx: tokio::sync::watch::Receiver<Option<Instant>>,
+) -> ReadEnd {
+    // Reads land in one buffer; each read is split off and frozen, shared
+    // by its event, the caller's log and an echo (one copy per byte).
+    let mut space = ReadRoom::new();
+    let mut paused = false;
+    // False once nobody can ask for a pause any more.
+    let mut watching = true;
+    loop {
+        let until = *pause_rx.borrow_and_update();
+        if let Some(until) = until.filter(|u| *u > Instant::now()) {
+            paused = true;
+            space.release();
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                changed = pause_rx.changed(), if watching => watching = changed.is_ok(),
+            }
+            continue;
+        }
+        if std::mem::take(&mut paused) {
+            ctx.emit(EventKind::Note {
+                peer: Some(peer),
+                text: "reads again: the next read takes everything that waited in the \
+                       receive buffer"
+                    .into(),
+            });
+        }
+        // A quiet connection holds no room while it waits for data; a pause
+        // asked for meanwhile stops the wait.
+        let ready = tokio::select! {
+            biased;
+            changed = pause_rx.changed(), if watching => {
+                watching = changed.is_ok();
+                continue;
+            }
+            ready = std::future::poll_fn(|cx| {
+                let ready = rd.poll_read_ready(cx);
+                if ready.is_pending() {
+                    space.release();
+                }
+                ready
+            }) => ready,
+        };
+        if let Err(e) = ready {
+            return ReadEnd::Error(e);
+        }
+        let room_before = space.prepare();
+        // A read is cancel-safe: nothing read is lost when a pause stops it.
+        let read = tokio::select! {
+            biased;
+            changed = pause_rx.changed(), if watching => {
+                watching = changed.is_ok();
+                continue;
+            }
+            read = rd.read_buf(&mut space.buf) => read,
+        };
+        match read {
+            Ok(0) => return ReadEnd::Eof,
+            Ok(n) => {
+                let bytes = space.take(n, room_before);
+                let answer = ctx.reply.answer(&bytes);
+                // Waits while the caller is a budget behind: no read meanwhile.
+                ctx.emitter
+                    .emit_received(
+                        ctx.id,
+                        EventKind::Traffic {
+                            peer,
+                            remote,
+                            dir: Direction::Received,
+                            bytes,
+                        },
+                    )
+                    .await;
+                if let Some(answer) = answer {
+                    // Waits for room in the outgoing queue: a peer that does
+                    // not read what we echo is not read either.
+                    let Ok(held) = room
+                        .clone()
+                        .acquire_many_owned(out_charge(answer.len()))
+                        .await
+                    else {
+                        continue;
+                    };
+                    let _ = commands_tx.send(ConnCommand::Send(Box::new(Outgoing {
+                        bytes: answer,
+                        split: Split::WHOLE,
+                        held: Some(held),
+                    })));
+                }
+            }
+            // A TLS peer that closes without close_notify (as many do) has still ended.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return ReadEnd::Eof,
+            Err(e) => return ReadEnd::Error(e),
+        }
+    }
+}
+
+/// Carries out the connection's commands in order until it is closed.
+async fn write_loop<S: Transport>(
+    ctx: EndpointCtx,
+    peer: PeerId,
+    remote: SocketAddr,
+    mut wr: Half<S>,
+    commands: &mut mpsc::UnboundedReceiver<ConnCommand>,
+    in_flight: Arc<Mutex<Option<usize>>>,
+    pause: tokio::sync::watch::Sender<Option<Instant>>,
+) -> WriteEnd {
+    let mut half_closed = false;
+    while let Some(command) = commands.recv().await {
+        match command {
+            ConnCommand::Send(outgoing) if half_closed => ctx.failed(
+                Some(peer),
+                NetError::new(
+                    ErrorKind::Other,
+                    Operation::Send,
+                    format!(
+                        "send {} bytes to {remote}: our sending side is shut down (half-closed)",
+                        outgoing.bytes.len()
+                    ),
+                ),
+            ),
+            ConnCommand::Send(outgoing) => {
+                let Outgoing { bytes, split, held } = *outgoing;
+                let pieces = split.pieces(&bytes);
+                let last = pieces.len() - 1;
+                for (i, piece) in pieces.into_iter().enumerate() {
+                    let piece = bytes.slice_ref(piece);
+                    // Reported as the write is handed to the socket: the reader
+                    // task may log the answer before this write call returns,
+                    // and a log where the answer comes first misleads. A failed
+                    // write is reported by the failure event that follows.
+                    ctx.emit(EventKind::Traffic {
+                        peer,
+                        remote,
+                        dir: Direction::Sent,
+                        bytes: piece.clone(),
+                    });
+                    swap_in_flight(&in_flight, Some(piece.len()));
+                    if let Err(e) = write_all_flush(&mut wr, &piece).await {
+                        return WriteEnd::Error(e);
+                    }
+                    swap_in_flight(&in_flight, None);
+                    if i < last && !split.gap.is_zero() {
+                        tokio::time::sleep(split.gap).await;
+                    }
+                }
+                // Written: its room in the queue is free again.
+                drop(held);
+            }
+            ConnCommand::SetNoDelay(on) => match wr.socket(|s| s.set_tcp_nodelay(on)) {
+                Ok(()) => ctx.emit(EventKind::Note {
+                    peer: Some(peer),
+                    text: format!(
+                        "TCP_NODELAY {}: small writes go out {}",
+                        if on { "on" } else { "off" },
+                        if on {
+                            "at once"
+                        } else {
+                            "coalesced while data is unacknowledged (Nagle)"
+                        }
+                    ),
+                }),
+                Err(e) => ctx.failed(
+                    Some(peer),
+                    NetError::from_io(Operation::Configure, "TCP_NODELAY", &e),
+                ),
+            },
+            ConnCommand::PauseReads(time) => {
+                pause.send_replace(Some(Instant::now() + time));
+                if !time.is_zero() {
+                    ctx.emit(EventKind::Note {
+                        peer: Some(peer),
+                        text: format!(
+                            "reads paused for {} ms: what {remote} sends meanwhile waits in \
+                             this machine's receive buffer (the kernel's), and the next read \
+                             takes all of it at once",
+                            time.as_millis()
+                        ),
+                    });
+                }
+            }
+            ConnCommand::HalfClose if half_closed => {}
+            ConnCommand::HalfClose => {
+                if let Err(e) = wr.shutdown().await {
+                    return WriteEnd::ShutdownError(e);
+                }
+                half_closed = true;
+                ctx.emit(EventKind::HalfClosed { peer });
+            }
+            ConnCommand::Close => {
+                // Our FIN goes out now; the log shows who closed first.
+                if !half_closed && wr.shutdown().await.is_ok() {
+                    ctx.emit(EventKind::HalfClosed { peer });
+                }
+                return WriteEnd::Closed;
+            }
+            ConnCommand::Abort => {
+                // Linger 0 while the socket is surely open: its close sends a reset.
+                let _ = wr.socket(|s| s.set_linger(Some(std::time::Duration::ZERO)));
+                return WriteEnd::Aborted;
+            }
+        }
+    }
+    WriteEnd::Orphaned
 }
 
 /// Replaces the in-flight mark, returning the old one.
@@ -554,5 +674,52 @@ fn report_error(
             _ => format!("from {remote}"),
         };
         ctx.failed(Some(peer), NetError::from_io(op, target, e));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_room_is_held_only_while_data_flows() {
+        let mut room = ReadRoom::new();
+        assert_eq!(room.held(), 0, "no room before the socket has data");
+        let asked = room.prepare();
+        assert!(asked >= FIRST_READ);
+        // A short read: the socket is drained, the reader lets the room go.
+        room.buf.extend_from_slice(b"hello");
+        let bytes = room.take(5, asked);
+        assert_eq!(&bytes[..], b"hello");
+        room.release();
+        assert_eq!(room.held(), 0, "a quiet connection holds no read room");
+        assert_eq!(room.want, FIRST_READ, "a short read does not grow the room");
+    }
+
+    #[test]
+    fn read_room_grows_while_reads_fill_it_and_stops_at_the_stream_read() {
+        let mut room = ReadRoom::new();
+        for _ in 0..16 {
+            let asked = room.prepare();
+            room.buf.resize(room.buf.len() + asked, 0);
+            let _ = room.take(asked, asked);
+        }
+        assert_eq!(room.want, STREAM_READ);
+        assert!(room.prepare() <= 2 * STREAM_READ);
+    }
+
+    #[test]
+    fn read_room_is_reused_once_its_bytes_are_gone() {
+        let mut room = ReadRoom::new();
+        let asked = room.prepare();
+        room.buf.extend_from_slice(&[1u8; 100]);
+        let first = room.take(100, asked);
+        let start = first.as_ptr();
+        drop(first);
+        // Room left over from the same buffer: the next read lands after the first.
+        room.prepare();
+        room.buf.extend_from_slice(&[2u8; 10]);
+        let second = room.take(10, asked - 100);
+        assert_eq!(second.as_ptr(), start.wrapping_add(100));
     }
 }

@@ -364,41 +364,10 @@ pub(crate) async fn server(
                     let token = ctx.token.child_token();
                     let done = done_tx.clone();
                     let acceptor = acceptor.clone();
-                    connections.spawn(super::net::guarded(ctx.clone(), async move {
-                        match acceptor {
-                            None => conn::run(task_ctx, peer, remote, stream, tx, rx, token).await,
-                            Some(acceptor) => {
-                                let limit = task_ctx.options.connect_timeout();
-                                let handshake = tokio::time::timeout(limit, acceptor.accept(stream));
-                                let result = tokio::select! {
-                                    _ = token.cancelled() => None,
-                                    r = handshake => Some(r),
-                                };
-                                match result {
-                                    Some(Ok(Ok(stream))) => {
-                                        task_ctx.emit(EventKind::TlsHandshake {
-                                            peer,
-                                            detail: tls::describe(stream.get_ref().1),
-                                        });
-                                        conn::run(task_ctx, peer, remote, stream, tx, rx, token).await;
-                                    }
-                                    failed => {
-                                        let error = match failed {
-                                            Some(Ok(Err(e))) => tls::handshake_error(&e, remote, ""),
-                                            _ => NetError::new(
-                                                ErrorKind::TimedOut,
-                                                Operation::Tls,
-                                                format!("TLS handshake with {remote}: no answer in time"),
-                                            ),
-                                        };
-                                        task_ctx.failed(Some(peer), error);
-                                        task_ctx.emit(EventKind::Closed { peer, aborted: false });
-                                    }
-                                }
-                            }
-                        }
-                        let _ = done.send(peer);
-                    }));
+                    connections.spawn(super::net::guarded(
+                        ctx.clone(),
+                        serve_peer(task_ctx, peer, remote, stream, tx, rx, token, acceptor, done),
+                    ));
                 }
                 // Running out of descriptors and the like: back off, report
                 // at most once a second, go on.
@@ -434,6 +403,77 @@ pub(crate) async fn server(
     tokio::select! {
         _ = ctx.token.cancelled() => {}
         _ = tokio::time::timeout(grace, connections.wait()) => {}
+    }
+}
+
+/// One accepted peer, plain or TLS, until its connection ends; then tells
+/// the server (`done`). A plain peer's connection runs inline; the TLS
+/// handshake and stream are boxed, so a plain peer's task is not as large as
+/// a TLS one (every connection's task is as large as its largest branch).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve_peer(
+    ctx: EndpointCtx,
+    peer: PeerId,
+    remote: SocketAddr,
+    stream: TcpStream,
+    tx: ConnHandle,
+    rx: mpsc::UnboundedReceiver<ConnCommand>,
+    token: tokio_util::sync::CancellationToken,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    done: mpsc::UnboundedSender<PeerId>,
+) {
+    match acceptor {
+        None => conn::run(ctx, peer, remote, stream, tx, rx, token).await,
+        Some(acceptor) => {
+            Box::pin(serve_tls_peer(
+                ctx, peer, remote, stream, tx, rx, token, acceptor,
+            ))
+            .await
+        }
+    }
+    let _ = done.send(peer);
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_tls_peer(
+    ctx: EndpointCtx,
+    peer: PeerId,
+    remote: SocketAddr,
+    stream: TcpStream,
+    tx: ConnHandle,
+    rx: mpsc::UnboundedReceiver<ConnCommand>,
+    token: tokio_util::sync::CancellationToken,
+    acceptor: tokio_rustls::TlsAcceptor,
+) {
+    let limit = ctx.options.connect_timeout();
+    let handshake = tokio::time::timeout(limit, acceptor.accept(stream));
+    let result = tokio::select! {
+        _ = token.cancelled() => None,
+        r = handshake => Some(r),
+    };
+    match result {
+        Some(Ok(Ok(stream))) => {
+            ctx.emit(EventKind::TlsHandshake {
+                peer,
+                detail: tls::describe(stream.get_ref().1),
+            });
+            conn::run(ctx, peer, remote, stream, tx, rx, token).await;
+        }
+        failed => {
+            let error = match failed {
+                Some(Ok(Err(e))) => tls::handshake_error(&e, remote, ""),
+                _ => NetError::new(
+                    ErrorKind::TimedOut,
+                    Operation::Tls,
+                    format!("TLS handshake with {remote}: no answer in time"),
+                ),
+            };
+            ctx.failed(Some(peer), error);
+            ctx.emit(EventKind::Closed {
+                peer,
+                aborted: false,
+            });
+        }
     }
 }
 

@@ -45,6 +45,12 @@ pub struct Sequence {
 fn owned_addresses(log: &TrafficLog) -> Vec<(SocketAddr, u32)> {
     let mut owned = Vec::new();
     for e in log.entries() {
+        if !matches!(
+            e.kind,
+            EntryKind::Listening | EntryKind::Bound | EntryKind::Connected
+        ) {
+            continue;
+        }
         let detail = String::from_utf8_lossy(log.bytes_of(e));
         let address = match e.kind {
             EntryKind::Listening | EntryKind::Bound => detail.trim().parse().ok(),
@@ -68,8 +74,15 @@ fn owner(owned: &[(SocketAddr, u32)], remote: &SocketAddr) -> Option<u32> {
         .map(|(_, e)| *e)
 }
 
-fn payload_label(log: &TrafficLog, e: &Entry) -> String {
+/// Bytes of a payload a label looks at: enough for 40 characters however
+/// they are escaped, and never the whole of a large payload (a label is made
+/// for every row each time the diagram is built).
+const LABEL_LOOK: usize = 4096;
+
+/// The label of a payload arrow: a preview of its first bytes and its length.
+pub fn payload_label(log: &TrafficLog, e: &Entry) -> String {
     let data = log.bytes_of(e);
+    let data = &data[..data.len().min(LABEL_LOOK)];
     format!(
         "{} ({} byte{})",
         preview(data, 40),
@@ -80,6 +93,13 @@ fn payload_label(log: &TrafficLog, e: &Entry) -> String {
 
 /// Builds the diagram of a log.
 pub fn sequence(log: &TrafficLog) -> Sequence {
+    sequence_with(log, &mut |_, e| payload_label(log, e))
+}
+
+/// Builds the diagram of a log, asking `label` for each payload arrow's label
+/// (with the row's index), so a caller that builds the diagram again as the
+/// log grows can keep the labels it made and read no payload twice.
+pub fn sequence_with(log: &TrafficLog, label: &mut dyn FnMut(usize, &Entry) -> String) -> Sequence {
     let owned = owned_addresses(log);
     let mut seq = Sequence {
         participants: log.endpoints().to_vec(),
@@ -112,7 +132,14 @@ pub fn sequence(log: &TrafficLog) -> Sequence {
             }
             (None, None) => None,
         };
-        let detail = String::from_utf8_lossy(log.bytes_of(e)).into_owned();
+        // Payload rows need no detail (their label looks at a few bytes):
+        // copying every payload each time the diagram is built cost a frame
+        // its time, and made spilled bytes resident again.
+        let detail = if e.kind.is_traffic() {
+            String::new()
+        } else {
+            String::from_utf8_lossy(log.bytes_of(e)).into_owned()
+        };
         let mut push = |from: usize, to: usize, label: String, kind: MessageKind| {
             seq.messages.push(Message {
                 from,
@@ -123,10 +150,10 @@ pub fn sequence(log: &TrafficLog) -> Sequence {
             });
         };
         match (e.kind, other) {
-            (EntryKind::Sent, Some(o)) => push(me, o, payload_label(log, e), MessageKind::Payload),
+            (EntryKind::Sent, Some(o)) => push(me, o, label(row, e), MessageKind::Payload),
             // Between two of our endpoints the sender's row already shows it.
             (EntryKind::Received, Some(o)) if ours.is_none() => {
-                push(o, me, payload_label(log, e), MessageKind::Payload)
+                push(o, me, label(row, e), MessageKind::Payload)
             }
             (EntryKind::Connected, Some(o)) => push(
                 me,

@@ -277,7 +277,47 @@ enum Chunk {
     /// Full, in memory, shared with snapshots.
     Memory(Arc<Vec<u8>>),
     /// Full, written to the spill file and mapped read-only.
-    Mapped(Arc<memmap2::Mmap>),
+    Mapped(Arc<MappedSegment>),
+}
+
+/// A spill segment mapped read-only. Reading its bytes makes its pages
+/// resident (and the kernel may map whole 2 MiB folios at a touch), so the
+/// log gives read pages back whenever it writes a new segment: spilled bytes
+/// do not creep back into the process's memory as the window shows rows.
+#[derive(Debug)]
+struct MappedSegment {
+    map: memmap2::Mmap,
+    /// Read since its pages were last given back.
+    touched: std::sync::atomic::AtomicBool,
+}
+
+impl MappedSegment {
+    fn bytes(&self) -> &[u8] {
+        if !self.touched.load(std::sync::atomic::Ordering::Relaxed) {
+            self.touched
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        &self.map
+    }
+
+    /// Drops this mapping's resident pages if it was read; the bytes stay in
+    /// the file and are read again from it when next needed.
+    fn release(&self) {
+        if self
+            .touched
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            // SAFETY: a shared, read-only mapping of a file: MADV_DONTNEED only
+            // unmaps its pages, and a later read finds the same bytes in the
+            // file (never zero-filled, as a private mapping would be), so
+            // slices borrowed from it stay valid and unchanged.
+            #[cfg(unix)]
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+            };
+        }
+    }
 }
 
 impl Chunk {
@@ -285,7 +325,7 @@ impl Chunk {
         match self {
             Chunk::Open(v) => v,
             Chunk::Memory(v) => v,
-            Chunk::Mapped(m) => m,
+            Chunk::Mapped(m) => m.bytes(),
         }
     }
 
@@ -387,6 +427,15 @@ impl TrafficLog {
     /// the chunks still being filled (at most a few MiB), never the payloads.
     pub fn snapshot(&self) -> TrafficLog {
         self.clone()
+    }
+
+    /// A [`TrafficLog::snapshot`] of the first `rows` entries only: as cheap
+    /// (full chunks shared, no payload copied), for a copy that leaves the
+    /// later rows out (the autosave's capped recovery copy).
+    pub fn snapshot_first(&self, rows: usize) -> TrafficLog {
+        let mut copy = self.snapshot();
+        copy.entries.truncate(rows);
+        copy
     }
 
     pub fn len(&self) -> usize {
@@ -741,6 +790,7 @@ impl TrafficLog {
         let Some(index) = self.open_spill.take() else {
             return;
         };
+        self.release_spilled_pages();
         let slot = &mut self.chunks[index as usize];
         let Chunk::Open(bytes) = std::mem::replace(slot, Chunk::Open(Vec::new())) else {
             return;
@@ -754,7 +804,10 @@ impl TrafficLog {
             None => Err(std::io::Error::other("no spill file")),
         };
         *slot = match written {
-            Ok(map) => Chunk::Mapped(Arc::new(map)),
+            Ok(map) => Chunk::Mapped(Arc::new(MappedSegment {
+                map,
+                touched: false.into(),
+            })),
             Err(e) => {
                 self.spill_error = Some(format!("cannot write the spill file: {e}"));
                 self.counters.spilled_bytes -= bytes.len() as u64;
@@ -762,6 +815,28 @@ impl TrafficLog {
                 Chunk::Memory(Arc::new(bytes))
             }
         };
+    }
+
+    /// Gives back the memory of spilled bytes read since the last call (the
+    /// pages of their mappings): they are read from the spill file again when
+    /// next needed. Called at every new spill segment; a reader of the whole
+    /// log (a save) may call it when done.
+    pub fn release_spilled_pages(&self) {
+        for chunk in &self.chunks {
+            if let Chunk::Mapped(m) = chunk {
+                m.release();
+            }
+        }
+    }
+
+    /// Whether spilled bytes were read since their pages were last given back
+    /// ([`TrafficLog::release_spilled_pages`]): views use it to show they do
+    /// not read old payloads again at every frame.
+    pub fn spilled_pages_read(&self) -> bool {
+        self.chunks.iter().any(|c| match c {
+            Chunk::Mapped(m) => m.touched.load(std::sync::atomic::Ordering::Relaxed),
+            _ => false,
+        })
     }
 
     /// Makes an open memory chunk shared and immutable.
@@ -999,7 +1074,12 @@ impl FilteredView {
                 self.indices.push((self.scanned + i) as u32);
             }
         }
+        let searched = self.finder.is_some() && end > self.scanned;
         self.scanned = end;
+        if searched {
+            // A search reads every payload once: spilled ones go back to the file.
+            log.release_spilled_pages();
+        }
         self.scanned == log.len()
     }
 
@@ -1321,6 +1401,56 @@ mod tests {
             "{:?}",
             log.spill_error()
         );
+    }
+
+    /// Resident KiB of the mapping that starts at `addr`, from /proc/self/smaps.
+    #[cfg(target_os = "linux")]
+    fn resident_kib_of_mapping(addr: *const u8) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let start = format!("{:x}-", addr as usize);
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&start));
+        lines.next()?;
+        lines
+            .find_map(|l| l.strip_prefix("Rss:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn spilled_bytes_read_do_not_stay_resident() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = TrafficLog::with_budget(LogBudget::new(0, Overflow::Spill))
+            .spill_in(vec![dir.path().to_path_buf()]);
+        let ep = log.endpoint_index("e");
+        let piece = vec![5u8; 256 * 1024];
+        // Two full segments, written and mapped.
+        for _ in 0..(2 * SPILL_SEGMENT / piece.len() + 1) {
+            log.push(t(0), ep, NO_PEER, EntryKind::Received, &piece);
+        }
+        let first = log
+            .chunks
+            .iter()
+            .find_map(|c| match c {
+                Chunk::Mapped(m) => Some(m.map.as_ptr()),
+                _ => None,
+            })
+            .expect("a segment was spilled");
+        // Read every byte, as a view or a save would.
+        let sum: u64 = (0..log.len())
+            .map(|i| log.data(i).iter().map(|&b| b as u64).sum::<u64>())
+            .sum();
+        assert_eq!(sum, 5 * (log.len() * piece.len()) as u64);
+        let read = resident_kib_of_mapping(first).expect("the mapping is listed");
+        assert!(read > 0, "reading made pages resident");
+        // The next segment written gives the read pages back.
+        for _ in 0..(SPILL_SEGMENT / piece.len() + 1) {
+            log.push(t(0), ep, NO_PEER, EntryKind::Received, &piece);
+        }
+        let after = resident_kib_of_mapping(first).expect("the mapping is listed");
+        assert_eq!(after, 0, "{read} KiB were resident, {after} KiB still are");
+        // The bytes are still there, read from the file again.
+        assert!(log.data(0).iter().all(|&b| b == 5));
+        log.release_spilled_pages();
     }
 
     #[test]
