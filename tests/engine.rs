@@ -513,10 +513,7 @@ async fn large_payloads_do_not_deadlock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_answer_matching_payloads() {
     let mut rig = Rig::new();
-    let rules = AutoReply::Rules(vec![Rule {
-        when: Trigger::Contains("ping".into()),
-        reply: "pong\n".into(),
-    }]);
+    let rules = AutoReply::Rules(vec![Rule::new(Trigger::Contains("ping".into()), "pong\n")]);
     rig.open(1, tcp_server("127.0.0.1:0"), rules);
     let addr = rig.local_addr(1).await;
     let mut s = StdStream::connect(addr).unwrap();

@@ -21,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::net::EndpointCtx;
+use super::reply::Reaction;
 use super::{CLOSE_GRACE, EventKind, NetError, OUT_QUEUE, Operation, PeerId, Split, classify};
 use crate::model::{Direction, ErrorKind};
 
@@ -232,6 +233,8 @@ pub(crate) async fn run<S: Transport>(
             // by its event, the caller's log and an echo (one copy per byte).
             let mut buf = BytesMut::new();
             let mut want = FIRST_READ;
+            let mut conversation = ctx.reply.conversation();
+            let mut reactions = Vec::new();
             loop {
                 if buf.capacity() - buf.len() < want / 4 {
                     buf.reserve(want);
@@ -244,7 +247,7 @@ pub(crate) async fn run<S: Transport>(
                             want = (want * 2).min(READ_BUFFER);
                         }
                         let bytes = buf.split().freeze();
-                        let answer = ctx.reply.answer(&bytes);
+                        ctx.reply.react(conversation.as_mut(), &bytes, false, &mut reactions);
                         // Waits while the caller is a budget behind: no read meanwhile.
                         ctx.emitter
                             .emit_received(
@@ -257,7 +260,22 @@ pub(crate) async fn run<S: Transport>(
                                 },
                             )
                             .await;
-                        if let Some(answer) = answer {
+                        for reaction in reactions.drain(..) {
+                            let (answer, delay) = match reaction {
+                                Reaction::Send { bytes, delay } => (bytes, delay),
+                                Reaction::Note(text) => {
+                                    ctx.emit(EventKind::Note {
+                                        peer: Some(peer),
+                                        text,
+                                    });
+                                    continue;
+                                }
+                            };
+                            // A rule's delay holds this connection's later messages too,
+                            // so its answers keep their order.
+                            if !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
+                            }
                             // Waits for room in the outgoing queue: a peer that does
                             // not read what we echo is not read either.
                             let Ok(held) = room

@@ -775,7 +775,7 @@ async fn run_endpoint(
     let ctx = net::EndpointCtx {
         id,
         options: spec.options.clone(),
-        reply: Arc::new(reply::Responder::new(&spec.reply)),
+        reply: Arc::new(reply::Responder::for_endpoint(&spec)),
         emitter,
         token,
     };
