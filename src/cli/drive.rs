@@ -441,12 +441,22 @@ pub async fn listen(job: ListenJob) -> i32 {
         Answer::None => AutoReply::Off,
         Answer::Echo => AutoReply::Echo,
         Answer::Reply(p) => AutoReply::always(p.clone()),
+        Answer::Rules { rules, .. } => AutoReply::Rules(rules.clone()),
     };
     let answers = reply != AutoReply::Off;
     let budget = request
         .log
         .budget(request.quiet, job.save.is_some(), false, None);
     let mut spec = EndpointSpec::new("server", kind).with_reply(reply);
+    if let Answer::Rules {
+        framing,
+        max_message,
+        ..
+    } = &request.answer
+    {
+        spec.framing = framing.clone();
+        spec.max_message = *max_message;
+    }
     spec.options.max_peers = request.max_peers;
     let mut run = Run::start(spec, request.quiet, budget, Vec::new());
     run.announce_local = true;
