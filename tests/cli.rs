@@ -1477,3 +1477,51 @@ fn a_refused_peer_does_not_end_a_once_run() {
         "{stdout}"
     );
 }
+
+#[test]
+fn listen_rules_answer_a_request_split_across_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("rules.ron");
+    let (child, addr, out) = start_listen(&[
+        "tcp",
+        "127.0.0.1:0",
+        "--framing",
+        "crlf",
+        "--rule",
+        r"re:^GET (\S+)",
+        r"got $1\n",
+        "--once",
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(b"GET /a").unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    s.write_all(b"bc HTTP/1.0\r\n").unwrap();
+    let mut buf = [0u8; 9];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"got /abc\n");
+    drop(s);
+    let (code, rest, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(rest.contains(" rule 1 matched (hit 1)"), "{rest}");
+    let text = std::fs::read_to_string(&save).unwrap();
+    assert!(text.contains("framing: Crlf"), "{text}");
+    let o = sockbench(&["check", save.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_rules_exit_2_with_one_line() {
+    fn listen<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["listen", "tcp", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        args
+    }
+    assert_bad_input(&listen(&["--rule", "re:(", "x"]), "--rule #1 \"(\": bad regex");
+    assert_bad_input(&listen(&["--rule", "after=login,any", "x"]), "no rule has that name");
+    assert_bad_input(&listen(&["--rule", "any", "x", "--framing", "len:3"]), "1, 2 or 4 bytes");
+    assert_bad_input(&listen(&["--framing", "line"]), "give a rule too");
+}

@@ -162,7 +162,7 @@ impl Responder {
                             after: after.flatten(),
                             valid: !matches!(after, Some(None)),
                             delay: Duration::from_millis(rule.delay_ms.unwrap_or(0).into()),
-                            label: if rule.name.is_empty() {
+                            label: if rule.name.is_empty() || rule.name == (i + 1).to_string() {
                                 format!("rule {}", i + 1)
                             } else {
                                 format!("rule {} \"{}\"", i + 1, rule.name)
