@@ -382,13 +382,20 @@ impl EndpointForm {
                 AutoReply::Rules(rules)
             }
         };
+        // Framing matters to rules only: hidden with them, it blocks nothing.
+        let rules_on = self.reply == ReplyMode::Rules;
         let framing = ReceiveFraming::parse(&self.framing)
-            .map_err(|e| errors.framing = Some(e))
+            .map_err(|e| {
+                if rules_on {
+                    errors.framing = Some(e)
+                }
+            })
             .unwrap_or_default();
         let max_message = match self.max_message.trim() {
             "" => None,
             t => match t.parse::<u32>() {
                 Ok(n) if (1..=1 << 30).contains(&n) => Some(n),
+                _ if !rules_on => None,
                 _ => {
                     errors.framing.get_or_insert(format!(
                         "longest message \"{t}\": give bytes, 1 to 1073741824"
@@ -794,5 +801,53 @@ mod tests {
         assert!(tcp.validate(&[]).is_err());
         tcp.options.keepalive_secs = "60".into();
         assert!(tcp.validate(&[]).is_ok());
+    }
+
+    #[test]
+    fn rules_keep_framing_state_delay_and_order_through_the_form() {
+        let mut login = Rule::new(Trigger::StartsWith(Payload::new(vec![0x01, 0xff])), "ok");
+        login.name = "login".into();
+        let mut cmd = Rule::new(
+            Trigger::Regex(RegexText::new(r"^GET (\S+)").unwrap()),
+            "got $1",
+        );
+        cmd.after = Some("login".into());
+        cmd.delay_ms = Some(250);
+        let mut spec = EndpointSpec::new(
+            "s",
+            EndpointKind::TcpServer {
+                listen: "127.0.0.1:7".parse().unwrap(),
+            },
+        )
+        .with_reply(AutoReply::Rules(vec![
+            login,
+            cmd,
+            Rule::new(Trigger::Exact("x".into()), ""),
+        ]));
+        spec.framing = ReceiveFraming::parse("len:2le+incl").unwrap();
+        spec.max_message = Some(4096);
+        let form = EndpointForm::from_spec(&spec);
+        assert_eq!(form.rules[0].trigger, TriggerTag::HexPrefix);
+        assert_eq!(form.framing, "len:2le+incl");
+        assert_eq!(form.validate(&[]).unwrap(), spec);
+
+        let mut bad = form.clone();
+        bad.rules[0].name = "renamed".into();
+        bad.framing = "len:3".into();
+        bad.rules[2].pattern = String::new();
+        bad.rules[2].trigger = TriggerTag::Regex;
+        bad.rules[2].pattern = "(".into();
+        let e = bad.validate(&[]).unwrap_err();
+        assert!(e.rules[1].as_ref().unwrap().contains("no rule is named \"login\""));
+        assert!(e.rules[2].as_ref().unwrap().contains("bad regex"));
+        assert!(e.framing.as_ref().unwrap().contains("1, 2 or 4"));
+
+        // Moved up, the command rule comes first: the order is the spec's order.
+        let mut moved = form.clone();
+        moved.rules.swap(0, 1);
+        let AutoReply::Rules(rules) = moved.validate(&[]).unwrap().reply else {
+            panic!("rules")
+        };
+        assert_eq!(rules[0].after.as_deref(), Some("login"));
     }
 }
