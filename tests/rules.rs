@@ -223,3 +223,35 @@ async fn a_delayed_reply_keeps_its_order() {
     assert_eq!(got, b"1\n2\n");
     server.engine.shutdown().await;
 }
+
+#[test]
+fn sessions_keep_rules_and_older_files_load_unchanged() {
+    let path = std::path::Path::new("old.ron");
+    let old = "(format: 1, endpoints: [(name: \"s\", kind: TcpServer(listen: \"127.0.0.1:0\"),\n reply: Rules([(when: Contains(Text(\"ping\")), reply: Text(\"pong\"))]))])\n";
+    let session = sockbench::persist::from_str(old, path).unwrap();
+    let s = &session.endpoints[0];
+    assert_eq!(
+        s.reply,
+        AutoReply::Rules(vec![Rule::new(Trigger::Contains("ping".into()), "pong")])
+    );
+    assert!(s.framing.is_raw());
+    assert_eq!(s.max_message, None);
+    // Saved again, it is written as it was read: none of the new fields appear.
+    let again = sockbench::persist::to_string(&session).unwrap();
+    for field in ["framing", "max_message", "after", "delay_ms", "name: \"\""] {
+        assert!(!again.contains(field), "{field} in {again}");
+    }
+
+    let mut login = Rule::new(regex(r"^LOGIN (\w+)"), "hi $1");
+    login.name = "login".into();
+    let mut cmd = Rule::new(Trigger::StartsWith(sockbench::model::Payload::new(vec![0, 0xff])), "");
+    cmd.after = Some("login".into());
+    cmd.delay_ms = Some(20);
+    let mut new = spec("len:4le+incl", vec![login, cmd, Rule::new(Trigger::Exact("x".into()), "y")]);
+    new.max_message = Some(512);
+    let mut session = session;
+    session.endpoints = vec![new.clone()];
+    let text = sockbench::persist::to_string(&session).unwrap();
+    let back = sockbench::persist::from_str(&text, path).unwrap();
+    assert_eq!(back.endpoints[0], new, "{text}");
+}
