@@ -327,6 +327,7 @@ fn export_writes_what_the_cli_export_writes_and_asks_before_replacing() {
         ("Mermaid", "mermaid", None),
         // The window exports the selected endpoint (the client, on opening).
         ("Python", "python", Some("browser")),
+        ("Hex dump", "hexdump", None),
     ] {
         let path = out.path().join(format!("talk.{format}"));
         export(&mut gui, label, &path);
@@ -337,6 +338,30 @@ fn export_writes_what_the_cli_export_writes_and_asks_before_replacing() {
         assert_eq!(written, cli_export(&file, format, endpoint), "{label}");
         assert!(!written.is_empty());
     }
+
+    // A binary format through the same path: the bytes `export -o` writes.
+    let capture = out.path().join("talk.pcapng");
+    export(&mut gui, "pcapng", &capture);
+    gui.wait_for("the capture written", |g| {
+        capture.is_file() && g.shows("Exported")
+    });
+    let by_cli = out.path().join("cli.pcapng");
+    let o = run(
+        BIN,
+        &[
+            "export",
+            file.to_str().unwrap(),
+            "--to",
+            "pcapng",
+            "-o",
+            by_cli.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read(&capture).unwrap(),
+        std::fs::read(&by_cli).unwrap()
+    );
 
     // An existing file is asked about; Cancel keeps it as it was.
     let kept = out.path().join("kept.csv");

@@ -832,6 +832,71 @@ fn a_check_marks_the_differing_row_and_the_inspector_shows_the_diff() {
 }
 
 #[test]
+fn a_difference_becomes_an_ignore_rule_and_the_next_check_passes() {
+    let mut gui = Gui::new();
+    // A peer that stamps a counter where the recording has 0001, twice.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stamp in ["7342", "7343"] {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(format!("ok {stamp} done\n").as_bytes())
+                .unwrap();
+            let _ = s.read(&mut buf);
+        }
+    });
+    let recording = format!(
+        r#"(format: 1, endpoints: [(name: "client", kind: TcpClient(remote: "{addr}"))],
+        log: (peers: [(endpoint: "client", peer: 0, remote: "{addr}")], entries: [
+            (at: "2026-01-01T00:00:00.000000Z", endpoint: "client", peer: 0, event: Connected("from 127.0.0.1:1")),
+            (at: "2026-01-01T00:00:00.010000Z", endpoint: "client", peer: 0, event: Sent(Text("count?\n"))),
+            (at: "2026-01-01T00:00:00.020000Z", endpoint: "client", peer: 0, event: Received(Text("ok 0001 done\n"))),
+        ]))"#
+    );
+    std::fs::write(gui.path("stamped.ron"), recording).unwrap();
+    gui.click("⟳ Refresh");
+    gui.wait_for("the file listed", |g| {
+        g.harness.query_by_label("stamped").is_some()
+    });
+    gui.open_example("stamped");
+    gui.click("▶ Replay");
+    gui.wait_for("the check", |g| {
+        g.shows("✖ 1 difference from the recording")
+    });
+    gui.click("Ignore in future checks…");
+    gui.step();
+    // Offered: the line from the difference on as a regex, and the differing bytes.
+    let draft = gui
+        .harness
+        .state()
+        .replay()
+        .unwrap()
+        .ignore_draft
+        .clone()
+        .unwrap();
+    assert!(draft.by_line);
+    assert_eq!(draft.regex, "ok [^\\r\\n]*");
+    assert_eq!(draft.range, "3..7");
+    gui.click("Bytes");
+    gui.step();
+    gui.click("Add ignore rule");
+    gui.step();
+    let rules = gui.harness.state().doc().session.ignore.clone();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].to_string(), "bytes 3..7 for \"client\"");
+    assert!(gui.shows("Future checks ignore bytes 3..7"));
+    gui.click("▶ Replay");
+    gui.wait_for("the second check", |g| {
+        g.shows("✔ every conversation matched the recording (ignored: bytes 3..7 (1))")
+    });
+    peer.join().unwrap();
+}
+
+#[test]
 fn playback_shows_the_rows_as_they_came() {
     let mut gui = Gui::new();
     let recording = r#"(format: 1, endpoints: [(name: "c", kind: Udp())],

@@ -437,6 +437,7 @@ async fn speed_divides_the_recorded_gaps() {
             ),
             role: Role::Client,
             conversations: vec![sends(&[400, 1000, 2000])],
+            ignore: Vec::new(),
         };
         engine.send(engine::Command::Replay {
             id: EndpointId(1),

@@ -1,6 +1,6 @@
 //! Checks the fuzz targets share: a session built from fuzz bytes, a scanner
 //! of the exported Python (code apart from string literals), and the
-//! properties of the Python, Mermaid and CSV exports.
+//! properties of the Python, Mermaid, CSV, pcapng and hex dump exports.
 
 use chrono::DateTime;
 
@@ -446,4 +446,88 @@ pub fn check_csv(session: &Session) {
         rows += 1;
     }
     assert_eq!(rows, session.log.len(), "{sheet}");
+}
+
+/// The traffic rows' bytes, in log order.
+fn traffic_bytes(session: &Session) -> Vec<u8> {
+    let log = &session.log;
+    log.entries()
+        .iter()
+        .filter(|e| e.kind.is_traffic())
+        .flat_map(|e| log.bytes_of(e).iter().copied())
+        .collect()
+}
+
+/// The capture reads back block by block; every packet is Ethernet, IP and
+/// TCP or UDP, carries one comment whose lines hold no control or bidi
+/// character, and the transport payloads, in order, are the log's payloads.
+pub fn check_pcapng(session: &Session) {
+    use etherparse::{LaxSlicedPacket, TransportSlice};
+    use pcap_parser::{Block, PcapBlockOwned, PcapNGSlice};
+    let mut file = Vec::new();
+    crate::export::pcapng::write_pcapng(session, &mut file).expect("writing to memory");
+    let mut payloads = Vec::new();
+    for block in PcapNGSlice::from_slice(&file).expect("a section header") {
+        let block = block.unwrap_or_else(|e| panic!("a block does not parse: {e:?}"));
+        let PcapBlockOwned::NG(Block::EnhancedPacket(epb)) = block else {
+            continue;
+        };
+        assert!(epb.caplen <= epb.origlen);
+        let data = &epb.data[..epb.caplen as usize];
+        let packet = LaxSlicedPacket::from_ethernet(data).expect("an Ethernet frame");
+        match packet.transport {
+            Some(TransportSlice::Tcp(t)) => payloads.extend_from_slice(t.payload()),
+            Some(TransportSlice::Udp(u)) => payloads.extend_from_slice(u.payload()),
+            other => panic!("neither TCP nor UDP: {other:?}"),
+        }
+        let comments: Vec<_> = epb
+            .options
+            .iter()
+            .filter(|o| o.code == pcap_parser::OptionCode::Comment)
+            .collect();
+        assert_eq!(comments.len(), 1);
+        let comment = comments[0].as_str().expect("a UTF-8 comment");
+        assert!(comment.len() < 4_000, "{} bytes of comment", comment.len());
+        for line in comment.lines() {
+            assert!(
+                !line.chars().any(crate::model::display::is_unsafe_for_display),
+                "{line:?}"
+            );
+        }
+    }
+    // A datagram longer than UDP carries is written cut (and says so).
+    let cut = session.log.entries().iter().any(|e| e.len() > 65_000);
+    if !cut {
+        assert_eq!(payloads, traffic_bytes(session));
+    }
+}
+
+/// One header line per payload row, with no control or bidi character; the
+/// other lines are `xxd` lines whose hex is the payloads' bytes.
+pub fn check_hexdump(session: &Session) {
+    let mut out = Vec::new();
+    crate::export::hexdump::write_hexdump(&session.log, &mut out).expect("writing to memory");
+    let text = String::from_utf8(out).expect("UTF-8");
+    let mut headers = 0;
+    let mut bytes = Vec::new();
+    for line in text.lines() {
+        if let Some(header) = line.strip_prefix("# ") {
+            headers += 1;
+            assert!(
+                !header.chars().any(crate::model::display::is_unsafe_for_display),
+                "{line:?}"
+            );
+            continue;
+        }
+        assert!(line.len() > 51 && line.is_char_boundary(51), "{line:?}");
+        assert!(line[..8].bytes().all(|b| b.is_ascii_hexdigit()) && &line[8..10] == ": ");
+        let hex: String = line[10..50].chars().filter(|c| *c != ' ').collect();
+        for pair in hex.as_bytes().chunks(2) {
+            let pair = std::str::from_utf8(pair).expect("ASCII hex");
+            bytes.push(u8::from_str_radix(pair, 16).unwrap_or_else(|_| panic!("{line:?}")));
+        }
+    }
+    let rows = session.log.entries().iter().filter(|e| e.kind.is_traffic()).count();
+    assert_eq!(headers, rows);
+    assert_eq!(bytes, traffic_bytes(session));
 }

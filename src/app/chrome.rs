@@ -165,7 +165,7 @@ impl App {
                             .button(format!("{label}…"))
                             .on_hover_text(format!(
                                 "Write {holds} to a file, as `sockbench export --to {}` does",
-                                label.to_lowercase()
+                                format.name()
                             ))
                             .clicked()
                         {

@@ -33,6 +33,7 @@ fn plan_for(session: &Session, spec: &EndpointSpec) -> EndpointPlan {
             remote: String::new(),
             dropped: 0,
         }],
+        ignore: Vec::new(),
     })
 }
 

@@ -10,7 +10,8 @@ use super::document::{RunState, SendTo};
 use super::files::Pick;
 use super::modals::Modal;
 use super::replay::ReplayRun;
-use super::{App, LogSource, PendingAction, SERVERS_GRACE, StartQueue, View};
+use super::{App, LogSource, PendingAction, StartQueue, View};
+use crate::engine::SERVERS_GRACE;
 use crate::engine::{Command, EndpointId, PeerId, ReplayOptions, Target};
 use crate::export::Format;
 use crate::model::replay::plan_session;
@@ -97,6 +98,8 @@ pub enum AppCommand {
     ShowLog(LogSource),
     /// Show row `i` of the replay run's log.
     ShowReplayRow(usize),
+    /// Add an ignore rule to the session (from a replay's difference).
+    AddIgnoreRule(crate::model::ignore::IgnoreRule),
     /// Stop everything, clear the log and the ticks: the lesson from step 1.
     RestartLesson,
     /// The list of keyboard shortcuts.
@@ -241,6 +244,17 @@ impl App {
             AppCommand::ShowReplayRow(row) => {
                 self.show_log(LogSource::Replay);
                 self.log_view.select(row);
+            }
+            AppCommand::AddIgnoreRule(rule) => {
+                let said = rule.to_string();
+                if !self.doc.session.ignore.contains(&rule) {
+                    self.doc.session.ignore.push(rule);
+                    self.doc.touch();
+                }
+                self.notify(
+                    false,
+                    format!("Future checks ignore {said}; save the session to keep the rule."),
+                );
             }
             AppCommand::RestartLesson => self.restart_lesson(),
             AppCommand::ShowShortcuts => self.modal = Some(Modal::Shortcuts),

@@ -359,6 +359,12 @@ impl Document {
         if current != name {
             log.rename_endpoint(&current, &name);
             self.endpoints[index].log_endpoint = log.endpoint_index(&name);
+            // Ignore rules for the endpoint follow it to its new name.
+            for rule in &mut self.session.ignore {
+                if rule.endpoint.as_deref() == Some(current.as_str()) {
+                    rule.endpoint = Some(name.clone());
+                }
+            }
         }
     }
 

@@ -32,25 +32,14 @@ pub enum Pick {
 }
 
 /// A format of `sockbench export` as the window names it: its menu entry,
-/// its file name extension, and what the file holds.
+/// its file name extension, and what the file holds (all from
+/// [`crate::export::Format`], the one list of formats).
 pub fn export_words(format: Format) -> (&'static str, &'static str, &'static str) {
-    match format {
-        Format::Csv => (
-            "CSV",
-            "csv",
-            "the log as CSV: time, endpoint, event, peer, length, data",
-        ),
-        Format::Python => (
-            "Python",
-            "py",
-            "the selected endpoint as a Python program (standard socket module)",
-        ),
-        Format::Mermaid => ("Mermaid", "mmd", "the log as a Mermaid sequence diagram"),
-    }
+    (format.label(), format.extension(), format.about())
 }
 
 /// Every format the window exports to, in its menu's order.
-pub const EXPORT_FORMATS: [Format; 3] = [Format::Csv, Format::Python, Format::Mermaid];
+pub const EXPORT_FORMATS: [Format; 5] = Format::ALL;
 
 /// What a background file task reports.
 pub enum FileMsg {
@@ -164,8 +153,9 @@ impl Files {
     }
 
     /// Exports `session` (named `name`) in `format` to `path` with the code
-    /// of `sockbench export` ([`crate::export::export`]), after the same
-    /// checks of the target as its `-o` ([`crate::persist::prepare_file`]),
+    /// of `sockbench export` ([`crate::export::check`], [`crate::export::save`]:
+    /// streamed, so a pcapng of a large log is never whole in memory), after
+    /// the same checks of the target as its `-o` ([`crate::persist::prepare_file`]),
     /// and writes it atomically.
     pub fn export(
         &self,
@@ -176,12 +166,13 @@ impl Files {
         endpoint: Option<String>,
     ) {
         self.spawn(move || {
-            let result = crate::export::export(&session, &name, format, endpoint.as_deref())
-                .and_then(|text| {
-                    let target = crate::persist::prepare_file(&path).map_err(|e| e.to_string())?;
-                    crate::persist::write_atomic(&target, text.as_bytes())
-                        .map_err(|e| e.to_string())
-                });
+            let endpoint = endpoint.as_deref();
+            let result = crate::export::check(&session, format, endpoint).and_then(|()| {
+                let target = crate::persist::prepare_file(&path).map_err(|e| e.to_string())?;
+                let target = crate::persist::SaveTarget::File(target);
+                crate::export::save(&session, &name, format, endpoint, &target)
+                    .map_err(|e| e.to_string())
+            });
             FileMsg::Exported {
                 path,
                 format,

@@ -101,8 +101,6 @@ pub struct DrainReport {
 const DRAIN_CLOCK_BYTES: usize = 1 << 20;
 /// How long informational notices stay.
 const NOTICE_LIFETIME: Duration = Duration::from_secs(6);
-/// How long "Start all" waits for servers before starting the clients anyway.
-const SERVERS_GRACE: Duration = Duration::from_secs(3);
 
 const KEY_PREFS: &str = "prefs";
 

@@ -5,12 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::engine::replay::Tally;
-use crate::engine::{Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions};
+use crate::engine::{
+    Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions, SERVERS_GRACE,
+};
 use crate::model::TrafficLog;
+use crate::model::ignore::IgnoreRule;
 use crate::model::replay::{EndpointPlan, Mismatch, Role};
-
-/// How long clients wait for the run's mock servers to listen.
-const SERVERS_GRACE: Duration = Duration::from_secs(5);
 
 /// Speeds offered in the window.
 pub const SPEEDS: [f64; 7] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0];
@@ -20,6 +20,57 @@ pub fn speed_label(speed: f64) -> String {
         "no waits".to_owned()
     } else {
         format!("{speed}×")
+    }
+}
+
+/// The "ignore this in future checks" editor of one difference: the
+/// differing line as a regular expression, or the differing bytes as a
+/// range, both prefilled from the check's suggestion and editable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IgnoreDraft {
+    /// The difference it came from (an index into the run's result).
+    pub mismatch: usize,
+    pub endpoint: String,
+    /// A regular expression (true) or a byte range (false).
+    pub by_line: bool,
+    pub regex: String,
+    pub range: String,
+    /// An optional field name for the report.
+    pub name: String,
+    /// For this endpoint only (else for every endpoint of the session).
+    pub only_endpoint: bool,
+}
+
+impl IgnoreDraft {
+    pub fn new(mismatch: usize, m: &Mismatch) -> IgnoreDraft {
+        let suggestion = m.suggestion.as_ref();
+        let line = suggestion.and_then(|s| s.line.clone());
+        IgnoreDraft {
+            mismatch,
+            endpoint: m.endpoint.clone(),
+            by_line: line.is_some(),
+            regex: line.unwrap_or_default(),
+            range: suggestion.map(|s| s.bytes.to_string()).unwrap_or_default(),
+            name: String::new(),
+            only_endpoint: true,
+        }
+    }
+
+    /// The rule, or why the typed text is not one.
+    pub fn rule(&self) -> Result<IgnoreRule, String> {
+        let mut rule = if self.by_line {
+            IgnoreRule::regex(&self.regex)?
+        } else {
+            IgnoreRule::bytes(&self.range)?
+        };
+        let name = self.name.trim();
+        if !name.is_empty() {
+            rule.name = Some(name.to_owned());
+        }
+        if self.only_endpoint {
+            rule.endpoint = Some(self.endpoint.clone());
+        }
+        Ok(rule)
     }
 }
 
@@ -52,6 +103,10 @@ pub struct ReplayRun {
     pub result: Option<Vec<Mismatch>>,
     /// Log rows of the differences, for marking them.
     pub marked: HashMap<usize, usize>,
+    /// After a check: the ignore rules that applied, with their spans.
+    pub ignored: Vec<(String, usize)>,
+    /// The open "ignore this in future checks" editor, if any.
+    pub ignore_draft: Option<IgnoreDraft>,
     pub stopped_by_hand: bool,
 }
 
@@ -98,6 +153,8 @@ impl ReplayRun {
             failures: Vec::new(),
             result: None,
             marked: HashMap::new(),
+            ignore_draft: None,
+            ignored: Vec::new(),
             stopped_by_hand: false,
         };
         for i in 0..run.plans.len() {
@@ -188,7 +245,14 @@ impl ReplayRun {
     fn finish(&mut self) {
         self.pause_clock();
         if self.check && !self.stopped_by_hand && self.failures.is_empty() {
-            let mismatches = self.tally.check(&self.plans, &self.ids, &self.log);
+            let checks = self.tally.check_all(&self.plans, &self.ids, &self.log);
+            for (label, n) in checks.iter().flat_map(|c| &c.ignored) {
+                match self.ignored.iter_mut().find(|(l, _)| l == label) {
+                    Some((_, total)) => *total += n,
+                    None => self.ignored.push((label.clone(), *n)),
+                }
+            }
+            let mismatches: Vec<Mismatch> = checks.into_iter().filter_map(|c| c.mismatch).collect();
             self.marked = mismatches
                 .iter()
                 .enumerate()

@@ -3,7 +3,7 @@
 
 use egui::{RichText, Ui};
 
-use super::replay::{ReplayRun, SPEEDS, speed_label};
+use super::replay::{IgnoreDraft, ReplayRun, SPEEDS, speed_label};
 use super::{App, AppCommand, LogSource};
 use crate::model::display::escape_controls;
 
@@ -136,24 +136,27 @@ impl App {
                 if source != self.log_source {
                     commands.push(AppCommand::ShowLog(source));
                 }
-                let mismatches: Vec<(usize, String)> = self
+                let mismatches: Vec<(usize, usize, String, bool)> = self
                     .replay
                     .as_ref()
                     .and_then(|r| r.result.as_ref())
                     .map(|ms| {
                         ms.iter()
-                            .filter_map(|m| {
+                            .enumerate()
+                            .filter_map(|(i, m)| {
                                 m.row.map(|row| {
                                     (
+                                        i,
                                         row,
                                         m.to_string().lines().next().unwrap_or_default().to_owned(),
+                                        m.suggestion.is_some(),
                                     )
                                 })
                             })
                             .collect()
                     })
                     .unwrap_or_default();
-                for (row, text) in mismatches {
+                for (i, row, text, can_ignore) in mismatches {
                     if ui
                         .link(format!("≠ {text}"))
                         .on_hover_text("Show this difference in the log and the inspector")
@@ -161,8 +164,71 @@ impl App {
                     {
                         commands.push(AppCommand::ShowReplayRow(row));
                     }
+                    if can_ignore
+                        && ui
+                            .small_button("Ignore in future checks…")
+                            .on_hover_text("Add an ignore rule for this difference to the session: the differing line or bytes")
+                            .clicked()
+                        && let Some(run) = &mut self.replay
+                        && let Some(m) = run.result.as_ref().and_then(|r| r.get(i))
+                    {
+                        run.ignore_draft = Some(IgnoreDraft::new(i, m));
+                    }
                 }
             });
+            self.ignore_editor_ui(ui, commands);
+        }
+    }
+
+    /// The "ignore this in future checks" editor, while one is open.
+    fn ignore_editor_ui(&mut self, ui: &mut Ui, commands: &mut Vec<AppCommand>) {
+        let Some(draft) = self.replay.as_mut().and_then(|r| r.ignore_draft.as_mut()) else {
+            return;
+        };
+        let mut close = false;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("Ignore in future checks").strong());
+            ui.radio_value(&mut draft.by_line, true, "Line (regex)")
+                .on_hover_text("A regular expression: what it matches on both sides is not compared");
+            ui.radio_value(&mut draft.by_line, false, "Bytes")
+                .on_hover_text("A byte range of the stream (TCP) or of each datagram (UDP), the end not included");
+            if draft.by_line {
+                let label = ui.label("Regex");
+                ui.add(egui::TextEdit::singleline(&mut draft.regex).desired_width(220.0).code_editor())
+                    .labelled_by(label.id);
+            } else {
+                let label = ui.label("Range");
+                ui.add(egui::TextEdit::singleline(&mut draft.range).desired_width(90.0).code_editor())
+                    .labelled_by(label.id);
+            }
+            let label = ui.label("Field name");
+            ui.add(egui::TextEdit::singleline(&mut draft.name).desired_width(90.0))
+                .labelled_by(label.id)
+                .on_hover_text("Optional: the report then says \"field `name`\"");
+            ui.checkbox(
+                &mut draft.only_endpoint,
+                format!("only \"{}\"", escape_controls(&draft.endpoint)),
+            )
+            .on_hover_text("Apply the rule to this endpoint's conversations only");
+            let rule = draft.rule();
+            if ui
+                .add_enabled(rule.is_ok(), egui::Button::new("Add ignore rule"))
+                .on_hover_text("Add the rule to the session: the next check with Check answers uses it")
+                .clicked()
+                && let Ok(rule) = &rule
+            {
+                commands.push(AppCommand::AddIgnoreRule(rule.clone()));
+                close = true;
+            }
+            if ui.button("Cancel").clicked() {
+                close = true;
+            }
+            if let Err(why) = rule {
+                ui.label(RichText::new(escape_controls(&why)).color(ui.visuals().error_fg_color));
+            }
+        });
+        if close && let Some(run) = &mut self.replay {
+            run.ignore_draft = None;
         }
     }
 }
@@ -175,6 +241,13 @@ fn replay_outcome(run: &ReplayRun, ui: &Ui) -> (String, egui::Color32) {
         );
     }
     match &run.result {
+        Some(m) if m.is_empty() && !run.ignored.is_empty() => (
+            format!(
+                "✔ every conversation matched the recording (ignored: {})",
+                escape_controls(&crate::model::replay::ignored_text(&run.ignored))
+            ),
+            egui::Color32::from_rgb(60, 180, 90),
+        ),
         Some(m) if m.is_empty() => (
             "✔ every conversation matched the recording".into(),
             egui::Color32::from_rgb(60, 180, 90),

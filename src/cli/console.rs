@@ -48,3 +48,26 @@ pub fn failure() -> Option<String> {
         .failure
         .clone()
 }
+
+/// Standard output as a [`std::io::Write`] for streamed output (an export):
+/// each write goes through [`write`], and once the reader went away or a
+/// write failed, writes fail, so the writer stops making output nobody gets.
+pub struct Writer;
+
+impl std::io::Write for Writer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        write(bytes);
+        let state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+        if state.closed || state.failure.is_some() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "standard output is closed",
+            ));
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

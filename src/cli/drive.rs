@@ -31,11 +31,27 @@ pub(super) struct Run {
     /// The log's endpoint index of each running endpoint.
     endpoints: HashMap<EndpointId, u32>,
     quiet: bool,
+    /// Events as JSON objects (`--json`) instead of lines.
+    pub json: bool,
+    /// Why a file the run writes besides its session (`--report`) failed.
+    pub output_failure: Option<String>,
     /// A server says the address it listens on, on stderr (port 0 picks one).
     announce_local: bool,
     pub totals: Totals,
     /// The first failure that makes the run exit with status 3.
     pub(super) failure: Option<String>,
+    /// `--stats`: the line maker and its timer (`None`: off, no timer at all).
+    stats: Option<StatsRun>,
+}
+
+/// What `--stats` keeps: the last line's counts, the timer, and the open
+/// connections (one entry each, removed when it closes).
+struct StatsRun {
+    lines: super::stats::Stats,
+    timer: tokio::time::Interval,
+    started: Instant,
+    udp: bool,
+    open: std::collections::HashSet<crate::engine::PeerId>,
 }
 
 impl Run {
@@ -50,9 +66,42 @@ impl Run {
             },
             endpoints: HashMap::new(),
             quiet,
+            json: false,
+            output_failure: None,
             announce_local: false,
             totals: Totals::default(),
             failure: None,
+            stats: None,
+        }
+    }
+
+    /// Turns `--stats` on: a line on stderr every second from now.
+    fn enable_stats(&mut self, udp: bool) {
+        let started = Instant::now();
+        let mut timer =
+            tokio::time::interval_at(started + super::stats::EVERY, super::stats::EVERY);
+        // A run that was busy past a tick says one line late, not a burst.
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.stats = Some(StatsRun {
+            lines: super::stats::Stats::default(),
+            timer,
+            started,
+            udp,
+            open: std::collections::HashSet::new(),
+        });
+    }
+
+    /// Prints the `--stats` line.
+    fn print_stats(&mut self) {
+        let peers = self.session.log.peers().len();
+        if let Some(s) = &mut self.stats {
+            let peers = if s.udp {
+                super::stats::Peers::Datagram(peers)
+            } else {
+                super::stats::Peers::Connections(s.open.len())
+            };
+            let line = s.lines.line(s.started.elapsed(), &self.totals, peers);
+            note!("{line}");
         }
     }
 
@@ -81,6 +130,17 @@ impl Run {
         if let Some(entry) = self.session.log.entry(index) {
             self.totals.add(entry.kind, entry.len());
         }
+        if let Some(stats) = &mut self.stats {
+            match &event.kind {
+                EventKind::Connected { peer, .. } | EventKind::Accepted { peer, .. } => {
+                    stats.open.insert(*peer);
+                }
+                EventKind::Closed { peer, .. } => {
+                    stats.open.remove(peer);
+                }
+                _ => {}
+            }
+        }
         if let EventKind::Failed { error, .. } = &event.kind
             && error.failed_write
         {
@@ -98,7 +158,11 @@ impl Run {
             }
         }
         if !self.quiet {
-            say(entry_line(&self.session.log, index));
+            if self.json {
+                say(super::json::entry(&self.session.log, index));
+            } else {
+                say(entry_line(&self.session.log, index));
+            }
         }
         if let EventKind::Listening { local } | EventKind::Bound { local } = &event.kind
             && self.announce_local
@@ -145,6 +209,9 @@ impl Run {
         match message {
             Some(message) => errors.add(otherwise, message),
             None => errors.raise(otherwise),
+        }
+        if let Some(failure) = self.output_failure.take() {
+            errors.add(EXIT_OUTPUT, failure);
         }
         if let Some(target) = save {
             let traffic = self.totals.sent + self.totals.received;
@@ -196,6 +263,16 @@ pub(super) async fn interrupted() {
 /// must not stop the run or lose its `--save` file.
 pub(super) fn say(line: impl std::fmt::Display) {
     super::console::line(line);
+}
+
+/// The next `--stats` tick; never when `--stats` is off.
+async fn stats_tick(stats: &mut Option<StatsRun>) {
+    match stats {
+        Some(s) => {
+            s.timer.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// A timer that may be unset.
@@ -323,6 +400,10 @@ pub async fn connect(job: ConnectJob) -> i32 {
         .log
         .budget(request.quiet, job.save.is_some(), false, None);
     let mut run = Run::start(spec, request.quiet, budget, sends);
+    if request.stats {
+        run.enable_stats(request.proto == Proto::Udp);
+    }
+    run.json = request.json;
     let mut phase = if delivery.requested == 0 {
         Phase::Starting
     } else {
@@ -374,6 +455,7 @@ pub async fn connect(job: ConnectJob) -> i32 {
                 }
                 _ => break,
             },
+            _ = stats_tick(&mut run.stats) => run.print_stats(),
             _ = &mut ctrl_c, if phase != Phase::Closing => {
                 stopped_by_person = true;
                 run.send(Command::Close { id: ID, abort: false });
@@ -460,6 +542,10 @@ pub async fn listen(job: ListenJob) -> i32 {
     spec.options.max_peers = request.max_peers;
     let mut run = Run::start(spec, request.quiet, budget, Vec::new());
     run.announce_local = true;
+    if request.stats {
+        run.enable_stats(request.proto == Proto::Udp);
+    }
+    run.json = request.json;
     let mut deadline = request.run_for.map(later);
     let mut closing = false;
     // --once over TLS: only a peer that finished its handshake is a served
@@ -526,6 +612,7 @@ pub async fn listen(job: ListenJob) -> i32 {
                 }
                 close = true;
             }
+            _ = stats_tick(&mut run.stats) => run.print_stats(),
             _ = &mut ctrl_c, if !closing => close = true,
         }
         if close && !closing {

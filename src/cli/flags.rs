@@ -30,7 +30,8 @@ pub(super) enum Command {
     Listen(ListenArgs),
     /// Replay a recorded session: clients send again, servers answer as recorded.
     Replay(ReplayArgs),
-    /// Export a session: an endpoint as a Python program, the log as Mermaid or CSV.
+    /// Export a session: an endpoint as a Python program, the log as Mermaid,
+    /// CSV or a pcapng capture, the payloads as a hex dump.
     Export(ExportArgs),
     /// Turn a capture (pcap, pcapng) into a session that replays as a mock or a client.
     Import(ImportArgs),
@@ -78,15 +79,13 @@ pub(super) struct LogArgs {
     pub log_overflow: Option<OverflowArg>,
 }
 
-/// What `export --to` writes.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum ExportTo {
-    /// An endpoint as a program using Python's standard socket module.
-    Python,
-    /// The log as a Mermaid sequence diagram.
-    Mermaid,
-    /// The log as a table.
-    Csv,
+/// `export --to`: the names of [`crate::export::Format::ALL`], each with its
+/// description in `--help` (the window's menu lists the same formats).
+fn export_format() -> impl clap::builder::TypedValueParser<Value = crate::export::Format> {
+    use crate::export::Format;
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
+    PossibleValuesParser::new(Format::ALL.map(|f| PossibleValue::new(f.name()).help(f.about())))
+        .try_map(|name| Format::from_name(&name).ok_or_else(|| format!("no format named {name}")))
 }
 
 #[derive(clap::Args, Debug)]
@@ -147,6 +146,14 @@ pub(super) struct ConnectArgs {
     /// Print no event lines (the summary line still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print a line on stderr every second: payloads and bytes sent and
+    /// received, their rates over that second, the connections (or UDP peers).
+    #[arg(long)]
+    pub stats: bool,
+    /// Print one JSON object per event on stdout instead of the event lines
+    /// (fields in the README); the summary line stays on stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -208,6 +215,14 @@ pub(super) struct ListenArgs {
     /// Print no event lines (the summary line, and the address listened on, still go to stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print a line on stderr every second: payloads and bytes sent and
+    /// received, their rates over that second, the connections (or UDP peers).
+    #[arg(long)]
+    pub stats: bool,
+    /// Print one JSON object per event on stdout instead of the event lines
+    /// (fields in the README); the summary line stays on stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -232,6 +247,17 @@ pub(super) struct ReplayArgs {
     /// Compare what comes back with the recording; exit 1 on a difference.
     #[arg(long)]
     pub check: bool,
+    /// --check: do not compare what this regular expression matches (only its
+    /// named groups, when it has some), on either side; repeatable.
+    #[arg(long, value_name = "REGEX", allow_hyphen_values = true)]
+    pub ignore: Vec<String>,
+    /// --check: do not compare bytes START..END (or START.. to the end) of each
+    /// connection's stream or datagram; NAME=START..END names the field; repeatable.
+    #[arg(long = "ignore-bytes", value_name = "[NAME=]A..B")]
+    pub ignore_bytes: Vec<String>,
+    /// --check: also write the results for CI: junit FILE.xml (one test case per connection or exchange).
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
+    pub report: Vec<String>,
     /// How long to wait for data the recording says comes next.
     #[arg(
         long,
@@ -248,6 +274,10 @@ pub(super) struct ReplayArgs {
     /// Print no event lines (the summary line still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print one JSON object per event on stdout instead of the event lines
+    /// (fields in the README); the summary line stays on stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -255,10 +285,9 @@ pub(super) struct ExportArgs {
     /// The session file.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// python: an endpoint as a program (standard socket module); mermaid: the
-    /// log as a sequence diagram; csv: the log as a table.
-    #[arg(long = "to", value_enum, value_name = "FORMAT")]
-    pub to: ExportTo,
+    /// What to write (see the list below).
+    #[arg(long = "to", value_name = "FORMAT", value_parser = export_format())]
+    pub to: crate::export::Format,
     /// Write here instead of to stdout (`-` is stdout too).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,

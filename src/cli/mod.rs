@@ -14,7 +14,9 @@
 //! Then [`run`] drives the engine (`drive`, `replay`) or prints (`check`,
 //! `export`). Output goes through `console` (stdout, with its failures kept) and
 //! the `note!` macro (stderr); a run ends with exactly one `error:` line when
-//! something failed, and then the summary line.
+//! something failed, and then the summary line. For scripts and CI, [`json`]
+//! makes an event one JSON object (`--json`) and [`junit`] a check's results
+//! JUnit XML (`replay --report junit`).
 
 /// `eprintln!` that never panics: a closed or broken stderr (`2>&1 | head`)
 /// must not turn a finished run into a crash.
@@ -29,10 +31,13 @@ mod check;
 mod console;
 mod drive;
 mod flags;
+pub mod json;
+pub mod junit;
 pub mod output;
 mod prepare;
 mod replay;
 mod request;
+mod stats;
 
 pub use flags::Proto;
 pub use prepare::{ConnectJob, ExportJob, ImportJob, Job, ListenJob, ReplayJob, prepare};
@@ -131,14 +136,26 @@ pub fn run(job: Job, runtime: &tokio::runtime::Runtime) -> i32 {
         Job::Replay(r) => runtime.block_on(replay::replay(r)),
         Job::Export(r) => {
             let mut errors = Errors::default();
+            let write = |out: &mut dyn std::io::Write| {
+                crate::export::write_to(&r.session, &r.name, r.format, r.endpoint.as_deref(), out)
+            };
             match &r.output {
-                crate::persist::SaveTarget::File(path) => {
-                    if let Err(e) = crate::persist::write_atomic(path, r.text.as_bytes()) {
+                crate::persist::SaveTarget::File(_) => {
+                    if let Err(e) = crate::export::save(
+                        &r.session,
+                        &r.name,
+                        r.format,
+                        r.endpoint.as_deref(),
+                        &r.output,
+                    ) {
                         errors.add(EXIT_OUTPUT, e.to_string());
                     }
                 }
                 crate::persist::SaveTarget::Stdout => {
-                    console::write(r.text.as_bytes());
+                    // Through the console, so a reader that went away (`| head`)
+                    // ends the export quietly and a full disk is an error.
+                    let mut out = std::io::BufWriter::with_capacity(256 * 1024, console::Writer);
+                    let _ = write(&mut out);
                     errors.add_console();
                 }
             }

@@ -32,17 +32,30 @@ pub struct ReplayJob {
     pub plans: Vec<crate::model::replay::EndpointPlan>,
     pub speed: f64,
     pub check: bool,
+    /// `--report junit FILE`, proved writable: the check's results for CI.
+    pub junit: Option<std::path::PathBuf>,
+    /// The session file, for the report's suite name.
+    pub file: std::path::PathBuf,
     pub timeout: Duration,
     pub save: Option<SaveTarget>,
     pub quiet: bool,
+    pub json: bool,
+    /// Said on stderr before the run: ignore rules that apply to no endpoint.
+    pub warnings: Vec<String>,
     /// The replay log's budget: the flags, else the recording's own.
     pub budget: crate::model::LogBudget,
 }
 
-/// An `export` ready to write: the text is made already, the target checked.
+/// An `export` ready to write: the session read and checked for the format,
+/// the target proved writable. The export is written as it is made.
 #[derive(Debug)]
 pub struct ExportJob {
-    pub text: String,
+    /// Boxed: a whole session is much larger than the other jobs.
+    pub session: Box<crate::model::Session>,
+    /// The session's name (its file's stem), which a Python program keeps.
+    pub name: String,
+    pub format: crate::export::Format,
+    pub endpoint: Option<String>,
     pub output: SaveTarget,
 }
 
@@ -139,7 +152,44 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
             path.display()
         ));
     }
-    let session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
+    let junit = match &r.junit {
+        None => None,
+        Some(path) => {
+            if same_file(path, &r.file)
+                || r.save
+                    .as_ref()
+                    .is_some_and(|s| same_file(path, s) || s == path)
+            {
+                return Err(format!(
+                    "--report {}: that is the recording or the --save file; write the report to a file of its own",
+                    quote(&path.display().to_string())
+                ));
+            }
+            match crate::persist::prepare_save(path).map_err(|e| e.to_string())? {
+                SaveTarget::File(p) => Some(p),
+                SaveTarget::Stdout => {
+                    return Err(format!(
+                        "--report {}: write the report to a file (standard output carries the events)",
+                        quote(&path.display().to_string())
+                    ));
+                }
+            }
+        }
+    };
+    let mut session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
+    session.ignore.extend(r.ignore);
+    // A rule for an endpoint the session does not have (renamed by hand?)
+    // would quietly check nothing: said before the run.
+    let warnings: Vec<String> = session
+        .ignore
+        .iter()
+        .filter(|rule| {
+            rule.endpoint
+                .as_deref()
+                .is_some_and(|e| session.endpoint(e).is_none())
+        })
+        .map(|rule| format!("warning: the session has no such endpoint, so this ignore rule applies to nothing: {rule}"))
+        .collect();
     // Certificate and key files the endpoints name are read now, bounded, so a
     // bad one is bad input before any socket opens.
     crate::engine::tls::check_session_files(&session)
@@ -168,15 +218,28 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
         plans,
         speed: r.speed,
         check: r.check,
+        junit,
+        file: r.file,
         timeout: r.timeout,
         save,
         quiet: r.quiet,
+        json: r.json,
+        warnings,
     })
 }
 
 fn export(r: ExportRequest) -> Result<ExportJob, String> {
     let output = match &r.output {
-        Output::Stdout => SaveTarget::Stdout,
+        Output::Stdout => {
+            use std::io::IsTerminal as _;
+            if r.to.is_binary() && std::io::stdout().is_terminal() {
+                return Err(format!(
+                    "{} is binary: write it to a file with -o FILE, or pipe it (| tshark -r -)",
+                    r.to.name()
+                ));
+            }
+            SaveTarget::Stdout
+        }
         Output::File(path) => crate::persist::prepare_save(path).map_err(|e| e.to_string())?,
     };
     let session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
@@ -185,9 +248,15 @@ fn export(r: ExportRequest) -> Result<ExportJob, String> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "session".into());
-    let text = crate::export::export(&session, &name, r.to, r.endpoint.as_deref())
+    crate::export::check(&session, r.to, r.endpoint.as_deref())
         .map_err(|e| format!("{}: {e}", r.file.display()))?;
-    Ok(ExportJob { text, output })
+    Ok(ExportJob {
+        session: Box::new(session),
+        name,
+        format: r.to,
+        endpoint: r.endpoint,
+        output,
+    })
 }
 
 fn import(r: super::request::ImportRequest) -> Result<ImportJob, String> {

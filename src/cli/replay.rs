@@ -8,18 +8,30 @@ use tokio::time::Instant;
 use super::drive::{Run, interrupted, say, until};
 use super::{EXIT_MISMATCH, EXIT_OK, ReplayJob};
 use crate::engine::replay::Tally;
-use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions};
+use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions, SERVERS_GRACE};
 use crate::model::log::EntryKind;
-use crate::model::replay::{EndpointPlan, Role, report};
-
-/// How long clients wait for the mock servers of the same run to listen.
-const SERVERS_GRACE: Duration = Duration::from_secs(5);
+use crate::model::replay::{EndpointPlan, Mismatch, Role, ignored_text, report};
 
 pub async fn replay(request: ReplayJob) -> i32 {
     let plans = request.plans;
     if !request.quiet {
         for line in describe(&plans) {
             note!("replaying {line}");
+        }
+    }
+    for warning in &request.warnings {
+        note!("{warning}");
+    }
+    if request.check && !request.quiet {
+        let mut said: Vec<String> = Vec::new();
+        for plan in &plans {
+            for rule in &plan.ignore {
+                let line = rule.to_string();
+                if !said.contains(&line) {
+                    note!("check ignores {line}");
+                    said.push(line);
+                }
+            }
         }
     }
     for plan in &plans {
@@ -37,6 +49,7 @@ pub async fn replay(request: ReplayJob) -> i32 {
         }
     }
     let mut run = Run::new(request.quiet, request.budget);
+    run.json = request.json;
     let ids: Vec<EndpointId> = (1..=plans.len() as u64).map(EndpointId).collect();
     for (plan, id) in plans.iter().zip(&ids) {
         run.name(*id, plan.name());
@@ -126,30 +139,89 @@ pub async fn replay(request: ReplayJob) -> i32 {
     }
 
     let lost = run.session.log.counters().dropped_entries;
-    let (status, message) = if request.check && !closing && lost > 0 {
+    let json = request.json;
+    // With --json, stdout carries only JSON objects: the human report goes to stderr.
+    let human = |text: &str| {
+        if json {
+            note!("{text}");
+        } else {
+            say(text);
+        }
+    };
+    let not_checked = if request.check && !closing && lost > 0 {
         // The check compares every byte; a spill file that failed lost some.
-        (
-            EXIT_MISMATCH,
-            Some(format!(
-                "not checked: {lost} payload{} of the replay could not be kept ({})",
-                if lost == 1 { "" } else { "s" },
-                run.session
-                    .log
-                    .spill_error()
-                    .unwrap_or("dropped beyond the log budget")
-            )),
-        )
-    } else if request.check && !closing {
-        let mismatches = tally.check(&plans, &ids, &run.session.log);
+        Some(format!(
+            "not checked: {lost} payload{} of the replay could not be kept ({})",
+            if lost == 1 { "" } else { "s" },
+            run.session
+                .log
+                .spill_error()
+                .unwrap_or("dropped beyond the log budget")
+        ))
+    } else if request.check && closing {
+        // Exit 0 with --check promises "matched"; a run cut short proves nothing.
+        Some("not checked: the replay was interrupted before it ended".to_string())
+    } else {
+        None
+    };
+    let timestamp = crate::persist::format_timestamp(&crate::engine::now());
+    let suite = request.file.display().to_string();
+    let (status, message) = if let Some(why) = not_checked {
+        let conversations: usize = plans.iter().map(|p| p.conversations.len()).sum();
+        if json {
+            say(super::json::check_summary(conversations, 0, Some(&why)));
+        }
+        if let Some(path) = &request.junit {
+            write_report(
+                &mut run,
+                path,
+                &super::junit::not_checked(&suite, &timestamp, &plans, &why),
+            );
+        }
+        (EXIT_MISMATCH, Some(why))
+    } else if request.check {
+        let checks = tally.check_all(&plans, &ids, &run.session.log);
+        if json {
+            for c in &checks {
+                say(super::json::check(c));
+            }
+        }
+        if let Some(path) = &request.junit {
+            write_report(
+                &mut run,
+                path,
+                &super::junit::report(&suite, &timestamp, &checks),
+            );
+        }
+        let mismatches: Vec<Mismatch> = checks.iter().filter_map(|c| c.mismatch.clone()).collect();
+        if json {
+            say(super::json::check_summary(
+                checks.len(),
+                mismatches.len(),
+                None,
+            ));
+        }
         if mismatches.is_empty() {
-            let conversations: usize = plans.iter().map(|p| p.conversations.len()).sum();
-            say(format_args!(
-                "check: every conversation matched the recording ({conversations} conversation{})",
-                if conversations == 1 { "" } else { "s" }
+            let mut ignored: Vec<(String, usize)> = Vec::new();
+            for (label, n) in checks.iter().flat_map(|c| &c.ignored) {
+                match ignored.iter_mut().find(|(l, _)| l == label) {
+                    Some((_, total)) => *total += n,
+                    None => ignored.push((label.clone(), *n)),
+                }
+            }
+            let ignored = if ignored.is_empty() {
+                String::new()
+            } else {
+                format!("; ignored: {}", ignored_text(&ignored))
+            };
+            human(&format!(
+                "check: every conversation matched the recording ({} conversation{}{ignored})",
+                checks.len(),
+                if checks.len() == 1 { "" } else { "s" }
             ));
             (EXIT_OK, None)
         } else {
-            say(report(&mismatches).trim_end());
+            human(report(&mismatches).trim_end());
             for m in &mismatches {
                 if let Some(row) = m.row {
                     run.session.log.push(
@@ -176,16 +248,18 @@ pub async fn replay(request: ReplayJob) -> i32 {
                 )),
             )
         }
-    } else if request.check {
-        // Exit 0 with --check promises "matched"; a run cut short proves nothing.
-        (
-            EXIT_MISMATCH,
-            Some("not checked: the replay was interrupted before it ended".to_string()),
-        )
     } else {
         (EXIT_OK, None)
     };
     run.finish_with(request.save.clone(), status, message).await
+}
+
+/// Writes the `--report` file (proved writable before the run); a failure
+/// is the run's output error.
+fn write_report(run: &mut Run, path: &std::path::Path, text: &str) {
+    if let Err(e) = crate::persist::write_atomic(path, text.as_bytes()) {
+        run.output_failure.get_or_insert(format!("--report: {e}"));
+    }
 }
 
 /// The plans, checked, as the command line hands them over.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use super::flags::{Cli, Command, ExportTo, LogArgs, OverflowArg, Proto};
+use super::flags::{Cli, Command, LogArgs, OverflowArg, Proto};
 use crate::model::endpoint::{RegexText, Rule, Trigger};
 use crate::model::framing::ReceiveFraming;
 use crate::model::{AutoReply, HostPort, LogBudget, Notation, Overflow, Payload};
@@ -40,7 +40,11 @@ pub struct ConnectRequest {
     pub connect_timeout: Option<Duration>,
     pub save: Option<PathBuf>,
     pub quiet: bool,
+    /// One JSON object per event on stdout instead of the event lines.
+    pub json: bool,
     pub log: LogFlags,
+    /// A line of totals and rates on stderr every second.
+    pub stats: bool,
 }
 
 /// How `listen` answers.
@@ -71,7 +75,11 @@ pub struct ListenRequest {
     pub max_peers: Option<u32>,
     pub save: Option<PathBuf>,
     pub quiet: bool,
+    /// One JSON object per event on stdout instead of the event lines.
+    pub json: bool,
     pub log: LogFlags,
+    /// A line of totals and rates on stderr every second.
+    pub stats: bool,
 }
 
 /// A validated `replay`; the file is read by [`super::prepare`].
@@ -82,9 +90,15 @@ pub struct ReplayRequest {
     pub endpoint: Option<String>,
     pub speed: f64,
     pub check: bool,
+    /// `--ignore` and `--ignore-bytes`: rules added to the session's own.
+    pub ignore: Vec<crate::model::ignore::IgnoreRule>,
+    /// `--report junit FILE`: where the check's results go for CI.
+    pub junit: Option<PathBuf>,
     pub timeout: Duration,
     pub save: Option<PathBuf>,
     pub quiet: bool,
+    /// One JSON object per event (and per checked conversation) on stdout.
+    pub json: bool,
     pub log: LogFlags,
 }
 
@@ -538,16 +552,14 @@ where
                 connect_timeout,
                 save: a.save,
                 quiet: a.quiet,
+                json: a.json,
                 log,
+                stats: a.stats,
             }))
         }
         Some(Command::Export(a)) => Ok(Request::Export(ExportRequest {
             file: a.file,
-            to: match a.to {
-                ExportTo::Python => crate::export::Format::Python,
-                ExportTo::Mermaid => crate::export::Format::Mermaid,
-                ExportTo::Csv => crate::export::Format::Csv,
-            },
+            to: a.to,
             output: match a.output {
                 None => Output::Stdout,
                 Some(p) if p.as_os_str() == "-" => Output::Stdout,
@@ -571,15 +583,57 @@ where
                         .into(),
                 ));
             }
+            let mut ignore = Vec::new();
+            for pattern in &a.ignore {
+                ignore.push(
+                    crate::model::ignore::IgnoreRule::regex(pattern)
+                        .map_err(|e| usage(format!("--ignore: {e}")))?,
+                );
+            }
+            for range in &a.ignore_bytes {
+                ignore.push(
+                    crate::model::ignore::IgnoreRule::bytes(range)
+                        .map_err(|e| usage(format!("--ignore-bytes {e}")))?,
+                );
+            }
+            if !ignore.is_empty() && !a.check {
+                return Err(usage(
+                    "--ignore and --ignore-bytes are for --check: they say what the check does not compare"
+                        .into(),
+                ));
+            }
+            let junit = match a.report.as_slice() {
+                [] => None,
+                [format, file] if format == "junit" => Some(PathBuf::from(file)),
+                [format, _] => {
+                    return Err(usage(format!(
+                        "--report {}: the report formats are: junit (write --report junit FILE.xml)",
+                        quote(format)
+                    )));
+                }
+                _ => {
+                    return Err(usage(
+                        "--report needs a format and a file: --report junit FILE.xml".into(),
+                    ));
+                }
+            };
+            if junit.is_some() && !a.check {
+                return Err(usage(
+                    "--report is for --check: it reports what the check found".into(),
+                ));
+            }
             Ok(Request::Replay(ReplayRequest {
                 file: a.file,
                 target,
                 endpoint: a.endpoint,
                 speed,
                 check: a.check,
+                ignore,
+                junit,
                 timeout,
                 save: a.save,
                 quiet: a.quiet,
+                json: a.json,
                 log,
             }))
         }
@@ -686,7 +740,9 @@ where
                 max_peers: a.max_peers,
                 save: a.save,
                 quiet: a.quiet,
+                json: a.json,
                 log,
+                stats: a.stats,
             }))
         }
     }?;
@@ -716,6 +772,7 @@ fn check_paths(request: &Request) -> Result<(), String> {
         Request::Replay(r) => {
             paths.push(("the file", r.file.as_path()));
             paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
+            paths.extend(r.junit.iter().map(|f| ("--report", f.as_path())));
         }
         Request::Export(r) => {
             paths.push(("the file", r.file.as_path()));

@@ -73,6 +73,12 @@ pub const REFUSED_PEER: &str = "refused: ";
 /// How long an orderly close waits for the peer to close its side too.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// How long clients started together with servers (the window's Start all,
+/// a replay in the window or on the command line) wait for those servers to
+/// listen before they start anyway and report what they find. One value for
+/// every front end: it was written three times, as 3 and 5 seconds.
+pub const SERVERS_GRACE: Duration = Duration::from_secs(5);
+
 /// Received payload bytes that may wait for the caller to take their events.
 /// Past it, TCP connections stop reading (the peer is slowed by TCP's flow
 /// control) and UDP datagrams are dropped and counted.

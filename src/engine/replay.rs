@@ -24,7 +24,9 @@ use super::EndpointId;
 use super::conn::READ_BUFFER;
 use super::net::{EndpointCtx, apply_stream, resolve, unspecified_for};
 use super::{CLOSE_GRACE, EndpointCommand, EventKind, NetError, Operation, PeerId, classify};
-use crate::model::replay::{Conversation, EndpointPlan, Mismatch, Role, check_conversation};
+use crate::model::replay::{
+    Conversation, ConversationCheck, EndpointPlan, Mismatch, Role, check_one,
+};
 use crate::model::{Direction, EndpointKind, ErrorKind};
 
 /// How a replay runs.
@@ -860,18 +862,30 @@ impl Tally {
         ids: &[EndpointId],
         log: &crate::model::TrafficLog,
     ) -> Vec<Mismatch> {
-        let mut mismatches = Vec::new();
+        self.check_all(plans, ids, log)
+            .into_iter()
+            .filter_map(|c| c.mismatch)
+            .collect()
+    }
+
+    /// [`Tally::check`] for every conversation, matched or not, with the
+    /// ignore rules that applied (a report for CI lists them all).
+    pub fn check_all(
+        &self,
+        plans: &[EndpointPlan],
+        ids: &[EndpointId],
+        log: &crate::model::TrafficLog,
+    ) -> Vec<ConversationCheck> {
+        let mut checks = Vec::new();
         for (plan, id) in plans.iter().zip(ids) {
             for index in 0..plan.conversations.len() {
                 let rows = self.received.get(&(*id, index));
                 let received: Option<Vec<(usize, &[u8])>> =
                     rows.map(|rows| rows.iter().map(|&r| (r, log.data(r))).collect());
-                if let Some(m) = check_conversation(plan, index, received.as_deref()) {
-                    mismatches.push(m);
-                }
+                checks.push(check_one(plan, index, received.as_deref()));
             }
         }
-        mismatches
+        checks
     }
 }
 

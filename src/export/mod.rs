@@ -1,17 +1,25 @@
 //! Exports of a session: the equivalent Python program of an endpoint, the log
-//! as a Mermaid sequence diagram, and the log as CSV. Pure functions of the
-//! session, shared by the window and `sockbench export`. Every string taken
-//! from the session is encoded for its target by [`encode`]: a session file
-//! can never add code to a program, lines to a diagram or formulas to a sheet.
+//! as a Mermaid sequence diagram, as CSV, as a pcapng capture for Wireshark,
+//! and its payloads as an `xxd`-style hex dump. Pure functions of the
+//! session, shared by the window and `sockbench export` through [`check`]
+//! and [`write_to`] (or [`save`]); [`Format::ALL`] is the one list of formats
+//! both offer. Every string taken from the session is encoded for its target
+//! by [`encode`]: a session file can never add code to a program, lines to a
+//! diagram, formulas to a sheet or rows to a dump.
 
 pub mod csv;
 pub mod encode;
+pub mod hexdump;
 pub mod mermaid;
+pub mod pcapng;
 pub mod python;
 pub mod sequence;
 
+use std::io::Write;
+
 use crate::model::Session;
-use crate::model::replay::{Role, plan_session};
+use crate::model::replay::{EndpointPlan, Role, plan_session};
+use crate::persist::{SaveError, SaveTarget};
 
 /// What to export to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,28 +27,167 @@ pub enum Format {
     Python,
     Mermaid,
     Csv,
+    Pcapng,
+    Hexdump,
 }
 
-/// Exports `session` (named `name`, which the Python program keeps in a literal). `endpoint`
-/// picks the endpoint of a Python program; without it, the first client with
-/// recorded payloads (or the first endpoint with any).
+impl Format {
+    /// Every format, in the order the window's menu and `--help` list them:
+    /// the one list of formats.
+    pub const ALL: [Format; 5] = [
+        Format::Csv,
+        Format::Python,
+        Format::Mermaid,
+        Format::Pcapng,
+        Format::Hexdump,
+    ];
+
+    /// The format's name on the command line (`--to NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Python => "python",
+            Format::Mermaid => "mermaid",
+            Format::Csv => "csv",
+            Format::Pcapng => "pcapng",
+            Format::Hexdump => "hexdump",
+        }
+    }
+
+    /// The format's name in the window's menu.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Python => "Python",
+            Format::Mermaid => "Mermaid",
+            Format::Csv => "CSV",
+            Format::Pcapng => "pcapng",
+            Format::Hexdump => "Hex dump",
+        }
+    }
+
+    /// What the format holds, in a few words.
+    pub fn about(self) -> &'static str {
+        match self {
+            Format::Python => "an endpoint as a Python program (standard socket module)",
+            Format::Mermaid => "the log as a Mermaid sequence diagram",
+            Format::Csv => "the log as CSV: time, endpoint, event, peer, length, data",
+            Format::Pcapng => {
+                "the log as a capture for Wireshark and tshark (synthetic Ethernet, IP, TCP or UDP headers)"
+            }
+            Format::Hexdump => "the payloads as a hex dump in the style of xxd",
+        }
+    }
+
+    /// The usual file name extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Python => "py",
+            Format::Mermaid => "mmd",
+            Format::Csv => "csv",
+            Format::Pcapng => "pcapng",
+            Format::Hexdump => "txt",
+        }
+    }
+
+    /// True for formats that are not text (never for a clipboard or a terminal).
+    pub fn is_binary(self) -> bool {
+        self == Format::Pcapng
+    }
+
+    /// The format named `name` (as [`Format::name`] gives it).
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// The endpoint plan a Python program is made from: `endpoint`, or the first
+/// client with recorded payloads (or the first endpoint with any).
+fn python_plan(session: &Session, endpoint: Option<&str>) -> Result<EndpointPlan, String> {
+    let mut plans = plan_session(session, endpoint, None).map_err(|e| e.to_string())?;
+    if plans.is_empty() {
+        return Err("nothing recorded to export".to_owned());
+    }
+    let index = plans
+        .iter()
+        .position(|p| p.role == Role::Client)
+        .unwrap_or(0);
+    Ok(plans.swap_remove(index))
+}
+
+/// Whether `session` can be exported as `format` (for a Python program: the
+/// endpoint exists and has something to send): bad input is found before
+/// any output is touched. The other formats take any session.
+pub fn check(session: &Session, format: Format, endpoint: Option<&str>) -> Result<(), String> {
+    match format {
+        Format::Python => python_plan(session, endpoint).map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the export of `session` (named `name`, which the Python program
+/// keeps in a literal) to `out` as it is made: a pcapng or a hex dump of a
+/// large (spilled) log streams, packet by packet and row by row. Call
+/// [`check`] first; this fails only when `out` does.
+pub fn write_to(
+    session: &Session,
+    name: &str,
+    format: Format,
+    endpoint: Option<&str>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Mermaid => out.write_all(mermaid::to_mermaid(&session.log).as_bytes()),
+        Format::Csv => out.write_all(csv::to_csv(&session.log).as_bytes()),
+        Format::Python => {
+            let plan = python_plan(session, endpoint).map_err(std::io::Error::other)?;
+            out.write_all(python::to_python(&plan, name).as_bytes())
+        }
+        Format::Pcapng => pcapng::write_pcapng(session, out),
+        Format::Hexdump => hexdump::write_hexdump(&session.log, out),
+    }?;
+    out.flush()
+}
+
+/// Exports to a checked target (see [`crate::persist::prepare_save`]):
+/// standard output written through, a file replaced atomically once the
+/// whole export is written.
+pub fn save(
+    session: &Session,
+    name: &str,
+    format: Format,
+    endpoint: Option<&str>,
+    target: &SaveTarget,
+) -> Result<(), SaveError> {
+    const BUFFER: usize = 256 * 1024;
+    match target {
+        SaveTarget::Stdout => {
+            let mut out = std::io::BufWriter::with_capacity(BUFFER, std::io::stdout().lock());
+            write_to(session, name, format, endpoint, &mut out)
+                .map_err(|source| SaveError::Stdout { source })
+        }
+        SaveTarget::File(path) => crate::persist::write_atomic_with(path, |file| {
+            let mut out = std::io::BufWriter::with_capacity(BUFFER, file);
+            write_to(session, name, format, endpoint, &mut out)
+        }),
+    }
+}
+
+/// Exports `session` as text, for the text formats (a clipboard, a view):
+/// [`check`] and [`write_to`] into memory. A binary format is refused; write
+/// it to a file with [`save`].
 pub fn export(
     session: &Session,
     name: &str,
     format: Format,
     endpoint: Option<&str>,
 ) -> Result<String, String> {
-    match format {
-        Format::Mermaid => Ok(mermaid::to_mermaid(&session.log)),
-        Format::Csv => Ok(csv::to_csv(&session.log)),
-        Format::Python => {
-            let plans = plan_session(session, endpoint, None).map_err(|e| e.to_string())?;
-            let plan = plans
-                .iter()
-                .find(|p| p.role == Role::Client)
-                .or(plans.first())
-                .ok_or_else(|| "nothing recorded to export".to_owned())?;
-            Ok(python::to_python(plan, name))
-        }
+    if format.is_binary() {
+        return Err(format!(
+            "{} is not text: export it to a file",
+            format.name()
+        ));
     }
+    check(session, format, endpoint)?;
+    let mut out = Vec::new();
+    write_to(session, name, format, endpoint, &mut out).map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
 }

@@ -405,6 +405,7 @@ mod tests {
                 remote: "127.0.0.1:7007".into(),
                 dropped: 0,
             }],
+            ignore: Vec::new(),
         };
         let program = to_python(&plan, "tcp-echo-pair");
         assert!(
@@ -457,6 +458,7 @@ mod tests {
                 spec: EndpointSpec::new(hostile, kind),
                 role,
                 conversations: vec![conversation.clone()],
+                ignore: Vec::new(),
             };
             let program = to_python(&plan, hostile);
             assert!(program.is_ascii(), "{program}");

@@ -7,6 +7,7 @@ pub mod display;
 pub mod endpoint;
 pub mod explain;
 pub mod framing;
+pub mod ignore;
 pub mod lesson;
 pub mod lifecycle;
 pub mod log;

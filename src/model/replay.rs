@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::display::escape_controls;
 use super::endpoint::{EndpointKind, EndpointSpec, KindTag};
+use super::ignore::{IgnoreRule, Span, Suggestion, spans, suggest};
 use super::log::{Direction, EntryKind, TrafficLog};
 use super::payload::{to_hex, to_text_notation};
 use super::{HostPort, Session};
@@ -81,6 +82,9 @@ pub struct EndpointPlan {
     pub spec: EndpointSpec,
     pub role: Role,
     pub conversations: Vec<Conversation>,
+    /// What a check does not compare: the session's rules for this endpoint
+    /// (and for every endpoint), then the command line's.
+    pub ignore: Vec<IgnoreRule>,
 }
 
 impl EndpointPlan {
@@ -315,10 +319,17 @@ fn plan_endpoint_rows(
             }
         }
     }
+    let ignore = session
+        .ignore
+        .iter()
+        .filter(|r| r.applies_to(&spec.name))
+        .cloned()
+        .collect();
     Some(EndpointPlan {
         spec,
         role,
         conversations: conversations.into_iter().map(|(_, c)| c).collect(),
+        ignore,
     })
 }
 
@@ -404,10 +415,59 @@ pub struct Mismatch {
     /// The expected and received bytes around the difference.
     pub expected: Vec<u8>,
     pub received: Vec<u8>,
-    /// Where the context starts (offset of `expected[0]` and `received[0]`).
+    /// Where the expected context starts (the offset of `expected[0]`).
     pub context_start: usize,
+    /// Where the received context starts (the offset of `received[0]`); the
+    /// same as `context_start` unless ignored spans of different lengths
+    /// came before the difference.
+    pub received_start: usize,
+    /// The offset of the difference in the recording's bytes (the
+    /// [`Difference`]'s offset is the received side's).
+    pub expected_offset: usize,
+    /// Why the bytes at the difference were not ignored, when an ignore
+    /// rule matched on one side only.
+    pub note: Option<String>,
+    /// The ignore rules that applied before the difference: label, spans.
+    pub ignored: Vec<(String, usize)>,
+    /// What the window offers to ignore in future checks.
+    pub suggestion: Option<Suggestion>,
     /// The log row (of the replay's log) holding the first differing byte, if any.
     pub row: Option<usize>,
+}
+
+/// The check of one recorded conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationCheck {
+    pub endpoint: String,
+    /// 1-based number of the recorded conversation.
+    pub conversation: usize,
+    /// A UDP exchange rather than a connection.
+    pub udp: bool,
+    /// The first difference, `None` when it matched.
+    pub mismatch: Option<Mismatch>,
+    /// The ignore rules that applied (before the difference, if any): label, spans.
+    pub ignored: Vec<(String, usize)>,
+}
+
+impl ConversationCheck {
+    /// `"client", connection 2` / `"u", exchange 1`.
+    pub fn title(&self) -> String {
+        format!(
+            "\"{}\", {} {}",
+            escape_controls(&self.endpoint),
+            if self.udp { "exchange" } else { "connection" },
+            self.conversation
+        )
+    }
+}
+
+/// `field `date` (2), bytes 4..8 (1)`.
+pub fn ignored_text(ignored: &[(String, usize)]) -> String {
+    ignored
+        .iter()
+        .map(|(label, n)| format!("{label} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Bytes of context shown before and after a difference.
@@ -478,6 +538,16 @@ impl fmt::Display for Mismatch {
             Some(n) => format!("\"{name}\", exchange {}, datagram {n}", self.conversation),
             None => format!("\"{name}\", connection {}", self.conversation),
         };
+        let shifted = match self.difference {
+            Difference::Differs { offset }
+            | Difference::Missing { offset, .. }
+            | Difference::Extra { offset, .. }
+                if offset != self.expected_offset =>
+            {
+                format!(" (offset {} of the recording)", self.expected_offset)
+            }
+            _ => String::new(),
+        };
         let summary = match &self.difference {
             Difference::Differs { offset } => format!("received bytes differ at offset {offset}"),
             Difference::Missing { offset, missing } => {
@@ -500,7 +570,13 @@ impl fmt::Display for Mismatch {
                 plural(*dropped as usize)
             ),
         };
-        writeln!(f, "{what}: {summary}")?;
+        writeln!(f, "{what}: {summary}{shifted}")?;
+        if let Some(note) = &self.note {
+            writeln!(f, "  why: {}", escape_controls(note))?;
+        }
+        if !self.ignored.is_empty() {
+            writeln!(f, "  ignored before it: {}", ignored_text(&self.ignored))?;
+        }
         if matches!(
             self.difference,
             Difference::NeverConnected | Difference::NotCheckable { .. }
@@ -510,13 +586,14 @@ impl fmt::Display for Mismatch {
         let caret = match self.difference {
             Difference::Differs { offset }
             | Difference::Missing { offset, .. }
-            | Difference::Extra { offset, .. } => Some(offset - self.context_start),
+            | Difference::Extra { offset, .. } => Some(offset.saturating_sub(self.received_start)),
             _ => None,
         };
-        let lead = if self.context_start > 0 { "…" } else { "" };
+        let elead = if self.context_start > 0 { "…" } else { "" };
+        let lead = if self.received_start > 0 { "…" } else { "" };
         let at = caret.unwrap_or(usize::MAX);
         if reads_as_text(&self.expected) && reads_as_text(&self.received) {
-            let (expected, _) = quoted_with_column(&self.expected, at);
+            let (expected, _) = quoted_with_column(&self.expected, usize::MAX);
             let (received, column) = quoted_with_column(&self.received, at);
             let empty = |b: &[u8], text: String| {
                 if b.is_empty() {
@@ -525,20 +602,20 @@ impl fmt::Display for Mismatch {
                     text
                 }
             };
-            writeln!(f, "  expected: {lead}{}", empty(&self.expected, expected))?;
+            writeln!(f, "  expected: {elead}{}", empty(&self.expected, expected))?;
             writeln!(f, "  received: {lead}{}", empty(&self.received, received))?;
             if let (Some(column), Some(_)) = (column, caret) {
                 // Under the first differing character of the received line.
                 let indent = "  received: ".len() + lead.chars().count() + column;
                 writeln!(f, "{}^", " ".repeat(indent))?;
             }
-            writeln!(f, "  expected hex: {lead}{}", to_hex(&self.expected))?;
+            writeln!(f, "  expected hex: {elead}{}", to_hex(&self.expected))?;
             write!(f, "  received hex: {lead}{}", to_hex(&self.received))
         } else {
             // Binary: hex only, the caret under the first differing byte.
             writeln!(
                 f,
-                "  expected hex: {lead}{}",
+                "  expected hex: {elead}{}",
                 hex_or_nothing(&self.expected)
             )?;
             write!(
@@ -573,44 +650,207 @@ fn context(bytes: &[u8], start: usize) -> Vec<u8> {
 
 /// Compares one byte stream (TCP) or one datagram (UDP) with its recording.
 pub fn compare_bytes(expected: &[u8], received: &[u8]) -> Option<(Difference, usize)> {
-    let common = expected
-        .iter()
-        .zip(received)
-        .take_while(|(a, b)| a == b)
-        .count();
-    if common < expected.len() && common < received.len() {
-        Some((Difference::Differs { offset: common }, common))
-    } else if received.len() < expected.len() {
-        Some((
-            Difference::Missing {
-                offset: common,
-                missing: expected.len() - received.len(),
-            },
-            common,
-        ))
-    } else if received.len() > expected.len() {
-        Some((
-            Difference::Extra {
-                offset: common,
-                extra: received.len() - expected.len(),
-            },
-            common,
-        ))
+    compare_masked(expected, received, &[])
+        .0
+        .map(|found| (found.difference, found.received_at))
+}
+
+/// A difference [`compare_masked`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// Its offsets are the received side's.
+    pub difference: Difference,
+    pub expected_at: usize,
+    pub received_at: usize,
+    /// Why an ignored span did not cover it, when one side had one there.
+    pub note: Option<String>,
+}
+
+/// Counts `n` applied spans of `label`.
+fn count(applied: &mut Vec<(String, usize)>, label: &str, n: usize) {
+    match applied.iter_mut().find(|(l, _)| l == label) {
+        Some((_, total)) => *total += n,
+        None => applied.push((label.to_owned(), n)),
+    }
+}
+
+/// Compares `received` with `expected`, skipping the spans `rules` ignore
+/// (see [`super::ignore`] for how spans pair up): the first difference, if
+/// any, and the rules that applied before it, with how many spans each.
+pub fn compare_masked(
+    expected: &[u8],
+    received: &[u8],
+    rules: &[IgnoreRule],
+) -> (Option<Found>, Vec<(String, usize)>) {
+    let (he, hr) = if rules.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
-        None
+        (spans(expected, rules), spans(received, rules))
+    };
+    let mut applied = Vec::new();
+    let (mut i, mut j, mut a, mut b) = (0, 0, 0, 0);
+    let labels = |s: &Span| s.labels.join(" or ");
+    let found = |difference, i, j, note| {
+        Some(Found {
+            difference,
+            expected_at: i,
+            received_at: j,
+            note,
+        })
+    };
+    loop {
+        // Literal bytes up to the next span (or the end) on each side.
+        let e_end = he.get(a).map_or(expected.len(), |s: &Span| s.range.start);
+        let r_end = hr.get(b).map_or(received.len(), |s: &Span| s.range.start);
+        let n = (e_end - i).min(r_end - j);
+        if let Some(k) = expected[i..i + n]
+            .iter()
+            .zip(&received[j..j + n])
+            .position(|(x, y)| x != y)
+        {
+            let (i, j) = (i + k, j + k);
+            return (
+                found(Difference::Differs { offset: j }, i, j, None),
+                applied,
+            );
+        }
+        i += n;
+        j += n;
+        let span_e = he.get(a).filter(|s| s.range.start == i);
+        let span_r = hr.get(b).filter(|s| s.range.start == j);
+        let result = match (span_e, span_r) {
+            (Some(se), Some(sr)) => match se.pairs_with(sr) {
+                Some(label) => {
+                    count(&mut applied, label, 1);
+                    i = se.range.end;
+                    j = sr.range.end;
+                    a += 1;
+                    b += 1;
+                    continue;
+                }
+                None => found(
+                    Difference::Differs { offset: j },
+                    i,
+                    j,
+                    Some(format!(
+                        "the recording has {} here, the received bytes {}",
+                        labels(se),
+                        labels(sr)
+                    )),
+                ),
+            },
+            (Some(se), None) if j == received.len() => found(
+                Difference::Missing {
+                    offset: j,
+                    missing: expected.len() - i,
+                },
+                i,
+                j,
+                Some(format!("the recording has {} here", labels(se))),
+            ),
+            (Some(se), None) => found(
+                Difference::Differs { offset: j },
+                i,
+                j,
+                Some(format!(
+                    "the recording has {} here; the received bytes do not match it",
+                    labels(se)
+                )),
+            ),
+            (None, Some(sr)) if i == expected.len() => found(
+                Difference::Extra {
+                    offset: j,
+                    extra: received.len() - j,
+                },
+                i,
+                j,
+                Some(format!(
+                    "the received bytes have {} here; the recording has ended",
+                    labels(sr)
+                )),
+            ),
+            (None, Some(sr)) => found(
+                Difference::Differs { offset: j },
+                i,
+                j,
+                Some(format!(
+                    "the received bytes match {} here; the recording does not",
+                    labels(sr)
+                )),
+            ),
+            (None, None) if i == expected.len() && j == received.len() => None,
+            (None, None) if i == expected.len() => found(
+                Difference::Extra {
+                    offset: j,
+                    extra: received.len() - j,
+                },
+                i,
+                j,
+                None,
+            ),
+            (None, None) => found(
+                Difference::Missing {
+                    offset: j,
+                    missing: expected.len() - i,
+                },
+                i,
+                j,
+                None,
+            ),
+        };
+        return (result, applied);
     }
 }
 
 /// What one replayed conversation received: its payloads, each with its log row.
 pub type Received<'a> = [(usize, &'a [u8])];
 
+/// The mismatch of a difference `found` between `expected` and `received`.
+fn mismatch_at(base: Mismatch, expected: &[u8], received: &[u8], found: Found) -> Mismatch {
+    let start = context_start(expected, found.expected_at);
+    let received_start = context_start(received, found.received_at);
+    Mismatch {
+        difference: found.difference,
+        expected: context(expected, start),
+        received: context(received, received_start),
+        context_start: start,
+        received_start,
+        expected_offset: found.expected_at,
+        note: found.note,
+        suggestion: Some(suggest(
+            expected,
+            found.expected_at,
+            received,
+            found.received_at,
+        )),
+        ..base
+    }
+}
+
 /// Compares what one conversation received with its recording: TCP as one
-/// stream (how it was split into reads does not matter), UDP datagram by datagram.
+/// stream (how it was split into reads does not matter), UDP datagram by
+/// datagram; the plan's ignore rules applied to both sides.
 pub fn check_conversation(
     plan: &EndpointPlan,
     index: usize,
     received: Option<&Received<'_>>,
 ) -> Option<Mismatch> {
+    check_one(plan, index, received).mismatch
+}
+
+/// [`check_conversation`], with the ignore rules that applied.
+pub fn check_one(
+    plan: &EndpointPlan,
+    index: usize,
+    received: Option<&Received<'_>>,
+) -> ConversationCheck {
+    let mut check = ConversationCheck {
+        endpoint: plan.name().to_owned(),
+        conversation: index + 1,
+        udp: plan.is_udp(),
+        mismatch: None,
+        ignored: Vec::new(),
+    };
     let conversation = &plan.conversations[index];
     let base = Mismatch {
         endpoint: plan.name().to_owned(),
@@ -620,66 +860,78 @@ pub fn check_conversation(
         expected: Vec::new(),
         received: Vec::new(),
         context_start: 0,
+        received_start: 0,
+        expected_offset: 0,
+        note: None,
+        ignored: Vec::new(),
+        suggestion: None,
         row: None,
     };
     if conversation.dropped > 0 {
-        return Some(Mismatch {
+        check.mismatch = Some(Mismatch {
             difference: Difference::NotCheckable {
                 dropped: conversation.dropped,
             },
             ..base
         });
+        return check;
     }
     let Some(received) = received else {
-        return Some(base);
+        check.mismatch = Some(base);
+        return check;
     };
     if plan.is_udp() {
         let expected: Vec<&[u8]> = conversation.received().collect();
         for i in 0..expected.len().max(received.len()) {
             let datagram = Some(i + 1);
-            match (expected.get(i), received.get(i)) {
+            let mismatch = match (expected.get(i), received.get(i)) {
                 (Some(e), Some((row, r))) => {
-                    if let Some((difference, at)) = compare_bytes(e, r) {
-                        let start = context_start(e, at);
-                        return Some(Mismatch {
-                            datagram,
-                            difference,
-                            expected: context(e, start),
-                            received: context(r, start),
-                            context_start: start,
-                            row: Some(*row),
-                            ..base
-                        });
+                    let (found, applied) = compare_masked(e, r, &plan.ignore);
+                    for (label, n) in applied {
+                        count(&mut check.ignored, &label, n);
                     }
-                }
-                (Some(e), None) => {
-                    return Some(Mismatch {
+                    found.map(|found| Mismatch {
                         datagram,
-                        difference: Difference::MissingDatagram,
-                        expected: context(e, 0),
-                        ..base
-                    });
-                }
-                (None, Some((row, r))) => {
-                    return Some(Mismatch {
-                        datagram,
-                        difference: Difference::ExtraDatagram,
-                        received: context(r, 0),
                         row: Some(*row),
-                        ..base
-                    });
+                        ..mismatch_at(base.clone(), e, r, found)
+                    })
                 }
-                (None, None) => {}
+                (Some(e), None) => Some(Mismatch {
+                    datagram,
+                    difference: Difference::MissingDatagram,
+                    expected: context(e, 0),
+                    ..base.clone()
+                }),
+                (None, Some((row, r))) => Some(Mismatch {
+                    datagram,
+                    difference: Difference::ExtraDatagram,
+                    received: context(r, 0),
+                    row: Some(*row),
+                    ..base.clone()
+                }),
+                (None, None) => None,
+            };
+            if let Some(m) = mismatch {
+                check.mismatch = Some(Mismatch {
+                    ignored: check.ignored.clone(),
+                    ..m
+                });
+                return check;
             }
         }
-        return None;
+        return check;
     }
     let expected: Vec<u8> = conversation.received().flatten().copied().collect();
     let stream: Vec<u8> = received
         .iter()
         .flat_map(|(_, b)| b.iter().copied())
         .collect();
-    let (difference, at) = compare_bytes(&expected, &stream)?;
+    let (found, applied) = compare_masked(&expected, &stream, &plan.ignore);
+    check.ignored = applied;
+    let Some(found) = found else {
+        return check;
+    };
+    let at = found.received_at;
     // The row whose bytes hold the offset (or the last row, for missing bytes).
     let mut offset = 0;
     let mut row = received.last().map(|(r, _)| *r);
@@ -690,15 +942,12 @@ pub fn check_conversation(
         }
         offset += bytes.len();
     }
-    let start = context_start(&expected, at);
-    Some(Mismatch {
-        difference,
-        expected: context(&expected, start),
-        received: context(&stream, start),
-        context_start: start,
+    check.mismatch = Some(Mismatch {
         row,
-        ..base
-    })
+        ignored: check.ignored.clone(),
+        ..mismatch_at(base, &expected, &stream, found)
+    });
+    check
 }
 
 /// A whole report: one paragraph per mismatch.
@@ -984,6 +1233,272 @@ mod tests {
         assert_eq!(context(&received, start).len(), 2 * CONTEXT);
     }
 
+    /// A client whose recorded answer carries a date and a counter.
+    fn stamped(answer: &[u8], ignore: Vec<IgnoreRule>) -> EndpointPlan {
+        let mut s = Session::default();
+        s.endpoints.push(EndpointSpec::new(
+            "device client",
+            EndpointKind::TcpClient {
+                remote: "127.0.0.1:7".parse().unwrap(),
+            },
+        ));
+        s.ignore = ignore;
+        let c = s.log.endpoint_index("device client");
+        let p = s.log.peer_index(c, 0, "127.0.0.1:7");
+        s.log.push(at(0), c, p, EntryKind::Connected, b"");
+        s.log.push(at(1), c, p, EntryKind::Sent, b"GET");
+        s.log.push(at(2), c, p, EntryKind::Received, answer);
+        plan_session(&s, None, None).unwrap().remove(0)
+    }
+
+    const RECORDED: &[u8] =
+        b"HTTP/1.0 200 OK\r\nDate: Fri, 27 Nov 2026 18:29:06 GMT\r\nX-Count: 7\r\n\r\nhello";
+    const LATER: &[u8] =
+        b"HTTP/1.0 200 OK\r\nDate: Sat, 28 Nov 2026 09:00:00 GMT\r\nX-Count: 1234\r\n\r\nhello";
+
+    #[test]
+    fn ignored_spans_of_different_lengths_pair_up() {
+        let rules = || {
+            vec![
+                IgnoreRule::regex("Date: [^\\r\\n]*").unwrap(),
+                IgnoreRule::regex("X-Count: (?<count>[0-9]+)").unwrap(),
+            ]
+        };
+        // Without rules: the date differs.
+        let plan = stamped(RECORDED, Vec::new());
+        let m = check_conversation(&plan, 0, Some(&[(5, LATER)])).unwrap();
+        assert_eq!(m.difference, Difference::Differs { offset: 23 });
+        // With them: a match, and the ignores that applied are said.
+        let plan = stamped(RECORDED, rules());
+        let check = check_one(&plan, 0, Some(&[(5, &LATER[..30]), (6, &LATER[30..])]));
+        assert_eq!(check.mismatch, None);
+        assert_eq!(
+            check.ignored,
+            vec![
+                ("regex \"Date: [^\\r\\n]*\"".to_owned(), 1),
+                ("field `count`".to_owned(), 1)
+            ]
+        );
+        // A difference after a longer counter: offsets on each side, and the
+        // report says the ignores that applied before it.
+        let mut changed = LATER.to_vec();
+        *changed.last_mut().unwrap() = b'!';
+        let m = check_conversation(&plan, 0, Some(&[(5, &changed)])).unwrap();
+        assert_eq!(
+            m.difference,
+            Difference::Differs {
+                offset: changed.len() - 1
+            }
+        );
+        assert_eq!(m.expected_offset, RECORDED.len() - 1);
+        let text = m.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "\"device client\", connection 1: received bytes differ at offset {} (offset {} of the recording)\n",
+                changed.len() - 1,
+                RECORDED.len() - 1
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  ignored before it: regex \"Date: [^\\r\\n]*\" (1), field `count` (1)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  expected: …\" GMT\\r\\nX-Count: 7\\r\\n\\r\\nhello\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("  received: …\"T\\r\\nX-Count: 1234\\r\\n\\r\\nhell!\""),
+            "{text}"
+        );
+        // The caret stands under the `!`.
+        let caret = text.lines().find(|l| l.trim() == "^").unwrap();
+        let received = text
+            .lines()
+            .find(|l| l.starts_with("  received: "))
+            .unwrap();
+        assert_eq!(received.chars().nth(caret.len() - 1), Some('!'), "{text}");
+    }
+
+    #[test]
+    fn a_field_on_one_side_only_is_a_difference_that_says_so() {
+        let plan = stamped(
+            RECORDED,
+            vec![IgnoreRule::regex("X-Count: (?<count>[0-9]+)").unwrap()],
+        );
+        let missing =
+            b"HTTP/1.0 200 OK\r\nDate: Fri, 27 Nov 2026 18:29:06 GMT\r\nX-Count: none\r\n\r\nhello";
+        let m = check_conversation(&plan, 0, Some(&[(5, missing)])).unwrap();
+        assert_eq!(m.difference, Difference::Differs { offset: 63 });
+        assert_eq!(
+            m.note.as_deref(),
+            Some("the recording has field `count` here; the received bytes do not match it")
+        );
+        assert!(
+            m.to_string()
+                .contains("\n  why: the recording has field `count` here")
+        );
+        // The received stream ends where the recording has a field: missing bytes.
+        let m = check_conversation(&plan, 0, Some(&[(5, &missing[..63])])).unwrap();
+        assert_eq!(
+            m.difference,
+            Difference::Missing {
+                offset: 63,
+                missing: RECORDED.len() - 63
+            }
+        );
+    }
+
+    #[test]
+    fn byte_ranges_and_named_ranges_mask_datagrams() {
+        let mut s = Session::default();
+        s.endpoints.push(EndpointSpec::new(
+            "u",
+            EndpointKind::Udp {
+                bind: None,
+                remote: None,
+            },
+        ));
+        let ep = s.log.endpoint_index("u");
+        let p = s.log.peer_index(ep, 1, "127.0.0.1:53");
+        s.log.push(at(0), ep, p, EntryKind::Sent, b"q");
+        s.log
+            .push(at(5), ep, p, EntryKind::Received, &[1, 2, 0, 0, 0, 7, 9]);
+        s.log
+            .push(at(6), ep, p, EntryKind::Received, &[1, 2, 0, 0, 0, 8, 9]);
+        let got: &Received<'_> = &[
+            (3, &[1, 2, 0xaa, 0xbb, 0xcc, 0xdd, 9]),
+            (4, &[1, 2, 0, 1, 0, 0, 9]),
+        ];
+        let plan = plan_session(&s, None, None).unwrap().remove(0);
+        let m = check_conversation(&plan, 0, Some(got)).unwrap();
+        assert_eq!(
+            (m.datagram, m.difference),
+            (Some(1), Difference::Differs { offset: 2 })
+        );
+        s.ignore = vec![IgnoreRule::bytes("seq=2..6").unwrap()];
+        let plan = plan_session(&s, None, None).unwrap().remove(0);
+        let check = check_one(&plan, 0, Some(got));
+        assert_eq!(check.mismatch, None);
+        assert_eq!(check.ignored, vec![("field `seq`".to_owned(), 2)]);
+        // The last byte is still compared.
+        let m = check_conversation(
+            &plan,
+            0,
+            Some(&[(3, &[1, 2, 0, 0, 0, 0, 9]), (4, &[1, 2, 0, 0, 0, 0, 8])]),
+        )
+        .unwrap();
+        assert_eq!(
+            (m.datagram, m.difference.clone()),
+            (Some(2), Difference::Differs { offset: 6 })
+        );
+        assert!(
+            m.to_string().contains("ignored before it: field `seq` (2)"),
+            "{m}"
+        );
+        // A rule for another endpoint does not apply.
+        s.ignore[0].endpoint = Some("other".into());
+        let plan = plan_session(&s, None, None).unwrap().remove(0);
+        assert!(plan.ignore.is_empty());
+        assert!(check_conversation(&plan, 0, Some(got)).is_some());
+    }
+
+    #[test]
+    fn the_mismatch_suggests_what_to_ignore() {
+        let plan = stamped(RECORDED, Vec::new());
+        let m = check_conversation(&plan, 0, Some(&[(5, LATER)])).unwrap();
+        let s = m.suggestion.unwrap();
+        assert_eq!(s.line.as_deref(), Some("Date: [^\\r\\n]*"));
+        // Applied, the suggestion moves the check on to the counter.
+        let plan = stamped(
+            RECORDED,
+            vec![IgnoreRule::regex(s.line.as_deref().unwrap()).unwrap()],
+        );
+        let m = check_conversation(&plan, 0, Some(&[(5, LATER)])).unwrap();
+        assert_eq!(
+            m.suggestion.unwrap().line.as_deref(),
+            Some("X\\-Count: [^\\r\\n]*")
+        );
+    }
+
+    mod masked {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A few rules of each kind, some overlapping, some matching empty text.
+        fn rule_pool() -> Vec<IgnoreRule> {
+            vec![
+                IgnoreRule::regex("[0-9]+").unwrap(),
+                IgnoreRule::regex("a(?<x>b*)c").unwrap(),
+                IgnoreRule::regex("x*").unwrap(),
+                IgnoreRule::bytes("2..5").unwrap(),
+                IgnoreRule::bytes("n=4..").unwrap(),
+            ]
+        }
+
+        fn data() -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b'a'),
+                    Just(b'b'),
+                    Just(b'c'),
+                    Just(b'1'),
+                    Just(b'9'),
+                    Just(b'x'),
+                    any::<u8>()
+                ],
+                0..24,
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics_and_stays_in_bounds(
+                e in data(),
+                r in data(),
+                pick in proptest::collection::vec(0usize..5, 0..4),
+            ) {
+                let pool = rule_pool();
+                let rules: Vec<IgnoreRule> = pick.iter().map(|&i| pool[i].clone()).collect();
+                // Identical sides always match, whatever the rules.
+                prop_assert_eq!(compare_masked(&e, &e, &rules).0, None);
+                // Ignoring never turns a match into a difference.
+                if compare_bytes(&e, &r).is_none() {
+                    prop_assert_eq!(compare_masked(&e, &r, &rules).0, None);
+                }
+                if let (Some(found), _) = compare_masked(&e, &r, &rules) {
+                    prop_assert!(found.expected_at <= e.len());
+                    prop_assert!(found.received_at <= r.len());
+                    let start = context_start(&e, found.expected_at);
+                    let m = mismatch_at(
+                        Mismatch {
+                            endpoint: "p".into(),
+                            conversation: 1,
+                            datagram: None,
+                            difference: Difference::NeverConnected,
+                            expected: Vec::new(),
+                            received: Vec::new(),
+                            context_start: start,
+                            received_start: 0,
+                            expected_offset: 0,
+                            note: None,
+                            ignored: Vec::new(),
+                            suggestion: None,
+                            row: None,
+                        },
+                        &e,
+                        &r,
+                        found,
+                    );
+                    let _ = m.to_string();
+                }
+            }
+        }
+    }
+
     fn mismatch_of(expected: &[u8], received: &[u8]) -> Mismatch {
         let (difference, at) = compare_bytes(expected, received).unwrap();
         let start = context_start(expected, at);
@@ -995,6 +1510,11 @@ mod tests {
             expected: context(expected, start),
             received: context(received, start),
             context_start: start,
+            received_start: start,
+            expected_offset: at,
+            note: None,
+            ignored: Vec::new(),
+            suggestion: None,
             row: None,
         }
     }

@@ -20,6 +20,9 @@ pub struct Session {
     /// The session's own log budget, when it has one (else the program's
     /// setting applies): `log_budget: (memory: "64 MiB", overflow: Drop)`.
     pub log_budget: Option<super::budget::LogBudget>,
+    /// What replay checks do not compare (times, counters, session ids):
+    /// `ignore: [(regex: "Date: [^\r\n]*"), (bytes: "4..8", name: "seq", endpoint: "device")]`.
+    pub ignore: Vec<super::ignore::IgnoreRule>,
 }
 
 /// A named payload of the library.

@@ -47,6 +47,8 @@ struct SessionFile {
     lesson: Option<crate::model::lesson::Lesson>,
     #[serde(default)]
     log_budget: Option<LogBudget>,
+    #[serde(default)]
+    ignore: Vec<crate::model::ignore::IgnoreRule>,
     /// Built entry by entry while the file is read (see [`LogIn`]).
     #[serde(default)]
     log: LogIn,
@@ -65,6 +67,8 @@ struct SessionOut<'a> {
     lesson: Option<&'a crate::model::lesson::Lesson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     log_budget: Option<LogBudget>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    ignore: &'a [crate::model::ignore::IgnoreRule],
     log: LogOut<'a>,
 }
 
@@ -348,6 +352,7 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
         log: file.log.0,
         lesson: file.lesson,
         log_budget: file.log_budget,
+        ignore: file.ignore,
     };
     if let Err(message) = session.validate() {
         let mut seen = std::collections::HashSet::new();
@@ -580,6 +585,7 @@ pub fn encode_to<W: std::io::Write>(session: &Session, mut out: W) -> std::io::R
         library: &session.library,
         lesson: session.lesson.as_ref(),
         log_budget: session.log_budget,
+        ignore: &session.ignore,
         log: LogOut {
             peers,
             entries: EntriesOut { log, numbers },
@@ -823,6 +829,32 @@ mod tests {
         let e = s.log.entry(0).unwrap();
         assert!(!e.is_complete());
         assert_eq!(s.log.bytes_of(e), b"abc");
+    }
+
+    #[test]
+    fn ignore_rules_round_trip_and_a_bad_one_is_named() {
+        use crate::model::ignore::IgnoreRule;
+        let mut s = sample();
+        assert!(!encode(&s).contains("ignore"), "no field without rules");
+        s.ignore = vec![
+            IgnoreRule::regex("Date: [^\\r\\n]*\r\n").unwrap(),
+            IgnoreRule {
+                endpoint: Some("client".into()),
+                ..IgnoreRule::bytes("seq=4..8").unwrap()
+            },
+        ];
+        let text = encode(&s);
+        let back = decode(&text, &p()).unwrap();
+        assert_eq!(back.ignore, s.ignore);
+        let err = decode("(format: 1,\n ignore: [(regex: \"Date: (\")])", &p())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular expression"), "{err}");
+        assert!(err.contains(":2:"), "names the line: {err}");
+        let err = decode("(format: 1, ignore: [(bytes: \"8..4\")])", &p())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the end must come after the start"), "{err}");
     }
 
     #[test]
