@@ -1525,3 +1525,78 @@ fn bad_rules_exit_2_with_one_line() {
     assert_bad_input(&listen(&["--rule", "any", "x", "--framing", "len:3"]), "1, 2 or 4 bytes");
     assert_bad_input(&listen(&["--framing", "line"]), "give a rule too");
 }
+
+#[test]
+fn connect_repeat_sends_each_round_and_stops() {
+    let (addr, peer) = echo_peer();
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "a",
+        "--send",
+        "b\\n",
+        "--repeat",
+        "3",
+        "--interval",
+        "20",
+        "--wait",
+        "0.3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(peer.join().unwrap(), b"ab\nab\nab\n");
+    // The echoes may come back in any number of reads.
+    assert!(
+        last_stderr_line(&o).starts_with("summary: sent 6 payloads (9 bytes), received "),
+        "{}",
+        last_stderr_line(&o)
+    );
+}
+
+#[test]
+fn connect_repeat_0_runs_until_interrupted() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["connect", "tcp", &addr.to_string(), "--send", "tick\\n"])
+        .args(["--repeat", "0", "--interval", "10", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut lines = BufReader::new(s);
+    for _ in 0..5 {
+        let mut line = String::new();
+        lines.read_line(&mut line).unwrap();
+        assert_eq!(line, "tick\n");
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_bounded(&mut child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The rest of the stream ends cleanly: whole ticks, then the close.
+    let mut rest = String::new();
+    lines.read_to_string(&mut rest).unwrap();
+    assert!(rest.lines().all(|l| l == "tick"), "{rest:?}");
+}
+
+#[test]
+fn bad_repeats_exit_2_with_one_line() {
+    let c = |extra: &[&'static str]| {
+        let mut args: Vec<&'static str> = vec!["connect", "tcp", "127.0.0.1:9"];
+        args.extend_from_slice(extra);
+        args
+    };
+    assert_bad_input(&c(&["--send", "x", "--repeat", "-1"]), "--repeat");
+    assert_bad_input(&c(&["--send", "x", "--repeat", "2", "--interval", "soon"]), "--interval \"soon\"");
+    assert_bad_input(&c(&["--repeat", "2"]), "give --send or --send-hex too");
+    assert_bad_input(&c(&["--send", "x", "--interval", "5"]), "give --repeat N too");
+    assert_bad_input(&c(&["--send", "x", "--repeat", "0", "--interval", "0"]), "--interval 1 or more");
+}

@@ -130,6 +130,13 @@ pub(super) struct ConnectArgs {
     /// TLS: application protocols to offer, comma-separated (h2,http/1.1).
     #[arg(long, value_name = "LIST")]
     pub alpn: Option<String>,
+    /// Send the payloads N times in all (0: until stopped, Ctrl+C); each round
+    /// goes once the one before is written and --interval has passed since it began.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub repeat: Option<String>,
+    /// Milliseconds from the start of one --repeat round to the next (default 1000).
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub interval: Option<String>,
     /// After the last send, stop once this many seconds pass with no data.
     #[arg(
         long,

@@ -33,6 +33,10 @@ pub struct ConnectRequest {
     pub tls: crate::model::TlsClientSettings,
     /// Payloads in command-line order.
     pub payloads: Vec<Vec<u8>>,
+    /// How many times the payloads go out (`None`: until stopped).
+    pub repeat: Option<u64>,
+    /// From the start of one round to the next.
+    pub interval: Duration,
     pub wait: Duration,
     /// UDP: an unconnected socket (hears anyone, never told of a closed port).
     pub unconnected: bool,
@@ -486,6 +490,48 @@ where
             }
             ordered.sort_by_key(|(at, _)| *at);
             let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
+            let repeat = match a.repeat.as_deref().map(str::trim) {
+                None => Some(1),
+                Some(t) => match t.parse::<u64>() {
+                    Ok(0) => None,
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        return Err(usage(format!(
+                            "--repeat {}: give a whole number of rounds (0: until stopped)",
+                            quote(t)
+                        )));
+                    }
+                },
+            };
+            let interval = match a.interval.as_deref().map(str::trim) {
+                None => Duration::from_secs(1),
+                Some(t) => match t.parse::<u64>() {
+                    Ok(ms) if ms <= 86_400_000 => Duration::from_millis(ms),
+                    _ => {
+                        return Err(usage(format!(
+                            "--interval {}: give whole milliseconds, 0 to 86400000",
+                            quote(t)
+                        )));
+                    }
+                },
+            };
+            if (a.repeat.is_some() || a.interval.is_some()) && ordered.is_empty() {
+                return Err(usage(
+                    "--repeat and --interval repeat the payloads: give --send or --send-hex too"
+                        .into(),
+                ));
+            }
+            if a.interval.is_some() && a.repeat.is_none() {
+                return Err(usage(
+                    "--interval is the time between --repeat rounds: give --repeat N too".into(),
+                ));
+            }
+            if repeat.is_none() && interval.is_zero() {
+                return Err(usage(
+                    "--repeat 0 with --interval 0 would send without pause until stopped: give --interval 1 or more"
+                        .into(),
+                ));
+            }
             let connect_timeout = a
                 .connect_timeout
                 .as_deref()
@@ -547,6 +593,8 @@ where
                 remote,
                 tls,
                 payloads: ordered.into_iter().map(|(_, p)| p).collect(),
+                repeat,
+                interval,
                 wait,
                 unconnected: a.unconnected,
                 connect_timeout,
