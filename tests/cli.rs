@@ -1520,9 +1520,18 @@ fn bad_rules_exit_2_with_one_line() {
         args.extend_from_slice(extra);
         args
     }
-    assert_bad_input(&listen(&["--rule", "re:(", "x"]), "--rule #1 \"(\": bad regex");
-    assert_bad_input(&listen(&["--rule", "after=login,any", "x"]), "no rule has that name");
-    assert_bad_input(&listen(&["--rule", "any", "x", "--framing", "len:3"]), "1, 2 or 4 bytes");
+    assert_bad_input(
+        &listen(&["--rule", "re:(", "x"]),
+        "--rule #1 \"(\": bad regex",
+    );
+    assert_bad_input(
+        &listen(&["--rule", "after=login,any", "x"]),
+        "no rule has that name",
+    );
+    assert_bad_input(
+        &listen(&["--rule", "any", "x", "--framing", "len:3"]),
+        "1, 2 or 4 bytes",
+    );
     assert_bad_input(&listen(&["--framing", "line"]), "give a rule too");
 }
 
@@ -1595,8 +1604,17 @@ fn bad_repeats_exit_2_with_one_line() {
         args
     };
     assert_bad_input(&c(&["--send", "x", "--repeat", "-1"]), "--repeat");
-    assert_bad_input(&c(&["--send", "x", "--repeat", "2", "--interval", "soon"]), "--interval \"soon\"");
+    assert_bad_input(
+        &c(&["--send", "x", "--repeat", "2", "--interval", "soon"]),
+        "--interval \"soon\"",
+    );
     assert_bad_input(&c(&["--repeat", "2"]), "give --send or --send-hex too");
-    assert_bad_input(&c(&["--send", "x", "--interval", "5"]), "give --repeat N too");
-    assert_bad_input(&c(&["--send", "x", "--repeat", "0", "--interval", "0"]), "--interval 1 or more");
+    assert_bad_input(
+        &c(&["--send", "x", "--interval", "5"]),
+        "give --repeat N too",
+    );
+    assert_bad_input(
+        &c(&["--send", "x", "--repeat", "0", "--interval", "0"]),
+        "--interval 1 or more",
+    );
 }

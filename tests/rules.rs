@@ -31,7 +31,7 @@ impl Server {
         let (engine, mut events) = Engine::start(&tokio::runtime::Handle::current(), no_wake());
         engine.send(Command::Open {
             id: EndpointId(1),
-            spec,
+            spec: Box::new(spec),
         });
         let addr = tokio::time::timeout(LIMIT, async {
             loop {
@@ -179,7 +179,11 @@ async fn login_then_command_with_hits_counted() {
 
     let got = exchange(
         server.addr,
-        vec![b"LIST\nLOG".to_vec(), b"IN bob\nLI".to_vec(), b"ST\n".to_vec()],
+        vec![
+            b"LIST\nLOG".to_vec(),
+            b"IN bob\nLI".to_vec(),
+            b"ST\n".to_vec(),
+        ],
         "login first\nhello bob\na b c\n".len(),
     )
     .await;
@@ -187,7 +191,12 @@ async fn login_then_command_with_hits_counted() {
     // A new connection has not logged in.
     let got = exchange(server.addr, vec![b"LIST\n".to_vec()], 12).await;
     assert_eq!(got, b"login first\n");
-    assert!(server.note("rule 3 matched (hit 2)").await.contains("hit 2"));
+    assert!(
+        server
+            .note("rule 3 matched (hit 2)")
+            .await
+            .contains("hit 2")
+    );
     server.note("rule 1 \"login\" matched (hit 1)").await;
     server.note("rule 2 matched (hit 1)").await;
     server.engine.shutdown().await;
@@ -202,7 +211,7 @@ async fn a_message_over_the_maximum_is_cut_and_noted() {
             Rule::new(Trigger::StartsWith("xxxx".into()), "cut\n"),
         ],
     );
-    spec.max_message = Some(16);
+    spec.max_message = std::num::NonZeroU32::new(16);
     let server = Server::start(spec).await;
     let long = [vec![b'x'; 5000], b"\nping\n".to_vec()].concat();
     let (a, b) = long.split_at(3000);
@@ -244,11 +253,17 @@ fn sessions_keep_rules_and_older_files_load_unchanged() {
 
     let mut login = Rule::new(regex(r"^LOGIN (\w+)"), "hi $1");
     login.name = "login".into();
-    let mut cmd = Rule::new(Trigger::StartsWith(sockbench::model::Payload::new(vec![0, 0xff])), "");
+    let mut cmd = Rule::new(
+        Trigger::StartsWith(sockbench::model::Payload::new(vec![0, 0xff])),
+        "",
+    );
     cmd.after = Some("login".into());
     cmd.delay_ms = Some(20);
-    let mut new = spec("len:4le+incl", vec![login, cmd, Rule::new(Trigger::Exact("x".into()), "y")]);
-    new.max_message = Some(512);
+    let mut new = spec(
+        "len:4le+incl",
+        vec![login, cmd, Rule::new(Trigger::Exact("x".into()), "y")],
+    );
+    new.max_message = std::num::NonZeroU32::new(512);
     let mut session = session;
     session.endpoints = vec![new.clone()];
     let text = sockbench::persist::to_string(&session).unwrap();

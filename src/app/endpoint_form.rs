@@ -394,7 +394,7 @@ impl EndpointForm {
         let max_message = match self.max_message.trim() {
             "" => None,
             t => match t.parse::<u32>() {
-                Ok(n) if (1..=1 << 30).contains(&n) => Some(n),
+                Ok(n) if n <= 1 << 30 && n > 0 => std::num::NonZeroU32::new(n),
                 _ if !rules_on => None,
                 _ => {
                     errors.framing.get_or_insert(format!(
@@ -592,7 +592,9 @@ impl RuleForm {
                 t.parse::<u32>()
                     .ok()
                     .filter(|ms| *ms <= 3_600_000)
-                    .ok_or_else(|| format!("delay \"{t}\": give whole milliseconds, 0 to 3600000"))?,
+                    .ok_or_else(|| {
+                        format!("delay \"{t}\": give whole milliseconds, 0 to 3600000")
+                    })?,
             ),
         };
         let after = self.after.trim();
@@ -825,7 +827,7 @@ mod tests {
             Rule::new(Trigger::Exact("x".into()), ""),
         ]));
         spec.framing = ReceiveFraming::parse("len:2le+incl").unwrap();
-        spec.max_message = Some(4096);
+        spec.max_message = std::num::NonZeroU32::new(4096);
         let form = EndpointForm::from_spec(&spec);
         assert_eq!(form.rules[0].trigger, TriggerTag::HexPrefix);
         assert_eq!(form.framing, "len:2le+incl");
@@ -838,7 +840,12 @@ mod tests {
         bad.rules[2].trigger = TriggerTag::Regex;
         bad.rules[2].pattern = "(".into();
         let e = bad.validate(&[]).unwrap_err();
-        assert!(e.rules[1].as_ref().unwrap().contains("no rule is named \"login\""));
+        assert!(
+            e.rules[1]
+                .as_ref()
+                .unwrap()
+                .contains("no rule is named \"login\"")
+        );
         assert!(e.rules[2].as_ref().unwrap().contains("bad regex"));
         assert!(e.framing.as_ref().unwrap().contains("1, 2 or 4"));
 

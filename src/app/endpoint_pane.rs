@@ -894,7 +894,10 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
             .changed();
     });
     if let Some(e) = &errors.framing {
-        ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {}", escape_controls(e)));
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            format!("⚠ {}", escape_controls(e)),
+        );
     }
     let names: Vec<String> = form
         .rules

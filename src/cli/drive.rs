@@ -117,7 +117,10 @@ impl Run {
         let mut run = Run::new(quiet, budget);
         run.name(ID, &spec.name);
         run.session.endpoints.push(spec.clone());
-        let mut batch = vec![Command::Open { id: ID, spec }];
+        let mut batch = vec![Command::Open {
+            id: ID,
+            spec: Box::new(spec),
+        }];
         batch.extend(then);
         run.engine.send(Command::Batch(batch));
         run

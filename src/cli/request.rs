@@ -61,7 +61,7 @@ pub enum Answer {
     Rules {
         rules: Vec<Rule>,
         framing: ReceiveFraming,
-        max_message: Option<u32>,
+        max_message: Option<std::num::NonZeroU32>,
     },
 }
 
@@ -319,13 +319,10 @@ pub(crate) fn parse_rule(n: usize, pattern: &str, reply: &str) -> Result<Rule, S
     let flag = format!("--rule #{n}");
     let mut rest = pattern;
     let (mut name, mut after, mut delay_ms) = (None, None, None);
-    loop {
-        let Some((key, tail)) = ["name=", "after=", "delay="]
-            .iter()
-            .find_map(|k| rest.strip_prefix(k).map(|t| (*k, t)))
-        else {
-            break;
-        };
+    while let Some((key, tail)) = ["name=", "after=", "delay="]
+        .iter()
+        .find_map(|k| rest.strip_prefix(k).map(|t| (*k, t)))
+    {
         let Some((value, tail)) = tail.split_once(',') else {
             return Err(format!(
                 "{flag} {}: {key} needs a comma after its value, then KIND:TEXT",
@@ -339,9 +336,18 @@ pub(crate) fn parse_rule(n: usize, pattern: &str, reply: &str) -> Result<Rule, S
             "name=" => name = Some(value.to_owned()),
             "after=" => after = Some(value.to_owned()),
             _ => {
-                delay_ms = Some(value.parse::<u32>().ok().filter(|ms| *ms <= 3_600_000).ok_or_else(
-                    || format!("{flag} delay={}: give whole milliseconds, 0 to 3600000", quote(value)),
-                )?)
+                delay_ms = Some(
+                    value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|ms| *ms <= 3_600_000)
+                        .ok_or_else(|| {
+                            format!(
+                                "{flag} delay={}: give whole milliseconds, 0 to 3600000",
+                                quote(value)
+                            )
+                        })?,
+                )
             }
         }
         rest = tail;
@@ -364,7 +370,10 @@ pub(crate) fn parse_rule(n: usize, pattern: &str, reply: &str) -> Result<Rule, S
         )
     };
     if matches!(&when, Trigger::Contains(p) | Trigger::StartsWith(p) if p.is_empty()) {
-        return Err(format!("{flag} {}: give the bytes to look for", quote(pattern)));
+        return Err(format!(
+            "{flag} {}: give the bytes to look for",
+            quote(pattern)
+        ));
     }
     let mut rule = Rule::new(
         when,
@@ -721,7 +730,9 @@ where
                     .max_message
                     .as_deref()
                     .map(|m| match m.trim().parse::<u32>() {
-                        Ok(n) if (1..=1 << 30).contains(&n) => Ok(n),
+                        Ok(n) if n > 0 && n <= 1 << 30 => {
+                            Ok(std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN))
+                        }
                         _ => Err(format!(
                             "--max-message {}: give bytes, 1 to 1073741824",
                             quote(m)
@@ -1157,16 +1168,22 @@ mod tests {
             panic!("no rules: {:?}", r.answer)
         };
         assert_eq!(framing.notation(), "len:2le+incl");
-        assert_eq!(max_message, Some(64));
+        assert_eq!(max_message, std::num::NonZeroU32::new(64));
         assert_eq!(rules.len(), 3);
         assert_eq!(rules[0].name, "login");
         assert_eq!(rules[0].when, Trigger::StartsWith("LOGIN ".into()));
         assert_eq!(rules[0].reply, Payload::from("ok\n"));
         assert_eq!(rules[1].after.as_deref(), Some("login"));
         assert_eq!(rules[1].delay_ms, Some(5));
-        assert_eq!(rules[1].when, Trigger::Regex(RegexText::new(r"^GET (\S+)").unwrap()));
+        assert_eq!(
+            rules[1].when,
+            Trigger::Regex(RegexText::new(r"^GET (\S+)").unwrap())
+        );
         assert_eq!(rules[2].name, "3");
-        assert_eq!(rules[2].when, Trigger::StartsWith(Payload::new(vec![0, 0xff])));
+        assert_eq!(
+            rules[2].when,
+            Trigger::StartsWith(Payload::new(vec![0, 0xff]))
+        );
     }
 
     #[test]
@@ -1186,14 +1203,23 @@ mod tests {
             (&["--rule", "any", r"\q"], "--rule REPLY #1"),
             (&["--rule", "any"], "PATTERN"),
             (&["--rule", "any", "x", "--framing", "len:3"], "1, 2 or 4"),
-            (&["--rule", "any", "x", "--framing", "lines"], "unknown framing"),
-            (&["--rule", "any", "x", "--max-message", "0"], "--max-message"),
+            (
+                &["--rule", "any", "x", "--framing", "lines"],
+                "unknown framing",
+            ),
+            (
+                &["--rule", "any", "x", "--max-message", "0"],
+                "--max-message",
+            ),
             (&["--framing", "line"], "give a rule too"),
             (&["--rule", "any", "x", "--echo"], "cannot be used"),
         ] {
             let e = listen(args);
             assert!(e.contains(says), "{args:?} said {e}");
-            assert!(!e.trim_end().contains('\n') || says == "PATTERN" || says == "cannot be used", "{args:?} said {e}");
+            assert!(
+                !e.trim_end().contains('\n') || says == "PATTERN" || says == "cannot be used",
+                "{args:?} said {e}"
+            );
         }
     }
 

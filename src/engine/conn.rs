@@ -247,7 +247,8 @@ pub(crate) async fn run<S: Transport>(
                             want = (want * 2).min(READ_BUFFER);
                         }
                         let bytes = buf.split().freeze();
-                        ctx.reply.react(conversation.as_mut(), &bytes, false, &mut reactions);
+                        ctx.reply
+                            .react(conversation.as_mut(), &bytes, false, &mut reactions);
                         // Waits while the caller is a budget behind: no read meanwhile.
                         ctx.emitter
                             .emit_received(

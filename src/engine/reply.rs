@@ -121,7 +121,11 @@ pub(crate) struct Conversation {
 
 impl Responder {
     pub fn new(spec: &AutoReply) -> Self {
-        Self::with_framing(spec, ReceiveFraming::Raw, crate::model::framing::DEFAULT_MAX_MESSAGE)
+        Self::with_framing(
+            spec,
+            ReceiveFraming::Raw,
+            crate::model::framing::DEFAULT_MAX_MESSAGE,
+        )
     }
 
     pub fn for_endpoint(spec: &EndpointSpec) -> Self {
@@ -197,9 +201,10 @@ impl Responder {
     #[cfg(test)]
     pub fn hits(&self) -> Vec<u64> {
         match self {
-            Responder::Rules { rules, .. } => {
-                rules.iter().map(|r| r.hits.load(Ordering::Relaxed)).collect()
-            }
+            Responder::Rules { rules, .. } => rules
+                .iter()
+                .map(|r| r.hits.load(Ordering::Relaxed))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -288,7 +293,10 @@ impl Responder {
             });
             matched[i] = true;
             let hit = rule.hits.fetch_add(1, Ordering::Relaxed) + 1;
-            out.push(Reaction::Note(format!("{} matched (hit {hit})", rule.label)));
+            out.push(Reaction::Note(format!(
+                "{} matched (hit {hit})",
+                rule.label
+            )));
             if !bytes.is_empty() {
                 out.push(Reaction::Send {
                     bytes,
@@ -395,7 +403,10 @@ mod tests {
         );
         // Another connection starts logged out.
         let mut other = r.conversation().unwrap();
-        assert_eq!(sends(&r, &mut other, b"LIST\n"), [b"login first\n".to_vec()]);
+        assert_eq!(
+            sends(&r, &mut other, b"LIST\n"),
+            [b"login first\n".to_vec()]
+        );
         assert_eq!(r.hits(), [1, 1, 2]);
     }
 

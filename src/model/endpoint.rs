@@ -24,7 +24,7 @@ pub struct EndpointSpec {
     pub framing: ReceiveFraming,
     /// The longest message kept for the rules (default 1 MiB); longer ones are cut, with a note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_message: Option<u32>,
+    pub max_message: Option<std::num::NonZeroU32>,
 }
 
 impl EndpointSpec {
@@ -42,7 +42,7 @@ impl EndpointSpec {
     /// The longest message kept for the rules, in bytes.
     pub fn max_message_len(&self) -> usize {
         self.max_message
-            .map_or(DEFAULT_MAX_MESSAGE, |m| m.max(1) as usize)
+            .map_or(DEFAULT_MAX_MESSAGE, |m| m.get() as usize)
     }
 
     pub fn with_reply(mut self, reply: AutoReply) -> Self {

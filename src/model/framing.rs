@@ -130,8 +130,9 @@ pub enum ReceiveFraming {
     Line,
     /// Lines ended by `\r\n` only.
     Crlf,
-    /// Messages ended by these bytes (never empty).
-    Delimiter(super::payload::Payload),
+    /// Messages ended by these bytes (never empty; boxed, so an endpoint's
+    /// settings stay small).
+    Delimiter(Box<super::payload::Payload>),
     /// Each message starts with its length in `width` bytes (1, 2 or 4).
     Length {
         width: u8,
@@ -166,12 +167,14 @@ impl ReceiveFraming {
                     let bytes = super::payload::parse_hex(hex)
                         .map_err(|e| format!("framing \"{t}\": delimiter {e}"))?;
                     if bytes.is_empty() {
-                        return Err(format!("framing \"{t}\": the delimiter needs at least one byte (hex)"));
+                        return Err(format!(
+                            "framing \"{t}\": the delimiter needs at least one byte (hex)"
+                        ));
                     }
                     if bytes.len() > 64 {
                         return Err(format!("framing \"{t}\": a delimiter has at most 64 bytes"));
                     }
-                    ReceiveFraming::Delimiter(bytes.into())
+                    ReceiveFraming::Delimiter(Box::new(bytes.into()))
                 } else if let Some(rest) = t.strip_prefix("len:") {
                     let (rest, includes_prefix) = match rest.strip_suffix("+incl") {
                         Some(r) => (r, true),
@@ -188,7 +191,11 @@ impl ReceiveFraming {
                         "1" => 1,
                         "2" => 2,
                         "4" => 4,
-                        _ => return Err(format!("framing \"{t}\": the length has 1, 2 or 4 bytes; {known}")),
+                        _ => {
+                            return Err(format!(
+                                "framing \"{t}\": the length has 1, 2 or 4 bytes; {known}"
+                            ));
+                        }
                     };
                     ReceiveFraming::Length {
                         width,
@@ -208,14 +215,23 @@ impl ReceiveFraming {
             ReceiveFraming::Raw => "raw".into(),
             ReceiveFraming::Line => "line".into(),
             ReceiveFraming::Crlf => "crlf".into(),
-            ReceiveFraming::Delimiter(d) => format!("delim:{}", super::payload::to_hex(d.bytes()).replace(' ', "")),
+            ReceiveFraming::Delimiter(d) => format!(
+                "delim:{}",
+                super::payload::to_hex(d.bytes()).replace(' ', "")
+            ),
             ReceiveFraming::Length {
                 width,
                 little_endian,
                 includes_prefix,
             } => format!(
                 "len:{width}{}{}",
-                if *width == 1 { "" } else if *little_endian { "le" } else { "be" },
+                if *width == 1 {
+                    ""
+                } else if *little_endian {
+                    "le"
+                } else {
+                    "be"
+                },
                 if *includes_prefix { "+incl" } else { "" }
             ),
         }
@@ -336,7 +352,8 @@ impl Deframer {
             if self.skip > 0 {
                 // Skipping the rest of a cut message, up to its delimiter (which
                 // may straddle reads: the held tail is at most the delimiter long).
-                self.buf.extend_from_slice(&data[..data.len().min(delim.len() + 4096)]);
+                self.buf
+                    .extend_from_slice(&data[..data.len().min(delim.len() + 4096)]);
                 let consumed = data.len().min(delim.len() + 4096);
                 data = &data[consumed..];
                 if let Some(at) = finder.find(&self.buf) {
@@ -406,7 +423,11 @@ mod tests {
         let mut out = Vec::new();
         for r in reads {
             d.push(r, &mut out);
-            assert!(d.buffered() <= max + 8, "bounded: {} buffered", d.buffered());
+            assert!(
+                d.buffered() <= max + 8,
+                "bounded: {} buffered",
+                d.buffered()
+            );
         }
         out
     }
@@ -431,7 +452,7 @@ mod tests {
         let m = feed(incl, 100, &[&[0, 0, 0, 6, b'h'], &[b'i', 0, 0, 0, 4]]);
         assert_eq!(bodies(&m), [&b"hi"[..], b""]);
         let one = ReceiveFraming::parse("len:1").unwrap();
-        let m = feed(one, 100, &[&[2, b'o'], &[b'k']]);
+        let m = feed(one, 100, &[&[2, b'o'], b"k"]);
         assert_eq!(bodies(&m), [&b"ok"[..]]);
         let raw = feed(ReceiveFraming::Raw, 100, &[b"ab", b"c"]);
         assert_eq!(bodies(&raw), [&b"ab"[..], b"c"]);
@@ -439,7 +460,7 @@ mod tests {
 
     #[test]
     fn a_message_over_the_maximum_is_cut_and_the_stream_goes_on() {
-        let long = vec![b'x'; 50];
+        let long = [b'x'; 50];
         let mut reads: Vec<&[u8]> = long.chunks(7).collect();
         reads.push(b"\nnext\n");
         let m = feed(ReceiveFraming::Line, 10, &reads);
@@ -462,7 +483,15 @@ mod tests {
 
     #[test]
     fn framing_notation_round_trips_and_rejects_nonsense() {
-        for t in ["raw", "line", "crlf", "delim:00ff", "len:1", "len:2be", "len:4le+incl"] {
+        for t in [
+            "raw",
+            "line",
+            "crlf",
+            "delim:00ff",
+            "len:1",
+            "len:2be",
+            "len:4le+incl",
+        ] {
             assert_eq!(ReceiveFraming::parse(t).unwrap().notation(), t);
         }
         for bad in ["", "lines", "len:3", "len:2xx", "delim:", "delim:zz"] {
