@@ -1133,3 +1133,92 @@ async fn udp_beyond_the_event_budget_is_dropped_and_counted() {
     assert!(rig.events.queued_bytes() <= budget);
     rig.engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_reads_take_every_waiting_write_in_one_read() {
+    let mut rig = Rig::new();
+    rig.open(1, tcp_server("127.0.0.1:0"), AutoReply::Off);
+    let addr = rig.local_addr(1).await;
+    // Not before a peer is there: the pause is for open connections.
+    rig.engine.send(Command::PauseReads {
+        id: EndpointId(1),
+        pause: Duration::from_secs(60),
+    });
+    let failed = rig
+        .until(1, |k| matches!(k, EventKind::Failed { .. }))
+        .await;
+    assert!(
+        matches!(&failed, EventKind::Failed { error, .. } if error.message.contains("no peer")),
+        "{failed:?}"
+    );
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    rig.until(1, |k| matches!(k, EventKind::Accepted { .. }))
+        .await;
+    // Paused for longer than the test: it reads again only when told.
+    rig.engine.send(Command::PauseReads {
+        id: EndpointId(1),
+        pause: Duration::from_secs(60),
+    });
+    let note = rig.until(1, |k| matches!(k, EventKind::Note { .. })).await;
+    assert!(
+        matches!(&note, EventKind::Note { text, .. } if text.starts_with("reads paused for 60000 ms")),
+        "{note:?}"
+    );
+    // Six writes, then our FIN: all of them are in the server's receive buffer.
+    for piece in [
+        &b"first "[..],
+        b"line\ns",
+        b"econd ",
+        b"line\nt",
+        b"hird l",
+        b"ine\n",
+    ] {
+        client.write_all(piece).unwrap();
+    }
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    rig.engine.send(Command::PauseReads {
+        id: EndpointId(1),
+        pause: Duration::ZERO,
+    });
+    let again = rig.until(1, |k| matches!(k, EventKind::Note { .. })).await;
+    assert!(
+        matches!(&again, EventKind::Note { text, .. } if text.starts_with("reads again")),
+        "{again:?}"
+    );
+    // One read holds all six writes.
+    match rig
+        .until(1, |k| {
+            matches!(
+                k,
+                EventKind::Traffic {
+                    dir: Direction::Received,
+                    ..
+                }
+            )
+        })
+        .await
+    {
+        EventKind::Traffic { bytes, .. } => {
+            assert_eq!(&bytes[..], b"first line\nsecond line\nthird line\n")
+        }
+        _ => unreachable!(),
+    }
+    rig.until(1, |k| matches!(k, EventKind::PeerClosed { .. }))
+        .await;
+
+    // A UDP socket says a pause is not for it.
+    rig.open(3, udp(Some("127.0.0.1:0"), None), AutoReply::Off);
+    rig.local_addr(3).await;
+    rig.engine.send(Command::PauseReads {
+        id: EndpointId(3),
+        pause: Duration::from_secs(1),
+    });
+    let failed = rig
+        .until(3, |k| matches!(k, EventKind::Failed { .. }))
+        .await;
+    assert!(
+        matches!(&failed, EventKind::Failed { error, .. } if error.message.contains("TCP")),
+        "{failed:?}"
+    );
+    rig.engine.shutdown().await;
+}

@@ -948,26 +948,41 @@ fn lesson_checkpoints_turn_green_as_the_events_happen() {
     gui.wait_for("steps 4 and 5", |g| g.progress(5, 7));
     gui.click("⏏ Half-close");
     gui.wait_for("step 6", |g| g.progress(6, 7));
-    // The last step has no event to wait for: the learner ticks it off.
     gui.click("🐍 Python");
     assert!(gui.shows("CONVERSATIONS = ["), "the program is shown");
     assert!(
         gui.shows("(\"send\", b\"hello, server\\n\")"),
         "with the recorded payload"
     );
-    gui.click("✔ Done");
-    assert!(gui.progress(7, 7));
+    // The last step: a program outside the window connects to the server
+    // that still listens (here a plain socket stands in for python3).
+    assert!(!gui.progress(7, 7));
+    let listen = gui.harness.state().doc().endpoints[0].form.local.clone();
+    let program = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(listen.as_str()).unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        s.write_all(b"hi\n").unwrap();
+        let mut echo = [0u8; 3];
+        s.read_exact(&mut echo).unwrap();
+        echo
+    });
+    gui.wait_for("step 7", |g| g.progress(7, 7));
+    assert_eq!(&program.join().unwrap(), b"hi\n");
     assert!(gui.shows("Every step done"));
 }
 
 #[test]
-fn the_composer_writes_a_payload_in_pieces() {
+fn lesson_2_six_writes_wait_in_the_paused_receiver_and_come_as_one_read() {
     let mut gui = Gui::new();
     gui.open_example("2-tcp-is-a-stream");
-    assert!(gui.progress(0, 6));
+    assert!(gui.progress(0, 9));
     gui.start_all();
     gui.wait_for("both ends up", |g| g.all_up());
-    gui.wait_for("step 1", |g| g.progress(1, 6));
+    gui.wait_for("step 1", |g| g.progress(1, 9));
+    gui.wait_for("the receiver's peer", |g| {
+        !g.harness.state().doc().endpoints[0].peers.is_empty()
+    });
     gui.click("● sender");
     gui.type_payload("first line\\nsecond line\\nthird line\\n");
     {
@@ -977,21 +992,31 @@ fn the_composer_writes_a_payload_in_pieces() {
     }
     gui.step();
     assert!(gui.shows("every"), "the gap shows once there are pieces");
+    // The step's own button pauses the receiver's reads.
+    gui.click("⏸ Pause \"receiver\"'s reads for 5 s");
+    gui.wait_for("step 2", |g| g.progress(2, 9));
     gui.harness
         .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
     gui.wait_for("six writes", |g| {
         g.log_rows("sender", EntryKind::Sent).len() == 6
     });
-    gui.wait_for("the whole stream", |g| {
-        joined(g.log_rows("receiver", EntryKind::Received)).len() == 34
-    });
+    gui.wait_for("step 3", |g| g.progress(3, 9));
     let sent = gui.log_rows("sender", EntryKind::Sent);
     assert_eq!(
         joined(sent.clone()),
         b"first line\nsecond line\nthird line\n"
     );
     assert!(sent.iter().all(|piece| piece.len() <= 6), "{sent:?}");
-    assert!(gui.progress(2, 6), "the lesson's write checkpoint");
+    // Once the pause ends: one read with all 34 bytes.
+    gui.wait_for("the read after the pause", |g| {
+        !g.log_rows("receiver", EntryKind::Received).is_empty()
+    });
+    assert_eq!(
+        gui.log_rows("receiver", EntryKind::Received),
+        [b"first line\nsecond line\nthird line\n".to_vec()]
+    );
+    gui.wait_for("step 4", |g| g.progress(4, 9));
+    assert!(!gui.progress(5, 9), "the look at the stream is ticked off");
 }
 
 #[test]
@@ -1147,6 +1172,7 @@ fn text_from_a_hostile_file_is_drawn_escaped() {
         steps: vec![LessonStep {
             text: "step one\n\x1b[2Jsecond line\u{85}".into(),
             check: None,
+            action: None,
         }],
     });
     let log = &mut session.log;
@@ -1269,7 +1295,7 @@ fn udp_sockets_offer_connected_or_not_and_every_interface_shows_a_badge() {
 fn lesson_3_sender_hears_no_error_from_a_closed_port() {
     let mut gui = Gui::new();
     gui.open_example("3-udp-has-no-connection");
-    assert!(gui.progress(0, 5));
+    assert!(gui.progress(0, 6));
     // The sender is selected: start it alone and send into the void.
     gui.click("▶ Start");
     gui.wait_for("the sender bound", |g| {
@@ -1291,7 +1317,7 @@ fn lesson_3_sender_hears_no_error_from_a_closed_port() {
         .filter(|&i| matches!(log.entry(i).unwrap().kind, EntryKind::Failed(_)))
         .count();
     assert_eq!(failures, 0);
-    assert!(gui.progress(1, 5));
+    assert!(gui.progress(1, 6));
 }
 
 /// `count` received payloads of `size` bytes for endpoint `index` of the open
@@ -1650,4 +1676,159 @@ fn restart_lesson_starts_over_from_step_1() {
     // And the steps are earned again.
     gui.click("▶ Start");
     gui.wait_for("step 1 again", |g| g.progress(1, 7));
+}
+
+/// The library's names, in order.
+fn library_names(gui: &Gui) -> Vec<String> {
+    gui.harness
+        .state()
+        .library()
+        .iter()
+        .map(|i| i.name.clone())
+        .collect()
+}
+
+#[test]
+fn library_entries_are_renamed_deleted_and_reordered_and_saved() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    assert_eq!(library_names(&gui), ["hello", "some bytes"]);
+    gui.choose("Library");
+    gui.choose("✏ Rename, delete, reorder…");
+    assert!(gui.shows("Named payloads of this session"));
+    // The first can go down, not up.
+    assert!(is_disabled(&gui, "Move \"hello\" up"));
+    gui.click("Move \"some bytes\" up");
+    assert_eq!(library_names(&gui), ["some bytes", "hello"]);
+    assert!(gui.harness.state().doc().is_dirty());
+
+    // A taken name is refused with the reason beside the field.
+    gui.click("Rename \"hello\"");
+    retype(&mut gui, "New name for \"hello\"", "some bytes");
+    assert!(gui.shows("is taken"));
+    assert!(is_disabled(&gui, "✔ Rename"));
+    retype(&mut gui, "New name for \"hello\"", "greeting");
+    gui.click("✔ Rename");
+    assert_eq!(library_names(&gui), ["some bytes", "greeting"]);
+
+    // Delete, undo, delete again (a frame first: the rows moved up as the
+    // rename field closed, and a click lands where a row is drawn).
+    gui.step();
+    gui.click("Delete \"some bytes\"");
+    assert_eq!(library_names(&gui), ["greeting"]);
+    gui.click("↶ Undo delete");
+    assert_eq!(library_names(&gui), ["some bytes", "greeting"]);
+    gui.click("Move \"greeting\" up");
+    gui.click("Delete \"some bytes\"");
+    assert_eq!(library_names(&gui), ["greeting"]);
+    // Load puts the entry into the composer.
+    gui.click("Load \"greeting\"");
+    assert_eq!(
+        gui.harness.state_mut().composer_mut().bytes().unwrap(),
+        b"hello, echo\n"
+    );
+
+    // Saved with the session (an example saves as a copy of the person's own).
+    let target = gui.path("my library.ron");
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+    gui.step();
+    retype(&mut gui, "Path", target.to_str().unwrap());
+    gui.click("Save here");
+    gui.wait_for("the save", |g| !g.harness.state().doc().is_dirty());
+    let saved = sockbench::persist::load(&target).unwrap();
+    let names: Vec<&str> = saved.library.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["greeting"]);
+}
+
+/// A loopback echo server outside sockbench (port 0): echoes each
+/// connection until it closes, bounded in time.
+fn echo_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = listener.accept() {
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 || s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn quick_send_talks_to_an_address_and_the_echo_shows_under_its_name() {
+    let addr = echo_server();
+    let mut gui = Gui::new();
+    // Reasons beside the fields, and no send while they stand.
+    retype(&mut gui, "to", "localhost");
+    assert!(gui.shows("has no port"));
+    assert!(is_disabled(&gui, "➤ Quick send"));
+    retype(&mut gui, "to", &addr.to_string());
+    assert!(!gui.shows("has no port"));
+    retype(&mut gui, "payload", "bad \\q escape");
+    assert!(gui.shows("⚠ at position"));
+    assert!(is_disabled(&gui, "➤ Quick send"));
+    retype(&mut gui, "payload", "quick hello\\n");
+    let endpoints_before = gui.harness.state().doc().endpoints.len();
+    gui.click("➤ Quick send");
+
+    let name = format!("quick TCP {addr}");
+    let wanted = name.clone();
+    gui.wait_for("the echo", move |g| {
+        joined(g.log_rows(&wanted, EntryKind::Received)) == b"quick hello\n"
+    });
+    assert_eq!(
+        joined(gui.log_rows(&name, EntryKind::Sent)),
+        b"quick hello\n"
+    );
+    assert!(gui.shows(&name), "the endpoint's tab");
+    assert_eq!(
+        gui.harness.state().doc().endpoints.len(),
+        endpoints_before + 1
+    );
+
+    // Again: the same endpoint and connection carry it.
+    retype(&mut gui, "payload", "again\\n");
+    gui.click("➤ Quick send");
+    let wanted = name.clone();
+    gui.wait_for("the second echo", move |g| {
+        joined(g.log_rows(&wanted, EntryKind::Received)) == b"quick hello\nagain\n"
+    });
+    assert_eq!(
+        gui.harness.state().doc().endpoints.len(),
+        endpoints_before + 1
+    );
+    assert_eq!(gui.log_rows(&name, EntryKind::Connected).len(), 1);
+}
+
+#[test]
+fn quick_send_over_udp_hears_the_answer() {
+    let echo = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    echo.set_read_timeout(Some(LIMIT)).unwrap();
+    let addr = echo.local_addr().unwrap();
+    let answered = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let (n, from) = echo.recv_from(&mut buf).unwrap();
+        echo.send_to(&buf[..n], from).unwrap();
+        buf[..n].to_vec()
+    });
+    let mut gui = Gui::new();
+    gui.choose("⚡ Quick send");
+    gui.choose("UDP");
+    retype(&mut gui, "to", &addr.to_string());
+    retype(&mut gui, "payload", "datagram\\x00");
+    gui.click("➤ Quick send");
+    let name = format!("quick UDP {addr}");
+    let wanted = name.clone();
+    gui.wait_for("the answer", move |g| {
+        joined(g.log_rows(&wanted, EntryKind::Received)) == b"datagram\0"
+    });
+    assert_eq!(answered.join().unwrap(), b"datagram\0");
+    assert_eq!(joined(gui.log_rows(&name, EntryKind::Sent)), b"datagram\0");
 }

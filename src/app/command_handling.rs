@@ -66,8 +66,35 @@ pub enum AppCommand {
         index: usize,
         on: bool,
     },
+    /// Stop reading endpoint `index`'s open TCP connections for `pause`
+    /// (a lesson's demo: writes pile up in the receive buffer).
+    PauseReads {
+        index: usize,
+        pause: Duration,
+    },
     /// Send the composer's payload from the selected endpoint.
     Send,
+    /// Send the quick-send row's payload, from its endpoint (made and started
+    /// when needed).
+    QuickSend,
+    /// Show the library window.
+    OpenLibrary,
+    /// Put library entry `i` into the composer.
+    LibraryLoad(usize),
+    /// Move library entry `from` to place `to`.
+    LibraryMove {
+        from: usize,
+        to: usize,
+    },
+    /// Rename library entry `index` (refused, with a notice, when the name is taken or empty).
+    LibraryRename {
+        index: usize,
+        name: String,
+    },
+    /// Delete library entry `i` (Undo brings it back).
+    LibraryDelete(usize),
+    /// Bring back the library entry deleted last.
+    LibraryUndoDelete,
     /// Send entry `i` (from 0) of the session's library from the selected
     /// endpoint, exactly as stored: the composer's line ending and frame are
     /// the composer's, not the entry's.
@@ -196,7 +223,19 @@ impl App {
                     self.engine.send(Command::SetNoDelay { id: e.id, on });
                 }
             }
+            AppCommand::PauseReads { index, pause } => {
+                if let Some(e) = self.doc.endpoints.get(index) {
+                    self.engine.send(Command::PauseReads { id: e.id, pause });
+                }
+            }
             AppCommand::Send => self.send_composer(),
+            AppCommand::QuickSend => self.quick_send(),
+            AppCommand::OpenLibrary => self.library_editor.open = true,
+            AppCommand::LibraryLoad(i) => self.library_load(i),
+            AppCommand::LibraryMove { from, to } => self.library_move(from, to),
+            AppCommand::LibraryRename { index, name } => self.library_rename(index, &name),
+            AppCommand::LibraryDelete(i) => self.library_delete(i),
+            AppCommand::LibraryUndoDelete => self.library_undo_delete(),
             AppCommand::SendLibrary(entry) => self.send_library(entry),
             AppCommand::LoadIntoComposer(row) => {
                 let bytes = self.shown_log().data(row).to_vec();
@@ -511,6 +550,67 @@ impl App {
             _ => Target::Default,
         };
         Some((e.id, to))
+    }
+
+    /// Sends the row's payload from its endpoint, made (and started) when needed.
+    fn quick_send(&mut self) {
+        let target = match self.quick_send.target() {
+            Ok(t) => t,
+            Err(why) => {
+                self.notify(true, format!("Not sent: {why}"));
+                return;
+            }
+        };
+        let kind = self.quick_send.proto.kind();
+        let name = self.quick_send.endpoint_name(&target.address);
+        let index = match self
+            .doc
+            .endpoints
+            .iter()
+            .position(|e| e.form.name == name && e.kind() == kind)
+        {
+            Some(i) => i,
+            None => {
+                if self.doc.endpoints.iter().any(|e| e.form.name == name) {
+                    self.notify(
+                        true,
+                        format!(
+                            "Not sent: an endpoint \"{}\" of another kind is in the way; rename it",
+                            crate::model::display::escape_controls(&name)
+                        ),
+                    );
+                    return;
+                }
+                let id = self.fresh_id();
+                self.doc.add_endpoint(kind, id);
+                let i = self.doc.endpoints.len() - 1;
+                let form = &mut self.doc.endpoints[i].form;
+                form.name = name.clone();
+                form.remote = target.address.to_string();
+                // A UDP socket connected to its remote binds where the route
+                // to it starts, so it hears the answer and only the answer.
+                form.local.clear();
+                self.doc.endpoints[i].send_address = target.address.to_string();
+                self.doc.sync_name(i);
+                i
+            }
+        };
+        self.doc.selected = index;
+        let e = &self.doc.endpoints[index];
+        let (id, running) = (e.id, e.state.is_running() && e.state != RunState::Stopping);
+        if !running {
+            self.start(index);
+            if !self.doc.endpoints[index].state.is_running() {
+                // It could not start; the notice says why.
+                return;
+            }
+        }
+        // Behind the Open: a client queues it until it is connected.
+        self.engine.send(Command::Send {
+            id,
+            to: Target::Default,
+            bytes: target.bytes,
+        });
     }
 
     /// Sends the composer's payload from the selected endpoint.

@@ -413,6 +413,7 @@ impl Document {
             KindTag::TlsClient => "tls client",
             KindTag::TlsServer => "tls server",
             KindTag::Udp => "udp",
+            KindTag::Relay => "relay",
         };
         let names: Vec<String> = self.endpoints.iter().map(|e| e.form.name.clone()).collect();
         let name = (1..)

@@ -145,6 +145,9 @@ pub struct EndpointForm {
     pub max_message: String,
     pub options: OptionsForm,
     pub tls: TlsForm,
+    /// A kind the window shows but cannot edit yet (a relay, run with
+    /// `sockbench relay`): kept exactly as the session file has it.
+    pub fixed_kind: Option<Box<EndpointKind>>,
 }
 
 /// Why fields are not acceptable, each next to its field.
@@ -210,6 +213,7 @@ impl EndpointForm {
             }
             KindTag::Udp => wildcard(),
             KindTag::TcpClient | KindTag::TlsClient => false,
+            KindTag::Relay => wildcard(),
         }
     }
 
@@ -220,6 +224,7 @@ impl EndpointForm {
             KindTag::Udp => ("127.0.0.1:7008", "127.0.0.1:0"),
             KindTag::TlsClient => ("127.0.0.1:8443", ""),
             KindTag::TlsServer => ("", "127.0.0.1:8443"),
+            KindTag::Relay => ("", ""),
         };
         Self {
             name,
@@ -232,6 +237,7 @@ impl EndpointForm {
             max_message: String::new(),
             options: OptionsForm::default(),
             tls: TlsForm::default(),
+            fixed_kind: None,
         }
     }
 
@@ -307,6 +313,8 @@ impl EndpointForm {
                 EndpointKind::TlsServer { tls, .. } => TlsForm::from_settings(None, Some(tls)),
                 _ => TlsForm::default(),
             },
+            fixed_kind: matches!(spec.kind, EndpointKind::Relay { .. })
+                .then(|| Box::new(spec.kind.clone())),
         }
     }
 
@@ -349,6 +357,7 @@ impl EndpointForm {
                 address(&self.remote, false, true),
                 address(&self.local, false, false),
             ),
+            KindTag::Relay => (Ok(None), Ok(None)),
         };
         let remote = remote.map_err(|e| errors.remote = Some(e)).ok().flatten();
         let local = local.map_err(|e| errors.local = Some(e)).ok().flatten();
@@ -438,6 +447,13 @@ impl EndpointForm {
             KindTag::Udp => EndpointKind::Udp {
                 bind: local,
                 remote,
+            },
+            KindTag::Relay => match &self.fixed_kind {
+                Some(kind) => (**kind).clone(),
+                None => {
+                    errors.name = Some("a relay is set up with `sockbench relay` for now".into());
+                    return Err(Box::new(errors));
+                }
             },
         };
         Ok(EndpointSpec {

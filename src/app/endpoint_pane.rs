@@ -138,6 +138,9 @@ impl App {
                             "Listens and speaks TLS, with your certificate or one made on start"
                         }
                         KindTag::Udp => "Sends and receives datagrams, no connection",
+                        KindTag::Relay => {
+                            "Relays clients to an upstream (command line only for now)"
+                        }
                     };
                     if ui.button(kind.label()).on_hover_text(hint).clicked() {
                         commands.push(AppCommand::AddEndpoint(kind));
@@ -317,7 +320,7 @@ impl App {
                 );
                 let kind_label = ui.label("Kind");
                 let before = form.kind;
-                ui.add_enabled_ui(!running, |ui| {
+                ui.add_enabled_ui(!running && form.kind != KindTag::Relay, |ui| {
                     egui::ComboBox::from_id_salt(("endpoint kind", e.id.0))
                         .selected_text(form.kind.label())
                         .show_ui(ui, |ui| {
@@ -378,6 +381,18 @@ impl App {
                         if !form.remote.trim().is_empty() {
                             changed |= udp_connection_ui(ui, &mut form.options.unconnected);
                         }
+                    }
+                    // Shown, not edited: relays are set up on the command line for now.
+                    KindTag::Relay => {
+                        ui.label("Listen on");
+                        ui.label(escape_controls(&form.local));
+                        ui.end_row();
+                        ui.label("Upstream");
+                        ui.label(escape_controls(&form.remote));
+                        ui.end_row();
+                        ui.label("");
+                        ui.label("read-only here: sockbench relay runs relays");
+                        ui.end_row();
                     }
                 }
                 let reply_label = ui.label("Answers");
@@ -527,6 +542,7 @@ impl App {
             let default_text = match kind {
                 KindTag::TcpClient | KindTag::TlsClient => "the connection".to_owned(),
                 KindTag::TcpServer | KindTag::TlsServer => "all peers".to_owned(),
+                KindTag::Relay => "(a relay forwards; it takes no payloads here)".to_owned(),
                 KindTag::Udp => match e.form.remote.trim() {
                     "" => "(no default remote)".to_owned(),
                     r => format!("default remote {}", escape_controls(r)),
@@ -660,6 +676,13 @@ impl App {
                     {
                         load_bytes = Some(item.payload.bytes().to_vec());
                     }
+                }
+                if ui
+                    .button("✏ Rename, delete, reorder…")
+                    .on_hover_text("The library window: rename, delete and move entries")
+                    .clicked()
+                {
+                    commands.push(AppCommand::OpenLibrary);
                 }
                 ui.separator();
                 let label = ui.label("Name");

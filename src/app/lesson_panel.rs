@@ -5,6 +5,7 @@ use egui::{Color32, RichText, Ui};
 
 use super::{App, AppCommand};
 use crate::model::display::escape_controls;
+use crate::model::lesson::LessonAction;
 
 impl App {
     /// Starts the lesson over: every endpoint stops at once, the log and the
@@ -17,6 +18,47 @@ impl App {
         self.log_view.selected = None;
         self.lesson_cache = None;
         self.sidebar_to_top = true;
+    }
+
+    /// A step's button: enabled while the endpoint it acts on runs.
+    fn lesson_action_ui(
+        &mut self,
+        ui: &mut Ui,
+        action: &LessonAction,
+        commands: &mut Vec<AppCommand>,
+    ) {
+        match action {
+            LessonAction::PauseReads { endpoint, millis } => {
+                let target = self
+                    .doc
+                    .endpoints
+                    .iter()
+                    .position(|e| e.form.name == *endpoint)
+                    .map(|i| {
+                        let e = &self.doc.endpoints[i];
+                        (i, e.state.is_up() && !e.peers.is_empty())
+                    });
+                let enabled = target.is_some_and(|(_, up)| up);
+                let button = ui
+                    .add_enabled(enabled, egui::Button::new(action.label()).small())
+                    .on_hover_text(
+                        "Its program calls no recv() meanwhile: what arrives waits in the \
+                         kernel's receive buffer",
+                    )
+                    .on_disabled_hover_text(format!(
+                        "Start \"{}\" and connect to it first",
+                        escape_controls(endpoint)
+                    ));
+                if button.clicked()
+                    && let Some((index, _)) = target
+                {
+                    commands.push(AppCommand::PauseReads {
+                        index,
+                        pause: std::time::Duration::from_millis(u64::from(*millis)),
+                    });
+                }
+            }
+        }
     }
 
     /// Shows the open session's lesson, if it has one.
@@ -52,6 +94,18 @@ impl App {
             .text(format!("{count} of {} steps", done.len())),
         )
         .on_hover_text("Steps whose checkpoint has happened");
+        // At the top, always there: reachable without scrolling past the
+        // steps, and the steps never move when it changes.
+        if ui
+            .add_enabled(
+                count > 0 || !self.doc.session.log.is_empty(),
+                egui::Button::new("↺ Restart lesson"),
+            )
+            .on_hover_text("Stop the endpoints, clear the log and start again from step 1")
+            .clicked()
+        {
+            commands.push(AppCommand::RestartLesson);
+        }
         // The lesson's introduction (the session's notes) before its steps;
         // the notes stay editable at the bottom of the sidebar.
         let intro = self.doc.session.notes.trim();
@@ -91,6 +145,11 @@ impl App {
                     } else {
                         text.color(color)
                     });
+                    if let Some(action) = &step.action
+                        && Some(i) == current
+                    {
+                        self.lesson_action_ui(ui, action, commands);
+                    }
                     if step.check.is_none()
                         && !done[i]
                         && Some(i) == current
@@ -111,17 +170,6 @@ impl App {
                 RichText::new("🎉 Every step done. The Python tab shows the same program in code.")
                     .color(green),
             );
-        }
-        ui.add_space(4.0);
-        if ui
-            .add_enabled(
-                count > 0 || !self.doc.session.log.is_empty(),
-                egui::Button::new("↺ Restart lesson"),
-            )
-            .on_hover_text("Stop the endpoints, clear the log and start again from step 1")
-            .clicked()
-        {
-            commands.push(AppCommand::RestartLesson);
         }
         ui.separator();
     }

@@ -28,10 +28,12 @@ pub mod files;
 pub mod inspector;
 mod launch;
 mod lesson_panel;
+pub mod library;
 mod lifecycle_view;
 pub mod log_view;
 mod logic;
 mod modals;
+pub mod quick_send;
 pub mod replay;
 mod replay_bar;
 mod sequence_view;
@@ -239,6 +241,10 @@ pub struct App {
     title: String,
     /// A name typed for a new library payload.
     library_name: String,
+    /// The library window (rename, delete, reorder).
+    library_editor: library::LibraryEditor,
+    /// The quick-send row above the endpoints, as typed.
+    quick_send: quick_send::QuickSend,
     /// The last replay of the open session.
     replay: Option<replay::ReplayRun>,
     /// The replay's speed (1.0 keeps the recorded gaps).
@@ -343,6 +349,8 @@ impl App {
             applied_theme: None,
             title: String::new(),
             library_name: String::new(),
+            library_editor: Default::default(),
+            quick_send: Default::default(),
             replay: None,
             replay_speed: 1.0,
             replay_check: true,

@@ -62,6 +62,7 @@ impl App {
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {
+            egui::Panel::top("quick send").show(ui, |ui| self.quick_send_ui(ui, &mut commands));
             egui::Panel::top("endpoints")
                 .resizable(true)
                 .default_size(330.0)
@@ -94,6 +95,7 @@ impl App {
         // The views' commands run before the dialogs draw, so a dialog they
         // open (the unsaved-changes question) shows in this frame.
         self.run_commands(std::mem::take(&mut commands));
+        self.library_window(&ctx, &mut commands);
         self.modals(&ctx, &mut commands);
         self.run_commands(commands);
     }

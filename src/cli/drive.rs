@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 
-use super::output::{entry_line, summary_with_log};
-use super::{Answer, ConnectJob, EXIT_NETWORK, EXIT_OK, EXIT_OUTPUT, Errors, ListenJob, Proto};
+use super::output::{entry_line, relay_line, summary_with_log};
+use super::{
+    Answer, ConnectJob, EXIT_NETWORK, EXIT_OK, EXIT_OUTPUT, Errors, ListenJob, Proto, RelayJob,
+};
 use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
@@ -37,6 +39,8 @@ pub(super) struct Run {
     pub output_failure: Option<String>,
     /// A server says the address it listens on, on stderr (port 0 picks one).
     announce_local: bool,
+    /// The endpoint is a relay: its payload lines name the direction.
+    relay: bool,
     pub totals: Totals,
     /// The first failure that makes the run exit with status 3.
     pub(super) failure: Option<String>,
@@ -69,6 +73,7 @@ impl Run {
             json: false,
             output_failure: None,
             announce_local: false,
+            relay: false,
             totals: Totals::default(),
             failure: None,
             stats: None,
@@ -163,6 +168,8 @@ impl Run {
         if !self.quiet {
             if self.json {
                 say(super::json::entry(&self.session.log, index));
+            } else if self.relay {
+                say(relay_line(&self.session.log, index));
             } else {
                 say(entry_line(&self.session.log, index));
             }
@@ -236,10 +243,15 @@ impl Run {
         }
         let status = errors.finish();
         let log = &self.session.log;
-        note!(
-            "{}",
-            summary_with_log(&self.totals, &log.counters(), log.budget())
-        );
+        let mut summary = summary_with_log(&self.totals, &log.counters(), log.budget());
+        if self.relay {
+            summary = summary.replacen(
+                &super::output::summary_line(&self.totals),
+                &super::output::relay_summary_line(&self.totals),
+                1,
+            );
+        }
+        note!("{summary}");
         status
     }
 }
@@ -639,6 +651,76 @@ pub async fn listen(job: ListenJob) -> i32 {
                 close = true;
             }
             _ = stats_tick(&mut run.stats) => run.print_stats(),
+            _ = &mut ctrl_c, if !closing => close = true,
+        }
+        if close && !closing {
+            closing = true;
+            run.send(Command::Close {
+                id: ID,
+                abort: false,
+            });
+            deadline = Some(later(STOP_GRACE + CLOSE_GRACE));
+        }
+    }
+    run.finish(job.save).await
+}
+
+/// `relay`: a relay endpoint until `--for` passes or Ctrl-C; every event of
+/// both legs printed, the recording saved with `--save`.
+pub async fn relay(job: RelayJob) -> i32 {
+    let r = job.request;
+    let kind = EndpointKind::Relay {
+        transport: match r.proto {
+            Proto::Tcp => crate::model::RelayTransport::Tcp,
+            Proto::Tls => crate::model::RelayTransport::Tls,
+            Proto::Udp => crate::model::RelayTransport::Udp,
+        },
+        listen: r.listen.clone(),
+        upstream: r.upstream.clone(),
+        tls_server: Box::new(r.tls_server.clone()),
+        tls_client: Box::new(r.tls_client.clone()),
+        impair: Box::new(r.impair.clone()),
+    };
+    let mut spec = EndpointSpec::new("relay", kind);
+    spec.options.max_peers = r.max_peers;
+    if let Some(limit) = r.connect_timeout {
+        spec.options.connect_timeout_secs = limit.as_secs_f64();
+    }
+    let budget = r.log.budget(r.quiet, job.save.is_some(), false, None);
+    let mut run = Run::start(spec, r.quiet, budget, Vec::new());
+    run.announce_local = true;
+    run.relay = true;
+    run.json = r.json;
+    let generated_certificate = r.proto == Proto::Tls && r.tls_server.cert.is_none();
+    let mut deadline = r.run_for.map(later);
+    let mut closing = false;
+    let ctrl_c = interrupted();
+    tokio::pin!(ctrl_c);
+    loop {
+        let mut close = false;
+        tokio::select! {
+            event = run.events.recv() => {
+                let Some(event) = event else { break };
+                run.record(&event);
+                match &event.kind {
+                    // The relay's own failure fails the run; a client or an
+                    // upstream that misbehaves is logged and the relay goes on.
+                    EventKind::Failed { peer: None, error } => run.fail(error.to_string()),
+                    EventKind::Listening { local } | EventKind::Bound { local } => {
+                        if let Some(warning) = wildcard_warning(*local, generated_certificate) {
+                            note!("{warning}");
+                        }
+                    }
+                    EventKind::Stopped => break,
+                    _ => {}
+                }
+            }
+            _ = until(deadline) => {
+                if closing {
+                    break;
+                }
+                close = true;
+            }
             _ = &mut ctrl_c, if !closing => close = true,
         }
         if close && !closing {

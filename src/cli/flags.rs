@@ -28,6 +28,8 @@ pub(super) enum Command {
     Connect(ConnectArgs),
     /// Listen on ADDR, print everything that happens, optionally answer.
     Listen(ListenArgs),
+    /// Relay each client to an upstream, recording both directions; impair the traffic if asked.
+    Relay(Box<RelayArgs>),
     /// Replay a recorded session: clients send again, servers answer as recorded.
     Replay(ReplayArgs),
     /// Export a session: an endpoint as a Python program, the log as Mermaid,
@@ -232,6 +234,117 @@ pub(super) struct ListenArgs {
     pub json: bool,
 }
 
+/// What `replay --as` plays of a relay's recording.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AsArg {
+    /// A mock of the upstream: listen, answer clients as the upstream did.
+    Upstream,
+    /// The client: send the recorded requests to the (real) upstream.
+    Client,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct RelayArgs {
+    /// tcp, udp or tls.
+    pub proto: Proto,
+    /// host:port or [v6addr]:port to listen on for clients (port 0 picks a free port).
+    #[arg(value_name = "LISTEN")]
+    pub listen: String,
+    /// host:port of the upstream each client is relayed to.
+    #[arg(long = "to", value_name = "UPSTREAM", required = true)]
+    pub to: String,
+    /// TLS toward clients: the certificate chain to present (PEM); without it,
+    /// a self-signed certificate for localhost, 127.0.0.1 and ::1 is made.
+    #[arg(long, value_name = "FILE.pem")]
+    pub cert: Option<PathBuf>,
+    /// TLS toward clients: the private key of --cert (PEM).
+    #[arg(long, value_name = "FILE.pem")]
+    pub key: Option<PathBuf>,
+    /// TLS toward the upstream: also trust the certificates in this PEM file; repeatable.
+    #[arg(long = "ca", value_name = "FILE.pem")]
+    pub ca: Vec<PathBuf>,
+    /// TLS toward the upstream: do not verify its certificate at all (testing only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// TLS toward the upstream: trust exactly the certificate with this SHA-256.
+    #[arg(long, value_name = "sha256:HEX")]
+    pub pin: Option<String>,
+    /// TLS toward the upstream: the server name to send and check (default: the host of UPSTREAM).
+    #[arg(long, visible_alias = "name", value_name = "NAME")]
+    pub sni: Option<String>,
+    /// How long connecting to the upstream (and each TLS handshake) may take.
+    #[arg(
+        long = "connect-timeout",
+        value_name = "SECS",
+        allow_negative_numbers = true
+    )]
+    pub connect_timeout: Option<String>,
+    /// Relay at most N clients at once (TCP, TLS: one more is closed at once;
+    /// UDP: datagrams from a new client are dropped and counted) [UDP default: 256].
+    #[arg(long = "max-peers", value_name = "N")]
+    pub max_peers: Option<u32>,
+    /// Stop after this many seconds.
+    #[arg(long = "for", value_name = "SECS", allow_negative_numbers = true)]
+    pub for_secs: Option<String>,
+    /// The direction of impairments written without up: or down: (up is
+    /// client → upstream, down is upstream → client).
+    #[arg(long, value_enum, value_name = "WAY", default_value = "both")]
+    pub direction: WayArg,
+    /// Delay each read, with optional jitter: 50ms, 50ms±10ms (or 50ms+-10ms); up:/down: in front picks a direction.
+    #[arg(long, value_name = "TIME[±TIME]")]
+    pub latency: Vec<String>,
+    /// Cap the rate: 100KiB/s, 1MB/s.
+    #[arg(long, value_name = "SIZE/s")]
+    pub bandwidth: Vec<String>,
+    /// TCP, TLS: write in pieces of N bytes, a gap apart: 16, 16/5ms [gap 1ms].
+    #[arg(long, value_name = "N[/TIME]")]
+    pub slice: Vec<String>,
+    /// TCP, TLS: close both connections after N bytes of a direction (4KiB), or a time after the client came (2s).
+    #[arg(
+        long = "close-after",
+        visible_alias = "limit-bytes",
+        value_name = "N|TIME"
+    )]
+    pub close_after: Vec<String>,
+    /// TCP, TLS: reset both connections after N bytes of a direction, or a time after the client came.
+    #[arg(long = "reset-after", value_name = "N|TIME")]
+    pub reset_after: Vec<String>,
+    /// UDP: drop this share of datagrams: 10%.
+    #[arg(long, value_name = "PERCENT")]
+    pub loss: Vec<String>,
+    /// UDP: send this share of datagrams twice: 5%.
+    #[arg(long = "dup", value_name = "PERCENT")]
+    pub dup: Vec<String>,
+    /// UDP: hold this share of datagrams back, behind the next one: 5%.
+    #[arg(long, value_name = "PERCENT")]
+    pub reorder: Vec<String>,
+    /// Seed the chances (loss, dup, reorder, jitter), to repeat a run exactly.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// Write a session file with the relay and its whole log (replay it --as upstream or --as client).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Print one JSON object per event on stdout instead of the event lines;
+    /// a relay's `received` is client → upstream, its `sent` upstream → client.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Print no event lines (the summary line, and the address listened on, still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--direction`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum WayArg {
+    /// Client → upstream.
+    Up,
+    /// Upstream → client.
+    Down,
+    Both,
+}
+
 #[derive(clap::Args, Debug)]
 pub(super) struct ReplayArgs {
     /// The session file with the recording.
@@ -243,6 +356,10 @@ pub(super) struct ReplayArgs {
     /// Replay only this endpoint of the session.
     #[arg(long, value_name = "NAME")]
     pub endpoint: Option<String>,
+    /// A relay's recording: replay it as the upstream (a mock that answers
+    /// clients as the upstream did) or as the client (against the upstream).
+    #[arg(long = "as", value_enum, value_name = "SIDE")]
+    pub as_side: Option<AsArg>,
     /// 1 plays the recorded timing, 2 twice as fast, 0 without waiting.
     #[arg(
         long,

@@ -40,10 +40,10 @@ mod request;
 mod stats;
 
 pub use flags::Proto;
-pub use prepare::{ConnectJob, ExportJob, ImportJob, Job, ListenJob, ReplayJob, prepare};
+pub use prepare::{ConnectJob, ExportJob, ImportJob, Job, ListenJob, RelayJob, ReplayJob, prepare};
 pub use request::{
-    Answer, ConnectRequest, ExportRequest, ListenRequest, Output, ReplayRequest, Request,
-    UsageError, parse,
+    Answer, ConnectRequest, ExportRequest, ListenRequest, Output, RelayRequest, ReplayRequest,
+    Request, UsageError, parse,
 };
 
 /// Exit status: everything went as asked.
@@ -133,6 +133,7 @@ pub fn run(job: Job, runtime: &tokio::runtime::Runtime) -> i32 {
         }
         Job::Connect(r) => runtime.block_on(drive::connect(r)),
         Job::Listen(r) => runtime.block_on(drive::listen(r)),
+        Job::Relay(r) => runtime.block_on(drive::relay(*r)),
         Job::Replay(r) => runtime.block_on(replay::replay(r)),
         Job::Export(r) => {
             let mut errors = Errors::default();

@@ -60,11 +60,41 @@ pub fn entry_line(log: &TrafficLog, index: usize) -> String {
     }
 }
 
+/// A relay's log entry as a line: payloads name their direction
+/// (`client->upstream`, `upstream->client`); other entries as [`entry_line`].
+pub fn relay_line(log: &TrafficLog, index: usize) -> String {
+    let Some(e) = log.entry(index) else {
+        return String::new();
+    };
+    let way = match e.kind {
+        EntryKind::Received => "client->upstream",
+        EntryKind::Sent => "upstream->client",
+        _ => return entry_line(log, index),
+    };
+    format!(
+        "{} {} {way} {} {} {}",
+        format_timestamp(&e.at()),
+        escape_controls(log.endpoint_name(e)),
+        peer_label(log, e),
+        e.len(),
+        preview(log.bytes_of(e), PREVIEW_CHARS)
+    )
+}
+
 /// `summary: sent N payloads (B bytes), received M payloads (C bytes)`.
 pub fn summary_line(t: &Totals) -> String {
     format!(
         "summary: sent {} payloads ({} bytes), received {} payloads ({} bytes)",
         t.sent, t.sent_bytes, t.received, t.received_bytes
+    )
+}
+
+/// A relay's summary: the payloads of each direction.
+pub fn relay_summary_line(t: &Totals) -> String {
+    // A relay logs what the client sent as received, what the upstream sent as sent.
+    format!(
+        "summary: client->upstream {} payloads ({} bytes), upstream->client {} payloads ({} bytes)",
+        t.received, t.received_bytes, t.sent, t.sent_bytes
     )
 }
 
@@ -101,6 +131,27 @@ mod tests {
     use super::*;
     use crate::model::log::{ErrorKind, NO_PEER};
     use chrono::DateTime;
+
+    #[test]
+    fn relay_lines_name_the_direction() {
+        let mut log = TrafficLog::new();
+        let r = log.endpoint_index("relay");
+        let p = log.peer_index(r, 1, "127.0.0.1:5000");
+        let at = DateTime::from_timestamp(0, 0).unwrap();
+        log.push(at, r, p, EntryKind::Received, b"GET");
+        log.push(at, r, p, EntryKind::Sent, b"OK");
+        log.push(at, r, p, EntryKind::Note, b"upstream: connected");
+        assert!(relay_line(&log, 0).ends_with(" relay client->upstream 127.0.0.1:5000 3 \"GET\""));
+        assert!(relay_line(&log, 1).ends_with(" relay upstream->client 127.0.0.1:5000 2 \"OK\""));
+        assert_eq!(relay_line(&log, 2), entry_line(&log, 2));
+        let mut t = Totals::default();
+        t.add(EntryKind::Received, 3);
+        t.add(EntryKind::Sent, 2);
+        assert_eq!(
+            relay_summary_line(&t),
+            "summary: client->upstream 1 payloads (3 bytes), upstream->client 1 payloads (2 bytes)"
+        );
+    }
 
     #[test]
     fn lines() {

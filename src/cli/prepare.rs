@@ -23,8 +23,16 @@ pub struct ListenJob {
     pub save: Option<SaveTarget>,
 }
 use super::request::{
-    ConnectRequest, ExportRequest, ListenRequest, Output, ReplayRequest, Request, UsageError, quote,
+    ConnectRequest, ExportRequest, ListenRequest, Output, RelayRequest, ReplayRequest, Request,
+    UsageError, quote,
 };
+
+/// A `relay` ready to run: its certificate files read, its `--save` target proved writable.
+#[derive(Debug)]
+pub struct RelayJob {
+    pub request: RelayRequest,
+    pub save: Option<SaveTarget>,
+}
 
 /// A `replay` ready to run: the plans made from the recording.
 #[derive(Debug)]
@@ -64,6 +72,8 @@ pub struct ExportJob {
 pub enum Job {
     Connect(ConnectJob),
     Listen(ListenJob),
+    /// Boxed: a relay's settings are much larger than the other jobs.
+    Relay(Box<RelayJob>),
     Replay(ReplayJob),
     Export(ExportJob),
     Check(Vec<PathBuf>),
@@ -94,6 +104,7 @@ pub fn prepare(request: Request) -> Result<Job, UsageError> {
         Request::Check(files) => Ok(Job::Check(files)),
         Request::Connect(r) => connect(r).map(Job::Connect).map_err(summary),
         Request::Listen(r) => listen(r).map(Job::Listen).map_err(summary),
+        Request::Relay(r) => relay(*r).map(|j| Job::Relay(Box::new(j))).map_err(summary),
         Request::Replay(r) => replay(r).map(Job::Replay).map_err(summary),
         Request::Export(r) => export(r).map(Job::Export).map_err(|message| UsageError {
             message,
@@ -140,6 +151,18 @@ fn listen(request: ListenRequest) -> Result<ListenJob, String> {
         crate::engine::tls::server(&request.tls).map_err(|e| e.message)?;
     }
     Ok(ListenJob { request, save })
+}
+
+fn relay(request: RelayRequest) -> Result<RelayJob, String> {
+    let save = check_save(request.save.as_deref())?;
+    if request.proto == Proto::Tls {
+        crate::engine::tls::check_ca_files(&request.tls_client.ca)
+            .map_err(|e| format!("--ca {}", e.message))?;
+        if request.tls_server.cert.is_some() {
+            crate::engine::tls::server(&request.tls_server).map_err(|e| e.message)?;
+        }
+    }
+    Ok(RelayJob { request, save })
 }
 
 fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
@@ -194,9 +217,13 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
     // bad one is bad input before any socket opens.
     crate::engine::tls::check_session_files(&session)
         .map_err(|e| format!("{}: {}", r.file.display(), e.message))?;
-    let plans =
-        crate::model::replay::plan_session(&session, r.endpoint.as_deref(), r.target.as_ref())
-            .map_err(|e| format!("{}: {e}", r.file.display()))?;
+    let plans = crate::model::replay::plan_session_as(
+        &session,
+        r.endpoint.as_deref(),
+        r.target.as_ref(),
+        r.relay_as,
+    )
+    .map_err(|e| format!("{}: {e}", r.file.display()))?;
     if let (Some(t), Some(client)) = (
         &r.target,
         plans

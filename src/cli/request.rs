@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use super::flags::{Cli, Command, LogArgs, OverflowArg, Proto};
+use super::flags::{AsArg, Cli, Command, LogArgs, OverflowArg, Proto, RelayArgs, WayArg};
 use crate::model::endpoint::{RegexText, Rule, Trigger};
 use crate::model::framing::ReceiveFraming;
 use crate::model::{AutoReply, HostPort, LogBudget, Notation, Overflow, Payload};
@@ -86,12 +86,35 @@ pub struct ListenRequest {
     pub stats: bool,
 }
 
+/// A validated `relay`.
+#[derive(Debug)]
+pub struct RelayRequest {
+    pub proto: Proto,
+    pub listen: HostPort,
+    pub upstream: HostPort,
+    /// For `tls`: what the relay presents to clients.
+    pub tls_server: crate::model::TlsServerSettings,
+    /// For `tls`: how the relay checks the upstream.
+    pub tls_client: crate::model::TlsClientSettings,
+    pub impair: crate::model::impair::Impairments,
+    /// One JSON object per event instead of the lines.
+    pub json: bool,
+    pub connect_timeout: Option<Duration>,
+    pub max_peers: Option<u32>,
+    pub run_for: Option<Duration>,
+    pub save: Option<PathBuf>,
+    pub quiet: bool,
+    pub log: LogFlags,
+}
+
 /// A validated `replay`; the file is read by [`super::prepare`].
 #[derive(Debug)]
 pub struct ReplayRequest {
     pub file: PathBuf,
     pub target: Option<HostPort>,
     pub endpoint: Option<String>,
+    /// A relay's recording: which side to replay.
+    pub relay_as: Option<crate::model::replay::RelayAs>,
     pub speed: f64,
     pub check: bool,
     /// `--ignore` and `--ignore-bytes`: rules added to the session's own.
@@ -185,6 +208,7 @@ pub enum Request {
     Window(Option<PathBuf>),
     Connect(ConnectRequest),
     Listen(ListenRequest),
+    Relay(Box<RelayRequest>),
     Replay(ReplayRequest),
     Export(ExportRequest),
     Check(Vec<PathBuf>),
@@ -397,7 +421,7 @@ where
         .and_then(|a| a.to_str())
         .unwrap_or_default()
         .to_owned();
-    let summary = matches!(command.as_str(), "connect" | "listen" | "replay");
+    let summary = matches!(command.as_str(), "connect" | "listen" | "relay" | "replay");
     let usage = |message: String| UsageError { message, summary };
 
     let known = Cli::command()
@@ -407,7 +431,7 @@ where
     if known.contains(&command) {
         unknown_short_options(&command, &args).map_err(usage)?;
     }
-    if matches!(command.as_str(), "connect" | "listen") {
+    if matches!(command.as_str(), "connect" | "listen" | "relay") {
         flag_as_value(&command, &args).map_err(usage)?;
     }
 
@@ -683,6 +707,10 @@ where
                 file: a.file,
                 target,
                 endpoint: a.endpoint,
+                relay_as: a.as_side.map(|side| match side {
+                    AsArg::Upstream => crate::model::replay::RelayAs::Upstream,
+                    AsArg::Client => crate::model::replay::RelayAs::Client,
+                }),
                 speed,
                 check: a.check,
                 ignore,
@@ -694,6 +722,9 @@ where
                 log,
             }))
         }
+        Some(Command::Relay(a)) => relay(*a)
+            .map(|r| Request::Relay(Box::new(r)))
+            .map_err(usage),
         Some(Command::Listen(a)) => {
             let local = parse_addr(&a.addr, false).map_err(usage)?;
             let answer = if a.echo {
@@ -809,6 +840,208 @@ where
     Ok(request)
 }
 
+/// `relay`: addresses, TLS for each side, and the impairments.
+fn relay(a: RelayArgs) -> Result<RelayRequest, String> {
+    let listen = parse_addr(&a.listen, false)?;
+    let upstream = parse_addr(&a.to, true).map_err(|e| format!("--to: {e}"))?;
+    let tls = a.proto == Proto::Tls;
+    let tls_flags = a.cert.is_some()
+        || a.key.is_some()
+        || !a.ca.is_empty()
+        || a.insecure
+        || a.pin.is_some()
+        || a.sni.is_some();
+    if tls_flags && !tls {
+        return Err(
+            "--cert, --key, --ca, --insecure, --pin and --sni are for tls: write relay tls LISTEN --to UPSTREAM"
+                .into(),
+        );
+    }
+    if a.cert.is_some() != a.key.is_some() {
+        return Err(if a.cert.is_some() {
+            "--cert needs --key: the private key of the certificate".into()
+        } else {
+            "--key needs --cert: the certificate of the key".into()
+        });
+    }
+    if a.insecure && a.pin.is_some() {
+        return Err(
+            "--pin and --insecure contradict each other: a pin trusts one certificate, --insecure any; give one"
+                .into(),
+        );
+    }
+    let pin = a
+        .pin
+        .as_deref()
+        .map(crate::model::endpoint::CertPin::parse)
+        .transpose()
+        .map_err(|e| format!("--{}", super::escape(&e.to_string())))?;
+    if let Some(sni) = &a.sni
+        && rustls::pki_types::ServerName::try_from(sni.as_str()).is_err()
+    {
+        return Err(format!(
+            "--sni {}: not a server name (a DNS name or an IP address)",
+            quote(sni)
+        ));
+    }
+    if a.max_peers == Some(0) {
+        return Err("--max-peers 0 would refuse every client: give 1 or more".into());
+    }
+    let connect_timeout = a
+        .connect_timeout
+        .as_deref()
+        .map(|v| parse_secs("--connect-timeout", v))
+        .transpose()?;
+    if connect_timeout.is_some_and(|t| t < Duration::from_millis(1)) {
+        return Err(format!(
+            "--connect-timeout {}: give at least 0.001 seconds",
+            excerpt(a.connect_timeout.as_deref().unwrap_or_default())
+        ));
+    }
+    let run_for = a
+        .for_secs
+        .as_deref()
+        .map(|v| parse_secs("--for", v))
+        .transpose()?;
+    let impair = parse_impairments(&a)?;
+    Ok(RelayRequest {
+        proto: a.proto,
+        listen,
+        upstream,
+        tls_server: crate::model::TlsServerSettings {
+            cert: a.cert,
+            key: a.key,
+            alpn: Vec::new(),
+        },
+        tls_client: crate::model::TlsClientSettings {
+            ca: a.ca,
+            insecure: a.insecure,
+            pin,
+            sni: a.sni,
+            alpn: Vec::new(),
+        },
+        impair,
+        json: a.json,
+        connect_timeout,
+        max_peers: a.max_peers,
+        run_for,
+        save: a.save,
+        quiet: a.quiet,
+        log: log_flags(a.log)?,
+    })
+}
+
+/// The impairment flags of `relay`, each value with an optional `up:`,
+/// `down:` or `both:` in front (else `--direction` says which way).
+pub fn parse_impairments_of(
+    direction: &str,
+    flags: &[(&str, &[String])],
+    seed: Option<&str>,
+    udp: bool,
+) -> Result<crate::model::impair::Impairments, String> {
+    use crate::model::impair::{Impairments, Way, split_way};
+    let default: &[Way] = match direction {
+        "up" => &[Way::Up],
+        "down" => &[Way::Down],
+        _ => &[Way::Up, Way::Down],
+    };
+    let mut impair = Impairments::default();
+    for (flag, values) in flags {
+        for value in values.iter() {
+            let (ways, notation) = split_way(value, default);
+            for way in ways {
+                let t = impair.way_mut(way);
+                let bad = |e: String| format!("--{flag} {}: {e}", quote(value));
+                let twice = |set: bool| {
+                    if set {
+                        Err(format!(
+                            "--{flag} is given twice for {} ({}); give it once a direction",
+                            way.word(),
+                            way.arrow()
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                };
+                match *flag {
+                    "latency" => {
+                        twice(t.latency.is_some())?;
+                        t.latency = Some(notation.parse().map_err(bad)?);
+                    }
+                    "bandwidth" => {
+                        twice(t.bandwidth.is_some())?;
+                        t.bandwidth = Some(notation.parse().map_err(bad)?);
+                    }
+                    "slice" => {
+                        twice(t.slice.is_some())?;
+                        t.slice = Some(notation.parse().map_err(bad)?);
+                    }
+                    "close-after" => {
+                        twice(t.close_after.is_some())?;
+                        t.close_after = Some(notation.parse().map_err(bad)?);
+                    }
+                    "reset-after" => {
+                        twice(t.reset_after.is_some())?;
+                        t.reset_after = Some(notation.parse().map_err(bad)?);
+                    }
+                    "loss" => {
+                        twice(t.loss.is_some())?;
+                        t.loss = Some(notation.parse().map_err(bad)?);
+                    }
+                    "dup" => {
+                        twice(t.duplicate.is_some())?;
+                        t.duplicate = Some(notation.parse().map_err(bad)?);
+                    }
+                    _ => {
+                        twice(t.reorder.is_some())?;
+                        t.reorder = Some(notation.parse().map_err(bad)?);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(misfit) = impair.misfit(udp) {
+        return Err(if udp {
+            format!("--{misfit} is for tcp and tls relays: datagrams have no stream to cut")
+        } else {
+            format!("--{misfit} is for udp relays: a stream loses, doubles and reorders nothing")
+        });
+    }
+    if let Some(seed) = seed {
+        impair.seed = Some(seed.trim().parse().map_err(|_| {
+            format!(
+                "--seed {}: give a whole number from 0 to {}",
+                quote(seed),
+                u64::MAX
+            )
+        })?);
+    }
+    Ok(impair)
+}
+
+fn parse_impairments(a: &RelayArgs) -> Result<crate::model::impair::Impairments, String> {
+    let direction = match a.direction {
+        WayArg::Up => "up",
+        WayArg::Down => "down",
+        WayArg::Both => "both",
+    };
+    parse_impairments_of(
+        direction,
+        &[
+            ("latency", &a.latency),
+            ("bandwidth", &a.bandwidth),
+            ("slice", &a.slice),
+            ("close-after", &a.close_after),
+            ("reset-after", &a.reset_after),
+            ("loss", &a.loss),
+            ("dup", &a.dup),
+            ("reorder", &a.reorder),
+        ],
+        a.seed.as_deref(),
+        a.proto == Proto::Udp,
+    )
+}
+
 /// The most bytes a path can have and still name a file (Linux's PATH_MAX).
 const MAX_PATH_BYTES: usize = 4096;
 
@@ -827,6 +1060,12 @@ fn check_paths(request: &Request) -> Result<(), String> {
             paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
             paths.extend(r.tls.cert.iter().map(|f| ("--cert", f.as_path())));
             paths.extend(r.tls.key.iter().map(|f| ("--key", f.as_path())));
+        }
+        Request::Relay(r) => {
+            paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
+            paths.extend(r.tls_client.ca.iter().map(|f| ("--ca", f.as_path())));
+            paths.extend(r.tls_server.cert.iter().map(|f| ("--cert", f.as_path())));
+            paths.extend(r.tls_server.key.iter().map(|f| ("--key", f.as_path())));
         }
         Request::Replay(r) => {
             paths.push(("the file", r.file.as_path()));
@@ -1041,6 +1280,59 @@ mod tests {
             vec![b"a".to_vec(), b"b".to_vec(), b"c\n".to_vec()]
         );
         assert_eq!(r.wait, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn relay_impairments_take_a_direction_or_the_default_one() {
+        let Request::Relay(r) = parse_ok(&[
+            "relay",
+            "udp",
+            "127.0.0.1:0",
+            "--to",
+            "127.0.0.1:9",
+            "--loss",
+            "up:10%",
+            "--latency",
+            "20ms±5ms",
+            "--direction",
+            "down",
+            "--dup",
+            "both:1%",
+            "--seed",
+            "3",
+        ]) else {
+            panic!("a relay")
+        };
+        let i = &r.impair;
+        assert_eq!(i.up.loss.map(|p| p.to_string()).as_deref(), Some("10%"));
+        assert_eq!(i.down.loss, None);
+        assert_eq!(i.up.latency, None, "--direction down");
+        assert_eq!(
+            i.down.latency.map(|l| l.to_string()).as_deref(),
+            Some("20ms±5ms")
+        );
+        assert!(i.up.duplicate.is_some() && i.down.duplicate.is_some());
+        assert_eq!(i.seed, Some(3));
+        assert_eq!(r.upstream.to_string(), "127.0.0.1:9");
+
+        for (args, says) in [
+            (
+                &["--slice", "0"][..],
+                "--slice \"0\": a slice holds at least 1 byte",
+            ),
+            (
+                &["--close-after", "4 parsecs"][..],
+                "--close-after \"4 parsecs\"",
+            ),
+            (&["--reorder", "150%"][..], "from 0% to 100%"),
+            (&["--insecure"][..], "are for tls"),
+        ] {
+            let mut all = vec!["relay", "tcp", "127.0.0.1:0", "--to", "127.0.0.1:9"];
+            all.extend_from_slice(args);
+            let e = parse_err(&all);
+            assert!(e.contains(says), "{args:?}: {e}");
+        }
+        assert!(parse_err(&["relay", "tcp", "127.0.0.1:0"]).contains("--to"));
     }
 
     #[test]

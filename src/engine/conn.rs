@@ -18,6 +18,7 @@ use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::net::EndpointCtx;
@@ -70,6 +71,8 @@ pub(crate) struct Outgoing {
 pub(crate) enum ConnCommand {
     Send(Outgoing),
     SetNoDelay(bool),
+    /// Read nothing for this long (zero: read again now).
+    PauseReads(std::time::Duration),
     HalfClose,
     /// Write what is queued before this, send FIN, wait briefly for the peer's FIN.
     Close,
@@ -144,7 +147,13 @@ impl ConnHandle {
 /// One half of a stream shared by the connection's reader and writer (both
 /// polled by the connection's one task), which can still reach the socket to
 /// set options: one descriptor per connection, no duplicate.
-struct Half<S>(Arc<Mutex<S>>);
+pub(crate) struct Half<S>(Arc<Mutex<S>>);
+
+impl<S> Clone for Half<S> {
+    fn clone(&self) -> Self {
+        Half(self.0.clone())
+    }
+}
 
 impl<S> Half<S> {
     fn lock(&self) -> std::sync::MutexGuard<'_, S> {
@@ -153,13 +162,13 @@ impl<S> Half<S> {
 }
 
 impl<S: Transport> Half<S> {
-    fn socket<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
+    pub(crate) fn socket<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
         let stream = self.lock();
         f(SockRef::from(stream.tcp()))
     }
 }
 
-fn halves<S>(stream: S) -> (Half<S>, Half<S>) {
+pub(crate) fn halves<S>(stream: S) -> (Half<S>, Half<S>) {
     let shared = Arc::new(Mutex::new(stream));
     (Half(shared.clone()), Half(shared))
 }
@@ -223,6 +232,8 @@ pub(crate) async fn run<S: Transport>(
 ) {
     let (mut rd, mut wr) = halves(stream);
     let commands_tx = handle.commands.clone();
+    // Until when the reader reads nothing (a pause asked for through the queue).
+    let (pause_tx, mut pause_rx) = tokio::sync::watch::channel::<Option<Instant>>(None);
 
     let reader = {
         let ctx = ctx.clone();
@@ -235,12 +246,42 @@ pub(crate) async fn run<S: Transport>(
             let mut want = FIRST_READ;
             let mut conversation = ctx.reply.conversation();
             let mut reactions = Vec::new();
+            let mut paused = false;
+            // False once nobody can ask for a pause any more.
+            let mut watching = true;
             loop {
+                let until = *pause_rx.borrow_and_update();
+                if let Some(until) = until.filter(|u| *u > Instant::now()) {
+                    paused = true;
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => {}
+                        changed = pause_rx.changed(), if watching => watching = changed.is_ok(),
+                    }
+                    continue;
+                }
+                if std::mem::take(&mut paused) {
+                    ctx.emit(EventKind::Note {
+                        peer: Some(peer),
+                        text: "reads again: the next read takes everything that waited in the \
+                               receive buffer"
+                            .into(),
+                    });
+                }
                 if buf.capacity() - buf.len() < want / 4 {
                     buf.reserve(want);
                 }
                 let room_before = buf.capacity() - buf.len();
-                match rd.read_buf(&mut buf).await {
+                // A pause asked for while waiting for data stops the wait
+                // (a read is cancel-safe: nothing read is lost).
+                let read = tokio::select! {
+                    biased;
+                    changed = pause_rx.changed(), if watching => {
+                        watching = changed.is_ok();
+                        continue;
+                    }
+                    read = rd.read_buf(&mut buf) => read,
+                };
+                match read {
                     Ok(0) => return ReadEnd::Eof,
                     Ok(n) => {
                         if n == room_before {
@@ -307,6 +348,7 @@ pub(crate) async fn run<S: Transport>(
         let ctx = ctx.clone();
         let in_flight = in_flight.clone();
         let commands = &mut commands;
+        let pause = &pause_tx;
         async move {
             let mut half_closed = false;
             while let Some(command) = commands.recv().await {
@@ -360,6 +402,20 @@ pub(crate) async fn run<S: Transport>(
                         }),
                         Err(e) => ctx.failed(Some(peer), NetError::from_io(Operation::Configure, "TCP_NODELAY", &e)),
                     },
+                    ConnCommand::PauseReads(time) => {
+                        pause.send_replace(Some(Instant::now() + time));
+                        if !time.is_zero() {
+                            ctx.emit(EventKind::Note {
+                                peer: Some(peer),
+                                text: format!(
+                                    "reads paused for {} ms: what {remote} sends meanwhile waits in \
+                                     this machine's receive buffer (the kernel's), and the next read \
+                                     takes all of it at once",
+                                    time.as_millis()
+                                ),
+                            });
+                        }
+                    }
                     ConnCommand::HalfClose if half_closed => {}
                     ConnCommand::HalfClose => {
                         if let Err(e) = wr.shutdown().await {

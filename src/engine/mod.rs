@@ -23,6 +23,10 @@
 //! A read lands in one buffer ([`bytes::Bytes`]) that the event, the caller's
 //! log and an echo share: one copy per byte.
 //!
+//! A relay ([`relay`]) is one more endpoint task: it accepts clients and
+//! connects each to its upstream with the same connect, accept and TLS
+//! functions as the TCP endpoints, and reports both directions as one peer.
+//!
 //! The engine knows nothing of egui. Whoever starts it passes a [`Wake`]
 //! callback, called when events are waiting after the caller last looked (so a
 //! flood of events costs one wake, not one per event): the window asks for a
@@ -32,6 +36,7 @@ mod conn;
 pub mod event;
 mod net;
 pub mod os_tcp;
+pub mod relay;
 pub mod replay;
 mod reply;
 mod tcp;
@@ -125,6 +130,12 @@ pub enum Command {
     },
     /// Turn TCP_NODELAY on or off on the endpoint's connections, now and for new ones.
     SetNoDelay { id: EndpointId, on: bool },
+    /// Stop reading the endpoint's open TCP connections for `pause` (zero:
+    /// read again now). What arrives meanwhile waits in the kernel's receive
+    /// buffer, so several writes come back as one read (a teaching demo that
+    /// works every time). Each connection says so in a note, and again when
+    /// it reads again.
+    PauseReads { id: EndpointId, pause: Duration },
     /// Shut down the sending side of one TCP connection (half-close): the peer
     /// reads end-of-stream and can still send to us.
     HalfClose { id: EndpointId, peer: PeerId },
@@ -550,6 +561,7 @@ pub(crate) enum EndpointCommand {
         _held: Option<OwnedSemaphorePermit>,
     },
     SetNoDelay(bool),
+    PauseReads(Duration),
     HalfClose {
         peer: PeerId,
     },
@@ -704,6 +716,7 @@ fn route(
                 },
             ),
             Command::SetNoDelay { id, on } => (id, EndpointCommand::SetNoDelay(on)),
+            Command::PauseReads { id, pause } => (id, EndpointCommand::PauseReads(pause)),
             Command::HalfClose { id, peer } => (id, EndpointCommand::HalfClose { peer }),
             Command::Disconnect { id, peer, abort } => {
                 (id, EndpointCommand::Disconnect { peer, abort })
@@ -799,6 +812,7 @@ async fn run_endpoint(
             tcp::server(ctx, listen, Some(tls), commands).await
         }
         EndpointKind::Udp { bind, remote } => udp::socket(ctx, bind, remote, commands).await,
+        kind @ EndpointKind::Relay { .. } => relay::run(ctx, kind, commands).await,
     }
 }
 

@@ -494,6 +494,15 @@ pub(crate) async fn run(
 async fn play_plan(shared: Shared, plan: EndpointPlan) {
     let ctx = shared.ctx.clone();
     match (&plan.spec.kind, plan.role) {
+        // The model's plan turns a relay into the mock or the client it replays as.
+        (EndpointKind::Relay { .. }, _) => ctx.failed(
+            None,
+            NetError::new(
+                ErrorKind::Other,
+                Operation::Configure,
+                "a relay replays as its upstream (a mock) or as its client: plan it with --as",
+            ),
+        ),
         (EndpointKind::TcpClient { remote }, _) | (EndpointKind::TlsClient { remote, .. }, _) => {
             let tls = match &plan.spec.kind {
                 EndpointKind::TlsClient { tls, .. } => {

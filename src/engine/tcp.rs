@@ -221,6 +221,7 @@ async fn serve_client<S: Transport>(
 fn route_client(ctx: &EndpointCtx, tx: &ConnHandle, command: EndpointCommand) {
     let conn_command = match command {
         EndpointCommand::SetNoDelay(on) => ConnCommand::SetNoDelay(on),
+        EndpointCommand::PauseReads(pause) => ConnCommand::PauseReads(pause),
         EndpointCommand::Send {
             to, bytes, split, ..
         } => match to {
@@ -438,14 +439,14 @@ pub(crate) async fn server(
 
 /// Why accepting failed lately: the next try waits (100 ms, doubling to 1 s),
 /// and the failures are reported at most once a second, with their count.
-struct AcceptFailures {
+pub(crate) struct AcceptFailures {
     /// Failures since the last report.
     unreported: u64,
     last: Option<std::io::Error>,
     reported_at: Option<tokio::time::Instant>,
     /// The wait before the next try, while accept keeps failing.
     delay: Duration,
-    retry_at: tokio::time::Instant,
+    pub(crate) retry_at: tokio::time::Instant,
     waiting: bool,
 }
 
@@ -467,15 +468,15 @@ impl AcceptFailures {
     const MAX_DELAY: Duration = Duration::from_secs(1);
     const REPORT_EVERY: Duration = Duration::from_secs(1);
 
-    fn backing_off(&self) -> bool {
+    pub(crate) fn backing_off(&self) -> bool {
         self.waiting
     }
 
-    fn retry(&mut self) {
+    pub(crate) fn retry(&mut self) {
         self.waiting = false;
     }
 
-    fn failed(&mut self, ctx: &EndpointCtx, local: SocketAddr, e: &std::io::Error) {
+    pub(crate) fn failed(&mut self, ctx: &EndpointCtx, local: SocketAddr, e: &std::io::Error) {
         self.unreported += 1;
         self.last = Some(std::io::Error::new(e.kind(), e.to_string()));
         self.delay = (self.delay * 2).clamp(Self::FIRST_DELAY, Self::MAX_DELAY);
@@ -492,13 +493,13 @@ impl AcceptFailures {
     }
 
     /// A connection came: the next failure starts the back-off afresh.
-    fn accepted(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+    pub(crate) fn accepted(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
         self.delay = Duration::ZERO;
         self.report(ctx, local);
     }
 
     /// Says how many accepts failed since the last report, if any.
-    fn report(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+    pub(crate) fn report(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
         let Some(e) = self.last.take() else {
             return;
         };
@@ -538,6 +539,18 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
         EndpointCommand::SetNoDelay(on) => {
             for handle in peers.values() {
                 handle.send(ConnCommand::SetNoDelay(on));
+            }
+        }
+        EndpointCommand::PauseReads(_) if peers.is_empty() => ctx.failed(
+            None,
+            other(
+                Operation::Configure,
+                "no peer is connected yet: reads pause on open connections",
+            ),
+        ),
+        EndpointCommand::PauseReads(pause) => {
+            for handle in peers.values() {
+                handle.send(ConnCommand::PauseReads(pause));
             }
         }
         EndpointCommand::Send {

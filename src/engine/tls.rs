@@ -157,6 +157,17 @@ pub fn check_session_files(session: &crate::model::Session) -> Result<(), NetErr
             EndpointKind::TlsServer { tls, .. } if tls.cert.is_some() || tls.key.is_some() => {
                 server(tls).map(drop)
             }
+            EndpointKind::Relay {
+                tls_server,
+                tls_client,
+                ..
+            } => check_ca_files(&tls_client.ca).and_then(|()| {
+                if tls_server.cert.is_some() || tls_server.key.is_some() {
+                    server(tls_server).map(drop)
+                } else {
+                    Ok(())
+                }
+            }),
             _ => Ok(()),
         };
         result.map_err(|mut err| {

@@ -337,6 +337,16 @@ async fn send_command(
                 ),
             );
         }
+        EndpointCommand::PauseReads(_) => {
+            ctx.failed(
+                None,
+                NetError::new(
+                    ErrorKind::Other,
+                    Operation::Configure,
+                    "pausing reads is for TCP connections: a UDP socket reads one datagram at a time anyway",
+                ),
+            );
+        }
         EndpointCommand::Send {
             to, bytes, split, ..
         } => {

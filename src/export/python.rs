@@ -93,6 +93,10 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
             "receives datagrams on",
             host_port(bind.as_ref(), "127.0.0.1"),
         ),
+        // A relay is exported through its plan as upstream or client.
+        (EndpointKind::Relay { listen, .. }, _) => {
+            ("relays clients from", host_port(Some(listen), "127.0.0.1"))
+        }
     };
     let (host, port) = target;
     let family = if host.contains(':') {

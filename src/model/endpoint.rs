@@ -78,6 +78,46 @@ pub enum EndpointKind {
         #[serde(default, skip_serializing_if = "TlsServerSettings::is_default")]
         tls: TlsServerSettings,
     },
+    /// Accepts clients on `listen` and relays each to `upstream` over a
+    /// connection (UDP: a socket) of its own, recording both directions as one
+    /// conversation; TLS is ended toward the client and begun toward the
+    /// upstream, so the log holds plaintext. Not offered in the window yet.
+    Relay {
+        transport: RelayTransport,
+        listen: HostPort,
+        upstream: HostPort,
+        /// TLS: what the relay presents to its clients.
+        #[serde(default, skip_serializing_if = "boxed_default")]
+        tls_server: Box<TlsServerSettings>,
+        /// TLS: how the relay checks the upstream.
+        #[serde(default, skip_serializing_if = "boxed_default")]
+        tls_client: Box<TlsClientSettings>,
+        /// What the relay does to the bytes it passes on.
+        #[serde(default, skip_serializing_if = "boxed_default")]
+        impair: Box<super::impair::Impairments>,
+    },
+}
+
+/// What a relay carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RelayTransport {
+    Tcp,
+    Tls,
+    Udp,
+}
+
+impl RelayTransport {
+    pub fn word(self) -> &'static str {
+        match self {
+            RelayTransport::Tcp => "TCP",
+            RelayTransport::Tls => "TLS",
+            RelayTransport::Udp => "UDP",
+        }
+    }
+}
+
+fn boxed_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// How a TLS client checks the server. Files are kept as paths, never their contents.
@@ -253,6 +293,8 @@ pub enum KindTag {
     Udp,
     TlsClient,
     TlsServer,
+    /// A recording relay (command line and session files only, for now: not in [`KindTag::ALL`]).
+    Relay,
 }
 
 impl KindTag {
@@ -271,6 +313,7 @@ impl KindTag {
             KindTag::Udp => "UDP socket",
             KindTag::TlsClient => "TLS client",
             KindTag::TlsServer => "TLS server",
+            KindTag::Relay => "relay",
         }
     }
 
@@ -286,7 +329,7 @@ impl KindTag {
 
     /// True for stream endpoints (TCP, with or without TLS).
     pub fn is_tcp(self) -> bool {
-        !matches!(self, KindTag::Udp)
+        !matches!(self, KindTag::Udp | KindTag::Relay)
     }
 
     pub fn is_tls(self) -> bool {
@@ -302,6 +345,7 @@ impl EndpointKind {
             EndpointKind::Udp { .. } => KindTag::Udp,
             EndpointKind::TlsClient { .. } => KindTag::TlsClient,
             EndpointKind::TlsServer { .. } => KindTag::TlsServer,
+            EndpointKind::Relay { .. } => KindTag::Relay,
         }
     }
 
@@ -312,6 +356,7 @@ impl EndpointKind {
                 Some(remote)
             }
             EndpointKind::Udp { remote, .. } => remote.as_ref(),
+            EndpointKind::Relay { upstream, .. } => Some(upstream),
             EndpointKind::TcpServer { .. } | EndpointKind::TlsServer { .. } => None,
         }
     }
@@ -323,13 +368,15 @@ impl EndpointKind {
                 Some(listen)
             }
             EndpointKind::Udp { bind, .. } => bind.as_ref(),
+            EndpointKind::Relay { listen, .. } => Some(listen),
             EndpointKind::TcpClient { .. } | EndpointKind::TlsClient { .. } => None,
         }
     }
 
-    /// Points a client at another remote, or a server at another address.
+    /// Points a client at another remote, or a server (or a relay) at another address.
     pub fn retarget(&mut self, target: &HostPort) {
         match self {
+            EndpointKind::Relay { listen, .. } => *listen = target.clone(),
             EndpointKind::TcpClient { remote } | EndpointKind::TlsClient { remote, .. } => {
                 *remote = target.clone()
             }

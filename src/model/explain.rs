@@ -132,6 +132,28 @@ pub fn all_kinds() -> Vec<EntryKind> {
 mod tests {
     use super::*;
 
+    /// The address-in-use advice fits what each kind shows: a TCP server sets
+    /// SO_REUSEADDR itself and has no such box, only UDP sockets do.
+    #[test]
+    fn address_in_use_names_only_options_the_form_offers() {
+        let text = explain(
+            EntryKind::Failed(ErrorKind::AddressInUse),
+            "second server",
+            "",
+            "bind 127.0.0.1:7104: Address already in use (os error 98)",
+        );
+        assert!(text.contains("127.0.0.1:7104"), "{text}");
+        for sentence in text.split(". ") {
+            if sentence.contains("Socket options") {
+                assert!(
+                    sentence.starts_with("For UDP"),
+                    "a box TCP servers lack: {sentence}"
+                );
+            }
+        }
+        assert!(text.contains("A TCP server here sets SO_REUSEADDR itself"));
+    }
+
     #[test]
     fn the_asset_parses_and_covers_every_kind() {
         let parsed: HashMap<String, String> =

@@ -21,6 +21,44 @@ pub struct LessonStep {
     /// The event that completes the step; without one, the learner ticks it off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<Checkpoint>,
+    /// A button the step offers beside its text, for a demo the window has
+    /// no other control for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<LessonAction>,
+}
+
+/// Something a step's button does.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum LessonAction {
+    /// Stop reading the endpoint's open TCP connections for `millis`: what
+    /// arrives meanwhile piles up in the kernel's receive buffer, so the next
+    /// read takes several writes at once.
+    PauseReads { endpoint: String, millis: u32 },
+}
+
+impl LessonAction {
+    /// The button's words.
+    pub fn label(&self) -> String {
+        match self {
+            LessonAction::PauseReads { endpoint, millis } => format!(
+                "⏸ Pause \"{}\"'s reads for {}",
+                super::display::escape_controls(endpoint),
+                seconds(*millis)
+            ),
+        }
+    }
+}
+
+/// `5 s`, `1.5 s`, `300 ms`.
+fn seconds(millis: u32) -> String {
+    if millis < 1000 {
+        format!("{millis} ms")
+    } else if millis.is_multiple_of(1000) {
+        format!("{} s", millis / 1000)
+    } else {
+        format!("{:.1} s", f64::from(millis) / 1000.0)
+    }
 }
 
 /// An event to wait for in the log.
@@ -56,11 +94,20 @@ struct Mark {
     /// Whether entries just before `from` (within [`TOGETHER_MICROS`]) count
     /// too: yes after an event, no after a step the learner ticked off.
     together: bool,
+    /// Entries before this never count, however close in time: where the
+    /// previous step began to count. A fast run (a test, a script) puts a
+    /// whole conversation within the window, and an early event must not
+    /// pass a later step from there.
+    floor: usize,
 }
 
 impl Mark {
     fn counts(&self, i: usize, at: i64) -> bool {
-        i >= self.from || (self.together && i + 1 < self.from && at >= self.at - TOGETHER_MICROS)
+        i >= self.from
+            || (self.together
+                && i >= self.floor
+                && i + 1 < self.from
+                && at >= self.at - TOGETHER_MICROS)
     }
 }
 
@@ -74,7 +121,6 @@ impl Checkpoint {
             .map(|p| memchr::memmem::Finder::new(p.bytes()));
         let needed = self.count.unwrap_or(1).max(1);
         let mut n = 0;
-        let mut last = None;
         for (i, e) in log.entries().iter().enumerate() {
             if after.is_some_and(|m| !m.counts(i, e.at_micros)) || e.kind != self.event {
                 continue;
@@ -90,12 +136,13 @@ impl Checkpoint {
                 continue;
             }
             n += 1;
-            last = Some(i);
-            if n >= needed && after.is_none_or(|m| i >= m.from) {
-                return last;
+            // The first entry that meets it: a later one would move the line
+            // past events that belong to the next step.
+            if n >= needed {
+                return Some(i);
             }
         }
-        (n >= needed).then_some(last).flatten()
+        None
     }
 }
 
@@ -130,6 +177,7 @@ impl Lesson {
                                     from: at + 1,
                                     at: when,
                                     together: true,
+                                    floor: after.map_or(0, |m| m.from),
                                 },
                             });
                             true
@@ -144,6 +192,7 @@ impl Lesson {
                                     from,
                                     at: i64::MAX,
                                     together: false,
+                                    floor: from,
                                 });
                             }
                             true
@@ -162,6 +211,60 @@ impl Lesson {
 mod tests {
     use super::*;
     use crate::model::log::{ErrorKind, NO_PEER};
+
+    /// Lesson 2 as shipped: the reads of step 3's send (here split, as when
+    /// the learner forgot the pause) never pass the later step that asks for
+    /// six reads, nor the one-read step; only reads after the tick do.
+    #[test]
+    fn lesson_2_earlier_reads_never_pass_a_later_step() {
+        let session = crate::persist::from_str(
+            include_str!("../../sessions/lessons/2-tcp-is-a-stream.ron"),
+            std::path::Path::new("2-tcp-is-a-stream.ron"),
+        )
+        .unwrap();
+        let lesson = session.lesson.unwrap();
+        let at = |s: i64| chrono::DateTime::from_timestamp_micros(s * 1_000_000).unwrap();
+        let mut log = TrafficLog::new();
+        let sender = log.endpoint_index("sender");
+        let receiver = log.endpoint_index("receiver");
+        log.push(at(1), sender, NO_PEER, EntryKind::Connected, b"");
+        log.push(
+            at(2),
+            receiver,
+            NO_PEER,
+            EntryKind::Note,
+            b"reads paused for 5000 ms",
+        );
+        let lines = b"first line\nsecond line\nthird line\n";
+        for (n, piece) in lines.chunks(6).enumerate() {
+            log.push(at(3), sender, NO_PEER, EntryKind::Sent, piece);
+            log.push(
+                at(4 + n as i64),
+                receiver,
+                NO_PEER,
+                EntryKind::Received,
+                piece,
+            );
+        }
+        let mut ticked = vec![None; lesson.steps.len()];
+        let done = lesson.done(&log, &ticked);
+        assert_eq!(
+            &done[..4],
+            [true, true, true, false],
+            "six reads are not one"
+        );
+        // The whole text in one read, then the look at the stream ticked off.
+        log.push(at(20), receiver, NO_PEER, EntryKind::Received, lines);
+        ticked[4] = Some(log.len());
+        let done = lesson.done(&log, &ticked);
+        assert_eq!(&done[..6], [true, true, true, true, true, false]);
+        for n in 0..6 {
+            assert!(!lesson.done(&log, &ticked)[5], "after {n} new reads");
+            log.push(at(30 + n), receiver, NO_PEER, EntryKind::Received, b"x");
+        }
+        assert!(lesson.done(&log, &ticked)[5]);
+        assert!(!lesson.done(&log, &ticked)[6]);
+    }
 
     #[test]
     fn checkpoints_follow_the_steps_in_order() {
@@ -243,6 +346,53 @@ mod tests {
             log.push(at(secs()), c, NO_PEER, EntryKind::Received, b"x");
         }
         assert_eq!(stream.done(&log, &ticked), [true, true, true]);
+
+        // The other end's event just before the mark meets its step there: a
+        // later event of that kind (a second peer) must not move the line past
+        // the steps in between (lesson 1: accepted before connected, then a
+        // send, then a second peer much later).
+        let echo: Lesson = ron::from_str(
+            r#"(title: "t", steps: [
+                (text: "connect", check: Some((event: Connected))),
+                (text: "accepted", check: Some((event: Accepted))),
+                (text: "send", check: Some((event: Sent))),
+            ])"#,
+        )
+        .unwrap();
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("client");
+        let s = log.endpoint_index("server");
+        let t = secs();
+        log.push(at(t), s, NO_PEER, EntryKind::Accepted, b"");
+        log.push(at(t), c, NO_PEER, EntryKind::Connected, b"");
+        log.push(at(secs()), c, NO_PEER, EntryKind::Sent, b"hi");
+        log.push(at(secs()), s, NO_PEER, EntryKind::Accepted, b"");
+        assert_eq!(echo.done(&log, &[]), [true, true, true]);
+
+        // A fast run: the whole conversation within the together window. The
+        // first peer's accept (step 2's time) does not pass the last step,
+        // which waits for a second peer.
+        let fast: Lesson = ron::from_str(
+            r#"(title: "t", steps: [
+                (text: "connect", check: Some((event: Connected))),
+                (text: "accepted", check: Some((event: Accepted))),
+                (text: "send", check: Some((event: Sent))),
+                (text: "closed", check: Some((event: PeerClosed))),
+                (text: "a second peer", check: Some((event: Accepted))),
+            ])"#,
+        )
+        .unwrap();
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("client");
+        let s = log.endpoint_index("server");
+        let t = secs();
+        log.push(at(t), s, NO_PEER, EntryKind::Accepted, b"");
+        log.push(at(t), c, NO_PEER, EntryKind::Connected, b"");
+        log.push(at(t), c, NO_PEER, EntryKind::Sent, b"hi");
+        log.push(at(t), s, NO_PEER, EntryKind::PeerClosed, b"");
+        assert_eq!(fast.done(&log, &[]), [true, true, true, true, false]);
+        log.push(at(t), s, NO_PEER, EntryKind::Accepted, b"");
+        assert_eq!(fast.done(&log, &[]), [true, true, true, true, true]);
 
         // Out of order, later steps wait for the earlier ones.
         let mut log = TrafficLog::new();

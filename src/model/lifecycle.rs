@@ -118,7 +118,8 @@ pub fn calls(kind: KindTag, resolves: bool) -> Vec<Call> {
             Call::SendRecv,
             Call::Shutdown,
         ]),
-        KindTag::TlsServer => calls.extend([
+        // A relay is a server toward its clients (its upstream side is in notes).
+        KindTag::TlsServer | KindTag::Relay => calls.extend([
             Call::Bind,
             Call::Listen,
             Call::Accept,
@@ -286,8 +287,19 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
             _ => {}
         }
     }
+    // close() releases a socket: a run that never made one (its name lookup
+    // failed) closed nothing either.
+    let made = steps
+        .iter()
+        .any(|s| s.call == Call::Socket && s.state == StepState::Done);
+    let ended = !run.is_empty() && entries[run[run.len() - 1]].kind == EntryKind::Stopped;
     for s in &mut steps {
+        if s.call == Call::Close && !made {
+            s.state = StepState::Pending;
+            s.at = None;
+        }
         s.note = match s.call {
+            Call::Close if !made && ended => "nothing to close: no socket was made".into(),
             Call::SendRecv | Call::SendToRecvFrom if sent + received > 0 => {
                 format!("{sent} sent, {received} received")
             }
@@ -538,6 +550,60 @@ mod tests {
             "{steps:?}"
         );
         assert_eq!(steps[0].state, StepState::Done);
+    }
+
+    #[test]
+    fn a_failed_name_lookup_makes_and_closes_nothing() {
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("unknown host");
+        push(
+            &mut log,
+            c,
+            1,
+            EntryKind::Resolving,
+            b"no-such-host.invalid:80",
+        );
+        push(
+            &mut log,
+            c,
+            2,
+            EntryKind::Failed(ErrorKind::NotResolved),
+            b"resolve no-such-host.invalid:80: failed to lookup address information",
+        );
+        push(&mut log, c, 3, EntryKind::Stopped, b"");
+        for kind in [KindTag::TcpClient, KindTag::TlsClient, KindTag::Udp] {
+            let steps = lifecycle(&log, "unknown host", kind);
+            assert_eq!(steps[0].call, Call::GetAddrInfo);
+            assert!(
+                matches!(steps[0].state, StepState::Failed(ErrorKind::NotResolved, _)),
+                "{steps:?}"
+            );
+            // Nothing after the lookup happened: no socket, so no close either.
+            for s in &steps[1..] {
+                assert_eq!(s.state, StepState::Pending, "{kind:?}: {s:?}");
+            }
+            let close = steps.last().unwrap();
+            assert_eq!(close.call, Call::Close);
+            assert_eq!(close.note, "nothing to close: no socket was made");
+        }
+
+        // A lookup that worked, then a refused connect: the socket was made and closed.
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("c");
+        push(&mut log, c, 1, EntryKind::Resolving, b"localhost:1");
+        push(&mut log, c, 2, EntryKind::Connecting, b"127.0.0.1:1");
+        push(
+            &mut log,
+            c,
+            3,
+            EntryKind::Failed(ErrorKind::Refused),
+            b"connect to 127.0.0.1:1: Connection refused",
+        );
+        push(&mut log, c, 4, EntryKind::Stopped, b"");
+        let steps = lifecycle(&log, "c", KindTag::TcpClient);
+        assert_eq!(steps[1].state, StepState::Done);
+        assert_eq!(steps.last().unwrap().state, StepState::Done);
+        assert!(steps.last().unwrap().note.is_empty());
     }
 
     #[test]

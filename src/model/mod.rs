@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod explain;
 pub mod framing;
 pub mod ignore;
+pub mod impair;
 pub mod lesson;
 pub mod lifecycle;
 pub mod log;
@@ -19,8 +20,8 @@ pub mod spill;
 pub use address::{AddressError, HostPort};
 pub use display::escape_controls;
 pub use endpoint::{
-    AutoReply, EndpointKind, EndpointSpec, KindTag, Rule, SocketOptions, TlsClientSettings,
-    TlsServerSettings, Trigger,
+    AutoReply, EndpointKind, EndpointSpec, KindTag, RelayTransport, Rule, SocketOptions,
+    TlsClientSettings, TlsServerSettings, Trigger,
 };
 pub use log::{
     Direction, Entry, EntryKind, ErrorKind, FilteredView, LogBudget, LogCounters, LogFilter,

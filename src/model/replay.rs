@@ -126,6 +126,120 @@ pub enum PlanError {
     NothingRecorded(String),
     #[error("--target needs --endpoint when the session has several endpoints to replay ({0})")]
     AmbiguousTarget(String),
+    #[error(
+        "{0}: a relay's recording replays as one side: --as upstream (a mock of the upstream) or --as client (against a real upstream)"
+    )]
+    RelayNeedsAs(String),
+    #[error("--as is for a relay's recording, and this session has no relay")]
+    NoRelay,
+}
+
+/// A relay's recording as a plan for one side.
+///
+/// The relay logged each client as a server logs a peer: `Received` is what
+/// the client sent, `Sent` what the upstream answered. As the upstream, that
+/// is a mock server's script as it stands; as the client, the directions
+/// turn around, and "the peer closed first" means the upstream did.
+fn plan_relay(
+    session: &Session,
+    spec: &EndpointSpec,
+    target: Option<&HostPort>,
+    rows: &[usize],
+    relay_as: RelayAs,
+) -> Option<EndpointPlan> {
+    let EndpointKind::Relay {
+        transport,
+        listen,
+        upstream,
+        tls_server,
+        tls_client,
+        ..
+    } = &spec.kind
+    else {
+        return None;
+    };
+    let udp = *transport == super::RelayTransport::Udp;
+    let mut conversations: Vec<Conversation> = conversations_of(&session.log, rows, udp)
+        .into_iter()
+        .map(|(_, mut c, we_closed)| {
+            if relay_as == RelayAs::Client {
+                for step in &mut c.steps {
+                    step.dir = match step.dir {
+                        Direction::Sent => Direction::Received,
+                        Direction::Received => Direction::Sent,
+                    };
+                }
+                c.peer_closed = we_closed;
+                // The first step's gap counted from the client's connect; the
+                // client spoke first, so it stays.
+            }
+            c
+        })
+        .collect();
+    if conversations.is_empty() {
+        return None;
+    }
+    use super::RelayTransport as T;
+    let (role, kind) = match (relay_as, transport) {
+        (RelayAs::Upstream, T::Tcp) => (
+            Role::Server,
+            EndpointKind::TcpServer {
+                listen: target.unwrap_or(listen).clone(),
+            },
+        ),
+        (RelayAs::Upstream, T::Tls) => (
+            Role::Server,
+            EndpointKind::TlsServer {
+                listen: target.unwrap_or(listen).clone(),
+                tls: (**tls_server).clone(),
+            },
+        ),
+        (RelayAs::Upstream, T::Udp) => (
+            Role::Server,
+            EndpointKind::Udp {
+                bind: Some(target.unwrap_or(listen).clone()),
+                remote: None,
+            },
+        ),
+        (RelayAs::Client, T::Tcp) => (
+            Role::Client,
+            EndpointKind::TcpClient {
+                remote: target.unwrap_or(upstream).clone(),
+            },
+        ),
+        (RelayAs::Client, T::Tls) => (
+            Role::Client,
+            EndpointKind::TlsClient {
+                remote: target.unwrap_or(upstream).clone(),
+                tls: (**tls_client).clone(),
+            },
+        ),
+        (RelayAs::Client, T::Udp) => {
+            // A UDP client replays one exchange, as any UDP client does.
+            conversations.truncate(1);
+            (
+                Role::Client,
+                EndpointKind::Udp {
+                    bind: None,
+                    remote: Some(target.unwrap_or(upstream).clone()),
+                },
+            )
+        }
+    };
+    let ignore = session
+        .ignore
+        .iter()
+        .filter(|r| r.applies_to(&spec.name))
+        .cloned()
+        .collect();
+    let mut spec = spec.clone();
+    spec.kind = kind;
+    Some(EndpointPlan {
+        spec,
+        role,
+        conversations,
+        ignore,
+    })
 }
 
 /// The longest a replay waits for one recorded gap, whatever the speed.
@@ -170,14 +284,16 @@ fn entries_of(log: &TrafficLog, endpoint: &str) -> Vec<usize> {
         .collect()
 }
 
-fn conversations_of(log: &TrafficLog, rows: &[usize], udp: bool) -> Vec<(u32, Conversation)> {
+/// Each conversation with its peer number, and whether we closed our side
+/// before the peer closed its own (a relay's upstream closed first).
+fn conversations_of(log: &TrafficLog, rows: &[usize], udp: bool) -> Vec<(u32, Conversation, bool)> {
     struct Open {
         number: u32,
         conversation: Conversation,
         last: i64,
         we_closed: bool,
     }
-    let mut done: Vec<(u32, Conversation)> = Vec::new();
+    let mut done: Vec<(u32, Conversation, bool)> = Vec::new();
     // Open conversations in the order they began, found by peer number.
     let mut open: Vec<Option<Open>> = Vec::new();
     let mut slot_of: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
@@ -193,7 +309,7 @@ fn conversations_of(log: &TrafficLog, rows: &[usize], udp: bool) -> Vec<(u32, Co
         if starts && let Some(i) = slot_of.remove(&number) {
             // A new connection with a reused peer number (a client that reconnected).
             if let Some(o) = open[i].take() {
-                done.push((o.number, o.conversation));
+                done.push((o.number, o.conversation, o.we_closed));
             }
         }
         let slot = match slot_of.get(&number) {
@@ -234,11 +350,13 @@ fn conversations_of(log: &TrafficLog, rows: &[usize], udp: bool) -> Vec<(u32, Co
             None if e.kind == EntryKind::PeerClosed && !o.we_closed => {
                 o.conversation.peer_closed = true
             }
-            None if e.kind == EntryKind::HalfClosed => o.we_closed = true,
+            None if e.kind == EntryKind::HalfClosed && !o.conversation.peer_closed => {
+                o.we_closed = true
+            }
             None if !udp && matches!(e.kind, EntryKind::Closed | EntryKind::Reset) => {
                 slot_of.remove(&number);
                 if let Some(o) = open[slot].take() {
-                    done.push((o.number, o.conversation));
+                    done.push((o.number, o.conversation, o.we_closed));
                 }
             }
             None => {}
@@ -247,9 +365,9 @@ fn conversations_of(log: &TrafficLog, rows: &[usize], udp: bool) -> Vec<(u32, Co
     done.extend(
         open.into_iter()
             .flatten()
-            .map(|o| (o.number, o.conversation)),
+            .map(|o| (o.number, o.conversation, o.we_closed)),
     );
-    done.retain(|(_, c)| !c.steps.is_empty());
+    done.retain(|(_, c, _)| !c.steps.is_empty());
     done
 }
 
@@ -259,7 +377,13 @@ pub fn plan_endpoint(
     spec: &EndpointSpec,
     target: Option<&HostPort>,
 ) -> Option<EndpointPlan> {
-    plan_endpoint_rows(session, spec, target, &entries_of(&session.log, &spec.name))
+    plan_endpoint_rows(
+        session,
+        spec,
+        target,
+        &entries_of(&session.log, &spec.name),
+        None,
+    )
 }
 
 /// [`plan_endpoint`] with the endpoint's entry indices already found.
@@ -268,13 +392,21 @@ fn plan_endpoint_rows(
     spec: &EndpointSpec,
     target: Option<&HostPort>,
     rows: &[usize],
+    relay_as: Option<RelayAs>,
 ) -> Option<EndpointPlan> {
+    if let EndpointKind::Relay { .. } = spec.kind {
+        return plan_relay(session, spec, target, rows, relay_as?);
+    }
     let udp = spec.kind.tag() == KindTag::Udp;
-    let mut conversations = conversations_of(&session.log, rows, udp);
+    let mut conversations: Vec<(u32, Conversation)> = conversations_of(&session.log, rows, udp)
+        .into_iter()
+        .map(|(n, c, _)| (n, c))
+        .collect();
     if conversations.is_empty() {
         return None;
     }
     let role = match spec.kind {
+        EndpointKind::Relay { .. } => return None,
         EndpointKind::TcpClient { .. } | EndpointKind::TlsClient { .. } => Role::Client,
         EndpointKind::TcpServer { .. } | EndpointKind::TlsServer { .. } => Role::Server,
         // A socket with only a default remote is a client, whatever order the
@@ -318,6 +450,7 @@ fn plan_endpoint_rows(
                 *bind = Some(t.clone());
             }
         }
+        (EndpointKind::Relay { .. }, _) => return None,
     }
     let ignore = session
         .ignore
@@ -334,11 +467,33 @@ fn plan_endpoint_rows(
 }
 
 /// The plans for a session: every endpoint with recorded payloads, or only
-/// `only`; mock servers first, so clients find them listening.
+/// `only`; mock servers first, so clients find them listening. Relays are
+/// left out: they replay as one side or the other ([`plan_session_as`]).
 pub fn plan_session(
     session: &Session,
     only: Option<&str>,
     target: Option<&HostPort>,
+) -> Result<Vec<EndpointPlan>, PlanError> {
+    plan_session_as(session, only, target, None)
+}
+
+/// How a relay's recording replays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayAs {
+    /// A mock of the upstream: listens where the relay listened and answers
+    /// each client as the upstream did.
+    Upstream,
+    /// The client: connects to the upstream and sends what the clients sent,
+    /// expecting what the upstream answered.
+    Client,
+}
+
+/// [`plan_session`], with relays replayed `relay_as` (and then only relays).
+pub fn plan_session_as(
+    session: &Session,
+    only: Option<&str>,
+    target: Option<&HostPort>,
+    relay_as: Option<RelayAs>,
 ) -> Result<Vec<EndpointPlan>, PlanError> {
     let names = || {
         session
@@ -356,6 +511,17 @@ pub fn plan_session(
         ],
         None => session.endpoints.iter().collect(),
     };
+    let is_relay = |spec: &EndpointSpec| matches!(spec.kind, EndpointKind::Relay { .. });
+    let relays: Vec<String> = chosen
+        .iter()
+        .filter(|s| is_relay(s))
+        .map(|e| format!("\"{}\"", escape_controls(&e.name)))
+        .collect();
+    let chosen: Vec<&EndpointSpec> = match relay_as {
+        Some(_) if relays.is_empty() => return Err(PlanError::NoRelay),
+        Some(_) => chosen.into_iter().filter(|s| is_relay(s)).collect(),
+        None => chosen,
+    };
     let by_endpoint = entries_by_endpoint(&session.log);
     let mut plans: Vec<EndpointPlan> = chosen
         .iter()
@@ -365,9 +531,12 @@ pub fn plan_session(
                 .find_endpoint(&spec.name)
                 .and_then(|i| by_endpoint.get(&i))
                 .map_or(&[][..], Vec::as_slice);
-            plan_endpoint_rows(session, spec, target, rows)
+            plan_endpoint_rows(session, spec, target, rows, relay_as)
         })
         .collect();
+    if plans.is_empty() && relay_as.is_none() && !relays.is_empty() {
+        return Err(PlanError::RelayNeedsAs(relays.join(", ")));
+    }
     if plans.is_empty() {
         let which = only.map(|n| format!(" for \"{n}\"")).unwrap_or_default();
         return Err(PlanError::NothingRecorded(which));
@@ -1084,6 +1253,89 @@ mod tests {
         assert_eq!(server.conversations.len(), 2);
         assert_eq!(server.conversations[0].steps[1].bytes, b"OK 1");
         assert_eq!(server.conversations[1].remote, "127.0.0.1:5002");
+    }
+
+    /// A TLS relay's recording: one client, the upstream closing first.
+    fn relayed() -> Session {
+        let mut s = Session::default();
+        s.endpoints.push(EndpointSpec::new(
+            "relay",
+            EndpointKind::Relay {
+                transport: crate::model::RelayTransport::Tls,
+                listen: "127.0.0.1:8443".parse().unwrap(),
+                upstream: "device:443".parse().unwrap(),
+                tls_server: Default::default(),
+                tls_client: Box::new(crate::model::TlsClientSettings {
+                    insecure: true,
+                    ..Default::default()
+                }),
+                impair: Default::default(),
+            },
+        ));
+        let log = &mut s.log;
+        let r = log.endpoint_index("relay");
+        let p = log.peer_index(r, 1, "127.0.0.1:5001");
+        log.push(at(0), r, p, EntryKind::Accepted, b"");
+        log.push(at(0), r, p, EntryKind::Note, b"upstream: connected");
+        log.push(at(10), r, p, EntryKind::Received, b"GET");
+        log.push(at(20), r, p, EntryKind::Sent, b"OK");
+        log.push(at(30), r, p, EntryKind::HalfClosed, b"");
+        log.push(at(31), r, p, EntryKind::PeerClosed, b"");
+        log.push(at(31), r, p, EntryKind::Closed, b"");
+        s
+    }
+
+    #[test]
+    fn a_relay_replays_as_either_side_and_only_when_told_which() {
+        let s = relayed();
+        let e = plan_session(&s, None, None).unwrap_err();
+        assert!(matches!(e, PlanError::RelayNeedsAs(_)), "{e}");
+        assert!(e.to_string().contains("--as upstream"), "{e}");
+        assert_eq!(
+            plan_session_as(&recorded(), None, None, Some(RelayAs::Client)).unwrap_err(),
+            PlanError::NoRelay
+        );
+
+        let upstream = plan_session_as(&s, None, None, Some(RelayAs::Upstream)).unwrap();
+        let [mock] = upstream.as_slice() else {
+            panic!("{upstream:?}")
+        };
+        assert_eq!(mock.role, Role::Server);
+        assert!(matches!(
+            &mock.spec.kind,
+            EndpointKind::TlsServer { listen, .. } if listen.to_string() == "127.0.0.1:8443"
+        ));
+        let dirs: Vec<Direction> = mock.conversations[0].steps.iter().map(|s| s.dir).collect();
+        assert_eq!(dirs, [Direction::Received, Direction::Sent]);
+        assert!(
+            !mock.conversations[0].peer_closed,
+            "the upstream closed first"
+        );
+
+        let target: HostPort = "127.0.0.1:9443".parse().unwrap();
+        let client = plan_session_as(&s, None, Some(&target), Some(RelayAs::Client)).unwrap();
+        let [client] = client.as_slice() else {
+            panic!("{client:?}")
+        };
+        assert_eq!(client.role, Role::Client);
+        let EndpointKind::TlsClient { remote, tls } = &client.spec.kind else {
+            panic!("{:?}", client.spec.kind)
+        };
+        assert_eq!(remote, &target);
+        assert!(tls.insecure, "the relay's upstream TLS settings");
+        let steps = &client.conversations[0].steps;
+        assert_eq!(
+            (steps[0].dir, steps[0].bytes.as_slice()),
+            (Direction::Sent, &b"GET"[..])
+        );
+        assert_eq!(
+            (steps[1].dir, steps[1].bytes.as_slice()),
+            (Direction::Received, &b"OK"[..])
+        );
+        assert!(
+            client.conversations[0].peer_closed,
+            "as the client, the peer (the upstream) closed first"
+        );
     }
 
     #[test]

@@ -225,6 +225,8 @@ fn part_named(outer: &Option<String>) -> &'static str {
         Some("EndpointSpec") => "an endpoint",
         Some("TlsClientSettings" | "TlsServerSettings") => "the TLS settings",
         Some("SocketOptions") => "the socket options",
+        Some("Impairments") => "a relay's impairments",
+        Some("Toxics") => "the impairments of one direction",
         Some("LibraryItem") => "a library payload",
         Some("Rule") => "a rule",
         Some("Lesson") => "the lesson",
@@ -244,6 +246,7 @@ fn choice_named(outer: &Option<String>) -> &'static str {
         Some("ErrorKind") => "a failure's kind",
         Some("AutoReply") => "a reply",
         Some("Trigger") => "a rule's condition",
+        Some("RelayTransport") => "a relay's transport",
         _ => "this value",
     }
 }
@@ -1056,7 +1059,7 @@ mod tests {
             ),
             (
                 "(format: 1, endpoints: [(name: \"a\", kind: TcpKlient(remote: \"127.0.0.1:1\"))])",
-                "`TcpKlient` is not an endpoint's kind; write one of `TcpClient`, `TcpServer`, `Udp`, `TlsClient` or `TlsServer`",
+                "`TcpKlient` is not an endpoint's kind; write one of `TcpClient`, `TcpServer`, `Udp`, `TlsClient`, `TlsServer` or `Relay`",
             ),
             (
                 "(format: 1, endpoints: [(name: \"a\", kind: Udp(), options: (nodelai: true))])",
@@ -1071,6 +1074,14 @@ mod tests {
                 "`Txt` is not a payload; write one of `Text` or `Hex`",
             ),
             (
+                "(format: 1, endpoints: [(name: \"r\", kind: Relay(transport: Sctp, listen: \"127.0.0.1:1\", upstream: \"127.0.0.1:2\"))])",
+                "`Sctp` is not a relay's transport; write one of `Tcp`, `Tls` or `Udp`",
+            ),
+            (
+                "(format: 1, endpoints: [(name: \"r\", kind: Relay(transport: Tcp, listen: \"127.0.0.1:1\", upstream: \"127.0.0.1:2\", impair: (up: (latensy: Some(\"5ms\")))))])",
+                "there is no field `latensy` in the impairments of one direction",
+            ),
+            (
                 &deep,
                 "the brackets nest too deeply here for a session file",
             ),
@@ -1082,6 +1093,9 @@ mod tests {
                 "EndpointSpec",
                 "EndpointKind",
                 "SocketOptions",
+                "Impairments",
+                "Toxics",
+                "RelayTransport",
                 "Entry`",
                 "enum `",
                 "ron::",
