@@ -165,6 +165,25 @@ impl Gui {
     }
 
     /// Every endpoint of the open session is up (connected, listening or bound).
+    /// Steps frames until the log has not grown for 300 ms (events that
+    /// follow a start, such as the receive-buffer note, have arrived), at
+    /// most LIMIT.
+    fn settle(&mut self) {
+        let started = Instant::now();
+        let mut rows = self.harness.state().doc().session.log.len();
+        let mut still = Instant::now();
+        while still.elapsed() < Duration::from_millis(300) {
+            assert!(started.elapsed() < LIMIT, "the log never settled");
+            std::thread::sleep(Duration::from_millis(10));
+            self.harness.step();
+            let now = self.harness.state().doc().session.log.len();
+            if now != rows {
+                rows = now;
+                still = Instant::now();
+            }
+        }
+    }
+
     fn all_up(&self) -> bool {
         let doc = &self.harness.state().doc();
         !doc.endpoints.is_empty() && doc.endpoints.iter().all(|e| e.state.is_up())
@@ -384,7 +403,7 @@ fn the_filter_narrows_the_rows() {
     gui.choose("received <-");
     assert!(gui.shows(&format!("2 of {total} rows")));
     // Hex search.
-    gui.click("hex bytes");
+    gui.click("hex");
     retype(&mut gui, "Find", "62 65");
     assert!(gui.shows(&format!("1 of {total} rows")));
     retype(&mut gui, "Find", "6g");
@@ -604,6 +623,7 @@ fn ctrl_l_asks_then_clears_the_log() {
     gui.open_example("udp-pair");
     gui.start_all();
     gui.wait_for("bound", |g| g.all_up());
+    gui.settle();
     let rows = gui.harness.state().doc().session.log.len();
     assert!(rows >= 2);
     // It asks first: the log is the session's recording.
@@ -1676,6 +1696,54 @@ fn restart_lesson_starts_over_from_step_1() {
     // And the steps are earned again.
     gui.click("▶ Start");
     gui.wait_for("step 1 again", |g| g.progress(1, 7));
+}
+
+#[test]
+fn the_stats_view_counts_what_an_echo_carried() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    // 37 characters and a newline: 38 bytes each way at each end.
+    gui.type_payload("0123456789abcdefghijklmnopqrstuvwxyz!\\n");
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    gui.wait_for("the echo", |g| {
+        joined(g.log_rows("client", EntryKind::Received)).len() == 38
+    });
+    gui.click("📈 Stats");
+
+    // The sampler's numbers are the log's, at both ends, both ways.
+    for name in ["client", "echo server"] {
+        let doc = gui.harness.state().doc();
+        let id = doc
+            .endpoints
+            .iter()
+            .find(|e| e.form.name == name)
+            .unwrap()
+            .id;
+        let stats = gui.harness.state().stats().get(id).unwrap();
+        let received = gui.log_rows(name, EntryKind::Received);
+        let sent = gui.log_rows(name, EntryKind::Sent);
+        assert_eq!(stats.totals.bytes_in, 38, "{name} received");
+        assert_eq!(stats.totals.bytes_out, 38, "{name} sent");
+        assert_eq!(stats.totals.payloads_in, received.len() as u64, "{name}");
+        assert_eq!(stats.totals.payloads_out, sent.len() as u64, "{name}");
+        assert_eq!((stats.open, stats.connections), (1, 1), "{name}");
+    }
+    // The view shows them: both ways at both endpoints, and both ways for
+    // the selected endpoint's one peer.
+    // (The endpoint pane above the tabs may say "38 bytes" too.)
+    let below_tabs = |label: &str| {
+        let tabs = gui.harness.get_by_label("📈 Stats").rect().max.y;
+        gui.harness
+            .query_all_by_label(label)
+            .filter(|n| n.rect().min.y > tabs)
+            .count()
+    };
+    assert_eq!(below_tabs("38 bytes"), 6);
+    assert_eq!(below_tabs("1 open, 1 in all"), 2);
+    assert!(gui.shows("Peers of "));
 }
 
 /// The library's names, in order.

@@ -121,6 +121,10 @@ pub struct Prefs {
     /// Most recent first.
     pub recent_files: Vec<PathBuf>,
     pub show_inspector: bool,
+    /// The sessions sidebar is shown (hidden: more room for the log).
+    pub show_sidebar: bool,
+    /// The endpoints pane above the log is shown.
+    pub show_endpoints: bool,
 }
 
 impl Default for Prefs {
@@ -131,6 +135,8 @@ impl Default for Prefs {
             preview: PreviewMode::Text,
             recent_files: Vec::new(),
             show_inspector: true,
+            show_sidebar: true,
+            show_endpoints: true,
         }
     }
 }

@@ -74,6 +74,9 @@ pub struct PeerInfo {
     pub since: DateTime<Utc>,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The length of the latest payload reported as sent: the one a failed
+    /// write (which follows its report) takes back from the totals.
+    pub last_sent: Option<u64>,
 }
 
 /// Where the composer sends for this endpoint.
@@ -131,6 +134,7 @@ impl EndpointUi {
                         since: event.at,
                         bytes_in: 0,
                         bytes_out: 0,
+                        last_sent: None,
                     },
                 );
             }
@@ -150,6 +154,7 @@ impl EndpointUi {
                         since: event.at,
                         bytes_in: 0,
                         bytes_out: 0,
+                        last_sent: None,
                     },
                 );
             }
@@ -164,10 +169,12 @@ impl EndpointUi {
                     since: event.at,
                     bytes_in: 0,
                     bytes_out: 0,
+                    last_sent: None,
                 });
                 match dir {
                     Direction::Sent => {
                         info.bytes_out += bytes.len() as u64;
+                        info.last_sent = Some(bytes.len() as u64);
                         self.totals.sent += 1;
                         self.totals.sent_bytes += bytes.len() as u64;
                     }
@@ -176,6 +183,21 @@ impl EndpointUi {
                         self.totals.received += 1;
                         self.totals.received_bytes += bytes.len() as u64;
                     }
+                }
+            }
+            // The payload reported as sent just before did not (all) go out:
+            // the status bar counts only payloads written whole, as the
+            // command line's summary and the saved file do.
+            EventKind::Failed {
+                peer: Some(peer),
+                error,
+            } if error.failed_write => {
+                if let Some(info) = self.peers.get_mut(peer)
+                    && let Some(len) = info.last_sent.take()
+                {
+                    info.bytes_out = info.bytes_out.saturating_sub(len);
+                    self.totals.sent = self.totals.sent.saturating_sub(1);
+                    self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(len);
                 }
             }
             EventKind::Reset { .. } if self.kind().is_client() => {
@@ -442,5 +464,62 @@ impl Document {
         });
         self.selected = self.endpoints.len() - 1;
         self.touch();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{NetError, Operation};
+    use crate::model::endpoint::EndpointKind;
+    use crate::model::log::ErrorKind;
+
+    /// The status bar's totals count only payloads written whole: a failed
+    /// write (reported as sent just before its failure) is taken back.
+    #[test]
+    fn a_failed_write_leaves_the_status_bar_totals() {
+        let remote: SocketAddr = "127.0.0.1:7".parse().unwrap();
+        let mut session = Session::default();
+        session.endpoints.push(EndpointSpec::new(
+            "client",
+            EndpointKind::TcpClient {
+                remote: remote.into(),
+            },
+        ));
+        let mut n = 0;
+        let mut doc = Document::new(session, None, &mut || {
+            n += 1;
+            EndpointId(n)
+        });
+        let ep = &mut doc.endpoints[0];
+        let at = DateTime::from_timestamp(0, 0).unwrap();
+        let sent = |bytes: &'static [u8]| EventKind::Traffic {
+            peer: 0,
+            remote,
+            dir: Direction::Sent,
+            bytes: bytes::Bytes::from_static(bytes),
+        };
+        for kind in [
+            EventKind::Connected {
+                peer: 0,
+                local: "127.0.0.1:5000".parse().unwrap(),
+                remote,
+            },
+            sent(b"went out"),
+            sent(b"never went out"),
+            EventKind::Failed {
+                peer: Some(0),
+                error: NetError::new(ErrorKind::BrokenPipe, Operation::Send, "send: broken pipe")
+                    .of_reported_write(),
+            },
+        ] {
+            ep.on_event(&Event {
+                id: ep.id,
+                at,
+                kind,
+            });
+        }
+        assert_eq!((ep.totals.sent, ep.totals.sent_bytes), (1, 8));
+        assert_eq!(ep.peers[&0].bytes_out, 8);
     }
 }

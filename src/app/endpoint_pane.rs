@@ -11,6 +11,12 @@ use crate::model::display::escape_controls;
 use crate::model::framing::Framing;
 use crate::model::{KindTag, LibraryItem, Notation, Payload, explain};
 
+/// The width of a settings field, and of the reason under it.
+const FIELD_WIDTH: f32 = 190.0;
+
+/// Rows of the peers table shown before it scrolls (the header is one).
+const PEER_ROWS_SHOWN: f32 = 4.5;
+
 /// The badge colour of a state.
 fn state_color(ui: &Ui, state: &RunState) -> Color32 {
     match state {
@@ -39,17 +45,18 @@ fn field(
         .add(
             egui::TextEdit::singleline(value)
                 .hint_text(hint)
-                .desired_width(190.0)
+                .desired_width(FIELD_WIDTH)
                 .layouter(&mut layouter),
         )
         .labelled_by(label.id)
         .on_hover_text(tooltip);
     ui.end_row();
     if let Some(e) = error {
-        // Under the field, wrapped to its column, so it never runs over the pane beside.
+        // Under the field, wrapped to the field's own width, so it never runs
+        // over the pane beside (the column is narrow at 1024 wide).
         ui.label("");
         ui.vertical(|ui| {
-            ui.set_max_width(240.0);
+            ui.set_max_width(FIELD_WIDTH);
             ui.add(
                 egui::Label::new(
                     RichText::new(format!("⚠ {}", escape_controls(e)))
@@ -83,9 +90,16 @@ impl App {
             .id_salt("endpoint pane scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
+                // The peers under the settings, not above the composer, so
+                // a server's peers never push Send down.
+                // (and right under the state and Stop, where a running
+                // server's peers matter more than its settings).
                 ui.columns(2, |columns| {
                     self.endpoint_settings(&mut columns[0], index, &errors, commands);
-                    self.peers_ui(&mut columns[1], index, commands);
+                    if index < self.doc.endpoints.len() {
+                        self.peers_ui(&mut columns[0], index, commands);
+                        self.endpoint_form(&mut columns[0], index, &errors, commands);
+                    }
                     self.composer_ui(&mut columns[1], index, commands);
                 });
             });
@@ -161,7 +175,9 @@ impl App {
     ) {
         let state = self.doc.endpoints[index].state.clone();
         let running = state.is_running();
-        ui.horizontal(|ui| {
+        // Wrapped: in a narrow column the buttons take a second line rather
+        // than run under the composer beside it.
+        ui.horizontal_wrapped(|ui| {
             let color = state_color(ui, &state);
             ui.label(
                 RichText::new(format!("● {}", state.word()))
@@ -243,6 +259,24 @@ impl App {
         if index >= self.doc.endpoints.len() {
             return;
         }
+        // Why Start is greyed out, under it: the field at fault may be folded
+        // away (socket options) or scrolled out of view. Drawn in a scope that
+        // is always there, so the reason coming and going never shifts the
+        // ids of the fields below (a field being typed in keeps its focus).
+        let blocked = if running { None } else { errors.first() };
+        ui.scope(|ui| {
+            if let Some(why) = blocked {
+                ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
+                    ui.add(
+                        egui::Label::new(
+                            RichText::new(format!("⚠ Start waits for: {}", escape_controls(&why)))
+                                .color(ui.visuals().error_fg_color),
+                        )
+                        .wrap(),
+                    );
+                });
+            }
+        });
         if let Some(why) = self.doc.endpoints[index].failure() {
             // Left-aligned and wrapped (a justified layout stretches the gaps).
             ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
@@ -302,7 +336,17 @@ impl App {
                 "Changed settings apply when the endpoint starts again.",
             );
         }
+    }
 
+    /// The endpoint's settings form: name, kind, addresses, answers, options.
+    fn endpoint_form(
+        &mut self,
+        ui: &mut Ui,
+        index: usize,
+        errors: &FormErrors,
+        commands: &mut Vec<AppCommand>,
+    ) {
+        let running = self.doc.endpoints[index].state.is_running();
         let mut changed = false;
         let e = &mut self.doc.endpoints[index];
         let form: &mut EndpointForm = &mut e.form;
@@ -449,6 +493,14 @@ impl App {
         let mut disconnect = None;
         let mut half_close = None;
         let mut choose = None;
+        // A few rows high, scrolling beyond: many peers must not push the
+        // rest of the pane away.
+        let row = ui.spacing().interact_size.y + ui.spacing().item_spacing.y;
+        egui::ScrollArea::both()
+            .id_salt(("peers scroll", id.0))
+            .max_height(row * PEER_ROWS_SHOWN)
+            .auto_shrink([false, true])
+            .show(ui, |ui| {
         egui::Grid::new(("peers", id.0))
             .striped(true)
             .num_columns(5)
@@ -478,6 +530,7 @@ impl App {
                     ui.label(format!("{} B", info.bytes_out));
                     ui.end_row();
                 }
+            });
             });
         // The connection's own actions act on the picked peer, in a row of
         // their own, so a narrow pane never cuts them off.

@@ -129,6 +129,48 @@ impl LifecycleView {
             kind.label()
         ));
         ui.add_space(6.0);
+        // The steps and the states below can be taller than the pane (a
+        // server with many peers): they scroll.
+        egui::ScrollArea::vertical()
+            .id_salt("lifecycle scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                self.steps_and_states_ui(ui, &steps, log, endpoint, kind, os, time)
+            });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn steps_and_states_ui(
+        &self,
+        ui: &mut Ui,
+        steps: &[StepStatus],
+        log: &TrafficLog,
+        endpoint: &str,
+        kind: KindTag,
+        os: &[OsConnection],
+        time: TimeDisplay,
+    ) {
+        // Every box is given the height of the tallest, so a row's boxes
+        // stand level (a wrapped row centres what it holds).
+        let line = |style: egui::TextStyle| ui.text_style_height(&style);
+        let lines_of = |step: &StepStatus| {
+            line(egui::TextStyle::Monospace)
+                + line(egui::TextStyle::Small)
+                + if step.at.is_some() {
+                    line(egui::TextStyle::Monospace)
+                } else {
+                    0.0
+                }
+                + if step.note.is_empty() {
+                    0.0
+                } else {
+                    line(egui::TextStyle::Small)
+                }
+        };
+        let box_height = steps.iter().map(lines_of).fold(0.0, f32::max)
+            + 3.0 * ui.spacing().item_spacing.y
+            + 2.0 * 6.0
+            + 2.0;
         ui.horizontal_wrapped(|ui| {
             for (i, step) in steps.iter().enumerate() {
                 if i > 0 {
@@ -141,44 +183,58 @@ impl LifecycleView {
                     StepState::Done => "done",
                     StepState::Failed(..) => "failed",
                 };
-                egui::Frame::new()
-                    .fill(fill)
-                    .stroke(egui::Stroke::new(1.0, text))
-                    .corner_radius(6.0)
-                    .inner_margin(egui::Margin::symmetric(10, 6))
-                    .show(ui, |ui| {
-                        ui.vertical(|ui| {
-                            ui.label(
-                                RichText::new(step.call.name())
-                                    .monospace()
-                                    .strong()
-                                    .color(text),
-                            );
-                            ui.label(RichText::new(word).small().color(text));
-                            if let Some(at) =
-                                step.at.and_then(chrono::DateTime::from_timestamp_micros)
-                            {
+                // Each box asks for the width its words need, so a wrapped
+                // row moves it to the next line whole instead of squeezing it
+                // into what is left (`shutdown()` one letter a line).
+                let time_text = step
+                    .at
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|at| format_time(at, time));
+                let words = [
+                    super::log_view::monospace_width(ui, step.call.name()) * 1.1,
+                    super::log_view::monospace_width(ui, time_text.as_deref().unwrap_or("")),
+                    super::log_view::monospace_width(ui, word),
+                ];
+                let note = if step.note.is_empty() {
+                    0.0
+                } else {
+                    super::log_view::monospace_width(ui, &escape_controls(&step.note)).min(220.0)
+                };
+                let inner = words.into_iter().fold(note, f32::max) + 4.0;
+                let size = egui::vec2(inner + 2.0 * 10.0 + 2.0, box_height);
+                ui.allocate_ui(size, |ui| {
+                    egui::Frame::new()
+                        .fill(fill)
+                        .stroke(egui::Stroke::new(1.0, text))
+                        .corner_radius(6.0)
+                        .inner_margin(egui::Margin::symmetric(10, 6))
+                        .show(ui, |ui| {
+                            ui.vertical(|ui| {
                                 ui.label(
-                                    RichText::new(format_time(at, time))
-                                        .small()
+                                    RichText::new(step.call.name())
                                         .monospace()
+                                        .strong()
                                         .color(text),
                                 );
-                            }
-                            if !step.note.is_empty() {
-                                ui.label(
-                                    RichText::new(escape_controls(&step.note))
-                                        .small()
-                                        .color(text),
-                                );
-                            }
-                        });
-                    })
-                    .response
-                    .on_hover_text(step.call.meaning());
+                                ui.label(RichText::new(word).small().color(text));
+                                if let Some(at) = &time_text {
+                                    ui.label(RichText::new(at).small().monospace().color(text));
+                                }
+                                if !step.note.is_empty() {
+                                    ui.label(
+                                        RichText::new(escape_controls(&step.note))
+                                            .small()
+                                            .color(text),
+                                    );
+                                }
+                            });
+                        })
+                        .response
+                        .on_hover_text(step.call.meaning());
+                });
             }
         });
-        for step in &steps {
+        for step in steps {
             if let StepState::Failed(kind, detail) = &step.state {
                 ui.add_space(6.0);
                 ui.colored_label(

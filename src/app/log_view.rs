@@ -11,7 +11,7 @@ use egui_extras::{Column, TableBuilder};
 use super::config::{Prefs, PreviewMode, TimeDisplay};
 use crate::model::display::{escape_bytes_lossy, escape_controls};
 use crate::model::log::{Entry, EntryKind, FilteredView, KindFilter, LogFilter, TrafficLog};
-use crate::model::payload::{preview, to_hex};
+use crate::model::payload::{preview, to_hex, to_text_notation};
 use crate::model::{Notation, explain};
 
 /// How many new log entries the filter examines per frame (the rest next frame).
@@ -32,6 +32,8 @@ pub struct LogView {
     pub peer: Option<(String, u32)>,
     pub search: String,
     pub search_hex: bool,
+    /// Find tells upper from lower case (off: `host` finds `Host:`).
+    pub match_case: bool,
     search_error: Option<String>,
     view: FilteredView,
     /// The selected row, as a log entry index.
@@ -44,7 +46,22 @@ pub struct LogView {
     jump_to: Option<usize>,
     /// Playing the log back on a timeline, without the network.
     playback: Option<Playback>,
+    /// The person scrolled away from the newest row: new rows do not pull the
+    /// view down until they scroll back to the end or press Latest.
+    unfollowed: bool,
+    /// The row count and height of the table last frame: when either changes
+    /// while following, the view is put back at the newest row (a dragged
+    /// split or a resized window must not leave it stranded above the end).
+    last_rows: usize,
+    last_height: f32,
+    /// The widths the two halves of the filter bar took last frame, to put
+    /// them on one line when they fit and on two when they do not.
+    bar_widths: [f32; 2],
 }
+
+/// The widest a search error stands on the filter bar: it is elided beyond
+/// this (the whole text on hover), so it never wraps the bar.
+const SEARCH_ERROR_WIDTH: f32 = 220.0;
 
 /// The timeline of a log played back: rows appear as they did.
 #[derive(Clone, Copy, Debug)]
@@ -74,7 +91,7 @@ pub fn kind_color(visuals: &egui::Visuals, kind: EntryKind) -> Color32 {
                 Color32::from_rgb(20, 130, 50)
             }
         }
-        EntryKind::Failed(_) => visuals.error_fg_color,
+        EntryKind::Failed(_) | EntryKind::Unsent => visuals.error_fg_color,
         EntryKind::Reset | EntryKind::PeerClosed | EntryKind::HalfClosed => visuals.warn_fg_color,
         EntryKind::Note => visuals.hyperlink_color,
         _ => {
@@ -92,6 +109,7 @@ pub fn kind_text(kind: EntryKind) -> String {
     match kind {
         EntryKind::Sent => "→ sent".into(),
         EntryKind::Received => "← received".into(),
+        EntryKind::Unsent => "✖ not sent".into(),
         EntryKind::Failed(e) => format!("✖ {}", e.label()),
         EntryKind::Reset => "⚠ reset".into(),
         EntryKind::PeerClosed => "⏏ peer closed".into(),
@@ -154,29 +172,37 @@ fn preview_text(log: &TrafficLog, e: &Entry, mode: PreviewMode) -> String {
 }
 
 impl LogView {
-    /// The filter the controls describe, or why the search is not valid hex.
+    /// The filter the controls describe, or why the search is not valid: hex
+    /// in hex mode, text with escapes (`\r\n`, `\x00`) otherwise, the same
+    /// notation the composer and the log's payload column use.
     fn wanted_filter(&mut self) -> LogFilter {
-        let needle = if self.search_hex {
-            match Notation::Hex.parse(&self.search) {
-                Ok(b) => {
-                    self.search_error = None;
-                    b
-                }
-                Err(e) => {
-                    self.search_error = Some(e.to_string());
-                    Vec::new()
-                }
-            }
+        let notation = if self.search_hex {
+            Notation::Hex
         } else {
-            self.search_error = None;
-            self.search.as_bytes().to_vec()
+            Notation::Text
+        };
+        let needle = match notation.parse(&self.search) {
+            Ok(b) => {
+                self.search_error = None;
+                b
+            }
+            Err(e) => {
+                self.search_error = Some(e.to_string());
+                Vec::new()
+            }
         };
         LogFilter {
             endpoint: self.endpoint.clone(),
             kinds: self.kinds,
             peer: self.peer.clone(),
             needle,
+            ignore_case: !self.match_case && !self.search_hex,
         }
+    }
+
+    /// Why the search is not valid, if it is not.
+    pub fn search_error(&self) -> Option<&str> {
+        self.search_error.as_deref()
     }
 
     /// The rows shown, as entry indices (kept current by [`LogView::ui`]).
@@ -207,6 +233,166 @@ impl LogView {
     pub fn select(&mut self, row: usize) {
         self.selected = Some(row);
         self.jump_to = Some(row);
+    }
+
+    /// The first half of the filter bar: which rows to show, and how.
+    fn filter_bar_ui(&mut self, ui: &mut Ui, log: &TrafficLog, prefs: &mut Prefs) {
+        let label = ui.label("Endpoints");
+        let endpoint_text = self.endpoint.as_deref().map_or_else(
+            || "all endpoints".into(),
+            |n| escape_controls(n).into_owned(),
+        );
+        egui::ComboBox::from_id_salt("log endpoint filter")
+            .selected_text(endpoint_text)
+            .width(90.0)
+            .truncate()
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.endpoint, None, "all endpoints");
+                for name in log.endpoints() {
+                    ui.selectable_value(
+                        &mut self.endpoint,
+                        Some(name.clone()),
+                        escape_controls(name),
+                    );
+                }
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text("Show the rows of one endpoint only");
+        let label = ui.label("Kinds");
+        egui::ComboBox::from_id_salt("log kind filter")
+            .selected_text(self.kinds.label())
+            .width(66.0)
+            .truncate()
+            .show_ui(ui, |ui| {
+                for k in KindFilter::ALL {
+                    ui.selectable_value(&mut self.kinds, k, k.label());
+                }
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text("Show sent payloads, received payloads, or lifecycle events only");
+        let peer_text = match &self.peer {
+            Some((e, n)) => format!("{} peer #{n}", escape_controls(e)),
+            None => "all peers".into(),
+        };
+        let label = ui.label("Peers");
+        egui::ComboBox::from_id_salt("log peer filter")
+            .selected_text(peer_text)
+            .width(66.0)
+            .truncate()
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.peer, None, "all peers");
+                for p in log.peers() {
+                    let endpoint = log.endpoints()[p.endpoint as usize].clone();
+                    let text = format!(
+                        "{} #{} {}",
+                        escape_controls(&endpoint),
+                        p.number,
+                        escape_controls(&p.remote)
+                    );
+                    ui.selectable_value(&mut self.peer, Some((endpoint, p.number)), text);
+                }
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text("Show the rows of one peer (one connection, or one UDP address) only");
+        let label = ui.label("Show");
+        egui::ComboBox::from_id_salt("log preview mode")
+            .selected_text(prefs.preview.label())
+            .width(70.0)
+            .show_ui(ui, |ui| {
+                for mode in PreviewMode::ALL {
+                    ui.selectable_value(&mut prefs.preview, mode, mode.label())
+                        .on_hover_text(format!("Show payloads {}", mode.label()));
+                }
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text("Show payloads as text, as hex, or both");
+    }
+
+    /// The second half of the filter bar: find, and what to do.
+    fn view_bar_ui(&mut self, ui: &mut Ui, log: &TrafficLog) -> LogAction {
+        let mut action = LogAction::None;
+        let search_label = ui.label("Find");
+        let search = ui
+            .add(
+                egui::TextEdit::singleline(&mut self.search)
+                    .hint_text(if self.search_hex {
+                        "hex bytes"
+                    } else {
+                        "text, \\r\\n"
+                    })
+                    .desired_width(110.0),
+            )
+            .labelled_by(search_label.id)
+            .on_hover_text(
+                "Show only rows whose bytes contain this (Ctrl+F); text takes the escapes \\r \\n \\t \\xNN",
+            );
+        if std::mem::take(&mut self.focus_search) {
+            search.request_focus();
+        }
+        ui.add_enabled_ui(!self.search_hex, |ui| {
+            ui.toggle_value(&mut self.match_case, "Aa")
+                .on_hover_text(
+                    "Match case: when on, Find tells upper from lower case (off: host finds Host:)",
+                )
+                .on_disabled_hover_text("Hex bytes are matched exactly");
+        });
+        ui.toggle_value(&mut self.search_hex, "hex")
+            .on_hover_text("Search for hex bytes (like 0d 0a) instead of text");
+        if ui
+            .button("⬇ Latest")
+            .on_hover_text("Scroll to the newest row and follow new rows again")
+            .clicked()
+        {
+            self.jump_to_end = true;
+        }
+        let mut playing_back = self.playback.is_some();
+        if ui
+            .toggle_value(&mut playing_back, "⏵ Playback")
+            .on_hover_text("Scrub the log on a timeline and watch its rows appear as they did")
+            .changed()
+        {
+            self.playback = playing_back.then(|| Playback {
+                cursor: log.entries().first().map_or(0, |e| e.at_micros),
+                playing: false,
+                speed: 1.0,
+                last_tick: None,
+            });
+        }
+        if ui
+            .button("🗑 Clear log")
+            .on_hover_text("Remove every row of the log (Ctrl+L)")
+            .clicked()
+        {
+            action = LogAction::Clear;
+        }
+        let shown = self.view.len();
+        let total = log.len();
+        let count = if shown == total {
+            format!("{total} rows")
+        } else {
+            format!("{shown} of {total} rows")
+        };
+        ui.label(count);
+        if let Some(e) = &self.search_error {
+            // One line, elided, the whole reason on hover: a long reason must
+            // not wrap the bar and push the rows down.
+            let text = format!("⚠ search {}", escape_controls(e));
+            let width = ui.available_width().clamp(24.0, SEARCH_ERROR_WIDTH);
+            let color = ui.visuals().error_fg_color;
+            ui.allocate_ui(egui::vec2(width, ui.spacing().interact_size.y), |ui| {
+                ui.add(
+                    egui::Label::new(RichText::new(text.clone()).color(color))
+                        .truncate()
+                        .show_tooltip_when_elided(false),
+                )
+                .on_hover_text(text);
+            });
+        }
+        action
     }
 
     /// The playback controls; returns the time up to which rows are shown.
@@ -298,125 +484,40 @@ impl LogView {
             self.selected = None;
         }
 
-        ui.horizontal_wrapped(|ui| {
-            let label = ui.label("Endpoints");
-            let endpoint_text = self.endpoint.as_deref().map_or_else(
-                || "all endpoints".into(),
-                |n| escape_controls(n).into_owned(),
-            );
-            egui::ComboBox::from_id_salt("log endpoint filter")
-                .selected_text(endpoint_text)
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.endpoint, None, "all endpoints");
-                    for name in log.endpoints() {
-                        ui.selectable_value(
-                            &mut self.endpoint,
-                            Some(name.clone()),
-                            escape_controls(name),
-                        );
-                    }
-                })
-                .response
-                .labelled_by(label.id)
-                .on_hover_text("Show the rows of one endpoint only");
-            let label = ui.label("Kinds");
-            egui::ComboBox::from_id_salt("log kind filter")
-                .selected_text(self.kinds.label())
-                .show_ui(ui, |ui| {
-                    for k in KindFilter::ALL {
-                        ui.selectable_value(&mut self.kinds, k, k.label());
-                    }
-                })
-                .response
-                .labelled_by(label.id)
-                .on_hover_text("Show sent payloads, received payloads, or lifecycle events only");
-            let peer_text = match &self.peer {
-                Some((e, n)) => format!("{} peer #{n}", escape_controls(e)),
-                None => "all peers".into(),
-            };
-            let label = ui.label("Peers");
-            egui::ComboBox::from_id_salt("log peer filter")
-                .selected_text(peer_text)
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.peer, None, "all peers");
-                    for p in log.peers() {
-                        let endpoint = log.endpoints()[p.endpoint as usize].clone();
-                        let text = format!(
-                            "{} #{} {}",
-                            escape_controls(&endpoint),
-                            p.number,
-                            escape_controls(&p.remote)
-                        );
-                        ui.selectable_value(&mut self.peer, Some((endpoint, p.number)), text);
-                    }
-                })
-                .response
-                .labelled_by(label.id)
-                .on_hover_text(
-                    "Show the rows of one peer (one connection, or one UDP address) only",
-                );
-            let search_label = ui.label("Find");
-            let search = ui
-                .add(
-                    egui::TextEdit::singleline(&mut self.search)
-                        .hint_text(if self.search_hex { "hex bytes" } else { "text" })
-                        .desired_width(160.0),
-                )
-                .labelled_by(search_label.id)
-                .on_hover_text("Show only rows whose bytes contain this (Ctrl+F)");
-            if std::mem::take(&mut self.focus_search) {
-                search.request_focus();
+        // One line where both halves fit, else two; each half wraps on its
+        // own only when even that is too narrow, so the bar never takes the
+        // rows' room at the window sizes people use.
+        let spacing = ui.spacing().item_spacing.x;
+        let one_line =
+            self.bar_widths[0] + self.bar_widths[1] + 3.0 * spacing <= ui.available_width();
+        if one_line {
+            ui.horizontal(|ui| {
+                let a = ui
+                    .horizontal(|ui| self.filter_bar_ui(ui, log, prefs))
+                    .response;
+                ui.separator();
+                let b = ui
+                    .horizontal(|ui| action = self.view_bar_ui(ui, log))
+                    .response;
+                self.bar_widths = [a.rect.width(), b.rect.width()];
+            });
+        } else {
+            let a = ui
+                .horizontal_wrapped(|ui| self.filter_bar_ui(ui, log, prefs))
+                .response;
+            let b = ui
+                .horizontal_wrapped(|ui| action = self.view_bar_ui(ui, log))
+                .response;
+            // Wrapped halves report the width they were given: measure them
+            // only when they took one line.
+            let line = ui.spacing().interact_size.y + 2.0;
+            if a.rect.height() <= line {
+                self.bar_widths[0] = a.rect.width();
             }
-            ui.checkbox(&mut self.search_hex, "hex bytes")
-                .on_hover_text("Search for hex bytes (like 0d 0a) instead of text");
-            if let Some(e) = &self.search_error {
-                ui.colored_label(
-                    ui.visuals().error_fg_color,
-                    format!("search {}", escape_controls(e)),
-                );
+            if b.rect.height() <= line {
+                self.bar_widths[1] = b.rect.width();
             }
-            ui.separator();
-            for mode in PreviewMode::ALL {
-                ui.selectable_value(&mut prefs.preview, mode, mode.label())
-                    .on_hover_text(format!("Show payloads {}", mode.label()));
-            }
-            ui.separator();
-            if ui
-                .button("⬇ Latest")
-                .on_hover_text("Scroll to the newest row and follow new rows again")
-                .clicked()
-            {
-                self.jump_to_end = true;
-            }
-            let mut playing_back = self.playback.is_some();
-            if ui
-                .toggle_value(&mut playing_back, "⏵ Playback")
-                .on_hover_text("Scrub the log on a timeline and watch its rows appear as they did")
-                .changed()
-            {
-                self.playback = playing_back.then(|| Playback {
-                    cursor: log.entries().first().map_or(0, |e| e.at_micros),
-                    playing: false,
-                    speed: 1.0,
-                    last_tick: None,
-                });
-            }
-            if ui
-                .button("🗑 Clear log")
-                .on_hover_text("Remove every row of the log (Ctrl+L)")
-                .clicked()
-            {
-                action = LogAction::Clear;
-            }
-            let shown = self.view.len();
-            let total = log.len();
-            let count = if shown == total {
-                format!("{total} rows")
-            } else {
-                format!("{shown} of {total} rows")
-            };
-            ui.label(count);
-        });
+        }
         let until = self.playback_ui(ui, log);
         ui.separator();
 
@@ -435,65 +536,49 @@ impl LogView {
         // Wide enough for the whole time with microseconds and its zone mark.
         let time_width =
             monospace_width(ui, "00:00:00.000000Z") + 2.0 * ui.spacing().item_spacing.x + 4.0;
+        let columns = LogColumns::for_width(ui.available_width(), time_width);
+        let height = ui.available_height();
         let mut table = TableBuilder::new(ui)
-            .id_salt("traffic log")
+            .id_salt(("traffic log", columns.length))
             .striped(true)
             .stick_to_bottom(true)
+            .animate_scrolling(false)
             .sense(egui::Sense::click())
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-            .column(
-                Column::initial(time_width)
-                    .at_least(80.0)
-                    .resizable(true)
-                    .clip(true),
-            )
-            .column(
-                Column::initial(100.0)
-                    .at_least(50.0)
-                    .resizable(true)
-                    .clip(true),
-            )
-            .column(
-                Column::initial(130.0)
-                    .at_least(60.0)
-                    .resizable(true)
-                    .clip(true),
-            )
-            .column(
-                Column::initial(140.0)
-                    .at_least(40.0)
-                    .resizable(true)
-                    .clip(true),
-            )
-            .column(
-                Column::initial(60.0)
-                    .at_least(40.0)
-                    .resizable(true)
-                    .clip(true),
-            )
-            .column(Column::remainder().clip(true))
             .min_scrolled_height(0.0);
-        if std::mem::take(&mut self.jump_to_end) && !rows.is_empty() {
+        for column in columns.fixed() {
+            table = table.column(column);
+        }
+        table = table.column(Column::remainder().clip(true));
+        if std::mem::take(&mut self.jump_to_end) {
+            self.unfollowed = false;
+            self.last_rows = usize::MAX;
+        }
+        // Following: new rows, or a changed height (a dragged split), put the
+        // view back at the newest row.
+        let mut scripted = false;
+        if !self.unfollowed
+            && !rows.is_empty()
+            && (rows.len() != self.last_rows || (height - self.last_height).abs() > 0.5)
+        {
             table = table.scroll_to_row(rows.len() - 1, Some(egui::Align::BOTTOM));
+            scripted = true;
         }
         if let Some(row) = self.jump_to.take()
             && let Some(position) = rows.iter().position(|&i| i as usize == row)
         {
             table = table.scroll_to_row(position, Some(egui::Align::Center));
+            self.unfollowed = true;
+            scripted = true;
         }
+        self.last_rows = rows.len();
+        self.last_height = height;
         let time_display = prefs.time;
         let mode = prefs.preview;
         let mut clicked = None;
-        table
+        let output = table
             .header(row_height, |mut header| {
-                for title in [
-                    "Time",
-                    "Endpoint",
-                    "Event",
-                    "Peer",
-                    "Length",
-                    "Payload or detail",
-                ] {
+                for title in columns.titles() {
                     header.col(|ui| {
                         ui.strong(title);
                     });
@@ -512,7 +597,8 @@ impl LogView {
                             .on_hover_text(crate::persist::format_timestamp(&e.at()));
                     });
                     row.col(|ui| {
-                        ui.label(escape_controls(log.endpoint_name(e)));
+                        let name = escape_controls(log.endpoint_name(e));
+                        ui.label(name.as_ref()).on_hover_text(name.as_ref());
                     });
                     row.col(|ui| {
                         let peer = peer_text(log, e);
@@ -532,7 +618,7 @@ impl LogView {
                                 "A replay check found the first difference from the recording in this row",
                             );
                         } else {
-                        ui.label(RichText::new(kind_text(e.kind)).color(color))
+                            ui.label(RichText::new(kind_text(e.kind)).color(color))
                                 .on_hover_text(explain::explain(
                                     e.kind,
                                     log.endpoint_name(e),
@@ -542,20 +628,36 @@ impl LogView {
                         }
                     });
                     row.col(|ui| {
-                        ui.label(peer_text(log, e));
+                        let peer = peer_text(log, e);
+                        ui.label(&peer).on_hover_text(&peer);
                     });
+                    if columns.length {
+                        row.col(|ui| {
+                            if e.kind.is_traffic() {
+                                ui.label(e.len().to_string());
+                            }
+                        });
+                    }
                     row.col(|ui| {
-                        if e.kind.is_traffic() {
-                            ui.label(e.len().to_string());
+                        let mut text = preview_text(log, e, mode);
+                        if !columns.length && e.kind.is_traffic() {
+                            // The length column gave way to the payload: the
+                            // count leads the preview instead.
+                            text = format!("{} B  {text}", e.len());
                         }
-                    });
-                    row.col(|ui| {
-                        let text = preview_text(log, e, mode);
                         let rich = RichText::new(text).monospace();
                         ui.label(if e.kind.is_traffic() {
                             rich
                         } else {
                             rich.color(color)
+                        })
+                        .on_hover_ui(|ui| {
+                            // The whole payload, its lines as lines: what a
+                            // clipped cell cuts off, without leaving the log.
+                            ui.set_max_width(640.0);
+                            ui.label(
+                                RichText::new(text_view(log.bytes_of(e), HOVER_BYTES)).monospace(),
+                            );
                         });
                     });
                     if row.response().clicked() {
@@ -563,9 +665,139 @@ impl LogView {
                     }
                 });
             });
+        if !scripted {
+            // Scrolled away from the end by the person: stop following;
+            // back at the end: follow again.
+            let end = (output.content_size.y - output.inner_rect.height()).max(0.0);
+            self.unfollowed = output.state.clamped_offset().y < end - 1.0;
+        }
         if let Some(index) = clicked {
             self.selected = Some(index);
         }
         action
+    }
+
+    /// Whether new rows scroll the view (the person has not scrolled away).
+    pub fn follows(&self) -> bool {
+        !self.unfollowed
+    }
+}
+
+/// Bytes of a payload shown on hover at most.
+const HOVER_BYTES: usize = 2048;
+
+/// A payload for reading: text with its line breaks as real line breaks (each
+/// line still shows its `\r\n` escapes, so the line ending can be seen), other
+/// controls and binary bytes escaped; at most `limit` bytes, then `…`.
+pub fn text_view(data: &[u8], limit: usize) -> String {
+    let shown = &data[..data.len().min(limit)];
+    let mut text = String::with_capacity(shown.len() + 16);
+    for line in shown.split_inclusive(|&b| b == b'\n') {
+        text.push_str(&to_text_notation(line));
+        if line.ends_with(b"\n") {
+            text.push('\n');
+        }
+    }
+    if data.len() > shown.len() {
+        text.push('…');
+    }
+    text
+}
+
+/// The log's columns for a table `width` points wide: every column but the
+/// payload gets a share, so the payload keeps the rest; below a width the
+/// length column gives way (its count leads the payload instead).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct LogColumns {
+    width: f32,
+    time: f32,
+    /// Whether the length column is shown.
+    length: bool,
+}
+
+/// Below this table width the length column gives way to the payload.
+const LENGTH_COLUMN_FROM: f32 = 820.0;
+
+impl LogColumns {
+    fn for_width(width: f32, time: f32) -> LogColumns {
+        LogColumns {
+            width,
+            time,
+            length: width >= LENGTH_COLUMN_FROM,
+        }
+    }
+
+    /// The widest each fixed column may be: their sum leaves the payload at
+    /// least about 40% of the table.
+    fn caps(&self) -> [f32; 5] {
+        let w = self.width;
+        [
+            (w * 0.18).clamp(72.0, self.time.max(72.0)),
+            (w * 0.11).clamp(50.0, 200.0),
+            (w * 0.14).clamp(64.0, 220.0),
+            (w * 0.14).clamp(48.0, 220.0),
+            (w * 0.06).clamp(36.0, 80.0),
+        ]
+    }
+
+    fn fixed(&self) -> Vec<Column> {
+        let caps = self.caps();
+        let initial = [self.time, 100.0, 130.0, 140.0, 60.0];
+        let least = [60.0, 40.0, 50.0, 36.0, 30.0];
+        let count = if self.length { 5 } else { 4 };
+        (0..count)
+            .map(|i| {
+                Column::initial(initial[i].min(caps[i]))
+                    .range(least[i]..=caps[i].max(least[i]))
+                    .resizable(true)
+                    .clip(true)
+            })
+            .collect()
+    }
+
+    fn titles(&self) -> Vec<&'static str> {
+        let mut titles = vec!["Time", "Endpoint", "Event", "Peer"];
+        if self.length {
+            titles.push("Length");
+        }
+        titles.push("Payload or detail");
+        titles
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixed columns at their widest, with the gaps between columns.
+    fn fixed_width(c: &LogColumns) -> f32 {
+        let n = if c.length { 5 } else { 4 };
+        c.caps()[..n].iter().sum::<f32>() + 8.0 * (n as f32 + 1.0)
+    }
+
+    #[test]
+    fn the_payload_column_keeps_a_third_of_the_table_at_every_width() {
+        for width in [500.0, 560.0, 700.0, 900.0, 1200.0, 1600.0] {
+            let c = LogColumns::for_width(width, 135.0);
+            let payload = width - fixed_width(&c);
+            assert!(
+                payload >= width * 0.33,
+                "{width}: the payload keeps {payload} points"
+            );
+        }
+        assert!(!LogColumns::for_width(600.0, 135.0).length);
+        assert!(LogColumns::for_width(1000.0, 135.0).length);
+    }
+
+    #[test]
+    fn the_text_view_breaks_lines_where_the_payload_does() {
+        let http = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+        assert_eq!(
+            text_view(http, 1024),
+            "HTTP/1.1 200 OK\\r\\n\nContent-Length: 2\\r\\n\n\\r\\n\nhi"
+        );
+        // Binary bytes and controls stay escapes, never raw.
+        assert_eq!(text_view(b"\x1b[31m\xff", 1024), "\\x1b[31m\\xff");
+        assert_eq!(text_view(b"abcdef", 3), "abc…");
     }
 }

@@ -27,6 +27,16 @@ impl App {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
         self.autosave();
+        if self.stats.len() > self.doc.endpoints.len() {
+            // Endpoints removed, or another session opened: their numbers go.
+            let doc = &self.doc;
+            self.stats
+                .retain(|id| doc.endpoints.iter().any(|e| e.id == id));
+        }
+        if self.view == View::Stats {
+            // The rates are of the last whole second: they move on without events.
+            ctx.request_repaint_after(Duration::from_millis(500));
+        }
         if self.view == View::Lifecycle {
             self.poll_tcp_states();
             ctx.request_repaint_after(Duration::from_secs(1));
@@ -75,6 +85,7 @@ impl App {
             match &mut self.replay {
                 Some(run) if run.owns(event.id) => run.apply(&event),
                 _ => {
+                    self.stats.record(&event);
                     self.doc.apply(&event);
                 }
             }

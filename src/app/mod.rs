@@ -33,12 +33,14 @@ mod lifecycle_view;
 pub mod log_view;
 mod logic;
 mod modals;
+mod panels;
 pub mod quick_send;
 pub mod replay;
 mod replay_bar;
 mod sequence_view;
 mod session_flow;
 mod sidebar;
+pub mod stats_view;
 mod stream_view;
 mod ui;
 pub mod visible_text;
@@ -129,15 +131,17 @@ pub enum View {
     Sequence,
     Lifecycle,
     Stream,
+    Stats,
     Python,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Log,
         View::Sequence,
         View::Lifecycle,
         View::Stream,
+        View::Stats,
         View::Python,
     ];
 
@@ -147,6 +151,7 @@ impl View {
             View::Sequence => "⇄ Sequence",
             View::Lifecycle => "🔁 Lifecycle",
             View::Stream => "✂ Stream",
+            View::Stats => "📈 Stats",
             View::Python => "🐍 Python",
         }
     }
@@ -159,6 +164,9 @@ impl View {
                 "The selected endpoint's socket calls, step by step, and the system's TCP states"
             }
             View::Stream => "One peer's bytes as reads, lines or length-prefixed frames",
+            View::Stats => {
+                "Payloads, bytes, rates and connections per endpoint and peer; the selected endpoint's rate over time"
+            }
             View::Python => "The selected endpoint as a Python program (socket module)",
         }
     }
@@ -261,6 +269,9 @@ pub struct App {
     lifecycle_view: lifecycle_view::LifecycleView,
     stream_view: stream_view::StreamView,
     code_view: code_view::CodeView,
+    stats_view: stats_view::StatsView,
+    /// Every endpoint's counts and per-second samples, fed as events are drained.
+    stats: stats_view::Sampler,
     /// The system's TCP sockets, read every second while the lifecycle view shows.
     os_tcp: Vec<crate::engine::os_tcp::OsConnection>,
     /// When the TCP states were last asked for.
@@ -361,6 +372,8 @@ impl App {
             lifecycle_view: Default::default(),
             stream_view: Default::default(),
             code_view: Default::default(),
+            stats_view: Default::default(),
+            stats: Default::default(),
             os_tcp: Vec::new(),
             os_tcp_asked: None,
             lesson_cache: None,
@@ -472,6 +485,11 @@ impl App {
     /// The messages at the top of the window.
     pub fn notices(&self) -> &[Notice] {
         &self.notices
+    }
+
+    /// Every endpoint's counts and rates, as the stats view shows them.
+    pub fn stats(&self) -> &stats_view::Sampler {
+        &self.stats
     }
 
     /// Which view is below the endpoints.

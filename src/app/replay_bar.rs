@@ -125,7 +125,9 @@ impl App {
             }
         });
         if self.replay.is_some() {
-            ui.horizontal(|ui| {
+            // Wrapped, and at most a few differences named: a long list must
+            // not run past the window's edge (the log marks every one).
+            ui.horizontal_wrapped(|ui| {
                 let label = ui.label("Log shown");
                 let mut source = self.log_source;
                 ui.selectable_value(&mut source, LogSource::Recording, "Recording")
@@ -156,7 +158,8 @@ impl App {
                             .collect()
                     })
                     .unwrap_or_default();
-                for (i, row, text, can_ignore) in mismatches {
+                let more = mismatches.len().saturating_sub(DIFFERENCES_NAMED);
+                for (i, row, text, can_ignore) in mismatches.into_iter().take(DIFFERENCES_NAMED) {
                     if ui
                         .link(format!("≠ {text}"))
                         .on_hover_text("Show this difference in the log and the inspector")
@@ -174,6 +177,9 @@ impl App {
                     {
                         run.ignore_draft = Some(IgnoreDraft::new(i, m));
                     }
+                }
+                if more > 0 {
+                    ui.label(format!("and {more} more, marked ≠ in the replay run's log"));
                 }
             });
             self.ignore_editor_ui(ui, commands);
@@ -232,6 +238,9 @@ impl App {
         }
     }
 }
+
+/// How many differences the bar names (the rest are counted).
+const DIFFERENCES_NAMED: usize = 3;
 
 fn replay_outcome(run: &ReplayRun, ui: &Ui) -> (String, egui::Color32) {
     if let Some(first) = run.failures.first() {

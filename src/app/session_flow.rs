@@ -107,13 +107,10 @@ impl App {
         self.composer.load_bytes(&bytes);
     }
 
-    /// Whether `path` is one of the program's shipped sessions (a file in its
-    /// sessions folder): a template, never overwritten.
+    /// Whether `path` is one of the program's shipped sessions: a template,
+    /// never overwritten ([`is_shipped`]).
     fn is_template(&self, path: &Path) -> bool {
-        let dir = std::fs::canonicalize(&self.config.sessions_dir)
-            .unwrap_or_else(|_| self.config.sessions_dir.clone());
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        path.starts_with(dir)
+        is_shipped(&self.config.sessions_dir, path)
     }
 
     /// Saves to the document's file, or asks for one. A template is never
@@ -267,5 +264,94 @@ impl App {
             .get(self.doc.selected)
             .map(|e| e.form.name.trim().to_owned());
         (name, endpoint)
+    }
+}
+
+/// The sessions shipped with the program, relative to its sessions folder
+/// (`/`-separated). Only these are templates: a file a person saves into the
+/// folder is theirs, saved over like any other.
+pub(crate) const SHIPPED_SESSIONS: &[&str] = &[
+    "http-get.ron",
+    "line-chat.ron",
+    "recorded-http.ron",
+    "tcp-echo-pair.ron",
+    "tls-echo-pair.ron",
+    "udp-pair.ron",
+    "lessons/1-first-tcp-echo.ron",
+    "lessons/2-tcp-is-a-stream.ron",
+    "lessons/3-udp-has-no-connection.ron",
+    "lessons/4-when-things-fail.ron",
+    "lessons/5-text-protocol-by-hand.ron",
+];
+
+/// Whether `path` is a shipped session in `sessions_dir` (one of
+/// [`SHIPPED_SESSIONS`]), after resolving links and `..`.
+pub(crate) fn is_shipped(sessions_dir: &Path, path: &Path) -> bool {
+    let dir = std::fs::canonicalize(sessions_dir).unwrap_or_else(|_| sessions_dir.to_owned());
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let Ok(relative) = path.strip_prefix(&dir) else {
+        return false;
+    };
+    let parts: Vec<&str> = relative
+        .components()
+        .map(|c| c.as_os_str().to_str().unwrap_or("\u{fffd}"))
+        .collect();
+    SHIPPED_SESSIONS.contains(&parts.join("/").as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file a person saved into the sessions folder is not a template;
+    /// the shipped ones are.
+    #[test]
+    fn only_shipped_sessions_are_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lessons")).unwrap();
+        for name in [
+            "http-get.ron",
+            "mine.ron",
+            "lessons/1-first-tcp-echo.ron",
+            "lessons/mine.ron",
+        ] {
+            std::fs::write(dir.path().join(name), "()").unwrap();
+        }
+        let shipped = |name: &str| is_shipped(dir.path(), &dir.path().join(name));
+        assert!(shipped("http-get.ron"));
+        assert!(shipped("lessons/1-first-tcp-echo.ron"));
+        assert!(shipped("lessons/../http-get.ron"));
+        assert!(!shipped("mine.ron"));
+        assert!(!shipped("lessons/mine.ron"));
+        assert!(!is_shipped(
+            dir.path(),
+            Path::new("/elsewhere/http-get.ron")
+        ));
+    }
+
+    /// The compiled-in list is the repository's sessions folder, file for file.
+    #[test]
+    fn the_shipped_list_matches_the_sessions_folder() {
+        fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let entry = entry.unwrap();
+                let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+                if entry.file_type().unwrap().is_dir() {
+                    walk(&entry.path(), &format!("{name}/"), out);
+                } else {
+                    out.push(name);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions"),
+            "",
+            &mut found,
+        );
+        found.sort();
+        let mut listed: Vec<String> = SHIPPED_SESSIONS.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(found, listed);
     }
 }

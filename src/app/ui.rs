@@ -2,7 +2,7 @@
 //! push [`AppCommand`]s; the frame runs them once every view has drawn.
 
 use super::log_view::LogAction;
-use super::{App, AppCommand, LogSource, View, inspector};
+use super::{App, AppCommand, LogSource, View, inspector, panels};
 use crate::model::KindTag;
 
 impl App {
@@ -30,48 +30,56 @@ impl App {
             egui::Panel::top("notices").show(ui, |ui| self.notices_ui(ui));
         }
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        // First sizes from the window's size; a dragged edge is remembered
+        // (egui's memory, saved by eframe), and which panes show is a preference.
+        let window = ctx.content_rect().size();
+        let mut shown = self.prefs.show_sidebar;
         egui::Panel::left("sidebar")
             .resizable(true)
-            .default_size(220.0)
-            .show(ui, |ui| self.sidebar_ui(ui, &mut commands));
-        if self.prefs.show_inspector {
-            egui::Panel::right("inspector")
-                .resizable(true)
-                .default_size(360.0)
-                .show(ui, |ui| {
-                    // Fill the panel, so its width is the person's choice, not the content's.
-                    ui.set_min_width(ui.available_width());
-                    let (log, mismatch) = match (&self.replay, self.log_source) {
-                        (Some(run), LogSource::Replay) => (
-                            &run.log,
-                            self.log_view.selected.and_then(|row| run.mismatch_at(row)),
-                        ),
-                        _ => (&self.doc.session.log, None),
-                    };
-                    let action =
-                        inspector::ui(ui, log, self.log_view.selected, self.prefs.time, mismatch);
-                    match action {
-                        inspector::InspectorAction::None => {}
-                        inspector::InspectorAction::LoadIntoComposer(i) => {
-                            commands.push(AppCommand::LoadIntoComposer(i));
-                        }
-                        inspector::InspectorAction::ReplyToPeer(i) => {
-                            commands.push(AppCommand::ReplyToRow(i));
-                        }
+            .default_size(panels::sidebar_width(window.x))
+            .show_collapsible(ui, &mut shown, |ui| self.sidebar_ui(ui, &mut commands));
+        self.prefs.show_sidebar = shown;
+        let mut shown = self.prefs.show_inspector;
+        egui::Panel::right("inspector")
+            .resizable(true)
+            .default_size(panels::inspector_width(window.x))
+            .show_collapsible(ui, &mut shown, |ui| {
+                // Fill the panel, so its width is the person's choice, not the content's.
+                ui.set_min_width(ui.available_width());
+                let (log, mismatch) = match (&self.replay, self.log_source) {
+                    (Some(run), LogSource::Replay) => (
+                        &run.log,
+                        self.log_view.selected.and_then(|row| run.mismatch_at(row)),
+                    ),
+                    _ => (&self.doc.session.log, None),
+                };
+                let action =
+                    inspector::ui(ui, log, self.log_view.selected, self.prefs.time, mismatch);
+                match action {
+                    inspector::InspectorAction::None => {}
+                    inspector::InspectorAction::LoadIntoComposer(i) => {
+                        commands.push(AppCommand::LoadIntoComposer(i));
                     }
-                });
-        }
+                    inspector::InspectorAction::ReplyToPeer(i) => {
+                        commands.push(AppCommand::ReplyToRow(i));
+                    }
+                }
+            });
+        self.prefs.show_inspector = shown;
         egui::CentralPanel::default().show(ui, |ui| {
             egui::Panel::top("quick send").show(ui, |ui| self.quick_send_ui(ui, &mut commands));
+            let mut shown = self.prefs.show_endpoints;
             egui::Panel::top("endpoints")
                 .resizable(true)
-                .default_size(330.0)
-                .show(ui, |ui| self.endpoint_pane(ui, &mut commands));
-            ui.horizontal(|ui| {
+                .default_size(panels::endpoints_height(ui.available_height()))
+                .show_collapsible(ui, &mut shown, |ui| self.endpoint_pane(ui, &mut commands));
+            self.prefs.show_endpoints = shown;
+            ui.horizontal_wrapped(|ui| {
                 for view in View::ALL {
                     ui.selectable_value(&mut self.view, view, view.label())
                         .on_hover_text(view.hint());
                 }
+                panels::toggles_ui(ui, &mut self.prefs);
             });
             ui.separator();
             self.lower_view(ui, &mut commands);
@@ -128,6 +136,17 @@ impl App {
                 if let Some(row) = self.sequence_view.ui(ui, log, selected) {
                     self.log_view.select(row);
                 }
+            }
+            View::Stats => {
+                let endpoints: Vec<_> = self
+                    .doc
+                    .endpoints
+                    .iter()
+                    .map(|e| (e.id, e.form.name.trim().to_owned(), e.kind()))
+                    .collect();
+                let selected = self.doc.endpoints.get(self.doc.selected).map(|e| e.id);
+                self.stats_view
+                    .ui(ui, &self.stats, &endpoints, selected, chrono::Utc::now());
             }
             View::Lifecycle | View::Stream | View::Python if endpoint.is_none() => {
                 ui.label("Add an endpoint first: this view shows the selected endpoint.");

@@ -159,7 +159,7 @@ impl Run {
                 .rev()
                 .take(4096)
                 .filter_map(|i| log.entry(i))
-                .find(|e| e.endpoint == endpoint && e.kind == crate::model::log::EntryKind::Sent);
+                .find(|e| e.endpoint == endpoint && e.kind == crate::model::log::EntryKind::Unsent);
             if let Some(sent) = failed {
                 self.totals.sent = self.totals.sent.saturating_sub(1);
                 self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(sent.len() as u64);

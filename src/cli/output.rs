@@ -37,7 +37,7 @@ pub fn entry_line(log: &TrafficLog, index: usize) -> String {
     let data = log.bytes_of(e);
     match e.kind {
         // The true length, even when only the first bytes were kept.
-        EntryKind::Sent | EntryKind::Received => format!(
+        EntryKind::Sent | EntryKind::Received | EntryKind::Unsent => format!(
             "{time} {endpoint} {} {peer} {} {}",
             e.kind.label(),
             e.len(),

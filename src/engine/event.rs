@@ -356,16 +356,92 @@ impl Event {
             None => NO_PEER,
         };
         let kind = self.kind.entry_kind();
-        Some(match &self.kind {
+        let index = match &self.kind {
             EventKind::Traffic { bytes, .. } => log.push(self.at, endpoint, peer, kind, bytes),
             other => log.push(self.at, endpoint, peer, kind, other.detail().as_bytes()),
-        })
+        };
+        if let EventKind::Failed { error, .. } = &self.kind
+            && error.failed_write
+        {
+            // The payload reported as sent just before did not (all) go out:
+            // its row must never read, save or replay as sent.
+            log.mark_unsent(endpoint, peer, index);
+        }
+        Some(index)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write reported as sent whose failure followed: the saved session
+    /// says Unsent, the totals do not count it, and a replay never sends it.
+    #[test]
+    fn a_failed_write_is_saved_unsent_and_never_replayed() {
+        use crate::model::Session;
+        use crate::model::endpoint::{EndpointKind, EndpointSpec};
+        let remote: SocketAddr = "127.0.0.1:7".parse().unwrap();
+        let mut session = Session::default();
+        session.endpoints.push(EndpointSpec::new(
+            "client",
+            EndpointKind::TcpClient {
+                remote: remote.into(),
+            },
+        ));
+        let ep = session.log.endpoint_index("client");
+        let id = EndpointId(1);
+        let at = |s| DateTime::from_timestamp(s, 0).unwrap();
+        let events = [
+            EventKind::Connected {
+                peer: 0,
+                local: "127.0.0.1:5000".parse().unwrap(),
+                remote,
+            },
+            EventKind::Traffic {
+                peer: 0,
+                remote,
+                dir: Direction::Sent,
+                bytes: Bytes::from_static(b"went out"),
+            },
+            EventKind::Traffic {
+                peer: 0,
+                remote,
+                dir: Direction::Sent,
+                bytes: Bytes::from_static(b"never went out"),
+            },
+            EventKind::Failed {
+                peer: Some(0),
+                error: NetError::new(ErrorKind::BrokenPipe, Operation::Send, "send: broken pipe")
+                    .of_reported_write(),
+            },
+        ];
+        for (i, kind) in events.into_iter().enumerate() {
+            Event {
+                id,
+                at: at(i as i64),
+                kind,
+            }
+            .record(&mut session.log, ep);
+        }
+        let t = session.log.totals();
+        assert_eq!((t.sent, t.sent_bytes), (1, 8));
+        let mut out = Vec::new();
+        crate::persist::encode_to(&session, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("Unsent(Text(\"never went out\"))"), "{text}");
+        assert_eq!(text.matches("Sent(").count(), 1, "{text}");
+        let back = crate::persist::from_str(&text, std::path::Path::new("s.sockbench"))
+            .expect("the saved session loads");
+        assert_eq!(back.log.totals(), t);
+        let plans = crate::model::replay::plan_session(&back, None, None).unwrap();
+        let steps: Vec<&[u8]> = plans[0].conversations[0]
+            .steps
+            .iter()
+            .map(|s| s.bytes.as_slice())
+            .collect();
+        assert_eq!(steps, [b"went out".as_slice()]);
+    }
 
     #[test]
     fn io_errors_are_classified() {

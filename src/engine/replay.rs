@@ -29,6 +29,10 @@ use crate::model::replay::{
 };
 use crate::model::{Direction, EndpointKind, ErrorKind};
 
+/// The most connections a replayed TCP server plays at once, however many the
+/// session recorded; the others wait to be accepted until one finishes.
+pub const MAX_REPLAY_PEERS: usize = 256;
+
 /// How a replay runs.
 #[derive(Clone, Debug)]
 pub struct ReplayOptions {
@@ -615,8 +619,18 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
             let conversations = Arc::new(plan.conversations);
             let tasks = TaskTracker::new();
             let mut accepted = 0usize;
-            // Serve as many peers as were recorded, then finish what runs.
+            // Serve as many peers as were recorded, then finish what runs; at
+            // most MAX_REPLAY_PEERS at once (later peers wait in the listen
+            // backlog until one finishes).
+            let live = Arc::new(Semaphore::new(MAX_REPLAY_PEERS));
             while accepted < conversations.len() {
+                let permit = tokio::select! {
+                    _ = ctx.token.cancelled() => break,
+                    p = live.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
                 let (stream, remote) = tokio::select! {
                     _ = ctx.token.cancelled() => break,
                     r = listener.accept() => match r {
@@ -644,6 +658,7 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 let conversations = conversations.clone();
                 let acceptor = acceptor.clone();
                 tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
+                    let _permit = permit;
                     let _ = apply_stream(&SockRef::from(&stream), &shared.ctx.options);
                     let conversation = &conversations[index];
                     let Some(acceptor) = acceptor else {

@@ -10,6 +10,7 @@ fn event_word(kind: EntryKind) -> &'static str {
     match kind {
         EntryKind::Sent => "sent",
         EntryKind::Received => "received",
+        EntryKind::Unsent => "unsent",
         other => other.word(),
     }
 }
@@ -28,7 +29,7 @@ pub fn to_csv(log: &TrafficLog) -> String {
             .peer_of(e)
             .map(|p| csv_cell(&p.remote))
             .unwrap_or_default();
-        let (length, text) = if e.kind.is_traffic() {
+        let (length, text) = if e.kind.has_payload() {
             // The true length, also for a payload of which only the first bytes were kept.
             (e.len().to_string(), csv_payload_cell(data))
         } else {

@@ -18,6 +18,7 @@ pub mod sequence;
 use std::io::Write;
 
 use crate::model::Session;
+use crate::model::display::escape_controls;
 use crate::model::replay::{EndpointPlan, Role, plan_session};
 use crate::persist::{SaveError, SaveTarget};
 
@@ -110,7 +111,17 @@ fn python_plan(session: &Session, endpoint: Option<&str>) -> Result<EndpointPlan
         .iter()
         .position(|p| p.role == Role::Client)
         .unwrap_or(0);
-    Ok(plans.swap_remove(index))
+    let plan = plans.swap_remove(index);
+    // A program that sent a payload's first bytes as the whole would be a
+    // false word: refuse, and say how to record what is missing.
+    let dropped: u64 = plan.conversations.iter().map(|c| c.dropped).sum();
+    if dropped > 0 {
+        return Err(format!(
+            "endpoint \"{}\": {dropped} payload bytes were dropped by the log budget when recorded, so a Python program cannot send or expect them; record again with a larger --log-budget or --log-overflow spill",
+            escape_controls(plan.name())
+        ));
+    }
+    Ok(plan)
 }
 
 /// Whether `session` can be exported as `format` (for a Python program: the
@@ -190,4 +201,34 @@ pub fn export(
     let mut out = Vec::new();
     write_to(session, name, format, endpoint, &mut out).map_err(|e| e.to_string())?;
     String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::endpoint::{EndpointKind, EndpointSpec};
+    use crate::model::log::EntryKind;
+
+    /// A payload whose bytes the log budget dropped is never exported as if
+    /// its first bytes were all of it: the Python export is refused.
+    #[test]
+    fn python_refuses_payloads_the_recording_dropped() {
+        let mut s = Session::default();
+        s.endpoints.push(EndpointSpec::new(
+            "client",
+            EndpointKind::TcpClient {
+                remote: "127.0.0.1:7".parse().unwrap(),
+            },
+        ));
+        let ep = s.log.endpoint_index("client");
+        let p = s.log.peer_index(ep, 0, "127.0.0.1:7");
+        let at = chrono::DateTime::from_timestamp(0, 0).unwrap();
+        s.log.push(at, ep, p, EntryKind::Connected, b"");
+        s.log.push(at, ep, p, EntryKind::Sent, b"whole");
+        assert!(check(&s, Format::Python, None).is_ok());
+        s.log.push_kept(at, ep, p, EntryKind::Sent, b"first", 1000);
+        let err = check(&s, Format::Python, None).unwrap_err();
+        assert!(err.contains("1000 payload bytes were dropped"), "{err}");
+        assert!(err.contains("--log-overflow spill"), "{err}");
+    }
 }

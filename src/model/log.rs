@@ -106,6 +106,13 @@ pub enum EntryKind {
     Sent,
     /// A payload we read; the entry's bytes are the payload.
     Received,
+    /// A payload we handed to the socket whose write then failed: it did not
+    /// (all) go out. The entry's bytes are the payload. It was recorded as
+    /// [`EntryKind::Sent`] when handed over (so it never follows the answer it
+    /// provoked) and becomes `Unsent` when the failure arrives
+    /// ([`TrafficLog::mark_unsent`]); totals, replays and exports never count
+    /// it as sent.
+    Unsent,
     /// Looking up a host name. For this and every kind below, the entry's bytes
     /// are a UTF-8 detail line (addresses, the error message).
     Resolving,
@@ -150,11 +157,18 @@ impl EntryKind {
         self.direction().is_some()
     }
 
+    /// Whether the entry's bytes are a payload (sent, received, or not sent),
+    /// not a detail line.
+    pub fn has_payload(self) -> bool {
+        self.is_traffic() || self == EntryKind::Unsent
+    }
+
     /// The word printed in the log's direction column.
     pub fn label(self) -> &'static str {
         match self {
             EntryKind::Sent => "->",
             EntryKind::Received => "<-",
+            EntryKind::Unsent => "unsent",
             EntryKind::Resolving => "resolving",
             EntryKind::Connecting => "connecting",
             EntryKind::Connected => "connected",
@@ -549,6 +563,22 @@ impl TrafficLog {
         self.peer_lookup.get(&(endpoint, number)).copied()
     }
 
+    /// Marks the latest [`EntryKind::Sent`] row of `endpoint`'s `peer` before
+    /// row `before` as [`EntryKind::Unsent`]: its write failed. Looks back at
+    /// most 4096 rows (the write is reported just before its failure); returns
+    /// the row marked. A filtered view that already lists the row keeps it
+    /// (the row then reads as not sent).
+    pub fn mark_unsent(&mut self, endpoint: u32, peer: u32, before: usize) -> Option<usize> {
+        let end = before.min(self.entries.len());
+        let start = end.saturating_sub(4096);
+        let index = (start..end).rev().find(|&i| {
+            let e = &self.entries[i];
+            e.endpoint == endpoint && e.peer == peer && e.kind == EntryKind::Sent
+        })?;
+        self.entries[index].kind = EntryKind::Unsent;
+        Some(index)
+    }
+
     /// Appends an entry and returns its index. A payload is kept in memory
     /// within the budget; beyond it, spilled or dropped as the budget says.
     pub fn push(
@@ -580,7 +610,7 @@ impl TrafficLog {
         let len = u32::try_from(whole).unwrap_or(u32::MAX);
         let (chunk, offset, complete, kept_len) = if dropped > 0 || whole > u32::MAX as u64 {
             self.drop_payload(kept, whole)
-        } else if !kind.is_traffic() {
+        } else if !kind.has_payload() {
             let (c, o) = self.store_in_memory(kept);
             (c, o, true, 0)
         } else {
@@ -866,12 +896,30 @@ pub struct LogFilter {
     pub peer: Option<(String, u32)>,
     /// Only rows whose bytes contain this sequence (a payload, or an event's detail).
     pub needle: Vec<u8>,
+    /// ASCII letters of `needle` match either case (`host` finds `Host:`).
+    pub ignore_case: bool,
 }
 
 impl LogFilter {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+}
+
+/// Whether `hay` holds `needle` with ASCII letters compared in either case.
+/// Candidates are found with memchr on the first byte's two cases, so a long
+/// payload costs about what a case-sensitive search does.
+pub fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let last_start = hay.len() - needle.len();
+    let head = &hay[..=last_start];
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), head)
+        .any(|i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 /// The rows of a log that pass a filter, kept up to date incrementally: only
@@ -903,7 +951,7 @@ impl Clone for FilteredView {
 
 impl FilteredView {
     pub fn new(filter: LogFilter) -> Self {
-        let finder = (!filter.needle.is_empty())
+        let finder = (!filter.needle.is_empty() && !filter.ignore_case)
             .then(|| memchr::memmem::Finder::new(&filter.needle).into_owned());
         Self {
             filter,
@@ -966,6 +1014,10 @@ impl FilteredView {
             return false;
         }
         match &self.finder {
+            _ if self.filter.needle.is_empty() => true,
+            _ if self.filter.ignore_case => {
+                contains_ignore_ascii_case(log.bytes_of(e), &self.filter.needle)
+            }
             Some(f) => f.find(log.bytes_of(e)).is_some(),
             None => true,
         }
@@ -988,6 +1040,20 @@ impl FilteredView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn either_case_search_finds_ascii_letters_only_in_either_case() {
+        assert!(contains_ignore_ascii_case(
+            b"GET / HTTP/1.1\r\nHost: x",
+            b"host:"
+        ));
+        assert!(contains_ignore_ascii_case(b"abc", b""));
+        assert!(contains_ignore_ascii_case(b"xxABC", b"abc"));
+        assert!(!contains_ignore_ascii_case(b"ab", b"abc"));
+        // Bytes that are not letters compare exactly: '[' is not '{'.
+        assert!(!contains_ignore_ascii_case(b"a[", b"a{"));
+        assert!(contains_ignore_ascii_case(b"\x00\x01\xffA", b"\xffa"));
+    }
 
     fn t(micros: i64) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(micros).unwrap()
@@ -1346,6 +1412,22 @@ mod tests {
                 ..Default::default()
             }),
             [3, 4]
+        );
+        // Either case, when asked: both directions of the echo.
+        assert_eq!(
+            rows(LogFilter {
+                needle: b"HeLLo".to_vec(),
+                ignore_case: true,
+                ..Default::default()
+            }),
+            [1, 2, 3, 4]
+        );
+        assert!(
+            rows(LogFilter {
+                needle: b"HeLLo".to_vec(),
+                ..Default::default()
+            })
+            .is_empty()
         );
         assert_eq!(
             rows(LogFilter {

@@ -132,6 +132,10 @@ pub enum PlanError {
     RelayNeedsAs(String),
     #[error("--as is for a relay's recording, and this session has no relay")]
     NoRelay,
+    #[error(
+        "the session has {0} endpoints to replay; a replay starts at most {MAX_REPLAY_ENDPOINTS} at once (choose one with --endpoint)"
+    )]
+    TooManyEndpoints(usize),
 }
 
 /// A relay's recording as a plan for one side.
@@ -241,6 +245,10 @@ fn plan_relay(
         ignore,
     })
 }
+
+/// The most endpoints one replay starts (each at once, each with its sockets
+/// and tasks): a session file naming more is refused, not started.
+pub const MAX_REPLAY_ENDPOINTS: usize = 64;
 
 /// The longest a replay waits for one recorded gap, whatever the speed.
 pub const MAX_SCALED_GAP: Duration = Duration::from_secs(24 * 3600);
@@ -540,6 +548,9 @@ pub fn plan_session_as(
     if plans.is_empty() {
         let which = only.map(|n| format!(" for \"{n}\"")).unwrap_or_default();
         return Err(PlanError::NothingRecorded(which));
+    }
+    if plans.len() > MAX_REPLAY_ENDPOINTS {
+        return Err(PlanError::TooManyEndpoints(plans.len()));
     }
     if target.is_some() && plans.len() > 1 {
         let names = plans
@@ -1208,6 +1219,30 @@ mod tests {
         log.push(at(1501), v, p2, EntryKind::Received, b"BYE");
         log.push(at(1600), c, NO_PEER, EntryKind::Stopped, b"");
         s
+    }
+
+    /// A hostile file with 100,000 client endpoints is refused with a clear
+    /// error, not started at once.
+    #[test]
+    fn a_replay_starts_a_bounded_number_of_endpoints() {
+        let mut s = Session::default();
+        for i in 0..100_000u32 {
+            let name = format!("c{i}");
+            s.endpoints.push(EndpointSpec::new(
+                &name,
+                EndpointKind::TcpClient {
+                    remote: "127.0.0.1:7".parse().unwrap(),
+                },
+            ));
+            let ep = s.log.endpoint_index(&name);
+            let p = s.log.peer_index(ep, 0, "127.0.0.1:7");
+            s.log.push(at(0), ep, p, EntryKind::Sent, b"x");
+        }
+        let err = plan_session(&s, None, None).unwrap_err();
+        assert_eq!(err, PlanError::TooManyEndpoints(100_000));
+        assert!(err.to_string().contains("at most 64"), "{err}");
+        // One of them, chosen, replays.
+        assert_eq!(plan_session(&s, Some("c7"), None).unwrap().len(), 1);
     }
 
     #[test]

@@ -119,6 +119,8 @@ struct EntryOut<'a> {
 enum EventFile {
     Sent(Payload),
     Received(Payload),
+    /// A payload whose write failed: it did not (all) go out.
+    Unsent(Payload),
     Resolving(String),
     Connecting(String),
     Connected(String),
@@ -141,6 +143,7 @@ enum EventFile {
 enum EventOut<'a> {
     Sent(PayloadOut<'a>),
     Received(PayloadOut<'a>),
+    Unsent(PayloadOut<'a>),
     Resolving(Cow<'a, str>),
     Connecting(Cow<'a, str>),
     Connected(Cow<'a, str>),
@@ -458,6 +461,7 @@ impl<'de> Visitor<'de> for EntriesIn<'_> {
             let (kind, data): (EntryKind, Vec<u8>) = match e.event {
                 EventFile::Sent(p) => (EntryKind::Sent, p.0),
                 EventFile::Received(p) => (EntryKind::Received, p.0),
+                EventFile::Unsent(p) => (EntryKind::Unsent, p.0),
                 EventFile::Resolving(s) => (EntryKind::Resolving, s.into_bytes()),
                 EventFile::Connecting(s) => (EntryKind::Connecting, s.into_bytes()),
                 EventFile::Connected(s) => (EntryKind::Connected, s.into_bytes()),
@@ -474,9 +478,9 @@ impl<'de> Visitor<'de> for EntriesIn<'_> {
                 EventFile::Note(s) => (EntryKind::Note, s.into_bytes()),
             };
             let dropped = e.dropped.unwrap_or(0);
-            if dropped > 0 && !kind.is_traffic() {
+            if dropped > 0 && !kind.has_payload() {
                 return Err(A::Error::custom(
-                    "`dropped` belongs to Sent and Received payloads only",
+                    "`dropped` belongs to Sent, Received and Unsent payloads only",
                 ));
             }
             log.push_kept(e.at.0, ep, peer, kind, &data, dropped);
@@ -509,6 +513,7 @@ fn entry_out<'a>(log: &'a TrafficLog, e: &Entry, numbers: &[u32]) -> EntryOut<'a
     let event = match e.kind {
         EntryKind::Sent => EventOut::Sent(PayloadOut::new(data)),
         EntryKind::Received => EventOut::Received(PayloadOut::new(data)),
+        EntryKind::Unsent => EventOut::Unsent(PayloadOut::new(data)),
         EntryKind::Resolving => EventOut::Resolving(detail()),
         EntryKind::Connecting => EventOut::Connecting(detail()),
         EntryKind::Connected => EventOut::Connected(detail()),
@@ -820,7 +825,7 @@ mod tests {
         .unwrap_err();
         assert!(
             err.to_string()
-                .contains("`dropped` belongs to Sent and Received"),
+                .contains("`dropped` belongs to Sent, Received and Unsent"),
             "{err}"
         );
         // A hand-written length beyond 4 GiB is kept as a drop, not a wrap.

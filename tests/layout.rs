@@ -1,0 +1,455 @@
+//! The window's layout at the sizes people use (1024×700, 1400×900,
+//! 1920×1080), driven headless with egui_kittest over real loopback sockets:
+//! the controls a person needs lie inside the window and apart from each
+//! other, and the inspector reads a payload as text and as a hex dump.
+//!
+//! The tests read only what the window shows (accessible labels, values and
+//! rectangles), never the app's fields.
+
+mod common;
+use common::free_port;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers, Rect, Vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use sockbench::app::{App, AppConfig};
+use sockbench::model::payload::to_text_notation;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+const SIZES: [(f32, f32); 3] = [(1024.0, 700.0), (1400.0, 900.0), (1920.0, 1080.0)];
+
+/// A window of `size` on a private runtime and a private sessions folder.
+struct Window {
+    harness: Harness<'static, App>,
+    size: Vec2,
+    _dir: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// The example sessions, their fixed ports replaced by free ones.
+fn copy_examples(to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions");
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "ron") {
+            continue;
+        }
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for port in ["7007", "8080"] {
+            text = text.replace(
+                &format!("127.0.0.1:{port}"),
+                &format!("127.0.0.1:{}", free_port()),
+            );
+        }
+        std::fs::write(to.join(path.file_name().unwrap()), text).unwrap();
+    }
+}
+
+impl Window {
+    fn new(width: f32, height: f32) -> Window {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        copy_examples(dir.path());
+        let config = AppConfig {
+            runtime: runtime.handle().clone(),
+            sessions_dir: dir.path().to_owned(),
+            recovery_dir: None,
+            open: None,
+            native_dialogs: false,
+            autosave_every: Duration::from_secs(3600),
+        };
+        let size = Vec2::new(width, height);
+        let harness = Harness::builder()
+            .with_size(size)
+            .build_eframe(move |cc| App::new(cc, config));
+        let mut window = Window {
+            harness,
+            size,
+            _dir: dir,
+            _runtime: runtime,
+        };
+        window.wait_for("the session list", |w| w.shows("tcp-echo-pair"));
+        window
+    }
+
+    fn step(&mut self) {
+        self.harness.step();
+    }
+
+    /// Steps frames until `done` holds, at most LIMIT.
+    fn wait_for(&mut self, what: &str, done: impl Fn(&Window) -> bool) {
+        let started = Instant::now();
+        loop {
+            self.harness.step();
+            if done(self) {
+                self.harness.step();
+                self.harness.step();
+                return;
+            }
+            assert!(started.elapsed() < LIMIT, "gave up waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn shows(&self, label: &str) -> bool {
+        self.harness
+            .query_all_by_label_contains(label)
+            .next()
+            .is_some()
+    }
+
+    fn count(&self, label: &str) -> usize {
+        self.harness.query_all_by_label(label).count()
+    }
+
+    fn click(&mut self, label: &str) {
+        self.harness.get_by_label(label).click();
+        self.step();
+        self.step();
+    }
+
+    /// Opens the example `session` and waits for its endpoint `tab`.
+    fn open(&mut self, session: &str, tab: &str) {
+        self.click(session);
+        let tab = tab.to_owned();
+        self.wait_for("the session's endpoints", move |w| w.count(&tab) == 1);
+        self.step();
+    }
+
+    fn start_all(&mut self) {
+        self.click("▶ Start all");
+        self.wait_for("the endpoints up", |w| w.shows("● connected"));
+    }
+
+    /// Replaces the composer's payload by typing `text` and sends it.
+    fn send(&mut self, text: &str) {
+        self.harness.get_by_label("Payload").focus();
+        self.step();
+        self.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+        self.step();
+        self.harness.get_by_label("Payload").type_text(text);
+        self.step();
+        self.harness
+            .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+        self.step();
+    }
+
+    /// The rectangle of the one control whose label is `label`.
+    fn rect(&self, label: &str) -> Rect {
+        self.harness.get_by_label(label).rect()
+    }
+
+    /// The hex dump in the inspector, and how many bytes a row it holds.
+    fn dump(&self) -> Option<(Rect, String, usize)> {
+        let node = self.harness.query_by_label_contains("Bytes, ")?;
+        let label = node.accesskit_node().label()?;
+        let per_row = label
+            .trim_start_matches("Bytes, ")
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()?;
+        let value = node.accesskit_node().value().unwrap_or_default();
+        Some((node.rect(), value, per_row))
+    }
+
+    /// The inspector's text view.
+    fn text_view(&self) -> String {
+        self.harness
+            .get_by_label("As text")
+            .accesskit_node()
+            .value()
+            .unwrap_or_default()
+    }
+
+    /// Clicks the last row whose event column says `event` (the newest).
+    fn select_last(&mut self, event: &str) {
+        let node = self
+            .harness
+            .query_all_by_label(event)
+            .last()
+            .unwrap_or_else(|| panic!("no {event:?} row"));
+        node.click();
+        self.step();
+        self.step();
+    }
+
+    /// Clicks the first row whose event column says `event` (the oldest).
+    fn select_first(&mut self, event: &str) {
+        let node = self
+            .harness
+            .query_all_by_label(event)
+            .next()
+            .unwrap_or_else(|| panic!("no {event:?} row"));
+        node.click();
+        self.step();
+        self.step();
+    }
+
+    /// `rect` lies inside the window, with `name` in the message.
+    fn assert_inside(&self, name: &str, rect: Rect) {
+        let window = Rect::from_min_size(egui::Pos2::ZERO, self.size);
+        assert!(
+            window.contains_rect(rect),
+            "{}×{}: {name} at {rect:?} is not inside the window",
+            self.size.x,
+            self.size.y
+        );
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.harness.check_accessibility();
+        }
+    }
+}
+
+/// No two of `rects` overlap (touching edges are fine).
+fn assert_apart(size: Vec2, rects: &[(&str, Rect)]) {
+    for (i, (a, ra)) in rects.iter().enumerate() {
+        for (b, rb) in &rects[i + 1..] {
+            let overlap = ra.intersect(*rb);
+            assert!(
+                overlap.width() <= 0.5 || overlap.height() <= 0.5,
+                "{}×{}: {a} at {ra:?} overlaps {b} at {rb:?}",
+                size.x,
+                size.y
+            );
+        }
+    }
+}
+
+/// The top of a scrolled view: its first line must be inside the window
+/// (the rest scrolls).
+fn top_of(rect: Rect) -> Rect {
+    Rect::from_min_size(rect.min, Vec2::new(rect.width(), rect.height().min(20.0)))
+}
+
+#[test]
+fn the_echo_pair_controls_lie_inside_the_window_and_apart_at_each_size() {
+    for (w, h) in SIZES {
+        let mut window = Window::new(w, h);
+        window.open("tcp-echo-pair", "● client");
+        // Before the start: Start, the composer's Send, the log's payload column.
+        let before = [
+            ("Start", window.rect("▶ Start")),
+            ("Remove", window.rect("🗑 Remove")),
+            ("Send to", window.rect("Send to")),
+            ("Send", window.rect("➤ Send")),
+            ("payload column", window.rect("Payload or detail")),
+        ];
+        for (name, rect) in before {
+            window.assert_inside(name, rect);
+        }
+        assert_apart(window.size, &before);
+        // The payload column is readable, not a sliver.
+        // (The header's label is as wide as its words; the column runs to
+        // the log's right edge, where the pane toggles end.)
+        let right = window.rect("◨").right();
+        let column = right - window.rect("Payload or detail").left();
+        let log_width = right - window.rect("Time").left();
+        assert!(
+            column >= 0.3 * log_width,
+            "{w}×{h}: the payload column is {column} of {log_width} points"
+        );
+
+        window.start_all();
+        window.send("hello at this size\\n");
+        window.wait_for("the echo", |w| w.count("← received") >= 2);
+        window.select_last("← received");
+        window.wait_for("the inspector's dump", |w| w.dump().is_some());
+        let (dump, _, _) = window.dump().unwrap();
+        // Running, a client shows Stop, Abort, Half-close and Remove: none of
+        // them may fall under the composer's "Send to" box.
+        let running = [
+            ("Stop", window.rect("⏹ Stop")),
+            ("Half-close", window.rect("⏏ Half-close")),
+            ("Remove", window.rect("🗑 Remove")),
+            ("Send to", window.rect("Send to")),
+            ("Send", window.rect("➤ Send")),
+            ("payload column", window.rect("Payload or detail")),
+            ("dump", top_of(dump)),
+        ];
+        for (name, rect) in running {
+            window.assert_inside(name, rect);
+        }
+        assert_apart(window.size, &running);
+    }
+}
+
+#[test]
+fn an_http_exchange_is_readable_at_each_size() {
+    let request = "GET / HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n";
+    for (w, h) in SIZES {
+        let mut window = Window::new(w, h);
+        window.open("http-get", "● browser");
+        // The browser sends; its tab shows its badge.
+        window.click("● browser");
+        window.click("▶ Start all");
+        window.wait_for("the browser connected", |w| w.shows("● connected"));
+        window.send(request);
+        window.wait_for("the response", |w| w.count("← received") >= 2);
+        window.select_last("← received");
+        window.wait_for("the inspector's dump", |w| w.dump().is_some());
+        let text = window.text_view();
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\\r\\n\nContent-Type: text/plain\\r\\n\n"),
+            "{w}×{h}: the response reads line by line: {text:?}"
+        );
+        let (dump, _, _) = window.dump().unwrap();
+        let shown = [
+            ("Send", window.rect("➤ Send")),
+            ("Start all", window.rect("▶ Start all")),
+            ("payload column", window.rect("Payload or detail")),
+            (
+                "text view",
+                top_of(window.harness.get_by_label("As text").rect()),
+            ),
+            ("dump", top_of(dump)),
+        ];
+        for (name, rect) in shown {
+            window.assert_inside(name, rect);
+        }
+        assert_apart(window.size, &shown);
+    }
+}
+
+/// A 1 KiB HTTP response: a header, then numbered lines.
+fn http_response_1k() -> Vec<u8> {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ";
+    let mut body = String::new();
+    let mut n = 0;
+    while body.len() < 1024 - head.len() - 10 {
+        n += 1;
+        body.push_str(&format!("line {n:02}: the quick brown fox\r\n"));
+    }
+    let mut response = format!("{head}{}\r\n\r\n{body}", body.len()).into_bytes();
+    response.resize(1024, b'.');
+    response
+}
+
+#[test]
+fn a_1_kib_http_response_reads_as_text_and_as_a_16_byte_dump_at_1920() {
+    let response = http_response_1k();
+    assert_eq!(response.len(), 1024);
+    let mut window = Window::new(1920.0, 1080.0);
+    window.open("tcp-echo-pair", "● client");
+    window.start_all();
+    window.send(&to_text_notation(&response));
+    window.wait_for("the 1 KiB row", |w| w.count("→ sent") >= 2);
+    // The client's write, one row of 1024 bytes.
+    window.select_first("→ sent");
+    window.wait_for("the inspector's dump", |w| w.dump().is_some());
+    let (rect, dump, per_row) = window.dump().unwrap();
+    window.assert_inside("dump", top_of(rect));
+    assert_eq!(per_row, 16, "16 bytes a row at 1920 wide");
+    let lines: Vec<&str> = dump.lines().collect();
+    assert_eq!(lines.len(), 64, "1024 bytes, 16 a row");
+    for line in &lines {
+        let hex = line.split('|').next().unwrap_or_default();
+        assert_eq!(
+            hex.split_whitespace().skip(1).count(),
+            16,
+            "a full row: {line:?}"
+        );
+    }
+    assert!(lines[0].ends_with("|HTTP/1.1 200 OK.|"), "{}", lines[0]);
+    // The text view: one line per line of the response, each ending in its
+    // visible \r\n.
+    let text = window.text_view();
+    let text_lines: Vec<&str> = text.lines().collect();
+    assert_eq!(text_lines[0], "HTTP/1.1 200 OK\\r\\n");
+    assert_eq!(text_lines[1], "Content-Type: text/plain\\r\\n");
+    assert!(text_lines.contains(&"line 01: the quick brown fox\\r\\n"));
+    assert!(
+        text_lines.len() > 25,
+        "every line of the body: {}",
+        text_lines.len()
+    );
+}
+
+#[test]
+fn the_dump_narrows_to_8_or_4_bytes_a_row_only_in_a_narrow_inspector() {
+    let mut window = Window::new(1024.0, 700.0);
+    window.open("tcp-echo-pair", "● client");
+    window.start_all();
+    window.send("0123456789abcdef0123456789abcdef\\n");
+    window.wait_for("the echo", |w| w.count("← received") >= 2);
+    window.select_last("← received");
+    window.wait_for("the inspector's dump", |w| w.dump().is_some());
+    let (_, dump, per_row) = window.dump().unwrap();
+    assert!(per_row == 8 || per_row == 4, "{per_row} a row at 1024 wide");
+    let first = dump.lines().next().unwrap();
+    assert!(
+        first.ends_with(&format!("|{}|", &"0123456789abcdef"[..per_row])),
+        "{first}"
+    );
+}
+
+#[test]
+fn the_log_follows_new_rows_after_the_split_is_dragged() {
+    let mut window = Window::new(1024.0, 700.0);
+    window.open("tcp-echo-pair", "● client");
+    window.start_all();
+    // More rows than the log shows at this size.
+    for n in 0..8 {
+        window.send(&format!("row {n}\\n"));
+        // (Rows scrolled out of view are not laid out: the status bar counts.)
+        let want = format!("received {} payloads", 2 * (n + 1));
+        window.wait_for("the echo", move |w| w.shows(&want));
+    }
+    // Drag the split under the endpoints pane down, then up (the log
+    // shrinks, then grows), as a person making room.
+    let split = window
+        .harness
+        .query_all_by_label("Resize panel")
+        .map(|n| n.rect())
+        .find(|r| r.width() > r.height())
+        .expect("the endpoints pane's split");
+    let at = split.center();
+    for (from, to) in [
+        (at, at + Vec2::new(0.0, 60.0)),
+        (at + Vec2::new(0.0, 60.0), at),
+    ] {
+        window.harness.hover_at(from);
+        window.step();
+        window.harness.drag_at(from);
+        window.step();
+        for k in 1..=6 {
+            window
+                .harness
+                .hover_at(from + (to - from) * (k as f32 / 6.0));
+            window.step();
+        }
+        window.harness.drop_at(to);
+        window.step();
+        window.step();
+    }
+    window.send("the newest row\\n");
+    window.wait_for("the newest echo", |w| w.shows("received 18 payloads"));
+    for _ in 0..5 {
+        window.step();
+    }
+    // The newest row is on screen, under the header, inside the window.
+    let newest = window
+        .harness
+        .query_all_by_label_contains("the newest row")
+        .map(|n| n.rect())
+        .max_by(|a, b| a.top().total_cmp(&b.top()))
+        .expect("the newest row is laid out");
+    let header = window.rect("Payload or detail");
+    assert!(
+        newest.top() > header.bottom() && newest.bottom() <= 700.0,
+        "the newest row at {newest:?} is not in view (header {header:?})"
+    );
+}
