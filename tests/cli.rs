@@ -1477,3 +1477,144 @@ fn a_refused_peer_does_not_end_a_once_run() {
         "{stdout}"
     );
 }
+
+#[test]
+fn listen_rules_answer_a_request_split_across_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("rules.ron");
+    let (child, addr, out) = start_listen(&[
+        "tcp",
+        "127.0.0.1:0",
+        "--framing",
+        "crlf",
+        "--rule",
+        r"re:^GET (\S+)",
+        r"got $1\n",
+        "--once",
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(b"GET /a").unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    s.write_all(b"bc HTTP/1.0\r\n").unwrap();
+    let mut buf = [0u8; 9];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"got /abc\n");
+    drop(s);
+    let (code, rest, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(rest.contains(" rule 1 matched (hit 1)"), "{rest}");
+    let text = std::fs::read_to_string(&save).unwrap();
+    assert!(text.contains("framing: Crlf"), "{text}");
+    let o = sockbench(&["check", save.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_rules_exit_2_with_one_line() {
+    fn listen<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["listen", "tcp", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        args
+    }
+    assert_bad_input(
+        &listen(&["--rule", "re:(", "x"]),
+        "--rule #1 \"(\": bad regex",
+    );
+    assert_bad_input(
+        &listen(&["--rule", "after=login,any", "x"]),
+        "no rule has that name",
+    );
+    assert_bad_input(
+        &listen(&["--rule", "any", "x", "--framing", "len:3"]),
+        "1, 2 or 4 bytes",
+    );
+    assert_bad_input(&listen(&["--framing", "line"]), "give a rule too");
+}
+
+#[test]
+fn connect_repeat_sends_each_round_and_stops() {
+    let (addr, peer) = echo_peer();
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "a",
+        "--send",
+        "b\\n",
+        "--repeat",
+        "3",
+        "--interval",
+        "20",
+        "--wait",
+        "0.3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(peer.join().unwrap(), b"ab\nab\nab\n");
+    // The echoes may come back in any number of reads.
+    assert!(
+        last_stderr_line(&o).starts_with("summary: sent 6 payloads (9 bytes), received "),
+        "{}",
+        last_stderr_line(&o)
+    );
+}
+
+#[test]
+fn connect_repeat_0_runs_until_interrupted() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["connect", "tcp", &addr.to_string(), "--send", "tick\\n"])
+        .args(["--repeat", "0", "--interval", "10", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut lines = BufReader::new(s);
+    for _ in 0..5 {
+        let mut line = String::new();
+        lines.read_line(&mut line).unwrap();
+        assert_eq!(line, "tick\n");
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_bounded(&mut child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The rest of the stream ends cleanly: whole ticks, then the close.
+    let mut rest = String::new();
+    lines.read_to_string(&mut rest).unwrap();
+    assert!(rest.lines().all(|l| l == "tick"), "{rest:?}");
+}
+
+#[test]
+fn bad_repeats_exit_2_with_one_line() {
+    let c = |extra: &[&'static str]| {
+        let mut args: Vec<&'static str> = vec!["connect", "tcp", "127.0.0.1:9"];
+        args.extend_from_slice(extra);
+        args
+    };
+    assert_bad_input(&c(&["--send", "x", "--repeat", "-1"]), "--repeat");
+    assert_bad_input(
+        &c(&["--send", "x", "--repeat", "2", "--interval", "soon"]),
+        "--interval \"soon\"",
+    );
+    assert_bad_input(&c(&["--repeat", "2"]), "give --send or --send-hex too");
+    assert_bad_input(
+        &c(&["--send", "x", "--interval", "5"]),
+        "give --repeat N too",
+    );
+    assert_bad_input(
+        &c(&["--send", "x", "--repeat", "0", "--interval", "0"]),
+        "--interval 1 or more",
+    );
+}

@@ -74,13 +74,15 @@ async fn a_quiet_connection_holds_little_memory() {
     let id = EndpointId(1);
     engine.send(Command::Open {
         id,
-        spec: EndpointSpec::new(
-            "echo",
-            EndpointKind::TcpServer {
-                listen: "127.0.0.1:0".parse().unwrap(),
-            },
-        )
-        .with_reply(AutoReply::Echo),
+        spec: Box::new(
+            EndpointSpec::new(
+                "echo",
+                EndpointKind::TcpServer {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                },
+            )
+            .with_reply(AutoReply::Echo),
+        ),
     });
     let deadline = Instant::now() + LIMIT;
     let local = loop {

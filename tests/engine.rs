@@ -38,7 +38,7 @@ impl Rig {
     fn open(&self, id: u64, kind: EndpointKind, reply: AutoReply) {
         self.engine.send(Command::Open {
             id: EndpointId(id),
-            spec: EndpointSpec::new(format!("e{id}"), kind).with_reply(reply),
+            spec: Box::new(EndpointSpec::new(format!("e{id}"), kind).with_reply(reply)),
         });
     }
 
@@ -513,10 +513,7 @@ async fn large_payloads_do_not_deadlock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_answer_matching_payloads() {
     let mut rig = Rig::new();
-    let rules = AutoReply::Rules(vec![Rule {
-        when: Trigger::Contains("ping".into()),
-        reply: "pong\n".into(),
-    }]);
+    let rules = AutoReply::Rules(vec![Rule::new(Trigger::Contains("ping".into()), "pong\n")]);
     rig.open(1, tcp_server("127.0.0.1:0"), rules);
     let addr = rig.local_addr(1).await;
     let mut s = StdStream::connect(addr).unwrap();
@@ -564,13 +561,13 @@ async fn wakes_are_coalesced() {
     );
     engine.send(Command::Open {
         id: EndpointId(1),
-        spec: EndpointSpec::new(
+        spec: Box::new(EndpointSpec::new(
             "u",
             EndpointKind::Udp {
                 bind: Some("127.0.0.1:0".parse().unwrap()),
                 remote: None,
             },
-        ),
+        )),
     });
     let bound = tokio::time::timeout(LIMIT, events.recv())
         .await
@@ -741,7 +738,7 @@ async fn an_unconnected_udp_socket_hears_anyone() {
     spec.options.connected = false;
     rig.engine.send(Command::Open {
         id: EndpointId(2),
-        spec,
+        spec: Box::new(spec),
     });
     let client = rig.local_addr(2).await;
     let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -1001,7 +998,7 @@ async fn a_peer_over_the_cap_is_closed_with_a_reason() {
     spec.options.max_peers = Some(1);
     rig.engine.send(Command::Open {
         id: EndpointId(1),
-        spec,
+        spec: Box::new(spec),
     });
     let addr = rig.local_addr(1).await;
     let mut first = StdStream::connect(addr).unwrap();
@@ -1090,7 +1087,7 @@ async fn a_udp_burst_is_received_or_its_losses_counted() {
     }
     rig.engine.send(Command::Open {
         id: EndpointId(1),
-        spec,
+        spec: Box::new(spec),
     });
     let to = rig.local_addr(1).await;
     let note = rig.until(1, |k| matches!(k, EventKind::Note { .. })).await;

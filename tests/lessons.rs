@@ -231,7 +231,10 @@ impl Runner {
         self.ids.insert(name.to_owned(), id);
         let stops = self.stopped.get(name).copied().unwrap_or(0);
         self.up.insert(name.to_owned(), false);
-        self.engine.send(Command::Open { id, spec });
+        self.engine.send(Command::Open {
+            id,
+            spec: Box::new(spec),
+        });
         let name = name.to_owned();
         self.until("the endpoint to start, or to fail and stop", |r| {
             r.up.get(&name).copied().unwrap_or(false)

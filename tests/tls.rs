@@ -521,7 +521,7 @@ async fn handshake(cert: &Path, key: &Path, host: &str, tls: TlsClientSettings) 
     let (engine, mut events) = Engine::start(&tokio::runtime::Handle::current(), no_wake());
     engine.send(EngineCommand::Open {
         id: EndpointId(1),
-        spec: EndpointSpec::new(
+        spec: Box::new(EndpointSpec::new(
             "server",
             EndpointKind::TlsServer {
                 listen: "127.0.0.1:0".parse().unwrap(),
@@ -531,7 +531,7 @@ async fn handshake(cert: &Path, key: &Path, host: &str, tls: TlsClientSettings) 
                     alpn: vec![],
                 },
             },
-        ),
+        )),
     });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut next = async || {
@@ -550,13 +550,13 @@ async fn handshake(cert: &Path, key: &Path, host: &str, tls: TlsClientSettings) 
     };
     engine.send(EngineCommand::Open {
         id: EndpointId(2),
-        spec: EndpointSpec::new(
+        spec: Box::new(EndpointSpec::new(
             "client",
             EndpointKind::TlsClient {
                 remote: HostPort::new(host, port),
                 tls,
             },
-        ),
+        )),
     });
     let mut notes = Vec::new();
     let result = loop {

@@ -404,7 +404,10 @@ impl App {
         let log_endpoint = e.log_endpoint;
         let id = e.id;
         self.doc.session.log.new_run(log_endpoint);
-        self.engine.send(Command::Open { id, spec });
+        self.engine.send(Command::Open {
+            id,
+            spec: Box::new(spec),
+        });
     }
 
     fn stop(&mut self, index: usize) {

@@ -2,6 +2,7 @@
 //! turned into an [`EndpointSpec`] in one place ([`EndpointForm::validate`]).
 
 use crate::model::endpoint::{DEFAULT_CONNECT_TIMEOUT_SECS, RegexText};
+use crate::model::framing::ReceiveFraming;
 use crate::model::{
     AutoReply, EndpointKind, EndpointSpec, HostPort, KindTag, Notation, Payload, Rule,
     SocketOptions, TlsClientSettings, TlsServerSettings, Trigger,
@@ -31,17 +32,30 @@ impl ReplyMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TriggerTag {
     Always,
+    Exact,
     Contains,
+    StartsWith,
+    HexPrefix,
     Regex,
 }
 
 impl TriggerTag {
-    pub const ALL: [TriggerTag; 3] = [TriggerTag::Always, TriggerTag::Contains, TriggerTag::Regex];
+    pub const ALL: [TriggerTag; 6] = [
+        TriggerTag::Always,
+        TriggerTag::Exact,
+        TriggerTag::Contains,
+        TriggerTag::StartsWith,
+        TriggerTag::HexPrefix,
+        TriggerTag::Regex,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
-            TriggerTag::Always => "any payload",
+            TriggerTag::Always => "any message",
+            TriggerTag::Exact => "is exactly",
             TriggerTag::Contains => "contains",
+            TriggerTag::StartsWith => "starts with",
+            TriggerTag::HexPrefix => "starts with (hex)",
             TriggerTag::Regex => "matches regex",
         }
     }
@@ -55,6 +69,12 @@ pub struct RuleForm {
     pub pattern: String,
     pub reply: String,
     pub reply_notation: Notation,
+    /// The name other rules wait for (may be empty).
+    pub name: String,
+    /// The name of the rule that must have matched first on the connection (may be empty).
+    pub after: String,
+    /// Milliseconds before the reply goes out (may be empty).
+    pub delay_ms: String,
 }
 
 impl Default for RuleForm {
@@ -64,6 +84,9 @@ impl Default for RuleForm {
             pattern: String::new(),
             reply: String::new(),
             reply_notation: Notation::Text,
+            name: String::new(),
+            after: String::new(),
+            delay_ms: String::new(),
         }
     }
 }
@@ -115,6 +138,11 @@ pub struct EndpointForm {
     pub local: String,
     pub reply: ReplyMode,
     pub rules: Vec<RuleForm>,
+    /// How received bytes are cut into messages for the rules, in the
+    /// command line's notation (`line`, `crlf`, `delim:HEX`, `len:2be`, …).
+    pub framing: String,
+    /// The longest message kept for the rules, in bytes (empty: 1 MiB).
+    pub max_message: String,
     pub options: OptionsForm,
     pub tls: TlsForm,
     /// A kind the window shows but cannot edit yet (a relay, run with
@@ -130,6 +158,8 @@ pub struct FormErrors {
     pub local: Option<String>,
     /// One entry per rule.
     pub rules: Vec<Option<String>>,
+    /// The receive framing or the maximum message length.
+    pub framing: Option<String>,
     pub options: Option<String>,
     pub tls: Option<String>,
 }
@@ -140,6 +170,7 @@ impl FormErrors {
             && self.remote.is_none()
             && self.local.is_none()
             && self.rules.iter().all(Option::is_none)
+            && self.framing.is_none()
             && self.options.is_none()
             && self.tls.is_none()
     }
@@ -156,6 +187,7 @@ impl FormErrors {
                     .enumerate()
                     .find_map(|(i, e)| field(&format!("rule {}", i + 1), e))
             })
+            .or_else(|| field("framing", &self.framing))
             .or_else(|| field("options", &self.options))
             .or_else(|| field("TLS", &self.tls))
     }
@@ -201,6 +233,8 @@ impl EndpointForm {
             local: local.into(),
             reply: ReplyMode::Off,
             rules: Vec::new(),
+            framing: "raw".into(),
+            max_message: String::new(),
             options: OptionsForm::default(),
             tls: TlsForm::default(),
             fixed_kind: None,
@@ -217,10 +251,18 @@ impl EndpointForm {
                 rules
                     .iter()
                     .map(|r| {
+                        let text = |p: &Payload| Notation::Text.format(p.bytes());
                         let (trigger, pattern) = match &r.when {
                             Trigger::Always => (TriggerTag::Always, String::new()),
-                            Trigger::Contains(p) => {
-                                (TriggerTag::Contains, Notation::Text.format(p.bytes()))
+                            Trigger::Exact(p) => (TriggerTag::Exact, text(p)),
+                            Trigger::Contains(p) => (TriggerTag::Contains, text(p)),
+                            Trigger::StartsWith(p)
+                                if crate::model::payload::is_printable_text(p.bytes()) =>
+                            {
+                                (TriggerTag::StartsWith, text(p))
+                            }
+                            Trigger::StartsWith(p) => {
+                                (TriggerTag::HexPrefix, Notation::Hex.format(p.bytes()))
                             }
                             Trigger::Regex(re) => (TriggerTag::Regex, re.0.clone()),
                         };
@@ -231,6 +273,9 @@ impl EndpointForm {
                             pattern,
                             reply: reply_notation.format(r.reply.bytes()),
                             reply_notation,
+                            name: r.name.clone(),
+                            after: r.after.clone().unwrap_or_default(),
+                            delay_ms: opt_to_text(r.delay_ms),
                         }
                     })
                     .collect(),
@@ -244,6 +289,8 @@ impl EndpointForm {
             local: text(spec.kind.local()),
             reply,
             rules,
+            framing: spec.framing.notation(),
+            max_message: opt_to_text(spec.max_message),
             options: OptionsForm {
                 nodelay: o.nodelay,
                 broadcast: o.broadcast,
@@ -329,8 +376,42 @@ impl EndpointForm {
                         Err(e) => errors.rules.push(Some(e)),
                     }
                 }
+                // A rule waiting for a name no rule has would never answer.
+                let mut at = 0;
+                for error in errors.rules.iter_mut() {
+                    if error.is_none() {
+                        if let Some(after) = &rules[at].after
+                            && !rules.iter().any(|r| r.name == *after)
+                        {
+                            *error = Some(format!("no rule is named \"{after}\""));
+                        }
+                        at += 1;
+                    }
+                }
                 AutoReply::Rules(rules)
             }
+        };
+        // Framing matters to rules only: hidden with them, it blocks nothing.
+        let rules_on = self.reply == ReplyMode::Rules;
+        let framing = ReceiveFraming::parse(&self.framing)
+            .map_err(|e| {
+                if rules_on {
+                    errors.framing = Some(e)
+                }
+            })
+            .unwrap_or_default();
+        let max_message = match self.max_message.trim() {
+            "" => None,
+            t => match t.parse::<u32>() {
+                Ok(n) if n <= 1 << 30 && n > 0 => std::num::NonZeroU32::new(n),
+                _ if !rules_on => None,
+                _ => {
+                    errors.framing.get_or_insert(format!(
+                        "longest message \"{t}\": give bytes, 1 to 1073741824"
+                    ));
+                    None
+                }
+            },
         };
         let options = self
             .options
@@ -380,6 +461,8 @@ impl EndpointForm {
             kind,
             reply,
             options: options.unwrap_or_default(),
+            framing,
+            max_message,
         })
     }
 }
@@ -488,14 +571,28 @@ impl RuleForm {
     fn validate(&self) -> Result<Rule, String> {
         let when = match self.trigger {
             TriggerTag::Always => Trigger::Always,
-            TriggerTag::Contains => {
-                let bytes = Notation::Text
+            TriggerTag::Exact => Trigger::Exact(Payload::new(
+                Notation::Text
+                    .parse(&self.pattern)
+                    .map_err(|e| format!("pattern {e}"))?,
+            )),
+            TriggerTag::Contains | TriggerTag::StartsWith | TriggerTag::HexPrefix => {
+                let notation = if self.trigger == TriggerTag::HexPrefix {
+                    Notation::Hex
+                } else {
+                    Notation::Text
+                };
+                let bytes = notation
                     .parse(&self.pattern)
                     .map_err(|e| format!("pattern {e}"))?;
                 if bytes.is_empty() {
                     return Err("give the bytes to look for".into());
                 }
-                Trigger::Contains(Payload::new(bytes))
+                if self.trigger == TriggerTag::Contains {
+                    Trigger::Contains(Payload::new(bytes))
+                } else {
+                    Trigger::StartsWith(Payload::new(bytes))
+                }
             }
             TriggerTag::Regex => Trigger::Regex(
                 RegexText::new(&self.pattern).map_err(|e| format!("bad regex: {e}"))?,
@@ -505,9 +602,24 @@ impl RuleForm {
             .reply_notation
             .parse(&self.reply)
             .map_err(|e| format!("reply {e}"))?;
+        let delay_ms = match self.delay_ms.trim() {
+            "" => None,
+            t => Some(
+                t.parse::<u32>()
+                    .ok()
+                    .filter(|ms| *ms <= 3_600_000)
+                    .ok_or_else(|| {
+                        format!("delay \"{t}\": give whole milliseconds, 0 to 3600000")
+                    })?,
+            ),
+        };
+        let after = self.after.trim();
         Ok(Rule {
             when,
             reply: Payload::new(reply),
+            name: self.name.trim().to_owned(),
+            after: (!after.is_empty()).then(|| after.to_owned()),
+            delay_ms,
         })
     }
 }
@@ -569,10 +681,10 @@ mod tests {
                 listen: "[::1]:80".parse().unwrap(),
             },
         )
-        .with_reply(AutoReply::Rules(vec![Rule {
-            when: Trigger::Contains("ping".into()),
-            reply: Payload::new(vec![0, 1]),
-        }]));
+        .with_reply(AutoReply::Rules(vec![Rule::new(
+            Trigger::Contains("ping".into()),
+            Payload::new(vec![0, 1]),
+        )]));
         let form = EndpointForm::from_spec(&spec);
         assert_eq!(form.local, "[::1]:80");
         assert_eq!(form.rules[0].reply, "00 01");
@@ -707,5 +819,58 @@ mod tests {
         assert!(tcp.validate(&[]).is_err());
         tcp.options.keepalive_secs = "60".into();
         assert!(tcp.validate(&[]).is_ok());
+    }
+
+    #[test]
+    fn rules_keep_framing_state_delay_and_order_through_the_form() {
+        let mut login = Rule::new(Trigger::StartsWith(Payload::new(vec![0x01, 0xff])), "ok");
+        login.name = "login".into();
+        let mut cmd = Rule::new(
+            Trigger::Regex(RegexText::new(r"^GET (\S+)").unwrap()),
+            "got $1",
+        );
+        cmd.after = Some("login".into());
+        cmd.delay_ms = Some(250);
+        let mut spec = EndpointSpec::new(
+            "s",
+            EndpointKind::TcpServer {
+                listen: "127.0.0.1:7".parse().unwrap(),
+            },
+        )
+        .with_reply(AutoReply::Rules(vec![
+            login,
+            cmd,
+            Rule::new(Trigger::Exact("x".into()), ""),
+        ]));
+        spec.framing = ReceiveFraming::parse("len:2le+incl").unwrap();
+        spec.max_message = std::num::NonZeroU32::new(4096);
+        let form = EndpointForm::from_spec(&spec);
+        assert_eq!(form.rules[0].trigger, TriggerTag::HexPrefix);
+        assert_eq!(form.framing, "len:2le+incl");
+        assert_eq!(form.validate(&[]).unwrap(), spec);
+
+        let mut bad = form.clone();
+        bad.rules[0].name = "renamed".into();
+        bad.framing = "len:3".into();
+        bad.rules[2].pattern = String::new();
+        bad.rules[2].trigger = TriggerTag::Regex;
+        bad.rules[2].pattern = "(".into();
+        let e = bad.validate(&[]).unwrap_err();
+        assert!(
+            e.rules[1]
+                .as_ref()
+                .unwrap()
+                .contains("no rule is named \"login\"")
+        );
+        assert!(e.rules[2].as_ref().unwrap().contains("bad regex"));
+        assert!(e.framing.as_ref().unwrap().contains("1, 2 or 4"));
+
+        // Moved up, the command rule comes first: the order is the spec's order.
+        let mut moved = form.clone();
+        moved.rules.swap(0, 1);
+        let AutoReply::Rules(rules) = moved.validate(&[]).unwrap().reply else {
+            panic!("rules")
+        };
+        assert_eq!(rules[0].after.as_deref(), Some("login"));
     }
 }

@@ -935,6 +935,62 @@ fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) 
 fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
     let mut changed = false;
     let mut remove = None;
+    let mut move_up = None;
+    ui.horizontal_wrapped(|ui| {
+        let label = ui.label("Messages:");
+        egui::ComboBox::from_id_salt(("rule framing", salt))
+            .selected_text(form.framing.as_str())
+            .show_ui(ui, |ui| {
+                for (notation, what) in [
+                    ("raw", "each read as it came"),
+                    ("line", "lines ended by \\n (a \\r before it dropped)"),
+                    ("crlf", "lines ended by \\r\\n"),
+                    ("delim:00", "ended by a delimiter (hex; edit the field)"),
+                    ("len:2be", "2-byte big-endian length first"),
+                    ("len:4be", "4-byte big-endian length first"),
+                ] {
+                    if ui
+                        .selectable_label(form.framing == notation, format!("{notation}: {what}"))
+                        .clicked()
+                    {
+                        form.framing = notation.to_owned();
+                        changed = true;
+                    }
+                }
+            })
+            .response
+            .on_hover_text("How each connection's stream is cut into messages for the rules");
+        changed |= ui
+            .add(egui::TextEdit::singleline(&mut form.framing).desired_width(90.0))
+            .labelled_by(label.id)
+            .on_hover_text(
+                "raw, line, crlf, delim:HEX, len:1, len:2be, len:2le, len:4be, len:4le; +incl when the length counts its prefix",
+            )
+            .changed();
+        let label = ui.label("longest");
+        changed |= ui
+            .add(
+                egui::TextEdit::singleline(&mut form.max_message)
+                    .hint_text("1048576")
+                    .desired_width(70.0),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("The longest message kept, in bytes: a longer one is cut there and noted")
+            .changed();
+    });
+    if let Some(e) = &errors.framing {
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            format!("⚠ {}", escape_controls(e)),
+        );
+    }
+    let names: Vec<String> = form
+        .rules
+        .iter()
+        .map(|r| r.name.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let count = form.rules.len();
     for (i, rule) in form.rules.iter_mut().enumerate() {
         ui.horizontal_wrapped(|ui| {
             ui.label(format!("Rule {}: when", i + 1));
@@ -960,7 +1016,8 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
                     )
                     .labelled_by(label.id)
                     .on_hover_text(match rule.trigger {
-                        TriggerTag::Regex => "A regular expression over the payload's bytes",
+                        TriggerTag::Regex => "A regular expression over the message's bytes; the reply takes its captures as $1 or ${name}",
+                        TriggerTag::HexPrefix => "The bytes the message starts with, in hex",
                         _ => "Bytes to look for, in text notation",
                     })
                     .changed();
@@ -991,6 +1048,55 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
                 remove = Some(i);
             }
         });
+        ui.horizontal_wrapped(|ui| {
+            ui.add_space(16.0);
+            let label = ui.label("name");
+            changed |= ui
+                .add(egui::TextEdit::singleline(&mut rule.name).desired_width(60.0))
+                .labelled_by(label.id)
+                .on_hover_text("The name other rules wait for")
+                .changed();
+            egui::ComboBox::from_id_salt(("rule after", salt, i))
+                .selected_text(if rule.after.trim().is_empty() {
+                    "any time".to_owned()
+                } else {
+                    format!("after {}", rule.after.trim())
+                })
+                .show_ui(ui, |ui| {
+                    changed |= ui.selectable_value(&mut rule.after, String::new(), "any time").changed();
+                    for n in names.iter().filter(|n| **n != rule.name.trim()) {
+                        changed |= ui
+                            .selectable_value(&mut rule.after, n.clone(), format!("after {n}"))
+                            .changed();
+                    }
+                })
+                .response
+                .on_hover_text("Answer only once the named rule has matched on the same connection (login, then commands)");
+            let label = ui.label("delay ms");
+            changed |= ui
+                .add(
+                    egui::TextEdit::singleline(&mut rule.delay_ms)
+                        .hint_text("0")
+                        .desired_width(50.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("Wait this long before the reply goes out")
+                .changed();
+            if ui
+                .add_enabled(i > 0, egui::Button::new("⬆").small())
+                .on_hover_text("Move up: the first matching rule answers")
+                .clicked()
+            {
+                move_up = Some(i);
+            }
+            if ui
+                .add_enabled(i + 1 < count, egui::Button::new("⬇").small())
+                .on_hover_text("Move down")
+                .clicked()
+            {
+                move_up = Some(i + 1);
+            }
+        });
         if let Some(Some(e)) = errors.rules.get(i) {
             ui.colored_label(
                 ui.visuals().error_fg_color,
@@ -1000,6 +1106,10 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
     }
     if let Some(i) = remove {
         form.rules.remove(i);
+        changed = true;
+    }
+    if let Some(i) = move_up {
+        form.rules.swap(i - 1, i);
         changed = true;
     }
     if ui

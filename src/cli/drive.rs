@@ -122,7 +122,10 @@ impl Run {
         let mut run = Run::new(quiet, budget);
         run.name(ID, &spec.name);
         run.session.endpoints.push(spec.clone());
-        let mut batch = vec![Command::Open { id: ID, spec }];
+        let mut batch = vec![Command::Open {
+            id: ID,
+            spec: Box::new(spec),
+        }];
         batch.extend(then);
         run.engine.send(Command::Batch(batch));
         run
@@ -399,15 +402,22 @@ pub async fn connect(job: ConnectJob) -> i32 {
     // Routed with the Open, before the endpoint can connect: the engine puts
     // them on the connection before it reads anything, so a peer that closes
     // at once cannot cut them off.
-    let sends = request
-        .payloads
-        .into_iter()
-        .map(|bytes| Command::Send {
-            id: ID,
-            to: Target::Default,
-            bytes,
-        })
-        .collect();
+    let round = |payloads: &[Vec<u8>]| -> Vec<Command> {
+        payloads
+            .iter()
+            .map(|bytes| Command::Send {
+                id: ID,
+                to: Target::Default,
+                bytes: bytes.clone(),
+            })
+            .collect()
+    };
+    let sends = round(&request.payloads);
+    // --repeat: rounds still to send (None: until stopped); a round goes only
+    // once the one before is written, so at most one round is ever queued.
+    let mut rounds_left = request.repeat.map(|n| n.saturating_sub(1));
+    let mut round_began = Instant::now();
+    let mut next_round: Option<Instant> = None;
     let budget = request
         .log
         .budget(request.quiet, job.save.is_some(), false, None);
@@ -454,9 +464,24 @@ pub async fn connect(job: ConnectJob) -> i32 {
                     EventKind::Stopped => break,
                     _ => {}
                 }
-                if phase == Phase::Sending && up && delivery.settled() {
-                    phase = Phase::Waiting;
-                    deadline = Some(later(request.wait));
+                if phase == Phase::Sending && up && delivery.settled() && next_round.is_none() {
+                    if rounds_left != Some(0) && run.failure.is_none() {
+                        next_round = Some(round_began + request.interval);
+                    } else {
+                        phase = Phase::Waiting;
+                        deadline = Some(later(request.wait));
+                    }
+                }
+            }
+            _ = until(next_round), if phase == Phase::Sending && next_round.is_some() => {
+                next_round = None;
+                round_began = Instant::now();
+                if let Some(left) = rounds_left.as_mut() {
+                    *left -= 1;
+                }
+                delivery.requested += request.payloads.len();
+                for command in round(&request.payloads) {
+                    run.send(command);
                 }
             }
             _ = until(deadline) => match phase {
@@ -470,6 +495,7 @@ pub async fn connect(job: ConnectJob) -> i32 {
             _ = stats_tick(&mut run.stats) => run.print_stats(),
             _ = &mut ctrl_c, if phase != Phase::Closing => {
                 stopped_by_person = true;
+                next_round = None;
                 run.send(Command::Close { id: ID, abort: false });
                 phase = Phase::Closing;
                 deadline = Some(later(STOP_GRACE));
@@ -535,12 +561,22 @@ pub async fn listen(job: ListenJob) -> i32 {
         Answer::None => AutoReply::Off,
         Answer::Echo => AutoReply::Echo,
         Answer::Reply(p) => AutoReply::always(p.clone()),
+        Answer::Rules { rules, .. } => AutoReply::Rules(rules.clone()),
     };
     let answers = reply != AutoReply::Off;
     let budget = request
         .log
         .budget(request.quiet, job.save.is_some(), false, None);
     let mut spec = EndpointSpec::new("server", kind).with_reply(reply);
+    if let Answer::Rules {
+        framing,
+        max_message,
+        ..
+    } = &request.answer
+    {
+        spec.framing = framing.clone();
+        spec.max_message = *max_message;
+    }
     spec.options.max_peers = request.max_peers;
     let mut run = Run::start(spec, request.quiet, budget, Vec::new());
     run.announce_local = true;

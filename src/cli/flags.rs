@@ -132,6 +132,13 @@ pub(super) struct ConnectArgs {
     /// TLS: application protocols to offer, comma-separated (h2,http/1.1).
     #[arg(long, value_name = "LIST")]
     pub alpn: Option<String>,
+    /// Send the payloads N times in all (0: until stopped, Ctrl+C); each round
+    /// goes once the one before is written and --interval has passed since it began.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub repeat: Option<String>,
+    /// Milliseconds from the start of one --repeat round to the next (default 1000).
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub interval: Option<String>,
     /// After the last send, stop once this many seconds pass with no data.
     #[arg(
         long,
@@ -159,7 +166,7 @@ pub(super) struct ConnectArgs {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("answer").args(["echo", "reply", "reply_hex"])))]
+#[command(group(clap::ArgGroup::new("answer").args(["echo", "reply", "reply_hex", "rule"])))]
 pub(super) struct ListenArgs {
     /// tcp, udp or tls.
     pub proto: Proto,
@@ -175,6 +182,19 @@ pub(super) struct ListenArgs {
     /// Answer each received payload with this payload (hex).
     #[arg(long = "reply-hex", value_name = "HEX", allow_hyphen_values = true)]
     pub reply_hex: Option<String>,
+    /// Answer messages that match PATTERN with REPLY (text notation; `$1`,
+    /// `${name}` take a regex's captures); repeat for more rules, the first match
+    /// answers. PATTERN is `[name=N,][after=N,][delay=MS,]KIND:TEXT` with KIND
+    /// re (the default), exact, contains, starts, hex (a hex prefix) or any.
+    #[arg(long, num_args = 2, value_names = ["PATTERN", "REPLY"], allow_hyphen_values = true, action = clap::ArgAction::Append)]
+    pub rule: Vec<String>,
+    /// How the rules see the stream: raw (each read), line, crlf, delim:HEX,
+    /// len:1, len:2be, len:4le, … (+incl when the length counts its prefix).
+    #[arg(long, value_name = "FRAMING")]
+    pub framing: Option<String>,
+    /// The longest message the rules see, in bytes (default 1048576); longer ones are cut.
+    #[arg(long = "max-message", value_name = "BYTES")]
+    pub max_message: Option<String>,
     /// TLS: the certificate chain to present (PEM); without it, a self-signed
     /// certificate for localhost, 127.0.0.1 and ::1 is made.
     #[arg(long, value_name = "FILE.pem")]

@@ -12,7 +12,9 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches};
 
 use super::flags::{AsArg, Cli, Command, LogArgs, OverflowArg, Proto, RelayArgs, WayArg};
-use crate::model::{HostPort, LogBudget, Notation, Overflow, Payload};
+use crate::model::endpoint::{RegexText, Rule, Trigger};
+use crate::model::framing::ReceiveFraming;
+use crate::model::{AutoReply, HostPort, LogBudget, Notation, Overflow, Payload};
 
 /// A command-line mistake: one line for stderr. `summary` says whether the
 /// command was one that always ends with a summary line.
@@ -31,6 +33,10 @@ pub struct ConnectRequest {
     pub tls: crate::model::TlsClientSettings,
     /// Payloads in command-line order.
     pub payloads: Vec<Vec<u8>>,
+    /// How many times the payloads go out (`None`: until stopped).
+    pub repeat: Option<u64>,
+    /// From the start of one round to the next.
+    pub interval: Duration,
     pub wait: Duration,
     /// UDP: an unconnected socket (hears anyone, never told of a closed port).
     pub unconnected: bool,
@@ -51,6 +57,12 @@ pub enum Answer {
     None,
     Echo,
     Reply(Payload),
+    /// `--rule`s, with the framing that cuts messages for them.
+    Rules {
+        rules: Vec<Rule>,
+        framing: ReceiveFraming,
+        max_message: Option<std::num::NonZeroU32>,
+    },
 }
 
 /// A validated `listen`.
@@ -323,6 +335,80 @@ fn parse_payload(flag: &str, n: usize, notation: Notation, value: &str) -> Resul
         .map_err(|e| format!("{flag} #{n} {}: {e}", quote(value)))
 }
 
+/// Reads `--rule PATTERN REPLY` number `n`: PATTERN is
+/// `[name=N,][after=N,][delay=MS,]KIND:TEXT` (KIND re, exact, contains,
+/// starts, hex or any; without a known KIND the whole pattern is a regex).
+/// A rule without `name=` is named by its number, so `after=1` waits for the first.
+pub(crate) fn parse_rule(n: usize, pattern: &str, reply: &str) -> Result<Rule, String> {
+    let flag = format!("--rule #{n}");
+    let mut rest = pattern;
+    let (mut name, mut after, mut delay_ms) = (None, None, None);
+    while let Some((key, tail)) = ["name=", "after=", "delay="]
+        .iter()
+        .find_map(|k| rest.strip_prefix(k).map(|t| (*k, t)))
+    {
+        let Some((value, tail)) = tail.split_once(',') else {
+            return Err(format!(
+                "{flag} {}: {key} needs a comma after its value, then KIND:TEXT",
+                quote(pattern)
+            ));
+        };
+        if value.is_empty() {
+            return Err(format!("{flag} {}: {key} needs a value", quote(pattern)));
+        }
+        match key {
+            "name=" => name = Some(value.to_owned()),
+            "after=" => after = Some(value.to_owned()),
+            _ => {
+                delay_ms = Some(
+                    value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|ms| *ms <= 3_600_000)
+                        .ok_or_else(|| {
+                            format!(
+                                "{flag} delay={}: give whole milliseconds, 0 to 3600000",
+                                quote(value)
+                            )
+                        })?,
+                )
+            }
+        }
+        rest = tail;
+    }
+    let text = |t: &str| parse_payload("--rule", n, Notation::Text, t).map(Payload::new);
+    let when = if let Some(t) = rest.strip_prefix("exact:") {
+        Trigger::Exact(text(t)?)
+    } else if let Some(t) = rest.strip_prefix("contains:") {
+        Trigger::Contains(text(t)?)
+    } else if let Some(t) = rest.strip_prefix("starts:") {
+        Trigger::StartsWith(text(t)?)
+    } else if let Some(t) = rest.strip_prefix("hex:") {
+        Trigger::StartsWith(Payload::new(parse_payload("--rule", n, Notation::Hex, t)?))
+    } else if rest == "any" || rest == "any:" {
+        Trigger::Always
+    } else {
+        let re = rest.strip_prefix("re:").unwrap_or(rest);
+        Trigger::Regex(
+            RegexText::new(re).map_err(|e| format!("{flag} {}: bad regex: {e}", quote(re)))?,
+        )
+    };
+    if matches!(&when, Trigger::Contains(p) | Trigger::StartsWith(p) if p.is_empty()) {
+        return Err(format!(
+            "{flag} {}: give the bytes to look for",
+            quote(pattern)
+        ));
+    }
+    let mut rule = Rule::new(
+        when,
+        Payload::new(parse_payload("--rule REPLY", n, Notation::Text, reply)?),
+    );
+    rule.name = name.unwrap_or_else(|| n.to_string());
+    rule.after = after;
+    rule.delay_ms = delay_ms;
+    Ok(rule)
+}
+
 /// Turns the command line into a validated request, touching nothing on disk.
 pub fn parse<I, T>(args: I) -> Result<Request, UsageError>
 where
@@ -437,6 +523,48 @@ where
             }
             ordered.sort_by_key(|(at, _)| *at);
             let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
+            let repeat = match a.repeat.as_deref().map(str::trim) {
+                None => Some(1),
+                Some(t) => match t.parse::<u64>() {
+                    Ok(0) => None,
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        return Err(usage(format!(
+                            "--repeat {}: give a whole number of rounds (0: until stopped)",
+                            quote(t)
+                        )));
+                    }
+                },
+            };
+            let interval = match a.interval.as_deref().map(str::trim) {
+                None => Duration::from_secs(1),
+                Some(t) => match t.parse::<u64>() {
+                    Ok(ms) if ms <= 86_400_000 => Duration::from_millis(ms),
+                    _ => {
+                        return Err(usage(format!(
+                            "--interval {}: give whole milliseconds, 0 to 86400000",
+                            quote(t)
+                        )));
+                    }
+                },
+            };
+            if (a.repeat.is_some() || a.interval.is_some()) && ordered.is_empty() {
+                return Err(usage(
+                    "--repeat and --interval repeat the payloads: give --send or --send-hex too"
+                        .into(),
+                ));
+            }
+            if a.interval.is_some() && a.repeat.is_none() {
+                return Err(usage(
+                    "--interval is the time between --repeat rounds: give --repeat N too".into(),
+                ));
+            }
+            if repeat.is_none() && interval.is_zero() {
+                return Err(usage(
+                    "--repeat 0 with --interval 0 would send without pause until stopped: give --interval 1 or more"
+                        .into(),
+                ));
+            }
             let connect_timeout = a
                 .connect_timeout
                 .as_deref()
@@ -498,6 +626,8 @@ where
                 remote,
                 tls,
                 payloads: ordered.into_iter().map(|(_, p)| p).collect(),
+                repeat,
+                interval,
                 wait,
                 unconnected: a.unconnected,
                 connect_timeout,
@@ -607,9 +737,53 @@ where
                 Answer::Reply(Payload::new(
                     parse_payload("--reply-hex", 1, Notation::Hex, hex).map_err(usage)?,
                 ))
+            } else if !a.rule.is_empty() {
+                let rules = a
+                    .rule
+                    .chunks(2)
+                    .enumerate()
+                    .map(|(i, pair)| parse_rule(i + 1, &pair[0], &pair[1]))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(usage)?;
+                let answer = AutoReply::Rules(rules);
+                answer.check().map_err(|e| usage(format!("--rule: {e}")))?;
+                let AutoReply::Rules(rules) = answer else {
+                    unreachable!("built as rules above")
+                };
+                let framing = a
+                    .framing
+                    .as_deref()
+                    .map(|f| ReceiveFraming::parse(f).map_err(|e| format!("--framing: {e}")))
+                    .transpose()
+                    .map_err(usage)?
+                    .unwrap_or_default();
+                let max_message = a
+                    .max_message
+                    .as_deref()
+                    .map(|m| match m.trim().parse::<u32>() {
+                        Ok(n) if n > 0 && n <= 1 << 30 => {
+                            Ok(std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN))
+                        }
+                        _ => Err(format!(
+                            "--max-message {}: give bytes, 1 to 1073741824",
+                            quote(m)
+                        )),
+                    })
+                    .transpose()
+                    .map_err(usage)?;
+                Answer::Rules {
+                    rules,
+                    framing,
+                    max_message,
+                }
             } else {
                 Answer::None
             };
+            if a.rule.is_empty() && (a.framing.is_some() || a.max_message.is_some()) {
+                return Err(usage(
+                    "--framing and --max-message cut messages for --rule: give a rule too".into(),
+                ));
+            }
             let run_for = a
                 .for_secs
                 .as_deref()
@@ -1253,6 +1427,92 @@ mod tests {
         assert_eq!(r.answer, Answer::Reply(Payload::from("A")));
         assert_eq!(r.run_for, Some(Duration::from_millis(2500)));
         assert_eq!(r.local, HostPort::new("::1", 0));
+    }
+
+    #[test]
+    fn listen_rules_and_framing() {
+        let Request::Listen(r) = parse_ok(&[
+            "listen",
+            "tcp",
+            "127.0.0.1:0",
+            "--framing",
+            "len:2le+incl",
+            "--rule",
+            r"name=login,starts:LOGIN ",
+            r"ok\n",
+            "--rule",
+            r"after=login,delay=5,re:^GET (\S+)",
+            "got $1",
+            "--rule",
+            "hex:00ff",
+            "bin",
+            "--max-message",
+            "64",
+        ]) else {
+            panic!("not a listen")
+        };
+        let Answer::Rules {
+            rules,
+            framing,
+            max_message,
+        } = r.answer
+        else {
+            panic!("no rules: {:?}", r.answer)
+        };
+        assert_eq!(framing.notation(), "len:2le+incl");
+        assert_eq!(max_message, std::num::NonZeroU32::new(64));
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[0].name, "login");
+        assert_eq!(rules[0].when, Trigger::StartsWith("LOGIN ".into()));
+        assert_eq!(rules[0].reply, Payload::from("ok\n"));
+        assert_eq!(rules[1].after.as_deref(), Some("login"));
+        assert_eq!(rules[1].delay_ms, Some(5));
+        assert_eq!(
+            rules[1].when,
+            Trigger::Regex(RegexText::new(r"^GET (\S+)").unwrap())
+        );
+        assert_eq!(rules[2].name, "3");
+        assert_eq!(
+            rules[2].when,
+            Trigger::StartsWith(Payload::new(vec![0, 0xff]))
+        );
+    }
+
+    #[test]
+    fn bad_rules_and_framings_are_one_line_each() {
+        let listen = |extra: &[&str]| {
+            let mut args = vec!["listen", "tcp", "127.0.0.1:0"];
+            args.extend_from_slice(extra);
+            parse_err(&args)
+        };
+        for (args, says) in [
+            (&["--rule", "re:(", "x"][..], "bad regex"),
+            (&["--rule", "after=nobody,any", "x"], "nobody"),
+            (&["--rule", "delay=soon,any", "x"], "milliseconds"),
+            (&["--rule", "name=a", "x"], "comma"),
+            (&["--rule", "hex:zz", "x"], "--rule #1"),
+            (&["--rule", "contains:", "x"], "bytes to look for"),
+            (&["--rule", "any", r"\q"], "--rule REPLY #1"),
+            (&["--rule", "any"], "PATTERN"),
+            (&["--rule", "any", "x", "--framing", "len:3"], "1, 2 or 4"),
+            (
+                &["--rule", "any", "x", "--framing", "lines"],
+                "unknown framing",
+            ),
+            (
+                &["--rule", "any", "x", "--max-message", "0"],
+                "--max-message",
+            ),
+            (&["--framing", "line"], "give a rule too"),
+            (&["--rule", "any", "x", "--echo"], "cannot be used"),
+        ] {
+            let e = listen(args);
+            assert!(e.contains(says), "{args:?} said {e}");
+            assert!(
+                !e.trim_end().contains('\n') || says == "PATTERN" || says == "cannot be used",
+                "{args:?} said {e}"
+            );
+        }
     }
 
     #[test]

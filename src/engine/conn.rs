@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::net::EndpointCtx;
+use super::reply::Reaction;
 use super::{CLOSE_GRACE, EventKind, NetError, OUT_QUEUE, Operation, PeerId, Split, classify};
 use crate::model::{Direction, ErrorKind};
 
@@ -442,6 +443,8 @@ async fn read_loop<S: Transport>(
     // Reads land in one buffer; each read is split off and frozen, shared
     // by its event, the caller's log and an echo (one copy per byte).
     let mut space = ReadRoom::new();
+    let mut conversation = ctx.reply.conversation();
+    let mut reactions = Vec::new();
     let mut paused = false;
     // False once nobody can ask for a pause any more.
     let mut watching = true;
@@ -497,7 +500,8 @@ async fn read_loop<S: Transport>(
             Ok(0) => return ReadEnd::Eof,
             Ok(n) => {
                 let bytes = space.take(n, room_before);
-                let answer = ctx.reply.answer(&bytes);
+                ctx.reply
+                    .react(conversation.as_mut(), &bytes, false, &mut reactions);
                 // Waits while the caller is a budget behind: no read meanwhile.
                 ctx.emitter
                     .emit_received(
@@ -510,7 +514,22 @@ async fn read_loop<S: Transport>(
                         },
                     )
                     .await;
-                if let Some(answer) = answer {
+                for reaction in reactions.drain(..) {
+                    let (answer, delay) = match reaction {
+                        Reaction::Send { bytes, delay } => (bytes, delay),
+                        Reaction::Note(text) => {
+                            ctx.emit(EventKind::Note {
+                                peer: Some(peer),
+                                text,
+                            });
+                            continue;
+                        }
+                    };
+                    // A rule's delay holds this connection's later messages too,
+                    // so its answers keep their order.
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                     // Waits for room in the outgoing queue: a peer that does
                     // not read what we echo is not read either.
                     let Ok(held) = room

@@ -103,7 +103,11 @@ pub const COMMAND_BUDGET: usize = 64 * 1024 * 1024;
 pub enum Command {
     /// Start an endpoint. If one with this id still runs, the request fails with
     /// a `Failed` event and the running one is left alone.
-    Open { id: EndpointId, spec: EndpointSpec },
+    /// (The spec is boxed: every queued Send would otherwise be as large.)
+    Open {
+        id: EndpointId,
+        spec: Box<EndpointSpec>,
+    },
     /// These commands, routed in order before any endpoint they open starts:
     /// an Open with the Sends behind it queues its payloads before the
     /// endpoint connects, so a peer that closes at once cannot cut them off.
@@ -664,7 +668,7 @@ fn route(
                     move |rx, token, emitter| async move {
                         match command {
                             Command::Open { spec, .. } => {
-                                run_endpoint(id, spec, rx, token, emitter).await
+                                run_endpoint(id, *spec, rx, token, emitter).await
                             }
                             Command::Replay { plan, options, .. } => {
                                 let ctx = net::EndpointCtx {
@@ -794,7 +798,7 @@ async fn run_endpoint(
     let ctx = net::EndpointCtx {
         id,
         options: spec.options.clone(),
-        reply: Arc::new(reply::Responder::new(&spec.reply)),
+        reply: Arc::new(reply::Responder::for_endpoint(&spec)),
         emitter,
         token,
     };
@@ -864,7 +868,10 @@ mod tests {
                 remote: None,
             },
         );
-        engine.send(Command::Open { id, spec });
+        engine.send(Command::Open {
+            id,
+            spec: Box::new(spec),
+        });
         engine.send(Command::Close { id, abort: false });
         let seen = until_stopped(&mut events, id).await;
         assert!(

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::conn::READ_BUFFER;
 use super::net::{EndpointCtx, apply_common, resolve, unspecified_for};
+use super::reply::Reaction;
 use super::{DropCause, EndpointCommand, EventKind, NetError, Operation, PeerId, Split, Target};
 use crate::model::{Direction, ErrorKind, HostPort};
 
@@ -185,6 +186,8 @@ pub(crate) async fn socket(
     }
 
     let mut peers = Peers::default();
+    let mut conversations: HashMap<PeerId, super::reply::Conversation> = HashMap::new();
+    let mut reactions = Vec::new();
     // The one address a connected socket talks to.
     let connected = match connect_to {
         Some(remote) => {
@@ -246,9 +249,14 @@ pub(crate) async fn socket(
                             continue;
                         };
                         let peer = peers.id(from);
-                        if let Some(answer) = ctx.reply.answer(&bytes) {
-                            answers.push((peer, from, answer));
+                        // A datagram is one message; rule states are kept per peer address.
+                        if !conversations.contains_key(&peer)
+                            && let Some(c) = ctx.reply.conversation()
+                        {
+                            conversations.insert(peer, c);
                         }
+                        ctx.reply
+                            .react(conversations.get_mut(&peer), &bytes, true, &mut reactions);
                         batch.push((
                             EventKind::Traffic {
                                 peer,
@@ -258,6 +266,20 @@ pub(crate) async fn socket(
                             },
                             charge,
                         ));
+                        for reaction in reactions.drain(..) {
+                            match reaction {
+                                Reaction::Send { bytes, delay } => {
+                                    answers.push((peer, from, bytes, delay))
+                                }
+                                Reaction::Note(text) => batch.push((
+                                    EventKind::Note {
+                                        peer: Some(peer),
+                                        text,
+                                    },
+                                    0,
+                                )),
+                            }
+                        }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => {
@@ -278,7 +300,10 @@ pub(crate) async fn socket(
                 }
             }
             ctx.emitter.send_batch(ctx.id, batch);
-            for (peer, from, answer) in answers {
+            for (peer, from, answer, delay) in answers {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
                 send_datagram(&ctx, &socket, connected, peer, from, answer).await;
             }
             if drops.due() {

@@ -3,6 +3,7 @@
 //! session files, edited by the window and handed to the engine.
 
 use super::address::HostPort;
+use super::framing::{DEFAULT_MAX_MESSAGE, ReceiveFraming};
 use super::payload::Payload;
 
 /// One endpoint of a session, as a person set it up.
@@ -17,6 +18,13 @@ pub struct EndpointSpec {
     pub reply: AutoReply,
     #[serde(default, skip_serializing_if = "SocketOptions::is_default")]
     pub options: SocketOptions,
+    /// How received bytes are cut into messages for the rules (each
+    /// connection on its own; a UDP datagram is always one message).
+    #[serde(default, skip_serializing_if = "ReceiveFraming::is_raw")]
+    pub framing: ReceiveFraming,
+    /// The longest message kept for the rules (default 1 MiB); longer ones are cut, with a note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message: Option<std::num::NonZeroU32>,
 }
 
 impl EndpointSpec {
@@ -26,7 +34,15 @@ impl EndpointSpec {
             kind,
             reply: AutoReply::Off,
             options: SocketOptions::default(),
+            framing: ReceiveFraming::Raw,
+            max_message: None,
         }
+    }
+
+    /// The longest message kept for the rules, in bytes.
+    pub fn max_message_len(&self) -> usize {
+        self.max_message
+            .map_or(DEFAULT_MAX_MESSAGE, |m| m.get() as usize)
     }
 
     pub fn with_reply(mut self, reply: AutoReply) -> Self {
@@ -390,19 +406,59 @@ impl AutoReply {
 
     /// One rule that answers every payload with `reply`.
     pub fn always(reply: Payload) -> Self {
-        AutoReply::Rules(vec![Rule {
-            when: Trigger::Always,
-            reply,
-        }])
+        AutoReply::Rules(vec![Rule::new(Trigger::Always, reply)])
+    }
+
+    /// Checks that every rule's `after` names a rule of the list (one line
+    /// naming the first that does not).
+    pub fn check(&self) -> Result<(), String> {
+        let AutoReply::Rules(rules) = self else {
+            return Ok(());
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(after) = &rule.after
+                && !rules.iter().any(|r| r.name == *after)
+            {
+                return Err(format!(
+                    "rule {} waits for rule \"{after}\", and no rule has that name",
+                    i + 1
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
-/// A rule: when a received payload matches, send the reply.
+/// A rule: when a received message matches, send the reply. The first
+/// matching rule of the list answers.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub when: Trigger,
+    /// For a regex, `$1`, `${1}` and `${name}` take the match's captures (`$$` is one `$`).
     pub reply: Payload,
+    /// What other rules' `after` call this one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Matches only once the rule of this name has matched on the same
+    /// connection (a login, then commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Waits this long before the reply goes out (later messages of the connection wait too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u32>,
+}
+
+impl Rule {
+    pub fn new(when: Trigger, reply: impl Into<Payload>) -> Self {
+        Self {
+            when,
+            reply: reply.into(),
+            name: String::new(),
+            after: None,
+            delay_ms: None,
+        }
+    }
 }
 
 /// What a received payload must look like for a rule to answer it.
@@ -412,6 +468,10 @@ pub enum Trigger {
     Always,
     /// Payloads that contain these bytes.
     Contains(Payload),
+    /// Payloads that are exactly these bytes.
+    Exact(Payload),
+    /// Payloads that start with these bytes (written in hex for a binary prefix).
+    StartsWith(Payload),
     /// Payloads matched by this regular expression (over bytes; `(?-u)` for raw bytes).
     Regex(RegexText),
 }
