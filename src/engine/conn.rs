@@ -429,6 +429,15 @@ pub(crate) async fn run<S: Transport>(
     ctx.emit(EventKind::Closed { peer, aborted });
 }
 
+/// The note for the end of a pause of reads.
+fn reads_again(peer: PeerId) -> EventKind {
+    EventKind::Note {
+        peer: Some(peer),
+        text: "reads again: the next read takes everything that waited in the receive buffer"
+            .into(),
+    }
+}
+
 /// Reads until the peer closes or a read fails; queues an echo (or a rule's
 /// answer) for each read.
 async fn read_loop<S: Transport>(
@@ -445,27 +454,19 @@ async fn read_loop<S: Transport>(
     let mut space = ReadRoom::new();
     let mut conversation = ctx.reply.conversation();
     let mut reactions = Vec::new();
-    let mut paused = false;
     // False once nobody can ask for a pause any more.
     let mut watching = true;
     loop {
         let until = *pause_rx.borrow_and_update();
         if let Some(until) = until.filter(|u| *u > Instant::now()) {
-            paused = true;
             space.release();
             tokio::select! {
-                _ = tokio::time::sleep_until(until) => {}
+                // The pause ran out by itself; a pause ended early is said by
+                // the writer, which carries out that command.
+                _ = tokio::time::sleep_until(until) => ctx.emit(reads_again(peer)),
                 changed = pause_rx.changed(), if watching => watching = changed.is_ok(),
             }
             continue;
-        }
-        if std::mem::take(&mut paused) {
-            ctx.emit(EventKind::Note {
-                peer: Some(peer),
-                text: "reads again: the next read takes everything that waited in the \
-                       receive buffer"
-                    .into(),
-            });
         }
         // A quiet connection holds no room while it waits for data; a pause
         // asked for meanwhile stops the wait.
@@ -624,6 +625,14 @@ async fn write_loop<S: Transport>(
                 ),
             },
             ConnCommand::PauseReads(time) => {
+                // Said here, not by the reader: a pause asked for and ended
+                // before the reader ran has still been in force (nothing was
+                // read meanwhile), and its end is still news.
+                // Said before the reader may read again, so the note comes
+                // before what it reads.
+                if time.is_zero() && pause.borrow().is_some_and(|until| until > Instant::now()) {
+                    ctx.emit(reads_again(peer));
+                }
                 pause.send_replace(Some(Instant::now() + time));
                 if !time.is_zero() {
                     ctx.emit(EventKind::Note {
