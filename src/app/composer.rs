@@ -1,9 +1,16 @@
-//! The composer: where a person types a payload, as text or hex.
+//! The composer: where a person types a payload, as text or hex — its
+//! state per endpoint and its view.
 
 use std::collections::VecDeque;
 
+use egui::Ui;
+
+use super::document::SendTo;
+use super::{App, AppCommand};
+use crate::model::display::escape_controls;
 use crate::model::framing::Framing;
 use crate::model::payload::to_hex;
+use crate::model::{KindTag, LibraryItem, Payload};
 use crate::model::{Notation, PayloadError};
 
 /// What is appended to a text payload when it is sent.
@@ -263,6 +270,268 @@ fn is_combining(c: char) -> bool {
 fn describe_error(text: &str, e: &PayloadError) -> String {
     let (line, col) = e.line_col(text);
     format!("line {line}, column {col}: {}", e.problem)
+}
+
+impl App {
+    pub(super) fn composer_ui(
+        &mut self,
+        ui: &mut Ui,
+        index: usize,
+        commands: &mut Vec<AppCommand>,
+    ) {
+        if self.doc.endpoints.get(index).map(|e| e.kind()) == Some(KindTag::Relay) {
+            // A relay forwards what its clients and its upstream send; the
+            // window has no way to inject into it yet, so no composer.
+            ui.label(
+                "A relay forwards what its clients and its upstream send; it takes no payloads \
+                 from here. Its rows show each client's traffic both ways.",
+            );
+            return;
+        }
+        self.sync_composer();
+        let e = &self.doc.endpoints[index];
+        let up = e.state.is_up();
+        let kind = e.kind();
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Send to");
+            let e = &mut self.doc.endpoints[index];
+            let default_text = match kind {
+                KindTag::TcpClient | KindTag::TlsClient => "the connection".to_owned(),
+                KindTag::TcpServer | KindTag::TlsServer => "all peers".to_owned(),
+                KindTag::Relay => "(a relay forwards; it takes no payloads here)".to_owned(),
+                KindTag::Udp => match e.form.remote.trim() {
+                    "" => "(no default remote)".to_owned(),
+                    r => format!("default remote {}", escape_controls(r)),
+                },
+            };
+            let current = match &e.send_to {
+                SendTo::Default => default_text.clone(),
+                SendTo::Peer(p) => match e.peers.get(p) {
+                    Some(info) => format!("peer #{p} {}", info.remote),
+                    None => format!("peer #{p}"),
+                },
+                SendTo::Address => "an address…".to_owned(),
+            };
+            egui::ComboBox::from_id_salt(("send to", e.id.0))
+                .selected_text(current)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut e.send_to, SendTo::Default, default_text);
+                    if !kind.is_client() {
+                        for (peer, info) in &e.peers {
+                            ui.selectable_value(
+                                &mut e.send_to,
+                                SendTo::Peer(*peer),
+                                format!("peer #{peer} {}", info.remote),
+                            );
+                        }
+                    }
+                    if kind == KindTag::Udp {
+                        ui.selectable_value(&mut e.send_to, SendTo::Address, "an address…");
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("Where the payload goes");
+            if e.send_to == SendTo::Address {
+                let label = ui.label("address");
+                ui.add(
+                    egui::TextEdit::singleline(&mut e.send_address)
+                        .hint_text("host:port")
+                        .desired_width(150.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("The address to send this datagram to");
+                let checked = e
+                    .send_address
+                    .parse::<crate::model::HostPort>()
+                    .and_then(crate::model::HostPort::require_port);
+                if let Err(err) = checked {
+                    ui.colored_label(
+                        ui.visuals().error_fg_color,
+                        format!("⚠ {}", escape_controls(&err.to_string())),
+                    );
+                }
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            let mut notation = self.composer.notation;
+            ui.selectable_value(&mut notation, Notation::Text, "Text")
+                .on_hover_text(
+                    "Type characters; escapes \\r \\n \\t \\0 \\\\ \\xNN \\u{...} stand for bytes",
+                );
+            ui.selectable_value(&mut notation, Notation::Hex, "Hex")
+                .on_hover_text("Type hex bytes: 48 65 6c, 0x48,0x65 or 48656C");
+            if notation != self.composer.notation {
+                self.composer.switch_notation(notation);
+            }
+            // The line ending and the frame on a row of their own, each label
+            // beside its box.
+            ui.end_row();
+            ui.add_enabled_ui(self.composer.notation == Notation::Text, |ui| {
+                let label = ui.label("ending");
+                egui::ComboBox::from_id_salt("line ending")
+                    .selected_text(self.composer.line_ending.label())
+                    .show_ui(ui, |ui| {
+                        for ending in LineEnding::ALL {
+                            ui.selectable_value(
+                                &mut self.composer.line_ending,
+                                ending,
+                                ending.label(),
+                            );
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id)
+                    .on_hover_text("Added to the end of a text payload when it is sent");
+            });
+            let label = ui.label("frame");
+            egui::ComboBox::from_id_salt("composer framing")
+                .selected_text(match self.composer.framing {
+                    Framing::LengthU16 => "2-byte length",
+                    Framing::LengthU32 => "4-byte length",
+                    _ => "no prefix",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.composer.framing, Framing::Reads, "no prefix");
+                    ui.selectable_value(&mut self.composer.framing, Framing::LengthU16, "2-byte length");
+                    ui.selectable_value(&mut self.composer.framing, Framing::LengthU32, "4-byte length");
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("Put the payload's length in front of it (big-endian), so the receiver can find where it ends");
+            let mut load = None;
+            ui.menu_button("Recent", |ui| {
+                if self.composer.recent.is_empty() {
+                    ui.label("Nothing sent yet");
+                }
+                for recent in &self.composer.recent {
+                    if ui
+                        .button(recent.label())
+                        .on_hover_text("Put this payload back in the composer")
+                        .clicked()
+                    {
+                        load = Some(recent.clone());
+                    }
+                }
+            })
+            .response
+            .on_hover_text("Payloads you sent before");
+            if let Some(recent) = load {
+                self.composer.load(&recent);
+            }
+            let mut load_bytes = None;
+            ui.menu_button("Library", |ui| {
+                if self.doc.session.library.is_empty() {
+                    ui.label("The session's library is empty");
+                }
+                for item in &self.doc.session.library {
+                    if ui
+                        .button(escape_controls(&item.name))
+                        .on_hover_text(crate::model::payload::preview(item.payload.bytes(), 60))
+                        .clicked()
+                    {
+                        load_bytes = Some(item.payload.bytes().to_vec());
+                    }
+                }
+                if ui
+                    .button("✏ Rename, delete, reorder…")
+                    .on_hover_text("The library window: rename, delete and move entries")
+                    .clicked()
+                {
+                    commands.push(AppCommand::OpenLibrary);
+                }
+                ui.separator();
+                let label = ui.label("Name");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.library_name)
+                        .hint_text("name")
+                        .desired_width(120.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("A name for the composer's payload in the library");
+                let valid = self.composer.bytes().is_ok() && !self.library_name.trim().is_empty();
+                if ui
+                    .add_enabled(valid, egui::Button::new("Add the composer's payload"))
+                    .on_hover_text("Keep the payload in the session's library, to send again later")
+                    .clicked()
+                    && let Ok(bytes) = self.composer.bytes()
+                {
+                    let name = self.library_name.trim().to_owned();
+                    self.doc.session.library.retain(|i| i.name != name);
+                    self.doc.session.library.push(LibraryItem {
+                        name,
+                        payload: Payload::new(bytes),
+                    });
+                    self.library_name.clear();
+                    self.doc.touch();
+                }
+            })
+            .response
+            .on_hover_text("Named payloads kept with the session");
+            if let Some(bytes) = load_bytes {
+                self.composer.load_bytes(&bytes);
+            }
+        });
+        // A row of its own, so it never hides past the pane's edge.
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Write it in");
+            ui.add(
+                egui::DragValue::new(&mut self.composer.writes)
+                    .range(1..=64)
+                    .custom_formatter(|n, _| if n == 1.0 { "1 write".into() } else { format!("{n} writes") })
+                    .custom_parser(|s| s.split_whitespace().next()?.parse().ok()),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("Write the payload in this many pieces: TCP may join or split them again on the way");
+            if self.composer.writes > 1 {
+                let label = ui.label("every");
+                ui.add(egui::DragValue::new(&mut self.composer.gap_ms).range(0..=10_000).suffix(" ms"))
+                    .labelled_by(label.id)
+                    .on_hover_text("The pause between the pieces");
+            }
+        });
+        let label = ui.label("Payload");
+        ui.add(
+            egui::TextEdit::multiline(&mut self.composer.text)
+                .code_editor()
+                .desired_rows(3)
+                .desired_width(f32::INFINITY)
+                .hint_text(match self.composer.notation {
+                    Notation::Text => "Type text; \\r\\n for a line break, \\x00 for a byte",
+                    Notation::Hex => "Type hex bytes, like 48 65 6c 6c 6f",
+                }),
+        )
+        .labelled_by(label.id)
+        .on_hover_text("The payload to send (Ctrl+Enter sends it)");
+        ui.horizontal(|ui| {
+            let status = self.composer.status();
+            let valid = status.is_ok();
+            match status {
+                Ok(count) => ui.label(count),
+                Err(e) => ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("⚠ {}", escape_controls(&e.to_string())),
+                ),
+            };
+            let empty = self.composer.bytes().is_ok_and(|b| b.is_empty());
+            let why_not = if !up {
+                Some("Start the endpoint first")
+            } else if !valid {
+                Some("Fix the payload first")
+            } else if empty && kind.is_tcp() {
+                Some("Type something to send (TCP has no empty messages)")
+            } else {
+                None
+            };
+            let send = ui
+                .add_enabled(why_not.is_none(), egui::Button::new("➤ Send"))
+                .on_hover_text("Send the payload (Ctrl+Enter)")
+                .on_disabled_hover_text(why_not.unwrap_or_default());
+            if send.clicked() {
+                commands.push(AppCommand::Send);
+            }
+        });
+    }
 }
 
 #[cfg(test)]

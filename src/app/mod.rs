@@ -35,6 +35,7 @@ pub mod log_view;
 mod logic;
 mod modals;
 mod panels;
+mod peers;
 pub mod quick_send;
 pub mod replay;
 mod replay_bar;
