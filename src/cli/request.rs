@@ -931,6 +931,19 @@ fn relay(a: RelayArgs) -> Result<RelayRequest, String> {
     })
 }
 
+/// Sets one impairment from its notation; a second value for the same
+/// direction is an error.
+fn fill<T: std::str::FromStr<Err = String>>(
+    slot: &mut Option<T>,
+    notation: &str,
+    twice: &dyn Fn(bool) -> Result<(), String>,
+    bad: &dyn Fn(String) -> String,
+) -> Result<(), String> {
+    twice(slot.is_some())?;
+    *slot = Some(notation.parse().map_err(bad)?);
+    Ok(())
+}
+
 /// The impairment flags of `relay`, each value with an optional `up:`,
 /// `down:` or `both:` in front (else `--direction` says which way).
 pub fn parse_impairments_of(
@@ -964,39 +977,15 @@ pub fn parse_impairments_of(
                     }
                 };
                 match *flag {
-                    "latency" => {
-                        twice(t.latency.is_some())?;
-                        t.latency = Some(notation.parse().map_err(bad)?);
-                    }
-                    "bandwidth" => {
-                        twice(t.bandwidth.is_some())?;
-                        t.bandwidth = Some(notation.parse().map_err(bad)?);
-                    }
-                    "slice" => {
-                        twice(t.slice.is_some())?;
-                        t.slice = Some(notation.parse().map_err(bad)?);
-                    }
-                    "close-after" => {
-                        twice(t.close_after.is_some())?;
-                        t.close_after = Some(notation.parse().map_err(bad)?);
-                    }
-                    "reset-after" => {
-                        twice(t.reset_after.is_some())?;
-                        t.reset_after = Some(notation.parse().map_err(bad)?);
-                    }
-                    "loss" => {
-                        twice(t.loss.is_some())?;
-                        t.loss = Some(notation.parse().map_err(bad)?);
-                    }
-                    "dup" => {
-                        twice(t.duplicate.is_some())?;
-                        t.duplicate = Some(notation.parse().map_err(bad)?);
-                    }
-                    _ => {
-                        twice(t.reorder.is_some())?;
-                        t.reorder = Some(notation.parse().map_err(bad)?);
-                    }
-                }
+                    "latency" => fill(&mut t.latency, &notation, &twice, &bad),
+                    "bandwidth" => fill(&mut t.bandwidth, &notation, &twice, &bad),
+                    "slice" => fill(&mut t.slice, &notation, &twice, &bad),
+                    "close-after" => fill(&mut t.close_after, &notation, &twice, &bad),
+                    "reset-after" => fill(&mut t.reset_after, &notation, &twice, &bad),
+                    "loss" => fill(&mut t.loss, &notation, &twice, &bad),
+                    "dup" => fill(&mut t.duplicate, &notation, &twice, &bad),
+                    _ => fill(&mut t.reorder, &notation, &twice, &bad),
+                }?;
             }
         }
     }
