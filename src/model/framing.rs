@@ -374,12 +374,16 @@ impl Deframer {
             let take = data.len().min(room.max(1));
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
+            // Messages are taken from `start` on and the buffer shifted once
+            // per read, not once per message (many small messages in one read
+            // would otherwise move the buffer once each).
+            let mut start = 0;
             loop {
-                let from = self.scanned.saturating_sub(delim.len() - 1);
+                let from = start.max(self.scanned.saturating_sub(delim.len() - 1));
                 match finder.find(&self.buf[from..]) {
                     Some(at) => {
                         let end = from + at;
-                        let mut body = &self.buf[..end];
+                        let mut body = &self.buf[start..end];
                         if strip_cr && body.last() == Some(&b'\r') {
                             body = &body[..body.len() - 1];
                         }
@@ -388,15 +392,13 @@ impl Deframer {
                             bytes: body[..body.len().min(self.max)].to_vec(),
                             cut_from: cut.then_some(body.len() as u64),
                         });
-                        self.buf.drain(..end + delim.len());
-                        self.scanned = 0;
+                        start = end + delim.len();
                     }
-                    None => {
-                        self.scanned = self.buf.len();
-                        break;
-                    }
+                    None => break,
                 }
             }
+            self.buf.drain(..start);
+            self.scanned = self.buf.len();
             if self.buf.len() >= self.max + delim.len() {
                 // No delimiter within the maximum: the message is cut here and
                 // the rest of it, up to its delimiter, skipped.
@@ -536,5 +538,31 @@ mod tests {
             [&b"abc"[..]]
         );
         assert!(Framing::LengthU16.frame(&vec![0; 70_000]).is_err());
+    }
+
+    proptest::proptest! {
+        /// However a stream of many small lines is split into reads, the
+        /// messages are the lines, in order (one read often holds many).
+        #[test]
+        fn many_lines_in_any_split_come_out_whole(
+            lines in proptest::collection::vec("[a-z]{0,12}", 1..200),
+            cuts in proptest::collection::vec(0usize..4000, 0..8),
+        ) {
+            let stream: Vec<u8> = lines.iter().flat_map(|l| format!("{l}\r\n").into_bytes()).collect();
+            let mut at: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+            at.sort_unstable();
+            let mut reads = Vec::new();
+            let mut from = 0;
+            for c in at.into_iter().chain([stream.len()]) {
+                reads.push(&stream[from..c]);
+                from = c;
+            }
+            for framing in [ReceiveFraming::Line, ReceiveFraming::Crlf] {
+                let out = feed(framing, 64, &reads);
+                let got: Vec<&[u8]> = bodies(&out);
+                let want: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
     }
 }
