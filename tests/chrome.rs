@@ -223,6 +223,9 @@ fn ctrl_digit_sends_that_library_entry_from_the_selected_endpoint() {
     read_until(&mut gui, b"hello, peer\n");
     gui.press(Modifiers::COMMAND, Key::Num2);
     read_until(&mut gui, &[0xde, 0xad, 0xbe, 0xef, 0x00, 0x01]);
+    // The peer can read the bytes before the window has drained the
+    // engine's Sent events: wait for the log, then compare it exactly.
+    gui.wait_for("both Sent rows in the log", |g| g.sent("client").len() >= 2);
     assert_eq!(
         gui.sent("client"),
         vec![
