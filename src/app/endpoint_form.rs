@@ -3,9 +3,10 @@
 
 use crate::model::endpoint::{DEFAULT_CONNECT_TIMEOUT_SECS, RegexText};
 use crate::model::framing::ReceiveFraming;
+use crate::model::impair::{Impairments, Toxics, Way};
 use crate::model::{
-    AutoReply, EndpointKind, EndpointSpec, HostPort, KindTag, Notation, Payload, Rule,
-    SocketOptions, TlsClientSettings, TlsServerSettings, Trigger,
+    AutoReply, EndpointKind, EndpointSpec, HostPort, KindTag, Notation, Payload, RelayTransport,
+    Rule, SocketOptions, TlsClientSettings, TlsServerSettings, Trigger,
 };
 
 /// How the endpoint answers by itself.
@@ -127,6 +128,250 @@ pub struct TlsForm {
     pub key: String,
 }
 
+/// Which relays an impairment fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fits {
+    Any,
+    /// TCP and TLS: it cuts or ends a stream.
+    Stream,
+    /// UDP: it drops, doubles or reorders datagrams.
+    Datagram,
+}
+
+impl Fits {
+    pub fn relay(self, transport: RelayTransport) -> bool {
+        match self {
+            Fits::Any => true,
+            Fits::Stream => transport != RelayTransport::Udp,
+            Fits::Datagram => transport == RelayTransport::Udp,
+        }
+    }
+}
+
+/// One impairment's field: label, hint (an example of its notation), tooltip,
+/// and the relays it fits. The order is [`ToxicsForm`]'s.
+pub struct ToxicField {
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub tip: &'static str,
+    pub fits: Fits,
+}
+
+/// The impairments a relay offers, in the order of [`ToxicsForm`].
+pub const TOXIC_FIELDS: [ToxicField; 8] = [
+    ToxicField {
+        label: "Latency",
+        hint: "50ms or 50ms±10ms",
+        tip: "Pass each read on this much later, with optional jitter (± up to it): 50ms, 50ms±10ms",
+        fits: Fits::Any,
+    },
+    ToxicField {
+        label: "Bandwidth",
+        hint: "100KiB/s",
+        tip: "At most this many bytes a second: 100KiB/s, 1MB/s",
+        fits: Fits::Any,
+    },
+    ToxicField {
+        label: "Slice",
+        hint: "16 or 16/5ms",
+        tip: "Write in pieces of at most N bytes, a gap apart (default 1 ms): 16, 16/5ms",
+        fits: Fits::Stream,
+    },
+    ToxicField {
+        label: "Close after",
+        hint: "4KiB or 2s",
+        tip: "Close both connections after so many bytes of this direction (1000, 4KiB) or so long after the client came (2s)",
+        fits: Fits::Stream,
+    },
+    ToxicField {
+        label: "Reset after",
+        hint: "4KiB or 2s",
+        tip: "Reset both connections after so many bytes of this direction (1000, 4KiB) or so long after the client came (2s)",
+        fits: Fits::Stream,
+    },
+    ToxicField {
+        label: "Loss",
+        hint: "10%",
+        tip: "Drop this share of datagrams (seeded: the same seed drops the same ones)",
+        fits: Fits::Datagram,
+    },
+    ToxicField {
+        label: "Duplicate",
+        hint: "5%",
+        tip: "Send this share of datagrams twice",
+        fits: Fits::Datagram,
+    },
+    ToxicField {
+        label: "Reorder",
+        hint: "5%",
+        tip: "Hold this share of datagrams back, to go after the next one",
+        fits: Fits::Datagram,
+    },
+];
+
+/// One direction's impairments as typed, in the order of [`TOXIC_FIELDS`];
+/// empty is none.
+pub type ToxicsForm = [String; 8];
+
+/// The impairment at `i` of [`TOXIC_FIELDS`], in its notation (empty: none).
+fn toxic_text(t: &Toxics, i: usize) -> String {
+    match i {
+        0 => opt_to_text(t.latency.as_ref()),
+        1 => opt_to_text(t.bandwidth.as_ref()),
+        2 => opt_to_text(t.slice.as_ref()),
+        3 => opt_to_text(t.close_after.as_ref()),
+        4 => opt_to_text(t.reset_after.as_ref()),
+        5 => opt_to_text(t.loss.as_ref()),
+        6 => opt_to_text(t.duplicate.as_ref()),
+        _ => opt_to_text(t.reorder.as_ref()),
+    }
+}
+
+/// Sets the impairment at `i` of [`TOXIC_FIELDS`] from its notation (empty: none).
+fn set_toxic(t: &mut Toxics, i: usize, text: &str) -> Result<(), String> {
+    fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<Option<T>, String> {
+        match text.trim() {
+            "" => Ok(None),
+            v => v.parse().map(Some),
+        }
+    }
+    match i {
+        0 => t.latency = parse(text)?,
+        1 => t.bandwidth = parse(text)?,
+        2 => t.slice = parse(text)?,
+        3 => t.close_after = parse(text)?,
+        4 => t.reset_after = parse(text)?,
+        5 => t.loss = parse(text)?,
+        6 => t.duplicate = parse(text)?,
+        _ => t.reorder = parse(text)?,
+    }
+    Ok(())
+}
+
+/// A relay's own settings as typed (its listen address is the form's
+/// `local`, its upstream the form's `remote`, its TLS the form's `tls`:
+/// certificate and key toward clients, trust, name and pin toward the upstream).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelayForm {
+    pub transport: RelayTransport,
+    /// Client → upstream.
+    pub up: ToxicsForm,
+    /// Upstream → client.
+    pub down: ToxicsForm,
+    /// Seeds the chances; empty draws one at start (said in the log).
+    pub seed: String,
+}
+
+impl Default for RelayForm {
+    fn default() -> Self {
+        RelayForm {
+            transport: RelayTransport::Tcp,
+            up: Default::default(),
+            down: Default::default(),
+            seed: String::new(),
+        }
+    }
+}
+
+impl RelayForm {
+    pub fn way_mut(&mut self, way: Way) -> &mut ToxicsForm {
+        match way {
+            Way::Up => &mut self.up,
+            Way::Down => &mut self.down,
+        }
+    }
+
+    fn from_impairments(transport: RelayTransport, impair: &Impairments) -> Self {
+        let texts = |t: &Toxics| std::array::from_fn(|i| toxic_text(t, i));
+        RelayForm {
+            transport,
+            up: texts(&impair.up),
+            down: texts(&impair.down),
+            seed: opt_to_text(impair.seed),
+        }
+    }
+
+    /// The impairments, or why not, each reason in its field's place.
+    fn validate(&self, errors: &mut RelayErrors) -> Impairments {
+        let mut impair = Impairments::default();
+        for (way, texts, errs) in [
+            (Way::Up, &self.up, &mut errors.up),
+            (Way::Down, &self.down, &mut errors.down),
+        ] {
+            let toxics = impair.way_mut(way);
+            for (i, text) in texts.iter().enumerate() {
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let fits = TOXIC_FIELDS[i].fits;
+                if !fits.relay(self.transport) {
+                    errs[i] = Some(match fits {
+                        Fits::Datagram => {
+                            "for UDP relays only: a stream loses, doubles and reorders nothing (clear it)"
+                        }
+                        _ => "for TCP and TLS relays only: datagrams have no stream to cut or close (clear it)",
+                    }
+                    .into());
+                } else if let Err(e) = set_toxic(toxics, i, text) {
+                    errs[i] = Some(e);
+                }
+            }
+        }
+        match self.seed.trim() {
+            "" => {}
+            t => match t.parse::<u64>() {
+                Ok(n) => impair.seed = Some(n),
+                Err(_) => {
+                    errors.seed = Some(format!(
+                        "seed \"{}\": give a whole number, 0 to {}",
+                        crate::model::display::escape_controls(
+                            &t.chars().take(24).collect::<String>()
+                        ),
+                        u64::MAX
+                    ))
+                }
+            },
+        }
+        impair
+    }
+}
+
+/// Why a relay's impairments are not acceptable, each by its field.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RelayErrors {
+    pub up: [Option<String>; 8],
+    pub down: [Option<String>; 8],
+    pub seed: Option<String>,
+}
+
+impl RelayErrors {
+    pub fn way(&self, way: Way) -> &[Option<String>; 8] {
+        match way {
+            Way::Up => &self.up,
+            Way::Down => &self.down,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.up.iter().chain(&self.down).all(Option::is_none) && self.seed.is_none()
+    }
+
+    fn first(&self) -> Option<String> {
+        for way in [Way::Up, Way::Down] {
+            for (i, e) in self.way(way).iter().enumerate() {
+                if let Some(e) = e {
+                    return Some(format!(
+                        "{} {}: {e}",
+                        TOXIC_FIELDS[i].label.to_lowercase(),
+                        way.arrow()
+                    ));
+                }
+            }
+        }
+        self.seed.clone()
+    }
+}
+
 /// An endpoint's settings as typed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointForm {
@@ -145,9 +390,8 @@ pub struct EndpointForm {
     pub max_message: String,
     pub options: OptionsForm,
     pub tls: TlsForm,
-    /// A kind the window shows but cannot edit yet (a relay, run with
-    /// `sockbench relay`): kept exactly as the session file has it.
-    pub fixed_kind: Option<Box<EndpointKind>>,
+    /// A relay's transport and impairments.
+    pub relay: RelayForm,
 }
 
 /// Why fields are not acceptable, each next to its field.
@@ -162,6 +406,8 @@ pub struct FormErrors {
     pub framing: Option<String>,
     pub options: Option<String>,
     pub tls: Option<String>,
+    /// A relay's impairments and seed.
+    pub relay: RelayErrors,
 }
 
 impl FormErrors {
@@ -173,6 +419,7 @@ impl FormErrors {
             && self.framing.is_none()
             && self.options.is_none()
             && self.tls.is_none()
+            && self.relay.is_empty()
     }
 
     /// The first problem, with the field it concerns, for one-line messages.
@@ -190,6 +437,7 @@ impl FormErrors {
             .or_else(|| field("framing", &self.framing))
             .or_else(|| field("options", &self.options))
             .or_else(|| field("TLS", &self.tls))
+            .or_else(|| field("impairments", &self.relay.first()))
     }
 }
 
@@ -224,7 +472,7 @@ impl EndpointForm {
             KindTag::Udp => ("127.0.0.1:7008", "127.0.0.1:0"),
             KindTag::TlsClient => ("127.0.0.1:8443", ""),
             KindTag::TlsServer => ("", "127.0.0.1:8443"),
-            KindTag::Relay => ("", ""),
+            KindTag::Relay => ("127.0.0.1:7007", "127.0.0.1:7070"),
         };
         Self {
             name,
@@ -237,7 +485,7 @@ impl EndpointForm {
             max_message: String::new(),
             options: OptionsForm::default(),
             tls: TlsForm::default(),
-            fixed_kind: None,
+            relay: RelayForm::default(),
         }
     }
 
@@ -311,10 +559,19 @@ impl EndpointForm {
             tls: match &spec.kind {
                 EndpointKind::TlsClient { tls, .. } => TlsForm::from_settings(Some(tls), None),
                 EndpointKind::TlsServer { tls, .. } => TlsForm::from_settings(None, Some(tls)),
+                EndpointKind::Relay {
+                    tls_server,
+                    tls_client,
+                    ..
+                } => TlsForm::from_settings(Some(tls_client), None).with_server(tls_server),
                 _ => TlsForm::default(),
             },
-            fixed_kind: matches!(spec.kind, EndpointKind::Relay { .. })
-                .then(|| Box::new(spec.kind.clone())),
+            relay: match &spec.kind {
+                EndpointKind::Relay {
+                    transport, impair, ..
+                } => RelayForm::from_impairments(*transport, impair),
+                _ => RelayForm::default(),
+            },
         }
     }
 
@@ -357,7 +614,10 @@ impl EndpointForm {
                 address(&self.remote, false, true),
                 address(&self.local, false, false),
             ),
-            KindTag::Relay => (Ok(None), Ok(None)),
+            KindTag::Relay => (
+                address(&self.remote, true, true),
+                address(&self.local, true, false),
+            ),
         };
         let remote = remote.map_err(|e| errors.remote = Some(e)).ok().flatten();
         let local = local.map_err(|e| errors.local = Some(e)).ok().flatten();
@@ -419,11 +679,20 @@ impl EndpointForm {
             .map_err(|e| errors.options = Some(e))
             .ok();
 
-        let tls = self
-            .tls
-            .validate(self.kind)
-            .map_err(|e| errors.tls = Some(e))
-            .ok();
+        let relay_tls = self.kind == KindTag::Relay && self.relay.transport == RelayTransport::Tls;
+        let tls = if self.kind.is_tls() || relay_tls {
+            self.tls
+                .validate(self.kind)
+                .map_err(|e| errors.tls = Some(e))
+                .ok()
+        } else {
+            Some(Default::default())
+        };
+        let impair = if self.kind == KindTag::Relay {
+            self.relay.validate(&mut errors.relay)
+        } else {
+            Impairments::default()
+        };
 
         if !errors.is_empty() {
             return Err(Box::new(errors));
@@ -448,13 +717,20 @@ impl EndpointForm {
                 bind: local,
                 remote,
             },
-            KindTag::Relay => match &self.fixed_kind {
-                Some(kind) => (**kind).clone(),
-                None => {
-                    errors.name = Some("a relay is set up with `sockbench relay` for now".into());
-                    return Err(Box::new(errors));
-                }
+            KindTag::Relay => EndpointKind::Relay {
+                transport: self.relay.transport,
+                listen: local.expect("checked above"),
+                upstream: remote.expect("checked above"),
+                tls_server: Box::new(server_tls),
+                tls_client: Box::new(client_tls),
+                impair: Box::new(impair),
             },
+        };
+        // A relay passes on what it reads; it answers nothing by itself.
+        let reply = if self.kind == KindTag::Relay {
+            AutoReply::Off
+        } else {
+            reply
         };
         Ok(EndpointSpec {
             name: name.to_owned(),
@@ -510,7 +786,29 @@ impl TlsForm {
         }
     }
 
+    /// Adds a server side's certificate and key (a relay has both sides).
+    fn with_server(mut self, server: &TlsServerSettings) -> Self {
+        let s = TlsForm::from_settings(None, Some(server));
+        self.cert = s.cert;
+        self.key = s.key;
+        self
+    }
+
     fn validate(&self, kind: KindTag) -> Result<(TlsClientSettings, TlsServerSettings), String> {
+        if kind == KindTag::Relay {
+            // Both sides, as `sockbench relay tls` takes them (no ALPN).
+            let (client, _) = TlsForm {
+                alpn: String::new(),
+                ..self.clone()
+            }
+            .validate(KindTag::TlsClient)?;
+            let (_, server) = TlsForm {
+                alpn: String::new(),
+                ..self.clone()
+            }
+            .validate(KindTag::TlsServer)?;
+            return Ok((client, server));
+        }
         let alpn = split_list(&self.alpn, ',');
         if let Some(bad) = alpn.iter().find(|p| p.len() > 255 || !p.is_ascii()) {
             return Err(format!(

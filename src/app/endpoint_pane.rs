@@ -4,10 +4,13 @@
 use egui::{Color32, RichText, Ui};
 
 use super::document::RunState;
-use super::endpoint_form::{EndpointForm, FormErrors, ReplyMode, RuleForm, TriggerTag};
+use super::endpoint_form::{
+    EndpointForm, FormErrors, ReplyMode, RuleForm, TOXIC_FIELDS, TriggerTag,
+};
 use super::{App, AppCommand};
 use crate::model::display::escape_controls;
-use crate::model::{KindTag, Notation, explain};
+use crate::model::impair::Way;
+use crate::model::{KindTag, Notation, RelayTransport, explain};
 
 /// The width of a settings field, and of the reason under it.
 const FIELD_WIDTH: f32 = 190.0;
@@ -148,7 +151,7 @@ impl App {
                         }
                         KindTag::Udp => "Sends and receives datagrams, no connection",
                         KindTag::Relay => {
-                            "Relays clients to an upstream (command line only for now)"
+                            "Relays each client to an upstream over TCP, TLS or UDP, logs both directions, can hold and impair them"
                         }
                     };
                     if ui.button(kind.label()).on_hover_text(hint).clicked() {
@@ -157,7 +160,7 @@ impl App {
                 }
             })
             .response
-            .on_hover_text("Add a TCP client, TCP server or UDP socket to the session");
+            .on_hover_text("Add a TCP or TLS client or server, a UDP socket or a relay to the session");
         });
     }
 
@@ -359,7 +362,7 @@ impl App {
                 );
                 let kind_label = ui.label("Kind");
                 let before = form.kind;
-                ui.add_enabled_ui(!running && form.kind != KindTag::Relay, |ui| {
+                ui.add_enabled_ui(!running, |ui| {
                     egui::ComboBox::from_id_salt(("endpoint kind", e.id.0))
                         .selected_text(form.kind.label())
                         .show_ui(ui, |ui| {
@@ -369,7 +372,7 @@ impl App {
                         })
                         .response
                         .labelled_by(kind_label.id)
-                        .on_hover_text("TCP client, TCP server or UDP socket (stop the endpoint to change it)");
+                        .on_hover_text("TCP or TLS client or server, UDP socket or relay (stop the endpoint to change it)");
                 });
                 if form.kind != before {
                     changed = true;
@@ -421,37 +424,66 @@ impl App {
                             changed |= udp_connection_ui(ui, &mut form.options.unconnected);
                         }
                     }
-                    // Shown, not edited: relays are set up on the command line for now.
                     KindTag::Relay => {
-                        ui.label("Listen on");
-                        ui.label(escape_controls(&form.local));
+                        let label = ui.label("Protocol");
+                        ui.horizontal(|ui| {
+                            for t in [RelayTransport::Tcp, RelayTransport::Tls, RelayTransport::Udp] {
+                                changed |= ui
+                                    .radio_value(&mut form.relay.transport, t, t.word())
+                                    .labelled_by(label.id)
+                                    .on_hover_text(match t {
+                                        RelayTransport::Tcp => "A TCP connection to the upstream for each client",
+                                        RelayTransport::Tls => "TLS ended toward each client and begun toward the upstream: the log holds plaintext",
+                                        RelayTransport::Udp => "A UDP socket of its own toward the upstream for each client address",
+                                    })
+                                    .changed();
+                            }
+                        });
                         ui.end_row();
-                        ui.label("Upstream");
-                        ui.label(escape_controls(&form.remote));
-                        ui.end_row();
-                        ui.label("");
-                        ui.label("read-only here: sockbench relay runs relays");
-                        ui.end_row();
+                        changed |= field(
+                            ui,
+                            "Listen on",
+                            &mut form.local,
+                            "host:port",
+                            "Where clients connect (UDP: send); port 0 for any free port",
+                            errors.local.as_ref(),
+                        );
+                        changed |= field(
+                            ui,
+                            "Upstream",
+                            &mut form.remote,
+                            "host:port",
+                            "Where each client is relayed to",
+                            errors.remote.as_ref(),
+                        );
                     }
                 }
-                let reply_label = ui.label("Answers");
-                egui::ComboBox::from_id_salt(("reply mode", e.id.0))
-                    .selected_text(form.reply.label())
-                    .show_ui(ui, |ui| {
-                        for mode in ReplyMode::ALL {
-                            changed |= ui.selectable_value(&mut form.reply, mode, mode.label()).changed();
-                        }
-                    })
-                    .response
-                    .labelled_by(reply_label.id)
-                    .on_hover_text("Let the endpoint answer what it receives by itself");
-                ui.label("");
-                ui.end_row();
+                if form.kind != KindTag::Relay {
+                    let reply_label = ui.label("Answers");
+                    egui::ComboBox::from_id_salt(("reply mode", e.id.0))
+                        .selected_text(form.reply.label())
+                        .show_ui(ui, |ui| {
+                            for mode in ReplyMode::ALL {
+                                changed |= ui.selectable_value(&mut form.reply, mode, mode.label()).changed();
+                            }
+                        })
+                        .response
+                        .labelled_by(reply_label.id)
+                        .on_hover_text("Let the endpoint answer what it receives by itself");
+                    ui.label("");
+                    ui.end_row();
+                }
             });
         if form.kind.is_tls() {
             changed |= tls_ui(ui, form, errors, e.id.0);
         }
-        if form.reply == ReplyMode::Rules {
+        if form.kind == KindTag::Relay {
+            if form.relay.transport == RelayTransport::Tls {
+                changed |= relay_tls_ui(ui, form, errors, e.id.0);
+            }
+            changed |= impairments_ui(ui, form, errors, e.id.0);
+        }
+        if form.kind != KindTag::Relay && form.reply == ReplyMode::Rules {
             changed |= rules_ui(ui, form, errors, e.id.0);
         }
         let nodelay = form.options.nodelay;
@@ -561,6 +593,139 @@ fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) 
             );
         });
     }
+    changed
+}
+
+/// A TLS relay's two sides, as `sockbench relay tls` takes them: the
+/// certificate it presents to clients, and how it checks the upstream.
+fn relay_tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
+    let mut changed = false;
+    let tls = &mut form.tls;
+    ui.label(RichText::new("TLS toward clients").strong());
+    egui::Grid::new(("relay tls clients", salt))
+        .num_columns(3)
+        .spacing([8.0, 4.0])
+        .show(ui, |ui| {
+            changed |= field(
+                ui,
+                "Certificate",
+                &mut tls.cert,
+                "made on start",
+                "The certificate chain the relay presents to its clients (PEM); empty makes a self-signed one for localhost, 127.0.0.1 and ::1",
+                None,
+            );
+            changed |= field(
+                ui,
+                "Private key",
+                &mut tls.key,
+                "made on start",
+                "The certificate's private key (PEM); only its path is saved, never the key",
+                errors.tls.as_ref().filter(|e| e.contains("key") || e.contains("certificate")),
+            );
+        });
+    ui.label(RichText::new("TLS toward the upstream").strong());
+    egui::Grid::new(("relay tls upstream", salt))
+        .num_columns(3)
+        .spacing([8.0, 4.0])
+        .show(ui, |ui| {
+            changed |= field(
+                ui,
+                "Trust (PEM)",
+                &mut tls.ca,
+                "the system's authorities",
+                "Extra certificates to trust for the upstream, as PEM files separated by ';'",
+                None,
+            );
+            changed |= field(
+                ui,
+                "Server name",
+                &mut tls.sni,
+                "the upstream's host",
+                "The name sent to the upstream (SNI) and checked in its certificate",
+                errors.tls.as_ref().filter(|e| e.contains("name") && !e.starts_with("pin")),
+            );
+            changed |= field(
+                ui,
+                "Pin (SHA-256)",
+                &mut tls.pin,
+                "none: check the name and authority",
+                "Trust exactly the upstream certificate with this SHA-256 fingerprint (sha256:AB:CD:…)",
+                errors.tls.as_ref().filter(|e| e.starts_with("pin")),
+            );
+            ui.label("");
+            let color = if tls.insecure {
+                ui.visuals().error_fg_color
+            } else {
+                ui.visuals().text_color()
+            };
+            changed |= ui
+                .checkbox(
+                    &mut tls.insecure,
+                    RichText::new("Insecure: do not verify the upstream").color(color),
+                )
+                .on_hover_text("Accept any certificate from the upstream, even an impostor's: for testing only")
+                .changed();
+            ui.end_row();
+        });
+    changed
+}
+
+/// A relay's impairments, one block per direction, each field with its
+/// reason beside it; the fields that do not fit the protocol are hidden
+/// unless they hold something (then their reason says to clear them).
+fn impairments_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
+    let mut changed = false;
+    let transport = form.relay.transport;
+    for way in [Way::Up, Way::Down] {
+        let texts = form.relay.way_mut(way);
+        let errs = errors.relay.way(way);
+        let set = texts.iter().filter(|t| !t.trim().is_empty()).count();
+        let title = if set == 0 {
+            format!("Impairments {}", way.arrow())
+        } else {
+            format!("Impairments {} ({set})", way.arrow())
+        };
+        egui::CollapsingHeader::new(title)
+            .id_salt(("impairments", salt, way.word()))
+            .default_open(set > 0 || errs.iter().any(Option::is_some))
+            .show(ui, |ui| {
+                egui::Grid::new(("impairments grid", salt, way.word()))
+                    .num_columns(3)
+                    .spacing([8.0, 4.0])
+                    .show(ui, |ui| {
+                        for (i, spec) in TOXIC_FIELDS.iter().enumerate() {
+                            if !spec.fits.relay(transport) && texts[i].trim().is_empty() {
+                                continue;
+                            }
+                            changed |= field(
+                                ui,
+                                &format!(
+                                    "{} {}",
+                                    spec.label,
+                                    if way == Way::Up { "↑" } else { "↓" }
+                                ),
+                                &mut texts[i],
+                                spec.hint,
+                                spec.tip,
+                                errs[i].as_ref(),
+                            );
+                        }
+                    });
+            });
+    }
+    egui::Grid::new(("impairments seed", salt))
+        .num_columns(3)
+        .spacing([8.0, 4.0])
+        .show(ui, |ui| {
+            changed |= field(
+                ui,
+                "Seed",
+                &mut form.relay.seed,
+                "drawn at start",
+                "Seeds the chances (loss, duplicate, reorder, jitter), so a run can be repeated; the log says the seed drawn when empty",
+                errors.relay.seed.as_ref(),
+            );
+        });
     changed
 }
 
@@ -788,7 +953,8 @@ fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool) -> bool {
 fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
     let mut changed = false;
     let o = &mut form.options;
-    let tcp = form.kind.is_tcp();
+    let relay = form.kind == KindTag::Relay;
+    let tcp = form.kind.is_tcp() || (relay && form.relay.transport != RelayTransport::Udp);
     egui::Grid::new(("socket options", salt)).num_columns(2).show(ui, |ui| {
         if tcp {
             ui.label("");
@@ -822,14 +988,16 @@ fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u
         };
         if tcp {
             // A server accepts; it never connects.
-            if form.kind.is_client() {
+            if form.kind.is_client() || relay {
                 number(ui, "Connect timeout (s)", &mut o.connect_timeout_secs, "How long a connect may take (default 10 s)");
             }
-            if form.kind.is_server() {
+            if form.kind.is_server() || relay {
                 number(ui, "Max peers", &mut o.max_peers, "Serve at most this many peers at once; one more is accepted and closed at once, and the log says why (empty: no cap)");
             }
             number(ui, "Keepalive (s)", &mut o.keepalive_secs, "SO_KEEPALIVE: probe an idle connection after this many seconds");
             number(ui, "Linger (s)", &mut o.linger_secs, "SO_LINGER: how long close waits for unsent data (0 makes close a reset)");
+        } else if relay {
+            number(ui, "Max clients", &mut o.max_peers, "Relay at most this many client addresses at once; datagrams from a new one are dropped and counted (empty: 256)");
         }
         number(ui, "TTL / hops", &mut o.ttl, "IP_TTL: how many routers a packet may cross");
         number(ui, "Receive buffer (bytes)", &mut o.recv_buffer, "SO_RCVBUF: the kernel's receive buffer size");

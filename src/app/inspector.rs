@@ -4,7 +4,7 @@
 use egui::{RichText, Ui};
 
 use super::config::TimeDisplay;
-use super::log_view::{format_time, kind_color, kind_text, peer_text};
+use super::log_view::{format_time, kind_color, peer_text, row_text};
 use crate::model::display::escape_controls;
 use crate::model::explain;
 use crate::model::log::TrafficLog;
@@ -30,6 +30,7 @@ pub fn ui(
     selected: Option<usize>,
     time: TimeDisplay,
     mismatch: Option<&Mismatch>,
+    relays: &[String],
 ) -> InspectorAction {
     let mut action = InspectorAction::None;
     ui.heading("Inspector");
@@ -58,8 +59,21 @@ pub fn ui(
             ui.label(escape_controls(log.endpoint_name(e)));
             ui.end_row();
             ui.label("Event");
-            ui.label(RichText::new(kind_text(e.kind)).color(kind_color(ui.visuals(), e.kind)));
+            let relay = relays.iter().any(|r| r == log.endpoint_name(e));
+            ui.label(
+                RichText::new(row_text(e.kind, relay, data))
+                    .color(kind_color(ui.visuals(), e.kind)),
+            );
             ui.end_row();
+            if relay && e.kind.is_traffic() {
+                ui.label("Relay");
+                ui.label(if e.kind == crate::model::EntryKind::Received {
+                    "read from the client, passed on to the upstream"
+                } else {
+                    "read from the upstream, passed on to the client"
+                });
+                ui.end_row();
+            }
             if !peer.is_empty() {
                 ui.label("Peer");
                 ui.label(&peer);

@@ -57,6 +57,9 @@ pub struct LogView {
     /// The widths the two halves of the filter bar took last frame, to put
     /// them on one line when they fit and on two when they do not.
     bar_widths: [f32; 2],
+    /// The names of the session's relays, whose rows say client → upstream
+    /// and upstream → client (set by the window each frame).
+    pub relays: Vec<String>,
 }
 
 /// The widest a search error stands on the filter bar: it is elided beyond
@@ -119,6 +122,36 @@ pub fn kind_text(kind: EntryKind) -> String {
         EntryKind::Note => "ℹ note".into(),
         EntryKind::TlsHandshake => "🔒 TLS handshake".into(),
         other => format!("● {}", other.label()),
+    }
+}
+
+/// The icon and words of a row's event column, knowing whether its endpoint
+/// is a relay: a relay's payloads say which way they went (its `Received`
+/// rows are client → upstream, its `Sent` rows upstream → client) and its
+/// notes of an impairment or of the intercept say what was done, and which way.
+pub fn row_text(kind: EntryKind, relay: bool, detail: &[u8]) -> String {
+    use crate::model::impair::{Way, note_mark};
+    if !relay {
+        return kind_text(kind);
+    }
+    let arrow = |way: Way| if way == Way::Up { "⬆" } else { "⬇" };
+    match kind {
+        EntryKind::Received => format!("{} {}", arrow(Way::Up), Way::Up.arrow()),
+        EntryKind::Sent => format!("{} {}", arrow(Way::Down), Way::Down.arrow()),
+        EntryKind::Note => match std::str::from_utf8(detail).ok().and_then(note_mark) {
+            Some((way, mark)) => {
+                let icon = match mark {
+                    crate::model::impair::NoteMark::Impaired => "⚡",
+                    crate::model::impair::NoteMark::Held => "✋",
+                    crate::model::impair::NoteMark::Forwarded => "➡",
+                    crate::model::impair::NoteMark::Edited => "✏",
+                    crate::model::impair::NoteMark::Dropped => "🗑",
+                };
+                format!("{icon} {} {}", mark.label(), arrow(way))
+            }
+            None => kind_text(kind),
+        },
+        _ => kind_text(kind),
     }
 }
 
@@ -265,8 +298,17 @@ impl LogView {
             .width(66.0)
             .truncate()
             .show_ui(ui, |ui| {
+                let relays = !self.relays.is_empty();
                 for k in KindFilter::ALL {
-                    ui.selectable_value(&mut self.kinds, k, k.label());
+                    // A relay's received rows are what its clients sent on.
+                    let label = match k {
+                        KindFilter::Sent if relays => "sent -> (relay: upstream → client)".into(),
+                        KindFilter::Received if relays => {
+                            "received <- (relay: client → upstream)".into()
+                        }
+                        _ => k.label().to_owned(),
+                    };
+                    ui.selectable_value(&mut self.kinds, k, label);
                 }
             })
             .response
@@ -608,9 +650,11 @@ impl LogView {
                         } else {
                             detail.as_ref()
                         };
+                        let relay = self.relays.iter().any(|r| r == log.endpoint_name(e));
+                        let text = row_text(e.kind, relay, log.bytes_of(e));
                         if marks.contains_key(&index) {
                             ui.label(
-                                RichText::new(format!("≠ {}", kind_text(e.kind)))
+                                RichText::new(format!("≠ {text}"))
                                     .color(visuals.error_fg_color)
                                     .strong(),
                             )
@@ -618,7 +662,7 @@ impl LogView {
                                 "A replay check found the first difference from the recording in this row",
                             );
                         } else {
-                            ui.label(RichText::new(kind_text(e.kind)).color(color))
+                            ui.label(RichText::new(text).color(color))
                                 .on_hover_text(explain::explain(
                                     e.kind,
                                     log.endpoint_name(e),

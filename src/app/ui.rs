@@ -20,6 +20,13 @@ impl App {
         }
         self.sync_composer();
         let mut commands = Vec::new();
+        // The log and the inspector say a relay's directions by name.
+        self.log_view.relays.clear();
+        for e in &self.doc.endpoints {
+            if e.kind() == KindTag::Relay {
+                self.log_view.relays.push(e.form.name.trim().to_owned());
+            }
+        }
         self.shortcuts_ui(&ctx, &mut commands);
         self.dropped_files_ui(&ctx, &mut commands);
 
@@ -53,8 +60,14 @@ impl App {
                     ),
                     _ => (&self.doc.session.log, None),
                 };
-                let action =
-                    inspector::ui(ui, log, self.log_view.selected, self.prefs.time, mismatch);
+                let action = inspector::ui(
+                    ui,
+                    log,
+                    self.log_view.selected,
+                    self.prefs.time,
+                    mismatch,
+                    &self.log_view.relays,
+                );
                 match action {
                     inspector::InspectorAction::None => {}
                     inspector::InspectorAction::LoadIntoComposer(i) => {

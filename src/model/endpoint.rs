@@ -81,7 +81,7 @@ pub enum EndpointKind {
     /// Accepts clients on `listen` and relays each to `upstream` over a
     /// connection (UDP: a socket) of its own, recording both directions as one
     /// conversation; TLS is ended toward the client and begun toward the
-    /// upstream, so the log holds plaintext. Not offered in the window yet.
+    /// upstream, so the log holds plaintext.
     Relay {
         transport: RelayTransport,
         listen: HostPort,
@@ -293,17 +293,18 @@ pub enum KindTag {
     Udp,
     TlsClient,
     TlsServer,
-    /// A recording relay (command line and session files only, for now: not in [`KindTag::ALL`]).
+    /// A recording relay: clients in, each relayed to an upstream.
     Relay,
 }
 
 impl KindTag {
-    pub const ALL: [KindTag; 5] = [
+    pub const ALL: [KindTag; 6] = [
         KindTag::TcpClient,
         KindTag::TcpServer,
         KindTag::Udp,
         KindTag::TlsClient,
         KindTag::TlsServer,
+        KindTag::Relay,
     ];
 
     pub fn label(self) -> &'static str {

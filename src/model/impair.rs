@@ -460,9 +460,121 @@ pub fn split_way(value: &str, default: &[Way]) -> (Vec<Way>, String) {
     (default.to_vec(), v.to_owned())
 }
 
+/// What a relay's note says was done to a direction's bytes, for the log's marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoteMark {
+    /// An impairment delayed, paced, sliced, dropped, doubled, reordered or ended.
+    Impaired,
+    /// Held by the intercept, waiting for the person.
+    Held,
+    /// Passed on after a hold, as read.
+    Forwarded,
+    /// Passed on after a hold, edited (the note holds the bytes passed on).
+    Edited,
+    /// Dropped by the person from a hold.
+    Dropped,
+}
+
+impl NoteMark {
+    pub fn label(self) -> &'static str {
+        match self {
+            NoteMark::Impaired => "impaired",
+            NoteMark::Held => "held",
+            NoteMark::Forwarded => "forwarded",
+            NoteMark::Edited => "edited",
+            NoteMark::Dropped => "dropped",
+        }
+    }
+}
+
+/// How the intercept's notes begin after the direction (`up: held #3: …`).
+pub const HELD: &str = "held #";
+pub const FORWARDED: &str = "forwarded #";
+pub const EDITED: &str = "edited #";
+pub const DROPPED: &str = "dropped #";
+
+/// The words (after `up: ` or `down: `) of the notes a relay writes when an
+/// impairment acts, as the relay writes them.
+const IMPAIRMENT_WORDS: [&str; 9] = [
+    "(latency ",
+    "(slice ",
+    " paced to ",
+    "close after ",
+    "reset after ",
+    "(loss ",
+    "(duplicate ",
+    "(reorder ",
+    "datagrams, ",
+];
+
+/// Which way a relay's note concerns and what it says was done, when it
+/// tells of an impairment or of the intercept (`up: 4 bytes held 300ms
+/// (latency 300ms)`, `down: dropped #2: …`); None for other notes.
+pub fn note_mark(text: &str) -> Option<(Way, NoteMark)> {
+    let (way, rest) = if let Some(rest) = text.strip_prefix("up: ") {
+        (Way::Up, rest)
+    } else if let Some(rest) = text.strip_prefix("down: ") {
+        (Way::Down, rest)
+    } else {
+        return None;
+    };
+    for (prefix, mark) in [
+        (HELD, NoteMark::Held),
+        (FORWARDED, NoteMark::Forwarded),
+        (EDITED, NoteMark::Edited),
+        (DROPPED, NoteMark::Dropped),
+    ] {
+        if rest.starts_with(prefix) {
+            return Some((way, mark));
+        }
+    }
+    IMPAIRMENT_WORDS
+        .iter()
+        .any(|w| rest.contains(w))
+        .then_some((way, NoteMark::Impaired))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_of_impairments_and_holds_are_told_from_others() {
+        for (text, mark) in [
+            (
+                "up: 4 bytes held 300ms (latency 300ms)",
+                Some((Way::Up, NoteMark::Impaired)),
+            ),
+            (
+                "down: 9 bytes written in 3 slices of at most 4 bytes, 1ms apart (slice 4)",
+                Some((Way::Down, NoteMark::Impaired)),
+            ),
+            (
+                "up: reset after 10 bytes reached: both connections are reset",
+                Some((Way::Up, NoteMark::Impaired)),
+            ),
+            (
+                "up: datagram 3 dropped (loss 30%)",
+                Some((Way::Up, NoteMark::Impaired)),
+            ),
+            (
+                "down: held #2: 5 bytes wait for you",
+                Some((Way::Down, NoteMark::Held)),
+            ),
+            (
+                "up: edited #2: passed on as \"x\"",
+                Some((Way::Up, NoteMark::Edited)),
+            ),
+            ("up: dropped #7", Some((Way::Up, NoteMark::Dropped))),
+            (
+                "down: the client is reset too (the other side's connection was reset)",
+                None,
+            ),
+            ("upstream: connected to 127.0.0.1:1", None),
+        ] {
+            assert_eq!(note_mark(text), mark, "{text}");
+        }
+    }
 
     #[test]
     fn notations_read_and_write_back() {
