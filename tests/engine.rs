@@ -1222,3 +1222,311 @@ async fn paused_reads_take_every_waiting_write_in_one_read() {
     );
     rig.engine.shutdown().await;
 }
+
+// ---------------------------------------------------------------- relay
+
+use sockbench::engine::intercept::{HOLD_BYTES, HeldChange, Pick, Verdict};
+use sockbench::model::RelayTransport;
+use sockbench::model::impair::{Impairments, Way};
+
+fn relay(transport: RelayTransport, upstream: SocketAddr, impair: Impairments) -> EndpointKind {
+    EndpointKind::Relay {
+        transport,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        upstream: hp(upstream),
+        tls_server: Box::default(),
+        tls_client: Box::default(),
+        impair: Box::new(impair),
+    }
+}
+
+impl Rig {
+    fn hold(&self, id: u64, way: Way, on: bool) {
+        self.engine.send(Command::SetHold {
+            id: EndpointId(id),
+            way,
+            on,
+        });
+    }
+
+    fn decide(&self, id: u64, way: Way, pick: Pick, verdict: Verdict) {
+        self.engine.send(Command::Decide {
+            id: EndpointId(id),
+            way,
+            pick,
+            verdict,
+        });
+    }
+
+    /// The next intercept event of `id`: (peer, item, change).
+    async fn intercepted(&mut self, id: u64) -> (u32, u64, HeldChange) {
+        match self
+            .until(id, |k| matches!(k, EventKind::Intercept { .. }))
+            .await
+        {
+            EventKind::Intercept {
+                peer, item, change, ..
+            } => (peer, item, change),
+            _ => unreachable!(),
+        }
+    }
+
+    /// The note of `id` whose text contains `words`.
+    async fn note(&mut self, id: u64, words: &str) -> String {
+        match self
+            .until(
+                id,
+                |k| matches!(k, EventKind::Note { text, .. } if text.contains(words)),
+            )
+            .await
+        {
+            EventKind::Note { text, .. } => text,
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// A client → relay (holding client → upstream) → server over loopback: the
+/// server gets nothing while held, then exactly what was decided, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_relay_passes_on_only_what_is_forwarded_edited_or_left_in_order() {
+    let mut rig = Rig::new();
+    rig.open(2, tcp_server("127.0.0.1:0"), AutoReply::Off);
+    let server = rig.local_addr(2).await;
+    rig.open(
+        1,
+        relay(RelayTransport::Tcp, server, Impairments::default()),
+        AutoReply::Off,
+    );
+    let at = rig.local_addr(1).await;
+    rig.hold(1, Way::Up, true);
+    rig.note(1, "hold up (client → upstream) on").await;
+    let mut client = StdStream::connect(at).unwrap();
+    client.set_nodelay(true).unwrap();
+    let mut items = Vec::new();
+    for word in ["one", "two", "three"] {
+        client.write_all(word.as_bytes()).unwrap();
+        let (peer, item, change) = rig.intercepted(1).await;
+        assert_eq!(change, HeldChange::Held(bytes::Bytes::from(word)));
+        items.push((peer, item));
+    }
+    // Held, nothing reached the server (the events of all it read so far).
+    while let Some(e) = rig.events.try_recv() {
+        assert!(
+            !(e.id == EndpointId(2) && matches!(e.kind, EventKind::Traffic { .. })),
+            "the server read {e:?} while it was held"
+        );
+        rig.seen.push(e);
+        rig.taken.push(false);
+    }
+    let one = |(peer, item): (u32, u64)| Pick::One { peer, item };
+    // The second dropped, the first edited (decided after: order stays), the rest on hold off.
+    rig.decide(1, Way::Up, one(items[1]), Verdict::Drop);
+    rig.decide(
+        1,
+        Way::Up,
+        one(items[0]),
+        Verdict::Edited(bytes::Bytes::from_static(b"ONE!")),
+    );
+    rig.hold(1, Way::Up, false);
+    client.write_all(b"four").unwrap();
+    let want = b"ONE!threefour";
+    assert_eq!(rig.received(2, want.len()).await, want);
+    // ("four" may come before the hold is off, then it is held and forwarded too.)
+    let mut decided = Vec::new();
+    while decided.len() < 3 {
+        let (_, item, change) = rig.intercepted(1).await;
+        if !matches!(change, HeldChange::Held(_)) {
+            decided.push((item, change));
+        }
+    }
+    assert_eq!(
+        decided,
+        vec![
+            (
+                items[0].1,
+                HeldChange::Edited(bytes::Bytes::from_static(b"ONE!"))
+            ),
+            (items[1].1, HeldChange::Dropped),
+            (items[2].1, HeldChange::Forwarded),
+        ]
+    );
+    // The log holds the original (the read) and the edited bytes (the note).
+    let rows: Vec<String> = rig
+        .seen
+        .iter()
+        .filter(|e| e.id == EndpointId(1))
+        .map(|e| match &e.kind {
+            EventKind::Traffic { bytes, .. } => String::from_utf8_lossy(bytes).into_owned(),
+            other => other.detail(),
+        })
+        .collect();
+    let original = rows.iter().position(|r| r == "one").expect("the read");
+    let edited = rows
+        .iter()
+        .position(|r| r.starts_with("up: edited #") && r.ends_with("\"ONE!\""))
+        .unwrap_or_else(|| panic!("no note of the edit: {rows:#?}"));
+    assert!(original < edited);
+    rig.engine.shutdown().await;
+}
+
+/// A UDP relay holds datagrams the same way: the upstream gets the edited one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_udp_relay_sends_the_edited_datagram() {
+    let mut rig = Rig::new();
+    let upstream = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    upstream.set_read_timeout(Some(LIMIT)).unwrap();
+    rig.open(
+        1,
+        relay(
+            RelayTransport::Udp,
+            upstream.local_addr().unwrap(),
+            Impairments::default(),
+        ),
+        AutoReply::Off,
+    );
+    let at = rig.local_addr(1).await;
+    rig.hold(1, Way::Up, true);
+    rig.note(1, "hold up").await;
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.send_to(b"ping", at).unwrap();
+    client.send_to(b"drop me", at).unwrap();
+    let (peer, first, _) = rig.intercepted(1).await;
+    let (_, second, _) = rig.intercepted(1).await;
+    rig.decide(1, Way::Up, Pick::One { peer, item: second }, Verdict::Drop);
+    rig.decide(
+        1,
+        Way::Up,
+        Pick::One { peer, item: first },
+        Verdict::Edited(bytes::Bytes::from_static(b"PONG")),
+    );
+    rig.hold(1, Way::Up, false);
+    rig.note(1, "hold up (client → upstream) off").await;
+    client.send_to(b"after", at).unwrap();
+    let mut buf = [0u8; 64];
+    let n = upstream.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"PONG");
+    let n = upstream.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"after", "the dropped datagram never went");
+    rig.engine.shutdown().await;
+}
+
+/// While the hold queue is full the relay stops reading the client: the
+/// client's writes stall with the relay holding bounded bytes; hold off lets
+/// every byte through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_hold_queue_pushes_back_on_the_client() {
+    let mut rig = Rig::new();
+    rig.open(2, tcp_server("127.0.0.1:0"), AutoReply::Off);
+    let server = rig.local_addr(2).await;
+    rig.open(
+        1,
+        relay(RelayTransport::Tcp, server, Impairments::default()),
+        AutoReply::Off,
+    );
+    let at = rig.local_addr(1).await;
+    rig.hold(1, Way::Up, true);
+    rig.note(1, "hold up").await;
+    let mut client = StdStream::connect(at).unwrap();
+    let seen = std::cell::RefCell::new(Vec::new());
+    let events = &mut rig.events;
+    let taken = write_until_stuck(&mut client, || {
+        while let Some(e) = events.try_recv() {
+            seen.borrow_mut().push(e);
+        }
+    })
+    .await;
+    assert!(
+        taken < HELD_AT_MOST,
+        "the client wrote {taken} bytes into a relay that holds them: nothing pushed back"
+    );
+    let held: usize = seen
+        .borrow()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Intercept {
+                change: HeldChange::Held(b),
+                ..
+            } => Some(b.len()),
+            _ => None,
+        })
+        .sum();
+    assert!(held > 0, "nothing was held");
+    // A gate takes a read while under its bound: at most one read beyond it.
+    assert!(
+        held <= HOLD_BYTES + 1024 * 1024,
+        "{held} bytes held, beyond the bound"
+    );
+    for e in seen.into_inner() {
+        rig.seen.push(e);
+        rig.taken.push(false);
+    }
+    rig.hold(1, Way::Up, false);
+    assert_eq!(rig.received(2, taken).await.len(), taken);
+    rig.engine.shutdown().await;
+}
+
+/// An upstream that never reads: the relay stops reading the client, so it
+/// holds bounded bytes, not all the client writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_to_an_upstream_that_never_reads_pushes_back_on_the_client() {
+    let mut rig = Rig::new();
+    let upstream = StdListener::bind("127.0.0.1:0").unwrap();
+    rig.open(
+        1,
+        relay(
+            RelayTransport::Tcp,
+            upstream.local_addr().unwrap(),
+            Impairments::default(),
+        ),
+        AutoReply::Off,
+    );
+    let at = rig.local_addr(1).await;
+    let mut client = StdStream::connect(at).unwrap();
+    // Accepted and kept open, never read.
+    let (_never_read, _) = upstream.accept().unwrap();
+    let events = &mut rig.events;
+    let taken = write_until_stuck(&mut client, || while events.try_recv().is_some() {}).await;
+    assert!(
+        taken < HELD_AT_MOST,
+        "the relay took {taken} bytes for an upstream that reads nothing"
+    );
+    rig.engine.shutdown().await;
+}
+
+/// Close after a time, and reset after a time: both legs end without a byte sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_limit_closes_or_resets_both_legs() {
+    for (limit, reset) in [("close", false), ("reset", true)] {
+        let mut rig = Rig::new();
+        let upstream = StdListener::bind("127.0.0.1:0").unwrap();
+        let mut impair = Impairments::default();
+        let after = Some("200ms".parse().unwrap());
+        if reset {
+            impair.up.reset_after = after;
+        } else {
+            impair.up.close_after = after;
+        }
+        rig.open(
+            1,
+            relay(RelayTransport::Tcp, upstream.local_addr().unwrap(), impair),
+            AutoReply::Off,
+        );
+        let at = rig.local_addr(1).await;
+        let mut client = StdStream::connect(at).unwrap();
+        client.set_read_timeout(Some(LIMIT)).unwrap();
+        let (mut up, _) = upstream.accept().unwrap();
+        up.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut buf = [0u8; 16];
+        for (side, stream) in [("client", &mut client), ("upstream", &mut up)] {
+            match stream.read(&mut buf) {
+                Ok(0) if !reset => {}
+                Err(e) if reset && e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                other => panic!("{limit} after 200ms: the {side} read {other:?}"),
+            }
+        }
+        let note = rig.note(1, "after 200ms reached").await;
+        assert!(note.starts_with(&format!("up: {limit} after")), "{note}");
+        rig.engine.shutdown().await;
+    }
+}

@@ -97,6 +97,14 @@ pub enum EventKind {
     ReplayAssigned { peer: PeerId, conversation: usize },
     /// A replay has sent this many payloads so far (not logged).
     ReplayProgress { sent: usize },
+    /// A relay's intercept held a read, or passed on or dropped a held one
+    /// (logged as a note that says which way and what was done).
+    Intercept {
+        peer: PeerId,
+        way: crate::model::impair::Way,
+        item: u64,
+        change: super::intercept::HeldChange,
+    },
     /// The endpoint stopped; always its last event.
     Stopped,
 }
@@ -231,9 +239,9 @@ impl EventKind {
             | EventKind::Reset { peer }
             | EventKind::Closed { peer, .. } => Some(*peer),
             EventKind::Failed { peer, .. } | EventKind::Note { peer, .. } => *peer,
-            EventKind::ReplayAssigned { peer, .. } | EventKind::TlsHandshake { peer, .. } => {
-                Some(*peer)
-            }
+            EventKind::ReplayAssigned { peer, .. }
+            | EventKind::TlsHandshake { peer, .. }
+            | EventKind::Intercept { peer, .. } => Some(*peer),
             _ => None,
         }
     }
@@ -264,7 +272,8 @@ impl EventKind {
             EventKind::Note { .. }
             | EventKind::Dropped { .. }
             | EventKind::ReplayAssigned { .. }
-            | EventKind::ReplayProgress { .. } => EntryKind::Note,
+            | EventKind::ReplayProgress { .. }
+            | EventKind::Intercept { .. } => EntryKind::Note,
             EventKind::Stopped => EntryKind::Stopped,
         }
     }
@@ -291,6 +300,9 @@ impl EventKind {
                 format!("replaying recorded conversation {}", conversation + 1)
             }
             EventKind::ReplayProgress { sent } => format!("{sent} payloads sent"),
+            EventKind::Intercept {
+                way, item, change, ..
+            } => change.note(*way, *item),
             EventKind::Dropped {
                 cause,
                 datagrams,

@@ -34,6 +34,7 @@
 
 mod conn;
 pub mod event;
+pub mod intercept;
 mod net;
 pub mod os_tcp;
 pub mod relay;
@@ -156,6 +157,21 @@ pub enum Command {
         id: EndpointId,
         plan: Box<EndpointPlan>,
         options: ReplayOptions,
+    },
+    /// Hold (or stop holding) what a relay reads in direction `way`: held
+    /// reads wait for [`Command::Decide`]; turning the hold off forwards
+    /// them in order (see [`intercept`]).
+    SetHold {
+        id: EndpointId,
+        way: crate::model::impair::Way,
+        on: bool,
+    },
+    /// Forward (as read or edited) or drop held reads of a relay.
+    Decide {
+        id: EndpointId,
+        way: crate::model::impair::Way,
+        pick: intercept::Pick,
+        verdict: intercept::Verdict,
     },
     /// Stop everything; the engine ends within [`SHUTDOWN_GRACE`].
     Shutdown,
@@ -572,6 +588,28 @@ pub(crate) enum EndpointCommand {
     Close {
         abort: bool,
     },
+    /// For a relay's intercept; other endpoints refuse it.
+    Hold {
+        way: crate::model::impair::Way,
+        on: bool,
+    },
+    Decide {
+        way: crate::model::impair::Way,
+        pick: intercept::Pick,
+        verdict: intercept::Verdict,
+    },
+}
+
+/// What an endpoint other than a relay answers to the intercept's commands.
+pub(crate) fn refuse_intercept(ctx: &net::EndpointCtx) {
+    ctx.failed(
+        None,
+        NetError::new(
+            ErrorKind::Other,
+            Operation::Configure,
+            "only a relay holds what passes through it",
+        ),
+    );
 }
 
 async fn supervise(
@@ -722,6 +760,13 @@ fn route(
                 (id, EndpointCommand::Disconnect { peer, abort })
             }
             Command::Close { id, abort } => (id, EndpointCommand::Close { abort }),
+            Command::SetHold { id, way, on } => (id, EndpointCommand::Hold { way, on }),
+            Command::Decide {
+                id,
+                way,
+                pick,
+                verdict,
+            } => (id, EndpointCommand::Decide { way, pick, verdict }),
         };
         let delivered = endpoints
             .get(&id)

@@ -24,6 +24,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -36,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::conn::{Half, READ_BUFFER, Transport, halves};
+use super::intercept::{Gate, GateCommand, HeldChange, Holdable, Pick};
 use super::net::{EndpointCtx, apply_stream, resolve, unspecified_for};
 use super::tcp::{AcceptFailures, bind_listener, connect_one};
 use super::{
@@ -185,6 +187,139 @@ fn refuse_command(ctx: &EndpointCtx, command: &EndpointCommand) {
     }
 }
 
+// ---------------------------------------------------------------- intercept
+
+/// A relay's hold switches and how it reaches each client's gates.
+struct Intercept {
+    /// Up, down: whether reads that way are held (new clients start so).
+    holding: [bool; 2],
+    /// Numbers held items across the relay's clients.
+    items: Arc<AtomicU64>,
+    /// Each client's gates: up, down.
+    gates: HashMap<PeerId, [mpsc::UnboundedSender<GateCommand>; 2]>,
+}
+
+fn slot(way: Way) -> usize {
+    match way {
+        Way::Up => 0,
+        Way::Down => 1,
+    }
+}
+
+/// One client's receiving ends of its gates' commands: up, down.
+type GateInbox = [mpsc::UnboundedReceiver<GateCommand>; 2];
+
+impl Intercept {
+    fn new() -> Self {
+        Intercept {
+            holding: [false; 2],
+            items: Arc::new(AtomicU64::new(0)),
+            gates: HashMap::new(),
+        }
+    }
+
+    /// A new client's gates, holding as the relay holds now.
+    fn join<T: Holdable>(&mut self, peer: PeerId) -> ([Gate<T>; 2], GateInbox) {
+        let (up_tx, up_rx) = mpsc::unbounded_channel();
+        let (down_tx, down_rx) = mpsc::unbounded_channel();
+        self.gates.insert(peer, [up_tx, down_tx]);
+        (
+            [
+                Gate::new(Way::Up, self.holding[0]),
+                Gate::new(Way::Down, self.holding[1]),
+            ],
+            [up_rx, down_rx],
+        )
+    }
+
+    fn leave(&mut self, peer: PeerId) {
+        self.gates.remove(&peer);
+    }
+
+    /// Carries out a command of the intercept; false for other commands.
+    fn command(&mut self, ctx: &EndpointCtx, command: &EndpointCommand) -> bool {
+        match command {
+            EndpointCommand::Hold { way, on } => {
+                self.holding[slot(*way)] = *on;
+                for gates in self.gates.values() {
+                    let _ = gates[slot(*way)].send(GateCommand::Hold(*on));
+                }
+                ctx.emit(EventKind::Note {
+                    peer: None,
+                    text: if *on {
+                        format!(
+                            "hold {} ({}) on: what is read that way waits to be forwarded, edited or dropped",
+                            way.word(),
+                            way.arrow()
+                        )
+                    } else {
+                        format!(
+                            "hold {} ({}) off: what was held is forwarded in order",
+                            way.word(),
+                            way.arrow()
+                        )
+                    },
+                });
+            }
+            EndpointCommand::Decide { way, pick, verdict } => match pick {
+                Pick::All => {
+                    for gates in self.gates.values() {
+                        let _ = gates[slot(*way)].send(GateCommand::Decide {
+                            item: None,
+                            verdict: verdict.clone(),
+                        });
+                    }
+                }
+                Pick::One { peer, item } => {
+                    let sent = self.gates.get(peer).is_some_and(|gates| {
+                        gates[slot(*way)]
+                            .send(GateCommand::Decide {
+                                item: Some(*item),
+                                verdict: verdict.clone(),
+                            })
+                            .is_ok()
+                    });
+                    if !sent {
+                        note(
+                            ctx,
+                            *peer,
+                            format!("held item #{item} is gone: the client's connection has ended"),
+                        );
+                    }
+                }
+            },
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl Holdable for Msg {
+    fn payload(&self) -> Option<&Bytes> {
+        match self {
+            Msg::Data { bytes, .. } => Some(bytes),
+            _ => None,
+        }
+    }
+
+    fn with_payload(self, bytes: Bytes) -> Self {
+        match self {
+            Msg::Data { at, .. } => Msg::Data { bytes, at },
+            other => other,
+        }
+    }
+}
+
+/// Tells of a held item as an event.
+fn intercept_event(ctx: &EndpointCtx, peer: PeerId, way: Way, item: u64, change: HeldChange) {
+    ctx.emit(EventKind::Intercept {
+        peer,
+        way,
+        item,
+        change,
+    });
+}
+
 // ---------------------------------------------------------------- TCP, TLS
 
 async fn stream_relay(
@@ -235,6 +370,7 @@ async fn stream_relay(
     let plan = Arc::new(plan);
 
     let mut conversations: HashMap<PeerId, mpsc::UnboundedSender<bool>> = HashMap::new();
+    let mut intercept = Intercept::new();
     let mut next_peer: PeerId = 1;
     let tracker = TaskTracker::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PeerId>();
@@ -265,12 +401,15 @@ async fn stream_relay(
                     }
                     let (stop_tx, stop_rx) = mpsc::unbounded_channel();
                     conversations.insert(peer, stop_tx);
+                    let (gates, inbox) = intercept.join(peer);
                     let task = Conversation {
                         ctx: ctx.clone(),
                         peer,
                         client_addr: remote,
                         plan: plan.clone(),
                         token: ctx.token.child_token(),
+                        hold: Some((gates, inbox)),
+                        items: intercept.items.clone(),
                     };
                     let acceptor = acceptor.clone();
                     let connector = connector.clone();
@@ -295,10 +434,15 @@ async fn stream_relay(
                         let _ = stop.send(abort);
                     }
                 }
-                Some(other) => refuse_command(&ctx, &other),
+                Some(other) => {
+                    if !intercept.command(&ctx, &other) {
+                        refuse_command(&ctx, &other);
+                    }
+                }
             },
             Some(peer) = done_rx.recv() => {
                 conversations.remove(&peer);
+                intercept.leave(peer);
             }
         }
     }
@@ -319,6 +463,10 @@ struct Conversation {
     client_addr: SocketAddr,
     plan: Arc<Plan>,
     token: CancellationToken,
+    /// The intercept's gates (up, down) and their commands, taken by the pump.
+    hold: Option<([Gate<Msg>; 2], GateInbox)>,
+    /// Numbers held items across the relay's clients.
+    items: Arc<AtomicU64>,
 }
 
 /// A read of one direction, or how that direction ended.
@@ -366,12 +514,15 @@ impl Conversation {
     }
 
     async fn run(
-        self,
+        mut self,
         client: TcpStream,
         acceptor: Option<tokio_rustls::TlsAcceptor>,
         connector: Option<tls::ClientTls>,
         stop: mpsc::UnboundedReceiver<bool>,
     ) {
+        let Some(hold) = self.hold.take() else {
+            return;
+        };
         let ctx = &self.ctx;
         if let Err(e) = apply_stream(&SockRef::from(&client), &ctx.options) {
             ctx.failed(Some(self.peer), e);
@@ -424,7 +575,7 @@ impl Conversation {
                             peer: self.peer,
                             detail: tls::describe(client.get_ref().1),
                         });
-                        self.pump(client, upstream, stop).await;
+                        self.pump(client, upstream, stop, hold).await;
                     }
                     failed => {
                         ctx.failed(
@@ -450,7 +601,7 @@ impl Conversation {
                     }
                 }
             }
-            _ => self.pump(client, upstream, stop).await,
+            _ => self.pump(client, upstream, stop, hold).await,
         }
     }
 
@@ -498,6 +649,7 @@ impl Conversation {
         client: C,
         upstream: U,
         mut stop: mpsc::UnboundedReceiver<bool>,
+        hold: ([Gate<Msg>; 2], GateInbox),
     ) {
         let started = Instant::now();
         let (c_rd, c_wr) = halves(client);
@@ -507,19 +659,20 @@ impl Conversation {
         let (down_tx, down_rx) = mpsc::channel(QUEUE_CHUNKS);
         let impair = &self.plan.impair;
         let seed = self.plan.seed;
+        let ([up_gate, down_gate], [up_inbox, down_inbox]) = hold;
         let mut up_read = Box::pin(self.read(Way::Up, c_rd, up_tx));
         let mut down_read = Box::pin(self.read(Way::Down, u_rd, down_tx));
         let mut up_write = Box::pin(self.write(
-            Way::Up,
             u_wr,
             up_rx,
+            (up_gate, up_inbox),
             &impair.up,
             Dice::new(seed, self.peer as u64, Way::Up),
         ));
         let mut down_write = Box::pin(self.write(
-            Way::Down,
             c_wr,
             down_rx,
+            (down_gate, down_inbox),
             &impair.down,
             Dice::new(seed, self.peer as u64, Way::Down),
         ));
@@ -662,15 +815,18 @@ impl Conversation {
         }
     }
 
-    /// Writes one direction's queue to its side, impaired as asked.
+    /// Writes one direction's queue to its side, through the intercept's
+    /// gate, impaired as asked. While the gate is full, the queue is not
+    /// taken, so its reader stops reading (TCP's flow control slows the sender).
     async fn write<W: Transport>(
         &self,
-        way: Way,
         mut wr: Half<W>,
         mut rx: mpsc::Receiver<Msg>,
+        (mut gate, mut inbox): (Gate<Msg>, mpsc::UnboundedReceiver<GateCommand>),
         toxics: &Toxics,
         mut dice: Dice,
     ) -> WriterEnd {
+        let way = gate.way;
         let side = match way {
             Way::Up => "the upstream",
             Way::Down => "the client",
@@ -682,7 +838,31 @@ impl Conversation {
         let mut passed: u64 = 0;
         let mut last_due = Instant::now();
         let mut next_free = Instant::now();
-        while let Some(msg) = rx.recv().await {
+        let mut ready: VecDeque<Msg> = VecDeque::new();
+        let (mut rx_open, mut inbox_open) = (true, true);
+        let mut said = |item, change| intercept_event(&self.ctx, self.peer, way, item, change);
+        loop {
+            let Some(msg) = ready.pop_front() else {
+                if !rx_open && gate.is_empty() {
+                    break;
+                }
+                tokio::select! {
+                    msg = rx.recv(), if rx_open && gate.has_room() => match msg {
+                        Some(msg) => {
+                            let next = || self.items.fetch_add(1, Ordering::Relaxed) + 1;
+                            ready.extend(gate.admit(msg, next, &mut said));
+                        }
+                        None => rx_open = false,
+                    },
+                    command = inbox.recv(), if inbox_open => match command {
+                        Some(c) => ready.extend(gate.command(c, &mut said)),
+                        None => inbox_open = false,
+                    },
+                    // Held items with no one left to decide them, and nothing more to read.
+                    else => break,
+                }
+                continue;
+            };
             let (mut bytes, at) = match msg {
                 Msg::Data { bytes, at } => (bytes, at),
                 Msg::Eof => {
@@ -1015,6 +1195,7 @@ async fn udp_relay(
     let plan = Arc::new(plan);
     let max = ctx.options.max_peers.unwrap_or(UDP_CLIENTS) as usize;
     let mut clients: HashMap<SocketAddr, UdpClient> = HashMap::new();
+    let mut intercept = Intercept::new();
     let mut next_peer: PeerId = 1;
     let tracker = TaskTracker::new();
     let mut buf = vec![0u8; 65536];
@@ -1050,6 +1231,7 @@ async fn udp_relay(
                     let (tx, rx) = mpsc::channel(QUEUE_DATAGRAMS);
                     let stop = ctx.token.child_token();
                     clients.insert(from, UdpClient { peer, tx, last: Instant::now(), stop: stop.clone() });
+                    let hold = intercept.join(peer);
                     let task = UdpConversation {
                         ctx: ctx.clone(),
                         peer,
@@ -1057,8 +1239,9 @@ async fn udp_relay(
                         upstream,
                         listen: socket.clone(),
                         plan: plan.clone(),
+                        items: intercept.items.clone(),
                     };
-                    tracker.spawn(super::net::guarded(ctx.clone(), task.run(rx, stop)));
+                    tracker.spawn(super::net::guarded(ctx.clone(), task.run(rx, stop, hold)));
                 }
                 let Some(client) = clients.get_mut(&from) else { continue };
                 client.last = Instant::now();
@@ -1086,10 +1269,12 @@ async fn udp_relay(
                             UDP_IDLE.as_secs()
                         ));
                     }
-                    if idle || c.tx.is_closed() {
+                    let gone = idle || c.tx.is_closed();
+                    if gone {
                         c.stop.cancel();
+                        intercept.leave(c.peer);
                     }
-                    !(idle || c.tx.is_closed())
+                    !gone
                 });
                 report_udp_drops(&ctx, &mut refused, &mut unlogged, &mut queue_full);
             }
@@ -1100,8 +1285,13 @@ async fn udp_relay(
                         if c.peer == peer { c.stop.cancel(); }
                         c.peer != peer
                     });
+                    intercept.leave(peer);
                 }
-                Some(other) => refuse_command(&ctx, &other),
+                Some(other) => {
+                    if !intercept.command(&ctx, &other) {
+                        refuse_command(&ctx, &other);
+                    }
+                }
             },
         }
     }
@@ -1157,12 +1347,27 @@ struct UdpConversation {
     upstream: SocketAddr,
     listen: Arc<UdpSocket>,
     plan: Arc<Plan>,
+    /// Numbers held items across the relay's clients.
+    items: Arc<AtomicU64>,
 }
 
 impl UdpConversation {
-    async fn run(self, mut rx: mpsc::Receiver<Bytes>, stop: CancellationToken) {
+    async fn run(
+        self,
+        mut rx: mpsc::Receiver<Bytes>,
+        stop: CancellationToken,
+        ([mut up_gate, mut down_gate], [mut up_inbox, mut down_inbox]): (
+            [Gate<Bytes>; 2],
+            GateInbox,
+        ),
+    ) {
         let ctx = &self.ctx;
         let peer = self.peer;
+        let said = |way| move |item, change| intercept_event(ctx, peer, way, item, change);
+        let next = || self.items.fetch_add(1, Ordering::Relaxed) + 1;
+        // Datagrams that found a full hold queue: UDP cannot be slowed, so they are dropped.
+        let mut held_full = [0u64; 2];
+        let (mut up_inbox_open, mut down_inbox_open) = (true, true);
         let own = match udp::bind_socket(ctx, unspecified_for(&self.upstream), true) {
             Ok(s) => s,
             Err(e) => return self.failed(e),
@@ -1199,12 +1404,35 @@ impl UdpConversation {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 datagram = rx.recv() => match datagram {
+                    Some(_) if !up_gate.has_room() => held_full[0] += 1,
                     Some(bytes) => {
-                        if let Some(said) = up.push(bytes, Instant::now()) {
-                            note(ctx, peer, said);
+                        if let Some(bytes) = up_gate.admit(bytes, next, &mut said(Way::Up)) {
+                            if let Some(said) = up.push(bytes, Instant::now()) {
+                                note(ctx, peer, said);
+                            }
                         }
                     }
                     None => break,
+                },
+                command = up_inbox.recv(), if up_inbox_open => match command {
+                    Some(c) => {
+                        for bytes in up_gate.command(c, &mut said(Way::Up)) {
+                            if let Some(said) = up.push(bytes, Instant::now()) {
+                                note(ctx, peer, said);
+                            }
+                        }
+                    }
+                    None => up_inbox_open = false,
+                },
+                command = down_inbox.recv(), if down_inbox_open => match command {
+                    Some(c) => {
+                        for bytes in down_gate.command(c, &mut said(Way::Down)) {
+                            if let Some(said) = down.push(bytes, Instant::now()) {
+                                note(ctx, peer, said);
+                            }
+                        }
+                    }
+                    None => down_inbox_open = false,
                 },
                 received = own.recv(&mut buf) => match received {
                     Ok(n) => {
@@ -1219,8 +1447,14 @@ impl UdpConversation {
                             dir: Direction::Sent,
                             bytes: bytes.clone(),
                         }, charge)]);
-                        if let Some(said) = down.push(bytes, Instant::now()) {
-                            note(ctx, peer, said);
+                        if !down_gate.has_room() {
+                            held_full[1] += 1;
+                            continue;
+                        }
+                        if let Some(bytes) = down_gate.admit(bytes, next, &mut said(Way::Down)) {
+                            if let Some(said) = down.push(bytes, Instant::now()) {
+                                note(ctx, peer, said);
+                            }
                         }
                     }
                     Err(e) if classify(&e) == ErrorKind::Refused => note(
@@ -1254,6 +1488,20 @@ impl UdpConversation {
         for line in [&up, &down] {
             if let Some(said) = line.summary() {
                 note(ctx, peer, said);
+            }
+        }
+        for (way, n) in [(Way::Up, held_full[0]), (Way::Down, held_full[1])] {
+            if n > 0 {
+                note(
+                    ctx,
+                    peer,
+                    format!(
+                        "{}: {n} datagrams dropped: the hold queue was full ({} items or {} bytes)",
+                        way.word(),
+                        super::intercept::HOLD_ITEMS,
+                        super::intercept::HOLD_BYTES
+                    ),
+                );
             }
         }
         if unlogged > 0 {

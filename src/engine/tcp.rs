@@ -220,6 +220,9 @@ async fn serve_client<S: Transport>(
 
 fn route_client(ctx: &EndpointCtx, tx: &ConnHandle, command: EndpointCommand) {
     let conn_command = match command {
+        EndpointCommand::Hold { .. } | EndpointCommand::Decide { .. } => {
+            return super::refuse_intercept(ctx);
+        }
         EndpointCommand::SetNoDelay(on) => ConnCommand::SetNoDelay(on),
         EndpointCommand::PauseReads(pause) => ConnCommand::PauseReads(pause),
         EndpointCommand::Send {
@@ -576,6 +579,9 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
         ),
     };
     match command {
+        EndpointCommand::Hold { .. } | EndpointCommand::Decide { .. } => {
+            super::refuse_intercept(ctx)
+        }
         EndpointCommand::SetNoDelay(on) => {
             for handle in peers.values() {
                 handle.send(ConnCommand::SetNoDelay(on));

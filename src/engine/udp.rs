@@ -327,6 +327,9 @@ async fn send_command(
 ) {
     match command {
         EndpointCommand::Close { .. } => {}
+        EndpointCommand::Hold { .. } | EndpointCommand::Decide { .. } => {
+            super::refuse_intercept(ctx)
+        }
         EndpointCommand::SetNoDelay(_) => {
             ctx.failed(
                 None,
