@@ -1902,7 +1902,7 @@ fn quick_send_over_udp_hears_the_answer() {
 }
 
 #[test]
-fn a_relay_from_a_file_shows_no_composer_it_cannot_serve() {
+fn a_relay_from_a_file_is_editable_and_shows_its_intercept_not_a_composer() {
     let mut gui = Gui::new();
     let path = gui.path("a-relay.ron");
     std::fs::write(
@@ -1924,7 +1924,130 @@ fn a_relay_from_a_file_shows_no_composer_it_cannot_serve() {
             .is_some_and(|p| p.ends_with("a-relay.ron"))
     });
     gui.step();
-    assert!(gui.shows("read-only here"));
-    assert!(gui.shows("it takes no payloads"));
+    // Editable like any endpoint; its pane holds the intercept, not a composer.
+    assert!(gui.shows("Start the relay to hold what passes through it"));
+    assert!(gui.harness.query_by_label("Upstream").is_some());
     assert!(gui.harness.query_by_label("Send").is_none());
+}
+
+/// An upstream on loopback for one client: answers each read upper-cased,
+/// and returns all it read once the client closes.
+fn upper_upstream() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    all.extend_from_slice(&buf[..n]);
+                    let _ = conn.write_all(&buf[..n].to_ascii_uppercase());
+                }
+            }
+        }
+        all
+    });
+    (addr, serve)
+}
+
+/// A relay added in a fresh session, listening on a free port, relaying to `upstream`.
+fn new_relay(gui: &mut Gui, upstream: std::net::SocketAddr) -> std::net::SocketAddr {
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    gui.step();
+    gui.click("➕ Add endpoint");
+    gui.choose("relay");
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    retype(gui, "Listen on", &listen.to_string());
+    retype(gui, "Upstream", &upstream.to_string());
+    gui.click("▶ Start");
+    gui.wait_for("the relay listening", |g| g.shows("● listening"));
+    listen
+}
+
+#[test]
+fn a_relay_added_in_the_form_logs_both_directions() {
+    use std::io::{Read, Write};
+    let (upstream, served) = upper_upstream();
+    let mut gui = Gui::new();
+    let at = new_relay(&mut gui, upstream);
+    let mut client = std::net::TcpStream::connect(at).unwrap();
+    client.set_read_timeout(Some(LIMIT)).unwrap();
+    client.write_all(b"hello\n").unwrap();
+    let mut answer = [0u8; 6];
+    client.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HELLO\n");
+    gui.wait_for("both directions in the log", |g| {
+        joined(g.log_rows("relay", EntryKind::Received)) == b"hello\n"
+            && joined(g.log_rows("relay", EntryKind::Sent)) == b"HELLO\n"
+    });
+    assert!(
+        gui.shows("⬆ client → upstream"),
+        "the client's bytes, by their way"
+    );
+    assert!(
+        gui.shows("⬇ upstream → client"),
+        "the upstream's bytes, by their way"
+    );
+    assert!(
+        !gui.shows("← received"),
+        "a relay's rows are not a server's"
+    );
+    drop(client);
+    assert_eq!(served.join().unwrap(), b"hello\n");
+    // The relay as the session saves it.
+    let spec = gui.harness.state().doc().validate(0).unwrap();
+    match &spec.kind {
+        sockbench::model::EndpointKind::Relay { upstream: u, .. } => {
+            assert_eq!(u.to_string(), upstream.to_string())
+        }
+        other => panic!("not a relay: {other:?}"),
+    }
+}
+
+#[test]
+fn held_payloads_are_forwarded_edited_or_dropped_from_the_relay_pane() {
+    use std::io::Write;
+    let (upstream, served) = upper_upstream();
+    let mut gui = Gui::new();
+    let at = new_relay(&mut gui, upstream);
+    assert!(gui.shows("Nothing is held") || gui.shows("Intercept"));
+    gui.click("✋ Hold client → upstream");
+    gui.wait_for("the hold on", |g| {
+        g.log_rows("relay", EntryKind::Note)
+            .iter()
+            .any(|r| r.starts_with("hold up (client → upstream) on".as_bytes()))
+    });
+    let mut client = std::net::TcpStream::connect(at).unwrap();
+    client.set_nodelay(true).unwrap();
+    for (n, word) in ["first", "second", "third"].iter().enumerate() {
+        client.write_all(word.as_bytes()).unwrap();
+        let item = format!("✋ #{} ⬆", n + 1);
+        gui.wait_for("the payload held", move |g| g.shows(&item));
+    }
+    // The first edited, the second dropped, the third forwarded by hold off.
+    gui.click("✏ Edit #1");
+    retype(&mut gui, "Edited payload", "FIRST");
+    gui.click("➡ Forward edited #1");
+    gui.click("🗑 Drop #2");
+    gui.click("✋ Hold client → upstream");
+    gui.wait_for("the queue empty", |g| !g.shows("✋ #"));
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(served.join().unwrap(), b"FIRSTthird");
+    gui.wait_for("what was done, in the log", |g| {
+        let notes = g.log_rows("relay", EntryKind::Note);
+        ["up: edited #1", "up: dropped #2", "up: forwarded #3"]
+            .iter()
+            .all(|n| notes.iter().any(|r| r.starts_with(n.as_bytes())))
+    });
+    // The log keeps the read and the edited bytes both.
+    assert_eq!(
+        joined(gui.log_rows("relay", EntryKind::Received)),
+        b"firstsecondthird"
+    );
+    drop(client);
 }

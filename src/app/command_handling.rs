@@ -66,6 +66,19 @@ pub enum AppCommand {
         index: usize,
         on: bool,
     },
+    /// Hold (or stop holding) what relay `index` reads in direction `way`.
+    SetHold {
+        index: usize,
+        way: crate::model::impair::Way,
+        on: bool,
+    },
+    /// Forward, edit then forward, or drop what relay `index` holds.
+    DecideHeld {
+        index: usize,
+        way: crate::model::impair::Way,
+        pick: crate::engine::intercept::Pick,
+        verdict: crate::engine::intercept::Verdict,
+    },
     /// Stop reading endpoint `index`'s open TCP connections for `pause`
     /// (a lesson's demo: writes pile up in the receive buffer).
     PauseReads {
@@ -221,6 +234,26 @@ impl App {
             AppCommand::SetNoDelay { index, on } => {
                 if let Some(e) = self.doc.endpoints.get(index) {
                     self.engine.send(Command::SetNoDelay { id: e.id, on });
+                }
+            }
+            AppCommand::SetHold { index, way, on } => {
+                if let Some(e) = self.doc.endpoints.get(index) {
+                    self.engine.send(Command::SetHold { id: e.id, way, on });
+                }
+            }
+            AppCommand::DecideHeld {
+                index,
+                way,
+                pick,
+                verdict,
+            } => {
+                if let Some(e) = self.doc.endpoints.get(index) {
+                    self.engine.send(Command::Decide {
+                        id: e.id,
+                        way,
+                        pick,
+                        verdict,
+                    });
                 }
             }
             AppCommand::PauseReads { index, pause } => {

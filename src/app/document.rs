@@ -111,6 +111,8 @@ pub struct EndpointUi {
     pub started_with: Option<EndpointSpec>,
     /// TLS, as the last handshake or the server's certificate told it.
     pub tls_info: Option<String>,
+    /// A relay's hold switches and what it holds.
+    pub intercept: super::intercept::InterceptUi,
 }
 
 impl EndpointUi {
@@ -120,6 +122,9 @@ impl EndpointUi {
 
     /// Applies an event of this endpoint to its state.
     pub fn on_event(&mut self, event: &Event) {
+        if self.kind() == KindTag::Relay {
+            self.intercept.on_event(&event.kind);
+        }
         match &event.kind {
             EventKind::Resolving { .. } if self.state.is_starting() => {
                 self.state = RunState::Resolving
@@ -287,6 +292,7 @@ impl Document {
                 log_endpoint: session.log.endpoint_index(&spec.name),
                 started_with: None,
                 tls_info: None,
+                intercept: Default::default(),
             })
             .collect();
         Document {
@@ -461,6 +467,7 @@ impl Document {
             log_endpoint,
             started_with: None,
             tls_info: None,
+            intercept: Default::default(),
         });
         self.selected = self.endpoints.len() - 1;
         self.touch();

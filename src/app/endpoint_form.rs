@@ -1083,6 +1083,76 @@ mod tests {
     }
 
     #[test]
+    fn a_relay_goes_through_the_form_and_each_impairment_stands_by_its_field() {
+        let mut impair = Impairments::default();
+        impair.up.latency = Some("50ms±10ms".parse().unwrap());
+        impair.down.close_after = Some("2s".parse().unwrap());
+        impair.seed = Some(7);
+        let spec = EndpointSpec::new(
+            "r",
+            EndpointKind::Relay {
+                transport: RelayTransport::Tls,
+                listen: "127.0.0.1:8443".parse().unwrap(),
+                upstream: "device.local:443".parse().unwrap(),
+                tls_server: Box::new(TlsServerSettings {
+                    cert: Some("c.pem".into()),
+                    key: Some("k.pem".into()),
+                    alpn: Vec::new(),
+                }),
+                tls_client: Box::new(TlsClientSettings {
+                    sni: Some("device.local".into()),
+                    insecure: true,
+                    ..Default::default()
+                }),
+                impair: Box::new(impair),
+            },
+        );
+        let form = EndpointForm::from_spec(&spec);
+        assert_eq!(form.relay.up[0], "50ms±10ms");
+        assert_eq!(form.relay.down[3], "2s");
+        assert_eq!(form.validate(&[]).unwrap(), spec);
+
+        let mut bad = form.clone();
+        bad.remote = "device.local".into();
+        bad.relay.up[1] = "100KiB".into();
+        bad.relay.down[5] = "10%".into();
+        bad.relay.seed = "x".into();
+        bad.tls.key = String::new();
+        let e = bad.validate(&[]).unwrap_err();
+        assert!(e.remote.is_some(), "an upstream needs its port");
+        assert!(e.relay.up[1].as_ref().unwrap().contains("/s"));
+        assert!(
+            e.relay.down[5]
+                .as_ref()
+                .unwrap()
+                .contains("for UDP relays only")
+        );
+        assert!(e.relay.seed.as_ref().unwrap().contains("whole number"));
+        assert!(e.tls.as_ref().unwrap().contains("private key"));
+        assert!(e.relay.up[0].is_none() && e.relay.down[3].is_none());
+
+        // A TCP relay takes no TLS settings; UDP takes loss but not slices.
+        let mut tcp = form.clone();
+        tcp.relay.transport = RelayTransport::Tcp;
+        tcp.tls.key = String::new();
+        let EndpointKind::Relay { tls_client, .. } = tcp.validate(&[]).unwrap().kind else {
+            panic!("a relay")
+        };
+        assert_eq!(*tls_client, TlsClientSettings::default());
+        let mut udp = EndpointForm::new("u".into(), KindTag::Relay);
+        udp.relay.transport = RelayTransport::Udp;
+        udp.relay.up[5] = "10%".into();
+        assert!(udp.validate(&[]).is_ok());
+        udp.relay.up[2] = "16".into();
+        let e = udp.validate(&[]).unwrap_err();
+        assert!(
+            e.first()
+                .unwrap()
+                .starts_with("impairments: slice client → upstream: for TCP and TLS")
+        );
+    }
+
+    #[test]
     fn max_peers_goes_through_the_form() {
         let mut server = EndpointForm::new("s".into(), KindTag::TcpServer);
         server.local = "127.0.0.1:0".into();

@@ -98,7 +98,11 @@ impl App {
                         self.peers_ui(&mut columns[0], index, commands);
                         self.endpoint_form(&mut columns[0], index, &errors, commands);
                     }
-                    self.composer_ui(&mut columns[1], index, commands);
+                    if self.doc.endpoints.get(index).map(|e| e.kind()) == Some(KindTag::Relay) {
+                        self.intercept_ui(&mut columns[1], index, commands);
+                    } else {
+                        self.composer_ui(&mut columns[1], index, commands);
+                    }
                 });
             });
     }

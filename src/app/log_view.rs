@@ -820,6 +820,36 @@ mod tests {
     }
 
     #[test]
+    fn a_relays_rows_say_their_way_and_what_was_done() {
+        assert_eq!(
+            row_text(EntryKind::Received, true, b"x"),
+            "⬆ client → upstream"
+        );
+        assert_eq!(row_text(EntryKind::Sent, true, b"x"), "⬇ upstream → client");
+        assert_eq!(row_text(EntryKind::Received, false, b"x"), "← received");
+        assert_eq!(
+            row_text(
+                EntryKind::Note,
+                true,
+                b"down: 4 bytes held 50ms (latency 50ms)"
+            ),
+            "⚡ impaired ⬇"
+        );
+        assert_eq!(
+            row_text(
+                EntryKind::Note,
+                true,
+                b"up: edited #3: passed on as 1 bytes"
+            ),
+            "✏ edited ⬆"
+        );
+        assert_eq!(
+            row_text(EntryKind::Note, true, b"upstream: connected"),
+            "ℹ note"
+        );
+    }
+
+    #[test]
     fn the_payload_column_keeps_a_third_of_the_table_at_every_width() {
         for width in [500.0, 560.0, 700.0, 900.0, 1200.0, 1600.0] {
             let c = LogColumns::for_width(width, 135.0);

@@ -27,6 +27,7 @@ mod endpoint_pane;
 pub mod files;
 mod frame_log;
 pub mod inspector;
+pub mod intercept;
 mod launch;
 mod lesson_panel;
 pub mod library;
