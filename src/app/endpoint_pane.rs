@@ -605,11 +605,13 @@ fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) 
 fn relay_tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
     let mut changed = false;
     let tls = &mut form.tls;
-    ui.label(RichText::new("TLS toward clients").strong());
-    egui::Grid::new(("relay tls clients", salt))
+    // One grid for both sides, so their fields share one width.
+    egui::Grid::new(("relay tls", salt))
         .num_columns(3)
         .spacing([8.0, 4.0])
         .show(ui, |ui| {
+            ui.label(RichText::new("TLS toward clients").strong());
+            ui.end_row();
             changed |= field(
                 ui,
                 "Certificate",
@@ -626,12 +628,8 @@ fn relay_tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt:
                 "The certificate's private key (PEM); only its path is saved, never the key",
                 errors.tls.as_ref().filter(|e| e.contains("key") || e.contains("certificate")),
             );
-        });
-    ui.label(RichText::new("TLS toward the upstream").strong());
-    egui::Grid::new(("relay tls upstream", salt))
-        .num_columns(3)
-        .spacing([8.0, 4.0])
-        .show(ui, |ui| {
+            ui.label(RichText::new("TLS toward the upstream").strong());
+            ui.end_row();
             changed |= field(
                 ui,
                 "Trust (PEM)",
