@@ -282,7 +282,6 @@ mod tests {
         );
         assert!(gate.is_empty());
         assert_eq!(gate.admit(b("d"), || 99, &mut said), Some(b("d")));
-        drop(said);
         assert_eq!(
             log.iter().map(|(i, c)| (*i, c.clone())).collect::<Vec<_>>(),
             vec![

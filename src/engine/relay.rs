@@ -1406,10 +1406,10 @@ impl UdpConversation {
                 datagram = rx.recv() => match datagram {
                     Some(_) if !up_gate.has_room() => held_full[0] += 1,
                     Some(bytes) => {
-                        if let Some(bytes) = up_gate.admit(bytes, next, &mut said(Way::Up)) {
-                            if let Some(said) = up.push(bytes, Instant::now()) {
-                                note(ctx, peer, said);
-                            }
+                        if let Some(bytes) = up_gate.admit(bytes, next, &mut said(Way::Up))
+                            && let Some(said) = up.push(bytes, Instant::now())
+                        {
+                            note(ctx, peer, said);
                         }
                     }
                     None => break,
@@ -1451,10 +1451,10 @@ impl UdpConversation {
                             held_full[1] += 1;
                             continue;
                         }
-                        if let Some(bytes) = down_gate.admit(bytes, next, &mut said(Way::Down)) {
-                            if let Some(said) = down.push(bytes, Instant::now()) {
-                                note(ctx, peer, said);
-                            }
+                        if let Some(bytes) = down_gate.admit(bytes, next, &mut said(Way::Down))
+                            && let Some(said) = down.push(bytes, Instant::now())
+                        {
+                            note(ctx, peer, said);
                         }
                     }
                     Err(e) if classify(&e) == ErrorKind::Refused => note(
