@@ -653,3 +653,51 @@ async fn attempts_run_out_and_a_stop_during_the_wait_is_prompt() {
         rig.notes(2)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_goes_through_a_proxy_and_gives_up_reconnecting() {
+    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        if let Ok((mut c, _)) = echo.accept().await {
+            let (mut r, mut w) = c.split();
+            let _ = tokio::time::timeout(LIMIT, tokio::io::copy(&mut r, &mut w)).await;
+        }
+    });
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let proxy = socks5_proxy(Socks::Open(None), asked).await;
+    let args = [
+        "connect".to_owned(),
+        "tcp".into(),
+        echo_addr.to_string(),
+        "--proxy".into(),
+        format!("socks5://{proxy}"),
+        "--send".into(),
+        "hello via cli".into(),
+        "--wait".into(),
+        "0.5".into(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        common::sockbench(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("tunnel established to {echo_addr}")), "{stdout}");
+    assert_eq!(stdout.matches("hello via cli").count(), 2, "sent and echoed: {stdout}");
+
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let out = tokio::task::spawn_blocking(move || {
+        common::sockbench(&[
+            "connect", "tcp", &nowhere, "--reconnect", "2", "--backoff", "1ms..2ms",
+        ])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert_eq!(stdout.matches("reconnect: attempt").count(), 2, "{stdout}");
+    assert!(stderr.contains("gave up after 2 attempts"), "{stderr}");
+}

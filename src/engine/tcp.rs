@@ -226,10 +226,17 @@ async fn connect_and_serve(
     // Through a proxy, only the proxy's name is resolved here: the target's
     // name goes to the proxy as it is.
     let dial = way.proxy.as_ref().map_or(remote, |p| &p.server);
+    // A failure to reach the proxy says it was the proxy.
+    let about_proxy = |mut e: NetError| {
+        if let Some(p) = &way.proxy {
+            e.message = format!("{} (the proxy {p})", e.message);
+        }
+        e
+    };
     let addrs = match while_taking(ctx, commands, early, resolve(ctx, dial)).await {
         None => return Outcome::Done,
         Some(Ok(a)) => a,
-        Some(Err(e)) => return Outcome::Failed(e),
+        Some(Err(e)) => return Outcome::Failed(about_proxy(e)),
     };
 
     let mut last_error = None;
@@ -242,7 +249,7 @@ async fn connect_and_serve(
                 connected = Some((stream, addr));
                 break;
             }
-            Some(Err(e)) => last_error = Some(e),
+            Some(Err(e)) => last_error = Some(about_proxy(e)),
         }
     }
     let Some((mut stream, peer_addr)) = connected else {
