@@ -180,8 +180,8 @@ pub(crate) async fn client(
     }
 }
 
-/// How every note about reconnecting begins.
-pub const RECONNECT_NOTE: &str = "reconnect: ";
+pub use crate::model::proxy::RECONNECT_NOTE;
+use crate::model::proxy::{PROXY_CONNECTED_NOTE, TUNNEL_NOTE};
 
 /// A number from 0 to 1 for jitter (1 when the system has no randomness to give).
 fn random_unit() -> f64 {
@@ -263,7 +263,7 @@ async fn connect_and_serve(
         ctx.emit(EventKind::Note {
             peer: None,
             text: format!(
-                "connected to proxy {proxy} at {peer_addr}; asking for a tunnel to {remote}"
+                "{PROXY_CONNECTED_NOTE}{proxy} at {peer_addr}; asking for a tunnel to {remote}"
             ),
         });
         let limit = ctx.options.connect_timeout();
@@ -286,7 +286,7 @@ async fn connect_and_serve(
             }
             Some(Ok(Ok(tunnel))) => ctx.emit(EventKind::Note {
                 peer: None,
-                text: format!("tunnel established to {remote} through the proxy ({})", tunnel.detail),
+                text: format!("{TUNNEL_NOTE}{remote} through the proxy ({})", tunnel.detail),
             }),
         }
     }

@@ -10,6 +10,14 @@ use std::time::Duration;
 
 use super::address::HostPort;
 
+/// How the engine's note begins once the client's TCP connection to its
+/// proxy is up (the lifecycle view reads it; the log shows it).
+pub const PROXY_CONNECTED_NOTE: &str = "connected to proxy ";
+/// How the engine's note begins once the proxy has opened the tunnel to the target.
+pub const TUNNEL_NOTE: &str = "tunnel established to ";
+/// How every note about reconnecting begins.
+pub const RECONNECT_NOTE: &str = "reconnect: ";
+
 /// The proxies a client can go through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyKind {
