@@ -620,6 +620,7 @@ async fn attempts_run_out_and_a_stop_during_the_wait_is_prompt() {
     let nowhere: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut rig = Rig::new();
     rig.open(1, reconnecting(nowhere, Some(2), 1, 4));
+    rig.send(1, b"never");
     let EventKind::Failed { peer: None, error } = rig
         .until(1, |k| matches!(k, EventKind::Failed { peer: None, .. }))
         .await
@@ -632,9 +633,20 @@ async fn attempts_run_out_and_a_stop_during_the_wait_is_prompt() {
     let refusals = rig
         .seen
         .iter()
-        .filter(|e| e.id == EndpointId(1) && matches!(e.kind, EventKind::Failed { peer: Some(0), .. }))
+        .filter(|e| {
+            e.id == EndpointId(1)
+                && matches!(&e.kind, EventKind::Failed { peer: Some(0), error } if error.operation == sockbench::engine::Operation::Connect)
+        })
         .count();
     assert_eq!(refusals, 2, "each attempt's failure is logged");
+    // The payload that waited for a connection is said to be lost.
+    assert!(
+        rig.seen.iter().any(|e| e.id == EndpointId(1)
+            && matches!(&e.kind, EventKind::Failed { peer: Some(0), error }
+                if error.message.contains("send 5 bytes") && error.message.contains("gave up"))),
+        "{:#?}",
+        rig.seen
+    );
 
     // A wait of an hour: Stop ends it at once (the bounded wait of `until`).
     rig.open(2, reconnecting(nowhere, None, 3_600_000, 3_600_000));
@@ -700,4 +712,86 @@ async fn the_command_line_goes_through_a_proxy_and_gives_up_reconnecting() {
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
     assert_eq!(stdout.matches("reconnect: attempt").count(), 2, "{stdout}");
     assert!(stderr.contains("gave up after 2 attempts"), "{stderr}");
+}
+
+/// An echo server on loopback for a few connections, each its own task.
+async fn echo_many() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        for _ in 0..8 {
+            let Ok((mut c, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let (mut r, mut w) = c.split();
+                let _ = tokio::time::timeout(LIMIT, tokio::io::copy(&mut r, &mut w)).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_export_goes_through_the_same_proxy() {
+    if !common::python3() {
+        return;
+    }
+    let echo = echo_many().await;
+    let socks = socks5_proxy(Socks::Open(Some(("py", "th@n"))), Arc::new(Mutex::new(Vec::new()))).await;
+    let http = http_proxy(Http::NeedsBasicUP).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, url) in [
+        ("socks", format!("socks5://py:th%40n@{socks}")),
+        ("http", format!("http://u:p@{http}")),
+    ] {
+        let file = dir.path().join(format!("{name}.ron"));
+        let program = dir.path().join(format!("{name}.py"));
+        let args: Vec<String> = [
+            "connect",
+            "tcp",
+            &echo.to_string(),
+            "--proxy",
+            &url,
+            "--send",
+            "hello python\\n",
+            "--wait",
+            "0.3",
+            "--save",
+            file.to_str().unwrap(),
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let export: Vec<String> = [
+            "export",
+            file.to_str().unwrap(),
+            "--to",
+            "python",
+            "-o",
+            program.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let py = program.to_str().unwrap().to_owned();
+        let out = tokio::task::spawn_blocking(move || {
+            let strs = |v: &[String]| v.iter().map(|s| s.to_owned()).collect::<Vec<_>>();
+            let a = strs(&args);
+            let o = common::sockbench(&a.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(o.status.code(), Some(0), "{}", common::text(&o.stderr));
+            let e = strs(&export);
+            let o = common::sockbench(&e.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(o.status.code(), Some(0), "{}", common::text(&o.stderr));
+            common::run("python3", &[&py])
+        })
+        .await
+        .unwrap();
+        let stdout = common::text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name}: {stdout}{}", common::text(&out.stderr));
+        assert!(stdout.contains("connected to proxy"), "{name}: {stdout}");
+        assert!(stdout.contains("tunnel established to"), "{name}: {stdout}");
+        assert!(stdout.contains("received b'hello python\\n'"), "{name}: {stdout}");
+    }
 }

@@ -131,6 +131,22 @@ pub(crate) async fn client(
                 "reconnect: gave up after {n} attempt{}",
                 if n == 1 { "" } else { "s" }
             );
+            // Payloads that waited for a connection will not go out: said, not dropped.
+            commands.close();
+            while let Ok(command) = commands.try_recv() {
+                early.push(command);
+            }
+            for command in early.drain(..) {
+                if let EndpointCommand::Send { bytes, .. } = command {
+                    ctx.failed(
+                        Some(0),
+                        other(
+                            Operation::Send,
+                            format!("send {} bytes to {remote}: not sent, {gave_up}", bytes.len()),
+                        ),
+                    );
+                }
+            }
             match error {
                 Some(mut e) => {
                     e.message = format!("{}; {gave_up}", e.message);
@@ -308,8 +324,8 @@ async fn connect_and_serve(
             .is_some_and(|r| began.elapsed() >= Duration::from_millis(r.max_ms));
         Outcome::Lost { lasting }
     };
-    let early = std::mem::take(early);
     let Some(tls) = tls else {
+        let early = std::mem::take(early);
         let by_person = serve_client(ctx, peer_addr, stream, early, commands, reconnecting).await;
         return lasting(by_person);
     };
@@ -325,8 +341,8 @@ async fn connect_and_serve(
         ctx.options.connect_timeout(),
         connector.connect(tls.server_name.clone(), stream),
     );
-    let mut held = early;
-    let result = match while_taking(ctx, commands, &mut held, handshake).await {
+    // Sends asked for meanwhile stay in `early` if the handshake fails (for the next attempt).
+    let result = match while_taking(ctx, commands, early, handshake).await {
         None => return Outcome::Done,
         Some(r) => r,
     };
@@ -345,7 +361,8 @@ async fn connect_and_serve(
                 peer: 0,
                 detail: tls::describe(stream.get_ref().1),
             });
-            let by_person = serve_client(ctx, peer_addr, stream, held, commands, reconnecting).await;
+            let early = std::mem::take(early);
+            let by_person = serve_client(ctx, peer_addr, stream, early, commands, reconnecting).await;
             lasting(by_person)
         }
     }

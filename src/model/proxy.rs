@@ -518,6 +518,34 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_keeps_its_proxy_and_reconnect_and_old_files_load() {
+        use crate::model::{EndpointKind, EndpointSpec};
+        let old = "(name:\"c\",kind:TcpClient(remote:\"127.0.0.1:7\"))";
+        let spec: EndpointSpec = ron::from_str(old).unwrap();
+        assert_eq!((spec.proxy.clone(), spec.reconnect), (None, None));
+        assert_eq!(ron::to_string(&spec).unwrap(), old);
+
+        let mut spec = EndpointSpec::new(
+            "c",
+            EndpointKind::TcpClient {
+                remote: HostPort::new("example.com", 80),
+            },
+        );
+        spec.proxy = Some(Proxy::parse("socks5://u:p%20w@127.0.0.1:1080").unwrap());
+        spec.reconnect = Some(Reconnect {
+            attempts: Some(5),
+            min_ms: 100,
+            max_ms: 5000,
+            jitter: true,
+        });
+        let text = ron::to_string(&spec).unwrap();
+        assert!(text.contains("proxy:Some(\"socks5://u:p%20w@127.0.0.1:1080\")"), "{text}");
+        assert_eq!(ron::from_str::<EndpointSpec>(&text).unwrap(), spec);
+        let bad = text.replace("min_ms:100", "min_ms:0");
+        assert!(ron::from_str::<EndpointSpec>(&bad).is_err());
+    }
+
+    #[test]
     fn reconnect_in_a_file_is_checked() {
         let r: Reconnect = ron::from_str("(attempts: Some(3), min_ms: 10, max_ms: 80)").unwrap();
         assert_eq!(r.attempts, Some(3));
