@@ -23,6 +23,7 @@ impl App {
             self.handle_file_message(msg);
         }
         self.start_waiting_clients();
+        self.run_repeats();
         if self.advance_replay() {
             // The elapsed time on the replay bar moves on.
             ctx.request_repaint_after(Duration::from_millis(100));
@@ -191,6 +192,20 @@ impl App {
                 }
             }
             FileMsg::TcpStates(states) => self.os_tcp = states,
+            FileMsg::PayloadRead {
+                endpoint,
+                path,
+                result,
+            } => self.payload_file_read(endpoint, path, result),
+            // A file to send was chosen: it loads into the composer.
+            FileMsg::Picked {
+                pick: Pick::Payload,
+                path,
+            } => {
+                if let Some(path) = path {
+                    self.run_command(super::AppCommand::LoadPayloadFile(path));
+                }
+            }
             FileMsg::Exported {
                 path,
                 format,
