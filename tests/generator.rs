@@ -87,8 +87,7 @@ impl Gui {
     fn retype(&mut self, label: &str, text: &str) {
         self.harness.get_by_label(label).focus();
         self.step();
-        self.harness
-            .key_press_modifiers(Modifiers::COMMAND, Key::A);
+        self.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
         self.step();
         self.harness.key_press(Key::Backspace);
         self.step();
@@ -322,7 +321,9 @@ fn a_dropped_file_reaches_the_peer_byte_for_byte() {
     gui.wait_for("the file in the composer", |g| {
         g.harness.state().composer().file.is_some()
     });
-    assert!(gui.shows("📎 Payload: the file firmware.bin (97.7 KiB (100000 bytes)), sent as it is"));
+    assert!(
+        gui.shows("📎 Payload: the file firmware.bin (97.7 KiB (100000 bytes)), sent as it is")
+    );
     gui.click("➤ Send");
     gui.wait_for("the Sent row", |g| g.sent_rows().len() == 1);
 

@@ -739,11 +739,8 @@ impl App {
             return;
         };
         let settings = self.composer.repeat;
-        let schedule = super::repeat::Schedule::new(
-            settings.interval(),
-            settings.rounds(),
-            Instant::now(),
-        );
+        let schedule =
+            super::repeat::Schedule::new(settings.interval(), settings.rounds(), Instant::now());
         let rounds = match schedule.rounds() {
             Some(1) => "1 round".to_owned(),
             Some(n) => format!("{n} rounds"),
@@ -762,6 +759,7 @@ impl App {
             gap,
             what,
             schedule,
+            unwritten: false,
         };
         match self.repeats.start(repeat) {
             Ok(()) => self.log_note(id, note),
@@ -808,23 +806,30 @@ impl App {
                 }
                 Some(_) => {}
             }
+            if repeat.unwritten {
+                // Until the last round is written (or failed): no queue fills.
+                continue;
+            }
             if let Some(round) = repeat.schedule.take_due(now) {
                 match repeat.source.round_bytes(round) {
-                    Ok(bytes) => self.engine.send(if repeat.writes > 1 {
-                        Command::SendSplit {
-                            id,
-                            to: repeat.to.clone(),
-                            bytes,
-                            writes: repeat.writes,
-                            gap: repeat.gap,
-                        }
-                    } else {
-                        Command::Send {
-                            id,
-                            to: repeat.to.clone(),
-                            bytes,
-                        }
-                    }),
+                    Ok(bytes) => {
+                        repeat.unwritten = true;
+                        self.engine.send(if repeat.writes > 1 {
+                            Command::SendSplit {
+                                id,
+                                to: repeat.to.clone(),
+                                bytes,
+                                writes: repeat.writes,
+                                gap: repeat.gap,
+                            }
+                        } else {
+                            Command::Send {
+                                id,
+                                to: repeat.to.clone(),
+                                bytes,
+                            }
+                        })
+                    }
                     // Never skipped unsaid: the round is an error row.
                     Err(why) => errors.push(crate::engine::Event {
                         id,
@@ -860,6 +865,9 @@ impl App {
             .repeats
             .running()
             .iter()
+            // A round waiting for its write is woken by the engine's event,
+            // not by a timer (which would repaint without pause meanwhile).
+            .filter(|r| !r.unwritten)
             .filter_map(|r| r.schedule.wait(now))
             .min()
         {
@@ -871,7 +879,10 @@ impl App {
     fn load_payload_file(&mut self, path: PathBuf) {
         self.sync_composer();
         let Some(id) = self.composer_owner else {
-            self.notify(true, "Add an endpoint first: a file is sent from an endpoint's composer");
+            self.notify(
+                true,
+                "Add an endpoint first: a file is sent from an endpoint's composer",
+            );
             return;
         };
         self.composer.file_note = Some(Ok(format!("Reading {}…", path.display())));

@@ -82,10 +82,7 @@ pub enum PayloadSource {
     },
     /// Bytes as they are (a library entry, a file), with a length prefix or
     /// none.
-    Bytes {
-        bytes: Arc<[u8]>,
-        framing: Framing,
-    },
+    Bytes { bytes: Arc<[u8]>, framing: Framing },
 }
 
 impl PayloadSource {
@@ -670,21 +667,7 @@ impl App {
                 self.composer.file = None;
                 self.composer.load_bytes(&bytes);
             }
-            if ui
-                .button("📂 File…")
-                .on_hover_text(format!(
-                    "Load a file's bytes into the composer (or drop a file here); at most {}",
-                    crate::persist::read::size_text(crate::persist::PAYLOAD_FILE_LIMIT)
-                ))
-                .clicked()
-            {
-                self.composer.file_prompt = match self.composer.file_prompt {
-                    Some(_) => None,
-                    None => Some(String::new()),
-                };
-            }
         });
-        self.file_prompt_ui(ui, commands);
         // A row of its own, so it never hides past the pane's edge.
         ui.horizontal_wrapped(|ui| {
             let label = ui.label("Write it in");
@@ -703,7 +686,6 @@ impl App {
                     .on_hover_text("The pause between the pieces");
             }
         });
-        self.repeat_ui(ui, index, up, commands);
         if let Some(file) = &self.composer.file {
             let mut remove = false;
             ui.horizontal_wrapped(|ui| {
@@ -722,19 +704,40 @@ impl App {
                 self.composer.file = None;
             }
         } else {
-        let label = ui.label("Payload");
-        ui.add(
-            egui::TextEdit::multiline(&mut self.composer.text)
-                .code_editor()
-                .desired_rows(3)
-                .desired_width(f32::INFINITY)
-                .hint_text(match self.composer.notation {
-                    Notation::Text => "Type text; \\r\\n for a line break, \\x00 for a byte",
-                    Notation::Hex => "Type hex bytes, like 48 65 6c 6c 6f",
-                }),
-        )
-        .labelled_by(label.id)
-        .on_hover_text("The payload to send (Ctrl+Enter sends it); drop a file here to load it");
+            let label = ui
+                .horizontal(|ui| {
+                    let label = ui.label("Payload");
+                    if ui
+                    .small_button("📂 File…")
+                    .on_hover_text(format!(
+                        "Load a file's bytes into the composer (or drop a file on it); at most {}",
+                        crate::persist::read::size_text(crate::persist::PAYLOAD_FILE_LIMIT)
+                    ))
+                    .clicked()
+                {
+                    self.composer.file_prompt = match self.composer.file_prompt {
+                        Some(_) => None,
+                        None => Some(String::new()),
+                    };
+                }
+                    label
+                })
+                .inner;
+            self.file_prompt_ui(ui, commands);
+            ui.add(
+                egui::TextEdit::multiline(&mut self.composer.text)
+                    .code_editor()
+                    .desired_rows(3)
+                    .desired_width(f32::INFINITY)
+                    .hint_text(match self.composer.notation {
+                        Notation::Text => "Type text; \\r\\n for a line break, \\x00 for a byte",
+                        Notation::Hex => "Type hex bytes, like 48 65 6c 6c 6f",
+                    }),
+            )
+            .labelled_by(label.id)
+            .on_hover_text(
+                "The payload to send (Ctrl+Enter sends it); drop a file here to load it",
+            );
         }
         match &self.composer.file_note {
             Some(Ok(note)) => {
@@ -776,12 +779,11 @@ impl App {
                 commands.push(AppCommand::Send);
             }
         });
+        self.repeat_ui(ui, index, up, commands);
         // A file dropped here loads into this composer (see chrome.rs).
         let all = ui.min_rect();
-        let rect = egui::Rect::from_min_max(
-            egui::pos2(all.left(), composer_top.max(all.top())),
-            all.max,
-        );
+        let rect =
+            egui::Rect::from_min_max(egui::pos2(all.left(), composer_top.max(all.top())), all.max);
         self.composer_rect = Some(rect);
     }
 
@@ -840,7 +842,7 @@ impl App {
                 ui.label(format!(
                     "🔁 Repeating {}: {}, {}",
                     repeat.what,
-                    repeat.schedule.progress(),
+                    repeat.progress(std::time::Instant::now()),
                     super::repeat::every_text(repeat.schedule.interval())
                 ));
                 if ui
@@ -1051,7 +1053,10 @@ mod tests {
     fn a_small_file_loads_as_text_or_hex_a_large_one_is_attached() {
         let mut c = Composer::default();
         c.load_file("hello.txt", b"hello\r\n".to_vec());
-        assert_eq!((c.notation, c.text.as_str()), (Notation::Text, "hello\\r\\n"));
+        assert_eq!(
+            (c.notation, c.text.as_str()),
+            (Notation::Text, "hello\\r\\n")
+        );
         assert_eq!(c.bytes().unwrap(), b"hello\r\n");
         assert_eq!(
             c.file_note,
@@ -1068,7 +1073,10 @@ mod tests {
         assert_eq!(c.text, "kept", "the typed text waits for the file to go");
         assert_eq!(c.bytes().unwrap(), big);
         assert_eq!(c.file_len(), Some(Ok(EDIT_LIMIT + 1)));
-        assert_eq!(c.status(), Ok("16.0 KiB (16385 bytes) go out: the file".into()));
+        assert_eq!(
+            c.status(),
+            Ok("16.0 KiB (16385 bytes) go out: the file".into())
+        );
         assert!(c.is_valid() && !c.is_empty());
         c.framing = Framing::LengthU32;
         assert_eq!(c.file_len(), Some(Ok(EDIT_LIMIT + 5)));
@@ -1079,7 +1087,11 @@ mod tests {
             bytes: Arc::from(vec![0u8; 70_000]),
         });
         c.framing = Framing::LengthU16;
-        assert!(c.status().unwrap_err().contains("do not fit a 2-byte length"));
+        assert!(
+            c.status()
+                .unwrap_err()
+                .contains("do not fit a 2-byte length")
+        );
         assert!(!c.is_valid());
     }
 
@@ -1096,7 +1108,11 @@ mod tests {
         let mut r = RepeatSettings::default();
         assert_eq!(r.rounds(), Some(10));
         r.times = 0;
-        assert_eq!(r.rounds(), Some(1), "0 times is no repeat: at least one round");
+        assert_eq!(
+            r.rounds(),
+            Some(1),
+            "0 times is no repeat: at least one round"
+        );
         r.until_stopped = true;
         assert_eq!(r.rounds(), None);
         r.every_ms = 0;

@@ -103,7 +103,7 @@ impl App {
                 ui.label(format!(
                     "🔁 Repeating {}: {}",
                     repeat.what,
-                    repeat.schedule.progress()
+                    repeat.progress(std::time::Instant::now())
                 ));
                 if ui.button("⏹ Stop repeat").clicked() {
                     commands.push(AppCommand::StopRepeat(id));
@@ -113,7 +113,9 @@ impl App {
         let repeat_tip = match selected {
             None => "Add an endpoint first".to_owned(),
             Some(e) if !e.state.is_up() => "Start the selected endpoint first".to_owned(),
-            Some(_) if running.is_some() => "The selected endpoint repeats already: stop it first".to_owned(),
+            Some(_) if running.is_some() => {
+                "The selected endpoint repeats already: stop it first".to_owned()
+            }
             Some(e) => {
                 let settings = self.composer.repeat;
                 let how_many = match settings.rounds() {

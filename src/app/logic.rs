@@ -122,6 +122,17 @@ impl App {
                 _ => {
                     self.stats.record(&event);
                     self.doc.apply(&event);
+                    if !self.repeats.is_empty()
+                        && matches!(
+                            event.kind,
+                            crate::engine::EventKind::Traffic {
+                                dir: crate::model::Direction::Sent,
+                                ..
+                            } | crate::engine::EventKind::Failed { .. }
+                        )
+                    {
+                        self.repeats.settled(event.id);
+                    }
                 }
             }
             report.events += 1;

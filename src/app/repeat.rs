@@ -9,9 +9,11 @@
 //!
 //! The semantics are those of `connect --repeat N --interval MS`: the
 //! interval runs from the start of one round to the start of the next; a
-//! round that goes late (a stalled or busy window) goes once, as soon as it
-//! can, and the next is an interval after it — missed rounds are never sent
-//! in a burst to catch up, and never skipped: M rounds are M rounds.
+//! round that goes late (a stalled or busy window, or a peer that reads
+//! slowly: a round waits until its endpoint has written the one before)
+//! goes once, as soon as it can, and the next is an interval after it —
+//! missed rounds are never sent in a burst to catch up, and never skipped:
+//! M rounds are M rounds.
 
 use std::time::{Duration, Instant};
 
@@ -119,6 +121,11 @@ pub struct Repeat {
     /// What is repeated, for the window: "the composer's payload", "library entry \"ping\"".
     pub what: String,
     pub schedule: Schedule,
+    /// A round was handed to the engine and its endpoint has reported no
+    /// write (a Sent row) or failure since: the next round waits, as with
+    /// `connect --repeat`, so a slow peer slows the rounds instead of
+    /// filling a queue.
+    pub unwritten: bool,
 }
 
 /// How the last repeat of an endpoint ended, shown in its composer.
@@ -177,6 +184,16 @@ impl Repeats {
         Some(repeat)
     }
 
+    /// Endpoint `endpoint` wrote a payload or reported a failure: its
+    /// repeat's last round is settled, and the next may go when due.
+    pub fn settled(&mut self, endpoint: EndpointId) {
+        for r in &mut self.running {
+            if r.endpoint == endpoint {
+                r.unwritten = false;
+            }
+        }
+    }
+
     /// Forgets everything (another session opened).
     pub fn clear(&mut self) {
         self.running.clear();
@@ -197,6 +214,16 @@ impl Repeats {
 }
 
 impl Repeat {
+    /// The round and, when the next round is due but the last one is not
+    /// written yet, that it waits for it.
+    pub fn progress(&self, now: Instant) -> String {
+        let mut text = self.schedule.progress();
+        if self.unwritten && self.schedule.wait(now) == Some(Duration::ZERO) {
+            text.push_str(", waiting for the last round to be written");
+        }
+        text
+    }
+
     /// "3 of 10 rounds sent" or "3 rounds sent".
     pub fn summary(&self) -> String {
         let sent = self.schedule.sent();
@@ -242,7 +269,11 @@ mod tests {
     fn rounds_go_an_interval_apart_and_stop_after_m() {
         let t0 = Instant::now();
         let mut s = Schedule::new(100 * MS, Some(4), t0);
-        assert_eq!(s.wait(t0), Some(Duration::ZERO), "the first round is due at once");
+        assert_eq!(
+            s.wait(t0),
+            Some(Duration::ZERO),
+            "the first round is due at once"
+        );
         assert_eq!(run(&mut s, t0, MS, 1000 * MS), [0, 100, 200, 300]);
         assert!(s.is_done());
         assert_eq!(s.sent(), 4);
@@ -323,14 +354,43 @@ mod tests {
             gap: Duration::ZERO,
             what: "the composer's payload".into(),
             schedule: Schedule::new(10 * MS, Some(3), Instant::now()),
+            unwritten: false,
         }
+    }
+
+    #[test]
+    fn a_round_not_yet_written_says_so_once_the_next_is_due() {
+        let t0 = Instant::now();
+        let mut r = repeat(1);
+        r.schedule = Schedule::new(10 * MS, Some(3), t0);
+        assert_eq!(r.schedule.take_due(t0), Some(1));
+        r.unwritten = true;
+        assert_eq!(r.progress(t0 + 5 * MS), "round 1 of 3");
+        assert_eq!(
+            r.progress(t0 + 10 * MS),
+            "round 1 of 3, waiting for the last round to be written"
+        );
+        let mut repeats = Repeats::default();
+        repeats.start(r).unwrap();
+        repeats.settled(EndpointId(2));
+        assert!(
+            repeats.of(EndpointId(1)).unwrap().unwritten,
+            "another endpoint's write"
+        );
+        repeats.settled(EndpointId(1));
+        assert!(!repeats.of(EndpointId(1)).unwrap().unwritten);
     }
 
     #[test]
     fn one_repeat_per_endpoint_and_a_cap_in_all() {
         let mut repeats = Repeats::default();
         repeats.start(repeat(1)).unwrap();
-        assert!(repeats.start(repeat(1)).unwrap_err().contains("repeats already"));
+        assert!(
+            repeats
+                .start(repeat(1))
+                .unwrap_err()
+                .contains("repeats already")
+        );
         for id in 2..=MAX_REPEATS as u64 {
             repeats.start(repeat(id)).unwrap();
         }

@@ -536,7 +536,10 @@ where
                 .into_iter()
                 .enumerate()
                 .map(|(n, (at, path))| {
-                    (n + ordered.iter().filter(|(before, _)| *before < at).count(), path)
+                    (
+                        n + ordered.iter().filter(|(before, _)| *before < at).count(),
+                        path,
+                    )
                 })
                 .collect();
             let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
@@ -1338,7 +1341,14 @@ mod tests {
             panic!("not a connect")
         };
         assert_eq!(r.repeat, Some(3));
-        let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send-file", "--wait", "2"]);
+        let e = parse_err(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send-file",
+            "--wait",
+            "2",
+        ]);
         assert!(e.contains("--send-file needs a value"), "{e}");
     }
 
