@@ -238,7 +238,7 @@ impl Repeat {
 /// "every 250 ms", "every 1.5 s".
 pub fn every_text(interval: Duration) -> String {
     let ms = interval.as_millis();
-    if ms >= 1000 && ms % 100 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(100) {
         format!("every {} s", interval.as_secs_f64())
     } else {
         format!("every {ms} ms")
