@@ -838,13 +838,8 @@ impl App {
         };
         if let Some(repeat) = self.repeats.of(id) {
             ui.horizontal_wrapped(|ui| {
-                ui.spinner();
-                ui.label(format!(
-                    "🔁 Repeating {}: {}, {}",
-                    repeat.what,
-                    repeat.progress(std::time::Instant::now()),
-                    super::repeat::every_text(repeat.schedule.interval())
-                ));
+                // Stop first: the round number beside it grows, and must
+                // never move the button away from the pointer.
                 if ui
                     .button("⏹ Stop repeat")
                     .on_hover_text("Send no more rounds")
@@ -852,6 +847,13 @@ impl App {
                 {
                     commands.push(AppCommand::StopRepeat(id));
                 }
+                ui.spinner();
+                ui.label(format!(
+                    "🔁 Repeating {}: {}, {}",
+                    repeat.what,
+                    repeat.progress(std::time::Instant::now()),
+                    super::repeat::every_text(repeat.schedule.interval())
+                ));
             });
             // The round number moves on without events of its own.
             ui.ctx()

@@ -100,14 +100,15 @@ impl App {
         let can_repeat = selected.is_some_and(|e| e.state.is_up()) && running.is_none();
         if let (Some(id), Some(repeat)) = (selected_id, running) {
             ui.horizontal_wrapped(|ui| {
+                // Stop first, so the growing round number never moves it.
+                if ui.button("⏹ Stop repeat").clicked() {
+                    commands.push(AppCommand::StopRepeat(id));
+                }
                 ui.label(format!(
                     "🔁 Repeating {}: {}",
                     repeat.what,
                     repeat.progress(std::time::Instant::now())
                 ));
-                if ui.button("⏹ Stop repeat").clicked() {
-                    commands.push(AppCommand::StopRepeat(id));
-                }
             });
         }
         let repeat_tip = match selected {
