@@ -2016,10 +2016,19 @@ fn a_client_form_takes_a_proxy_and_reconnects_and_checks_both_as_typed() {
     assert!(gui.shows(&format!("tunnel established to {echo}")));
     gui.type_payload("via socks\\n");
     gui.click("➤ Send");
-    gui.wait_for("the echo", |g| joined(g.log_rows("client", EntryKind::Received)) == b"via socks\n");
+    gui.wait_for("the echo", |g| {
+        joined(g.log_rows("client", EntryKind::Received)) == b"via socks\n"
+    });
     let session = gui.harness.state().doc().to_session().unwrap();
-    let client = session.endpoints.iter().find(|s| s.name == "client").unwrap();
-    assert_eq!(client.proxy.as_ref().unwrap().url(), format!("socks5://{proxy}"));
+    let client = session
+        .endpoints
+        .iter()
+        .find(|s| s.name == "client")
+        .unwrap();
+    assert_eq!(
+        client.proxy.as_ref().unwrap().url(),
+        format!("socks5://{proxy}")
+    );
     assert_eq!(client.reconnect.unwrap().attempts, Some(3));
     gui.harness.check_accessibility();
 }

@@ -108,7 +108,13 @@ impl Rig {
         while got.len() < want {
             if let EventKind::Traffic { bytes, .. } = self
                 .until(id, |k| {
-                    matches!(k, EventKind::Traffic { dir: Direction::Received, .. })
+                    matches!(
+                        k,
+                        EventKind::Traffic {
+                            dir: Direction::Received,
+                            ..
+                        }
+                    )
                 })
                 .await
             {
@@ -273,14 +279,23 @@ async fn a_client_talks_through_a_socks5_proxy_both_ways() {
     assert_eq!(rig.received(1, 18).await, b"through the proxy\n");
     assert_eq!(*asked.lock().unwrap(), [format!("ipv4 {server}")]);
     let notes = rig.notes(2);
-    assert!(notes[0].starts_with(&format!("connected to proxy socks5://{proxy}")), "{notes:?}");
-    assert!(notes[1].starts_with(&format!("tunnel established to {server}")), "{notes:?}");
+    assert!(
+        notes[0].starts_with(&format!("connected to proxy socks5://{proxy}")),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].starts_with(&format!("tunnel established to {server}")),
+        "{notes:?}"
+    );
 
     // A host name goes to the proxy as a name (ATYP domain), with credentials.
     let asked = Arc::new(Mutex::new(Vec::new()));
     let proxy = socks5_proxy(Socks::Open(Some(("al@ice", "s3cret"))), asked.clone()).await;
     let target = format!("localhost:{}", server.port());
-    rig.open(3, client(&target, &format!("socks5://al%40ice:s3cret@{proxy}")));
+    rig.open(
+        3,
+        client(&target, &format!("socks5://al%40ice:s3cret@{proxy}")),
+    );
     rig.send(3, b"named");
     assert_eq!(rig.received(3, 5).await, b"named");
     assert_eq!(*asked.lock().unwrap(), [format!("domain {target}")]);
@@ -332,7 +347,10 @@ async fn socks5_refusals_say_it_was_the_proxy() {
     }
     // The right password gets through.
     let proxy = socks5_proxy(Socks::Open(Some(("user", "right"))), asked).await;
-    rig.open(20, client(&server.to_string(), &format!("socks5://user:right@{proxy}")));
+    rig.open(
+        20,
+        client(&server.to_string(), &format!("socks5://user:right@{proxy}")),
+    );
     rig.send(20, b"ok");
     assert_eq!(rig.received(20, 2).await, b"ok");
 }
@@ -442,19 +460,32 @@ async fn http_connect_tunnels_asks_for_credentials_and_bounds_the_reply() {
     let server = rig.echo_server(1).await;
     let proxy = http_proxy(Http::NeedsBasicUP).await;
 
-    rig.open(2, client(&server.to_string(), &format!("http://u:p@{proxy}")));
+    rig.open(
+        2,
+        client(&server.to_string(), &format!("http://u:p@{proxy}")),
+    );
     rig.send(2, b"connect me");
     assert_eq!(rig.received(2, 10).await, b"connect me");
     assert_eq!(rig.received(1, 10).await, b"connect me");
     let notes = rig.notes(2);
     assert!(
-        notes.iter().any(|n| n.contains("HTTP/1.1 200 Connection established")),
+        notes
+            .iter()
+            .any(|n| n.contains("HTTP/1.1 200 Connection established")),
         "{notes:?}"
     );
 
     for (id, url, want) in [
-        (3, format!("http://{proxy}"), "proxy asked for authentication (\"HTTP/1.1 407 Proxy Authentication Required\")"),
-        (4, format!("http://u:wrong@{proxy}"), "the user name or password was refused"),
+        (
+            3,
+            format!("http://{proxy}"),
+            "proxy asked for authentication (\"HTTP/1.1 407 Proxy Authentication Required\")",
+        ),
+        (
+            4,
+            format!("http://u:wrong@{proxy}"),
+            "the user name or password was refused",
+        ),
     ] {
         rig.open(id, client(&server.to_string(), &url));
         let EventKind::Failed { peer: None, error } = rig
@@ -475,7 +506,9 @@ async fn http_connect_tunnels_asks_for_credentials_and_bounds_the_reply() {
         unreachable!()
     };
     assert!(
-        error.to_string().contains("reply header is longer than 16384 bytes"),
+        error
+            .to_string()
+            .contains("reply header is longer than 16384 bytes"),
         "{error}"
     );
     assert!(error.to_string().contains("HTTP/1.1 200 OK"), "{error}");
@@ -536,7 +569,12 @@ async fn tls_goes_through_the_socks5_tunnel_to_the_target() {
     assert_eq!(*asked.lock().unwrap(), [format!("domain {target}")]);
 }
 
-fn reconnecting(remote: SocketAddr, attempts: Option<u32>, min_ms: u64, max_ms: u64) -> EndpointSpec {
+fn reconnecting(
+    remote: SocketAddr,
+    attempts: Option<u32>,
+    min_ms: u64,
+    max_ms: u64,
+) -> EndpointSpec {
     let mut spec = EndpointSpec::new(
         "client",
         EndpointKind::TcpClient {
@@ -627,7 +665,10 @@ async fn attempts_run_out_and_a_stop_during_the_wait_is_prompt() {
     else {
         unreachable!()
     };
-    assert!(error.to_string().contains("gave up after 2 attempts"), "{error}");
+    assert!(
+        error.to_string().contains("gave up after 2 attempts"),
+        "{error}"
+    );
     rig.until(1, |k| *k == EventKind::Stopped).await;
     assert_eq!(attempt_rows(&rig.seen, 1), 2);
     let refusals = rig
@@ -650,9 +691,10 @@ async fn attempts_run_out_and_a_stop_during_the_wait_is_prompt() {
 
     // A wait of an hour: Stop ends it at once (the bounded wait of `until`).
     rig.open(2, reconnecting(nowhere, None, 3_600_000, 3_600_000));
-    rig.until(2, |k| {
-        matches!(k, EventKind::Note { text, .. } if text.starts_with(RECONNECT_NOTE))
-    })
+    rig.until(
+        2,
+        |k| matches!(k, EventKind::Note { text, .. } if text.starts_with(RECONNECT_NOTE)),
+    )
     .await;
     rig.engine.send(Command::Close {
         id: EndpointId(2),
@@ -660,7 +702,9 @@ async fn attempts_run_out_and_a_stop_during_the_wait_is_prompt() {
     });
     rig.until(2, |k| *k == EventKind::Stopped).await;
     assert!(
-        rig.notes(2).iter().any(|n| n == "reconnect: stopped while waiting"),
+        rig.notes(2)
+            .iter()
+            .any(|n| n == "reconnect: stopped while waiting"),
         "{:?}",
         rig.notes(2)
     );
@@ -695,14 +739,32 @@ async fn the_command_line_goes_through_a_proxy_and_gives_up_reconnecting() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(&format!("tunnel established to {echo_addr}")), "{stdout}");
-    assert_eq!(stdout.matches("hello via cli").count(), 2, "sent and echoed: {stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("tunnel established to {echo_addr}")),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("hello via cli").count(),
+        2,
+        "sent and echoed: {stdout}"
+    );
 
     let nowhere = format!("127.0.0.1:{}", free_port());
     let out = tokio::task::spawn_blocking(move || {
         common::sockbench(&[
-            "connect", "tcp", &nowhere, "--reconnect", "2", "--backoff", "1ms..2ms",
+            "connect",
+            "tcp",
+            &nowhere,
+            "--reconnect",
+            "2",
+            "--backoff",
+            "1ms..2ms",
         ])
     })
     .await
@@ -738,7 +800,11 @@ async fn the_python_export_goes_through_the_same_proxy() {
         return;
     }
     let echo = echo_many().await;
-    let socks = socks5_proxy(Socks::Open(Some(("py", "th@n"))), Arc::new(Mutex::new(Vec::new()))).await;
+    let socks = socks5_proxy(
+        Socks::Open(Some(("py", "th@n"))),
+        Arc::new(Mutex::new(Vec::new())),
+    )
+    .await;
     let http = http_proxy(Http::NeedsBasicUP).await;
     let dir = tempfile::tempdir().unwrap();
     for (name, url) in [
@@ -789,9 +855,17 @@ async fn the_python_export_goes_through_the_same_proxy() {
         .await
         .unwrap();
         let stdout = common::text(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{name}: {stdout}{}", common::text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            common::text(&out.stderr)
+        );
         assert!(stdout.contains("connected to proxy"), "{name}: {stdout}");
         assert!(stdout.contains("tunnel established to"), "{name}: {stdout}");
-        assert!(stdout.contains("received b'hello python\\n'"), "{name}: {stdout}");
+        assert!(
+            stdout.contains("received b'hello python\\n'"),
+            "{name}: {stdout}"
+        );
     }
 }

@@ -156,7 +156,7 @@ impl Default for ClientForm {
 
 fn backoff_text(r: &Reconnect) -> String {
     let unit = |ms: u64| {
-        if ms >= 1000 && ms % 1000 == 0 {
+        if ms >= 1000 && ms.is_multiple_of(1000) {
             format!("{}s", ms / 1000)
         } else {
             format!("{ms}ms")
@@ -202,7 +202,9 @@ impl ClientForm {
                         _ => {
                             return Err(format!(
                                 "attempts \"{}\": give 1 to {}, or leave empty for until stopped",
-                                crate::model::escape_controls(&t.chars().take(20).collect::<String>()),
+                                crate::model::escape_controls(
+                                    &t.chars().take(20).collect::<String>()
+                                ),
                                 crate::model::proxy::MAX_ATTEMPTS
                             ));
                         }

@@ -497,7 +497,10 @@ fn client_way_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors) -> b
             &mut c.attempts,
             "until stopped",
             "How many times to try again after a failure or an end; a connection that stays up for the longest wait starts the count afresh",
-            errors.reconnect.as_ref().filter(|e| e.starts_with("attempts")),
+            errors
+                .reconnect
+                .as_ref()
+                .filter(|e| e.starts_with("attempts")),
         );
         changed |= field(
             ui,
@@ -505,7 +508,10 @@ fn client_way_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors) -> b
             &mut c.backoff,
             "500ms..30s",
             "The first wait and the longest, doubling in between: 100ms..5s, 1s..1m",
-            errors.reconnect.as_ref().filter(|e| !e.starts_with("attempts")),
+            errors
+                .reconnect
+                .as_ref()
+                .filter(|e| !e.starts_with("attempts")),
         );
         ui.label("");
         changed |= ui

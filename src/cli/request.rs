@@ -328,7 +328,10 @@ fn client_reconnect(
     use crate::model::proxy::{MAX_ATTEMPTS, Reconnect, parse_backoff};
     let Some(count) = count else {
         if backoff.is_some() || jitter {
-            return Err("--backoff and --jitter shape the waits of --reconnect: give --reconnect too".into());
+            return Err(
+                "--backoff and --jitter shape the waits of --reconnect: give --reconnect too"
+                    .into(),
+            );
         }
         return Ok(None);
     };
@@ -1517,29 +1520,76 @@ mod tests {
     #[test]
     fn proxy_and_reconnect_flags() {
         let Request::Connect(c) = parse_ok(&[
-            "connect", "tcp", "example.com:80", "--proxy", "socks5://u:p@127.0.0.1:1080",
-            "--reconnect", "--backoff", "100ms..5s", "--jitter",
+            "connect",
+            "tcp",
+            "example.com:80",
+            "--proxy",
+            "socks5://u:p@127.0.0.1:1080",
+            "--reconnect",
+            "--backoff",
+            "100ms..5s",
+            "--jitter",
         ]) else {
             panic!("a connect")
         };
         assert_eq!(c.proxy.unwrap().url(), "socks5://u:p@127.0.0.1:1080");
         let r = c.reconnect.unwrap();
-        assert_eq!((r.attempts, r.min_ms, r.max_ms, r.jitter), (None, 100, 5000, true));
-        let Request::Connect(c) =
-            parse_ok(&["connect", "tls", "h:443", "--reconnect", "3", "--proxy", "http://p:3128"])
-        else {
+        assert_eq!(
+            (r.attempts, r.min_ms, r.max_ms, r.jitter),
+            (None, 100, 5000, true)
+        );
+        let Request::Connect(c) = parse_ok(&[
+            "connect",
+            "tls",
+            "h:443",
+            "--reconnect",
+            "3",
+            "--proxy",
+            "http://p:3128",
+        ]) else {
             panic!("a connect")
         };
         assert_eq!(c.reconnect.unwrap().attempts, Some(3));
-        assert_eq!(c.proxy.unwrap().kind, crate::model::proxy::ProxyKind::HttpConnect);
+        assert_eq!(
+            c.proxy.unwrap().kind,
+            crate::model::proxy::ProxyKind::HttpConnect
+        );
         for (args, want) in [
-            (&["connect", "udp", "h:1", "--proxy", "socks5://p:1"][..], "for tcp and tls"),
-            (&["connect", "udp", "h:1", "--reconnect"][..], "for tcp and tls"),
-            (&["connect", "tcp", "h:1", "--backoff", "1s..2s"][..], "give --reconnect too"),
-            (&["connect", "tcp", "h:1", "--reconnect", "x"][..], "count of attempts"),
-            (&["connect", "tcp", "h:1", "--reconnect", "--backoff", "2s..1s"][..], "longer than"),
-            (&["connect", "tcp", "h:1", "--proxy", "ftp://p:1"][..], "socks5:// or http://"),
-            (&["connect", "tcp", "h:1", "--proxy", "socks5://p"][..], "no port"),
+            (
+                &["connect", "udp", "h:1", "--proxy", "socks5://p:1"][..],
+                "for tcp and tls",
+            ),
+            (
+                &["connect", "udp", "h:1", "--reconnect"][..],
+                "for tcp and tls",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--backoff", "1s..2s"][..],
+                "give --reconnect too",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--reconnect", "x"][..],
+                "count of attempts",
+            ),
+            (
+                &[
+                    "connect",
+                    "tcp",
+                    "h:1",
+                    "--reconnect",
+                    "--backoff",
+                    "2s..1s",
+                ][..],
+                "longer than",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--proxy", "ftp://p:1"][..],
+                "socks5:// or http://",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--proxy", "socks5://p"][..],
+                "no port",
+            ),
         ] {
             let e = parse_err(args);
             assert!(e.contains(want), "{args:?}: {e}");

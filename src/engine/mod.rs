@@ -35,8 +35,8 @@
 mod conn;
 pub mod event;
 mod net;
-pub mod proxy;
 pub mod os_tcp;
+pub mod proxy;
 pub mod relay;
 pub mod replay;
 mod reply;

@@ -177,7 +177,9 @@ async fn socks5<S: AsyncRead + AsyncWrite + Unpin>(
         (method, _) => {
             return Err(fail(
                 ErrorKind::Other,
-                format!("proxy chose SOCKS5 authentication method {method:02x}, which was not offered"),
+                format!(
+                    "proxy chose SOCKS5 authentication method {method:02x}, which was not offered"
+                ),
             ));
         }
     }
@@ -229,7 +231,9 @@ async fn socks5<S: AsyncRead + AsyncWrite + Unpin>(
         other => {
             return Err(fail(
                 ErrorKind::Other,
-                format!("proxy answered with SOCKS5 address type {other:02x}, which RFC 1928 does not define"),
+                format!(
+                    "proxy answered with SOCKS5 address type {other:02x}, which RFC 1928 does not define"
+                ),
             ));
         }
     };
@@ -282,7 +286,8 @@ async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
         .unwrap_or_default()
         .strip_suffix(b"\r")
         .unwrap_or_default();
-    let shown = crate::model::display::escape_bytes_lossy(&status_line[..status_line.len().min(200)]);
+    let shown =
+        crate::model::display::escape_bytes_lossy(&status_line[..status_line.len().min(200)]);
     let status = parse_status(status_line).ok_or_else(|| {
         fail(
             ErrorKind::Other,
@@ -296,12 +301,19 @@ async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
         407 => Err(fail(
             ErrorKind::PermissionDenied,
             if proxy.credentials.is_some() {
-                format!("proxy asked for authentication again: the user name or password was refused (\"{shown}\")")
+                format!(
+                    "proxy asked for authentication again: the user name or password was refused (\"{shown}\")"
+                )
             } else {
-                format!("proxy asked for authentication (\"{shown}\"): give http://USER:PASS@HOST:PORT")
+                format!(
+                    "proxy asked for authentication (\"{shown}\"): give http://USER:PASS@HOST:PORT"
+                )
             },
         )),
-        _ => Err(fail(ErrorKind::Other, format!("proxy refused: \"{shown}\""))),
+        _ => Err(fail(
+            ErrorKind::Other,
+            format!("proxy refused: \"{shown}\""),
+        )),
     }
 }
 
@@ -369,9 +381,18 @@ mod tests {
 
     #[test]
     fn status_lines_are_read_strictly() {
-        assert_eq!(parse_status(b"HTTP/1.1 200 Connection established"), Some(200));
+        assert_eq!(
+            parse_status(b"HTTP/1.1 200 Connection established"),
+            Some(200)
+        );
         assert_eq!(parse_status(b"HTTP/1.0 407"), Some(407));
-        for bad in [&b"HTTP/2 200"[..], b"HTTP/1.1 20", b"HTTP/1.1 2000", b"SSH-2.0", b""] {
+        for bad in [
+            &b"HTTP/2 200"[..],
+            b"HTTP/1.1 20",
+            b"HTTP/1.1 2000",
+            b"SSH-2.0",
+            b"",
+        ] {
             assert_eq!(parse_status(bad), None, "{bad:?}");
         }
     }
@@ -386,7 +407,10 @@ mod tests {
             (b"\x05\x02", "proxy asked for authentication"),
             (b"\x05\xff", "proxy asked for authentication"),
             (b"\x05\x01", "not offered"),
-            (b"\x05\x00\x05\x05\x00\x01", "SOCKS5 reply 05 connection refused by the target"),
+            (
+                b"\x05\x00\x05\x05\x00\x01",
+                "SOCKS5 reply 05 connection refused by the target",
+            ),
             (b"\x05\x00\x05\x00\x00\x09", "address type 09"),
             (b"\x05\x00\x05\x00\x00\x03\xff", "closed the connection"),
         ] {
@@ -405,10 +429,17 @@ mod tests {
             .await
             .unwrap();
         let e = handshake(&mut ours, &http, &target).await.unwrap_err();
-        assert!(e.to_string().contains(r#"proxy refused: "HTTP/1.1 403 Forbidden\x1b[2J""#), "{e}");
+        assert!(
+            e.to_string()
+                .contains(r#"proxy refused: "HTTP/1.1 403 Forbidden\x1b[2J""#),
+            "{e}"
+        );
         // Bytes after the header belong to the tunnel.
         let (mut ours, mut theirs) = tokio::io::duplex(64 * 1024);
-        theirs.write_all(b"HTTP/1.1 200 OK\r\nX: y\r\n\r\nhello").await.unwrap();
+        theirs
+            .write_all(b"HTTP/1.1 200 OK\r\nX: y\r\n\r\nhello")
+            .await
+            .unwrap();
         handshake(&mut ours, &http, &target).await.unwrap();
         let mut rest = [0u8; 5];
         ours.read_exact(&mut rest).await.unwrap();

@@ -98,15 +98,8 @@ pub(crate) async fn client(
     // Attempts since the last good connection.
     let mut attempt: u32 = 0;
     loop {
-        let outcome = connect_and_serve(
-            &ctx,
-            &remote,
-            tls.as_ref(),
-            &way,
-            &mut early,
-            &mut commands,
-        )
-        .await;
+        let outcome =
+            connect_and_serve(&ctx, &remote, tls.as_ref(), &way, &mut early, &mut commands).await;
         let error = match outcome {
             Outcome::Done => return,
             Outcome::Failed(e) => Some(e),
@@ -142,7 +135,10 @@ pub(crate) async fn client(
                         Some(0),
                         other(
                             Operation::Send,
-                            format!("send {} bytes to {remote}: not sent, {gave_up}", bytes.len()),
+                            format!(
+                                "send {} bytes to {remote}: not sent, {gave_up}",
+                                bytes.len()
+                            ),
                         ),
                     );
                 }
@@ -302,7 +298,10 @@ async fn connect_and_serve(
             }
             Some(Ok(Ok(tunnel))) => ctx.emit(EventKind::Note {
                 peer: None,
-                text: format!("{TUNNEL_NOTE}{remote} through the proxy ({})", tunnel.detail),
+                text: format!(
+                    "{TUNNEL_NOTE}{remote} through the proxy ({})",
+                    tunnel.detail
+                ),
             }),
         }
     }
@@ -362,7 +361,8 @@ async fn connect_and_serve(
                 detail: tls::describe(stream.get_ref().1),
             });
             let early = std::mem::take(early);
-            let by_person = serve_client(ctx, peer_addr, stream, early, commands, reconnecting).await;
+            let by_person =
+                serve_client(ctx, peer_addr, stream, early, commands, reconnecting).await;
             lasting(by_person)
         }
     }

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::encode::{python_bytes, python_str};
-use crate::model::replay::{EndpointPlan, Role};
 use crate::model::proxy::{Proxy, ProxyKind};
+use crate::model::replay::{EndpointPlan, Role};
 use crate::model::{Direction, EndpointKind, HostPort};
 
 /// The recorded conversations as a Python list of lists of steps.
@@ -160,7 +160,9 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
             );
         }
         if plan.spec.reconnect.is_some() {
-            out.push_str("# Not exported: sockbench's reconnect with backoff. This program connects\n");
+            out.push_str(
+                "# Not exported: sockbench's reconnect with backoff. This program connects\n",
+            );
             out.push_str("# once per recorded connection and stops at the first failure.\n");
         }
     }

@@ -137,7 +137,10 @@ pub fn calls(kind: KindTag, resolves: bool) -> Vec<Call> {
 /// The call a failure belongs to, from its detail line ("connect to …", "bind …").
 fn failed_call(detail: &str, kind: ErrorKind) -> Call {
     // The proxy's refusals and silences belong to the connect of a client through it.
-    if detail.starts_with("proxy ") || detail.starts_with("the proxy") || detail.contains(" (proxy ") {
+    if detail.starts_with("proxy ")
+        || detail.starts_with("the proxy")
+        || detail.contains(" (proxy ")
+    {
         return Call::Connect;
     }
     let verb = detail.split_whitespace().next().unwrap_or_default();
@@ -648,17 +651,31 @@ mod tests {
         let mut log = TrafficLog::new();
         let c = log.endpoint_index("c");
         push(&mut log, c, 1, EntryKind::Connecting, b"127.0.0.1:1080");
-        let note = format!("{PROXY_CONNECTED_NOTE}socks5://127.0.0.1:1080 at 127.0.0.1:1080; asking for a tunnel to example.com:80");
+        let note = format!(
+            "{PROXY_CONNECTED_NOTE}socks5://127.0.0.1:1080 at 127.0.0.1:1080; asking for a tunnel to example.com:80"
+        );
         push(&mut log, c, 2, EntryKind::Note, note.as_bytes());
         let steps = lifecycle(&log, "c", KindTag::TcpClient);
         assert_eq!(steps[1].call, Call::Connect);
         assert_eq!(steps[1].state, StepState::Active);
-        assert_eq!(steps[1].note, "to proxy socks5://127.0.0.1:1080, tunnel asked for");
-        push(&mut log, c, 3, EntryKind::Note, format!("{TUNNEL_NOTE}example.com:80 through the proxy (SOCKS5)").as_bytes());
+        assert_eq!(
+            steps[1].note,
+            "to proxy socks5://127.0.0.1:1080, tunnel asked for"
+        );
+        push(
+            &mut log,
+            c,
+            3,
+            EntryKind::Note,
+            format!("{TUNNEL_NOTE}example.com:80 through the proxy (SOCKS5)").as_bytes(),
+        );
         push(&mut log, c, 4, EntryKind::Connected, b"127.0.0.1:1080");
         let steps = lifecycle(&log, "c", KindTag::TcpClient);
         assert_eq!(steps[1].state, StepState::Done);
-        assert_eq!(steps[1].note, "to proxy socks5://127.0.0.1:1080, tunnel established");
+        assert_eq!(
+            steps[1].note,
+            "to proxy socks5://127.0.0.1:1080, tunnel established"
+        );
 
         // The proxy's refusal fails the connect, and the attempts are counted.
         let mut log = TrafficLog::new();
@@ -672,9 +689,19 @@ mod tests {
             EntryKind::Failed(ErrorKind::Other),
             b"proxy refused: SOCKS5 reply 05 connection refused by the target (proxy socks5://127.0.0.1:1080)",
         );
-        push(&mut log, c, 4, EntryKind::Note, format!("{RECONNECT_NOTE}attempt 1 of 3 in 100 ms").as_bytes());
+        push(
+            &mut log,
+            c,
+            4,
+            EntryKind::Note,
+            format!("{RECONNECT_NOTE}attempt 1 of 3 in 100 ms").as_bytes(),
+        );
         let steps = lifecycle(&log, "c", KindTag::TcpClient);
-        assert!(matches!(steps[1].state, StepState::Failed(..)), "{:?}", steps[1]);
+        assert!(
+            matches!(steps[1].state, StepState::Failed(..)),
+            "{:?}",
+            steps[1]
+        );
         assert_eq!(
             steps[1].note,
             "to proxy socks5://127.0.0.1:1080, tunnel asked for; reconnect attempt 1"

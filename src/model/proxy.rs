@@ -75,7 +75,8 @@ impl Proxy {
         if text.is_empty() {
             return Err("the proxy is empty: write socks5://HOST:PORT or http://HOST:PORT".into());
         }
-        let shown = || super::escape_controls(&text.chars().take(60).collect::<String>()).into_owned();
+        let shown =
+            || super::escape_controls(&text.chars().take(60).collect::<String>()).into_owned();
         let Some((scheme, rest)) = text.split_once("://") else {
             return Err(format!(
                 "proxy \"{}\": give a scheme, socks5://HOST:PORT or http://HOST:PORT",
@@ -117,7 +118,8 @@ impl Proxy {
         let credentials = userinfo
             .map(|u| {
                 let (user, password) = u.split_once(':').unwrap_or((u, ""));
-                let user = percent_decode(user).ok_or("proxy: a % in the user name is not followed by two hex digits")?;
+                let user = percent_decode(user)
+                    .ok_or("proxy: a % in the user name is not followed by two hex digits")?;
                 let password = percent_decode(password)
                     .ok_or("proxy: a % in the password is not followed by two hex digits")?;
                 if user.is_empty() {
@@ -129,7 +131,9 @@ impl Proxy {
                     ));
                 }
                 if kind == ProxyKind::Socks5 && password.is_empty() {
-                    return Err("proxy: SOCKS5 username/password needs a password (user:pass@)".into());
+                    return Err(
+                        "proxy: SOCKS5 username/password needs a password (user:pass@)".into(),
+                    );
                 }
                 Ok(ProxyCredentials { user, password })
             })
@@ -137,7 +141,9 @@ impl Proxy {
         let server: HostPort = hostport
             .parse()
             .map_err(|e| format!("proxy address: {e}"))?;
-        let server = server.require_port().map_err(|e| format!("proxy address: {e}"))?;
+        let server = server
+            .require_port()
+            .map_err(|e| format!("proxy address: {e}"))?;
         Ok(Proxy {
             kind,
             server,
@@ -345,7 +351,11 @@ impl Reconnect {
             .min(self.max_ms)
             .max(MIN_BACKOFF_MS);
         let ms = if self.jitter {
-            let r = if random.is_finite() { random.clamp(0.0, 1.0) } else { 1.0 };
+            let r = if random.is_finite() {
+                random.clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
             let half = ms / 2;
             half + ((ms - half) as f64 * r) as u64
         } else {
@@ -372,7 +382,7 @@ impl Reconnect {
 
 /// Milliseconds as people read them: 250 ms, 2 s, 1.5 s, 2 min.
 pub fn show_ms(ms: u64) -> String {
-    if ms >= 60_000 && ms % 60_000 == 0 {
+    if ms >= 60_000 && ms.is_multiple_of(60_000) {
         format!("{} min", ms / 60_000)
     } else if ms >= 1000 {
         let s = format!("{:.3}", ms as f64 / 1000.0);
@@ -539,7 +549,10 @@ mod tests {
             jitter: true,
         });
         let text = ron::to_string(&spec).unwrap();
-        assert!(text.contains("proxy:Some(\"socks5://u:p%20w@127.0.0.1:1080\")"), "{text}");
+        assert!(
+            text.contains("proxy:Some(\"socks5://u:p%20w@127.0.0.1:1080\")"),
+            "{text}"
+        );
         assert_eq!(ron::from_str::<EndpointSpec>(&text).unwrap(), spec);
         let bad = text.replace("min_ms:100", "min_ms:0");
         assert!(ron::from_str::<EndpointSpec>(&bad).is_err());
@@ -549,7 +562,10 @@ mod tests {
     fn reconnect_in_a_file_is_checked() {
         let r: Reconnect = ron::from_str("(attempts: Some(3), min_ms: 10, max_ms: 80)").unwrap();
         assert_eq!(r.attempts, Some(3));
-        assert_eq!(ron::from_str::<Reconnect>("()").unwrap(), Reconnect::default());
+        assert_eq!(
+            ron::from_str::<Reconnect>("()").unwrap(),
+            Reconnect::default()
+        );
         let e = ron::from_str::<Reconnect>("(min_ms: 10, max_ms: 5)").unwrap_err();
         assert!(e.to_string().contains("longer"), "{e}");
         let e = ron::from_str::<Reconnect>("(attempts: Some(0))").unwrap_err();
