@@ -525,6 +525,10 @@ async fn read_loop<S: Transport>(
                             });
                             continue;
                         }
+                        Reaction::Matched { rule, text } => {
+                            ctx.emit(EventKind::RuleMatched { peer, rule, text });
+                            continue;
+                        }
                     };
                     // A rule's delay holds this connection's later messages too,
                     // so its answers keep their order.

@@ -278,6 +278,10 @@ pub(crate) async fn socket(
                                     },
                                     0,
                                 )),
+                                Reaction::Matched { rule, text } => batch.push((
+                                    EventKind::RuleMatched { peer, rule, text },
+                                    0,
+                                )),
                             }
                         }
                     }
