@@ -98,7 +98,11 @@ pub enum EventKind {
     /// A reply rule matched a message from `peer`: `rule` is its index in the
     /// endpoint's list as started (the window counts hits per rule), `text`
     /// the log's note.
-    RuleMatched { peer: PeerId, rule: u32, text: String },
+    RuleMatched {
+        peer: PeerId,
+        rule: u32,
+        text: String,
+    },
     /// A replay has sent this many payloads so far (not logged).
     ReplayProgress { sent: usize },
     /// The endpoint stopped; always its last event.
@@ -237,9 +241,7 @@ impl EventKind {
             EventKind::Failed { peer, .. } | EventKind::Note { peer, .. } => *peer,
             EventKind::ReplayAssigned { peer, .. }
             | EventKind::TlsHandshake { peer, .. }
-            | EventKind::RuleMatched { peer, .. } => {
-                Some(*peer)
-            }
+            | EventKind::RuleMatched { peer, .. } => Some(*peer),
             _ => None,
         }
     }
@@ -293,9 +295,7 @@ impl EventKind {
             EventKind::Failed { error, .. } => error.message.clone(),
             EventKind::Note { text, .. }
             | EventKind::RuleMatched { text, .. }
-            | EventKind::TlsHandshake { detail: text, .. } => {
-                text.clone()
-            }
+            | EventKind::TlsHandshake { detail: text, .. } => text.clone(),
             EventKind::ReplayAssigned { conversation, .. } => {
                 format!("replaying recorded conversation {}", conversation + 1)
             }
