@@ -119,6 +119,12 @@ impl MessageIndex {
         let mut read_spilled = false;
         for index in self.scanned..end {
             if !self.frames(log, index) {
+                // A closed connection's unfinished message will never end.
+                if let Some(e) = log.entry(index)
+                    && matches!(e.kind, EntryKind::Closed | EntryKind::Reset)
+                {
+                    self.streams.remove(&(e.endpoint, e.peer));
+                }
                 continue;
             }
             let Some(e) = log.entry(index) else { continue };
@@ -291,6 +297,21 @@ mod tests {
         assert_eq!(index.messages().len(), 11, "notes are not messages");
         log.clear();
         index.refresh(&log, 100);
+        assert!(index.messages().is_empty());
+    }
+
+    #[test]
+    fn a_closed_connection_forgets_its_unfinished_message() {
+        let mut log = log_of(&[("s", 1, b"no end yet")]);
+        let ep = log.find_endpoint("s").unwrap();
+        let p = log.find_peer(ep, 1).unwrap();
+        let mut index = MessageIndex::default();
+        index.set_framings(vec![("s".into(), ReceiveFraming::Line)]);
+        index.refresh(&log, 100);
+        assert_eq!(index.streams.len(), 1);
+        log.push(chrono::Utc::now(), ep, p, EntryKind::Closed, b"closed");
+        index.refresh(&log, 100);
+        assert!(index.streams.is_empty());
         assert!(index.messages().is_empty());
     }
 
