@@ -15,6 +15,7 @@ use crate::engine::SERVERS_GRACE;
 use crate::engine::{Command, EndpointId, PeerId, ReplayOptions, Target};
 use crate::export::Format;
 use crate::model::replay::plan_session;
+use crate::model::placeholder::{Context, Scope, Template};
 use crate::model::{HostPort, KindTag, Session};
 
 /// Something the person asked the window to do. Views push these; the frame
@@ -611,6 +612,7 @@ impl App {
             to: Target::Default,
             bytes: target.bytes,
         });
+        self.quick_send.sends += 1;
     }
 
     /// Sends the composer's payload from the selected endpoint.
@@ -619,10 +621,11 @@ impl App {
         let Some((id, to)) = self.send_target() else {
             return;
         };
-        let Ok(bytes) = self.composer.bytes() else {
+        let Ok(bytes) = self.composer.bytes_for(self.composer.sends) else {
             // The error stands under the composer already.
             return;
         };
+        self.composer.sends += 1;
         let command = if self.composer.writes > 1 {
             Command::SendSplit {
                 id,
@@ -656,7 +659,24 @@ impl App {
             );
             return;
         };
-        let (name, bytes) = (item.name.clone(), item.payload.bytes().to_vec());
+        let name = item.name.clone();
+        // The entry is a template: filled in now, its counter counting its sends.
+        let send = self.library_sends.get(&name).copied().unwrap_or(0);
+        let bytes = match Template::parse(item.payload.bytes(), &Scope::Plain)
+            .and_then(|t| t.expand(&Context::now(send)))
+        {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.notify(
+                    true,
+                    format!(
+                        "Not sent: the library's \"{}\": {e}",
+                        crate::model::display::escape_controls(&name)
+                    ),
+                );
+                return;
+            }
+        };
         let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
             return;
         };
@@ -674,6 +694,7 @@ impl App {
             return;
         };
         self.engine.send(Command::Send { id, to, bytes });
+        *self.library_sends.entry(name).or_default() += 1;
     }
 
     /// Starts a replay of the open session's recording (paused when stepping).

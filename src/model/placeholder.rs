@@ -335,6 +335,23 @@ impl Template {
         })
     }
 
+    /// What changes from send to send, in words: `["counter", "time"]`.
+    pub fn varying_parts(&self) -> Vec<&'static str> {
+        let mut parts = Vec::new();
+        for (_, p) in &self.pieces {
+            let part = match p {
+                Piece::Counter { .. } => "counter",
+                Piece::Time(_) => "time",
+                Piece::Random { .. } => "random bytes",
+                _ => continue,
+            };
+            if !parts.contains(&part) {
+                parts.push(part);
+            }
+        }
+        parts
+    }
+
     /// The bytes when the template has no placeholders.
     pub fn as_literal(&self) -> Option<Vec<u8>> {
         if self.has_placeholders() {
@@ -520,7 +537,16 @@ impl Template {
                         at: *at,
                         problem: format!("the length {e}"),
                     })?;
-                out[starts[k]..starts[k] + field.len()].copy_from_slice(&field);
+                // The widths settled above; a field of another width would be a bug, said, not a panic.
+                match out.get_mut(starts[k]..starts[k + 1]) {
+                    Some(slot) if slot.len() == field.len() => slot.copy_from_slice(&field),
+                    _ => {
+                        return Err(TemplateError {
+                            at: *at,
+                            problem: "the length's digits did not settle".into(),
+                        });
+                    }
+                }
             }
         }
         let mut pending: Vec<usize> = (0..self.pieces.len())
@@ -1070,6 +1096,8 @@ mod tests {
         assert_eq!(hex.len(), 6);
         assert!(hex.iter().all(u8::is_ascii_hexdigit));
         assert!(t.varies());
+        let t = parse_text("${time}${counter}${random:1}${counter}${crc32}", &Scope::Plain).unwrap();
+        assert_eq!(t.varying_parts(), ["time", "counter", "random bytes"]);
     }
 
     #[test]
