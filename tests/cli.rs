@@ -1570,7 +1570,11 @@ fn modbus_crc(bytes: &[u8]) -> u16 {
     for &b in bytes {
         crc ^= u16::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xA001 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
         }
     }
     crc
@@ -1623,7 +1627,13 @@ fn connect_repeat_sends_a_counter_and_a_crc_the_peer_checks() {
         last_stderr_line(&o)
     );
     // A placeholder mistake is named with its position, before connecting.
-    let o = sockbench(&["connect", "tcp", &addr.to_string(), "--send", "ab${crc16:0..2}"]);
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "ab${crc16:0..2}",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("at position 3: \"crc16\" is not a placeholder"),

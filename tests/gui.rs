@@ -347,7 +347,10 @@ fn a_bad_placeholder_shows_its_error_and_sends_nothing_then_counts_sends() {
 
     // Mended: the preview shows the next send's bytes and says they vary.
     gui.type_payload("n=${counter}${xor8:0..3,HEX}\\n");
-    assert!(gui.shows("6 bytes go out next: 6e 3d 31 36 32 0a"), "n=1, xor 62");
+    assert!(
+        gui.shows("6 bytes go out next: 6e 3d 31 36 32 0a"),
+        "n=1, xor 62"
+    );
     assert!(gui.shows("(changes with every send: counter)"));
     gui.click("➤ Send");
     gui.click("➤ Send");

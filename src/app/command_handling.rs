@@ -14,8 +14,8 @@ use super::{App, LogSource, PendingAction, StartQueue, View};
 use crate::engine::SERVERS_GRACE;
 use crate::engine::{Command, EndpointId, PeerId, ReplayOptions, Target};
 use crate::export::Format;
-use crate::model::replay::plan_session;
 use crate::model::placeholder::{Context, Scope, Template};
+use crate::model::replay::plan_session;
 use crate::model::{HostPort, KindTag, Session};
 
 /// Something the person asked the window to do. Views push these; the frame

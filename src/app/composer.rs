@@ -10,8 +10,8 @@ use super::{App, AppCommand};
 use crate::model::display::escape_controls;
 use crate::model::framing::Framing;
 use crate::model::payload::to_hex;
-use crate::model::{KindTag, LibraryItem, Payload};
 use crate::model::placeholder::{Context, Scope, Template, escape_literal};
+use crate::model::{KindTag, LibraryItem, Payload};
 use crate::model::{Notation, PayloadError};
 
 /// What is appended to a text payload when it is sent.
@@ -120,11 +120,15 @@ impl Composer {
             if *t == self.text && *n == self.notation && *l == self.line_ending);
         if !fresh {
             let parsed = match self.notation {
-                Notation::Text => crate::model::payload::parse_text(&self.text).and_then(|mut b| {
-                    b.extend_from_slice(self.line_ending.bytes());
-                    Template::parse(&b, &Scope::Plain).map_err(|e| e.in_text(&self.text))
-                }),
-                Notation::Hex => Notation::Hex.parse(&self.text).map(|b| Template::literal(&b)),
+                Notation::Text => {
+                    crate::model::payload::parse_text(&self.text).and_then(|mut b| {
+                        b.extend_from_slice(self.line_ending.bytes());
+                        Template::parse(&b, &Scope::Plain).map_err(|e| e.in_text(&self.text))
+                    })
+                }
+                Notation::Hex => Notation::Hex
+                    .parse(&self.text)
+                    .map(|b| Template::literal(&b)),
             }
             .map_err(|e| describe_error(&self.text, &e));
             self.cache = Some((self.text.clone(), self.notation, self.line_ending, parsed));
@@ -197,7 +201,11 @@ impl Composer {
         self.bytes().map(|b| {
             let mut s = format!("{} byte{}", b.len(), if b.len() == 1 { "" } else { "s" });
             if adds {
-                s.push_str(if varies { " go out next: " } else { " go out: " });
+                s.push_str(if varies {
+                    " go out next: "
+                } else {
+                    " go out: "
+                });
                 s.push_str(&to_hex(&b[..b.len().min(PREVIEW_BYTES)]));
                 if b.len() > PREVIEW_BYTES {
                     s.push_str(" …");
@@ -665,7 +673,11 @@ mod tests {
         assert_eq!(c.status(), Ok("8 bytes".into()));
         // Errors name line and column of what was typed.
         c.text = "ok\n${time:%Q}".into();
-        assert!(c.status().unwrap_err().starts_with("line 2, column 1: time:"));
+        assert!(
+            c.status()
+                .unwrap_err()
+                .starts_with("line 2, column 1: time:")
+        );
         c.text = "ab${crc32:0..9}".into();
         assert_eq!(
             c.status(),
@@ -684,7 +696,11 @@ mod tests {
         assert_eq!(kept, b"${len:u16be,2..}\x01${counter:u8}");
         let t = Template::parse(&kept, &Scope::Plain).unwrap();
         assert_eq!(t.expand(&Context::now(4)).unwrap(), [0, 2, 1, 5]);
-        assert_eq!(c.bytes_for(4).unwrap(), [0, 2, 1, 5], "as the composer sends it");
+        assert_eq!(
+            c.bytes_for(4).unwrap(),
+            [0, 2, 1, 5],
+            "as the composer sends it"
+        );
         // Hex is exact: its `$` bytes are doubled, so they expand to themselves.
         let mut h = Composer {
             notation: Notation::Hex,
@@ -698,9 +714,15 @@ mod tests {
         // Loaded back, a template reads as written, in text notation.
         let mut back = Composer::default();
         back.load_template(b"\x01${counter:u8}");
-        assert_eq!((back.notation, back.text.as_str()), (Notation::Text, "\\x01${counter:u8}"));
+        assert_eq!(
+            (back.notation, back.text.as_str()),
+            (Notation::Text, "\\x01${counter:u8}")
+        );
         back.load_template(b"\x01\x02");
-        assert_eq!((back.notation, back.text.as_str()), (Notation::Hex, "01 02"));
+        assert_eq!(
+            (back.notation, back.text.as_str()),
+            (Notation::Hex, "01 02")
+        );
         // A log row is exact bytes: its `$` doubled in text, so it is sent as it was.
         back.load_bytes(b"${x} $5");
         assert_eq!(back.text, "$${x} $$5");

@@ -8,8 +8,8 @@
 use egui::Ui;
 
 use super::{App, AppCommand};
-use crate::model::placeholder;
 use crate::model::display::escape_controls;
+use crate::model::placeholder;
 use crate::model::{HostPort, KindTag};
 
 /// The protocols of the row.

@@ -409,9 +409,9 @@ pub async fn connect(job: ConnectJob) -> i32 {
             .iter()
             .enumerate()
             .map(|(i, template)| {
-                let bytes = template.expand(&Context::now(n)).map_err(|e| {
-                    format!("payload {} of round {} not sent: {e}", i + 1, n + 1)
-                })?;
+                let bytes = template
+                    .expand(&Context::now(n))
+                    .map_err(|e| format!("payload {} of round {} not sent: {e}", i + 1, n + 1))?;
                 Ok(Command::Send {
                     id: ID,
                     to: Target::Default,

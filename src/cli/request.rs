@@ -339,7 +339,12 @@ fn parse_payload(flag: &str, n: usize, notation: Notation, value: &str) -> Resul
 
 /// A payload that goes out as written: text notation is a template (its
 /// placeholders checked now, with their position), hex the exact bytes.
-fn parse_template(flag: &str, n: usize, notation: Notation, value: &str) -> Result<Template, String> {
+fn parse_template(
+    flag: &str,
+    n: usize,
+    notation: Notation,
+    value: &str,
+) -> Result<Template, String> {
     let template = match notation {
         Notation::Text => placeholder::parse_text(value, &placeholder::Scope::Plain),
         Notation::Hex => Notation::Hex.parse(value).map(|b| Template::literal(&b)),
@@ -1266,7 +1271,10 @@ mod tests {
         ]) else {
             panic!("not a connect")
         };
-        assert_eq!(literals(&r.payloads), vec![b"-x".to_vec(), b"--wait".to_vec()]);
+        assert_eq!(
+            literals(&r.payloads),
+            vec![b"-x".to_vec(), b"--wait".to_vec()]
+        );
         let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "--wait", "2"]);
         assert!(e.contains("--send needs a value"), "{e}");
         let e = parse_err(&["listen", "tcp", "127.0.0.1:7", "--reply", "--once"]);
@@ -1293,19 +1301,42 @@ mod tests {
         assert!(r.payloads[0].has_placeholders());
         // Hex is the exact bytes: "${}" is no placeholder there.
         assert_eq!(r.payloads[1].as_literal().unwrap(), b"${}");
-        let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "ab${crc32:0..99}"]);
+        let e = parse_err(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send",
+            "ab${crc32:0..99}",
+        ]);
         assert!(
             e.contains("--send #1 \"ab${crc32:0..99}\": at position 3: the range 0..99 goes past"),
             "{e}"
         );
         let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "\\r${countr}"]);
-        assert!(e.contains("at position 3: \"countr\" is not a placeholder"), "{e}");
-        let e = parse_err(&["listen", "tcp", "127.0.0.1:7", "--rule", "any", "x${time:%Q}"]);
-        assert!(e.contains("--rule REPLY #1") && e.contains("at position 2"), "{e}");
+        assert!(
+            e.contains("at position 3: \"countr\" is not a placeholder"),
+            "{e}"
+        );
+        let e = parse_err(&[
+            "listen",
+            "tcp",
+            "127.0.0.1:7",
+            "--rule",
+            "any",
+            "x${time:%Q}",
+        ]);
+        assert!(
+            e.contains("--rule REPLY #1") && e.contains("at position 2"),
+            "{e}"
+        );
         let e = parse_err(&["listen", "tcp", "127.0.0.1:7", "--reply", "${len:u9}"]);
-        assert!(e.contains("--reply #1") && e.contains("at position 1"), "{e}");
+        assert!(
+            e.contains("--reply #1") && e.contains("at position 1"),
+            "{e}"
+        );
         // --reply-hex is exact: its `$` is doubled in the stored template.
-        let Request::Listen(l) = parse_ok(&["listen", "tcp", "127.0.0.1:7", "--reply-hex", "24"]) else {
+        let Request::Listen(l) = parse_ok(&["listen", "tcp", "127.0.0.1:7", "--reply-hex", "24"])
+        else {
             panic!("not a listen")
         };
         assert_eq!(l.answer, Answer::Reply(Payload::new(b"$$".to_vec())));

@@ -380,10 +380,12 @@ mod tests {
             matches!(&out[..], [Reaction::Note(_), Reaction::Note(why)] if why.contains("goes past the payload's end")),
             "{out:?}"
         );
-        assert!(AutoReply::Rules(vec![Rule::new(Trigger::Always, "${nope}")])
-            .check()
-            .unwrap_err()
-            .contains("\"nope\" is not a placeholder"));
+        assert!(
+            AutoReply::Rules(vec![Rule::new(Trigger::Always, "${nope}")])
+                .check()
+                .unwrap_err()
+                .contains("\"nope\" is not a placeholder")
+        );
     }
 
     #[test]

@@ -424,9 +424,8 @@ impl AutoReply {
                     i + 1
                 ));
             }
-            rule.reply_template().map_err(|e| {
-                format!("rule {}'s reply, {e}", i + 1)
-            })?;
+            rule.reply_template()
+                .map_err(|e| format!("rule {}'s reply, {e}", i + 1))?;
         }
         Ok(())
     }

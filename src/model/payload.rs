@@ -137,9 +137,7 @@ pub fn parse_text(input: &str) -> Result<Vec<u8>, PayloadError> {
 pub fn text_position(input: &str, byte: usize) -> usize {
     let mut from = Vec::new();
     match parse_text_from(input, Some(&mut from)) {
-        Ok(_) => from
-            .get(byte)
-            .map_or(input.chars().count() + 1, |i| i + 1),
+        Ok(_) => from.get(byte).map_or(input.chars().count() + 1, |i| i + 1),
         Err(e) => e.position,
     }
 }

@@ -167,7 +167,10 @@ impl NumberFormat {
             NumberFormat::Decimal { width } => {
                 let _ = write!(Bytes(out), "{value:0width$}");
             }
-            NumberFormat::Hex { width, upper: false } => {
+            NumberFormat::Hex {
+                width,
+                upper: false,
+            } => {
                 let _ = write!(Bytes(out), "{value:0width$x}");
             }
             NumberFormat::Hex { width, upper: true } => {
@@ -295,11 +298,24 @@ enum Piece {
     Literal(Vec<u8>),
     Group(usize),
     Named(String),
-    Counter { start: u64, format: NumberFormat },
+    Counter {
+        start: u64,
+        format: NumberFormat,
+    },
     Time(TimeFormat),
-    Random { count: usize, hex: bool },
-    Len { format: NumberFormat, span: Option<Span> },
-    Check { sum: Checksum, span: Option<Span>, output: CheckOutput },
+    Random {
+        count: usize,
+        hex: bool,
+    },
+    Len {
+        format: NumberFormat,
+        span: Option<Span>,
+    },
+    Check {
+        sum: Checksum,
+        span: Option<Span>,
+        output: CheckOutput,
+    },
 }
 
 /// A parsed template: literal bytes, placeholders and captures in order,
@@ -406,10 +422,8 @@ impl Template {
                     });
                 };
                 let inside = &bytes[i + 2..i + 2 + close];
-                let piece = read_placeholder(inside, scope).map_err(|problem| TemplateError {
-                    at: i,
-                    problem,
-                })?;
+                let piece = read_placeholder(inside, scope)
+                    .map_err(|problem| TemplateError { at: i, problem })?;
                 (piece, i + 3 + close)
             } else {
                 if lit.is_empty() {
@@ -871,9 +885,7 @@ fn read_span(word: &str) -> Result<Span, String> {
         b => Some(b.parse::<usize>().map_err(|_| bad())?),
     };
     if end.is_some_and(|e| e < start) {
-        return Err(format!(
-            "the range {word} ends before it starts"
-        ));
+        return Err(format!("the range {word} ends before it starts"));
     }
     Ok(Span { start, end })
 }
@@ -1035,7 +1047,10 @@ mod tests {
         // Positions count typed characters: an escape is four of them.
         let e = err("\\x01é${countr}");
         assert_eq!(e.position, 6);
-        assert!(e.to_string().contains("\"countr\" is not a placeholder"), "{e}");
+        assert!(
+            e.to_string().contains("\"countr\" is not a placeholder"),
+            "{e}"
+        );
         let e = err("${random:0}");
         assert!(e.to_string().contains("from 1 to 4096"), "{e}");
         assert!(err("${random:5000}").to_string().contains("4096"));
@@ -1043,11 +1058,19 @@ mod tests {
         assert!(err("${time:%Q}").to_string().contains("strftime"));
         assert!(err("${time:week}").to_string().contains("iso, unix"));
         assert!(err("${counter:width=0}").to_string().contains("1 to 20"));
-        assert!(err("${counter:u16be,width=4}").to_string().contains("binary"));
+        assert!(
+            err("${counter:u16be,width=4}")
+                .to_string()
+                .contains("binary")
+        );
         assert!(err("${crc32:1..x}").to_string().contains("not a range"));
         assert!(err("${crc32:big}").to_string().contains("be, le"));
         assert!(err("${len:u24}").to_string().contains("u16be"));
-        assert!(err("${1}").to_string().contains("only a regex rule's reply"));
+        assert!(
+            err("${1}")
+                .to_string()
+                .contains("only a regex rule's reply")
+        );
         assert!(err("${}").to_string().contains("names no placeholder"));
         // A placeholder is text; the message names a control character by number.
         let e = err("${\\x1b[31m}").to_string();
@@ -1080,7 +1103,10 @@ mod tests {
         assert_eq!(expand("${time:iso}").unwrap(), b"2025-11-28T00:00:00.123Z");
         assert_eq!(expand("${time:unix}").unwrap(), b"1764288000");
         assert_eq!(expand("${time:unix_ms}").unwrap(), b"1764288000123");
-        assert_eq!(expand("${time:%d.%m.%Y %H:%M}").unwrap(), b"28.11.2025 00:00");
+        assert_eq!(
+            expand("${time:%d.%m.%Y %H:%M}").unwrap(),
+            b"28.11.2025 00:00"
+        );
     }
 
     #[test]
@@ -1096,7 +1122,11 @@ mod tests {
         assert_eq!(hex.len(), 6);
         assert!(hex.iter().all(u8::is_ascii_hexdigit));
         assert!(t.varies());
-        let t = parse_text("${time}${counter}${random:1}${counter}${crc32}", &Scope::Plain).unwrap();
+        let t = parse_text(
+            "${time}${counter}${random:1}${counter}${crc32}",
+            &Scope::Plain,
+        )
+        .unwrap();
         assert_eq!(t.varying_parts(), ["time", "counter", "random bytes"]);
     }
 
@@ -1119,7 +1149,11 @@ mod tests {
         assert_eq!(expand("$$").unwrap(), b"$");
         assert_eq!(expand("$${counter}").unwrap(), b"${counter}");
         assert_eq!(expand("costs $5.00, $x $").unwrap(), b"costs $5.00, $x $");
-        assert_eq!(expand("\\x24\\x24").unwrap(), b"$", "escapes are decoded first");
+        assert_eq!(
+            expand("\\x24\\x24").unwrap(),
+            b"$",
+            "escapes are decoded first"
+        );
         let t = Template::parse(&escape_literal(b"a$$b${c}$"), &Scope::Plain).unwrap();
         assert_eq!(t.expand(&at(0)).unwrap(), b"a$$b${c}$");
         assert!(!t.has_placeholders());
