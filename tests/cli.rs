@@ -1563,6 +1563,85 @@ fn connect_repeat_sends_each_round_and_stops() {
     );
 }
 
+/// CRC-16/MODBUS bit by bit, as the specification gives it: the test's own
+/// oracle, independent of the crc crate the program uses.
+fn modbus_crc(bytes: &[u8]) -> u16 {
+    let mut crc = 0xFFFFu16;
+    for &b in bytes {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+#[test]
+fn connect_repeat_sends_a_counter_and_a_crc_the_peer_checks() {
+    assert_eq!(modbus_crc(b"123456789"), 0x4B37, "the oracle itself");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The peer reads three 8-byte frames and checks each one's CRC itself.
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut frames = Vec::new();
+        for _ in 0..3 {
+            let mut frame = [0u8; 8];
+            s.read_exact(&mut frame).unwrap();
+            let crc = modbus_crc(&frame[..6]).to_le_bytes();
+            assert_eq!(frame[6..], crc, "frame {frame:02x?}: its CRC");
+            frames.push(frame);
+        }
+        frames
+    });
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "\\x01\\x03${counter:u16be,start=7}${len:u8}\\x00${crc16_modbus}",
+        "--repeat",
+        "3",
+        "--interval",
+        "0",
+        "--wait",
+        "0.2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let frames = peer.join().unwrap();
+    for (round, frame) in frames.iter().enumerate() {
+        let n = 7 + round as u8;
+        let body = [0x01, 0x03, 0x00, n, 0x08, 0x00];
+        let mut want = body.to_vec();
+        want.extend_from_slice(&modbus_crc(&body).to_le_bytes());
+        assert_eq!(frame[..], want[..], "round {}", round + 1);
+    }
+    assert!(
+        last_stderr_line(&o).starts_with("summary: sent 3 payloads (24 bytes)"),
+        "{}",
+        last_stderr_line(&o)
+    );
+    // A placeholder mistake is named with its position, before connecting.
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "ab${crc16:0..2}",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("at position 3: \"crc16\" is not a placeholder"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn connect_repeat_0_runs_until_interrupted() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -322,6 +322,53 @@ fn hex_mode_with_a_bad_digit_shows_the_error_and_sends_nothing() {
 }
 
 #[test]
+fn a_bad_placeholder_shows_its_error_and_sends_nothing_then_counts_sends() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.start_all();
+    gui.wait_for("the client connected", |g| g.all_up());
+    gui.type_payload("ping ${crc16:0..2}");
+    assert!(
+        gui.shows("line 1, column 6: \"crc16\" is not a placeholder"),
+        "the error stands by the field"
+    );
+    assert!(is_disabled(&gui, "➤ Send"));
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    for _ in 0..20 {
+        gui.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gui.log_rows("client", EntryKind::Sent).is_empty());
+    // A range past the end is refused the same way.
+    gui.type_payload("ab${sum8:0..9}");
+    assert!(gui.shows("line 1, column 3: the range 0..9 goes past the payload's end (3 bytes)"));
+    assert!(is_disabled(&gui, "➤ Send"));
+
+    // Mended: the preview shows the next send's bytes and says they vary.
+    gui.type_payload("n=${counter}${xor8:0..3,HEX}\\n");
+    assert!(
+        gui.shows("6 bytes go out next: 6e 3d 31 36 32 0a"),
+        "n=1, xor 62"
+    );
+    assert!(gui.shows("(changes with every send: counter)"));
+    gui.click("➤ Send");
+    gui.click("➤ Send");
+    gui.wait_for("both sends at the server", |g| {
+        joined(g.log_rows("echo server", EntryKind::Received)).len() >= 12
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&joined(gui.log_rows("echo server", EntryKind::Received))),
+        "n=162\nn=261\n"
+    );
+    // The session keeps what was typed, not an expansion.
+    assert_eq!(
+        gui.harness.state().composer().text,
+        "n=${counter}${xor8:0..3,HEX}\\n"
+    );
+}
+
+#[test]
 fn a_refused_connection_shows_the_failed_badge_and_an_explained_row() {
     let mut gui = Gui::new();
     let port = free_port();

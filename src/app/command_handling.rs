@@ -14,6 +14,7 @@ use super::{App, LogSource, PendingAction, StartQueue, View};
 use crate::engine::SERVERS_GRACE;
 use crate::engine::{Command, EndpointId, PeerId, ReplayOptions, Target};
 use crate::export::Format;
+use crate::model::placeholder::{Context, Scope, Template};
 use crate::model::replay::plan_session;
 use crate::model::{HostPort, KindTag, Session};
 
@@ -650,6 +651,7 @@ impl App {
             to: Target::Default,
             bytes: target.bytes,
         });
+        self.quick_send.sends += 1;
     }
 
     /// Sends the composer's payload from the selected endpoint.
@@ -658,10 +660,13 @@ impl App {
         let Some((id, to)) = self.send_target() else {
             return;
         };
-        let Ok(bytes) = self.composer.source().round_bytes(1) else {
+        // Send is the next round of the composer's own count, so
+        // `${counter}` counts single sends as a repeat counts its rounds.
+        let Ok(bytes) = self.composer.source().round_bytes(self.composer.sends + 1) else {
             // The error stands under the composer already.
             return;
         };
+        self.composer.sends += 1;
         let command = if self.composer.writes > 1 {
             Command::SendSplit {
                 id,
@@ -706,9 +711,9 @@ impl App {
             self.notify(true, "Not repeated: that library entry is gone");
             return;
         };
-        let source = super::composer::PayloadSource::Bytes {
-            bytes: std::sync::Arc::from(item.payload.bytes()),
-            framing: crate::model::framing::Framing::Reads,
+        // A template as stored: each round fills in its placeholders.
+        let source = super::composer::PayloadSource::Stored {
+            template: std::sync::Arc::from(item.payload.bytes()),
         };
         let what = format!(
             "library entry \"{}\"",
@@ -942,7 +947,24 @@ impl App {
             );
             return;
         };
-        let (name, bytes) = (item.name.clone(), item.payload.bytes().to_vec());
+        let name = item.name.clone();
+        // The entry is a template: filled in now, its counter counting its sends.
+        let send = self.library_sends.get(&name).copied().unwrap_or(0);
+        let bytes = match Template::parse(item.payload.bytes(), &Scope::Plain)
+            .and_then(|t| t.expand(&Context::now(send)))
+        {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.notify(
+                    true,
+                    format!(
+                        "Not sent: the library's \"{}\": {e}",
+                        crate::model::display::escape_controls(&name)
+                    ),
+                );
+                return;
+            }
+        };
         let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
             return;
         };
@@ -960,6 +982,7 @@ impl App {
             return;
         };
         self.engine.send(Command::Send { id, to, bytes });
+        *self.library_sends.entry(name).or_default() += 1;
     }
 
     /// Starts a replay of the open session's recording (paused when stepping).

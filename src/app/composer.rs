@@ -11,6 +11,7 @@ use super::{App, AppCommand};
 use crate::model::display::escape_controls;
 use crate::model::framing::Framing;
 use crate::model::payload::to_hex;
+use crate::model::placeholder::{Context, Scope, Template, escape_literal};
 use crate::model::{KindTag, LibraryItem, Payload};
 use crate::model::{Notation, PayloadError};
 
@@ -80,9 +81,10 @@ pub enum PayloadSource {
         line_ending: LineEnding,
         framing: Framing,
     },
-    /// Bytes as they are (a library entry, a file), with a length prefix or
-    /// none.
+    /// Bytes as they are (a file), with a length prefix or none.
     Bytes { bytes: Arc<[u8]>, framing: Framing },
+    /// A library entry: a template as stored, filled in each round.
+    Stored { template: Arc<[u8]> },
 }
 
 impl PayloadSource {
@@ -92,25 +94,46 @@ impl PayloadSource {
     /// Send, each round of a repeat, the composer's status — builds its bytes
     /// here, so whatever a payload expands to per round (a counter, the
     /// time) is expanded in this one place.
+    ///
+    /// Typed text and library entries are templates: their placeholders are
+    /// filled in here, `${counter}` counting from the round (round 1 is 1).
     pub fn round_bytes(&self, round: u64) -> Result<Vec<u8>, String> {
-        let _ = round; // the same bytes every round, until payloads expand per round
+        let ctx = Context::now(round.saturating_sub(1));
         match self {
             PayloadSource::Typed {
                 text,
                 notation,
                 line_ending,
                 framing,
-            } => match notation.parse(text) {
-                Ok(mut b) => {
-                    if *notation == Notation::Text {
-                        b.extend_from_slice(line_ending.bytes());
-                    }
-                    framing.frame(&b)
-                }
-                Err(e) => Err(describe_error(text, &e)),
-            },
+            } => {
+                let template = typed_template(text, *notation, *line_ending)
+                    .map_err(|e| describe_error(text, &e))?;
+                let bytes = template
+                    .expand(&ctx)
+                    .map_err(|e| describe_error(text, &e.in_text(text)))?;
+                framing.frame(&bytes)
+            }
             PayloadSource::Bytes { bytes, framing } => framing.frame(bytes),
+            PayloadSource::Stored { template } => Template::parse(template, &Scope::Plain)
+                .and_then(|t| t.expand(&ctx))
+                .map_err(|e| e.to_string()),
         }
+    }
+}
+
+/// What is typed as a template: text notation (its escapes decoded, the
+/// line ending added) may hold placeholders; hex is the exact bytes.
+fn typed_template(
+    text: &str,
+    notation: Notation,
+    line_ending: LineEnding,
+) -> Result<Template, PayloadError> {
+    match notation {
+        Notation::Text => crate::model::payload::parse_text(text).and_then(|mut b| {
+            b.extend_from_slice(line_ending.bytes());
+            Template::parse(&b, &Scope::Plain).map_err(|e| e.in_text(text))
+        }),
+        Notation::Hex => Notation::Hex.parse(text).map(|b| Template::literal(&b)),
     }
 }
 
@@ -195,6 +218,9 @@ pub struct Composer {
     pub file_note: Option<Result<String, String>>,
     /// The "File…" row is open: a path to type (and a dialog where there is one).
     pub file_prompt: Option<String>,
+    /// How many times Send sent the composer's payload: the next Send is
+    /// round `sends + 1`, so its `${counter}` counts single sends too.
+    pub sends: u64,
     /// The last text parsed, and its result (parsing runs once per change, not per frame).
     cache: Option<Parsed>,
 }
@@ -213,6 +239,7 @@ impl Default for Composer {
             file: None,
             file_note: None,
             file_prompt: None,
+            sends: 0,
             cache: None,
         }
     }
@@ -326,13 +353,34 @@ impl Composer {
             };
             return len.map(|n| format!("{} go out: the file{prefix}", size_words(n)));
         }
-        let adds = self.framing != Framing::Reads
+        // Placeholders: the preview is the next Send's exact bytes, and it
+        // says what changes from send to send.
+        let (placeholders, varying) = if self.notation == Notation::Text && self.text.contains('$')
+        {
+            match typed_template(&self.text, self.notation, self.line_ending) {
+                Ok(t) => (t.has_placeholders(), t.varying_parts()),
+                Err(e) => return Err(describe_error(&self.text, &e)),
+            }
+        } else {
+            (false, Vec::new())
+        };
+        let adds = placeholders
+            || self.framing != Framing::Reads
             || (self.notation == Notation::Text && self.line_ending != LineEnding::None);
         let writes = self.writes;
-        self.bytes().map(|b| {
+        let next = if placeholders {
+            self.source().round_bytes(self.sends + 1)
+        } else {
+            self.bytes()
+        };
+        next.map(|b| {
             let mut s = format!("{} byte{}", b.len(), if b.len() == 1 { "" } else { "s" });
             if adds {
-                s.push_str(" go out: ");
+                s.push_str(if varying.is_empty() {
+                    " go out: "
+                } else {
+                    " go out next: "
+                });
                 s.push_str(&to_hex(&b[..b.len().min(PREVIEW_BYTES)]));
                 if b.len() > PREVIEW_BYTES {
                     s.push_str(" …");
@@ -340,6 +388,12 @@ impl Composer {
             }
             if writes > 1 {
                 s.push_str(&format!(", in {writes} writes"));
+            }
+            if !varying.is_empty() {
+                s.push_str(&format!(
+                    " (changes with every send: {})",
+                    varying.join(", ")
+                ));
             }
             s
         })
@@ -350,10 +404,19 @@ impl Composer {
         if to == self.notation {
             return;
         }
-        if let Ok(bytes) = self.notation.parse(&self.text) {
+        // The exact bytes carry over: a `$` from hex is doubled in text (where
+        // `$$` is one `$`). A template with placeholders has no hex form; its
+        // text stays, and hex says what it cannot read.
+        let exact = match self.notation {
+            Notation::Hex => self.notation.parse(&self.text).ok(),
+            Notation::Text => crate::model::placeholder::parse_text(&self.text, &Scope::Plain)
+                .ok()
+                .and_then(|t| t.as_literal()),
+        };
+        if let Some(bytes) = exact {
             self.text = match to {
                 Notation::Hex => to_hex(&bytes),
-                Notation::Text => text_for_bytes(&bytes),
+                Notation::Text => text_for_bytes(&escape_literal(&bytes)),
             };
         }
         self.notation = to;
@@ -386,11 +449,55 @@ impl Composer {
         self.line_ending = recent.line_ending;
     }
 
-    /// Loads bytes (from the library or a log row) in their natural notation.
+    /// Loads exact bytes (a log row, a file) in their natural notation; in
+    /// text a `$` is written `$$`, so they are sent as they are.
     pub fn load_bytes(&mut self, bytes: &[u8]) {
         self.notation = crate::model::payload::natural_notation(bytes);
-        self.text = self.notation.format(bytes);
+        self.text = match self.notation {
+            Notation::Text => Notation::Text.format(&escape_literal(bytes)),
+            Notation::Hex => to_hex(bytes),
+        };
         self.line_ending = LineEnding::None;
+    }
+
+    /// Loads a library entry: a template with a `$` in text notation, where
+    /// its placeholders (and `$$`) read as written; exact bytes as
+    /// [`Composer::load_bytes`] does.
+    pub fn load_template(&mut self, template: &[u8]) {
+        if template.contains(&b'$') {
+            self.notation = Notation::Text;
+            self.text = text_for_bytes(template);
+            self.line_ending = LineEnding::None;
+            self.framing = Framing::Reads;
+        } else {
+            self.load_bytes(template);
+        }
+    }
+
+    /// What the library keeps of the composer's payload: its template as
+    /// written (hex made exact with its `$` doubled), the length prefix as
+    /// a `${len}` placeholder, so each send from the library fills it in.
+    pub fn library_payload(&mut self) -> Result<Vec<u8>, String> {
+        self.bytes()?;
+        let bytes = match self.notation {
+            Notation::Text => {
+                let mut b = crate::model::payload::parse_text(&self.text)
+                    .map_err(|e| describe_error(&self.text, &e))?;
+                b.extend_from_slice(self.line_ending.bytes());
+                b
+            }
+            Notation::Hex => escape_literal(
+                &Notation::Hex
+                    .parse(&self.text)
+                    .map_err(|e| describe_error(&self.text, &e))?,
+            ),
+        };
+        let prefix: &[u8] = match self.framing {
+            Framing::LengthU16 => b"${len:u16be,2..}",
+            Framing::LengthU32 => b"${len:u32be,4..}",
+            Framing::Reads | Framing::Lines => b"",
+        };
+        Ok([prefix, &bytes].concat())
     }
 }
 
@@ -552,7 +659,9 @@ impl App {
             let mut notation = self.composer.notation;
             ui.selectable_value(&mut notation, Notation::Text, "Text")
                 .on_hover_text(
-                    "Type characters; escapes \\r \\n \\t \\0 \\\\ \\xNN \\u{...} stand for bytes",
+                    "Type characters; escapes \\r \\n \\t \\0 \\\\ \\xNN \\u{...} stand for bytes; \
+                     placeholders ${counter} ${time} ${random:N} ${len} ${crc16_modbus} ${crc32} \
+                     ${sum8} ${xor8} … are filled in at each send ($$ for a $)",
                 );
             ui.selectable_value(&mut notation, Notation::Hex, "Hex")
                 .on_hover_text("Type hex bytes: 48 65 6c, 0x48,0x65 or 48656C");
@@ -614,7 +723,7 @@ impl App {
             if let Some(recent) = load {
                 self.composer.load(&recent);
             }
-            let mut load_bytes = None;
+            let mut load_template = None;
             ui.menu_button("Library", |ui| {
                 if self.doc.session.library.is_empty() {
                     ui.label("The session's library is empty");
@@ -625,7 +734,7 @@ impl App {
                         .on_hover_text(crate::model::payload::preview(item.payload.bytes(), 60))
                         .clicked()
                     {
-                        load_bytes = Some(item.payload.bytes().to_vec());
+                        load_template = Some(item.payload.bytes().to_vec());
                     }
                 }
                 if ui
@@ -649,7 +758,7 @@ impl App {
                     .add_enabled(valid, egui::Button::new("Add the composer's payload"))
                     .on_hover_text("Keep the payload in the session's library, to send again later")
                     .clicked()
-                    && let Ok(bytes) = self.composer.bytes()
+                    && let Ok(bytes) = self.composer.library_payload()
                 {
                     let name = self.library_name.trim().to_owned();
                     self.doc.session.library.retain(|i| i.name != name);
@@ -663,9 +772,9 @@ impl App {
             })
             .response
             .on_hover_text("Named payloads kept with the session");
-            if let Some(bytes) = load_bytes {
+            if let Some(template) = load_template {
                 self.composer.file = None;
-                self.composer.load_bytes(&bytes);
+                self.composer.load_template(&template);
             }
         });
         // A row of its own, so it never hides past the pane's edge.
@@ -754,13 +863,6 @@ impl App {
         ui.horizontal(|ui| {
             let status = self.composer.status();
             let valid = status.is_ok();
-            match status {
-                Ok(count) => ui.label(count),
-                Err(e) => ui.colored_label(
-                    ui.visuals().error_fg_color,
-                    format!("⚠ {}", escape_controls(&e.to_string())),
-                ),
-            };
             let empty = self.composer.is_empty();
             let why_not = if !up {
                 Some("Start the endpoint first")
@@ -771,10 +873,22 @@ impl App {
             } else {
                 None
             };
+            // The button first: a long preview or error wraps beside it
+            // instead of pushing it past the pane's edge.
             let send = ui
                 .add_enabled(why_not.is_none(), egui::Button::new("➤ Send"))
                 .on_hover_text("Send the payload (Ctrl+Enter)")
                 .on_disabled_hover_text(why_not.unwrap_or_default());
+            match status {
+                Ok(count) => ui.add(egui::Label::new(count).wrap()),
+                Err(e) => ui.add(
+                    egui::Label::new(
+                        egui::RichText::new(format!("⚠ {}", escape_controls(&e.to_string())))
+                            .color(ui.visuals().error_fg_color),
+                    )
+                    .wrap(),
+                ),
+            };
             if send.clicked() {
                 commands.push(AppCommand::Send);
             }
@@ -936,6 +1050,94 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_are_previewed_counted_and_kept_as_written() {
+        let mut c = Composer {
+            text: "n=${counter}${sum8:0..3}".into(),
+            line_ending: LineEnding::Lf,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.status(),
+            Ok("5 bytes go out next: 6e 3d 31 dc 0a (changes with every send: counter)".into())
+        );
+        assert_eq!(c.source().round_bytes(2).unwrap(), b"n=2\xdd\n");
+        c.sends = 9;
+        assert!(
+            c.status().unwrap().contains(": 6e 3d 31 30 dc 0a "),
+            "the next Send's counter"
+        );
+        assert_eq!(c.source().round_bytes(10).unwrap(), b"n=10\xdc\n");
+        // Without placeholders nothing new is said.
+        c.text = "plain $5".into();
+        c.line_ending = LineEnding::None;
+        assert_eq!(c.status(), Ok("8 bytes".into()));
+        // Errors name line and column of what was typed.
+        c.text = "ok\n${time:%Q}".into();
+        assert!(
+            c.status()
+                .unwrap_err()
+                .starts_with("line 2, column 1: time:")
+        );
+        c.text = "ab${crc32:0..9}".into();
+        assert_eq!(
+            c.status(),
+            Err("line 1, column 3: the range 0..9 goes past the payload's end (6 bytes)".into())
+        );
+    }
+
+    #[test]
+    fn the_library_keeps_templates_and_exact_hex() {
+        let mut c = Composer {
+            text: "\\x01${counter:u8}".into(),
+            framing: Framing::LengthU16,
+            ..Default::default()
+        };
+        let kept = c.library_payload().unwrap();
+        assert_eq!(kept, b"${len:u16be,2..}\x01${counter:u8}");
+        let t = Template::parse(&kept, &Scope::Plain).unwrap();
+        assert_eq!(t.expand(&Context::now(4)).unwrap(), [0, 2, 1, 5]);
+        assert_eq!(
+            c.source().round_bytes(5).unwrap(),
+            [0, 2, 1, 5],
+            "as the composer sends it"
+        );
+        // Hex is exact: its `$` bytes are doubled, so they expand to themselves.
+        let mut h = Composer {
+            notation: Notation::Hex,
+            text: "24 7b 24".into(),
+            ..Default::default()
+        };
+        let kept = h.library_payload().unwrap();
+        assert_eq!(kept, b"$${$$");
+        let t = Template::parse(&kept, &Scope::Plain).unwrap();
+        assert_eq!(t.expand(&Context::now(0)).unwrap(), b"${$");
+        // Loaded back, a template reads as written, in text notation.
+        let mut back = Composer::default();
+        back.load_template(b"\x01${counter:u8}");
+        assert_eq!(
+            (back.notation, back.text.as_str()),
+            (Notation::Text, "\\x01${counter:u8}")
+        );
+        back.load_template(b"\x01\x02");
+        assert_eq!(
+            (back.notation, back.text.as_str()),
+            (Notation::Hex, "01 02")
+        );
+        // A log row is exact bytes: its `$` doubled in text, so it is sent as it was.
+        back.load_bytes(b"${x} $5");
+        assert_eq!(back.text, "$${x} $$5");
+        assert_eq!(back.bytes().unwrap(), b"${x} $5");
+        // Notation switches keep the exact bytes; a template stays as typed.
+        back.switch_notation(Notation::Hex);
+        assert_eq!(back.text, "24 7b 78 7d 20 24 35");
+        back.text = "n=${counter}".into();
+        back.notation = Notation::Text;
+        back.switch_notation(Notation::Hex);
+        assert_eq!(back.text, "n=${counter}");
+        assert!(back.bytes().is_err(), "hex cannot read a placeholder");
+    }
+
+    #[test]
     fn switching_notation_converts() {
         let mut c = Composer {
             text: "hi\\n".into(),
@@ -998,7 +1200,7 @@ mod tests {
                 ..Default::default()
             };
             c.switch_notation(Notation::Text);
-            proptest::prop_assert_eq!(Notation::Text.parse(&c.text).unwrap(), bytes.clone());
+            proptest::prop_assert_eq!(c.bytes().unwrap(), bytes.clone());
             // Nothing unsafe to draw reaches the text box.
             proptest::prop_assert!(!c.text.chars().any(|ch| crate::model::display::is_unsafe_for_display(ch) || is_right_to_left(ch)));
             c.switch_notation(Notation::Hex);
@@ -1015,7 +1217,7 @@ mod tests {
                 ..Default::default()
             };
             c.switch_notation(Notation::Text);
-            proptest::prop_assert_eq!(Notation::Text.parse(&c.text).unwrap(), bytes);
+            proptest::prop_assert_eq!(c.bytes().unwrap(), bytes);
         }
     }
 

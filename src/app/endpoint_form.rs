@@ -373,12 +373,22 @@ impl EndpointForm {
                             }
                             Trigger::Regex(re) => (TriggerTag::Regex, re.0.clone()),
                         };
-                        let reply_notation =
-                            crate::model::payload::natural_notation(r.reply.bytes());
+                        // A reply with a `$` is a template: shown in text
+                        // notation, where its placeholders read as written.
+                        let template = r.reply.bytes().contains(&b'$');
+                        let reply_notation = if template {
+                            Notation::Text
+                        } else {
+                            crate::model::payload::natural_notation(r.reply.bytes())
+                        };
                         RuleForm {
                             trigger,
                             pattern,
-                            reply: reply_notation.format(r.reply.bytes()),
+                            reply: if template {
+                                super::composer::text_for_bytes(r.reply.bytes())
+                            } else {
+                                reply_notation.format(r.reply.bytes())
+                            },
                             reply_notation,
                             name: r.name.clone(),
                             after: r.after.clone().unwrap_or_default(),
@@ -722,10 +732,15 @@ impl RuleForm {
                 RegexText::new(&self.pattern).map_err(|e| format!("bad regex: {e}"))?,
             ),
         };
-        let reply = self
-            .reply_notation
-            .parse(&self.reply)
-            .map_err(|e| format!("reply {e}"))?;
+        let reply = match self.reply_notation {
+            Notation::Text => self.reply_notation.parse(&self.reply),
+            // Hex is the exact bytes: a `$` among them is no placeholder.
+            Notation::Hex => self
+                .reply_notation
+                .parse(&self.reply)
+                .map(|b| crate::model::placeholder::escape_literal(&b)),
+        }
+        .map_err(|e| format!("reply {e}"))?;
         let delay_ms = match self.delay_ms.trim() {
             "" => None,
             t => Some(
@@ -738,13 +753,17 @@ impl RuleForm {
             ),
         };
         let after = self.after.trim();
-        Ok(Rule {
+        let rule = Rule {
             when,
             reply: Payload::new(reply),
             name: self.name.trim().to_owned(),
             after: (!after.is_empty()).then(|| after.to_owned()),
             delay_ms,
-        })
+        };
+        // Placeholders and captures are checked here, where they are typed.
+        rule.reply_template()
+            .map_err(|e| format!("reply {}", e.in_text(&self.reply)))?;
+        Ok(rule)
     }
 }
 

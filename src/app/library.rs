@@ -270,8 +270,8 @@ impl App {
 
     pub(super) fn library_load(&mut self, index: usize) {
         if let Some(item) = self.doc.session.library.get(index) {
-            let bytes = item.payload.bytes().to_vec();
-            self.composer.load_bytes(&bytes);
+            let template = item.payload.bytes().to_vec();
+            self.composer.load_template(&template);
         }
     }
 

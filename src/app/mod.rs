@@ -254,6 +254,8 @@ pub struct App {
     title: String,
     /// A name typed for a new library payload.
     library_name: String,
+    /// How many times each library entry (by name) was sent: its `${counter}`.
+    library_sends: std::collections::HashMap<String, u64>,
     /// The library window (rename, delete, reorder).
     library_editor: library::LibraryEditor,
     /// The quick-send row above the endpoints, as typed.
@@ -373,6 +375,7 @@ impl App {
             applied_theme: None,
             title: String::new(),
             library_name: String::new(),
+            library_sends: std::collections::HashMap::new(),
             library_editor: Default::default(),
             quick_send: Default::default(),
             repeats: Default::default(),

@@ -15,6 +15,7 @@ use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
 use crate::model::log::{LogBudget, Totals, TrafficLog};
+use crate::model::placeholder::{Context, Template};
 use crate::model::{
     AutoReply, Direction, EndpointKind, EndpointSpec, HostPort, Session, escape_controls,
 };
@@ -408,17 +409,31 @@ pub async fn connect(job: ConnectJob) -> i32 {
     // Routed with the Open, before the endpoint can connect: the engine puts
     // them on the connection before it reads anything, so a peer that closes
     // at once cannot cut them off.
-    let round = |payloads: &[Vec<u8>]| -> Vec<Command> {
+    // Round `n` (from 0): the payloads filled in for it; `${counter}` counts rounds.
+    let round = |payloads: &[Template], n: u64| -> Result<Vec<Command>, String> {
         payloads
             .iter()
-            .map(|bytes| Command::Send {
-                id: ID,
-                to: Target::Default,
-                bytes: bytes.clone(),
+            .enumerate()
+            .map(|(i, template)| {
+                let bytes = template
+                    .expand(&Context::now(n))
+                    .map_err(|e| format!("payload {} of round {} not sent: {e}", i + 1, n + 1))?;
+                Ok(Command::Send {
+                    id: ID,
+                    to: Target::Default,
+                    bytes,
+                })
             })
             .collect()
     };
-    let sends = round(&request.payloads);
+    let mut rounds_sent = 0u64;
+    let sends = match round(&request.payloads, rounds_sent) {
+        Ok(sends) => sends,
+        Err(why) => {
+            note!("error: {}", escape_controls(&why));
+            return super::EXIT_BAD_INPUT;
+        }
+    };
     // --repeat: rounds still to send (None: until stopped); a round goes only
     // once the one before is written, so at most one round is ever queued.
     let mut rounds_left = request.repeat.map(|n| n.saturating_sub(1));
@@ -489,9 +504,21 @@ pub async fn connect(job: ConnectJob) -> i32 {
                 if let Some(left) = rounds_left.as_mut() {
                     *left -= 1;
                 }
-                delivery.requested += request.payloads.len();
-                for command in round(&request.payloads) {
-                    run.send(command);
+                rounds_sent += 1;
+                match round(&request.payloads, rounds_sent) {
+                    Ok(commands) => {
+                        delivery.requested += request.payloads.len();
+                        for command in commands {
+                            run.send(command);
+                        }
+                    }
+                    Err(why) => {
+                        // A range the round's counter or time pushed past the end.
+                        run.fail(why);
+                        rounds_left = Some(0);
+                        phase = Phase::Waiting;
+                        deadline = Some(later(request.wait));
+                    }
                 }
             }
             _ = until(deadline) => match phase {

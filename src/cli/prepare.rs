@@ -148,9 +148,10 @@ fn connect(mut request: ConnectRequest) -> Result<ConnectJob, String> {
                 path.display()
             ));
         }
-        request
-            .payloads
-            .insert(at.min(request.payloads.len()), bytes);
+        request.payloads.insert(
+            at.min(request.payloads.len()),
+            crate::model::placeholder::Template::literal(&bytes),
+        );
     }
     if request.proto == Proto::Tls {
         // Unreadable, malformed or non-file certificate files are bad input,

@@ -14,6 +14,7 @@ use clap::{CommandFactory, FromArgMatches};
 use super::flags::{AsArg, Cli, Command, LogArgs, OverflowArg, Proto, RelayArgs, WayArg};
 use crate::model::endpoint::{RegexText, Rule, Trigger};
 use crate::model::framing::ReceiveFraming;
+use crate::model::placeholder::{self, Template};
 use crate::model::{AutoReply, HostPort, LogBudget, Notation, Overflow, Payload};
 
 /// A command-line mistake: one line for stderr. `summary` says whether the
@@ -31,9 +32,11 @@ pub struct ConnectRequest {
     pub remote: HostPort,
     /// For `tls`: how the server is checked.
     pub tls: crate::model::TlsClientSettings,
-    /// Payloads in command-line order. `--send-file` payloads are read by
+    /// Payloads in command-line order, as templates: `--send` text may hold
+    /// placeholders (a counter counts the `--repeat` rounds), `--send-hex` and
+    /// `--send-file` are exact. `--send-file` payloads are read by
     /// [`super::prepare`] (this stage has no disk access) and put in their place.
-    pub payloads: Vec<Vec<u8>>,
+    pub payloads: Vec<Template>,
     /// `--send-file` paths, each with the place in `payloads` its bytes take
     /// (in increasing order); empty once prepared.
     pub send_files: Vec<(usize, PathBuf)>,
@@ -382,6 +385,27 @@ fn parse_payload(flag: &str, n: usize, notation: Notation, value: &str) -> Resul
         .map_err(|e| format!("{flag} #{n} {}: {e}", quote(value)))
 }
 
+/// A payload that goes out as written: text notation is a template (its
+/// placeholders checked now, with their position), hex the exact bytes.
+fn parse_template(
+    flag: &str,
+    n: usize,
+    notation: Notation,
+    value: &str,
+) -> Result<Template, String> {
+    let template = match notation {
+        Notation::Text => placeholder::parse_text(value, &placeholder::Scope::Plain),
+        Notation::Hex => Notation::Hex.parse(value).map(|b| Template::literal(&b)),
+    }
+    // A range past the end shows in the first send already: said now, with its place.
+    .and_then(|t| match t.expand(&placeholder::Context::now(0)) {
+        Ok(_) => Ok(t),
+        Err(e) => Err(e.in_text(value)),
+    })
+    .map_err(|e| format!("{flag} #{n} {}: {e}", quote(value)))?;
+    Ok(template)
+}
+
 /// Reads `--rule PATTERN REPLY` number `n`: PATTERN is
 /// `[name=N,][after=N,][delay=MS,]KIND:TEXT` (KIND re, exact, contains,
 /// starts, hex or any; without a known KIND the whole pattern is a regex).
@@ -453,6 +477,9 @@ pub(crate) fn parse_rule(n: usize, pattern: &str, reply: &str) -> Result<Rule, S
     rule.name = name.unwrap_or_else(|| n.to_string());
     rule.after = after;
     rule.delay_ms = delay_ms;
+    // Captures (for a regex) and placeholders, checked where they are typed.
+    rule.reply_template()
+        .map_err(|e| format!("--rule REPLY #{n} {}: {}", quote(reply), e.in_text(reply)))?;
     Ok(rule)
 }
 
@@ -547,7 +574,7 @@ where
                 .ok_or_else(|| usage("connect: arguments missing".into()))?;
             let remote = parse_addr(&a.addr, true).map_err(usage)?;
             // --send, --send-hex and --send-file interleave in command-line order.
-            let mut ordered: Vec<(usize, Vec<u8>)> = Vec::new();
+            let mut ordered: Vec<(usize, Template)> = Vec::new();
             let file_at = sub
                 .indices_of("send_file")
                 .map(|i| i.collect::<Vec<_>>())
@@ -564,13 +591,13 @@ where
             for (n, (value, at)) in a.send.iter().zip(text_at).enumerate() {
                 ordered.push((
                     at,
-                    parse_payload("--send", n + 1, Notation::Text, value).map_err(usage)?,
+                    parse_template("--send", n + 1, Notation::Text, value).map_err(usage)?,
                 ));
             }
             for (n, (value, at)) in a.send_hex.iter().zip(hex_at).enumerate() {
                 ordered.push((
                     at,
-                    parse_payload("--send-hex", n + 1, Notation::Hex, value).map_err(usage)?,
+                    parse_template("--send-hex", n + 1, Notation::Hex, value).map_err(usage)?,
                 ));
             }
             ordered.sort_by_key(|(at, _)| *at);
@@ -811,13 +838,16 @@ where
             let answer = if a.echo {
                 Answer::Echo
             } else if let Some(text) = &a.reply {
+                // A template, kept as written (escapes decoded): it is filled in per answer.
+                parse_template("--reply", 1, Notation::Text, text).map_err(usage)?;
                 Answer::Reply(Payload::new(
                     parse_payload("--reply", 1, Notation::Text, text).map_err(usage)?,
                 ))
             } else if let Some(hex) = &a.reply_hex {
-                Answer::Reply(Payload::new(
-                    parse_payload("--reply-hex", 1, Notation::Hex, hex).map_err(usage)?,
-                ))
+                // The exact bytes: a `$` among them is doubled, so no placeholder.
+                Answer::Reply(Payload::new(placeholder::escape_literal(
+                    &parse_payload("--reply-hex", 1, Notation::Hex, hex).map_err(usage)?,
+                )))
             } else if !a.rule.is_empty() {
                 let rules = a
                     .rule
@@ -1326,11 +1356,75 @@ mod tests {
         ]) else {
             panic!("not a connect")
         };
-        assert_eq!(r.payloads, vec![b"-x".to_vec(), b"--wait".to_vec()]);
+        assert_eq!(
+            literals(&r.payloads),
+            vec![b"-x".to_vec(), b"--wait".to_vec()]
+        );
         let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "--wait", "2"]);
         assert!(e.contains("--send needs a value"), "{e}");
         let e = parse_err(&["listen", "tcp", "127.0.0.1:7", "--reply", "--once"]);
         assert!(e.contains("--reply needs a value"), "{e}");
+    }
+
+    fn literals(payloads: &[Template]) -> Vec<Vec<u8>> {
+        payloads.iter().filter_map(Template::as_literal).collect()
+    }
+
+    #[test]
+    fn placeholders_in_sends_and_replies_are_checked_with_their_position() {
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send",
+            "n=${counter}",
+            "--send-hex",
+            "24 7b 7d",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert!(r.payloads[0].has_placeholders());
+        // Hex is the exact bytes: "${}" is no placeholder there.
+        assert_eq!(r.payloads[1].as_literal().unwrap(), b"${}");
+        let e = parse_err(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send",
+            "ab${crc32:0..99}",
+        ]);
+        assert!(
+            e.contains("--send #1 \"ab${crc32:0..99}\": at position 3: the range 0..99 goes past"),
+            "{e}"
+        );
+        let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "\\r${countr}"]);
+        assert!(
+            e.contains("at position 3: \"countr\" is not a placeholder"),
+            "{e}"
+        );
+        let e = parse_err(&[
+            "listen",
+            "tcp",
+            "127.0.0.1:7",
+            "--rule",
+            "any",
+            "x${time:%Q}",
+        ]);
+        assert!(
+            e.contains("--rule REPLY #1") && e.contains("at position 2"),
+            "{e}"
+        );
+        let e = parse_err(&["listen", "tcp", "127.0.0.1:7", "--reply", "${len:u9}"]);
+        assert!(
+            e.contains("--reply #1") && e.contains("at position 1"),
+            "{e}"
+        );
+        // --reply-hex is exact: its `$` is doubled in the stored template.
+        let Request::Listen(l) = parse_ok(&["listen", "tcp", "127.0.0.1:7", "--reply-hex", "24"])
+        else {
+            panic!("not a listen")
+        };
+        assert_eq!(l.answer, Answer::Reply(Payload::new(b"$$".to_vec())));
     }
 
     #[test]
@@ -1349,7 +1443,7 @@ mod tests {
             panic!("not a connect")
         };
         assert_eq!(
-            r.payloads,
+            literals(&r.payloads),
             vec![b"a".to_vec(), b"b".to_vec(), b"c\n".to_vec()]
         );
         assert_eq!(r.wait, Duration::from_secs(1));
@@ -1375,7 +1469,7 @@ mod tests {
         ]) else {
             panic!("not a connect")
         };
-        assert_eq!(r.payloads, vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(literals(&r.payloads), vec![b"a".to_vec(), b"b".to_vec()]);
         // Inserted in order, each index counts the files before it.
         assert_eq!(
             r.send_files,
@@ -1749,7 +1843,7 @@ mod tests {
         // A payload may still start with '-'.
         assert!(matches!(
             parse_ok(&["connect", "tcp", "127.0.0.1:7", "--send", "-host"]),
-            Request::Connect(r) if r.payloads == vec![b"-host".to_vec()]
+            Request::Connect(r) if literals(&r.payloads) == vec![b"-host".to_vec()]
         ));
     }
 

@@ -169,6 +169,13 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
     out.push('\n');
     out.push_str("# What was recorded: (\"send\", bytes) goes out; (\"recv\", n) reads n bytes");
     out.push_str(if udp { " (one datagram).\n" } else { ".\n" });
+    // The log holds what went out, so a payload written with placeholders
+    // plays as its recorded expansion: the program repeats that run exactly
+    // (a learner compares answers byte for byte), and says so.
+    out.push_str(
+        "# The bytes are as they went out: counters, times, random bytes and checksums\n\
+         # that sockbench placeholders filled in are that run's values, sent again as recorded.\n",
+    );
     let _ = writeln!(out, "CONVERSATIONS = {}\n", conversations(plan, udp));
 
     match (udp, plan.role) {
@@ -562,6 +569,8 @@ mod tests {
             "{program}"
         );
         assert!(program.contains("socket.create_connection((HOST, PORT), timeout=TIMEOUT)"));
+        // Placeholders were filled in when recorded: the program says it plays those values.
+        assert!(program.contains("# that sockbench placeholders filled in are that run's values"));
         assert!(program.ends_with("if __name__ == \"__main__\":\n    main()\n"));
     }
 

@@ -432,6 +432,8 @@ impl AutoReply {
                     i + 1
                 ));
             }
+            rule.reply_template()
+                .map_err(|e| format!("rule {}'s reply, {e}", i + 1))?;
         }
         Ok(())
     }
@@ -443,7 +445,9 @@ impl AutoReply {
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub when: Trigger,
-    /// For a regex, `$1`, `${1}` and `${name}` take the match's captures (`$$` is one `$`).
+    /// A template (see [`crate::model::placeholder`]): placeholders like
+    /// `${counter}` and `${crc16_modbus}`; for a regex, `$1`, `${1}` and
+    /// `${name}` take the match's captures (`$$` is one `$`).
     pub reply: Payload,
     /// What other rules' `after` call this one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -458,6 +462,25 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The reply read as a template: captures for a regex rule, placeholders for any.
+    pub fn reply_template(
+        &self,
+    ) -> Result<super::placeholder::Template, super::placeholder::TemplateError> {
+        use super::placeholder::{Scope, Template};
+        let scope = match &self.when {
+            Trigger::Regex(re) => Scope::Captures {
+                names: re
+                    .compile()
+                    .capture_names()
+                    .flatten()
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            _ => Scope::Plain,
+        };
+        Template::parse(self.reply.bytes(), &scope)
+    }
+
     pub fn new(when: Trigger, reply: impl Into<Payload>) -> Self {
         Self {
             when,

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod messages;
 pub mod payload;
+pub mod placeholder;
 pub mod proxy;
 pub mod replay;
 pub mod session;
