@@ -494,7 +494,7 @@ fn a_server_sends_to_the_chosen_peer_and_disconnects_one() {
     });
     // Peer #2 is whichever client connected second: its local port is the peer's port.
     let state = gui.harness.state();
-    let peer2 = state.doc().endpoints[0].peers[&2].remote;
+    let peer2 = state.doc().endpoints[0].peers[&2].remote.clone();
     let heard = if joined(gui.log_rows("bob", EntryKind::Received)) == b"just you\n" {
         "bob"
     } else {

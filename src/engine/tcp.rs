@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
-use super::conn::{self, ConnCommand, ConnHandle, Transport};
+use super::conn::{self, ConnCommand, ConnHandle, PeerAddr, Transport};
 use super::net::{EndpointCtx, apply_common, apply_stream, resolve};
 use super::tls;
 use super::{CLOSE_GRACE, EndpointCommand, EventKind, NetError, Operation, PeerId, Target};
@@ -120,7 +120,7 @@ pub(crate) async fn client(
         remote,
     });
     let Some(tls) = tls else {
-        return serve_client(ctx, remote, stream, early, commands).await;
+        return serve_client(ctx, remote.into(), stream, early, commands).await;
     };
     if let Some(warning) = &tls.warning {
         ctx.emit(EventKind::Note {
@@ -157,24 +157,25 @@ pub(crate) async fn client(
                 peer: 0,
                 detail: tls::describe(stream.get_ref().1),
             });
-            serve_client(ctx, remote, stream, early, commands).await;
+            serve_client(ctx, remote.into(), stream, early, commands).await;
         }
     }
 }
 
-/// Runs a client's one connection, plain or TLS, routing the endpoint's commands to it.
-async fn serve_client<S: Transport>(
+/// Runs a client's one connection (TCP, TLS or Unix-domain), routing the
+/// endpoint's commands to it.
+pub(crate) async fn serve_client<S: Transport>(
     ctx: EndpointCtx,
-    remote: SocketAddr,
+    remote: PeerAddr,
     stream: S,
     early: Vec<EndpointCommand>,
     mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
 ) {
-    let (tx, rx) = ConnHandle::new(remote);
+    let (tx, rx) = ConnHandle::new(remote.clone());
     let connection = conn::run(
         ctx.clone(),
         0,
-        remote,
+        remote.clone(),
         stream,
         tx.clone(),
         rx,
@@ -243,6 +244,15 @@ fn route_client(ctx: &EndpointCtx, tx: &ConnHandle, command: EndpointCommand) {
                     other(
                         Operation::Send,
                         format!("a TCP client sends on its connection; it cannot send to {a}"),
+                    ),
+                );
+            }
+            Target::UnixPath(p) => {
+                return ctx.failed(
+                    None,
+                    other(
+                        Operation::Send,
+                        format!("a stream client sends on its connection; it cannot send to {p}"),
                     ),
                 );
             }
@@ -516,7 +526,7 @@ impl AcceptFailures {
         self.waiting = false;
     }
 
-    pub(crate) fn failed(&mut self, ctx: &EndpointCtx, local: SocketAddr, e: &std::io::Error) {
+    pub(crate) fn failed(&mut self, ctx: &EndpointCtx, local: impl std::fmt::Display, e: &std::io::Error) {
         self.unreported += 1;
         self.last = Some(std::io::Error::new(e.kind(), e.to_string()));
         self.delay = (self.delay * 2).clamp(Self::FIRST_DELAY, Self::MAX_DELAY);
@@ -533,13 +543,13 @@ impl AcceptFailures {
     }
 
     /// A connection came: the next failure starts the back-off afresh.
-    pub(crate) fn accepted(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+    pub(crate) fn accepted(&mut self, ctx: &EndpointCtx, local: impl std::fmt::Display) {
         self.delay = Duration::ZERO;
         self.report(ctx, local);
     }
 
     /// Says how many accepts failed since the last report, if any.
-    pub(crate) fn report(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+    pub(crate) fn report(&mut self, ctx: &EndpointCtx, local: impl std::fmt::Display) {
         let Some(e) = self.last.take() else {
             return;
         };
@@ -567,7 +577,11 @@ impl AcceptFailures {
     }
 }
 
-fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command: EndpointCommand) {
+pub(crate) fn route_server(
+    ctx: &EndpointCtx,
+    peers: &HashMap<PeerId, ConnHandle>,
+    command: EndpointCommand,
+) {
     let send_to = |peer: PeerId, command: ConnCommand| match peers.get(&peer) {
         Some(handle) => handle.send(command),
         None => ctx.failed(
@@ -631,6 +645,13 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
                 other(
                     Operation::Send,
                     format!("a TCP server sends to its connected peers, not to {a}"),
+                ),
+            ),
+            Target::UnixPath(p) => ctx.failed(
+                None,
+                other(
+                    Operation::Send,
+                    format!("a stream server sends to its connected peers, not to {p}"),
                 ),
             ),
         },

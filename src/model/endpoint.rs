@@ -5,6 +5,7 @@
 use super::address::HostPort;
 use super::framing::{DEFAULT_MAX_MESSAGE, ReceiveFraming};
 use super::payload::Payload;
+use super::unix::UnixPath;
 
 /// One endpoint of a session, as a person set it up.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -95,6 +96,29 @@ pub enum EndpointKind {
         /// What the relay does to the bytes it passes on.
         #[serde(default, skip_serializing_if = "boxed_default")]
         impair: Box<super::impair::Impairments>,
+    },
+    /// Connects to the Unix-domain stream socket `path` (a file, or `@name`
+    /// for a Linux abstract name) and holds one connection.
+    UnixClient { path: UnixPath },
+    /// Listens on the Unix-domain stream socket `path` and accepts many peers.
+    /// The socket file it creates is removed when it stops.
+    UnixServer {
+        path: UnixPath,
+        /// Remove a stale socket file found at `path` before binding (never
+        /// any other kind of file). Off: a stale file is reported, not touched.
+        #[serde(default, skip_serializing_if = "is_false")]
+        unlink: bool,
+    },
+    /// A Unix-domain datagram socket bound to `bind` (unnamed when absent: it
+    /// can send, and nobody can answer), sending to `remote` unless told otherwise.
+    UnixDatagram {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bind: Option<UnixPath>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<UnixPath>,
+        /// As for a Unix server: remove a stale socket file at `bind` first.
+        #[serde(default, skip_serializing_if = "is_false")]
+        unlink: bool,
     },
 }
 
@@ -295,15 +319,21 @@ pub enum KindTag {
     TlsServer,
     /// A recording relay (command line and session files only, for now: not in [`KindTag::ALL`]).
     Relay,
+    UnixClient,
+    UnixServer,
+    UnixDatagram,
 }
 
 impl KindTag {
-    pub const ALL: [KindTag; 5] = [
+    pub const ALL: [KindTag; 8] = [
         KindTag::TcpClient,
         KindTag::TcpServer,
         KindTag::Udp,
         KindTag::TlsClient,
         KindTag::TlsServer,
+        KindTag::UnixClient,
+        KindTag::UnixServer,
+        KindTag::UnixDatagram,
     ];
 
     pub fn label(self) -> &'static str {
@@ -314,22 +344,45 @@ impl KindTag {
             KindTag::TlsClient => "TLS client",
             KindTag::TlsServer => "TLS server",
             KindTag::Relay => "relay",
+            KindTag::UnixClient => "Unix stream client",
+            KindTag::UnixServer => "Unix stream server",
+            KindTag::UnixDatagram => "Unix datagram socket",
         }
     }
 
     /// True for endpoints that accept many peers.
     pub fn is_server(self) -> bool {
-        matches!(self, KindTag::TcpServer | KindTag::TlsServer)
+        matches!(
+            self,
+            KindTag::TcpServer | KindTag::TlsServer | KindTag::UnixServer
+        )
     }
 
     /// True for endpoints that connect out and hold one connection.
     pub fn is_client(self) -> bool {
-        matches!(self, KindTag::TcpClient | KindTag::TlsClient)
+        matches!(
+            self,
+            KindTag::TcpClient | KindTag::TlsClient | KindTag::UnixClient
+        )
     }
 
-    /// True for stream endpoints (TCP, with or without TLS).
+    /// True for stream endpoints (TCP, with or without TLS, and Unix stream
+    /// sockets: a byte stream with connections, half-close and peers).
     pub fn is_tcp(self) -> bool {
-        !matches!(self, KindTag::Udp | KindTag::Relay)
+        !matches!(self, KindTag::Udp | KindTag::Relay | KindTag::UnixDatagram)
+    }
+
+    /// True for the Unix-domain kinds (named by paths, not addresses).
+    pub fn is_unix(self) -> bool {
+        matches!(
+            self,
+            KindTag::UnixClient | KindTag::UnixServer | KindTag::UnixDatagram
+        )
+    }
+
+    /// True for datagram endpoints (UDP, Unix datagram).
+    pub fn is_datagram(self) -> bool {
+        matches!(self, KindTag::Udp | KindTag::UnixDatagram)
     }
 
     pub fn is_tls(self) -> bool {
@@ -346,6 +399,27 @@ impl EndpointKind {
             EndpointKind::TlsClient { .. } => KindTag::TlsClient,
             EndpointKind::TlsServer { .. } => KindTag::TlsServer,
             EndpointKind::Relay { .. } => KindTag::Relay,
+            EndpointKind::UnixClient { .. } => KindTag::UnixClient,
+            EndpointKind::UnixServer { .. } => KindTag::UnixServer,
+            EndpointKind::UnixDatagram { .. } => KindTag::UnixDatagram,
+        }
+    }
+
+    /// A Unix endpoint's socket name it connects or sends to by default.
+    pub fn unix_remote(&self) -> Option<&UnixPath> {
+        match self {
+            EndpointKind::UnixClient { path } => Some(path),
+            EndpointKind::UnixDatagram { remote, .. } => remote.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A Unix endpoint's socket name it listens on or binds to.
+    pub fn unix_local(&self) -> Option<&UnixPath> {
+        match self {
+            EndpointKind::UnixServer { path, .. } => Some(path),
+            EndpointKind::UnixDatagram { bind, .. } => bind.as_ref(),
+            _ => None,
         }
     }
 
@@ -358,6 +432,10 @@ impl EndpointKind {
             EndpointKind::Udp { remote, .. } => remote.as_ref(),
             EndpointKind::Relay { upstream, .. } => Some(upstream),
             EndpointKind::TcpServer { .. } | EndpointKind::TlsServer { .. } => None,
+            // Named by paths: see `unix_remote`.
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. } => None,
         }
     }
 
@@ -370,6 +448,10 @@ impl EndpointKind {
             EndpointKind::Udp { bind, .. } => bind.as_ref(),
             EndpointKind::Relay { listen, .. } => Some(listen),
             EndpointKind::TcpClient { .. } | EndpointKind::TlsClient { .. } => None,
+            // Named by paths: see `unix_local`.
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. } => None,
         }
     }
 
@@ -383,7 +465,11 @@ impl EndpointKind {
             EndpointKind::TcpServer { listen } | EndpointKind::TlsServer { listen, .. } => {
                 *listen = target.clone()
             }
-            EndpointKind::Udp { .. } => {}
+            // A host and port cannot point at a path.
+            EndpointKind::Udp { .. }
+            | EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. } => {}
         }
     }
 }
