@@ -161,7 +161,8 @@ impl EndpointUi {
             EventKind::Bound { .. } => self.state = RunState::Bound,
             EventKind::UnixConnected { peer, remote, .. } => {
                 self.state = RunState::Connected;
-                self.peers.insert(*peer, PeerInfo::new(remote.to_string(), event.at));
+                self.peers
+                    .insert(*peer, PeerInfo::new(remote.to_string(), event.at));
             }
             EventKind::UnixListening { .. } => self.state = RunState::Listening,
             EventKind::UnixBound { .. } => self.state = RunState::Bound,

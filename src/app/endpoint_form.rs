@@ -377,10 +377,9 @@ impl EndpointForm {
                 address(&self.remote, false, true),
                 address(&self.local, false, false),
             ),
-            KindTag::Relay
-            | KindTag::UnixClient
-            | KindTag::UnixServer
-            | KindTag::UnixDatagram => (Ok(None), Ok(None)),
+            KindTag::Relay | KindTag::UnixClient | KindTag::UnixServer | KindTag::UnixDatagram => {
+                (Ok(None), Ok(None))
+            }
         };
         let remote = remote.map_err(|e| errors.remote = Some(e)).ok().flatten();
         let local = local.map_err(|e| errors.local = Some(e)).ok().flatten();

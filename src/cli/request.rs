@@ -894,9 +894,7 @@ pub fn parse_unix_path(what: &str, value: &str) -> Result<UnixPath, String> {
 /// `relay`: addresses, TLS for each side, and the impairments.
 fn relay(a: RelayArgs) -> Result<RelayRequest, String> {
     if a.proto.is_unix() {
-        return Err(
-            "relay: unix and unix-dgram are not relayed yet; relay tcp, tls or udp".into(),
-        );
+        return Err("relay: unix and unix-dgram are not relayed yet; relay tcp, tls or udp".into());
     }
     let listen = parse_addr(&a.listen, false)?;
     let upstream = parse_addr(&a.to, true).map_err(|e| format!("--to: {e}"))?;

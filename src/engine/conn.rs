@@ -159,9 +159,7 @@ fn out_charge(len: usize) -> u32 {
 }
 
 impl ConnHandle {
-    pub fn new(
-        remote: impl Into<PeerAddr>,
-    ) -> (ConnHandle, mpsc::UnboundedReceiver<ConnCommand>) {
+    pub fn new(remote: impl Into<PeerAddr>) -> (ConnHandle, mpsc::UnboundedReceiver<ConnCommand>) {
         let (commands, rx) = mpsc::unbounded_channel();
         let handle = ConnHandle {
             commands,

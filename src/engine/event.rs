@@ -368,7 +368,11 @@ impl EventKind {
         match self {
             EventKind::Connected { remote, .. }
             | EventKind::Accepted { remote, .. }
-            | EventKind::Traffic { remote, .. } if *remote != UNIX_PEER => Some(*remote),
+            | EventKind::Traffic { remote, .. }
+                if *remote != UNIX_PEER =>
+            {
+                Some(*remote)
+            }
             _ => None,
         }
     }
@@ -402,7 +406,11 @@ impl Event {
                     i
                 }
                 _ => {
-                    let remote = self.kind.remote_text().unwrap_or_default();
+                    // Unnamed Unix peers are told apart by their number.
+                    let remote = match self.kind.unix_remote() {
+                        Some(UnixName::Unnamed) => format!("(unnamed #{p})"),
+                        _ => self.kind.remote_text().unwrap_or_default(),
+                    };
                     log.peer_index(endpoint, p, &remote)
                 }
             },

@@ -526,7 +526,12 @@ impl AcceptFailures {
         self.waiting = false;
     }
 
-    pub(crate) fn failed(&mut self, ctx: &EndpointCtx, local: impl std::fmt::Display, e: &std::io::Error) {
+    pub(crate) fn failed(
+        &mut self,
+        ctx: &EndpointCtx,
+        local: impl std::fmt::Display,
+        e: &std::io::Error,
+    ) {
         self.unreported += 1;
         self.last = Some(std::io::Error::new(e.kind(), e.to_string()));
         self.delay = (self.delay * 2).clamp(Self::FIRST_DELAY, Self::MAX_DELAY);

@@ -389,7 +389,9 @@ async fn send_command(
                         NetError::new(
                             ErrorKind::Other,
                             Operation::Send,
-                            format!("a UDP socket sends to IP addresses, not to the Unix socket {p}"),
+                            format!(
+                                "a UDP socket sends to IP addresses, not to the Unix socket {p}"
+                            ),
                         ),
                     );
                     return;

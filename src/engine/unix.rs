@@ -314,7 +314,10 @@ fn bound_socket(
 ) -> Result<(Socket, Option<OwnedFile>), NetError> {
     let addr = sock_addr(path, Operation::Bind)?;
     if let Some(note) = clear_path(path, unlink)? {
-        ctx.emit(EventKind::Note { peer: None, text: note });
+        ctx.emit(EventKind::Note {
+            peer: None,
+            text: note,
+        });
     }
     let socket = Socket::new(Domain::UNIX, ty, None)
         .map_err(|e| NetError::from_io(Operation::Configure, "a Unix socket", &e))?;
@@ -676,9 +679,12 @@ pub(crate) async fn datagram(
 
 /// Where an answer to `peer` goes; an unnamed peer cannot be answered.
 fn destination_of(peers: &Peers, peer: PeerId) -> Result<Destination, NetError> {
-    let name = peers
-        .name(peer)
-        .ok_or_else(|| other(Operation::Send, format!("peer {peer} is unknown to this socket")))?;
+    let name = peers.name(peer).ok_or_else(|| {
+        other(
+            Operation::Send,
+            format!("peer {peer} is unknown to this socket"),
+        )
+    })?;
     let path = match name {
         UnixName::Unnamed => {
             return Err(other(
@@ -688,9 +694,7 @@ fn destination_of(peers: &Peers, peer: PeerId) -> Result<Destination, NetError> 
             ));
         }
         UnixName::Path(p) => OsStr::from_bytes(p).to_owned(),
-        UnixName::Abstract(n) => {
-            OsStr::from_bytes(&[&[0u8][..], n.as_slice()].concat()).to_owned()
-        }
+        UnixName::Abstract(n) => OsStr::from_bytes(&[&[0u8][..], n.as_slice()].concat()).to_owned(),
     };
     let addr = SockAddr::unix(&path)
         .map_err(|e| NetError::from_io(Operation::Send, format!("to {name}"), &e))?;
@@ -826,7 +830,11 @@ async fn send_datagram(ctx: &EndpointCtx, socket: &UnixDatagram, dest: &Destinat
         Ok(Ok(n)) if n == bytes.len() => return,
         Ok(Ok(n)) => other(
             Operation::Send,
-            format!("send to {}: only {n} of {} bytes went out", dest.name, bytes.len()),
+            format!(
+                "send to {}: only {n} of {} bytes went out",
+                dest.name,
+                bytes.len()
+            ),
         ),
         Ok(Err(e)) => match dest.name.to_unix_path() {
             Some(path) => unix_error(Operation::Send, &path, &e),
@@ -870,7 +878,11 @@ mod tests {
         let path = UnixPath::parse(file.to_str().unwrap()).unwrap();
         for unlink in [false, true] {
             let e = clear_path(&path, unlink).unwrap_err();
-            assert!(e.message.contains("a regular file, not a socket"), "{}", e.message);
+            assert!(
+                e.message.contains("a regular file, not a socket"),
+                "{}",
+                e.message
+            );
             assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
         }
         // A stale socket: a listener bound, then dropped (its file stays).

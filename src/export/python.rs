@@ -284,8 +284,12 @@ def remove_socket_file(path):
 fn unix_program(plan: &EndpointPlan, session_name: &str) -> String {
     let datagram = plan.is_udp();
     let (role_text, path, bind) = match (&plan.spec.kind, plan.role) {
-        (EndpointKind::UnixClient { path }, _) => ("connects to the Unix stream socket", Some(path), None),
-        (EndpointKind::UnixServer { path, .. }, _) => ("listens on the Unix stream socket", Some(path), None),
+        (EndpointKind::UnixClient { path }, _) => {
+            ("connects to the Unix stream socket", Some(path), None)
+        }
+        (EndpointKind::UnixServer { path, .. }, _) => {
+            ("listens on the Unix stream socket", Some(path), None)
+        }
         (EndpointKind::UnixDatagram { remote, bind, .. }, Role::Client) => (
             "sends datagrams to the Unix socket",
             remote.as_ref(),
@@ -320,7 +324,11 @@ fn unix_program(plan: &EndpointPlan, session_name: &str) -> String {
     }
     out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n\n");
     out.push_str("# What was recorded: (\"send\", bytes) goes out; (\"recv\", n) reads n bytes");
-    out.push_str(if datagram { " (one datagram).\n" } else { ".\n" });
+    out.push_str(if datagram {
+        " (one datagram).\n"
+    } else {
+        ".\n"
+    });
     let _ = writeln!(out, "CONVERSATIONS = {}\n", conversations(plan, datagram));
     out.push_str(UNIX_HELPERS);
     match (datagram, plan.role) {

@@ -809,6 +809,73 @@ mod tests {
     }
 
     #[test]
+    fn unix_kinds_round_trip_in_their_short_file_form() {
+        let path = |t: &str| UnixPath::parse(t).unwrap();
+        let cases = [
+            (
+                EndpointKind::UnixClient {
+                    path: path("/tmp/app.sock"),
+                },
+                "UnixClient(path:\"/tmp/app.sock\")",
+            ),
+            (
+                EndpointKind::UnixServer {
+                    path: path("@app"),
+                    unlink: false,
+                },
+                "UnixServer(path:\"@app\")",
+            ),
+            (
+                EndpointKind::UnixServer {
+                    path: path("./s \"q\"\n.sock"),
+                    unlink: true,
+                },
+                "UnixServer(path:\"./s \\\"q\\\"\\n.sock\",unlink:true)",
+            ),
+            (
+                EndpointKind::UnixDatagram {
+                    bind: Some(path("/tmp/me.sock")),
+                    remote: None,
+                    unlink: false,
+                },
+                "UnixDatagram(bind:Some(\"/tmp/me.sock\"))",
+            ),
+            (
+                EndpointKind::UnixDatagram {
+                    bind: None,
+                    remote: None,
+                    unlink: false,
+                },
+                "UnixDatagram()",
+            ),
+        ];
+        for (kind, text) in cases {
+            let spec = EndpointSpec::new("u", kind);
+            let file = ron::to_string(&spec).unwrap();
+            assert_eq!(file, format!("(name:\"u\",kind:{text})"));
+            assert_eq!(ron::from_str::<EndpointSpec>(&file).unwrap(), spec);
+        }
+        // A path a file cannot hold is refused with its reason.
+        let long = format!(
+            "(name:\"u\",kind:UnixClient(path:\"/{}\"))",
+            "x".repeat(120)
+        );
+        let e = ron::from_str::<EndpointSpec>(&long)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("path too long"), "{e}");
+        // The kinds know their paths; no host and port.
+        let server = EndpointKind::UnixServer {
+            path: path("@x"),
+            unlink: false,
+        };
+        assert_eq!(server.unix_local(), Some(&path("@x")));
+        assert_eq!(server.local(), None);
+        assert!(server.tag().is_server() && server.tag().is_unix() && server.tag().is_tcp());
+        assert!(KindTag::UnixDatagram.is_datagram() && !KindTag::UnixDatagram.is_tcp());
+    }
+
+    #[test]
     fn udp_sockets_are_connected_unless_a_file_says_otherwise() {
         // Files written before the setting existed load as connected.
         let old = "(name:\"u\",kind:Udp(),options:(ttl:Some(3)))";

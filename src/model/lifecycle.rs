@@ -445,6 +445,57 @@ impl TcpState {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn unix_sockets_name_their_family_and_type() {
+        let names: Vec<&str> = calls(KindTag::UnixServer, false)
+            .into_iter()
+            .map(|c| c.name_for(KindTag::UnixServer))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "socket(AF_UNIX, SOCK_STREAM)",
+                "bind()",
+                "listen()",
+                "accept()",
+                "send() / recv()",
+                "shutdown()",
+                "close()"
+            ]
+        );
+        let client: Vec<&str> = calls(KindTag::UnixClient, false)
+            .into_iter()
+            .map(|c| c.name_for(KindTag::UnixClient))
+            .collect();
+        assert_eq!(client[..2], ["socket(AF_UNIX, SOCK_STREAM)", "connect()"]);
+        assert_eq!(
+            Call::Socket.name_for(KindTag::UnixDatagram),
+            "socket(AF_UNIX, SOCK_DGRAM)"
+        );
+        assert_eq!(Call::Socket.name_for(KindTag::TcpClient), "socket()");
+        // A Unix client's run has no Connecting row: Connected makes the socket too.
+        let mut log = TrafficLog::default();
+        let ep = log.endpoint_index("c");
+        let at = chrono::DateTime::from_timestamp(1, 0).unwrap();
+        log.push(
+            at,
+            ep,
+            crate::model::NO_PEER,
+            EntryKind::Connected,
+            b"from (unnamed)",
+        );
+        log.push(at, ep, crate::model::NO_PEER, EntryKind::Stopped, b"");
+        let steps = lifecycle(&log, "c", KindTag::UnixClient);
+        assert!(
+            steps
+                .iter()
+                .all(|s| matches!(s.call, Call::SendRecv | Call::Shutdown)
+                    || s.state == StepState::Done),
+            "{steps:?}"
+        );
+    }
+
     use super::*;
     use crate::model::log::NO_PEER;
     use chrono::DateTime;
