@@ -455,7 +455,9 @@ impl App {
                             "Where the socket file is made (removed again when the server stops), or @name for a Linux abstract name; at most 107 bytes",
                             errors.local.as_ref(),
                         );
-                        changed |= unlink_ui(ui, &mut form.unlink);
+                        if !form.local.starts_with('@') {
+                            changed |= unlink_ui(ui, &mut form.unlink);
+                        }
                     }
                     KindTag::UnixDatagram => {
                         changed |= field(
@@ -474,7 +476,8 @@ impl App {
                             "Where datagrams go unless you choose another destination",
                             errors.remote.as_ref(),
                         );
-                        if !form.local.is_empty() {
+                        // An abstract name has no file to remove.
+                        if !form.local.is_empty() && !form.local.starts_with('@') {
                             changed |= unlink_ui(ui, &mut form.unlink);
                         }
                     }
