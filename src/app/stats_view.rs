@@ -303,6 +303,10 @@ impl Sampler {
                 | EventKind::Connecting { .. }
                 | EventKind::Listening { .. }
                 | EventKind::Bound { .. }
+                // A Unix client's run begins connected (it has no Connecting).
+                | EventKind::UnixListening { .. }
+                | EventKind::UnixBound { .. }
+                | EventKind::UnixConnected { .. }
         );
         if stats.stopped && starts_a_run {
             *stats = EndpointStats::new(event.at);
