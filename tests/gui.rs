@@ -1945,7 +1945,11 @@ fn unix_stream_endpoints_from_the_add_menu_talk_and_teach_their_calls() {
     assert!(gui.harness.state().doc().validate(0).is_err());
     retype(&mut gui, "Socket path", &sock);
     assert!(!gui.shows("path too long"));
-    assert!(gui.harness.query_by_label("Remove a stale socket file").is_some());
+    assert!(
+        gui.harness
+            .query_by_label("Remove a stale socket file")
+            .is_some()
+    );
     gui.click("▶ Start");
     gui.wait_for("the server listening", |g| {
         g.harness.state().doc().endpoints[0].state.is_up()

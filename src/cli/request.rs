@@ -1444,10 +1444,22 @@ mod tests {
             panic!("a listen request");
         };
         assert_eq!(r.max_peers, None);
-        assert!(
-            parse_err(&["listen", "udp", "127.0.0.1:0", "--max-peers", "3"])
-                .contains("--max-peers is for tcp and tls")
-        );
+        for proto in ["udp", "unix-dgram"] {
+            let addr = if proto == "udp" {
+                "127.0.0.1:0"
+            } else {
+                "/tmp/x.sock"
+            };
+            assert!(
+                parse_err(&["listen", proto, addr, "--max-peers", "3"])
+                    .contains("--max-peers is for stream listeners (tcp, tls, unix)")
+            );
+        }
+        let Request::Listen(r) = parse_ok(&["listen", "unix", "/tmp/x.sock", "--max-peers", "3"])
+        else {
+            panic!("a listen request");
+        };
+        assert_eq!(r.max_peers, Some(3));
         assert!(
             parse_err(&["listen", "tcp", "127.0.0.1:0", "--max-peers", "0"]).contains("1 or more")
         );
