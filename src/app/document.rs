@@ -17,6 +17,8 @@ pub enum RunState {
     Starting,
     Resolving,
     Connecting,
+    /// A client waits before it connects again (its connection failed or ended).
+    Reconnecting,
     Connected,
     Listening,
     Bound,
@@ -32,6 +34,7 @@ impl RunState {
             RunState::Starting => "starting",
             RunState::Resolving => "resolving",
             RunState::Connecting => "connecting",
+            RunState::Reconnecting => "waiting to reconnect",
             RunState::Connected => "connected",
             RunState::Listening => "listening",
             RunState::Bound => "bound",
@@ -61,7 +64,10 @@ impl RunState {
     fn is_starting(&self) -> bool {
         matches!(
             self,
-            RunState::Starting | RunState::Resolving | RunState::Connecting
+            RunState::Starting
+                | RunState::Resolving
+                | RunState::Connecting
+                | RunState::Reconnecting
         )
     }
 }
@@ -225,6 +231,16 @@ impl EndpointUi {
                     self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(len);
                 }
             }
+            // A client that reconnects is not done when one connection fails or ends.
+            EventKind::Note { peer: None, text }
+                if self.state.is_running()
+                    && text
+                        .strip_prefix(crate::engine::RECONNECT_NOTE)
+                        .is_some_and(|t| t.starts_with("attempt")) =>
+            {
+                self.state = RunState::Reconnecting;
+            }
+            EventKind::Reset { .. } if self.kind().is_client() && self.form.client.reconnect => {}
             EventKind::Reset { .. } if self.kind().is_client() => {
                 self.state = RunState::Failed("the peer reset the connection".into());
             }

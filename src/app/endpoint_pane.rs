@@ -404,6 +404,7 @@ impl App {
                             "The server to connect to: host:port or [IPv6]:port",
                             errors.remote.as_ref(),
                         );
+                        changed |= client_way_ui(ui, form, errors);
                     }
                     KindTag::TcpServer | KindTag::TlsServer => {
                         changed |= field(
@@ -530,6 +531,56 @@ impl App {
             self.doc.sync_name(index);
         }
     }
+}
+
+/// A client's proxy and reconnect settings, in the form's grid, with their errors beside them.
+fn client_way_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors) -> bool {
+    let mut changed = field(
+        ui,
+        "Proxy",
+        &mut form.client.proxy,
+        "none: connect directly",
+        "Reach the server through a proxy: socks5://HOST:PORT (the proxy resolves host names) or http://HOST:PORT (CONNECT); user:pass@ before the host for credentials. TLS runs inside the tunnel, with the server's name.",
+        errors.proxy.as_ref(),
+    );
+    let c = &mut form.client;
+    ui.label("");
+    changed |= ui
+        .checkbox(&mut c.reconnect, "Reconnect")
+        .on_hover_text("When the connection fails or ends (not when you stop it), connect again after a wait that doubles each time up to the longest")
+        .changed();
+    ui.end_row();
+    if c.reconnect {
+        changed |= field(
+            ui,
+            "Attempts",
+            &mut c.attempts,
+            "until stopped",
+            "How many times to try again after a failure or an end; a connection that stays up for the longest wait starts the count afresh",
+            errors
+                .reconnect
+                .as_ref()
+                .filter(|e| e.starts_with("attempts")),
+        );
+        changed |= field(
+            ui,
+            "Wait (first..longest)",
+            &mut c.backoff,
+            "500ms..30s",
+            "The first wait and the longest, doubling in between: 100ms..5s, 1s..1m",
+            errors
+                .reconnect
+                .as_ref()
+                .filter(|e| !e.starts_with("attempts")),
+        );
+        ui.label("");
+        changed |= ui
+            .checkbox(&mut c.jitter, "Jitter")
+            .on_hover_text("Take each wait at random between half and all of it, so many clients do not come back in step")
+            .changed();
+        ui.end_row();
+    }
+    changed
 }
 
 /// The TLS settings of a TLS client or server, with their errors beside them.

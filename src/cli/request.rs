@@ -32,7 +32,8 @@ pub struct ConnectRequest {
     pub remote: HostPort,
     /// unix, unix-dgram: the socket to connect (or send) to, and for
     /// unix-dgram the name to bind (`--bind`).
-    pub unix: Option<(UnixPath, Option<UnixPath>)>,
+    /// (Boxed: it would make every request as large.)
+    pub unix: Option<Box<(UnixPath, Option<UnixPath>)>>,
     /// For `tls`: how the server is checked.
     pub tls: crate::model::TlsClientSettings,
     /// Payloads in command-line order. `--send-file` payloads are read by
@@ -50,6 +51,10 @@ pub struct ConnectRequest {
     pub unconnected: bool,
     /// How long connecting and the TLS handshake may take (the endpoint's default when absent).
     pub connect_timeout: Option<Duration>,
+    /// TCP and TLS: the proxy to go through.
+    pub proxy: Option<crate::model::proxy::Proxy>,
+    /// TCP and TLS: connect again after a failure or an end.
+    pub reconnect: Option<crate::model::proxy::Reconnect>,
     pub save: Option<PathBuf>,
     pub quiet: bool,
     /// One JSON object per event on stdout instead of the event lines.
@@ -324,6 +329,45 @@ pub fn parse_alpn(value: Option<&str>) -> Result<Vec<String>, String> {
 }
 
 /// An address flag or argument.
+/// `--reconnect [N]`, `--backoff MIN..MAX` and `--jitter` as one setting.
+fn client_reconnect(
+    count: &Option<String>,
+    backoff: &Option<String>,
+    jitter: bool,
+) -> Result<Option<crate::model::proxy::Reconnect>, String> {
+    use crate::model::proxy::{MAX_ATTEMPTS, Reconnect, parse_backoff};
+    let Some(count) = count else {
+        if backoff.is_some() || jitter {
+            return Err(
+                "--backoff and --jitter shape the waits of --reconnect: give --reconnect too"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    let attempts = match count.trim().parse::<u32>() {
+        Ok(0) => None,
+        Ok(n) if n <= MAX_ATTEMPTS => Some(n),
+        _ => {
+            return Err(format!(
+                "--reconnect {}: give a count of attempts, 1 to {MAX_ATTEMPTS} (0 or none: until stopped)",
+                quote(count)
+            ));
+        }
+    };
+    let mut reconnect = Reconnect {
+        attempts,
+        jitter,
+        ..Reconnect::default()
+    };
+    if let Some(b) = backoff {
+        let (min, max) = parse_backoff(b).map_err(|e| format!("--{e}"))?;
+        reconnect.min_ms = min;
+        reconnect.max_ms = max;
+    }
+    Ok(Some(reconnect))
+}
+
 pub fn parse_addr(value: &str, connecting: bool) -> Result<HostPort, String> {
     if value.chars().count() > MAX_ADDRESS_CHARS {
         return Err(format!(
@@ -525,7 +569,10 @@ where
                             .into(),
                     ));
                 }
-                (HostPort::new(String::new(), 0), Some((path, bind)))
+                (
+                    HostPort::new(String::new(), 0),
+                    Some(Box::new((path, bind))),
+                )
             } else {
                 if a.unix_bind.is_some() {
                     return Err(usage(
@@ -662,6 +709,18 @@ where
                     quote(sni)
                 )));
             }
+            let proxy = a
+                .proxy
+                .as_deref()
+                .map(|p| crate::model::proxy::Proxy::parse(p).map_err(|e| usage(format!("--{e}"))))
+                .transpose()?;
+            let reconnect = client_reconnect(&a.reconnect, &a.backoff, a.jitter).map_err(usage)?;
+            if (proxy.is_some() || reconnect.is_some()) && a.proto == Proto::Udp {
+                return Err(usage(
+                    "--proxy and --reconnect are for tcp and tls clients: a UDP socket has no connection"
+                        .into(),
+                ));
+            }
             if a.unconnected && a.proto != Proto::Udp {
                 return Err(usage(
                     "--unconnected is for udp: TCP and TLS sockets are always connected".into(),
@@ -687,6 +746,8 @@ where
                 wait,
                 unconnected: a.unconnected,
                 connect_timeout,
+                proxy,
+                reconnect,
                 save: a.save,
                 quiet: a.quiet,
                 json: a.json,
@@ -1512,6 +1573,85 @@ mod tests {
         );
         let e = parse(["sockbench", "check"]).unwrap_err();
         assert!(!e.summary);
+    }
+
+    #[test]
+    fn proxy_and_reconnect_flags() {
+        let Request::Connect(c) = parse_ok(&[
+            "connect",
+            "tcp",
+            "example.com:80",
+            "--proxy",
+            "socks5://u:p@127.0.0.1:1080",
+            "--reconnect",
+            "--backoff",
+            "100ms..5s",
+            "--jitter",
+        ]) else {
+            panic!("a connect")
+        };
+        assert_eq!(c.proxy.unwrap().url(), "socks5://u:p@127.0.0.1:1080");
+        let r = c.reconnect.unwrap();
+        assert_eq!(
+            (r.attempts, r.min_ms, r.max_ms, r.jitter),
+            (None, 100, 5000, true)
+        );
+        let Request::Connect(c) = parse_ok(&[
+            "connect",
+            "tls",
+            "h:443",
+            "--reconnect",
+            "3",
+            "--proxy",
+            "http://p:3128",
+        ]) else {
+            panic!("a connect")
+        };
+        assert_eq!(c.reconnect.unwrap().attempts, Some(3));
+        assert_eq!(
+            c.proxy.unwrap().kind,
+            crate::model::proxy::ProxyKind::HttpConnect
+        );
+        for (args, want) in [
+            (
+                &["connect", "udp", "h:1", "--proxy", "socks5://p:1"][..],
+                "for tcp and tls",
+            ),
+            (
+                &["connect", "udp", "h:1", "--reconnect"][..],
+                "for tcp and tls",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--backoff", "1s..2s"][..],
+                "give --reconnect too",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--reconnect", "x"][..],
+                "count of attempts",
+            ),
+            (
+                &[
+                    "connect",
+                    "tcp",
+                    "h:1",
+                    "--reconnect",
+                    "--backoff",
+                    "2s..1s",
+                ][..],
+                "longer than",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--proxy", "ftp://p:1"][..],
+                "socks5:// or http://",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--proxy", "socks5://p"][..],
+                "no port",
+            ),
+        ] {
+            let e = parse_err(args);
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ mod conn;
 pub mod event;
 mod net;
 pub mod os_tcp;
+pub mod proxy;
 pub mod relay;
 pub mod replay;
 mod reply;
@@ -59,6 +60,7 @@ pub use event::{
     DropCause, EndpointId, Event, EventKind, NetError, Operation, PeerId, UNIX_PEER, classify,
 };
 pub use replay::{ReplayOptions, ReplayPace};
+pub use tcp::RECONNECT_NOTE;
 
 use crate::model::replay::EndpointPlan;
 use crate::model::{EndpointKind, EndpointSpec, ErrorKind, HostPort};
@@ -807,11 +809,25 @@ async fn run_endpoint(
         emitter,
         token,
     };
+    let way = tcp::ClientWay {
+        proxy: spec.proxy,
+        reconnect: spec.reconnect,
+    };
+    if (way.proxy.is_some() || way.reconnect.is_some()) && !spec.kind.tag().is_client() {
+        return ctx.failed(
+            None,
+            NetError::new(
+                ErrorKind::Other,
+                Operation::Configure,
+                "a proxy and reconnecting are for TCP and TLS clients",
+            ),
+        );
+    }
     match spec.kind {
-        EndpointKind::TcpClient { remote } => tcp::client(ctx, remote, None, commands).await,
+        EndpointKind::TcpClient { remote } => tcp::client(ctx, remote, None, way, commands).await,
         EndpointKind::TcpServer { listen } => tcp::server(ctx, listen, None, commands).await,
         EndpointKind::TlsClient { remote, tls } => {
-            tcp::client(ctx, remote, Some(tls), commands).await
+            tcp::client(ctx, remote, Some(tls), way, commands).await
         }
         EndpointKind::TlsServer { listen, tls } => {
             tcp::server(ctx, listen, Some(tls), commands).await

@@ -385,7 +385,15 @@ pub(crate) async fn client(
         local,
         remote: remote.clone(),
     });
-    serve_client(ctx, PeerAddr::Unix(remote), stream, early, commands).await;
+    serve_client(
+        &ctx,
+        PeerAddr::Unix(remote),
+        stream,
+        early,
+        &mut commands,
+        false,
+    )
+    .await;
 }
 
 /// A Unix stream server: bind (after looking at the path), listen, accept

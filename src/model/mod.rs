@@ -13,6 +13,7 @@ pub mod lesson;
 pub mod lifecycle;
 pub mod log;
 pub mod payload;
+pub mod proxy;
 pub mod replay;
 pub mod session;
 pub mod spill;
