@@ -238,6 +238,8 @@ impl App {
                 ui.separator();
                 ui.checkbox(&mut self.prefs.show_inspector, "Inspector")
                     .on_hover_text("Show the selected row in full on the right");
+                ui.separator();
+                self.log_budget_ui(ui);
             });
             ui.menu_button("Help", |ui| {
                 if ui
@@ -332,6 +334,57 @@ impl App {
         }
     }
 
+    /// The log budget preference: payload bytes kept in memory, and whether
+    /// the rest spills to disk or is dropped. A session that sets its own
+    /// `log_budget` keeps it.
+    fn log_budget_ui(&mut self, ui: &mut egui::Ui) {
+        use crate::model::budget::{Overflow, exact_size_text, parse_size};
+        let label = ui.label("Log memory");
+        let field = ui
+            .add(egui::TextEdit::singleline(&mut self.budget_text).desired_width(90.0))
+            .labelled_by(label.id)
+            .on_hover_text(
+                "Payload bytes the log keeps in memory (256 MiB, 1 GiB, 0); beyond them, the choice below",
+            );
+        let parsed = parse_size(&self.budget_text);
+        match &parsed {
+            Ok(memory) => {
+                if field.changed() {
+                    self.prefs.log_budget.memory = *memory;
+                }
+            }
+            Err(e) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+            }
+        }
+        if field.lost_focus() && parsed.is_ok() {
+            self.budget_text = exact_size_text(self.prefs.log_budget.memory);
+        }
+        ui.radio_value(
+            &mut self.prefs.log_budget.overflow,
+            Overflow::Spill,
+            "Spill the rest to disk",
+        )
+        .on_hover_text(
+            "Bytes beyond the budget go to a file in the cache folder; saving reads them back",
+        );
+        ui.radio_value(
+            &mut self.prefs.log_budget.overflow,
+            Overflow::Drop,
+            "Drop the rest",
+        )
+        .on_hover_text(
+            "Bytes beyond the budget are not kept: rows keep their length and first bytes",
+        );
+        if let Some(own) = self.doc.session.log_budget {
+            ui.label(format!(
+                "This session sets its own: {}, {}",
+                exact_size_text(own.memory),
+                own.overflow.word()
+            ));
+        }
+    }
+
     pub(super) fn status_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             let running = self
@@ -380,6 +433,33 @@ impl App {
                 bytes(t.3)
             ))
             .on_hover_text("Since each endpoint last started");
+            let counters = self.doc.session.log.counters();
+            let size = crate::model::budget::size_text;
+            if counters.spilled_bytes > 0 {
+                ui.separator();
+                ui.label(format!(
+                    "log: {} spilled to disk ({} rows)",
+                    size(counters.spilled_bytes),
+                    counters.spilled_entries
+                ))
+                .on_hover_text(
+                    "Payload bytes beyond the log's memory budget, kept in a file on disk (View ▸ Log memory)",
+                );
+            }
+            if counters.dropped_bytes > 0 {
+                ui.separator();
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!(
+                        "log: {} dropped ({} rows)",
+                        size(counters.dropped_bytes),
+                        counters.dropped_entries
+                    ),
+                )
+                .on_hover_text(
+                    "Payload bytes beyond the log's memory budget, not kept: their rows keep length and first bytes (View ▸ Log memory)",
+                );
+            }
             ui.separator();
             match &self.doc.path {
                 Some(p) => ui.label(crate::model::display::escape_controls(

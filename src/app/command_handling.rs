@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::document::{RunState, SendTo};
+use super::document::{RuleHits, RunState, SendTo};
 use super::files::Pick;
 use super::modals::Modal;
 use super::replay::ReplayRun;
@@ -431,6 +431,13 @@ impl App {
         e.state = RunState::Starting;
         e.peers.clear();
         e.totals = Default::default();
+        // Each rule row counts the hits of the rule it starts as, from zero.
+        e.rule_hits = (0..e.form.rules.len() as u32)
+            .map(|i| RuleHits {
+                started_as: Some(i),
+                hits: 0,
+            })
+            .collect();
         e.started_with = Some(spec.clone());
         let log_endpoint = e.log_endpoint;
         let id = e.id;

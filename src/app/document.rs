@@ -110,6 +110,15 @@ pub enum SendTo {
     Address,
 }
 
+/// The hits of one rule row of an endpoint's form, since the endpoint last started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleHits {
+    /// The rule's index in the list the endpoint was started with (the
+    /// engine names rules by it); `None` for a row added since.
+    pub started_as: Option<u32>,
+    pub hits: u64,
+}
+
 /// One endpoint of the open session: its settings as typed, and its live state.
 #[derive(Clone, Debug)]
 pub struct EndpointUi {
@@ -130,6 +139,9 @@ pub struct EndpointUi {
     pub started_with: Option<EndpointSpec>,
     /// TLS, as the last handshake or the server's certificate told it.
     pub tls_info: Option<String>,
+    /// One per row of `form.rules`, moved and removed with its row, so a
+    /// reordered rule keeps its count.
+    pub rule_hits: Vec<RuleHits>,
 }
 
 impl EndpointUi {
@@ -158,6 +170,15 @@ impl EndpointUi {
                 );
             }
             EventKind::Listening { .. } => self.state = RunState::Listening,
+            EventKind::RuleMatched { rule, .. } => {
+                if let Some(row) = self
+                    .rule_hits
+                    .iter_mut()
+                    .find(|r| r.started_as == Some(*rule))
+                {
+                    row.hits += 1;
+                }
+            }
             EventKind::Note { peer: None, text } if text.starts_with("TLS: ") => {
                 self.tls_info = Some(text.trim_start_matches("TLS: ").to_owned());
             }
@@ -329,6 +350,7 @@ impl Document {
                 log_endpoint: session.log.endpoint_index(&spec.name),
                 started_with: None,
                 tls_info: None,
+                rule_hits: Vec::new(),
             })
             .collect();
         Document {
@@ -402,6 +424,19 @@ impl Document {
             .enumerate()
             .filter(|(i, _)| *i != index)
             .map(|(_, e)| e.form.name.trim())
+            .collect()
+    }
+
+    /// Each endpoint's receive framing as its form sets it (answering by
+    /// rules; unreadable ones left out), for the log's message view.
+    pub fn framings(&self) -> Vec<(String, crate::model::framing::ReceiveFraming)> {
+        self.endpoints
+            .iter()
+            .filter(|e| e.form.reply == super::endpoint_form::ReplyMode::Rules)
+            .filter_map(|e| {
+                let framing = crate::model::framing::ReceiveFraming::parse(&e.form.framing).ok()?;
+                Some((e.form.name.trim().to_owned(), framing))
+            })
             .collect()
     }
 
@@ -506,6 +541,7 @@ impl Document {
             log_endpoint,
             started_with: None,
             tls_info: None,
+            rule_hits: Vec::new(),
         });
         self.selected = self.endpoints.len() - 1;
         self.touch();

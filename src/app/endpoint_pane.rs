@@ -3,7 +3,7 @@
 
 use egui::{Color32, RichText, Ui};
 
-use super::document::RunState;
+use super::document::{RuleHits, RunState};
 use super::endpoint_form::{EndpointForm, FormErrors, ReplyMode, RuleForm, TriggerTag};
 use super::{App, AppCommand};
 use crate::model::display::escape_controls;
@@ -513,7 +513,7 @@ impl App {
             changed |= tls_ui(ui, form, errors, e.id.0);
         }
         if form.reply == ReplyMode::Rules {
-            changed |= rules_ui(ui, form, errors, e.id.0);
+            changed |= rules_ui(ui, form, &mut e.rule_hits, errors, e.id.0);
         }
         let nodelay = form.options.nodelay;
         ui.collapsing("Socket options", |ui| {
@@ -675,8 +675,16 @@ fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) 
     changed
 }
 
-fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
+fn rules_ui(
+    ui: &mut Ui,
+    form: &mut EndpointForm,
+    hits: &mut Vec<RuleHits>,
+    errors: &FormErrors,
+    salt: u64,
+) -> bool {
     let mut changed = false;
+    // One count per row; rows added since the start count nothing.
+    hits.resize(form.rules.len(), RuleHits::default());
     let mut remove = None;
     let mut move_up = None;
     ui.horizontal_wrapped(|ui| {
@@ -735,6 +743,7 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
         .collect();
     let count = form.rules.len();
     for (i, rule) in form.rules.iter_mut().enumerate() {
+        let row_hits = hits[i];
         ui.horizontal_wrapped(|ui| {
             ui.label(format!("Rule {}: when", i + 1));
             egui::ComboBox::from_id_salt(("rule trigger", salt, i))
@@ -839,6 +848,17 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
             {
                 move_up = Some(i + 1);
             }
+            if row_hits.started_as.is_some() {
+                let n = row_hits.hits;
+                ui.label(if n == 1 {
+                    "1 hit".to_owned()
+                } else {
+                    format!("{n} hits")
+                })
+                .on_hover_text(
+                    "Messages this rule answered since the endpoint last started (every connection)",
+                );
+            }
         });
         if let Some(Some(e)) = errors.rules.get(i) {
             ui.colored_label(
@@ -849,10 +869,13 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
     }
     if let Some(i) = remove {
         form.rules.remove(i);
+        hits.remove(i);
         changed = true;
     }
     if let Some(i) = move_up {
+        // The count moves with its rule.
         form.rules.swap(i - 1, i);
+        hits.swap(i - 1, i);
         changed = true;
     }
     if ui
@@ -861,6 +884,7 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
         .clicked()
     {
         form.rules.push(RuleForm::default());
+        hits.push(RuleHits::default());
         changed = true;
     }
     changed

@@ -14,6 +14,7 @@ use super::{
 impl App {
     /// One frame's logic: called by `eframe::App::logic`.
     pub(super) fn logic_frame(&mut self, ctx: &egui::Context) {
+        self.apply_log_budget();
         let drain_started = Instant::now();
         self.drain_events(ctx);
         if self.frame_log.is_on() {
@@ -59,6 +60,17 @@ impl App {
             if self.modal.is_none() {
                 self.modal = Some(Modal::Unsaved(PendingAction::Quit));
             }
+        }
+    }
+
+    /// Gives the open session's log its budget: the session's own
+    /// `log_budget` when it sets one, else the preference. Checked every
+    /// frame, so every way a log comes (new, opened, recovered, cleared) and
+    /// a changed preference take effect before the next event is recorded.
+    fn apply_log_budget(&mut self) {
+        let budget = self.doc.session.log_budget.unwrap_or(self.prefs.log_budget);
+        if self.doc.session.log.budget() != budget {
+            self.doc.session.log.set_budget(budget);
         }
     }
 

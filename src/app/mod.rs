@@ -207,6 +207,8 @@ pub struct App {
     files: Files,
     /// What eframe keeps between runs: theme, times, recent files, panels.
     prefs: Prefs,
+    /// The log budget's memory as typed in the preferences (applied when it reads as a size).
+    budget_text: String,
     /// The open session with its endpoints' forms and run states.
     doc: Document,
     /// The last endpoint id handed out (ids are never reused in a run).
@@ -348,6 +350,7 @@ impl App {
             engine,
             events,
             files,
+            budget_text: crate::model::budget::exact_size_text(prefs.log_budget.memory),
             prefs,
             doc,
             next_id,

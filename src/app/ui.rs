@@ -147,6 +147,7 @@ impl App {
                     (Some(run), LogSource::Replay) => (&run.log, &run.marked),
                     _ => (&self.doc.session.log, &no_marks),
                 };
+                self.log_view.set_framings(self.doc.framings());
                 let action = self.log_view.ui(ui, log, &mut self.prefs, marks);
                 if action == LogAction::Clear {
                     commands.push(AppCommand::ClearLog);

@@ -308,6 +308,24 @@ pub fn raise_open_files_limit() -> Option<(u64, u64)> {
     }
 }
 
+/// Asks the C allocator (glibc) to keep memory it was given back instead of
+/// returning it to the kernel at once: a flowing connection frees and asks
+/// for read buffers of up to 256 KiB all the time, and
+/// memory the kernel hands out anew costs a page fault per page on the
+/// first read into it (an echo spent a fifth of its time there). Read
+/// buffers come from the heap, not one `mmap` each, and up to 64 MiB of freed
+/// heap is kept for reuse. Call once at start, before threads; elsewhere a no-op.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets the allocator's tuning parameters.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        }
+    }
+}
+
 /// The time now, from one monotonic clock for the whole process: the wall
 /// clock read once, at the first call, plus the time elapsed since on a
 /// monotonic `Instant`. Stamps taken in different tasks therefore never run

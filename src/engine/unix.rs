@@ -661,6 +661,9 @@ pub(crate) async fn datagram(
                         match reaction {
                             Reaction::Send { bytes, delay } => answers.push((bytes, delay)),
                             Reaction::Note(text) => batch.push((EventKind::Note { peer: Some(peer), text }, 0)),
+                            Reaction::Matched { rule, text } => {
+                                batch.push((EventKind::RuleMatched { peer, rule, text }, 0))
+                            }
                         }
                     }
                     ctx.emitter.send_batch(ctx.id, batch);
