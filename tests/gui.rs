@@ -541,7 +541,7 @@ fn a_server_sends_to_the_chosen_peer_and_disconnects_one() {
     });
     // Peer #2 is whichever client connected second: its local port is the peer's port.
     let state = gui.harness.state();
-    let peer2 = state.doc().endpoints[0].peers[&2].remote;
+    let peer2 = state.doc().endpoints[0].peers[&2].remote.clone();
     let heard = if joined(gui.log_rows("bob", EntryKind::Received)) == b"just you\n" {
         "bob"
     } else {
@@ -2078,4 +2078,51 @@ fn a_client_form_takes_a_proxy_and_reconnects_and_checks_both_as_typed() {
     );
     assert_eq!(client.reconnect.unwrap().attempts, Some(3));
     gui.harness.check_accessibility();
+}
+
+#[test]
+fn unix_stream_endpoints_from_the_add_menu_talk_and_teach_their_calls() {
+    let mut gui = Gui::new();
+    let sock = gui.path("win.sock");
+    let sock = sock.to_str().unwrap().to_owned();
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    gui.step();
+    gui.click("➕ Add endpoint");
+    gui.click("Unix stream server");
+    // A path too long for sun_path is said next to the field.
+    let long = format!("/tmp/{}", "x".repeat(120));
+    retype(&mut gui, "Socket path", &long);
+    assert!(gui.shows("path too long: 125 bytes"));
+    assert!(gui.harness.state().doc().validate(0).is_err());
+    retype(&mut gui, "Socket path", &sock);
+    assert!(!gui.shows("path too long"));
+    assert!(
+        gui.harness
+            .query_by_label("Remove a stale socket file")
+            .is_some()
+    );
+    gui.click("▶ Start");
+    gui.wait_for("the server listening", |g| {
+        g.harness.state().doc().endpoints[0].state.is_up()
+    });
+    assert!(Path::new(&sock).exists(), "the socket file is made");
+
+    gui.click("➕ Add endpoint");
+    gui.click("Unix stream client");
+    retype(&mut gui, "Socket path", &sock);
+    gui.click("▶ Start");
+    gui.wait_for("both up", |g| g.all_up());
+    gui.type_payload("over a path\\n");
+    gui.harness
+        .key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    gui.wait_for("the server's read", |g| {
+        joined(g.log_rows("unix server", EntryKind::Received)) == b"over a path\n"
+    });
+    assert_eq!(
+        joined(gui.log_rows("unix client", EntryKind::Sent)),
+        b"over a path\n"
+    );
+    gui.click("🔁 Lifecycle");
+    assert!(gui.shows("socket(AF_UNIX, SOCK_STREAM)"));
+    assert!(gui.shows("connect()"));
 }

@@ -586,6 +586,19 @@ impl App {
                     return None;
                 }
             },
+            (SendTo::Address, KindTag::UnixDatagram) => {
+                match crate::model::UnixPath::parse(&e.send_address) {
+                    Ok(path) => Target::UnixPath(path),
+                    Err(err) => {
+                        let why = format!(
+                            "Not sent: the socket path \"{}\": {err}",
+                            crate::model::escape_controls(&e.send_address)
+                        );
+                        self.notify(true, why);
+                        return None;
+                    }
+                }
+            }
             (_, kind) if kind.is_server() => Target::AllPeers,
             _ => Target::Default,
         };

@@ -598,10 +598,14 @@ impl App {
             let label = ui.label("Send to");
             let e = &mut self.doc.endpoints[index];
             let default_text = match kind {
-                KindTag::TcpClient | KindTag::TlsClient => "the connection".to_owned(),
-                KindTag::TcpServer | KindTag::TlsServer => "all peers".to_owned(),
+                KindTag::TcpClient | KindTag::TlsClient | KindTag::UnixClient => {
+                    "the connection".to_owned()
+                }
+                KindTag::TcpServer | KindTag::TlsServer | KindTag::UnixServer => {
+                    "all peers".to_owned()
+                }
                 KindTag::Relay => "(a relay forwards; it takes no payloads here)".to_owned(),
-                KindTag::Udp => match e.form.remote.trim() {
+                KindTag::Udp | KindTag::UnixDatagram => match e.form.remote.trim() {
                     "" => "(no default remote)".to_owned(),
                     r => format!("default remote {}", escape_controls(r)),
                 },
@@ -612,6 +616,7 @@ impl App {
                     Some(info) => format!("peer #{p} {}", info.remote),
                     None => format!("peer #{p}"),
                 },
+                SendTo::Address if kind.is_unix() => "a socket path…".to_owned(),
                 SendTo::Address => "an address…".to_owned(),
             };
             egui::ComboBox::from_id_salt(("send to", e.id.0))
@@ -630,11 +635,29 @@ impl App {
                     if kind == KindTag::Udp {
                         ui.selectable_value(&mut e.send_to, SendTo::Address, "an address…");
                     }
+                    if kind == KindTag::UnixDatagram {
+                        ui.selectable_value(&mut e.send_to, SendTo::Address, "a socket path…");
+                    }
                 })
                 .response
                 .labelled_by(label.id)
                 .on_hover_text("Where the payload goes");
-            if e.send_to == SendTo::Address {
+            if e.send_to == SendTo::Address && kind.is_unix() {
+                let label = ui.label("socket path");
+                ui.add(
+                    egui::TextEdit::singleline(&mut e.send_address)
+                        .hint_text("/path/to/peer.sock or @name")
+                        .desired_width(150.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("The socket to send this datagram to");
+                if let Err(err) = crate::model::UnixPath::parse(&e.send_address) {
+                    ui.colored_label(
+                        ui.visuals().error_fg_color,
+                        format!("⚠ {}", escape_controls(&err.to_string())),
+                    );
+                }
+            } else if e.send_to == SendTo::Address {
                 let label = ui.label("address");
                 ui.add(
                     egui::TextEdit::singleline(&mut e.send_address)

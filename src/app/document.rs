@@ -1,7 +1,6 @@
 //! The open session and what the engine tells about each of its endpoints.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -76,13 +75,27 @@ impl RunState {
 /// A peer of an endpoint: a connection, or a UDP remote address.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerInfo {
-    pub remote: SocketAddr,
+    /// Its address (`127.0.0.1:50000`) or Unix socket name, as shown
+    /// (escaped: a Unix peer chose its name).
+    pub remote: String,
     pub since: DateTime<Utc>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// The length of the latest payload reported as sent: the one a failed
     /// write (which follows its report) takes back from the totals.
     pub last_sent: Option<u64>,
+}
+
+impl PeerInfo {
+    fn new(remote: String, since: DateTime<Utc>) -> Self {
+        PeerInfo {
+            remote,
+            since,
+            bytes_in: 0,
+            bytes_out: 0,
+            last_sent: None,
+        }
+    }
 }
 
 /// Where the composer sends for this endpoint.
@@ -148,7 +161,7 @@ impl EndpointUi {
                 self.peers.insert(
                     *peer,
                     PeerInfo {
-                        remote: *remote,
+                        remote: remote.to_string(),
                         since: event.at,
                         bytes_in: 0,
                         bytes_out: 0,
@@ -173,11 +186,23 @@ impl EndpointUi {
                 self.tls_info = Some(detail.clone());
             }
             EventKind::Bound { .. } => self.state = RunState::Bound,
+            EventKind::UnixConnected { peer, remote, .. } => {
+                self.state = RunState::Connected;
+                self.peers
+                    .insert(*peer, PeerInfo::new(remote.to_string(), event.at));
+            }
+            EventKind::UnixListening { .. } => self.state = RunState::Listening,
+            EventKind::UnixBound { .. } => self.state = RunState::Bound,
+            EventKind::UnixAccepted { peer, remote, .. } | EventKind::UnixPeer { peer, remote } => {
+                self.peers
+                    .entry(*peer)
+                    .or_insert_with(|| PeerInfo::new(remote.to_string(), event.at));
+            }
             EventKind::Accepted { peer, remote, .. } => {
                 self.peers.insert(
                     *peer,
                     PeerInfo {
-                        remote: *remote,
+                        remote: remote.to_string(),
                         since: event.at,
                         bytes_in: 0,
                         bytes_out: 0,
@@ -192,7 +217,7 @@ impl EndpointUi {
                 bytes,
             } => {
                 let info = self.peers.entry(*peer).or_insert_with(|| PeerInfo {
-                    remote: *remote,
+                    remote: remote.to_string(),
                     since: event.at,
                     bytes_in: 0,
                     bytes_out: 0,
@@ -259,7 +284,7 @@ impl EndpointUi {
                 if !matches!(self.state, RunState::Failed(_)) {
                     self.state = RunState::Closed;
                 }
-                if self.kind() != KindTag::Udp {
+                if !self.kind().is_datagram() {
                     self.peers.clear();
                 }
                 self.send_to = SendTo::Default;
@@ -320,6 +345,7 @@ impl Document {
                     .kind
                     .remote()
                     .map(ToString::to_string)
+                    .or_else(|| spec.kind.unix_remote().map(|p| p.as_str().to_owned()))
                     .unwrap_or_default(),
                 log_endpoint: session.log.endpoint_index(&spec.name),
                 started_with: None,
@@ -487,6 +513,9 @@ impl Document {
             KindTag::TlsServer => "tls server",
             KindTag::Udp => "udp",
             KindTag::Relay => "relay",
+            KindTag::UnixClient => "unix client",
+            KindTag::UnixServer => "unix server",
+            KindTag::UnixDatagram => "unix dgram",
         };
         let names: Vec<String> = self.endpoints.iter().map(|e| e.form.name.clone()).collect();
         let name = (1..)
@@ -530,7 +559,7 @@ mod tests {
     /// write (reported as sent just before its failure) is taken back.
     #[test]
     fn a_failed_write_leaves_the_status_bar_totals() {
-        let remote: SocketAddr = "127.0.0.1:7".parse().unwrap();
+        let remote: std::net::SocketAddr = "127.0.0.1:7".parse().unwrap();
         let mut session = Session::default();
         session.endpoints.push(EndpointSpec::new(
             "client",

@@ -6,7 +6,7 @@ use crate::model::framing::ReceiveFraming;
 use crate::model::proxy::{Proxy, Reconnect, parse_backoff};
 use crate::model::{
     AutoReply, EndpointKind, EndpointSpec, HostPort, KindTag, Notation, Payload, Rule,
-    SocketOptions, TlsClientSettings, TlsServerSettings, Trigger,
+    SocketOptions, TlsClientSettings, TlsServerSettings, Trigger, UnixPath,
 };
 
 /// How the endpoint answers by itself.
@@ -248,6 +248,9 @@ pub struct EndpointForm {
     /// A kind the window shows but cannot edit yet (a relay, run with
     /// `sockbench relay`): kept exactly as the session file has it.
     pub fixed_kind: Option<Box<EndpointKind>>,
+    /// A Unix server or bound datagram socket removes a stale socket file at
+    /// its path before binding (never any other file).
+    pub unlink: bool,
 }
 
 /// Why fields are not acceptable, each next to its field.
@@ -320,6 +323,8 @@ impl EndpointForm {
             KindTag::Udp => wildcard(),
             KindTag::TcpClient | KindTag::TlsClient => false,
             KindTag::Relay => wildcard(),
+            // A Unix socket is reachable from this machine only.
+            KindTag::UnixClient | KindTag::UnixServer | KindTag::UnixDatagram => false,
         }
     }
 
@@ -331,6 +336,9 @@ impl EndpointForm {
             KindTag::TlsClient => ("127.0.0.1:8443", ""),
             KindTag::TlsServer => ("", "127.0.0.1:8443"),
             KindTag::Relay => ("", ""),
+            KindTag::UnixClient => ("/tmp/sockbench.sock", ""),
+            KindTag::UnixServer => ("", "/tmp/sockbench.sock"),
+            KindTag::UnixDatagram => ("/tmp/sockbench-dgram.sock", "/tmp/sockbench-me.sock"),
         };
         Self {
             name,
@@ -345,6 +353,7 @@ impl EndpointForm {
             tls: TlsForm::default(),
             client: ClientForm::default(),
             fixed_kind: None,
+            unlink: false,
         }
     }
 
@@ -402,8 +411,14 @@ impl EndpointForm {
         Self {
             name: spec.name.clone(),
             kind: spec.kind.tag(),
-            remote: text(spec.kind.remote()),
-            local: text(spec.kind.local()),
+            remote: match spec.kind.unix_remote() {
+                Some(p) => p.as_str().to_owned(),
+                None => text(spec.kind.remote()),
+            },
+            local: match spec.kind.unix_local() {
+                Some(p) => p.as_str().to_owned(),
+                None => text(spec.kind.local()),
+            },
             reply,
             rules,
             framing: spec.framing.notation(),
@@ -433,6 +448,11 @@ impl EndpointForm {
             client: ClientForm::from_spec(spec),
             fixed_kind: matches!(spec.kind, EndpointKind::Relay { .. })
                 .then(|| Box::new(spec.kind.clone())),
+            unlink: matches!(
+                spec.kind,
+                EndpointKind::UnixServer { unlink: true, .. }
+                    | EndpointKind::UnixDatagram { unlink: true, .. }
+            ),
         }
     }
 
@@ -475,10 +495,36 @@ impl EndpointForm {
                 address(&self.remote, false, true),
                 address(&self.local, false, false),
             ),
-            KindTag::Relay => (Ok(None), Ok(None)),
+            KindTag::Relay | KindTag::UnixClient | KindTag::UnixServer | KindTag::UnixDatagram => {
+                (Ok(None), Ok(None))
+            }
         };
         let remote = remote.map_err(|e| errors.remote = Some(e)).ok().flatten();
         let local = local.map_err(|e| errors.local = Some(e)).ok().flatten();
+        // Socket paths, checked as the engine needs them (length, NUL).
+        let unix_path = |text: &str, required: bool| -> Result<Option<UnixPath>, String> {
+            if text.is_empty() && !required {
+                return Ok(None);
+            }
+            UnixPath::parse(text).map(Some).map_err(|e| e.to_string())
+        };
+        let (unix_remote, unix_local) = match self.kind {
+            KindTag::UnixClient => (unix_path(&self.remote, true), Ok(None)),
+            KindTag::UnixServer => (Ok(None), unix_path(&self.local, true)),
+            KindTag::UnixDatagram => (
+                unix_path(&self.remote, false),
+                unix_path(&self.local, false),
+            ),
+            _ => (Ok(None), Ok(None)),
+        };
+        let unix_remote = unix_remote
+            .map_err(|e| errors.remote = Some(e))
+            .ok()
+            .flatten();
+        let unix_local = unix_local
+            .map_err(|e| errors.local = Some(e))
+            .ok()
+            .flatten();
 
         let reply = match self.reply {
             ReplyMode::Off => AutoReply::Off,
@@ -586,6 +632,18 @@ impl EndpointForm {
                     errors.name = Some("a relay is set up with `sockbench relay` for now".into());
                     return Err(Box::new(errors));
                 }
+            },
+            KindTag::UnixClient => EndpointKind::UnixClient {
+                path: unix_remote.expect("checked above"),
+            },
+            KindTag::UnixServer => EndpointKind::UnixServer {
+                path: unix_local.expect("checked above"),
+                unlink: self.unlink,
+            },
+            KindTag::UnixDatagram => EndpointKind::UnixDatagram {
+                bind: unix_local,
+                remote: unix_remote,
+                unlink: self.unlink,
             },
         };
         Ok(EndpointSpec {

@@ -150,6 +150,15 @@ impl App {
                         KindTag::Relay => {
                             "Relays clients to an upstream (command line only for now)"
                         }
+                        KindTag::UnixClient => {
+                            "Connects to a Unix-domain stream socket by its path (this machine only)"
+                        }
+                        KindTag::UnixServer => {
+                            "Listens on a Unix-domain stream socket at a path and accepts many peers"
+                        }
+                        KindTag::UnixDatagram => {
+                            "Sends and receives datagrams on a Unix-domain socket named by a path"
+                        }
                     };
                     if ui.button(kind.label()).on_hover_text(hint).clicked() {
                         commands.push(AppCommand::AddEndpoint(kind));
@@ -157,7 +166,7 @@ impl App {
                 }
             })
             .response
-            .on_hover_text("Add a TCP client, TCP server or UDP socket to the session");
+            .on_hover_text("Add a TCP, TLS, UDP or Unix-domain endpoint to the session");
         });
     }
 
@@ -373,7 +382,13 @@ impl App {
                 });
                 if form.kind != before {
                     changed = true;
-                    if form.kind.is_server() && form.local.is_empty() {
+                    if form.kind.is_unix() != before.is_unix() {
+                        // A host:port is no socket path, nor the other way round.
+                        let fresh = EndpointForm::new(String::new(), form.kind);
+                        form.remote = fresh.remote;
+                        form.local = fresh.local;
+                    }
+                    if form.kind.is_server() && form.local.is_empty() && !form.kind.is_unix() {
                         form.local = "127.0.0.1:7007".into();
                     }
                 }
@@ -420,6 +435,51 @@ impl App {
                         );
                         if !form.remote.trim().is_empty() {
                             changed |= udp_connection_ui(ui, &mut form.options.unconnected);
+                        }
+                    }
+                    KindTag::UnixClient => {
+                        changed |= field(
+                            ui,
+                            "Socket path",
+                            &mut form.remote,
+                            "/path/to/app.sock or @name",
+                            "The server's socket file, or @name for a Linux abstract name (at most 107 bytes)",
+                            errors.remote.as_ref(),
+                        );
+                    }
+                    KindTag::UnixServer => {
+                        changed |= field(
+                            ui,
+                            "Socket path",
+                            &mut form.local,
+                            "/path/to/app.sock or @name",
+                            "Where the socket file is made (removed again when the server stops), or @name for a Linux abstract name; at most 107 bytes",
+                            errors.local.as_ref(),
+                        );
+                        if !form.local.starts_with('@') {
+                            changed |= unlink_ui(ui, &mut form.unlink);
+                        }
+                    }
+                    KindTag::UnixDatagram => {
+                        changed |= field(
+                            ui,
+                            "Bind to path",
+                            &mut form.local,
+                            "unnamed (optional)",
+                            "This socket's own name, where answers come back; empty leaves it unnamed (it can send, nobody can answer)",
+                            errors.local.as_ref(),
+                        );
+                        changed |= field(
+                            ui,
+                            "Default remote path",
+                            &mut form.remote,
+                            "/path/to/peer.sock (optional)",
+                            "Where datagrams go unless you choose another destination",
+                            errors.remote.as_ref(),
+                        );
+                        // An abstract name has no file to remove.
+                        if !form.local.is_empty() && !form.local.starts_with('@') {
+                            changed |= unlink_ui(ui, &mut form.unlink);
                         }
                     }
                     // Shown, not edited: relays are set up on the command line for now.
@@ -860,12 +920,30 @@ fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool) -> bool {
     changed
 }
 
+/// The box that lets a Unix server remove a stale socket file at its path.
+fn unlink_ui(ui: &mut Ui, unlink: &mut bool) -> bool {
+    ui.label("");
+    let changed = ui
+        .checkbox(unlink, "Remove a stale socket file")
+        .on_hover_text(
+            "If a socket file nobody listens on is at the path (left by a program that ended), \
+             remove it before binding. A socket in use, or any other file, is never touched.",
+        )
+        .changed();
+    ui.end_row();
+    changed
+}
+
 fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
     let mut changed = false;
     let o = &mut form.options;
     let tcp = form.kind.is_tcp();
+    let unix = form.kind.is_unix();
     egui::Grid::new(("socket options", salt)).num_columns(2).show(ui, |ui| {
-        if tcp {
+        if unix {
+            // A Unix socket has no Nagle, TTL, keepalive or broadcast: its
+            // buffers and the stream kinds' timeout and cap are what apply.
+        } else if tcp {
             ui.label("");
             changed |= ui
                 .checkbox(&mut o.nodelay, "TCP_NODELAY")
@@ -895,18 +973,22 @@ fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u
                 .changed();
             ui.end_row();
         };
-        if tcp {
+        if tcp || unix {
             // A server accepts; it never connects.
-            if form.kind.is_client() {
+            if form.kind.is_client() || form.kind == KindTag::UnixDatagram {
                 number(ui, "Connect timeout (s)", &mut o.connect_timeout_secs, "How long a connect may take (default 10 s)");
             }
             if form.kind.is_server() {
                 number(ui, "Max peers", &mut o.max_peers, "Serve at most this many peers at once; one more is accepted and closed at once, and the log says why (empty: no cap)");
             }
+        }
+        if tcp && !unix {
             number(ui, "Keepalive (s)", &mut o.keepalive_secs, "SO_KEEPALIVE: probe an idle connection after this many seconds");
             number(ui, "Linger (s)", &mut o.linger_secs, "SO_LINGER: how long close waits for unsent data (0 makes close a reset)");
         }
-        number(ui, "TTL / hops", &mut o.ttl, "IP_TTL: how many routers a packet may cross");
+        if !unix {
+            number(ui, "TTL / hops", &mut o.ttl, "IP_TTL: how many routers a packet may cross");
+        }
         number(ui, "Receive buffer (bytes)", &mut o.recv_buffer, "SO_RCVBUF: the kernel's receive buffer size");
         number(ui, "Send buffer (bytes)", &mut o.send_buffer, "SO_SNDBUF: the kernel's send buffer size");
     });

@@ -141,7 +141,10 @@ impl Run {
         }
         if let Some(stats) = &mut self.stats {
             match &event.kind {
-                EventKind::Connected { peer, .. } | EventKind::Accepted { peer, .. } => {
+                EventKind::Connected { peer, .. }
+                | EventKind::Accepted { peer, .. }
+                | EventKind::UnixConnected { peer, .. }
+                | EventKind::UnixAccepted { peer, .. } => {
                     stats.open.insert(*peer);
                 }
                 EventKind::Closed { peer, .. } => {
@@ -180,6 +183,11 @@ impl Run {
         {
             // Port 0 picks a port: stderr always says which, so a script that
             // sends stdout elsewhere (or runs --quiet) still learns it.
+            note!("listening on {local}");
+        }
+        if let EventKind::UnixListening { local } | EventKind::UnixBound { local } = &event.kind
+            && self.announce_local
+        {
             note!("listening on {local}");
         }
         Some(index)
@@ -390,6 +398,21 @@ pub async fn connect(job: ConnectJob) -> i32 {
             bind: None,
             remote: Some(request.remote.clone()),
         },
+        Proto::Unix | Proto::UnixDgram => {
+            let Some((path, bind)) = request.unix.clone().map(|b| *b) else {
+                note!("error: a socket path is required");
+                return super::EXIT_BAD_INPUT;
+            };
+            if request.proto == Proto::Unix {
+                EndpointKind::UnixClient { path }
+            } else {
+                EndpointKind::UnixDatagram {
+                    bind,
+                    remote: Some(path),
+                    unlink: false,
+                }
+            }
+        }
     };
     let mut spec = EndpointSpec::new("client", kind);
     if let Some(limit) = request.connect_timeout {
@@ -444,7 +467,7 @@ pub async fn connect(job: ConnectJob) -> i32 {
         .budget(request.quiet, job.save.is_some(), false, None);
     let mut run = Run::start(spec, request.quiet, budget, sends);
     if request.stats {
-        run.enable_stats(request.proto == Proto::Udp);
+        run.enable_stats(matches!(request.proto, Proto::Udp | Proto::UnixDgram));
     }
     run.json = request.json;
     let mut phase = if delivery.requested == 0 {
@@ -465,7 +488,8 @@ pub async fn connect(job: ConnectJob) -> i32 {
                 run.record(&event);
                 delivery.note(&event.kind);
                 match &event.kind {
-                    EventKind::Connected { .. } | EventKind::Bound { .. } => {
+                    EventKind::Connected { .. } | EventKind::Bound { .. }
+                    | EventKind::UnixConnected { .. } | EventKind::UnixBound { .. } => {
                         up = true;
                         if phase == Phase::Starting {
                             phase = Phase::Waiting;
@@ -598,6 +622,24 @@ pub async fn listen(job: ListenJob) -> i32 {
             bind: Some(request.local.clone()),
             remote: None,
         },
+        Proto::Unix | Proto::UnixDgram => {
+            let Some(path) = request.unix.clone() else {
+                note!("error: a socket path is required");
+                return super::EXIT_BAD_INPUT;
+            };
+            if request.proto == Proto::Unix {
+                EndpointKind::UnixServer {
+                    path,
+                    unlink: request.unlink,
+                }
+            } else {
+                EndpointKind::UnixDatagram {
+                    bind: Some(path),
+                    remote: None,
+                    unlink: request.unlink,
+                }
+            }
+        }
     };
     let reply = match &request.answer {
         Answer::None => AutoReply::Off,
@@ -623,7 +665,7 @@ pub async fn listen(job: ListenJob) -> i32 {
     let mut run = Run::start(spec, request.quiet, budget, Vec::new());
     run.announce_local = true;
     if request.stats {
-        run.enable_stats(request.proto == Proto::Udp);
+        run.enable_stats(matches!(request.proto, Proto::Udp | Proto::UnixDgram));
     }
     run.json = request.json;
     let mut deadline = request.run_for.map(later);
@@ -668,12 +710,15 @@ pub async fn listen(job: ListenJob) -> i32 {
                     EventKind::Closed { peer, .. }
                         if request.once
                             && !refused.contains(peer)
-                            && (request.proto == Proto::Tcp || handshaken.contains(peer)) =>
+                            && (matches!(request.proto, Proto::Tcp | Proto::Unix)
+                                || handshaken.contains(peer)) =>
                     {
                         close = true
                     }
                     EventKind::Traffic { dir: Direction::Received, .. }
-                        if request.once && request.proto == Proto::Udp && !awaiting_answer =>
+                        if request.once
+                            && matches!(request.proto, Proto::Udp | Proto::UnixDgram)
+                            && !awaiting_answer =>
                     {
                         if answers {
                             awaiting_answer = true;
@@ -711,12 +756,18 @@ pub async fn listen(job: ListenJob) -> i32 {
 /// both legs printed, the recording saved with `--save`.
 pub async fn relay(job: RelayJob) -> i32 {
     let r = job.request;
+    let transport = match r.proto {
+        Proto::Tcp => crate::model::RelayTransport::Tcp,
+        Proto::Tls => crate::model::RelayTransport::Tls,
+        Proto::Udp => crate::model::RelayTransport::Udp,
+        // Refused when the command line is read.
+        Proto::Unix | Proto::UnixDgram => {
+            note!("error: unix and unix-dgram are not relayed yet");
+            return super::EXIT_BAD_INPUT;
+        }
+    };
     let kind = EndpointKind::Relay {
-        transport: match r.proto {
-            Proto::Tcp => crate::model::RelayTransport::Tcp,
-            Proto::Tls => crate::model::RelayTransport::Tls,
-            Proto::Udp => crate::model::RelayTransport::Udp,
-        },
+        transport,
         listen: r.listen.clone(),
         upstream: r.upstream.clone(),
         tls_server: Box::new(r.tls_server.clone()),

@@ -52,6 +52,17 @@ pub enum Proto {
     Udp,
     /// TLS over TCP.
     Tls,
+    /// A Unix-domain stream socket (ADDR is a socket path, or @name on Linux).
+    Unix,
+    /// A Unix-domain datagram socket (ADDR is a socket path, or @name on Linux).
+    UnixDgram,
+}
+
+impl Proto {
+    /// The Unix-domain protocols, whose ADDR is a socket path.
+    pub fn is_unix(self) -> bool {
+        matches!(self, Proto::Unix | Proto::UnixDgram)
+    }
 }
 
 /// What `--log-overflow` asks for.
@@ -92,11 +103,16 @@ fn export_format() -> impl clap::builder::TypedValueParser<Value = crate::export
 
 #[derive(clap::Args, Debug)]
 pub(super) struct ConnectArgs {
-    /// tcp, udp or tls.
+    /// tcp, udp, tls, unix or unix-dgram.
     pub proto: Proto,
-    /// host:port or [v6addr]:port to connect (or send datagrams) to.
+    /// host:port or [v6addr]:port to connect (or send datagrams) to; for unix
+    /// and unix-dgram, a socket path (or @name, a Linux abstract name).
     #[arg(value_name = "ADDR")]
     pub addr: String,
+    /// unix-dgram: bind this socket to PATH (or @name), so answers can come
+    /// back (an unnamed socket can send but cannot be answered).
+    #[arg(long = "bind", value_name = "PATH")]
+    pub unix_bind: Option<String>,
     /// A payload in text notation (escapes \r \n \t \0 \\ \xNN \u{...}); repeatable.
     #[arg(long = "send", value_name = "TEXT", allow_hyphen_values = true)]
     pub send: Vec<String>,
@@ -187,11 +203,16 @@ pub(super) struct ConnectArgs {
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("answer").args(["echo", "reply", "reply_hex", "rule"])))]
 pub(super) struct ListenArgs {
-    /// tcp, udp or tls.
+    /// tcp, udp, tls, unix or unix-dgram.
     pub proto: Proto,
-    /// host:port or [v6addr]:port to listen on (port 0 picks a free port).
+    /// host:port or [v6addr]:port to listen on (port 0 picks a free port); for
+    /// unix and unix-dgram, a socket path (or @name, a Linux abstract name).
     #[arg(value_name = "ADDR")]
     pub addr: String,
+    /// unix, unix-dgram: remove a stale socket file at the path first (one
+    /// nobody listens on); any other file there is never touched.
+    #[arg(long)]
+    pub unlink: bool,
     /// Send every received payload back to its sender.
     #[arg(long)]
     pub echo: bool,

@@ -15,7 +15,7 @@ use super::flags::{AsArg, Cli, Command, LogArgs, OverflowArg, Proto, RelayArgs, 
 use crate::model::endpoint::{RegexText, Rule, Trigger};
 use crate::model::framing::ReceiveFraming;
 use crate::model::placeholder::{self, Template};
-use crate::model::{AutoReply, HostPort, LogBudget, Notation, Overflow, Payload};
+use crate::model::{AutoReply, HostPort, LogBudget, Notation, Overflow, Payload, UnixPath};
 
 /// A command-line mistake: one line for stderr. `summary` says whether the
 /// command was one that always ends with a summary line.
@@ -29,7 +29,12 @@ pub struct UsageError {
 #[derive(Debug)]
 pub struct ConnectRequest {
     pub proto: Proto,
+    /// Where to connect (IP protocols; empty for unix and unix-dgram).
     pub remote: HostPort,
+    /// unix, unix-dgram: the socket to connect (or send) to, and for
+    /// unix-dgram the name to bind (`--bind`).
+    /// (Boxed: it would make every request as large.)
+    pub unix: Option<Box<(UnixPath, Option<UnixPath>)>>,
     /// For `tls`: how the server is checked.
     pub tls: crate::model::TlsClientSettings,
     /// Payloads in command-line order, as templates: `--send` text may hold
@@ -80,7 +85,12 @@ pub enum Answer {
 #[derive(Debug)]
 pub struct ListenRequest {
     pub proto: Proto,
+    /// Where to listen (IP protocols; empty for unix and unix-dgram).
     pub local: HostPort,
+    /// unix, unix-dgram: the socket path to listen on.
+    pub unix: Option<UnixPath>,
+    /// unix, unix-dgram: remove a stale socket file at the path first.
+    pub unlink: bool,
     /// For `tls`: what the server presents.
     pub tls: crate::model::TlsServerSettings,
     pub answer: Answer,
@@ -572,7 +582,32 @@ where
             let sub = matches
                 .subcommand_matches("connect")
                 .ok_or_else(|| usage("connect: arguments missing".into()))?;
-            let remote = parse_addr(&a.addr, true).map_err(usage)?;
+            let (remote, unix) = if a.proto.is_unix() {
+                let path = parse_unix_path("ADDR", &a.addr).map_err(usage)?;
+                let bind = a
+                    .unix_bind
+                    .as_deref()
+                    .map(|b| parse_unix_path("--bind", b))
+                    .transpose()
+                    .map_err(usage)?;
+                if bind.is_some() && a.proto != Proto::UnixDgram {
+                    return Err(usage(
+                        "--bind PATH is for unix-dgram: a stream client needs no name of its own"
+                            .into(),
+                    ));
+                }
+                (
+                    HostPort::new(String::new(), 0),
+                    Some(Box::new((path, bind))),
+                )
+            } else {
+                if a.unix_bind.is_some() {
+                    return Err(usage(
+                        "--bind PATH is for unix-dgram (the name answers come back to)".into(),
+                    ));
+                }
+                (parse_addr(&a.addr, true).map_err(usage)?, None)
+            };
             // --send, --send-hex and --send-file interleave in command-line order.
             let mut ordered: Vec<(usize, Template)> = Vec::new();
             let file_at = sub
@@ -729,6 +764,7 @@ where
             Ok(Request::Connect(ConnectRequest {
                 proto: a.proto,
                 remote,
+                unix,
                 tls,
                 payloads: ordered.into_iter().map(|(_, p)| p).collect(),
                 send_files,
@@ -834,7 +870,18 @@ where
             .map(|r| Request::Relay(Box::new(r)))
             .map_err(usage),
         Some(Command::Listen(a)) => {
-            let local = parse_addr(&a.addr, false).map_err(usage)?;
+            let (local, unix) = if a.proto.is_unix() {
+                let path = parse_unix_path("ADDR", &a.addr).map_err(usage)?;
+                (HostPort::new(String::new(), 0), Some(path))
+            } else {
+                if a.unlink {
+                    return Err(usage(
+                        "--unlink is for unix and unix-dgram: it removes a stale socket file"
+                            .into(),
+                    ));
+                }
+                (parse_addr(&a.addr, false).map_err(usage)?, None)
+            };
             let answer = if a.echo {
                 Answer::Echo
             } else if let Some(text) = &a.reply {
@@ -914,9 +961,9 @@ where
                     "--key needs --cert: the certificate of the key".into()
                 }));
             }
-            if a.max_peers.is_some() && a.proto == Proto::Udp {
+            if a.max_peers.is_some() && matches!(a.proto, Proto::Udp | Proto::UnixDgram) {
                 return Err(usage(
-                    "--max-peers is for tcp and tls: a UDP socket has no connections to refuse"
+                    "--max-peers is for stream listeners (tcp, tls, unix): a datagram socket has no connections to refuse"
                         .into(),
                 ));
             }
@@ -934,6 +981,8 @@ where
             Ok(Request::Listen(ListenRequest {
                 proto: a.proto,
                 local,
+                unix,
+                unlink: a.unlink,
                 tls,
                 answer,
                 run_for,
@@ -951,8 +1000,17 @@ where
     Ok(request)
 }
 
+/// A socket path or `@name` (unix, unix-dgram), checked as the engine will
+/// need it: not empty, no NUL, at most 107 bytes.
+pub fn parse_unix_path(what: &str, value: &str) -> Result<UnixPath, String> {
+    UnixPath::parse(value).map_err(|e| format!("{what} {}: {e}", excerpt(value)))
+}
+
 /// `relay`: addresses, TLS for each side, and the impairments.
 fn relay(a: RelayArgs) -> Result<RelayRequest, String> {
+    if a.proto.is_unix() {
+        return Err("relay: unix and unix-dgram are not relayed yet; relay tcp, tls or udp".into());
+    }
     let listen = parse_addr(&a.listen, false)?;
     let upstream = parse_addr(&a.to, true).map_err(|e| format!("--to: {e}"))?;
     let tls = a.proto == Proto::Tls;
@@ -1701,10 +1759,22 @@ mod tests {
             panic!("a listen request");
         };
         assert_eq!(r.max_peers, None);
-        assert!(
-            parse_err(&["listen", "udp", "127.0.0.1:0", "--max-peers", "3"])
-                .contains("--max-peers is for tcp and tls")
-        );
+        for proto in ["udp", "unix-dgram"] {
+            let addr = if proto == "udp" {
+                "127.0.0.1:0"
+            } else {
+                "/tmp/x.sock"
+            };
+            assert!(
+                parse_err(&["listen", proto, addr, "--max-peers", "3"])
+                    .contains("--max-peers is for stream listeners (tcp, tls, unix)")
+            );
+        }
+        let Request::Listen(r) = parse_ok(&["listen", "unix", "/tmp/x.sock", "--max-peers", "3"])
+        else {
+            panic!("a listen request");
+        };
+        assert_eq!(r.max_peers, Some(3));
         assert!(
             parse_err(&["listen", "tcp", "127.0.0.1:0", "--max-peers", "0"]).contains("1 or more")
         );

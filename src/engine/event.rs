@@ -7,6 +7,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::model::log::{Direction, EntryKind, ErrorKind, NO_PEER, TrafficLog};
+use crate::model::unix::UnixName;
+
+/// The `remote` of a `Traffic` event of a Unix-domain endpoint, whose peers
+/// have no IP address: the peer's name came with its `UnixConnected`,
+/// `UnixAccepted` or `UnixPeer` event (an unspecified address with port 0 is
+/// never a real peer's). [`EventKind::remote`] gives `None` for it.
+pub const UNIX_PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
 /// Identifies an endpoint to the engine; chosen by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,6 +115,24 @@ pub enum EventKind {
     ReplayProgress { sent: usize },
     /// The endpoint stopped; always its last event.
     Stopped,
+    /// A Unix stream server listens on this name.
+    UnixListening { local: UnixName },
+    /// A Unix datagram socket is bound to this name (or unnamed).
+    UnixBound { local: UnixName },
+    /// A Unix stream client's connection is established.
+    UnixConnected {
+        peer: PeerId,
+        local: UnixName,
+        remote: UnixName,
+    },
+    /// A Unix stream server accepted a peer (most clients are unnamed).
+    UnixAccepted {
+        peer: PeerId,
+        local: UnixName,
+        remote: UnixName,
+    },
+    /// A Unix datagram socket met a peer: the first datagram from (or to) this name.
+    UnixPeer { peer: PeerId, remote: UnixName },
 }
 
 /// Who dropped received datagrams.
@@ -242,6 +268,9 @@ impl EventKind {
             EventKind::ReplayAssigned { peer, .. }
             | EventKind::TlsHandshake { peer, .. }
             | EventKind::RuleMatched { peer, .. } => Some(*peer),
+            EventKind::UnixConnected { peer, .. }
+            | EventKind::UnixAccepted { peer, .. }
+            | EventKind::UnixPeer { peer, .. } => Some(*peer),
             _ => None,
         }
     }
@@ -275,6 +304,11 @@ impl EventKind {
             | EventKind::ReplayAssigned { .. }
             | EventKind::ReplayProgress { .. } => EntryKind::Note,
             EventKind::Stopped => EntryKind::Stopped,
+            EventKind::UnixListening { .. } => EntryKind::Listening,
+            EventKind::UnixBound { .. } => EntryKind::Bound,
+            EventKind::UnixConnected { .. } => EntryKind::Connected,
+            EventKind::UnixAccepted { .. } => EntryKind::Accepted,
+            EventKind::UnixPeer { .. } => EntryKind::Note,
         }
     }
 
@@ -319,6 +353,22 @@ impl EventKind {
                 }
             }
             EventKind::Stopped => String::new(),
+            EventKind::UnixListening { local } | EventKind::UnixBound { local } => {
+                local.to_string()
+            }
+            EventKind::UnixConnected { local, .. } => format!("from {local}"),
+            EventKind::UnixAccepted { local, .. } => format!("on {local}"),
+            EventKind::UnixPeer { remote, .. } => format!("new peer {remote}"),
+        }
+    }
+
+    /// The peer's name, for events of Unix-domain endpoints that tell it.
+    pub fn unix_remote(&self) -> Option<&UnixName> {
+        match self {
+            EventKind::UnixConnected { remote, .. }
+            | EventKind::UnixAccepted { remote, .. }
+            | EventKind::UnixPeer { remote, .. } => Some(remote),
+            _ => None,
         }
     }
 
@@ -327,9 +377,20 @@ impl EventKind {
         match self {
             EventKind::Connected { remote, .. }
             | EventKind::Accepted { remote, .. }
-            | EventKind::Traffic { remote, .. } => Some(*remote),
+            | EventKind::Traffic { remote, .. }
+                if *remote != UNIX_PEER =>
+            {
+                Some(*remote)
+            }
             _ => None,
         }
+    }
+
+    /// The peer's address or name as the log shows it, for events that know it.
+    pub fn remote_text(&self) -> Option<String> {
+        self.remote()
+            .map(|r| r.to_string())
+            .or_else(|| self.unix_remote().map(|n| n.to_string()))
     }
 }
 
@@ -345,7 +406,7 @@ impl Event {
             // (one per datagram would cost more than the datagram).
             Some(p) => match log.find_peer(endpoint, p) {
                 Some(i)
-                    if self.kind.remote().is_none()
+                    if (self.kind.remote().is_none() && self.kind.unix_remote().is_none())
                         || log
                             .peers()
                             .get(i as usize)
@@ -354,11 +415,11 @@ impl Event {
                     i
                 }
                 _ => {
-                    let remote = self
-                        .kind
-                        .remote()
-                        .map(|r| r.to_string())
-                        .unwrap_or_default();
+                    // Unnamed Unix peers are told apart by their number.
+                    let remote = match self.kind.unix_remote() {
+                        Some(UnixName::Unnamed) => format!("(unnamed #{p})"),
+                        _ => self.kind.remote_text().unwrap_or_default(),
+                    };
                     log.peer_index(endpoint, p, &remote)
                 }
             },

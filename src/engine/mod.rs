@@ -43,6 +43,7 @@ mod reply;
 mod tcp;
 pub mod tls;
 mod udp;
+mod unix;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,7 +56,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use event::{DropCause, EndpointId, Event, EventKind, NetError, Operation, PeerId, classify};
+pub use event::{
+    DropCause, EndpointId, Event, EventKind, NetError, Operation, PeerId, UNIX_PEER, classify,
+};
 pub use replay::{ReplayOptions, ReplayPace};
 pub use tcp::RECONNECT_NOTE;
 
@@ -179,6 +182,8 @@ pub enum Target {
     AllPeers,
     /// Any address, from a UDP socket.
     Address(HostPort),
+    /// Any socket name (a path or `@name`), from a Unix datagram socket.
+    UnixPath(crate::model::UnixPath),
 }
 
 /// The caller's handle: send commands, never blocking.
@@ -847,6 +852,15 @@ async fn run_endpoint(
         }
         EndpointKind::Udp { bind, remote } => udp::socket(ctx, bind, remote, commands).await,
         kind @ EndpointKind::Relay { .. } => relay::run(ctx, kind, commands).await,
+        EndpointKind::UnixClient { path } => unix::client(ctx, path, commands).await,
+        EndpointKind::UnixServer { path, unlink } => {
+            unix::server(ctx, path, unlink, commands).await
+        }
+        EndpointKind::UnixDatagram {
+            bind,
+            remote,
+            unlink,
+        } => unix::datagram(ctx, bind, remote, unlink, commands).await,
     }
 }
 

@@ -513,6 +513,19 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 "a relay replays as its upstream (a mock) or as its client: plan it with --as",
             ),
         ),
+        (
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. },
+            _,
+        ) => ctx.failed(
+            None,
+            NetError::new(
+                ErrorKind::Other,
+                Operation::Configure,
+                "replaying a Unix-domain socket endpoint is not supported yet",
+            ),
+        ),
         (EndpointKind::TcpClient { remote }, _) | (EndpointKind::TlsClient { remote, .. }, _) => {
             let tls = match &plan.spec.kind {
                 EndpointKind::TlsClient { tls, .. } => {

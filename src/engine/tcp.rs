@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
-use super::conn::{self, ConnCommand, ConnHandle, Transport};
+use super::conn::{self, ConnCommand, ConnHandle, PeerAddr, Transport};
 use super::net::{EndpointCtx, apply_common, apply_stream, resolve};
 use super::proxy;
 use super::tls;
@@ -325,7 +325,8 @@ async fn connect_and_serve(
     };
     let Some(tls) = tls else {
         let early = std::mem::take(early);
-        let by_person = serve_client(ctx, peer_addr, stream, early, commands, reconnecting).await;
+        let by_person =
+            serve_client(ctx, peer_addr.into(), stream, early, commands, reconnecting).await;
         return lasting(by_person);
     };
     if let Some(warning) = &tls.warning {
@@ -362,29 +363,29 @@ async fn connect_and_serve(
             });
             let early = std::mem::take(early);
             let by_person =
-                serve_client(ctx, peer_addr, stream, early, commands, reconnecting).await;
+                serve_client(ctx, peer_addr.into(), stream, early, commands, reconnecting).await;
             lasting(by_person)
         }
     }
 }
 
-/// Runs a client's one connection, plain or TLS, routing the endpoint's
-/// commands to it; true when it ended because the person asked (a close, a
-/// half-close, or nobody left to ask). Unless the client reconnects after
-/// a connection it did not end itself, sends still queued fail with an event.
-async fn serve_client<S: Transport>(
+/// Runs a client's one connection (TCP, TLS or Unix-domain), routing the
+/// endpoint's commands to it; true when it ended because the person asked (a
+/// close, a half-close, or nobody left to ask). Unless the client reconnects
+/// after a connection it did not end itself, sends still queued fail with an event.
+pub(crate) async fn serve_client<S: Transport>(
     ctx: &EndpointCtx,
-    remote: SocketAddr,
+    remote: PeerAddr,
     stream: S,
     early: Vec<EndpointCommand>,
     commands: &mut mpsc::UnboundedReceiver<EndpointCommand>,
     reconnecting: bool,
 ) -> bool {
-    let (tx, rx) = ConnHandle::new(remote);
+    let (tx, rx) = ConnHandle::new(remote.clone());
     let connection = conn::run(
         ctx.clone(),
         0,
-        remote,
+        remote.clone(),
         stream,
         tx.clone(),
         rx,
@@ -480,6 +481,15 @@ fn route_client(ctx: &EndpointCtx, tx: &ConnHandle, command: EndpointCommand) {
                     other(
                         Operation::Send,
                         format!("a TCP client sends on its connection; it cannot send to {a}"),
+                    ),
+                );
+            }
+            Target::UnixPath(p) => {
+                return ctx.failed(
+                    None,
+                    other(
+                        Operation::Send,
+                        format!("a stream client sends on its connection; it cannot send to {p}"),
                     ),
                 );
             }
@@ -753,7 +763,12 @@ impl AcceptFailures {
         self.waiting = false;
     }
 
-    pub(crate) fn failed(&mut self, ctx: &EndpointCtx, local: SocketAddr, e: &std::io::Error) {
+    pub(crate) fn failed(
+        &mut self,
+        ctx: &EndpointCtx,
+        local: impl std::fmt::Display,
+        e: &std::io::Error,
+    ) {
         self.unreported += 1;
         self.last = Some(std::io::Error::new(e.kind(), e.to_string()));
         self.delay = (self.delay * 2).clamp(Self::FIRST_DELAY, Self::MAX_DELAY);
@@ -770,13 +785,13 @@ impl AcceptFailures {
     }
 
     /// A connection came: the next failure starts the back-off afresh.
-    pub(crate) fn accepted(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+    pub(crate) fn accepted(&mut self, ctx: &EndpointCtx, local: impl std::fmt::Display) {
         self.delay = Duration::ZERO;
         self.report(ctx, local);
     }
 
     /// Says how many accepts failed since the last report, if any.
-    pub(crate) fn report(&mut self, ctx: &EndpointCtx, local: SocketAddr) {
+    pub(crate) fn report(&mut self, ctx: &EndpointCtx, local: impl std::fmt::Display) {
         let Some(e) = self.last.take() else {
             return;
         };
@@ -804,7 +819,11 @@ impl AcceptFailures {
     }
 }
 
-fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command: EndpointCommand) {
+pub(crate) fn route_server(
+    ctx: &EndpointCtx,
+    peers: &HashMap<PeerId, ConnHandle>,
+    command: EndpointCommand,
+) {
     let send_to = |peer: PeerId, command: ConnCommand| match peers.get(&peer) {
         Some(handle) => handle.send(command),
         None => ctx.failed(
@@ -868,6 +887,13 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
                 other(
                     Operation::Send,
                     format!("a TCP server sends to its connected peers, not to {a}"),
+                ),
+            ),
+            Target::UnixPath(p) => ctx.failed(
+                None,
+                other(
+                    Operation::Send,
+                    format!("a stream server sends to its connected peers, not to {p}"),
                 ),
             ),
         },

@@ -386,6 +386,19 @@ async fn send_command(
                         return;
                     }
                 },
+                Target::UnixPath(p) => {
+                    ctx.failed(
+                        None,
+                        NetError::new(
+                            ErrorKind::Other,
+                            Operation::Send,
+                            format!(
+                                "a UDP socket sends to IP addresses, not to the Unix socket {p}"
+                            ),
+                        ),
+                    );
+                    return;
+                }
             };
             let targets: Vec<(PeerId, SocketAddr)> =
                 destinations.into_iter().map(|d| (peers.id(d), d)).collect();

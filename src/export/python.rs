@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::encode::{python_bytes, python_str};
 use crate::model::proxy::{Proxy, ProxyKind};
 use crate::model::replay::{EndpointPlan, Role};
-use crate::model::{Direction, EndpointKind, HostPort};
+use crate::model::{Direction, EndpointKind, HostPort, UnixPath};
 
 /// The recorded conversations as a Python list of lists of steps.
 fn conversations(plan: &EndpointPlan, udp: bool) -> String {
@@ -70,6 +70,9 @@ def play(sock, steps):
 
 /// The Python program for one endpoint's plan.
 pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
+    if plan.spec.kind.tag().is_unix() {
+        return unix_program(plan, session_name);
+    }
     let udp = plan.is_udp();
     let name = plan.name();
     let mut out = String::from("#!/usr/bin/env python3\n");
@@ -98,6 +101,13 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
         (EndpointKind::Relay { listen, .. }, _) => {
             ("relays clients from", host_port(Some(listen), "127.0.0.1"))
         }
+        // Written by `unix_program`.
+        (
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. },
+            _,
+        ) => ("talks to", host_port(None, "")),
     };
     let (host, port) = target;
     let family = if host.contains(':') {
@@ -289,6 +299,191 @@ def main():
                     sock.sendto(value, peer)
                     print("sent    ", value, "to", peer)
 "#
+            );
+        }
+    }
+    out.push_str("\n\nif __name__ == \"__main__\":\n    main()\n");
+    out
+}
+
+/// A Unix socket name as a Python `bytes` literal: a path's bytes (quotes,
+/// newlines and any byte escaped), or an abstract name as `b"\0" + b"name"`
+/// (the kernel's spelling: a leading NUL byte), `None` for no name.
+fn python_unix_path(path: Option<&UnixPath>) -> String {
+    match path {
+        None => "None".to_owned(),
+        Some(p) => match p.abstract_name() {
+            Some(name) => format!("b\"\\0\" + {}", python_bytes(name)),
+            None => python_bytes(p.as_str().as_bytes()),
+        },
+    }
+}
+
+const UNIX_HELPERS: &str = r#"
+
+def remove_socket_file(path):
+    """A bound socket's file stays until removed (an abstract name has none)."""
+    if path and not path.startswith(b"\0"):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+"#;
+
+/// The Python program of a Unix-domain endpoint: `socket.AF_UNIX`, stream or datagram.
+fn unix_program(plan: &EndpointPlan, session_name: &str) -> String {
+    let datagram = plan.is_udp();
+    let (role_text, path, bind) = match (&plan.spec.kind, plan.role) {
+        (EndpointKind::UnixClient { path }, _) => {
+            ("connects to the Unix stream socket", Some(path), None)
+        }
+        (EndpointKind::UnixServer { path, .. }, _) => {
+            ("listens on the Unix stream socket", Some(path), None)
+        }
+        (EndpointKind::UnixDatagram { remote, bind, .. }, Role::Client) => (
+            "sends datagrams to the Unix socket",
+            remote.as_ref(),
+            bind.as_ref(),
+        ),
+        (EndpointKind::UnixDatagram { bind, .. }, Role::Server) => {
+            ("receives datagrams on the Unix socket", bind.as_ref(), None)
+        }
+        _ => ("talks to", None, None),
+    };
+    let mut out = String::from("#!/usr/bin/env python3\n");
+    // Session text (names, paths) only ever goes into literals made by
+    // `python_str`/`python_bytes`: never into this docstring or a comment.
+    let _ = writeln!(
+        out,
+        "\"\"\"One endpoint of a sockbench session (ENDPOINT, SESSION below), as a Python program.\n\n\
+         It {role_text} PATH and plays what was recorded: it sends the same\n\
+         payloads and prints what comes back. Standard library only; run it with python3.\n\
+         A path is bytes; an abstract name (Linux) starts with a NUL byte.\n\"\"\"",
+    );
+    out.push_str("import os\nimport socket\n");
+    if datagram && plan.role == Role::Client {
+        out.push_str("import tempfile\n");
+    }
+    out.push('\n');
+    let _ = writeln!(out, "ENDPOINT = {}", python_str(plan.name()));
+    let _ = writeln!(out, "SESSION = {}", python_str(session_name));
+    let _ = writeln!(out, "PATH = {}", python_unix_path(path));
+    if datagram && plan.role == Role::Client {
+        out.push_str("# Where answers come back: an unnamed socket cannot be answered.\n");
+        let _ = writeln!(out, "BIND = {}", python_unix_path(bind));
+    }
+    out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n\n");
+    out.push_str("# What was recorded: (\"send\", bytes) goes out; (\"recv\", n) reads n bytes");
+    out.push_str(if datagram {
+        " (one datagram).\n"
+    } else {
+        ".\n"
+    });
+    let _ = writeln!(out, "CONVERSATIONS = {}\n", conversations(plan, datagram));
+    out.push_str(UNIX_HELPERS);
+    match (datagram, plan.role) {
+        (false, Role::Client) => {
+            out.push_str(HELPERS);
+            out.push_str(
+                r#"
+
+def main():
+    for steps in CONVERSATIONS:
+        # socket(AF_UNIX, SOCK_STREAM) + connect(): no handshake, the kernel
+        # joins the two sockets at once.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TIMEOUT)
+            sock.connect(PATH)
+            print("connected to", sock.getpeername())
+            play(sock, steps)
+            # shutdown(SHUT_WR): the peer reads end-of-stream.
+            sock.shutdown(socket.SHUT_WR)
+            rest = receive(sock, 1 << 20)
+            if rest:
+                print("received", rest)
+        print("closed")
+"#,
+            );
+        }
+        (false, Role::Server) => {
+            out.push_str(HELPERS);
+            out.push_str(
+                r#"
+
+def main():
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(PATH)  # creates the socket file (fails if the path exists)
+        try:
+            server.listen()
+            print("listening on", server.getsockname())
+            for steps in CONVERSATIONS:
+                conn, address = server.accept()  # a new socket for this peer
+                with conn:
+                    conn.settimeout(TIMEOUT)
+                    print("accepted", address or "(unnamed)")
+                    play(conn, steps)
+                    conn.shutdown(socket.SHUT_WR)
+                print("closed")
+        finally:
+            remove_socket_file(PATH)
+"#,
+            );
+        }
+        (true, Role::Client) => {
+            out.push_str(
+                r#"
+
+def main():
+    folder = None
+    bind = BIND
+    if bind is None:
+        folder = tempfile.mkdtemp()
+        bind = os.path.join(folder, "client.sock").encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.bind(bind)
+        try:
+            for steps in CONVERSATIONS:
+                for action, value in steps:
+                    if action == "send":
+                        sock.sendto(value, PATH)
+                        print("sent    ", value)
+                    else:
+                        try:
+                            data, address = sock.recvfrom(1 << 18)
+                            print("received", data, "from", address or "(unnamed)")
+                        except socket.timeout:
+                            print(f"  (no datagram within {TIMEOUT} s)")
+        finally:
+            remove_socket_file(bind)
+            if folder:
+                os.rmdir(folder)
+"#,
+            );
+        }
+        (true, Role::Server) => {
+            out.push_str(
+                r#"
+
+def main():
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(PATH)  # creates the socket file (fails if the path exists)
+        try:
+            print("bound to", sock.getsockname())
+            for steps in CONVERSATIONS:
+                peer = None
+                for action, value in steps:
+                    if action == "recv":
+                        data, peer = sock.recvfrom(1 << 18)
+                        print("received", data, "from", peer or "(unnamed)")
+                    elif peer:
+                        sock.sendto(value, peer)
+                        print("sent    ", value, "to", peer)
+                    else:
+                        print("cannot answer: the sender's socket has no name")
+        finally:
+            remove_socket_file(PATH)
+"#,
             );
         }
     }

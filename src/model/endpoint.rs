@@ -5,6 +5,7 @@
 use super::address::HostPort;
 use super::framing::{DEFAULT_MAX_MESSAGE, ReceiveFraming};
 use super::payload::Payload;
+use super::unix::UnixPath;
 
 /// One endpoint of a session, as a person set it up.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -103,6 +104,29 @@ pub enum EndpointKind {
         /// What the relay does to the bytes it passes on.
         #[serde(default, skip_serializing_if = "boxed_default")]
         impair: Box<super::impair::Impairments>,
+    },
+    /// Connects to the Unix-domain stream socket `path` (a file, or `@name`
+    /// for a Linux abstract name) and holds one connection.
+    UnixClient { path: UnixPath },
+    /// Listens on the Unix-domain stream socket `path` and accepts many peers.
+    /// The socket file it creates is removed when it stops.
+    UnixServer {
+        path: UnixPath,
+        /// Remove a stale socket file found at `path` before binding (never
+        /// any other kind of file). Off: a stale file is reported, not touched.
+        #[serde(default, skip_serializing_if = "is_false")]
+        unlink: bool,
+    },
+    /// A Unix-domain datagram socket bound to `bind` (unnamed when absent: it
+    /// can send, and nobody can answer), sending to `remote` unless told otherwise.
+    UnixDatagram {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bind: Option<UnixPath>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<UnixPath>,
+        /// As for a Unix server: remove a stale socket file at `bind` first.
+        #[serde(default, skip_serializing_if = "is_false")]
+        unlink: bool,
     },
 }
 
@@ -303,15 +327,21 @@ pub enum KindTag {
     TlsServer,
     /// A recording relay (command line and session files only, for now: not in [`KindTag::ALL`]).
     Relay,
+    UnixClient,
+    UnixServer,
+    UnixDatagram,
 }
 
 impl KindTag {
-    pub const ALL: [KindTag; 5] = [
+    pub const ALL: [KindTag; 8] = [
         KindTag::TcpClient,
         KindTag::TcpServer,
         KindTag::Udp,
         KindTag::TlsClient,
         KindTag::TlsServer,
+        KindTag::UnixClient,
+        KindTag::UnixServer,
+        KindTag::UnixDatagram,
     ];
 
     pub fn label(self) -> &'static str {
@@ -322,22 +352,45 @@ impl KindTag {
             KindTag::TlsClient => "TLS client",
             KindTag::TlsServer => "TLS server",
             KindTag::Relay => "relay",
+            KindTag::UnixClient => "Unix stream client",
+            KindTag::UnixServer => "Unix stream server",
+            KindTag::UnixDatagram => "Unix datagram socket",
         }
     }
 
     /// True for endpoints that accept many peers.
     pub fn is_server(self) -> bool {
-        matches!(self, KindTag::TcpServer | KindTag::TlsServer)
+        matches!(
+            self,
+            KindTag::TcpServer | KindTag::TlsServer | KindTag::UnixServer
+        )
     }
 
     /// True for endpoints that connect out and hold one connection.
     pub fn is_client(self) -> bool {
-        matches!(self, KindTag::TcpClient | KindTag::TlsClient)
+        matches!(
+            self,
+            KindTag::TcpClient | KindTag::TlsClient | KindTag::UnixClient
+        )
     }
 
-    /// True for stream endpoints (TCP, with or without TLS).
+    /// True for stream endpoints (TCP, with or without TLS, and Unix stream
+    /// sockets: a byte stream with connections, half-close and peers).
     pub fn is_tcp(self) -> bool {
-        !matches!(self, KindTag::Udp | KindTag::Relay)
+        !matches!(self, KindTag::Udp | KindTag::Relay | KindTag::UnixDatagram)
+    }
+
+    /// True for the Unix-domain kinds (named by paths, not addresses).
+    pub fn is_unix(self) -> bool {
+        matches!(
+            self,
+            KindTag::UnixClient | KindTag::UnixServer | KindTag::UnixDatagram
+        )
+    }
+
+    /// True for datagram endpoints (UDP, Unix datagram).
+    pub fn is_datagram(self) -> bool {
+        matches!(self, KindTag::Udp | KindTag::UnixDatagram)
     }
 
     pub fn is_tls(self) -> bool {
@@ -354,6 +407,27 @@ impl EndpointKind {
             EndpointKind::TlsClient { .. } => KindTag::TlsClient,
             EndpointKind::TlsServer { .. } => KindTag::TlsServer,
             EndpointKind::Relay { .. } => KindTag::Relay,
+            EndpointKind::UnixClient { .. } => KindTag::UnixClient,
+            EndpointKind::UnixServer { .. } => KindTag::UnixServer,
+            EndpointKind::UnixDatagram { .. } => KindTag::UnixDatagram,
+        }
+    }
+
+    /// A Unix endpoint's socket name it connects or sends to by default.
+    pub fn unix_remote(&self) -> Option<&UnixPath> {
+        match self {
+            EndpointKind::UnixClient { path } => Some(path),
+            EndpointKind::UnixDatagram { remote, .. } => remote.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A Unix endpoint's socket name it listens on or binds to.
+    pub fn unix_local(&self) -> Option<&UnixPath> {
+        match self {
+            EndpointKind::UnixServer { path, .. } => Some(path),
+            EndpointKind::UnixDatagram { bind, .. } => bind.as_ref(),
+            _ => None,
         }
     }
 
@@ -366,6 +440,10 @@ impl EndpointKind {
             EndpointKind::Udp { remote, .. } => remote.as_ref(),
             EndpointKind::Relay { upstream, .. } => Some(upstream),
             EndpointKind::TcpServer { .. } | EndpointKind::TlsServer { .. } => None,
+            // Named by paths: see `unix_remote`.
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. } => None,
         }
     }
 
@@ -378,6 +456,10 @@ impl EndpointKind {
             EndpointKind::Udp { bind, .. } => bind.as_ref(),
             EndpointKind::Relay { listen, .. } => Some(listen),
             EndpointKind::TcpClient { .. } | EndpointKind::TlsClient { .. } => None,
+            // Named by paths: see `unix_local`.
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. } => None,
         }
     }
 
@@ -391,7 +473,11 @@ impl EndpointKind {
             EndpointKind::TcpServer { listen } | EndpointKind::TlsServer { listen, .. } => {
                 *listen = target.clone()
             }
-            EndpointKind::Udp { .. } => {}
+            // A host and port cannot point at a path.
+            EndpointKind::Udp { .. }
+            | EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. } => {}
         }
     }
 }
@@ -751,6 +837,73 @@ mod tests {
         );
         let back: EndpointSpec = ron::from_str(&text).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn unix_kinds_round_trip_in_their_short_file_form() {
+        let path = |t: &str| UnixPath::parse(t).unwrap();
+        let cases = [
+            (
+                EndpointKind::UnixClient {
+                    path: path("/tmp/app.sock"),
+                },
+                "UnixClient(path:\"/tmp/app.sock\")",
+            ),
+            (
+                EndpointKind::UnixServer {
+                    path: path("@app"),
+                    unlink: false,
+                },
+                "UnixServer(path:\"@app\")",
+            ),
+            (
+                EndpointKind::UnixServer {
+                    path: path("./s \"q\"\n.sock"),
+                    unlink: true,
+                },
+                "UnixServer(path:\"./s \\\"q\\\"\\n.sock\",unlink:true)",
+            ),
+            (
+                EndpointKind::UnixDatagram {
+                    bind: Some(path("/tmp/me.sock")),
+                    remote: None,
+                    unlink: false,
+                },
+                "UnixDatagram(bind:Some(\"/tmp/me.sock\"))",
+            ),
+            (
+                EndpointKind::UnixDatagram {
+                    bind: None,
+                    remote: None,
+                    unlink: false,
+                },
+                "UnixDatagram()",
+            ),
+        ];
+        for (kind, text) in cases {
+            let spec = EndpointSpec::new("u", kind);
+            let file = ron::to_string(&spec).unwrap();
+            assert_eq!(file, format!("(name:\"u\",kind:{text})"));
+            assert_eq!(ron::from_str::<EndpointSpec>(&file).unwrap(), spec);
+        }
+        // A path a file cannot hold is refused with its reason.
+        let long = format!(
+            "(name:\"u\",kind:UnixClient(path:\"/{}\"))",
+            "x".repeat(120)
+        );
+        let e = ron::from_str::<EndpointSpec>(&long)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("path too long"), "{e}");
+        // The kinds know their paths; no host and port.
+        let server = EndpointKind::UnixServer {
+            path: path("@x"),
+            unlink: false,
+        };
+        assert_eq!(server.unix_local(), Some(&path("@x")));
+        assert_eq!(server.local(), None);
+        assert!(server.tag().is_server() && server.tag().is_unix() && server.tag().is_tcp());
+        assert!(KindTag::UnixDatagram.is_datagram() && !KindTag::UnixDatagram.is_tcp());
     }
 
     #[test]

@@ -74,6 +74,46 @@ impl Call {
     }
 }
 
+impl Call {
+    /// The call as an endpoint of `kind` makes it: a Unix socket's
+    /// `socket(AF_UNIX, SOCK_STREAM)`; the others as [`Call::name`].
+    pub fn name_for(self, kind: KindTag) -> &'static str {
+        match (self, kind) {
+            (Call::Socket, KindTag::UnixClient | KindTag::UnixServer) => {
+                "socket(AF_UNIX, SOCK_STREAM)"
+            }
+            (Call::Socket, KindTag::UnixDatagram) => "socket(AF_UNIX, SOCK_DGRAM)",
+            _ => self.name(),
+        }
+    }
+
+    /// What the call does for an endpoint of `kind`, for a tooltip.
+    pub fn meaning_for(self, kind: KindTag) -> &'static str {
+        if !kind.is_unix() {
+            return self.meaning();
+        }
+        match self {
+            Call::Socket => {
+                "Create a Unix-domain socket: it talks only to sockets on this machine, named by file paths (or @names on Linux), not IP addresses."
+            }
+            Call::Bind => {
+                "Give the socket its name: a filesystem path creates the socket file there (an @name lives in the kernel only)."
+            }
+            Call::Listen => "Mark the socket passive: the system now queues connecting clients.",
+            Call::Accept => {
+                "Take the next connected client: a new socket for that peer (most clients have no name)."
+            }
+            Call::Connect => {
+                "Connect to the server's socket by its path: no packets, the kernel joins the two sockets at once."
+            }
+            Call::Close => {
+                "Release the socket; a server's socket file stays until it is removed (sockbench removes the one it made)."
+            }
+            other => other.meaning(),
+        }
+    }
+}
+
 /// How far a step got.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepState {
@@ -129,6 +169,15 @@ pub fn calls(kind: KindTag, resolves: bool) -> Vec<Call> {
             Call::Shutdown,
         ]),
         KindTag::Udp => calls.extend([Call::Bind, Call::SendToRecvFrom]),
+        KindTag::UnixServer => calls.extend([
+            Call::Bind,
+            Call::Listen,
+            Call::Accept,
+            Call::SendRecv,
+            Call::Shutdown,
+        ]),
+        KindTag::UnixClient => calls.extend([Call::Connect, Call::SendRecv, Call::Shutdown]),
+        KindTag::UnixDatagram => calls.extend([Call::Bind, Call::SendToRecvFrom]),
     }
     calls.push(Call::Close);
     calls
@@ -241,7 +290,11 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
                 set(&mut steps, Call::Socket, StepState::Done, at);
                 set(&mut steps, Call::Connect, StepState::Active, at);
             }
-            EntryKind::Connected => set(&mut steps, Call::Connect, StepState::Done, at),
+            EntryKind::Connected => {
+                // A Unix client has no Connecting step before (no handshake).
+                set(&mut steps, Call::Socket, StepState::Done, at);
+                set(&mut steps, Call::Connect, StepState::Done, at);
+            }
             EntryKind::TlsHandshake => set(&mut steps, Call::TlsHandshake, StepState::Done, at),
             EntryKind::Listening | EntryKind::Bound => {
                 set(&mut steps, Call::GetAddrInfo, StepState::Done, at);
@@ -432,6 +485,57 @@ impl TcpState {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn unix_sockets_name_their_family_and_type() {
+        let names: Vec<&str> = calls(KindTag::UnixServer, false)
+            .into_iter()
+            .map(|c| c.name_for(KindTag::UnixServer))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "socket(AF_UNIX, SOCK_STREAM)",
+                "bind()",
+                "listen()",
+                "accept()",
+                "send() / recv()",
+                "shutdown()",
+                "close()"
+            ]
+        );
+        let client: Vec<&str> = calls(KindTag::UnixClient, false)
+            .into_iter()
+            .map(|c| c.name_for(KindTag::UnixClient))
+            .collect();
+        assert_eq!(client[..2], ["socket(AF_UNIX, SOCK_STREAM)", "connect()"]);
+        assert_eq!(
+            Call::Socket.name_for(KindTag::UnixDatagram),
+            "socket(AF_UNIX, SOCK_DGRAM)"
+        );
+        assert_eq!(Call::Socket.name_for(KindTag::TcpClient), "socket()");
+        // A Unix client's run has no Connecting row: Connected makes the socket too.
+        let mut log = TrafficLog::default();
+        let ep = log.endpoint_index("c");
+        let at = chrono::DateTime::from_timestamp(1, 0).unwrap();
+        log.push(
+            at,
+            ep,
+            crate::model::NO_PEER,
+            EntryKind::Connected,
+            b"from (unnamed)",
+        );
+        log.push(at, ep, crate::model::NO_PEER, EntryKind::Stopped, b"");
+        let steps = lifecycle(&log, "c", KindTag::UnixClient);
+        assert!(
+            steps
+                .iter()
+                .all(|s| matches!(s.call, Call::SendRecv | Call::Shutdown)
+                    || s.state == StepState::Done),
+            "{steps:?}"
+        );
+    }
+
     use super::*;
     use crate::model::log::NO_PEER;
     use chrono::DateTime;

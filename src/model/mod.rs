@@ -19,6 +19,7 @@ pub mod proxy;
 pub mod replay;
 pub mod session;
 pub mod spill;
+pub mod unix;
 
 pub use address::{AddressError, HostPort};
 pub use display::escape_controls;
@@ -32,3 +33,4 @@ pub use log::{
 };
 pub use payload::{Notation, Payload, PayloadError};
 pub use session::{LibraryItem, Session};
+pub use unix::{MAX_UNIX_PATH, UnixName, UnixPath, UnixPathError};
