@@ -20,6 +20,14 @@ fn other(op: Operation, message: impl Into<String>) -> NetError {
     NetError::new(ErrorKind::Other, op, message)
 }
 
+/// A multicast group asked of a TCP endpoint.
+fn not_multicast() -> NetError {
+    other(
+        Operation::Configure,
+        "multicast groups are for UDP sockets: TCP connects one peer to another",
+    )
+}
+
 /// Connects to one address, with the endpoint's options and connect timeout.
 pub(crate) async fn connect_one(
     ctx: &EndpointCtx,
@@ -220,6 +228,7 @@ async fn serve_client<S: Transport>(
 
 fn route_client(ctx: &EndpointCtx, tx: &ConnHandle, command: EndpointCommand) {
     let conn_command = match command {
+        EndpointCommand::Membership { .. } => return ctx.failed(None, not_multicast()),
         EndpointCommand::SetNoDelay(on) => ConnCommand::SetNoDelay(on),
         EndpointCommand::PauseReads(pause) => ConnCommand::PauseReads(pause),
         EndpointCommand::Send {
@@ -576,6 +585,7 @@ fn route_server(ctx: &EndpointCtx, peers: &HashMap<PeerId, ConnHandle>, command:
         ),
     };
     match command {
+        EndpointCommand::Membership { .. } => ctx.failed(None, not_multicast()),
         EndpointCommand::SetNoDelay(on) => {
             for handle in peers.values() {
                 handle.send(ConnCommand::SetNoDelay(on));

@@ -12,6 +12,7 @@ pub mod impair;
 pub mod lesson;
 pub mod lifecycle;
 pub mod log;
+pub mod multicast;
 pub mod payload;
 pub mod replay;
 pub mod session;
