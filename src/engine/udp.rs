@@ -93,7 +93,7 @@ pub(crate) fn bind_socket(
     if bind {
         socket
             .bind(&addr.into())
-            .map_err(|e| NetError::from_io(Operation::Bind, addr, &e))?;
+            .map_err(|e| super::net::bind_error(addr, &e))?;
     }
     socket
         .set_nonblocking(true)
