@@ -601,3 +601,76 @@ fn a_session_keeps_groups_and_a_client_bind() {
     assert!(e.contains("t.ron"), "{e}");
 }
 
+
+#[test]
+fn the_python_export_joins_the_group_like_sockbench() {
+    if !common::python3() {
+        return;
+    }
+    let group = "239.255.77.3";
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("members.ron");
+    std::fs::write(
+        &file,
+        format!(
+            r#"(format: 1, endpoints: [(name: "members", kind: Udp(bind: "{group}:{port}"),
+                options: (multicast: (groups: ["{group}"], iface: "127.0.0.1", ttl: 1, loopback: true)))],
+            log: (peers: [(endpoint: "members", peer: 1, remote: "127.0.0.1:5000")], entries: [
+                (at: "2026-01-01T00:00:00.000000Z", endpoint: "members", peer: 1, event: Received(Text("ping"))),
+                (at: "2026-01-01T00:00:00.000100Z", endpoint: "members", peer: 1, event: Sent(Text("pong"))),
+            ]))"#
+        ),
+    )
+    .unwrap();
+    let program = dir.path().join("members.py");
+    let o = sockbench(&[
+        "export",
+        file.to_str().unwrap(),
+        "--to",
+        "python",
+        "-o",
+        program.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let source = std::fs::read_to_string(&program).unwrap();
+    for line in [
+        "import struct\n",
+        "sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(\"127.0.0.1\"))",
+        "sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)",
+        "sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)",
+        "sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack(\"4s4s\", socket.inet_aton(\"239.255.77.3\"), socket.inet_aton(\"127.0.0.1\")))",
+    ] {
+        assert!(source.contains(line), "{line}\n{source}");
+    }
+    let mut python = Process::new("python3")
+        .arg(&program)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sender = loopback_sender();
+    sender
+        .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    // The program may not have joined yet: send again until it answers.
+    let n = loop {
+        sender.send_to(b"ping", (group, port)).unwrap();
+        if let Ok((n, _)) = sender.recv_from(&mut buf) {
+            break n;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = python.kill();
+            let out = python.wait_with_output().unwrap();
+            panic!(
+                "the Python member never answered: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    assert_eq!(&buf[..n], b"pong");
+    wait_bounded(&mut python);
+    assert!(python.wait().unwrap().success());
+}
