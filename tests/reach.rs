@@ -63,7 +63,9 @@ impl Rig {
 
     async fn bound(&mut self, id: u64) -> SocketAddr {
         match self
-            .until(id, |k| matches!(k, EventKind::Bound { .. } | EventKind::Failed { .. }))
+            .until(id, |k| {
+                matches!(k, EventKind::Bound { .. } | EventKind::Failed { .. })
+            })
             .await
         {
             EventKind::Bound { local } => local,
@@ -156,10 +158,17 @@ async fn a_group_joined_on_the_loopback_hears_a_sockbench_sender() {
     sender.options.multicast = on_loopback(&[]);
     rig.open(2, sender);
     rig.bound(2).await;
-    let note = rig.setsockopt(2, "setsockopt(IP_MULTICAST_IF)").await.unwrap();
+    let note = rig
+        .setsockopt(2, "setsockopt(IP_MULTICAST_IF)")
+        .await
+        .unwrap();
     assert!(note.contains("127.0.0.1"), "{note}");
-    rig.setsockopt(2, "setsockopt(IP_MULTICAST_TTL) 1").await.unwrap();
-    rig.setsockopt(2, "setsockopt(IP_MULTICAST_LOOP) 1").await.unwrap();
+    rig.setsockopt(2, "setsockopt(IP_MULTICAST_TTL) 1")
+        .await
+        .unwrap();
+    rig.setsockopt(2, "setsockopt(IP_MULTICAST_LOOP) 1")
+        .await
+        .unwrap();
     rig.engine.send(Command::Send {
         id: EndpointId(2),
         to: Target::Default,
@@ -195,7 +204,10 @@ async fn groups_are_joined_and_left_while_the_socket_runs() {
         .setsockopt(1, "setsockopt(IP_ADD_MEMBERSHIP)")
         .await
         .unwrap_err();
-    assert!(e.contains(GROUP_V4) && e.contains("joined that group already"), "{e}");
+    assert!(
+        e.contains(GROUP_V4) && e.contains("joined that group already"),
+        "{e}"
+    );
     rig.engine.send(membership(false));
     let note = rig
         .setsockopt(1, "setsockopt(IP_DROP_MEMBERSHIP)")
@@ -222,7 +234,9 @@ async fn groups_are_joined_and_left_while_the_socket_runs() {
         unreachable!()
     };
     assert!(
-        error.message.contains("group 127.0.0.1: not a multicast address"),
+        error
+            .message
+            .contains("group 127.0.0.1: not a multicast address"),
         "{error:?}"
     );
     rig.engine.send(Command::Multicast {
@@ -257,7 +271,9 @@ async fn ipv6_multicast_on_lo_where_the_kernel_routes_it() {
     };
     rig.open(1, receiver);
     let local = match rig
-        .until(1, |k| matches!(k, EventKind::Bound { .. } | EventKind::Failed { .. }))
+        .until(1, |k| {
+            matches!(k, EventKind::Bound { .. } | EventKind::Failed { .. })
+        })
         .await
     {
         EventKind::Bound { local } => local,
@@ -346,7 +362,9 @@ async fn broadcast_needs_so_broadcast_and_says_so() {
     };
     assert_eq!(error.kind, ErrorKind::PermissionDenied, "{error:?}");
     assert!(
-        error.message.contains("broadcast is off: turn on SO_BROADCAST")
+        error
+            .message
+            .contains("broadcast is off: turn on SO_BROADCAST")
             && error.message.contains("--broadcast"),
         "{error:?}"
     );
@@ -356,7 +374,9 @@ async fn broadcast_needs_so_broadcast_and_says_so() {
     on.options.broadcast = true;
     rig.open(2, on);
     rig.bound(2).await;
-    rig.setsockopt(2, "setsockopt(SO_BROADCAST) 1").await.unwrap();
+    rig.setsockopt(2, "setsockopt(SO_BROADCAST) 1")
+        .await
+        .unwrap();
     rig.engine.send(Command::Send {
         id: EndpointId(2),
         to: Target::Address(HostPort::new(LOOPBACK_BROADCAST, port)),
@@ -436,8 +456,16 @@ fn the_command_line_joins_a_group_and_sends_to_it() {
         "0.2",
     ]);
     let sent = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert_eq!(o.status.code(), Some(0), "{sent}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(sent.contains("setsockopt(IP_MULTICAST_IF) 127.0.0.1"), "{sent}");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{sent}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        sent.contains("setsockopt(IP_MULTICAST_IF) 127.0.0.1"),
+        "{sent}"
+    );
     // --once: the listener ends after the first datagram.
     wait_bounded(&mut child);
     let mut rest = String::new();
@@ -508,7 +536,12 @@ fn bind_gives_a_tcp_client_its_local_port() {
         "--wait",
         "0.1",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let (peer, bytes) = accepted.join().unwrap();
     assert_eq!(peer, SocketAddr::from(([127, 0, 0, 1], port)));
     assert_eq!(bytes, b"hi");
@@ -528,7 +561,10 @@ fn bind_gives_a_tcp_client_its_local_port() {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("address in use"), "{err}");
-    assert!(err.contains("another socket holds this local address and port"), "{err}");
+    assert!(
+        err.contains("another socket holds this local address and port"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -547,7 +583,12 @@ fn bind_gives_a_udp_client_its_local_port() {
         "--wait",
         "0.1",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut buf = [0u8; 8];
     let (n, from) = peer.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"x");
@@ -587,7 +628,10 @@ fn a_session_keeps_groups_and_a_client_bind() {
         ),
         "{text}"
     );
-    assert!(text.contains("options: (bind: \"127.0.0.1:5001\")"), "{text}");
+    assert!(
+        text.contains("options: (bind: \"127.0.0.1:5001\")"),
+        "{text}"
+    );
     assert!(text.contains("options: (max_peers: 3)"), "{text}");
     let back = sockbench::persist::from_str(&text, std::path::Path::new("t.ron")).unwrap();
     assert_eq!(back.endpoints, session.endpoints);
@@ -600,7 +644,6 @@ fn a_session_keeps_groups_and_a_client_bind() {
     assert!(e.contains("group 10.0.0.2: not a multicast address"), "{e}");
     assert!(e.contains("t.ron"), "{e}");
 }
-
 
 #[test]
 fn the_python_export_joins_the_group_like_sockbench() {
@@ -632,7 +675,12 @@ fn the_python_export_joins_the_group_like_sockbench() {
         "-o",
         program.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let source = std::fs::read_to_string(&program).unwrap();
     for line in [
         "import struct\n",

@@ -18,7 +18,11 @@ fn error(kind_of: &std::io::Error, message: String) -> NetError {
 }
 
 fn plain(message: String) -> NetError {
-    NetError::new(crate::model::ErrorKind::Other, Operation::Configure, message)
+    NetError::new(
+        crate::model::ErrorKind::Other,
+        Operation::Configure,
+        message,
+    )
 }
 
 /// The IPv4 address multicast uses on an IPv4 socket (0.0.0.0: the kernel's choice).

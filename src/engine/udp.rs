@@ -22,8 +22,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::conn::READ_BUFFER;
-use super::net::{EndpointCtx, apply_common, resolve, unspecified_for};
 use super::multicast;
+use super::net::{EndpointCtx, apply_common, resolve, unspecified_for};
 use super::reply::Reaction;
 use super::{DropCause, EndpointCommand, EventKind, NetError, Operation, PeerId, Split, Target};
 use crate::model::{Direction, ErrorKind, HostPort};
@@ -163,7 +163,8 @@ pub(crate) async fn socket(
     // the multicast interface.
     let mut option_notes = Vec::new();
     if ctx.options.broadcast {
-        option_notes.push("setsockopt(SO_BROADCAST) 1: datagrams may go to broadcast addresses".to_owned());
+        option_notes
+            .push("setsockopt(SO_BROADCAST) 1: datagrams may go to broadcast addresses".to_owned());
     }
     match multicast::configure(
         &SockRef::from(&*socket),
@@ -753,8 +754,7 @@ async fn send_datagram(
 }
 
 /// What a send refused for want of SO_BROADCAST adds to its error.
-pub(crate) const BROADCAST_OFF: &str =
-    "broadcast is off: turn on SO_BROADCAST in the endpoint's settings (--broadcast on the command line) to send to a broadcast address";
+pub(crate) const BROADCAST_OFF: &str = "broadcast is off: turn on SO_BROADCAST in the endpoint's settings (--broadcast on the command line) to send to a broadcast address";
 
 #[cfg(test)]
 mod tests {

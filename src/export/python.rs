@@ -141,17 +141,18 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
     };
     // A UDP client's own address, when the endpoint binds one.
     let client_bind = match (&plan.spec.kind, plan.role) {
-        (EndpointKind::Udp { bind: Some(b), .. }, Role::Client) => format!(
-            "        sock.bind(({}, {}))\n",
-            python_str(&b.host),
-            b.port
-        ),
+        (EndpointKind::Udp { bind: Some(b), .. }, Role::Client) => {
+            format!("        sock.bind(({}, {}))\n", python_str(&b.host), b.port)
+        }
         _ => String::new(),
     };
     match (udp, plan.role) {
         (false, Role::Client) => {
             out.push_str(HELPERS);
-            out.push_str(&client_connect(&plan.spec.kind, plan.spec.options.bind.as_ref()));
+            out.push_str(&client_connect(
+                &plan.spec.kind,
+                plan.spec.options.bind.as_ref(),
+            ));
             out.push_str(
                 r#"
 
@@ -290,7 +291,10 @@ fn udp_options(spec: &crate::model::EndpointSpec, v6: bool) -> (String, String) 
         Some(Interface::Index(i)) => i.to_string(),
         Some(Interface::Name(n)) => format!("socket.if_nametoindex({})", python_str(n)),
         Some(Interface::Address(a)) => {
-            format!("0  # {} is an IPv4 address: give an index", python_str(&a.to_string()))
+            format!(
+                "0  # {} is an IPv4 address: give an index",
+                python_str(&a.to_string())
+            )
         }
         None => "0".to_owned(),
     };
@@ -357,7 +361,10 @@ fn udp_options(spec: &crate::model::EndpointSpec, v6: bool) -> (String, String) 
         }
     }
     if !after.is_empty() {
-        after.insert_str(0, "        # Join the multicast groups: datagrams sent to them now reach this socket.\n");
+        after.insert_str(
+            0,
+            "        # Join the multicast groups: datagrams sent to them now reach this socket.\n",
+        );
     }
     (before, after)
 }
@@ -365,11 +372,7 @@ fn udp_options(spec: &crate::model::EndpointSpec, v6: bool) -> (String, String) 
 /// `source_address=…` for a client that binds its local end, else nothing.
 fn source_address(bind: Option<&HostPort>) -> String {
     match bind {
-        Some(b) => format!(
-            ", source_address=({}, {})",
-            python_str(&b.host),
-            b.port
-        ),
+        Some(b) => format!(", source_address=({}, {})", python_str(&b.host), b.port),
         None => String::new(),
     }
 }

@@ -609,7 +609,10 @@ pub fn parse_local_bind(text: &str, v6: bool) -> Result<HostPort, String> {
             .map_err(|_| format!("port {port_only} is out of range: ports go from 0 to 65535"))?;
         return Ok(HostPort::new(if v6 { "::" } else { "0.0.0.0" }, port));
     }
-    let bare = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(t);
+    let bare = t
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(t);
     if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
         return Ok(HostPort::new(ip.to_string(), 0));
     }

@@ -565,7 +565,10 @@ mod tests {
         );
         let steps = lifecycle(&log, "u", KindTag::Udp);
         let join = steps.iter().find(|s| s.call == Call::JoinGroupV6).unwrap();
-        assert!(matches!(join.state, StepState::Failed(ErrorKind::Other, _)), "{steps:?}");
+        assert!(
+            matches!(join.state, StepState::Failed(ErrorKind::Other, _)),
+            "{steps:?}"
+        );
     }
 
     #[test]

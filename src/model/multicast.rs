@@ -80,8 +80,7 @@ impl Interface {
             };
         }
         let ok = t.len() <= MAX_NAME
-            && t
-                .bytes()
+            && t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
         if !ok {
             let shown: String = t.chars().take(20).collect();
@@ -192,7 +191,10 @@ mod tests {
             Ok("ff15::1".parse::<IpAddr>().unwrap())
         );
         let e = parse_group("192.168.1.1").unwrap_err();
-        assert!(e.contains("group 192.168.1.1: not a multicast address"), "{e}");
+        assert!(
+            e.contains("group 192.168.1.1: not a multicast address"),
+            "{e}"
+        );
         let e = parse_group("hello\n").unwrap_err();
         assert!(e.contains("not an IP address") && !e.contains('\n'), "{e}");
     }
@@ -206,7 +208,11 @@ mod tests {
         assert_eq!(Interface::parse("1"), Ok(Interface::Index(1)));
         assert_eq!(Interface::parse("lo"), Ok(Interface::Name("lo".into())));
         assert!(Interface::parse("0").unwrap_err().contains("start at 1"));
-        assert!(Interface::parse("::1").unwrap_err().contains("index or name"));
+        assert!(
+            Interface::parse("::1")
+                .unwrap_err()
+                .contains("index or name")
+        );
         assert!(Interface::parse("a b").is_err());
         assert!(Interface::parse("").is_err());
         assert!(Interface::parse(&"x".repeat(16)).is_err());
