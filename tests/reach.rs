@@ -437,6 +437,7 @@ fn the_command_line_joins_a_group_and_sends_to_it() {
     let joined = line_with(&mut out, "IP_ADD_MEMBERSHIP");
     if !joined.contains("joined") {
         let _ = child.kill();
+        let _ = child.wait();
         eprintln!("SKIPPED: the kernel refused a multicast join on the loopback: {joined}");
         return;
     }
