@@ -808,9 +808,22 @@ fn a_dropped_session_file_opens() {
             .is_some_and(|p| p.ends_with("http-get.ron"))
     });
     assert!(gui.shows("web server"));
-    // Something else is refused with a reason.
+    // Any other file loads into the selected endpoint's composer, to send.
     let other = gui.path("notes.txt");
     std::fs::write(&other, "hi").unwrap();
+    gui.harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(other.clone())));
+    gui.wait_for("the file in the composer", |g| {
+        g.shows("Loaded notes.txt (2 bytes) as text")
+    });
+    assert_eq!(gui.harness.state().composer().text, "hi");
+    // With no endpoint to send it from, it is refused with a reason.
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    gui.wait_for("an empty session", |g| {
+        g.harness.state().doc().endpoints.is_empty()
+    });
     gui.harness
         .input_mut()
         .dropped_files
@@ -2064,4 +2077,95 @@ fn a_relay_from_a_file_shows_no_composer_it_cannot_serve() {
     assert!(gui.shows("read-only here"));
     assert!(gui.shows("it takes no payloads"));
     assert!(gui.harness.query_by_label("Send").is_none());
+}
+
+/// A SOCKS5 proxy for one client (no authentication, IPv4 targets on
+/// loopback), on std threads; its address.
+fn one_client_socks5_proxy() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut c, _)) = listener.accept() else {
+            return;
+        };
+        c.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut greeting = [0u8; 3];
+        c.read_exact(&mut greeting).unwrap();
+        c.write_all(&[5, 0]).unwrap();
+        let mut req = [0u8; 10];
+        c.read_exact(&mut req).unwrap();
+        assert_eq!(req[3], 1, "an IPv4 target");
+        let ip = std::net::Ipv4Addr::new(req[4], req[5], req[6], req[7]);
+        assert!(ip.is_loopback());
+        let up = std::net::TcpStream::connect((ip, u16::from_be_bytes([req[8], req[9]]))).unwrap();
+        c.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]).unwrap();
+        let (mut c2, mut up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+        let mut up = up;
+        std::thread::spawn(move || std::io::copy(&mut up2, &mut c2));
+        let _ = std::io::copy(&mut c, &mut up);
+    });
+    addr
+}
+
+/// An echo server for one connection, on std threads; its address.
+fn one_client_echo() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut c, _)) = listener.accept() else {
+            return;
+        };
+        c.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 || c.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_client_form_takes_a_proxy_and_reconnects_and_checks_both_as_typed() {
+    let mut gui = Gui::new();
+    let echo = one_client_echo();
+    new_client(&mut gui, &echo.to_string());
+    retype(&mut gui, "Proxy", "socks5://proxy.example");
+    assert!(gui.shows("⚠ proxy address: \"proxy.example\" has no port"));
+    assert!(is_disabled(&gui, "▶ Start"));
+    retype(&mut gui, "Proxy", "ftp://p:1");
+    assert!(gui.shows("the scheme must be socks5:// or http://"));
+    gui.click("Reconnect");
+    retype(&mut gui, "Wait (first..longest)", "5s..1s");
+    assert!(gui.shows("longer than the longest"));
+    retype(&mut gui, "Wait (first..longest)", "10ms..1s");
+    retype(&mut gui, "Attempts", "3");
+
+    let proxy = one_client_socks5_proxy();
+    retype(&mut gui, "Proxy", &format!("socks5://{proxy}"));
+    assert!(!gui.shows("⚠"));
+    assert!(!is_disabled(&gui, "▶ Start"));
+    gui.click("▶ Start");
+    gui.wait_for("the tunnel", |g| g.shows("● connected"));
+    assert!(gui.shows(&format!("tunnel established to {echo}")));
+    gui.type_payload("via socks\\n");
+    gui.click("➤ Send");
+    gui.wait_for("the echo", |g| {
+        joined(g.log_rows("client", EntryKind::Received)) == b"via socks\n"
+    });
+    let session = gui.harness.state().doc().to_session().unwrap();
+    let client = session
+        .endpoints
+        .iter()
+        .find(|s| s.name == "client")
+        .unwrap();
+    assert_eq!(
+        client.proxy.as_ref().unwrap().url(),
+        format!("socks5://{proxy}")
+    );
+    assert_eq!(client.reconnect.unwrap().attempts, Some(3));
+    gui.harness.check_accessibility();
 }

@@ -62,7 +62,9 @@ impl Server {
             .unwrap()
             .iter()
             .filter_map(|e| match &e.kind {
-                EventKind::Note { text, .. } => Some(text.clone()),
+                EventKind::Note { text, .. } | EventKind::RuleMatched { text, .. } => {
+                    Some(text.clone())
+                }
                 _ => None,
             })
             .collect()

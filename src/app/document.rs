@@ -18,6 +18,8 @@ pub enum RunState {
     Starting,
     Resolving,
     Connecting,
+    /// A client waits before it connects again (its connection failed or ended).
+    Reconnecting,
     Connected,
     Listening,
     Bound,
@@ -33,6 +35,7 @@ impl RunState {
             RunState::Starting => "starting",
             RunState::Resolving => "resolving",
             RunState::Connecting => "connecting",
+            RunState::Reconnecting => "waiting to reconnect",
             RunState::Connected => "connected",
             RunState::Listening => "listening",
             RunState::Bound => "bound",
@@ -62,7 +65,10 @@ impl RunState {
     fn is_starting(&self) -> bool {
         matches!(
             self,
-            RunState::Starting | RunState::Resolving | RunState::Connecting
+            RunState::Starting
+                | RunState::Resolving
+                | RunState::Connecting
+                | RunState::Reconnecting
         )
     }
 }
@@ -91,6 +97,15 @@ pub enum SendTo {
     Address,
 }
 
+/// The hits of one rule row of an endpoint's form, since the endpoint last started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleHits {
+    /// The rule's index in the list the endpoint was started with (the
+    /// engine names rules by it); `None` for a row added since.
+    pub started_as: Option<u32>,
+    pub hits: u64,
+}
+
 /// One endpoint of the open session: its settings as typed, and its live state.
 #[derive(Clone, Debug)]
 pub struct EndpointUi {
@@ -111,6 +126,9 @@ pub struct EndpointUi {
     pub started_with: Option<EndpointSpec>,
     /// TLS, as the last handshake or the server's certificate told it.
     pub tls_info: Option<String>,
+    /// One per row of `form.rules`, moved and removed with its row, so a
+    /// reordered rule keeps its count.
+    pub rule_hits: Vec<RuleHits>,
 }
 
 impl EndpointUi {
@@ -139,6 +157,15 @@ impl EndpointUi {
                 );
             }
             EventKind::Listening { .. } => self.state = RunState::Listening,
+            EventKind::RuleMatched { rule, .. } => {
+                if let Some(row) = self
+                    .rule_hits
+                    .iter_mut()
+                    .find(|r| r.started_as == Some(*rule))
+                {
+                    row.hits += 1;
+                }
+            }
             EventKind::Note { peer: None, text } if text.starts_with("TLS: ") => {
                 self.tls_info = Some(text.trim_start_matches("TLS: ").to_owned());
             }
@@ -200,6 +227,16 @@ impl EndpointUi {
                     self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(len);
                 }
             }
+            // A client that reconnects is not done when one connection fails or ends.
+            EventKind::Note { peer: None, text }
+                if self.state.is_running()
+                    && text
+                        .strip_prefix(crate::engine::RECONNECT_NOTE)
+                        .is_some_and(|t| t.starts_with("attempt")) =>
+            {
+                self.state = RunState::Reconnecting;
+            }
+            EventKind::Reset { .. } if self.kind().is_client() && self.form.client.reconnect => {}
             EventKind::Reset { .. } if self.kind().is_client() => {
                 self.state = RunState::Failed("the peer reset the connection".into());
             }
@@ -287,6 +324,7 @@ impl Document {
                 log_endpoint: session.log.endpoint_index(&spec.name),
                 started_with: None,
                 tls_info: None,
+                rule_hits: Vec::new(),
             })
             .collect();
         Document {
@@ -360,6 +398,19 @@ impl Document {
             .enumerate()
             .filter(|(i, _)| *i != index)
             .map(|(_, e)| e.form.name.trim())
+            .collect()
+    }
+
+    /// Each endpoint's receive framing as its form sets it (answering by
+    /// rules; unreadable ones left out), for the log's message view.
+    pub fn framings(&self) -> Vec<(String, crate::model::framing::ReceiveFraming)> {
+        self.endpoints
+            .iter()
+            .filter(|e| e.form.reply == super::endpoint_form::ReplyMode::Rules)
+            .filter_map(|e| {
+                let framing = crate::model::framing::ReceiveFraming::parse(&e.form.framing).ok()?;
+                Some((e.form.name.trim().to_owned(), framing))
+            })
             .collect()
     }
 
@@ -461,6 +512,7 @@ impl Document {
             log_endpoint,
             started_with: None,
             tls_info: None,
+            rule_hits: Vec::new(),
         });
         self.selected = self.endpoints.len() - 1;
         self.touch();

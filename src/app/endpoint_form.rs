@@ -3,6 +3,7 @@
 
 use crate::model::endpoint::{DEFAULT_CONNECT_TIMEOUT_SECS, RegexText};
 use crate::model::framing::ReceiveFraming;
+use crate::model::proxy::{Proxy, Reconnect, parse_backoff};
 use crate::model::{
     AutoReply, EndpointKind, EndpointSpec, HostPort, KindTag, Notation, Payload, Rule,
     SocketOptions, TlsClientSettings, TlsServerSettings, Trigger,
@@ -139,6 +140,103 @@ pub struct TlsForm {
     pub key: String,
 }
 
+/// How a TCP or TLS client reaches its remote, as typed: a proxy, and reconnecting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientForm {
+    /// `socks5://[user:pass@]host:port` or `http://…`; empty for a direct connection.
+    pub proxy: String,
+    pub reconnect: bool,
+    /// Attempts after a failure or an end; empty for until stopped.
+    pub attempts: String,
+    /// The first and the longest wait: `500ms..30s`.
+    pub backoff: String,
+    pub jitter: bool,
+}
+
+impl Default for ClientForm {
+    fn default() -> Self {
+        let r = Reconnect::default();
+        Self {
+            proxy: String::new(),
+            reconnect: false,
+            attempts: String::new(),
+            backoff: backoff_text(&r),
+            jitter: false,
+        }
+    }
+}
+
+fn backoff_text(r: &Reconnect) -> String {
+    let unit = |ms: u64| {
+        if ms >= 1000 && ms.is_multiple_of(1000) {
+            format!("{}s", ms / 1000)
+        } else {
+            format!("{ms}ms")
+        }
+    };
+    format!("{}..{}", unit(r.min_ms), unit(r.max_ms))
+}
+
+impl ClientForm {
+    fn from_spec(spec: &EndpointSpec) -> Self {
+        let mut form = ClientForm {
+            proxy: spec.proxy.as_ref().map(Proxy::url).unwrap_or_default(),
+            ..Default::default()
+        };
+        if let Some(r) = &spec.reconnect {
+            form.reconnect = true;
+            form.attempts = opt_to_text(r.attempts);
+            form.backoff = backoff_text(r);
+            form.jitter = r.jitter;
+        }
+        form
+    }
+
+    /// The proxy (an error for the proxy field), then the reconnect settings
+    /// (an error for the reconnect fields).
+    #[allow(clippy::type_complexity)]
+    pub fn validate(
+        &self,
+    ) -> (
+        Result<Option<Proxy>, String>,
+        Result<Option<Reconnect>, String>,
+    ) {
+        let proxy = match self.proxy.trim() {
+            "" => Ok(None),
+            t => Proxy::parse(t).map(Some),
+        };
+        let reconnect = if self.reconnect {
+            (|| {
+                let attempts = match self.attempts.trim() {
+                    "" => None,
+                    t => match t.parse::<u32>() {
+                        Ok(n) if (1..=crate::model::proxy::MAX_ATTEMPTS).contains(&n) => Some(n),
+                        _ => {
+                            return Err(format!(
+                                "attempts \"{}\": give 1 to {}, or leave empty for until stopped",
+                                crate::model::escape_controls(
+                                    &t.chars().take(20).collect::<String>()
+                                ),
+                                crate::model::proxy::MAX_ATTEMPTS
+                            ));
+                        }
+                    },
+                };
+                let (min_ms, max_ms) = parse_backoff(&self.backoff)?;
+                Ok(Some(Reconnect {
+                    attempts,
+                    min_ms,
+                    max_ms,
+                    jitter: self.jitter,
+                }))
+            })()
+        } else {
+            Ok(None)
+        };
+        (proxy, reconnect)
+    }
+}
+
 /// An endpoint's settings as typed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointForm {
@@ -157,6 +255,8 @@ pub struct EndpointForm {
     pub max_message: String,
     pub options: OptionsForm,
     pub tls: TlsForm,
+    /// TCP and TLS clients: proxy and reconnect.
+    pub client: ClientForm,
     /// A kind the window shows but cannot edit yet (a relay, run with
     /// `sockbench relay`): kept exactly as the session file has it.
     pub fixed_kind: Option<Box<EndpointKind>>,
@@ -174,6 +274,8 @@ pub struct FormErrors {
     pub framing: Option<String>,
     pub options: Option<String>,
     pub tls: Option<String>,
+    pub proxy: Option<String>,
+    pub reconnect: Option<String>,
 }
 
 impl FormErrors {
@@ -185,6 +287,8 @@ impl FormErrors {
             && self.framing.is_none()
             && self.options.is_none()
             && self.tls.is_none()
+            && self.proxy.is_none()
+            && self.reconnect.is_none()
     }
 
     /// The first problem, with the field it concerns, for one-line messages.
@@ -202,6 +306,8 @@ impl FormErrors {
             .or_else(|| field("framing", &self.framing))
             .or_else(|| field("options", &self.options))
             .or_else(|| field("TLS", &self.tls))
+            .or_else(|| field("proxy", &self.proxy))
+            .or_else(|| field("reconnect", &self.reconnect))
     }
 }
 
@@ -249,6 +355,7 @@ impl EndpointForm {
             max_message: String::new(),
             options: OptionsForm::default(),
             tls: TlsForm::default(),
+            client: ClientForm::default(),
             fixed_kind: None,
         }
     }
@@ -331,6 +438,7 @@ impl EndpointForm {
                 EndpointKind::TlsServer { tls, .. } => TlsForm::from_settings(None, Some(tls)),
                 _ => TlsForm::default(),
             },
+            client: ClientForm::from_spec(spec),
             fixed_kind: matches!(spec.kind, EndpointKind::Relay { .. })
                 .then(|| Box::new(spec.kind.clone())),
         }
@@ -457,6 +565,20 @@ impl EndpointForm {
             .map_err(|e| errors.tls = Some(e))
             .ok();
 
+        // Proxy and reconnect matter to clients only: hidden for others, they block nothing.
+        let (proxy, reconnect) = if self.kind.is_client() {
+            let (proxy, reconnect) = self.client.validate();
+            (
+                proxy.map_err(|e| errors.proxy = Some(e)).ok().flatten(),
+                reconnect
+                    .map_err(|e| errors.reconnect = Some(e))
+                    .ok()
+                    .flatten(),
+            )
+        } else {
+            (None, None)
+        };
+
         if !errors.is_empty() {
             return Err(Box::new(errors));
         }
@@ -495,6 +617,8 @@ impl EndpointForm {
             options: options.unwrap_or_default(),
             framing,
             max_message,
+            proxy,
+            reconnect,
         })
     }
 }

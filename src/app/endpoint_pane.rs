@@ -3,7 +3,7 @@
 
 use egui::{Color32, RichText, Ui};
 
-use super::document::RunState;
+use super::document::{RuleHits, RunState};
 use super::endpoint_form::{EndpointForm, FormErrors, ReplyMode, RuleForm, TriggerTag};
 use super::{App, AppCommand};
 use crate::model::display::escape_controls;
@@ -399,6 +399,7 @@ impl App {
                             "bind() before connect(): 127.0.0.1:5000, an address alone (any port) or a port alone (any address); empty lets the system choose",
                             errors.local.as_ref(),
                         );
+                        changed |= client_way_ui(ui, form, errors);
                     }
                     KindTag::TcpServer | KindTag::TlsServer => {
                         changed |= field(
@@ -462,7 +463,7 @@ impl App {
             changed |= tls_ui(ui, form, errors, e.id.0);
         }
         if form.reply == ReplyMode::Rules {
-            changed |= rules_ui(ui, form, errors, e.id.0);
+            changed |= rules_ui(ui, form, &mut e.rule_hits, errors, e.id.0);
         }
         let nodelay = form.options.nodelay;
         ui.collapsing("Socket options", |ui| {
@@ -485,6 +486,56 @@ impl App {
             self.doc.sync_name(index);
         }
     }
+}
+
+/// A client's proxy and reconnect settings, in the form's grid, with their errors beside them.
+fn client_way_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors) -> bool {
+    let mut changed = field(
+        ui,
+        "Proxy",
+        &mut form.client.proxy,
+        "none: connect directly",
+        "Reach the server through a proxy: socks5://HOST:PORT (the proxy resolves host names) or http://HOST:PORT (CONNECT); user:pass@ before the host for credentials. TLS runs inside the tunnel, with the server's name.",
+        errors.proxy.as_ref(),
+    );
+    let c = &mut form.client;
+    ui.label("");
+    changed |= ui
+        .checkbox(&mut c.reconnect, "Reconnect")
+        .on_hover_text("When the connection fails or ends (not when you stop it), connect again after a wait that doubles each time up to the longest")
+        .changed();
+    ui.end_row();
+    if c.reconnect {
+        changed |= field(
+            ui,
+            "Attempts",
+            &mut c.attempts,
+            "until stopped",
+            "How many times to try again after a failure or an end; a connection that stays up for the longest wait starts the count afresh",
+            errors
+                .reconnect
+                .as_ref()
+                .filter(|e| e.starts_with("attempts")),
+        );
+        changed |= field(
+            ui,
+            "Wait (first..longest)",
+            &mut c.backoff,
+            "500ms..30s",
+            "The first wait and the longest, doubling in between: 100ms..5s, 1s..1m",
+            errors
+                .reconnect
+                .as_ref()
+                .filter(|e| !e.starts_with("attempts")),
+        );
+        ui.label("");
+        changed |= ui
+            .checkbox(&mut c.jitter, "Jitter")
+            .on_hover_text("Take each wait at random between half and all of it, so many clients do not come back in step")
+            .changed();
+        ui.end_row();
+    }
+    changed
 }
 
 /// The TLS settings of a TLS client or server, with their errors beside them.
@@ -579,8 +630,16 @@ fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) 
     changed
 }
 
-fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
+fn rules_ui(
+    ui: &mut Ui,
+    form: &mut EndpointForm,
+    hits: &mut Vec<RuleHits>,
+    errors: &FormErrors,
+    salt: u64,
+) -> bool {
     let mut changed = false;
+    // One count per row; rows added since the start count nothing.
+    hits.resize(form.rules.len(), RuleHits::default());
     let mut remove = None;
     let mut move_up = None;
     ui.horizontal_wrapped(|ui| {
@@ -639,6 +698,7 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
         .collect();
     let count = form.rules.len();
     for (i, rule) in form.rules.iter_mut().enumerate() {
+        let row_hits = hits[i];
         ui.horizontal_wrapped(|ui| {
             ui.label(format!("Rule {}: when", i + 1));
             egui::ComboBox::from_id_salt(("rule trigger", salt, i))
@@ -743,6 +803,17 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
             {
                 move_up = Some(i + 1);
             }
+            if row_hits.started_as.is_some() {
+                let n = row_hits.hits;
+                ui.label(if n == 1 {
+                    "1 hit".to_owned()
+                } else {
+                    format!("{n} hits")
+                })
+                .on_hover_text(
+                    "Messages this rule answered since the endpoint last started (every connection)",
+                );
+            }
         });
         if let Some(Some(e)) = errors.rules.get(i) {
             ui.colored_label(
@@ -753,10 +824,13 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
     }
     if let Some(i) = remove {
         form.rules.remove(i);
+        hits.remove(i);
         changed = true;
     }
     if let Some(i) = move_up {
+        // The count moves with its rule.
         form.rules.swap(i - 1, i);
+        hits.swap(i - 1, i);
         changed = true;
     }
     if ui
@@ -765,6 +839,7 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
         .clicked()
     {
         form.rules.push(RuleForm::default());
+        hits.push(RuleHits::default());
         changed = true;
     }
     changed

@@ -399,6 +399,12 @@ pub async fn connect(job: ConnectJob) -> i32 {
         spec.options.connect_timeout_secs = limit.as_secs_f64();
     }
     spec.options.connected = !request.unconnected;
+    spec.proxy = request.proxy.clone();
+    spec.reconnect = request.reconnect;
+    // A client that reconnects lives on past the end or failure of one
+    // connection: those are printed, and only giving up (or a payload not
+    // sent) fails the run.
+    let reconnects = request.reconnect.is_some();
     let mut delivery = Delivery {
         requested: request.payloads.len(),
         ..Delivery::default()
@@ -458,8 +464,12 @@ pub async fn connect(job: ConnectJob) -> i32 {
                     EventKind::Traffic { dir: Direction::Received, .. } if phase == Phase::Waiting => {
                         deadline = Some(later(request.wait));
                     }
+                    EventKind::Failed { peer: Some(_), error }
+                        if reconnects && !error.failed_write && error.operation != Operation::Send => {}
                     EventKind::Failed { error, .. } => run.fail(error.to_string()),
+                    EventKind::Reset { .. } if reconnects => {}
                     EventKind::Reset { .. } => run.fail("connection reset: the peer reset the connection".into()),
+                    EventKind::PeerClosed { .. } if reconnects => {}
                     EventKind::PeerClosed { .. } => {
                         // The engine closes our side once the queued writes are out.
                         phase = Phase::Closing;
@@ -510,7 +520,12 @@ pub async fn connect(job: ConnectJob) -> i32 {
     while let Some(event) = run.events.try_recv() {
         run.record(&event);
         delivery.note(&event.kind);
-        if let EventKind::Failed { error, .. } = &event.kind {
+        if let EventKind::Failed { peer, error } = &event.kind
+            && !(reconnects
+                && peer.is_some()
+                && !error.failed_write
+                && error.operation != Operation::Send)
+        {
             run.fail(error.to_string());
         }
     }

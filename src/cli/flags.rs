@@ -103,6 +103,10 @@ pub(super) struct ConnectArgs {
     /// A payload in hex (48 65 6c, 0x48,0x65 or 48656C); repeatable.
     #[arg(long = "send-hex", value_name = "HEX", allow_hyphen_values = true)]
     pub send_hex: Vec<String>,
+    /// A payload read from a file (a regular file of at most 64 MiB), sent as
+    /// it is; repeatable, in command-line order with --send and --send-hex.
+    #[arg(long = "send-file", value_name = "PATH")]
+    pub send_file: Vec<PathBuf>,
     /// UDP: leave the socket unconnected: send anywhere, hear anyone, never be
     /// told of a closed port (by default the socket is connected to ADDR).
     #[arg(long)]
@@ -138,6 +142,21 @@ pub(super) struct ConnectArgs {
     /// TLS: application protocols to offer, comma-separated (h2,http/1.1).
     #[arg(long, value_name = "LIST")]
     pub alpn: Option<String>,
+    /// TCP and TLS: reach ADDR through a proxy, socks5://[USER:PASS@]HOST:PORT
+    /// (host names in ADDR are resolved by the proxy) or http://[USER:PASS@]HOST:PORT (CONNECT).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// TCP and TLS: when the connection fails or ends (not by Ctrl+C), connect
+    /// again, up to N times (0 or no N: until stopped), waiting as --backoff says.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+    pub reconnect: Option<String>,
+    /// The first and the longest wait of --reconnect, doubling in between:
+    /// MIN..MAX in ms or with units (100ms..5s, 1s..1m) [default: 500ms..30s].
+    #[arg(long, value_name = "MIN..MAX")]
+    pub backoff: Option<String>,
+    /// Take each --reconnect wait at random between half and all of it.
+    #[arg(long)]
+    pub jitter: bool,
     /// Send the payloads N times in all (0: until stopped, Ctrl+C); each round
     /// goes once the one before is written and --interval has passed since it began.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]

@@ -33,8 +33,12 @@ pub struct ConnectRequest {
     pub remote: HostPort,
     /// For `tls`: how the server is checked.
     pub tls: crate::model::TlsClientSettings,
-    /// Payloads in command-line order.
+    /// Payloads in command-line order. `--send-file` payloads are read by
+    /// [`super::prepare`] (this stage has no disk access) and put in their place.
     pub payloads: Vec<Vec<u8>>,
+    /// `--send-file` paths, each with the place in `payloads` its bytes take
+    /// (in increasing order); empty once prepared.
+    pub send_files: Vec<(usize, PathBuf)>,
     /// How many times the payloads go out (`None`: until stopped).
     pub repeat: Option<u64>,
     /// From the start of one round to the next.
@@ -48,6 +52,10 @@ pub struct ConnectRequest {
     pub udp: UdpFlags,
     /// How long connecting and the TLS handshake may take (the endpoint's default when absent).
     pub connect_timeout: Option<Duration>,
+    /// TCP and TLS: the proxy to go through.
+    pub proxy: Option<crate::model::proxy::Proxy>,
+    /// TCP and TLS: connect again after a failure or an end.
+    pub reconnect: Option<crate::model::proxy::Reconnect>,
     pub save: Option<PathBuf>,
     pub quiet: bool,
     /// One JSON object per event on stdout instead of the event lines.
@@ -399,6 +407,45 @@ pub fn parse_alpn(value: Option<&str>) -> Result<Vec<String>, String> {
 }
 
 /// An address flag or argument.
+/// `--reconnect [N]`, `--backoff MIN..MAX` and `--jitter` as one setting.
+fn client_reconnect(
+    count: &Option<String>,
+    backoff: &Option<String>,
+    jitter: bool,
+) -> Result<Option<crate::model::proxy::Reconnect>, String> {
+    use crate::model::proxy::{MAX_ATTEMPTS, Reconnect, parse_backoff};
+    let Some(count) = count else {
+        if backoff.is_some() || jitter {
+            return Err(
+                "--backoff and --jitter shape the waits of --reconnect: give --reconnect too"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    let attempts = match count.trim().parse::<u32>() {
+        Ok(0) => None,
+        Ok(n) if n <= MAX_ATTEMPTS => Some(n),
+        _ => {
+            return Err(format!(
+                "--reconnect {}: give a count of attempts, 1 to {MAX_ATTEMPTS} (0 or none: until stopped)",
+                quote(count)
+            ));
+        }
+    };
+    let mut reconnect = Reconnect {
+        attempts,
+        jitter,
+        ..Reconnect::default()
+    };
+    if let Some(b) = backoff {
+        let (min, max) = parse_backoff(b).map_err(|e| format!("--{e}"))?;
+        reconnect.min_ms = min;
+        reconnect.max_ms = max;
+    }
+    Ok(Some(reconnect))
+}
+
 pub fn parse_addr(value: &str, connecting: bool) -> Result<HostPort, String> {
     if value.chars().count() > MAX_ADDRESS_CHARS {
         return Err(format!(
@@ -587,8 +634,13 @@ where
                 .subcommand_matches("connect")
                 .ok_or_else(|| usage("connect: arguments missing".into()))?;
             let remote = parse_addr(&a.addr, true).map_err(usage)?;
-            // --send and --send-hex interleave in command-line order.
+            // --send, --send-hex and --send-file interleave in command-line order.
             let mut ordered: Vec<(usize, Vec<u8>)> = Vec::new();
+            let file_at = sub
+                .indices_of("send_file")
+                .map(|i| i.collect::<Vec<_>>())
+                .unwrap_or_default();
+            let files: Vec<(usize, PathBuf)> = file_at.into_iter().zip(a.send_file).collect();
             let text_at = sub
                 .indices_of("send")
                 .map(|i| i.collect::<Vec<_>>())
@@ -610,6 +662,17 @@ where
                 ));
             }
             ordered.sort_by_key(|(at, _)| *at);
+            // Each file's place among the payloads: how many come before it.
+            let send_files: Vec<(usize, PathBuf)> = files
+                .into_iter()
+                .enumerate()
+                .map(|(n, (at, path))| {
+                    (
+                        n + ordered.iter().filter(|(before, _)| *before < at).count(),
+                        path,
+                    )
+                })
+                .collect();
             let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
             let repeat = match a.repeat.as_deref().map(str::trim) {
                 None => Some(1),
@@ -636,9 +699,12 @@ where
                     }
                 },
             };
-            if (a.repeat.is_some() || a.interval.is_some()) && ordered.is_empty() {
+            if (a.repeat.is_some() || a.interval.is_some())
+                && ordered.is_empty()
+                && send_files.is_empty()
+            {
                 return Err(usage(
-                    "--repeat and --interval repeat the payloads: give --send or --send-hex too"
+                    "--repeat and --interval repeat the payloads: give --send, --send-hex or --send-file too"
                         .into(),
                 ));
             }
@@ -696,6 +762,18 @@ where
                     quote(sni)
                 )));
             }
+            let proxy = a
+                .proxy
+                .as_deref()
+                .map(|p| crate::model::proxy::Proxy::parse(p).map_err(|e| usage(format!("--{e}"))))
+                .transpose()?;
+            let reconnect = client_reconnect(&a.reconnect, &a.backoff, a.jitter).map_err(usage)?;
+            if (proxy.is_some() || reconnect.is_some()) && a.proto == Proto::Udp {
+                return Err(usage(
+                    "--proxy and --reconnect are for tcp and tls clients: a UDP socket has no connection"
+                        .into(),
+                ));
+            }
             if a.unconnected && a.proto != Proto::Udp {
                 return Err(usage(
                     "--unconnected is for udp: TCP and TLS sockets are always connected".into(),
@@ -723,6 +801,7 @@ where
                 remote,
                 tls,
                 payloads: ordered.into_iter().map(|(_, p)| p).collect(),
+                send_files,
                 repeat,
                 interval,
                 wait,
@@ -730,6 +809,8 @@ where
                 bind,
                 udp,
                 connect_timeout,
+                proxy,
+                reconnect,
                 save: a.save,
                 quiet: a.quiet,
                 json: a.json,
@@ -1305,7 +1386,10 @@ fn flag_as_value(command: &str, args: &[OsString]) -> Result<(), String> {
     };
     for pair in args.windows(2) {
         let (flag, value) = (pair[0].to_string_lossy(), pair[1].to_string_lossy());
-        if matches!(&*flag, "--send" | "--send-hex" | "--reply" | "--reply-hex") && is_flag(&value)
+        if matches!(
+            &*flag,
+            "--send" | "--send-hex" | "--send-file" | "--reply" | "--reply-hex"
+        ) && is_flag(&value)
         {
             return Err(format!(
                 "{flag} needs a value, but the next word is the flag {value} (to send that very text, write {flag}={value})"
@@ -1370,6 +1454,60 @@ mod tests {
             vec![b"a".to_vec(), b"b".to_vec(), b"c\n".to_vec()]
         );
         assert_eq!(r.wait, Duration::from_secs(1));
+        assert!(r.send_files.is_empty());
+    }
+
+    #[test]
+    fn send_files_take_their_place_among_the_payloads() {
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send-file",
+            "first.bin",
+            "--send",
+            "a",
+            "--send-file",
+            "second.bin",
+            "--send-hex",
+            "62",
+            "--send-file",
+            "third.bin",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(r.payloads, vec![b"a".to_vec(), b"b".to_vec()]);
+        // Inserted in order, each index counts the files before it.
+        assert_eq!(
+            r.send_files,
+            vec![
+                (0, PathBuf::from("first.bin")),
+                (2, PathBuf::from("second.bin")),
+                (4, PathBuf::from("third.bin")),
+            ]
+        );
+        // A file alone is enough to repeat.
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "udp",
+            "127.0.0.1:7",
+            "--send-file",
+            "x",
+            "--repeat",
+            "3",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(r.repeat, Some(3));
+        let e = parse_err(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send-file",
+            "--wait",
+            "2",
+        ]);
+        assert!(e.contains("--send-file needs a value"), "{e}");
     }
 
     #[test]
@@ -1478,6 +1616,85 @@ mod tests {
         );
         let e = parse(["sockbench", "check"]).unwrap_err();
         assert!(!e.summary);
+    }
+
+    #[test]
+    fn proxy_and_reconnect_flags() {
+        let Request::Connect(c) = parse_ok(&[
+            "connect",
+            "tcp",
+            "example.com:80",
+            "--proxy",
+            "socks5://u:p@127.0.0.1:1080",
+            "--reconnect",
+            "--backoff",
+            "100ms..5s",
+            "--jitter",
+        ]) else {
+            panic!("a connect")
+        };
+        assert_eq!(c.proxy.unwrap().url(), "socks5://u:p@127.0.0.1:1080");
+        let r = c.reconnect.unwrap();
+        assert_eq!(
+            (r.attempts, r.min_ms, r.max_ms, r.jitter),
+            (None, 100, 5000, true)
+        );
+        let Request::Connect(c) = parse_ok(&[
+            "connect",
+            "tls",
+            "h:443",
+            "--reconnect",
+            "3",
+            "--proxy",
+            "http://p:3128",
+        ]) else {
+            panic!("a connect")
+        };
+        assert_eq!(c.reconnect.unwrap().attempts, Some(3));
+        assert_eq!(
+            c.proxy.unwrap().kind,
+            crate::model::proxy::ProxyKind::HttpConnect
+        );
+        for (args, want) in [
+            (
+                &["connect", "udp", "h:1", "--proxy", "socks5://p:1"][..],
+                "for tcp and tls",
+            ),
+            (
+                &["connect", "udp", "h:1", "--reconnect"][..],
+                "for tcp and tls",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--backoff", "1s..2s"][..],
+                "give --reconnect too",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--reconnect", "x"][..],
+                "count of attempts",
+            ),
+            (
+                &[
+                    "connect",
+                    "tcp",
+                    "h:1",
+                    "--reconnect",
+                    "--backoff",
+                    "2s..1s",
+                ][..],
+                "longer than",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--proxy", "ftp://p:1"][..],
+                "socks5:// or http://",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--proxy", "socks5://p"][..],
+                "no port",
+            ),
+        ] {
+            let e = parse_err(args);
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
     }
 
     #[test]

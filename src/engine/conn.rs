@@ -245,24 +245,51 @@ enum WriteEnd {
 /// read finds the socket empty again, so thousands of idle connections hold
 /// no read buffers. While reads fill it, the room doubles from
 /// [`FIRST_READ`] up to [`STREAM_READ`].
+///
+/// While data flows, a few buffers rotate: a buffer whose reads' bytes are
+/// all gone (logged, echoed) is taken again as it is, not freed and
+/// allocated anew — fresh memory costs a page fault per page on the first
+/// read into it, and the allocator hands freed large blocks back to the
+/// kernel (most of an echo's time went there).
 struct ReadRoom {
     buf: BytesMut,
+    /// Full buffers whose reads may still be held; taken again once they are not.
+    spare: Vec<BytesMut>,
+    /// `buf` is part of an allocation (not the empty buffer of a quiet connection).
+    allocated: bool,
     want: usize,
 }
+
+/// Buffers a flowing connection keeps besides the one it reads into.
+const SPARE_BUFFERS: usize = 16;
 
 impl ReadRoom {
     fn new() -> ReadRoom {
         ReadRoom {
             buf: BytesMut::new(),
+            spare: Vec::new(),
+            allocated: false,
             want: FIRST_READ,
         }
     }
 
-    /// Makes room for the next read (reusing the buffer when every earlier
-    /// read's bytes are gone) and returns how much there is.
+    /// Makes room for the next read (reusing a buffer whose earlier reads'
+    /// bytes are gone) and returns how much there is.
     fn prepare(&mut self) -> usize {
-        if self.buf.capacity() - self.buf.len() < self.want / 4 {
-            self.buf.reserve(self.want);
+        if self.buf.capacity() - self.buf.len() < self.want / 4 && !self.buf.try_reclaim(self.want)
+        {
+            let full = std::mem::take(&mut self.buf);
+            self.buf = match self.spare.iter_mut().position(|b| b.try_reclaim(self.want)) {
+                Some(i) => self.spare.swap_remove(i),
+                None => BytesMut::with_capacity(self.want),
+            };
+            if self.allocated {
+                if self.spare.len() >= SPARE_BUFFERS {
+                    self.spare.remove(0);
+                }
+                self.spare.push(full);
+            }
+            self.allocated = true;
         }
         self.buf.capacity() - self.buf.len()
     }
@@ -279,15 +306,15 @@ impl ReadRoom {
     /// The socket has nothing to read: the room goes (bytes already taken
     /// keep their share of it until they are dropped).
     fn release(&mut self) {
-        if self.buf.capacity() > 0 {
-            self.buf = BytesMut::new();
-        }
+        self.buf = BytesMut::new();
+        self.allocated = false;
+        self.spare.clear();
     }
 
     /// Bytes of room held now.
     #[cfg(test)]
     fn held(&self) -> usize {
-        self.buf.capacity()
+        self.buf.capacity() + self.spare.iter().map(BytesMut::capacity).sum::<usize>()
     }
 }
 
@@ -525,6 +552,10 @@ async fn read_loop<S: Transport>(
                             });
                             continue;
                         }
+                        Reaction::Matched { rule, text } => {
+                            ctx.emit(EventKind::RuleMatched { peer, rule, text });
+                            continue;
+                        }
                     };
                     // A rule's delay holds this connection's later messages too,
                     // so its answers keep their order.
@@ -734,6 +765,33 @@ mod tests {
         }
         assert_eq!(room.want, STREAM_READ);
         assert!(room.prepare() <= 2 * STREAM_READ);
+    }
+
+    #[test]
+    fn a_flowing_connection_rotates_a_few_buffers_instead_of_allocating_per_read() {
+        let mut room = ReadRoom::new();
+        let mut starts = std::collections::HashSet::new();
+        // Each read fills its room; the read before stays held (in the
+        // event queue, or being echoed) while the next one is read.
+        let mut held: Option<Bytes> = None;
+        for _ in 0..200 {
+            let asked = room.prepare();
+            room.buf.resize(room.buf.len() + asked, 7);
+            let bytes = room.take(asked, asked);
+            if room.want == STREAM_READ && asked == STREAM_READ {
+                starts.insert(bytes.as_ptr() as usize);
+            }
+            held = Some(bytes);
+        }
+        drop(held);
+        assert!(
+            (2..=SPARE_BUFFERS + 1).contains(&starts.len()),
+            "full-size reads landed in {} buffers",
+            starts.len()
+        );
+        assert!(room.held() <= (SPARE_BUFFERS + 1) * STREAM_READ);
+        room.release();
+        assert_eq!(room.held(), 0);
     }
 
     #[test]

@@ -95,6 +95,14 @@ pub enum EventKind {
     Note { peer: Option<PeerId>, text: String },
     /// A replay plays recorded conversation `conversation` (0-based) with this peer.
     ReplayAssigned { peer: PeerId, conversation: usize },
+    /// A reply rule matched a message from `peer`: `rule` is its index in the
+    /// endpoint's list as started (the window counts hits per rule), `text`
+    /// the log's note.
+    RuleMatched {
+        peer: PeerId,
+        rule: u32,
+        text: String,
+    },
     /// A replay has sent this many payloads so far (not logged).
     ReplayProgress { sent: usize },
     /// The endpoint stopped; always its last event.
@@ -231,9 +239,9 @@ impl EventKind {
             | EventKind::Reset { peer }
             | EventKind::Closed { peer, .. } => Some(*peer),
             EventKind::Failed { peer, .. } | EventKind::Note { peer, .. } => *peer,
-            EventKind::ReplayAssigned { peer, .. } | EventKind::TlsHandshake { peer, .. } => {
-                Some(*peer)
-            }
+            EventKind::ReplayAssigned { peer, .. }
+            | EventKind::TlsHandshake { peer, .. }
+            | EventKind::RuleMatched { peer, .. } => Some(*peer),
             _ => None,
         }
     }
@@ -262,6 +270,7 @@ impl EventKind {
             EventKind::Failed { error, .. } => EntryKind::Failed(error.kind),
             EventKind::TlsHandshake { .. } => EntryKind::TlsHandshake,
             EventKind::Note { .. }
+            | EventKind::RuleMatched { .. }
             | EventKind::Dropped { .. }
             | EventKind::ReplayAssigned { .. }
             | EventKind::ReplayProgress { .. } => EntryKind::Note,
@@ -284,9 +293,9 @@ impl EventKind {
             EventKind::Closed { aborted: true, .. } => "aborted: we sent a reset".into(),
             EventKind::Closed { aborted: false, .. } => "connection closed".into(),
             EventKind::Failed { error, .. } => error.message.clone(),
-            EventKind::Note { text, .. } | EventKind::TlsHandshake { detail: text, .. } => {
-                text.clone()
-            }
+            EventKind::Note { text, .. }
+            | EventKind::RuleMatched { text, .. }
+            | EventKind::TlsHandshake { detail: text, .. } => text.clone(),
             EventKind::ReplayAssigned { conversation, .. } => {
                 format!("replaying recorded conversation {}", conversation + 1)
             }

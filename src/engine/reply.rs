@@ -97,8 +97,10 @@ pub(crate) struct CompiledRule {
 pub(crate) enum Reaction {
     /// Send these bytes, after waiting `delay`.
     Send { bytes: Bytes, delay: Duration },
-    /// Say this in the log (a rule's hit, a message cut at the maximum).
+    /// Say this in the log (a message cut at the maximum).
     Note(String),
+    /// Rule `rule` (its index in the endpoint's list) matched a message; `text` says so in the log.
+    Matched { rule: u32, text: String },
 }
 
 /// An endpoint's [`AutoReply`], compiled once when it starts.
@@ -293,10 +295,10 @@ impl Responder {
             });
             matched[i] = true;
             let hit = rule.hits.fetch_add(1, Ordering::Relaxed) + 1;
-            out.push(Reaction::Note(format!(
-                "{} matched (hit {hit})",
-                rule.label
-            )));
+            out.push(Reaction::Matched {
+                rule: i as u32,
+                text: format!("{} matched (hit {hit})", rule.label),
+            });
             if !bytes.is_empty() {
                 out.push(Reaction::Send {
                     bytes,
@@ -317,7 +319,7 @@ impl Responder {
         self.react(c.as_mut(), data, true, &mut out);
         out.into_iter().find_map(|r| match r {
             Reaction::Send { bytes, .. } => Some(bytes),
-            Reaction::Note(_) => None,
+            Reaction::Note(_) | Reaction::Matched { .. } => None,
         })
     }
 }
@@ -365,7 +367,7 @@ mod tests {
         out.into_iter()
             .filter_map(|r| match r {
                 Reaction::Send { bytes, .. } => Some(bytes.to_vec()),
-                Reaction::Note(_) => None,
+                Reaction::Note(_) | Reaction::Matched { .. } => None,
             })
             .collect()
     }

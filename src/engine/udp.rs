@@ -309,6 +309,9 @@ pub(crate) async fn socket(
                                     },
                                     0,
                                 )),
+                                Reaction::Matched { rule, text } => {
+                                    batch.push((EventKind::RuleMatched { peer, rule, text }, 0))
+                                }
                             }
                         }
                     }

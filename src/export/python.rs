@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::encode::{python_bytes, python_str};
+use crate::model::proxy::{Proxy, ProxyKind};
 use crate::model::replay::{EndpointPlan, Role};
 use crate::model::{Direction, EndpointKind, HostPort};
 
@@ -112,6 +113,16 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
          It {role_text} HOST:PORT and plays what was recorded: it sends the same\n\
          payloads and prints what comes back. Standard library only; run it with python3.\n\"\"\"",
     );
+    if plan
+        .spec
+        .proxy
+        .as_ref()
+        .is_some_and(|p| p.kind == ProxyKind::HttpConnect && p.credentials.is_some())
+        && !udp
+        && plan.role == Role::Client
+    {
+        out.push_str("import base64\n");
+    }
     out.push_str("import socket\n");
     if udp && !plan.spec.options.multicast.groups.is_empty() {
         out.push_str("import struct\n");
@@ -129,7 +140,36 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
     let _ = writeln!(out, "ENDPOINT = {}", python_str(name));
     let _ = writeln!(out, "SESSION = {}", python_str(session_name));
     let _ = writeln!(out, "HOST, PORT = {}, {port}", python_str(&host));
-    out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n\n");
+    out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n");
+    if !udp && plan.role == Role::Client {
+        if let Some(proxy) = &plan.spec.proxy {
+            let (user, password) = proxy
+                .credentials
+                .as_ref()
+                .map_or((String::new(), String::new()), |c| {
+                    (c.user.clone(), c.password.clone())
+                });
+            let _ = writeln!(
+                out,
+                "PROXY_HOST, PROXY_PORT = {}, {}",
+                python_str(&proxy.server.host),
+                proxy.server.port
+            );
+            let _ = writeln!(
+                out,
+                "PROXY_USER, PROXY_PASSWORD = {}, {}  # empty: no authentication",
+                python_str(&user),
+                python_str(&password)
+            );
+        }
+        if plan.spec.reconnect.is_some() {
+            out.push_str(
+                "# Not exported: sockbench's reconnect with backoff. This program connects\n",
+            );
+            out.push_str("# once per recorded connection and stops at the first failure.\n");
+        }
+    }
+    out.push('\n');
     out.push_str("# What was recorded: (\"send\", bytes) goes out; (\"recv\", n) reads n bytes");
     out.push_str(if udp { " (one datagram).\n" } else { ".\n" });
     let _ = writeln!(out, "CONVERSATIONS = {}\n", conversations(plan, udp));
@@ -149,9 +189,20 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
     match (udp, plan.role) {
         (false, Role::Client) => {
             out.push_str(HELPERS);
+            let bind = plan.spec.options.bind.as_ref();
+            if let Some(proxy) = &plan.spec.proxy {
+                out.push_str(&proxy_tunnel(proxy).replace(
+                    "socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT)",
+                    &format!(
+                        "socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT{})",
+                        source_address(bind)
+                    ),
+                ));
+            }
             out.push_str(&client_connect(
                 &plan.spec.kind,
-                plan.spec.options.bind.as_ref(),
+                plan.spec.proxy.is_some(),
+                bind,
             ));
             out.push_str(
                 r#"
@@ -275,6 +326,97 @@ fn py_list(items: &[String]) -> String {
     )
 }
 
+/// `exactly()` and `tunnel()`: the proxy's handshake, by hand, so a learner
+/// sees every byte of it (the standard library has no SOCKS or CONNECT client).
+fn proxy_tunnel(proxy: &Proxy) -> String {
+    let mut s = String::from(
+        r#"
+
+def exactly(sock, count):
+    """Reads exactly `count` bytes of the proxy's reply."""
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise SystemExit("the proxy closed the connection during the handshake")
+        data += chunk
+    return data
+"#,
+    );
+    match proxy.kind {
+        ProxyKind::Socks5 => s.push_str(
+            r#"
+
+def tunnel():
+    """connect() to the SOCKS5 proxy (RFC 1928), then ask it for HOST:PORT."""
+    sock = socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT)
+    print("connected to proxy", sock.getpeername())
+    # Greeting: version 5 and the authentication methods we offer
+    # (0: none, 2: username/password).
+    methods = b"\x00\x02" if PROXY_USER else b"\x00"
+    sock.sendall(b"\x05" + bytes([len(methods)]) + methods)
+    version, method = exactly(sock, 2)
+    if version != 5:
+        raise SystemExit(f"the proxy does not speak SOCKS5 (version byte {version:#04x})")
+    if method == 2 and PROXY_USER:
+        user, password = PROXY_USER.encode(), PROXY_PASSWORD.encode()
+        sock.sendall(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+        if exactly(sock, 2)[1] != 0:
+            raise SystemExit("proxy refused the user name and password")
+    elif method != 0:
+        raise SystemExit(f"proxy asked for authentication (method {method:#04x})")
+    # CONNECT request: an IP address as such, a name for the proxy to resolve.
+    try:
+        address = b"\x01" + socket.inet_pton(socket.AF_INET, HOST)
+    except OSError:
+        try:
+            address = b"\x04" + socket.inet_pton(socket.AF_INET6, HOST)
+        except OSError:
+            address = b"\x03" + bytes([len(HOST.encode())]) + HOST.encode()
+    sock.sendall(b"\x05\x01\x00" + address + PORT.to_bytes(2, "big"))
+    _, reply, _, kind = exactly(sock, 4)
+    if reply != 0:
+        raise SystemExit(f"proxy refused: SOCKS5 reply {reply:02x}")
+    # The address the proxy connected from, then its port: read whole, so the
+    # tunnel starts clean.
+    length = {1: 4, 4: 16}.get(kind) or exactly(sock, 1)[0]
+    exactly(sock, length + 2)
+    print("tunnel established to", HOST, PORT)
+    return sock
+"#,
+        ),
+        ProxyKind::HttpConnect => s.push_str(
+            r#"
+
+def tunnel():
+    """connect() to the HTTP proxy, then CONNECT to HOST:PORT."""
+    sock = socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT)
+    print("connected to proxy", sock.getpeername())
+    target = f"[{HOST}]:{PORT}" if ":" in HOST else f"{HOST}:{PORT}"
+    request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+    if PROXY_USER:
+        token = base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
+        request += f"Proxy-Authorization: Basic {token}\r\n"
+    sock.sendall((request + "\r\n").encode())
+    # The reply header, one byte at a time (what follows it belongs to the
+    # tunnel), at most 16 KiB.
+    header = b""
+    while not header.endswith(b"\r\n\r\n"):
+        if len(header) >= 16384:
+            raise SystemExit("the proxy's reply header is too long")
+        header += exactly(sock, 1)
+    status = header.split(b"\r\n")[0]
+    parts = status.split(b" ")
+    if len(parts) < 2 or not parts[1].startswith(b"2"):
+        raise SystemExit(f"proxy refused: {status!r}")
+    print("tunnel established to", HOST, PORT, status)
+    return sock
+"#,
+        ),
+    }
+    s
+}
+
 /// The setsockopt calls of a UDP socket, in the order sockbench makes
 /// them: options before bind(), group memberships after (8 spaces in).
 /// Interfaces and groups go in as string literals, never as code.
@@ -377,17 +519,26 @@ fn source_address(bind: Option<&HostPort>) -> String {
     }
 }
 
-/// `connect()`: a TCP connection, wrapped in TLS for a TLS client.
-fn client_connect(kind: &EndpointKind, bind: Option<&HostPort>) -> String {
-    let source = source_address(bind);
+/// `connect()`: a TCP connection (through the proxy's tunnel when
+/// `proxied`), wrapped in TLS for a TLS client.
+fn client_connect(kind: &EndpointKind, proxied: bool, bind: Option<&HostPort>) -> String {
+    let open = if proxied {
+        "tunnel()".to_owned()
+    } else {
+        format!(
+            "socket.create_connection((HOST, PORT), timeout=TIMEOUT{})",
+            source_address(bind)
+        )
+    };
     let EndpointKind::TlsClient { remote, tls } = kind else {
         return format!(
             r#"
 
 def connect():
     # socket() + connect(): the three-way handshake happens here.
-    return socket.create_connection((HOST, PORT), timeout=TIMEOUT{source})
-
+    return {open}
+"#
+        ) + r#"
 
 def finish(sock):
     # shutdown(SHUT_WR) sends our FIN: the peer reads end-of-stream.
@@ -395,8 +546,7 @@ def finish(sock):
     rest = receive(sock, 1 << 20)
     if rest:
         print("received", rest)
-"#
-        );
+"#;
     };
     let mut s = String::from("\n\ndef connect():\n");
     if tls.insecure {
@@ -432,10 +582,7 @@ def finish(sock):
         let _ = writeln!(s, "    context.set_alpn_protocols({})", py_list(&tls.alpn));
     }
     let name = tls.sni.clone().unwrap_or_else(|| remote.host.clone());
-    let _ = writeln!(
-        s,
-        "    raw = socket.create_connection((HOST, PORT), timeout=TIMEOUT{source})"
-    );
+    let _ = writeln!(s, "    raw = {open}");
     s.push_str("    # The TLS handshake happens here; the name is checked in the certificate.\n");
     let _ = writeln!(
         s,

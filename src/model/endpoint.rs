@@ -26,6 +26,12 @@ pub struct EndpointSpec {
     /// The longest message kept for the rules (default 1 MiB); longer ones are cut, with a note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_message: Option<std::num::NonZeroU32>,
+    /// TCP and TLS clients: reach the remote through this proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<super::proxy::Proxy>,
+    /// TCP and TLS clients: connect again when the connection fails or ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect: Option<super::proxy::Reconnect>,
 }
 
 impl EndpointSpec {
@@ -37,6 +43,8 @@ impl EndpointSpec {
             options: SocketOptions::default(),
             framing: ReceiveFraming::Raw,
             max_message: None,
+            proxy: None,
+            reconnect: None,
         }
     }
 

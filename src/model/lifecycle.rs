@@ -5,6 +5,7 @@
 
 use super::KindTag;
 use super::log::{EntryKind, ErrorKind, TrafficLog};
+use super::proxy::{PROXY_CONNECTED_NOTE, RECONNECT_NOTE, TUNNEL_NOTE};
 
 /// One call of the sockets API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +145,13 @@ pub fn calls(kind: KindTag, resolves: bool) -> Vec<Call> {
 
 /// The call a failure belongs to, from its detail line ("connect to …", "bind …").
 fn failed_call(detail: &str, kind: ErrorKind) -> Call {
+    // The proxy's refusals and silences belong to the connect of a client through it.
+    if detail.starts_with("proxy ")
+        || detail.starts_with("the proxy")
+        || detail.contains(" (proxy ")
+    {
+        return Call::Connect;
+    }
     let verb = detail.split_whitespace().next().unwrap_or_default();
     match verb {
         "resolve" => Call::GetAddrInfo,
@@ -248,6 +256,11 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
         }
     };
     let (mut sent, mut received, mut accepted) = (0u64, 0u64, 0u64);
+    // A client through a proxy: the proxy as its note says it, whether the
+    // tunnel is up; and how many times it connected again.
+    let mut via: Option<String> = None;
+    let mut tunnel = false;
+    let mut attempts = 0u32;
     for &i in &run {
         let e = &entries[i];
         let at = e.at_micros;
@@ -301,6 +314,19 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
             {
                 set(&mut steps, Call::JoinGroupV6, StepState::Done, at)
             }
+            EntryKind::Note if log.bytes_of(e).starts_with(PROXY_CONNECTED_NOTE.as_bytes()) => {
+                let text = String::from_utf8_lossy(&log.bytes_of(e)[PROXY_CONNECTED_NOTE.len()..]);
+                via = Some(text.split(" at ").next().unwrap_or_default().to_owned());
+                tunnel = false;
+            }
+            EntryKind::Note if log.bytes_of(e).starts_with(TUNNEL_NOTE.as_bytes()) => tunnel = true,
+            EntryKind::Note
+                if log
+                    .bytes_of(e)
+                    .starts_with(format!("{RECONNECT_NOTE}attempt").as_bytes()) =>
+            {
+                attempts += 1;
+            }
             EntryKind::Failed(k) => {
                 let detail = String::from_utf8_lossy(log.bytes_of(e)).into_owned();
                 let call = match failed_call(&detail, k) {
@@ -349,6 +375,20 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
             }
             Call::Accept if accepted > 0 => {
                 format!("{accepted} peer{}", if accepted == 1 { "" } else { "s" })
+            }
+            Call::Connect if via.is_some() || attempts > 0 => {
+                let mut note = match &via {
+                    Some(p) if tunnel => format!("to proxy {p}, tunnel established"),
+                    Some(p) => format!("to proxy {p}, tunnel asked for"),
+                    None => String::new(),
+                };
+                if attempts > 0 {
+                    if !note.is_empty() {
+                        note.push_str("; ");
+                    }
+                    note.push_str(&format!("reconnect attempt {attempts}"));
+                }
+                note
             }
             _ => String::new(),
         };
@@ -695,6 +735,68 @@ mod tests {
         assert_eq!(steps[1].state, StepState::Done);
         assert_eq!(steps.last().unwrap().state, StepState::Done);
         assert!(steps.last().unwrap().note.is_empty());
+    }
+
+    #[test]
+    fn a_client_through_a_proxy_shows_the_tunnel_at_connect() {
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("c");
+        push(&mut log, c, 1, EntryKind::Connecting, b"127.0.0.1:1080");
+        let note = format!(
+            "{PROXY_CONNECTED_NOTE}socks5://127.0.0.1:1080 at 127.0.0.1:1080; asking for a tunnel to example.com:80"
+        );
+        push(&mut log, c, 2, EntryKind::Note, note.as_bytes());
+        let steps = lifecycle(&log, "c", KindTag::TcpClient);
+        assert_eq!(steps[1].call, Call::Connect);
+        assert_eq!(steps[1].state, StepState::Active);
+        assert_eq!(
+            steps[1].note,
+            "to proxy socks5://127.0.0.1:1080, tunnel asked for"
+        );
+        push(
+            &mut log,
+            c,
+            3,
+            EntryKind::Note,
+            format!("{TUNNEL_NOTE}example.com:80 through the proxy (SOCKS5)").as_bytes(),
+        );
+        push(&mut log, c, 4, EntryKind::Connected, b"127.0.0.1:1080");
+        let steps = lifecycle(&log, "c", KindTag::TcpClient);
+        assert_eq!(steps[1].state, StepState::Done);
+        assert_eq!(
+            steps[1].note,
+            "to proxy socks5://127.0.0.1:1080, tunnel established"
+        );
+
+        // The proxy's refusal fails the connect, and the attempts are counted.
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("c");
+        push(&mut log, c, 1, EntryKind::Connecting, b"127.0.0.1:1080");
+        push(&mut log, c, 2, EntryKind::Note, note.as_bytes());
+        push(
+            &mut log,
+            c,
+            3,
+            EntryKind::Failed(ErrorKind::Other),
+            b"proxy refused: SOCKS5 reply 05 connection refused by the target (proxy socks5://127.0.0.1:1080)",
+        );
+        push(
+            &mut log,
+            c,
+            4,
+            EntryKind::Note,
+            format!("{RECONNECT_NOTE}attempt 1 of 3 in 100 ms").as_bytes(),
+        );
+        let steps = lifecycle(&log, "c", KindTag::TcpClient);
+        assert!(
+            matches!(steps[1].state, StepState::Failed(..)),
+            "{:?}",
+            steps[1]
+        );
+        assert_eq!(
+            steps[1].note,
+            "to proxy socks5://127.0.0.1:1080, tunnel asked for; reconnect attempt 1"
+        );
     }
 
     #[test]
