@@ -48,8 +48,8 @@ pub struct ConnectRequest {
     pub unconnected: bool,
     /// `--bind`: the local address (and port) bound before connecting.
     pub bind: Option<HostPort>,
-    /// UDP: SO_BROADCAST and multicast.
-    pub udp: UdpFlags,
+    /// UDP: SO_BROADCAST and multicast (boxed: most connects are not UDP).
+    pub udp: Box<UdpFlags>,
     /// How long connecting and the TLS handshake may take (the endpoint's default when absent).
     pub connect_timeout: Option<Duration>,
     /// TCP and TLS: the proxy to go through.
@@ -787,7 +787,7 @@ where
                         .map_err(|e| usage(format!("--bind: {}", super::escape(&e))))
                 })
                 .transpose()?;
-            let udp = udp_flags(&a.udp, &[], a.proto, bind.as_ref()).map_err(usage)?;
+            let udp = Box::new(udp_flags(&a.udp, &[], a.proto, bind.as_ref()).map_err(usage)?);
             let tls = crate::model::TlsClientSettings {
                 ca: a.ca,
                 insecure: a.insecure,
