@@ -630,6 +630,149 @@ fn udp_sends_to_its_remote_and_replies_to_a_row() {
 }
 
 #[test]
+fn a_server_sends_to_all_three_peers_with_one_sent_row_each() {
+    use std::io::Read;
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.click("● echo server");
+    gui.click("▶ Start");
+    gui.wait_for("the server up", |g| {
+        g.harness.state().doc().endpoints[0].state.is_up()
+    });
+    let listen = gui.harness.state().doc().endpoints[0].form.local.clone();
+    let mut peers: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(listen.as_str()).unwrap())
+        .collect();
+    gui.wait_for("three peers", |g| {
+        g.harness.state().doc().endpoints[0].peers.len() == 3
+    });
+    // A server's "Send to" is every peer unless one is chosen.
+    gui.click("Send to");
+    gui.choose("all peers");
+    gui.type_payload("to all\\n");
+    gui.click("➤ Send");
+    for peer in &mut peers {
+        peer.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut got = [0u8; 7];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"to all\n");
+    }
+    gui.wait_for("one Sent row per peer", |g| {
+        g.log_rows("echo server", EntryKind::Sent).len() == 3
+    });
+    let log = &gui.harness.state().doc().session.log;
+    let mut sent_to: Vec<u32> = (0..log.len())
+        .filter_map(|i| log.entry(i))
+        .filter(|e| e.kind == EntryKind::Sent)
+        .map(|e| e.peer)
+        .collect();
+    sent_to.sort();
+    sent_to.dedup();
+    assert_eq!(sent_to.len(), 3, "three different peers");
+}
+
+/// Scrolls the endpoint pane until the widget labelled `label` is in view
+/// (the log's panel lies over what is scrolled out).
+fn in_view(gui: &mut Gui, label: &str) {
+    gui.harness.get_by_label(label).scroll_to_me();
+    for _ in 0..5 {
+        gui.step();
+    }
+}
+
+#[test]
+fn a_udp_socket_joins_and_leaves_a_group_from_its_settings() {
+    let mut gui = Gui::new();
+    gui.open_example("udp-pair");
+    gui.click("● udp b");
+    // Multicast first: a field's tooltip would lie over the header.
+    in_view(&mut gui, "Multicast");
+    gui.click("Multicast");
+    retype(&mut gui, "Interface", "127.0.0.1");
+    let port = free_port();
+    retype(&mut gui, "Bind to", &format!("239.255.77.4:{port}"));
+    // A socket connected to its remote hears only that remote, not a group.
+    retype(&mut gui, "Default remote", "");
+    in_view(&mut gui, "▶ Start");
+    gui.click("▶ Start");
+    gui.wait_for("udp b bound", |g| {
+        g.harness.state().doc().endpoints[1].state.is_up()
+    });
+    retype(&mut gui, "Group", "10.0.0.1");
+    assert!(gui.shows("group 10.0.0.1: not a multicast address"));
+    retype(&mut gui, "Group", "239.255.77.4");
+    in_view(&mut gui, "Join");
+    gui.click("Join");
+    let note = |g: &Gui, text: &str| {
+        g.log_rows("udp b", EntryKind::Note)
+            .iter()
+            .any(|r| String::from_utf8_lossy(r).contains(text))
+    };
+    gui.wait_for("the join", |g| {
+        note(
+            g,
+            "setsockopt(IP_ADD_MEMBERSHIP) group 239.255.77.4 on interface 127.0.0.1: joined",
+        )
+    });
+    assert_eq!(
+        gui.harness.state().doc().endpoints[1].form.options.groups,
+        vec!["239.255.77.4".parse::<std::net::IpAddr>().unwrap()]
+    );
+    // Joined live: no restart is asked for.
+    assert!(!gui.shows("Changed settings apply when the endpoint starts again."));
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket2::SockRef::from(&sender)
+        .set_multicast_if_v4(&"127.0.0.1".parse().unwrap())
+        .unwrap();
+    sender
+        .send_to(b"to the group", ("239.255.77.4", port))
+        .unwrap();
+    gui.wait_for("the group's datagram", |g| {
+        joined(g.log_rows("udp b", EntryKind::Received)) == b"to the group"
+    });
+    in_view(&mut gui, "Leave");
+    gui.click("Leave");
+    gui.wait_for("the leave", |g| {
+        note(
+            g,
+            "setsockopt(IP_DROP_MEMBERSHIP) group 239.255.77.4 on interface 127.0.0.1: left",
+        )
+    });
+    assert!(
+        gui.harness.state().doc().endpoints[1]
+            .form
+            .options
+            .groups
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_client_binds_the_local_address_its_form_names() {
+    let mut gui = Gui::new();
+    gui.open_example("tcp-echo-pair");
+    gui.click("● client");
+    retype(&mut gui, "Local address", "localhost:5");
+    assert!(gui.shows("is not an IP address"));
+    let port = free_port();
+    retype(&mut gui, "Local address", &format!("127.0.0.1:{port}"));
+    gui.start_all();
+    gui.wait_for("both ends up", |g| g.all_up());
+    gui.wait_for("the server's peer", |g| {
+        !g.harness.state().doc().endpoints[0].peers.is_empty()
+    });
+    let doc = gui.harness.state().doc();
+    let peer = doc.endpoints[0]
+        .peers
+        .values()
+        .next()
+        .unwrap()
+        .remote
+        .clone();
+    assert_eq!(peer, format!("127.0.0.1:{port}"));
+}
+
+#[test]
 fn unsaved_changes_are_asked_about_before_they_are_lost() {
     let mut gui = Gui::new();
     gui.open_example("tcp-echo-pair");

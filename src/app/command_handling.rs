@@ -67,6 +67,13 @@ pub enum AppCommand {
         index: usize,
         on: bool,
     },
+    /// Join or leave a multicast group on a running UDP endpoint (the form's
+    /// list has changed already).
+    Multicast {
+        index: usize,
+        group: std::net::IpAddr,
+        join: bool,
+    },
     /// Stop reading endpoint `index`'s open TCP connections for `pause`
     /// (a lesson's demo: writes pile up in the receive buffer).
     PauseReads {
@@ -236,6 +243,15 @@ impl App {
             AppCommand::SetNoDelay { index, on } => {
                 if let Some(e) = self.doc.endpoints.get(index) {
                     self.engine.send(Command::SetNoDelay { id: e.id, on });
+                }
+            }
+            AppCommand::Multicast { index, group, join } => {
+                if let Some(e) = self.doc.endpoints.get(index) {
+                    self.engine.send(Command::Multicast {
+                        id: e.id,
+                        group,
+                        join,
+                    });
                 }
             }
             AppCommand::PauseReads { index, pause } => {

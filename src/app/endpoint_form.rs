@@ -109,6 +109,18 @@ pub struct OptionsForm {
     /// A UDP socket with a default remote left unconnected (sendto/recvfrom
     /// with anyone); the default is connected to its remote.
     pub unconnected: bool,
+    /// A TCP or TLS client's local address and/or port (empty: the system's choice).
+    pub bind: String,
+    /// UDP: the multicast groups joined at start (each checked when added).
+    pub groups: Vec<std::net::IpAddr>,
+    /// UDP: the multicast interface (IPv4 address, or IPv6 index or name); empty: the kernel's choice.
+    pub multicast_iface: String,
+    /// UDP: IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS; empty: the kernel's default (1).
+    pub multicast_ttl: String,
+    /// UDP: IP_MULTICAST_LOOP; `None` keeps the kernel's default (on).
+    pub multicast_loop: Option<bool>,
+    /// UDP: the group being typed, before Join adds it to `groups`.
+    pub group_input: String,
 }
 
 /// TLS settings as typed.
@@ -439,6 +451,12 @@ impl EndpointForm {
                 } else {
                     o.connect_timeout_secs.to_string()
                 },
+                bind: text(o.bind.as_ref()),
+                groups: o.multicast.groups.clone(),
+                multicast_iface: opt_to_text(o.multicast.iface.as_ref()),
+                multicast_ttl: opt_to_text(o.multicast.ttl),
+                multicast_loop: o.multicast.loopback,
+                group_input: String::new(),
             },
             tls: match &spec.kind {
                 EndpointKind::TlsClient { tls, .. } => TlsForm::from_settings(Some(tls), None),
@@ -577,11 +595,25 @@ impl EndpointForm {
                 }
             },
         };
-        let options = self
+        let mut options = self
             .options
             .validate()
             .map_err(|e| errors.options = Some(e))
             .ok();
+        // A client's local address: its family follows the remote's.
+        if let Some(o) = options.as_mut() {
+            o.bind = None;
+            if self.kind.is_client() && !self.options.bind.trim().is_empty() {
+                let v6 = remote.as_ref().is_some_and(|r| r.host.contains(':'));
+                match crate::model::endpoint::parse_local_bind(&self.options.bind, v6) {
+                    Ok(hp) => o.bind = Some(hp),
+                    Err(e) => errors.local = Some(e),
+                }
+            }
+            if self.kind != KindTag::Udp {
+                o.multicast = Default::default();
+            }
+        }
 
         let tls = self
             .tls
@@ -866,6 +898,21 @@ impl OptionsForm {
             connect_timeout_secs,
             connected: !self.unconnected,
             max_peers: number("max peers", &self.max_peers, 1, 1_000_000)?,
+            bind: None,
+            multicast: crate::model::multicast::Multicast {
+                groups: self.groups.clone(),
+                iface: match self.multicast_iface.trim() {
+                    "" => None,
+                    t => Some(crate::model::multicast::Interface::parse(t)?),
+                },
+                ttl: number(
+                    "multicast TTL",
+                    &self.multicast_ttl,
+                    0,
+                    crate::model::multicast::MAX_TTL,
+                )?,
+                loopback: self.multicast_loop,
+            },
         })
     }
 }

@@ -327,8 +327,10 @@ impl App {
                 e.started_with.as_ref(),
             ) {
                 (true, Some(mut now), Some(then)) => {
-                    // TCP_NODELAY is set on the open connections at once.
+                    // TCP_NODELAY is set on the open connections at once,
+                    // and groups are joined and left at once.
                     now.options.nodelay = then.options.nodelay;
+                    now.options.multicast.groups = then.options.multicast.groups.clone();
                     now != *then
                 }
                 _ => false,
@@ -403,6 +405,14 @@ impl App {
                             "host:port",
                             "The server to connect to: host:port or [IPv6]:port",
                             errors.remote.as_ref(),
+                        );
+                        changed |= field(
+                            ui,
+                            "Local address",
+                            &mut form.options.bind,
+                            "any (optional)",
+                            "bind() before connect(): 127.0.0.1:5000, an address alone (any port) or a port alone (any address); empty lets the system choose",
+                            errors.local.as_ref(),
                         );
                         changed |= client_way_ui(ui, form, errors);
                     }
@@ -519,6 +529,11 @@ impl App {
         ui.collapsing("Socket options", |ui| {
             changed |= options_ui(ui, form, errors, e.id.0);
         });
+        if form.kind == KindTag::Udp {
+            ui.collapsing("Multicast", |ui| {
+                changed |= multicast_ui(ui, form, running, e.id.0, index, commands);
+            });
+        }
         if running && form.options.nodelay != nodelay {
             // TCP_NODELAY also changes on the open connections, at once.
             commands.push(AppCommand::SetNoDelay {
@@ -931,6 +946,125 @@ fn unlink_ui(ui: &mut Ui, unlink: &mut bool) -> bool {
         )
         .changed();
     ui.end_row();
+    changed
+}
+
+/// A UDP socket's multicast groups, each with a Leave button, a field to
+/// join another, and the interface, TTL and loopback. While the socket runs,
+/// Join and Leave act at once; stopped, they change what is joined at start.
+fn multicast_ui(
+    ui: &mut Ui,
+    form: &mut EndpointForm,
+    running: bool,
+    salt: u64,
+    index: usize,
+    commands: &mut Vec<AppCommand>,
+) -> bool {
+    let mut changed = false;
+    let o = &mut form.options;
+    let mut leave = None;
+    for (i, group) in o.groups.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(group.to_string());
+            if ui
+                .button("Leave")
+                .on_hover_text(if running {
+                    "Leave this group now (IP_DROP_MEMBERSHIP / IPV6_LEAVE_GROUP)"
+                } else {
+                    "Do not join this group when the socket starts"
+                })
+                .clicked()
+            {
+                leave = Some(i);
+            }
+        });
+    }
+    if o.groups.is_empty() {
+        ui.label(RichText::new("No groups joined").weak());
+    }
+    if let Some(i) = leave {
+        let group = o.groups.remove(i);
+        changed = true;
+        if running {
+            commands.push(AppCommand::Multicast {
+                index,
+                group,
+                join: false,
+            });
+        }
+    }
+    let parsed = crate::model::multicast::parse_group(&o.group_input);
+    ui.horizontal(|ui| {
+        let label = ui.label("Group");
+        let response = ui
+            .add(
+                egui::TextEdit::singleline(&mut o.group_input)
+                    .hint_text("239.1.2.3 or ff15::1")
+                    .desired_width(140.0),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("A multicast group: 224.0.0.0 to 239.255.255.255, or ff00::/8");
+        let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let join = ui
+            .add_enabled(parsed.is_ok(), egui::Button::new("Join"))
+            .on_hover_text(if running {
+                "Join this group now (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP)"
+            } else {
+                "Join this group when the socket starts"
+            })
+            .on_disabled_hover_text("Type a multicast group first")
+            .clicked();
+        if let (Ok(group), true) = (&parsed, join || enter) {
+            if !o.groups.contains(group) {
+                o.groups.push(*group);
+                changed = true;
+                if running {
+                    commands.push(AppCommand::Multicast {
+                        index,
+                        group: *group,
+                        join: true,
+                    });
+                }
+            }
+            o.group_input.clear();
+        }
+    });
+    if let (Err(e), false) = (&parsed, o.group_input.trim().is_empty()) {
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            format!("⚠ {}", escape_controls(e)),
+        );
+    }
+    egui::Grid::new(("multicast options", salt)).num_columns(2).show(ui, |ui| {
+        let mut text = |ui: &mut Ui, label: &str, value: &mut String, hint: &str, tip: &str| {
+            let l = ui.label(label);
+            changed |= ui
+                .add(egui::TextEdit::singleline(value).hint_text(hint).desired_width(100.0))
+                .labelled_by(l.id)
+                .on_hover_text(tip)
+                .changed();
+            ui.end_row();
+        };
+        text(ui, "Interface", &mut o.multicast_iface, "kernel's choice", "Where groups are joined and multicast is sent: an IPv4 address of the interface (127.0.0.1), or for IPv6 its index or name (1, lo). Applies when the socket starts");
+        text(ui, "Multicast TTL", &mut o.multicast_ttl, "1", "IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS: how many routers outgoing multicast may cross (0 to 255)");
+        let l = ui.label("Loopback");
+        let shown = match o.multicast_loop {
+            None => "default (on)",
+            Some(true) => "on",
+            Some(false) => "off",
+        };
+        egui::ComboBox::from_id_salt(("multicast loop", salt))
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                for (value, text) in [(None, "default (on)"), (Some(true), "on"), (Some(false), "off")] {
+                    changed |= ui.selectable_value(&mut o.multicast_loop, value, text).changed();
+                }
+            })
+            .response
+            .labelled_by(l.id)
+            .on_hover_text("IP_MULTICAST_LOOP: whether this machine's own members hear what this socket sends");
+        ui.end_row();
+    });
     changed
 }
 

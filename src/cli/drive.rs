@@ -395,7 +395,7 @@ pub async fn connect(job: ConnectJob) -> i32 {
             tls: request.tls.clone(),
         },
         Proto::Udp => EndpointKind::Udp {
-            bind: None,
+            bind: request.bind.clone(),
             remote: Some(request.remote.clone()),
         },
         Proto::Unix | Proto::UnixDgram => {
@@ -415,6 +415,10 @@ pub async fn connect(job: ConnectJob) -> i32 {
         }
     };
     let mut spec = EndpointSpec::new("client", kind);
+    if request.proto != Proto::Udp {
+        spec.options.bind = request.bind.clone();
+    }
+    request.udp.apply(&mut spec.options);
     if let Some(limit) = request.connect_timeout {
         spec.options.connect_timeout_secs = limit.as_secs_f64();
     }
@@ -662,6 +666,7 @@ pub async fn listen(job: ListenJob) -> i32 {
         spec.max_message = *max_message;
     }
     spec.options.max_peers = request.max_peers;
+    request.udp.apply(&mut spec.options);
     let mut run = Run::start(spec, request.quiet, budget, Vec::new());
     run.announce_local = true;
     if request.stats {

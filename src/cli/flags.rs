@@ -109,10 +109,6 @@ pub(super) struct ConnectArgs {
     /// and unix-dgram, a socket path (or @name, a Linux abstract name).
     #[arg(value_name = "ADDR")]
     pub addr: String,
-    /// unix-dgram: bind this socket to PATH (or @name), so answers can come
-    /// back (an unnamed socket can send but cannot be answered).
-    #[arg(long = "bind", value_name = "PATH")]
-    pub unix_bind: Option<String>,
     /// A payload in text notation (escapes \r \n \t \0 \\ \xNN \u{...}); repeatable.
     #[arg(long = "send", value_name = "TEXT", allow_hyphen_values = true)]
     pub send: Vec<String>,
@@ -127,6 +123,13 @@ pub(super) struct ConnectArgs {
     /// told of a closed port (by default the socket is connected to ADDR).
     #[arg(long)]
     pub unconnected: bool,
+    /// Bind the local end first: ADDR:PORT, an address alone (any port) or a
+    /// port alone (any address) for tcp, tls and udp; for unix-dgram a socket
+    /// PATH (or @name), so answers can come back.
+    #[arg(long, value_name = "ADDR|PATH")]
+    pub bind: Option<String>,
+    #[command(flatten)]
+    pub udp: UdpArgs,
     /// How long connecting (and the TLS handshake) may take before it fails as timed out.
     #[arg(
         long = "connect-timeout",
@@ -252,6 +255,12 @@ pub(super) struct ListenArgs {
     /// at once, with the reason logged.
     #[arg(long = "max-peers", value_name = "N")]
     pub max_peers: Option<u32>,
+    /// UDP: join this multicast group when the socket starts (224.0.0.0/4 or
+    /// ff00::/8; ADDR is then usually the group and port); repeatable.
+    #[arg(long, value_name = "GROUP")]
+    pub join: Vec<String>,
+    #[command(flatten)]
+    pub udp: UdpArgs,
     /// Stop after the first peer has gone (TCP, TLS: after a completed handshake)
     /// or the first datagram is answered (UDP).
     #[arg(long)]
@@ -272,6 +281,31 @@ pub(super) struct ListenArgs {
     /// (fields in the README); the summary line stays on stderr.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `on` or `off`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OnOff {
+    On,
+    Off,
+}
+
+/// Broadcast and multicast options of a UDP socket, shared by connect and listen.
+#[derive(clap::Args, Debug)]
+pub(super) struct UdpArgs {
+    /// UDP: allow sending to broadcast addresses (SO_BROADCAST).
+    #[arg(long)]
+    pub broadcast: bool,
+    /// UDP: the multicast interface, where groups are joined and multicast
+    /// goes out: an IPv4 address of it (127.0.0.1), or for IPv6 its index or name (1, lo).
+    #[arg(long, value_name = "IFACE")]
+    pub iface: Option<String>,
+    /// UDP: how many routers outgoing multicast may cross, 0 to 255 (the kernel's default is 1).
+    #[arg(long = "multicast-ttl", value_name = "N")]
+    pub multicast_ttl: Option<String>,
+    /// UDP: whether this machine's own members hear what we send (the kernel's default is on).
+    #[arg(long = "multicast-loop", value_enum, value_name = "on|off")]
+    pub multicast_loop: Option<OnOff>,
 }
 
 /// What `replay --as` plays of a relay's recording.

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use super::flags::{AsArg, Cli, Command, LogArgs, OverflowArg, Proto, RelayArgs, WayArg};
+use super::flags::{
+    AsArg, Cli, Command, LogArgs, OnOff, OverflowArg, Proto, RelayArgs, UdpArgs, WayArg,
+};
 use crate::model::endpoint::{RegexText, Rule, Trigger};
 use crate::model::framing::ReceiveFraming;
 use crate::model::placeholder::{self, Template};
@@ -52,6 +54,10 @@ pub struct ConnectRequest {
     pub wait: Duration,
     /// UDP: an unconnected socket (hears anyone, never told of a closed port).
     pub unconnected: bool,
+    /// `--bind`: the local address (and port) bound before connecting.
+    pub bind: Option<HostPort>,
+    /// UDP: SO_BROADCAST and multicast (boxed: most connects are not UDP).
+    pub udp: Box<UdpFlags>,
     /// How long connecting and the TLS handshake may take (the endpoint's default when absent).
     pub connect_timeout: Option<Duration>,
     /// TCP and TLS: the proxy to go through.
@@ -98,6 +104,8 @@ pub struct ListenRequest {
     pub once: bool,
     /// TCP, TLS: the most peers connected at once.
     pub max_peers: Option<u32>,
+    /// UDP: SO_BROADCAST, and the multicast groups joined at start.
+    pub udp: UdpFlags,
     pub save: Option<PathBuf>,
     pub quiet: bool,
     /// One JSON object per event on stdout instead of the event lines.
@@ -148,6 +156,86 @@ pub struct ReplayRequest {
     /// One JSON object per event (and per checked conversation) on stdout.
     pub json: bool,
     pub log: LogFlags,
+}
+
+/// A UDP socket's `--broadcast` and multicast flags, checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UdpFlags {
+    pub broadcast: bool,
+    pub multicast: crate::model::multicast::Multicast,
+}
+
+impl UdpFlags {
+    /// Puts the flags into an endpoint's options.
+    pub fn apply(&self, options: &mut crate::model::SocketOptions) {
+        options.broadcast = self.broadcast;
+        options.multicast = self.multicast.clone();
+    }
+}
+
+/// `--broadcast`, `--join`, `--iface`, `--multicast-ttl`, `--multicast-loop`:
+/// only for udp; groups of the local address's family when it is an IP.
+fn udp_flags(
+    a: &UdpArgs,
+    join: &[String],
+    proto: Proto,
+    local: Option<&HostPort>,
+) -> Result<UdpFlags, String> {
+    use crate::model::multicast::{Interface, MAX_TTL, Multicast, parse_group};
+    let given = a.broadcast
+        || a.iface.is_some()
+        || a.multicast_ttl.is_some()
+        || a.multicast_loop.is_some()
+        || !join.is_empty();
+    if given && proto != Proto::Udp {
+        return Err(
+            "--broadcast, --join, --iface, --multicast-ttl and --multicast-loop are for udp: TCP has no broadcast or multicast"
+                .into(),
+        );
+    }
+    let mut groups = Vec::new();
+    for g in join {
+        let group = parse_group(g).map_err(|e| format!("--join: {}", super::escape(&e)))?;
+        if let Some(ip) = local.and_then(HostPort::ip)
+            && !ip.is_unspecified()
+            && ip.is_ipv4() != group.is_ipv4()
+        {
+            return Err(format!(
+                "--join {group}: an IPv{} group, and the socket's address {ip} is IPv{}: give an address of the group's family",
+                if group.is_ipv4() { 4 } else { 6 },
+                if ip.is_ipv4() { 4 } else { 6 },
+            ));
+        }
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    let iface = a
+        .iface
+        .as_deref()
+        .map(|i| Interface::parse(i).map_err(|e| format!("--iface: {}", super::escape(&e))))
+        .transpose()?;
+    let ttl = match a.multicast_ttl.as_deref().map(str::trim) {
+        None => None,
+        Some(t) => match t.parse::<u32>() {
+            Ok(n) if n <= MAX_TTL => Some(n),
+            _ => {
+                return Err(format!(
+                    "--multicast-ttl {}: give a whole number of routers, 0 to {MAX_TTL}",
+                    quote(t)
+                ));
+            }
+        },
+    };
+    Ok(UdpFlags {
+        broadcast: a.broadcast,
+        multicast: Multicast {
+            groups,
+            iface,
+            ttl,
+            loopback: a.multicast_loop.map(|l| l == OnOff::On),
+        },
+    })
 }
 
 /// `--log-budget` and `--log-overflow`, each absent when not given.
@@ -585,7 +673,7 @@ where
             let (remote, unix) = if a.proto.is_unix() {
                 let path = parse_unix_path("ADDR", &a.addr).map_err(usage)?;
                 let bind = a
-                    .unix_bind
+                    .bind
                     .as_deref()
                     .map(|b| parse_unix_path("--bind", b))
                     .transpose()
@@ -601,11 +689,6 @@ where
                     Some(Box::new((path, bind))),
                 )
             } else {
-                if a.unix_bind.is_some() {
-                    return Err(usage(
-                        "--bind PATH is for unix-dgram (the name answers come back to)".into(),
-                    ));
-                }
                 (parse_addr(&a.addr, true).map_err(usage)?, None)
             };
             // --send, --send-hex and --send-file interleave in command-line order.
@@ -753,6 +836,16 @@ where
                     "--unconnected is for udp: TCP and TLS sockets are always connected".into(),
                 ));
             }
+            let bind = a
+                .bind
+                .as_deref()
+                .filter(|_| !a.proto.is_unix())
+                .map(|b| {
+                    crate::model::endpoint::parse_local_bind(b, remote.host.contains(':'))
+                        .map_err(|e| usage(format!("--bind: {}", super::escape(&e))))
+                })
+                .transpose()?;
+            let udp = Box::new(udp_flags(&a.udp, &[], a.proto, bind.as_ref()).map_err(usage)?);
             let tls = crate::model::TlsClientSettings {
                 ca: a.ca,
                 insecure: a.insecure,
@@ -772,6 +865,8 @@ where
                 interval,
                 wait,
                 unconnected: a.unconnected,
+                bind,
+                udp,
                 connect_timeout,
                 proxy,
                 reconnect,
@@ -972,6 +1067,7 @@ where
                     "--max-peers 0 would refuse every peer: give 1 or more".into(),
                 ));
             }
+            let udp = udp_flags(&a.udp, &a.join, a.proto, Some(&local)).map_err(usage)?;
             let log = log_flags(a.log).map_err(usage)?;
             let tls = crate::model::TlsServerSettings {
                 cert: a.cert,
@@ -988,6 +1084,7 @@ where
                 run_for,
                 once: a.once,
                 max_peers: a.max_peers,
+                udp,
                 save: a.save,
                 quiet: a.quiet,
                 json: a.json,

@@ -34,6 +34,7 @@
 
 mod conn;
 pub mod event;
+mod multicast;
 mod net;
 pub mod os_tcp;
 pub mod proxy;
@@ -141,6 +142,13 @@ pub enum Command {
     /// works every time). Each connection says so in a note, and again when
     /// it reads again.
     PauseReads { id: EndpointId, pause: Duration },
+    /// Join (`join`) or leave a multicast group on a running UDP socket, on
+    /// the interface its options name; a note or a failure says how it went.
+    Multicast {
+        id: EndpointId,
+        group: std::net::IpAddr,
+        join: bool,
+    },
     /// Shut down the sending side of one TCP connection (half-close): the peer
     /// reads end-of-stream and can still send to us.
     HalfClose { id: EndpointId, peer: PeerId },
@@ -587,6 +595,11 @@ pub(crate) enum EndpointCommand {
     },
     SetNoDelay(bool),
     PauseReads(Duration),
+    /// Join (or leave) a multicast group on a UDP socket.
+    Membership {
+        group: std::net::IpAddr,
+        join: bool,
+    },
     HalfClose {
         peer: PeerId,
     },
@@ -742,6 +755,9 @@ fn route(
             ),
             Command::SetNoDelay { id, on } => (id, EndpointCommand::SetNoDelay(on)),
             Command::PauseReads { id, pause } => (id, EndpointCommand::PauseReads(pause)),
+            Command::Multicast { id, group, join } => {
+                (id, EndpointCommand::Membership { group, join })
+            }
             Command::HalfClose { id, peer } => (id, EndpointCommand::HalfClose { peer }),
             Command::Disconnect { id, peer, abort } => {
                 (id, EndpointCommand::Disconnect { peer, abort })

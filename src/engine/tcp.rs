@@ -22,6 +22,51 @@ fn other(op: Operation, message: impl Into<String>) -> NetError {
     NetError::new(ErrorKind::Other, op, message)
 }
 
+/// bind() before connect(): a client's chosen local address and/or port.
+fn bind_local(socket: &TcpSocket, local: &HostPort, remote: SocketAddr) -> Result<(), NetError> {
+    let Some(ip) = local.ip() else {
+        return Err(other(
+            Operation::Bind,
+            format!("bind {local}: a client binds an IP address of this machine, not a name"),
+        ));
+    };
+    // An IPv4 local address for an IPv6 remote (or the reverse) cannot work;
+    // the unspecified address of a port alone follows the remote.
+    let ip = match (ip, remote) {
+        (ip, _) if ip.is_unspecified() && ip.is_ipv4() != remote.is_ipv4() => {
+            super::net::unspecified_for(&remote).ip()
+        }
+        (ip, _) if ip.is_ipv4() != remote.is_ipv4() => {
+            return Err(other(
+                Operation::Bind,
+                format!(
+                    "bind {local}: the local address is IPv{} and the remote {remote} IPv{}: give a local address of the remote's family",
+                    if ip.is_ipv4() { 4 } else { 6 },
+                    if remote.is_ipv4() { 4 } else { 6 },
+                ),
+            ));
+        }
+        (ip, _) => ip,
+    };
+    let addr = SocketAddr::new(ip, local.port);
+    if local.port != 0 {
+        // A fixed port is taken again at once, though its last connection
+        // still waits out TIME_WAIT.
+        let _ = socket.set_reuseaddr(true);
+    }
+    socket
+        .bind(addr)
+        .map_err(|e| super::net::bind_error(addr, &e))
+}
+
+/// A multicast group asked of a TCP endpoint.
+fn not_multicast() -> NetError {
+    other(
+        Operation::Configure,
+        "multicast groups are for UDP sockets: TCP connects one peer to another",
+    )
+}
+
 /// Connects to one address, with the endpoint's options and connect timeout.
 pub(crate) async fn connect_one(
     ctx: &EndpointCtx,
@@ -37,6 +82,9 @@ pub(crate) async fn connect_one(
         let sock = SockRef::from(&socket);
         apply_common(&sock, &ctx.options, addr.is_ipv6())?;
         apply_stream(&sock, &ctx.options)?;
+    }
+    if let Some(local) = &ctx.options.bind {
+        bind_local(&socket, local, addr)?;
     }
     let limit = ctx.options.connect_timeout();
     match tokio::time::timeout(limit, socket.connect(addr)).await {
@@ -458,6 +506,7 @@ fn ends_connection(command: &EndpointCommand) -> bool {
 
 fn route_client(ctx: &EndpointCtx, tx: &ConnHandle, command: EndpointCommand) {
     let conn_command = match command {
+        EndpointCommand::Membership { .. } => return ctx.failed(None, not_multicast()),
         EndpointCommand::SetNoDelay(on) => ConnCommand::SetNoDelay(on),
         EndpointCommand::PauseReads(pause) => ConnCommand::PauseReads(pause),
         EndpointCommand::Send {
@@ -832,6 +881,7 @@ pub(crate) fn route_server(
         ),
     };
     match command {
+        EndpointCommand::Membership { .. } => ctx.failed(None, not_multicast()),
         EndpointCommand::SetNoDelay(on) => {
             for handle in peers.values() {
                 handle.send(ConnCommand::SetNoDelay(on));

@@ -751,6 +751,15 @@ async fn datagram_command(
                 "pausing reads is for stream connections: a datagram socket reads one datagram at a time anyway",
             ),
         ),
+        EndpointCommand::Membership { group, .. } => ctx.failed(
+            None,
+            other(
+                Operation::Configure,
+                format!(
+                    "multicast group {group}: groups are for UDP sockets; a Unix datagram socket has no multicast"
+                ),
+            ),
+        ),
         EndpointCommand::HalfClose { peer } | EndpointCommand::Disconnect { peer, .. } => ctx
             .failed(
                 Some(peer),

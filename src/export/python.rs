@@ -134,6 +134,9 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
         out.push_str("import base64\n");
     }
     out.push_str("import socket\n");
+    if udp && !plan.spec.options.multicast.groups.is_empty() {
+        out.push_str("import struct\n");
+    }
     if plan.spec.kind.tag().is_tls() {
         out.push_str("import ssl\n");
     }
@@ -188,13 +191,36 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
     );
     let _ = writeln!(out, "CONVERSATIONS = {}\n", conversations(plan, udp));
 
+    let (before, after) = if udp {
+        udp_options(&plan.spec, family == "socket.AF_INET6")
+    } else {
+        (String::new(), String::new())
+    };
+    // A UDP client's own address, when the endpoint binds one.
+    let client_bind = match (&plan.spec.kind, plan.role) {
+        (EndpointKind::Udp { bind: Some(b), .. }, Role::Client) => {
+            format!("        sock.bind(({}, {}))\n", python_str(&b.host), b.port)
+        }
+        _ => String::new(),
+    };
     match (udp, plan.role) {
         (false, Role::Client) => {
             out.push_str(HELPERS);
+            let bind = plan.spec.options.bind.as_ref();
             if let Some(proxy) = &plan.spec.proxy {
-                out.push_str(&proxy_tunnel(proxy));
+                out.push_str(&proxy_tunnel(proxy).replace(
+                    "socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT)",
+                    &format!(
+                        "socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT{})",
+                        source_address(bind)
+                    ),
+                ));
             }
-            out.push_str(&client_connect(&plan.spec.kind, plan.spec.proxy.is_some()));
+            out.push_str(&client_connect(
+                &plan.spec.kind,
+                plan.spec.proxy.is_some(),
+                bind,
+            ));
             out.push_str(
                 r#"
 
@@ -241,7 +267,7 @@ def main():
 def main():
     with socket.socket({family}, socket.SOCK_DGRAM) as sock:
         sock.settimeout(TIMEOUT)
-        # A connected UDP socket: send() goes to HOST:PORT, recv() hears only
+{before}{client_bind}{after}        # A connected UDP socket: send() goes to HOST:PORT, recv() hears only
         # datagrams from there, and a closed port comes back as an error.
         sock.connect((HOST, PORT))
         for steps in CONVERSATIONS:
@@ -267,7 +293,7 @@ def main():
 def main():
     with socket.socket({family}, socket.SOCK_DGRAM) as sock:
         sock.settimeout(TIMEOUT)
-        for steps in CONVERSATIONS:
+{before}{client_bind}{after}        for steps in CONVERSATIONS:
             for action, value in steps:
                 if action == "send":
                     sock.sendto(value, (HOST, PORT))
@@ -287,9 +313,9 @@ def main():
                 r#"
 def main():
     with socket.socket({family}, socket.SOCK_DGRAM) as sock:
-        sock.bind((HOST, PORT))
+{before}        sock.bind((HOST, PORT))
         print("bound to", sock.getsockname())
-        for steps in CONVERSATIONS:
+{after}        for steps in CONVERSATIONS:
             peer = None
             for action, value in steps:
                 if action == "recv":
@@ -593,13 +619,118 @@ def tunnel():
     s
 }
 
+/// The setsockopt calls of a UDP socket, in the order sockbench makes
+/// them: options before bind(), group memberships after (8 spaces in).
+/// Interfaces and groups go in as string literals, never as code.
+fn udp_options(spec: &crate::model::EndpointSpec, v6: bool) -> (String, String) {
+    use crate::model::multicast::{Interface, membership_option};
+    let mut before = String::new();
+    let m = &spec.options.multicast;
+    if spec.options.broadcast {
+        before.push_str("        # Sending to a broadcast address needs SO_BROADCAST.\n");
+        before.push_str("        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)\n");
+    }
+    // IPv6 names its interface by index; 0 lets the kernel choose.
+    let v6_index = |iface: Option<&Interface>| match iface {
+        Some(Interface::Index(i)) => i.to_string(),
+        Some(Interface::Name(n)) => format!("socket.if_nametoindex({})", python_str(n)),
+        Some(Interface::Address(a)) => {
+            format!(
+                "0  # {} is an IPv4 address: give an index",
+                python_str(&a.to_string())
+            )
+        }
+        None => "0".to_owned(),
+    };
+    let v4_address = |iface: Option<&Interface>| match iface {
+        Some(Interface::Address(a)) => python_str(&a.to_string()),
+        // An IPv4 socket names its interface by address.
+        Some(other) => python_str(&other.to_string()),
+        None => python_str("0.0.0.0"),
+    };
+    if let Some(iface) = &m.iface {
+        if v6 {
+            let _ = writeln!(
+                before,
+                "        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, {})",
+                v6_index(Some(iface))
+            );
+        } else {
+            let _ = writeln!(
+                before,
+                "        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton({}))",
+                v4_address(Some(iface))
+            );
+        }
+    }
+    if let Some(ttl) = m.ttl {
+        let _ = writeln!(
+            before,
+            "        sock.setsockopt({}, {ttl})",
+            if v6 {
+                "socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS"
+            } else {
+                "socket.IPPROTO_IP, socket.IP_MULTICAST_TTL"
+            }
+        );
+    }
+    if let Some(on) = m.loopback {
+        let _ = writeln!(
+            before,
+            "        sock.setsockopt({}, {})",
+            if v6 {
+                "socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP"
+            } else {
+                "socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP"
+            },
+            u8::from(on)
+        );
+    }
+    let mut after = String::new();
+    for group in &m.groups {
+        let option = membership_option(*group, true);
+        let text = python_str(&group.to_string());
+        if group.is_ipv4() {
+            let _ = writeln!(
+                after,
+                "        sock.setsockopt(socket.IPPROTO_IP, socket.{option}, struct.pack(\"4s4s\", socket.inet_aton({text}), socket.inet_aton({})))",
+                v4_address(m.iface.as_ref())
+            );
+        } else {
+            let _ = writeln!(
+                after,
+                "        sock.setsockopt(socket.IPPROTO_IPV6, socket.{option}, struct.pack(\"16sI\", socket.inet_pton(socket.AF_INET6, {text}), {}))",
+                v6_index(m.iface.as_ref())
+            );
+        }
+    }
+    if !after.is_empty() {
+        after.insert_str(
+            0,
+            "        # Join the multicast groups: datagrams sent to them now reach this socket.\n",
+        );
+    }
+    (before, after)
+}
+
+/// `source_address=…` for a client that binds its local end, else nothing.
+fn source_address(bind: Option<&HostPort>) -> String {
+    match bind {
+        Some(b) => format!(", source_address=({}, {})", python_str(&b.host), b.port),
+        None => String::new(),
+    }
+}
+
 /// `connect()`: a TCP connection (through the proxy's tunnel when
 /// `proxied`), wrapped in TLS for a TLS client.
-fn client_connect(kind: &EndpointKind, proxied: bool) -> String {
+fn client_connect(kind: &EndpointKind, proxied: bool, bind: Option<&HostPort>) -> String {
     let open = if proxied {
-        "tunnel()"
+        "tunnel()".to_owned()
     } else {
-        "socket.create_connection((HOST, PORT), timeout=TIMEOUT)"
+        format!(
+            "socket.create_connection((HOST, PORT), timeout=TIMEOUT{})",
+            source_address(bind)
+        )
     };
     let EndpointKind::TlsClient { remote, tls } = kind else {
         return format!(

@@ -4,6 +4,7 @@
 
 use super::address::HostPort;
 use super::framing::{DEFAULT_MAX_MESSAGE, ReceiveFraming};
+use super::multicast::Multicast;
 use super::payload::Payload;
 use super::unix::UnixPath;
 
@@ -702,6 +703,44 @@ pub struct SocketOptions {
     /// accepted and closed at once, with the reason in the log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_peers: Option<u32>,
+    /// TCP and TLS clients: the local address (and port) the socket is bound
+    /// to before it connects; port 0 lets the system choose the port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<HostPort>,
+    /// UDP: groups joined at start, the multicast interface, TTL and loopback.
+    #[serde(skip_serializing_if = "Multicast::is_default")]
+    pub multicast: Multicast,
+}
+
+/// A client's local address as typed (`--bind`, the window's "Bind to"):
+/// `127.0.0.1:5000`, `[::1]:5000`, an address alone (any port: `127.0.0.1`,
+/// `::1`), or a port alone (`5000`, `:5000`: any address of the remote's
+/// family, `v6` when the remote is IPv6). An IP address, never a name: the
+/// socket is bound before anything is looked up.
+pub fn parse_local_bind(text: &str, v6: bool) -> Result<HostPort, String> {
+    let t = text.trim();
+    let port_only = t.strip_prefix(':').unwrap_or(t);
+    if !port_only.is_empty() && port_only.bytes().all(|b| b.is_ascii_digit()) {
+        let port: u16 = port_only
+            .parse()
+            .map_err(|_| format!("port {port_only} is out of range: ports go from 0 to 65535"))?;
+        return Ok(HostPort::new(if v6 { "::" } else { "0.0.0.0" }, port));
+    }
+    let bare = t
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(t);
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(HostPort::new(ip.to_string(), 0));
+    }
+    let hp: HostPort = t.parse().map_err(|e: super::AddressError| e.to_string())?;
+    if hp.ip().is_none() {
+        return Err(format!(
+            "\"{}\" is not an IP address: a client binds a local address of this machine (127.0.0.1, [::1]:5000), not a name",
+            super::escape_controls(&hp.host)
+        ));
+    }
+    Ok(hp)
 }
 
 /// The longest connect timeout a file may ask for (an hour).
@@ -765,6 +804,8 @@ impl Default for SocketOptions {
             connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
             connected: true,
             max_peers: None,
+            bind: None,
+            multicast: Multicast::default(),
         }
     }
 }

@@ -19,6 +19,10 @@ pub enum Call {
     TlsHandshake,
     SendRecv,
     SendToRecvFrom,
+    /// setsockopt(IP_ADD_MEMBERSHIP): a UDP socket joins an IPv4 multicast group.
+    JoinGroup,
+    /// setsockopt(IPV6_JOIN_GROUP): the same for an IPv6 group.
+    JoinGroupV6,
     Shutdown,
     Close,
 }
@@ -35,6 +39,8 @@ impl Call {
             Call::TlsHandshake => "TLS handshake",
             Call::SendRecv => "send() / recv()",
             Call::SendToRecvFrom => "sendto() / recvfrom()",
+            Call::JoinGroup => "setsockopt(IP_ADD_MEMBERSHIP)",
+            Call::JoinGroupV6 => "setsockopt(IPV6_JOIN_GROUP)",
             Call::Shutdown => "shutdown()",
             Call::Close => "close()",
         }
@@ -63,6 +69,9 @@ impl Call {
             }
             Call::SendToRecvFrom => {
                 "Send a datagram to an address, and read datagrams with the address they came from."
+            }
+            Call::JoinGroup | Call::JoinGroupV6 => {
+                "Join a multicast group on an interface: the kernel announces it (IGMP, MLD) and delivers the group's datagrams to this socket."
             }
             Call::Shutdown => {
                 "End one direction: shutdown(SHUT_WR) sends a FIN, the peer reads end-of-stream."
@@ -203,6 +212,9 @@ fn failed_call(detail: &str, kind: ErrorKind) -> Call {
         "shutdown" => Call::Shutdown,
         "TLS" => Call::TlsHandshake,
         "set" => Call::Socket,
+        v if v.starts_with("setsockopt(IP_ADD_MEMBERSHIP)") => Call::JoinGroup,
+        v if v.starts_with("setsockopt(IPV6_JOIN_GROUP)") => Call::JoinGroupV6,
+        v if v.starts_with("setsockopt(") => Call::Socket,
         _ => match kind {
             ErrorKind::NotResolved => Call::GetAddrInfo,
             ErrorKind::AddressInUse | ErrorKind::AddressNotAvailable => Call::Bind,
@@ -262,11 +274,29 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
                 || (matches!(e.kind, EntryKind::Failed(_))
                     && log.bytes_of(e).starts_with(b"connect "))
         });
-    let calls = if connected_udp_run {
+    let mut calls = if connected_udp_run {
         connected_udp(calls(kind, resolves))
     } else {
         calls(kind, resolves)
     };
+    // A UDP socket that joined (or tried to join) groups: the join comes
+    // after bind() (and connect()), before the datagrams.
+    if kind == KindTag::Udp {
+        for join in [Call::JoinGroup, Call::JoinGroupV6] {
+            let tried = run.iter().any(|&i| {
+                let e = &entries[i];
+                matches!(e.kind, EntryKind::Note | EntryKind::Failed(_))
+                    && log.bytes_of(e).starts_with(join.name().as_bytes())
+            });
+            if tried {
+                let at = calls
+                    .iter()
+                    .position(|c| matches!(c, Call::SendRecv | Call::SendToRecvFrom))
+                    .unwrap_or(calls.len());
+                calls.insert(at, join);
+            }
+        }
+    }
     let mut steps: Vec<StepStatus> = calls.into_iter().map(pending).collect();
     let set = |steps: &mut Vec<StepStatus>, call: Call, state: StepState, at: i64| {
         if let Some(s) = steps.iter_mut().find(|s| s.call == call) {
@@ -322,6 +352,20 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
             EntryKind::Stopped => set(&mut steps, Call::Close, StepState::Done, at),
             EntryKind::Note if log.bytes_of(e).starts_with(UDP_CONNECT_NOTE.as_bytes()) => {
                 set(&mut steps, Call::Connect, StepState::Done, at)
+            }
+            EntryKind::Note
+                if log
+                    .bytes_of(e)
+                    .starts_with(Call::JoinGroup.name().as_bytes()) =>
+            {
+                set(&mut steps, Call::JoinGroup, StepState::Done, at)
+            }
+            EntryKind::Note
+                if log
+                    .bytes_of(e)
+                    .starts_with(Call::JoinGroupV6.name().as_bytes()) =>
+            {
+                set(&mut steps, Call::JoinGroupV6, StepState::Done, at)
             }
             EntryKind::Note if log.bytes_of(e).starts_with(PROXY_CONNECTED_NOTE.as_bytes()) => {
                 let text = String::from_utf8_lossy(&log.bytes_of(e)[PROXY_CONNECTED_NOTE.len()..]);
@@ -621,6 +665,53 @@ mod tests {
         assert_eq!(
             fresh.iter().map(|s| s.call).collect::<Vec<_>>(),
             calls(KindTag::Udp, false)
+        );
+    }
+
+    #[test]
+    fn a_joined_group_is_a_step_after_bind() {
+        let mut log = TrafficLog::new();
+        let u = log.endpoint_index("u");
+        push(&mut log, u, 1, EntryKind::Bound, b"239.1.2.3:5000");
+        push(
+            &mut log,
+            u,
+            2,
+            EntryKind::Note,
+            b"setsockopt(IP_ADD_MEMBERSHIP) group 239.1.2.3 on interface 127.0.0.1: joined",
+        );
+        push(&mut log, u, 3, EntryKind::Received, b"x");
+        let steps = lifecycle(&log, "u", KindTag::Udp);
+        let calls: Vec<Call> = steps.iter().map(|s| s.call).collect();
+        assert_eq!(
+            calls,
+            [
+                Call::Socket,
+                Call::Bind,
+                Call::JoinGroup,
+                Call::SendToRecvFrom,
+                Call::Close
+            ]
+        );
+        assert_eq!(steps[2].state, StepState::Done);
+        assert_eq!(steps[2].at, Some(2));
+
+        // A failed IPv6 join is drawn on its own step.
+        let mut log = TrafficLog::new();
+        let u = log.endpoint_index("u");
+        push(&mut log, u, 1, EntryKind::Bound, b"[ff15::1]:5000");
+        push(
+            &mut log,
+            u,
+            2,
+            EntryKind::Failed(ErrorKind::Other),
+            b"setsockopt(IPV6_JOIN_GROUP) group ff15::1 on interface nope: join failed",
+        );
+        let steps = lifecycle(&log, "u", KindTag::Udp);
+        let join = steps.iter().find(|s| s.call == Call::JoinGroupV6).unwrap();
+        assert!(
+            matches!(join.state, StepState::Failed(ErrorKind::Other, _)),
+            "{steps:?}"
         );
     }
 

@@ -13,6 +13,7 @@ pub mod lesson;
 pub mod lifecycle;
 pub mod log;
 pub mod messages;
+pub mod multicast;
 pub mod payload;
 pub mod placeholder;
 pub mod proxy;
