@@ -121,6 +121,10 @@ impl App {
                 _ => {
                     self.stats.record(&event);
                     self.doc.apply(&event);
+                    if let Some(queue) = &mut self.start_queue {
+                        let due = queue.launch.on_event(event.id, &event.kind);
+                        queue.due.extend(due);
+                    }
                 }
             }
             report.events += 1;
