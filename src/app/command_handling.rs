@@ -400,9 +400,10 @@ impl App {
         e.peers.clear();
         e.totals = Default::default();
         e.started_with = Some(spec.clone());
-        let log_endpoint = e.log_endpoint;
         let id = e.id;
-        self.doc.session.log.new_run(log_endpoint);
+        if let Some(log_endpoint) = self.doc.log_endpoint(id) {
+            self.doc.session.log.new_run(log_endpoint);
+        }
         self.engine.send(Command::Open {
             id,
             spec: Box::new(spec),
@@ -481,6 +482,7 @@ impl App {
             return;
         }
         let e = self.doc.endpoints.remove(index);
+        self.doc.forget(e.id);
         if e.state.is_running() {
             self.engine.send(Command::Close {
                 id: e.id,

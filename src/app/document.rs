@@ -10,6 +10,7 @@ use super::endpoint_form::{EndpointForm, FormErrors};
 use crate::engine::{EndpointId, Event, EventKind, PeerId};
 use crate::model::log::{Totals, TrafficLog};
 use crate::model::{Direction, EndpointSpec, KindTag, Session};
+use crate::run::Recorder;
 
 /// Where an endpoint is in its life, as its badge shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,8 +106,6 @@ pub struct EndpointUi {
     pub send_to: SendTo,
     /// The typed address for UDP sends to an address.
     pub send_address: String,
-    /// The log's index for this endpoint's name.
-    pub log_endpoint: u32,
     /// The settings it was last started with (edits apply on the next start).
     pub started_with: Option<EndpointSpec>,
     /// TLS, as the last handshake or the server's certificate told it.
@@ -245,6 +244,9 @@ pub struct Document {
     pub session: Session,
     pub path: Option<PathBuf>,
     pub endpoints: Vec<EndpointUi>,
+    /// Engine events to log rows: each endpoint's log name, followed
+    /// through renames.
+    recorder: Recorder,
     /// The endpoint whose tab is open.
     pub selected: usize,
     /// Counts every change; a save records the count it saved, so a change made
@@ -284,15 +286,19 @@ impl Document {
                     .remote()
                     .map(ToString::to_string)
                     .unwrap_or_default(),
-                log_endpoint: session.log.endpoint_index(&spec.name),
                 started_with: None,
                 tls_info: None,
             })
-            .collect();
+            .collect::<Vec<EndpointUi>>();
+        let mut recorder = Recorder::new();
+        for (e, spec) in endpoints.iter().zip(&session.endpoints) {
+            recorder.name(&mut session.log, e.id, &spec.name);
+        }
         Document {
             session,
             path,
             endpoints,
+            recorder,
             selected: 0,
             changes: 0,
             saved_at_change: 0,
@@ -339,6 +345,16 @@ impl Document {
         }
     }
 
+    /// The log's index of engine endpoint `id`'s name.
+    pub fn log_endpoint(&self, id: EndpointId) -> Option<u32> {
+        self.recorder.log_endpoint(id)
+    }
+
+    /// Forgets a removed endpoint: its late events are no rows.
+    pub fn forget(&mut self, id: EndpointId) {
+        self.recorder.forget(id);
+    }
+
     pub fn endpoint_by_id(&mut self, id: EndpointId) -> Option<&mut EndpointUi> {
         self.endpoints.iter_mut().find(|e| e.id == id)
     }
@@ -348,7 +364,7 @@ impl Document {
     pub fn apply(&mut self, event: &Event) -> Option<usize> {
         let endpoint = self.endpoints.iter_mut().find(|e| e.id == event.id)?;
         endpoint.on_event(event);
-        let row = event.record(&mut self.session.log, endpoint.log_endpoint)?;
+        let row = self.recorder.record(&mut self.session.log, event)?;
         self.changes += 1;
         Some(row)
     }
@@ -377,10 +393,18 @@ impl Document {
             return;
         }
         let log = &mut self.session.log;
-        let current = log.endpoints()[self.endpoints[index].log_endpoint as usize].clone();
+        let id = self.endpoints[index].id;
+        let Some(current) = self
+            .recorder
+            .log_endpoint(id)
+            .and_then(|i| log.endpoints().get(i as usize).cloned())
+        else {
+            self.recorder.name(log, id, &name);
+            return;
+        };
         if current != name {
             log.rename_endpoint(&current, &name);
-            self.endpoints[index].log_endpoint = log.endpoint_index(&name);
+            self.recorder.name(log, id, &name);
             // Ignore rules for the endpoint follow it to its new name.
             for rule in &mut self.session.ignore {
                 if rule.endpoint.as_deref() == Some(current.as_str()) {
@@ -449,7 +473,7 @@ impl Document {
             .find(|candidate| !names.contains(candidate))
             .unwrap_or_else(|| base.to_owned());
         let form = EndpointForm::new(name.clone(), kind);
-        let log_endpoint = self.session.log.endpoint_index(&name);
+        self.recorder.name(&mut self.session.log, id, &name);
         self.endpoints.push(EndpointUi {
             id,
             send_address: form.remote.clone(),
@@ -458,7 +482,6 @@ impl Document {
             peers: BTreeMap::new(),
             totals: Totals::default(),
             send_to: SendTo::Default,
-            log_endpoint,
             started_with: None,
             tls_info: None,
         });
