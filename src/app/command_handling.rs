@@ -398,9 +398,9 @@ impl App {
         }
         e.state = RunState::Starting;
         e.peers.clear();
-        e.totals = Default::default();
         e.started_with = Some(spec.clone());
         let id = e.id;
+        self.doc.restart_totals(id);
         if let Some(log_endpoint) = self.doc.log_endpoint(id) {
             self.doc.session.log.new_run(log_endpoint);
         }

@@ -101,8 +101,6 @@ pub struct EndpointUi {
     pub state: RunState,
     /// Live peers (TCP connections that are open; UDP addresses seen).
     pub peers: BTreeMap<PeerId, PeerInfo>,
-    /// Totals since the endpoint last started.
-    pub totals: Totals,
     pub send_to: SendTo,
     /// The typed address for UDP sends to an address.
     pub send_address: String,
@@ -174,13 +172,9 @@ impl EndpointUi {
                     Direction::Sent => {
                         info.bytes_out += bytes.len() as u64;
                         info.last_sent = Some(bytes.len() as u64);
-                        self.totals.sent += 1;
-                        self.totals.sent_bytes += bytes.len() as u64;
                     }
                     Direction::Received => {
                         info.bytes_in += bytes.len() as u64;
-                        self.totals.received += 1;
-                        self.totals.received_bytes += bytes.len() as u64;
                     }
                 }
             }
@@ -195,8 +189,6 @@ impl EndpointUi {
                     && let Some(len) = info.last_sent.take()
                 {
                     info.bytes_out = info.bytes_out.saturating_sub(len);
-                    self.totals.sent = self.totals.sent.saturating_sub(1);
-                    self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(len);
                 }
             }
             EventKind::Reset { .. } if self.kind().is_client() => {
@@ -279,7 +271,6 @@ impl Document {
                 form: EndpointForm::from_spec(spec),
                 state: RunState::Idle,
                 peers: BTreeMap::new(),
-                totals: Totals::default(),
                 send_to: SendTo::Default,
                 send_address: spec
                     .kind
@@ -348,6 +339,17 @@ impl Document {
     /// The log's index of engine endpoint `id`'s name.
     pub fn log_endpoint(&self, id: EndpointId) -> Option<u32> {
         self.recorder.log_endpoint(id)
+    }
+
+    /// Payloads and bytes of endpoint `id` since it last started, counting
+    /// only payloads written whole (the status bar's totals).
+    pub fn totals_of(&self, id: EndpointId) -> Totals {
+        self.recorder.totals_of(id)
+    }
+
+    /// Endpoint `id` starts again: its totals start from zero.
+    pub fn restart_totals(&mut self, id: EndpointId) {
+        self.recorder.restart(id);
     }
 
     /// Forgets a removed endpoint: its late events are no rows.
@@ -480,7 +482,6 @@ impl Document {
             form,
             state: RunState::Idle,
             peers: BTreeMap::new(),
-            totals: Totals::default(),
             send_to: SendTo::Default,
             started_with: None,
             tls_info: None,
@@ -514,7 +515,7 @@ mod tests {
             n += 1;
             EndpointId(n)
         });
-        let ep = &mut doc.endpoints[0];
+        let id = doc.endpoints[0].id;
         let at = DateTime::from_timestamp(0, 0).unwrap();
         let sent = |bytes: &'static [u8]| EventKind::Traffic {
             peer: 0,
@@ -536,13 +537,13 @@ mod tests {
                     .of_reported_write(),
             },
         ] {
-            ep.on_event(&Event {
-                id: ep.id,
-                at,
-                kind,
-            });
+            doc.apply(&Event { id, at, kind });
         }
-        assert_eq!((ep.totals.sent, ep.totals.sent_bytes), (1, 8));
-        assert_eq!(ep.peers[&0].bytes_out, 8);
+        let totals = doc.totals_of(id);
+        assert_eq!((totals.sent, totals.sent_bytes), (1, 8));
+        assert_eq!(doc.endpoints[0].peers[&0].bytes_out, 8);
+        // A new start counts from zero.
+        doc.restart_totals(id);
+        assert_eq!(doc.totals_of(id), Totals::default());
     }
 }

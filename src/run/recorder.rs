@@ -40,6 +40,12 @@ impl Recorder {
         self.endpoints.get(&id).copied()
     }
 
+    /// Endpoint `id` starts again: its own totals start from zero (the
+    /// totals of every endpoint keep counting).
+    pub fn restart(&mut self, id: EndpointId) {
+        self.per_endpoint.remove(&id);
+    }
+
     /// Forgets engine endpoint `id` (removed): its later events are unnamed.
     pub fn forget(&mut self, id: EndpointId) {
         self.endpoints.remove(&id);
