@@ -66,8 +66,12 @@ impl Running {
         }
     }
 
-    /// Waits (at most [`LIMIT`]) for a stdout line that `wanted` accepts.
+    /// Waits (at most [`LIMIT`]) for a stdout line that `wanted` accepts,
+    /// among the lines seen so far too (alice and bob connect in either order).
     fn stdout_line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        if let Some(line) = self.out_seen.iter().find(|l| wanted(l)) {
+            return line.clone();
+        }
         let began = Instant::now();
         while began.elapsed() < LIMIT {
             if let Ok(line) = self.out.recv_timeout(LIMIT / 100) {
@@ -208,7 +212,8 @@ fn the_shipped_line_chat_runs_headless_and_answers_a_python_client() {
 }
 
 /// `--endpoint` runs only the named endpoints (here the server, on port 0:
-/// stderr says the port), and `--for` ends the run with its summary.
+/// stderr says the port), `--for` ends the run with its summary, and
+/// `--stats` says the counts every second meanwhile.
 #[test]
 fn endpoint_picks_what_runs_and_for_ends_the_run() {
     if !python3() {
@@ -216,7 +221,14 @@ fn endpoint_picks_what_runs_and_for_ends_the_run() {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = line_chat(dir.path(), "127.0.0.1:0");
-    let mut run = Running::start(&[&file, "--endpoint", "chat server", "--for", "3"]);
+    let mut run = Running::start(&[
+        &file,
+        "--endpoint",
+        "chat server",
+        "--for",
+        "3",
+        "--stats",
+    ]);
     let said = run.stderr_line(|l| l.starts_with("listening on "));
     let addr = said
         .strip_prefix("listening on ")
@@ -229,6 +241,11 @@ fn endpoint_picks_what_runs_and_for_ends_the_run() {
     assert_eq!(code, 0, "{err:#?}");
     assert!(!out.iter().any(|l| l.contains("alice") || l.contains("bob")), "{out:#?}");
     assert!(out.last().unwrap().ends_with(" chat server stopped"), "{out:#?}");
+    let stats: Vec<&String> = err.iter().filter(|l| l.starts_with("stats ")).collect();
+    assert!(
+        stats.first().is_some_and(|l| l.starts_with("stats 1s: sent ")),
+        "{err:#?}"
+    );
     assert_eq!(
         err.last().map(String::as_str),
         Some("summary: sent 1 payloads (22 bytes), received 1 payloads (6 bytes)")
