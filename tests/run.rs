@@ -18,7 +18,10 @@ fn line_chat(dir: &std::path::Path, addr: &str) -> String {
         "/sessions/line-chat.ron"
     ))
     .unwrap();
-    assert!(shipped.contains("\"127.0.0.1:7010\""), "the shipped session moved");
+    assert!(
+        shipped.contains("\"127.0.0.1:7010\""),
+        "the shipped session moved"
+    );
     let path = dir.join("chat.ron");
     std::fs::write(&path, shipped.replace("127.0.0.1:7010", addr)).unwrap();
     path.to_str().unwrap().to_owned()
@@ -172,12 +175,15 @@ fn the_shipped_line_chat_runs_headless_and_answers_a_python_client() {
     assert!(listened < first_client, "{:#?}", run.out_seen);
 
     assert_eq!(python_client(&addr), b"server: got your line\n");
-    run.stdout_line(|l| l.contains(" chat server -> ") && l.ends_with(" 22 \"server: got your line\\n\""));
+    run.stdout_line(|l| {
+        l.contains(" chat server -> ") && l.ends_with(" 22 \"server: got your line\\n\"")
+    });
     run.interrupt();
     let (code, out, err) = run.finish();
     assert_eq!(code, 0, "{err:#?}");
     assert!(
-        out.iter().any(|l| l.contains(" chat server <- ") && l.ends_with(" 6 \"hello\\n\"")),
+        out.iter()
+            .any(|l| l.contains(" chat server <- ") && l.ends_with(" 6 \"hello\\n\"")),
         "{out:#?}"
     );
     assert_eq!(
@@ -193,7 +199,14 @@ fn the_shipped_line_chat_runs_headless_and_answers_a_python_client() {
     let payloads: Vec<(String, String, Vec<u8>)> = log
         .entries()
         .iter()
-        .filter(|e| e.len() > 0 && matches!(e.kind, sockbench::model::log::EntryKind::Sent | sockbench::model::log::EntryKind::Received))
+        .filter(|e| {
+            e.len() > 0
+                && matches!(
+                    e.kind,
+                    sockbench::model::log::EntryKind::Sent
+                        | sockbench::model::log::EntryKind::Received
+                )
+        })
         .map(|e| {
             (
                 log.endpoint_name(e).to_owned(),
@@ -221,14 +234,7 @@ fn endpoint_picks_what_runs_and_for_ends_the_run() {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = line_chat(dir.path(), "127.0.0.1:0");
-    let mut run = Running::start(&[
-        &file,
-        "--endpoint",
-        "chat server",
-        "--for",
-        "3",
-        "--stats",
-    ]);
+    let mut run = Running::start(&[&file, "--endpoint", "chat server", "--for", "3", "--stats"]);
     let said = run.stderr_line(|l| l.starts_with("listening on "));
     let addr = said
         .strip_prefix("listening on ")
@@ -239,11 +245,19 @@ fn endpoint_picks_what_runs_and_for_ends_the_run() {
     // No Ctrl+C: --for ends it.
     let (code, out, err) = run.finish();
     assert_eq!(code, 0, "{err:#?}");
-    assert!(!out.iter().any(|l| l.contains("alice") || l.contains("bob")), "{out:#?}");
-    assert!(out.last().unwrap().ends_with(" chat server stopped"), "{out:#?}");
+    assert!(
+        !out.iter().any(|l| l.contains("alice") || l.contains("bob")),
+        "{out:#?}"
+    );
+    assert!(
+        out.last().unwrap().ends_with(" chat server stopped"),
+        "{out:#?}"
+    );
     let stats: Vec<&String> = err.iter().filter(|l| l.starts_with("stats ")).collect();
     assert!(
-        stats.first().is_some_and(|l| l.starts_with("stats 1s: sent ")),
+        stats
+            .first()
+            .is_some_and(|l| l.starts_with("stats 1s: sent ")),
         "{err:#?}"
     );
     assert_eq!(
@@ -332,7 +346,11 @@ fn an_unknown_endpoint_is_bad_input_that_lists_the_names() {
     // Saving over the session being run would lose its recording.
     let o = sockbench(&["run", &file, "--save", &file]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("that is the session being run"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("that is the session being run"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// A client whose server is not there: the run fails with the network's
@@ -345,7 +363,10 @@ fn a_client_that_cannot_connect_exits_3() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(err.contains("error: \"alice\": "), "{err}");
-    assert!(err.lines().last().unwrap().starts_with("summary: "), "{err}");
+    assert!(
+        err.lines().last().unwrap().starts_with("summary: "),
+        "{err}"
+    );
 }
 
 /// `replay --stats`: a line of counts every second while the replay plays,

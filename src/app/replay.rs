@@ -7,9 +7,7 @@ use crate::run::{Launch, Recorder};
 use std::time::{Duration, Instant};
 
 use crate::engine::replay::Tally;
-use crate::engine::{
-    Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions,
-};
+use crate::engine::{Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions};
 use crate::model::TrafficLog;
 use crate::model::ignore::IgnoreRule;
 use crate::model::replay::{EndpointPlan, Mismatch, Role};

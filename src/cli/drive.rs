@@ -107,7 +107,9 @@ impl Run {
             } else {
                 super::stats::Peers::Connections(s.open.len())
             };
-            let line = s.lines.line(s.started.elapsed(), self.recorder.totals(), peers);
+            let line = s
+                .lines
+                .line(s.started.elapsed(), self.recorder.totals(), peers);
             note!("{line}");
         }
     }
@@ -156,9 +158,11 @@ impl Run {
             if self.json {
                 say(super::json::entry(&self.session.log, index));
             } else if self.relay
-                || self.session.log.entry(index).is_some_and(|e| {
-                    self.relay_endpoints.contains(&e.endpoint)
-                })
+                || self
+                    .session
+                    .log
+                    .entry(index)
+                    .is_some_and(|e| self.relay_endpoints.contains(&e.endpoint))
             {
                 say(relay_line(&self.session.log, index));
             } else {

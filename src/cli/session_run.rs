@@ -8,9 +8,7 @@
 use std::collections::HashSet;
 
 use super::RunJob;
-use super::drive::{
-    Run, STOP_GRACE, interrupted, later, stats_tick, until, wildcard_warning,
-};
+use super::drive::{Run, STOP_GRACE, interrupted, later, stats_tick, until, wildcard_warning};
 use crate::engine::{CLOSE_GRACE, Command, EndpointId, EventKind};
 use crate::model::{EndpointKind, EndpointSpec, KindTag, escape_controls};
 use crate::run::Launch;

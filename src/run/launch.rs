@@ -123,17 +123,31 @@ mod tests {
     #[test]
     fn clients_start_once_every_server_listens() {
         let now = Instant::now();
-        let (mut launch, first) = Launch::new([(C1, true), (S1, false), (S2, false), (C2, true)], now);
+        let (mut launch, first) =
+            Launch::new([(C1, true), (S1, false), (S2, false), (C2, true)], now);
         assert_eq!(first, vec![S1, S2]);
         assert_eq!(launch.deadline(), Some(now + SERVERS_GRACE));
         assert!(launch.on_event(S1, &listening()).is_empty());
         // Another endpoint's events, or a server's other events, start nothing.
         assert!(launch.on_event(C1, &listening()).is_empty());
-        assert!(launch.on_event(S2, &EventKind::Note { peer: None, text: "x".into() }).is_empty());
+        assert!(
+            launch
+                .on_event(
+                    S2,
+                    &EventKind::Note {
+                        peer: None,
+                        text: "x".into()
+                    }
+                )
+                .is_empty()
+        );
         assert_eq!(launch.on_event(S2, &listening()), vec![C1, C2]);
         assert!(launch.is_done());
         assert_eq!(launch.deadline(), None);
-        assert!(launch.on_event(S2, &EventKind::Stopped).is_empty(), "each client once");
+        assert!(
+            launch.on_event(S2, &EventKind::Stopped).is_empty(),
+            "each client once"
+        );
     }
 
     #[test]

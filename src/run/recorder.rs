@@ -109,8 +109,8 @@ impl Recorder {
 mod tests {
     use super::*;
     use crate::engine::{NetError, Operation};
-    use crate::model::log::ErrorKind;
     use crate::model::Direction;
+    use crate::model::log::ErrorKind;
 
     fn event(id: u64, kind: EventKind) -> Event {
         Event {
@@ -168,7 +168,10 @@ mod tests {
         );
         assert_eq!(log.entry(0).unwrap().peer, log.entry(3).unwrap().peer);
         let t = r.totals();
-        assert_eq!((t.sent, t.sent_bytes, t.received, t.received_bytes), (2, 4, 3, 7));
+        assert_eq!(
+            (t.sent, t.sent_bytes, t.received, t.received_bytes),
+            (2, 4, 3, 7)
+        );
         let s = r.totals_of(EndpointId(7));
         assert_eq!((s.sent, s.received, s.received_bytes), (1, 2, 5));
         assert_eq!(r.unnamed(), 0);
@@ -181,11 +184,23 @@ mod tests {
         r.name(&mut log, EndpointId(1), "a");
         // Every kind of event of a named endpoint is one row.
         let kinds = [
-            EventKind::Listening { local: "127.0.0.1:1".parse().unwrap() },
-            EventKind::Accepted { peer: 1, remote: "127.0.0.1:2".parse().unwrap(), local: "127.0.0.1:1".parse().unwrap() },
+            EventKind::Listening {
+                local: "127.0.0.1:1".parse().unwrap(),
+            },
+            EventKind::Accepted {
+                peer: 1,
+                remote: "127.0.0.1:2".parse().unwrap(),
+                local: "127.0.0.1:1".parse().unwrap(),
+            },
             EventKind::PeerClosed { peer: 1 },
-            EventKind::Closed { peer: 1, aborted: false },
-            EventKind::Note { peer: None, text: "n".into() },
+            EventKind::Closed {
+                peer: 1,
+                aborted: false,
+            },
+            EventKind::Note {
+                peer: None,
+                text: "n".into(),
+            },
             EventKind::Stopped,
         ];
         for k in kinds.iter().cloned() {
@@ -197,7 +212,10 @@ mod tests {
         assert_eq!(r.unnamed(), 1);
         assert_eq!(log.len(), kinds.len());
         // Progress reports are not rows, and not lost either.
-        assert_eq!(r.record(&mut log, &event(1, EventKind::ReplayProgress { sent: 1 })), None);
+        assert_eq!(
+            r.record(&mut log, &event(1, EventKind::ReplayProgress { sent: 1 })),
+            None
+        );
         assert_eq!(r.unnamed(), 1);
         // A forgotten endpoint's late events are counted as unnamed.
         r.forget(EndpointId(1));
@@ -210,7 +228,10 @@ mod tests {
         let mut log = TrafficLog::new();
         let mut r = Recorder::new();
         r.name(&mut log, EndpointId(1), "client");
-        r.record(&mut log, &event(1, traffic(0, 7, Direction::Sent, b"hello")));
+        r.record(
+            &mut log,
+            &event(1, traffic(0, 7, Direction::Sent, b"hello")),
+        );
         r.record(&mut log, &event(1, traffic(0, 7, Direction::Sent, b"xyz")));
         let failed = EventKind::Failed {
             peer: Some(0),
