@@ -671,9 +671,22 @@ fn a_dropped_session_file_opens() {
             .is_some_and(|p| p.ends_with("http-get.ron"))
     });
     assert!(gui.shows("web server"));
-    // Something else is refused with a reason.
+    // Any other file loads into the selected endpoint's composer, to send.
     let other = gui.path("notes.txt");
     std::fs::write(&other, "hi").unwrap();
+    gui.harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(other.clone())));
+    gui.wait_for("the file in the composer", |g| {
+        g.shows("Loaded notes.txt (2 bytes) as text")
+    });
+    assert_eq!(gui.harness.state().composer().text, "hi");
+    // With no endpoint to send it from, it is refused with a reason.
+    gui.harness.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    gui.wait_for("an empty session", |g| {
+        g.harness.state().doc().endpoints.is_empty()
+    });
     gui.harness
         .input_mut()
         .dropped_files

@@ -101,27 +101,45 @@ impl App {
         }
     }
 
-    /// A dropped .ron file opens (after the unsaved-changes question).
+    /// A dropped file: on the composer, or any file but a .ron session, it
+    /// loads into the selected endpoint's composer; a .ron file elsewhere
+    /// opens as a session (after the unsaved-changes question).
     pub(super) fn dropped_files_ui(&mut self, ctx: &egui::Context, commands: &mut Vec<AppCommand>) {
-        let dropped: Vec<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_path_buf())
-                .collect()
+        let (dropped, pointer): (Vec<PathBuf>, Option<egui::Pos2>) = ctx.input(|i| {
+            (
+                i.raw
+                    .dropped_files
+                    .iter()
+                    .map(|f| f.path().to_path_buf())
+                    .collect(),
+                i.pointer.latest_pos(),
+            )
         });
-        if let Some(path) = dropped.into_iter().next() {
-            if path.extension().is_some_and(|x| x == "ron") {
-                commands.push(AppCommand::OpenFile(path));
-            } else {
-                self.notify(
-                    true,
-                    format!(
-                        "{} is not a session file: only .ron files open here",
-                        path.display()
-                    ),
-                );
-            }
+        let Some(path) = dropped.into_iter().next() else {
+            return;
+        };
+        let on_composer = self
+            .composer_rect
+            .zip(pointer)
+            .is_some_and(|(rect, at)| rect.contains(at));
+        let session = path.extension().is_some_and(|x| x == "ron");
+        let has_composer = self
+            .doc
+            .endpoints
+            .get(self.doc.selected)
+            .is_some_and(|e| e.kind() != crate::model::KindTag::Relay);
+        if session && !on_composer {
+            commands.push(AppCommand::OpenFile(path));
+        } else if has_composer {
+            commands.push(AppCommand::LoadPayloadFile(path));
+        } else {
+            self.notify(
+                true,
+                format!(
+                    "{} is not a session file: only .ron files open here (add an endpoint to send a file from its composer)",
+                    path.display()
+                ),
+            );
         }
     }
 

@@ -23,6 +23,7 @@ impl App {
             self.handle_file_message(msg);
         }
         self.start_waiting_clients();
+        self.run_repeats();
         if self.advance_replay() {
             // The elapsed time on the replay bar moves on.
             ctx.request_repaint_after(Duration::from_millis(100));
@@ -126,6 +127,17 @@ impl App {
                         let due = queue.launch.on_event(event.id, &event.kind);
                         queue.due.extend(due);
                     }
+                    if !self.repeats.is_empty()
+                        && matches!(
+                            event.kind,
+                            crate::engine::EventKind::Traffic {
+                                dir: crate::model::Direction::Sent,
+                                ..
+                            } | crate::engine::EventKind::Failed { .. }
+                        )
+                    {
+                        self.repeats.settled(event.id);
+                    }
                 }
             }
             report.events += 1;
@@ -196,6 +208,20 @@ impl App {
                 }
             }
             FileMsg::TcpStates(states) => self.os_tcp = states,
+            FileMsg::PayloadRead {
+                endpoint,
+                path,
+                result,
+            } => self.payload_file_read(endpoint, path, result),
+            // A file to send was chosen: it loads into the composer.
+            FileMsg::Picked {
+                pick: Pick::Payload,
+                path,
+            } => {
+                if let Some(path) = path {
+                    self.run_command(super::AppCommand::LoadPayloadFile(path));
+                }
+            }
             FileMsg::Exported {
                 path,
                 format,

@@ -37,6 +37,7 @@ mod modals;
 mod panels;
 mod peers;
 pub mod quick_send;
+pub mod repeat;
 pub mod replay;
 mod replay_bar;
 mod sequence_view;
@@ -257,6 +258,11 @@ pub struct App {
     library_editor: library::LibraryEditor,
     /// The quick-send row above the endpoints, as typed.
     quick_send: quick_send::QuickSend,
+    /// The running repeats (the traffic generator), sent from `logic`.
+    repeats: repeat::Repeats,
+    /// Where the composer was drawn last frame: a file dropped on it loads
+    /// into it, whatever its name.
+    composer_rect: Option<egui::Rect>,
     /// The last replay of the open session.
     replay: Option<replay::ReplayRun>,
     /// The replay's speed (1.0 keeps the recorded gaps).
@@ -368,6 +374,8 @@ impl App {
             library_name: String::new(),
             library_editor: Default::default(),
             quick_send: Default::default(),
+            repeats: Default::default(),
+            composer_rect: None,
             replay: None,
             replay_speed: 1.0,
             replay_check: true,
@@ -477,6 +485,11 @@ impl App {
     /// The log table's state, to select a row.
     pub fn log_view_mut(&mut self) -> &mut LogView {
         &mut self.log_view
+    }
+
+    /// The running repeats.
+    pub fn repeats(&self) -> &repeat::Repeats {
+        &self.repeats
     }
 
     /// The last replay of the open session.

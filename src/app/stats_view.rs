@@ -289,8 +289,17 @@ impl Sampler {
             .endpoints
             .entry(event.id)
             .or_insert_with(|| EndpointStats::new(event.at));
-        if stats.stopped {
-            // A new run: its numbers start from nothing.
+        // A new run (its first event is one of these) starts from nothing;
+        // anything else after Stopped (a late note or error) belongs to the
+        // run that stopped and must not wipe its numbers.
+        let starts_a_run = matches!(
+            event.kind,
+            EventKind::Resolving { .. }
+                | EventKind::Connecting { .. }
+                | EventKind::Listening { .. }
+                | EventKind::Bound { .. }
+        );
+        if stats.stopped && starts_a_run {
             *stats = EndpointStats::new(event.at);
         }
         match &event.kind {
@@ -691,6 +700,25 @@ mod tests {
         let seconds: Vec<u64> = e.samples().map(|s| s.second).collect();
         assert_eq!(seconds, [1]);
         assert_eq!(e.rate(at(62_100)).bytes_in, 3);
+    }
+
+    #[test]
+    fn a_late_note_after_stopped_keeps_the_numbers_of_that_run() {
+        let mut s = Sampler::default();
+        s.record(&accepted(0, 1));
+        s.record(&traffic(500, 1, Direction::Received, 9));
+        s.record(&event(1_000, EventKind::Stopped));
+        s.record(&event(
+            1_100,
+            EventKind::Note {
+                peer: None,
+                text: "late".into(),
+            },
+        ));
+        let e = s.get(ID).unwrap();
+        assert!(e.stopped());
+        assert_eq!((e.totals.bytes_in, e.connections), (9, 1));
+        assert_eq!(e.started, at(0));
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub(super) struct ConnectArgs {
     /// A payload in hex (48 65 6c, 0x48,0x65 or 48656C); repeatable.
     #[arg(long = "send-hex", value_name = "HEX", allow_hyphen_values = true)]
     pub send_hex: Vec<String>,
+    /// A payload read from a file (a regular file of at most 64 MiB), sent as
+    /// it is; repeatable, in command-line order with --send and --send-hex.
+    #[arg(long = "send-file", value_name = "PATH")]
+    pub send_file: Vec<PathBuf>,
     /// UDP: leave the socket unconnected: send anywhere, hear anyone, never be
     /// told of a closed port (by default the socket is connected to ADDR).
     #[arg(long)]

@@ -155,8 +155,25 @@ fn check_save(save: Option<&Path>) -> Result<Option<SaveTarget>, String> {
         .transpose()
 }
 
-fn connect(request: ConnectRequest) -> Result<ConnectJob, String> {
+fn connect(mut request: ConnectRequest) -> Result<ConnectJob, String> {
     let save = check_save(request.save.as_deref())?;
+    // --send-file: regular files only, within the limit, read before any
+    // socket opens (a directory, a fifo, a missing or a too large file is bad
+    // input); each goes to its place among the payloads.
+    for (at, path) in std::mem::take(&mut request.send_files) {
+        let bytes =
+            crate::persist::read_bounded(&path, crate::persist::PAYLOAD_FILE_LIMIT, "payload file")
+                .map_err(|e| format!("--send-file {e}"))?;
+        if bytes.is_empty() && request.proto != Proto::Udp {
+            return Err(format!(
+                "--send-file {}: the file is empty (TCP has no empty messages)",
+                path.display()
+            ));
+        }
+        request
+            .payloads
+            .insert(at.min(request.payloads.len()), bytes);
+    }
     if request.proto == Proto::Tls {
         // Unreadable, malformed or non-file certificate files are bad input,
         // found before connecting.

@@ -31,8 +31,12 @@ pub struct ConnectRequest {
     pub remote: HostPort,
     /// For `tls`: how the server is checked.
     pub tls: crate::model::TlsClientSettings,
-    /// Payloads in command-line order.
+    /// Payloads in command-line order. `--send-file` payloads are read by
+    /// [`super::prepare`] (this stage has no disk access) and put in their place.
     pub payloads: Vec<Vec<u8>>,
+    /// `--send-file` paths, each with the place in `payloads` its bytes take
+    /// (in increasing order); empty once prepared.
+    pub send_files: Vec<(usize, PathBuf)>,
     /// How many times the payloads go out (`None`: until stopped).
     pub repeat: Option<u64>,
     /// From the start of one round to the next.
@@ -519,8 +523,13 @@ where
                 .subcommand_matches("connect")
                 .ok_or_else(|| usage("connect: arguments missing".into()))?;
             let remote = parse_addr(&a.addr, true).map_err(usage)?;
-            // --send and --send-hex interleave in command-line order.
+            // --send, --send-hex and --send-file interleave in command-line order.
             let mut ordered: Vec<(usize, Vec<u8>)> = Vec::new();
+            let file_at = sub
+                .indices_of("send_file")
+                .map(|i| i.collect::<Vec<_>>())
+                .unwrap_or_default();
+            let files: Vec<(usize, PathBuf)> = file_at.into_iter().zip(a.send_file).collect();
             let text_at = sub
                 .indices_of("send")
                 .map(|i| i.collect::<Vec<_>>())
@@ -542,6 +551,17 @@ where
                 ));
             }
             ordered.sort_by_key(|(at, _)| *at);
+            // Each file's place among the payloads: how many come before it.
+            let send_files: Vec<(usize, PathBuf)> = files
+                .into_iter()
+                .enumerate()
+                .map(|(n, (at, path))| {
+                    (
+                        n + ordered.iter().filter(|(before, _)| *before < at).count(),
+                        path,
+                    )
+                })
+                .collect();
             let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
             let repeat = match a.repeat.as_deref().map(str::trim) {
                 None => Some(1),
@@ -568,9 +588,12 @@ where
                     }
                 },
             };
-            if (a.repeat.is_some() || a.interval.is_some()) && ordered.is_empty() {
+            if (a.repeat.is_some() || a.interval.is_some())
+                && ordered.is_empty()
+                && send_files.is_empty()
+            {
                 return Err(usage(
-                    "--repeat and --interval repeat the payloads: give --send or --send-hex too"
+                    "--repeat and --interval repeat the payloads: give --send, --send-hex or --send-file too"
                         .into(),
                 ));
             }
@@ -646,6 +669,7 @@ where
                 remote,
                 tls,
                 payloads: ordered.into_iter().map(|(_, p)| p).collect(),
+                send_files,
                 repeat,
                 interval,
                 wait,
@@ -1254,7 +1278,10 @@ fn flag_as_value(command: &str, args: &[OsString]) -> Result<(), String> {
     };
     for pair in args.windows(2) {
         let (flag, value) = (pair[0].to_string_lossy(), pair[1].to_string_lossy());
-        if matches!(&*flag, "--send" | "--send-hex" | "--reply" | "--reply-hex") && is_flag(&value)
+        if matches!(
+            &*flag,
+            "--send" | "--send-hex" | "--send-file" | "--reply" | "--reply-hex"
+        ) && is_flag(&value)
         {
             return Err(format!(
                 "{flag} needs a value, but the next word is the flag {value} (to send that very text, write {flag}={value})"
@@ -1319,6 +1346,60 @@ mod tests {
             vec![b"a".to_vec(), b"b".to_vec(), b"c\n".to_vec()]
         );
         assert_eq!(r.wait, Duration::from_secs(1));
+        assert!(r.send_files.is_empty());
+    }
+
+    #[test]
+    fn send_files_take_their_place_among_the_payloads() {
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send-file",
+            "first.bin",
+            "--send",
+            "a",
+            "--send-file",
+            "second.bin",
+            "--send-hex",
+            "62",
+            "--send-file",
+            "third.bin",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(r.payloads, vec![b"a".to_vec(), b"b".to_vec()]);
+        // Inserted in order, each index counts the files before it.
+        assert_eq!(
+            r.send_files,
+            vec![
+                (0, PathBuf::from("first.bin")),
+                (2, PathBuf::from("second.bin")),
+                (4, PathBuf::from("third.bin")),
+            ]
+        );
+        // A file alone is enough to repeat.
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "udp",
+            "127.0.0.1:7",
+            "--send-file",
+            "x",
+            "--repeat",
+            "3",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(r.repeat, Some(3));
+        let e = parse_err(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send-file",
+            "--wait",
+            "2",
+        ]);
+        assert!(e.contains("--send-file needs a value"), "{e}");
     }
 
     #[test]

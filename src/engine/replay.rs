@@ -33,6 +33,12 @@ use crate::model::{Direction, EndpointKind, ErrorKind};
 /// session recorded; the others wait to be accepted until one finishes.
 pub const MAX_REPLAY_PEERS: usize = 256;
 
+/// A UDP mock remembers at most this many source addresses; past it, those
+/// that were never answered are forgotten (a flood of new addresses must not
+/// grow the table without end). A forgotten address that comes back gets a
+/// new peer number.
+pub const MAX_UDP_ADDRESSES: usize = 65_536;
+
 /// How a replay runs.
 #[derive(Clone, Debug)]
 pub struct ReplayOptions {
@@ -706,12 +712,23 @@ async fn udp_plan(
     let tasks = TaskTracker::new();
     // Per remote address: its peer number and the channel that tells its player what came.
     let mut peers: HashMap<SocketAddr, (PeerId, Option<watch::Sender<Seen>>)> = HashMap::new();
+    let mut next_peer: PeerId = 1;
     let mut started = 0usize;
-    let spawn_player = |to: SocketAddr, peer: PeerId, index: usize, seen: watch::Receiver<Seen>| {
+    // At most MAX_REPLAY_PEERS players at once, as the TCP mock: an address
+    // that comes while all are busy is answered when a later datagram of it
+    // finds a free player (UDP cannot be made to wait).
+    let live = Arc::new(Semaphore::new(MAX_REPLAY_PEERS));
+    let mut busy_said = false;
+    let spawn_player = |to: SocketAddr,
+                        peer: PeerId,
+                        index: usize,
+                        seen: watch::Receiver<Seen>,
+                        permit: tokio::sync::OwnedSemaphorePermit| {
         let shared = shared.clone();
         let conversations = conversations.clone();
         let socket = socket.clone();
         tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
+            let _permit = permit;
             let mut seen = seen;
             let mut link = Link::Udp { socket, to };
             if shared
@@ -725,11 +742,14 @@ async fn udp_plan(
     if let (Role::Client, Some(to)) = (role, remote) {
         let (tx, rx) = watch::channel(Seen::default());
         peers.insert(to, (1, Some(tx)));
+        next_peer = 2;
         ctx.emit(EventKind::ReplayAssigned {
             peer: 1,
             conversation: 0,
         });
-        spawn_player(to, 1, 0, rx);
+        if let Ok(permit) = live.clone().try_acquire_owned() {
+            spawn_player(to, 1, 0, rx, permit);
+        }
         started = conversations.len();
     }
     let mut buf = bytes::BytesMut::new();
@@ -747,15 +767,35 @@ async fn udp_plan(
             _ = tasks.wait(), if all_started => break,
             received = socket.recv_buf_from(&mut buf) => match received {
                 Ok((_, from)) => {
-                    let next = peers.len() as PeerId + 1;
-                    let (peer, seen) = peers.entry(from).or_insert((next, None));
+                    if peers.len() >= MAX_UDP_ADDRESSES && !peers.contains_key(&from) {
+                        peers.retain(|_, (_, seen)| seen.is_some());
+                    }
+                    let (peer, seen) = peers.entry(from).or_insert_with(|| {
+                        next_peer = next_peer.saturating_add(1);
+                        (next_peer - 1, None)
+                    });
                     let peer = *peer;
                     if seen.is_none() && role == Role::Server && started < conversations.len() {
-                        let (tx, rx) = watch::channel(Seen::default());
-                        *seen = Some(tx);
-                        ctx.emit(EventKind::ReplayAssigned { peer, conversation: started });
-                        spawn_player(from, peer, started, rx);
-                        started += 1;
+                        match live.clone().try_acquire_owned() {
+                            Ok(permit) => {
+                                let (tx, rx) = watch::channel(Seen::default());
+                                *seen = Some(tx);
+                                ctx.emit(EventKind::ReplayAssigned { peer, conversation: started });
+                                spawn_player(from, peer, started, rx, permit);
+                                started += 1;
+                            }
+                            Err(_) if !busy_said => {
+                                busy_said = true;
+                                ctx.emit(EventKind::Note {
+                                    peer: Some(peer),
+                                    text: format!(
+                                        "{MAX_REPLAY_PEERS} recorded conversations are playing at once: \
+                                         {from} is answered when one of them ends and it sends again"
+                                    ),
+                                });
+                            }
+                            Err(_) => {}
+                        }
                     }
                     let bytes = buf.split().freeze();
                     match ctx.emitter.try_charge(bytes.len()) {
