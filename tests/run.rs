@@ -200,7 +200,7 @@ fn the_shipped_line_chat_runs_headless_and_answers_a_python_client() {
         .entries()
         .iter()
         .filter(|e| {
-            e.len() > 0
+            !e.is_empty()
                 && matches!(
                     e.kind,
                     sockbench::model::log::EntryKind::Sent
