@@ -542,7 +542,7 @@ fn bad_input_exits_2_with_one_clear_line() {
     assert_bad_input(&["connect", "bogus", "127.0.0.1:9"], "bogus");
     assert_bad_input(
         &["frobnicate", "x", "y"],
-        "\"frobnicate\" is not a command (the commands are connect, listen, relay, replay, export, import, check)",
+        "\"frobnicate\" is not a command (the commands are connect, listen, relay, replay, run, export, import, check)",
     );
 
     // Every connect/listen mistake still ends with the summary line.

@@ -1614,7 +1614,13 @@ fn a_flood_backlog_is_drained_in_bounded_frames_each_within_the_budget() {
     assert!(frames <= 5, "{frames} frames");
     let state = gui.harness.state();
     assert_eq!(state.doc().session.log.len(), 200_000);
-    assert_eq!(state.doc().endpoints[0].totals.received_bytes, 200_000 * 64);
+    assert_eq!(
+        state
+            .doc()
+            .totals_of(state.doc().endpoints[0].id)
+            .received_bytes,
+        200_000 * 64
+    );
 
     // Few large payloads: the byte limit ends each frame's drain.
     let big = traffic(&gui, 0, 40, 1 << 20);

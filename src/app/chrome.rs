@@ -404,11 +404,12 @@ impl App {
             ));
             ui.separator();
             let t = self.doc.endpoints.iter().fold((0, 0, 0, 0), |acc, e| {
+                let t = self.doc.totals_of(e.id);
                 (
-                    acc.0 + e.totals.sent,
-                    acc.1 + e.totals.sent_bytes,
-                    acc.2 + e.totals.received,
-                    acc.3 + e.totals.received_bytes,
+                    acc.0 + t.sent,
+                    acc.1 + t.sent_bytes,
+                    acc.2 + t.received,
+                    acc.3 + t.received_bytes,
                 )
             });
             let payloads = |n: u64| {

@@ -11,7 +11,6 @@ use super::files::Pick;
 use super::modals::Modal;
 use super::replay::ReplayRun;
 use super::{App, LogSource, PendingAction, StartQueue, View};
-use crate::engine::SERVERS_GRACE;
 use crate::engine::{Command, EndpointId, PeerId, ReplayOptions, Target};
 use crate::export::Format;
 use crate::model::placeholder::{Context, Scope, Template};
@@ -447,7 +446,6 @@ impl App {
         }
         e.state = RunState::Starting;
         e.peers.clear();
-        e.totals = Default::default();
         // Each rule row counts the hits of the rule it starts as, from zero.
         e.rule_hits = (0..e.form.rules.len() as u32)
             .map(|i| RuleHits {
@@ -456,9 +454,11 @@ impl App {
             })
             .collect();
         e.started_with = Some(spec.clone());
-        let log_endpoint = e.log_endpoint;
         let id = e.id;
-        self.doc.session.log.new_run(log_endpoint);
+        self.doc.restart_totals(id);
+        if let Some(log_endpoint) = self.doc.log_endpoint(id) {
+            self.doc.session.log.new_run(log_endpoint);
+        }
         self.engine.send(Command::Open {
             id,
             spec: Box::new(spec),
@@ -477,56 +477,52 @@ impl App {
             e.state = RunState::Stopping;
         }
         if let Some(queue) = &mut self.start_queue {
-            let id = e.id;
-            queue.clients.retain(|c| *c != id);
+            // A server stopped before it listened frees its clients.
+            let due = queue.launch.forget(e.id);
+            queue.due.extend(due);
         }
     }
 
     /// Starts servers and UDP sockets first, then clients once the servers listen.
     fn start_all(&mut self) {
-        let mut clients = Vec::new();
-        for i in 0..self.doc.endpoints.len() {
-            let e = &self.doc.endpoints[i];
-            if e.state.is_running() {
-                continue;
-            }
-            if e.kind().is_client() {
-                clients.push(e.id);
-            } else {
+        let endpoints: Vec<(EndpointId, bool)> = self
+            .doc
+            .endpoints
+            .iter()
+            .filter(|e| !e.state.is_running())
+            .map(|e| (e.id, e.kind().is_client()))
+            .collect();
+        let (launch, first) = crate::run::Launch::new(endpoints, Instant::now());
+        self.start_ids(first);
+        if !launch.is_done() {
+            self.start_queue = Some(StartQueue {
+                launch,
+                due: Vec::new(),
+            });
+        }
+    }
+
+    /// Starts the endpoints of these ids (those still here).
+    fn start_ids(&mut self, ids: Vec<EndpointId>) {
+        for id in ids {
+            if let Some(i) = self.doc.endpoints.iter().position(|e| e.id == id) {
                 self.start(i);
             }
-        }
-        if !clients.is_empty() {
-            self.start_queue = Some(StartQueue {
-                clients,
-                deadline: Instant::now() + SERVERS_GRACE,
-            });
-            self.start_waiting_clients();
         }
     }
 
     /// Starts the clients of a "Start all" once its servers listen (or the
     /// grace time is over).
     pub(super) fn start_waiting_clients(&mut self) {
-        let Some(queue) = &self.start_queue else {
+        let Some(queue) = &mut self.start_queue else {
             return;
         };
-        let servers_starting = self.doc.endpoints.iter().any(|e| {
-            !e.kind().is_client() && matches!(e.state, RunState::Starting | RunState::Resolving)
-        });
-        if servers_starting && Instant::now() < queue.deadline {
-            return;
+        let mut due = std::mem::take(&mut queue.due);
+        due.extend(queue.launch.on_time(Instant::now()));
+        if queue.launch.is_done() {
+            self.start_queue = None;
         }
-        let clients = self
-            .start_queue
-            .take()
-            .map(|q| q.clients)
-            .unwrap_or_default();
-        for id in clients {
-            if let Some(i) = self.doc.endpoints.iter().position(|e| e.id == id) {
-                self.start(i);
-            }
-        }
+        self.start_ids(due);
     }
 
     fn stop_all(&mut self) {
@@ -541,6 +537,7 @@ impl App {
             return;
         }
         let e = self.doc.endpoints.remove(index);
+        self.doc.forget(e.id);
         if e.state.is_running() {
             self.engine.send(Command::Close {
                 id: e.id,

@@ -9,6 +9,7 @@ use super::endpoint_form::{EndpointForm, FormErrors};
 use crate::engine::{EndpointId, Event, EventKind, PeerId};
 use crate::model::log::{Totals, TrafficLog};
 use crate::model::{Direction, EndpointSpec, KindTag, Session};
+use crate::run::Recorder;
 
 /// Where an endpoint is in its life, as its badge shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,13 +129,9 @@ pub struct EndpointUi {
     pub state: RunState,
     /// Live peers (TCP connections that are open; UDP addresses seen).
     pub peers: BTreeMap<PeerId, PeerInfo>,
-    /// Totals since the endpoint last started.
-    pub totals: Totals,
     pub send_to: SendTo,
     /// The typed address for UDP sends to an address.
     pub send_address: String,
-    /// The log's index for this endpoint's name.
-    pub log_endpoint: u32,
     /// The settings it was last started with (edits apply on the next start).
     pub started_with: Option<EndpointSpec>,
     /// TLS, as the last handshake or the server's certificate told it.
@@ -227,13 +224,9 @@ impl EndpointUi {
                     Direction::Sent => {
                         info.bytes_out += bytes.len() as u64;
                         info.last_sent = Some(bytes.len() as u64);
-                        self.totals.sent += 1;
-                        self.totals.sent_bytes += bytes.len() as u64;
                     }
                     Direction::Received => {
                         info.bytes_in += bytes.len() as u64;
-                        self.totals.received += 1;
-                        self.totals.received_bytes += bytes.len() as u64;
                     }
                 }
             }
@@ -248,8 +241,6 @@ impl EndpointUi {
                     && let Some(len) = info.last_sent.take()
                 {
                     info.bytes_out = info.bytes_out.saturating_sub(len);
-                    self.totals.sent = self.totals.sent.saturating_sub(1);
-                    self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(len);
                 }
             }
             // A client that reconnects is not done when one connection fails or ends.
@@ -307,6 +298,9 @@ pub struct Document {
     pub session: Session,
     pub path: Option<PathBuf>,
     pub endpoints: Vec<EndpointUi>,
+    /// Engine events to log rows: each endpoint's log name, followed
+    /// through renames.
+    recorder: Recorder,
     /// The endpoint whose tab is open.
     pub selected: usize,
     /// Counts every change; a save records the count it saved, so a change made
@@ -339,7 +333,6 @@ impl Document {
                 form: EndpointForm::from_spec(spec),
                 state: RunState::Idle,
                 peers: BTreeMap::new(),
-                totals: Totals::default(),
                 send_to: SendTo::Default,
                 send_address: spec
                     .kind
@@ -347,16 +340,20 @@ impl Document {
                     .map(ToString::to_string)
                     .or_else(|| spec.kind.unix_remote().map(|p| p.as_str().to_owned()))
                     .unwrap_or_default(),
-                log_endpoint: session.log.endpoint_index(&spec.name),
                 started_with: None,
                 tls_info: None,
                 rule_hits: Vec::new(),
             })
-            .collect();
+            .collect::<Vec<EndpointUi>>();
+        let mut recorder = Recorder::new();
+        for (e, spec) in endpoints.iter().zip(&session.endpoints) {
+            recorder.name(&mut session.log, e.id, &spec.name);
+        }
         Document {
             session,
             path,
             endpoints,
+            recorder,
             selected: 0,
             changes: 0,
             saved_at_change: 0,
@@ -403,6 +400,27 @@ impl Document {
         }
     }
 
+    /// The log's index of engine endpoint `id`'s name.
+    pub fn log_endpoint(&self, id: EndpointId) -> Option<u32> {
+        self.recorder.log_endpoint(id)
+    }
+
+    /// Payloads and bytes of endpoint `id` since it last started, counting
+    /// only payloads written whole (the status bar's totals).
+    pub fn totals_of(&self, id: EndpointId) -> Totals {
+        self.recorder.totals_of(id)
+    }
+
+    /// Endpoint `id` starts again: its totals start from zero.
+    pub fn restart_totals(&mut self, id: EndpointId) {
+        self.recorder.restart(id);
+    }
+
+    /// Forgets a removed endpoint: its late events are no rows.
+    pub fn forget(&mut self, id: EndpointId) {
+        self.recorder.forget(id);
+    }
+
     pub fn endpoint_by_id(&mut self, id: EndpointId) -> Option<&mut EndpointUi> {
         self.endpoints.iter_mut().find(|e| e.id == id)
     }
@@ -412,7 +430,7 @@ impl Document {
     pub fn apply(&mut self, event: &Event) -> Option<usize> {
         let endpoint = self.endpoints.iter_mut().find(|e| e.id == event.id)?;
         endpoint.on_event(event);
-        let row = event.record(&mut self.session.log, endpoint.log_endpoint)?;
+        let row = self.recorder.record(&mut self.session.log, event)?;
         self.changes += 1;
         Some(row)
     }
@@ -454,10 +472,18 @@ impl Document {
             return;
         }
         let log = &mut self.session.log;
-        let current = log.endpoints()[self.endpoints[index].log_endpoint as usize].clone();
+        let id = self.endpoints[index].id;
+        let Some(current) = self
+            .recorder
+            .log_endpoint(id)
+            .and_then(|i| log.endpoints().get(i as usize).cloned())
+        else {
+            self.recorder.name(log, id, &name);
+            return;
+        };
         if current != name {
             log.rename_endpoint(&current, &name);
-            self.endpoints[index].log_endpoint = log.endpoint_index(&name);
+            self.recorder.name(log, id, &name);
             // Ignore rules for the endpoint follow it to its new name.
             for rule in &mut self.session.ignore {
                 if rule.endpoint.as_deref() == Some(current.as_str()) {
@@ -529,16 +555,14 @@ impl Document {
             .find(|candidate| !names.contains(candidate))
             .unwrap_or_else(|| base.to_owned());
         let form = EndpointForm::new(name.clone(), kind);
-        let log_endpoint = self.session.log.endpoint_index(&name);
+        self.recorder.name(&mut self.session.log, id, &name);
         self.endpoints.push(EndpointUi {
             id,
             send_address: form.remote.clone(),
             form,
             state: RunState::Idle,
             peers: BTreeMap::new(),
-            totals: Totals::default(),
             send_to: SendTo::Default,
-            log_endpoint,
             started_with: None,
             tls_info: None,
             rule_hits: Vec::new(),
@@ -572,7 +596,7 @@ mod tests {
             n += 1;
             EndpointId(n)
         });
-        let ep = &mut doc.endpoints[0];
+        let id = doc.endpoints[0].id;
         let at = DateTime::from_timestamp(0, 0).unwrap();
         let sent = |bytes: &'static [u8]| EventKind::Traffic {
             peer: 0,
@@ -594,13 +618,13 @@ mod tests {
                     .of_reported_write(),
             },
         ] {
-            ep.on_event(&Event {
-                id: ep.id,
-                at,
-                kind,
-            });
+            doc.apply(&Event { id, at, kind });
         }
-        assert_eq!((ep.totals.sent, ep.totals.sent_bytes), (1, 8));
-        assert_eq!(ep.peers[&0].bytes_out, 8);
+        let totals = doc.totals_of(id);
+        assert_eq!((totals.sent, totals.sent_bytes), (1, 8));
+        assert_eq!(doc.endpoints[0].peers[&0].bytes_out, 8);
+        // A new start counts from zero.
+        doc.restart_totals(id);
+        assert_eq!(doc.totals_of(id), Totals::default());
     }
 }

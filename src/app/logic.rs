@@ -77,7 +77,8 @@ impl App {
     /// Writes this frame's line to the frame log (see [`super::frame_log`]).
     fn log_frame(&mut self, ctx: &egui::Context, drain: Duration) {
         let (sent_bytes, received_bytes) = self.doc.endpoints.iter().fold((0, 0), |acc, e| {
-            (acc.0 + e.totals.sent_bytes, acc.1 + e.totals.received_bytes)
+            let t = self.doc.totals_of(e.id);
+            (acc.0 + t.sent_bytes, acc.1 + t.received_bytes)
         });
         let presses = ctx.input(|i| {
             i.events
@@ -134,6 +135,10 @@ impl App {
                 _ => {
                     self.stats.record(&event);
                     self.doc.apply(&event);
+                    if let Some(queue) = &mut self.start_queue {
+                        let due = queue.launch.on_event(event.id, &event.kind);
+                        queue.due.extend(due);
+                    }
                     if !self.repeats.is_empty()
                         && matches!(
                             event.kind,

@@ -186,8 +186,10 @@ pub enum LogSource {
 
 /// Clients waiting for the servers of a "Start all" to come up.
 struct StartQueue {
-    clients: Vec<EndpointId>,
-    deadline: Instant,
+    /// The servers it waits for and the clients still to start.
+    launch: crate::run::Launch,
+    /// Clients whose servers listen, started on the next frame.
+    due: Vec<EndpointId>,
 }
 
 /// The workbench: the open session and everything the window shows of it.

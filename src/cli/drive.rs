@@ -1,7 +1,6 @@
 //! `connect` and `listen`: one endpoint on the engine, every event printed as a
 //! line and recorded in a session that `--save` writes.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use super::{
 use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
-use crate::model::log::{LogBudget, Totals, TrafficLog};
+use crate::model::log::{LogBudget, TrafficLog};
 use crate::model::placeholder::{Context, Template};
 use crate::model::{
     AutoReply, Direction, EndpointKind, EndpointSpec, HostPort, Session, escape_controls,
@@ -24,15 +23,15 @@ use crate::persist::SaveTarget;
 const ID: EndpointId = EndpointId(1);
 
 /// How long to wait for the endpoint to stop after asking it to.
-const STOP_GRACE: Duration = Duration::from_secs(4);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(4);
 
 /// A headless run: the engine, the session being recorded, the printed lines.
 pub(super) struct Run {
     pub engine: Engine,
     pub events: Events,
     pub session: Session,
-    /// The log's endpoint index of each running endpoint.
-    endpoints: HashMap<EndpointId, u32>,
+    /// Events to log rows: the log endpoint of each engine endpoint, the totals.
+    recorder: crate::run::Recorder,
     quiet: bool,
     /// Events as JSON objects (`--json`) instead of lines.
     pub json: bool,
@@ -40,23 +39,26 @@ pub(super) struct Run {
     pub output_failure: Option<String>,
     /// A server says the address it listens on, on stderr (port 0 picks one).
     announce_local: bool,
-    /// The endpoint is a relay: its payload lines name the direction.
+    /// The endpoint is a relay: its payload lines name the direction, and
+    /// so does the summary.
     relay: bool,
-    pub totals: Totals,
+    /// Log endpoints that are relays among others (`run`): their payload
+    /// lines name the direction.
+    relay_endpoints: Vec<u32>,
     /// The first failure that makes the run exit with status 3.
     pub(super) failure: Option<String>,
     /// `--stats`: the line maker and its timer (`None`: off, no timer at all).
-    stats: Option<StatsRun>,
+    pub(super) stats: Option<StatsRun>,
 }
 
 /// What `--stats` keeps: the last line's counts, the timer, and the open
 /// connections (one entry each, removed when it closes).
-struct StatsRun {
+pub(super) struct StatsRun {
     lines: super::stats::Stats,
     timer: tokio::time::Interval,
     started: Instant,
     udp: bool,
-    open: std::collections::HashSet<crate::engine::PeerId>,
+    open: std::collections::HashSet<(EndpointId, crate::engine::PeerId)>,
 }
 
 impl Run {
@@ -69,20 +71,20 @@ impl Run {
                 log: TrafficLog::with_budget(budget),
                 ..Session::default()
             },
-            endpoints: HashMap::new(),
+            recorder: crate::run::Recorder::new(),
             quiet,
             json: false,
             output_failure: None,
             announce_local: false,
             relay: false,
-            totals: Totals::default(),
+            relay_endpoints: Vec::new(),
             failure: None,
             stats: None,
         }
     }
 
     /// Turns `--stats` on: a line on stderr every second from now.
-    fn enable_stats(&mut self, udp: bool) {
+    pub(super) fn enable_stats(&mut self, udp: bool) {
         let started = Instant::now();
         let mut timer =
             tokio::time::interval_at(started + super::stats::EVERY, super::stats::EVERY);
@@ -98,7 +100,7 @@ impl Run {
     }
 
     /// Prints the `--stats` line.
-    fn print_stats(&mut self) {
+    pub(super) fn print_stats(&mut self) {
         let peers = self.session.log.peers().len();
         if let Some(s) = &mut self.stats {
             let peers = if s.udp {
@@ -106,15 +108,22 @@ impl Run {
             } else {
                 super::stats::Peers::Connections(s.open.len())
             };
-            let line = s.lines.line(s.started.elapsed(), &self.totals, peers);
+            let line = s
+                .lines
+                .line(s.started.elapsed(), self.recorder.totals(), peers);
             note!("{line}");
         }
     }
 
     /// Names the endpoint the engine calls `id` in the log.
     pub fn name(&mut self, id: EndpointId, name: &str) {
-        let index = self.session.log.endpoint_index(name);
-        self.endpoints.insert(id, index);
+        self.recorder.name(&mut self.session.log, id, name);
+    }
+
+    /// Names a relay among other endpoints: its payload lines name the direction.
+    pub fn name_relay(&mut self, id: EndpointId, name: &str) {
+        let index = self.recorder.name(&mut self.session.log, id, name);
+        self.relay_endpoints.push(index);
     }
 
     /// Starts the one endpoint, with `then` (its first payloads) routed
@@ -134,45 +143,31 @@ impl Run {
 
     /// Records and prints an event; returns its log row.
     pub fn record(&mut self, event: &Event) -> Option<usize> {
-        let endpoint = *self.endpoints.get(&event.id)?;
-        let index = event.record(&mut self.session.log, endpoint)?;
-        if let Some(entry) = self.session.log.entry(index) {
-            self.totals.add(entry.kind, entry.len());
-        }
+        let index = self.recorder.record(&mut self.session.log, event)?;
         if let Some(stats) = &mut self.stats {
             match &event.kind {
                 EventKind::Connected { peer, .. }
                 | EventKind::Accepted { peer, .. }
                 | EventKind::UnixConnected { peer, .. }
                 | EventKind::UnixAccepted { peer, .. } => {
-                    stats.open.insert(*peer);
+                    stats.open.insert((event.id, *peer));
                 }
                 EventKind::Closed { peer, .. } => {
-                    stats.open.remove(peer);
+                    stats.open.remove(&(event.id, *peer));
                 }
                 _ => {}
-            }
-        }
-        if let EventKind::Failed { error, .. } = &event.kind
-            && error.failed_write
-        {
-            // The payload reported as sent just before did not go out: the
-            // summary counts only payloads written whole.
-            let log = &self.session.log;
-            let failed = (0..index)
-                .rev()
-                .take(4096)
-                .filter_map(|i| log.entry(i))
-                .find(|e| e.endpoint == endpoint && e.kind == crate::model::log::EntryKind::Unsent);
-            if let Some(sent) = failed {
-                self.totals.sent = self.totals.sent.saturating_sub(1);
-                self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(sent.len() as u64);
             }
         }
         if !self.quiet {
             if self.json {
                 say(super::json::entry(&self.session.log, index));
-            } else if self.relay {
+            } else if self.relay
+                || self
+                    .session
+                    .log
+                    .entry(index)
+                    .is_some_and(|e| self.relay_endpoints.contains(&e.endpoint))
+            {
                 say(relay_line(&self.session.log, index));
             } else {
                 say(entry_line(&self.session.log, index));
@@ -233,7 +228,8 @@ impl Run {
             errors.add(EXIT_OUTPUT, failure);
         }
         if let Some(target) = save {
-            let traffic = self.totals.sent + self.totals.received;
+            let totals = self.recorder.totals();
+            let traffic = totals.sent + totals.received;
             if failed && traffic == 0 {
                 // A run that failed before any traffic recorded nothing worth
                 // keeping, and must not replace a file that holds something.
@@ -252,11 +248,12 @@ impl Run {
         }
         let status = errors.finish();
         let log = &self.session.log;
-        let mut summary = summary_with_log(&self.totals, &log.counters(), log.budget());
+        let totals = self.recorder.totals();
+        let mut summary = summary_with_log(totals, &log.counters(), log.budget());
         if self.relay {
             summary = summary.replacen(
-                &super::output::summary_line(&self.totals),
-                &super::output::relay_summary_line(&self.totals),
+                &super::output::summary_line(totals),
+                &super::output::relay_summary_line(totals),
                 1,
             );
         }
@@ -290,7 +287,7 @@ pub(super) fn say(line: impl std::fmt::Display) {
 }
 
 /// The next `--stats` tick; never when `--stats` is off.
-async fn stats_tick(stats: &mut Option<StatsRun>) {
+pub(super) async fn stats_tick(stats: &mut Option<StatsRun>) {
     match stats {
         Some(s) => {
             s.timer.tick().await;
@@ -320,7 +317,7 @@ enum Phase {
 }
 
 /// A moment `after` from now, or the far future when that does not fit the clock.
-fn later(after: Duration) -> Instant {
+pub(super) fn later(after: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(after)
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))

@@ -32,6 +32,9 @@ pub(super) enum Command {
     Relay(Box<RelayArgs>),
     /// Replay a recorded session: clients send again, servers answer as recorded.
     Replay(ReplayArgs),
+    /// Run a session's endpoints without the window (servers first, then
+    /// clients), print everything that happens, until --for passes or Ctrl+C.
+    Run(RunArgs),
     /// Export a session: an endpoint as a Python program, the log as Mermaid,
     /// CSV or a pcapng capture, the payloads as a hex dump.
     Export(ExportArgs),
@@ -476,6 +479,39 @@ pub(super) struct ReplayArgs {
     /// (fields in the README); the summary line stays on stderr.
     #[arg(long)]
     pub json: bool,
+    /// Print a line on stderr every second: payloads and bytes sent and
+    /// received, their rates over that second, the connections.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct RunArgs {
+    /// The session file whose endpoints to run.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Run only the endpoint of this name; repeatable (default: every endpoint).
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Vec<String>,
+    /// Stop after this many seconds (default: until Ctrl+C, or until every endpoint has stopped).
+    #[arg(long = "for", value_name = "SECS", allow_negative_numbers = true)]
+    pub for_secs: Option<String>,
+    /// Write the session (all its endpoints, its library and notes) with this run's log.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Print no event lines (the summary line, and the addresses listened on, still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print one JSON object per event on stdout instead of the event lines
+    /// (fields in the README); the summary line stays on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Print a line on stderr every second: payloads and bytes sent and
+    /// received, their rates over that second, the open connections.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -155,6 +155,22 @@ pub struct ReplayRequest {
     pub quiet: bool,
     /// One JSON object per event (and per checked conversation) on stdout.
     pub json: bool,
+    /// A line of counts and rates on stderr every second.
+    pub stats: bool,
+    pub log: LogFlags,
+}
+
+/// A validated `run`; the session file is read by [`super::prepare`].
+#[derive(Debug)]
+pub struct RunRequest {
+    pub file: PathBuf,
+    /// `--endpoint`: the names to run (empty: every endpoint).
+    pub endpoints: Vec<String>,
+    pub run_for: Option<Duration>,
+    pub save: Option<PathBuf>,
+    pub quiet: bool,
+    pub json: bool,
+    pub stats: bool,
     pub log: LogFlags,
 }
 
@@ -319,6 +335,7 @@ pub enum Request {
     Listen(ListenRequest),
     Relay(Box<RelayRequest>),
     Replay(ReplayRequest),
+    Run(RunRequest),
     Export(ExportRequest),
     Check(Vec<PathBuf>),
     Import(ImportRequest),
@@ -593,7 +610,10 @@ where
         .and_then(|a| a.to_str())
         .unwrap_or_default()
         .to_owned();
-    let summary = matches!(command.as_str(), "connect" | "listen" | "relay" | "replay");
+    let summary = matches!(
+        command.as_str(),
+        "connect" | "listen" | "relay" | "replay" | "run"
+    );
     let usage = |message: String| UsageError { message, summary };
 
     let known = Cli::command()
@@ -958,6 +978,32 @@ where
                 save: a.save,
                 quiet: a.quiet,
                 json: a.json,
+                stats: a.stats,
+                log,
+            }))
+        }
+        Some(Command::Run(a)) => {
+            let run_for = a
+                .for_secs
+                .as_deref()
+                .map(|v| parse_secs("--for", v))
+                .transpose()
+                .map_err(usage)?;
+            if let Some(name) = a.endpoint.iter().find(|n| n.trim().is_empty()) {
+                return Err(usage(format!(
+                    "--endpoint {}: give the name of an endpoint of the session",
+                    quote(name)
+                )));
+            }
+            let log = log_flags(a.log).map_err(usage)?;
+            Ok(Request::Run(RunRequest {
+                file: a.file,
+                endpoints: a.endpoint,
+                run_for,
+                save: a.save,
+                quiet: a.quiet,
+                json: a.json,
+                stats: a.stats,
                 log,
             }))
         }
@@ -1326,6 +1372,10 @@ fn check_paths(request: &Request) -> Result<(), String> {
             paths.push(("the file", r.file.as_path()));
             paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
             paths.extend(r.junit.iter().map(|f| ("--report", f.as_path())));
+        }
+        Request::Run(r) => {
+            paths.push(("the file", r.file.as_path()));
+            paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
         }
         Request::Export(r) => {
             paths.push(("the file", r.file.as_path()));

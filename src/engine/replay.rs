@@ -454,14 +454,6 @@ impl Shared {
     }
 }
 
-/// The name a TLS client checks, for messages.
-fn remote_name(name: &rustls::pki_types::ServerName<'_>) -> String {
-    match name {
-        rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_owned(),
-        other => format!("{other:?}"),
-    }
-}
-
 /// Runs `plan` until it is done, stopped or cancelled.
 pub(crate) async fn run(
     ctx: EndpointCtx,
@@ -542,33 +534,22 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
             };
             for (i, conversation) in plan.conversations.iter().enumerate() {
                 let peer = i as PeerId;
-                let mut connected = None;
-                let mut last_error = None;
-                for addr in &addrs {
-                    ctx.emit(EventKind::Connecting { remote: *addr });
-                    let attempt = super::tcp::connect_one(&ctx, *addr);
-                    let result = tokio::select! {
-                        _ = ctx.token.cancelled() => return,
-                        r = attempt => r,
-                    };
-                    match result {
-                        Ok(stream) => {
-                            connected = Some(stream);
-                            break;
+                let connected = tokio::select! {
+                    _ = ctx.token.cancelled() => return,
+                    r = super::tcp::connect_any(&ctx, &addrs) => r,
+                };
+                let (stream, remote) = match connected {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        if let Some(e) = error {
+                            ctx.failed(None, e);
                         }
-                        Err(e) => last_error = Some(e),
+                        return;
                     }
-                }
-                let Some(stream) = connected else {
-                    if let Some(e) = last_error {
-                        ctx.failed(None, e);
-                    }
-                    return;
                 };
                 let local = stream
                     .local_addr()
-                    .unwrap_or_else(|_| unspecified_for(&addrs[0]));
-                let remote = stream.peer_addr().unwrap_or(addrs[0]);
+                    .unwrap_or_else(|_| unspecified_for(&remote));
                 ctx.emit(EventKind::Connected {
                     peer,
                     local,
@@ -586,24 +567,10 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                     }
                     continue;
                 };
-                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-                let handshake = tokio::time::timeout(
-                    ctx.options.connect_timeout(),
-                    connector.connect(tls.server_name.clone(), stream),
-                );
-                let stream = tokio::select! {
-                    _ = ctx.token.cancelled() => return,
-                    r = handshake => match r {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => return ctx.failed(None, super::tls::handshake_error(&e, remote, &remote_name(&tls.server_name))),
-                        Err(_) => return ctx.failed(None, NetError::new(ErrorKind::TimedOut, Operation::Tls,
-                            format!("TLS handshake with {remote}: no answer in time"))),
-                    },
+                let Some(stream) = super::tcp::tls_connect(&ctx, peer, remote, stream, tls).await
+                else {
+                    return;
                 };
-                ctx.emit(EventKind::TlsHandshake {
-                    peer,
-                    detail: super::tls::describe(stream.get_ref().1),
-                });
                 tokio::select! {
                     _ = ctx.token.cancelled() => return,
                     _ = shared.stream_conversation(peer, remote, stream, conversation) => {}
@@ -685,40 +652,14 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                             .stream_conversation(peer, remote, stream, conversation)
                             .await;
                     };
-                    let limit = shared.ctx.options.connect_timeout();
-                    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            shared.ctx.emit(EventKind::TlsHandshake {
-                                peer,
-                                detail: super::tls::describe(stream.get_ref().1),
-                            });
-                            shared
-                                .stream_conversation(peer, remote, stream, conversation)
-                                .await;
-                        }
-                        Ok(Err(e)) => {
-                            shared
-                                .ctx
-                                .failed(Some(peer), super::tls::handshake_error(&e, remote, ""));
-                            shared.ctx.emit(EventKind::Closed {
-                                peer,
-                                aborted: false,
-                            });
-                        }
-                        Err(_) => {
-                            shared.ctx.failed(
-                                Some(peer),
-                                NetError::new(
-                                    ErrorKind::TimedOut,
-                                    Operation::Tls,
-                                    format!("TLS handshake with {remote}: no answer in time"),
-                                ),
-                            );
-                            shared.ctx.emit(EventKind::Closed {
-                                peer,
-                                aborted: false,
-                            });
-                        }
+                    let token = shared.ctx.token.clone();
+                    if let Some(stream) =
+                        super::tcp::tls_accept(&shared.ctx, peer, remote, stream, &acceptor, &token)
+                            .await
+                    {
+                        shared
+                            .stream_conversation(peer, remote, stream, conversation)
+                            .await;
                     }
                 }));
             }

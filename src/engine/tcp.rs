@@ -125,6 +125,122 @@ enum Outcome {
     Lost { lasting: bool },
 }
 
+/// Tries each of `addrs` in turn (a `Connecting` event each) and returns the
+/// first connection with its address, or the last failure (`None` when there
+/// was no address). The caller races it against its cancellation.
+pub(crate) async fn connect_any(
+    ctx: &EndpointCtx,
+    addrs: &[SocketAddr],
+) -> Result<(TcpStream, SocketAddr), Option<NetError>> {
+    let mut last_error = None;
+    for addr in addrs {
+        ctx.emit(EventKind::Connecting { remote: *addr });
+        match connect_one(ctx, *addr).await {
+            Ok(stream) => return Ok((stream, *addr)),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error)
+}
+
+/// The client's TLS handshake on connection `peer`, within the connect
+/// timeout: the settings' warning first (a loosened check), then a
+/// `TlsHandshake` event, or the failure reported as the endpoint's. `None`
+/// when it failed or `ctx` was cancelled.
+pub(crate) async fn tls_connect(
+    ctx: &EndpointCtx,
+    peer: PeerId,
+    remote: SocketAddr,
+    stream: TcpStream,
+    tls: &tls::ClientTls,
+) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
+    if let Some(warning) = &tls.warning {
+        ctx.emit(EventKind::Note {
+            peer: Some(peer),
+            text: warning.clone(),
+        });
+    }
+    let name = tls.server_name.to_str().into_owned();
+    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    let limit = ctx.options.connect_timeout();
+    let handshake = tokio::time::timeout(limit, connector.connect(tls.server_name.clone(), stream));
+    let result = tokio::select! {
+        _ = ctx.token.cancelled() => return None,
+        r = handshake => r,
+    };
+    match result {
+        Err(_) => {
+            ctx.failed(
+                None,
+                NetError::new(
+                    ErrorKind::TimedOut,
+                    Operation::Tls,
+                    format!(
+                        "TLS handshake with {remote}: no answer within {:.1} s",
+                        limit.as_secs_f64()
+                    ),
+                ),
+            );
+            None
+        }
+        Ok(Err(e)) => {
+            ctx.failed(None, tls::handshake_error(&e, remote, &name));
+            None
+        }
+        Ok(Ok(stream)) => {
+            ctx.emit(EventKind::TlsHandshake {
+                peer,
+                detail: tls::describe(stream.get_ref().1),
+            });
+            Some(stream)
+        }
+    }
+}
+
+/// A server's TLS handshake with peer `peer`, within the connect timeout:
+/// a `TlsHandshake` event, or the peer's failure and its `Closed`. `None`
+/// when it failed or `token` was cancelled.
+pub(crate) async fn tls_accept(
+    ctx: &EndpointCtx,
+    peer: PeerId,
+    remote: SocketAddr,
+    stream: TcpStream,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    token: &tokio_util::sync::CancellationToken,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let limit = ctx.options.connect_timeout();
+    let handshake = tokio::time::timeout(limit, acceptor.accept(stream));
+    let result = tokio::select! {
+        _ = token.cancelled() => None,
+        r = handshake => Some(r),
+    };
+    match result {
+        Some(Ok(Ok(stream))) => {
+            ctx.emit(EventKind::TlsHandshake {
+                peer,
+                detail: tls::describe(stream.get_ref().1),
+            });
+            Some(stream)
+        }
+        failed => {
+            let error = match failed {
+                Some(Ok(Err(e))) => tls::handshake_error(&e, remote, ""),
+                _ => NetError::new(
+                    ErrorKind::TimedOut,
+                    Operation::Tls,
+                    format!("TLS handshake with {remote}: no answer in time"),
+                ),
+            };
+            ctx.failed(Some(peer), error);
+            ctx.emit(EventKind::Closed {
+                peer,
+                aborted: false,
+            });
+            None
+        }
+    }
+}
+
 /// A TCP client (with TLS on top when `tls` is given): resolve, try each
 /// address in turn (through the proxy when one is set), shake hands, then run
 /// the connection; with `reconnect`, the same again after a growing wait when
@@ -741,35 +857,8 @@ async fn serve_tls_peer(
     token: tokio_util::sync::CancellationToken,
     acceptor: tokio_rustls::TlsAcceptor,
 ) {
-    let limit = ctx.options.connect_timeout();
-    let handshake = tokio::time::timeout(limit, acceptor.accept(stream));
-    let result = tokio::select! {
-        _ = token.cancelled() => None,
-        r = handshake => Some(r),
-    };
-    match result {
-        Some(Ok(Ok(stream))) => {
-            ctx.emit(EventKind::TlsHandshake {
-                peer,
-                detail: tls::describe(stream.get_ref().1),
-            });
-            conn::run(ctx, peer, remote, stream, tx, rx, token).await;
-        }
-        failed => {
-            let error = match failed {
-                Some(Ok(Err(e))) => tls::handshake_error(&e, remote, ""),
-                _ => NetError::new(
-                    ErrorKind::TimedOut,
-                    Operation::Tls,
-                    format!("TLS handshake with {remote}: no answer in time"),
-                ),
-            };
-            ctx.failed(Some(peer), error);
-            ctx.emit(EventKind::Closed {
-                peer,
-                aborted: false,
-            });
-        }
+    if let Some(stream) = tls_accept(&ctx, peer, remote, stream, &acceptor, &token).await {
+        conn::run(ctx, peer, remote, stream, tx, rx, token).await;
     }
 }
 
