@@ -13,6 +13,8 @@
 //!   a pcapng capture for Wireshark, an `xxd`-style hex dump.
 //! - [`capture`]: pcap and pcapng captures turned into sessions (`sockbench import`):
 //!   packets sliced, TCP reassembled, conversations listed.
+//! - [`run`]: between the engine and the front ends: a [`run::Recorder`] turns
+//!   events into log rows, a [`run::Launch`] starts servers before clients.
 //! - [`app`]: the workbench window (eframe/egui) on the same engine.
 //! - [`cli`]: the headless face: `connect`, `listen`, `check`, on the same engine.
 //!
@@ -25,3 +27,4 @@ pub mod engine;
 pub mod export;
 pub mod model;
 pub mod persist;
+pub mod run;

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         );
     }));
 
+    sockbench::engine::keep_freed_memory();
     // Before any socket: one descriptor per peer, thousands of peers.
     if let Some((soft, hard)) = sockbench::engine::raise_open_files_limit() {
         tracing::debug!("open files limit: {soft} (hard {hard})");

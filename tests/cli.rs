@@ -542,7 +542,7 @@ fn bad_input_exits_2_with_one_clear_line() {
     assert_bad_input(&["connect", "bogus", "127.0.0.1:9"], "bogus");
     assert_bad_input(
         &["frobnicate", "x", "y"],
-        "\"frobnicate\" is not a command (the commands are connect, listen, relay, replay, export, import, check)",
+        "\"frobnicate\" is not a command (the commands are connect, listen, relay, replay, run, export, import, check)",
     );
 
     // Every connect/listen mistake still ends with the summary line.
@@ -1563,6 +1563,85 @@ fn connect_repeat_sends_each_round_and_stops() {
     );
 }
 
+/// CRC-16/MODBUS bit by bit, as the specification gives it: the test's own
+/// oracle, independent of the crc crate the program uses.
+fn modbus_crc(bytes: &[u8]) -> u16 {
+    let mut crc = 0xFFFFu16;
+    for &b in bytes {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+#[test]
+fn connect_repeat_sends_a_counter_and_a_crc_the_peer_checks() {
+    assert_eq!(modbus_crc(b"123456789"), 0x4B37, "the oracle itself");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The peer reads three 8-byte frames and checks each one's CRC itself.
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut frames = Vec::new();
+        for _ in 0..3 {
+            let mut frame = [0u8; 8];
+            s.read_exact(&mut frame).unwrap();
+            let crc = modbus_crc(&frame[..6]).to_le_bytes();
+            assert_eq!(frame[6..], crc, "frame {frame:02x?}: its CRC");
+            frames.push(frame);
+        }
+        frames
+    });
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "\\x01\\x03${counter:u16be,start=7}${len:u8}\\x00${crc16_modbus}",
+        "--repeat",
+        "3",
+        "--interval",
+        "0",
+        "--wait",
+        "0.2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let frames = peer.join().unwrap();
+    for (round, frame) in frames.iter().enumerate() {
+        let n = 7 + round as u8;
+        let body = [0x01, 0x03, 0x00, n, 0x08, 0x00];
+        let mut want = body.to_vec();
+        want.extend_from_slice(&modbus_crc(&body).to_le_bytes());
+        assert_eq!(frame[..], want[..], "round {}", round + 1);
+    }
+    assert!(
+        last_stderr_line(&o).starts_with("summary: sent 3 payloads (24 bytes)"),
+        "{}",
+        last_stderr_line(&o)
+    );
+    // A placeholder mistake is named with its position, before connecting.
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "ab${crc16:0..2}",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("at position 3: \"crc16\" is not a placeholder"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn connect_repeat_0_runs_until_interrupted() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1608,7 +1687,10 @@ fn bad_repeats_exit_2_with_one_line() {
         &c(&["--send", "x", "--repeat", "2", "--interval", "soon"]),
         "--interval \"soon\"",
     );
-    assert_bad_input(&c(&["--repeat", "2"]), "give --send or --send-hex too");
+    assert_bad_input(
+        &c(&["--repeat", "2"]),
+        "give --send, --send-hex or --send-file too",
+    );
     assert_bad_input(
         &c(&["--send", "x", "--interval", "5"]),
         "give --repeat N too",
@@ -1617,4 +1699,133 @@ fn bad_repeats_exit_2_with_one_line() {
         &c(&["--send", "x", "--repeat", "0", "--interval", "0"]),
         "--interval 1 or more",
     );
+}
+
+/// A TCP peer that reads one connection to its end and returns every byte.
+fn reading_peer() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        all
+    });
+    (addr, handle)
+}
+
+#[test]
+fn send_file_sends_the_file_byte_for_byte_in_command_line_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every byte value, and more than one read's worth.
+    let binary: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let path = dir.path().join("payload.bin");
+    std::fs::write(&path, &binary).unwrap();
+    let text = dir.path().join("hello.txt");
+    std::fs::write(&text, "hello\n").unwrap();
+    let (addr, peer) = reading_peer();
+    let o = sockbench(&[
+        "connect",
+        "tcp",
+        &addr.to_string(),
+        "--send",
+        "<",
+        "--send-file",
+        path.to_str().unwrap(),
+        "--send-hex",
+        "3e",
+        "--send-file",
+        text.to_str().unwrap(),
+        "--wait",
+        "0.2",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut expected = b"<".to_vec();
+    expected.extend_from_slice(&binary);
+    expected.extend_from_slice(b">hello\n");
+    let got = peer.join().unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "the peer got other bytes");
+    assert!(
+        last_stderr_line(&o).starts_with("summary: sent 4 payloads (200008 bytes)"),
+        "{}",
+        last_stderr_line(&o)
+    );
+
+    // Over UDP, and repeated: each round sends the file again.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(LIMIT)).unwrap();
+    let o = sockbench(&[
+        "connect",
+        "udp",
+        &socket.local_addr().unwrap().to_string(),
+        "--send-file",
+        text.to_str().unwrap(),
+        "--repeat",
+        "3",
+        "--interval",
+        "1",
+        "--wait",
+        "0.1",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut buf = [0u8; 64];
+    for _ in 0..3 {
+        let (n, _) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello\n");
+    }
+}
+
+#[test]
+fn send_file_refuses_what_is_not_a_readable_regular_file_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = |path: &Path| -> Vec<String> {
+        vec![
+            "connect".into(),
+            "tcp".into(),
+            "127.0.0.1:9".into(),
+            "--send".into(),
+            "x".into(),
+            "--send-file".into(),
+            path.to_str().unwrap().into(),
+        ]
+    };
+    let check = |path: &Path, expected: &str| {
+        let args = c(path);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_bad_input(&args, expected);
+        let o = sockbench(&args);
+        let err = stderr(&o);
+        // One error line, naming the path (the summary line follows, as for every connect).
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(
+            errors[0].starts_with(&format!("error: --send-file {}", path.display())),
+            "{err}"
+        );
+    };
+    check(&dir.path().join("missing.bin"), "no such file");
+    check(dir.path(), "is a directory, not a regular file");
+    let big = dir.path().join("big.bin");
+    // Sparse: one byte over the limit costs no disk.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(64 * 1024 * 1024 + 1)
+        .unwrap();
+    check(&big, "larger than 64 MiB");
+    let empty = dir.path().join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    check(&empty, "the file is empty (TCP has no empty messages)");
+    let fifo = dir.path().join("fifo");
+    if Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        // Never opened, so nothing blocks waiting for a writer.
+        check(&fifo, "is a fifo (named pipe), not a regular file");
+    }
 }

@@ -1530,3 +1530,42 @@ async fn a_time_limit_closes_or_resets_both_legs() {
         rig.engine.shutdown().await;
     }
 }
+
+/// Only a relay holds: a UDP socket and a Unix datagram socket answer Hold
+/// and Decide with a Failed event that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_other_than_relays_refuse_the_intercept() {
+    let mut rig = Rig::new();
+    rig.open(1, udp(Some("127.0.0.1:0"), None), AutoReply::Off);
+    rig.local_addr(1).await;
+    let mut ids = vec![1];
+    #[cfg(unix)]
+    {
+        ids.push(2);
+        rig.open(
+            2,
+            EndpointKind::UnixDatagram {
+                bind: None,
+                remote: None,
+                unlink: false,
+            },
+            AutoReply::Off,
+        );
+        rig.until(2, |k| matches!(k, EventKind::UnixBound { .. }))
+            .await;
+    }
+    for id in ids {
+        rig.hold(id, Way::Up, true);
+        rig.decide(id, Way::Down, Pick::All, Verdict::Drop);
+        for _ in 0..2 {
+            let failed = rig
+                .until(id, |k| matches!(k, EventKind::Failed { .. }))
+                .await;
+            assert!(
+                matches!(&failed, EventKind::Failed { error, .. } if error.message.contains("only a relay holds")),
+                "endpoint {id}: {failed:?}"
+            );
+        }
+    }
+    rig.engine.shutdown().await;
+}

@@ -115,6 +115,10 @@ impl Runner {
                     moved(listen);
                     moved(upstream);
                 }
+                // Lessons use no socket paths.
+                EndpointKind::UnixClient { .. }
+                | EndpointKind::UnixServer { .. }
+                | EndpointKind::UnixDatagram { .. } => {}
             }
             let id = EndpointId(n as u64 + 1);
             let index = log.endpoint_index(&spec.name);

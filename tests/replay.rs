@@ -477,3 +477,83 @@ async fn speed_divides_the_recorded_gaps() {
         engine.shutdown().await;
     }
 }
+
+/// A UDP mock plays at most MAX_REPLAY_PEERS recorded conversations at once:
+/// 300 senders that each start a conversation which then waits for a second
+/// datagram get 256 players, one note that says why, and the others wait.
+#[tokio::test]
+async fn a_udp_mock_plays_a_bounded_number_of_conversations_at_once() {
+    const SENDERS: usize = 300;
+    let cap = engine::replay::MAX_REPLAY_PEERS;
+    let conversation = Conversation {
+        steps: vec![
+            Step {
+                dir: Direction::Received,
+                bytes: b"q".to_vec(),
+                gap: Duration::ZERO,
+            },
+            // Never comes: the player stays busy until the run ends.
+            Step {
+                dir: Direction::Received,
+                bytes: b"again".to_vec(),
+                gap: Duration::ZERO,
+            },
+        ],
+        peer_closed: false,
+        remote: "127.0.0.1:9".into(),
+        dropped: 0,
+    };
+    let (engine, mut events) = Engine::start(&tokio::runtime::Handle::current(), engine::no_wake());
+    let plan = EndpointPlan {
+        spec: EndpointSpec::new(
+            "mock",
+            EndpointKind::Udp {
+                bind: Some("127.0.0.1:0".parse::<SocketAddr>().unwrap().into()),
+                remote: None,
+            },
+        ),
+        role: Role::Server,
+        conversations: vec![conversation; SENDERS],
+        ignore: Vec::new(),
+    };
+    engine.send(engine::Command::Replay {
+        id: EndpointId(1),
+        plan: Box::new(plan),
+        options: ReplayOptions::new(1.0, Duration::from_secs(60), false),
+    });
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    macro_rules! next {
+        () => {
+            tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .expect("the mock's events in time")
+                .expect("the engine runs")
+        };
+    }
+    let local = loop {
+        if let EventKind::Bound { local } = next!().kind {
+            break local;
+        }
+    };
+    let mut senders = Vec::new();
+    for _ in 0..SENDERS {
+        let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        s.send_to(b"q", local).await.unwrap();
+        senders.push(s);
+    }
+    let (mut received, mut assigned, mut notes) = (0, 0, 0);
+    while received < SENDERS {
+        match next!().kind {
+            EventKind::Traffic {
+                dir: Direction::Received,
+                ..
+            } => received += 1,
+            EventKind::ReplayAssigned { .. } => assigned += 1,
+            EventKind::Note { text, .. } if text.contains("at once") => notes += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(assigned, cap, "players at once");
+    assert_eq!(notes, 1, "said once");
+    engine.shutdown().await;
+}

@@ -62,7 +62,9 @@ impl Server {
             .unwrap()
             .iter()
             .filter_map(|e| match &e.kind {
-                EventKind::Note { text, .. } => Some(text.clone()),
+                EventKind::Note { text, .. } | EventKind::RuleMatched { text, .. } => {
+                    Some(text.clone())
+                }
                 _ => None,
             })
             .collect()
@@ -165,6 +167,48 @@ async fn raw_framing_still_answers_each_read() {
     let server = Server::start(spec("raw", vec![Rule::new(Trigger::Always, "ok\n")])).await;
     let got = exchange(server.addr, vec![b"one".to_vec(), b"two".to_vec()], 6).await;
     assert_eq!(got, b"ok\nok\n");
+    server.engine.shutdown().await;
+}
+
+/// CRC-32 (ISO-HDLC) bit by bit: the test's own oracle.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_with_a_capture_and_placeholders_over_loopback() {
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926, "the oracle itself");
+    let rule = Rule::new(
+        regex(r"^GET (?P<key>\w+)$"),
+        "${key}=$$${counter:width=3} ${crc32:HEX}\n",
+    );
+    let server = Server::start(spec("line", vec![rule])).await;
+    let line = |key: &str, n: u32| {
+        let head = format!("{key}=${n:03} ");
+        format!("{head}{:08X}\n", crc32(head.as_bytes())).into_bytes()
+    };
+    let want = [line("alpha", 1), line("be", 2)].concat();
+    let got = exchange(
+        server.addr,
+        vec![b"GET al".to_vec(), b"pha\nGET be\n".to_vec()],
+        want.len(),
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
     server.engine.shutdown().await;
 }
 

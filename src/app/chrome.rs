@@ -101,27 +101,45 @@ impl App {
         }
     }
 
-    /// A dropped .ron file opens (after the unsaved-changes question).
+    /// A dropped file: on the composer, or any file but a .ron session, it
+    /// loads into the selected endpoint's composer; a .ron file elsewhere
+    /// opens as a session (after the unsaved-changes question).
     pub(super) fn dropped_files_ui(&mut self, ctx: &egui::Context, commands: &mut Vec<AppCommand>) {
-        let dropped: Vec<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_path_buf())
-                .collect()
+        let (dropped, pointer): (Vec<PathBuf>, Option<egui::Pos2>) = ctx.input(|i| {
+            (
+                i.raw
+                    .dropped_files
+                    .iter()
+                    .map(|f| f.path().to_path_buf())
+                    .collect(),
+                i.pointer.latest_pos(),
+            )
         });
-        if let Some(path) = dropped.into_iter().next() {
-            if path.extension().is_some_and(|x| x == "ron") {
-                commands.push(AppCommand::OpenFile(path));
-            } else {
-                self.notify(
-                    true,
-                    format!(
-                        "{} is not a session file: only .ron files open here",
-                        path.display()
-                    ),
-                );
-            }
+        let Some(path) = dropped.into_iter().next() else {
+            return;
+        };
+        let on_composer = self
+            .composer_rect
+            .zip(pointer)
+            .is_some_and(|(rect, at)| rect.contains(at));
+        let session = path.extension().is_some_and(|x| x == "ron");
+        let has_composer = self
+            .doc
+            .endpoints
+            .get(self.doc.selected)
+            .is_some_and(|e| e.kind() != crate::model::KindTag::Relay);
+        if session && !on_composer {
+            commands.push(AppCommand::OpenFile(path));
+        } else if has_composer {
+            commands.push(AppCommand::LoadPayloadFile(path));
+        } else {
+            self.notify(
+                true,
+                format!(
+                    "{} is not a session file: only .ron files open here (add an endpoint to send a file from its composer)",
+                    path.display()
+                ),
+            );
         }
     }
 
@@ -220,6 +238,8 @@ impl App {
                 ui.separator();
                 ui.checkbox(&mut self.prefs.show_inspector, "Inspector")
                     .on_hover_text("Show the selected row in full on the right");
+                ui.separator();
+                self.log_budget_ui(ui);
             });
             ui.menu_button("Help", |ui| {
                 if ui
@@ -314,6 +334,57 @@ impl App {
         }
     }
 
+    /// The log budget preference: payload bytes kept in memory, and whether
+    /// the rest spills to disk or is dropped. A session that sets its own
+    /// `log_budget` keeps it.
+    fn log_budget_ui(&mut self, ui: &mut egui::Ui) {
+        use crate::model::budget::{Overflow, exact_size_text, parse_size};
+        let label = ui.label("Log memory");
+        let field = ui
+            .add(egui::TextEdit::singleline(&mut self.budget_text).desired_width(90.0))
+            .labelled_by(label.id)
+            .on_hover_text(
+                "Payload bytes the log keeps in memory (256 MiB, 1 GiB, 0); beyond them, the choice below",
+            );
+        let parsed = parse_size(&self.budget_text);
+        match &parsed {
+            Ok(memory) => {
+                if field.changed() {
+                    self.prefs.log_budget.memory = *memory;
+                }
+            }
+            Err(e) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+            }
+        }
+        if field.lost_focus() && parsed.is_ok() {
+            self.budget_text = exact_size_text(self.prefs.log_budget.memory);
+        }
+        ui.radio_value(
+            &mut self.prefs.log_budget.overflow,
+            Overflow::Spill,
+            "Spill the rest to disk",
+        )
+        .on_hover_text(
+            "Bytes beyond the budget go to a file in the cache folder; saving reads them back",
+        );
+        ui.radio_value(
+            &mut self.prefs.log_budget.overflow,
+            Overflow::Drop,
+            "Drop the rest",
+        )
+        .on_hover_text(
+            "Bytes beyond the budget are not kept: rows keep their length and first bytes",
+        );
+        if let Some(own) = self.doc.session.log_budget {
+            ui.label(format!(
+                "This session sets its own: {}, {}",
+                exact_size_text(own.memory),
+                own.overflow.word()
+            ));
+        }
+    }
+
     pub(super) fn status_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             let running = self
@@ -333,11 +404,12 @@ impl App {
             ));
             ui.separator();
             let t = self.doc.endpoints.iter().fold((0, 0, 0, 0), |acc, e| {
+                let t = self.doc.totals_of(e.id);
                 (
-                    acc.0 + e.totals.sent,
-                    acc.1 + e.totals.sent_bytes,
-                    acc.2 + e.totals.received,
-                    acc.3 + e.totals.received_bytes,
+                    acc.0 + t.sent,
+                    acc.1 + t.sent_bytes,
+                    acc.2 + t.received,
+                    acc.3 + t.received_bytes,
                 )
             });
             let payloads = |n: u64| {
@@ -362,6 +434,33 @@ impl App {
                 bytes(t.3)
             ))
             .on_hover_text("Since each endpoint last started");
+            let counters = self.doc.session.log.counters();
+            let size = crate::model::budget::size_text;
+            if counters.spilled_bytes > 0 {
+                ui.separator();
+                ui.label(format!(
+                    "log: {} spilled to disk ({} rows)",
+                    size(counters.spilled_bytes),
+                    counters.spilled_entries
+                ))
+                .on_hover_text(
+                    "Payload bytes beyond the log's memory budget, kept in a file on disk (View ▸ Log memory)",
+                );
+            }
+            if counters.dropped_bytes > 0 {
+                ui.separator();
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!(
+                        "log: {} dropped ({} rows)",
+                        size(counters.dropped_bytes),
+                        counters.dropped_entries
+                    ),
+                )
+                .on_hover_text(
+                    "Payload bytes beyond the log's memory budget, not kept: their rows keep length and first bytes (View ▸ Log memory)",
+                );
+            }
             ui.separator();
             match &self.doc.path {
                 Some(p) => ui.label(crate::model::display::escape_controls(

@@ -23,8 +23,9 @@ fn plan_for(session: &Session, spec: &EndpointSpec) -> EndpointPlan {
     plan_endpoint(session, spec, None).unwrap_or_else(|| EndpointPlan {
         spec: spec.clone(),
         role: match &spec.kind {
-            EndpointKind::TcpServer { .. } => Role::Server,
+            kind if kind.tag().is_server() => Role::Server,
             EndpointKind::Udp { remote: None, .. } => Role::Server,
+            EndpointKind::UnixDatagram { remote: None, .. } => Role::Server,
             _ => Role::Client,
         },
         conversations: vec![Conversation {

@@ -6,14 +6,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::document::{RunState, SendTo};
+use super::document::{RuleHits, RunState, SendTo};
 use super::files::Pick;
 use super::modals::Modal;
 use super::replay::ReplayRun;
 use super::{App, LogSource, PendingAction, StartQueue, View};
-use crate::engine::SERVERS_GRACE;
 use crate::engine::{Command, EndpointId, PeerId, ReplayOptions, Target};
 use crate::export::Format;
+use crate::model::placeholder::{Context, Scope, Template};
 use crate::model::replay::plan_session;
 use crate::model::{HostPort, KindTag, Session};
 
@@ -79,6 +79,13 @@ pub enum AppCommand {
         pick: crate::engine::intercept::Pick,
         verdict: crate::engine::intercept::Verdict,
     },
+    /// Join or leave a multicast group on a running UDP endpoint (the form's
+    /// list has changed already).
+    Multicast {
+        index: usize,
+        group: std::net::IpAddr,
+        join: bool,
+    },
     /// Stop reading endpoint `index`'s open TCP connections for `pause`
     /// (a lesson's demo: writes pile up in the receive buffer).
     PauseReads {
@@ -112,6 +119,20 @@ pub enum AppCommand {
     /// endpoint, exactly as stored: the composer's line ending and frame are
     /// the composer's, not the entry's.
     SendLibrary(usize),
+    /// Repeat the composer's payload from the selected endpoint, as its
+    /// composer's repeat settings say (every N ms, M times or until stopped).
+    Repeat,
+    /// Repeat library entry `i` (from 0) from the selected endpoint, as
+    /// stored, with the selected endpoint's repeat settings.
+    RepeatLibrary(usize),
+    /// Stop the repeat of this endpoint.
+    StopRepeat(EndpointId),
+    /// Read this file into the selected endpoint's composer (in the
+    /// background; a file too large or not a regular file is refused beside
+    /// the composer).
+    LoadPayloadFile(PathBuf),
+    /// The system's file dialog (where there is one) for a file to send.
+    BrowsePayloadFile,
     /// Put the payload of row `i` of the shown log into the composer.
     LoadIntoComposer(usize),
     /// Point the composer at the peer of row `i` of the session's log.
@@ -256,6 +277,15 @@ impl App {
                     });
                 }
             }
+            AppCommand::Multicast { index, group, join } => {
+                if let Some(e) = self.doc.endpoints.get(index) {
+                    self.engine.send(Command::Multicast {
+                        id: e.id,
+                        group,
+                        join,
+                    });
+                }
+            }
             AppCommand::PauseReads { index, pause } => {
                 if let Some(e) = self.doc.endpoints.get(index) {
                     self.engine.send(Command::PauseReads { id: e.id, pause });
@@ -270,6 +300,23 @@ impl App {
             AppCommand::LibraryDelete(i) => self.library_delete(i),
             AppCommand::LibraryUndoDelete => self.library_undo_delete(),
             AppCommand::SendLibrary(entry) => self.send_library(entry),
+            AppCommand::Repeat => self.repeat_composer(),
+            AppCommand::RepeatLibrary(entry) => self.repeat_library(entry),
+            AppCommand::StopRepeat(id) => self.stop_repeat(id, "stopped by you"),
+            AppCommand::LoadPayloadFile(path) => self.load_payload_file(path),
+            AppCommand::BrowsePayloadFile => {
+                if self.config.native_dialogs {
+                    let folder = self
+                        .composer
+                        .file_prompt
+                        .as_deref()
+                        .map(|p| PathBuf::from(p.trim()))
+                        .and_then(|p| p.parent().map(PathBuf::from))
+                        .filter(|p| p.is_dir())
+                        .unwrap_or_else(|| self.config.sessions_dir.clone());
+                    self.files.pick(Pick::Payload, folder, None);
+                }
+            }
             AppCommand::LoadIntoComposer(row) => {
                 let bytes = self.shown_log().data(row).to_vec();
                 self.sync_composer();
@@ -432,11 +479,19 @@ impl App {
         }
         e.state = RunState::Starting;
         e.peers.clear();
-        e.totals = Default::default();
+        // Each rule row counts the hits of the rule it starts as, from zero.
+        e.rule_hits = (0..e.form.rules.len() as u32)
+            .map(|i| RuleHits {
+                started_as: Some(i),
+                hits: 0,
+            })
+            .collect();
         e.started_with = Some(spec.clone());
-        let log_endpoint = e.log_endpoint;
         let id = e.id;
-        self.doc.session.log.new_run(log_endpoint);
+        self.doc.restart_totals(id);
+        if let Some(log_endpoint) = self.doc.log_endpoint(id) {
+            self.doc.session.log.new_run(log_endpoint);
+        }
         self.engine.send(Command::Open {
             id,
             spec: Box::new(spec),
@@ -455,56 +510,52 @@ impl App {
             e.state = RunState::Stopping;
         }
         if let Some(queue) = &mut self.start_queue {
-            let id = e.id;
-            queue.clients.retain(|c| *c != id);
+            // A server stopped before it listened frees its clients.
+            let due = queue.launch.forget(e.id);
+            queue.due.extend(due);
         }
     }
 
     /// Starts servers and UDP sockets first, then clients once the servers listen.
     fn start_all(&mut self) {
-        let mut clients = Vec::new();
-        for i in 0..self.doc.endpoints.len() {
-            let e = &self.doc.endpoints[i];
-            if e.state.is_running() {
-                continue;
-            }
-            if e.kind().is_client() {
-                clients.push(e.id);
-            } else {
+        let endpoints: Vec<(EndpointId, bool)> = self
+            .doc
+            .endpoints
+            .iter()
+            .filter(|e| !e.state.is_running())
+            .map(|e| (e.id, e.kind().is_client()))
+            .collect();
+        let (launch, first) = crate::run::Launch::new(endpoints, Instant::now());
+        self.start_ids(first);
+        if !launch.is_done() {
+            self.start_queue = Some(StartQueue {
+                launch,
+                due: Vec::new(),
+            });
+        }
+    }
+
+    /// Starts the endpoints of these ids (those still here).
+    fn start_ids(&mut self, ids: Vec<EndpointId>) {
+        for id in ids {
+            if let Some(i) = self.doc.endpoints.iter().position(|e| e.id == id) {
                 self.start(i);
             }
-        }
-        if !clients.is_empty() {
-            self.start_queue = Some(StartQueue {
-                clients,
-                deadline: Instant::now() + SERVERS_GRACE,
-            });
-            self.start_waiting_clients();
         }
     }
 
     /// Starts the clients of a "Start all" once its servers listen (or the
     /// grace time is over).
     pub(super) fn start_waiting_clients(&mut self) {
-        let Some(queue) = &self.start_queue else {
+        let Some(queue) = &mut self.start_queue else {
             return;
         };
-        let servers_starting = self.doc.endpoints.iter().any(|e| {
-            !e.kind().is_client() && matches!(e.state, RunState::Starting | RunState::Resolving)
-        });
-        if servers_starting && Instant::now() < queue.deadline {
-            return;
+        let mut due = std::mem::take(&mut queue.due);
+        due.extend(queue.launch.on_time(Instant::now()));
+        if queue.launch.is_done() {
+            self.start_queue = None;
         }
-        let clients = self
-            .start_queue
-            .take()
-            .map(|q| q.clients)
-            .unwrap_or_default();
-        for id in clients {
-            if let Some(i) = self.doc.endpoints.iter().position(|e| e.id == id) {
-                self.start(i);
-            }
-        }
+        self.start_ids(due);
     }
 
     fn stop_all(&mut self) {
@@ -519,6 +570,7 @@ impl App {
             return;
         }
         let e = self.doc.endpoints.remove(index);
+        self.doc.forget(e.id);
         if e.state.is_running() {
             self.engine.send(Command::Close {
                 id: e.id,
@@ -551,6 +603,7 @@ impl App {
             }
         }
         self.start_queue = None;
+        self.repeats.clear();
     }
 
     /// Where the selected endpoint sends (its "Send to" choice), or why it
@@ -579,6 +632,19 @@ impl App {
                     return None;
                 }
             },
+            (SendTo::Address, KindTag::UnixDatagram) => {
+                match crate::model::UnixPath::parse(&e.send_address) {
+                    Ok(path) => Target::UnixPath(path),
+                    Err(err) => {
+                        let why = format!(
+                            "Not sent: the socket path \"{}\": {err}",
+                            crate::model::escape_controls(&e.send_address)
+                        );
+                        self.notify(true, why);
+                        return None;
+                    }
+                }
+            }
             (_, kind) if kind.is_server() => Target::AllPeers,
             _ => Target::Default,
         };
@@ -644,6 +710,7 @@ impl App {
             to: Target::Default,
             bytes: target.bytes,
         });
+        self.quick_send.sends += 1;
     }
 
     /// Sends the composer's payload from the selected endpoint.
@@ -652,10 +719,13 @@ impl App {
         let Some((id, to)) = self.send_target() else {
             return;
         };
-        let Ok(bytes) = self.composer.bytes() else {
+        // Send is the next round of the composer's own count, so
+        // `${counter}` counts single sends as a repeat counts its rounds.
+        let Ok(bytes) = self.composer.source().round_bytes(self.composer.sends + 1) else {
             // The error stands under the composer already.
             return;
         };
+        self.composer.sends += 1;
         let command = if self.composer.writes > 1 {
             Command::SendSplit {
                 id,
@@ -668,7 +738,254 @@ impl App {
             Command::Send { id, to, bytes }
         };
         self.engine.send(command);
-        self.composer.remember();
+        if self.composer.file.is_none() {
+            self.composer.remember();
+        }
+    }
+
+    // ----- repeats (the traffic generator) -----
+
+    /// Starts repeating the composer's payload from the selected endpoint.
+    fn repeat_composer(&mut self) {
+        self.sync_composer();
+        let source = self.composer.source();
+        let what = match &self.composer.file {
+            Some(file) => format!(
+                "the file {}",
+                crate::model::display::escape_controls(&file.name)
+            ),
+            None => "the composer's payload".to_owned(),
+        };
+        let (writes, gap) = (
+            self.composer.writes,
+            Duration::from_millis(u64::from(self.composer.gap_ms)),
+        );
+        self.start_repeat(source, what, writes, gap);
+    }
+
+    /// Starts repeating library entry `entry` (from 0) from the selected
+    /// endpoint, as stored (no line ending, no frame, one write).
+    fn repeat_library(&mut self, entry: usize) {
+        let Some(item) = self.doc.session.library.get(entry) else {
+            self.notify(true, "Not repeated: that library entry is gone");
+            return;
+        };
+        // A template as stored: each round fills in its placeholders.
+        let source = super::composer::PayloadSource::Stored {
+            template: std::sync::Arc::from(item.payload.bytes()),
+        };
+        let what = format!(
+            "library entry \"{}\"",
+            crate::model::display::escape_controls(&item.name)
+        );
+        self.sync_composer();
+        self.start_repeat(source, what, 1, Duration::ZERO);
+    }
+
+    /// Starts a repeat of `source` from the selected endpoint with its
+    /// composer's settings, or says why not. Round 1 goes on the next frame.
+    fn start_repeat(
+        &mut self,
+        source: super::composer::PayloadSource,
+        what: String,
+        writes: u32,
+        gap: Duration,
+    ) {
+        let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
+            return;
+        };
+        let (id, tcp) = (e.id, e.kind().is_tcp());
+        // Round 1's bytes, to refuse a payload that cannot go before it starts.
+        let first = match source.round_bytes(1) {
+            Ok(bytes) => bytes,
+            Err(why) => return self.notify(true, format!("Not repeated: {why}")),
+        };
+        if first.is_empty() && tcp {
+            return self.notify(
+                true,
+                "Not repeated: the payload is empty (TCP has no empty messages)",
+            );
+        }
+        let Some((_, to)) = self.send_target() else {
+            return;
+        };
+        let settings = self.composer.repeat;
+        let schedule =
+            super::repeat::Schedule::new(settings.interval(), settings.rounds(), Instant::now());
+        let rounds = match schedule.rounds() {
+            Some(1) => "1 round".to_owned(),
+            Some(n) => format!("{n} rounds"),
+            None => "rounds until stopped".to_owned(),
+        };
+        let note = format!(
+            "repeat: {rounds} {} of {what} ({} a round)",
+            super::repeat::every_text(schedule.interval()),
+            super::composer::size_words(first.len()),
+        );
+        let repeat = super::repeat::Repeat {
+            endpoint: id,
+            to,
+            source,
+            writes,
+            gap,
+            what,
+            schedule,
+            unwritten: false,
+        };
+        match self.repeats.start(repeat) {
+            Ok(()) => self.log_note(id, note),
+            Err(why) => self.notify(true, format!("Not repeated: {why}")),
+        }
+    }
+
+    /// Stops the repeat of endpoint `id`, saying why in the log.
+    fn stop_repeat(&mut self, id: EndpointId, why: &str) {
+        if let Some(repeat) = self.repeats.stop(id, why) {
+            self.log_note(id, format!("repeat {why} ({})", repeat.summary()));
+        }
+    }
+
+    /// A note row in endpoint `id`'s log, drained with the engine's events.
+    fn log_note(&mut self, id: EndpointId, text: String) {
+        self.inject_events([crate::engine::Event {
+            id,
+            at: crate::engine::now(),
+            kind: crate::engine::EventKind::Note { peer: None, text },
+        }]);
+    }
+
+    /// Sends every repeat's due round (one per repeat per frame, so nothing
+    /// bunches up after a slow frame), and ends the repeats that are done or
+    /// whose endpoint stopped. Called by `logic` every frame.
+    pub(super) fn run_repeats(&mut self) {
+        if self.repeats.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut ended: Vec<(EndpointId, &'static str)> = Vec::new();
+        let mut errors = Vec::new();
+        for repeat in self.repeats.running_mut() {
+            let id = repeat.endpoint;
+            match self.doc.endpoints.iter().find(|e| e.id == id) {
+                None => {
+                    ended.push((id, "ended: the endpoint was removed"));
+                    continue;
+                }
+                Some(e) if !e.state.is_up() => {
+                    ended.push((id, "ended: the endpoint stopped"));
+                    continue;
+                }
+                Some(_) => {}
+            }
+            if repeat.unwritten {
+                // Until the last round is written (or failed): no queue fills.
+                continue;
+            }
+            if let Some(round) = repeat.schedule.take_due(now) {
+                match repeat.source.round_bytes(round) {
+                    Ok(bytes) => {
+                        repeat.unwritten = true;
+                        self.engine.send(if repeat.writes > 1 {
+                            Command::SendSplit {
+                                id,
+                                to: repeat.to.clone(),
+                                bytes,
+                                writes: repeat.writes,
+                                gap: repeat.gap,
+                            }
+                        } else {
+                            Command::Send {
+                                id,
+                                to: repeat.to.clone(),
+                                bytes,
+                            }
+                        })
+                    }
+                    // Never skipped unsaid: the round is an error row.
+                    Err(why) => errors.push(crate::engine::Event {
+                        id,
+                        at: crate::engine::now(),
+                        kind: crate::engine::EventKind::Failed {
+                            peer: None,
+                            error: crate::engine::NetError::new(
+                                crate::model::ErrorKind::Other,
+                                crate::engine::Operation::Send,
+                                format!("repeat round {round}: not sent: {why}"),
+                            ),
+                        },
+                    }),
+                }
+            }
+            if repeat.schedule.is_done() {
+                ended.push((id, "done"));
+            }
+        }
+        if !errors.is_empty() {
+            self.inject_events(errors);
+        }
+        for (id, why) in ended {
+            if why == "done" {
+                // No note: the start note said how many, the Sent rows follow.
+                self.repeats.stop(id, why);
+            } else {
+                self.stop_repeat(id, why);
+            }
+        }
+        let now = Instant::now();
+        if let Some(wait) = self
+            .repeats
+            .running()
+            .iter()
+            // A round waiting for its write is woken by the engine's event,
+            // not by a timer (which would repaint without pause meanwhile).
+            .filter(|r| !r.unwritten)
+            .filter_map(|r| r.schedule.wait(now))
+            .min()
+        {
+            self.ctx.request_repaint_after(wait);
+        }
+    }
+
+    /// Reads `path` into the selected endpoint's composer, in the background.
+    fn load_payload_file(&mut self, path: PathBuf) {
+        self.sync_composer();
+        let Some(id) = self.composer_owner else {
+            self.notify(
+                true,
+                "Add an endpoint first: a file is sent from an endpoint's composer",
+            );
+            return;
+        };
+        self.composer.file_note = Some(Ok(format!("Reading {}…", path.display())));
+        self.files.read_payload(path, id);
+    }
+
+    /// A file read for endpoint `id`'s composer came back.
+    pub(super) fn payload_file_read(
+        &mut self,
+        id: EndpointId,
+        path: PathBuf,
+        result: Result<Vec<u8>, String>,
+    ) {
+        let composer = if self.composer_owner == Some(id) {
+            &mut self.composer
+        } else if let Some(c) = self.composers.get_mut(&id) {
+            c
+        } else {
+            // Its endpoint or session is gone.
+            return;
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        match result {
+            Ok(bytes) => {
+                composer.load_file(&name, bytes);
+                composer.file_prompt = None;
+            }
+            Err(why) => composer.file_note = Some(Err(why)),
+        }
     }
 
     /// Sends library entry `entry` (from 0) from the selected endpoint, as stored.
@@ -689,7 +1006,24 @@ impl App {
             );
             return;
         };
-        let (name, bytes) = (item.name.clone(), item.payload.bytes().to_vec());
+        let name = item.name.clone();
+        // The entry is a template: filled in now, its counter counting its sends.
+        let send = self.library_sends.get(&name).copied().unwrap_or(0);
+        let bytes = match Template::parse(item.payload.bytes(), &Scope::Plain)
+            .and_then(|t| t.expand(&Context::now(send)))
+        {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.notify(
+                    true,
+                    format!(
+                        "Not sent: the library's \"{}\": {e}",
+                        crate::model::display::escape_controls(&name)
+                    ),
+                );
+                return;
+            }
+        };
         let Some(e) = self.doc.endpoints.get(self.doc.selected) else {
             return;
         };
@@ -707,6 +1041,7 @@ impl App {
             return;
         };
         self.engine.send(Command::Send { id, to, bytes });
+        *self.library_sends.entry(name).or_default() += 1;
     }
 
     /// Starts a replay of the open session's recording (paused when stepping).

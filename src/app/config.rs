@@ -125,6 +125,10 @@ pub struct Prefs {
     pub show_sidebar: bool,
     /// The endpoints pane above the log is shown.
     pub show_endpoints: bool,
+    /// Payload bytes a session's log keeps in memory, and what happens to
+    /// the rest (spilled to disk or dropped), for sessions that do not set
+    /// their own `log_budget` (as `--log-budget` does on the command line).
+    pub log_budget: crate::model::LogBudget,
 }
 
 impl Default for Prefs {
@@ -137,6 +141,7 @@ impl Default for Prefs {
             show_inspector: true,
             show_sidebar: true,
             show_endpoints: true,
+            log_budget: crate::model::LogBudget::default(),
         }
     }
 }

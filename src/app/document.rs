@@ -1,7 +1,6 @@
 //! The open session and what the engine tells about each of its endpoints.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +9,7 @@ use super::endpoint_form::{EndpointForm, FormErrors};
 use crate::engine::{EndpointId, Event, EventKind, PeerId};
 use crate::model::log::{Totals, TrafficLog};
 use crate::model::{Direction, EndpointSpec, KindTag, Session};
+use crate::run::Recorder;
 
 /// Where an endpoint is in its life, as its badge shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum RunState {
     Starting,
     Resolving,
     Connecting,
+    /// A client waits before it connects again (its connection failed or ended).
+    Reconnecting,
     Connected,
     Listening,
     Bound,
@@ -33,6 +35,7 @@ impl RunState {
             RunState::Starting => "starting",
             RunState::Resolving => "resolving",
             RunState::Connecting => "connecting",
+            RunState::Reconnecting => "waiting to reconnect",
             RunState::Connected => "connected",
             RunState::Listening => "listening",
             RunState::Bound => "bound",
@@ -62,7 +65,10 @@ impl RunState {
     fn is_starting(&self) -> bool {
         matches!(
             self,
-            RunState::Starting | RunState::Resolving | RunState::Connecting
+            RunState::Starting
+                | RunState::Resolving
+                | RunState::Connecting
+                | RunState::Reconnecting
         )
     }
 }
@@ -70,13 +76,27 @@ impl RunState {
 /// A peer of an endpoint: a connection, or a UDP remote address.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerInfo {
-    pub remote: SocketAddr,
+    /// Its address (`127.0.0.1:50000`) or Unix socket name, as shown
+    /// (escaped: a Unix peer chose its name).
+    pub remote: String,
     pub since: DateTime<Utc>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// The length of the latest payload reported as sent: the one a failed
     /// write (which follows its report) takes back from the totals.
     pub last_sent: Option<u64>,
+}
+
+impl PeerInfo {
+    fn new(remote: String, since: DateTime<Utc>) -> Self {
+        PeerInfo {
+            remote,
+            since,
+            bytes_in: 0,
+            bytes_out: 0,
+            last_sent: None,
+        }
+    }
 }
 
 /// Where the composer sends for this endpoint.
@@ -91,6 +111,15 @@ pub enum SendTo {
     Address,
 }
 
+/// The hits of one rule row of an endpoint's form, since the endpoint last started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleHits {
+    /// The rule's index in the list the endpoint was started with (the
+    /// engine names rules by it); `None` for a row added since.
+    pub started_as: Option<u32>,
+    pub hits: u64,
+}
+
 /// One endpoint of the open session: its settings as typed, and its live state.
 #[derive(Clone, Debug)]
 pub struct EndpointUi {
@@ -100,19 +129,18 @@ pub struct EndpointUi {
     pub state: RunState,
     /// Live peers (TCP connections that are open; UDP addresses seen).
     pub peers: BTreeMap<PeerId, PeerInfo>,
-    /// Totals since the endpoint last started.
-    pub totals: Totals,
     pub send_to: SendTo,
     /// The typed address for UDP sends to an address.
     pub send_address: String,
-    /// The log's index for this endpoint's name.
-    pub log_endpoint: u32,
     /// The settings it was last started with (edits apply on the next start).
     pub started_with: Option<EndpointSpec>,
     /// TLS, as the last handshake or the server's certificate told it.
     pub tls_info: Option<String>,
     /// A relay's hold switches and what it holds.
     pub intercept: super::intercept::InterceptUi,
+    /// One per row of `form.rules`, moved and removed with its row, so a
+    /// reordered rule keeps its count.
+    pub rule_hits: Vec<RuleHits>,
 }
 
 impl EndpointUi {
@@ -135,7 +163,7 @@ impl EndpointUi {
                 self.peers.insert(
                     *peer,
                     PeerInfo {
-                        remote: *remote,
+                        remote: remote.to_string(),
                         since: event.at,
                         bytes_in: 0,
                         bytes_out: 0,
@@ -144,6 +172,15 @@ impl EndpointUi {
                 );
             }
             EventKind::Listening { .. } => self.state = RunState::Listening,
+            EventKind::RuleMatched { rule, .. } => {
+                if let Some(row) = self
+                    .rule_hits
+                    .iter_mut()
+                    .find(|r| r.started_as == Some(*rule))
+                {
+                    row.hits += 1;
+                }
+            }
             EventKind::Note { peer: None, text } if text.starts_with("TLS: ") => {
                 self.tls_info = Some(text.trim_start_matches("TLS: ").to_owned());
             }
@@ -151,11 +188,23 @@ impl EndpointUi {
                 self.tls_info = Some(detail.clone());
             }
             EventKind::Bound { .. } => self.state = RunState::Bound,
+            EventKind::UnixConnected { peer, remote, .. } => {
+                self.state = RunState::Connected;
+                self.peers
+                    .insert(*peer, PeerInfo::new(remote.to_string(), event.at));
+            }
+            EventKind::UnixListening { .. } => self.state = RunState::Listening,
+            EventKind::UnixBound { .. } => self.state = RunState::Bound,
+            EventKind::UnixAccepted { peer, remote, .. } | EventKind::UnixPeer { peer, remote } => {
+                self.peers
+                    .entry(*peer)
+                    .or_insert_with(|| PeerInfo::new(remote.to_string(), event.at));
+            }
             EventKind::Accepted { peer, remote, .. } => {
                 self.peers.insert(
                     *peer,
                     PeerInfo {
-                        remote: *remote,
+                        remote: remote.to_string(),
                         since: event.at,
                         bytes_in: 0,
                         bytes_out: 0,
@@ -170,7 +219,7 @@ impl EndpointUi {
                 bytes,
             } => {
                 let info = self.peers.entry(*peer).or_insert_with(|| PeerInfo {
-                    remote: *remote,
+                    remote: remote.to_string(),
                     since: event.at,
                     bytes_in: 0,
                     bytes_out: 0,
@@ -180,13 +229,9 @@ impl EndpointUi {
                     Direction::Sent => {
                         info.bytes_out += bytes.len() as u64;
                         info.last_sent = Some(bytes.len() as u64);
-                        self.totals.sent += 1;
-                        self.totals.sent_bytes += bytes.len() as u64;
                     }
                     Direction::Received => {
                         info.bytes_in += bytes.len() as u64;
-                        self.totals.received += 1;
-                        self.totals.received_bytes += bytes.len() as u64;
                     }
                 }
             }
@@ -201,10 +246,18 @@ impl EndpointUi {
                     && let Some(len) = info.last_sent.take()
                 {
                     info.bytes_out = info.bytes_out.saturating_sub(len);
-                    self.totals.sent = self.totals.sent.saturating_sub(1);
-                    self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(len);
                 }
             }
+            // A client that reconnects is not done when one connection fails or ends.
+            EventKind::Note { peer: None, text }
+                if self.state.is_running()
+                    && text
+                        .strip_prefix(crate::engine::RECONNECT_NOTE)
+                        .is_some_and(|t| t.starts_with("attempt")) =>
+            {
+                self.state = RunState::Reconnecting;
+            }
+            EventKind::Reset { .. } if self.kind().is_client() && self.form.client.reconnect => {}
             EventKind::Reset { .. } if self.kind().is_client() => {
                 self.state = RunState::Failed("the peer reset the connection".into());
             }
@@ -227,7 +280,7 @@ impl EndpointUi {
                 if !matches!(self.state, RunState::Failed(_)) {
                     self.state = RunState::Closed;
                 }
-                if self.kind() != KindTag::Udp {
+                if !self.kind().is_datagram() {
                     self.peers.clear();
                 }
                 self.send_to = SendTo::Default;
@@ -250,6 +303,9 @@ pub struct Document {
     pub session: Session,
     pub path: Option<PathBuf>,
     pub endpoints: Vec<EndpointUi>,
+    /// Engine events to log rows: each endpoint's log name, followed
+    /// through renames.
+    recorder: Recorder,
     /// The endpoint whose tab is open.
     pub selected: usize,
     /// Counts every change; a save records the count it saved, so a change made
@@ -282,23 +338,28 @@ impl Document {
                 form: EndpointForm::from_spec(spec),
                 state: RunState::Idle,
                 peers: BTreeMap::new(),
-                totals: Totals::default(),
                 send_to: SendTo::Default,
                 send_address: spec
                     .kind
                     .remote()
                     .map(ToString::to_string)
+                    .or_else(|| spec.kind.unix_remote().map(|p| p.as_str().to_owned()))
                     .unwrap_or_default(),
-                log_endpoint: session.log.endpoint_index(&spec.name),
                 started_with: None,
                 tls_info: None,
                 intercept: Default::default(),
+                rule_hits: Vec::new(),
             })
-            .collect();
+            .collect::<Vec<EndpointUi>>();
+        let mut recorder = Recorder::new();
+        for (e, spec) in endpoints.iter().zip(&session.endpoints) {
+            recorder.name(&mut session.log, e.id, &spec.name);
+        }
         Document {
             session,
             path,
             endpoints,
+            recorder,
             selected: 0,
             changes: 0,
             saved_at_change: 0,
@@ -345,6 +406,27 @@ impl Document {
         }
     }
 
+    /// The log's index of engine endpoint `id`'s name.
+    pub fn log_endpoint(&self, id: EndpointId) -> Option<u32> {
+        self.recorder.log_endpoint(id)
+    }
+
+    /// Payloads and bytes of endpoint `id` since it last started, counting
+    /// only payloads written whole (the status bar's totals).
+    pub fn totals_of(&self, id: EndpointId) -> Totals {
+        self.recorder.totals_of(id)
+    }
+
+    /// Endpoint `id` starts again: its totals start from zero.
+    pub fn restart_totals(&mut self, id: EndpointId) {
+        self.recorder.restart(id);
+    }
+
+    /// Forgets a removed endpoint: its late events are no rows.
+    pub fn forget(&mut self, id: EndpointId) {
+        self.recorder.forget(id);
+    }
+
     pub fn endpoint_by_id(&mut self, id: EndpointId) -> Option<&mut EndpointUi> {
         self.endpoints.iter_mut().find(|e| e.id == id)
     }
@@ -354,7 +436,7 @@ impl Document {
     pub fn apply(&mut self, event: &Event) -> Option<usize> {
         let endpoint = self.endpoints.iter_mut().find(|e| e.id == event.id)?;
         endpoint.on_event(event);
-        let row = event.record(&mut self.session.log, endpoint.log_endpoint)?;
+        let row = self.recorder.record(&mut self.session.log, event)?;
         self.changes += 1;
         Some(row)
     }
@@ -366,6 +448,19 @@ impl Document {
             .enumerate()
             .filter(|(i, _)| *i != index)
             .map(|(_, e)| e.form.name.trim())
+            .collect()
+    }
+
+    /// Each endpoint's receive framing as its form sets it (answering by
+    /// rules; unreadable ones left out), for the log's message view.
+    pub fn framings(&self) -> Vec<(String, crate::model::framing::ReceiveFraming)> {
+        self.endpoints
+            .iter()
+            .filter(|e| e.form.reply == super::endpoint_form::ReplyMode::Rules)
+            .filter_map(|e| {
+                let framing = crate::model::framing::ReceiveFraming::parse(&e.form.framing).ok()?;
+                Some((e.form.name.trim().to_owned(), framing))
+            })
             .collect()
     }
 
@@ -383,10 +478,18 @@ impl Document {
             return;
         }
         let log = &mut self.session.log;
-        let current = log.endpoints()[self.endpoints[index].log_endpoint as usize].clone();
+        let id = self.endpoints[index].id;
+        let Some(current) = self
+            .recorder
+            .log_endpoint(id)
+            .and_then(|i| log.endpoints().get(i as usize).cloned())
+        else {
+            self.recorder.name(log, id, &name);
+            return;
+        };
         if current != name {
             log.rename_endpoint(&current, &name);
-            self.endpoints[index].log_endpoint = log.endpoint_index(&name);
+            self.recorder.name(log, id, &name);
             // Ignore rules for the endpoint follow it to its new name.
             for rule in &mut self.session.ignore {
                 if rule.endpoint.as_deref() == Some(current.as_str()) {
@@ -442,6 +545,9 @@ impl Document {
             KindTag::TlsServer => "tls server",
             KindTag::Udp => "udp",
             KindTag::Relay => "relay",
+            KindTag::UnixClient => "unix client",
+            KindTag::UnixServer => "unix server",
+            KindTag::UnixDatagram => "unix dgram",
         };
         let names: Vec<String> = self.endpoints.iter().map(|e| e.form.name.clone()).collect();
         let name = (1..)
@@ -455,19 +561,18 @@ impl Document {
             .find(|candidate| !names.contains(candidate))
             .unwrap_or_else(|| base.to_owned());
         let form = EndpointForm::new(name.clone(), kind);
-        let log_endpoint = self.session.log.endpoint_index(&name);
+        self.recorder.name(&mut self.session.log, id, &name);
         self.endpoints.push(EndpointUi {
             id,
             send_address: form.remote.clone(),
             form,
             state: RunState::Idle,
             peers: BTreeMap::new(),
-            totals: Totals::default(),
             send_to: SendTo::Default,
-            log_endpoint,
             started_with: None,
             tls_info: None,
             intercept: Default::default(),
+            rule_hits: Vec::new(),
         });
         self.selected = self.endpoints.len() - 1;
         self.touch();
@@ -485,7 +590,7 @@ mod tests {
     /// write (reported as sent just before its failure) is taken back.
     #[test]
     fn a_failed_write_leaves_the_status_bar_totals() {
-        let remote: SocketAddr = "127.0.0.1:7".parse().unwrap();
+        let remote: std::net::SocketAddr = "127.0.0.1:7".parse().unwrap();
         let mut session = Session::default();
         session.endpoints.push(EndpointSpec::new(
             "client",
@@ -498,7 +603,7 @@ mod tests {
             n += 1;
             EndpointId(n)
         });
-        let ep = &mut doc.endpoints[0];
+        let id = doc.endpoints[0].id;
         let at = DateTime::from_timestamp(0, 0).unwrap();
         let sent = |bytes: &'static [u8]| EventKind::Traffic {
             peer: 0,
@@ -520,13 +625,13 @@ mod tests {
                     .of_reported_write(),
             },
         ] {
-            ep.on_event(&Event {
-                id: ep.id,
-                at,
-                kind,
-            });
+            doc.apply(&Event { id, at, kind });
         }
-        assert_eq!((ep.totals.sent, ep.totals.sent_bytes), (1, 8));
-        assert_eq!(ep.peers[&0].bytes_out, 8);
+        let totals = doc.totals_of(id);
+        assert_eq!((totals.sent, totals.sent_bytes), (1, 8));
+        assert_eq!(doc.endpoints[0].peers[&0].bytes_out, 8);
+        // A new start counts from zero.
+        doc.restart_totals(id);
+        assert_eq!(doc.totals_of(id), Totals::default());
     }
 }

@@ -4,9 +4,10 @@
 use crate::model::endpoint::{DEFAULT_CONNECT_TIMEOUT_SECS, RegexText};
 use crate::model::framing::ReceiveFraming;
 use crate::model::impair::{Impairments, Toxics, Way};
+use crate::model::proxy::{Proxy, Reconnect, parse_backoff};
 use crate::model::{
     AutoReply, EndpointKind, EndpointSpec, HostPort, KindTag, Notation, Payload, RelayTransport,
-    Rule, SocketOptions, TlsClientSettings, TlsServerSettings, Trigger,
+    Rule, SocketOptions, TlsClientSettings, TlsServerSettings, Trigger, UnixPath,
 };
 
 /// How the endpoint answers by itself.
@@ -109,6 +110,18 @@ pub struct OptionsForm {
     /// A UDP socket with a default remote left unconnected (sendto/recvfrom
     /// with anyone); the default is connected to its remote.
     pub unconnected: bool,
+    /// A TCP or TLS client's local address and/or port (empty: the system's choice).
+    pub bind: String,
+    /// UDP: the multicast groups joined at start (each checked when added).
+    pub groups: Vec<std::net::IpAddr>,
+    /// UDP: the multicast interface (IPv4 address, or IPv6 index or name); empty: the kernel's choice.
+    pub multicast_iface: String,
+    /// UDP: IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS; empty: the kernel's default (1).
+    pub multicast_ttl: String,
+    /// UDP: IP_MULTICAST_LOOP; `None` keeps the kernel's default (on).
+    pub multicast_loop: Option<bool>,
+    /// UDP: the group being typed, before Join adds it to `groups`.
+    pub group_input: String,
 }
 
 /// TLS settings as typed.
@@ -273,6 +286,32 @@ impl Default for RelayForm {
     }
 }
 
+/// How a TCP or TLS client reaches its remote, as typed: a proxy, and reconnecting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientForm {
+    /// `socks5://[user:pass@]host:port` or `http://…`; empty for a direct connection.
+    pub proxy: String,
+    pub reconnect: bool,
+    /// Attempts after a failure or an end; empty for until stopped.
+    pub attempts: String,
+    /// The first and the longest wait: `500ms..30s`.
+    pub backoff: String,
+    pub jitter: bool,
+}
+
+impl Default for ClientForm {
+    fn default() -> Self {
+        let r = Reconnect::default();
+        Self {
+            proxy: String::new(),
+            reconnect: false,
+            attempts: String::new(),
+            backoff: backoff_text(&r),
+            jitter: false,
+        }
+    }
+}
+
 impl RelayForm {
     pub fn way_mut(&mut self, way: Way) -> &mut ToxicsForm {
         match way {
@@ -372,6 +411,77 @@ impl RelayErrors {
     }
 }
 
+fn backoff_text(r: &Reconnect) -> String {
+    let unit = |ms: u64| {
+        if ms >= 1000 && ms.is_multiple_of(1000) {
+            format!("{}s", ms / 1000)
+        } else {
+            format!("{ms}ms")
+        }
+    };
+    format!("{}..{}", unit(r.min_ms), unit(r.max_ms))
+}
+
+impl ClientForm {
+    fn from_spec(spec: &EndpointSpec) -> Self {
+        let mut form = ClientForm {
+            proxy: spec.proxy.as_ref().map(Proxy::url).unwrap_or_default(),
+            ..Default::default()
+        };
+        if let Some(r) = &spec.reconnect {
+            form.reconnect = true;
+            form.attempts = opt_to_text(r.attempts);
+            form.backoff = backoff_text(r);
+            form.jitter = r.jitter;
+        }
+        form
+    }
+
+    /// The proxy (an error for the proxy field), then the reconnect settings
+    /// (an error for the reconnect fields).
+    #[allow(clippy::type_complexity)]
+    pub fn validate(
+        &self,
+    ) -> (
+        Result<Option<Proxy>, String>,
+        Result<Option<Reconnect>, String>,
+    ) {
+        let proxy = match self.proxy.trim() {
+            "" => Ok(None),
+            t => Proxy::parse(t).map(Some),
+        };
+        let reconnect = if self.reconnect {
+            (|| {
+                let attempts = match self.attempts.trim() {
+                    "" => None,
+                    t => match t.parse::<u32>() {
+                        Ok(n) if (1..=crate::model::proxy::MAX_ATTEMPTS).contains(&n) => Some(n),
+                        _ => {
+                            return Err(format!(
+                                "attempts \"{}\": give 1 to {}, or leave empty for until stopped",
+                                crate::model::escape_controls(
+                                    &t.chars().take(20).collect::<String>()
+                                ),
+                                crate::model::proxy::MAX_ATTEMPTS
+                            ));
+                        }
+                    },
+                };
+                let (min_ms, max_ms) = parse_backoff(&self.backoff)?;
+                Ok(Some(Reconnect {
+                    attempts,
+                    min_ms,
+                    max_ms,
+                    jitter: self.jitter,
+                }))
+            })()
+        } else {
+            Ok(None)
+        };
+        (proxy, reconnect)
+    }
+}
+
 /// An endpoint's settings as typed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointForm {
@@ -392,6 +502,11 @@ pub struct EndpointForm {
     pub tls: TlsForm,
     /// A relay's transport and impairments.
     pub relay: RelayForm,
+    /// TCP and TLS clients: proxy and reconnect.
+    pub client: ClientForm,
+    /// A Unix server or bound datagram socket removes a stale socket file at
+    /// its path before binding (never any other file).
+    pub unlink: bool,
 }
 
 /// Why fields are not acceptable, each next to its field.
@@ -408,6 +523,8 @@ pub struct FormErrors {
     pub tls: Option<String>,
     /// A relay's impairments and seed.
     pub relay: RelayErrors,
+    pub proxy: Option<String>,
+    pub reconnect: Option<String>,
 }
 
 impl FormErrors {
@@ -420,6 +537,8 @@ impl FormErrors {
             && self.options.is_none()
             && self.tls.is_none()
             && self.relay.is_empty()
+            && self.proxy.is_none()
+            && self.reconnect.is_none()
     }
 
     /// The first problem, with the field it concerns, for one-line messages.
@@ -438,6 +557,8 @@ impl FormErrors {
             .or_else(|| field("options", &self.options))
             .or_else(|| field("TLS", &self.tls))
             .or_else(|| field("impairments", &self.relay.first()))
+            .or_else(|| field("proxy", &self.proxy))
+            .or_else(|| field("reconnect", &self.reconnect))
     }
 }
 
@@ -462,6 +583,8 @@ impl EndpointForm {
             KindTag::Udp => wildcard(),
             KindTag::TcpClient | KindTag::TlsClient => false,
             KindTag::Relay => wildcard(),
+            // A Unix socket is reachable from this machine only.
+            KindTag::UnixClient | KindTag::UnixServer | KindTag::UnixDatagram => false,
         }
     }
 
@@ -473,6 +596,9 @@ impl EndpointForm {
             KindTag::TlsClient => ("127.0.0.1:8443", ""),
             KindTag::TlsServer => ("", "127.0.0.1:8443"),
             KindTag::Relay => ("127.0.0.1:7007", "127.0.0.1:7070"),
+            KindTag::UnixClient => ("/tmp/sockbench.sock", ""),
+            KindTag::UnixServer => ("", "/tmp/sockbench.sock"),
+            KindTag::UnixDatagram => ("/tmp/sockbench-dgram.sock", "/tmp/sockbench-me.sock"),
         };
         Self {
             name,
@@ -486,6 +612,8 @@ impl EndpointForm {
             options: OptionsForm::default(),
             tls: TlsForm::default(),
             relay: RelayForm::default(),
+            client: ClientForm::default(),
+            unlink: false,
         }
     }
 
@@ -514,12 +642,22 @@ impl EndpointForm {
                             }
                             Trigger::Regex(re) => (TriggerTag::Regex, re.0.clone()),
                         };
-                        let reply_notation =
-                            crate::model::payload::natural_notation(r.reply.bytes());
+                        // A reply with a `$` is a template: shown in text
+                        // notation, where its placeholders read as written.
+                        let template = r.reply.bytes().contains(&b'$');
+                        let reply_notation = if template {
+                            Notation::Text
+                        } else {
+                            crate::model::payload::natural_notation(r.reply.bytes())
+                        };
                         RuleForm {
                             trigger,
                             pattern,
-                            reply: reply_notation.format(r.reply.bytes()),
+                            reply: if template {
+                                super::composer::text_for_bytes(r.reply.bytes())
+                            } else {
+                                reply_notation.format(r.reply.bytes())
+                            },
                             reply_notation,
                             name: r.name.clone(),
                             after: r.after.clone().unwrap_or_default(),
@@ -533,8 +671,14 @@ impl EndpointForm {
         Self {
             name: spec.name.clone(),
             kind: spec.kind.tag(),
-            remote: text(spec.kind.remote()),
-            local: text(spec.kind.local()),
+            remote: match spec.kind.unix_remote() {
+                Some(p) => p.as_str().to_owned(),
+                None => text(spec.kind.remote()),
+            },
+            local: match spec.kind.unix_local() {
+                Some(p) => p.as_str().to_owned(),
+                None => text(spec.kind.local()),
+            },
             reply,
             rules,
             framing: spec.framing.notation(),
@@ -555,6 +699,12 @@ impl EndpointForm {
                 } else {
                     o.connect_timeout_secs.to_string()
                 },
+                bind: text(o.bind.as_ref()),
+                groups: o.multicast.groups.clone(),
+                multicast_iface: opt_to_text(o.multicast.iface.as_ref()),
+                multicast_ttl: opt_to_text(o.multicast.ttl),
+                multicast_loop: o.multicast.loopback,
+                group_input: String::new(),
             },
             tls: match &spec.kind {
                 EndpointKind::TlsClient { tls, .. } => TlsForm::from_settings(Some(tls), None),
@@ -572,6 +722,12 @@ impl EndpointForm {
                 } => RelayForm::from_impairments(*transport, impair),
                 _ => RelayForm::default(),
             },
+            client: ClientForm::from_spec(spec),
+            unlink: matches!(
+                spec.kind,
+                EndpointKind::UnixServer { unlink: true, .. }
+                    | EndpointKind::UnixDatagram { unlink: true, .. }
+            ),
         }
     }
 
@@ -618,9 +774,36 @@ impl EndpointForm {
                 address(&self.remote, true, true),
                 address(&self.local, true, false),
             ),
+            KindTag::UnixClient | KindTag::UnixServer | KindTag::UnixDatagram => {
+                (Ok(None), Ok(None))
+            }
         };
         let remote = remote.map_err(|e| errors.remote = Some(e)).ok().flatten();
         let local = local.map_err(|e| errors.local = Some(e)).ok().flatten();
+        // Socket paths, checked as the engine needs them (length, NUL).
+        let unix_path = |text: &str, required: bool| -> Result<Option<UnixPath>, String> {
+            if text.is_empty() && !required {
+                return Ok(None);
+            }
+            UnixPath::parse(text).map(Some).map_err(|e| e.to_string())
+        };
+        let (unix_remote, unix_local) = match self.kind {
+            KindTag::UnixClient => (unix_path(&self.remote, true), Ok(None)),
+            KindTag::UnixServer => (Ok(None), unix_path(&self.local, true)),
+            KindTag::UnixDatagram => (
+                unix_path(&self.remote, false),
+                unix_path(&self.local, false),
+            ),
+            _ => (Ok(None), Ok(None)),
+        };
+        let unix_remote = unix_remote
+            .map_err(|e| errors.remote = Some(e))
+            .ok()
+            .flatten();
+        let unix_local = unix_local
+            .map_err(|e| errors.local = Some(e))
+            .ok()
+            .flatten();
 
         let reply = match self.reply {
             ReplyMode::Off => AutoReply::Off,
@@ -673,11 +856,25 @@ impl EndpointForm {
                 }
             },
         };
-        let options = self
+        let mut options = self
             .options
             .validate()
             .map_err(|e| errors.options = Some(e))
             .ok();
+        // A client's local address: its family follows the remote's.
+        if let Some(o) = options.as_mut() {
+            o.bind = None;
+            if self.kind.is_client() && !self.options.bind.trim().is_empty() {
+                let v6 = remote.as_ref().is_some_and(|r| r.host.contains(':'));
+                match crate::model::endpoint::parse_local_bind(&self.options.bind, v6) {
+                    Ok(hp) => o.bind = Some(hp),
+                    Err(e) => errors.local = Some(e),
+                }
+            }
+            if self.kind != KindTag::Udp {
+                o.multicast = Default::default();
+            }
+        }
 
         let relay_tls = self.kind == KindTag::Relay && self.relay.transport == RelayTransport::Tls;
         let tls = if self.kind.is_tls() || relay_tls {
@@ -692,6 +889,20 @@ impl EndpointForm {
             self.relay.validate(&mut errors.relay)
         } else {
             Impairments::default()
+        };
+
+        // Proxy and reconnect matter to clients only: hidden for others, they block nothing.
+        let (proxy, reconnect) = if self.kind.is_client() {
+            let (proxy, reconnect) = self.client.validate();
+            (
+                proxy.map_err(|e| errors.proxy = Some(e)).ok().flatten(),
+                reconnect
+                    .map_err(|e| errors.reconnect = Some(e))
+                    .ok()
+                    .flatten(),
+            )
+        } else {
+            (None, None)
         };
 
         if !errors.is_empty() {
@@ -725,6 +936,18 @@ impl EndpointForm {
                 tls_client: Box::new(client_tls),
                 impair: Box::new(impair),
             },
+            KindTag::UnixClient => EndpointKind::UnixClient {
+                path: unix_remote.expect("checked above"),
+            },
+            KindTag::UnixServer => EndpointKind::UnixServer {
+                path: unix_local.expect("checked above"),
+                unlink: self.unlink,
+            },
+            KindTag::UnixDatagram => EndpointKind::UnixDatagram {
+                bind: unix_local,
+                remote: unix_remote,
+                unlink: self.unlink,
+            },
         };
         // A relay passes on what it reads; it answers nothing by itself.
         let reply = if self.kind == KindTag::Relay {
@@ -739,6 +962,8 @@ impl EndpointForm {
             options: options.unwrap_or_default(),
             framing,
             max_message,
+            proxy,
+            reconnect,
         })
     }
 }
@@ -896,10 +1121,15 @@ impl RuleForm {
                 RegexText::new(&self.pattern).map_err(|e| format!("bad regex: {e}"))?,
             ),
         };
-        let reply = self
-            .reply_notation
-            .parse(&self.reply)
-            .map_err(|e| format!("reply {e}"))?;
+        let reply = match self.reply_notation {
+            Notation::Text => self.reply_notation.parse(&self.reply),
+            // Hex is the exact bytes: a `$` among them is no placeholder.
+            Notation::Hex => self
+                .reply_notation
+                .parse(&self.reply)
+                .map(|b| crate::model::placeholder::escape_literal(&b)),
+        }
+        .map_err(|e| format!("reply {e}"))?;
         let delay_ms = match self.delay_ms.trim() {
             "" => None,
             t => Some(
@@ -912,13 +1142,17 @@ impl RuleForm {
             ),
         };
         let after = self.after.trim();
-        Ok(Rule {
+        let rule = Rule {
             when,
             reply: Payload::new(reply),
             name: self.name.trim().to_owned(),
             after: (!after.is_empty()).then(|| after.to_owned()),
             delay_ms,
-        })
+        };
+        // Placeholders and captures are checked here, where they are typed.
+        rule.reply_template()
+            .map_err(|e| format!("reply {}", e.in_text(&self.reply)))?;
+        Ok(rule)
     }
 }
 
@@ -963,6 +1197,21 @@ impl OptionsForm {
             connect_timeout_secs,
             connected: !self.unconnected,
             max_peers: number("max peers", &self.max_peers, 1, 1_000_000)?,
+            bind: None,
+            multicast: crate::model::multicast::Multicast {
+                groups: self.groups.clone(),
+                iface: match self.multicast_iface.trim() {
+                    "" => None,
+                    t => Some(crate::model::multicast::Interface::parse(t)?),
+                },
+                ttl: number(
+                    "multicast TTL",
+                    &self.multicast_ttl,
+                    0,
+                    crate::model::multicast::MAX_TTL,
+                )?,
+                loopback: self.multicast_loop,
+            },
         })
     }
 }

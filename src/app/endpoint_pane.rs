@@ -3,7 +3,7 @@
 
 use egui::{Color32, RichText, Ui};
 
-use super::document::RunState;
+use super::document::{RuleHits, RunState};
 use super::endpoint_form::{
     EndpointForm, FormErrors, ReplyMode, RuleForm, TOXIC_FIELDS, TriggerTag,
 };
@@ -157,6 +157,15 @@ impl App {
                         KindTag::Relay => {
                             "Relays each client to an upstream over TCP, TLS or UDP, logs both directions, can hold and impair them"
                         }
+                        KindTag::UnixClient => {
+                            "Connects to a Unix-domain stream socket by its path (this machine only)"
+                        }
+                        KindTag::UnixServer => {
+                            "Listens on a Unix-domain stream socket at a path and accepts many peers"
+                        }
+                        KindTag::UnixDatagram => {
+                            "Sends and receives datagrams on a Unix-domain socket named by a path"
+                        }
                     };
                     if ui.button(kind.label()).on_hover_text(hint).clicked() {
                         commands.push(AppCommand::AddEndpoint(kind));
@@ -164,7 +173,7 @@ impl App {
                 }
             })
             .response
-            .on_hover_text("Add a TCP or TLS client or server, a UDP socket or a relay to the session");
+            .on_hover_text("Add a TCP, TLS, UDP or Unix-domain endpoint, or a relay, to the session");
         });
     }
 
@@ -325,8 +334,10 @@ impl App {
                 e.started_with.as_ref(),
             ) {
                 (true, Some(mut now), Some(then)) => {
-                    // TCP_NODELAY is set on the open connections at once.
+                    // TCP_NODELAY is set on the open connections at once,
+                    // and groups are joined and left at once.
                     now.options.nodelay = then.options.nodelay;
+                    now.options.multicast.groups = then.options.multicast.groups.clone();
                     now != *then
                 }
                 _ => false,
@@ -380,7 +391,13 @@ impl App {
                 });
                 if form.kind != before {
                     changed = true;
-                    if form.kind.is_server() && form.local.is_empty() {
+                    if form.kind.is_unix() != before.is_unix() {
+                        // A host:port is no socket path, nor the other way round.
+                        let fresh = EndpointForm::new(String::new(), form.kind);
+                        form.remote = fresh.remote;
+                        form.local = fresh.local;
+                    }
+                    if form.kind.is_server() && form.local.is_empty() && !form.kind.is_unix() {
                         form.local = "127.0.0.1:7007".into();
                     }
                 }
@@ -396,6 +413,15 @@ impl App {
                             "The server to connect to: host:port or [IPv6]:port",
                             errors.remote.as_ref(),
                         );
+                        changed |= field(
+                            ui,
+                            "Local address",
+                            &mut form.options.bind,
+                            "any (optional)",
+                            "bind() before connect(): 127.0.0.1:5000, an address alone (any port) or a port alone (any address); empty lets the system choose",
+                            errors.local.as_ref(),
+                        );
+                        changed |= client_way_ui(ui, form, errors);
                     }
                     KindTag::TcpServer | KindTag::TlsServer => {
                         changed |= field(
@@ -426,6 +452,51 @@ impl App {
                         );
                         if !form.remote.trim().is_empty() {
                             changed |= udp_connection_ui(ui, &mut form.options.unconnected);
+                        }
+                    }
+                    KindTag::UnixClient => {
+                        changed |= field(
+                            ui,
+                            "Socket path",
+                            &mut form.remote,
+                            "/path/to/app.sock or @name",
+                            "The server's socket file, or @name for a Linux abstract name (at most 107 bytes)",
+                            errors.remote.as_ref(),
+                        );
+                    }
+                    KindTag::UnixServer => {
+                        changed |= field(
+                            ui,
+                            "Socket path",
+                            &mut form.local,
+                            "/path/to/app.sock or @name",
+                            "Where the socket file is made (removed again when the server stops), or @name for a Linux abstract name; at most 107 bytes",
+                            errors.local.as_ref(),
+                        );
+                        if !form.local.starts_with('@') {
+                            changed |= unlink_ui(ui, &mut form.unlink);
+                        }
+                    }
+                    KindTag::UnixDatagram => {
+                        changed |= field(
+                            ui,
+                            "Bind to path",
+                            &mut form.local,
+                            "unnamed (optional)",
+                            "This socket's own name, where answers come back; empty leaves it unnamed (it can send, nobody can answer)",
+                            errors.local.as_ref(),
+                        );
+                        changed |= field(
+                            ui,
+                            "Default remote path",
+                            &mut form.remote,
+                            "/path/to/peer.sock (optional)",
+                            "Where datagrams go unless you choose another destination",
+                            errors.remote.as_ref(),
+                        );
+                        // An abstract name has no file to remove.
+                        if !form.local.is_empty() && !form.local.starts_with('@') {
+                            changed |= unlink_ui(ui, &mut form.unlink);
                         }
                     }
                     KindTag::Relay => {
@@ -488,12 +559,17 @@ impl App {
             changed |= impairments_ui(ui, form, errors, e.id.0);
         }
         if form.kind != KindTag::Relay && form.reply == ReplyMode::Rules {
-            changed |= rules_ui(ui, form, errors, e.id.0);
+            changed |= rules_ui(ui, form, &mut e.rule_hits, errors, e.id.0);
         }
         let nodelay = form.options.nodelay;
         ui.collapsing("Socket options", |ui| {
             changed |= options_ui(ui, form, errors, e.id.0);
         });
+        if form.kind == KindTag::Udp {
+            ui.collapsing("Multicast", |ui| {
+                changed |= multicast_ui(ui, form, running, e.id.0, index, commands);
+            });
+        }
         if running && form.options.nodelay != nodelay {
             // TCP_NODELAY also changes on the open connections, at once.
             commands.push(AppCommand::SetNoDelay {
@@ -506,6 +582,56 @@ impl App {
             self.doc.sync_name(index);
         }
     }
+}
+
+/// A client's proxy and reconnect settings, in the form's grid, with their errors beside them.
+fn client_way_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors) -> bool {
+    let mut changed = field(
+        ui,
+        "Proxy",
+        &mut form.client.proxy,
+        "none: connect directly",
+        "Reach the server through a proxy: socks5://HOST:PORT (the proxy resolves host names) or http://HOST:PORT (CONNECT); user:pass@ before the host for credentials. TLS runs inside the tunnel, with the server's name.",
+        errors.proxy.as_ref(),
+    );
+    let c = &mut form.client;
+    ui.label("");
+    changed |= ui
+        .checkbox(&mut c.reconnect, "Reconnect")
+        .on_hover_text("When the connection fails or ends (not when you stop it), connect again after a wait that doubles each time up to the longest")
+        .changed();
+    ui.end_row();
+    if c.reconnect {
+        changed |= field(
+            ui,
+            "Attempts",
+            &mut c.attempts,
+            "until stopped",
+            "How many times to try again after a failure or an end; a connection that stays up for the longest wait starts the count afresh",
+            errors
+                .reconnect
+                .as_ref()
+                .filter(|e| e.starts_with("attempts")),
+        );
+        changed |= field(
+            ui,
+            "Wait (first..longest)",
+            &mut c.backoff,
+            "500ms..30s",
+            "The first wait and the longest, doubling in between: 100ms..5s, 1s..1m",
+            errors
+                .reconnect
+                .as_ref()
+                .filter(|e| !e.starts_with("attempts")),
+        );
+        ui.label("");
+        changed |= ui
+            .checkbox(&mut c.jitter, "Jitter")
+            .on_hover_text("Take each wait at random between half and all of it, so many clients do not come back in step")
+            .changed();
+        ui.end_row();
+    }
+    changed
 }
 
 /// The TLS settings of a TLS client or server, with their errors beside them.
@@ -731,8 +857,16 @@ fn impairments_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, sal
     changed
 }
 
-fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
+fn rules_ui(
+    ui: &mut Ui,
+    form: &mut EndpointForm,
+    hits: &mut Vec<RuleHits>,
+    errors: &FormErrors,
+    salt: u64,
+) -> bool {
     let mut changed = false;
+    // One count per row; rows added since the start count nothing.
+    hits.resize(form.rules.len(), RuleHits::default());
     let mut remove = None;
     let mut move_up = None;
     ui.horizontal_wrapped(|ui| {
@@ -791,6 +925,7 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
         .collect();
     let count = form.rules.len();
     for (i, rule) in form.rules.iter_mut().enumerate() {
+        let row_hits = hits[i];
         ui.horizontal_wrapped(|ui| {
             ui.label(format!("Rule {}: when", i + 1));
             egui::ComboBox::from_id_salt(("rule trigger", salt, i))
@@ -895,6 +1030,17 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
             {
                 move_up = Some(i + 1);
             }
+            if row_hits.started_as.is_some() {
+                let n = row_hits.hits;
+                ui.label(if n == 1 {
+                    "1 hit".to_owned()
+                } else {
+                    format!("{n} hits")
+                })
+                .on_hover_text(
+                    "Messages this rule answered since the endpoint last started (every connection)",
+                );
+            }
         });
         if let Some(Some(e)) = errors.rules.get(i) {
             ui.colored_label(
@@ -905,10 +1051,13 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
     }
     if let Some(i) = remove {
         form.rules.remove(i);
+        hits.remove(i);
         changed = true;
     }
     if let Some(i) = move_up {
+        // The count moves with its rule.
         form.rules.swap(i - 1, i);
+        hits.swap(i - 1, i);
         changed = true;
     }
     if ui
@@ -917,6 +1066,7 @@ fn rules_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64
         .clicked()
     {
         form.rules.push(RuleForm::default());
+        hits.push(RuleHits::default());
         changed = true;
     }
     changed
@@ -952,13 +1102,150 @@ fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool) -> bool {
     changed
 }
 
+/// The box that lets a Unix server remove a stale socket file at its path.
+fn unlink_ui(ui: &mut Ui, unlink: &mut bool) -> bool {
+    ui.label("");
+    let changed = ui
+        .checkbox(unlink, "Remove a stale socket file")
+        .on_hover_text(
+            "If a socket file nobody listens on is at the path (left by a program that ended), \
+             remove it before binding. A socket in use, or any other file, is never touched.",
+        )
+        .changed();
+    ui.end_row();
+    changed
+}
+
+/// A UDP socket's multicast groups, each with a Leave button, a field to
+/// join another, and the interface, TTL and loopback. While the socket runs,
+/// Join and Leave act at once; stopped, they change what is joined at start.
+fn multicast_ui(
+    ui: &mut Ui,
+    form: &mut EndpointForm,
+    running: bool,
+    salt: u64,
+    index: usize,
+    commands: &mut Vec<AppCommand>,
+) -> bool {
+    let mut changed = false;
+    let o = &mut form.options;
+    let mut leave = None;
+    for (i, group) in o.groups.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(group.to_string());
+            if ui
+                .button("Leave")
+                .on_hover_text(if running {
+                    "Leave this group now (IP_DROP_MEMBERSHIP / IPV6_LEAVE_GROUP)"
+                } else {
+                    "Do not join this group when the socket starts"
+                })
+                .clicked()
+            {
+                leave = Some(i);
+            }
+        });
+    }
+    if o.groups.is_empty() {
+        ui.label(RichText::new("No groups joined").weak());
+    }
+    if let Some(i) = leave {
+        let group = o.groups.remove(i);
+        changed = true;
+        if running {
+            commands.push(AppCommand::Multicast {
+                index,
+                group,
+                join: false,
+            });
+        }
+    }
+    let parsed = crate::model::multicast::parse_group(&o.group_input);
+    ui.horizontal(|ui| {
+        let label = ui.label("Group");
+        let response = ui
+            .add(
+                egui::TextEdit::singleline(&mut o.group_input)
+                    .hint_text("239.1.2.3 or ff15::1")
+                    .desired_width(140.0),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("A multicast group: 224.0.0.0 to 239.255.255.255, or ff00::/8");
+        let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let join = ui
+            .add_enabled(parsed.is_ok(), egui::Button::new("Join"))
+            .on_hover_text(if running {
+                "Join this group now (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP)"
+            } else {
+                "Join this group when the socket starts"
+            })
+            .on_disabled_hover_text("Type a multicast group first")
+            .clicked();
+        if let (Ok(group), true) = (&parsed, join || enter) {
+            if !o.groups.contains(group) {
+                o.groups.push(*group);
+                changed = true;
+                if running {
+                    commands.push(AppCommand::Multicast {
+                        index,
+                        group: *group,
+                        join: true,
+                    });
+                }
+            }
+            o.group_input.clear();
+        }
+    });
+    if let (Err(e), false) = (&parsed, o.group_input.trim().is_empty()) {
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            format!("⚠ {}", escape_controls(e)),
+        );
+    }
+    egui::Grid::new(("multicast options", salt)).num_columns(2).show(ui, |ui| {
+        let mut text = |ui: &mut Ui, label: &str, value: &mut String, hint: &str, tip: &str| {
+            let l = ui.label(label);
+            changed |= ui
+                .add(egui::TextEdit::singleline(value).hint_text(hint).desired_width(100.0))
+                .labelled_by(l.id)
+                .on_hover_text(tip)
+                .changed();
+            ui.end_row();
+        };
+        text(ui, "Interface", &mut o.multicast_iface, "kernel's choice", "Where groups are joined and multicast is sent: an IPv4 address of the interface (127.0.0.1), or for IPv6 its index or name (1, lo). Applies when the socket starts");
+        text(ui, "Multicast TTL", &mut o.multicast_ttl, "1", "IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS: how many routers outgoing multicast may cross (0 to 255)");
+        let l = ui.label("Loopback");
+        let shown = match o.multicast_loop {
+            None => "default (on)",
+            Some(true) => "on",
+            Some(false) => "off",
+        };
+        egui::ComboBox::from_id_salt(("multicast loop", salt))
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                for (value, text) in [(None, "default (on)"), (Some(true), "on"), (Some(false), "off")] {
+                    changed |= ui.selectable_value(&mut o.multicast_loop, value, text).changed();
+                }
+            })
+            .response
+            .labelled_by(l.id)
+            .on_hover_text("IP_MULTICAST_LOOP: whether this machine's own members hear what this socket sends");
+        ui.end_row();
+    });
+    changed
+}
+
 fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
     let mut changed = false;
     let o = &mut form.options;
     let relay = form.kind == KindTag::Relay;
     let tcp = form.kind.is_tcp() || (relay && form.relay.transport != RelayTransport::Udp);
+    let unix = form.kind.is_unix();
     egui::Grid::new(("socket options", salt)).num_columns(2).show(ui, |ui| {
-        if tcp {
+        if unix {
+            // A Unix socket has no Nagle, TTL, keepalive or broadcast: its
+            // buffers and the stream kinds' timeout and cap are what apply.
+        } else if tcp {
             ui.label("");
             changed |= ui
                 .checkbox(&mut o.nodelay, "TCP_NODELAY")
@@ -988,20 +1275,24 @@ fn options_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u
                 .changed();
             ui.end_row();
         };
-        if tcp {
+        if tcp || unix {
             // A server accepts; it never connects.
-            if form.kind.is_client() || relay {
+            if form.kind.is_client() || relay || form.kind == KindTag::UnixDatagram {
                 number(ui, "Connect timeout (s)", &mut o.connect_timeout_secs, "How long a connect may take (default 10 s)");
             }
             if form.kind.is_server() || relay {
                 number(ui, "Max peers", &mut o.max_peers, "Serve at most this many peers at once; one more is accepted and closed at once, and the log says why (empty: no cap)");
             }
+        }
+        if tcp && !unix {
             number(ui, "Keepalive (s)", &mut o.keepalive_secs, "SO_KEEPALIVE: probe an idle connection after this many seconds");
             number(ui, "Linger (s)", &mut o.linger_secs, "SO_LINGER: how long close waits for unsent data (0 makes close a reset)");
         } else if relay {
             number(ui, "Max clients", &mut o.max_peers, "Relay at most this many client addresses at once; datagrams from a new one are dropped and counted (empty: 256)");
         }
-        number(ui, "TTL / hops", &mut o.ttl, "IP_TTL: how many routers a packet may cross");
+        if !unix {
+            number(ui, "TTL / hops", &mut o.ttl, "IP_TTL: how many routers a packet may cross");
+        }
         number(ui, "Receive buffer (bytes)", &mut o.recv_buffer, "SO_RCVBUF: the kernel's receive buffer size");
         number(ui, "Send buffer (bytes)", &mut o.send_buffer, "SO_SNDBUF: the kernel's send buffer size");
     });

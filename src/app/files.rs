@@ -29,6 +29,8 @@ pub enum Pick {
     SaveAs,
     /// Where to write an export of the session in this format.
     Export(Format),
+    /// A file to send from the composer.
+    Payload,
 }
 
 /// A format of `sockbench export` as the window names it: its menu entry,
@@ -64,6 +66,13 @@ pub enum FileMsg {
     Picked {
         pick: Pick,
         path: Option<PathBuf>,
+    },
+    /// A file read for endpoint `endpoint`'s composer, or why it was not
+    /// (one line naming the path).
+    PayloadRead {
+        endpoint: crate::engine::EndpointId,
+        path: PathBuf,
+        result: Result<Vec<u8>, String>,
     },
     /// The system's TCP sockets (for the lifecycle view).
     TcpStates(Vec<crate::engine::os_tcp::OsConnection>),
@@ -115,6 +124,24 @@ impl Files {
     /// Reads the system's TCP states (Linux `/proc/net/tcp`).
     pub fn read_tcp_states(&self) {
         self.spawn(|| FileMsg::TcpStates(crate::engine::os_tcp::connections()));
+    }
+
+    /// Reads `path` for endpoint `endpoint`'s composer: a regular file of
+    /// at most [`crate::persist::PAYLOAD_FILE_LIMIT`], as `connect --send-file` reads.
+    pub fn read_payload(&self, path: PathBuf, endpoint: crate::engine::EndpointId) {
+        self.spawn(move || {
+            let result = crate::persist::read_bounded(
+                &path,
+                crate::persist::PAYLOAD_FILE_LIMIT,
+                "payload file",
+            )
+            .map_err(|e| e.to_string());
+            FileMsg::PayloadRead {
+                endpoint,
+                path,
+                result,
+            }
+        });
     }
 
     /// Lists the `.ron` files of `dir` and its sub-folders (one level deep).
@@ -271,10 +298,12 @@ impl Files {
                     let (label, extension, _) = export_words(format);
                     dialog.add_filter(label, &[extension])
                 }
+                Pick::Payload => dialog,
                 _ => dialog.add_filter("sockbench session", &["ron"]),
             };
             let handle = match pick {
                 Pick::Open => dialog.set_title("Open a session").pick_file().await,
+                Pick::Payload => dialog.set_title("A file to send").pick_file().await,
                 Pick::SaveAs => {
                     dialog
                         .set_title("Save the session as")

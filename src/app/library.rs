@@ -92,6 +92,44 @@ impl App {
             RichText::new("Named payloads of this session, in order; Save keeps them.").weak(),
         );
         let can_load = !self.doc.endpoints.is_empty();
+        // Repeat: from the selected endpoint, with its composer's repeat
+        // settings; its progress and Stop show here and in the composer.
+        let selected = self.doc.endpoints.get(self.doc.selected);
+        let selected_id = selected.map(|e| e.id);
+        let running = selected_id.and_then(|id| self.repeats.of(id));
+        let can_repeat = selected.is_some_and(|e| e.state.is_up()) && running.is_none();
+        if let (Some(id), Some(repeat)) = (selected_id, running) {
+            ui.horizontal_wrapped(|ui| {
+                // Stop first, so the growing round number never moves it.
+                if ui.button("⏹ Stop repeat").clicked() {
+                    commands.push(AppCommand::StopRepeat(id));
+                }
+                ui.label(format!(
+                    "🔁 Repeating {}: {}",
+                    repeat.what,
+                    repeat.progress(std::time::Instant::now())
+                ));
+            });
+        }
+        let repeat_tip = match selected {
+            None => "Add an endpoint first".to_owned(),
+            Some(e) if !e.state.is_up() => "Start the selected endpoint first".to_owned(),
+            Some(_) if running.is_some() => {
+                "The selected endpoint repeats already: stop it first".to_owned()
+            }
+            Some(e) => {
+                let settings = self.composer.repeat;
+                let how_many = match settings.rounds() {
+                    Some(n) => format!("{n} times"),
+                    None => "until stopped".to_owned(),
+                };
+                format!(
+                    "Send it from \"{}\" {}, {how_many} (the composer's repeat settings)",
+                    escape_controls(e.form.name.trim()),
+                    super::repeat::every_text(settings.interval())
+                )
+            }
+        };
         let library = &self.doc.session.library;
         let len = library.len();
         if len == 0 {
@@ -164,6 +202,15 @@ impl App {
                                 }
                                 if row_button(
                                     ui,
+                                    can_repeat,
+                                    "🔁",
+                                    format!("Repeat \"{name}\""),
+                                    &repeat_tip,
+                                ) {
+                                    commands.push(AppCommand::RepeatLibrary(i));
+                                }
+                                if row_button(
+                                    ui,
                                     i > 0,
                                     "⬆",
                                     format!("Move \"{name}\" up"),
@@ -223,8 +270,8 @@ impl App {
 
     pub(super) fn library_load(&mut self, index: usize) {
         if let Some(item) = self.doc.session.library.get(index) {
-            let bytes = item.payload.bytes().to_vec();
-            self.composer.load_bytes(&bytes);
+            let template = item.payload.bytes().to_vec();
+            self.composer.load_template(&template);
         }
     }
 

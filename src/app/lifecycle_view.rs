@@ -191,7 +191,7 @@ impl LifecycleView {
                     .and_then(chrono::DateTime::from_timestamp_micros)
                     .map(|at| format_time(at, time));
                 let words = [
-                    super::log_view::monospace_width(ui, step.call.name()) * 1.1,
+                    super::log_view::monospace_width(ui, step.call.name_for(kind)) * 1.1,
                     super::log_view::monospace_width(ui, time_text.as_deref().unwrap_or("")),
                     super::log_view::monospace_width(ui, word),
                 ];
@@ -211,7 +211,7 @@ impl LifecycleView {
                         .show(ui, |ui| {
                             ui.vertical(|ui| {
                                 ui.label(
-                                    RichText::new(step.call.name())
+                                    RichText::new(step.call.name_for(kind))
                                         .monospace()
                                         .strong()
                                         .color(text),
@@ -230,19 +230,19 @@ impl LifecycleView {
                             });
                         })
                         .response
-                        .on_hover_text(step.call.meaning());
+                        .on_hover_text(step.call.meaning_for(kind));
                 });
             }
         });
         for step in steps {
-            if let StepState::Failed(kind, detail) = &step.state {
+            if let StepState::Failed(error, detail) = &step.state {
                 ui.add_space(6.0);
                 ui.colored_label(
                     ui.visuals().error_fg_color,
-                    RichText::new(format!("✖ {} failed", step.call.name())).strong(),
+                    RichText::new(format!("✖ {} failed", step.call.name_for(kind))).strong(),
                 );
                 ui.label(explain::explain(
-                    EntryKind::Failed(*kind),
+                    EntryKind::Failed(*error),
                     endpoint,
                     "",
                     detail,
@@ -254,6 +254,15 @@ impl LifecycleView {
         if kind == KindTag::Udp {
             ui.add_space(8.0);
             ui.label("UDP keeps no connection state: there is no handshake, no FIN and no TIME_WAIT, only datagrams.");
+            return;
+        }
+        if kind.is_unix() {
+            ui.add_space(8.0);
+            ui.label(
+                "A Unix-domain socket never leaves this machine: no packets, no handshake and no \
+                 TCP states; the kernel joins the two sockets, and a peer's name is a path (most \
+                 clients are unnamed).",
+            );
             return;
         }
         ui.add_space(8.0);

@@ -10,7 +10,9 @@ use egui_extras::{Column, TableBuilder};
 
 use super::config::{Prefs, PreviewMode, TimeDisplay};
 use crate::model::display::{escape_bytes_lossy, escape_controls};
+use crate::model::framing::ReceiveFraming;
 use crate::model::log::{Entry, EntryKind, FilteredView, KindFilter, LogFilter, TrafficLog};
+use crate::model::messages::{MessageIndex, MessageRow};
 use crate::model::payload::{preview, to_hex, to_text_notation};
 use crate::model::{Notation, explain};
 
@@ -57,9 +59,39 @@ pub struct LogView {
     /// The widths the two halves of the filter bar took last frame, to put
     /// them on one line when they fit and on two when they do not.
     bar_widths: [f32; 2],
+    /// One row per message instead of one per read, for the received reads
+    /// of endpoints with a receive framing.
+    pub by_message: bool,
+    /// Those reads cut into messages, kept up to date incrementally.
+    messages: MessageIndex,
+    /// The rows of the message view: the filtered entries with each framed
+    /// read replaced by the messages it completed.
+    message_rows: MessageRows,
     /// The names of the session's relays, whose rows say client → upstream
     /// and upstream → client (set by the window each frame).
     pub relays: Vec<String>,
+}
+
+/// A row of the message view: a log entry, or a message of the [`MessageIndex`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowRef {
+    Entry(u32),
+    Message(u32),
+}
+
+/// The message view's rows, built from the filtered entries as they come
+/// (never rebuilt per frame).
+#[derive(Default)]
+struct MessageRows {
+    rows: Vec<RowRef>,
+    /// The entry of each row (for the playback cut and jumps).
+    entries: Vec<u32>,
+    /// Filtered entries turned into rows so far.
+    converted: usize,
+    /// Rows that are messages.
+    messages: usize,
+    /// What the rows were built from: the filter and the log's generation.
+    basis: Option<(LogFilter, u64)>,
 }
 
 /// The widest a search error stands on the filter bar: it is elided beyond
@@ -189,6 +221,19 @@ fn preview_text(log: &TrafficLog, e: &Entry, mode: PreviewMode) -> String {
     if !e.kind.is_traffic() {
         return escape_bytes_lossy(data);
     }
+    payload_preview(data, mode)
+}
+
+/// A message row's preview: its kept first bytes, `…` when there were more.
+fn message_preview(m: &MessageRow, mode: PreviewMode) -> String {
+    let mut text = payload_preview(&m.preview, mode);
+    if m.len > m.preview.len() as u64 && !text.ends_with('…') {
+        text.push_str(" …");
+    }
+    text
+}
+
+fn payload_preview(data: &[u8], mode: PreviewMode) -> String {
     let hex = || {
         let shown = &data[..data.len().min(32)];
         let mut h = to_hex(shown);
@@ -243,11 +288,71 @@ impl LogView {
         self.view.indices()
     }
 
-    /// Brings the filtered rows up to date with the log.
+    /// Brings the filtered rows (and, while it is shown, the message view)
+    /// up to date with the log.
     pub fn refresh(&mut self, log: &TrafficLog) -> bool {
         let filter = self.wanted_filter();
         self.view.set_filter(filter);
-        self.view.refresh(log, FILTER_BUDGET)
+        let mut done = self.view.refresh(log, FILTER_BUDGET);
+        if self.shows_messages() {
+            done &= self.messages.refresh(log, FILTER_BUDGET);
+            done &= self.refresh_message_rows(log);
+        }
+        done
+    }
+
+    /// The receive framing of each endpoint (by name): the message view is
+    /// offered when one of them is not raw.
+    pub fn set_framings(&mut self, framings: Vec<(String, ReceiveFraming)>) {
+        if self.messages.set_framings(framings) {
+            self.message_rows = MessageRows::default();
+        }
+    }
+
+    /// Whether the rows are messages now (asked for, and some endpoint has a framing).
+    pub fn shows_messages(&self) -> bool {
+        self.by_message && self.messages.is_active()
+    }
+
+    /// The message view's rows (kept current by [`LogView::ui`] while shown).
+    pub fn message_rows(&self) -> &[RowRef] {
+        &self.message_rows.rows
+    }
+
+    /// Message `index` of the message view.
+    pub fn message(&self, index: u32) -> Option<&MessageRow> {
+        self.messages.messages().get(index as usize)
+    }
+
+    /// Turns the filtered entries the message index has read into rows;
+    /// true when every filtered entry is a row.
+    fn refresh_message_rows(&mut self, log: &TrafficLog) -> bool {
+        let basis = (self.view.filter().clone(), log.generation());
+        let rows = &mut self.message_rows;
+        if rows.basis.as_ref() != Some(&basis) || rows.converted > self.view.len() {
+            *rows = MessageRows {
+                basis: Some(basis),
+                ..MessageRows::default()
+            };
+        }
+        let indices = self.view.indices();
+        while let Some(&entry) = indices.get(rows.converted) {
+            if entry as usize >= self.messages.scanned() {
+                return false;
+            }
+            if self.messages.frames(log, entry as usize) {
+                for m in self.messages.range_of_entry(entry) {
+                    rows.rows.push(RowRef::Message(m as u32));
+                    rows.entries.push(entry);
+                    rows.messages += 1;
+                }
+            } else {
+                rows.rows.push(RowRef::Entry(entry));
+                rows.entries.push(entry);
+            }
+            rows.converted += 1;
+        }
+        true
     }
 
     /// Forgets the selection (a new document).
@@ -384,6 +489,14 @@ impl LogView {
         });
         ui.toggle_value(&mut self.search_hex, "hex")
             .on_hover_text("Search for hex bytes (like 0d 0a) instead of text");
+        if self.messages.is_active() {
+            ui.selectable_value(&mut self.by_message, false, "Reads")
+                .on_hover_text("One row per read, as the network delivered the bytes");
+            ui.selectable_value(&mut self.by_message, true, "Messages")
+                .on_hover_text(
+                    "One row per message, cut from each connection's received reads by its endpoint's framing (a message split across reads is one row)",
+                );
+        }
         if ui
             .button("⬇ Latest")
             .on_hover_text("Scroll to the newest row and follow new rows again")
@@ -413,7 +526,15 @@ impl LogView {
         }
         let shown = self.view.len();
         let total = log.len();
-        let count = if shown == total {
+        let count = if self.shows_messages() {
+            let n = self.message_rows.rows.len();
+            let messages = self.message_rows.messages;
+            let skipped = match self.messages.skipped {
+                0 => String::new(),
+                n => format!(", {n} more messages not indexed"),
+            };
+            format!("{n} rows ({messages} messages) from {shown} of {total} entries{skipped}")
+        } else if shown == total {
             format!("{total} rows")
         } else {
             format!("{shown} of {total} rows")
@@ -566,7 +687,15 @@ impl LogView {
         // Labels in rows must not take the clicks that select the row.
         ui.style_mut().interaction.selectable_labels = false;
         let selected = self.selected;
-        let mut rows = self.view.indices();
+        let by_message = self.shows_messages();
+        // Each row's entry; in the message view, a row may be a message instead.
+        let mut rows: &[u32] = if by_message {
+            &self.message_rows.entries
+        } else {
+            self.view.indices()
+        };
+        let messages = &self.messages;
+        let row_refs = &self.message_rows.rows;
         if let Some(until) = until {
             // Rows come (nearly) in time order: show those up to the cursor.
             let cut = rows
@@ -632,6 +761,12 @@ impl LogView {
                     let Some(e) = log.entry(index) else {
                         return;
                     };
+                    let message = match row_refs.get(row.index()) {
+                        Some(RowRef::Message(m)) if by_message => {
+                            messages.messages().get(*m as usize)
+                        }
+                        _ => None,
+                    };
                     row.set_selected(selected == Some(index));
                     let color = kind_color(&visuals, e.kind);
                     row.col(|ui| {
@@ -661,6 +796,11 @@ impl LogView {
                             .on_hover_text(
                                 "A replay check found the first difference from the recording in this row",
                             );
+                        } else if message.is_some() {
+                            ui.label(RichText::new("← message").color(color)).on_hover_text(
+                                "A message cut from the received reads by the endpoint's framing; \
+                                 this row stands at the read that completed it",
+                            );
                         } else {
                             ui.label(RichText::new(text).color(color))
                                 .on_hover_text(explain::explain(
@@ -677,10 +817,36 @@ impl LogView {
                     });
                     if columns.length {
                         row.col(|ui| {
-                            if e.kind.is_traffic() {
+                            if let Some(m) = message {
+                                ui.label(m.len.to_string());
+                            } else if e.kind.is_traffic() {
                                 ui.label(e.len().to_string());
                             }
                         });
+                    }
+                    if let Some(m) = message {
+                        row.col(|ui| {
+                            let mut text = message_preview(m, mode);
+                            if !columns.length {
+                                text = format!("{} B  {text}", m.len);
+                            }
+                            ui.label(RichText::new(text).monospace()).on_hover_ui(|ui| {
+                                ui.set_max_width(640.0);
+                                ui.label(
+                                    RichText::new(text_view(&m.preview, HOVER_BYTES)).monospace(),
+                                );
+                                if m.first as usize != index {
+                                    ui.label(format!(
+                                        "began in an earlier read (row {} of the log)",
+                                        m.first + 1
+                                    ));
+                                }
+                            });
+                        });
+                        if row.response().clicked() {
+                            clicked = Some(index);
+                        }
+                        return;
                     }
                     row.col(|ui| {
                         let mut text = preview_text(log, e, mode);

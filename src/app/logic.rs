@@ -14,6 +14,7 @@ use super::{
 impl App {
     /// One frame's logic: called by `eframe::App::logic`.
     pub(super) fn logic_frame(&mut self, ctx: &egui::Context) {
+        self.apply_log_budget();
         let drain_started = Instant::now();
         self.drain_events(ctx);
         if self.frame_log.is_on() {
@@ -23,6 +24,7 @@ impl App {
             self.handle_file_message(msg);
         }
         self.start_waiting_clients();
+        self.run_repeats();
         if self.advance_replay() {
             // The elapsed time on the replay bar moves on.
             ctx.request_repaint_after(Duration::from_millis(100));
@@ -61,10 +63,22 @@ impl App {
         }
     }
 
+    /// Gives the open session's log its budget: the session's own
+    /// `log_budget` when it sets one, else the preference. Checked every
+    /// frame, so every way a log comes (new, opened, recovered, cleared) and
+    /// a changed preference take effect before the next event is recorded.
+    fn apply_log_budget(&mut self) {
+        let budget = self.doc.session.log_budget.unwrap_or(self.prefs.log_budget);
+        if self.doc.session.log.budget() != budget {
+            self.doc.session.log.set_budget(budget);
+        }
+    }
+
     /// Writes this frame's line to the frame log (see [`super::frame_log`]).
     fn log_frame(&mut self, ctx: &egui::Context, drain: Duration) {
         let (sent_bytes, received_bytes) = self.doc.endpoints.iter().fold((0, 0), |acc, e| {
-            (acc.0 + e.totals.sent_bytes, acc.1 + e.totals.received_bytes)
+            let t = self.doc.totals_of(e.id);
+            (acc.0 + t.sent_bytes, acc.1 + t.received_bytes)
         });
         let presses = ctx.input(|i| {
             i.events
@@ -121,6 +135,21 @@ impl App {
                 _ => {
                     self.stats.record(&event);
                     self.doc.apply(&event);
+                    if let Some(queue) = &mut self.start_queue {
+                        let due = queue.launch.on_event(event.id, &event.kind);
+                        queue.due.extend(due);
+                    }
+                    if !self.repeats.is_empty()
+                        && matches!(
+                            event.kind,
+                            crate::engine::EventKind::Traffic {
+                                dir: crate::model::Direction::Sent,
+                                ..
+                            } | crate::engine::EventKind::Failed { .. }
+                        )
+                    {
+                        self.repeats.settled(event.id);
+                    }
                 }
             }
             report.events += 1;
@@ -191,6 +220,20 @@ impl App {
                 }
             }
             FileMsg::TcpStates(states) => self.os_tcp = states,
+            FileMsg::PayloadRead {
+                endpoint,
+                path,
+                result,
+            } => self.payload_file_read(endpoint, path, result),
+            // A file to send was chosen: it loads into the composer.
+            FileMsg::Picked {
+                pick: Pick::Payload,
+                path,
+            } => {
+                if let Some(path) = path {
+                    self.run_command(super::AppCommand::LoadPayloadFile(path));
+                }
+            }
             FileMsg::Exported {
                 path,
                 format,

@@ -38,6 +38,7 @@ mod modals;
 mod panels;
 mod peers;
 pub mod quick_send;
+pub mod repeat;
 pub mod replay;
 mod replay_bar;
 mod sequence_view;
@@ -186,8 +187,10 @@ pub enum LogSource {
 
 /// Clients waiting for the servers of a "Start all" to come up.
 struct StartQueue {
-    clients: Vec<EndpointId>,
-    deadline: Instant,
+    /// The servers it waits for and the clients still to start.
+    launch: crate::run::Launch,
+    /// Clients whose servers listen, started on the next frame.
+    due: Vec<EndpointId>,
 }
 
 /// The workbench: the open session and everything the window shows of it.
@@ -207,6 +210,8 @@ pub struct App {
     files: Files,
     /// What eframe keeps between runs: theme, times, recent files, panels.
     prefs: Prefs,
+    /// The log budget's memory as typed in the preferences (applied when it reads as a size).
+    budget_text: String,
     /// The open session with its endpoints' forms and run states.
     doc: Document,
     /// The last endpoint id handed out (ids are never reused in a run).
@@ -252,10 +257,17 @@ pub struct App {
     title: String,
     /// A name typed for a new library payload.
     library_name: String,
+    /// How many times each library entry (by name) was sent: its `${counter}`.
+    library_sends: std::collections::HashMap<String, u64>,
     /// The library window (rename, delete, reorder).
     library_editor: library::LibraryEditor,
     /// The quick-send row above the endpoints, as typed.
     quick_send: quick_send::QuickSend,
+    /// The running repeats (the traffic generator), sent from `logic`.
+    repeats: repeat::Repeats,
+    /// Where the composer was drawn last frame: a file dropped on it loads
+    /// into it, whatever its name.
+    composer_rect: Option<egui::Rect>,
     /// The last replay of the open session.
     replay: Option<replay::ReplayRun>,
     /// The replay's speed (1.0 keeps the recorded gaps).
@@ -343,6 +355,7 @@ impl App {
             engine,
             events,
             files,
+            budget_text: crate::model::budget::exact_size_text(prefs.log_budget.memory),
             prefs,
             doc,
             next_id,
@@ -365,8 +378,11 @@ impl App {
             applied_theme: None,
             title: String::new(),
             library_name: String::new(),
+            library_sends: std::collections::HashMap::new(),
             library_editor: Default::default(),
             quick_send: Default::default(),
+            repeats: Default::default(),
+            composer_rect: None,
             replay: None,
             replay_speed: 1.0,
             replay_check: true,
@@ -476,6 +492,11 @@ impl App {
     /// The log table's state, to select a row.
     pub fn log_view_mut(&mut self) -> &mut LogView {
         &mut self.log_view
+    }
+
+    /// The running repeats.
+    pub fn repeats(&self) -> &repeat::Repeats {
+        &self.repeats
     }
 
     /// The last replay of the open session.

@@ -5,7 +5,6 @@ use egui::{RichText, Ui};
 
 use super::document::SendTo;
 use super::{App, AppCommand};
-use crate::model::KindTag;
 
 /// Rows of the peers table shown before it scrolls (the header is one).
 const PEER_ROWS_SHOWN: f32 = 4.5;
@@ -18,7 +17,7 @@ impl App {
         }
         let id = e.id;
         ui.label(
-            RichText::new(if e.kind() == KindTag::Udp {
+            RichText::new(if e.kind().is_datagram() {
                 "Peers seen"
             } else {
                 "Connected peers"
@@ -53,7 +52,7 @@ impl App {
                     {
                         choose = Some(*peer);
                     }
-                    ui.label(info.remote.to_string());
+                    ui.label(&info.remote);
                     ui.label(
                         super::log_view::format_time(info.since, self.prefs.time)
                             .split('.')

@@ -9,7 +9,8 @@ use egui::Ui;
 
 use super::{App, AppCommand};
 use crate::model::display::escape_controls;
-use crate::model::{HostPort, KindTag, Notation};
+use crate::model::placeholder;
+use crate::model::{HostPort, KindTag};
 
 /// The protocols of the row.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,8 +41,11 @@ impl QuickProto {
 pub struct QuickSend {
     pub proto: QuickProto,
     pub address: String,
-    /// Text with backslash escapes (`\n`, `\x00`), as the composer's Text.
+    /// Text with backslash escapes (`\n`, `\x00`) and placeholders
+    /// (`${counter}`), as the composer's Text.
     pub payload: String,
+    /// How many payloads the row sent: the next `${counter}` counts from it.
+    pub sends: u64,
 }
 
 /// The row's checked input: where to, and the bytes.
@@ -67,10 +71,16 @@ impl QuickSend {
 
     /// Why the payload cannot be sent (`None` when it can, or is still empty).
     pub fn payload_problem(&self) -> Option<String> {
-        Notation::Text
-            .parse(&self.payload)
-            .err()
-            .map(|e| e.to_string())
+        self.bytes().err()
+    }
+
+    /// The payload of the row's next send, placeholders filled in.
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        let template = placeholder::parse_text(&self.payload, &placeholder::Scope::Plain)
+            .map_err(|e| e.to_string())?;
+        template
+            .expand(&placeholder::Context::now(self.sends))
+            .map_err(|e| e.in_text(&self.payload).to_string())
     }
 
     /// The address and bytes, or the first reason the row cannot send.
@@ -83,9 +93,7 @@ impl QuickSend {
             .parse::<HostPort>()
             .and_then(HostPort::require_port)
             .map_err(|e| e.to_string())?;
-        let bytes = Notation::Text
-            .parse(&self.payload)
-            .map_err(|e| format!("the payload {e}"))?;
+        let bytes = self.bytes().map_err(|e| format!("the payload {e}"))?;
         if bytes.is_empty() && self.proto == QuickProto::Tcp {
             return Err("type a payload (TCP has no empty messages)".into());
         }
@@ -173,6 +181,7 @@ mod tests {
             proto,
             address: address.into(),
             payload: payload.into(),
+            sends: 0,
         }
     }
 

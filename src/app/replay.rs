@@ -2,12 +2,12 @@
 //! log, progress, pause, step and speed, and after a check the differences.
 
 use std::collections::{HashMap, HashSet};
+
+use crate::run::{Launch, Recorder};
 use std::time::{Duration, Instant};
 
 use crate::engine::replay::Tally;
-use crate::engine::{
-    Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions, SERVERS_GRACE,
-};
+use crate::engine::{Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions};
 use crate::model::TrafficLog;
 use crate::model::ignore::IgnoreRule;
 use crate::model::replay::{EndpointPlan, Mismatch, Role};
@@ -80,15 +80,17 @@ pub struct ReplayRun {
     pub ids: Vec<EndpointId>,
     /// What this run did: a log of its own, the recording stays as it was.
     pub log: TrafficLog,
-    log_endpoints: HashMap<EndpointId, u32>,
+    /// The run's events to its log's rows.
+    recorder: Recorder,
     tally: Tally,
     /// Payloads sent so far, per plan.
     sent: Vec<usize>,
     pub total_sends: usize,
     running: HashSet<EndpointId>,
-    servers_pending: HashSet<EndpointId>,
-    waiting_clients: Vec<usize>,
-    clients_deadline: Instant,
+    /// Mock servers first; clients once they listen.
+    launch: Launch,
+    /// Clients whose servers listen, to open on the next frame.
+    due_clients: Vec<EndpointId>,
     options: ReplayOptions,
     pub paused: bool,
     pub check: bool,
@@ -121,28 +123,32 @@ impl ReplayRun {
     ) -> ReplayRun {
         let ids: Vec<EndpointId> = plans.iter().map(|_| next_id()).collect();
         let mut log = TrafficLog::new();
-        let log_endpoints = ids
-            .iter()
-            .zip(&plans)
-            .map(|(id, p)| (*id, log.endpoint_index(p.name())))
-            .collect();
+        let mut recorder = Recorder::new();
+        for (id, plan) in ids.iter().zip(&plans) {
+            recorder.name(&mut log, *id, plan.name());
+        }
+        let (launch, first) = Launch::new(
+            ids.iter()
+                .zip(&plans)
+                .map(|(id, plan)| (*id, plan.role != Role::Server)),
+            Instant::now(),
+        );
         let recorded = plans
             .iter()
             .map(EndpointPlan::duration)
             .max()
             .unwrap_or_default();
         let paused = options.pace.is_paused();
-        let mut run = ReplayRun {
+        let run = ReplayRun {
             total_sends: plans.iter().map(EndpointPlan::sends).sum(),
             sent: vec![0; plans.len()],
             running: ids.iter().copied().collect(),
-            servers_pending: HashSet::new(),
-            waiting_clients: Vec::new(),
-            clients_deadline: Instant::now() + SERVERS_GRACE,
+            launch,
+            due_clients: Vec::new(),
             ids,
             plans,
             log,
-            log_endpoints,
+            recorder,
             tally: Tally::new(),
             paused,
             options,
@@ -157,37 +163,29 @@ impl ReplayRun {
             ignored: Vec::new(),
             stopped_by_hand: false,
         };
-        for i in 0..run.plans.len() {
-            if run.plans[i].role == Role::Server {
-                run.servers_pending.insert(run.ids[i]);
-                run.launch(i, engine);
-            } else {
-                run.waiting_clients.push(i);
-            }
-        }
-        run.start_clients(engine);
+        run.open(first, engine);
         run
     }
 
-    fn launch(&self, i: usize, engine: &Engine) {
-        engine.send(Command::Replay {
-            id: self.ids[i],
-            plan: Box::new(self.plans[i].clone()),
-            options: self.options.clone(),
-        });
+    fn open(&self, ids: Vec<EndpointId>, engine: &Engine) {
+        for id in ids {
+            let Some(i) = self.ids.iter().position(|x| *x == id) else {
+                continue;
+            };
+            engine.send(Command::Replay {
+                id,
+                plan: Box::new(self.plans[i].clone()),
+                options: self.options.clone(),
+            });
+        }
     }
 
-    /// Starts the clients once no mock server is still getting ready.
+    /// Starts the clients once no mock server is still getting ready (or
+    /// the servers' grace time is over).
     pub fn start_clients(&mut self, engine: &Engine) {
-        if self.waiting_clients.is_empty() {
-            return;
-        }
-        if !self.servers_pending.is_empty() && Instant::now() < self.clients_deadline {
-            return;
-        }
-        for i in std::mem::take(&mut self.waiting_clients) {
-            self.launch(i, engine);
-        }
+        let mut due = std::mem::take(&mut self.due_clients);
+        due.extend(self.launch.on_time(Instant::now()));
+        self.open(due, engine);
     }
 
     pub fn owns(&self, id: EndpointId) -> bool {
@@ -196,10 +194,15 @@ impl ReplayRun {
 
     /// Takes an event of one of the run's endpoints.
     pub fn apply(&mut self, event: &Event) {
-        let Some(&endpoint) = self.log_endpoints.get(&event.id) else {
+        if !self.owns(event.id) {
             return;
-        };
-        let row = event.record(&mut self.log, endpoint);
+        }
+        let row = self.recorder.record(&mut self.log, event);
+        if !self.stopped_by_hand {
+            // Opened by the next frame's start_clients (the one engine caller).
+            let due = self.launch.on_event(event.id, &event.kind);
+            self.due_clients.extend(due);
+        }
         self.tally.note(event.id, &event.kind, row);
         let plan = self.ids.iter().position(|id| *id == event.id);
         match &event.kind {
@@ -207,9 +210,6 @@ impl ReplayRun {
                 if let Some(p) = plan {
                     self.sent[p] = *sent;
                 }
-            }
-            EventKind::Listening { .. } | EventKind::Bound { .. } => {
-                self.servers_pending.remove(&event.id);
             }
             EventKind::Failed { peer: None, error }
                 if matches!(
@@ -225,11 +225,9 @@ impl ReplayRun {
                     .map(|p| self.plans[p].name().to_owned())
                     .unwrap_or_default();
                 self.failures.push(format!("\"{name}\": {error}"));
-                self.servers_pending.remove(&event.id);
             }
             EventKind::Stopped => {
                 self.running.remove(&event.id);
-                self.servers_pending.remove(&event.id);
                 if self.is_done() {
                     self.finish();
                 }
@@ -321,8 +319,9 @@ impl ReplayRun {
             });
         }
         // Clients that never started will not.
-        for i in std::mem::take(&mut self.waiting_clients) {
-            self.running.remove(&self.ids[i]);
+        let due = std::mem::take(&mut self.due_clients);
+        for id in self.launch.cancel().into_iter().chain(due) {
+            self.running.remove(&id);
         }
         if self.is_done() {
             self.finish();

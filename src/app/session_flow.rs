@@ -104,7 +104,7 @@ impl App {
             .first()
             .map(|item| item.payload.bytes().to_vec())
             .unwrap_or_default();
-        self.composer.load_bytes(&bytes);
+        self.composer.load_template(&bytes);
     }
 
     /// Whether `path` is one of the program's shipped sessions: a template,

@@ -99,6 +99,8 @@ impl Recent {
 #[derive(Clone, Debug)]
 pub struct PeerStats {
     pub remote: Option<SocketAddr>,
+    /// A Unix-domain peer's name, as shown (it has no IP address).
+    pub name: Option<String>,
     pub counts: Counts,
     /// A connection that is open (TCP); UDP peers are never "open".
     pub open: bool,
@@ -193,6 +195,7 @@ impl EndpointStats {
                 peer,
                 PeerStats {
                     remote,
+                    name: None,
                     counts: Counts::default(),
                     open: false,
                     recent: Recent::default(),
@@ -216,7 +219,9 @@ impl EndpointStats {
     ) {
         let second = self.second_of(at);
         self.totals.add(dir, len);
-        match self.peer(peer, Some(remote)) {
+        // A Unix peer's traffic carries no address (its name came before).
+        let remote = Some(remote).filter(|r| *r != crate::engine::UNIX_PEER);
+        match self.peer(peer, remote) {
             Some(p) => {
                 p.counts.add(dir, len);
                 p.recent.add(second, dir, len);
@@ -289,8 +294,21 @@ impl Sampler {
             .endpoints
             .entry(event.id)
             .or_insert_with(|| EndpointStats::new(event.at));
-        if stats.stopped {
-            // A new run: its numbers start from nothing.
+        // A new run (its first event is one of these) starts from nothing;
+        // anything else after Stopped (a late note or error) belongs to the
+        // run that stopped and must not wipe its numbers.
+        let starts_a_run = matches!(
+            event.kind,
+            EventKind::Resolving { .. }
+                | EventKind::Connecting { .. }
+                | EventKind::Listening { .. }
+                | EventKind::Bound { .. }
+                // A Unix client's run begins connected (it has no Connecting).
+                | EventKind::UnixListening { .. }
+                | EventKind::UnixBound { .. }
+                | EventKind::UnixConnected { .. }
+        );
+        if stats.stopped && starts_a_run {
             *stats = EndpointStats::new(event.at);
         }
         match &event.kind {
@@ -300,12 +318,24 @@ impl Sampler {
                 dir,
                 bytes,
             } => stats.traffic(event.at, *peer, *remote, *dir, bytes.len() as u64),
-            EventKind::Connected { peer, remote, .. }
-            | EventKind::Accepted { peer, remote, .. } => {
+            EventKind::UnixPeer { peer, remote } => {
+                if let Some(p) = stats.peer(*peer, None) {
+                    p.name.get_or_insert_with(|| remote.to_string());
+                }
+            }
+            EventKind::Connected { peer, .. }
+            | EventKind::Accepted { peer, .. }
+            | EventKind::UnixConnected { peer, .. }
+            | EventKind::UnixAccepted { peer, .. } => {
                 stats.connections += 1;
-                let opened = match stats.peer(*peer, Some(*remote)) {
+                let remote = event.kind.remote();
+                let name = event.kind.unix_remote().map(ToString::to_string);
+                let opened = match stats.peer(*peer, remote) {
                     Some(p) if !p.open => {
                         p.open = true;
+                        if p.name.is_none() {
+                            p.name = name;
+                        }
                         true
                     }
                     Some(_) => false,
@@ -391,7 +421,7 @@ impl StatsView {
                             continue;
                         };
                         ui.label(crate::model::display::escape_controls(name));
-                        let peers = if matches!(kind, KindTag::Udp) {
+                        let peers = if kind.is_datagram() {
                             format!(
                                 "{} peer{}",
                                 stats.peers_seen,
@@ -423,7 +453,11 @@ impl StatsView {
                 ui.strong(format!("Peers of {name}"));
                 table_header(ui, "stats peers", "Peer", |ui| {
                     for (n, peer) in stats.peers() {
-                        let remote = peer.remote.map(|r| r.to_string()).unwrap_or_default();
+                        let remote = peer
+                            .remote
+                            .map(|r| r.to_string())
+                            .or_else(|| peer.name.clone())
+                            .unwrap_or_default();
                         ui.label(format!("#{n} {remote}"));
                         ui.label(if peer.open { "open" } else { "" });
                         counts_cells(ui, peer.counts, stats.peer_rate(peer, now));
@@ -691,6 +725,25 @@ mod tests {
         let seconds: Vec<u64> = e.samples().map(|s| s.second).collect();
         assert_eq!(seconds, [1]);
         assert_eq!(e.rate(at(62_100)).bytes_in, 3);
+    }
+
+    #[test]
+    fn a_late_note_after_stopped_keeps_the_numbers_of_that_run() {
+        let mut s = Sampler::default();
+        s.record(&accepted(0, 1));
+        s.record(&traffic(500, 1, Direction::Received, 9));
+        s.record(&event(1_000, EventKind::Stopped));
+        s.record(&event(
+            1_100,
+            EventKind::Note {
+                peer: None,
+                text: "late".into(),
+            },
+        ));
+        let e = s.get(ID).unwrap();
+        assert!(e.stopped());
+        assert_eq!((e.totals.bytes_in, e.connections), (9, 1));
+        assert_eq!(e.started, at(0));
     }
 
     #[test]

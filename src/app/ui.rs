@@ -29,6 +29,8 @@ impl App {
         }
         self.shortcuts_ui(&ctx, &mut commands);
         self.dropped_files_ui(&ctx, &mut commands);
+        // Drawn again below, if the selected endpoint has a composer.
+        self.composer_rect = None;
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui, &mut commands));
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui, &mut commands));
@@ -105,13 +107,36 @@ impl App {
             ));
             let rect = ctx.content_rect();
             painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
+            let (hint, composer_hint) = match self.composer_rect {
+                Some(_) => (
+                    "Drop a .ron session file to open it,\nany other file to load it into the composer",
+                    true,
+                ),
+                None => ("Drop a .ron session file to open it", false),
+            };
             painter.text(
                 rect.center(),
                 egui::Align2::CENTER_CENTER,
-                "Drop a .ron session file to open it",
+                hint,
                 egui::FontId::proportional(24.0),
                 egui::Color32::WHITE,
             );
+            if let (Some(composer), true) = (self.composer_rect, composer_hint) {
+                let accent = ctx.global_style().visuals.selection.stroke.color;
+                painter.rect_stroke(
+                    composer,
+                    4.0,
+                    egui::Stroke::new(3.0, accent),
+                    egui::StrokeKind::Outside,
+                );
+                painter.text(
+                    composer.center(),
+                    egui::Align2::CENTER_CENTER,
+                    "Drop here: load into the composer (a .ron file too)",
+                    egui::FontId::proportional(18.0),
+                    egui::Color32::WHITE,
+                );
+            }
         }
         // The views' commands run before the dialogs draw, so a dialog they
         // open (the unsaved-changes question) shows in this frame.
@@ -135,6 +160,7 @@ impl App {
                     (Some(run), LogSource::Replay) => (&run.log, &run.marked),
                     _ => (&self.doc.session.log, &no_marks),
                 };
+                self.log_view.set_framings(self.doc.framings());
                 let action = self.log_view.ui(ui, log, &mut self.prefs, marks);
                 if action == LogAction::Clear {
                     commands.push(AppCommand::ClearLog);

@@ -1,7 +1,6 @@
 //! `connect` and `listen`: one endpoint on the engine, every event printed as a
 //! line and recorded in a session that `--save` writes.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,7 +13,8 @@ use super::{
 use crate::engine::{
     CLOSE_GRACE, Command, EndpointId, Engine, Event, EventKind, Events, Operation, Target, no_wake,
 };
-use crate::model::log::{LogBudget, Totals, TrafficLog};
+use crate::model::log::{LogBudget, TrafficLog};
+use crate::model::placeholder::{Context, Template};
 use crate::model::{
     AutoReply, Direction, EndpointKind, EndpointSpec, HostPort, Session, escape_controls,
 };
@@ -23,15 +23,15 @@ use crate::persist::SaveTarget;
 const ID: EndpointId = EndpointId(1);
 
 /// How long to wait for the endpoint to stop after asking it to.
-const STOP_GRACE: Duration = Duration::from_secs(4);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(4);
 
 /// A headless run: the engine, the session being recorded, the printed lines.
 pub(super) struct Run {
     pub engine: Engine,
     pub events: Events,
     pub session: Session,
-    /// The log's endpoint index of each running endpoint.
-    endpoints: HashMap<EndpointId, u32>,
+    /// Events to log rows: the log endpoint of each engine endpoint, the totals.
+    recorder: crate::run::Recorder,
     quiet: bool,
     /// Events as JSON objects (`--json`) instead of lines.
     pub json: bool,
@@ -39,23 +39,26 @@ pub(super) struct Run {
     pub output_failure: Option<String>,
     /// A server says the address it listens on, on stderr (port 0 picks one).
     announce_local: bool,
-    /// The endpoint is a relay: its payload lines name the direction.
+    /// The endpoint is a relay: its payload lines name the direction, and
+    /// so does the summary.
     relay: bool,
-    pub totals: Totals,
+    /// Log endpoints that are relays among others (`run`): their payload
+    /// lines name the direction.
+    relay_endpoints: Vec<u32>,
     /// The first failure that makes the run exit with status 3.
     pub(super) failure: Option<String>,
     /// `--stats`: the line maker and its timer (`None`: off, no timer at all).
-    stats: Option<StatsRun>,
+    pub(super) stats: Option<StatsRun>,
 }
 
 /// What `--stats` keeps: the last line's counts, the timer, and the open
 /// connections (one entry each, removed when it closes).
-struct StatsRun {
+pub(super) struct StatsRun {
     lines: super::stats::Stats,
     timer: tokio::time::Interval,
     started: Instant,
     udp: bool,
-    open: std::collections::HashSet<crate::engine::PeerId>,
+    open: std::collections::HashSet<(EndpointId, crate::engine::PeerId)>,
 }
 
 impl Run {
@@ -68,20 +71,20 @@ impl Run {
                 log: TrafficLog::with_budget(budget),
                 ..Session::default()
             },
-            endpoints: HashMap::new(),
+            recorder: crate::run::Recorder::new(),
             quiet,
             json: false,
             output_failure: None,
             announce_local: false,
             relay: false,
-            totals: Totals::default(),
+            relay_endpoints: Vec::new(),
             failure: None,
             stats: None,
         }
     }
 
     /// Turns `--stats` on: a line on stderr every second from now.
-    fn enable_stats(&mut self, udp: bool) {
+    pub(super) fn enable_stats(&mut self, udp: bool) {
         let started = Instant::now();
         let mut timer =
             tokio::time::interval_at(started + super::stats::EVERY, super::stats::EVERY);
@@ -97,7 +100,7 @@ impl Run {
     }
 
     /// Prints the `--stats` line.
-    fn print_stats(&mut self) {
+    pub(super) fn print_stats(&mut self) {
         let peers = self.session.log.peers().len();
         if let Some(s) = &mut self.stats {
             let peers = if s.udp {
@@ -105,15 +108,22 @@ impl Run {
             } else {
                 super::stats::Peers::Connections(s.open.len())
             };
-            let line = s.lines.line(s.started.elapsed(), &self.totals, peers);
+            let line = s
+                .lines
+                .line(s.started.elapsed(), self.recorder.totals(), peers);
             note!("{line}");
         }
     }
 
     /// Names the endpoint the engine calls `id` in the log.
     pub fn name(&mut self, id: EndpointId, name: &str) {
-        let index = self.session.log.endpoint_index(name);
-        self.endpoints.insert(id, index);
+        self.recorder.name(&mut self.session.log, id, name);
+    }
+
+    /// Names a relay among other endpoints: its payload lines name the direction.
+    pub fn name_relay(&mut self, id: EndpointId, name: &str) {
+        let index = self.recorder.name(&mut self.session.log, id, name);
+        self.relay_endpoints.push(index);
     }
 
     /// Starts the one endpoint, with `then` (its first payloads) routed
@@ -133,42 +143,31 @@ impl Run {
 
     /// Records and prints an event; returns its log row.
     pub fn record(&mut self, event: &Event) -> Option<usize> {
-        let endpoint = *self.endpoints.get(&event.id)?;
-        let index = event.record(&mut self.session.log, endpoint)?;
-        if let Some(entry) = self.session.log.entry(index) {
-            self.totals.add(entry.kind, entry.len());
-        }
+        let index = self.recorder.record(&mut self.session.log, event)?;
         if let Some(stats) = &mut self.stats {
             match &event.kind {
-                EventKind::Connected { peer, .. } | EventKind::Accepted { peer, .. } => {
-                    stats.open.insert(*peer);
+                EventKind::Connected { peer, .. }
+                | EventKind::Accepted { peer, .. }
+                | EventKind::UnixConnected { peer, .. }
+                | EventKind::UnixAccepted { peer, .. } => {
+                    stats.open.insert((event.id, *peer));
                 }
                 EventKind::Closed { peer, .. } => {
-                    stats.open.remove(peer);
+                    stats.open.remove(&(event.id, *peer));
                 }
                 _ => {}
-            }
-        }
-        if let EventKind::Failed { error, .. } = &event.kind
-            && error.failed_write
-        {
-            // The payload reported as sent just before did not go out: the
-            // summary counts only payloads written whole.
-            let log = &self.session.log;
-            let failed = (0..index)
-                .rev()
-                .take(4096)
-                .filter_map(|i| log.entry(i))
-                .find(|e| e.endpoint == endpoint && e.kind == crate::model::log::EntryKind::Unsent);
-            if let Some(sent) = failed {
-                self.totals.sent = self.totals.sent.saturating_sub(1);
-                self.totals.sent_bytes = self.totals.sent_bytes.saturating_sub(sent.len() as u64);
             }
         }
         if !self.quiet {
             if self.json {
                 say(super::json::entry(&self.session.log, index));
-            } else if self.relay {
+            } else if self.relay
+                || self
+                    .session
+                    .log
+                    .entry(index)
+                    .is_some_and(|e| self.relay_endpoints.contains(&e.endpoint))
+            {
                 say(relay_line(&self.session.log, index));
             } else {
                 say(entry_line(&self.session.log, index));
@@ -179,6 +178,11 @@ impl Run {
         {
             // Port 0 picks a port: stderr always says which, so a script that
             // sends stdout elsewhere (or runs --quiet) still learns it.
+            note!("listening on {local}");
+        }
+        if let EventKind::UnixListening { local } | EventKind::UnixBound { local } = &event.kind
+            && self.announce_local
+        {
             note!("listening on {local}");
         }
         Some(index)
@@ -224,7 +228,8 @@ impl Run {
             errors.add(EXIT_OUTPUT, failure);
         }
         if let Some(target) = save {
-            let traffic = self.totals.sent + self.totals.received;
+            let totals = self.recorder.totals();
+            let traffic = totals.sent + totals.received;
             if failed && traffic == 0 {
                 // A run that failed before any traffic recorded nothing worth
                 // keeping, and must not replace a file that holds something.
@@ -243,11 +248,12 @@ impl Run {
         }
         let status = errors.finish();
         let log = &self.session.log;
-        let mut summary = summary_with_log(&self.totals, &log.counters(), log.budget());
+        let totals = self.recorder.totals();
+        let mut summary = summary_with_log(totals, &log.counters(), log.budget());
         if self.relay {
             summary = summary.replacen(
-                &super::output::summary_line(&self.totals),
-                &super::output::relay_summary_line(&self.totals),
+                &super::output::summary_line(totals),
+                &super::output::relay_summary_line(totals),
                 1,
             );
         }
@@ -281,7 +287,7 @@ pub(super) fn say(line: impl std::fmt::Display) {
 }
 
 /// The next `--stats` tick; never when `--stats` is off.
-async fn stats_tick(stats: &mut Option<StatsRun>) {
+pub(super) async fn stats_tick(stats: &mut Option<StatsRun>) {
     match stats {
         Some(s) => {
             s.timer.tick().await;
@@ -311,7 +317,7 @@ enum Phase {
 }
 
 /// A moment `after` from now, or the far future when that does not fit the clock.
-fn later(after: Duration) -> Instant {
+pub(super) fn later(after: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(after)
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
@@ -386,15 +392,40 @@ pub async fn connect(job: ConnectJob) -> i32 {
             tls: request.tls.clone(),
         },
         Proto::Udp => EndpointKind::Udp {
-            bind: None,
+            bind: request.bind.clone(),
             remote: Some(request.remote.clone()),
         },
+        Proto::Unix | Proto::UnixDgram => {
+            let Some((path, bind)) = request.unix.clone().map(|b| *b) else {
+                note!("error: a socket path is required");
+                return super::EXIT_BAD_INPUT;
+            };
+            if request.proto == Proto::Unix {
+                EndpointKind::UnixClient { path }
+            } else {
+                EndpointKind::UnixDatagram {
+                    bind,
+                    remote: Some(path),
+                    unlink: false,
+                }
+            }
+        }
     };
     let mut spec = EndpointSpec::new("client", kind);
+    if request.proto != Proto::Udp {
+        spec.options.bind = request.bind.clone();
+    }
+    request.udp.apply(&mut spec.options);
     if let Some(limit) = request.connect_timeout {
         spec.options.connect_timeout_secs = limit.as_secs_f64();
     }
     spec.options.connected = !request.unconnected;
+    spec.proxy = request.proxy.clone();
+    spec.reconnect = request.reconnect;
+    // A client that reconnects lives on past the end or failure of one
+    // connection: those are printed, and only giving up (or a payload not
+    // sent) fails the run.
+    let reconnects = request.reconnect.is_some();
     let mut delivery = Delivery {
         requested: request.payloads.len(),
         ..Delivery::default()
@@ -402,17 +433,31 @@ pub async fn connect(job: ConnectJob) -> i32 {
     // Routed with the Open, before the endpoint can connect: the engine puts
     // them on the connection before it reads anything, so a peer that closes
     // at once cannot cut them off.
-    let round = |payloads: &[Vec<u8>]| -> Vec<Command> {
+    // Round `n` (from 0): the payloads filled in for it; `${counter}` counts rounds.
+    let round = |payloads: &[Template], n: u64| -> Result<Vec<Command>, String> {
         payloads
             .iter()
-            .map(|bytes| Command::Send {
-                id: ID,
-                to: Target::Default,
-                bytes: bytes.clone(),
+            .enumerate()
+            .map(|(i, template)| {
+                let bytes = template
+                    .expand(&Context::now(n))
+                    .map_err(|e| format!("payload {} of round {} not sent: {e}", i + 1, n + 1))?;
+                Ok(Command::Send {
+                    id: ID,
+                    to: Target::Default,
+                    bytes,
+                })
             })
             .collect()
     };
-    let sends = round(&request.payloads);
+    let mut rounds_sent = 0u64;
+    let sends = match round(&request.payloads, rounds_sent) {
+        Ok(sends) => sends,
+        Err(why) => {
+            note!("error: {}", escape_controls(&why));
+            return super::EXIT_BAD_INPUT;
+        }
+    };
     // --repeat: rounds still to send (None: until stopped); a round goes only
     // once the one before is written, so at most one round is ever queued.
     let mut rounds_left = request.repeat.map(|n| n.saturating_sub(1));
@@ -423,7 +468,7 @@ pub async fn connect(job: ConnectJob) -> i32 {
         .budget(request.quiet, job.save.is_some(), false, None);
     let mut run = Run::start(spec, request.quiet, budget, sends);
     if request.stats {
-        run.enable_stats(request.proto == Proto::Udp);
+        run.enable_stats(matches!(request.proto, Proto::Udp | Proto::UnixDgram));
     }
     run.json = request.json;
     let mut phase = if delivery.requested == 0 {
@@ -444,7 +489,8 @@ pub async fn connect(job: ConnectJob) -> i32 {
                 run.record(&event);
                 delivery.note(&event.kind);
                 match &event.kind {
-                    EventKind::Connected { .. } | EventKind::Bound { .. } => {
+                    EventKind::Connected { .. } | EventKind::Bound { .. }
+                    | EventKind::UnixConnected { .. } | EventKind::UnixBound { .. } => {
                         up = true;
                         if phase == Phase::Starting {
                             phase = Phase::Waiting;
@@ -454,8 +500,12 @@ pub async fn connect(job: ConnectJob) -> i32 {
                     EventKind::Traffic { dir: Direction::Received, .. } if phase == Phase::Waiting => {
                         deadline = Some(later(request.wait));
                     }
+                    EventKind::Failed { peer: Some(_), error }
+                        if reconnects && !error.failed_write && error.operation != Operation::Send => {}
                     EventKind::Failed { error, .. } => run.fail(error.to_string()),
+                    EventKind::Reset { .. } if reconnects => {}
                     EventKind::Reset { .. } => run.fail("connection reset: the peer reset the connection".into()),
+                    EventKind::PeerClosed { .. } if reconnects => {}
                     EventKind::PeerClosed { .. } => {
                         // The engine closes our side once the queued writes are out.
                         phase = Phase::Closing;
@@ -479,9 +529,21 @@ pub async fn connect(job: ConnectJob) -> i32 {
                 if let Some(left) = rounds_left.as_mut() {
                     *left -= 1;
                 }
-                delivery.requested += request.payloads.len();
-                for command in round(&request.payloads) {
-                    run.send(command);
+                rounds_sent += 1;
+                match round(&request.payloads, rounds_sent) {
+                    Ok(commands) => {
+                        delivery.requested += request.payloads.len();
+                        for command in commands {
+                            run.send(command);
+                        }
+                    }
+                    Err(why) => {
+                        // A range the round's counter or time pushed past the end.
+                        run.fail(why);
+                        rounds_left = Some(0);
+                        phase = Phase::Waiting;
+                        deadline = Some(later(request.wait));
+                    }
                 }
             }
             _ = until(deadline) => match phase {
@@ -506,7 +568,12 @@ pub async fn connect(job: ConnectJob) -> i32 {
     while let Some(event) = run.events.try_recv() {
         run.record(&event);
         delivery.note(&event.kind);
-        if let EventKind::Failed { error, .. } = &event.kind {
+        if let EventKind::Failed { peer, error } = &event.kind
+            && !(reconnects
+                && peer.is_some()
+                && !error.failed_write
+                && error.operation != Operation::Send)
+        {
             run.fail(error.to_string());
         }
     }
@@ -556,6 +623,24 @@ pub async fn listen(job: ListenJob) -> i32 {
             bind: Some(request.local.clone()),
             remote: None,
         },
+        Proto::Unix | Proto::UnixDgram => {
+            let Some(path) = request.unix.clone() else {
+                note!("error: a socket path is required");
+                return super::EXIT_BAD_INPUT;
+            };
+            if request.proto == Proto::Unix {
+                EndpointKind::UnixServer {
+                    path,
+                    unlink: request.unlink,
+                }
+            } else {
+                EndpointKind::UnixDatagram {
+                    bind: Some(path),
+                    remote: None,
+                    unlink: request.unlink,
+                }
+            }
+        }
     };
     let reply = match &request.answer {
         Answer::None => AutoReply::Off,
@@ -578,10 +663,11 @@ pub async fn listen(job: ListenJob) -> i32 {
         spec.max_message = *max_message;
     }
     spec.options.max_peers = request.max_peers;
+    request.udp.apply(&mut spec.options);
     let mut run = Run::start(spec, request.quiet, budget, Vec::new());
     run.announce_local = true;
     if request.stats {
-        run.enable_stats(request.proto == Proto::Udp);
+        run.enable_stats(matches!(request.proto, Proto::Udp | Proto::UnixDgram));
     }
     run.json = request.json;
     let mut deadline = request.run_for.map(later);
@@ -626,12 +712,15 @@ pub async fn listen(job: ListenJob) -> i32 {
                     EventKind::Closed { peer, .. }
                         if request.once
                             && !refused.contains(peer)
-                            && (request.proto == Proto::Tcp || handshaken.contains(peer)) =>
+                            && (matches!(request.proto, Proto::Tcp | Proto::Unix)
+                                || handshaken.contains(peer)) =>
                     {
                         close = true
                     }
                     EventKind::Traffic { dir: Direction::Received, .. }
-                        if request.once && request.proto == Proto::Udp && !awaiting_answer =>
+                        if request.once
+                            && matches!(request.proto, Proto::Udp | Proto::UnixDgram)
+                            && !awaiting_answer =>
                     {
                         if answers {
                             awaiting_answer = true;
@@ -669,12 +758,18 @@ pub async fn listen(job: ListenJob) -> i32 {
 /// both legs printed, the recording saved with `--save`.
 pub async fn relay(job: RelayJob) -> i32 {
     let r = job.request;
+    let transport = match r.proto {
+        Proto::Tcp => crate::model::RelayTransport::Tcp,
+        Proto::Tls => crate::model::RelayTransport::Tls,
+        Proto::Udp => crate::model::RelayTransport::Udp,
+        // Refused when the command line is read.
+        Proto::Unix | Proto::UnixDgram => {
+            note!("error: unix and unix-dgram are not relayed yet");
+            return super::EXIT_BAD_INPUT;
+        }
+    };
     let kind = EndpointKind::Relay {
-        transport: match r.proto {
-            Proto::Tcp => crate::model::RelayTransport::Tcp,
-            Proto::Tls => crate::model::RelayTransport::Tls,
-            Proto::Udp => crate::model::RelayTransport::Udp,
-        },
+        transport,
         listen: r.listen.clone(),
         upstream: r.upstream.clone(),
         tls_server: Box::new(r.tls_server.clone()),

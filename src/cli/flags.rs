@@ -32,6 +32,9 @@ pub(super) enum Command {
     Relay(Box<RelayArgs>),
     /// Replay a recorded session: clients send again, servers answer as recorded.
     Replay(ReplayArgs),
+    /// Run a session's endpoints without the window (servers first, then
+    /// clients), print everything that happens, until --for passes or Ctrl+C.
+    Run(RunArgs),
     /// Export a session: an endpoint as a Python program, the log as Mermaid,
     /// CSV or a pcapng capture, the payloads as a hex dump.
     Export(ExportArgs),
@@ -52,6 +55,17 @@ pub enum Proto {
     Udp,
     /// TLS over TCP.
     Tls,
+    /// A Unix-domain stream socket (ADDR is a socket path, or @name on Linux).
+    Unix,
+    /// A Unix-domain datagram socket (ADDR is a socket path, or @name on Linux).
+    UnixDgram,
+}
+
+impl Proto {
+    /// The Unix-domain protocols, whose ADDR is a socket path.
+    pub fn is_unix(self) -> bool {
+        matches!(self, Proto::Unix | Proto::UnixDgram)
+    }
 }
 
 /// What `--log-overflow` asks for.
@@ -92,9 +106,10 @@ fn export_format() -> impl clap::builder::TypedValueParser<Value = crate::export
 
 #[derive(clap::Args, Debug)]
 pub(super) struct ConnectArgs {
-    /// tcp, udp or tls.
+    /// tcp, udp, tls, unix or unix-dgram.
     pub proto: Proto,
-    /// host:port or [v6addr]:port to connect (or send datagrams) to.
+    /// host:port or [v6addr]:port to connect (or send datagrams) to; for unix
+    /// and unix-dgram, a socket path (or @name, a Linux abstract name).
     #[arg(value_name = "ADDR")]
     pub addr: String,
     /// A payload in text notation (escapes \r \n \t \0 \\ \xNN \u{...}); repeatable.
@@ -103,10 +118,21 @@ pub(super) struct ConnectArgs {
     /// A payload in hex (48 65 6c, 0x48,0x65 or 48656C); repeatable.
     #[arg(long = "send-hex", value_name = "HEX", allow_hyphen_values = true)]
     pub send_hex: Vec<String>,
+    /// A payload read from a file (a regular file of at most 64 MiB), sent as
+    /// it is; repeatable, in command-line order with --send and --send-hex.
+    #[arg(long = "send-file", value_name = "PATH")]
+    pub send_file: Vec<PathBuf>,
     /// UDP: leave the socket unconnected: send anywhere, hear anyone, never be
     /// told of a closed port (by default the socket is connected to ADDR).
     #[arg(long)]
     pub unconnected: bool,
+    /// Bind the local end first: ADDR:PORT, an address alone (any port) or a
+    /// port alone (any address) for tcp, tls and udp; for unix-dgram a socket
+    /// PATH (or @name), so answers can come back.
+    #[arg(long, value_name = "ADDR|PATH")]
+    pub bind: Option<String>,
+    #[command(flatten)]
+    pub udp: UdpArgs,
     /// How long connecting (and the TLS handshake) may take before it fails as timed out.
     #[arg(
         long = "connect-timeout",
@@ -132,6 +158,21 @@ pub(super) struct ConnectArgs {
     /// TLS: application protocols to offer, comma-separated (h2,http/1.1).
     #[arg(long, value_name = "LIST")]
     pub alpn: Option<String>,
+    /// TCP and TLS: reach ADDR through a proxy, socks5://[USER:PASS@]HOST:PORT
+    /// (host names in ADDR are resolved by the proxy) or http://[USER:PASS@]HOST:PORT (CONNECT).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// TCP and TLS: when the connection fails or ends (not by Ctrl+C), connect
+    /// again, up to N times (0 or no N: until stopped), waiting as --backoff says.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+    pub reconnect: Option<String>,
+    /// The first and the longest wait of --reconnect, doubling in between:
+    /// MIN..MAX in ms or with units (100ms..5s, 1s..1m) [default: 500ms..30s].
+    #[arg(long, value_name = "MIN..MAX")]
+    pub backoff: Option<String>,
+    /// Take each --reconnect wait at random between half and all of it.
+    #[arg(long)]
+    pub jitter: bool,
     /// Send the payloads N times in all (0: until stopped, Ctrl+C); each round
     /// goes once the one before is written and --interval has passed since it began.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -168,11 +209,16 @@ pub(super) struct ConnectArgs {
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("answer").args(["echo", "reply", "reply_hex", "rule"])))]
 pub(super) struct ListenArgs {
-    /// tcp, udp or tls.
+    /// tcp, udp, tls, unix or unix-dgram.
     pub proto: Proto,
-    /// host:port or [v6addr]:port to listen on (port 0 picks a free port).
+    /// host:port or [v6addr]:port to listen on (port 0 picks a free port); for
+    /// unix and unix-dgram, a socket path (or @name, a Linux abstract name).
     #[arg(value_name = "ADDR")]
     pub addr: String,
+    /// unix, unix-dgram: remove a stale socket file at the path first (one
+    /// nobody listens on); any other file there is never touched.
+    #[arg(long)]
+    pub unlink: bool,
     /// Send every received payload back to its sender.
     #[arg(long)]
     pub echo: bool,
@@ -212,6 +258,12 @@ pub(super) struct ListenArgs {
     /// at once, with the reason logged.
     #[arg(long = "max-peers", value_name = "N")]
     pub max_peers: Option<u32>,
+    /// UDP: join this multicast group when the socket starts (224.0.0.0/4 or
+    /// ff00::/8; ADDR is then usually the group and port); repeatable.
+    #[arg(long, value_name = "GROUP")]
+    pub join: Vec<String>,
+    #[command(flatten)]
+    pub udp: UdpArgs,
     /// Stop after the first peer has gone (TCP, TLS: after a completed handshake)
     /// or the first datagram is answered (UDP).
     #[arg(long)]
@@ -232,6 +284,31 @@ pub(super) struct ListenArgs {
     /// (fields in the README); the summary line stays on stderr.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `on` or `off`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OnOff {
+    On,
+    Off,
+}
+
+/// Broadcast and multicast options of a UDP socket, shared by connect and listen.
+#[derive(clap::Args, Debug)]
+pub(super) struct UdpArgs {
+    /// UDP: allow sending to broadcast addresses (SO_BROADCAST).
+    #[arg(long)]
+    pub broadcast: bool,
+    /// UDP: the multicast interface, where groups are joined and multicast
+    /// goes out: an IPv4 address of it (127.0.0.1), or for IPv6 its index or name (1, lo).
+    #[arg(long, value_name = "IFACE")]
+    pub iface: Option<String>,
+    /// UDP: how many routers outgoing multicast may cross, 0 to 255 (the kernel's default is 1).
+    #[arg(long = "multicast-ttl", value_name = "N")]
+    pub multicast_ttl: Option<String>,
+    /// UDP: whether this machine's own members hear what we send (the kernel's default is on).
+    #[arg(long = "multicast-loop", value_enum, value_name = "on|off")]
+    pub multicast_loop: Option<OnOff>,
 }
 
 /// What `replay --as` plays of a relay's recording.
@@ -402,6 +479,39 @@ pub(super) struct ReplayArgs {
     /// (fields in the README); the summary line stays on stderr.
     #[arg(long)]
     pub json: bool,
+    /// Print a line on stderr every second: payloads and bytes sent and
+    /// received, their rates over that second, the connections.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct RunArgs {
+    /// The session file whose endpoints to run.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Run only the endpoint of this name; repeatable (default: every endpoint).
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Vec<String>,
+    /// Stop after this many seconds (default: until Ctrl+C, or until every endpoint has stopped).
+    #[arg(long = "for", value_name = "SECS", allow_negative_numbers = true)]
+    pub for_secs: Option<String>,
+    /// Write the session (all its endpoints, its library and notes) with this run's log.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Print no event lines (the summary line, and the addresses listened on, still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print one JSON object per event on stdout instead of the event lines
+    /// (fields in the README); the summary line stays on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Print a line on stderr every second: payloads and bytes sent and
+    /// received, their rates over that second, the open connections.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(clap::Args, Debug)]

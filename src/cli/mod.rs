@@ -37,13 +37,16 @@ pub mod output;
 mod prepare;
 mod replay;
 mod request;
+mod session_run;
 mod stats;
 
 pub use flags::Proto;
-pub use prepare::{ConnectJob, ExportJob, ImportJob, Job, ListenJob, RelayJob, ReplayJob, prepare};
+pub use prepare::{
+    ConnectJob, ExportJob, ImportJob, Job, ListenJob, RelayJob, ReplayJob, RunJob, prepare,
+};
 pub use request::{
     Answer, ConnectRequest, ExportRequest, ListenRequest, Output, RelayRequest, ReplayRequest,
-    Request, UsageError, parse,
+    Request, RunRequest, UsageError, parse,
 };
 
 /// Exit status: everything went as asked.
@@ -142,6 +145,7 @@ pub fn run(job: Job, runtime: &tokio::runtime::Runtime) -> i32 {
         },
         Job::Relay(r) => runtime.block_on(drive::relay(*r)),
         Job::Replay(r) => runtime.block_on(replay::replay(r)),
+        Job::Run(r) => runtime.block_on(session_run::run(*r)),
         Job::Export(r) => {
             let mut errors = Errors::default();
             let write = |out: &mut dyn std::io::Write| {

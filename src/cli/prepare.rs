@@ -24,7 +24,7 @@ pub struct ListenJob {
 }
 use super::request::{
     ConnectRequest, ExportRequest, ListenRequest, Output, RelayRequest, ReplayRequest, Request,
-    UsageError, quote,
+    RunRequest, UsageError, quote,
 };
 
 /// A `relay` ready to run: its certificate files read, its `--save` target proved writable.
@@ -48,9 +48,28 @@ pub struct ReplayJob {
     pub save: Option<SaveTarget>,
     pub quiet: bool,
     pub json: bool,
+    /// A line of counts and rates on stderr every second.
+    pub stats: bool,
     /// Said on stderr before the run: ignore rules that apply to no endpoint.
     pub warnings: Vec<String>,
     /// The replay log's budget: the flags, else the recording's own.
+    pub budget: crate::model::LogBudget,
+}
+
+/// A `run` ready to start: the session read and its certificate files
+/// checked, the endpoints to run chosen, the `--save` target proved writable.
+#[derive(Debug)]
+pub struct RunJob {
+    /// The whole session (saved with the run's log in place of its own).
+    pub session: Box<crate::model::Session>,
+    /// Indices into `session.endpoints` of the endpoints to run, in order.
+    pub selected: Vec<usize>,
+    pub run_for: Option<Duration>,
+    pub save: Option<SaveTarget>,
+    pub quiet: bool,
+    pub json: bool,
+    pub stats: bool,
+    /// The run's log budget: the flags, else the session's own.
     pub budget: crate::model::LogBudget,
 }
 
@@ -75,6 +94,8 @@ pub enum Job {
     /// Boxed: a relay's settings are much larger than the other jobs.
     Relay(Box<RelayJob>),
     Replay(ReplayJob),
+    /// Boxed: a whole session is much larger than the other jobs.
+    Run(Box<RunJob>),
     Export(ExportJob),
     Check(Vec<PathBuf>),
     /// Boxed: a whole session is much larger than the other jobs.
@@ -106,6 +127,7 @@ pub fn prepare(request: Request) -> Result<Job, UsageError> {
         Request::Listen(r) => listen(r).map(Job::Listen).map_err(summary),
         Request::Relay(r) => relay(*r).map(|j| Job::Relay(Box::new(j))).map_err(summary),
         Request::Replay(r) => replay(r).map(Job::Replay).map_err(summary),
+        Request::Run(r) => run(r).map(|j| Job::Run(Box::new(j))).map_err(summary),
         Request::Export(r) => export(r).map(Job::Export).map_err(|message| UsageError {
             message,
             summary: false,
@@ -133,8 +155,26 @@ fn check_save(save: Option<&Path>) -> Result<Option<SaveTarget>, String> {
         .transpose()
 }
 
-fn connect(request: ConnectRequest) -> Result<ConnectJob, String> {
+fn connect(mut request: ConnectRequest) -> Result<ConnectJob, String> {
     let save = check_save(request.save.as_deref())?;
+    // --send-file: regular files only, within the limit, read before any
+    // socket opens (a directory, a fifo, a missing or a too large file is bad
+    // input); each goes to its place among the payloads.
+    for (at, path) in std::mem::take(&mut request.send_files) {
+        let bytes =
+            crate::persist::read_bounded(&path, crate::persist::PAYLOAD_FILE_LIMIT, "payload file")
+                .map_err(|e| format!("--send-file {e}"))?;
+        if bytes.is_empty() && request.proto != Proto::Udp {
+            return Err(format!(
+                "--send-file {}: the file is empty (TCP has no empty messages)",
+                path.display()
+            ));
+        }
+        request.payloads.insert(
+            at.min(request.payloads.len()),
+            crate::model::placeholder::Template::literal(&bytes),
+        );
+    }
     if request.proto == Proto::Tls {
         // Unreadable, malformed or non-file certificate files are bad input,
         // found before connecting.
@@ -251,7 +291,70 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
         save,
         quiet: r.quiet,
         json: r.json,
+        stats: r.stats,
         warnings,
+    })
+}
+
+fn run(r: RunRequest) -> Result<RunJob, String> {
+    let save = check_save(r.save.as_deref())?;
+    if let Some(path) = &r.save
+        && same_file(path, &r.file)
+    {
+        return Err(format!(
+            "--save {}: that is the session being run (its recording would be replaced); save the run to another file",
+            quote(&path.display().to_string())
+        ));
+    }
+    let mut session = crate::persist::load(&r.file).map_err(|e| e.to_string())?;
+    crate::engine::tls::check_session_files(&session)
+        .map_err(|e| format!("{}: {}", r.file.display(), e.message))?;
+    let names = || {
+        session
+            .endpoints
+            .iter()
+            .map(|e| quote(&e.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if session.endpoints.is_empty() {
+        return Err(format!(
+            "{}: the session has no endpoints to run",
+            r.file.display()
+        ));
+    }
+    let mut selected = Vec::new();
+    for name in &r.endpoints {
+        match session.endpoints.iter().position(|e| &e.name == name) {
+            Some(i) if !selected.contains(&i) => selected.push(i),
+            Some(_) => {}
+            None => {
+                return Err(format!(
+                    "--endpoint {}: {} has no endpoint of that name; its endpoints are {}",
+                    quote(name),
+                    r.file.display(),
+                    names()
+                ));
+            }
+        }
+    }
+    if selected.is_empty() {
+        selected = (0..session.endpoints.len()).collect();
+    }
+    let budget = r
+        .log
+        .budget(r.quiet, save.is_some(), false, session.log_budget);
+    // The run records a log of its own; the file's recording is not replayed.
+    session.log = crate::model::log::TrafficLog::with_budget(budget);
+    Ok(RunJob {
+        session: Box::new(session),
+        selected,
+        run_for: r.run_for,
+        save,
+        quiet: r.quiet,
+        json: r.json,
+        stats: r.stats,
+        budget,
     })
 }
 

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::drive::{Run, interrupted, say, until};
+use super::drive::{Run, interrupted, say, stats_tick, until};
 use super::{EXIT_MISMATCH, EXIT_OK, ReplayJob};
 use crate::engine::replay::Tally;
-use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions, SERVERS_GRACE};
+use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions};
 use crate::model::log::EntryKind;
 use crate::model::replay::{EndpointPlan, Mismatch, Role, ignored_text, report};
 
@@ -50,6 +50,12 @@ pub async fn replay(request: ReplayJob) -> i32 {
     }
     let mut run = Run::new(request.quiet, request.budget);
     run.json = request.json;
+    if request.stats {
+        let udp = plans
+            .iter()
+            .all(|p| p.spec.kind.tag() == crate::model::KindTag::Udp);
+        run.enable_stats(udp);
+    }
     let ids: Vec<EndpointId> = (1..=plans.len() as u64).map(EndpointId).collect();
     for (plan, id) in plans.iter().zip(&ids) {
         run.name(*id, plan.name());
@@ -64,23 +70,17 @@ pub async fn replay(request: ReplayJob) -> i32 {
         })
     };
     // Mock servers first; clients once the servers listen.
-    let mut waiting_servers: Vec<EndpointId> = Vec::new();
-    let mut clients: Vec<usize> = Vec::new();
-    for (i, plan) in plans.iter().enumerate() {
-        if plan.role == Role::Server {
-            start(&run, i);
-            waiting_servers.push(ids[i]);
-        } else {
-            clients.push(i);
-        }
-    }
-    let mut clients_deadline = Some(Instant::now() + SERVERS_GRACE);
-    if waiting_servers.is_empty() {
-        for &i in &clients {
+    let role_of = |id: EndpointId| ids.iter().position(|i| *i == id);
+    let (mut launch, first) = crate::run::Launch::new(
+        ids.iter()
+            .zip(&plans)
+            .map(|(id, plan)| (*id, plan.role != Role::Server)),
+        std::time::Instant::now(),
+    );
+    for id in first {
+        if let Some(i) = role_of(id) {
             start(&run, i);
         }
-        clients.clear();
-        clients_deadline = None;
     }
 
     let mut tally = Tally::new();
@@ -95,41 +95,37 @@ pub async fn replay(request: ReplayJob) -> i32 {
                 let Some(event) = event else { break };
                 let row = run.record(&event);
                 tally.note(event.id, &event.kind, row);
+                if !closing {
+                    for id in launch.on_event(event.id, &event.kind) {
+                        if let Some(i) = role_of(id) {
+                            start(&run, i);
+                        }
+                    }
+                }
                 match &event.kind {
-                    EventKind::Listening { .. } | EventKind::Bound { .. } => waiting_servers.retain(|s| *s != event.id),
                     EventKind::Failed { peer: None, error } if matches!(
                         error.operation,
                         Operation::Resolve | Operation::Bind | Operation::Listen | Operation::Connect | Operation::Configure
                     ) => run.fail(error.to_string()),
                     EventKind::Reset { .. } => run.fail("connection reset: the peer reset the connection".into()),
-                    EventKind::Stopped => {
-                        running -= 1;
-                        waiting_servers.retain(|s| *s != event.id);
-                    }
+                    EventKind::Stopped => running -= 1,
                     _ => {}
                 }
-                if waiting_servers.is_empty() && !clients.is_empty() && !closing {
-                    for &i in &clients {
+            }
+            _ = until(launch.deadline().map(Instant::from_std)), if !closing => {
+                // The servers never said they listen; the clients go anyway and report what they find.
+                for id in launch.on_time(std::time::Instant::now()) {
+                    if let Some(i) = role_of(id) {
                         start(&run, i);
                     }
-                    clients.clear();
-                    clients_deadline = None;
                 }
-            }
-            _ = until(clients_deadline) => {
-                // The servers never said they listen; the clients go anyway and report what they find.
-                for &i in &clients {
-                    start(&run, i);
-                }
-                clients.clear();
-                clients_deadline = None;
             }
             _ = until(deadline) => break,
+            _ = stats_tick(&mut run.stats) => run.print_stats(),
             _ = &mut ctrl_c, if !closing => {
                 closing = true;
                 // Clients not started yet never will be.
-                running -= clients.len();
-                clients.clear();
+                running -= launch.cancel().len();
                 for id in &ids {
                     run.send(Command::Close { id: *id, abort: false });
                 }

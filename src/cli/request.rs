@@ -11,10 +11,13 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use super::flags::{AsArg, Cli, Command, LogArgs, OverflowArg, Proto, RelayArgs, WayArg};
+use super::flags::{
+    AsArg, Cli, Command, LogArgs, OnOff, OverflowArg, Proto, RelayArgs, UdpArgs, WayArg,
+};
 use crate::model::endpoint::{RegexText, Rule, Trigger};
 use crate::model::framing::ReceiveFraming;
-use crate::model::{AutoReply, HostPort, LogBudget, Notation, Overflow, Payload};
+use crate::model::placeholder::{self, Template};
+use crate::model::{AutoReply, HostPort, LogBudget, Notation, Overflow, Payload, UnixPath};
 
 /// A command-line mistake: one line for stderr. `summary` says whether the
 /// command was one that always ends with a summary line.
@@ -28,11 +31,22 @@ pub struct UsageError {
 #[derive(Debug)]
 pub struct ConnectRequest {
     pub proto: Proto,
+    /// Where to connect (IP protocols; empty for unix and unix-dgram).
     pub remote: HostPort,
+    /// unix, unix-dgram: the socket to connect (or send) to, and for
+    /// unix-dgram the name to bind (`--bind`).
+    /// (Boxed: it would make every request as large.)
+    pub unix: Option<Box<(UnixPath, Option<UnixPath>)>>,
     /// For `tls`: how the server is checked.
     pub tls: crate::model::TlsClientSettings,
-    /// Payloads in command-line order.
-    pub payloads: Vec<Vec<u8>>,
+    /// Payloads in command-line order, as templates: `--send` text may hold
+    /// placeholders (a counter counts the `--repeat` rounds), `--send-hex` and
+    /// `--send-file` are exact. `--send-file` payloads are read by
+    /// [`super::prepare`] (this stage has no disk access) and put in their place.
+    pub payloads: Vec<Template>,
+    /// `--send-file` paths, each with the place in `payloads` its bytes take
+    /// (in increasing order); empty once prepared.
+    pub send_files: Vec<(usize, PathBuf)>,
     /// How many times the payloads go out (`None`: until stopped).
     pub repeat: Option<u64>,
     /// From the start of one round to the next.
@@ -40,8 +54,16 @@ pub struct ConnectRequest {
     pub wait: Duration,
     /// UDP: an unconnected socket (hears anyone, never told of a closed port).
     pub unconnected: bool,
+    /// `--bind`: the local address (and port) bound before connecting.
+    pub bind: Option<HostPort>,
+    /// UDP: SO_BROADCAST and multicast (boxed: most connects are not UDP).
+    pub udp: Box<UdpFlags>,
     /// How long connecting and the TLS handshake may take (the endpoint's default when absent).
     pub connect_timeout: Option<Duration>,
+    /// TCP and TLS: the proxy to go through.
+    pub proxy: Option<crate::model::proxy::Proxy>,
+    /// TCP and TLS: connect again after a failure or an end.
+    pub reconnect: Option<crate::model::proxy::Reconnect>,
     pub save: Option<PathBuf>,
     pub quiet: bool,
     /// One JSON object per event on stdout instead of the event lines.
@@ -69,7 +91,12 @@ pub enum Answer {
 #[derive(Debug)]
 pub struct ListenRequest {
     pub proto: Proto,
+    /// Where to listen (IP protocols; empty for unix and unix-dgram).
     pub local: HostPort,
+    /// unix, unix-dgram: the socket path to listen on.
+    pub unix: Option<UnixPath>,
+    /// unix, unix-dgram: remove a stale socket file at the path first.
+    pub unlink: bool,
     /// For `tls`: what the server presents.
     pub tls: crate::model::TlsServerSettings,
     pub answer: Answer,
@@ -77,6 +104,8 @@ pub struct ListenRequest {
     pub once: bool,
     /// TCP, TLS: the most peers connected at once.
     pub max_peers: Option<u32>,
+    /// UDP: SO_BROADCAST, and the multicast groups joined at start.
+    pub udp: UdpFlags,
     pub save: Option<PathBuf>,
     pub quiet: bool,
     /// One JSON object per event on stdout instead of the event lines.
@@ -126,7 +155,103 @@ pub struct ReplayRequest {
     pub quiet: bool,
     /// One JSON object per event (and per checked conversation) on stdout.
     pub json: bool,
+    /// A line of counts and rates on stderr every second.
+    pub stats: bool,
     pub log: LogFlags,
+}
+
+/// A validated `run`; the session file is read by [`super::prepare`].
+#[derive(Debug)]
+pub struct RunRequest {
+    pub file: PathBuf,
+    /// `--endpoint`: the names to run (empty: every endpoint).
+    pub endpoints: Vec<String>,
+    pub run_for: Option<Duration>,
+    pub save: Option<PathBuf>,
+    pub quiet: bool,
+    pub json: bool,
+    pub stats: bool,
+    pub log: LogFlags,
+}
+
+/// A UDP socket's `--broadcast` and multicast flags, checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UdpFlags {
+    pub broadcast: bool,
+    pub multicast: crate::model::multicast::Multicast,
+}
+
+impl UdpFlags {
+    /// Puts the flags into an endpoint's options.
+    pub fn apply(&self, options: &mut crate::model::SocketOptions) {
+        options.broadcast = self.broadcast;
+        options.multicast = self.multicast.clone();
+    }
+}
+
+/// `--broadcast`, `--join`, `--iface`, `--multicast-ttl`, `--multicast-loop`:
+/// only for udp; groups of the local address's family when it is an IP.
+fn udp_flags(
+    a: &UdpArgs,
+    join: &[String],
+    proto: Proto,
+    local: Option<&HostPort>,
+) -> Result<UdpFlags, String> {
+    use crate::model::multicast::{Interface, MAX_TTL, Multicast, parse_group};
+    let given = a.broadcast
+        || a.iface.is_some()
+        || a.multicast_ttl.is_some()
+        || a.multicast_loop.is_some()
+        || !join.is_empty();
+    if given && proto != Proto::Udp {
+        return Err(
+            "--broadcast, --join, --iface, --multicast-ttl and --multicast-loop are for udp: TCP has no broadcast or multicast"
+                .into(),
+        );
+    }
+    let mut groups = Vec::new();
+    for g in join {
+        let group = parse_group(g).map_err(|e| format!("--join: {}", super::escape(&e)))?;
+        if let Some(ip) = local.and_then(HostPort::ip)
+            && !ip.is_unspecified()
+            && ip.is_ipv4() != group.is_ipv4()
+        {
+            return Err(format!(
+                "--join {group}: an IPv{} group, and the socket's address {ip} is IPv{}: give an address of the group's family",
+                if group.is_ipv4() { 4 } else { 6 },
+                if ip.is_ipv4() { 4 } else { 6 },
+            ));
+        }
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    let iface = a
+        .iface
+        .as_deref()
+        .map(|i| Interface::parse(i).map_err(|e| format!("--iface: {}", super::escape(&e))))
+        .transpose()?;
+    let ttl = match a.multicast_ttl.as_deref().map(str::trim) {
+        None => None,
+        Some(t) => match t.parse::<u32>() {
+            Ok(n) if n <= MAX_TTL => Some(n),
+            _ => {
+                return Err(format!(
+                    "--multicast-ttl {}: give a whole number of routers, 0 to {MAX_TTL}",
+                    quote(t)
+                ));
+            }
+        },
+    };
+    Ok(UdpFlags {
+        broadcast: a.broadcast,
+        multicast: Multicast {
+            groups,
+            iface,
+            ttl,
+            loopback: a.multicast_loop.map(|l| l == OnOff::On),
+        },
+    })
 }
 
 /// `--log-budget` and `--log-overflow`, each absent when not given.
@@ -210,6 +335,7 @@ pub enum Request {
     Listen(ListenRequest),
     Relay(Box<RelayRequest>),
     Replay(ReplayRequest),
+    Run(RunRequest),
     Export(ExportRequest),
     Check(Vec<PathBuf>),
     Import(ImportRequest),
@@ -311,6 +437,45 @@ pub fn parse_alpn(value: Option<&str>) -> Result<Vec<String>, String> {
 }
 
 /// An address flag or argument.
+/// `--reconnect [N]`, `--backoff MIN..MAX` and `--jitter` as one setting.
+fn client_reconnect(
+    count: &Option<String>,
+    backoff: &Option<String>,
+    jitter: bool,
+) -> Result<Option<crate::model::proxy::Reconnect>, String> {
+    use crate::model::proxy::{MAX_ATTEMPTS, Reconnect, parse_backoff};
+    let Some(count) = count else {
+        if backoff.is_some() || jitter {
+            return Err(
+                "--backoff and --jitter shape the waits of --reconnect: give --reconnect too"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    let attempts = match count.trim().parse::<u32>() {
+        Ok(0) => None,
+        Ok(n) if n <= MAX_ATTEMPTS => Some(n),
+        _ => {
+            return Err(format!(
+                "--reconnect {}: give a count of attempts, 1 to {MAX_ATTEMPTS} (0 or none: until stopped)",
+                quote(count)
+            ));
+        }
+    };
+    let mut reconnect = Reconnect {
+        attempts,
+        jitter,
+        ..Reconnect::default()
+    };
+    if let Some(b) = backoff {
+        let (min, max) = parse_backoff(b).map_err(|e| format!("--{e}"))?;
+        reconnect.min_ms = min;
+        reconnect.max_ms = max;
+    }
+    Ok(Some(reconnect))
+}
+
 pub fn parse_addr(value: &str, connecting: bool) -> Result<HostPort, String> {
     if value.chars().count() > MAX_ADDRESS_CHARS {
         return Err(format!(
@@ -333,6 +498,27 @@ fn parse_payload(flag: &str, n: usize, notation: Notation, value: &str) -> Resul
     notation
         .parse(value)
         .map_err(|e| format!("{flag} #{n} {}: {e}", quote(value)))
+}
+
+/// A payload that goes out as written: text notation is a template (its
+/// placeholders checked now, with their position), hex the exact bytes.
+fn parse_template(
+    flag: &str,
+    n: usize,
+    notation: Notation,
+    value: &str,
+) -> Result<Template, String> {
+    let template = match notation {
+        Notation::Text => placeholder::parse_text(value, &placeholder::Scope::Plain),
+        Notation::Hex => Notation::Hex.parse(value).map(|b| Template::literal(&b)),
+    }
+    // A range past the end shows in the first send already: said now, with its place.
+    .and_then(|t| match t.expand(&placeholder::Context::now(0)) {
+        Ok(_) => Ok(t),
+        Err(e) => Err(e.in_text(value)),
+    })
+    .map_err(|e| format!("{flag} #{n} {}: {e}", quote(value)))?;
+    Ok(template)
 }
 
 /// Reads `--rule PATTERN REPLY` number `n`: PATTERN is
@@ -406,6 +592,9 @@ pub(crate) fn parse_rule(n: usize, pattern: &str, reply: &str) -> Result<Rule, S
     rule.name = name.unwrap_or_else(|| n.to_string());
     rule.after = after;
     rule.delay_ms = delay_ms;
+    // Captures (for a regex) and placeholders, checked where they are typed.
+    rule.reply_template()
+        .map_err(|e| format!("--rule REPLY #{n} {}: {}", quote(reply), e.in_text(reply)))?;
     Ok(rule)
 }
 
@@ -421,7 +610,10 @@ where
         .and_then(|a| a.to_str())
         .unwrap_or_default()
         .to_owned();
-    let summary = matches!(command.as_str(), "connect" | "listen" | "relay" | "replay");
+    let summary = matches!(
+        command.as_str(),
+        "connect" | "listen" | "relay" | "replay" | "run"
+    );
     let usage = |message: String| UsageError { message, summary };
 
     let known = Cli::command()
@@ -498,9 +690,34 @@ where
             let sub = matches
                 .subcommand_matches("connect")
                 .ok_or_else(|| usage("connect: arguments missing".into()))?;
-            let remote = parse_addr(&a.addr, true).map_err(usage)?;
-            // --send and --send-hex interleave in command-line order.
-            let mut ordered: Vec<(usize, Vec<u8>)> = Vec::new();
+            let (remote, unix) = if a.proto.is_unix() {
+                let path = parse_unix_path("ADDR", &a.addr).map_err(usage)?;
+                let bind = a
+                    .bind
+                    .as_deref()
+                    .map(|b| parse_unix_path("--bind", b))
+                    .transpose()
+                    .map_err(usage)?;
+                if bind.is_some() && a.proto != Proto::UnixDgram {
+                    return Err(usage(
+                        "--bind PATH is for unix-dgram: a stream client needs no name of its own"
+                            .into(),
+                    ));
+                }
+                (
+                    HostPort::new(String::new(), 0),
+                    Some(Box::new((path, bind))),
+                )
+            } else {
+                (parse_addr(&a.addr, true).map_err(usage)?, None)
+            };
+            // --send, --send-hex and --send-file interleave in command-line order.
+            let mut ordered: Vec<(usize, Template)> = Vec::new();
+            let file_at = sub
+                .indices_of("send_file")
+                .map(|i| i.collect::<Vec<_>>())
+                .unwrap_or_default();
+            let files: Vec<(usize, PathBuf)> = file_at.into_iter().zip(a.send_file).collect();
             let text_at = sub
                 .indices_of("send")
                 .map(|i| i.collect::<Vec<_>>())
@@ -512,16 +729,27 @@ where
             for (n, (value, at)) in a.send.iter().zip(text_at).enumerate() {
                 ordered.push((
                     at,
-                    parse_payload("--send", n + 1, Notation::Text, value).map_err(usage)?,
+                    parse_template("--send", n + 1, Notation::Text, value).map_err(usage)?,
                 ));
             }
             for (n, (value, at)) in a.send_hex.iter().zip(hex_at).enumerate() {
                 ordered.push((
                     at,
-                    parse_payload("--send-hex", n + 1, Notation::Hex, value).map_err(usage)?,
+                    parse_template("--send-hex", n + 1, Notation::Hex, value).map_err(usage)?,
                 ));
             }
             ordered.sort_by_key(|(at, _)| *at);
+            // Each file's place among the payloads: how many come before it.
+            let send_files: Vec<(usize, PathBuf)> = files
+                .into_iter()
+                .enumerate()
+                .map(|(n, (at, path))| {
+                    (
+                        n + ordered.iter().filter(|(before, _)| *before < at).count(),
+                        path,
+                    )
+                })
+                .collect();
             let wait = parse_secs("--wait", &a.wait).map_err(usage)?;
             let repeat = match a.repeat.as_deref().map(str::trim) {
                 None => Some(1),
@@ -548,9 +776,12 @@ where
                     }
                 },
             };
-            if (a.repeat.is_some() || a.interval.is_some()) && ordered.is_empty() {
+            if (a.repeat.is_some() || a.interval.is_some())
+                && ordered.is_empty()
+                && send_files.is_empty()
+            {
                 return Err(usage(
-                    "--repeat and --interval repeat the payloads: give --send or --send-hex too"
+                    "--repeat and --interval repeat the payloads: give --send, --send-hex or --send-file too"
                         .into(),
                 ));
             }
@@ -608,11 +839,33 @@ where
                     quote(sni)
                 )));
             }
+            let proxy = a
+                .proxy
+                .as_deref()
+                .map(|p| crate::model::proxy::Proxy::parse(p).map_err(|e| usage(format!("--{e}"))))
+                .transpose()?;
+            let reconnect = client_reconnect(&a.reconnect, &a.backoff, a.jitter).map_err(usage)?;
+            if (proxy.is_some() || reconnect.is_some()) && a.proto == Proto::Udp {
+                return Err(usage(
+                    "--proxy and --reconnect are for tcp and tls clients: a UDP socket has no connection"
+                        .into(),
+                ));
+            }
             if a.unconnected && a.proto != Proto::Udp {
                 return Err(usage(
                     "--unconnected is for udp: TCP and TLS sockets are always connected".into(),
                 ));
             }
+            let bind = a
+                .bind
+                .as_deref()
+                .filter(|_| !a.proto.is_unix())
+                .map(|b| {
+                    crate::model::endpoint::parse_local_bind(b, remote.host.contains(':'))
+                        .map_err(|e| usage(format!("--bind: {}", super::escape(&e))))
+                })
+                .transpose()?;
+            let udp = Box::new(udp_flags(&a.udp, &[], a.proto, bind.as_ref()).map_err(usage)?);
             let tls = crate::model::TlsClientSettings {
                 ca: a.ca,
                 insecure: a.insecure,
@@ -624,13 +877,19 @@ where
             Ok(Request::Connect(ConnectRequest {
                 proto: a.proto,
                 remote,
+                unix,
                 tls,
                 payloads: ordered.into_iter().map(|(_, p)| p).collect(),
+                send_files,
                 repeat,
                 interval,
                 wait,
                 unconnected: a.unconnected,
+                bind,
+                udp,
                 connect_timeout,
+                proxy,
+                reconnect,
                 save: a.save,
                 quiet: a.quiet,
                 json: a.json,
@@ -719,6 +978,32 @@ where
                 save: a.save,
                 quiet: a.quiet,
                 json: a.json,
+                stats: a.stats,
+                log,
+            }))
+        }
+        Some(Command::Run(a)) => {
+            let run_for = a
+                .for_secs
+                .as_deref()
+                .map(|v| parse_secs("--for", v))
+                .transpose()
+                .map_err(usage)?;
+            if let Some(name) = a.endpoint.iter().find(|n| n.trim().is_empty()) {
+                return Err(usage(format!(
+                    "--endpoint {}: give the name of an endpoint of the session",
+                    quote(name)
+                )));
+            }
+            let log = log_flags(a.log).map_err(usage)?;
+            Ok(Request::Run(RunRequest {
+                file: a.file,
+                endpoints: a.endpoint,
+                run_for,
+                save: a.save,
+                quiet: a.quiet,
+                json: a.json,
+                stats: a.stats,
                 log,
             }))
         }
@@ -726,17 +1011,31 @@ where
             .map(|r| Request::Relay(Box::new(r)))
             .map_err(usage),
         Some(Command::Listen(a)) => {
-            let local = parse_addr(&a.addr, false).map_err(usage)?;
+            let (local, unix) = if a.proto.is_unix() {
+                let path = parse_unix_path("ADDR", &a.addr).map_err(usage)?;
+                (HostPort::new(String::new(), 0), Some(path))
+            } else {
+                if a.unlink {
+                    return Err(usage(
+                        "--unlink is for unix and unix-dgram: it removes a stale socket file"
+                            .into(),
+                    ));
+                }
+                (parse_addr(&a.addr, false).map_err(usage)?, None)
+            };
             let answer = if a.echo {
                 Answer::Echo
             } else if let Some(text) = &a.reply {
+                // A template, kept as written (escapes decoded): it is filled in per answer.
+                parse_template("--reply", 1, Notation::Text, text).map_err(usage)?;
                 Answer::Reply(Payload::new(
                     parse_payload("--reply", 1, Notation::Text, text).map_err(usage)?,
                 ))
             } else if let Some(hex) = &a.reply_hex {
-                Answer::Reply(Payload::new(
-                    parse_payload("--reply-hex", 1, Notation::Hex, hex).map_err(usage)?,
-                ))
+                // The exact bytes: a `$` among them is doubled, so no placeholder.
+                Answer::Reply(Payload::new(placeholder::escape_literal(
+                    &parse_payload("--reply-hex", 1, Notation::Hex, hex).map_err(usage)?,
+                )))
             } else if !a.rule.is_empty() {
                 let rules = a
                     .rule
@@ -803,9 +1102,9 @@ where
                     "--key needs --cert: the certificate of the key".into()
                 }));
             }
-            if a.max_peers.is_some() && a.proto == Proto::Udp {
+            if a.max_peers.is_some() && matches!(a.proto, Proto::Udp | Proto::UnixDgram) {
                 return Err(usage(
-                    "--max-peers is for tcp and tls: a UDP socket has no connections to refuse"
+                    "--max-peers is for stream listeners (tcp, tls, unix): a datagram socket has no connections to refuse"
                         .into(),
                 ));
             }
@@ -814,6 +1113,7 @@ where
                     "--max-peers 0 would refuse every peer: give 1 or more".into(),
                 ));
             }
+            let udp = udp_flags(&a.udp, &a.join, a.proto, Some(&local)).map_err(usage)?;
             let log = log_flags(a.log).map_err(usage)?;
             let tls = crate::model::TlsServerSettings {
                 cert: a.cert,
@@ -823,11 +1123,14 @@ where
             Ok(Request::Listen(ListenRequest {
                 proto: a.proto,
                 local,
+                unix,
+                unlink: a.unlink,
                 tls,
                 answer,
                 run_for,
                 once: a.once,
                 max_peers: a.max_peers,
+                udp,
                 save: a.save,
                 quiet: a.quiet,
                 json: a.json,
@@ -840,8 +1143,17 @@ where
     Ok(request)
 }
 
+/// A socket path or `@name` (unix, unix-dgram), checked as the engine will
+/// need it: not empty, no NUL, at most 107 bytes.
+pub fn parse_unix_path(what: &str, value: &str) -> Result<UnixPath, String> {
+    UnixPath::parse(value).map_err(|e| format!("{what} {}: {e}", excerpt(value)))
+}
+
 /// `relay`: addresses, TLS for each side, and the impairments.
 fn relay(a: RelayArgs) -> Result<RelayRequest, String> {
+    if a.proto.is_unix() {
+        return Err("relay: unix and unix-dgram are not relayed yet; relay tcp, tls or udp".into());
+    }
     let listen = parse_addr(&a.listen, false)?;
     let upstream = parse_addr(&a.to, true).map_err(|e| format!("--to: {e}"))?;
     let tls = a.proto == Proto::Tls;
@@ -1061,6 +1373,10 @@ fn check_paths(request: &Request) -> Result<(), String> {
             paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
             paths.extend(r.junit.iter().map(|f| ("--report", f.as_path())));
         }
+        Request::Run(r) => {
+            paths.push(("the file", r.file.as_path()));
+            paths.extend(r.save.iter().map(|f| ("--save", f.as_path())));
+        }
         Request::Export(r) => {
             paths.push(("the file", r.file.as_path()));
             if let Output::File(f) = &r.output {
@@ -1204,7 +1520,10 @@ fn flag_as_value(command: &str, args: &[OsString]) -> Result<(), String> {
     };
     for pair in args.windows(2) {
         let (flag, value) = (pair[0].to_string_lossy(), pair[1].to_string_lossy());
-        if matches!(&*flag, "--send" | "--send-hex" | "--reply" | "--reply-hex") && is_flag(&value)
+        if matches!(
+            &*flag,
+            "--send" | "--send-hex" | "--send-file" | "--reply" | "--reply-hex"
+        ) && is_flag(&value)
         {
             return Err(format!(
                 "{flag} needs a value, but the next word is the flag {value} (to send that very text, write {flag}={value})"
@@ -1242,11 +1561,75 @@ mod tests {
         ]) else {
             panic!("not a connect")
         };
-        assert_eq!(r.payloads, vec![b"-x".to_vec(), b"--wait".to_vec()]);
+        assert_eq!(
+            literals(&r.payloads),
+            vec![b"-x".to_vec(), b"--wait".to_vec()]
+        );
         let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "--wait", "2"]);
         assert!(e.contains("--send needs a value"), "{e}");
         let e = parse_err(&["listen", "tcp", "127.0.0.1:7", "--reply", "--once"]);
         assert!(e.contains("--reply needs a value"), "{e}");
+    }
+
+    fn literals(payloads: &[Template]) -> Vec<Vec<u8>> {
+        payloads.iter().filter_map(Template::as_literal).collect()
+    }
+
+    #[test]
+    fn placeholders_in_sends_and_replies_are_checked_with_their_position() {
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send",
+            "n=${counter}",
+            "--send-hex",
+            "24 7b 7d",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert!(r.payloads[0].has_placeholders());
+        // Hex is the exact bytes: "${}" is no placeholder there.
+        assert_eq!(r.payloads[1].as_literal().unwrap(), b"${}");
+        let e = parse_err(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send",
+            "ab${crc32:0..99}",
+        ]);
+        assert!(
+            e.contains("--send #1 \"ab${crc32:0..99}\": at position 3: the range 0..99 goes past"),
+            "{e}"
+        );
+        let e = parse_err(&["connect", "tcp", "127.0.0.1:7", "--send", "\\r${countr}"]);
+        assert!(
+            e.contains("at position 3: \"countr\" is not a placeholder"),
+            "{e}"
+        );
+        let e = parse_err(&[
+            "listen",
+            "tcp",
+            "127.0.0.1:7",
+            "--rule",
+            "any",
+            "x${time:%Q}",
+        ]);
+        assert!(
+            e.contains("--rule REPLY #1") && e.contains("at position 2"),
+            "{e}"
+        );
+        let e = parse_err(&["listen", "tcp", "127.0.0.1:7", "--reply", "${len:u9}"]);
+        assert!(
+            e.contains("--reply #1") && e.contains("at position 1"),
+            "{e}"
+        );
+        // --reply-hex is exact: its `$` is doubled in the stored template.
+        let Request::Listen(l) = parse_ok(&["listen", "tcp", "127.0.0.1:7", "--reply-hex", "24"])
+        else {
+            panic!("not a listen")
+        };
+        assert_eq!(l.answer, Answer::Reply(Payload::new(b"$$".to_vec())));
     }
 
     #[test]
@@ -1265,10 +1648,64 @@ mod tests {
             panic!("not a connect")
         };
         assert_eq!(
-            r.payloads,
+            literals(&r.payloads),
             vec![b"a".to_vec(), b"b".to_vec(), b"c\n".to_vec()]
         );
         assert_eq!(r.wait, Duration::from_secs(1));
+        assert!(r.send_files.is_empty());
+    }
+
+    #[test]
+    fn send_files_take_their_place_among_the_payloads() {
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send-file",
+            "first.bin",
+            "--send",
+            "a",
+            "--send-file",
+            "second.bin",
+            "--send-hex",
+            "62",
+            "--send-file",
+            "third.bin",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(literals(&r.payloads), vec![b"a".to_vec(), b"b".to_vec()]);
+        // Inserted in order, each index counts the files before it.
+        assert_eq!(
+            r.send_files,
+            vec![
+                (0, PathBuf::from("first.bin")),
+                (2, PathBuf::from("second.bin")),
+                (4, PathBuf::from("third.bin")),
+            ]
+        );
+        // A file alone is enough to repeat.
+        let Request::Connect(r) = parse_ok(&[
+            "connect",
+            "udp",
+            "127.0.0.1:7",
+            "--send-file",
+            "x",
+            "--repeat",
+            "3",
+        ]) else {
+            panic!("not a connect")
+        };
+        assert_eq!(r.repeat, Some(3));
+        let e = parse_err(&[
+            "connect",
+            "tcp",
+            "127.0.0.1:7",
+            "--send-file",
+            "--wait",
+            "2",
+        ]);
+        assert!(e.contains("--send-file needs a value"), "{e}");
     }
 
     #[test]
@@ -1380,6 +1817,85 @@ mod tests {
     }
 
     #[test]
+    fn proxy_and_reconnect_flags() {
+        let Request::Connect(c) = parse_ok(&[
+            "connect",
+            "tcp",
+            "example.com:80",
+            "--proxy",
+            "socks5://u:p@127.0.0.1:1080",
+            "--reconnect",
+            "--backoff",
+            "100ms..5s",
+            "--jitter",
+        ]) else {
+            panic!("a connect")
+        };
+        assert_eq!(c.proxy.unwrap().url(), "socks5://u:p@127.0.0.1:1080");
+        let r = c.reconnect.unwrap();
+        assert_eq!(
+            (r.attempts, r.min_ms, r.max_ms, r.jitter),
+            (None, 100, 5000, true)
+        );
+        let Request::Connect(c) = parse_ok(&[
+            "connect",
+            "tls",
+            "h:443",
+            "--reconnect",
+            "3",
+            "--proxy",
+            "http://p:3128",
+        ]) else {
+            panic!("a connect")
+        };
+        assert_eq!(c.reconnect.unwrap().attempts, Some(3));
+        assert_eq!(
+            c.proxy.unwrap().kind,
+            crate::model::proxy::ProxyKind::HttpConnect
+        );
+        for (args, want) in [
+            (
+                &["connect", "udp", "h:1", "--proxy", "socks5://p:1"][..],
+                "for tcp and tls",
+            ),
+            (
+                &["connect", "udp", "h:1", "--reconnect"][..],
+                "for tcp and tls",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--backoff", "1s..2s"][..],
+                "give --reconnect too",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--reconnect", "x"][..],
+                "count of attempts",
+            ),
+            (
+                &[
+                    "connect",
+                    "tcp",
+                    "h:1",
+                    "--reconnect",
+                    "--backoff",
+                    "2s..1s",
+                ][..],
+                "longer than",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--proxy", "ftp://p:1"][..],
+                "socks5:// or http://",
+            ),
+            (
+                &["connect", "tcp", "h:1", "--proxy", "socks5://p"][..],
+                "no port",
+            ),
+        ] {
+            let e = parse_err(args);
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
     fn max_peers_is_for_stream_listeners() {
         let Request::Listen(r) = parse_ok(&["listen", "tcp", "127.0.0.1:0", "--max-peers", "3"])
         else {
@@ -1390,10 +1906,22 @@ mod tests {
             panic!("a listen request");
         };
         assert_eq!(r.max_peers, None);
-        assert!(
-            parse_err(&["listen", "udp", "127.0.0.1:0", "--max-peers", "3"])
-                .contains("--max-peers is for tcp and tls")
-        );
+        for proto in ["udp", "unix-dgram"] {
+            let addr = if proto == "udp" {
+                "127.0.0.1:0"
+            } else {
+                "/tmp/x.sock"
+            };
+            assert!(
+                parse_err(&["listen", proto, addr, "--max-peers", "3"])
+                    .contains("--max-peers is for stream listeners (tcp, tls, unix)")
+            );
+        }
+        let Request::Listen(r) = parse_ok(&["listen", "unix", "/tmp/x.sock", "--max-peers", "3"])
+        else {
+            panic!("a listen request");
+        };
+        assert_eq!(r.max_peers, Some(3));
         assert!(
             parse_err(&["listen", "tcp", "127.0.0.1:0", "--max-peers", "0"]).contains("1 or more")
         );
@@ -1532,7 +2060,7 @@ mod tests {
         // A payload may still start with '-'.
         assert!(matches!(
             parse_ok(&["connect", "tcp", "127.0.0.1:7", "--send", "-host"]),
-            Request::Connect(r) if r.payloads == vec![b"-host".to_vec()]
+            Request::Connect(r) if literals(&r.payloads) == vec![b"-host".to_vec()]
         ));
     }
 

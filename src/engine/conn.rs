@@ -1,4 +1,5 @@
-//! One stream connection (a TCP client's, or one peer of a TCP server): reads
+//! One stream connection (a TCP or Unix-domain client's, or one peer of such
+//! a server): reads
 //! and writes run side by side, so a peer that sends while we write never
 //! deadlocks us, and every read and write becomes an event.
 //!
@@ -16,7 +17,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +25,41 @@ use tokio_util::sync::CancellationToken;
 use super::net::EndpointCtx;
 use super::reply::Reaction;
 use super::{CLOSE_GRACE, EventKind, NetError, OUT_QUEUE, Operation, PeerId, Split, classify};
-use crate::model::{Direction, ErrorKind};
+use crate::model::{Direction, ErrorKind, UnixName};
+
+/// Who is at the other end of a connection: an IP address and port, or a
+/// Unix-domain socket's name (escaped when shown: the peer chose it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PeerAddr {
+    Inet(SocketAddr),
+    Unix(UnixName),
+}
+
+impl PeerAddr {
+    /// The `remote` of this connection's `Traffic` events.
+    fn event_addr(&self) -> SocketAddr {
+        match self {
+            PeerAddr::Inet(a) => *a,
+            PeerAddr::Unix(_) => super::UNIX_PEER,
+        }
+    }
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(a: SocketAddr) -> Self {
+        PeerAddr::Inet(a)
+    }
+}
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddr::Inet(a) => a.fmt(f),
+            PeerAddr::Unix(UnixName::Unnamed) => f.write_str("the unnamed peer"),
+            PeerAddr::Unix(n) => n.fmt(f),
+        }
+    }
+}
 
 /// Room for any datagram (UDP and the replay player read into this much).
 pub(crate) const READ_BUFFER: usize = 64 * 1024;
@@ -38,10 +73,10 @@ pub(crate) const STREAM_READ: usize = 256 * 1024;
 /// to [`STREAM_READ`]) while reads fill it, so a quiet connection stays small.
 const FIRST_READ: usize = 8 * 1024;
 
-/// A stream over one TCP socket (plain, or TLS on top), whose socket options
-/// can be set without duplicating its descriptor.
+/// A stream over one socket (TCP, plain or with TLS on top, or Unix-domain),
+/// whose socket options can be set without duplicating its descriptor.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    fn tcp(&self) -> &TcpStream;
+    fn sock(&self) -> SockRef<'_>;
 
     /// Ready when a read may find data, so the reader asks for room only
     /// then. A TLS stream may hold decrypted bytes the socket no longer
@@ -52,8 +87,8 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
 }
 
 impl Transport for TcpStream {
-    fn tcp(&self) -> &TcpStream {
-        self
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(self)
     }
 
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -61,15 +96,25 @@ impl Transport for TcpStream {
     }
 }
 
+impl Transport for UnixStream {
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(self)
+    }
+
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        UnixStream::poll_read_ready(self, cx)
+    }
+}
+
 impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref().0
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(self.get_ref().0)
     }
 }
 
 impl Transport for tokio_rustls::client::TlsStream<TcpStream> {
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref().0
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(self.get_ref().0)
     }
 }
 
@@ -104,7 +149,7 @@ pub(crate) struct ConnHandle {
     pub commands: mpsc::UnboundedSender<ConnCommand>,
     /// [`OUT_QUEUE`]: the payload bytes queued and not yet written.
     room: Arc<Semaphore>,
-    remote: SocketAddr,
+    remote: PeerAddr,
 }
 
 /// The share of the outgoing queue a payload holds (a payload bigger than the
@@ -114,12 +159,12 @@ fn out_charge(len: usize) -> u32 {
 }
 
 impl ConnHandle {
-    pub fn new(remote: SocketAddr) -> (ConnHandle, mpsc::UnboundedReceiver<ConnCommand>) {
+    pub fn new(remote: impl Into<PeerAddr>) -> (ConnHandle, mpsc::UnboundedReceiver<ConnCommand>) {
         let (commands, rx) = mpsc::unbounded_channel();
         let handle = ConnHandle {
             commands,
             room: Arc::new(Semaphore::new(OUT_QUEUE)),
-            remote,
+            remote: remote.into(),
         };
         (handle, rx)
     }
@@ -186,7 +231,7 @@ impl<S: Transport> Half<S> {
 
     pub(crate) fn socket<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
         let stream = self.lock();
-        f(SockRef::from(stream.tcp()))
+        f(stream.sock())
     }
 }
 
@@ -245,24 +290,51 @@ enum WriteEnd {
 /// read finds the socket empty again, so thousands of idle connections hold
 /// no read buffers. While reads fill it, the room doubles from
 /// [`FIRST_READ`] up to [`STREAM_READ`].
+///
+/// While data flows, a few buffers rotate: a buffer whose reads' bytes are
+/// all gone (logged, echoed) is taken again as it is, not freed and
+/// allocated anew — fresh memory costs a page fault per page on the first
+/// read into it, and the allocator hands freed large blocks back to the
+/// kernel (most of an echo's time went there).
 struct ReadRoom {
     buf: BytesMut,
+    /// Full buffers whose reads may still be held; taken again once they are not.
+    spare: Vec<BytesMut>,
+    /// `buf` is part of an allocation (not the empty buffer of a quiet connection).
+    allocated: bool,
     want: usize,
 }
+
+/// Buffers a flowing connection keeps besides the one it reads into.
+const SPARE_BUFFERS: usize = 16;
 
 impl ReadRoom {
     fn new() -> ReadRoom {
         ReadRoom {
             buf: BytesMut::new(),
+            spare: Vec::new(),
+            allocated: false,
             want: FIRST_READ,
         }
     }
 
-    /// Makes room for the next read (reusing the buffer when every earlier
-    /// read's bytes are gone) and returns how much there is.
+    /// Makes room for the next read (reusing a buffer whose earlier reads'
+    /// bytes are gone) and returns how much there is.
     fn prepare(&mut self) -> usize {
-        if self.buf.capacity() - self.buf.len() < self.want / 4 {
-            self.buf.reserve(self.want);
+        if self.buf.capacity() - self.buf.len() < self.want / 4 && !self.buf.try_reclaim(self.want)
+        {
+            let full = std::mem::take(&mut self.buf);
+            self.buf = match self.spare.iter_mut().position(|b| b.try_reclaim(self.want)) {
+                Some(i) => self.spare.swap_remove(i),
+                None => BytesMut::with_capacity(self.want),
+            };
+            if self.allocated {
+                if self.spare.len() >= SPARE_BUFFERS {
+                    self.spare.remove(0);
+                }
+                self.spare.push(full);
+            }
+            self.allocated = true;
         }
         self.buf.capacity() - self.buf.len()
     }
@@ -279,15 +351,15 @@ impl ReadRoom {
     /// The socket has nothing to read: the room goes (bytes already taken
     /// keep their share of it until they are dropped).
     fn release(&mut self) {
-        if self.buf.capacity() > 0 {
-            self.buf = BytesMut::new();
-        }
+        self.buf = BytesMut::new();
+        self.allocated = false;
+        self.spare.clear();
     }
 
     /// Bytes of room held now.
     #[cfg(test)]
     fn held(&self) -> usize {
-        self.buf.capacity()
+        self.buf.capacity() + self.spare.iter().map(BytesMut::capacity).sum::<usize>()
     }
 }
 
@@ -297,12 +369,13 @@ impl ReadRoom {
 pub(crate) async fn run<S: Transport>(
     ctx: EndpointCtx,
     peer: PeerId,
-    remote: SocketAddr,
+    remote: impl Into<PeerAddr>,
     stream: S,
     handle: ConnHandle,
     mut commands: mpsc::UnboundedReceiver<ConnCommand>,
     token: CancellationToken,
 ) {
+    let remote: PeerAddr = remote.into();
     let (rd, wr) = halves(stream);
     let commands_tx = handle.commands.clone();
     // The payload being written, if any: when the connection ends before that
@@ -316,7 +389,7 @@ pub(crate) async fn run<S: Transport>(
     let mut reader = Box::pin(read_loop(
         ctx.clone(),
         peer,
-        remote,
+        remote.event_addr(),
         rd,
         commands_tx.clone(),
         handle.room.clone(),
@@ -325,7 +398,7 @@ pub(crate) async fn run<S: Transport>(
     let mut writer = Box::pin(write_loop(
         ctx.clone(),
         peer,
-        remote,
+        remote.clone(),
         wr,
         &mut commands,
         in_flight.clone(),
@@ -354,7 +427,7 @@ pub(crate) async fn run<S: Transport>(
                         }
                     }
                     ReadEnd::Error(e) => {
-                        report_error(&ctx, peer, Operation::Receive, remote, &e);
+                        report_error(&ctx, peer, Operation::Receive, &remote, &e);
                         break;
                     }
                 }
@@ -366,7 +439,7 @@ pub(crate) async fn run<S: Transport>(
                             // Read what the peer still sends until it closes too.
                             match tokio::time::timeout(CLOSE_GRACE, &mut reader).await {
                                 Ok(ReadEnd::Eof) => ctx.emit(EventKind::PeerClosed { peer }),
-                                Ok(ReadEnd::Error(e)) => report_error(&ctx, peer, Operation::Receive, remote, &e),
+                                Ok(ReadEnd::Error(e)) => report_error(&ctx, peer, Operation::Receive, &remote, &e),
                                 Err(_) => {}
                             }
                         }
@@ -378,13 +451,13 @@ pub(crate) async fn run<S: Transport>(
                         if classify(&e) == ErrorKind::Reset {
                             ctx.emit(EventKind::Reset { peer });
                         }
-                        let error = super::tls::session_error(&e, Operation::Send, remote)
+                        let error = tls_error(&e, Operation::Send, &remote)
                             .unwrap_or_else(|| {
                                 NetError::from_io(Operation::Send, format!("{len} bytes to {remote}"), &e)
                             });
                         ctx.failed(Some(peer), error.of_reported_write());
                     }
-                    WriteEnd::ShutdownError(e) => report_error(&ctx, peer, Operation::Shutdown, remote, &e),
+                    WriteEnd::ShutdownError(e) => report_error(&ctx, peer, Operation::Shutdown, &remote, &e),
                     WriteEnd::Orphaned => {}
                 }
                 break;
@@ -525,6 +598,10 @@ async fn read_loop<S: Transport>(
                             });
                             continue;
                         }
+                        Reaction::Matched { rule, text } => {
+                            ctx.emit(EventKind::RuleMatched { peer, rule, text });
+                            continue;
+                        }
                     };
                     // A rule's delay holds this connection's later messages too,
                     // so its answers keep their order.
@@ -558,7 +635,7 @@ async fn read_loop<S: Transport>(
 async fn write_loop<S: Transport>(
     ctx: EndpointCtx,
     peer: PeerId,
-    remote: SocketAddr,
+    remote: PeerAddr,
     mut wr: Half<S>,
     commands: &mut mpsc::UnboundedReceiver<ConnCommand>,
     in_flight: Arc<Mutex<Option<usize>>>,
@@ -590,7 +667,7 @@ async fn write_loop<S: Transport>(
                     // write is reported by the failure event that follows.
                     ctx.emit(EventKind::Traffic {
                         peer,
-                        remote,
+                        remote: remote.event_addr(),
                         dir: Direction::Sent,
                         bytes: piece.clone(),
                     });
@@ -685,16 +762,24 @@ async fn write_all_flush<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> std
     wr.flush().await
 }
 
+/// A TLS failure inside a connection's stream, said as one (TCP peers only).
+fn tls_error(e: &std::io::Error, op: Operation, remote: &PeerAddr) -> Option<NetError> {
+    match remote {
+        PeerAddr::Inet(a) => super::tls::session_error(e, op, *a),
+        PeerAddr::Unix(_) => None,
+    }
+}
+
 fn report_error(
     ctx: &EndpointCtx,
     peer: PeerId,
     op: Operation,
-    remote: SocketAddr,
+    remote: &PeerAddr,
     e: &std::io::Error,
 ) {
     if classify(e) == ErrorKind::Reset {
         ctx.emit(EventKind::Reset { peer });
-    } else if let Some(error) = super::tls::session_error(e, op, remote) {
+    } else if let Some(error) = tls_error(e, op, remote) {
         ctx.failed(Some(peer), error);
     } else {
         let target = match op {
@@ -734,6 +819,33 @@ mod tests {
         }
         assert_eq!(room.want, STREAM_READ);
         assert!(room.prepare() <= 2 * STREAM_READ);
+    }
+
+    #[test]
+    fn a_flowing_connection_rotates_a_few_buffers_instead_of_allocating_per_read() {
+        let mut room = ReadRoom::new();
+        let mut starts = std::collections::HashSet::new();
+        // Each read fills its room; the read before stays held (in the
+        // event queue, or being echoed) while the next one is read.
+        let mut held: Option<Bytes> = None;
+        for _ in 0..200 {
+            let asked = room.prepare();
+            room.buf.resize(room.buf.len() + asked, 7);
+            let bytes = room.take(asked, asked);
+            if room.want == STREAM_READ && asked == STREAM_READ {
+                starts.insert(bytes.as_ptr() as usize);
+            }
+            held = Some(bytes);
+        }
+        drop(held);
+        assert!(
+            (2..=SPARE_BUFFERS + 1).contains(&starts.len()),
+            "full-size reads landed in {} buffers",
+            starts.len()
+        );
+        assert!(room.held() <= (SPARE_BUFFERS + 1) * STREAM_READ);
+        room.release();
+        assert_eq!(room.held(), 0);
     }
 
     #[test]

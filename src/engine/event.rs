@@ -7,6 +7,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::model::log::{Direction, EntryKind, ErrorKind, NO_PEER, TrafficLog};
+use crate::model::unix::UnixName;
+
+/// The `remote` of a `Traffic` event of a Unix-domain endpoint, whose peers
+/// have no IP address: the peer's name came with its `UnixConnected`,
+/// `UnixAccepted` or `UnixPeer` event (an unspecified address with port 0 is
+/// never a real peer's). [`EventKind::remote`] gives `None` for it.
+pub const UNIX_PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
 /// Identifies an endpoint to the engine; chosen by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,6 +103,14 @@ pub enum EventKind {
     Note { peer: Option<PeerId>, text: String },
     /// A replay plays recorded conversation `conversation` (0-based) with this peer.
     ReplayAssigned { peer: PeerId, conversation: usize },
+    /// A reply rule matched a message from `peer`: `rule` is its index in the
+    /// endpoint's list as started (the window counts hits per rule), `text`
+    /// the log's note.
+    RuleMatched {
+        peer: PeerId,
+        rule: u32,
+        text: String,
+    },
     /// A replay has sent this many payloads so far (not logged).
     ReplayProgress { sent: usize },
     /// A relay's intercept held a read, or passed on or dropped a held one
@@ -107,6 +123,24 @@ pub enum EventKind {
     },
     /// The endpoint stopped; always its last event.
     Stopped,
+    /// A Unix stream server listens on this name.
+    UnixListening { local: UnixName },
+    /// A Unix datagram socket is bound to this name (or unnamed).
+    UnixBound { local: UnixName },
+    /// A Unix stream client's connection is established.
+    UnixConnected {
+        peer: PeerId,
+        local: UnixName,
+        remote: UnixName,
+    },
+    /// A Unix stream server accepted a peer (most clients are unnamed).
+    UnixAccepted {
+        peer: PeerId,
+        local: UnixName,
+        remote: UnixName,
+    },
+    /// A Unix datagram socket met a peer: the first datagram from (or to) this name.
+    UnixPeer { peer: PeerId, remote: UnixName },
 }
 
 /// Who dropped received datagrams.
@@ -241,7 +275,11 @@ impl EventKind {
             EventKind::Failed { peer, .. } | EventKind::Note { peer, .. } => *peer,
             EventKind::ReplayAssigned { peer, .. }
             | EventKind::TlsHandshake { peer, .. }
-            | EventKind::Intercept { peer, .. } => Some(*peer),
+            | EventKind::Intercept { peer, .. }
+            | EventKind::RuleMatched { peer, .. } => Some(*peer),
+            EventKind::UnixConnected { peer, .. }
+            | EventKind::UnixAccepted { peer, .. }
+            | EventKind::UnixPeer { peer, .. } => Some(*peer),
             _ => None,
         }
     }
@@ -270,11 +308,17 @@ impl EventKind {
             EventKind::Failed { error, .. } => EntryKind::Failed(error.kind),
             EventKind::TlsHandshake { .. } => EntryKind::TlsHandshake,
             EventKind::Note { .. }
+            | EventKind::RuleMatched { .. }
             | EventKind::Dropped { .. }
             | EventKind::ReplayAssigned { .. }
             | EventKind::ReplayProgress { .. }
             | EventKind::Intercept { .. } => EntryKind::Note,
             EventKind::Stopped => EntryKind::Stopped,
+            EventKind::UnixListening { .. } => EntryKind::Listening,
+            EventKind::UnixBound { .. } => EntryKind::Bound,
+            EventKind::UnixConnected { .. } => EntryKind::Connected,
+            EventKind::UnixAccepted { .. } => EntryKind::Accepted,
+            EventKind::UnixPeer { .. } => EntryKind::Note,
         }
     }
 
@@ -293,9 +337,9 @@ impl EventKind {
             EventKind::Closed { aborted: true, .. } => "aborted: we sent a reset".into(),
             EventKind::Closed { aborted: false, .. } => "connection closed".into(),
             EventKind::Failed { error, .. } => error.message.clone(),
-            EventKind::Note { text, .. } | EventKind::TlsHandshake { detail: text, .. } => {
-                text.clone()
-            }
+            EventKind::Note { text, .. }
+            | EventKind::RuleMatched { text, .. }
+            | EventKind::TlsHandshake { detail: text, .. } => text.clone(),
             EventKind::ReplayAssigned { conversation, .. } => {
                 format!("replaying recorded conversation {}", conversation + 1)
             }
@@ -322,6 +366,22 @@ impl EventKind {
                 }
             }
             EventKind::Stopped => String::new(),
+            EventKind::UnixListening { local } | EventKind::UnixBound { local } => {
+                local.to_string()
+            }
+            EventKind::UnixConnected { local, .. } => format!("from {local}"),
+            EventKind::UnixAccepted { local, .. } => format!("on {local}"),
+            EventKind::UnixPeer { remote, .. } => format!("new peer {remote}"),
+        }
+    }
+
+    /// The peer's name, for events of Unix-domain endpoints that tell it.
+    pub fn unix_remote(&self) -> Option<&UnixName> {
+        match self {
+            EventKind::UnixConnected { remote, .. }
+            | EventKind::UnixAccepted { remote, .. }
+            | EventKind::UnixPeer { remote, .. } => Some(remote),
+            _ => None,
         }
     }
 
@@ -330,9 +390,20 @@ impl EventKind {
         match self {
             EventKind::Connected { remote, .. }
             | EventKind::Accepted { remote, .. }
-            | EventKind::Traffic { remote, .. } => Some(*remote),
+            | EventKind::Traffic { remote, .. }
+                if *remote != UNIX_PEER =>
+            {
+                Some(*remote)
+            }
             _ => None,
         }
+    }
+
+    /// The peer's address or name as the log shows it, for events that know it.
+    pub fn remote_text(&self) -> Option<String> {
+        self.remote()
+            .map(|r| r.to_string())
+            .or_else(|| self.unix_remote().map(|n| n.to_string()))
     }
 }
 
@@ -348,7 +419,7 @@ impl Event {
             // (one per datagram would cost more than the datagram).
             Some(p) => match log.find_peer(endpoint, p) {
                 Some(i)
-                    if self.kind.remote().is_none()
+                    if (self.kind.remote().is_none() && self.kind.unix_remote().is_none())
                         || log
                             .peers()
                             .get(i as usize)
@@ -357,11 +428,11 @@ impl Event {
                     i
                 }
                 _ => {
-                    let remote = self
-                        .kind
-                        .remote()
-                        .map(|r| r.to_string())
-                        .unwrap_or_default();
+                    // Unnamed Unix peers are told apart by their number.
+                    let remote = match self.kind.unix_remote() {
+                        Some(UnixName::Unnamed) => format!("(unnamed #{p})"),
+                        _ => self.kind.remote_text().unwrap_or_default(),
+                    };
                     log.peer_index(endpoint, p, &remote)
                 }
             },

@@ -173,6 +173,28 @@ pub(crate) fn unspecified_for(addr: &SocketAddr) -> SocketAddr {
     }
 }
 
+/// A failed bind(), with the usual reasons said in words.
+pub(crate) fn bind_error(addr: SocketAddr, e: &std::io::Error) -> NetError {
+    let mut error = NetError::from_io(super::Operation::Bind, addr, e);
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => Some(
+            "another socket holds this local address and port: choose another port, or 0 to let the system choose",
+        ),
+        std::io::ErrorKind::AddrNotAvailable => Some(
+            "no interface of this machine has that address: give one of its own (127.0.0.1; `ip addr` lists them)",
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            Some("ports below 1024 need privileges: choose a higher port")
+        }
+        _ => None,
+    };
+    if let Some(why) = why {
+        error.message.push_str(": ");
+        error.message.push_str(why);
+    }
+    error
+}
+
 fn configure_error(e: &std::io::Error, what: &str) -> NetError {
     NetError::from_io(Operation::Configure, what, e)
 }

@@ -33,6 +33,12 @@ use crate::model::{Direction, EndpointKind, ErrorKind};
 /// session recorded; the others wait to be accepted until one finishes.
 pub const MAX_REPLAY_PEERS: usize = 256;
 
+/// A UDP mock remembers at most this many source addresses; past it, those
+/// that were never answered are forgotten (a flood of new addresses must not
+/// grow the table without end). A forgotten address that comes back gets a
+/// new peer number.
+pub const MAX_UDP_ADDRESSES: usize = 65_536;
+
 /// How a replay runs.
 #[derive(Clone, Debug)]
 pub struct ReplayOptions {
@@ -448,14 +454,6 @@ impl Shared {
     }
 }
 
-/// The name a TLS client checks, for messages.
-fn remote_name(name: &rustls::pki_types::ServerName<'_>) -> String {
-    match name {
-        rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_owned(),
-        other => format!("{other:?}"),
-    }
-}
-
 /// Runs `plan` until it is done, stopped or cancelled.
 pub(crate) async fn run(
     ctx: EndpointCtx,
@@ -507,6 +505,19 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 "a relay replays as its upstream (a mock) or as its client: plan it with --as",
             ),
         ),
+        (
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. },
+            _,
+        ) => ctx.failed(
+            None,
+            NetError::new(
+                ErrorKind::Other,
+                Operation::Configure,
+                "replaying a Unix-domain socket endpoint is not supported yet",
+            ),
+        ),
         (EndpointKind::TcpClient { remote }, _) | (EndpointKind::TlsClient { remote, .. }, _) => {
             let tls = match &plan.spec.kind {
                 EndpointKind::TlsClient { tls, .. } => {
@@ -523,33 +534,22 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
             };
             for (i, conversation) in plan.conversations.iter().enumerate() {
                 let peer = i as PeerId;
-                let mut connected = None;
-                let mut last_error = None;
-                for addr in &addrs {
-                    ctx.emit(EventKind::Connecting { remote: *addr });
-                    let attempt = super::tcp::connect_one(&ctx, *addr);
-                    let result = tokio::select! {
-                        _ = ctx.token.cancelled() => return,
-                        r = attempt => r,
-                    };
-                    match result {
-                        Ok(stream) => {
-                            connected = Some(stream);
-                            break;
+                let connected = tokio::select! {
+                    _ = ctx.token.cancelled() => return,
+                    r = super::tcp::connect_any(&ctx, &addrs) => r,
+                };
+                let (stream, remote) = match connected {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        if let Some(e) = error {
+                            ctx.failed(None, e);
                         }
-                        Err(e) => last_error = Some(e),
+                        return;
                     }
-                }
-                let Some(stream) = connected else {
-                    if let Some(e) = last_error {
-                        ctx.failed(None, e);
-                    }
-                    return;
                 };
                 let local = stream
                     .local_addr()
-                    .unwrap_or_else(|_| unspecified_for(&addrs[0]));
-                let remote = stream.peer_addr().unwrap_or(addrs[0]);
+                    .unwrap_or_else(|_| unspecified_for(&remote));
                 ctx.emit(EventKind::Connected {
                     peer,
                     local,
@@ -567,24 +567,10 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                     }
                     continue;
                 };
-                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-                let handshake = tokio::time::timeout(
-                    ctx.options.connect_timeout(),
-                    connector.connect(tls.server_name.clone(), stream),
-                );
-                let stream = tokio::select! {
-                    _ = ctx.token.cancelled() => return,
-                    r = handshake => match r {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => return ctx.failed(None, super::tls::handshake_error(&e, remote, &remote_name(&tls.server_name))),
-                        Err(_) => return ctx.failed(None, NetError::new(ErrorKind::TimedOut, Operation::Tls,
-                            format!("TLS handshake with {remote}: no answer in time"))),
-                    },
+                let Some(stream) = super::tcp::tls_connect(&ctx, peer, remote, stream, tls).await
+                else {
+                    return;
                 };
-                ctx.emit(EventKind::TlsHandshake {
-                    peer,
-                    detail: super::tls::describe(stream.get_ref().1),
-                });
                 tokio::select! {
                     _ = ctx.token.cancelled() => return,
                     _ = shared.stream_conversation(peer, remote, stream, conversation) => {}
@@ -666,40 +652,14 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                             .stream_conversation(peer, remote, stream, conversation)
                             .await;
                     };
-                    let limit = shared.ctx.options.connect_timeout();
-                    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            shared.ctx.emit(EventKind::TlsHandshake {
-                                peer,
-                                detail: super::tls::describe(stream.get_ref().1),
-                            });
-                            shared
-                                .stream_conversation(peer, remote, stream, conversation)
-                                .await;
-                        }
-                        Ok(Err(e)) => {
-                            shared
-                                .ctx
-                                .failed(Some(peer), super::tls::handshake_error(&e, remote, ""));
-                            shared.ctx.emit(EventKind::Closed {
-                                peer,
-                                aborted: false,
-                            });
-                        }
-                        Err(_) => {
-                            shared.ctx.failed(
-                                Some(peer),
-                                NetError::new(
-                                    ErrorKind::TimedOut,
-                                    Operation::Tls,
-                                    format!("TLS handshake with {remote}: no answer in time"),
-                                ),
-                            );
-                            shared.ctx.emit(EventKind::Closed {
-                                peer,
-                                aborted: false,
-                            });
-                        }
+                    let token = shared.ctx.token.clone();
+                    if let Some(stream) =
+                        super::tcp::tls_accept(&shared.ctx, peer, remote, stream, &acceptor, &token)
+                            .await
+                    {
+                        shared
+                            .stream_conversation(peer, remote, stream, conversation)
+                            .await;
                     }
                 }));
             }
@@ -765,12 +725,23 @@ async fn udp_plan(
     let tasks = TaskTracker::new();
     // Per remote address: its peer number and the channel that tells its player what came.
     let mut peers: HashMap<SocketAddr, (PeerId, Option<watch::Sender<Seen>>)> = HashMap::new();
+    let mut next_peer: PeerId = 1;
     let mut started = 0usize;
-    let spawn_player = |to: SocketAddr, peer: PeerId, index: usize, seen: watch::Receiver<Seen>| {
+    // At most MAX_REPLAY_PEERS players at once, as the TCP mock: an address
+    // that comes while all are busy is answered when a later datagram of it
+    // finds a free player (UDP cannot be made to wait).
+    let live = Arc::new(Semaphore::new(MAX_REPLAY_PEERS));
+    let mut busy_said = false;
+    let spawn_player = |to: SocketAddr,
+                        peer: PeerId,
+                        index: usize,
+                        seen: watch::Receiver<Seen>,
+                        permit: tokio::sync::OwnedSemaphorePermit| {
         let shared = shared.clone();
         let conversations = conversations.clone();
         let socket = socket.clone();
         tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
+            let _permit = permit;
             let mut seen = seen;
             let mut link = Link::Udp { socket, to };
             if shared
@@ -784,11 +755,14 @@ async fn udp_plan(
     if let (Role::Client, Some(to)) = (role, remote) {
         let (tx, rx) = watch::channel(Seen::default());
         peers.insert(to, (1, Some(tx)));
+        next_peer = 2;
         ctx.emit(EventKind::ReplayAssigned {
             peer: 1,
             conversation: 0,
         });
-        spawn_player(to, 1, 0, rx);
+        if let Ok(permit) = live.clone().try_acquire_owned() {
+            spawn_player(to, 1, 0, rx, permit);
+        }
         started = conversations.len();
     }
     let mut buf = bytes::BytesMut::new();
@@ -806,15 +780,35 @@ async fn udp_plan(
             _ = tasks.wait(), if all_started => break,
             received = socket.recv_buf_from(&mut buf) => match received {
                 Ok((_, from)) => {
-                    let next = peers.len() as PeerId + 1;
-                    let (peer, seen) = peers.entry(from).or_insert((next, None));
+                    if peers.len() >= MAX_UDP_ADDRESSES && !peers.contains_key(&from) {
+                        peers.retain(|_, (_, seen)| seen.is_some());
+                    }
+                    let (peer, seen) = peers.entry(from).or_insert_with(|| {
+                        next_peer = next_peer.saturating_add(1);
+                        (next_peer - 1, None)
+                    });
                     let peer = *peer;
                     if seen.is_none() && role == Role::Server && started < conversations.len() {
-                        let (tx, rx) = watch::channel(Seen::default());
-                        *seen = Some(tx);
-                        ctx.emit(EventKind::ReplayAssigned { peer, conversation: started });
-                        spawn_player(from, peer, started, rx);
-                        started += 1;
+                        match live.clone().try_acquire_owned() {
+                            Ok(permit) => {
+                                let (tx, rx) = watch::channel(Seen::default());
+                                *seen = Some(tx);
+                                ctx.emit(EventKind::ReplayAssigned { peer, conversation: started });
+                                spawn_player(from, peer, started, rx, permit);
+                                started += 1;
+                            }
+                            Err(_) if !busy_said => {
+                                busy_said = true;
+                                ctx.emit(EventKind::Note {
+                                    peer: Some(peer),
+                                    text: format!(
+                                        "{MAX_REPLAY_PEERS} recorded conversations are playing at once: \
+                                         {from} is answered when one of them ends and it sends again"
+                                    ),
+                                });
+                            }
+                            Err(_) => {}
+                        }
                     }
                     let bytes = buf.split().freeze();
                     match ctx.emitter.try_charge(bytes.len()) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::model::framing::{Deframer, Message, ReceiveFraming};
+use crate::model::placeholder::{CaptureSource, Context, Template};
 use crate::model::{AutoReply, EndpointSpec, Trigger};
 
 pub(crate) enum Matcher {
@@ -18,71 +19,11 @@ pub(crate) enum Matcher {
     Regex(regex::bytes::Regex),
 }
 
-/// A reply, cut where a regex's captures go.
-enum Piece {
-    Bytes(Bytes),
-    Group(usize),
-    Named(String),
-}
-
-/// Splits a regex rule's reply at `$1`, `${1}`, `${name}` (`$$` is one `$`;
-/// a `$` followed by anything else stays as it is).
-fn template(reply: &[u8]) -> Vec<Piece> {
-    let mut pieces = Vec::new();
-    let mut lit = Vec::new();
-    let mut i = 0;
-    while i < reply.len() {
-        if reply[i] == b'$' && i + 1 < reply.len() {
-            let next = reply[i + 1];
-            if next == b'$' {
-                lit.push(b'$');
-                i += 2;
-                continue;
-            }
-            let group = if next.is_ascii_digit() {
-                let end = reply[i + 1..]
-                    .iter()
-                    .position(|b| !b.is_ascii_digit())
-                    .map_or(reply.len(), |p| i + 1 + p);
-                Some((&reply[i + 1..end], end))
-            } else if next == b'{' {
-                reply[i + 2..]
-                    .iter()
-                    .position(|&b| b == b'}')
-                    .map(|p| (&reply[i + 2..i + 2 + p], i + 3 + p))
-                    .filter(|(name, _)| {
-                        !name.is_empty()
-                            && name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
-                    })
-            } else {
-                None
-            };
-            if let Some((name, end)) = group {
-                if !lit.is_empty() {
-                    pieces.push(Piece::Bytes(Bytes::from(std::mem::take(&mut lit))));
-                }
-                let name = String::from_utf8_lossy(name).into_owned();
-                pieces.push(match name.parse::<usize>() {
-                    Ok(n) => Piece::Group(n),
-                    Err(_) => Piece::Named(name),
-                });
-                i = end;
-                continue;
-            }
-        }
-        lit.push(reply[i]);
-        i += 1;
-    }
-    if !lit.is_empty() || pieces.is_empty() {
-        pieces.push(Piece::Bytes(Bytes::from(lit)));
-    }
-    pieces
-}
-
 pub(crate) struct CompiledRule {
     matcher: Matcher,
-    /// For a regex with `$` references: the reply's pieces; otherwise one shared reply.
-    reply: Vec<Piece>,
+    /// The reply as a template (captures for a regex, placeholders), or why
+    /// it cannot be one; `Fixed` when it has neither, shared by every answer.
+    reply: Reply,
     /// Index of the rule that must have matched first on this connection.
     after: Option<usize>,
     /// None when the rule's `after` names no rule: it never matches.
@@ -92,13 +33,25 @@ pub(crate) struct CompiledRule {
     hits: AtomicU64,
 }
 
+/// A rule's reply, compiled once.
+enum Reply {
+    /// No placeholders or captures: the same bytes every time.
+    Fixed(Bytes),
+    /// Filled in for each answer.
+    Template(Template),
+    /// The reply does not read as a template: said when the rule matches.
+    Broken(String),
+}
+
 /// What the endpoint does about a read.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Reaction {
     /// Send these bytes, after waiting `delay`.
     Send { bytes: Bytes, delay: Duration },
-    /// Say this in the log (a rule's hit, a message cut at the maximum).
+    /// Say this in the log (a message cut at the maximum).
     Note(String),
+    /// Rule `rule` (its index in the endpoint's list) matched a message; `text` says so in the log.
+    Matched { rule: u32, text: String },
 }
 
 /// An endpoint's [`AutoReply`], compiled once when it starts.
@@ -151,10 +104,12 @@ impl Responder {
                             Trigger::StartsWith(p) => Matcher::StartsWith(bytes(p)),
                             Trigger::Regex(re) => Matcher::Regex(re.compile()),
                         };
-                        let reply = if matches!(matcher, Matcher::Regex(_)) {
-                            template(rule.reply.bytes())
-                        } else {
-                            vec![Piece::Bytes(bytes(&rule.reply))]
+                        let reply = match rule.reply_template() {
+                            Ok(t) => match t.as_literal() {
+                                Some(fixed) => Reply::Fixed(Bytes::from(fixed)),
+                                None => Reply::Template(t),
+                            },
+                            Err(e) => Reply::Broken(e.to_string()),
                         };
                         let after = rule
                             .after
@@ -258,45 +213,54 @@ impl Responder {
             if !rule.valid || rule.after.is_some_and(|a| !matched[a]) {
                 continue;
             }
-            let bytes = match &rule.matcher {
-                Matcher::Always => Some(None),
-                Matcher::Contains(f) => f.find(message).map(|_| None),
-                Matcher::Exact(b) => (message == &b[..]).then_some(None),
-                Matcher::StartsWith(b) => message.starts_with(b).then_some(None),
-                Matcher::Regex(re) => re.captures(message).map(|caps| {
-                    if let [Piece::Bytes(b)] = &rule.reply[..] {
-                        return Some(b.clone());
+            let caps;
+            let captures: Option<&dyn CaptureSource> = match &rule.matcher {
+                Matcher::Always => None,
+                Matcher::Contains(f) if f.find(message).is_some() => None,
+                Matcher::Exact(b) if message == &b[..] => None,
+                Matcher::StartsWith(b) if message.starts_with(b) => None,
+                Matcher::Regex(re) => match re.captures(message) {
+                    Some(c) => {
+                        caps = c;
+                        Some(&caps)
                     }
-                    let mut reply = Vec::new();
-                    for piece in &rule.reply {
-                        match piece {
-                            Piece::Bytes(b) => reply.extend_from_slice(b),
-                            Piece::Group(n) => {
-                                if let Some(m) = caps.get(*n) {
-                                    reply.extend_from_slice(m.as_bytes())
-                                }
-                            }
-                            Piece::Named(name) => {
-                                if let Some(m) = caps.name(name) {
-                                    reply.extend_from_slice(m.as_bytes())
-                                }
-                            }
-                        }
-                    }
-                    Some(Bytes::from(reply))
-                }),
+                    None => continue,
+                },
+                _ => continue,
             };
-            let Some(bytes) = bytes else { continue };
-            let bytes = bytes.unwrap_or_else(|| match &rule.reply[..] {
-                [Piece::Bytes(b)] => b.clone(),
-                _ => Bytes::new(),
-            });
             matched[i] = true;
             let hit = rule.hits.fetch_add(1, Ordering::Relaxed) + 1;
-            out.push(Reaction::Note(format!(
-                "{} matched (hit {hit})",
-                rule.label
-            )));
+            out.push(Reaction::Matched {
+                rule: i as u32,
+                text: format!("{} matched (hit {hit})", rule.label),
+            });
+            let bytes = match &rule.reply {
+                Reply::Fixed(b) => b.clone(),
+                Reply::Template(t) => {
+                    // The counter counts this rule's answers: its hits.
+                    let ctx = Context {
+                        captures,
+                        ..Context::now(hit - 1)
+                    };
+                    match t.expand(&ctx) {
+                        Ok(b) => Bytes::from(b),
+                        Err(e) => {
+                            out.push(Reaction::Note(format!(
+                                "{}: its reply is not sent: {e}",
+                                rule.label
+                            )));
+                            return;
+                        }
+                    }
+                }
+                Reply::Broken(why) => {
+                    out.push(Reaction::Note(format!(
+                        "{}: its reply is not sent: {why}",
+                        rule.label
+                    )));
+                    return;
+                }
+            };
             if !bytes.is_empty() {
                 out.push(Reaction::Send {
                     bytes,
@@ -317,7 +281,7 @@ impl Responder {
         self.react(c.as_mut(), data, true, &mut out);
         out.into_iter().find_map(|r| match r {
             Reaction::Send { bytes, .. } => Some(bytes),
-            Reaction::Note(_) => None,
+            Reaction::Note(_) | Reaction::Matched { .. } => None,
         })
     }
 }
@@ -365,7 +329,7 @@ mod tests {
         out.into_iter()
             .filter_map(|r| match r {
                 Reaction::Send { bytes, .. } => Some(bytes.to_vec()),
-                Reaction::Note(_) => None,
+                Reaction::Note(_) | Reaction::Matched { .. } => None,
             })
             .collect()
     }
@@ -384,6 +348,45 @@ mod tests {
         assert_eq!(
             sends(&r, &mut c, b" HTTP/1.0\r\n"),
             [b"got /a by HTTP/1.0, $1 /ax  $ $x".to_vec()]
+        );
+    }
+
+    #[test]
+    fn replies_fill_in_placeholders_and_count_their_rule_hits() {
+        let r = rules(
+            vec![
+                Rule::new(
+                    Trigger::Regex(RegexText::new(r"^READ (\d+)").unwrap()),
+                    "\x01$1#${counter}${crc16_modbus}",
+                ),
+                Rule::new(Trigger::Exact("len".into()), "${len:u8}abc"),
+                Rule::new(Trigger::Exact("bad".into()), "x${sum8:0..9}"),
+            ],
+            "line",
+        );
+        let mut c = r.conversation().unwrap();
+        let crc = |b: &[u8]| {
+            let mut v = b.to_vec();
+            let crc = crate::model::placeholder::Checksum::Crc16Modbus.compute(b) as u16;
+            v.extend_from_slice(&crc.to_le_bytes());
+            v
+        };
+        assert_eq!(
+            sends(&r, &mut c, b"READ 7\nREAD 12\nlen\n"),
+            [crc(b"\x017#1"), crc(b"\x0112#2"), b"\x04abc".to_vec()]
+        );
+        // A range past the reply's end is said, never sent.
+        let mut out = Vec::new();
+        r.react(Some(&mut c), &Bytes::from_static(b"bad\n"), false, &mut out);
+        assert!(
+            matches!(&out[..], [Reaction::Matched { .. }, Reaction::Note(why)] if why.contains("goes past the payload's end")),
+            "{out:?}"
+        );
+        assert!(
+            AutoReply::Rules(vec![Rule::new(Trigger::Always, "${nope}")])
+                .check()
+                .unwrap_err()
+                .contains("\"nope\" is not a placeholder")
         );
     }
 

@@ -340,14 +340,23 @@ pub(crate) fn server(
             let sha = fingerprint(&der);
             // The certificate (public, never the key) goes to a file, so a client
             // can be told to trust it: `--ca FILE`, `openssl s_client -CAfile FILE`.
-            let file = std::env::temp_dir().join(format!(
-                "sockbench-cert-{}.pem",
-                sha.replace(':', "")[..16].to_ascii_lowercase()
-            ));
-            forget_expired_certificates();
-            let saved = match crate::persist::write_atomic(&file, made.0.pem().as_bytes()) {
-                Ok(()) => format!("; saved as {} (clients trust it with --ca)", file.display()),
-                Err(e) => format!("; not saved for clients ({e})"),
+            // The folder is this user's alone: in a shared temporary folder
+            // another user could otherwise put their own certificate there first.
+            let saved = match crate::model::spill::private_folder("certs") {
+                Some(folder) => {
+                    let file = folder.join(format!(
+                        "sockbench-cert-{}.pem",
+                        sha.replace(':', "")[..16].to_ascii_lowercase()
+                    ));
+                    forget_expired_certificates(&folder);
+                    match crate::persist::write_atomic(&file, made.0.pem().as_bytes()) {
+                        Ok(()) => {
+                            format!("; saved as {} (clients trust it with --ca)", file.display())
+                        }
+                        Err(e) => format!("; not saved for clients ({e})"),
+                    }
+                }
+                None => "; not saved for clients (no private folder could be made)".to_owned(),
             };
             (
                 vec![der],
@@ -424,10 +433,10 @@ pub(crate) fn describe(conn: &rustls::CommonState) -> String {
     format!("{version}, {suite}, {alpn}{cert}")
 }
 
-/// Removes generated certificates from the temporary folder once they have
-/// expired (they are valid for 30 days), so they do not pile up there.
-fn forget_expired_certificates() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+/// Removes generated certificates from their folder once they have expired
+/// (they are valid for 30 days), so they do not pile up there.
+fn forget_expired_certificates(folder: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
         return;
     };
     let month = std::time::Duration::from_secs(31 * 24 * 3600);

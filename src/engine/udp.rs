@@ -22,6 +22,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::conn::READ_BUFFER;
+use super::multicast;
 use super::net::{EndpointCtx, apply_common, resolve, unspecified_for};
 use super::reply::Reaction;
 use super::{DropCause, EndpointCommand, EventKind, NetError, Operation, PeerId, Split, Target};
@@ -92,7 +93,7 @@ pub(crate) fn bind_socket(
     if bind {
         socket
             .bind(&addr.into())
-            .map_err(|e| NetError::from_io(Operation::Bind, addr, &e))?;
+            .map_err(|e| super::net::bind_error(addr, &e))?;
     }
     socket
         .set_nonblocking(true)
@@ -158,6 +159,21 @@ pub(crate) async fn socket(
         Ok(s) => std::sync::Arc::new(s),
         Err(e) => return ctx.failed(None, e),
     };
+    // Before connect(): connecting to a group picks its source address from
+    // the multicast interface.
+    let mut option_notes = Vec::new();
+    if ctx.options.broadcast {
+        option_notes
+            .push("setsockopt(SO_BROADCAST) 1: datagrams may go to broadcast addresses".to_owned());
+    }
+    match multicast::configure(
+        &SockRef::from(&*socket),
+        &ctx.options.multicast,
+        bind_addr.is_ipv6(),
+    ) {
+        Ok(notes) => option_notes.extend(notes),
+        Err(e) => return ctx.failed(None, e),
+    }
     if let Some(remote) = connect_to
         && let Err(e) = socket.connect(fit_family(&bind_addr, remote)).await
     {
@@ -168,6 +184,21 @@ pub(crate) async fn socket(
     }
     let local = socket.local_addr().unwrap_or(bind_addr);
     ctx.emit(EventKind::Bound { local });
+    for text in option_notes {
+        ctx.emit(EventKind::Note { peer: None, text });
+    }
+    for &group in &ctx.options.multicast.groups {
+        match multicast::membership(
+            &SockRef::from(&*socket),
+            &ctx.options.multicast,
+            group,
+            local.is_ipv6(),
+            true,
+        ) {
+            Ok(text) => ctx.emit(EventKind::Note { peer: None, text }),
+            Err(e) => return ctx.failed(None, e),
+        }
+    }
     if let Ok(granted) = SockRef::from(&*socket).recv_buffer_size() {
         let asked = ctx.options.recv_buffer.map_or(RECV_BUFFER, |b| b as usize);
         ctx.emit(EventKind::Note {
@@ -278,6 +309,9 @@ pub(crate) async fn socket(
                                     },
                                     0,
                                 )),
+                                Reaction::Matched { rule, text } => {
+                                    batch.push((EventKind::RuleMatched { peer, rule, text }, 0))
+                                }
                             }
                         }
                     }
@@ -386,6 +420,19 @@ async fn send_command(
                         return;
                     }
                 },
+                Target::UnixPath(p) => {
+                    ctx.failed(
+                        None,
+                        NetError::new(
+                            ErrorKind::Other,
+                            Operation::Send,
+                            format!(
+                                "a UDP socket sends to IP addresses, not to the Unix socket {p}"
+                            ),
+                        ),
+                    );
+                    return;
+                }
             };
             let targets: Vec<(PeerId, SocketAddr)> =
                 destinations.into_iter().map(|d| (peers.id(d), d)).collect();
@@ -413,6 +460,18 @@ async fn send_command(
                         }
                     }
                 }));
+            }
+        }
+        EndpointCommand::Membership { group, join } => {
+            match multicast::membership(
+                &SockRef::from(&**socket),
+                &ctx.options.multicast,
+                group,
+                local.is_ipv6(),
+                join,
+            ) {
+                Ok(text) => ctx.emit(EventKind::Note { peer: None, text }),
+                Err(e) => ctx.failed(None, e),
             }
         }
         EndpointCommand::HalfClose { peer } | EndpointCommand::Disconnect { peer, .. } => {
@@ -697,12 +756,24 @@ async fn send_datagram(
             )
             .of_reported_write(),
         ),
-        Err(e) => ctx.failed(
-            Some(peer),
-            NetError::from_io(Operation::Send, format!("to {dest}"), &e).of_reported_write(),
-        ),
+        Err(e) => {
+            let mut error = NetError::from_io(Operation::Send, format!("to {dest}"), &e);
+            // Linux refuses a datagram to a broadcast address (EACCES) unless
+            // SO_BROADCAST is on: nothing left the machine.
+            if e.kind() == std::io::ErrorKind::PermissionDenied
+                && dest.is_ipv4()
+                && !ctx.options.broadcast
+            {
+                error.message.push_str(": ");
+                error.message.push_str(BROADCAST_OFF);
+            }
+            ctx.failed(Some(peer), error.of_reported_write())
+        }
     }
 }
+
+/// What a send refused for want of SO_BROADCAST adds to its error.
+pub(crate) const BROADCAST_OFF: &str = "broadcast is off: turn on SO_BROADCAST in the endpoint's settings (--broadcast on the command line) to send to a broadcast address";
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,7 @@ use std::io::Write;
 
 use crate::model::Session;
 use crate::model::display::escape_controls;
-use crate::model::replay::{EndpointPlan, Role, plan_session};
+use crate::model::replay::{EndpointPlan, Role};
 use crate::persist::{SaveError, SaveTarget};
 
 /// What to export to.
@@ -103,7 +103,8 @@ impl Format {
 /// The endpoint plan a Python program is made from: `endpoint`, or the first
 /// client with recorded payloads (or the first endpoint with any).
 fn python_plan(session: &Session, endpoint: Option<&str>) -> Result<EndpointPlan, String> {
-    let mut plans = plan_session(session, endpoint, None).map_err(|e| e.to_string())?;
+    let mut plans = crate::model::replay::plan_session_for_programs(session, endpoint)
+        .map_err(|e| e.to_string())?;
     if plans.is_empty() {
         return Err("nothing recorded to export".to_owned());
     }

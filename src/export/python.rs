@@ -5,8 +5,9 @@
 use std::fmt::Write as _;
 
 use super::encode::{python_bytes, python_str};
+use crate::model::proxy::{Proxy, ProxyKind};
 use crate::model::replay::{EndpointPlan, Role};
-use crate::model::{Direction, EndpointKind, HostPort};
+use crate::model::{Direction, EndpointKind, HostPort, UnixPath};
 
 /// The recorded conversations as a Python list of lists of steps.
 fn conversations(plan: &EndpointPlan, udp: bool) -> String {
@@ -69,6 +70,9 @@ def play(sock, steps):
 
 /// The Python program for one endpoint's plan.
 pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
+    if plan.spec.kind.tag().is_unix() {
+        return unix_program(plan, session_name);
+    }
     let udp = plan.is_udp();
     let name = plan.name();
     let mut out = String::from("#!/usr/bin/env python3\n");
@@ -97,6 +101,13 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
         (EndpointKind::Relay { listen, .. }, _) => {
             ("relays clients from", host_port(Some(listen), "127.0.0.1"))
         }
+        // Written by `unix_program`.
+        (
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. },
+            _,
+        ) => ("talks to", host_port(None, "")),
     };
     let (host, port) = target;
     let family = if host.contains(':') {
@@ -112,7 +123,20 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
          It {role_text} HOST:PORT and plays what was recorded: it sends the same\n\
          payloads and prints what comes back. Standard library only; run it with python3.\n\"\"\"",
     );
+    if plan
+        .spec
+        .proxy
+        .as_ref()
+        .is_some_and(|p| p.kind == ProxyKind::HttpConnect && p.credentials.is_some())
+        && !udp
+        && plan.role == Role::Client
+    {
+        out.push_str("import base64\n");
+    }
     out.push_str("import socket\n");
+    if udp && !plan.spec.options.multicast.groups.is_empty() {
+        out.push_str("import struct\n");
+    }
     if plan.spec.kind.tag().is_tls() {
         out.push_str("import ssl\n");
     }
@@ -126,15 +150,77 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
     let _ = writeln!(out, "ENDPOINT = {}", python_str(name));
     let _ = writeln!(out, "SESSION = {}", python_str(session_name));
     let _ = writeln!(out, "HOST, PORT = {}, {port}", python_str(&host));
-    out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n\n");
+    out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n");
+    if !udp && plan.role == Role::Client {
+        if let Some(proxy) = &plan.spec.proxy {
+            let (user, password) = proxy
+                .credentials
+                .as_ref()
+                .map_or((String::new(), String::new()), |c| {
+                    (c.user.clone(), c.password.clone())
+                });
+            let _ = writeln!(
+                out,
+                "PROXY_HOST, PROXY_PORT = {}, {}",
+                python_str(&proxy.server.host),
+                proxy.server.port
+            );
+            let _ = writeln!(
+                out,
+                "PROXY_USER, PROXY_PASSWORD = {}, {}  # empty: no authentication",
+                python_str(&user),
+                python_str(&password)
+            );
+        }
+        if plan.spec.reconnect.is_some() {
+            out.push_str(
+                "# Not exported: sockbench's reconnect with backoff. This program connects\n",
+            );
+            out.push_str("# once per recorded connection and stops at the first failure.\n");
+        }
+    }
+    out.push('\n');
     out.push_str("# What was recorded: (\"send\", bytes) goes out; (\"recv\", n) reads n bytes");
     out.push_str(if udp { " (one datagram).\n" } else { ".\n" });
+    // The log holds what went out, so a payload written with placeholders
+    // plays as its recorded expansion: the program repeats that run exactly
+    // (a learner compares answers byte for byte), and says so.
+    out.push_str(
+        "# The bytes are as they went out: counters, times, random bytes and checksums\n\
+         # that sockbench placeholders filled in are that run's values, sent again as recorded.\n",
+    );
     let _ = writeln!(out, "CONVERSATIONS = {}\n", conversations(plan, udp));
 
+    let (before, after) = if udp {
+        udp_options(&plan.spec, family == "socket.AF_INET6")
+    } else {
+        (String::new(), String::new())
+    };
+    // A UDP client's own address, when the endpoint binds one.
+    let client_bind = match (&plan.spec.kind, plan.role) {
+        (EndpointKind::Udp { bind: Some(b), .. }, Role::Client) => {
+            format!("        sock.bind(({}, {}))\n", python_str(&b.host), b.port)
+        }
+        _ => String::new(),
+    };
     match (udp, plan.role) {
         (false, Role::Client) => {
             out.push_str(HELPERS);
-            out.push_str(&client_connect(&plan.spec.kind));
+            let bind = plan.spec.options.bind.as_ref();
+            if let Some(proxy) = &plan.spec.proxy {
+                out.push_str(&proxy_tunnel(proxy).replace(
+                    "socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT)",
+                    &format!(
+                        "socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT{})",
+                        source_address(bind)
+                    ),
+                ));
+            }
+            out.push_str(&client_connect(
+                &plan.spec.kind,
+                plan.spec.proxy.is_some(),
+                bind,
+            ));
             out.push_str(
                 r#"
 
@@ -181,7 +267,7 @@ def main():
 def main():
     with socket.socket({family}, socket.SOCK_DGRAM) as sock:
         sock.settimeout(TIMEOUT)
-        # A connected UDP socket: send() goes to HOST:PORT, recv() hears only
+{before}{client_bind}{after}        # A connected UDP socket: send() goes to HOST:PORT, recv() hears only
         # datagrams from there, and a closed port comes back as an error.
         sock.connect((HOST, PORT))
         for steps in CONVERSATIONS:
@@ -207,7 +293,7 @@ def main():
 def main():
     with socket.socket({family}, socket.SOCK_DGRAM) as sock:
         sock.settimeout(TIMEOUT)
-        for steps in CONVERSATIONS:
+{before}{client_bind}{after}        for steps in CONVERSATIONS:
             for action, value in steps:
                 if action == "send":
                     sock.sendto(value, (HOST, PORT))
@@ -227,9 +313,9 @@ def main():
                 r#"
 def main():
     with socket.socket({family}, socket.SOCK_DGRAM) as sock:
-        sock.bind((HOST, PORT))
+{before}        sock.bind((HOST, PORT))
         print("bound to", sock.getsockname())
-        for steps in CONVERSATIONS:
+{after}        for steps in CONVERSATIONS:
             peer = None
             for action, value in steps:
                 if action == "recv":
@@ -239,6 +325,191 @@ def main():
                     sock.sendto(value, peer)
                     print("sent    ", value, "to", peer)
 "#
+            );
+        }
+    }
+    out.push_str("\n\nif __name__ == \"__main__\":\n    main()\n");
+    out
+}
+
+/// A Unix socket name as a Python `bytes` literal: a path's bytes (quotes,
+/// newlines and any byte escaped), or an abstract name as `b"\0" + b"name"`
+/// (the kernel's spelling: a leading NUL byte), `None` for no name.
+fn python_unix_path(path: Option<&UnixPath>) -> String {
+    match path {
+        None => "None".to_owned(),
+        Some(p) => match p.abstract_name() {
+            Some(name) => format!("b\"\\0\" + {}", python_bytes(name)),
+            None => python_bytes(p.as_str().as_bytes()),
+        },
+    }
+}
+
+const UNIX_HELPERS: &str = r#"
+
+def remove_socket_file(path):
+    """A bound socket's file stays until removed (an abstract name has none)."""
+    if path and not path.startswith(b"\0"):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+"#;
+
+/// The Python program of a Unix-domain endpoint: `socket.AF_UNIX`, stream or datagram.
+fn unix_program(plan: &EndpointPlan, session_name: &str) -> String {
+    let datagram = plan.is_udp();
+    let (role_text, path, bind) = match (&plan.spec.kind, plan.role) {
+        (EndpointKind::UnixClient { path }, _) => {
+            ("connects to the Unix stream socket", Some(path), None)
+        }
+        (EndpointKind::UnixServer { path, .. }, _) => {
+            ("listens on the Unix stream socket", Some(path), None)
+        }
+        (EndpointKind::UnixDatagram { remote, bind, .. }, Role::Client) => (
+            "sends datagrams to the Unix socket",
+            remote.as_ref(),
+            bind.as_ref(),
+        ),
+        (EndpointKind::UnixDatagram { bind, .. }, Role::Server) => {
+            ("receives datagrams on the Unix socket", bind.as_ref(), None)
+        }
+        _ => ("talks to", None, None),
+    };
+    let mut out = String::from("#!/usr/bin/env python3\n");
+    // Session text (names, paths) only ever goes into literals made by
+    // `python_str`/`python_bytes`: never into this docstring or a comment.
+    let _ = writeln!(
+        out,
+        "\"\"\"One endpoint of a sockbench session (ENDPOINT, SESSION below), as a Python program.\n\n\
+         It {role_text} PATH and plays what was recorded: it sends the same\n\
+         payloads and prints what comes back. Standard library only; run it with python3.\n\
+         A path is bytes; an abstract name (Linux) starts with a NUL byte.\n\"\"\"",
+    );
+    out.push_str("import os\nimport socket\n");
+    if datagram && plan.role == Role::Client {
+        out.push_str("import tempfile\n");
+    }
+    out.push('\n');
+    let _ = writeln!(out, "ENDPOINT = {}", python_str(plan.name()));
+    let _ = writeln!(out, "SESSION = {}", python_str(session_name));
+    let _ = writeln!(out, "PATH = {}", python_unix_path(path));
+    if datagram && plan.role == Role::Client {
+        out.push_str("# Where answers come back: an unnamed socket cannot be answered.\n");
+        let _ = writeln!(out, "BIND = {}", python_unix_path(bind));
+    }
+    out.push_str("TIMEOUT = 5.0  # seconds to wait for an answer\n\n");
+    out.push_str("# What was recorded: (\"send\", bytes) goes out; (\"recv\", n) reads n bytes");
+    out.push_str(if datagram {
+        " (one datagram).\n"
+    } else {
+        ".\n"
+    });
+    let _ = writeln!(out, "CONVERSATIONS = {}\n", conversations(plan, datagram));
+    out.push_str(UNIX_HELPERS);
+    match (datagram, plan.role) {
+        (false, Role::Client) => {
+            out.push_str(HELPERS);
+            out.push_str(
+                r#"
+
+def main():
+    for steps in CONVERSATIONS:
+        # socket(AF_UNIX, SOCK_STREAM) + connect(): no handshake, the kernel
+        # joins the two sockets at once.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TIMEOUT)
+            sock.connect(PATH)
+            print("connected to", sock.getpeername())
+            play(sock, steps)
+            # shutdown(SHUT_WR): the peer reads end-of-stream.
+            sock.shutdown(socket.SHUT_WR)
+            rest = receive(sock, 1 << 20)
+            if rest:
+                print("received", rest)
+        print("closed")
+"#,
+            );
+        }
+        (false, Role::Server) => {
+            out.push_str(HELPERS);
+            out.push_str(
+                r#"
+
+def main():
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(PATH)  # creates the socket file (fails if the path exists)
+        try:
+            server.listen()
+            print("listening on", server.getsockname())
+            for steps in CONVERSATIONS:
+                conn, address = server.accept()  # a new socket for this peer
+                with conn:
+                    conn.settimeout(TIMEOUT)
+                    print("accepted", address or "(unnamed)")
+                    play(conn, steps)
+                    conn.shutdown(socket.SHUT_WR)
+                print("closed")
+        finally:
+            remove_socket_file(PATH)
+"#,
+            );
+        }
+        (true, Role::Client) => {
+            out.push_str(
+                r#"
+
+def main():
+    folder = None
+    bind = BIND
+    if bind is None:
+        folder = tempfile.mkdtemp()
+        bind = os.path.join(folder, "client.sock").encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.bind(bind)
+        try:
+            for steps in CONVERSATIONS:
+                for action, value in steps:
+                    if action == "send":
+                        sock.sendto(value, PATH)
+                        print("sent    ", value)
+                    else:
+                        try:
+                            data, address = sock.recvfrom(1 << 18)
+                            print("received", data, "from", address or "(unnamed)")
+                        except socket.timeout:
+                            print(f"  (no datagram within {TIMEOUT} s)")
+        finally:
+            remove_socket_file(bind)
+            if folder:
+                os.rmdir(folder)
+"#,
+            );
+        }
+        (true, Role::Server) => {
+            out.push_str(
+                r#"
+
+def main():
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(PATH)  # creates the socket file (fails if the path exists)
+        try:
+            print("bound to", sock.getsockname())
+            for steps in CONVERSATIONS:
+                peer = None
+                for action, value in steps:
+                    if action == "recv":
+                        data, peer = sock.recvfrom(1 << 18)
+                        print("received", data, "from", peer or "(unnamed)")
+                    elif peer:
+                        sock.sendto(value, peer)
+                        print("sent    ", value, "to", peer)
+                    else:
+                        print("cannot answer: the sender's socket has no name")
+        finally:
+            remove_socket_file(PATH)
+"#,
             );
         }
     }
@@ -257,15 +528,219 @@ fn py_list(items: &[String]) -> String {
     )
 }
 
-/// `connect()`: a TCP connection, wrapped in TLS for a TLS client.
-fn client_connect(kind: &EndpointKind) -> String {
+/// `exactly()` and `tunnel()`: the proxy's handshake, by hand, so a learner
+/// sees every byte of it (the standard library has no SOCKS or CONNECT client).
+fn proxy_tunnel(proxy: &Proxy) -> String {
+    let mut s = String::from(
+        r#"
+
+def exactly(sock, count):
+    """Reads exactly `count` bytes of the proxy's reply."""
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise SystemExit("the proxy closed the connection during the handshake")
+        data += chunk
+    return data
+"#,
+    );
+    match proxy.kind {
+        ProxyKind::Socks5 => s.push_str(
+            r#"
+
+def tunnel():
+    """connect() to the SOCKS5 proxy (RFC 1928), then ask it for HOST:PORT."""
+    sock = socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT)
+    print("connected to proxy", sock.getpeername())
+    # Greeting: version 5 and the authentication methods we offer
+    # (0: none, 2: username/password).
+    methods = b"\x00\x02" if PROXY_USER else b"\x00"
+    sock.sendall(b"\x05" + bytes([len(methods)]) + methods)
+    version, method = exactly(sock, 2)
+    if version != 5:
+        raise SystemExit(f"the proxy does not speak SOCKS5 (version byte {version:#04x})")
+    if method == 2 and PROXY_USER:
+        user, password = PROXY_USER.encode(), PROXY_PASSWORD.encode()
+        sock.sendall(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+        if exactly(sock, 2)[1] != 0:
+            raise SystemExit("proxy refused the user name and password")
+    elif method != 0:
+        raise SystemExit(f"proxy asked for authentication (method {method:#04x})")
+    # CONNECT request: an IP address as such, a name for the proxy to resolve.
+    try:
+        address = b"\x01" + socket.inet_pton(socket.AF_INET, HOST)
+    except OSError:
+        try:
+            address = b"\x04" + socket.inet_pton(socket.AF_INET6, HOST)
+        except OSError:
+            address = b"\x03" + bytes([len(HOST.encode())]) + HOST.encode()
+    sock.sendall(b"\x05\x01\x00" + address + PORT.to_bytes(2, "big"))
+    _, reply, _, kind = exactly(sock, 4)
+    if reply != 0:
+        raise SystemExit(f"proxy refused: SOCKS5 reply {reply:02x}")
+    # The address the proxy connected from, then its port: read whole, so the
+    # tunnel starts clean.
+    length = {1: 4, 4: 16}.get(kind) or exactly(sock, 1)[0]
+    exactly(sock, length + 2)
+    print("tunnel established to", HOST, PORT)
+    return sock
+"#,
+        ),
+        ProxyKind::HttpConnect => s.push_str(
+            r#"
+
+def tunnel():
+    """connect() to the HTTP proxy, then CONNECT to HOST:PORT."""
+    sock = socket.create_connection((PROXY_HOST, PROXY_PORT), timeout=TIMEOUT)
+    print("connected to proxy", sock.getpeername())
+    target = f"[{HOST}]:{PORT}" if ":" in HOST else f"{HOST}:{PORT}"
+    request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+    if PROXY_USER:
+        token = base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
+        request += f"Proxy-Authorization: Basic {token}\r\n"
+    sock.sendall((request + "\r\n").encode())
+    # The reply header, one byte at a time (what follows it belongs to the
+    # tunnel), at most 16 KiB.
+    header = b""
+    while not header.endswith(b"\r\n\r\n"):
+        if len(header) >= 16384:
+            raise SystemExit("the proxy's reply header is too long")
+        header += exactly(sock, 1)
+    status = header.split(b"\r\n")[0]
+    parts = status.split(b" ")
+    if len(parts) < 2 or not parts[1].startswith(b"2"):
+        raise SystemExit(f"proxy refused: {status!r}")
+    print("tunnel established to", HOST, PORT, status)
+    return sock
+"#,
+        ),
+    }
+    s
+}
+
+/// The setsockopt calls of a UDP socket, in the order sockbench makes
+/// them: options before bind(), group memberships after (8 spaces in).
+/// Interfaces and groups go in as string literals, never as code.
+fn udp_options(spec: &crate::model::EndpointSpec, v6: bool) -> (String, String) {
+    use crate::model::multicast::{Interface, membership_option};
+    let mut before = String::new();
+    let m = &spec.options.multicast;
+    if spec.options.broadcast {
+        before.push_str("        # Sending to a broadcast address needs SO_BROADCAST.\n");
+        before.push_str("        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)\n");
+    }
+    // IPv6 names its interface by index; 0 lets the kernel choose.
+    let v6_index = |iface: Option<&Interface>| match iface {
+        Some(Interface::Index(i)) => i.to_string(),
+        Some(Interface::Name(n)) => format!("socket.if_nametoindex({})", python_str(n)),
+        Some(Interface::Address(a)) => {
+            format!(
+                "0  # {} is an IPv4 address: give an index",
+                python_str(&a.to_string())
+            )
+        }
+        None => "0".to_owned(),
+    };
+    let v4_address = |iface: Option<&Interface>| match iface {
+        Some(Interface::Address(a)) => python_str(&a.to_string()),
+        // An IPv4 socket names its interface by address.
+        Some(other) => python_str(&other.to_string()),
+        None => python_str("0.0.0.0"),
+    };
+    if let Some(iface) = &m.iface {
+        if v6 {
+            let _ = writeln!(
+                before,
+                "        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, {})",
+                v6_index(Some(iface))
+            );
+        } else {
+            let _ = writeln!(
+                before,
+                "        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton({}))",
+                v4_address(Some(iface))
+            );
+        }
+    }
+    if let Some(ttl) = m.ttl {
+        let _ = writeln!(
+            before,
+            "        sock.setsockopt({}, {ttl})",
+            if v6 {
+                "socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS"
+            } else {
+                "socket.IPPROTO_IP, socket.IP_MULTICAST_TTL"
+            }
+        );
+    }
+    if let Some(on) = m.loopback {
+        let _ = writeln!(
+            before,
+            "        sock.setsockopt({}, {})",
+            if v6 {
+                "socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP"
+            } else {
+                "socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP"
+            },
+            u8::from(on)
+        );
+    }
+    let mut after = String::new();
+    for group in &m.groups {
+        let option = membership_option(*group, true);
+        let text = python_str(&group.to_string());
+        if group.is_ipv4() {
+            let _ = writeln!(
+                after,
+                "        sock.setsockopt(socket.IPPROTO_IP, socket.{option}, struct.pack(\"4s4s\", socket.inet_aton({text}), socket.inet_aton({})))",
+                v4_address(m.iface.as_ref())
+            );
+        } else {
+            let _ = writeln!(
+                after,
+                "        sock.setsockopt(socket.IPPROTO_IPV6, socket.{option}, struct.pack(\"16sI\", socket.inet_pton(socket.AF_INET6, {text}), {}))",
+                v6_index(m.iface.as_ref())
+            );
+        }
+    }
+    if !after.is_empty() {
+        after.insert_str(
+            0,
+            "        # Join the multicast groups: datagrams sent to them now reach this socket.\n",
+        );
+    }
+    (before, after)
+}
+
+/// `source_address=…` for a client that binds its local end, else nothing.
+fn source_address(bind: Option<&HostPort>) -> String {
+    match bind {
+        Some(b) => format!(", source_address=({}, {})", python_str(&b.host), b.port),
+        None => String::new(),
+    }
+}
+
+/// `connect()`: a TCP connection (through the proxy's tunnel when
+/// `proxied`), wrapped in TLS for a TLS client.
+fn client_connect(kind: &EndpointKind, proxied: bool, bind: Option<&HostPort>) -> String {
+    let open = if proxied {
+        "tunnel()".to_owned()
+    } else {
+        format!(
+            "socket.create_connection((HOST, PORT), timeout=TIMEOUT{})",
+            source_address(bind)
+        )
+    };
     let EndpointKind::TlsClient { remote, tls } = kind else {
-        return r#"
+        return format!(
+            r#"
 
 def connect():
     # socket() + connect(): the three-way handshake happens here.
-    return socket.create_connection((HOST, PORT), timeout=TIMEOUT)
-
+    return {open}
+"#
+        ) + r#"
 
 def finish(sock):
     # shutdown(SHUT_WR) sends our FIN: the peer reads end-of-stream.
@@ -273,8 +748,7 @@ def finish(sock):
     rest = receive(sock, 1 << 20)
     if rest:
         print("received", rest)
-"#
-        .to_owned();
+"#;
     };
     let mut s = String::from("\n\ndef connect():\n");
     if tls.insecure {
@@ -310,7 +784,7 @@ def finish(sock):
         let _ = writeln!(s, "    context.set_alpn_protocols({})", py_list(&tls.alpn));
     }
     let name = tls.sni.clone().unwrap_or_else(|| remote.host.clone());
-    s.push_str("    raw = socket.create_connection((HOST, PORT), timeout=TIMEOUT)\n");
+    let _ = writeln!(s, "    raw = {open}");
     s.push_str("    # The TLS handshake happens here; the name is checked in the certificate.\n");
     let _ = writeln!(
         s,
@@ -421,6 +895,8 @@ mod tests {
             "{program}"
         );
         assert!(program.contains("socket.create_connection((HOST, PORT), timeout=TIMEOUT)"));
+        // Placeholders were filled in when recorded: the program says it plays those values.
+        assert!(program.contains("# that sockbench placeholders filled in are that run's values"));
         assert!(program.ends_with("if __name__ == \"__main__\":\n    main()\n"));
     }
 

@@ -4,7 +4,9 @@
 
 use super::address::HostPort;
 use super::framing::{DEFAULT_MAX_MESSAGE, ReceiveFraming};
+use super::multicast::Multicast;
 use super::payload::Payload;
+use super::unix::UnixPath;
 
 /// One endpoint of a session, as a person set it up.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -25,6 +27,12 @@ pub struct EndpointSpec {
     /// The longest message kept for the rules (default 1 MiB); longer ones are cut, with a note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_message: Option<std::num::NonZeroU32>,
+    /// TCP and TLS clients: reach the remote through this proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<super::proxy::Proxy>,
+    /// TCP and TLS clients: connect again when the connection fails or ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect: Option<super::proxy::Reconnect>,
 }
 
 impl EndpointSpec {
@@ -36,6 +44,8 @@ impl EndpointSpec {
             options: SocketOptions::default(),
             framing: ReceiveFraming::Raw,
             max_message: None,
+            proxy: None,
+            reconnect: None,
         }
     }
 
@@ -95,6 +105,29 @@ pub enum EndpointKind {
         /// What the relay does to the bytes it passes on.
         #[serde(default, skip_serializing_if = "boxed_default")]
         impair: Box<super::impair::Impairments>,
+    },
+    /// Connects to the Unix-domain stream socket `path` (a file, or `@name`
+    /// for a Linux abstract name) and holds one connection.
+    UnixClient { path: UnixPath },
+    /// Listens on the Unix-domain stream socket `path` and accepts many peers.
+    /// The socket file it creates is removed when it stops.
+    UnixServer {
+        path: UnixPath,
+        /// Remove a stale socket file found at `path` before binding (never
+        /// any other kind of file). Off: a stale file is reported, not touched.
+        #[serde(default, skip_serializing_if = "is_false")]
+        unlink: bool,
+    },
+    /// A Unix-domain datagram socket bound to `bind` (unnamed when absent: it
+    /// can send, and nobody can answer), sending to `remote` unless told otherwise.
+    UnixDatagram {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bind: Option<UnixPath>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<UnixPath>,
+        /// As for a Unix server: remove a stale socket file at `bind` first.
+        #[serde(default, skip_serializing_if = "is_false")]
+        unlink: bool,
     },
 }
 
@@ -295,16 +328,22 @@ pub enum KindTag {
     TlsServer,
     /// A recording relay: clients in, each relayed to an upstream.
     Relay,
+    UnixClient,
+    UnixServer,
+    UnixDatagram,
 }
 
 impl KindTag {
-    pub const ALL: [KindTag; 6] = [
+    pub const ALL: [KindTag; 9] = [
         KindTag::TcpClient,
         KindTag::TcpServer,
         KindTag::Udp,
         KindTag::TlsClient,
         KindTag::TlsServer,
         KindTag::Relay,
+        KindTag::UnixClient,
+        KindTag::UnixServer,
+        KindTag::UnixDatagram,
     ];
 
     pub fn label(self) -> &'static str {
@@ -315,22 +354,45 @@ impl KindTag {
             KindTag::TlsClient => "TLS client",
             KindTag::TlsServer => "TLS server",
             KindTag::Relay => "relay",
+            KindTag::UnixClient => "Unix stream client",
+            KindTag::UnixServer => "Unix stream server",
+            KindTag::UnixDatagram => "Unix datagram socket",
         }
     }
 
     /// True for endpoints that accept many peers.
     pub fn is_server(self) -> bool {
-        matches!(self, KindTag::TcpServer | KindTag::TlsServer)
+        matches!(
+            self,
+            KindTag::TcpServer | KindTag::TlsServer | KindTag::UnixServer
+        )
     }
 
     /// True for endpoints that connect out and hold one connection.
     pub fn is_client(self) -> bool {
-        matches!(self, KindTag::TcpClient | KindTag::TlsClient)
+        matches!(
+            self,
+            KindTag::TcpClient | KindTag::TlsClient | KindTag::UnixClient
+        )
     }
 
-    /// True for stream endpoints (TCP, with or without TLS).
+    /// True for stream endpoints (TCP, with or without TLS, and Unix stream
+    /// sockets: a byte stream with connections, half-close and peers).
     pub fn is_tcp(self) -> bool {
-        !matches!(self, KindTag::Udp | KindTag::Relay)
+        !matches!(self, KindTag::Udp | KindTag::Relay | KindTag::UnixDatagram)
+    }
+
+    /// True for the Unix-domain kinds (named by paths, not addresses).
+    pub fn is_unix(self) -> bool {
+        matches!(
+            self,
+            KindTag::UnixClient | KindTag::UnixServer | KindTag::UnixDatagram
+        )
+    }
+
+    /// True for datagram endpoints (UDP, Unix datagram).
+    pub fn is_datagram(self) -> bool {
+        matches!(self, KindTag::Udp | KindTag::UnixDatagram)
     }
 
     pub fn is_tls(self) -> bool {
@@ -347,6 +409,27 @@ impl EndpointKind {
             EndpointKind::TlsClient { .. } => KindTag::TlsClient,
             EndpointKind::TlsServer { .. } => KindTag::TlsServer,
             EndpointKind::Relay { .. } => KindTag::Relay,
+            EndpointKind::UnixClient { .. } => KindTag::UnixClient,
+            EndpointKind::UnixServer { .. } => KindTag::UnixServer,
+            EndpointKind::UnixDatagram { .. } => KindTag::UnixDatagram,
+        }
+    }
+
+    /// A Unix endpoint's socket name it connects or sends to by default.
+    pub fn unix_remote(&self) -> Option<&UnixPath> {
+        match self {
+            EndpointKind::UnixClient { path } => Some(path),
+            EndpointKind::UnixDatagram { remote, .. } => remote.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A Unix endpoint's socket name it listens on or binds to.
+    pub fn unix_local(&self) -> Option<&UnixPath> {
+        match self {
+            EndpointKind::UnixServer { path, .. } => Some(path),
+            EndpointKind::UnixDatagram { bind, .. } => bind.as_ref(),
+            _ => None,
         }
     }
 
@@ -359,6 +442,10 @@ impl EndpointKind {
             EndpointKind::Udp { remote, .. } => remote.as_ref(),
             EndpointKind::Relay { upstream, .. } => Some(upstream),
             EndpointKind::TcpServer { .. } | EndpointKind::TlsServer { .. } => None,
+            // Named by paths: see `unix_remote`.
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. } => None,
         }
     }
 
@@ -371,6 +458,10 @@ impl EndpointKind {
             EndpointKind::Udp { bind, .. } => bind.as_ref(),
             EndpointKind::Relay { listen, .. } => Some(listen),
             EndpointKind::TcpClient { .. } | EndpointKind::TlsClient { .. } => None,
+            // Named by paths: see `unix_local`.
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. } => None,
         }
     }
 
@@ -384,7 +475,11 @@ impl EndpointKind {
             EndpointKind::TcpServer { listen } | EndpointKind::TlsServer { listen, .. } => {
                 *listen = target.clone()
             }
-            EndpointKind::Udp { .. } => {}
+            // A host and port cannot point at a path.
+            EndpointKind::Udp { .. }
+            | EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. } => {}
         }
     }
 }
@@ -425,6 +520,8 @@ impl AutoReply {
                     i + 1
                 ));
             }
+            rule.reply_template()
+                .map_err(|e| format!("rule {}'s reply, {e}", i + 1))?;
         }
         Ok(())
     }
@@ -436,7 +533,9 @@ impl AutoReply {
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub when: Trigger,
-    /// For a regex, `$1`, `${1}` and `${name}` take the match's captures (`$$` is one `$`).
+    /// A template (see [`crate::model::placeholder`]): placeholders like
+    /// `${counter}` and `${crc16_modbus}`; for a regex, `$1`, `${1}` and
+    /// `${name}` take the match's captures (`$$` is one `$`).
     pub reply: Payload,
     /// What other rules' `after` call this one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -451,6 +550,25 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The reply read as a template: captures for a regex rule, placeholders for any.
+    pub fn reply_template(
+        &self,
+    ) -> Result<super::placeholder::Template, super::placeholder::TemplateError> {
+        use super::placeholder::{Scope, Template};
+        let scope = match &self.when {
+            Trigger::Regex(re) => Scope::Captures {
+                names: re
+                    .compile()
+                    .capture_names()
+                    .flatten()
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            _ => Scope::Plain,
+        };
+        Template::parse(self.reply.bytes(), &scope)
+    }
+
     pub fn new(when: Trigger, reply: impl Into<Payload>) -> Self {
         Self {
             when,
@@ -586,6 +704,44 @@ pub struct SocketOptions {
     /// accepted and closed at once, with the reason in the log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_peers: Option<u32>,
+    /// TCP and TLS clients: the local address (and port) the socket is bound
+    /// to before it connects; port 0 lets the system choose the port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<HostPort>,
+    /// UDP: groups joined at start, the multicast interface, TTL and loopback.
+    #[serde(skip_serializing_if = "Multicast::is_default")]
+    pub multicast: Multicast,
+}
+
+/// A client's local address as typed (`--bind`, the window's "Bind to"):
+/// `127.0.0.1:5000`, `[::1]:5000`, an address alone (any port: `127.0.0.1`,
+/// `::1`), or a port alone (`5000`, `:5000`: any address of the remote's
+/// family, `v6` when the remote is IPv6). An IP address, never a name: the
+/// socket is bound before anything is looked up.
+pub fn parse_local_bind(text: &str, v6: bool) -> Result<HostPort, String> {
+    let t = text.trim();
+    let port_only = t.strip_prefix(':').unwrap_or(t);
+    if !port_only.is_empty() && port_only.bytes().all(|b| b.is_ascii_digit()) {
+        let port: u16 = port_only
+            .parse()
+            .map_err(|_| format!("port {port_only} is out of range: ports go from 0 to 65535"))?;
+        return Ok(HostPort::new(if v6 { "::" } else { "0.0.0.0" }, port));
+    }
+    let bare = t
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(t);
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(HostPort::new(ip.to_string(), 0));
+    }
+    let hp: HostPort = t.parse().map_err(|e: super::AddressError| e.to_string())?;
+    if hp.ip().is_none() {
+        return Err(format!(
+            "\"{}\" is not an IP address: a client binds a local address of this machine (127.0.0.1, [::1]:5000), not a name",
+            super::escape_controls(&hp.host)
+        ));
+    }
+    Ok(hp)
 }
 
 /// The longest connect timeout a file may ask for (an hour).
@@ -649,6 +805,8 @@ impl Default for SocketOptions {
             connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
             connected: true,
             max_peers: None,
+            bind: None,
+            multicast: Multicast::default(),
         }
     }
 }
@@ -721,6 +879,73 @@ mod tests {
         );
         let back: EndpointSpec = ron::from_str(&text).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn unix_kinds_round_trip_in_their_short_file_form() {
+        let path = |t: &str| UnixPath::parse(t).unwrap();
+        let cases = [
+            (
+                EndpointKind::UnixClient {
+                    path: path("/tmp/app.sock"),
+                },
+                "UnixClient(path:\"/tmp/app.sock\")",
+            ),
+            (
+                EndpointKind::UnixServer {
+                    path: path("@app"),
+                    unlink: false,
+                },
+                "UnixServer(path:\"@app\")",
+            ),
+            (
+                EndpointKind::UnixServer {
+                    path: path("./s \"q\"\n.sock"),
+                    unlink: true,
+                },
+                "UnixServer(path:\"./s \\\"q\\\"\\n.sock\",unlink:true)",
+            ),
+            (
+                EndpointKind::UnixDatagram {
+                    bind: Some(path("/tmp/me.sock")),
+                    remote: None,
+                    unlink: false,
+                },
+                "UnixDatagram(bind:Some(\"/tmp/me.sock\"))",
+            ),
+            (
+                EndpointKind::UnixDatagram {
+                    bind: None,
+                    remote: None,
+                    unlink: false,
+                },
+                "UnixDatagram()",
+            ),
+        ];
+        for (kind, text) in cases {
+            let spec = EndpointSpec::new("u", kind);
+            let file = ron::to_string(&spec).unwrap();
+            assert_eq!(file, format!("(name:\"u\",kind:{text})"));
+            assert_eq!(ron::from_str::<EndpointSpec>(&file).unwrap(), spec);
+        }
+        // A path a file cannot hold is refused with its reason.
+        let long = format!(
+            "(name:\"u\",kind:UnixClient(path:\"/{}\"))",
+            "x".repeat(120)
+        );
+        let e = ron::from_str::<EndpointSpec>(&long)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("path too long"), "{e}");
+        // The kinds know their paths; no host and port.
+        let server = EndpointKind::UnixServer {
+            path: path("@x"),
+            unlink: false,
+        };
+        assert_eq!(server.unix_local(), Some(&path("@x")));
+        assert_eq!(server.local(), None);
+        assert!(server.tag().is_server() && server.tag().is_unix() && server.tag().is_tcp());
+        assert!(KindTag::UnixDatagram.is_datagram() && !KindTag::UnixDatagram.is_tcp());
     }
 
     #[test]

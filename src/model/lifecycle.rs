@@ -5,6 +5,7 @@
 
 use super::KindTag;
 use super::log::{EntryKind, ErrorKind, TrafficLog};
+use super::proxy::{PROXY_CONNECTED_NOTE, RECONNECT_NOTE, TUNNEL_NOTE};
 
 /// One call of the sockets API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +19,10 @@ pub enum Call {
     TlsHandshake,
     SendRecv,
     SendToRecvFrom,
+    /// setsockopt(IP_ADD_MEMBERSHIP): a UDP socket joins an IPv4 multicast group.
+    JoinGroup,
+    /// setsockopt(IPV6_JOIN_GROUP): the same for an IPv6 group.
+    JoinGroupV6,
     Shutdown,
     Close,
 }
@@ -34,6 +39,8 @@ impl Call {
             Call::TlsHandshake => "TLS handshake",
             Call::SendRecv => "send() / recv()",
             Call::SendToRecvFrom => "sendto() / recvfrom()",
+            Call::JoinGroup => "setsockopt(IP_ADD_MEMBERSHIP)",
+            Call::JoinGroupV6 => "setsockopt(IPV6_JOIN_GROUP)",
             Call::Shutdown => "shutdown()",
             Call::Close => "close()",
         }
@@ -63,12 +70,55 @@ impl Call {
             Call::SendToRecvFrom => {
                 "Send a datagram to an address, and read datagrams with the address they came from."
             }
+            Call::JoinGroup | Call::JoinGroupV6 => {
+                "Join a multicast group on an interface: the kernel announces it (IGMP, MLD) and delivers the group's datagrams to this socket."
+            }
             Call::Shutdown => {
                 "End one direction: shutdown(SHUT_WR) sends a FIN, the peer reads end-of-stream."
             }
             Call::Close => {
                 "Release the socket; an open connection ends (FIN, or RST with unread data or linger 0)."
             }
+        }
+    }
+}
+
+impl Call {
+    /// The call as an endpoint of `kind` makes it: a Unix socket's
+    /// `socket(AF_UNIX, SOCK_STREAM)`; the others as [`Call::name`].
+    pub fn name_for(self, kind: KindTag) -> &'static str {
+        match (self, kind) {
+            (Call::Socket, KindTag::UnixClient | KindTag::UnixServer) => {
+                "socket(AF_UNIX, SOCK_STREAM)"
+            }
+            (Call::Socket, KindTag::UnixDatagram) => "socket(AF_UNIX, SOCK_DGRAM)",
+            _ => self.name(),
+        }
+    }
+
+    /// What the call does for an endpoint of `kind`, for a tooltip.
+    pub fn meaning_for(self, kind: KindTag) -> &'static str {
+        if !kind.is_unix() {
+            return self.meaning();
+        }
+        match self {
+            Call::Socket => {
+                "Create a Unix-domain socket: it talks only to sockets on this machine, named by file paths (or @names on Linux), not IP addresses."
+            }
+            Call::Bind => {
+                "Give the socket its name: a filesystem path creates the socket file there (an @name lives in the kernel only)."
+            }
+            Call::Listen => "Mark the socket passive: the system now queues connecting clients.",
+            Call::Accept => {
+                "Take the next connected client: a new socket for that peer (most clients have no name)."
+            }
+            Call::Connect => {
+                "Connect to the server's socket by its path: no packets, the kernel joins the two sockets at once."
+            }
+            Call::Close => {
+                "Release the socket; a server's socket file stays until it is removed (sockbench removes the one it made)."
+            }
+            other => other.meaning(),
         }
     }
 }
@@ -128,6 +178,15 @@ pub fn calls(kind: KindTag, resolves: bool) -> Vec<Call> {
             Call::Shutdown,
         ]),
         KindTag::Udp => calls.extend([Call::Bind, Call::SendToRecvFrom]),
+        KindTag::UnixServer => calls.extend([
+            Call::Bind,
+            Call::Listen,
+            Call::Accept,
+            Call::SendRecv,
+            Call::Shutdown,
+        ]),
+        KindTag::UnixClient => calls.extend([Call::Connect, Call::SendRecv, Call::Shutdown]),
+        KindTag::UnixDatagram => calls.extend([Call::Bind, Call::SendToRecvFrom]),
     }
     calls.push(Call::Close);
     calls
@@ -135,6 +194,13 @@ pub fn calls(kind: KindTag, resolves: bool) -> Vec<Call> {
 
 /// The call a failure belongs to, from its detail line ("connect to …", "bind …").
 fn failed_call(detail: &str, kind: ErrorKind) -> Call {
+    // The proxy's refusals and silences belong to the connect of a client through it.
+    if detail.starts_with("proxy ")
+        || detail.starts_with("the proxy")
+        || detail.contains(" (proxy ")
+    {
+        return Call::Connect;
+    }
     let verb = detail.split_whitespace().next().unwrap_or_default();
     match verb {
         "resolve" => Call::GetAddrInfo,
@@ -146,6 +212,9 @@ fn failed_call(detail: &str, kind: ErrorKind) -> Call {
         "shutdown" => Call::Shutdown,
         "TLS" => Call::TlsHandshake,
         "set" => Call::Socket,
+        v if v.starts_with("setsockopt(IP_ADD_MEMBERSHIP)") => Call::JoinGroup,
+        v if v.starts_with("setsockopt(IPV6_JOIN_GROUP)") => Call::JoinGroupV6,
+        v if v.starts_with("setsockopt(") => Call::Socket,
         _ => match kind {
             ErrorKind::NotResolved => Call::GetAddrInfo,
             ErrorKind::AddressInUse | ErrorKind::AddressNotAvailable => Call::Bind,
@@ -205,11 +274,29 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
                 || (matches!(e.kind, EntryKind::Failed(_))
                     && log.bytes_of(e).starts_with(b"connect "))
         });
-    let calls = if connected_udp_run {
+    let mut calls = if connected_udp_run {
         connected_udp(calls(kind, resolves))
     } else {
         calls(kind, resolves)
     };
+    // A UDP socket that joined (or tried to join) groups: the join comes
+    // after bind() (and connect()), before the datagrams.
+    if kind == KindTag::Udp {
+        for join in [Call::JoinGroup, Call::JoinGroupV6] {
+            let tried = run.iter().any(|&i| {
+                let e = &entries[i];
+                matches!(e.kind, EntryKind::Note | EntryKind::Failed(_))
+                    && log.bytes_of(e).starts_with(join.name().as_bytes())
+            });
+            if tried {
+                let at = calls
+                    .iter()
+                    .position(|c| matches!(c, Call::SendRecv | Call::SendToRecvFrom))
+                    .unwrap_or(calls.len());
+                calls.insert(at, join);
+            }
+        }
+    }
     let mut steps: Vec<StepStatus> = calls.into_iter().map(pending).collect();
     let set = |steps: &mut Vec<StepStatus>, call: Call, state: StepState, at: i64| {
         if let Some(s) = steps.iter_mut().find(|s| s.call == call) {
@@ -218,6 +305,11 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
         }
     };
     let (mut sent, mut received, mut accepted) = (0u64, 0u64, 0u64);
+    // A client through a proxy: the proxy as its note says it, whether the
+    // tunnel is up; and how many times it connected again.
+    let mut via: Option<String> = None;
+    let mut tunnel = false;
+    let mut attempts = 0u32;
     for &i in &run {
         let e = &entries[i];
         let at = e.at_micros;
@@ -228,7 +320,11 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
                 set(&mut steps, Call::Socket, StepState::Done, at);
                 set(&mut steps, Call::Connect, StepState::Active, at);
             }
-            EntryKind::Connected => set(&mut steps, Call::Connect, StepState::Done, at),
+            EntryKind::Connected => {
+                // A Unix client has no Connecting step before (no handshake).
+                set(&mut steps, Call::Socket, StepState::Done, at);
+                set(&mut steps, Call::Connect, StepState::Done, at);
+            }
             EntryKind::TlsHandshake => set(&mut steps, Call::TlsHandshake, StepState::Done, at),
             EntryKind::Listening | EntryKind::Bound => {
                 set(&mut steps, Call::GetAddrInfo, StepState::Done, at);
@@ -256,6 +352,33 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
             EntryKind::Stopped => set(&mut steps, Call::Close, StepState::Done, at),
             EntryKind::Note if log.bytes_of(e).starts_with(UDP_CONNECT_NOTE.as_bytes()) => {
                 set(&mut steps, Call::Connect, StepState::Done, at)
+            }
+            EntryKind::Note
+                if log
+                    .bytes_of(e)
+                    .starts_with(Call::JoinGroup.name().as_bytes()) =>
+            {
+                set(&mut steps, Call::JoinGroup, StepState::Done, at)
+            }
+            EntryKind::Note
+                if log
+                    .bytes_of(e)
+                    .starts_with(Call::JoinGroupV6.name().as_bytes()) =>
+            {
+                set(&mut steps, Call::JoinGroupV6, StepState::Done, at)
+            }
+            EntryKind::Note if log.bytes_of(e).starts_with(PROXY_CONNECTED_NOTE.as_bytes()) => {
+                let text = String::from_utf8_lossy(&log.bytes_of(e)[PROXY_CONNECTED_NOTE.len()..]);
+                via = Some(text.split(" at ").next().unwrap_or_default().to_owned());
+                tunnel = false;
+            }
+            EntryKind::Note if log.bytes_of(e).starts_with(TUNNEL_NOTE.as_bytes()) => tunnel = true,
+            EntryKind::Note
+                if log
+                    .bytes_of(e)
+                    .starts_with(format!("{RECONNECT_NOTE}attempt").as_bytes()) =>
+            {
+                attempts += 1;
             }
             EntryKind::Failed(k) => {
                 let detail = String::from_utf8_lossy(log.bytes_of(e)).into_owned();
@@ -305,6 +428,20 @@ pub fn lifecycle(log: &TrafficLog, endpoint: &str, kind: KindTag) -> Vec<StepSta
             }
             Call::Accept if accepted > 0 => {
                 format!("{accepted} peer{}", if accepted == 1 { "" } else { "s" })
+            }
+            Call::Connect if via.is_some() || attempts > 0 => {
+                let mut note = match &via {
+                    Some(p) if tunnel => format!("to proxy {p}, tunnel established"),
+                    Some(p) => format!("to proxy {p}, tunnel asked for"),
+                    None => String::new(),
+                };
+                if attempts > 0 {
+                    if !note.is_empty() {
+                        note.push_str("; ");
+                    }
+                    note.push_str(&format!("reconnect attempt {attempts}"));
+                }
+                note
             }
             _ => String::new(),
         };
@@ -392,6 +529,57 @@ impl TcpState {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn unix_sockets_name_their_family_and_type() {
+        let names: Vec<&str> = calls(KindTag::UnixServer, false)
+            .into_iter()
+            .map(|c| c.name_for(KindTag::UnixServer))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "socket(AF_UNIX, SOCK_STREAM)",
+                "bind()",
+                "listen()",
+                "accept()",
+                "send() / recv()",
+                "shutdown()",
+                "close()"
+            ]
+        );
+        let client: Vec<&str> = calls(KindTag::UnixClient, false)
+            .into_iter()
+            .map(|c| c.name_for(KindTag::UnixClient))
+            .collect();
+        assert_eq!(client[..2], ["socket(AF_UNIX, SOCK_STREAM)", "connect()"]);
+        assert_eq!(
+            Call::Socket.name_for(KindTag::UnixDatagram),
+            "socket(AF_UNIX, SOCK_DGRAM)"
+        );
+        assert_eq!(Call::Socket.name_for(KindTag::TcpClient), "socket()");
+        // A Unix client's run has no Connecting row: Connected makes the socket too.
+        let mut log = TrafficLog::default();
+        let ep = log.endpoint_index("c");
+        let at = chrono::DateTime::from_timestamp(1, 0).unwrap();
+        log.push(
+            at,
+            ep,
+            crate::model::NO_PEER,
+            EntryKind::Connected,
+            b"from (unnamed)",
+        );
+        log.push(at, ep, crate::model::NO_PEER, EntryKind::Stopped, b"");
+        let steps = lifecycle(&log, "c", KindTag::UnixClient);
+        assert!(
+            steps
+                .iter()
+                .all(|s| matches!(s.call, Call::SendRecv | Call::Shutdown)
+                    || s.state == StepState::Done),
+            "{steps:?}"
+        );
+    }
+
     use super::*;
     use crate::model::log::NO_PEER;
     use chrono::DateTime;
@@ -477,6 +665,53 @@ mod tests {
         assert_eq!(
             fresh.iter().map(|s| s.call).collect::<Vec<_>>(),
             calls(KindTag::Udp, false)
+        );
+    }
+
+    #[test]
+    fn a_joined_group_is_a_step_after_bind() {
+        let mut log = TrafficLog::new();
+        let u = log.endpoint_index("u");
+        push(&mut log, u, 1, EntryKind::Bound, b"239.1.2.3:5000");
+        push(
+            &mut log,
+            u,
+            2,
+            EntryKind::Note,
+            b"setsockopt(IP_ADD_MEMBERSHIP) group 239.1.2.3 on interface 127.0.0.1: joined",
+        );
+        push(&mut log, u, 3, EntryKind::Received, b"x");
+        let steps = lifecycle(&log, "u", KindTag::Udp);
+        let calls: Vec<Call> = steps.iter().map(|s| s.call).collect();
+        assert_eq!(
+            calls,
+            [
+                Call::Socket,
+                Call::Bind,
+                Call::JoinGroup,
+                Call::SendToRecvFrom,
+                Call::Close
+            ]
+        );
+        assert_eq!(steps[2].state, StepState::Done);
+        assert_eq!(steps[2].at, Some(2));
+
+        // A failed IPv6 join is drawn on its own step.
+        let mut log = TrafficLog::new();
+        let u = log.endpoint_index("u");
+        push(&mut log, u, 1, EntryKind::Bound, b"[ff15::1]:5000");
+        push(
+            &mut log,
+            u,
+            2,
+            EntryKind::Failed(ErrorKind::Other),
+            b"setsockopt(IPV6_JOIN_GROUP) group ff15::1 on interface nope: join failed",
+        );
+        let steps = lifecycle(&log, "u", KindTag::Udp);
+        let join = steps.iter().find(|s| s.call == Call::JoinGroupV6).unwrap();
+        assert!(
+            matches!(join.state, StepState::Failed(ErrorKind::Other, _)),
+            "{steps:?}"
         );
     }
 
@@ -604,6 +839,68 @@ mod tests {
         assert_eq!(steps[1].state, StepState::Done);
         assert_eq!(steps.last().unwrap().state, StepState::Done);
         assert!(steps.last().unwrap().note.is_empty());
+    }
+
+    #[test]
+    fn a_client_through_a_proxy_shows_the_tunnel_at_connect() {
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("c");
+        push(&mut log, c, 1, EntryKind::Connecting, b"127.0.0.1:1080");
+        let note = format!(
+            "{PROXY_CONNECTED_NOTE}socks5://127.0.0.1:1080 at 127.0.0.1:1080; asking for a tunnel to example.com:80"
+        );
+        push(&mut log, c, 2, EntryKind::Note, note.as_bytes());
+        let steps = lifecycle(&log, "c", KindTag::TcpClient);
+        assert_eq!(steps[1].call, Call::Connect);
+        assert_eq!(steps[1].state, StepState::Active);
+        assert_eq!(
+            steps[1].note,
+            "to proxy socks5://127.0.0.1:1080, tunnel asked for"
+        );
+        push(
+            &mut log,
+            c,
+            3,
+            EntryKind::Note,
+            format!("{TUNNEL_NOTE}example.com:80 through the proxy (SOCKS5)").as_bytes(),
+        );
+        push(&mut log, c, 4, EntryKind::Connected, b"127.0.0.1:1080");
+        let steps = lifecycle(&log, "c", KindTag::TcpClient);
+        assert_eq!(steps[1].state, StepState::Done);
+        assert_eq!(
+            steps[1].note,
+            "to proxy socks5://127.0.0.1:1080, tunnel established"
+        );
+
+        // The proxy's refusal fails the connect, and the attempts are counted.
+        let mut log = TrafficLog::new();
+        let c = log.endpoint_index("c");
+        push(&mut log, c, 1, EntryKind::Connecting, b"127.0.0.1:1080");
+        push(&mut log, c, 2, EntryKind::Note, note.as_bytes());
+        push(
+            &mut log,
+            c,
+            3,
+            EntryKind::Failed(ErrorKind::Other),
+            b"proxy refused: SOCKS5 reply 05 connection refused by the target (proxy socks5://127.0.0.1:1080)",
+        );
+        push(
+            &mut log,
+            c,
+            4,
+            EntryKind::Note,
+            format!("{RECONNECT_NOTE}attempt 1 of 3 in 100 ms").as_bytes(),
+        );
+        let steps = lifecycle(&log, "c", KindTag::TcpClient);
+        assert!(
+            matches!(steps[1].state, StepState::Failed(..)),
+            "{:?}",
+            steps[1]
+        );
+        assert_eq!(
+            steps[1].note,
+            "to proxy socks5://127.0.0.1:1080, tunnel asked for; reconnect attempt 1"
+        );
     }
 
     #[test]

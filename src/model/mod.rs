@@ -12,10 +12,15 @@ pub mod impair;
 pub mod lesson;
 pub mod lifecycle;
 pub mod log;
+pub mod messages;
+pub mod multicast;
 pub mod payload;
+pub mod placeholder;
+pub mod proxy;
 pub mod replay;
 pub mod session;
 pub mod spill;
+pub mod unix;
 
 pub use address::{AddressError, HostPort};
 pub use display::escape_controls;
@@ -29,3 +34,4 @@ pub use log::{
 };
 pub use payload::{Notation, Payload, PayloadError};
 pub use session::{LibraryItem, Session};
+pub use unix::{MAX_UNIX_PATH, UnixName, UnixPath, UnixPathError};

@@ -102,6 +102,9 @@ pub enum Problem {
     BadUnicodeEscape(Option<char>),
     #[error("\\u{{{0}}} is not a Unicode scalar value")]
     InvalidCodePoint(String),
+    /// A placeholder (`${...}`) that cannot be read or filled in.
+    #[error("{0}")]
+    Placeholder(String),
 }
 
 fn show_char(c: char) -> String {
@@ -124,13 +127,39 @@ fn show_found(c: Option<char>) -> String {
 
 /// Parses text notation: characters with backslash escapes.
 pub fn parse_text(input: &str) -> Result<Vec<u8>, PayloadError> {
+    parse_text_from(input, None)
+}
+
+/// The 1-based position, in characters of `input` (text notation), of the
+/// character or escape that gave byte `byte` of its bytes; one past the
+/// last character for the end. Placeholder errors, found in the bytes, are
+/// shown where the person typed them.
+pub fn text_position(input: &str, byte: usize) -> usize {
+    let mut from = Vec::new();
+    match parse_text_from(input, Some(&mut from)) {
+        Ok(_) => from.get(byte).map_or(input.chars().count() + 1, |i| i + 1),
+        Err(e) => e.position,
+    }
+}
+
+/// [`parse_text`], noting for each byte the index of the character that
+/// began it when `from` is given.
+fn parse_text_from(
+    input: &str,
+    mut from: Option<&mut Vec<usize>>,
+) -> Result<Vec<u8>, PayloadError> {
     let mut out = Vec::with_capacity(input.len());
     let mut chars = input.chars().enumerate().peekable();
     let err = |index: usize, problem| PayloadError {
         position: index + 1,
         problem,
     };
+    let mut began = 0;
     while let Some((i, c)) = chars.next() {
+        if let Some(from) = from.as_deref_mut() {
+            from.resize(out.len(), began);
+        }
+        began = i;
         if c != '\\' {
             let mut buf = [0u8; 4];
             out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -188,6 +217,9 @@ pub fn parse_text(input: &str) -> Result<Vec<u8>, PayloadError> {
             }
             other => return Err(err(j, Problem::UnknownEscape(other))),
         }
+    }
+    if let Some(from) = from {
+        from.resize(out.len(), began);
     }
     Ok(out)
 }

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::display::escape_controls;
-use super::endpoint::{EndpointKind, EndpointSpec, KindTag};
+use super::endpoint::{EndpointKind, EndpointSpec};
 use super::ignore::{IgnoreRule, Span, Suggestion, spans, suggest};
 use super::log::{Direction, EntryKind, TrafficLog};
 use super::payload::{to_hex, to_text_notation};
@@ -92,8 +92,9 @@ impl EndpointPlan {
         &self.spec.name
     }
 
+    /// A datagram endpoint (UDP, Unix datagram): each datagram is one message.
     pub fn is_udp(&self) -> bool {
-        self.spec.kind.tag() == KindTag::Udp
+        self.spec.kind.tag().is_datagram()
     }
 
     pub fn sends(&self) -> usize {
@@ -136,6 +137,10 @@ pub enum PlanError {
         "the session has {0} endpoints to replay; a replay starts at most {MAX_REPLAY_ENDPOINTS} at once (choose one with --endpoint)"
     )]
     TooManyEndpoints(usize),
+    #[error(
+        "{0}: replaying and checking Unix-domain socket endpoints is not supported yet (run the session with `sockbench run`, or replay its other endpoints with --endpoint)"
+    )]
+    UnixNotReplayable(String),
 }
 
 /// A relay's recording as a plan for one side.
@@ -405,7 +410,7 @@ fn plan_endpoint_rows(
     if let EndpointKind::Relay { .. } = spec.kind {
         return plan_relay(session, spec, target, rows, relay_as?);
     }
-    let udp = spec.kind.tag() == KindTag::Udp;
+    let udp = spec.kind.tag().is_datagram();
     let mut conversations: Vec<(u32, Conversation)> = conversations_of(&session.log, rows, udp)
         .into_iter()
         .map(|(n, c, _)| (n, c))
@@ -415,6 +420,20 @@ fn plan_endpoint_rows(
     }
     let role = match spec.kind {
         EndpointKind::Relay { .. } => return None,
+        EndpointKind::UnixClient { .. } => Role::Client,
+        EndpointKind::UnixServer { .. } => Role::Server,
+        EndpointKind::UnixDatagram {
+            bind: None,
+            remote: Some(_),
+            ..
+        } => Role::Client,
+        EndpointKind::UnixDatagram { .. } => {
+            if conversations[0].1.steps[0].dir == Direction::Sent {
+                Role::Client
+            } else {
+                Role::Server
+            }
+        }
         EndpointKind::TcpClient { .. } | EndpointKind::TlsClient { .. } => Role::Client,
         EndpointKind::TcpServer { .. } | EndpointKind::TlsServer { .. } => Role::Server,
         // A socket with only a default remote is a client, whatever order the
@@ -458,6 +477,20 @@ fn plan_endpoint_rows(
                 *bind = Some(t.clone());
             }
         }
+        (EndpointKind::UnixDatagram { remote, .. }, Role::Client) => {
+            // As a UDP client: one exchange, with its default remote or the
+            // first name it talked to.
+            let recorded = crate::model::UnixPath::parse(&conversations[0].1.remote).ok();
+            *remote = remote.clone().or(recorded);
+            conversations.truncate(1);
+        }
+        // Named by paths: a host and port target does not apply.
+        (
+            EndpointKind::UnixClient { .. }
+            | EndpointKind::UnixServer { .. }
+            | EndpointKind::UnixDatagram { .. },
+            _,
+        ) => {}
         (EndpointKind::Relay { .. }, _) => return None,
     }
     let ignore = session
@@ -497,11 +530,31 @@ pub enum RelayAs {
 }
 
 /// [`plan_session`], with relays replayed `relay_as` (and then only relays).
+/// Unix-domain endpoints are refused: the replay player does not play them.
 pub fn plan_session_as(
     session: &Session,
     only: Option<&str>,
     target: Option<&HostPort>,
     relay_as: Option<RelayAs>,
+) -> Result<Vec<EndpointPlan>, PlanError> {
+    plan_all(session, only, target, relay_as, false)
+}
+
+/// The plans for programs written from a session (the Python export):
+/// as [`plan_session`], Unix-domain endpoints included.
+pub fn plan_session_for_programs(
+    session: &Session,
+    only: Option<&str>,
+) -> Result<Vec<EndpointPlan>, PlanError> {
+    plan_all(session, only, None, None, true)
+}
+
+fn plan_all(
+    session: &Session,
+    only: Option<&str>,
+    target: Option<&HostPort>,
+    relay_as: Option<RelayAs>,
+    unix_allowed: bool,
 ) -> Result<Vec<EndpointPlan>, PlanError> {
     let names = || {
         session
@@ -530,6 +583,14 @@ pub fn plan_session_as(
         Some(_) => chosen.into_iter().filter(|s| is_relay(s)).collect(),
         None => chosen,
     };
+    let unix: Vec<String> = chosen
+        .iter()
+        .filter(|s| s.kind.tag().is_unix())
+        .map(|e| format!("\"{}\"", escape_controls(&e.name)))
+        .collect();
+    if !unix.is_empty() && !unix_allowed {
+        return Err(PlanError::UnixNotReplayable(unix.join(", ")));
+    }
     let by_endpoint = entries_by_endpoint(&session.log);
     let mut plans: Vec<EndpointPlan> = chosen
         .iter()

@@ -106,6 +106,53 @@ impl SpillFile {
     }
 }
 
+/// A folder only this user can enter, for files other users must not swap:
+/// `certs` (or any `name`) under the first cache folder that takes it; in
+/// the shared temporary folder, `sockbench-NAME-UID`. Made with mode 0700 and
+/// checked after: a real folder (not a link), owned by this user, closed to
+/// others. None when no folder passes.
+pub fn private_folder(name: &str) -> Option<PathBuf> {
+    private_folder_in(&cache_folders(), &std::env::temp_dir(), name)
+}
+
+fn private_folder_in(bases: &[PathBuf], temp: &std::path::Path, name: &str) -> Option<PathBuf> {
+    bases.iter().find_map(|base| {
+        let folder = if base == temp {
+            base.join(format!("sockbench-{name}-{}", user_id()?))
+        } else {
+            base.join(name)
+        };
+        create_private_dir(&folder).ok()?;
+        is_private(&folder).then_some(folder)
+    })
+}
+
+/// This process's user id (the owner of `/proc/self`), on Unix.
+#[cfg(unix)]
+fn user_id() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+#[cfg(not(unix))]
+fn user_id() -> Option<u32> {
+    Some(0)
+}
+
+#[cfg(unix)]
+fn is_private(folder: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::symlink_metadata(folder) else {
+        return false;
+    };
+    meta.is_dir() && Some(meta.uid()) == user_id() && meta.mode() & 0o077 == 0
+}
+
+#[cfg(not(unix))]
+fn is_private(folder: &std::path::Path) -> bool {
+    folder.is_dir()
+}
+
 fn create_private_dir(folder: &std::path::Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
@@ -161,6 +208,39 @@ fn write_all_at(file: &std::fs::File, mut bytes: &[u8], mut offset: u64) -> std:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_folder_is_never_one_others_can_enter_or_a_link() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let root = tempfile::tempdir().unwrap();
+        let (open, linked, good) = (
+            root.path().join("open"),
+            root.path().join("linked"),
+            root.path().join("good"),
+        );
+        // Someone made `certs` readable by all before us: passed over.
+        std::fs::create_dir_all(open.join("certs")).unwrap();
+        std::fs::set_permissions(open.join("certs"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        // `certs` is a link to a private folder elsewhere: passed over too.
+        let elsewhere = root.path().join("elsewhere");
+        create_private_dir(&elsewhere).unwrap();
+        std::fs::create_dir_all(&linked).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, linked.join("certs")).unwrap();
+        let temp = root.path().join("no temp here");
+        let got = private_folder_in(&[open, linked, good.clone()], &temp, "certs").unwrap();
+        assert_eq!(got, good.join("certs"));
+        assert_eq!(std::fs::metadata(&got).unwrap().mode() & 0o777, 0o700);
+
+        // In the shared temporary folder, the user's id is in the name.
+        let shared = root.path().join("tmp");
+        std::fs::create_dir_all(&shared).unwrap();
+        let got = private_folder_in(std::slice::from_ref(&shared), &shared, "certs").unwrap();
+        let name = got.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(name, format!("sockbench-certs-{}", user_id().unwrap()));
+        assert!(is_private(&got));
+    }
 
     #[test]
     fn segments_read_back_and_the_file_has_no_name() {

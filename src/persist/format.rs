@@ -1064,7 +1064,7 @@ mod tests {
             ),
             (
                 "(format: 1, endpoints: [(name: \"a\", kind: TcpKlient(remote: \"127.0.0.1:1\"))])",
-                "`TcpKlient` is not an endpoint's kind; write one of `TcpClient`, `TcpServer`, `Udp`, `TlsClient`, `TlsServer` or `Relay`",
+                "`TcpKlient` is not an endpoint's kind; write one of `TcpClient`, `TcpServer`, `Udp`, `TlsClient`, `TlsServer`, `Relay`, `UnixClient`, `UnixServer` or `UnixDatagram`",
             ),
             (
                 "(format: 1, endpoints: [(name: \"a\", kind: Udp(), options: (nodelai: true))])",

@@ -20,7 +20,7 @@ use crate::model::Session;
 
 pub use format::{FORMAT, encode_to, format_timestamp};
 pub use read::kind_of;
-pub use read::{NOTE_LIMIT, PEM_LIMIT, ReadError, SESSION_LIMIT, read_bounded};
+pub use read::{NOTE_LIMIT, PAYLOAD_FILE_LIMIT, PEM_LIMIT, ReadError, SESSION_LIMIT, read_bounded};
 pub use write::{
     SaveFailure, SaveTarget, prepare_file, prepare_save, save_or_recover, write_atomic,
     write_atomic_with, write_output,

@@ -12,6 +12,10 @@ pub const SESSION_LIMIT: u64 = 256 * 1024 * 1024;
 /// The largest PEM file read (a certificate, a chain, a key, a CA bundle):
 /// 4 MiB, ten times the system's whole trust store as one PEM file.
 pub const PEM_LIMIT: u64 = 4 * 1024 * 1024;
+/// The largest file sent as a payload (`connect --send-file`, a file loaded
+/// into the window's composer): 64 MiB, the bytes the engine lets wait for
+/// a connection at once ([`crate::engine::COMMAND_BUDGET`]).
+pub const PAYLOAD_FILE_LIMIT: u64 = 64 * 1024 * 1024;
 /// Small side files (the recovery copy's note of its original path).
 pub const NOTE_LIMIT: u64 = 64 * 1024;
 

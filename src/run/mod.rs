@@ -1,0 +1,21 @@
+//! The layer between the engine and the front ends: what the window and the
+//! command line both need to run endpoints, without I/O of its own.
+//!
+//! # Layout
+//!
+//! - [`Recorder`]: engine events become log rows. It keeps the one map from
+//!   the engine's endpoint ids to the log's endpoints (peers are numbered by
+//!   the log as rows arrive) and the totals a summary or a status bar shows,
+//!   counting only payloads written whole.
+//! - [`Launch`]: servers before clients. Servers (and UDP sockets, relays)
+//!   start at once; clients once every server listens, or when
+//!   [`crate::engine::SERVERS_GRACE`] has passed and they go anyway.
+//!
+//! `run` imports `engine` and `model`, never `app` or `cli`: both of those sit
+//! on top of it.
+
+pub mod launch;
+pub mod recorder;
+
+pub use launch::Launch;
+pub use recorder::Recorder;
