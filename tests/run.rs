@@ -114,9 +114,24 @@ impl Running {
     fn finish(mut self) -> (i32, Vec<String>, Vec<String>) {
         wait_bounded(&mut self.child);
         let code = self.child.wait().unwrap().code().unwrap();
-        self.out_seen.extend(self.out.iter());
-        self.err_seen.extend(self.err.iter());
-        (code, self.out_seen, self.err_seen)
+        let (mut out, mut err) = (
+            std::mem::take(&mut self.out_seen),
+            std::mem::take(&mut self.err_seen),
+        );
+        out.extend(self.out.iter());
+        err.extend(self.err.iter());
+        (code, out, err)
+    }
+}
+
+/// A test that fails midway must not leave `sockbench run` running (it runs
+/// until stopped, and holds whatever the test's parent handed it).
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
