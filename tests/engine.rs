@@ -1288,6 +1288,46 @@ impl Rig {
 
 /// A client → relay (holding client → upstream) → server over loopback: the
 /// server gets nothing while held, then exactly what was decided, in order.
+/// What is still held when the relay stops is said, item by item: never
+/// lost without a word.
+#[tokio::test]
+async fn held_payloads_left_when_the_relay_stops_are_said_to_be_lost() {
+    let mut rig = Rig::new();
+    rig.open(2, tcp_server("127.0.0.1:0"), AutoReply::Off);
+    let server = rig.local_addr(2).await;
+    rig.open(
+        1,
+        relay(RelayTransport::Tcp, server, Impairments::default()),
+        AutoReply::Off,
+    );
+    let at = rig.local_addr(1).await;
+    rig.hold(1, Way::Up, true);
+    rig.note(1, "hold up (client → upstream) on").await;
+    let mut client = StdStream::connect(at).unwrap();
+    client.set_nodelay(true).unwrap();
+    let mut held = Vec::new();
+    for word in ["kept", "back"] {
+        client.write_all(word.as_bytes()).unwrap();
+        let (_, item, change) = rig.intercepted(1).await;
+        assert_eq!(change, HeldChange::Held(bytes::Bytes::from(word)));
+        held.push(item);
+    }
+    rig.engine.send(Command::Close {
+        id: EndpointId(1),
+        abort: false,
+    });
+    let mut lost = Vec::new();
+    while lost.len() < held.len() {
+        let (_, item, change) = rig.intercepted(1).await;
+        assert_eq!(change, HeldChange::Abandoned, "item {item}");
+        lost.push(item);
+    }
+    lost.sort_unstable();
+    assert_eq!(lost, held);
+    rig.until(1, |k| matches!(k, EventKind::Stopped)).await;
+    rig.engine.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_relay_passes_on_only_what_is_forwarded_edited_or_left_in_order() {
     let mut rig = Rig::new();

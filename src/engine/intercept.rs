@@ -52,6 +52,9 @@ pub enum HeldChange {
     /// Passed on as these bytes instead of those read.
     Edited(Bytes),
     Dropped,
+    /// Never passed on: its connection ended (or the relay stopped) while it
+    /// was still held or waiting behind a held item.
+    Abandoned,
 }
 
 /// The most of an edited payload a log note spells out.
@@ -80,6 +83,9 @@ impl HeldChange {
                 )
             }
             HeldChange::Dropped => format!("{w}: {DROPPED}{item}: never passed on"),
+            HeldChange::Abandoned => format!(
+                "{w}: {DROPPED}{item}: never passed on: its connection ended while it was held"
+            ),
         }
     }
 }
@@ -124,6 +130,19 @@ pub(crate) struct Gate<T> {
     holding: bool,
     queue: VecDeque<Pending<T>>,
     bytes: usize,
+    /// Told of each held item still here when the gate goes (its connection
+    /// ended): nothing held is lost without a word.
+    abandon: Option<Box<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl<T> Drop for Gate<T> {
+    fn drop(&mut self) {
+        if let Some(abandon) = &self.abandon {
+            for item in self.queue.iter().filter_map(|p| p.item) {
+                abandon(item);
+            }
+        }
+    }
 }
 
 impl<T: Holdable> Gate<T> {
@@ -133,7 +152,14 @@ impl<T: Holdable> Gate<T> {
             holding,
             queue: VecDeque::new(),
             bytes: 0,
+            abandon: None,
         }
+    }
+
+    /// Says `abandon(item)` for each held item the gate still has when it goes.
+    pub fn on_abandon(mut self, abandon: impl Fn(u64) + Send + Sync + 'static) -> Self {
+        self.abandon = Some(Box::new(abandon));
+        self
     }
 
     /// True while it can take another read.
@@ -293,6 +319,39 @@ mod tests {
                 (3, HeldChange::Forwarded),
             ]
         );
+    }
+
+    #[test]
+    fn a_gate_that_goes_with_items_held_tells_of_each() {
+        let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = told.clone();
+        let mut gate = Gate::new(Way::Up, true).on_abandon(move |i| sink.lock().unwrap().push(i));
+        let mut n = 0;
+        let mut said = |_, _| {};
+        for word in ["a", "b", "c"] {
+            assert!(
+                gate.admit(
+                    b(word),
+                    || {
+                        n += 1;
+                        n
+                    },
+                    &mut said
+                )
+                .is_none()
+            );
+        }
+        // The first passes on; the other two are still held when it goes.
+        let out = gate.command(
+            GateCommand::Decide {
+                item: Some(1),
+                verdict: Verdict::Forward,
+            },
+            &mut said,
+        );
+        assert_eq!(out, vec![b("a")]);
+        drop(gate);
+        assert_eq!(*told.lock().unwrap(), vec![2, 3]);
     }
 
     #[test]

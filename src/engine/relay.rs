@@ -219,14 +219,20 @@ impl Intercept {
     }
 
     /// A new client's gates, holding as the relay holds now.
-    fn join<T: Holdable>(&mut self, peer: PeerId) -> ([Gate<T>; 2], GateInbox) {
+    fn join<T: Holdable>(&mut self, ctx: &EndpointCtx, peer: PeerId) -> ([Gate<T>; 2], GateInbox) {
         let (up_tx, up_rx) = mpsc::unbounded_channel();
         let (down_tx, down_rx) = mpsc::unbounded_channel();
         self.gates.insert(peer, [up_tx, down_tx]);
+        let gate = |way: Way, holding: bool| {
+            let ctx = ctx.clone();
+            Gate::new(way, holding).on_abandon(move |item| {
+                intercept_event(&ctx, peer, way, item, HeldChange::Abandoned)
+            })
+        };
         (
             [
-                Gate::new(Way::Up, self.holding[0]),
-                Gate::new(Way::Down, self.holding[1]),
+                gate(Way::Up, self.holding[0]),
+                gate(Way::Down, self.holding[1]),
             ],
             [up_rx, down_rx],
         )
@@ -401,7 +407,7 @@ async fn stream_relay(
                     }
                     let (stop_tx, stop_rx) = mpsc::unbounded_channel();
                     conversations.insert(peer, stop_tx);
-                    let (gates, inbox) = intercept.join(peer);
+                    let (gates, inbox) = intercept.join(&ctx, peer);
                     let task = Conversation {
                         ctx: ctx.clone(),
                         peer,
@@ -1231,7 +1237,7 @@ async fn udp_relay(
                     let (tx, rx) = mpsc::channel(QUEUE_DATAGRAMS);
                     let stop = ctx.token.child_token();
                     clients.insert(from, UdpClient { peer, tx, last: Instant::now(), stop: stop.clone() });
-                    let hold = intercept.join(peer);
+                    let hold = intercept.join(&ctx, peer);
                     let task = UdpConversation {
                         ctx: ctx.clone(),
                         peer,
