@@ -626,6 +626,44 @@ async fn commands_for_stopped_endpoints_are_answered() {
     rig.engine.shutdown().await;
 }
 
+/// A Stop (Close) that reaches a client after its server hung up and it
+/// ended on its own is no failure: `sockbench run` stopped by Ctrl+C exited 3
+/// with "the endpoint is not running" when a client ended just before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_an_endpoint_that_ended_on_its_own_is_no_failure() {
+    let mut rig = Rig::new();
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    rig.open(2, tcp_client(addr), AutoReply::Off);
+    let (stream, _) = listener.accept().unwrap();
+    rig.until(2, |k| matches!(k, EventKind::Connected { .. }))
+        .await;
+    drop(stream);
+    rig.until(2, |k| matches!(k, EventKind::Stopped)).await;
+    rig.engine.send(Command::Close {
+        id: EndpointId(2),
+        abort: false,
+    });
+    // A send to the same stopped endpoint is still an error.
+    rig.send(2, Target::Default, b"x");
+    // Commands are routed in order: once a server opened after both is
+    // listening, every failure they caused has been told.
+    rig.open(3, tcp_server("127.0.0.1:0"), AutoReply::Off);
+    rig.local_addr(3).await;
+    let failures: Vec<&EventKind> = rig
+        .seen
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Failed { .. }))
+        .map(|e| &e.kind)
+        .collect();
+    assert_eq!(failures.len(), 1, "only the send fails: {failures:#?}");
+    assert!(
+        matches!(failures[0], EventKind::Failed { error, .. } if error.message.contains("not running")),
+        "{failures:?}"
+    );
+    rig.engine.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payload_split_into_writes_goes_out_in_pieces() {
     let mut rig = Rig::new();

@@ -809,11 +809,18 @@ fn route(
                 verdict,
             } => (id, EndpointCommand::Decide { way, pick, verdict }),
         };
+        // Closing an endpoint that already ended on its own (a client whose
+        // server hung up, while a Stop all was on its way) is done, not a
+        // failure: its own Stopped event says it ended.
+        let closing = matches!(routed, EndpointCommand::Close { .. });
         let delivered = endpoints
             .get(&id)
             .is_some_and(|running| running.commands.send(routed).is_ok());
         if !delivered {
             endpoints.remove(&id);
+            if closing {
+                return true;
+            }
             emitter.failed(
                 id,
                 None,
