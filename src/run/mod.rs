@@ -11,11 +11,18 @@
 //!   start at once; clients once every server listens, or when
 //!   [`crate::engine::SERVERS_GRACE`] has passed and they go anyway.
 //!
+//! - [`Replay`]: a replay run without I/O, driven by the window's replay bar
+//!   and `sockbench replay` alike: the plans and their ids, the launch, what
+//!   came back, the failures that count, stop by hand, and at the end the
+//!   check (or why there is none).
+//!
 //! `run` imports `engine` and `model`, never `app` or `cli`: both of those sit
 //! on top of it.
 
 pub mod launch;
 pub mod recorder;
+pub mod replay;
 
 pub use launch::Launch;
 pub use recorder::Recorder;
+pub use replay::Replay;
