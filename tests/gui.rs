@@ -1119,6 +1119,99 @@ fn a_difference_becomes_an_ignore_rule_and_the_next_check_passes() {
     peer.join().unwrap();
 }
 
+/// Opens a recording of one TCP client "client" to `addr` that sends each of
+/// `sends` and gets it echoed.
+fn open_echo_recording(gui: &mut Gui, name: &str, addr: std::net::SocketAddr, sends: &[&str]) {
+    let mut entries = String::from(
+        r#"(at: "2026-01-01T00:00:00.000000Z", endpoint: "client", peer: 0, event: Connected("from 127.0.0.1:1")),"#,
+    );
+    for (i, text) in sends.iter().enumerate() {
+        entries.push_str(&format!(
+            r#"(at: "2026-01-01T00:00:0{i}.100000Z", endpoint: "client", peer: 0, event: Sent(Text("{text}"))),
+            (at: "2026-01-01T00:00:0{i}.200000Z", endpoint: "client", peer: 0, event: Received(Text("{text}"))),"#
+        ));
+    }
+    let recording = format!(
+        r#"(format: 1, endpoints: [(name: "client", kind: TcpClient(remote: "{addr}"))],
+        log: (peers: [(endpoint: "client", peer: 0, remote: "{addr}")], entries: [{entries}]))"#
+    );
+    std::fs::write(gui.path(&format!("{name}.ron")), recording).unwrap();
+    gui.click("⟳ Refresh");
+    gui.wait_for("the file listed", |g| {
+        g.harness.query_by_label(name).is_some()
+    });
+    gui.open_example(name);
+}
+
+#[test]
+fn a_reset_of_a_replayed_client_fails_the_replay_in_the_window() {
+    let mut gui = Gui::new();
+    // A peer that echoes as recorded, then resets the connection when the client closes.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = common::echo_then_reset(listener, 6);
+    open_echo_recording(&mut gui, "reset", addr, &["hello\\n"]);
+    gui.click("▶ Replay");
+    // The answer matched, but the reset is what the person must see.
+    replay_ends_with(
+        &mut gui,
+        peer,
+        "✖ \"client\": connection reset: the peer reset the connection",
+    );
+}
+
+/// Waits for the replay's end and the peer's; the bar shows `outcome`, not "matched".
+fn replay_ends_with(gui: &mut Gui, peer: std::thread::JoinHandle<()>, outcome: &str) {
+    gui.wait_for("the end of the replay", |g| {
+        g.harness.state().replay().is_some_and(|r| r.is_done())
+    });
+    peer.join().unwrap();
+    assert!(
+        gui.shows(outcome),
+        "{:?}",
+        gui.harness.state().replay().unwrap().outcome()
+    );
+    assert!(!gui.shows("✔ every conversation matched"));
+}
+
+#[test]
+fn a_checked_replay_stopped_by_hand_says_it_was_not_checked() {
+    let mut gui = Gui::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut buf = [0u8; 64];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    open_echo_recording(&mut gui, "stopped", addr, &["one\\n", "two\\n"]);
+    // One step: the first payload goes, and its echo comes back as recorded.
+    gui.click("⏭ Step");
+    gui.wait_for("the first echo", |g| {
+        g.harness.state().replay().is_some_and(|r| {
+            (0..r.log.len()).any(|i| r.log.entry(i).unwrap().kind == EntryKind::Received)
+        })
+    });
+    gui.click("⏹ Stop replay");
+    // Half a run proves nothing: it says so, not "stopped" as if no check was asked.
+    replay_ends_with(
+        &mut gui,
+        peer,
+        "not checked: the replay was interrupted before it ended",
+    );
+}
+
 #[test]
 fn playback_shows_the_rows_as_they_came() {
     let mut gui = Gui::new();

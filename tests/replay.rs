@@ -192,10 +192,9 @@ fn a_changed_peer_is_caught() {
     assert!(lines[n - 1].starts_with("summary: "), "{err}");
 }
 
-#[test]
-fn a_recorded_server_answers_as_a_mock() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("server.ron");
+/// Records a server with `listen` answering "OK 42\r\n", and a client
+/// talking to it ("HELLO device\r\n"), into `file`.
+fn record_server(file: &std::path::Path) {
     // Record a server with `listen`, and a client talking to it.
     let mut server = Command::new(BIN)
         .args([
@@ -207,7 +206,7 @@ fn a_recorded_server_answers_as_a_mock() {
             "--once",
             "--save",
         ])
-        .arg(&file)
+        .arg(file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -224,8 +223,16 @@ fn a_recorded_server_answers_as_a_mock() {
     s.read_exact(&mut answer).unwrap();
     drop(s);
     wait_bounded(&mut server);
+}
 
-    // Replay the recording as a mock on a port of our choosing; a client gets the recorded answer.
+/// Replays a recorded server (see [`record_server`]) as a mock with
+/// `--check` on a port of our choosing; a client gets the recorded answer,
+/// then closes (or resets, with `reset`). Returns the exit status and what
+/// the mock printed on stdout and stderr.
+fn mock_answers(reset: bool) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.ron");
+    record_server(&file);
     let port = free_port();
     let target = format!("127.0.0.1:{port}");
     let mut mock = Command::new(BIN)
@@ -253,14 +260,74 @@ fn a_recorded_server_answers_as_a_mock() {
     let mut got = [0u8; 7];
     s.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"OK 42\r\n");
+    if reset {
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
     drop(s);
     wait_bounded(&mut mock);
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
-    assert_eq!(mock.wait().unwrap().code(), Some(0), "{rest}");
+    mock.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .unwrap();
+    (mock.wait().unwrap().code(), rest)
+}
+
+#[test]
+fn a_recorded_server_answers_as_a_mock() {
+    let (code, out) = mock_answers(false);
+    assert_eq!(code, Some(0), "{out}");
     assert!(
-        rest.contains("check: every conversation matched the recording"),
-        "{rest}"
+        out.contains("check: every conversation matched the recording"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_mock_whose_peer_resets_after_the_recorded_answer_still_matches() {
+    // As in `run`, a peer that resets a server's connection is the peer's
+    // business: the mock answered as recorded, so the check passes. (A
+    // replayed client's reset fails the run: `replay_reports_a_reset`.)
+    let (code, out) = mock_answers(true);
+    assert!(out.contains("reset"), "the log shows the reset: {out}");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("check: every conversation matched the recording"),
+        "{out}"
+    );
+}
+
+#[test]
+fn replay_reports_a_reset() {
+    // A peer that echoes as recorded, then resets when the replayed client closes.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("client.ron");
+    std::fs::write(
+        &file,
+        format!(
+            r#"(format: 1, endpoints: [(name: "client", kind: TcpClient(remote: "{addr}"))],
+            log: (peers: [(endpoint: "client", peer: 0, remote: "{addr}")], entries: [
+                (at: "2026-01-01T00:00:00.000000Z", endpoint: "client", peer: 0, event: Connected("from 127.0.0.1:1")),
+                (at: "2026-01-01T00:00:00.010000Z", endpoint: "client", peer: 0, event: Sent(Text("hello\n"))),
+                (at: "2026-01-01T00:00:00.020000Z", endpoint: "client", peer: 0, event: Received(Text("hello\n"))),
+            ]))"#
+        ),
+    )
+    .unwrap();
+    let peer = common::echo_then_reset(listener, 6);
+    let o = sockbench(&["replay", file.to_str().unwrap(), "--check"]);
+    peer.join().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("error: connection reset: the peer reset the connection"),
+        "{}",
+        text(&o.stderr)
     );
 }
 

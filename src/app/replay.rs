@@ -1,16 +1,15 @@
 //! Replay in the window: a run of the open session's recording, with its own
 //! log, progress, pause, step and speed, and after a check the differences.
 
-use std::collections::{HashMap, HashSet};
-
-use crate::run::{Launch, Recorder};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::engine::replay::Tally;
-use crate::engine::{Command, EndpointId, Engine, Event, EventKind, Operation, ReplayOptions};
+use crate::engine::{Command, EndpointId, Engine, Event, ReplayOptions};
 use crate::model::TrafficLog;
 use crate::model::ignore::IgnoreRule;
-use crate::model::replay::{EndpointPlan, Mismatch, Role};
+use crate::model::replay::{EndpointPlan, Mismatch};
+use crate::run::replay::{Check, Failure};
+use crate::run::{Recorder, Replay};
 
 /// Speeds offered in the window.
 pub const SPEEDS: [f64; 7] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0];
@@ -74,42 +73,25 @@ impl IgnoreDraft {
     }
 }
 
-/// One replay of the open session.
+/// One replay of the open session: the run (see [`crate::run::Replay`]) and
+/// what the window keeps of it.
 pub struct ReplayRun {
-    pub plans: Vec<EndpointPlan>,
-    pub ids: Vec<EndpointId>,
+    run: Replay,
     /// What this run did: a log of its own, the recording stays as it was.
     pub log: TrafficLog,
     /// The run's events to its log's rows.
     recorder: Recorder,
-    tally: Tally,
-    /// Payloads sent so far, per plan.
-    sent: Vec<usize>,
-    pub total_sends: usize,
-    running: HashSet<EndpointId>,
-    /// Mock servers first; clients once they listen.
-    launch: Launch,
-    /// Clients whose servers listen, to open on the next frame.
-    due_clients: Vec<EndpointId>,
-    options: ReplayOptions,
-    pub paused: bool,
-    pub check: bool,
+    /// Commands the run gave out, sent on the next frame (the one engine caller).
+    unsent: Vec<Command>,
     /// Time spent running (not paused), and since when it runs.
     elapsed: Duration,
     resumed_at: Option<Instant>,
     /// The recording's duration.
     pub recorded: Duration,
-    /// Failures that stopped an endpoint of the run.
-    pub failures: Vec<String>,
-    /// After the run, with a check: the differences (empty when all matched).
-    pub result: Option<Vec<Mismatch>>,
     /// Log rows of the differences, for marking them.
     pub marked: HashMap<usize, usize>,
-    /// After a check: the ignore rules that applied, with their spans.
-    pub ignored: Vec<(String, usize)>,
     /// The open "ignore this in future checks" editor, if any.
     pub ignore_draft: Option<IgnoreDraft>,
-    pub stopped_by_hand: bool,
 }
 
 impl ReplayRun {
@@ -127,69 +109,41 @@ impl ReplayRun {
         for (id, plan) in ids.iter().zip(&plans) {
             recorder.name(&mut log, *id, plan.name());
         }
-        let (launch, first) = Launch::new(
-            ids.iter()
-                .zip(&plans)
-                .map(|(id, plan)| (*id, plan.role != Role::Server)),
-            Instant::now(),
-        );
         let recorded = plans
             .iter()
             .map(EndpointPlan::duration)
             .max()
             .unwrap_or_default();
         let paused = options.pace.is_paused();
-        let run = ReplayRun {
-            total_sends: plans.iter().map(EndpointPlan::sends).sum(),
-            sent: vec![0; plans.len()],
-            running: ids.iter().copied().collect(),
-            launch,
-            due_clients: Vec::new(),
-            ids,
-            plans,
+        let (run, first) = Replay::new(plans, ids, options, check, Instant::now());
+        for command in first {
+            engine.send(command);
+        }
+        ReplayRun {
+            run,
             log,
             recorder,
-            tally: Tally::new(),
-            paused,
-            options,
-            check,
+            unsent: Vec::new(),
             elapsed: Duration::ZERO,
             resumed_at: (!paused).then(Instant::now),
             recorded,
-            failures: Vec::new(),
-            result: None,
             marked: HashMap::new(),
             ignore_draft: None,
-            ignored: Vec::new(),
-            stopped_by_hand: false,
-        };
-        run.open(first, engine);
-        run
-    }
-
-    fn open(&self, ids: Vec<EndpointId>, engine: &Engine) {
-        for id in ids {
-            let Some(i) = self.ids.iter().position(|x| *x == id) else {
-                continue;
-            };
-            engine.send(Command::Replay {
-                id,
-                plan: Box::new(self.plans[i].clone()),
-                options: self.options.clone(),
-            });
         }
     }
 
     /// Starts the clients once no mock server is still getting ready (or
     /// the servers' grace time is over).
     pub fn start_clients(&mut self, engine: &Engine) {
-        let mut due = std::mem::take(&mut self.due_clients);
-        due.extend(self.launch.on_time(Instant::now()));
-        self.open(due, engine);
+        let mut due = std::mem::take(&mut self.unsent);
+        due.extend(self.run.on_time(Instant::now()));
+        for command in due {
+            engine.send(command);
+        }
     }
 
     pub fn owns(&self, id: EndpointId) -> bool {
-        self.ids.contains(&id)
+        self.run.owns(id)
     }
 
     /// Takes an event of one of the run's endpoints.
@@ -198,66 +152,48 @@ impl ReplayRun {
             return;
         }
         let row = self.recorder.record(&mut self.log, event);
-        if !self.stopped_by_hand {
-            // Opened by the next frame's start_clients (the one engine caller).
-            let due = self.launch.on_event(event.id, &event.kind);
-            self.due_clients.extend(due);
-        }
-        self.tally.note(event.id, &event.kind, row);
-        let plan = self.ids.iter().position(|id| *id == event.id);
-        match &event.kind {
-            EventKind::ReplayProgress { sent } => {
-                if let Some(p) = plan {
-                    self.sent[p] = *sent;
-                }
-            }
-            EventKind::Failed { peer: None, error }
-                if matches!(
-                    error.operation,
-                    Operation::Resolve
-                        | Operation::Bind
-                        | Operation::Listen
-                        | Operation::Connect
-                        | Operation::Configure
-                ) =>
-            {
-                let name = plan
-                    .map(|p| self.plans[p].name().to_owned())
-                    .unwrap_or_default();
-                self.failures.push(format!("\"{name}\": {error}"));
-            }
-            EventKind::Stopped => {
-                self.running.remove(&event.id);
-                if self.is_done() {
-                    self.finish();
-                }
-            }
-            _ => {}
+        let due = self.run.on_event(event, row);
+        self.unsent.extend(due);
+        if self.is_done() {
+            self.finish();
         }
     }
 
     pub fn is_done(&self) -> bool {
-        self.running.is_empty()
+        self.run.is_done()
     }
 
     fn finish(&mut self) {
         self.pause_clock();
-        if self.check && !self.stopped_by_hand && self.failures.is_empty() {
-            let checks = self.tally.check_all(&self.plans, &self.ids, &self.log);
-            for (label, n) in checks.iter().flat_map(|c| &c.ignored) {
-                match self.ignored.iter_mut().find(|(l, _)| l == label) {
-                    Some((_, total)) => *total += n,
-                    None => self.ignored.push((label.clone(), *n)),
-                }
-            }
-            let mismatches: Vec<Mismatch> = checks.into_iter().filter_map(|c| c.mismatch).collect();
+        if let Check::Done { mismatches, .. } = self.run.finish(&self.log) {
             self.marked = mismatches
                 .iter()
                 .enumerate()
                 .filter_map(|(i, m)| m.row.map(|row| (row, i)))
                 .collect();
-            self.result = Some(mismatches);
         }
+    }
+
+    /// How the check came out, once the run is done.
+    pub fn outcome(&self) -> Option<&Check> {
+        self.run.outcome()
+    }
+
+    /// The differences the check found (empty when all matched), if it checked.
+    pub fn mismatches(&self) -> Option<&[Mismatch]> {
+        match self.run.outcome()? {
+            Check::Done { mismatches, .. } => Some(mismatches),
+            _ => None,
+        }
+    }
+
+    /// Failures that stopped an endpoint of the run (or reset a client's connection).
+    pub fn failures(&self) -> &[Failure] {
+        self.run.failures()
+    }
+
+    pub fn stopped_by_hand(&self) -> bool {
+        self.run.stopped_by_hand()
     }
 
     fn pause_clock(&mut self) {
@@ -267,7 +203,11 @@ impl ReplayRun {
     }
 
     pub fn sent(&self) -> usize {
-        self.sent.iter().sum()
+        self.run.sent()
+    }
+
+    pub fn total_sends(&self) -> usize {
+        self.run.total_sends()
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -281,47 +221,42 @@ impl ReplayRun {
     }
 
     pub fn speed(&self) -> f64 {
-        self.options.pace.speed()
+        self.run.speed()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.run.is_paused()
     }
 
     pub fn pause(&mut self) {
-        if !self.paused {
-            self.paused = true;
+        if !self.is_paused() {
             self.pause_clock();
-            self.options.pace.pause();
+            self.run.pause();
         }
     }
 
     pub fn resume(&mut self) {
-        if self.paused {
-            self.paused = false;
+        if self.is_paused() {
             self.resumed_at = Some(Instant::now());
-            self.options.pace.resume();
+            self.run.resume();
         }
     }
 
     /// Pauses (if running) and lets the next payload of the run go.
     pub fn step(&mut self) {
         self.pause();
-        self.options.pace.step();
+        self.run.step();
     }
 
     pub fn set_speed(&mut self, speed: f64) {
-        self.options.pace.set_speed(speed);
+        self.run.set_speed(speed);
     }
 
     pub fn stop(&mut self, engine: &Engine) {
-        self.stopped_by_hand = true;
-        for id in &self.ids {
-            engine.send(Command::Close {
-                id: *id,
-                abort: false,
-            });
-        }
-        // Clients that never started will not.
-        let due = std::mem::take(&mut self.due_clients);
-        for id in self.launch.cancel().into_iter().chain(due) {
-            self.running.remove(&id);
+        // Clients given out but not sent yet never start.
+        let unsent = std::mem::take(&mut self.unsent);
+        for command in self.run.stop(&unsent) {
+            engine.send(command);
         }
         if self.is_done() {
             self.finish();
@@ -331,6 +266,6 @@ impl ReplayRun {
     /// The difference shown at log row `row`, if the check marked it.
     pub fn mismatch_at(&self, row: usize) -> Option<&Mismatch> {
         let i = *self.marked.get(&row)?;
-        self.result.as_ref()?.get(i)
+        self.mismatches()?.get(i)
     }
 }

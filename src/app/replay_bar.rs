@@ -6,6 +6,7 @@ use egui::{RichText, Ui};
 use super::replay::{IgnoreDraft, ReplayRun, SPEEDS, speed_label};
 use super::{App, AppCommand, LogSource};
 use crate::model::display::escape_controls;
+use crate::run::replay::Check;
 
 impl App {
     pub(super) fn replay_bar(&mut self, ui: &mut Ui, commands: &mut Vec<AppCommand>) {
@@ -49,7 +50,7 @@ impl App {
                     commands.push(AppCommand::StartReplay { paused: false });
                 }
             } else if let Some(run) = &self.replay {
-                if run.paused {
+                if run.is_paused() {
                     if ui.button("▶ Resume").on_hover_text("Go on with the recorded timing").clicked() {
                         commands.push(AppCommand::ResumeReplay);
                     }
@@ -96,15 +97,16 @@ impl App {
             if let Some(run) = &self.replay {
                 ui.separator();
                 let sent = run.sent();
-                let fraction = if run.total_sends == 0 {
+                let total = run.total_sends();
+                let fraction = if total == 0 {
                     1.0
                 } else {
-                    sent as f32 / run.total_sends as f32
+                    sent as f32 / total as f32
                 };
                 ui.add(
                     egui::ProgressBar::new(fraction)
                         .desired_width(170.0)
-                        .text(format!("{sent} of {} payloads sent", run.total_sends)),
+                        .text(format!("{sent} of {total} payloads sent")),
                 )
                 .on_hover_text("Payloads the replay has sent, of all it will send");
                 let elapsed = run.elapsed().as_secs_f64();
@@ -115,7 +117,7 @@ impl App {
                     (false, None) => format!("{elapsed:.1} s, no waits"),
                 };
                 ui.label(time).on_hover_text("Time the replay has run, of the recording's time at this speed");
-                if run.paused && !run.is_done() {
+                if run.is_paused() && !run.is_done() {
                     ui.label(RichText::new("paused").color(ui.visuals().warn_fg_color));
                 }
                 if run.is_done() {
@@ -141,7 +143,7 @@ impl App {
                 let mismatches: Vec<(usize, usize, String, bool)> = self
                     .replay
                     .as_ref()
-                    .and_then(|r| r.result.as_ref())
+                    .and_then(|r| r.mismatches())
                     .map(|ms| {
                         ms.iter()
                             .enumerate()
@@ -173,9 +175,9 @@ impl App {
                             .on_hover_text("Add an ignore rule for this difference to the session: the differing line or bytes")
                             .clicked()
                         && let Some(run) = &mut self.replay
-                        && let Some(m) = run.result.as_ref().and_then(|r| r.get(i))
+                        && let Some(m) = run.mismatches().and_then(|r| r.get(i)).cloned()
                     {
-                        run.ignore_draft = Some(IgnoreDraft::new(i, m));
+                        run.ignore_draft = Some(IgnoreDraft::new(i, &m));
                     }
                 }
                 if more > 0 {
@@ -243,33 +245,42 @@ impl App {
 const DIFFERENCES_NAMED: usize = 3;
 
 fn replay_outcome(run: &ReplayRun, ui: &Ui) -> (String, egui::Color32) {
-    if let Some(first) = run.failures.first() {
+    if let Some(first) = run.failures().first() {
         return (
-            format!("✖ {}", escape_controls(first)),
+            format!("✖ {}", escape_controls(&first.to_string())),
             ui.visuals().error_fg_color,
         );
     }
-    match &run.result {
-        Some(m) if m.is_empty() && !run.ignored.is_empty() => (
+    match run.outcome() {
+        Some(Check::Done {
+            mismatches,
+            ignored,
+            ..
+        }) if mismatches.is_empty() && !ignored.is_empty() => (
             format!(
                 "✔ every conversation matched the recording (ignored: {})",
-                escape_controls(&crate::model::replay::ignored_text(&run.ignored))
+                escape_controls(&crate::model::replay::ignored_text(ignored))
             ),
             egui::Color32::from_rgb(60, 180, 90),
         ),
-        Some(m) if m.is_empty() => (
+        Some(Check::Done { mismatches, .. }) if mismatches.is_empty() => (
             "✔ every conversation matched the recording".into(),
             egui::Color32::from_rgb(60, 180, 90),
         ),
-        Some(m) => (
+        Some(Check::Done { mismatches, .. }) => (
             format!(
                 "✖ {} difference{} from the recording",
-                m.len(),
-                if m.len() == 1 { "" } else { "s" }
+                mismatches.len(),
+                if mismatches.len() == 1 { "" } else { "s" }
             ),
             ui.visuals().error_fg_color,
         ),
-        None if run.stopped_by_hand => ("stopped".into(), ui.visuals().weak_text_color()),
-        None => ("done".into(), ui.visuals().text_color()),
+        // Asked to check, but the run proves nothing: say why, never "matched".
+        Some(Check::NotChecked(why)) => (
+            format!("⚠ {}", escape_controls(why)),
+            ui.visuals().warn_fg_color,
+        ),
+        _ if run.stopped_by_hand() => ("stopped".into(), ui.visuals().weak_text_color()),
+        _ => ("done".into(), ui.visuals().text_color()),
     }
 }

@@ -7,10 +7,10 @@ use tokio::time::Instant;
 
 use super::drive::{Run, interrupted, say, stats_tick, until};
 use super::{EXIT_MISMATCH, EXIT_OK, ReplayJob};
-use crate::engine::replay::Tally;
-use crate::engine::{Command, EndpointId, EventKind, Operation, ReplayOptions};
+use crate::engine::{Command, EndpointId, ReplayOptions};
 use crate::model::log::EntryKind;
-use crate::model::replay::{EndpointPlan, Mismatch, Role, ignored_text, report};
+use crate::model::replay::{EndpointPlan, Role, ignored_text, report};
+use crate::run::replay::Check;
 
 pub async fn replay(request: ReplayJob) -> i32 {
     let plans = request.plans;
@@ -62,79 +62,48 @@ pub async fn replay(request: ReplayJob) -> i32 {
         run.session.endpoints.push(plan.spec.clone());
     }
     let options = ReplayOptions::new(request.speed, request.timeout, false);
-    let start = |run: &Run, i: usize| {
-        run.send(Command::Replay {
-            id: ids[i],
-            plan: Box::new(plans[i].clone()),
-            options: options.clone(),
-        })
-    };
     // Mock servers first; clients once the servers listen.
-    let role_of = |id: EndpointId| ids.iter().position(|i| *i == id);
-    let (mut launch, first) = crate::run::Launch::new(
-        ids.iter()
-            .zip(&plans)
-            .map(|(id, plan)| (*id, plan.role != Role::Server)),
+    let (mut replay, first) = crate::run::Replay::new(
+        plans,
+        ids,
+        options,
+        request.check,
         std::time::Instant::now(),
     );
-    for id in first {
-        if let Some(i) = role_of(id) {
-            start(&run, i);
+    let send = |run: &Run, commands: Vec<Command>| {
+        for command in commands {
+            run.send(command);
         }
-    }
+    };
+    send(&run, first);
 
-    let mut tally = Tally::new();
-    let mut running = plans.len();
-    let mut closing = false;
     let mut deadline: Option<Instant> = None;
     let ctrl_c = interrupted();
     tokio::pin!(ctrl_c);
-    while running > 0 {
+    while !replay.is_done() {
         tokio::select! {
             event = run.events.recv() => {
                 let Some(event) = event else { break };
                 let row = run.record(&event);
-                tally.note(event.id, &event.kind, row);
-                if !closing {
-                    for id in launch.on_event(event.id, &event.kind) {
-                        if let Some(i) = role_of(id) {
-                            start(&run, i);
-                        }
-                    }
-                }
-                match &event.kind {
-                    EventKind::Failed { peer: None, error } if matches!(
-                        error.operation,
-                        Operation::Resolve | Operation::Bind | Operation::Listen | Operation::Connect | Operation::Configure
-                    ) => run.fail(error.to_string()),
-                    EventKind::Reset { .. } => run.fail("connection reset: the peer reset the connection".into()),
-                    EventKind::Stopped => running -= 1,
-                    _ => {}
+                let failures = replay.failures().len();
+                send(&run, replay.on_event(&event, row));
+                for failure in &replay.failures()[failures..] {
+                    run.fail(failure.what.clone());
                 }
             }
-            _ = until(launch.deadline().map(Instant::from_std)), if !closing => {
+            _ = until(replay.deadline().map(Instant::from_std)) => {
                 // The servers never said they listen; the clients go anyway and report what they find.
-                for id in launch.on_time(std::time::Instant::now()) {
-                    if let Some(i) = role_of(id) {
-                        start(&run, i);
-                    }
-                }
+                send(&run, replay.on_time(std::time::Instant::now()));
             }
             _ = until(deadline) => break,
             _ = stats_tick(&mut run.stats) => run.print_stats(),
-            _ = &mut ctrl_c, if !closing => {
-                closing = true;
-                // Clients not started yet never will be.
-                running -= launch.cancel().len();
-                for id in &ids {
-                    run.send(Command::Close { id: *id, abort: false });
-                }
+            _ = &mut ctrl_c, if !replay.stopped_by_hand() => {
+                send(&run, replay.stop(&[]));
                 deadline = Some(Instant::now() + Duration::from_secs(4));
             }
         }
     }
 
-    let lost = run.session.log.counters().dropped_entries;
     let json = request.json;
     // With --json, stdout carries only JSON objects: the human report goes to stderr.
     let human = |text: &str| {
@@ -144,108 +113,91 @@ pub async fn replay(request: ReplayJob) -> i32 {
             say(text);
         }
     };
-    let not_checked = if request.check && !closing && lost > 0 {
-        // The check compares every byte; a spill file that failed lost some.
-        Some(format!(
-            "not checked: {lost} payload{} of the replay could not be kept ({})",
-            if lost == 1 { "" } else { "s" },
-            run.session
-                .log
-                .spill_error()
-                .unwrap_or("dropped beyond the log budget")
-        ))
-    } else if request.check && closing {
-        // Exit 0 with --check promises "matched"; a run cut short proves nothing.
-        Some("not checked: the replay was interrupted before it ended".to_string())
-    } else {
-        None
-    };
     let timestamp = crate::persist::format_timestamp(&crate::engine::now());
     let suite = request.file.display().to_string();
-    let (status, message) = if let Some(why) = not_checked {
-        let conversations: usize = plans.iter().map(|p| p.conversations.len()).sum();
-        if json {
-            say(super::json::check_summary(conversations, 0, Some(&why)));
-        }
-        if let Some(path) = &request.junit {
-            write_report(
-                &mut run,
-                path,
-                &super::junit::not_checked(&suite, &timestamp, &plans, &why),
-            );
-        }
-        (EXIT_MISMATCH, Some(why))
-    } else if request.check {
-        let checks = tally.check_all(&plans, &ids, &run.session.log);
-        if json {
-            for c in &checks {
-                say(super::json::check(c));
+    replay.finish(&run.session.log);
+    let plans = replay.plans();
+    let (status, message) = match replay.outcome() {
+        Some(Check::NotChecked(why)) => {
+            let conversations: usize = plans.iter().map(|p| p.conversations.len()).sum();
+            if json {
+                say(super::json::check_summary(conversations, 0, Some(why)));
             }
+            if let Some(path) = &request.junit {
+                write_report(
+                    &mut run,
+                    path,
+                    &super::junit::not_checked(&suite, &timestamp, plans, why),
+                );
+            }
+            (EXIT_MISMATCH, Some(why.clone()))
         }
-        if let Some(path) = &request.junit {
-            write_report(
-                &mut run,
-                path,
-                &super::junit::report(&suite, &timestamp, &checks),
-            );
-        }
-        let mismatches: Vec<Mismatch> = checks.iter().filter_map(|c| c.mismatch.clone()).collect();
-        if json {
-            say(super::json::check_summary(
-                checks.len(),
-                mismatches.len(),
-                None,
-            ));
-        }
-        if mismatches.is_empty() {
-            let mut ignored: Vec<(String, usize)> = Vec::new();
-            for (label, n) in checks.iter().flat_map(|c| &c.ignored) {
-                match ignored.iter_mut().find(|(l, _)| l == label) {
-                    Some((_, total)) => *total += n,
-                    None => ignored.push((label.clone(), *n)),
+        Some(Check::Done {
+            checks,
+            mismatches,
+            ignored,
+        }) => {
+            if json {
+                for c in checks {
+                    say(super::json::check(c));
                 }
             }
-            let ignored = if ignored.is_empty() {
-                String::new()
-            } else {
-                format!("; ignored: {}", ignored_text(&ignored))
-            };
-            human(&format!(
-                "check: every conversation matched the recording ({} conversation{}{ignored})",
-                checks.len(),
-                if checks.len() == 1 { "" } else { "s" }
-            ));
-            (EXIT_OK, None)
-        } else {
-            human(report(&mismatches).trim_end());
-            for m in &mismatches {
-                if let Some(row) = m.row {
-                    run.session.log.push(
-                        crate::engine::now(),
-                        run.session.log.entry(row).map_or(0, |e| e.endpoint),
-                        crate::model::NO_PEER,
-                        EntryKind::Note,
-                        format!(
-                            "check: {}",
-                            m.to_string().lines().next().unwrap_or_default()
-                        )
-                        .as_bytes(),
-                    );
-                }
+            if let Some(path) = &request.junit {
+                write_report(
+                    &mut run,
+                    path,
+                    &super::junit::report(&suite, &timestamp, checks),
+                );
             }
-            let first = mismatches[0].to_string();
-            (
-                EXIT_MISMATCH,
-                Some(format!(
-                    "the replay differs from the recording in {} conversation{}: {}",
+            if json {
+                say(super::json::check_summary(
+                    checks.len(),
                     mismatches.len(),
-                    if mismatches.len() == 1 { "" } else { "s" },
-                    first.lines().next().unwrap_or_default()
-                )),
-            )
+                    None,
+                ));
+            }
+            if mismatches.is_empty() {
+                let ignored = if ignored.is_empty() {
+                    String::new()
+                } else {
+                    format!("; ignored: {}", ignored_text(ignored))
+                };
+                human(&format!(
+                    "check: every conversation matched the recording ({} conversation{}{ignored})",
+                    checks.len(),
+                    if checks.len() == 1 { "" } else { "s" }
+                ));
+                (EXIT_OK, None)
+            } else {
+                human(report(mismatches).trim_end());
+                for m in mismatches {
+                    if let Some(row) = m.row {
+                        run.session.log.push(
+                            crate::engine::now(),
+                            run.session.log.entry(row).map_or(0, |e| e.endpoint),
+                            crate::model::NO_PEER,
+                            EntryKind::Note,
+                            format!(
+                                "check: {}",
+                                m.to_string().lines().next().unwrap_or_default()
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                }
+                let first = mismatches[0].to_string();
+                (
+                    EXIT_MISMATCH,
+                    Some(format!(
+                        "the replay differs from the recording in {} conversation{}: {}",
+                        mismatches.len(),
+                        if mismatches.len() == 1 { "" } else { "s" },
+                        first.lines().next().unwrap_or_default()
+                    )),
+                )
+            }
         }
-    } else {
-        (EXIT_OK, None)
+        Some(Check::Off) | None => (EXIT_OK, None),
     };
     run.finish_with(request.save.clone(), status, message).await
 }

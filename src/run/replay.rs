@@ -510,7 +510,11 @@ mod tests {
         );
         assert_eq!(replayed(&sim.sent), [SERVER], "the mock server alone first");
         assert_eq!(sim.replay.deadline(), Some(now + SERVERS_GRACE));
-        assert!(sim.replay.on_time(now + Duration::from_millis(1)).is_empty());
+        assert!(
+            sim.replay
+                .on_time(now + Duration::from_millis(1))
+                .is_empty()
+        );
         let due = sim.event(SERVER, listening());
         assert_eq!(replayed(&due), [CLIENT]);
         // Each client once: neither a later event nor the time starts it again.
@@ -556,7 +560,10 @@ mod tests {
         assert_eq!(closed(&close), [SERVER], "only what runs is closed");
         assert_eq!(sim.replay.deadline(), None);
         assert!(sim.replay.on_time(now + SERVERS_GRACE).is_empty());
-        assert!(sim.event(SERVER, listening()).is_empty(), "the client never starts");
+        assert!(
+            sim.event(SERVER, listening()).is_empty(),
+            "the client never starts"
+        );
         assert!(!sim.replay.is_done());
         sim.event(SERVER, EventKind::Stopped);
         assert!(sim.replay.is_done());
@@ -577,7 +584,12 @@ mod tests {
 
     #[test]
     fn an_interrupted_run_is_not_checked() {
-        let mut sim = Sim::new(vec![client_plan(b"hello\n")], vec![CLIENT], true, Instant::now());
+        let mut sim = Sim::new(
+            vec![client_plan(b"hello\n")],
+            vec![CLIENT],
+            true,
+            Instant::now(),
+        );
         // Everything came back as recorded, but the run was stopped by hand.
         sim.converse(b"hello\n");
         assert_eq!(closed(&sim.replay.stop(&[])), [CLIENT]);
@@ -590,12 +602,22 @@ mod tests {
         );
 
         // A front end that gives up waiting (its endpoints never stopped).
-        let mut sim = Sim::new(vec![client_plan(b"hello\n")], vec![CLIENT], true, Instant::now());
+        let mut sim = Sim::new(
+            vec![client_plan(b"hello\n")],
+            vec![CLIENT],
+            true,
+            Instant::now(),
+        );
         sim.converse(b"hello\n");
         assert!(matches!(sim.finish(), Check::NotChecked(why) if why.contains("interrupted")));
 
         // Not asked to check: nothing to say.
-        let mut sim = Sim::new(vec![client_plan(b"hello\n")], vec![CLIENT], false, Instant::now());
+        let mut sim = Sim::new(
+            vec![client_plan(b"hello\n")],
+            vec![CLIENT],
+            false,
+            Instant::now(),
+        );
         sim.replay.stop(&[]);
         assert!(matches!(sim.finish(), Check::Off));
     }
@@ -604,7 +626,13 @@ mod tests {
     fn a_run_that_lost_payloads_is_not_checked() {
         let log = TrafficLog::with_budget(LogBudget::new(4, Overflow::Drop));
         let answer = [b'a'; 200];
-        let mut sim = Sim::with_log(vec![client_plan(&answer)], vec![CLIENT], true, Instant::now(), log);
+        let mut sim = Sim::with_log(
+            vec![client_plan(&answer)],
+            vec![CLIENT],
+            true,
+            Instant::now(),
+            log,
+        );
         sim.converse(&answer);
         sim.event(CLIENT, EventKind::Stopped);
         assert!(

@@ -63,3 +63,31 @@ pub fn python3() -> bool {
         }
     }
 }
+
+/// A TCP peer on `listener` for one connection: it reads `len` bytes, echoes
+/// them, waits for the other side to close (at most [`LIMIT`]), then resets
+/// the connection (SO_LINGER 0).
+pub fn echo_then_reset(listener: TcpListener, len: usize) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < len {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        s.write_all(&got).unwrap();
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    })
+}
