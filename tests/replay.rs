@@ -624,3 +624,71 @@ async fn a_udp_mock_plays_a_bounded_number_of_conversations_at_once() {
     assert_eq!(notes, 1, "said once");
     engine.shutdown().await;
 }
+
+/// A replayed client stopped while it waits for an answer closes its
+/// connection: the peer reads the end at once, not when it gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_replay_closes_its_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The peer reads the request, never answers, and reports how the connection ended.
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        assert_eq!(common::read_at_least(&mut s, 6), b"hello\n");
+        s.read(&mut [0u8; 64]).map_err(|e| e.kind())
+    });
+    let step = |dir, bytes: &[u8]| Step {
+        dir,
+        bytes: bytes.to_vec(),
+        gap: Duration::ZERO,
+    };
+    let plan = EndpointPlan {
+        spec: EndpointSpec::new(
+            "client",
+            EndpointKind::TcpClient {
+                remote: addr.into(),
+            },
+        ),
+        role: Role::Client,
+        conversations: vec![Conversation {
+            steps: vec![
+                step(Direction::Sent, b"hello\n"),
+                step(Direction::Received, b"answer\n"),
+            ],
+            peer_closed: false,
+            remote: addr.to_string(),
+            dropped: 0,
+        }],
+        ignore: Vec::new(),
+    };
+    let (engine, mut events) = Engine::start(&tokio::runtime::Handle::current(), engine::no_wake());
+    engine.send(engine::Command::Replay {
+        id: EndpointId(1),
+        plan: Box::new(plan),
+        // It waits for the answer far longer than the peer waits.
+        options: ReplayOptions::new(0.0, Duration::from_secs(3600), false),
+    });
+    let mut stopped = false;
+    while let Ok(Some(event)) = tokio::time::timeout(LIMIT, events.recv()).await {
+        match event.kind {
+            EventKind::Traffic {
+                dir: Direction::Sent,
+                ..
+            } => engine.send(engine::Command::Close {
+                id: EndpointId(1),
+                abort: false,
+            }),
+            EventKind::Stopped => {
+                stopped = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(stopped, "the replay stops");
+    let ended = tokio::task::spawn_blocking(move || peer.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ended, Ok(0), "the peer reads the end of the connection");
+    engine.shutdown().await;
+}

@@ -417,7 +417,12 @@ impl Shared {
                 });
             }
         };
-        let reading = tokio::spawn(super::net::guarded(self.ctx.clone(), reader));
+        // Aborted with the conversation, too, when a stop drops it: the
+        // reader holds the socket open until it ends.
+        let reading = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(super::net::guarded(
+            self.ctx.clone(),
+            reader,
+        )));
         let mut link = Link::Stream(Box::new(wr));
         let played = self
             .play(peer, remote, conversation, &mut link, &mut seen)

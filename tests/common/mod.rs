@@ -71,16 +71,12 @@ pub fn echo_then_reset(listener: TcpListener, len: usize) -> std::thread::JoinHa
     std::thread::spawn(move || {
         use std::io::{Read, Write};
         let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(LIMIT)).unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 64];
-        while got.len() < len {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
+        let got = read_at_least(&mut s, len);
+        if got.len() < len {
+            return;
         }
         s.write_all(&got).unwrap();
+        let mut buf = [0u8; 64];
         while let Ok(n) = s.read(&mut buf) {
             if n == 0 {
                 break;
@@ -90,4 +86,20 @@ pub fn echo_then_reset(listener: TcpListener, len: usize) -> std::thread::JoinHa
             .set_linger(Some(Duration::ZERO))
             .unwrap();
     })
+}
+
+/// Reads from `s` until `len` bytes came (fewer if it ends first or
+/// [`LIMIT`] passes without a byte).
+pub fn read_at_least(s: &mut std::net::TcpStream, len: usize) -> Vec<u8> {
+    use std::io::Read;
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    while got.len() < len {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
 }
