@@ -75,11 +75,12 @@ pub async fn replay(request: ReplayJob) -> i32 {
             run.send(command);
         }
     };
+    // The stop signals are caught from before the first endpoint starts.
+    let ctrl_c = interrupted();
+    tokio::pin!(ctrl_c);
     send(&run, first);
 
     let mut deadline: Option<Instant> = None;
-    let ctrl_c = interrupted();
-    tokio::pin!(ctrl_c);
     while !replay.is_done() {
         tokio::select! {
             event = run.events.recv() => {

@@ -92,7 +92,7 @@ pub fn python3() -> bool {
 /// A TCP peer on `listener` for one connection: it reads `len` bytes, echoes
 /// them, waits for the other side to close (at most [`LIMIT`]), then resets
 /// the connection (SO_LINGER 0).
-pub fn echo_then_reset(listener: TcpListener, len: usize) -> std::thread::JoinHandle<()> {
+pub fn echo_then_reset(listener: std::net::TcpListener, len: usize) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         use std::io::{Read, Write};
         let (mut s, _) = listener.accept().unwrap();
