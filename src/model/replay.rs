@@ -138,9 +138,9 @@ pub enum PlanError {
     )]
     TooManyEndpoints(usize),
     #[error(
-        "{0}: replaying and checking Unix-domain socket endpoints is not supported yet (run the session with `sockbench run`, or replay its other endpoints with --endpoint)"
+        "--target is a host and port, and {0} is a Unix-domain socket endpoint: it replays at its recorded path"
     )]
-    UnixNotReplayable(String),
+    TargetForUnix(String),
 }
 
 /// A relay's recording as a plan for one side.
@@ -530,23 +530,24 @@ pub enum RelayAs {
 }
 
 /// [`plan_session`], with relays replayed `relay_as` (and then only relays).
-/// Unix-domain endpoints are refused: the replay player does not play them.
+/// Unix-domain endpoints replay at their recorded paths (a `--target`
+/// host and port does not apply to them).
 pub fn plan_session_as(
     session: &Session,
     only: Option<&str>,
     target: Option<&HostPort>,
     relay_as: Option<RelayAs>,
 ) -> Result<Vec<EndpointPlan>, PlanError> {
-    plan_all(session, only, target, relay_as, false)
+    plan_all(session, only, target, relay_as)
 }
 
-/// The plans for programs written from a session (the Python export):
-/// as [`plan_session`], Unix-domain endpoints included.
+/// The plans for programs written from a session (the Python export): as
+/// [`plan_session`].
 pub fn plan_session_for_programs(
     session: &Session,
     only: Option<&str>,
 ) -> Result<Vec<EndpointPlan>, PlanError> {
-    plan_all(session, only, None, None, true)
+    plan_all(session, only, None, None)
 }
 
 fn plan_all(
@@ -554,7 +555,6 @@ fn plan_all(
     only: Option<&str>,
     target: Option<&HostPort>,
     relay_as: Option<RelayAs>,
-    unix_allowed: bool,
 ) -> Result<Vec<EndpointPlan>, PlanError> {
     let names = || {
         session
@@ -583,14 +583,6 @@ fn plan_all(
         Some(_) => chosen.into_iter().filter(|s| is_relay(s)).collect(),
         None => chosen,
     };
-    let unix: Vec<String> = chosen
-        .iter()
-        .filter(|s| s.kind.tag().is_unix())
-        .map(|e| format!("\"{}\"", escape_controls(&e.name)))
-        .collect();
-    if !unix.is_empty() && !unix_allowed {
-        return Err(PlanError::UnixNotReplayable(unix.join(", ")));
-    }
     let by_endpoint = entries_by_endpoint(&session.log);
     let mut plans: Vec<EndpointPlan> = chosen
         .iter()
@@ -612,6 +604,14 @@ fn plan_all(
     }
     if plans.len() > MAX_REPLAY_ENDPOINTS {
         return Err(PlanError::TooManyEndpoints(plans.len()));
+    }
+    if target.is_some()
+        && let Some(unix) = plans.iter().find(|p| p.spec.kind.tag().is_unix())
+    {
+        return Err(PlanError::TargetForUnix(format!(
+            "\"{}\"",
+            escape_controls(unix.name())
+        )));
     }
     if target.is_some() && plans.len() > 1 {
         let names = plans
