@@ -390,6 +390,9 @@ fn export(r: ExportRequest) -> Result<ExportJob, String> {
         .unwrap_or_else(|| "session".into());
     crate::export::check(&session, r.to, r.endpoint.as_deref())
         .map_err(|e| format!("{}: {e}", r.file.display()))?;
+    for line in crate::export::notes(&session, r.to) {
+        note!("{line}");
+    }
     Ok(ExportJob {
         session: Box::new(session),
         name,
