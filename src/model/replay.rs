@@ -1282,6 +1282,75 @@ mod tests {
         s
     }
 
+    /// Unix endpoints plan in the roles they had, at their recorded paths
+    /// (once refused as "not supported yet"); a host and port target is refused.
+    #[test]
+    fn unix_endpoints_plan_at_their_paths_in_the_roles_they_had() {
+        let path = |p: &str| crate::model::UnixPath::parse(p).unwrap();
+        let mut s = Session::default();
+        s.endpoints.push(EndpointSpec::new(
+            "srv",
+            EndpointKind::UnixServer {
+                path: path("/run/app.sock"),
+                unlink: false,
+            },
+        ));
+        s.endpoints.push(EndpointSpec::new(
+            "cli",
+            EndpointKind::UnixClient {
+                path: path("/run/app.sock"),
+            },
+        ));
+        s.endpoints.push(EndpointSpec::new(
+            "d",
+            EndpointKind::UnixDatagram {
+                bind: Some(path("/run/me.sock")),
+                remote: None,
+                unlink: false,
+            },
+        ));
+        let log = &mut s.log;
+        let (v, c, d) = (
+            log.endpoint_index("srv"),
+            log.endpoint_index("cli"),
+            log.endpoint_index("d"),
+        );
+        let pv = log.peer_index(v, 1, "(unnamed #1)");
+        let pc = log.peer_index(c, 0, "/run/app.sock");
+        let pd = log.peer_index(d, 1, "/run/peer.sock");
+        log.push(at(0), c, pc, EntryKind::Connected, b"");
+        log.push(at(0), v, pv, EntryKind::Accepted, b"");
+        log.push(at(1), c, pc, EntryKind::Sent, b"ping");
+        log.push(at(2), v, pv, EntryKind::Received, b"ping");
+        log.push(at(3), v, pv, EntryKind::Sent, b"pong");
+        log.push(at(4), c, pc, EntryKind::Received, b"pong");
+        log.push(at(5), d, pd, EntryKind::Sent, b"hi");
+        log.push(at(6), d, pd, EntryKind::Received, b"back");
+        let plans = plan_session(&s, None, None).unwrap();
+        let roles: Vec<(&str, Role)> = plans.iter().map(|p| (p.name(), p.role)).collect();
+        assert_eq!(
+            roles,
+            [
+                ("srv", Role::Server),
+                ("cli", Role::Client),
+                ("d", Role::Client)
+            ]
+        );
+        // The datagram client sends to the name it talked to.
+        let EndpointKind::UnixDatagram { remote, .. } = &plans[2].spec.kind else {
+            panic!()
+        };
+        assert_eq!(remote.as_ref(), Some(&path("/run/peer.sock")));
+        assert_eq!(plans[0].spec.kind, s.endpoints[0].kind);
+        let target: HostPort = "127.0.0.1:9".parse().unwrap();
+        let e = plan_session(&s, Some("cli"), Some(&target)).unwrap_err();
+        assert_eq!(e, PlanError::TargetForUnix("\"cli\"".into()));
+        assert!(
+            e.to_string().contains("replays at its recorded path"),
+            "{e}"
+        );
+    }
+
     /// A hostile file with 100,000 client endpoints is refused with a clear
     /// error, not started at once.
     #[test]
