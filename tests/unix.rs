@@ -863,6 +863,31 @@ fn a_mock_refuses_a_path_in_use_or_any_file_and_removes_a_stale_one_only_when_as
         "{}",
         last_line(&o)
     );
+
+    // A datagram client whose peer had no name has nowhere to send: exit 2.
+    let nowhere = dir.path().join("nowhere.sockbench");
+    std::fs::write(
+        &nowhere,
+        session_of(
+            &format!(
+                "UnixDatagram(bind: Some(\"{}\"))",
+                path_str(&dir.path().join("me.sock"))
+            ),
+            "d",
+            "Sent(Text(\"a\"))",
+            "Received(Text(\"b\"))",
+            "(unnamed)",
+        ),
+    )
+    .unwrap();
+    let o = sockbench(&["replay", path_str(&nowhere)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        last_line(&o).contains("nothing to send to"),
+        "{}",
+        last_line(&o)
+    );
+    assert!(!dir.path().join("(unnamed)").exists());
 }
 
 #[test]

@@ -501,12 +501,29 @@ impl Shared {
     }
 }
 
+/// Why a Unix datagram client cannot replay without a remote.
+const NO_UNIX_REMOTE: &str = "nothing to send to: neither the endpoint nor its recording names \
+     the socket path it sent to (give it a remote path)";
+
 /// The socket paths `plans` bind (a Unix mock server, a bound Unix datagram
 /// socket), checked before anything opens, as `listen unix` checks its own:
 /// a socket in use, a stale socket file (fine when the plan says `unlink`:
 /// the bind removes it) or any other file is refused with the reason.
+/// A Unix datagram client with no path to send to is refused the same way.
 pub fn check_paths(plans: &[EndpointPlan]) -> Result<(), NetError> {
     for plan in plans {
+        if let EndpointKind::UnixDatagram { remote: None, .. } = &plan.spec.kind
+            && plan.role == Role::Client
+        {
+            return Err(NetError::new(
+                ErrorKind::Other,
+                Operation::Configure,
+                format!(
+                    "\"{}\": {NO_UNIX_REMOTE}",
+                    crate::model::escape_controls(plan.name())
+                ),
+            ));
+        }
         let (path, unlink) = match &plan.spec.kind {
             EndpointKind::UnixServer { path, unlink } => (path, *unlink),
             EndpointKind::UnixDatagram {
@@ -664,6 +681,12 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                         Operation::Bind,
                         "this Unix datagram socket was bound to no name, so nothing can reach a mock of it",
                     ),
+                );
+            }
+            if role == Role::Client && remote.is_none() {
+                return ctx.failed(
+                    None,
+                    NetError::new(ErrorKind::Other, Operation::Configure, NO_UNIX_REMOTE),
                 );
             }
             let (socket, owned, local) =

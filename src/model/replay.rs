@@ -480,7 +480,11 @@ fn plan_endpoint_rows(
         (EndpointKind::UnixDatagram { remote, .. }, Role::Client) => {
             // As a UDP client: one exchange, with its default remote or the
             // first name it talked to.
-            let recorded = crate::model::UnixPath::parse(&conversations[0].1.remote).ok();
+            // An unnamed peer is shown "(unnamed)" (or "(unnamed #1)"): no path.
+            let shown = conversations[0].1.remote.as_str();
+            let recorded = Some(shown)
+                .filter(|r| !r.starts_with("(unnamed"))
+                .and_then(|r| crate::model::UnixPath::parse(r).ok());
             *remote = remote.clone().or(recorded);
             conversations.truncate(1);
         }
@@ -1342,6 +1346,17 @@ mod tests {
         };
         assert_eq!(remote.as_ref(), Some(&path("/run/peer.sock")));
         assert_eq!(plans[0].spec.kind, s.endpoints[0].kind);
+        // A peer recorded without a name gives no path to send to.
+        let mut unnamed = s.clone();
+        unnamed.log = TrafficLog::default();
+        let d = unnamed.log.endpoint_index("d");
+        let pd = unnamed.log.peer_index(d, 1, "(unnamed)");
+        unnamed.log.push(at(5), d, pd, EntryKind::Sent, b"hi");
+        let plans = plan_session(&unnamed, Some("d"), None).unwrap();
+        let EndpointKind::UnixDatagram { remote, .. } = &plans[0].spec.kind else {
+            panic!()
+        };
+        assert_eq!(remote, &None);
         let target: HostPort = "127.0.0.1:9".parse().unwrap();
         let e = plan_session(&s, Some("cli"), Some(&target)).unwrap_err();
         assert_eq!(e, PlanError::TargetForUnix("\"cli\"".into()));
