@@ -2532,3 +2532,48 @@ fn unix_stream_endpoints_from_the_add_menu_talk_and_teach_their_calls() {
     assert!(gui.shows("socket(AF_UNIX, SOCK_STREAM)"));
     assert!(gui.shows("connect()"));
 }
+
+#[test]
+fn a_unix_session_replays_from_the_replay_bar_as_a_checked_client() {
+    let mut gui = Gui::new();
+    // A live Unix stream server in a thread: reads a request, answers as recorded.
+    let sock = gui.path("live.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let peer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello\n");
+        s.write_all(b"world\n").unwrap();
+        let _ = s.read(&mut buf);
+    });
+    let recording = format!(
+        r#"(format: 1, endpoints: [(name: "client", kind: UnixClient(path: "{}"))],
+        log: (peers: [(endpoint: "client", peer: 0, remote: "{}")], entries: [
+            (at: "2026-01-01T00:00:00.000000Z", endpoint: "client", peer: 0, event: Connected("")),
+            (at: "2026-01-01T00:00:00.010000Z", endpoint: "client", peer: 0, event: Sent(Text("hello\n"))),
+            (at: "2026-01-01T00:00:00.020000Z", endpoint: "client", peer: 0, event: Received(Text("world\n"))),
+        ]))"#,
+        sock.display(),
+        sock.display()
+    );
+    std::fs::write(gui.path("unixrec.ron"), recording).unwrap();
+    gui.click("⟳ Refresh");
+    gui.wait_for("the file listed", |g| {
+        g.harness.query_by_label("unixrec").is_some()
+    });
+    gui.open_example("unixrec");
+    gui.click("▶ Replay");
+    gui.wait_for("the check", |g| {
+        g.shows("✔ every conversation matched the recording")
+    });
+    peer.join().unwrap();
+    let run = gui.harness.state().replay().unwrap();
+    let received: Vec<Vec<u8>> = (0..run.log.len())
+        .filter(|&i| run.log.entry(i).unwrap().kind == EntryKind::Received)
+        .map(|i| run.log.data(i).to_vec())
+        .collect();
+    assert_eq!(received, [b"world\n".to_vec()]);
+}

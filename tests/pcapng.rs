@@ -353,3 +353,50 @@ fn pcapng_is_not_written_to_a_terminal() {
         "no capture bytes on the terminal: {out}"
     );
 }
+
+#[test]
+fn unix_traffic_is_exported_on_made_up_addresses_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("unix.ron");
+    std::fs::write(
+        &file,
+        r#"(format: 1, endpoints: [(name: "srv", kind: UnixServer(path: "/run/app.sock"))],
+        log: (peers: [(endpoint: "srv", peer: 1, remote: "(unnamed #1)")], entries: [
+            (at: "2026-01-01T00:00:00.000000Z", endpoint: "srv", event: Listening("/run/app.sock")),
+            (at: "2026-01-01T00:00:00.000001Z", endpoint: "srv", peer: 1, event: Accepted("on /run/app.sock")),
+            (at: "2026-01-01T00:00:00.000002Z", endpoint: "srv", peer: 1, event: Received(Text("ping\n"))),
+            (at: "2026-01-01T00:00:00.000003Z", endpoint: "srv", peer: 1, event: Sent(Text("pong\n"))),
+        ]))"#,
+    )
+    .unwrap();
+    let capture = dir.path().join("unix.pcapng");
+    let o = run(
+        BIN,
+        &[
+            "export",
+            file.to_str().unwrap(),
+            "--to",
+            "pcapng",
+            "-o",
+            capture.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("note: Unix-domain socket traffic (1 conversation of \"srv\") is written as TCP/UDP between made-up addresses"),
+        "{err}"
+    );
+    if !tshark() {
+        return;
+    }
+    // Wireshark sees the bytes, each direction in order.
+    let follow = tshark_on(&capture, &["-qz", "follow,tcp,raw,0"]);
+    assert!(follow.contains(&hex(b"ping\n")), "{follow}");
+    assert!(follow.contains(&hex(b"pong\n")), "{follow}");
+    // And is told what the addresses stand for.
+    let comments = tshark_on(&capture, &["-T", "fields", "-e", "frame.comment"]);
+    let first = comments.lines().next().unwrap_or_default();
+    assert!(first.contains("Unix-domain stream conversation"), "{first}");
+    assert!(first.contains("/run/app.sock"), "{first}");
+}

@@ -611,30 +611,392 @@ fn python_exports_of_every_unix_kind_parse_and_run_against_sockbench() {
     assert!(!hostile.exists(), "the program removes its socket file");
 }
 
+/// A stream server for replays: reads a line, answers `argv[2]`, reads to
+/// the end, prints what it read.
+const ANSWERING_SERVER: &str = r#"
+import socket, sys
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1].encode())
+srv.listen()
+srv.settimeout(15)
+print("ready", flush=True)
+conn, _ = srv.accept()
+conn.settimeout(15)
+got = b""
+while not got.endswith(b"\n"):
+    chunk = conn.recv(100)
+    if not chunk:
+        break
+    got += chunk
+conn.sendall(sys.argv[2].encode())
+while True:
+    chunk = conn.recv(100)
+    if not chunk:
+        break
+    got += chunk
+print(repr(got))
+"#;
+
+/// Waits (bounded) until a socket file is at `path`.
+fn wait_for_socket(path: &Path, child: &mut Child) {
+    use std::os::unix::fs::FileTypeExt;
+    let started = std::time::Instant::now();
+    while !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        if started.elapsed() > LIMIT || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("no socket appeared at {}", path.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Starts `sockbench replay ARGS` in the background.
+fn start_replay(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    let mut child = Command::new(BIN)
+        .arg("replay")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    (child, out)
+}
+
 #[test]
-fn replaying_a_unix_session_is_refused_clearly() {
+fn a_recorded_unix_client_replays_against_a_python_server_and_checks_its_answer() {
+    if !python3() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.sockbench");
-    std::fs::write(
-        &file,
-        session_of(
-            "UnixClient(path: \"/tmp/x.sock\")",
-            "c",
-            "Sent(Text(\"a\"))",
-            "Received(Text(\"b\"))",
-            "/tmp/x.sock",
-        ),
+    let sock = dir.path().join("app.sock");
+    let file = dir.path().join("client.sockbench");
+    // Recorded against a server that answers "world\n".
+    let (py, py_out) = python_peer(ANSWERING_SERVER, &[path_str(&sock), "world\n"]);
+    let o = sockbench(&[
+        "connect",
+        "unix",
+        path_str(&sock),
+        "--send",
+        "hello\\n",
+        "--wait",
+        "0.5",
+        "--save",
+        path_str(&file),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(python_done(py, py_out).trim(), "b'hello\\n'");
+    // Python leaves its socket file; the next server binds the path again.
+    std::fs::remove_file(&sock).unwrap();
+
+    // Replayed against the same answer: the server reads the recorded bytes, the check matches.
+    let (py, py_out) = python_peer(ANSWERING_SERVER, &[path_str(&sock), "world\n"]);
+    let o = sockbench(&["replay", path_str(&file), "--check", "--timeout", "2"]);
+    assert_eq!(python_done(py, py_out).trim(), "b'hello\\n'");
+    // Python leaves its socket file; the next server binds the path again.
+    std::fs::remove_file(&sock).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("replaying client \"client\""), "{err}");
+    assert!(
+        err.contains("check: every conversation matched the recording")
+            || text(&o.stdout).contains("check: every conversation matched the recording"),
+        "{err}"
+    );
+    assert!(
+        text(&o.stdout).contains(" connected "),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // A server that answers otherwise: the mismatch exit code, and where.
+    let (py, py_out) = python_peer(ANSWERING_SERVER, &[path_str(&sock), "wrong\n"]);
+    let o = sockbench(&["replay", path_str(&file), "--check", "--timeout", "2"]);
+    assert_eq!(python_done(py, py_out).trim(), "b'hello\\n'");
+    // Python leaves its socket file; the next server binds the path again.
+    std::fs::remove_file(&sock).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let line = last_line(&o);
+    assert!(
+        line.contains("the replay differs from the recording in 1 conversation"),
+        "{line}"
+    );
+}
+
+/// A recorded Unix stream server: "ping\n" came, "pong\n" went.
+fn recorded_server(path: &Path) -> String {
+    format!(
+        r#"(format: 1, endpoints: [(name: "srv", kind: UnixServer(path: "{}"))],
+        log: (peers: [(endpoint: "srv", peer: 1, remote: "(unnamed)")], entries: [
+            (at: "2026-01-01T00:00:00.000000Z", endpoint: "srv", peer: 1, event: Accepted("")),
+            (at: "2026-01-01T00:00:00.001000Z", endpoint: "srv", peer: 1, event: Received(Text("ping\n"))),
+            (at: "2026-01-01T00:00:00.002000Z", endpoint: "srv", peer: 1, event: Sent(Text("pong\n"))),
+            (at: "2026-01-01T00:00:00.003000Z", endpoint: "srv", peer: 1, event: PeerClosed("")),
+        ]))"#,
+        path_str(path)
     )
-    .unwrap();
-    for extra in [&[][..], &["--check"][..]] {
+}
+
+#[test]
+fn a_recorded_unix_server_replays_as_a_mock_that_a_python_client_talks_to() {
+    if !python3() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("srv.sock");
+    let file = dir.path().join("srv.sockbench");
+    std::fs::write(&file, recorded_server(&sock)).unwrap();
+    let (mut child, out) = start_replay(&[path_str(&file), "--check", "--timeout", "2"]);
+    wait_for_socket(&sock, &mut child);
+    let (py, py_out) = python_peer(STREAM_CLIENT, &[path_str(&sock)]);
+    // The mock answered as recorded.
+    assert_eq!(python_done(py, py_out).trim(), "b'pong\\n'");
+    let (code, rest, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("replaying mock server \"srv\""), "{err}");
+    assert!(
+        rest.contains(&format!("listening {}", path_str(&sock))),
+        "{rest}"
+    );
+    assert!(rest.contains("accepted (unnamed #1)"), "{rest}");
+    assert!(
+        rest.contains("\"ping\\n\"") && rest.contains("\"pong\\n\""),
+        "{rest}"
+    );
+    assert!(
+        err.contains("check: every conversation matched") || rest.contains("check: every"),
+        "{err}"
+    );
+    assert!(!sock.exists(), "the mock removes the socket file it made");
+}
+
+#[test]
+fn a_mock_refuses_a_path_in_use_or_any_file_and_removes_a_stale_one_only_when_asked() {
+    if !python3() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("srv.sock");
+    let file = dir.path().join("srv.sockbench");
+    std::fs::write(&file, recorded_server(&sock)).unwrap();
+
+    // Somebody listens there: exit 2 with the reason, before any socket opens.
+    let live = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    for extra in [&[][..], &["--unlink"][..]] {
+        let mut args = vec!["replay", path_str(&file)];
+        args.extend_from_slice(extra);
+        let o = sockbench(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+        let line = last_line(&o);
+        assert!(
+            line.contains("another program's socket listens at this path"),
+            "{line}"
+        );
+        assert!(line.contains("\"srv\""), "{line}");
+        assert_eq!(
+            text(&o.stderr)
+                .lines()
+                .filter(|l| l.starts_with("error:"))
+                .count(),
+            1
+        );
+    }
+    drop(live);
+
+    // Left stale: refused and kept without --unlink.
+    let o = sockbench(&["replay", path_str(&file)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let line = last_line(&o);
+    assert!(
+        line.contains("a stale socket file is at this path"),
+        "{line}"
+    );
+    assert!(line.contains("--unlink"), "{line}");
+    assert!(sock.exists());
+
+    // With --unlink: removed, the mock listens there, answers, and cleans up.
+    let (child, out) = start_replay(&[path_str(&file), "--unlink", "--timeout", "2"]);
+    // The stale file is there all along, so its being there says nothing:
+    // the python client retries (bounded) until the mock listens.
+    let (py, py_out) = python_peer(RETRYING_CLIENT, &[path_str(&sock)]);
+    assert_eq!(python_done(py, py_out).trim(), "b'pong\\n'");
+    let (code, rest, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(rest.contains("removed the stale socket file"), "{rest}");
+    assert!(!sock.exists());
+
+    // Any other file: never touched, with or without --unlink.
+    std::fs::write(&sock, b"keep").unwrap();
+    for extra in [&[][..], &["--unlink"][..]] {
         let mut args = vec!["replay", path_str(&file)];
         args.extend_from_slice(extra);
         let o = sockbench(&args);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
         assert!(
-            last_line(&o).contains("Unix-domain socket endpoints is not supported"),
+            last_line(&o).contains("is a regular file, not a socket"),
             "{}",
             last_line(&o)
         );
+        assert_eq!(std::fs::read(&sock).unwrap(), b"keep");
+    }
+
+    // --unlink where nothing binds a path, and --target on a Unix endpoint: usage mistakes.
+    let client = dir.path().join("c.sockbench");
+    std::fs::write(
+        &client,
+        session_of(
+            &format!("UnixClient(path: \"{}\")", path_str(&sock)),
+            "c",
+            "Sent(Text(\"a\"))",
+            "Received(Text(\"b\"))",
+            path_str(&sock),
+        ),
+    )
+    .unwrap();
+    let o = sockbench(&["replay", path_str(&client), "--unlink"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(last_line(&o).contains("--unlink is for replaying a Unix server"));
+    let o = sockbench(&["replay", path_str(&client), "--target", "127.0.0.1:9"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        last_line(&o).contains("replays at its recorded path"),
+        "{}",
+        last_line(&o)
+    );
+
+    // A datagram client whose peer had no name has nowhere to send: exit 2.
+    let nowhere = dir.path().join("nowhere.sockbench");
+    std::fs::write(
+        &nowhere,
+        session_of(
+            &format!(
+                "UnixDatagram(bind: Some(\"{}\"))",
+                path_str(&dir.path().join("me.sock"))
+            ),
+            "d",
+            "Sent(Text(\"a\"))",
+            "Received(Text(\"b\"))",
+            "(unnamed)",
+        ),
+    )
+    .unwrap();
+    let o = sockbench(&["replay", path_str(&nowhere)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        last_line(&o).contains("nothing to send to"),
+        "{}",
+        last_line(&o)
+    );
+    assert!(!dir.path().join("(unnamed)").exists());
+}
+
+#[test]
+fn unix_datagram_sessions_replay_as_a_mock_and_as_a_checked_client() {
+    if !python3() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A mock of a bound datagram socket: python sends "dgram" from its own name,
+    // the mock answers "back" to that name, as recorded.
+    let srv = dir.path().join("srv.sock");
+    let py_name = dir.path().join("py.sock");
+    let file = dir.path().join("dgram-srv.sockbench");
+    std::fs::write(
+        &file,
+        session_of(
+            &format!("UnixDatagram(bind: Some(\"{}\"))", path_str(&srv)),
+            "d",
+            "Received(Text(\"dgram\"))",
+            "Sent(Text(\"back\"))",
+            "/elsewhere/recorded.sock",
+        ),
+    )
+    .unwrap();
+    let (mut child, out) = start_replay(&[path_str(&file), "--check", "--timeout", "2"]);
+    wait_for_socket(&srv, &mut child);
+    let (py, py_out) = python_peer(DATAGRAM_ECHO_CLIENT, &[path_str(&srv), path_str(&py_name)]);
+    assert_eq!(
+        python_done(py, py_out).trim(),
+        format!("b'back' {}", path_str(&srv))
+    );
+    let (code, rest, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("replaying mock server \"d\""), "{err}");
+    assert!(
+        rest.contains(&format!("<- {} 5 \"dgram\"", path_str(&py_name))),
+        "{rest}"
+    );
+    assert!(!srv.exists(), "the mock's socket file goes when it ends");
+
+    // A client bound to a name of its own sends "hi" to the python server and
+    // checks the answer: "back" matches, "nope" is a mismatch.
+    let py_srv = dir.path().join("py-srv.sock");
+    let me = dir.path().join("me.sock");
+    let file = dir.path().join("dgram-client.sockbench");
+    std::fs::write(
+        &file,
+        session_of(
+            &format!(
+                "UnixDatagram(bind: Some(\"{}\"), remote: Some(\"{}\"))",
+                path_str(&me),
+                path_str(&py_srv)
+            ),
+            "d",
+            "Sent(Text(\"hi\"))",
+            "Received(Text(\"back\"))",
+            path_str(&py_srv),
+        ),
+    )
+    .unwrap();
+    for (answer, code) in [("back", 0), ("nope", 1)] {
+        let (py, py_out) = python_peer(ANSWERING_DATAGRAM_SERVER, &[path_str(&py_srv), answer]);
+        let o = sockbench(&["replay", path_str(&file), "--check", "--timeout", "2"]);
+        assert_eq!(
+            python_done(py, py_out).trim(),
+            format!("b'hi' {}", path_str(&me))
+        );
+        assert_eq!(o.status.code(), Some(code), "{}", text(&o.stderr));
+        assert!(!me.exists(), "the client's socket file goes when it ends");
+        let _ = std::fs::remove_file(&py_srv);
     }
 }
+
+const ANSWERING_DATAGRAM_SERVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1].encode())
+s.settimeout(15)
+print("ready", flush=True)
+data, sender = s.recvfrom(1000)
+s.sendto(sys.argv[2].encode(), sender)
+print(repr(data), sender)
+"#;
+
+/// STREAM_CLIENT that retries a refused connect (at most 300 times, 50 ms apart).
+const RETRYING_CLIENT: &str = r#"
+import socket, sys, time
+print("ready", flush=True)
+for attempt in range(300):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(15)
+    try:
+        s.connect(sys.argv[1].encode())
+        break
+    except (ConnectionRefusedError, FileNotFoundError):
+        s.close()
+        time.sleep(0.05)
+s.sendall(b"ping\n")
+got = b""
+while len(got) < 5:
+    chunk = s.recv(100)
+    if not chunk:
+        break
+    got += chunk
+s.shutdown(socket.SHUT_WR)
+while True:
+    chunk = s.recv(100)
+    if not chunk:
+        break
+    got += chunk
+print(repr(got))
+"#;

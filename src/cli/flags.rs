@@ -448,6 +448,11 @@ pub(super) struct ReplayArgs {
     /// Compare what comes back with the recording; exit 1 on a difference.
     #[arg(long)]
     pub check: bool,
+    /// Unix mock servers and bound unix-dgram sockets: remove a stale socket
+    /// file at the recorded path first (one nobody listens on), as `listen
+    /// --unlink`; any other file there is never touched.
+    #[arg(long)]
+    pub unlink: bool,
     /// --check: do not compare what this regular expression matches (only its
     /// named groups, when it has some), on either side; repeatable.
     #[arg(long, value_name = "REGEX", allow_hyphen_values = true)]

@@ -257,13 +257,23 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
     // bad one is bad input before any socket opens.
     crate::engine::tls::check_session_files(&session)
         .map_err(|e| format!("{}: {}", r.file.display(), e.message))?;
-    let plans = crate::model::replay::plan_session_as(
+    let mut plans = crate::model::replay::plan_session_as(
         &session,
         r.endpoint.as_deref(),
         r.target.as_ref(),
         r.relay_as,
     )
     .map_err(|e| format!("{}: {e}", r.file.display()))?;
+    if r.unlink && !crate::engine::replay::allow_unlink(&mut plans) {
+        return Err(
+            "--unlink is for replaying a Unix server or a bound unix-dgram socket: it removes a stale socket file at the recorded path"
+                .into(),
+        );
+    }
+    // A socket path in use (or any file there) is bad input, said before
+    // any socket opens; the bind checks again.
+    crate::engine::replay::check_paths(&plans)
+        .map_err(|e| format!("{}: {}", r.file.display(), e.message))?;
     if let (Some(t), Some(client)) = (
         &r.target,
         plans
@@ -380,6 +390,9 @@ fn export(r: ExportRequest) -> Result<ExportJob, String> {
         .unwrap_or_else(|| "session".into());
     crate::export::check(&session, r.to, r.endpoint.as_deref())
         .map_err(|e| format!("{}: {e}", r.file.display()))?;
+    for line in crate::export::notes(&session, r.to) {
+        note!("{line}");
+    }
     Ok(ExportJob {
         session: Box::new(session),
         name,

@@ -146,6 +146,8 @@ pub struct ReplayRequest {
     pub relay_as: Option<crate::model::replay::RelayAs>,
     pub speed: f64,
     pub check: bool,
+    /// `--unlink`: a Unix mock may remove a stale socket file at its path.
+    pub unlink: bool,
     /// `--ignore` and `--ignore-bytes`: rules added to the session's own.
     pub ignore: Vec<crate::model::ignore::IgnoreRule>,
     /// `--report junit FILE`: where the check's results go for CI.
@@ -972,6 +974,7 @@ where
                 }),
                 speed,
                 check: a.check,
+                unlink: a.unlink,
                 ignore,
                 junit,
                 timeout,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -23,11 +23,13 @@ use tokio_util::task::TaskTracker;
 use super::EndpointId;
 use super::conn::READ_BUFFER;
 use super::net::{EndpointCtx, apply_stream, resolve, unspecified_for};
-use super::{CLOSE_GRACE, EndpointCommand, EventKind, NetError, Operation, PeerId, classify};
+use super::{
+    CLOSE_GRACE, EndpointCommand, EventKind, NetError, Operation, PeerId, UNIX_PEER, classify,
+};
 use crate::model::replay::{
     Conversation, ConversationCheck, EndpointPlan, Mismatch, Role, check_one,
 };
-use crate::model::{Direction, EndpointKind, ErrorKind};
+use crate::model::{Direction, EndpointKind, ErrorKind, UnixName};
 
 /// The most connections a replayed TCP server plays at once, however many the
 /// session recorded; the others wait to be accepted until one finishes.
@@ -195,6 +197,37 @@ struct Seen {
     ended: bool,
 }
 
+/// Who a conversation talks with: the address its events carry (for a Unix
+/// socket, [`UNIX_PEER`]: its name came with the connection's event) and how
+/// messages name it.
+#[derive(Clone, Debug)]
+struct Remote {
+    addr: SocketAddr,
+    shown: Arc<str>,
+}
+
+impl Remote {
+    fn ip(addr: SocketAddr) -> Self {
+        Remote {
+            addr,
+            shown: addr.to_string().into(),
+        }
+    }
+
+    fn unix(name: &UnixName) -> Self {
+        Remote {
+            addr: UNIX_PEER,
+            shown: name.to_string().into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
 /// Where a conversation's sends go.
 enum Link {
     /// The writing half of a stream, plain TCP or TLS.
@@ -202,6 +235,10 @@ enum Link {
     Udp {
         socket: Arc<UdpSocket>,
         to: SocketAddr,
+    },
+    UnixDatagram {
+        socket: Arc<UnixDatagram>,
+        to: socket2::SockAddr,
     },
 }
 
@@ -218,6 +255,15 @@ impl Link {
                 socket.send(bytes).await.map(|_| ())
             }
             Link::Udp { socket, to } => socket.send_to(bytes, *to).await.map(|_| ()),
+            Link::UnixDatagram { socket, to } => {
+                match super::unix::send_datagram_to(socket, to, bytes).await? {
+                    n if n == bytes.len() => Ok(()),
+                    n => Err(std::io::Error::other(format!(
+                        "only {n} of {} bytes went out",
+                        bytes.len()
+                    ))),
+                }
+            }
         }
     }
 }
@@ -276,7 +322,7 @@ impl Shared {
     async fn play(
         &self,
         peer: PeerId,
-        remote: SocketAddr,
+        remote: &Remote,
         conversation: &Conversation,
         link: &mut Link,
         seen: &mut watch::Receiver<Seen>,
@@ -324,7 +370,7 @@ impl Shared {
                     // must not appear in the log before the payload that asked for it.
                     self.ctx.emit(EventKind::Traffic {
                         peer,
-                        remote,
+                        remote: remote.addr,
                         dir: Direction::Sent,
                         bytes: bytes::Bytes::copy_from_slice(&step.bytes),
                     });
@@ -353,7 +399,7 @@ impl Shared {
     async fn stream_conversation<S>(
         &self,
         peer: PeerId,
-        remote: SocketAddr,
+        remote: Remote,
         stream: S,
         conversation: &Conversation,
     ) where
@@ -363,6 +409,7 @@ impl Shared {
         let (seen_tx, mut seen) = watch::channel(Seen::default());
         let reader = {
             let ctx = self.ctx.clone();
+            let remote = remote.clone();
             async move {
                 let mut buf = bytes::BytesMut::new();
                 let mut total = 0;
@@ -383,7 +430,7 @@ impl Shared {
                                     ctx.id,
                                     EventKind::Traffic {
                                         peer,
-                                        remote,
+                                        remote: remote.addr,
                                         dir: Direction::Received,
                                         bytes: buf.split().freeze(),
                                     },
@@ -425,7 +472,7 @@ impl Shared {
         )));
         let mut link = Link::Stream(Box::new(wr));
         let played = self
-            .play(peer, remote, conversation, &mut link, &mut seen)
+            .play(peer, &remote, conversation, &mut link, &mut seen)
             .await;
         if played {
             if conversation.peer_closed {
@@ -457,6 +504,71 @@ impl Shared {
             }
         }
     }
+}
+
+/// Why a Unix datagram client cannot replay without a remote.
+const NO_UNIX_REMOTE: &str = "nothing to send to: neither the endpoint nor its recording names \
+     the socket path it sent to (give it a remote path)";
+
+/// The socket paths `plans` bind (a Unix mock server, a bound Unix datagram
+/// socket), checked before anything opens, as `listen unix` checks its own:
+/// a socket in use, a stale socket file (fine when the plan says `unlink`:
+/// the bind removes it) or any other file is refused with the reason.
+/// A Unix datagram client with no path to send to is refused the same way.
+pub fn check_paths(plans: &[EndpointPlan]) -> Result<(), NetError> {
+    for plan in plans {
+        if let EndpointKind::UnixDatagram { remote: None, .. } = &plan.spec.kind
+            && plan.role == Role::Client
+        {
+            return Err(NetError::new(
+                ErrorKind::Other,
+                Operation::Configure,
+                format!(
+                    "\"{}\": {NO_UNIX_REMOTE}",
+                    crate::model::escape_controls(plan.name())
+                ),
+            ));
+        }
+        let (path, unlink) = match &plan.spec.kind {
+            EndpointKind::UnixServer { path, unlink } => (path, *unlink),
+            EndpointKind::UnixDatagram {
+                bind: Some(path),
+                unlink,
+                ..
+            } => (path, *unlink),
+            _ => continue,
+        };
+        super::unix::check_bind_path(path, unlink).map_err(|mut e| {
+            e.message = format!(
+                "\"{}\": {}",
+                crate::model::escape_controls(plan.name()),
+                e.message
+            );
+            e
+        })?;
+    }
+    Ok(())
+}
+
+/// Lets every plan that binds a socket path remove a stale socket file
+/// there (`--unlink`); false when no plan binds one.
+pub fn allow_unlink(plans: &mut [EndpointPlan]) -> bool {
+    let mut any = false;
+    for plan in plans {
+        match &mut plan.spec.kind {
+            EndpointKind::UnixServer { unlink, .. }
+            | EndpointKind::UnixDatagram {
+                bind: Some(_),
+                unlink,
+                ..
+            } => {
+                *unlink = true;
+                any = true;
+            }
+            _ => {}
+        }
+    }
+    any
 }
 
 /// Runs `plan` until it is done, stopped or cancelled.
@@ -510,19 +622,104 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 "a relay replays as its upstream (a mock) or as its client: plan it with --as",
             ),
         ),
+        (EndpointKind::UnixClient { path }, _) => {
+            for (i, conversation) in plan.conversations.iter().enumerate() {
+                let peer = i as PeerId;
+                let connected = tokio::select! {
+                    _ = ctx.token.cancelled() => return,
+                    r = super::unix::connect_stream(&ctx, path) => r,
+                };
+                let stream = match connected {
+                    Ok(s) => s,
+                    Err(e) => return ctx.failed(None, e),
+                };
+                let (local, remote) = super::unix::stream_names(&stream, path);
+                ctx.emit(EventKind::UnixConnected {
+                    peer,
+                    local,
+                    remote: remote.clone(),
+                });
+                ctx.emit(EventKind::ReplayAssigned {
+                    peer,
+                    conversation: i,
+                });
+                if let Err(e) = super::unix::apply_buffers(&SockRef::from(&stream), &ctx.options) {
+                    ctx.failed(Some(peer), e);
+                }
+                tokio::select! {
+                    _ = ctx.token.cancelled() => return,
+                    _ = shared.stream_conversation(peer, Remote::unix(&remote), stream, conversation) => {}
+                }
+            }
+        }
+        (EndpointKind::UnixServer { path, unlink }, _) => {
+            let (listener, owned, local) = match super::unix::listen_stream(&ctx, path, *unlink) {
+                Ok(l) => l,
+                Err(e) => return ctx.failed(None, e),
+            };
+            // The socket file the mock made goes when it ends, however it ends.
+            let _owned = owned;
+            ctx.emit(EventKind::UnixListening {
+                local: local.clone(),
+            });
+            mock_server(
+                shared,
+                plan.conversations,
+                MockListener::Unix { listener, local },
+            )
+            .await;
+        }
         (
-            EndpointKind::UnixClient { .. }
-            | EndpointKind::UnixServer { .. }
-            | EndpointKind::UnixDatagram { .. },
-            _,
-        ) => ctx.failed(
-            None,
-            NetError::new(
-                ErrorKind::Other,
-                Operation::Configure,
-                "replaying a Unix-domain socket endpoint is not supported yet",
-            ),
-        ),
+            EndpointKind::UnixDatagram {
+                bind,
+                remote,
+                unlink,
+            },
+            role,
+        ) => {
+            // A mock needs a name to be sent to; a client needs one to be answered.
+            if role == Role::Server && bind.is_none() {
+                return ctx.failed(
+                    None,
+                    NetError::new(
+                        ErrorKind::Other,
+                        Operation::Bind,
+                        "this Unix datagram socket was bound to no name, so nothing can reach a mock of it",
+                    ),
+                );
+            }
+            if role == Role::Client && remote.is_none() {
+                return ctx.failed(
+                    None,
+                    NetError::new(ErrorKind::Other, Operation::Configure, NO_UNIX_REMOTE),
+                );
+            }
+            let (socket, owned, local) =
+                match super::unix::open_datagram(&ctx, bind.as_ref(), *unlink) {
+                    Ok(s) => s,
+                    Err(e) => return ctx.failed(None, e),
+                };
+            let _owned = owned;
+            ctx.emit(EventKind::UnixBound { local });
+            if bind.is_none() {
+                ctx.emit(EventKind::Note {
+                    peer: None,
+                    text: super::unix::UNNAMED_NOTE.into(),
+                });
+            }
+            let remote = match remote {
+                Some(path) if role == Role::Client => Some(Peer::Unix(UnixName::from(path))),
+                _ => None,
+            };
+            datagram_plan(
+                shared,
+                plan.conversations,
+                role,
+                Datagrams::Unix(Arc::new(socket)),
+                remote,
+            )
+            .await;
+        }
         (EndpointKind::TcpClient { remote }, _) | (EndpointKind::TlsClient { remote, .. }, _) => {
             let tls = match &plan.spec.kind {
                 EndpointKind::TlsClient { tls, .. } => {
@@ -568,7 +765,7 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 let Some(tls) = &tls else {
                     tokio::select! {
                         _ = ctx.token.cancelled() => return,
-                        _ = shared.stream_conversation(peer, remote, stream, conversation) => {}
+                        _ = shared.stream_conversation(peer, Remote::ip(remote), stream, conversation) => {}
                     }
                     continue;
                 };
@@ -578,7 +775,7 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 };
                 tokio::select! {
                     _ = ctx.token.cancelled() => return,
-                    _ = shared.stream_conversation(peer, remote, stream, conversation) => {}
+                    _ = shared.stream_conversation(peer, Remote::ip(remote), stream, conversation) => {}
                 }
             }
         }
@@ -607,73 +804,16 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
                 });
                 acceptor
             });
-            let conversations = Arc::new(plan.conversations);
-            let tasks = TaskTracker::new();
-            let mut accepted = 0usize;
-            // Serve as many peers as were recorded, then finish what runs; at
-            // most MAX_REPLAY_PEERS at once (later peers wait in the listen
-            // backlog until one finishes).
-            let live = Arc::new(Semaphore::new(MAX_REPLAY_PEERS));
-            while accepted < conversations.len() {
-                let permit = tokio::select! {
-                    _ = ctx.token.cancelled() => break,
-                    p = live.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                };
-                let (stream, remote) = tokio::select! {
-                    _ = ctx.token.cancelled() => break,
-                    r = listener.accept() => match r {
-                        Ok(pair) => pair,
-                        Err(e) => {
-                            ctx.failed(None, NetError::from_io(Operation::Accept, format!("on {local}"), &e));
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    },
-                };
-                let peer = accepted as PeerId + 1;
-                let index = accepted % conversations.len();
-                accepted += 1;
-                ctx.emit(EventKind::Accepted {
-                    peer,
+            mock_server(
+                shared,
+                plan.conversations,
+                MockListener::Tcp {
+                    listener,
                     local,
-                    remote,
-                });
-                ctx.emit(EventKind::ReplayAssigned {
-                    peer,
-                    conversation: index,
-                });
-                let shared = shared.clone();
-                let conversations = conversations.clone();
-                let acceptor = acceptor.clone();
-                tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
-                    let _permit = permit;
-                    let _ = apply_stream(&SockRef::from(&stream), &shared.ctx.options);
-                    let conversation = &conversations[index];
-                    let Some(acceptor) = acceptor else {
-                        return shared
-                            .stream_conversation(peer, remote, stream, conversation)
-                            .await;
-                    };
-                    let token = shared.ctx.token.clone();
-                    if let Some(stream) =
-                        super::tcp::tls_accept(&shared.ctx, peer, remote, stream, &acceptor, &token)
-                            .await
-                    {
-                        shared
-                            .stream_conversation(peer, remote, stream, conversation)
-                            .await;
-                    }
-                }));
-            }
-            drop(listener);
-            tasks.close();
-            tokio::select! {
-                _ = ctx.token.cancelled() => {}
-                _ = tasks.wait() => {}
-            }
+                    acceptor,
+                },
+            )
+            .await;
         }
         (EndpointKind::Udp { bind, remote }, role) => {
             let remote = match remote {
@@ -712,24 +852,232 @@ async fn play_plan(shared: Shared, plan: EndpointPlan) {
             }
             let local = socket.local_addr().unwrap_or(bind_addr);
             ctx.emit(EventKind::Bound { local });
-            udp_plan(shared, plan.conversations, role, socket, remote).await;
+            datagram_plan(
+                shared,
+                plan.conversations,
+                role,
+                Datagrams::Udp(socket),
+                remote.map(Peer::Ip),
+            )
+            .await;
         }
     }
 }
 
-/// UDP: one socket; each remote address is a conversation with its own player.
-async fn udp_plan(
+/// What a mock server accepts its peers on.
+enum MockListener {
+    Tcp {
+        listener: TcpListener,
+        local: SocketAddr,
+        acceptor: Option<tokio_rustls::TlsAcceptor>,
+    },
+    Unix {
+        listener: UnixListener,
+        local: UnixName,
+    },
+}
+
+/// One accepted peer of a mock server.
+enum Accepted {
+    Tcp(TcpStream, SocketAddr),
+    Unix(UnixStream, UnixName),
+}
+
+impl MockListener {
+    async fn accept(&self) -> std::io::Result<Accepted> {
+        match self {
+            MockListener::Tcp { listener, .. } => listener
+                .accept()
+                .await
+                .map(|(stream, remote)| Accepted::Tcp(stream, remote)),
+            MockListener::Unix { listener, .. } => {
+                listener.accept().await.map(|(stream, remote)| {
+                    Accepted::Unix(stream, super::unix::name_of_tokio(&remote))
+                })
+            }
+        }
+    }
+
+    /// Where it listens, for messages.
+    fn shown(&self) -> String {
+        match self {
+            MockListener::Tcp { local, .. } => local.to_string(),
+            MockListener::Unix { local, .. } => local.to_string(),
+        }
+    }
+}
+
+/// A mock server: accepts as many peers as were recorded and plays recorded
+/// conversation `k` to the `k`-th, then finishes what runs; at most
+/// [`MAX_REPLAY_PEERS`] at once (later peers wait in the listen backlog
+/// until one finishes).
+async fn mock_server(shared: Shared, conversations: Vec<Conversation>, listener: MockListener) {
+    let ctx = shared.ctx.clone();
+    let conversations = Arc::new(conversations);
+    let tasks = TaskTracker::new();
+    let mut accepted = 0usize;
+    let live = Arc::new(Semaphore::new(MAX_REPLAY_PEERS));
+    let acceptor = match &listener {
+        MockListener::Tcp { acceptor, .. } => acceptor.clone(),
+        MockListener::Unix { .. } => None,
+    };
+    while accepted < conversations.len() {
+        let permit = tokio::select! {
+            _ = ctx.token.cancelled() => break,
+            p = live.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let peer_stream = tokio::select! {
+            _ = ctx.token.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(peer_stream) => peer_stream,
+                Err(e) => {
+                    ctx.failed(None, NetError::from_io(Operation::Accept, format!("on {}", listener.shown()), &e));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let peer = accepted as PeerId + 1;
+        let index = accepted % conversations.len();
+        accepted += 1;
+        match (&peer_stream, &listener) {
+            (Accepted::Tcp(_, remote), MockListener::Tcp { local, .. }) => {
+                ctx.emit(EventKind::Accepted {
+                    peer,
+                    local: *local,
+                    remote: *remote,
+                })
+            }
+            (Accepted::Unix(_, remote), MockListener::Unix { local, .. }) => {
+                ctx.emit(EventKind::UnixAccepted {
+                    peer,
+                    local: local.clone(),
+                    remote: remote.clone(),
+                })
+            }
+            // Each listener accepts its own kind only.
+            _ => continue,
+        }
+        ctx.emit(EventKind::ReplayAssigned {
+            peer,
+            conversation: index,
+        });
+        let shared = shared.clone();
+        let conversations = conversations.clone();
+        let acceptor = acceptor.clone();
+        tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
+            let _permit = permit;
+            let conversation = &conversations[index];
+            let (stream, remote) = match peer_stream {
+                Accepted::Unix(stream, remote) => {
+                    if let Err(e) =
+                        super::unix::apply_buffers(&SockRef::from(&stream), &shared.ctx.options)
+                    {
+                        shared.ctx.failed(Some(peer), e);
+                    }
+                    return shared
+                        .stream_conversation(peer, Remote::unix(&remote), stream, conversation)
+                        .await;
+                }
+                Accepted::Tcp(stream, remote) => (stream, remote),
+            };
+            let _ = apply_stream(&SockRef::from(&stream), &shared.ctx.options);
+            let Some(acceptor) = acceptor else {
+                return shared
+                    .stream_conversation(peer, Remote::ip(remote), stream, conversation)
+                    .await;
+            };
+            let token = shared.ctx.token.clone();
+            if let Some(stream) =
+                super::tcp::tls_accept(&shared.ctx, peer, remote, stream, &acceptor, &token).await
+            {
+                shared
+                    .stream_conversation(peer, Remote::ip(remote), stream, conversation)
+                    .await;
+            }
+        }));
+    }
+    drop(listener);
+    tasks.close();
+    tokio::select! {
+        _ = ctx.token.cancelled() => {}
+        _ = tasks.wait() => {}
+    }
+}
+
+/// A datagram socket a replay plays over: UDP or Unix datagram.
+enum Datagrams {
+    Udp(Arc<UdpSocket>),
+    Unix(Arc<UnixDatagram>),
+}
+
+/// Who sent a datagram: an address (UDP) or a name (Unix).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Peer {
+    Ip(SocketAddr),
+    Unix(UnixName),
+}
+
+impl Datagrams {
+    async fn recv(&self, buf: &mut bytes::BytesMut) -> std::io::Result<Peer> {
+        match self {
+            Datagrams::Udp(socket) => socket
+                .recv_buf_from(buf)
+                .await
+                .map(|(_, from)| Peer::Ip(from)),
+            Datagrams::Unix(socket) => socket
+                .recv_buf_from(buf)
+                .await
+                .map(|(_, from)| Peer::Unix(super::unix::name_of_tokio(&from))),
+        }
+    }
+
+    /// Where sends to `to` go; an unnamed Unix peer cannot be answered.
+    fn link(&self, to: &Peer) -> Result<Link, NetError> {
+        match (self, to) {
+            (Datagrams::Udp(socket), Peer::Ip(to)) => Ok(Link::Udp {
+                socket: socket.clone(),
+                to: *to,
+            }),
+            (Datagrams::Unix(socket), Peer::Unix(name)) => Ok(Link::UnixDatagram {
+                socket: socket.clone(),
+                to: super::unix::name_sock_addr(name)?,
+            }),
+            _ => Err(NetError::new(
+                ErrorKind::Other,
+                Operation::Send,
+                "a datagram of the other kind of socket",
+            )),
+        }
+    }
+}
+
+impl Peer {
+    fn remote(&self) -> Remote {
+        match self {
+            Peer::Ip(addr) => Remote::ip(*addr),
+            Peer::Unix(name) => Remote::unix(name),
+        }
+    }
+}
+
+/// UDP or Unix datagram: one socket; each remote address (or name) is a
+/// conversation with its own player.
+async fn datagram_plan(
     shared: Shared,
     conversations: Vec<Conversation>,
     role: Role,
-    socket: Arc<UdpSocket>,
-    remote: Option<SocketAddr>,
+    socket: Datagrams,
+    remote: Option<Peer>,
 ) {
     let ctx = shared.ctx.clone();
     let conversations = Arc::new(conversations);
     let tasks = TaskTracker::new();
     // Per remote address: its peer number and the channel that tells its player what came.
-    let mut peers: HashMap<SocketAddr, (PeerId, Option<watch::Sender<Seen>>)> = HashMap::new();
+    let mut peers: HashMap<Peer, (PeerId, Option<watch::Sender<Seen>>)> = HashMap::new();
     let mut next_peer: PeerId = 1;
     let mut started = 0usize;
     // At most MAX_REPLAY_PEERS players at once, as the TCP mock: an address
@@ -737,36 +1085,52 @@ async fn udp_plan(
     // finds a free player (UDP cannot be made to wait).
     let live = Arc::new(Semaphore::new(MAX_REPLAY_PEERS));
     let mut busy_said = false;
-    let spawn_player = |to: SocketAddr,
+    let mut unanswerable_said = false;
+    let spawn_player = |to: &Peer,
                         peer: PeerId,
                         index: usize,
                         seen: watch::Receiver<Seen>,
-                        permit: tokio::sync::OwnedSemaphorePermit| {
+                        permit: tokio::sync::OwnedSemaphorePermit|
+     -> Result<(), NetError> {
         let shared = shared.clone();
         let conversations = conversations.clone();
-        let socket = socket.clone();
+        let mut link = socket.link(to)?;
+        let remote = to.remote();
         tasks.spawn(super::net::guarded(shared.ctx.clone(), async move {
             let _permit = permit;
             let mut seen = seen;
-            let mut link = Link::Udp { socket, to };
             if shared
-                .play(peer, to, &conversations[index], &mut link, &mut seen)
+                .play(peer, &remote, &conversations[index], &mut link, &mut seen)
                 .await
             {
                 shared.settle(&mut seen).await;
             }
         }));
+        Ok(())
     };
-    if let (Role::Client, Some(to)) = (role, remote) {
+    // A Unix peer is named by an event of its own (UDP's by its address).
+    let name_event = |peer: PeerId, who: &Peer| match who {
+        Peer::Unix(name) => Some(EventKind::UnixPeer {
+            peer,
+            remote: name.clone(),
+        }),
+        Peer::Ip(_) => None,
+    };
+    if let (Role::Client, Some(to)) = (role, &remote) {
         let (tx, rx) = watch::channel(Seen::default());
-        peers.insert(to, (1, Some(tx)));
+        peers.insert(to.clone(), (1, Some(tx)));
         next_peer = 2;
+        if let Some(event) = name_event(1, to) {
+            ctx.emit(event);
+        }
         ctx.emit(EventKind::ReplayAssigned {
             peer: 1,
             conversation: 0,
         });
-        if let Ok(permit) = live.clone().try_acquire_owned() {
-            spawn_player(to, 1, 0, rx, permit);
+        if let Ok(permit) = live.clone().try_acquire_owned()
+            && let Err(e) = spawn_player(to, 1, 0, rx, permit)
+        {
+            ctx.failed(Some(1), e);
         }
         started = conversations.len();
     }
@@ -783,24 +1147,41 @@ async fn udp_plan(
         tokio::select! {
             _ = ctx.token.cancelled() => break,
             _ = tasks.wait(), if all_started => break,
-            received = socket.recv_buf_from(&mut buf) => match received {
-                Ok((_, from)) => {
+            received = socket.recv(&mut buf) => match received {
+                Ok(from) => {
                     if peers.len() >= MAX_UDP_ADDRESSES && !peers.contains_key(&from) {
                         peers.retain(|_, (_, seen)| seen.is_some());
                     }
-                    let (peer, seen) = peers.entry(from).or_insert_with(|| {
+                    let mut batch = Vec::new();
+                    let (peer, seen) = peers.entry(from.clone()).or_insert_with(|| {
                         next_peer = next_peer.saturating_add(1);
+                        if let Some(event) = name_event(next_peer - 1, &from) {
+                            batch.push((event, 0));
+                        }
                         (next_peer - 1, None)
                     });
                     let peer = *peer;
+                    if !batch.is_empty() {
+                        ctx.emitter.send_batch(ctx.id, std::mem::take(&mut batch));
+                    }
                     if seen.is_none() && role == Role::Server && started < conversations.len() {
                         match live.clone().try_acquire_owned() {
                             Ok(permit) => {
                                 let (tx, rx) = watch::channel(Seen::default());
-                                *seen = Some(tx);
-                                ctx.emit(EventKind::ReplayAssigned { peer, conversation: started });
-                                spawn_player(from, peer, started, rx, permit);
-                                started += 1;
+                                match spawn_player(&from, peer, started, rx, permit) {
+                                    Ok(()) => {
+                                        *seen = Some(tx);
+                                        ctx.emit(EventKind::ReplayAssigned { peer, conversation: started });
+                                        started += 1;
+                                    }
+                                    // Not answerable (an unnamed Unix socket): said, and
+                                    // the recorded conversation waits for another peer.
+                                    Err(e) if !unanswerable_said => {
+                                        unanswerable_said = true;
+                                        ctx.failed(Some(peer), e);
+                                    }
+                                    Err(_) => {}
+                                }
                             }
                             Err(_) if !busy_said => {
                                 busy_said = true;
@@ -808,7 +1189,8 @@ async fn udp_plan(
                                     peer: Some(peer),
                                     text: format!(
                                         "{MAX_REPLAY_PEERS} recorded conversations are playing at once: \
-                                         {from} is answered when one of them ends and it sends again"
+                                         {} is answered when one of them ends and it sends again",
+                                        from.remote()
                                     ),
                                 });
                             }
@@ -822,7 +1204,7 @@ async fn udp_plan(
                             vec![(
                                 EventKind::Traffic {
                                     peer,
-                                    remote: from,
+                                    remote: from.remote().addr,
                                     dir: Direction::Received,
                                     bytes,
                                 },

@@ -90,7 +90,7 @@ fn name_of_std(addr: &std::os::unix::net::SocketAddr) -> UnixName {
     UnixName::Unnamed
 }
 
-fn name_of_tokio(addr: &tokio::net::unix::SocketAddr) -> UnixName {
+pub(crate) fn name_of_tokio(addr: &tokio::net::unix::SocketAddr) -> UnixName {
     if let Some(p) = addr.as_pathname() {
         UnixName::Path(p.as_os_str().as_bytes().to_vec())
     } else if let Some(n) = addr.as_abstract_name() {
@@ -202,17 +202,19 @@ fn socket_in_use(path: &Path) -> bool {
     false
 }
 
-/// Makes the way free for a bind at `path`: nothing is there (fine), a stale
-/// socket file (removed when `unlink`, else an error saying so), a socket in
-/// use or any other file (an error; never removed). Returns a note to emit.
-fn clear_path(path: &UnixPath, unlink: bool) -> Result<Option<String>, NetError> {
+/// Whether a bind at `path` may go ahead: nothing is there (`Ok(false)`), a
+/// stale socket file that `unlink` allows to remove (`Ok(true)`); a stale
+/// file without `unlink`, a socket in use or any other file is an error
+/// that says which. Touches nothing: a command checks its paths with it
+/// before it starts ([`check_bind_path`]), a bind right before ([`clear_path`]).
+fn inspect_path(path: &UnixPath, unlink: bool) -> Result<bool, NetError> {
     let Some(fs) = path.fs_path() else {
-        return Ok(None);
+        return Ok(false);
     };
     let meta = match std::fs::symlink_metadata(fs) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         // Bind will say what is wrong (a missing folder, permission).
-        Err(_) => return Ok(None),
+        Err(_) => return Ok(false),
         Ok(m) => m,
     };
     if !meta.file_type().is_socket() {
@@ -244,6 +246,26 @@ fn clear_path(path: &UnixPath, unlink: bool) -> Result<Option<String>, NetError>
             ),
         ));
     }
+    Ok(true)
+}
+
+/// [`inspect_path`] for a command about to bind `path` (a replayed mock):
+/// the same refusals, said before any socket opens; a stale file that
+/// `unlink` allows is removed by the bind itself.
+pub fn check_bind_path(path: &UnixPath, unlink: bool) -> Result<(), NetError> {
+    sock_addr(path, Operation::Bind)?;
+    inspect_path(path, unlink).map(drop)
+}
+
+/// Makes the way free for a bind at `path` ([`inspect_path`]): a stale
+/// socket file is removed when `unlink` says so. Returns a note to emit.
+fn clear_path(path: &UnixPath, unlink: bool) -> Result<Option<String>, NetError> {
+    if !inspect_path(path, unlink)? {
+        return Ok(None);
+    }
+    let Some(fs) = path.fs_path() else {
+        return Ok(None);
+    };
     // Checked again right before: only a socket file is ever removed.
     match std::fs::symlink_metadata(fs) {
         Ok(m) if m.file_type().is_socket() => {}
@@ -263,7 +285,7 @@ fn clear_path(path: &UnixPath, unlink: bool) -> Result<Option<String>, NetError>
 
 /// The socket file an endpoint created, removed when the endpoint stops
 /// (only if it is still that file: same device and inode).
-struct OwnedFile {
+pub(crate) struct OwnedFile {
     path: PathBuf,
     id: Option<(u64, u64)>,
 }
@@ -293,7 +315,7 @@ impl Drop for OwnedFile {
 }
 
 /// Buffer sizes (the options that mean something for a Unix socket).
-fn apply_buffers(sock: &SockRef<'_>, options: &SocketOptions) -> Result<(), NetError> {
+pub(crate) fn apply_buffers(sock: &SockRef<'_>, options: &SocketOptions) -> Result<(), NetError> {
     if let Some(size) = options.recv_buffer {
         sock.set_recv_buffer_size(size as usize)
             .map_err(|e| NetError::from_io(Operation::Configure, "SO_RCVBUF", &e))?;
@@ -332,22 +354,53 @@ fn bound_socket(
     Ok((socket, owned))
 }
 
+/// Connects to the stream socket at `path`, bounded by the connect timeout:
+/// the one connect of the Unix client and of a replayed one.
+pub(crate) async fn connect_stream(
+    ctx: &EndpointCtx,
+    path: &UnixPath,
+) -> Result<UnixStream, NetError> {
+    let addr = sock_addr(path, Operation::Connect)?;
+    let Some(std_addr) = addr.as_unix() else {
+        return Err(other(Operation::Connect, "not a Unix socket name"));
+    };
+    let limit = ctx.options.connect_timeout();
+    let tokio_addr = tokio::net::unix::SocketAddr::from(std_addr);
+    match tokio::time::timeout(limit, UnixStream::connect_addr(&tokio_addr)).await {
+        Err(_) => Err(NetError::new(
+            ErrorKind::TimedOut,
+            Operation::Connect,
+            format!(
+                "connect to {path}: no answer within {:.1} s (the server's backlog is full?)",
+                limit.as_secs_f64()
+            ),
+        )),
+        Ok(Err(e)) => Err(unix_error(Operation::Connect, path, &e)),
+        Ok(Ok(s)) => Ok(s),
+    }
+}
+
+/// The names of a connected stream: ours and the peer's (`path` when the
+/// system does not say).
+pub(crate) fn stream_names(stream: &UnixStream, path: &UnixPath) -> (UnixName, UnixName) {
+    let local = stream
+        .local_addr()
+        .map(|a| name_of_tokio(&a))
+        .unwrap_or(UnixName::Unnamed);
+    let remote = stream
+        .peer_addr()
+        .map(|a| name_of_tokio(&a))
+        .unwrap_or_else(|_| UnixName::from(path));
+    (local, remote)
+}
+
 /// A Unix stream client: connect, then run the connection as TCP's are run.
 pub(crate) async fn client(
     ctx: EndpointCtx,
     path: UnixPath,
     mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
 ) {
-    let addr = match sock_addr(&path, Operation::Connect) {
-        Ok(a) => a,
-        Err(e) => return ctx.failed(None, e),
-    };
-    let Some(std_addr) = addr.as_unix() else {
-        return ctx.failed(None, other(Operation::Connect, "not a Unix socket name"));
-    };
-    let limit = ctx.options.connect_timeout();
-    let tokio_addr = tokio::net::unix::SocketAddr::from(std_addr);
-    let attempt = tokio::time::timeout(limit, UnixStream::connect_addr(&tokio_addr));
+    let attempt = connect_stream(&ctx, &path);
     tokio::pin!(attempt);
     let mut early = Vec::new();
     let stream = loop {
@@ -358,28 +411,15 @@ pub(crate) async fn client(
                 Some(other) => early.push(other),
             },
             result = &mut attempt => match result {
-                Err(_) => return ctx.failed(None, NetError::new(
-                    ErrorKind::TimedOut,
-                    Operation::Connect,
-                    format!("connect to {path}: no answer within {:.1} s (the server's backlog is full?)",
-                        limit.as_secs_f64()),
-                )),
-                Ok(Err(e)) => return ctx.failed(None, unix_error(Operation::Connect, &path, &e)),
-                Ok(Ok(s)) => break s,
+                Err(e) => return ctx.failed(None, e),
+                Ok(s) => break s,
             },
         }
     };
     if let Err(e) = apply_buffers(&SockRef::from(&stream), &ctx.options) {
         ctx.failed(Some(0), e);
     }
-    let local = stream
-        .local_addr()
-        .map(|a| name_of_tokio(&a))
-        .unwrap_or(UnixName::Unnamed);
-    let remote = stream
-        .peer_addr()
-        .map(|a| name_of_tokio(&a))
-        .unwrap_or_else(|_| UnixName::from(&path));
+    let (local, remote) = stream_names(&stream, &path);
     ctx.emit(EventKind::UnixConnected {
         peer: 0,
         local,
@@ -396,6 +436,27 @@ pub(crate) async fn client(
     .await;
 }
 
+/// A listening stream socket at `path` (after [`clear_path`]), with the
+/// socket file it created (removed when dropped) and its name: the one
+/// listen of the Unix server and of a replayed one.
+pub(crate) fn listen_stream(
+    ctx: &EndpointCtx,
+    path: &UnixPath,
+    unlink: bool,
+) -> Result<(UnixListener, Option<OwnedFile>, UnixName), NetError> {
+    let (socket, owned) = bound_socket(ctx, path, Type::STREAM, unlink)?;
+    socket
+        .listen(1024)
+        .map_err(|e| unix_error(Operation::Listen, path, &e))?;
+    let listener = UnixListener::from_std(socket.into())
+        .map_err(|e| unix_error(Operation::Listen, path, &e))?;
+    let local = listener
+        .local_addr()
+        .map(|a| name_of_tokio(&a))
+        .unwrap_or_else(|_| UnixName::from(path));
+    Ok((listener, owned, local))
+}
+
 /// A Unix stream server: bind (after looking at the path), listen, accept
 /// peers (one task each), route sends to them; removes its socket file when done.
 pub(crate) async fn server(
@@ -404,23 +465,12 @@ pub(crate) async fn server(
     unlink: bool,
     mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
 ) {
-    let (socket, owned) = match bound_socket(&ctx, &path, Type::STREAM, unlink) {
-        Ok(s) => s,
+    let (listener, owned, local) = match listen_stream(&ctx, &path, unlink) {
+        Ok(l) => l,
         Err(e) => return ctx.failed(None, e),
     };
     // Removed when this function ends, however it ends.
     let _owned = owned;
-    if let Err(e) = socket.listen(1024) {
-        return ctx.failed(None, unix_error(Operation::Listen, &path, &e));
-    }
-    let listener = match UnixListener::from_std(socket.into()) {
-        Ok(l) => l,
-        Err(e) => return ctx.failed(None, unix_error(Operation::Listen, &path, &e)),
-    };
-    let local = listener
-        .local_addr()
-        .map(|a| name_of_tokio(&a))
-        .unwrap_or_else(|_| UnixName::from(&path));
     ctx.emit(EventKind::UnixListening {
         local: local.clone(),
     });
@@ -541,6 +591,39 @@ struct Destination {
     addr: SockAddr,
 }
 
+/// What an unnamed datagram socket cannot do, said when it starts.
+pub(crate) const UNNAMED_NOTE: &str = "unnamed: this socket is bound to no name, so it can send \
+     but nobody can answer it (bind it to a path to receive answers)";
+
+/// A datagram socket bound to `bind` (after [`clear_path`]) or unnamed, with
+/// the socket file it created (removed when dropped) and its name: the one
+/// bind of the Unix datagram socket and of a replayed one.
+pub(crate) fn open_datagram(
+    ctx: &EndpointCtx,
+    bind: Option<&UnixPath>,
+    unlink: bool,
+) -> Result<(UnixDatagram, Option<OwnedFile>, UnixName), NetError> {
+    let (socket, owned) = match bind {
+        Some(path) => bound_socket(ctx, path, Type::DGRAM, unlink)?,
+        None => {
+            let socket = Socket::new(Domain::UNIX, Type::DGRAM, None)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .map_err(|e| NetError::from_io(Operation::Configure, "a Unix socket", &e))?;
+            apply_buffers(&SockRef::from(&socket), &ctx.options)?;
+            (socket, None)
+        }
+    };
+    let socket = UnixDatagram::from_std(std::os::unix::net::UnixDatagram::from(
+        std::os::fd::OwnedFd::from(socket),
+    ))
+    .map_err(|e| NetError::from_io(Operation::Configure, "a Unix socket", &e))?;
+    let local = socket
+        .local_addr()
+        .map(|a| name_of_tokio(&a))
+        .unwrap_or(UnixName::Unnamed);
+    Ok((socket, owned, local))
+}
+
 /// A Unix datagram socket: bound to `bind` (unnamed without), sending to
 /// `remote` by default, receiving from anyone; removes its socket file when done.
 pub(crate) async fn datagram(
@@ -550,31 +633,11 @@ pub(crate) async fn datagram(
     unlink: bool,
     mut commands: mpsc::UnboundedReceiver<EndpointCommand>,
 ) {
-    let (socket, owned) = match &bind {
-        Some(path) => match bound_socket(&ctx, path, Type::DGRAM, unlink) {
-            Ok(s) => s,
-            Err(e) => return ctx.failed(None, e),
-        },
-        None => {
-            let made = Socket::new(Domain::UNIX, Type::DGRAM, None)
-                .and_then(|s| s.set_nonblocking(true).map(|()| s));
-            match made {
-                Ok(s) => (s, None),
-                Err(e) => {
-                    return ctx.failed(
-                        None,
-                        NetError::from_io(Operation::Configure, "a Unix socket", &e),
-                    );
-                }
-            }
-        }
+    let (socket, owned, local) = match open_datagram(&ctx, bind.as_ref(), unlink) {
+        Ok(s) => s,
+        Err(e) => return ctx.failed(None, e),
     };
     let _owned = owned;
-    if bind.is_none()
-        && let Err(e) = apply_buffers(&SockRef::from(&socket), &ctx.options)
-    {
-        return ctx.failed(None, e);
-    }
     let default = match &remote {
         Some(r) => match sock_addr(r, Operation::Send) {
             Ok(a) => Some((r.clone(), a)),
@@ -582,30 +645,13 @@ pub(crate) async fn datagram(
         },
         None => None,
     };
-    let socket = match UnixDatagram::from_std(std::os::unix::net::UnixDatagram::from(
-        std::os::fd::OwnedFd::from(socket),
-    )) {
-        Ok(s) => s,
-        Err(e) => {
-            return ctx.failed(
-                None,
-                NetError::from_io(Operation::Configure, "a Unix socket", &e),
-            );
-        }
-    };
-    let local = socket
-        .local_addr()
-        .map(|a| name_of_tokio(&a))
-        .unwrap_or(UnixName::Unnamed);
     ctx.emit(EventKind::UnixBound {
         local: local.clone(),
     });
     if bind.is_none() {
         ctx.emit(EventKind::Note {
             peer: None,
-            text: "unnamed: this socket is bound to no name, so it can send but nobody can \
-                   answer it (bind it to a path to receive answers)"
-                .into(),
+            text: UNNAMED_NOTE.into(),
         });
     }
 
@@ -688,14 +734,8 @@ pub(crate) async fn datagram(
     }
 }
 
-/// Where an answer to `peer` goes; an unnamed peer cannot be answered.
-fn destination_of(peers: &Peers, peer: PeerId) -> Result<Destination, NetError> {
-    let name = peers.name(peer).ok_or_else(|| {
-        other(
-            Operation::Send,
-            format!("peer {peer} is unknown to this socket"),
-        )
-    })?;
+/// The socket address of a name a peer had; an unnamed peer cannot be answered.
+pub(crate) fn name_sock_addr(name: &UnixName) -> Result<SockAddr, NetError> {
     let path = match name {
         UnixName::Unnamed => {
             return Err(other(
@@ -707,8 +747,31 @@ fn destination_of(peers: &Peers, peer: PeerId) -> Result<Destination, NetError> 
         UnixName::Path(p) => OsStr::from_bytes(p).to_owned(),
         UnixName::Abstract(n) => OsStr::from_bytes(&[&[0u8][..], n.as_slice()].concat()).to_owned(),
     };
-    let addr = SockAddr::unix(&path)
-        .map_err(|e| NetError::from_io(Operation::Send, format!("to {name}"), &e))?;
+    SockAddr::unix(&path).map_err(|e| NetError::from_io(Operation::Send, format!("to {name}"), &e))
+}
+
+/// Sends one datagram to `addr`, waiting while the receiver's queue is full.
+pub(crate) async fn send_datagram_to(
+    socket: &UnixDatagram,
+    addr: &SockAddr,
+    bytes: &[u8],
+) -> std::io::Result<usize> {
+    socket
+        .async_io(Interest::WRITABLE, || {
+            SockRef::from(socket).send_to(bytes, addr)
+        })
+        .await
+}
+
+/// Where an answer to `peer` goes; an unnamed peer cannot be answered.
+fn destination_of(peers: &Peers, peer: PeerId) -> Result<Destination, NetError> {
+    let name = peers.name(peer).ok_or_else(|| {
+        other(
+            Operation::Send,
+            format!("peer {peer} is unknown to this socket"),
+        )
+    })?;
+    let addr = name_sock_addr(name)?;
     Ok(Destination {
         peer,
         name: name.clone(),
@@ -842,9 +905,7 @@ async fn send_datagram(ctx: &EndpointCtx, socket: &UnixDatagram, dest: &Destinat
     });
     // A receiver whose queue is full makes the send wait (bounded: the
     // connect timeout), as a Unix datagram socket does.
-    let send = socket.async_io(Interest::WRITABLE, || {
-        SockRef::from(socket).send_to(&bytes, &dest.addr)
-    });
+    let send = send_datagram_to(socket, &dest.addr, &bytes);
     let sent = tokio::select! {
         _ = ctx.token.cancelled() => return,
         r = tokio::time::timeout(ctx.options.connect_timeout(), send) => r,

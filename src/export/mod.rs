@@ -135,6 +135,16 @@ pub fn check(session: &Session, format: Format, endpoint: Option<&str>) -> Resul
     }
 }
 
+/// What a person should know about the export of `session` as `format`
+/// that the output itself cannot show them at once (for a pcapng: that Unix
+/// socket traffic stands on made-up addresses). A command prints it on stderr.
+pub fn notes(session: &Session, format: Format) -> Vec<String> {
+    match format {
+        Format::Pcapng => pcapng::unix_note(session).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Writes the export of `session` (named `name`, which the Python program
 /// keeps in a literal) to `out` as it is made: a pcapng or a hex dump of a
 /// large (spilled) log streams, packet by packet and row by row. Call

@@ -18,6 +18,15 @@
 //! When both ends of a conversation are endpoints of the session (a client
 //! and a server recorded together), the log holds it twice; it is written
 //! once, named after both endpoints.
+//!
+//! Unix-domain sockets have no IP addresses, and pcapng no link type that
+//! Wireshark dissects for them; their bytes are worth seeing all the same,
+//! so a Unix stream conversation is written as TCP and a Unix datagram
+//! exchange as UDP, between made-up documentation addresses. The capture
+//! says so where a reader looks: the section's comment lists which made-up
+//! addresses stand for which socket path (the first [`UNIX_LISTED`]), the
+//! first packet of each such conversation says it again, and
+//! [`unix_note`] is the line a command prints on stderr.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -44,6 +53,8 @@ pub const MSS: usize = 1460;
 const MAX_UDP_V4: usize = 65_535 - 20 - 8;
 /// The largest UDP payload IPv6's 16-bit payload length leaves room for.
 const MAX_UDP_V6: usize = 65_535 - 8;
+/// How many Unix-domain conversations the section's comment lists by name.
+pub const UNIX_LISTED: usize = 16;
 /// How much of an endpoint name (or address text) goes into a comment.
 const NAME_LIMIT: usize = 120;
 /// The receive window every segment announces.
@@ -88,6 +99,8 @@ struct Flow {
     made_up_theirs: bool,
     /// The endpoint speaks TLS: its payloads are the decrypted bytes.
     tls: bool,
+    /// A Unix-domain socket's conversation: both addresses are made up.
+    unix: bool,
     /// Whether the first packet is still to be written.
     first: bool,
     tcp: TcpState,
@@ -120,11 +133,16 @@ struct Seen {
 pub fn write_pcapng(session: &Session, out: &mut dyn Write) -> io::Result<()> {
     let log = &session.log;
     let mut flows = plan(session);
+    let unix = unix_sockets(session);
+    let mut options = vec![SectionHeaderOption::UserApplication(Cow::Borrowed(
+        concat!("sockbench ", env!("CARGO_PKG_VERSION")),
+    ))];
+    if let Some(text) = unix_section_comment(log, &flows, &unix) {
+        options.push(SectionHeaderOption::Comment(Cow::Owned(text)));
+    }
     let section = SectionHeaderBlock {
         endianness: Endianness::Little,
-        options: vec![SectionHeaderOption::UserApplication(Cow::Borrowed(
-            concat!("sockbench ", env!("CARGO_PKG_VERSION")),
-        ))],
+        options,
         ..Default::default()
     };
     let mut writer = PcapNgWriter::with_section_header(out, section).map_err(pcap_error)?;
@@ -145,6 +163,7 @@ pub fn write_pcapng(session: &Session, out: &mut dyn Write) -> io::Result<()> {
     let mut packets = Packets {
         writer,
         log,
+        unix: &unix,
         buffer: Vec::with_capacity(MSS + 128),
         ident: 0,
     };
@@ -258,16 +277,20 @@ fn plan(session: &Session) -> Vec<Option<Flow>> {
             None if s.tcp_events => Transport::Tcp,
             None => Transport::Udp,
         };
+        // A Unix socket's names are paths: no IP address of it is real.
+        let unix = spec.is_some_and(|s| s.kind.tag().is_unix());
         let local = s
             .local
             .or_else(|| endpoint_local.get(&record.endpoint).copied())
-            .or_else(|| literal(spec.and_then(|s| s.kind.local())));
+            .or_else(|| literal(spec.and_then(|s| s.kind.local())))
+            .filter(|_| !unix);
         let remote = record
             .remote
             .trim()
             .parse::<SocketAddr>()
             .ok()
-            .or_else(|| literal(spec.and_then(|s| s.kind.remote())));
+            .or_else(|| literal(spec.and_then(|s| s.kind.remote())))
+            .filter(|_| !unix);
         // Without a connected or accepted row (a hand-written log), the
         // endpoint's kind says who connected.
         let we_connect = s
@@ -285,6 +308,7 @@ fn plan(session: &Session) -> Vec<Option<Flow>> {
             made_up_ours: settled.made_up_ours,
             made_up_theirs: settled.made_up_theirs,
             tls: spec.is_some_and(|s| s.kind.tag().is_tls()),
+            unix,
             first: true,
             tcp: TcpState::default(),
         }));
@@ -406,6 +430,8 @@ struct Packets<'w, 'l> {
     writer: PcapNgWriter<&'w mut dyn Write>,
     /// The log the packets come from (names for the comments).
     log: &'l TrafficLog,
+    /// The socket of each Unix-domain endpoint (by log endpoint index), for comments.
+    unix: &'l HashMap<u32, String>,
     /// One packet's bytes, reused.
     buffer: Vec<u8>,
     /// The IPv4 identification field, counted per packet.
@@ -634,7 +660,7 @@ impl Packets<'_, '_> {
                 .map_err(|e| io::Error::other(e.to_string()))?;
             self.buffer.len() - missing
         };
-        let comment = comment(flow, self.log, from_us);
+        let comment = comment(flow, self.log, self.unix, from_us);
         self.emit(at, captured, comment)
     }
 
@@ -671,7 +697,7 @@ impl Packets<'_, '_> {
         step.write(&mut self.buffer, body)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let captured = self.buffer.len() - missing;
-        let mut text = comment(flow, log, from_us);
+        let mut text = comment(flow, log, self.unix, from_us);
         if e.len() > limit {
             text.push_str(&format!(
                 "\nthe recorded datagram of {} bytes is more than one UDP datagram carries: its first {limit} bytes are written",
@@ -737,6 +763,138 @@ fn v6(ip: IpAddr) -> Ipv6Addr {
     }
 }
 
+/// The socket of each Unix-domain endpoint of `session`, by log endpoint
+/// index: `the Unix stream socket /run/app.sock`, for comments.
+fn unix_sockets(session: &Session) -> HashMap<u32, String> {
+    use crate::model::EndpointKind as K;
+    let mut sockets = HashMap::new();
+    for spec in &session.endpoints {
+        let text = match &spec.kind {
+            K::UnixClient { path } | K::UnixServer { path, .. } => {
+                format!("the Unix stream socket {path}")
+            }
+            K::UnixDatagram {
+                bind: Some(path), ..
+            } => {
+                format!("the Unix datagram socket {path}")
+            }
+            K::UnixDatagram { bind: None, .. } => "an unnamed Unix datagram socket".to_owned(),
+            _ => continue,
+        };
+        if let Some(index) = session.log.find_endpoint(&spec.name) {
+            sockets.insert(index, comment_name(&text));
+        }
+    }
+    sockets
+}
+
+/// Which made-up address stands for which side of a Unix conversation:
+/// `192.0.2.1:49152 stands for "cli" (the Unix stream socket /run/app.sock),
+/// 192.0.2.2:49153 for its peer /run/app.sock`.
+fn unix_mapping(flow: &Flow, log: &TrafficLog, unix: &HashMap<u32, String>) -> String {
+    let record = log.peers().get(flow.peer as usize);
+    let endpoint = record.map_or(u32::MAX, |r| r.endpoint);
+    let name = comment_name(
+        log.endpoints()
+            .get(endpoint as usize)
+            .map_or("?", String::as_str),
+    );
+    let socket = unix.get(&endpoint).map_or("a Unix socket", String::as_str);
+    let peer = match record {
+        Some(r) if !r.remote.trim().is_empty() => comment_name(&r.remote),
+        _ => "(not recorded)".to_owned(),
+    };
+    let (transport, kind) = match flow.transport {
+        Transport::Tcp => ("TCP", "stream"),
+        Transport::Udp => ("UDP", "datagram"),
+    };
+    format!(
+        "a Unix-domain {kind} conversation, written as {transport} between made-up addresses \
+         (no IP was involved): {} stands for \"{name}\" ({socket}), {} for its peer {peer}",
+        flow.ours, flow.theirs
+    )
+}
+
+/// The section's comment when the log holds Unix-domain conversations: what
+/// is made up, and the first [`UNIX_LISTED`] mappings.
+fn unix_section_comment(
+    log: &TrafficLog,
+    flows: &[Option<Flow>],
+    unix: &HashMap<u32, String>,
+) -> Option<String> {
+    let listed: Vec<&Flow> = flows
+        .iter()
+        .flatten()
+        .filter(|f| f.unix && !f.mirror)
+        .collect();
+    if listed.is_empty() {
+        return None;
+    }
+    let mut text = format!(
+        "Unix-domain socket traffic: {} conversation{} written as TCP (stream) or UDP \
+         (datagram) between made-up addresses in 192.0.2.0/24 (RFC 5737); the payloads \
+         and times are the recording's.",
+        listed.len(),
+        if listed.len() == 1 { "" } else { "s" }
+    );
+    for flow in listed.iter().take(UNIX_LISTED) {
+        text.push('\n');
+        text.push_str(&unix_mapping(flow, log, unix));
+    }
+    if listed.len() > UNIX_LISTED {
+        text.push_str(&format!(
+            "\n… and {} more (each conversation's first packet says which addresses stand for what)",
+            listed.len() - UNIX_LISTED
+        ));
+    }
+    Some(text)
+}
+
+/// The line to tell a person who exports `session` as pcapng that its Unix
+/// traffic is written on made-up addresses, or `None` when it has none.
+pub fn unix_note(session: &Session) -> Option<String> {
+    let log = &session.log;
+    let flows = plan(session);
+    let unix: Vec<&Flow> = flows
+        .iter()
+        .flatten()
+        .filter(|f| f.unix && !f.mirror)
+        .collect();
+    if unix.is_empty() {
+        return None;
+    }
+    let mut names: Vec<String> = Vec::new();
+    for flow in &unix {
+        let endpoint = log
+            .peers()
+            .get(flow.peer as usize)
+            .map_or(u32::MAX, |r| r.endpoint);
+        let name = format!(
+            "\"{}\"",
+            comment_name(
+                log.endpoints()
+                    .get(endpoint as usize)
+                    .map_or("?", String::as_str)
+            )
+        );
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Some(format!(
+        "note: Unix-domain socket traffic ({} of {}) is written as TCP/UDP between made-up \
+         addresses in 192.0.2.0/24: pcapng has no Unix socket type that Wireshark dissects; \
+         the capture's comments (Statistics › Capture File Properties, and each conversation's \
+         first packet) say which address stands for which socket path",
+        if unix.len() == 1 {
+            "1 conversation".to_owned()
+        } else {
+            format!("{} conversations", unix.len())
+        },
+        names.join(", ")
+    ))
+}
+
 /// Source and destination of a packet.
 fn ends(flow: &Flow, from_us: bool) -> (SocketAddr, SocketAddr) {
     if from_us {
@@ -748,7 +906,12 @@ fn ends(flow: &Flow, from_us: bool) -> (SocketAddr, SocketAddr) {
 
 /// A packet's comment: who sends to whom, and for a conversation's first
 /// packet what is synthetic about it.
-fn comment(flow: &mut Flow, log: &TrafficLog, from_us: bool) -> String {
+fn comment(
+    flow: &mut Flow,
+    log: &TrafficLog,
+    unix: &HashMap<u32, String>,
+    from_us: bool,
+) -> String {
     let endpoint_name =
         |i: u32| comment_name(log.endpoints().get(i as usize).map_or("?", String::as_str));
     let record = log.peers().get(flow.peer as usize);
@@ -764,7 +927,11 @@ fn comment(flow: &mut Flow, log: &TrafficLog, from_us: bool) -> String {
     } else {
         format!("{theirs} → {ours}")
     };
-    if std::mem::take(&mut flow.first) {
+    let first = std::mem::take(&mut flow.first);
+    if first && flow.unix {
+        text.push('\n');
+        text.push_str(&unix_mapping(flow, log, unix));
+    } else if first {
         if flow.made_up_ours {
             text.push_str(&format!(
                 "\nsynthetic address for {ours}: {} (its own was not recorded)",
@@ -1138,5 +1305,103 @@ mod tests {
         );
         assert!(!packets[1].comment.contains("synthetic"));
         assert_eq!(segs[3].payload, b"GET /");
+    }
+
+    /// The section header's comment, if any.
+    fn section_comment(bytes: &[u8]) -> Option<String> {
+        for block in PcapNGSlice::from_slice(bytes).expect("a pcapng section header") {
+            if let PcapBlockOwned::NG(Block::SectionHeader(shb)) = block.expect("a block") {
+                return shb
+                    .options
+                    .iter()
+                    .find(|o| o.code == pcap_parser::OptionCode::Comment)
+                    .map(|o| o.as_str().expect("UTF-8").to_owned());
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn unix_traffic_keeps_its_bytes_and_says_which_made_up_address_stands_for_which_path() {
+        let s = session(
+            r#"(format: 1, endpoints: [
+                (name: "srv", kind: UnixServer(path: "/run/app.sock")),
+                (name: "d", kind: UnixDatagram(bind: Some("/run/d.sock")))],
+            log: (peers: [(endpoint: "srv", peer: 1, remote: "(unnamed #1)"), (endpoint: "d", peer: 1, remote: "/run/py.sock")], entries: [
+                (at: "2026-01-01T00:00:00.000000Z", endpoint: "srv", event: Listening("/run/app.sock")),
+                (at: "2026-01-01T00:00:00.000001Z", endpoint: "srv", peer: 1, event: Accepted("on /run/app.sock")),
+                (at: "2026-01-01T00:00:00.000002Z", endpoint: "srv", peer: 1, event: Received(Text("ping\n"))),
+                (at: "2026-01-01T00:00:00.000003Z", endpoint: "srv", peer: 1, event: Sent(Text("pong\n"))),
+                (at: "2026-01-01T00:00:00.000004Z", endpoint: "d", peer: 1, event: Received(Text("dgram"))),
+            ]))"#,
+        );
+        let mut out = Vec::new();
+        write_pcapng(&s, &mut out).unwrap();
+        let packets = read_back(&out);
+        // Stream: handshake, then the bytes as TCP payloads, both ways.
+        let segs: Vec<Seg> = packets[..5].iter().map(tcp).collect();
+        assert_eq!(segs[0].flags, "S");
+        assert_eq!(segs[3].payload, b"ping\n");
+        assert_eq!(segs[4].payload, b"pong\n");
+        for seg in &segs {
+            for side in [seg.src, seg.dst] {
+                let IpAddr::V4(v4) = side.ip() else { panic!() };
+                assert_eq!(v4.octets()[..3], [192, 0, 2], "{side}");
+            }
+        }
+        let srv = segs[3].dst;
+        let peer = segs[3].src;
+        let first = &packets[0].comment;
+        assert!(
+            first.contains(
+                "a Unix-domain stream conversation, written as TCP between made-up addresses"
+            ),
+            "{first}"
+        );
+        assert!(
+            first.contains(&format!(
+                "{srv} stands for \"srv\" (the Unix stream socket /run/app.sock), {peer} for its peer (unnamed #1)"
+            )),
+            "{first}"
+        );
+        assert!(!first.contains("synthetic address"), "{first}");
+        // Datagram: UDP with the payload, said the same way.
+        let (_, _, payload) = udp(&packets[5]);
+        assert_eq!(payload, b"dgram");
+        assert!(
+            packets[5]
+                .comment
+                .contains("a Unix-domain datagram conversation, written as UDP")
+                && packets[5]
+                    .comment
+                    .contains("(the Unix datagram socket /run/d.sock)")
+                && packets[5].comment.contains("for its peer /run/py.sock"),
+            "{}",
+            packets[5].comment
+        );
+        // The section says it before any packet, and the command's note names the endpoints.
+        let section = section_comment(&out).expect("a section comment");
+        assert!(
+            section.starts_with("Unix-domain socket traffic: 2 conversations"),
+            "{section}"
+        );
+        assert!(
+            section.contains("/run/app.sock") && section.contains("/run/d.sock"),
+            "{section}"
+        );
+        let note = unix_note(&s).unwrap();
+        assert!(note.contains("2 conversations of \"srv\", \"d\""), "{note}");
+        assert!(note.contains("made-up"), "{note}");
+        // A capture without Unix traffic has neither.
+        let tcp_only = session(
+            r#"(format: 1, endpoints: [(name: "c", kind: TcpClient(remote: "127.0.0.1:80"))],
+            log: (peers: [(endpoint: "c", peer: 0, remote: "127.0.0.1:80")], entries: [
+                (at: "2026-01-01T00:00:00.000001Z", endpoint: "c", peer: 0, event: Sent(Text("x"))),
+            ]))"#,
+        );
+        let mut out = Vec::new();
+        write_pcapng(&tcp_only, &mut out).unwrap();
+        assert_eq!(section_comment(&out), None);
+        assert_eq!(unix_note(&tcp_only), None);
     }
 }

@@ -138,9 +138,9 @@ pub enum PlanError {
     )]
     TooManyEndpoints(usize),
     #[error(
-        "{0}: replaying and checking Unix-domain socket endpoints is not supported yet (run the session with `sockbench run`, or replay its other endpoints with --endpoint)"
+        "--target is a host and port, and {0} is a Unix-domain socket endpoint: it replays at its recorded path"
     )]
-    UnixNotReplayable(String),
+    TargetForUnix(String),
 }
 
 /// A relay's recording as a plan for one side.
@@ -480,7 +480,11 @@ fn plan_endpoint_rows(
         (EndpointKind::UnixDatagram { remote, .. }, Role::Client) => {
             // As a UDP client: one exchange, with its default remote or the
             // first name it talked to.
-            let recorded = crate::model::UnixPath::parse(&conversations[0].1.remote).ok();
+            // An unnamed peer is shown "(unnamed)" (or "(unnamed #1)"): no path.
+            let shown = conversations[0].1.remote.as_str();
+            let recorded = Some(shown)
+                .filter(|r| !r.starts_with("(unnamed"))
+                .and_then(|r| crate::model::UnixPath::parse(r).ok());
             *remote = remote.clone().or(recorded);
             conversations.truncate(1);
         }
@@ -530,23 +534,24 @@ pub enum RelayAs {
 }
 
 /// [`plan_session`], with relays replayed `relay_as` (and then only relays).
-/// Unix-domain endpoints are refused: the replay player does not play them.
+/// Unix-domain endpoints replay at their recorded paths (a `--target`
+/// host and port does not apply to them).
 pub fn plan_session_as(
     session: &Session,
     only: Option<&str>,
     target: Option<&HostPort>,
     relay_as: Option<RelayAs>,
 ) -> Result<Vec<EndpointPlan>, PlanError> {
-    plan_all(session, only, target, relay_as, false)
+    plan_all(session, only, target, relay_as)
 }
 
-/// The plans for programs written from a session (the Python export):
-/// as [`plan_session`], Unix-domain endpoints included.
+/// The plans for programs written from a session (the Python export): as
+/// [`plan_session`].
 pub fn plan_session_for_programs(
     session: &Session,
     only: Option<&str>,
 ) -> Result<Vec<EndpointPlan>, PlanError> {
-    plan_all(session, only, None, None, true)
+    plan_all(session, only, None, None)
 }
 
 fn plan_all(
@@ -554,7 +559,6 @@ fn plan_all(
     only: Option<&str>,
     target: Option<&HostPort>,
     relay_as: Option<RelayAs>,
-    unix_allowed: bool,
 ) -> Result<Vec<EndpointPlan>, PlanError> {
     let names = || {
         session
@@ -583,14 +587,6 @@ fn plan_all(
         Some(_) => chosen.into_iter().filter(|s| is_relay(s)).collect(),
         None => chosen,
     };
-    let unix: Vec<String> = chosen
-        .iter()
-        .filter(|s| s.kind.tag().is_unix())
-        .map(|e| format!("\"{}\"", escape_controls(&e.name)))
-        .collect();
-    if !unix.is_empty() && !unix_allowed {
-        return Err(PlanError::UnixNotReplayable(unix.join(", ")));
-    }
     let by_endpoint = entries_by_endpoint(&session.log);
     let mut plans: Vec<EndpointPlan> = chosen
         .iter()
@@ -612,6 +608,14 @@ fn plan_all(
     }
     if plans.len() > MAX_REPLAY_ENDPOINTS {
         return Err(PlanError::TooManyEndpoints(plans.len()));
+    }
+    if target.is_some()
+        && let Some(unix) = plans.iter().find(|p| p.spec.kind.tag().is_unix())
+    {
+        return Err(PlanError::TargetForUnix(format!(
+            "\"{}\"",
+            escape_controls(unix.name())
+        )));
     }
     if target.is_some() && plans.len() > 1 {
         let names = plans
@@ -1280,6 +1284,86 @@ mod tests {
         log.push(at(1501), v, p2, EntryKind::Received, b"BYE");
         log.push(at(1600), c, NO_PEER, EntryKind::Stopped, b"");
         s
+    }
+
+    /// Unix endpoints plan in the roles they had, at their recorded paths
+    /// (once refused as "not supported yet"); a host and port target is refused.
+    #[test]
+    fn unix_endpoints_plan_at_their_paths_in_the_roles_they_had() {
+        let path = |p: &str| crate::model::UnixPath::parse(p).unwrap();
+        let mut s = Session::default();
+        s.endpoints.push(EndpointSpec::new(
+            "srv",
+            EndpointKind::UnixServer {
+                path: path("/run/app.sock"),
+                unlink: false,
+            },
+        ));
+        s.endpoints.push(EndpointSpec::new(
+            "cli",
+            EndpointKind::UnixClient {
+                path: path("/run/app.sock"),
+            },
+        ));
+        s.endpoints.push(EndpointSpec::new(
+            "d",
+            EndpointKind::UnixDatagram {
+                bind: Some(path("/run/me.sock")),
+                remote: None,
+                unlink: false,
+            },
+        ));
+        let log = &mut s.log;
+        let (v, c, d) = (
+            log.endpoint_index("srv"),
+            log.endpoint_index("cli"),
+            log.endpoint_index("d"),
+        );
+        let pv = log.peer_index(v, 1, "(unnamed #1)");
+        let pc = log.peer_index(c, 0, "/run/app.sock");
+        let pd = log.peer_index(d, 1, "/run/peer.sock");
+        log.push(at(0), c, pc, EntryKind::Connected, b"");
+        log.push(at(0), v, pv, EntryKind::Accepted, b"");
+        log.push(at(1), c, pc, EntryKind::Sent, b"ping");
+        log.push(at(2), v, pv, EntryKind::Received, b"ping");
+        log.push(at(3), v, pv, EntryKind::Sent, b"pong");
+        log.push(at(4), c, pc, EntryKind::Received, b"pong");
+        log.push(at(5), d, pd, EntryKind::Sent, b"hi");
+        log.push(at(6), d, pd, EntryKind::Received, b"back");
+        let plans = plan_session(&s, None, None).unwrap();
+        let roles: Vec<(&str, Role)> = plans.iter().map(|p| (p.name(), p.role)).collect();
+        assert_eq!(
+            roles,
+            [
+                ("srv", Role::Server),
+                ("cli", Role::Client),
+                ("d", Role::Client)
+            ]
+        );
+        // The datagram client sends to the name it talked to.
+        let EndpointKind::UnixDatagram { remote, .. } = &plans[2].spec.kind else {
+            panic!()
+        };
+        assert_eq!(remote.as_ref(), Some(&path("/run/peer.sock")));
+        assert_eq!(plans[0].spec.kind, s.endpoints[0].kind);
+        // A peer recorded without a name gives no path to send to.
+        let mut unnamed = s.clone();
+        unnamed.log = TrafficLog::default();
+        let d = unnamed.log.endpoint_index("d");
+        let pd = unnamed.log.peer_index(d, 1, "(unnamed)");
+        unnamed.log.push(at(5), d, pd, EntryKind::Sent, b"hi");
+        let plans = plan_session(&unnamed, Some("d"), None).unwrap();
+        let EndpointKind::UnixDatagram { remote, .. } = &plans[0].spec.kind else {
+            panic!()
+        };
+        assert_eq!(remote, &None);
+        let target: HostPort = "127.0.0.1:9".parse().unwrap();
+        let e = plan_session(&s, Some("cli"), Some(&target)).unwrap_err();
+        assert_eq!(e, PlanError::TargetForUnix("\"cli\"".into()));
+        assert!(
+            e.to_string().contains("replays at its recorded path"),
+            "{e}"
+        );
     }
 
     /// A hostile file with 100,000 client endpoints is refused with a clear

@@ -46,7 +46,11 @@ impl Launch {
     /// Takes an event of endpoint `id`; returns the clients to open now.
     pub fn on_event(&mut self, id: EndpointId, kind: &EventKind) -> Vec<EndpointId> {
         let settled = match kind {
-            EventKind::Listening { .. } | EventKind::Bound { .. } | EventKind::Stopped => true,
+            EventKind::Listening { .. }
+            | EventKind::Bound { .. }
+            | EventKind::UnixListening { .. }
+            | EventKind::UnixBound { .. }
+            | EventKind::Stopped => true,
             // A server that cannot start will not listen: its clients go now
             // and report what they find.
             EventKind::Failed { peer: None, error } => matches!(
