@@ -316,6 +316,28 @@ fn line_of_second(text: &str, needle: &str) -> Option<usize> {
     Some(text[..second].matches('\n').count() + 1)
 }
 
+/// The line and column of the `sends:` field that comes after `before`
+/// others (the endpoints before it with sends), else 1:1.
+fn sends_position(text: &str, before: usize) -> (usize, usize) {
+    let at = text
+        .match_indices("sends")
+        .map(|(i, _)| i)
+        .filter(|&i| {
+            let after = text[i + 5..].trim_start();
+            after.starts_with(':')
+                && !text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+        })
+        .nth(before);
+    match at {
+        Some(i) => {
+            let line = text[..i].matches('\n').count() + 1;
+            let col = text[..i].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            (line, col)
+        }
+        None => (1, 1),
+    }
+}
+
 /// RON options shared by reading and writing: `peer: 1` rather than `peer: Some(1)`.
 fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
@@ -360,6 +382,28 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
         log_budget: file.log_budget,
         ignore: file.ignore,
     };
+    if let Err((endpoint, message)) = session.validate_sends() {
+        // Read again with the library's names known, so an unknown name is
+        // refused where it is written (its line and column).
+        let names = session.library.iter().map(|l| l.name.clone()).collect();
+        if let Err(e) = crate::model::schedule::with_library_names(names, || {
+            options.from_str::<SessionFile>(text)
+        }) {
+            return Err(syntax_error(path, e));
+        }
+        // Not a name: the endpoint's kind. Point at its `sends`.
+        let before = session.endpoints[..endpoint.min(session.endpoints.len())]
+            .iter()
+            .filter(|e| !e.sends.is_empty())
+            .count();
+        let (line, col) = sends_position(text, before);
+        return Err(LoadError::Syntax {
+            path: path.to_owned(),
+            line,
+            col,
+            message,
+        });
+    }
     if let Err(message) = session.validate() {
         let mut seen = std::collections::HashSet::new();
         let line = session

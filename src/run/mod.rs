@@ -10,12 +10,17 @@
 //! - [`Launch`]: servers before clients. Servers (and UDP sockets, relays)
 //!   start at once; clients once every server listens, or when
 //!   [`crate::engine::SERVERS_GRACE`] has passed and they go anyway.
+//! - [`Scheduler`]: an endpoint's scheduled sends. Fed the endpoint's
+//!   connection events and the time, it returns the sends due and when it
+//!   next needs waking ([`Schedules`]: one per running endpoint).
 //!
 //! `run` imports `engine` and `model`, never `app` or `cli`: both of those sit
 //! on top of it.
 
 pub mod launch;
 pub mod recorder;
+pub mod schedule;
 
 pub use launch::Launch;
 pub use recorder::Recorder;
+pub use schedule::{Scheduler, Schedules};
