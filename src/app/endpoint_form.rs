@@ -1231,7 +1231,7 @@ pub fn sends_ui(
         let no_errors = SendErrors::default();
         let e = errors.sends.get(i).unwrap_or(&no_errors);
         ui.horizontal_wrapped(|ui| {
-            ui.label(format!("Send {}:", i + 1));
+            let label = ui.label(format!("Send {}:", i + 1));
             egui::ComboBox::from_id_salt(("send source", salt, i))
                 .selected_text(match send.source {
                     SendSource::Text => "text",
@@ -1248,10 +1248,11 @@ pub fn sends_ui(
                         .changed();
                 })
                 .response
+                .labelled_by(label.id)
                 .on_hover_text("Where the payload comes from");
             match send.source {
                 SendSource::Text => {
-                    let label = ui.label("payload");
+                    let label = ui.label("bytes");
                     changed |= ui
                         .add(
                             egui::TextEdit::singleline(&mut send.text)
@@ -1264,7 +1265,7 @@ pub fn sends_ui(
                         .changed();
                 }
                 SendSource::Library => {
-                    let label = ui.label("payload");
+                    let label = ui.label("bytes");
                     egui::ComboBox::from_id_salt(("send library", salt, i))
                         .selected_text(if send.library.is_empty() {
                             "(choose)".to_owned()
@@ -1297,7 +1298,7 @@ pub fn sends_ui(
                 .labelled_by(label.id)
                 .on_hover_text("How long after the connection the first send goes: 500ms, 1.5s")
                 .changed();
-            let label = ui.label("times");
+            let label = ui.label("repeat");
             changed |= ui
                 .add_enabled(
                     !send.until_stopped,
@@ -1308,11 +1309,12 @@ pub fn sends_ui(
                 .labelled_by(label.id)
                 .on_hover_text(format!("How many times it goes: 1 to {MAX_REPEAT}"))
                 .changed();
+            ui.label("times");
             changed |= ui
                 .checkbox(&mut send.until_stopped, "until stopped")
                 .on_hover_text("Again and again until the connection ends or the endpoint stops")
                 .changed();
-            let label = ui.label("every");
+            let label = ui.label("interval");
             changed |= ui
                 .add(
                     egui::TextEdit::singleline(&mut send.interval)

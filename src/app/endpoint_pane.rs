@@ -564,10 +564,13 @@ impl App {
         if form.kind != KindTag::Relay {
             let library: Vec<String> =
                 self.doc.session.library.iter().map(|l| l.name.clone()).collect();
-            ui.collapsing(format!("Scheduled sends ({})", form.sends.len()), |ui| {
-                changed |=
-                    super::endpoint_form::sends_ui(ui, form, errors, &library, e.id.0);
-            });
+            // One id whatever the count, so adding a send keeps it open.
+            egui::CollapsingHeader::new(format!("Scheduled sends ({})", form.sends.len()))
+                .id_salt(("scheduled sends", e.id.0))
+                .show(ui, |ui| {
+                    changed |=
+                        super::endpoint_form::sends_ui(ui, form, errors, &library, e.id.0);
+                });
         }
         let nodelay = form.options.nodelay;
         ui.collapsing("Socket options", |ui| {
