@@ -237,25 +237,38 @@ pub fn kind_refuses(kind: &super::EndpointKind) -> Option<&'static str> {
     }
 }
 
-/// The file shape: `(text: "…", delay: "50ms", repeat: 3, interval: "1s")`.
+/// The file shape: `(text: "…", delay: "50ms", repeat: 3, interval: "1s")`
+/// (no `Option`s, so it reads alike with and without RON's implicit `Some`).
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename = "ScheduledSend", deny_unknown_fields)]
 struct SendFile {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    library: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    delay: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    repeat: Option<RepeatFile>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    interval: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    text: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    library: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    delay: String,
+    #[serde(default, skip_serializing_if = "RepeatFile::is_once")]
+    repeat: RepeatFile,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    interval: String,
 }
 
 /// `3` or `"until stopped"`.
 #[derive(Clone, Copy)]
 struct RepeatFile(Repeat);
+
+impl Default for RepeatFile {
+    fn default() -> Self {
+        RepeatFile(Repeat::Times(1))
+    }
+}
+
+impl RepeatFile {
+    fn is_once(&self) -> bool {
+        self.0.is_once()
+    }
+}
 
 impl serde::Serialize for RepeatFile {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -315,9 +328,10 @@ impl<'de> serde::Deserialize<'de> for RepeatFile {
 impl TryFrom<SendFile> for ScheduledSend {
     type Error = String;
     fn try_from(f: SendFile) -> Result<Self, String> {
-        let payload = match (f.text, f.library) {
-            (Some(text), None) => SendPayload::Text(text),
-            (None, Some(name)) => {
+        let payload = match (f.text.is_empty(), f.library.is_empty()) {
+            (false, true) => SendPayload::Text(f.text),
+            (true, false) => {
+                let name = f.library;
                 let known = LIBRARY_NAMES.with(|n| {
                     n.borrow()
                         .as_ref()
@@ -328,27 +342,28 @@ impl TryFrom<SendFile> for ScheduledSend {
                 }
                 SendPayload::Library(name)
             }
-            (Some(_), Some(_)) => {
+            (false, false) => {
                 return Err(
                     "a scheduled send has `text` or `library`, not both: keep one of them".into(),
                 );
             }
-            (None, None) => {
+            (true, true) => {
                 return Err(
                     "a scheduled send needs its payload: `text: \"…\"` or `library: \"name\"`"
                         .into(),
                 );
             }
         };
-        let time = |what: &str, t: Option<String>| -> Result<Duration, String> {
-            t.map_or(Ok(Duration::ZERO), |t| {
-                parse_duration(&t).map_err(|e| format!("{what}: {e}"))
-            })
+        let time = |what: &str, t: String| -> Result<Duration, String> {
+            if t.is_empty() {
+                return Ok(Duration::ZERO);
+            }
+            parse_duration(&t).map_err(|e| format!("{what}: {e}"))
         };
         let send = ScheduledSend {
             payload,
             delay: time("delay", f.delay)?,
-            repeat: f.repeat.map_or(Repeat::Times(1), |r| r.0),
+            repeat: f.repeat.0,
             interval: time("interval", f.interval)?,
         };
         send.check()?;
@@ -359,16 +374,23 @@ impl TryFrom<SendFile> for ScheduledSend {
 impl From<ScheduledSend> for SendFile {
     fn from(s: ScheduledSend) -> SendFile {
         let (text, library) = match s.payload {
-            SendPayload::Text(t) => (Some(t), None),
-            SendPayload::Library(n) => (None, Some(n)),
+            SendPayload::Text(t) => (t, String::new()),
+            SendPayload::Library(n) => (String::new(), n),
         };
         SendFile {
             text,
             library,
-            delay: (!s.delay.is_zero()).then(|| duration_text(s.delay)),
-            repeat: (!s.repeat.is_once()).then_some(RepeatFile(s.repeat)),
-            interval: (!s.repeat.is_once() || !s.interval.is_zero())
-                .then(|| duration_text(s.interval)),
+            delay: if s.delay.is_zero() {
+                String::new()
+            } else {
+                duration_text(s.delay)
+            },
+            repeat: RepeatFile(s.repeat),
+            interval: if s.repeat.is_once() && s.interval.is_zero() {
+                String::new()
+            } else {
+                duration_text(s.interval)
+            },
         }
     }
 }
