@@ -1635,6 +1635,64 @@ mod tests {
     }
 
     #[test]
+    fn scheduled_sends_go_through_the_form_and_each_error_stands_by_its_field() {
+        use crate::model::schedule::{Repeat, ScheduledSend, SendPayload};
+        use std::time::Duration;
+        let mut spec = EndpointSpec::new(
+            "c",
+            EndpointKind::TcpClient {
+                remote: "127.0.0.1:7".parse().unwrap(),
+            },
+        );
+        spec.sends = vec![
+            ScheduledSend {
+                payload: SendPayload::Text("ping ${counter}\\n".into()),
+                delay: Duration::from_millis(100),
+                repeat: Repeat::Times(3),
+                interval: Duration::from_millis(50),
+            },
+            ScheduledSend {
+                payload: SendPayload::Library("hello".into()),
+                delay: Duration::ZERO,
+                repeat: Repeat::UntilStopped,
+                interval: Duration::from_secs(1),
+            },
+        ];
+        let form = EndpointForm::from_spec(&spec);
+        assert_eq!(form.sends[0].delay, "100ms");
+        assert_eq!(form.sends[0].repeat, "3");
+        assert!(form.sends[1].until_stopped);
+        let library = ["hello".to_owned()];
+        assert_eq!(form.validate_in(&[], Some(&library)).unwrap(), spec);
+        // Each field's error beside it; the library is checked when known.
+        let e = form.validate_in(&[], Some(&[])).unwrap_err();
+        assert!(e.sends[1].payload.as_deref().unwrap().contains("no payload named"));
+        let mut bad = form.clone();
+        bad.sends[0].delay = "5".into();
+        bad.sends[0].repeat = "0".into();
+        bad.sends[0].text = "${nope}".into();
+        bad.sends[1].interval = "0ms".into();
+        let e = bad.validate_in(&[], Some(&library)).unwrap_err();
+        assert!(e.sends[0].delay.as_deref().unwrap().contains("unit"), "{e:?}");
+        assert!(e.sends[0].repeat.as_deref().unwrap().contains("1 to 1000000"));
+        assert!(e.sends[0].payload.as_deref().unwrap().contains("position 1"));
+        assert!(e.sends[1].interval.as_deref().unwrap().contains("at least 1ms"));
+        assert!(e.first().unwrap().starts_with("scheduled send 1: payload:"), "{e:?}");
+        // A UDP socket without a remote, or a relay: said once, for every send.
+        let mut udp = EndpointForm::new("u".into(), KindTag::Udp);
+        udp.remote.clear();
+        udp.sends = form.sends.clone();
+        let e = udp.validate_in(&[], Some(&library)).unwrap_err();
+        assert!(e.sends_kind.as_deref().unwrap().contains("nowhere to go"));
+        // Reordered and removed sends keep their fields.
+        let mut moved = form.clone();
+        moved.sends.swap(0, 1);
+        moved.sends.remove(1);
+        let out = moved.validate_in(&[], Some(&library)).unwrap();
+        assert_eq!(out.sends, vec![spec.sends[1].clone()]);
+    }
+
+    #[test]
     fn a_pin_goes_through_the_form() {
         let pin = crate::model::endpoint::CertPin([0xAB; 32]);
         let spec = EndpointSpec::new(

@@ -910,6 +910,34 @@ mod tests {
     }
 
     #[test]
+    fn scheduled_sends_round_trip_and_a_bad_one_is_placed() {
+        use crate::model::schedule::{Repeat, ScheduledSend, SendPayload};
+        let mut s = sample();
+        s.endpoints[1].sends = vec![
+            ScheduledSend::text("hi\\n"),
+            ScheduledSend {
+                payload: SendPayload::Library(s.library[0].name.clone()),
+                delay: std::time::Duration::from_millis(250),
+                repeat: Repeat::UntilStopped,
+                interval: std::time::Duration::from_secs(2),
+            },
+        ];
+        let text = encode(&s);
+        assert!(text.contains("repeat: \"until stopped\""), "{text}");
+        let back = decode(&text, &p()).unwrap();
+        assert_eq!(back.endpoints[1].sends, s.endpoints[1].sends);
+        // An unknown library name: its own line and column, even when the
+        // library comes after the endpoints.
+        let bad = "(format: 1,\n endpoints: [(name: \"c\", kind: TcpClient(remote: \"127.0.0.1:9\"),\n  sends: [(text: \"a\"),\n   (library: \"nope\")])],\n library: [(name: \"x\", payload: Text(\"x\"))])";
+        let err = decode(bad, &p()).unwrap_err();
+        assert!(matches!(err, LoadError::Syntax { line: 4, .. }), "{err}");
+        assert!(err.to_string().contains("library \"nope\""), "{err}");
+        // The library's own names are fine, wherever the library is written.
+        let good = bad.replace("\"nope\"", "\"x\"");
+        assert!(decode(&good, &p()).is_ok());
+    }
+
+    #[test]
     fn a_session_budget_round_trips_and_applies_to_its_log() {
         let mut s = sample();
         s.log_budget = Some(LogBudget::new(64 << 20, Overflow::Drop));
