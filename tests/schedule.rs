@@ -382,3 +382,73 @@ fn a_send_added_in_the_form_goes_out_when_the_client_starts() {
     });
     assert_eq!(peer.join().unwrap(), b"hello 1\nhello 2\nhello 3\n");
 }
+
+/// The Python export of a client with scheduled sends sends the same
+/// payloads, counters filled in per send, to a peer; placeholders it
+/// cannot fill in again are said in an escaped comment.
+#[test]
+fn the_python_export_of_a_scheduled_client_sends_the_same_payloads() {
+    if !python3() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_session(
+        dir.path(),
+        &format!(
+            r#"(
+    format: 1,
+    endpoints: [
+        (
+            name: "pinger",
+            kind: TcpClient(remote: "127.0.0.1:{port}"),
+            sends: [
+                (library: "hello\n\"\"\"x", delay: "10ms"),
+                (text: "ping ${{counter:u8}}${{counter:width=3}}\n", delay: "20ms", repeat: 3, interval: "30ms"),
+            ],
+        ),
+        (
+            name: "stamper",
+            kind: TcpClient(remote: "127.0.0.1:{port}"),
+            sends: [(text: "at ${{time:unix}}\n")],
+        ),
+    ],
+    library: [(name: "hello\n\"\"\"x", payload: Text("hi\n"))],
+)"#
+        ),
+    );
+    let program = dir.path().join("pinger.py");
+    let o = common::sockbench(&[
+        "export",
+        &file,
+        "--to",
+        "python",
+        "--endpoint",
+        "pinger",
+        "-o",
+        program.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        all
+    });
+    let run = common::run("python3", &[program.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(
+        peer.join().unwrap(),
+        b"hi\nping \x01001\nping \x02002\nping \x03003\n"
+    );
+    // A time placeholder: filled in once, and said so in a comment.
+    let o = common::sockbench(&["export", &file, "--to", "python", "--endpoint", "stamper"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stamper = text(&o.stdout);
+    assert!(
+        stamper.contains("# Send 1: sockbench fills in its time for each send; this program sends the values filled in once"),
+        "{stamper}"
+    );
+}
