@@ -21,7 +21,13 @@ use sockbench::model::EntryKind;
 /// A python3 server on a free loopback port: accepts one connection, reads
 /// until `lines` lines came (or 10 s), prints them and closes. Returns the
 /// port and the running process.
-fn python_server(lines: usize) -> (u16, std::process::Child, BufReader<std::process::ChildStdout>) {
+fn python_server(
+    lines: usize,
+) -> (
+    u16,
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+) {
     let script = format!(
         r#"
 import socket, sys
@@ -145,7 +151,10 @@ fn a_bad_schedule_is_refused_with_its_line_and_column() {
         let stderr = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{session}: {stderr}");
         let line = stderr.lines().next().unwrap_or_default();
-        assert!(line.contains(&format!("s.ron{place}")), "{session}: {stderr}");
+        assert!(
+            line.contains(&format!("s.ron{place}")),
+            "{session}: {stderr}"
+        );
         assert!(line.contains(why), "{session}: {stderr}");
         // The column is there too: `file:LINE:COL: message`.
         let after = &line[line.find("s.ron:").unwrap() + 6..];
@@ -165,7 +174,10 @@ fn the_shipped_scheduled_chat_holds_its_conversation() {
         "/sessions/scheduled-chat.ron"
     ))
     .unwrap();
-    assert!(shipped.contains("\"127.0.0.1:7011\""), "the shipped session moved");
+    assert!(
+        shipped.contains("\"127.0.0.1:7011\""),
+        "the shipped session moved"
+    );
     let addr = format!("127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
     let file = write_session(dir.path(), &shipped.replace("127.0.0.1:7011", &addr));
@@ -186,7 +198,8 @@ fn the_shipped_scheduled_chat_holds_its_conversation() {
     });
     let mut seen: Vec<String> = Vec::new();
     let done = |seen: &[String]| {
-        seen.iter().any(|l| l.contains(" alice <- ") && l.ends_with("\"pong 3\\n\""))
+        seen.iter()
+            .any(|l| l.contains(" alice <- ") && l.ends_with("\"pong 3\\n\""))
             && seen
                 .iter()
                 .any(|l| l.contains(" bob <- ") && l.ends_with("\"server: got your line\\n\""))
@@ -206,17 +219,30 @@ fn the_shipped_scheduled_chat_holds_its_conversation() {
     wait_bounded(&mut child);
     seen.extend(rx.iter());
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0), "{err}");
     let payloads = |who: &str| -> Vec<String> {
         seen.iter()
             .filter(|l| l.contains(&format!(" {who} ")))
-            .filter_map(|l| l.rsplit_once(" \"").map(|(_, p)| p.trim_end_matches('"').to_owned()))
+            .filter_map(|l| {
+                l.rsplit_once(" \"")
+                    .map(|(_, p)| p.trim_end_matches('"').to_owned())
+            })
             .collect()
     };
     assert_eq!(
         payloads("alice ->"),
-        ["hi, this is alice\\n", "ping 1\\n", "ping 2\\n", "ping 3\\n"]
+        [
+            "hi, this is alice\\n",
+            "ping 1\\n",
+            "ping 2\\n",
+            "ping 3\\n"
+        ]
     );
     assert_eq!(
         payloads("alice <-"),
@@ -374,7 +400,11 @@ fn a_send_added_in_the_form_goes_out_when_the_client_starts() {
     }
     assert_eq!(
         gui.sent_rows(),
-        [b"hello 1\n".to_vec(), b"hello 2\n".to_vec(), b"hello 3\n".to_vec()]
+        [
+            b"hello 1\n".to_vec(),
+            b"hello 2\n".to_vec(),
+            b"hello 3\n".to_vec()
+        ]
     );
     gui.click("⏹ Stop");
     gui.wait_for("the client stopped", |g| {

@@ -479,15 +479,15 @@ impl App {
         // The form checked the sends, library names included; the library
         // may still have changed since.
         let id = self.doc.endpoints[index].id;
-        let scheduler =
-            match crate::run::Scheduler::new(id, &spec.sends, &self.doc.session.library) {
-                Ok(scheduler) => scheduler,
-                Err(why) => {
-                    let name = self.doc.endpoints[index].form.name.clone();
-                    self.notify(true, format!("\"{name}\" cannot start: {why}"));
-                    return;
-                }
-            };
+        let scheduler = match crate::run::Scheduler::new(id, &spec.sends, &self.doc.session.library)
+        {
+            Ok(scheduler) => scheduler,
+            Err(why) => {
+                let name = self.doc.endpoints[index].form.name.clone();
+                self.notify(true, format!("\"{name}\" cannot start: {why}"));
+                return;
+            }
+        };
         let e = &mut self.doc.endpoints[index];
         e.state = RunState::Starting;
         e.peers.clear();

@@ -466,7 +466,12 @@ impl Document {
 
     /// Checks endpoint `index`'s form.
     pub fn validate(&self, index: usize) -> Result<EndpointSpec, Box<FormErrors>> {
-        let library: Vec<String> = self.session.library.iter().map(|l| l.name.clone()).collect();
+        let library: Vec<String> = self
+            .session
+            .library
+            .iter()
+            .map(|l| l.name.clone())
+            .collect();
         self.endpoints[index]
             .form
             .validate_in(&self.other_names(index), Some(&library))

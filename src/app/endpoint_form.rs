@@ -742,9 +742,10 @@ impl FormErrors {
             .or_else(|| field("reconnect", &self.reconnect))
             .or_else(|| field("scheduled sends", &self.sends_kind))
             .or_else(|| {
-                self.sends.iter().enumerate().find_map(|(i, e)| {
-                    e.first().map(|e| format!("scheduled send {}: {e}", i + 1))
-                })
+                self.sends
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, e)| e.first().map(|e| format!("scheduled send {}: {e}", i + 1)))
             })
     }
 }
@@ -1666,18 +1667,48 @@ mod tests {
         assert_eq!(form.validate_in(&[], Some(&library)).unwrap(), spec);
         // Each field's error beside it; the library is checked when known.
         let e = form.validate_in(&[], Some(&[])).unwrap_err();
-        assert!(e.sends[1].payload.as_deref().unwrap().contains("no payload named"));
+        assert!(
+            e.sends[1]
+                .payload
+                .as_deref()
+                .unwrap()
+                .contains("no payload named")
+        );
         let mut bad = form.clone();
         bad.sends[0].delay = "5".into();
         bad.sends[0].repeat = "0".into();
         bad.sends[0].text = "${nope}".into();
         bad.sends[1].interval = "0ms".into();
         let e = bad.validate_in(&[], Some(&library)).unwrap_err();
-        assert!(e.sends[0].delay.as_deref().unwrap().contains("unit"), "{e:?}");
-        assert!(e.sends[0].repeat.as_deref().unwrap().contains("1 to 1000000"));
-        assert!(e.sends[0].payload.as_deref().unwrap().contains("position 1"));
-        assert!(e.sends[1].interval.as_deref().unwrap().contains("at least 1ms"));
-        assert!(e.first().unwrap().starts_with("scheduled send 1: payload:"), "{e:?}");
+        assert!(
+            e.sends[0].delay.as_deref().unwrap().contains("unit"),
+            "{e:?}"
+        );
+        assert!(
+            e.sends[0]
+                .repeat
+                .as_deref()
+                .unwrap()
+                .contains("1 to 1000000")
+        );
+        assert!(
+            e.sends[0]
+                .payload
+                .as_deref()
+                .unwrap()
+                .contains("position 1")
+        );
+        assert!(
+            e.sends[1]
+                .interval
+                .as_deref()
+                .unwrap()
+                .contains("at least 1ms")
+        );
+        assert!(
+            e.first().unwrap().starts_with("scheduled send 1: payload:"),
+            "{e:?}"
+        );
         // A UDP socket without a remote, or a relay: said once, for every send.
         let mut udp = EndpointForm::new("u".into(), KindTag::Udp);
         udp.remote.clear();

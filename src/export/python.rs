@@ -4,11 +4,11 @@
 
 use std::fmt::Write as _;
 
+use super::encode::python_comment;
 use super::encode::{python_bytes, python_str};
+use crate::model::placeholder::{CounterFormat, CounterPart};
 use crate::model::proxy::{Proxy, ProxyKind};
 use crate::model::replay::{EndpointPlan, Role};
-use super::encode::python_comment;
-use crate::model::placeholder::{CounterFormat, CounterPart};
 use crate::model::{Direction, EndpointKind, HostPort, LibraryItem, UnixPath};
 
 /// The recorded conversations as a Python list of lists of steps.
@@ -84,7 +84,10 @@ fn schedule_part(part: &CounterPart) -> String {
         CounterPart::Counter { start, format } => {
             let (kind, width, little) = match *format {
                 CounterFormat::Decimal { width } => ("d", width, false),
-                CounterFormat::Hex { width, upper: false } => ("x", width, false),
+                CounterFormat::Hex {
+                    width,
+                    upper: false,
+                } => ("x", width, false),
                 CounterFormat::Hex { width, upper: true } => ("X", width, false),
                 CounterFormat::Binary { bytes, little } => ("bin", bytes, little),
             };
@@ -101,10 +104,7 @@ fn schedule_part(part: &CounterPart) -> String {
 /// Counters are filled in by the program for each send; other
 /// placeholders (times, random bytes, lengths, checksums) are filled in
 /// once here, and a comment says which sends hold such values.
-fn schedule_program(
-    spec: &crate::model::EndpointSpec,
-    library: &[LibraryItem],
-) -> Option<String> {
+fn schedule_program(spec: &crate::model::EndpointSpec, library: &[LibraryItem]) -> Option<String> {
     if spec.sends.is_empty() {
         return None;
     }

@@ -323,7 +323,10 @@ enum Piece {
 pub enum CounterPart {
     Literal(Vec<u8>),
     /// The send number (from 0) plus `start`.
-    Counter { start: u64, format: CounterFormat },
+    Counter {
+        start: u64,
+        format: CounterFormat,
+    },
 }
 
 /// How a counter is written: decimal or hex digits zero-padded to `width`,

@@ -113,7 +113,10 @@ impl ScheduledSend {
             }
         }
         if self.delay > MAX_DELAY {
-            return Err(format!("delay: a time of at most {} s", MAX_DELAY.as_secs()));
+            return Err(format!(
+                "delay: a time of at most {} s",
+                MAX_DELAY.as_secs()
+            ));
         }
         if let Repeat::Times(n) = self.repeat
             && !(1..=MAX_REPEAT).contains(&n)
@@ -142,8 +145,9 @@ impl ScheduledSend {
     /// The bytes template this send expands, with the library at hand.
     pub fn template(&self, library: &[super::LibraryItem]) -> Result<Template, String> {
         match &self.payload {
-            SendPayload::Text(text) => super::placeholder::parse_text(text, &Scope::Plain)
-                .map_err(|e| format!("text {e}")),
+            SendPayload::Text(text) => {
+                super::placeholder::parse_text(text, &Scope::Plain).map_err(|e| format!("text {e}"))
+            }
             SendPayload::Library(name) => library
                 .iter()
                 .find(|item| item.name == *name)
@@ -170,9 +174,10 @@ impl ScheduledSend {
         }
         match self.repeat {
             Repeat::Times(1) => {}
-            Repeat::Times(n) => {
-                s.push_str(&format!(" {n} times every {}", duration_text(self.interval)))
-            }
+            Repeat::Times(n) => s.push_str(&format!(
+                " {n} times every {}",
+                duration_text(self.interval)
+            )),
             Repeat::UntilStopped => s.push_str(&format!(
                 " every {} until stopped",
                 duration_text(self.interval)
@@ -192,7 +197,10 @@ fn no_such_library(name: &str) -> String {
 
 /// Checks every `library` name of `sends` against `library` (one line naming
 /// the first that is missing).
-pub fn check_library(sends: &[ScheduledSend], library: &[super::LibraryItem]) -> Result<(), String> {
+pub fn check_library(
+    sends: &[ScheduledSend],
+    library: &[super::LibraryItem],
+) -> Result<(), String> {
     for send in sends {
         if let SendPayload::Library(name) = &send.payload
             && !library.iter().any(|item| item.name == *name)
@@ -224,9 +232,9 @@ pub fn with_library_names<R>(names: Vec<String>, read: impl FnOnce() -> R) -> R 
 pub fn kind_refuses(kind: &super::EndpointKind) -> Option<&'static str> {
     use super::EndpointKind as K;
     match kind {
-        K::Relay { .. } => Some(
-            "a relay passes on what its clients and upstream send; it has no sends of its own",
-        ),
+        K::Relay { .. } => {
+            Some("a relay passes on what its clients and upstream send; it has no sends of its own")
+        }
         K::Udp { remote: None, .. } => Some(
             "a UDP socket without a remote has nowhere to send: give it a remote to use scheduled sends",
         ),
@@ -335,7 +343,7 @@ impl TryFrom<SendFile> for ScheduledSend {
                 let known = LIBRARY_NAMES.with(|n| {
                     n.borrow()
                         .as_ref()
-                        .is_none_or(|names| names.iter().any(|k| *k == name))
+                        .is_none_or(|names| names.contains(&name))
                 });
                 if !known {
                     return Err(no_such_library(&name));
@@ -449,13 +457,19 @@ mod tests {
     #[test]
     fn bad_schedules_say_what_is_wrong() {
         for (text, want) in [
-            ("(text: \"x\", repeat: 3)", "needs an interval of at least 1ms"),
+            (
+                "(text: \"x\", repeat: 3)",
+                "needs an interval of at least 1ms",
+            ),
             (
                 "(text: \"x\", repeat: 3, interval: \"0ms\")",
                 "needs an interval",
             ),
             ("(text: \"x\", repeat: 0)", "give 1 to 1000000 times"),
-            ("(text: \"x\", repeat: 1000001, interval: \"1ms\")", "give 1 to 1000000"),
+            (
+                "(text: \"x\", repeat: 1000001, interval: \"1ms\")",
+                "give 1 to 1000000",
+            ),
             ("(text: \"x\", repeat: -2)", "give 1 to 1000000"),
             ("(text: \"x\", repeat: \"forever\")", "\"until stopped\""),
             ("(text: \"x\", delay: \"5\")", "delay: give the time a unit"),
@@ -489,22 +503,34 @@ mod tests {
         };
         assert!(check_library(std::slice::from_ref(&good), &library).is_ok());
         let e = check_library(&[good.clone(), bad.clone()], &library).unwrap_err();
-        assert!(e.contains("\"nope\"") && e.contains("no payload of that name"), "{e}");
+        assert!(
+            e.contains("\"nope\"") && e.contains("no payload of that name"),
+            "{e}"
+        );
         // A library payload is sent as it is: a `$` is a `$`.
         let t = good.template(&library).unwrap();
         assert_eq!(t.as_literal().unwrap(), b"hi $1");
         assert!(bad.template(&library).is_err());
         // While a file is read again to place the error, the reference itself fails.
-        let e = with_library_names(vec!["hello".into()], || read("(library: \"nope\")"))
-            .unwrap_err();
+        let e =
+            with_library_names(vec!["hello".into()], || read("(library: \"nope\")")).unwrap_err();
         assert!(e.contains("no payload of that name"), "{e}");
-        assert!(read("(library: \"nope\")").is_ok(), "outside, names are not known");
+        assert!(
+            read("(library: \"nope\")").is_ok(),
+            "outside, names are not known"
+        );
     }
 
     #[test]
     fn kinds_without_a_destination_refuse_sends() {
         use crate::model::EndpointKind;
-        assert!(kind_refuses(&EndpointKind::Udp { bind: None, remote: None }).is_some());
+        assert!(
+            kind_refuses(&EndpointKind::Udp {
+                bind: None,
+                remote: None
+            })
+            .is_some()
+        );
         assert!(
             kind_refuses(&EndpointKind::Udp {
                 bind: None,

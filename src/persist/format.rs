@@ -331,7 +331,11 @@ fn sends_position(text: &str, before: usize) -> (usize, usize) {
     match at {
         Some(i) => {
             let line = text[..i].matches('\n').count() + 1;
-            let col = text[..i].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let col = text[..i]
+                .rsplit('\n')
+                .next()
+                .map_or(0, |l| l.chars().count())
+                + 1;
             (line, col)
         }
         None => (1, 1),

@@ -374,7 +374,10 @@ mod tests {
         s.on_event(&connected(0), t0);
         assert_eq!(shown(s.due(t0))[0].1, "x1");
         // A stall of a second: one send, not a hundred.
-        assert_eq!(shown(s.due(ms(t0, 1000))), vec![("Default".into(), "x2".into())]);
+        assert_eq!(
+            shown(s.due(ms(t0, 1000))),
+            vec![("Default".into(), "x2".into())]
+        );
         assert_eq!(s.next_wake(), Some(ms(t0, 1010)));
         assert_eq!(shown(s.due(ms(t0, 1010)))[0].1, "x3");
         // Until stopped: the endpoint's stop ends it.
@@ -392,7 +395,10 @@ mod tests {
         ];
         let mut s = Scheduler::new(ID, &sends, &[]).unwrap().unwrap();
         s.on_event(&connected(0), t0);
-        assert_eq!(shown(s.due(t0)), vec![("Default".into(), "hello\\n".into())]);
+        assert_eq!(
+            shown(s.due(t0)),
+            vec![("Default".into(), "hello\\n".into())]
+        );
         assert_eq!(shown(s.due(ms(t0, 20)))[0].1, "n=1");
         assert_eq!(shown(s.due(ms(t0, 40)))[0].1, "n=2");
         s.on_event(
@@ -437,7 +443,12 @@ mod tests {
         let t0 = Instant::now();
         let sends = [send("220 ready #${counter}\\r\\n", 0, Repeat::Times(2), 5)];
         let mut s = Scheduler::new(ID, &sends, &[]).unwrap().unwrap();
-        s.on_event(&EventKind::Listening { local: "127.0.0.1:25".parse().unwrap() }, t0);
+        s.on_event(
+            &EventKind::Listening {
+                local: "127.0.0.1:25".parse().unwrap(),
+            },
+            t0,
+        );
         assert!(s.due(t0).is_empty(), "listening is not a peer");
         s.on_event(&accepted(1), t0);
         s.on_event(&accepted(2), ms(t0, 1));
@@ -467,7 +478,12 @@ mod tests {
         let t0 = Instant::now();
         let sends = [send("hi", 0, Repeat::Times(1), 0)];
         let mut s = Scheduler::new(ID, &sends, &[]).unwrap().unwrap();
-        s.on_event(&EventKind::Bound { local: "127.0.0.1:9".parse().unwrap() }, t0);
+        s.on_event(
+            &EventKind::Bound {
+                local: "127.0.0.1:9".parse().unwrap(),
+            },
+            t0,
+        );
         assert_eq!(shown(s.due(t0)), vec![("Default".into(), "hi".into())]);
     }
 
