@@ -1294,7 +1294,7 @@ pub fn sends_ui(
                 .add(
                     egui::TextEdit::singleline(&mut send.delay)
                         .hint_text("0ms")
-                        .desired_width(50.0),
+                        .desired_width(64.0),
                 )
                 .labelled_by(label.id)
                 .on_hover_text("How long after the connection the first send goes: 500ms, 1.5s")
@@ -1320,7 +1320,7 @@ pub fn sends_ui(
                 .add(
                     egui::TextEdit::singleline(&mut send.interval)
                         .hint_text("1s")
-                        .desired_width(50.0),
+                        .desired_width(64.0),
                 )
                 .labelled_by(label.id)
                 .on_hover_text("From one send to the next (when it repeats): 50ms, 1s")
