@@ -482,3 +482,80 @@ fn the_python_export_of_a_scheduled_client_sends_the_same_payloads() {
         "{stamper}"
     );
 }
+
+/// The Python export of a server with a greeting sends it to each peer it
+/// accepts; a connected UDP client's program with sends is valid Python.
+#[test]
+fn the_python_export_of_a_greeting_server_greets_its_peer() {
+    if !python3() {
+        return;
+    }
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sessions/scheduled-chat.ron"
+    ))
+    .unwrap();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_session(
+        dir.path(),
+        &shipped.replace("127.0.0.1:7011", &format!("127.0.0.1:{port}")),
+    );
+    let program = dir.path().join("server.py");
+    let o = common::sockbench(&[
+        "export",
+        &file,
+        "--to",
+        "python",
+        "--endpoint",
+        "chat server",
+        "-o",
+        program.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut server = Command::new("python3")
+        .arg(&program)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: the server may not listen yet.
+    let began = Instant::now();
+    let mut conn = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(began.elapsed() < LIMIT, "the program never listened: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    let greeting = b"server: welcome, say something\n";
+    let mut got = vec![0; greeting.len()];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(got, greeting);
+    drop(conn);
+    wait_bounded(&mut server);
+
+    // A connected UDP client: its program parses.
+    let udp = write_session(
+        dir.path(),
+        r#"(format: 1, endpoints: [(name: "u", kind: Udp(remote: "127.0.0.1:9"),
+            sends: [(text: "tick ${counter:u16be}", repeat: "until stopped", interval: "1s")])])"#,
+    );
+    let o = common::sockbench(&["export", &udp, "--to", "python"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let source = dir.path().join("udp.py");
+    std::fs::write(&source, &o.stdout).unwrap();
+    let parsed = common::run(
+        "python3",
+        &[
+            "-c",
+            "import ast, sys; ast.parse(open(sys.argv[1]).read())",
+            source.to_str().unwrap(),
+        ],
+    );
+    assert!(parsed.status.success(), "{}", text(&parsed.stderr));
+    assert!(text(&o.stdout).contains("run_schedule(sock)"));
+}
