@@ -4,7 +4,7 @@
 use egui::{RichText, Ui};
 
 use crate::export::encode::python_comment;
-use crate::export::python::to_python;
+use crate::export::python::to_python_with;
 use crate::model::display::{escape_controls, escape_controls_keep_lines};
 use crate::model::replay::{Conversation, EndpointPlan, Role, plan_endpoint};
 use crate::model::{EndpointKind, EndpointSpec, Session};
@@ -52,7 +52,7 @@ impl CodeView {
         if !fresh {
             let program = match &session {
                 Ok(session) => match session.endpoint(endpoint) {
-                    Some(spec) => to_python(&plan_for(session, spec), name),
+                    Some(spec) => to_python_with(&plan_for(session, spec), name, &session.library),
                     None => python_comment(&format!("No endpoint named \"{endpoint}\".")),
                 },
                 // The error may quote the session: one escaped comment line, never code.

@@ -473,10 +473,22 @@ impl App {
             }
         };
         self.doc.sync_name(index);
-        let e = &mut self.doc.endpoints[index];
-        if e.state.is_running() {
+        if self.doc.endpoints[index].state.is_running() {
             return;
         }
+        // The form checked the sends, library names included; the library
+        // may still have changed since.
+        let id = self.doc.endpoints[index].id;
+        let scheduler = match crate::run::Scheduler::new(id, &spec.sends, &self.doc.session.library)
+        {
+            Ok(scheduler) => scheduler,
+            Err(why) => {
+                let name = self.doc.endpoints[index].form.name.clone();
+                self.notify(true, format!("\"{name}\" cannot start: {why}"));
+                return;
+            }
+        };
+        let e = &mut self.doc.endpoints[index];
         e.state = RunState::Starting;
         e.peers.clear();
         // Each rule row counts the hits of the rule it starts as, from zero.
@@ -488,6 +500,11 @@ impl App {
             .collect();
         e.started_with = Some(spec.clone());
         let id = e.id;
+        // Its scheduled sends run from its first connection.
+        match scheduler {
+            Some(scheduler) => self.schedules.start(scheduler),
+            None => self.schedules.forget(id),
+        }
         self.doc.restart_totals(id);
         if let Some(log_endpoint) = self.doc.log_endpoint(id) {
             self.doc.session.log.new_run(log_endpoint);
@@ -571,6 +588,7 @@ impl App {
         }
         let e = self.doc.endpoints.remove(index);
         self.doc.forget(e.id);
+        self.schedules.forget(e.id);
         if e.state.is_running() {
             self.engine.send(Command::Close {
                 id: e.id,
@@ -604,6 +622,7 @@ impl App {
         }
         self.start_queue = None;
         self.repeats.clear();
+        self.schedules = Default::default();
     }
 
     /// Where the selected endpoint sends (its "Send to" choice), or why it
@@ -943,6 +962,29 @@ impl App {
             .min()
         {
             self.ctx.request_repaint_after(wait);
+        }
+    }
+
+    /// Sends the scheduled sends that are due (see [`crate::run::Scheduler`]):
+    /// a payload that cannot be made is an error row. Called by `logic`
+    /// every frame; asks for the frame when the next one falls due.
+    pub(super) fn run_schedules(&mut self) {
+        if self.schedules.is_empty() {
+            return;
+        }
+        let mut not_sent = Vec::new();
+        for action in self.schedules.due(Instant::now()) {
+            match action {
+                crate::run::schedule::Action::Send(command) => self.engine.send(command),
+                crate::run::schedule::Action::NotSent(event) => not_sent.push(event),
+            }
+        }
+        if !not_sent.is_empty() {
+            self.inject_events(not_sent);
+        }
+        if let Some(next) = self.schedules.next_wake() {
+            self.ctx
+                .request_repaint_after(next.saturating_duration_since(Instant::now()));
         }
     }
 

@@ -466,9 +466,15 @@ impl Document {
 
     /// Checks endpoint `index`'s form.
     pub fn validate(&self, index: usize) -> Result<EndpointSpec, Box<FormErrors>> {
+        let library: Vec<String> = self
+            .session
+            .library
+            .iter()
+            .map(|l| l.name.clone())
+            .collect();
         self.endpoints[index]
             .form
-            .validate(&self.other_names(index))
+            .validate_in(&self.other_names(index), Some(&library))
     }
 
     /// Keeps the log's endpoint name in step with a renamed endpoint.

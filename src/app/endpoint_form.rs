@@ -4,7 +4,10 @@
 use crate::model::endpoint::{DEFAULT_CONNECT_TIMEOUT_SECS, RegexText};
 use crate::model::framing::ReceiveFraming;
 use crate::model::impair::{Impairments, Toxics, Way};
+use crate::model::impair::{duration_text, parse_duration};
+use crate::model::placeholder::Scope;
 use crate::model::proxy::{Proxy, Reconnect, parse_backoff};
+use crate::model::schedule::{MAX_REPEAT, Repeat, ScheduledSend, SendPayload};
 use crate::model::{
     AutoReply, EndpointKind, EndpointSpec, HostPort, KindTag, Notation, Payload, RelayTransport,
     Rule, SocketOptions, TlsClientSettings, TlsServerSettings, Trigger, UnixPath,
@@ -89,6 +92,176 @@ impl Default for RuleForm {
             name: String::new(),
             after: String::new(),
             delay_ms: String::new(),
+        }
+    }
+}
+
+/// Where a scheduled send's payload comes from, as chosen in the form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendSource {
+    /// Typed in text notation, placeholders allowed.
+    Text,
+    /// A library payload, by name.
+    Library,
+}
+
+/// One scheduled send as typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendForm {
+    pub source: SendSource,
+    /// The payload in text notation (with `${counter}` and the other placeholders).
+    pub text: String,
+    /// The library payload's name.
+    pub library: String,
+    /// After the connection: `0ms`, `500ms`, `1.5s`; empty for at once.
+    pub delay: String,
+    /// How many times: a number, empty for once; ignored when `until_stopped`.
+    pub repeat: String,
+    pub until_stopped: bool,
+    /// From one send to the next: `50ms`, `1s`; needed when it repeats.
+    pub interval: String,
+}
+
+impl Default for SendForm {
+    fn default() -> Self {
+        SendForm {
+            source: SendSource::Text,
+            text: String::new(),
+            library: String::new(),
+            delay: String::new(),
+            repeat: String::new(),
+            until_stopped: false,
+            interval: String::new(),
+        }
+    }
+}
+
+/// Why a scheduled send's fields are not acceptable, each beside its field.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SendErrors {
+    pub payload: Option<String>,
+    pub delay: Option<String>,
+    pub repeat: Option<String>,
+    pub interval: Option<String>,
+}
+
+impl SendErrors {
+    pub fn is_empty(&self) -> bool {
+        self.first().is_none()
+    }
+
+    pub fn first(&self) -> Option<String> {
+        let field = |label: &str, e: &Option<String>| e.as_ref().map(|e| format!("{label}: {e}"));
+        field("payload", &self.payload)
+            .or_else(|| field("delay", &self.delay))
+            .or_else(|| field("repeat", &self.repeat))
+            .or_else(|| field("interval", &self.interval))
+    }
+}
+
+impl SendForm {
+    pub fn from_send(send: &ScheduledSend) -> SendForm {
+        let (source, text, library) = match &send.payload {
+            SendPayload::Text(t) => (SendSource::Text, t.clone(), String::new()),
+            SendPayload::Library(n) => (SendSource::Library, String::new(), n.clone()),
+        };
+        let time = |d: std::time::Duration, keep_zero: bool| {
+            if d.is_zero() && !keep_zero {
+                String::new()
+            } else {
+                duration_text(d)
+            }
+        };
+        SendForm {
+            source,
+            text,
+            library,
+            delay: time(send.delay, false),
+            repeat: match send.repeat {
+                Repeat::Times(1) | Repeat::UntilStopped => String::new(),
+                Repeat::Times(n) => n.to_string(),
+            },
+            until_stopped: send.repeat == Repeat::UntilStopped,
+            interval: time(send.interval, !send.repeat.is_once()),
+        }
+    }
+
+    /// The send, or each field's error; `library` holds the session's
+    /// library names (`None`: not checked here).
+    pub fn validate(&self, library: Option<&[String]>) -> Result<ScheduledSend, SendErrors> {
+        let mut errors = SendErrors::default();
+        let payload = match self.source {
+            SendSource::Text => {
+                match crate::model::placeholder::parse_text(&self.text, &Scope::Plain) {
+                    _ if self.text.is_empty() => {
+                        errors.payload = Some("give the payload (at least one byte)".into());
+                    }
+                    Ok(_) => {}
+                    Err(e) => errors.payload = Some(e.to_string()),
+                }
+                SendPayload::Text(self.text.clone())
+            }
+            SendSource::Library => {
+                let name = self.library.clone();
+                if name.is_empty() {
+                    errors.payload = Some("choose a library payload".into());
+                } else if library.is_some_and(|l| !l.contains(&name)) {
+                    errors.payload = Some(format!(
+                        "the library has no payload named \"{}\"",
+                        crate::model::escape_controls(&name)
+                    ));
+                }
+                SendPayload::Library(name)
+            }
+        };
+        let time = |text: &str| -> Result<std::time::Duration, String> {
+            match text.trim() {
+                "" => Ok(std::time::Duration::ZERO),
+                t => parse_duration(t),
+            }
+        };
+        let delay = time(&self.delay)
+            .map_err(|e| errors.delay = Some(e))
+            .unwrap_or_default();
+        let repeat = if self.until_stopped {
+            Repeat::UntilStopped
+        } else {
+            match self.repeat.trim() {
+                "" => Repeat::Times(1),
+                t => match t.parse::<u32>() {
+                    Ok(n) if (1..=MAX_REPEAT).contains(&n) => Repeat::Times(n),
+                    _ => {
+                        errors.repeat = Some(format!("give 1 to {MAX_REPEAT} times"));
+                        Repeat::Times(1)
+                    }
+                },
+            }
+        };
+        let interval = time(&self.interval)
+            .map_err(|e| errors.interval = Some(e))
+            .unwrap_or_default();
+        let send = ScheduledSend {
+            payload,
+            delay,
+            repeat,
+            interval,
+        };
+        if errors.interval.is_none()
+            && !repeat.is_once()
+            && interval < crate::model::schedule::MIN_INTERVAL
+        {
+            errors.interval = Some("a send that repeats needs an interval of at least 1ms".into());
+        }
+        if errors.is_empty() {
+            // Whatever the fields above let through, the file's own check has the last word.
+            if let Err(e) = send.check() {
+                errors.payload = Some(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(send)
+        } else {
+            Err(errors)
         }
     }
 }
@@ -507,6 +680,8 @@ pub struct EndpointForm {
     /// A Unix server or bound datagram socket removes a stale socket file at
     /// its path before binding (never any other file).
     pub unlink: bool,
+    /// What the endpoint sends by itself on each connection, in order.
+    pub sends: Vec<SendForm>,
 }
 
 /// Why fields are not acceptable, each next to its field.
@@ -525,6 +700,10 @@ pub struct FormErrors {
     pub relay: RelayErrors,
     pub proxy: Option<String>,
     pub reconnect: Option<String>,
+    /// One entry per scheduled send.
+    pub sends: Vec<SendErrors>,
+    /// Scheduled sends this kind of endpoint cannot have.
+    pub sends_kind: Option<String>,
 }
 
 impl FormErrors {
@@ -539,6 +718,8 @@ impl FormErrors {
             && self.relay.is_empty()
             && self.proxy.is_none()
             && self.reconnect.is_none()
+            && self.sends.iter().all(SendErrors::is_empty)
+            && self.sends_kind.is_none()
     }
 
     /// The first problem, with the field it concerns, for one-line messages.
@@ -559,6 +740,13 @@ impl FormErrors {
             .or_else(|| field("impairments", &self.relay.first()))
             .or_else(|| field("proxy", &self.proxy))
             .or_else(|| field("reconnect", &self.reconnect))
+            .or_else(|| field("scheduled sends", &self.sends_kind))
+            .or_else(|| {
+                self.sends
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, e)| e.first().map(|e| format!("scheduled send {}: {e}", i + 1)))
+            })
     }
 }
 
@@ -614,6 +802,7 @@ impl EndpointForm {
             relay: RelayForm::default(),
             client: ClientForm::default(),
             unlink: false,
+            sends: Vec::new(),
         }
     }
 
@@ -728,11 +917,22 @@ impl EndpointForm {
                 EndpointKind::UnixServer { unlink: true, .. }
                     | EndpointKind::UnixDatagram { unlink: true, .. }
             ),
+            sends: spec.sends.iter().map(SendForm::from_send).collect(),
         }
     }
 
     /// Checks every field; `other_names` are the names of the session's other endpoints.
     pub fn validate(&self, other_names: &[&str]) -> Result<EndpointSpec, Box<FormErrors>> {
+        self.validate_in(other_names, None)
+    }
+
+    /// [`EndpointForm::validate`], with the names of the session's library
+    /// payloads the scheduled sends may name (`None`: not checked).
+    pub fn validate_in(
+        &self,
+        other_names: &[&str],
+        library: Option<&[String]>,
+    ) -> Result<EndpointSpec, Box<FormErrors>> {
         let mut errors = FormErrors::default();
         let name = self.name.trim();
         if name.is_empty() {
@@ -905,6 +1105,36 @@ impl EndpointForm {
             (None, None)
         };
 
+        let mut sends = Vec::with_capacity(self.sends.len());
+        for send in &self.sends {
+            match send.validate(library) {
+                Ok(s) => {
+                    sends.push(s);
+                    errors.sends.push(SendErrors::default());
+                }
+                Err(e) => errors.sends.push(e),
+            }
+        }
+        if !self.sends.is_empty() {
+            if self.sends.len() > crate::model::schedule::MAX_SENDS {
+                errors.sends_kind = Some(format!(
+                    "at most {} scheduled sends",
+                    crate::model::schedule::MAX_SENDS
+                ));
+            }
+            let no_remote = self.remote.trim().is_empty();
+            errors.sends_kind = errors.sends_kind.take().or(match self.kind {
+                KindTag::Relay => {
+                    Some("a relay passes on what it reads; it has no sends of its own".into())
+                }
+                KindTag::Udp | KindTag::UnixDatagram if no_remote => Some(
+                    "without a default remote these sends have nowhere to go: give it a remote"
+                        .into(),
+                ),
+                _ => None,
+            });
+        }
+
         if !errors.is_empty() {
             return Err(Box::new(errors));
         }
@@ -964,8 +1194,175 @@ impl EndpointForm {
             max_message,
             proxy,
             reconnect,
+            sends,
         })
     }
+}
+
+/// The endpoint's scheduled sends: one row each (payload, delay, repeat,
+/// interval) with its errors under it, moved up, removed, or added below.
+/// `library` holds the session's library names. True when something changed.
+pub fn sends_ui(
+    ui: &mut egui::Ui,
+    form: &mut EndpointForm,
+    errors: &FormErrors,
+    library: &[String],
+    salt: u64,
+) -> bool {
+    use crate::model::escape_controls;
+    let mut changed = false;
+    let error_line = |ui: &mut egui::Ui, e: &Option<String>| {
+        if let Some(e) = e {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("⚠ {}", escape_controls(e)),
+            );
+        }
+    };
+    ui.label(match form.kind {
+        k if k.is_server() => "Sent to each peer when it is accepted (a greeting, a banner):",
+        k if k.is_datagram() => "Sent to the default remote once the socket is bound:",
+        _ => "Sent on each connection (again after a reconnect):",
+    });
+    error_line(ui, &errors.sends_kind);
+    let mut remove = None;
+    let mut move_up = None;
+    let count = form.sends.len();
+    for (i, send) in form.sends.iter_mut().enumerate() {
+        let no_errors = SendErrors::default();
+        let e = errors.sends.get(i).unwrap_or(&no_errors);
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label(format!("Send {}:", i + 1));
+            egui::ComboBox::from_id_salt(("send source", salt, i))
+                .selected_text(match send.source {
+                    SendSource::Text => "text",
+                    SendSource::Library => "library",
+                })
+                .show_ui(ui, |ui| {
+                    changed |= ui
+                        .selectable_value(&mut send.source, SendSource::Text, "text")
+                        .on_hover_text("Typed here in text notation; ${counter} and the other placeholders are filled in for each send")
+                        .changed();
+                    changed |= ui
+                        .selectable_value(&mut send.source, SendSource::Library, "library")
+                        .on_hover_text("A payload of the session's library, sent as it is")
+                        .changed();
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("Where the payload comes from");
+            match send.source {
+                SendSource::Text => {
+                    let label = ui.label("bytes");
+                    changed |= ui
+                        .add(
+                            egui::TextEdit::singleline(&mut send.text)
+                                .hint_text("ping ${counter}\\n")
+                                .desired_width(150.0)
+                                .layouter(&mut super::visible_text::layouter(false)),
+                        )
+                        .labelled_by(label.id)
+                        .on_hover_text("Text notation: \\r \\n \\xNN escapes, ${counter}, ${time}, ${crc16_modbus} and the other placeholders")
+                        .changed();
+                }
+                SendSource::Library => {
+                    let label = ui.label("bytes");
+                    egui::ComboBox::from_id_salt(("send library", salt, i))
+                        .selected_text(if send.library.is_empty() {
+                            "(choose)".to_owned()
+                        } else {
+                            escape_controls(&send.library).into_owned()
+                        })
+                        .show_ui(ui, |ui| {
+                            for name in library {
+                                changed |= ui
+                                    .selectable_value(
+                                        &mut send.library,
+                                        name.clone(),
+                                        escape_controls(name).into_owned(),
+                                    )
+                                    .changed();
+                            }
+                        })
+                        .response
+                        .labelled_by(label.id)
+                        .on_hover_text("A payload of the session's library");
+                }
+            }
+            let label = ui.label("after");
+            changed |= ui
+                .add(
+                    egui::TextEdit::singleline(&mut send.delay)
+                        .hint_text("0ms")
+                        .desired_width(64.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("How long after the connection the first send goes: 500ms, 1.5s")
+                .changed();
+            let label = ui.label("repeat");
+            changed |= ui
+                .add_enabled(
+                    !send.until_stopped,
+                    egui::TextEdit::singleline(&mut send.repeat)
+                        .hint_text("1")
+                        .desired_width(50.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text(format!("How many times it goes: 1 to {MAX_REPEAT}"))
+                .changed();
+            ui.label("times");
+            changed |= ui
+                .checkbox(&mut send.until_stopped, "until stopped")
+                .on_hover_text("Again and again until the connection ends or the endpoint stops")
+                .changed();
+            let label = ui.label("interval");
+            changed |= ui
+                .add(
+                    egui::TextEdit::singleline(&mut send.interval)
+                        .hint_text("1s")
+                        .desired_width(64.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("From one send to the next (when it repeats): 50ms, 1s")
+                .changed();
+            if ui
+                .add_enabled(i > 0, egui::Button::new("⬆"))
+                .on_hover_text("Move this send up (sends due at the same time go in this order)")
+                .clicked()
+            {
+                move_up = Some(i);
+            }
+            if ui
+                .button("🗑")
+                .on_hover_text("Remove this scheduled send")
+                .clicked()
+            {
+                remove = Some(i);
+            }
+        });
+        error_line(ui, &e.payload);
+        error_line(ui, &e.delay);
+        error_line(ui, &e.repeat);
+        error_line(ui, &e.interval);
+    }
+    if let Some(i) = remove.filter(|i| *i < count) {
+        form.sends.remove(i);
+        changed = true;
+    }
+    if let Some(i) = move_up.filter(|i| *i > 0 && *i < count) {
+        form.sends.swap(i - 1, i);
+        changed = true;
+    }
+    if count < crate::model::schedule::MAX_SENDS
+        && ui
+            .button("➕ Add scheduled send")
+            .on_hover_text("Send a payload by itself on each connection: after a delay, once, a number of times, or until stopped")
+            .clicked()
+    {
+        form.sends.push(SendForm::default());
+        changed = true;
+    }
+    changed
 }
 
 fn split_list(text: &str, separator: char) -> Vec<String> {
@@ -1236,6 +1633,94 @@ mod tests {
         assert_eq!(form.local, "[::1]:80");
         assert_eq!(form.rules[0].reply, "00 01");
         assert_eq!(form.validate(&[]).unwrap(), spec);
+    }
+
+    #[test]
+    fn scheduled_sends_go_through_the_form_and_each_error_stands_by_its_field() {
+        use crate::model::schedule::{Repeat, ScheduledSend, SendPayload};
+        use std::time::Duration;
+        let mut spec = EndpointSpec::new(
+            "c",
+            EndpointKind::TcpClient {
+                remote: "127.0.0.1:7".parse().unwrap(),
+            },
+        );
+        spec.sends = vec![
+            ScheduledSend {
+                payload: SendPayload::Text("ping ${counter}\\n".into()),
+                delay: Duration::from_millis(100),
+                repeat: Repeat::Times(3),
+                interval: Duration::from_millis(50),
+            },
+            ScheduledSend {
+                payload: SendPayload::Library("hello".into()),
+                delay: Duration::ZERO,
+                repeat: Repeat::UntilStopped,
+                interval: Duration::from_secs(1),
+            },
+        ];
+        let form = EndpointForm::from_spec(&spec);
+        assert_eq!(form.sends[0].delay, "100ms");
+        assert_eq!(form.sends[0].repeat, "3");
+        assert!(form.sends[1].until_stopped);
+        let library = ["hello".to_owned()];
+        assert_eq!(form.validate_in(&[], Some(&library)).unwrap(), spec);
+        // Each field's error beside it; the library is checked when known.
+        let e = form.validate_in(&[], Some(&[])).unwrap_err();
+        assert!(
+            e.sends[1]
+                .payload
+                .as_deref()
+                .unwrap()
+                .contains("no payload named")
+        );
+        let mut bad = form.clone();
+        bad.sends[0].delay = "5".into();
+        bad.sends[0].repeat = "0".into();
+        bad.sends[0].text = "${nope}".into();
+        bad.sends[1].interval = "0ms".into();
+        let e = bad.validate_in(&[], Some(&library)).unwrap_err();
+        assert!(
+            e.sends[0].delay.as_deref().unwrap().contains("unit"),
+            "{e:?}"
+        );
+        assert!(
+            e.sends[0]
+                .repeat
+                .as_deref()
+                .unwrap()
+                .contains("1 to 1000000")
+        );
+        assert!(
+            e.sends[0]
+                .payload
+                .as_deref()
+                .unwrap()
+                .contains("position 1")
+        );
+        assert!(
+            e.sends[1]
+                .interval
+                .as_deref()
+                .unwrap()
+                .contains("at least 1ms")
+        );
+        assert!(
+            e.first().unwrap().starts_with("scheduled send 1: payload:"),
+            "{e:?}"
+        );
+        // A UDP socket without a remote, or a relay: said once, for every send.
+        let mut udp = EndpointForm::new("u".into(), KindTag::Udp);
+        udp.remote.clear();
+        udp.sends = form.sends.clone();
+        let e = udp.validate_in(&[], Some(&library)).unwrap_err();
+        assert!(e.sends_kind.as_deref().unwrap().contains("nowhere to go"));
+        // Reordered and removed sends keep their fields.
+        let mut moved = form.clone();
+        moved.sends.swap(0, 1);
+        moved.sends.remove(1);
+        let out = moved.validate_in(&[], Some(&library)).unwrap();
+        assert_eq!(out.sends, vec![spec.sends[1].clone()]);
     }
 
     #[test]

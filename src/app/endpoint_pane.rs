@@ -561,6 +561,22 @@ impl App {
         if form.kind != KindTag::Relay && form.reply == ReplyMode::Rules {
             changed |= rules_ui(ui, form, &mut e.rule_hits, errors, e.id.0);
         }
+        if form.kind != KindTag::Relay {
+            let library: Vec<String> = self
+                .doc
+                .session
+                .library
+                .iter()
+                .map(|l| l.name.clone())
+                .collect();
+            // One id whatever the count, so adding a send keeps it open.
+            egui::CollapsingHeader::new(format!("Scheduled sends ({})", form.sends.len()))
+                .id_salt(("scheduled sends", e.id.0))
+                .default_open(!form.sends.is_empty())
+                .show(ui, |ui| {
+                    changed |= super::endpoint_form::sends_ui(ui, form, errors, &library, e.id.0);
+                });
+        }
         let nodelay = form.options.nodelay;
         ui.collapsing("Socket options", |ui| {
             changed |= options_ui(ui, form, errors, e.id.0);

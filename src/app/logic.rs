@@ -25,6 +25,7 @@ impl App {
         }
         self.start_waiting_clients();
         self.run_repeats();
+        self.run_schedules();
         if self.advance_replay() {
             // The elapsed time on the replay bar moves on.
             ctx.request_repaint_after(Duration::from_millis(100));
@@ -135,6 +136,9 @@ impl App {
                 _ => {
                     self.stats.record(&event);
                     self.doc.apply(&event);
+                    if !self.schedules.is_empty() {
+                        self.schedules.on_event(&event, Instant::now());
+                    }
                     if let Some(queue) = &mut self.start_queue {
                         let due = queue.launch.on_event(event.id, &event.kind);
                         queue.due.extend(due);

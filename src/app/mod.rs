@@ -265,6 +265,8 @@ pub struct App {
     quick_send: quick_send::QuickSend,
     /// The running repeats (the traffic generator), sent from `logic`.
     repeats: repeat::Repeats,
+    /// The scheduled sends of the running endpoints, sent from `logic`.
+    schedules: crate::run::Schedules,
     /// Where the composer was drawn last frame: a file dropped on it loads
     /// into it, whatever its name.
     composer_rect: Option<egui::Rect>,
@@ -382,6 +384,7 @@ impl App {
             library_editor: Default::default(),
             quick_send: Default::default(),
             repeats: Default::default(),
+            schedules: Default::default(),
             composer_rect: None,
             replay: None,
             replay_speed: 1.0,

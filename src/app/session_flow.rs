@@ -274,6 +274,7 @@ pub(crate) const SHIPPED_SESSIONS: &[&str] = &[
     "http-get.ron",
     "line-chat.ron",
     "recorded-http.ron",
+    "scheduled-chat.ron",
     "tcp-echo-pair.ron",
     "tls-echo-pair.ron",
     "udp-pair.ron",

@@ -2,8 +2,10 @@
 //! window, as its "Start all" starts them — servers (with their reply rules),
 //! UDP sockets and relays at once, clients once the servers listen — every
 //! event printed as `connect` and `listen` print it, until `--for` passes,
-//! Ctrl+C, or every endpoint has stopped. The run's log is saved with the
-//! whole session on `--save`.
+//! Ctrl+C, or every endpoint has stopped. Endpoints with scheduled sends send
+//! them on each connection (see [`crate::run::Scheduler`]); a payload that
+//! cannot be made is an error line and fails the run. The run's log is saved
+//! with the whole session on `--save`.
 
 use std::collections::HashSet;
 
@@ -11,7 +13,8 @@ use super::RunJob;
 use super::drive::{Run, STOP_GRACE, interrupted, later, stats_tick, until, wildcard_warning};
 use crate::engine::{CLOSE_GRACE, Command, EndpointId, EventKind};
 use crate::model::{EndpointKind, EndpointSpec, KindTag, escape_controls};
-use crate::run::Launch;
+use crate::run::schedule::Action;
+use crate::run::{Launch, Scheduler, Schedules};
 
 pub async fn run(job: RunJob) -> i32 {
     let RunJob {
@@ -46,6 +49,23 @@ pub async fn run(job: RunJob) -> i32 {
     if stats {
         let udp = specs.iter().all(|(_, s)| s.kind.tag() == KindTag::Udp);
         run.enable_stats(udp);
+    }
+    // The scheduled sends of every endpoint (the file was checked when read:
+    // library names are found).
+    let mut schedules = Schedules::new();
+    for (id, spec) in &specs {
+        match Scheduler::new(*id, &spec.sends, &run.session.library) {
+            Ok(Some(scheduler)) => schedules.start(scheduler),
+            Ok(None) => {}
+            Err(why) => {
+                note!(
+                    "error: \"{}\": {}",
+                    escape_controls(&spec.name),
+                    escape_controls(&why)
+                );
+                return super::EXIT_BAD_INPUT;
+            }
+        }
     }
     let spec_of = |id: EndpointId| specs.iter().find(|(i, _)| *i == id).map(|(_, s)| s);
     let name_of = |id: EndpointId| {
@@ -86,6 +106,9 @@ pub async fn run(job: RunJob) -> i32 {
             event = run.events.recv() => {
                 let Some(event) = event else { break };
                 run.record(&event);
+                if !closing {
+                    schedules.on_event(&event, std::time::Instant::now());
+                }
                 if !closing {
                     let due = launch.on_event(event.id, &event.kind);
                     open(&run, due);
@@ -132,6 +155,7 @@ pub async fn run(job: RunJob) -> i32 {
                 let due = launch.on_time(std::time::Instant::now());
                 open(&run, due);
             }
+            _ = until(schedules.next_wake().map(tokio::time::Instant::from_std)), if !closing => {}
             _ = until(deadline) => {
                 if closing {
                     break;
@@ -140,6 +164,19 @@ pub async fn run(job: RunJob) -> i32 {
             }
             _ = stats_tick(&mut run.stats) => run.print_stats(),
             _ = &mut ctrl_c, if !closing => close = true,
+        }
+        if !closing {
+            for action in schedules.due(std::time::Instant::now()) {
+                match action {
+                    Action::Send(command) => run.send(command),
+                    Action::NotSent(event) => {
+                        run.record(&event);
+                        if let EventKind::Failed { error, .. } = &event.kind {
+                            run.fail(format!("\"{}\": {}", name_of(event.id), error.message));
+                        }
+                    }
+                }
+            }
         }
         if close && !closing {
             closing = true;

@@ -100,14 +100,51 @@ impl Format {
     }
 }
 
+/// A plan of nothing recorded for the endpoint named (or the first client,
+/// else the first endpoint) with scheduled sends: its program plays them.
+fn scheduled_plan(session: &Session, endpoint: Option<&str>) -> Option<EndpointPlan> {
+    let candidates = || {
+        session
+            .endpoints
+            .iter()
+            .filter(|e| endpoint.is_none_or(|n| e.name == n) && !e.sends.is_empty())
+    };
+    let spec = candidates()
+        .find(|e| e.kind.tag().is_client())
+        .or_else(|| candidates().next())?;
+    let role = if spec.kind.tag().is_server() {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    Some(EndpointPlan {
+        spec: spec.clone(),
+        role,
+        conversations: vec![crate::model::replay::Conversation {
+            steps: Vec::new(),
+            peer_closed: false,
+            remote: String::new(),
+            dropped: 0,
+        }],
+        ignore: Vec::new(),
+    })
+}
+
 /// The endpoint plan a Python program is made from: `endpoint`, or the first
 /// client with recorded payloads (or the first endpoint with any).
 fn python_plan(session: &Session, endpoint: Option<&str>) -> Result<EndpointPlan, String> {
-    let mut plans = crate::model::replay::plan_session_for_programs(session, endpoint)
-        .map_err(|e| e.to_string())?;
-    if plans.is_empty() {
-        return Err("nothing recorded to export".to_owned());
-    }
+    let mut plans = match crate::model::replay::plan_session_for_programs(session, endpoint) {
+        Ok(plans) if !plans.is_empty() => plans,
+        // Nothing recorded, but an endpoint that sends by itself: its
+        // program plays its scheduled sends.
+        other => {
+            if let Some(plan) = scheduled_plan(session, endpoint) {
+                return Ok(plan);
+            }
+            other.map_err(|e| e.to_string())?;
+            return Err("nothing recorded to export".to_owned());
+        }
+    };
     let index = plans
         .iter()
         .position(|p| p.role == Role::Client)
@@ -161,7 +198,7 @@ pub fn write_to(
         Format::Csv => out.write_all(csv::to_csv(&session.log).as_bytes()),
         Format::Python => {
             let plan = python_plan(session, endpoint).map_err(std::io::Error::other)?;
-            out.write_all(python::to_python(&plan, name).as_bytes())
+            out.write_all(python::to_python_with(&plan, name, &session.library).as_bytes())
         }
         Format::Pcapng => pcapng::write_pcapng(session, out),
         Format::Hexdump => hexdump::write_hexdump(&session.log, out),

@@ -4,10 +4,12 @@
 
 use std::fmt::Write as _;
 
+use super::encode::python_comment;
 use super::encode::{python_bytes, python_str};
+use crate::model::placeholder::{CounterFormat, CounterPart};
 use crate::model::proxy::{Proxy, ProxyKind};
 use crate::model::replay::{EndpointPlan, Role};
-use crate::model::{Direction, EndpointKind, HostPort, UnixPath};
+use crate::model::{Direction, EndpointKind, HostPort, LibraryItem, UnixPath};
 
 /// The recorded conversations as a Python list of lists of steps.
 fn conversations(plan: &EndpointPlan, udp: bool) -> String {
@@ -68,8 +70,186 @@ def play(sock, steps):
             print("received", receive(sock, value))
 "#;
 
-/// The Python program for one endpoint's plan.
+/// The Python program for one endpoint's plan (library payloads its
+/// scheduled sends name are not known: see [`to_python_with`]).
 pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
+    to_python_with(plan, session_name, &[])
+}
+
+/// How a payload part of a scheduled send is written in Python: a bytes
+/// literal, or a counter `("counter", start, format, width, little)`.
+fn schedule_part(part: &CounterPart) -> String {
+    match part {
+        CounterPart::Literal(b) => python_bytes(b),
+        CounterPart::Counter { start, format } => {
+            let (kind, width, little) = match *format {
+                CounterFormat::Decimal { width } => ("d", width, false),
+                CounterFormat::Hex {
+                    width,
+                    upper: false,
+                } => ("x", width, false),
+                CounterFormat::Hex { width, upper: true } => ("X", width, false),
+                CounterFormat::Binary { bytes, little } => ("bin", bytes, little),
+            };
+            format!(
+                "(\"counter\", {start}, \"{kind}\", {width}, {})",
+                if little { "True" } else { "False" }
+            )
+        }
+    }
+}
+
+/// The endpoint's scheduled sends as a Python `SCHEDULE` list and the
+/// helpers that play it on a connected socket, or `None` without sends.
+/// Counters are filled in by the program for each send; other
+/// placeholders (times, random bytes, lengths, checksums) are filled in
+/// once here, and a comment says which sends hold such values.
+fn schedule_program(spec: &crate::model::EndpointSpec, library: &[LibraryItem]) -> Option<String> {
+    if spec.sends.is_empty() {
+        return None;
+    }
+    let mut s = String::from(
+        "# The endpoint's scheduled sends: (delay s, count or None for until stopped,\n\
+         # interval s, payload parts). A part is bytes, or a counter that counts this\n\
+         # entry's sends on the connection from 1: (\"counter\", start, format, width, little).\n",
+    );
+    let mut entries = Vec::new();
+    for (i, send) in spec.sends.iter().enumerate() {
+        let count = send
+            .repeat
+            .count()
+            .map_or("None".to_owned(), |n| n.to_string());
+        let parts = match send.template(library) {
+            Ok(template) => match template.counter_parts() {
+                Some(parts) => parts.iter().map(schedule_part).collect::<Vec<_>>(),
+                None => {
+                    let kinds = template.other_placeholders().join(", ");
+                    let _ = writeln!(
+                        s,
+                        "{}",
+                        python_comment(&format!(
+                            "Send {}: sockbench fills in its {kinds} for each send; this program sends the values filled in once, when it was exported.",
+                            i + 1
+                        ))
+                    );
+                    let bytes = template
+                        .expand(&crate::model::placeholder::Context::now(0))
+                        .unwrap_or_default();
+                    vec![python_bytes(&bytes)]
+                }
+            },
+            Err(why) => {
+                // The session's own words go into a comment, escaped.
+                let _ = writeln!(
+                    s,
+                    "{}",
+                    python_comment(&format!("Send {}: not exported: {why}", i + 1))
+                );
+                continue;
+            }
+        };
+        entries.push(format!(
+            "    ({:?}, {count}, {:?}, [{}]),",
+            send.delay.as_secs_f64(),
+            send.interval.as_secs_f64(),
+            parts.join(", ")
+        ));
+    }
+    let _ = writeln!(s, "SCHEDULE = [\n{}\n]", entries.join("\n"));
+    s.push_str(SCHEDULE_HELPERS);
+    Some(s)
+}
+
+const SCHEDULE_HELPERS: &str = r#"
+
+def fill(parts, n):
+    """The payload of send number n (from 1): counters filled in."""
+    out = b""
+    for part in parts:
+        if isinstance(part, bytes):
+            out += part
+            continue
+        _, start, kind, width, little = part
+        value = start + n - 1
+        if kind == "bin":
+            value %= 1 << (8 * width)
+            out += value.to_bytes(width, "little" if little else "big")
+        else:
+            out += format(value, "0%d%s" % (width, kind)).encode()
+    return out
+
+
+def read_for(sock, seconds):
+    """Prints what arrives for `seconds`; False when the peer closed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65535)
+        except socket.timeout:
+            return True
+        except ConnectionError as e:
+            print("connection ended:", e)
+            return False
+        if not data and sock.type == socket.SOCK_STREAM:
+            print("the peer closed its side")
+            return False
+        print("received", data)
+
+
+def run_schedule(sock):
+    """Plays SCHEDULE on a connected socket, timed from now: each entry after
+    its delay, then every interval; a late send goes at once and the next an
+    interval after it. Until-stopped entries run until Ctrl+C or the peer closes."""
+    start = time.monotonic()
+    # Per entry: when it is next due, and how many went.
+    state = [[start + delay, 0] for delay, _, _, _ in SCHEDULE]
+    while True:
+        due = [(at, i) for i, (at, sent) in enumerate(state)
+               if SCHEDULE[i][1] is None or sent < SCHEDULE[i][1]]
+        if not due:
+            break
+        at, i = min(due)
+        wait = at - time.monotonic()
+        if wait > 0 and not read_for(sock, wait):
+            return
+        _, _, interval, parts = SCHEDULE[i]
+        state[i][1] += 1
+        payload = fill(parts, state[i][1])
+        sock.sendall(payload)
+        print("sent    ", payload)
+        now = time.monotonic()
+        state[i][0] = at + interval if at + interval > now else now + interval
+    read_for(sock, TIMEOUT)  # the answers to the last sends
+"#;
+
+/// [`to_python`] with the session's library, for the library payloads an
+/// endpoint's scheduled sends name. An endpoint with scheduled sends plays
+/// them (with their timing) instead of the recording, which holds their
+/// own bytes: TCP and TLS clients and servers (each accepted peer), and
+/// connected UDP clients; other kinds say in a comment that they do not.
+pub fn to_python_with(plan: &EndpointPlan, session_name: &str, library: &[LibraryItem]) -> String {
+    let schedule = match (&plan.spec.kind, plan.role) {
+        (EndpointKind::Udp { .. }, Role::Client) if !plan.spec.options.connected => None,
+        (EndpointKind::Udp { .. }, Role::Server) => None,
+        (k, _) if k.tag().is_unix() || k.tag() == crate::model::KindTag::Relay => None,
+        _ => schedule_program(&plan.spec, library),
+    };
+    let mut program = to_python_inner(plan, session_name, schedule.as_deref());
+    if schedule.is_none() && !plan.spec.sends.is_empty() {
+        program = program.replacen(
+            "\nimport socket\n",
+            "\nimport socket\n# Not exported: this endpoint's scheduled sends (sockbench sends them on each\n# connection); this program plays the recording only.\n",
+            1,
+        );
+    }
+    program
+}
+
+fn to_python_inner(plan: &EndpointPlan, session_name: &str, schedule: Option<&str>) -> String {
     if plan.spec.kind.tag().is_unix() {
         return unix_program(plan, session_name);
     }
@@ -134,6 +314,9 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
         out.push_str("import base64\n");
     }
     out.push_str("import socket\n");
+    if schedule.is_some() {
+        out.push_str("import time\n");
+    }
     if udp && !plan.spec.options.multicast.groups.is_empty() {
         out.push_str("import struct\n");
     }
@@ -190,6 +373,13 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
          # that sockbench placeholders filled in are that run's values, sent again as recorded.\n",
     );
     let _ = writeln!(out, "CONVERSATIONS = {}\n", conversations(plan, udp));
+    if let Some(schedule) = schedule {
+        out.push_str(
+            "# This endpoint has scheduled sends: the program plays them (below), with\n\
+             # their timing, instead of the sends recorded above (which were theirs).\n",
+        );
+        out.push_str(schedule);
+    }
 
     let (before, after) = if udp {
         udp_options(&plan.spec, family == "socket.AF_INET6")
@@ -221,7 +411,13 @@ pub fn to_python(plan: &EndpointPlan, session_name: &str) -> String {
                 plan.spec.proxy.is_some(),
                 bind,
             ));
-            out.push_str(
+            let play = if schedule.is_some() {
+                "run_schedule(sock)"
+            } else {
+                "play(sock, steps)"
+            };
+            let _ = write!(
+                out,
                 r#"
 
 def main():
@@ -229,7 +425,7 @@ def main():
         # socket() + connect(): the three-way handshake happens here.
         with connect() as sock:
             print("connected to", sock.getpeername(), "from", sock.getsockname())
-            play(sock, steps)
+            {play}
             finish(sock)
         print("closed")
 "#,
@@ -238,6 +434,12 @@ def main():
         (false, Role::Server) => {
             out.push_str(HELPERS);
             out.push_str(&server_secure(&plan.spec.kind));
+            // Scheduled sends: each peer's greeting, timed from its accept.
+            let play = if schedule.is_some() {
+                "run_schedule(conn)"
+            } else {
+                "play(conn, steps)"
+            };
             let _ = write!(
                 out,
                 r#"
@@ -254,9 +456,25 @@ def main():
             with conn:
                 conn.settimeout(TIMEOUT)
                 print("accepted", address)
-                play(conn, steps)
+                {play}
                 done(conn)
             print("closed", address)
+"#
+            );
+        }
+        (true, Role::Client) if plan.spec.options.connected && schedule.is_some() => {
+            let _ = write!(
+                out,
+                r#"
+def main():
+    with socket.socket({family}, socket.SOCK_DGRAM) as sock:
+{before}{client_bind}{after}        # A connected UDP socket: send() goes to HOST:PORT, recv() hears only
+        # datagrams from there, and a closed port comes back as an error.
+        sock.connect((HOST, PORT))
+        try:
+            run_schedule(sock)
+        except ConnectionRefusedError:
+            raise SystemExit("refused: nothing listens on that port (ICMP port unreachable)")
 "#
             );
         }

@@ -33,6 +33,14 @@ pub struct EndpointSpec {
     /// TCP and TLS clients: connect again when the connection fails or ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect: Option<super::proxy::Reconnect>,
+    /// What the endpoint sends by itself on each connection (a server: to
+    /// each peer it accepts), in order: see [`super::schedule`].
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::schedule::read_sends"
+    )]
+    pub sends: Vec<super::schedule::ScheduledSend>,
 }
 
 impl EndpointSpec {
@@ -46,6 +54,7 @@ impl EndpointSpec {
             max_message: None,
             proxy: None,
             reconnect: None,
+            sends: Vec::new(),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod payload;
 pub mod placeholder;
 pub mod proxy;
 pub mod replay;
+pub mod schedule;
 pub mod session;
 pub mod spill;
 pub mod unix;

@@ -318,6 +318,26 @@ enum Piece {
     },
 }
 
+/// A part of a template made of literals and counters only ([`Template::counter_parts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CounterPart {
+    Literal(Vec<u8>),
+    /// The send number (from 0) plus `start`.
+    Counter {
+        start: u64,
+        format: CounterFormat,
+    },
+}
+
+/// How a counter is written: decimal or hex digits zero-padded to `width`,
+/// or `bytes` binary bytes (the counter wraps), big-endian unless `little`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterFormat {
+    Decimal { width: usize },
+    Hex { width: usize, upper: bool },
+    Binary { bytes: usize, little: bool },
+}
+
 /// A parsed template: literal bytes, placeholders and captures in order,
 /// each with the byte of the template where it starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -366,6 +386,49 @@ impl Template {
             }
         }
         parts
+    }
+
+    /// The template as literal bytes and counters, for a program that fills
+    /// in counters itself (the Python export); `None` when it holds any
+    /// other placeholder or capture.
+    pub fn counter_parts(&self) -> Option<Vec<CounterPart>> {
+        self.pieces
+            .iter()
+            .map(|(_, p)| match p {
+                Piece::Literal(b) => Some(CounterPart::Literal(b.clone())),
+                Piece::Counter { start, format } => Some(CounterPart::Counter {
+                    start: *start,
+                    format: match *format {
+                        NumberFormat::Decimal { width } => CounterFormat::Decimal { width },
+                        NumberFormat::Hex { width, upper } => CounterFormat::Hex { width, upper },
+                        NumberFormat::Binary { bytes, little } => {
+                            CounterFormat::Binary { bytes, little }
+                        }
+                    },
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The kinds of placeholder other than counters, in words, each once:
+    /// `["time", "checksum"]`.
+    pub fn other_placeholders(&self) -> Vec<&'static str> {
+        let mut kinds = Vec::new();
+        for (_, p) in &self.pieces {
+            let kind = match p {
+                Piece::Time(_) => "time",
+                Piece::Random { .. } => "random bytes",
+                Piece::Len { .. } => "length",
+                Piece::Check { .. } => "checksum",
+                Piece::Group(_) | Piece::Named(_) => "capture",
+                Piece::Literal(_) | Piece::Counter { .. } => continue,
+            };
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        kinds
     }
 
     /// The bytes when the template has no placeholders.

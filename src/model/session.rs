@@ -62,6 +62,35 @@ impl Session {
                 return Err(format!("two endpoints are named \"{}\"", e.name));
             }
         }
+        self.validate_sends().map_err(|(_, why)| why)
+    }
+
+    /// Why some endpoint's scheduled sends cannot run, with the index of
+    /// that endpoint: a kind with nowhere to send, a library name the
+    /// library does not hold, a send that fails its own check.
+    pub fn validate_sends(&self) -> Result<(), (usize, String)> {
+        for (i, e) in self.endpoints.iter().enumerate() {
+            if e.sends.is_empty() {
+                continue;
+            }
+            let named = |why: String| {
+                (
+                    i,
+                    format!(
+                        "endpoint \"{}\": scheduled sends: {why}",
+                        super::escape_controls(&e.name)
+                    ),
+                )
+            };
+            if let Some(why) = super::schedule::kind_refuses(&e.kind) {
+                return Err(named(why.to_owned()));
+            }
+            for (n, send) in e.sends.iter().enumerate() {
+                send.check()
+                    .map_err(|why| named(format!("send {}: {why}", n + 1)))?;
+            }
+            super::schedule::check_library(&e.sends, &self.library).map_err(named)?;
+        }
         Ok(())
     }
 }

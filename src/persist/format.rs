@@ -316,6 +316,32 @@ fn line_of_second(text: &str, needle: &str) -> Option<usize> {
     Some(text[..second].matches('\n').count() + 1)
 }
 
+/// The line and column of the `sends:` field that comes after `before`
+/// others (the endpoints before it with sends), else 1:1.
+fn sends_position(text: &str, before: usize) -> (usize, usize) {
+    let at = text
+        .match_indices("sends")
+        .map(|(i, _)| i)
+        .filter(|&i| {
+            let after = text[i + 5..].trim_start();
+            after.starts_with(':')
+                && !text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+        })
+        .nth(before);
+    match at {
+        Some(i) => {
+            let line = text[..i].matches('\n').count() + 1;
+            let col = text[..i]
+                .rsplit('\n')
+                .next()
+                .map_or(0, |l| l.chars().count())
+                + 1;
+            (line, col)
+        }
+        None => (1, 1),
+    }
+}
+
 /// RON options shared by reading and writing: `peer: 1` rather than `peer: Some(1)`.
 fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
@@ -360,6 +386,28 @@ pub fn decode(text: &str, path: &Path) -> Result<Session, LoadError> {
         log_budget: file.log_budget,
         ignore: file.ignore,
     };
+    if let Err((endpoint, message)) = session.validate_sends() {
+        // Read again with the library's names known, so an unknown name is
+        // refused where it is written (its line and column).
+        let names = session.library.iter().map(|l| l.name.clone()).collect();
+        if let Err(e) = crate::model::schedule::with_library_names(names, || {
+            options.from_str::<SessionFile>(text)
+        }) {
+            return Err(syntax_error(path, e));
+        }
+        // Not a name: the endpoint's kind. Point at its `sends`.
+        let before = session.endpoints[..endpoint.min(session.endpoints.len())]
+            .iter()
+            .filter(|e| !e.sends.is_empty())
+            .count();
+        let (line, col) = sends_position(text, before);
+        return Err(LoadError::Syntax {
+            path: path.to_owned(),
+            line,
+            col,
+            message,
+        });
+    }
     if let Err(message) = session.validate() {
         let mut seen = std::collections::HashSet::new();
         let line = session
@@ -863,6 +911,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("the end must come after the start"), "{err}");
+    }
+
+    #[test]
+    fn scheduled_sends_round_trip_and_a_bad_one_is_placed() {
+        use crate::model::schedule::{Repeat, ScheduledSend, SendPayload};
+        let mut s = sample();
+        s.endpoints[1].sends = vec![
+            ScheduledSend::text("hi\\n"),
+            ScheduledSend {
+                payload: SendPayload::Library(s.library[0].name.clone()),
+                delay: std::time::Duration::from_millis(250),
+                repeat: Repeat::UntilStopped,
+                interval: std::time::Duration::from_secs(2),
+            },
+        ];
+        let text = encode(&s);
+        assert!(text.contains("repeat: \"until stopped\""), "{text}");
+        let back = decode(&text, &p()).unwrap();
+        assert_eq!(back.endpoints[1].sends, s.endpoints[1].sends);
+        // An unknown library name: its own line and column, even when the
+        // library comes after the endpoints.
+        let bad = "(format: 1,\n endpoints: [(name: \"c\", kind: TcpClient(remote: \"127.0.0.1:9\"),\n  sends: [(text: \"a\"),\n   (library: \"nope\")])],\n library: [(name: \"x\", payload: Text(\"x\"))])";
+        let err = decode(bad, &p()).unwrap_err();
+        assert!(matches!(err, LoadError::Syntax { line: 4, .. }), "{err}");
+        assert!(err.to_string().contains("library \"nope\""), "{err}");
+        // The library's own names are fine, wherever the library is written.
+        let good = bad.replace("\"nope\"", "\"x\"");
+        assert!(decode(&good, &p()).is_ok());
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! - [`Launch`]: servers before clients. Servers (and UDP sockets, relays)
 //!   start at once; clients once every server listens, or when
 //!   [`crate::engine::SERVERS_GRACE`] has passed and they go anyway.
-//!
+//! - [`Scheduler`]: an endpoint's scheduled sends. Fed the endpoint's
+//!   connection events and the time, it returns the sends due and when it
+//!   next needs waking ([`Schedules`]: one per running endpoint).
 //! - [`Replay`]: a replay run without I/O, driven by the window's replay bar
 //!   and `sockbench replay` alike: the plans and their ids, the launch, what
 //!   came back, the failures that count, stop by hand, and at the end the
@@ -22,7 +24,9 @@
 pub mod launch;
 pub mod recorder;
 pub mod replay;
+pub mod schedule;
 
 pub use launch::Launch;
 pub use recorder::Recorder;
 pub use replay::Replay;
+pub use schedule::{Scheduler, Schedules};
