@@ -203,6 +203,48 @@ fn repeat_sends_exactly_m_rounds_and_stops() {
     assert_eq!(peer.join().unwrap(), b"tick\n".repeat(5));
 }
 
+/// The rounds of a 1 ms repeat do not wait for frames: a frame sends every
+/// round due, so 200 rounds end within a few dozen frames at any frame rate
+/// (here about 100 frames a second: each frame is 10 ms or more after the
+/// last, so all 200 are due after 20 of them). One round a frame would need 200.
+#[test]
+fn a_1_ms_repeat_sends_every_round_whatever_the_frame_rate() {
+    const ROUNDS: usize = 200;
+    const FRAMES: usize = 60;
+    let mut gui = Gui::new();
+    let (addr, peer) = reading_peer();
+    gui.connected_client(&addr);
+    gui.retype("Payload", "tick\\n");
+    gui.set_repeat(1, ROUNDS as u64, false);
+    gui.click("🔁 Repeat");
+    let mut frames = 0;
+    while gui.repeating() && frames < FRAMES {
+        std::thread::sleep(Duration::from_millis(10));
+        gui.step();
+        frames += 1;
+    }
+    let sent = gui
+        .harness
+        .state()
+        .repeats()
+        .running()
+        .first()
+        .map(|r| r.schedule.sent());
+    assert!(
+        !gui.repeating(),
+        "{FRAMES} frames sent only {sent:?} of {ROUNDS} rounds"
+    );
+    gui.wait_for("every round's Sent row", |g| g.sent_rows().len() >= ROUNDS);
+    gui.idle(10);
+    assert_eq!(gui.sent_rows(), vec![b"tick\n".to_vec(); ROUNDS]);
+    assert!(gui.shows(&format!("Repeat {ROUNDS} of {ROUNDS} rounds sent: done")));
+    gui.click("⏹ Stop");
+    gui.wait_for("the client stopped", |g| {
+        !g.harness.state().doc().endpoints[0].state.is_running()
+    });
+    assert_eq!(peer.join().unwrap(), b"tick\n".repeat(ROUNDS));
+}
+
 #[test]
 fn stop_ends_a_repeat_and_so_does_the_endpoint_stopping() {
     let mut gui = Gui::new();
