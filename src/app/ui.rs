@@ -207,13 +207,8 @@ impl App {
             }
             View::Python => {
                 let name = endpoint.map(|e| e.0).unwrap_or_default();
-                let session_name = self
-                    .doc
-                    .path
-                    .as_ref()
-                    .and_then(|p| p.file_stem())
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "untitled".into());
+                // The name an export gives the session, as File → Export says it.
+                let (session_name, _) = self.export_names();
                 let changes = self.doc.changes;
                 let session = self.doc.to_session();
                 self.code_view
