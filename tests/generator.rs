@@ -3,97 +3,26 @@
 //! endpoint stopping ends it, and a dropped file reaches the peer byte for
 //! byte. Rounds are counted, never timed.
 
+mod common;
+use common::gui::Gui;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use egui::{Key, Modifiers};
-use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
 use sockbench::app::composer::RepeatSettings;
-use sockbench::app::{App, AppConfig};
 use sockbench::model::EntryKind;
 
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// A window on a private runtime and an empty sessions folder.
-struct Gui {
-    harness: Harness<'static, App>,
-    dir: tempfile::TempDir,
-    _runtime: tokio::runtime::Runtime,
-}
+const LIMIT: Duration = common::gui::WAIT_LIMIT;
 
 impl Gui {
+    /// A window on an empty sessions folder.
     fn new() -> Gui {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = AppConfig {
-            runtime: runtime.handle().clone(),
-            sessions_dir: dir.path().to_owned(),
-            recovery_dir: None,
-            open: None,
-            native_dialogs: false,
-            autosave_every: Duration::from_secs(3600),
-        };
-        let harness = Harness::builder()
-            .with_size([1400.0, 900.0])
-            .build_eframe(move |cc| App::new(cc, config));
-        let mut gui = Gui {
-            harness,
-            dir,
-            _runtime: runtime,
-        };
+        let mut gui = Gui::build(common::gui::SIZE, |_| {}, |_, _| {});
         gui.step();
         gui
-    }
-
-    fn step(&mut self) {
-        self.harness.step();
-    }
-
-    /// Steps frames until `done` holds, at most LIMIT.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&Gui) -> bool) {
-        let started = Instant::now();
-        loop {
-            self.harness.step();
-            if done(self) {
-                self.harness.step();
-                return;
-            }
-            assert!(started.elapsed() < LIMIT, "gave up waiting for {what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.step();
-        self.step();
-    }
-
-    fn shows(&self, label: &str) -> bool {
-        self.harness
-            .query_all_by_label_contains(label)
-            .next()
-            .is_some()
-    }
-
-    fn retype(&mut self, label: &str, text: &str) {
-        self.harness.get_by_label(label).focus();
-        self.step();
-        self.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
-        self.step();
-        self.harness.key_press(Key::Backspace);
-        self.step();
-        self.harness.get_by_label(label).type_text(text);
-        self.step();
-        self.step();
     }
 
     /// A TCP client in the new session, connected to `remote`.
@@ -143,15 +72,6 @@ impl Gui {
         for _ in 0..frames {
             std::thread::sleep(Duration::from_millis(5));
             self.step();
-        }
-    }
-}
-
-impl Drop for Gui {
-    /// Every screen a test leaves behind must name every input it shows.
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.harness.check_accessibility();
         }
     }
 }

@@ -7,113 +7,27 @@
 //! rectangles), never the app's fields.
 
 mod common;
-use common::free_port;
+use common::gui::Gui;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
 
 use egui::{Key, Modifiers, Rect, Vec2};
-use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use sockbench::app::{App, AppConfig};
 use sockbench::model::payload::to_text_notation;
-
-const LIMIT: Duration = Duration::from_secs(10);
 
 const SIZES: [(f32, f32); 3] = [(1024.0, 700.0), (1400.0, 900.0), (1920.0, 1080.0)];
 
-/// A window of `size` on a private runtime and a private sessions folder.
-struct Window {
-    harness: Harness<'static, App>,
-    size: Vec2,
-    _dir: tempfile::TempDir,
-    _runtime: tokio::runtime::Runtime,
-}
-
-/// The example sessions, their fixed ports replaced by free ones.
-fn copy_examples(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions");
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "ron") {
-            continue;
-        }
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        for port in ["7007", "8080"] {
-            text = text.replace(
-                &format!("127.0.0.1:{port}"),
-                &format!("127.0.0.1:{}", free_port()),
-            );
-        }
-        std::fs::write(to.join(path.file_name().unwrap()), text).unwrap();
-    }
-}
+/// A window of a given size on a private runtime and a private sessions folder.
+type Window = Gui;
 
 impl Window {
     fn new(width: f32, height: f32) -> Window {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        copy_examples(dir.path());
-        let config = AppConfig {
-            runtime: runtime.handle().clone(),
-            sessions_dir: dir.path().to_owned(),
-            recovery_dir: None,
-            open: None,
-            native_dialogs: false,
-            autosave_every: Duration::from_secs(3600),
-        };
-        let size = Vec2::new(width, height);
-        let harness = Harness::builder()
-            .with_size(size)
-            .build_eframe(move |cc| App::new(cc, config));
-        let mut window = Window {
-            harness,
-            size,
-            _dir: dir,
-            _runtime: runtime,
-        };
+        let mut window = Gui::build(
+            [width, height],
+            |dir| common::gui::copy_examples(dir, false),
+            |_, _| {},
+        );
         window.wait_for("the session list", |w| w.shows("tcp-echo-pair"));
         window
-    }
-
-    fn step(&mut self) {
-        self.harness.step();
-    }
-
-    /// Steps frames until `done` holds, at most LIMIT.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&Window) -> bool) {
-        let started = Instant::now();
-        loop {
-            self.harness.step();
-            if done(self) {
-                self.harness.step();
-                self.harness.step();
-                return;
-            }
-            assert!(started.elapsed() < LIMIT, "gave up waiting for {what}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn shows(&self, label: &str) -> bool {
-        self.harness
-            .query_all_by_label_contains(label)
-            .next()
-            .is_some()
-    }
-
-    fn count(&self, label: &str) -> usize {
-        self.harness.query_all_by_label(label).count()
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.step();
-        self.step();
     }
 
     /// Opens the example `session` and waits for its endpoint `tab`.
@@ -203,14 +117,6 @@ impl Window {
             self.size.x,
             self.size.y
         );
-    }
-}
-
-impl Drop for Window {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.harness.check_accessibility();
-        }
     }
 }
 
