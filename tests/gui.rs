@@ -537,6 +537,37 @@ fn in_view(gui: &mut Gui, label: &str) {
     }
 }
 
+/// A UDP socket connected to its remote hears only that remote: joining a
+/// group then hears nothing of it, and the form says so beside the choice
+/// and beside the groups, until the socket is unconnected.
+#[test]
+fn a_connected_udp_socket_joining_a_group_is_told_it_will_not_hear_it() {
+    const WARNING: &str = "hears only that remote, not the groups it joins";
+    let mut gui = Gui::new();
+    gui.open_session("udp-pair");
+    gui.click("● udp b");
+    in_view(&mut gui, "Multicast");
+    gui.click("Multicast");
+    assert!(!gui.shows(WARNING), "no group joined yet");
+    gui.retype("Group", "239.255.77.4");
+    in_view(&mut gui, "Join");
+    gui.click("Join");
+    assert_eq!(
+        gui.count_containing(WARNING),
+        2,
+        "beside the connected choice and beside the groups"
+    );
+    in_view(&mut gui, "unconnected");
+    gui.click("unconnected");
+    assert!(!gui.shows(WARNING), "an unconnected socket hears the group");
+    assert!(
+        gui.harness.state().doc().endpoints[1]
+            .form
+            .options
+            .unconnected
+    );
+}
+
 #[test]
 fn a_udp_socket_joins_and_leaves_a_group_from_its_settings() {
     let mut gui = Gui::new();

@@ -9,7 +9,6 @@
 mod common;
 use common::gui::Gui;
 
-
 use egui::{Key, Modifiers, Rect, Vec2};
 use egui_kittest::kittest::{NodeT, Queryable};
 use sockbench::model::payload::to_text_notation;
@@ -358,4 +357,25 @@ fn the_log_follows_new_rows_after_the_split_is_dragged() {
         newest.top() > header.bottom() && newest.bottom() <= 700.0,
         "the newest row at {newest:?} is not in view (header {header:?})"
     );
+}
+
+/// A relay: its Seed and impairment fields each stand alone in a grid.
+const RELAY: &str = r#"(format: 1, endpoints: [(name: "r", kind: Relay(transport: Tcp, listen: "127.0.0.1:0", upstream: "127.0.0.1:9"))])"#;
+
+#[test]
+fn fields_alone_in_their_grid_are_as_wide_as_the_others_at_each_size() {
+    for (w, h) in SIZES {
+        let mut window = Gui::in_folder([w, h], &[("relay", RELAY.to_owned())]);
+        window.wait_for("the session list", |w| w.count("relay") == 1);
+        window.open("relay", "● r");
+        window.click("Impairments client → upstream");
+        let upstream = window.rect("Upstream").width();
+        for field in ["Seed", "Latency ↑"] {
+            let width = window.rect(field).width();
+            assert!(
+                width >= upstream.min(140.0) - 0.5,
+                "{w}×{h}: {field} is {width} wide, Upstream {upstream}"
+            );
+        }
+    }
 }

@@ -14,6 +14,11 @@ use crate::model::{KindTag, Notation, RelayTransport, explain};
 
 /// The width of a settings field, and of the reason under it.
 const FIELD_WIDTH: f32 = 190.0;
+/// The narrowest a field is drawn, wherever it stands: a grid gives a cell
+/// the width its column had the frame before, so a field alone in its grid
+/// (the relay's Seed, an impairment) would otherwise keep the width of its
+/// first frame and show its hint as "d…".
+const FIELD_MIN_WIDTH: f32 = 140.0;
 
 /// The badge colour of a state.
 fn state_color(ui: &Ui, state: &RunState) -> Color32 {
@@ -44,6 +49,7 @@ fn field(
             egui::TextEdit::singleline(value)
                 .hint_text(hint)
                 .desired_width(FIELD_WIDTH)
+                .min_size(egui::vec2(FIELD_MIN_WIDTH, 0.0))
                 .layouter(&mut layouter),
         )
         .labelled_by(label.id)
@@ -451,7 +457,8 @@ impl App {
                             errors.remote.as_ref(),
                         );
                         if !form.remote.trim().is_empty() {
-                            changed |= udp_connection_ui(ui, &mut form.options.unconnected);
+                            let deaf = deaf_to_groups(form);
+                            changed |= udp_connection_ui(ui, &mut form.options.unconnected, deaf);
                         }
                     }
                     KindTag::UnixClient => {
@@ -1085,7 +1092,32 @@ fn rules_ui(
 
 /// A UDP socket with a default remote: connected to it, or not. The difference
 /// is a teaching point, so each choice says what it means on one line.
-fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool) -> bool {
+/// Whether a UDP socket joins groups it will not hear: connected to a
+/// remote, the kernel delivers it only what comes from that remote, and a
+/// group's datagrams come from their senders.
+fn deaf_to_groups(form: &EndpointForm) -> bool {
+    form.kind == KindTag::Udp
+        && !form.remote.trim().is_empty()
+        && !form.options.unconnected
+        && !form.options.groups.is_empty()
+}
+
+/// What the form says beside the connected choice and the groups while
+/// [`deaf_to_groups`] holds.
+const DEAF_TO_GROUPS: &str = "⚠ Connected to its remote, this socket hears only that remote, not the groups it joins: choose unconnected (or clear the remote) to hear them";
+
+/// The reason of [`DEAF_TO_GROUPS`], wrapped to a field's width, in the warning colour.
+fn deaf_to_groups_ui(ui: &mut Ui) {
+    ui.vertical(|ui| {
+        ui.set_max_width(FIELD_WIDTH);
+        let color = ui.visuals().warn_fg_color;
+        ui.add(egui::Label::new(RichText::new(DEAF_TO_GROUPS).color(color)).wrap());
+    });
+}
+
+/// The connected/unconnected choice of a UDP socket with a remote, its
+/// meaning under it, and (`deaf`) that the groups it joins are not heard.
+fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool, deaf: bool) -> bool {
     let mut changed = false;
     ui.label("Remote is");
     ui.horizontal(|ui| {
@@ -1110,6 +1142,11 @@ fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool) -> bool {
         ui.add(egui::Label::new(RichText::new(explain::setting(name)).small().weak()).wrap());
     });
     ui.end_row();
+    if deaf {
+        ui.label("");
+        deaf_to_groups_ui(ui);
+        ui.end_row();
+    }
     changed
 }
 
@@ -1159,6 +1196,11 @@ fn multicast_ui(
     }
     if o.groups.is_empty() {
         ui.label(RichText::new("No groups joined").weak());
+    }
+    let deaf = deaf_to_groups(form);
+    let o = &mut form.options;
+    if deaf {
+        deaf_to_groups_ui(ui);
     }
     if let Some(i) = leave {
         let group = o.groups.remove(i);
