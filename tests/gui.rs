@@ -49,6 +49,29 @@ impl Gui {
         self.click("▶ Start all");
     }
 
+    /// Chooses `choice` in the log's filter `filter` (Endpoints, Kinds,
+    /// Peers, Show): from the Filters menu when the bar is too narrow to
+    /// show the filters themselves.
+    fn filter_log(&mut self, filter: &str, choice: &str) {
+        if self.harness.query_by_label(filter).is_some() {
+            self.click(filter);
+        } else {
+            self.harness.get_by_label_contains("⏷ Filters").click();
+            self.step();
+            self.step();
+        }
+        self.choose(choice);
+    }
+
+    /// Clicks the log's action `label` (Playback, Clear log): from the "⋯"
+    /// menu when the bar is too narrow to show it.
+    fn log_action(&mut self, label: &str) {
+        if self.harness.query_by_label(label).is_none() {
+            self.click("⋯");
+        }
+        self.click(label);
+    }
+
     /// Steps frames until the log has not grown for 300 ms (events that
     /// follow a start, such as the receive-buffer note, have arrived), at
     /// most LIMIT.
@@ -301,10 +324,8 @@ fn the_filter_narrows_the_rows() {
     assert_eq!(gui.count_containing("\"alpha\\n\""), 0);
     // Received rows of one endpoint only.
     gui.retype("Find", "");
-    gui.click("Endpoints");
-    gui.choose("client");
-    gui.click("Kinds");
-    gui.choose("received <-");
+    gui.filter_log("Endpoints", "client");
+    gui.filter_log("Kinds", "received <-");
     assert!(gui.shows(&format!("2 of {total} rows")));
     // Hex search.
     gui.click("hex");
@@ -452,8 +473,7 @@ fn udp_sends_to_its_remote_and_replies_to_a_row() {
     );
 
     // Show udp b's rows only, select its received row, reply to its peer from the inspector.
-    gui.click("Endpoints");
-    gui.choose("udp b");
+    gui.filter_log("Endpoints", "udp b");
     gui.harness.get_by_label("← received").click();
     gui.step();
     gui.step();
@@ -1023,7 +1043,7 @@ fn playback_shows_the_rows_as_they_came() {
     });
     gui.open_session("timeline");
     assert!(gui.shows("\"second\""));
-    gui.click("⏵ Playback");
+    gui.log_action("⏵ Playback");
     // At the start only the first row stands.
     assert!(gui.shows("● bound"));
     assert!(!gui.shows("\"first\""));

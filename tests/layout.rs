@@ -379,3 +379,47 @@ fn fields_alone_in_their_grid_are_as_wide_as_the_others_at_each_size() {
         }
     }
 }
+
+/// The log's bar is one row at every size (the rows keep their room), and
+/// none of its controls is lost: the filters stand in the bar or in its
+/// Filters menu, the rarely used actions in the bar or in its "⋯" menu.
+#[test]
+fn the_log_bar_is_one_row_at_each_size_and_keeps_every_control() {
+    for (w, h) in SIZES {
+        let mut window = Window::new(w, h);
+        window.open("tcp-echo-pair", "● client");
+        let find = window.rect("Find");
+        let latest = window.rect("⬇ Latest");
+        let filters = match window.harness.query_by_label("Endpoints") {
+            Some(node) => node.rect(),
+            None => window.harness.get_by_label_contains("⏷ Filters").rect(),
+        };
+        for (name, rect) in [("Latest", latest), ("the filters", filters)] {
+            assert!(
+                (rect.center().y - find.center().y).abs() < 4.0,
+                "{w}×{h}: {name} at {rect:?} is not on Find's row {find:?}"
+            );
+            window.assert_inside(name, rect);
+        }
+        if window.harness.query_by_label("Endpoints").is_none() {
+            window.harness.get_by_label_contains("⏷ Filters").click();
+            window.step();
+            window.step();
+            for choice in ["all endpoints", "all rows", "all peers", "as text"] {
+                assert!(
+                    window.shows(choice),
+                    "{w}×{h}: the Filters menu holds {choice}"
+                );
+            }
+            window.harness.key_press(Key::Escape);
+            window.step();
+            window.step();
+        }
+        if window.harness.query_by_label("🗑 Clear log").is_none() {
+            window.click("⋯");
+        }
+        for action in ["⏵ Playback", "🗑 Clear log"] {
+            assert!(window.shows(action), "{w}×{h}: {action} is reachable");
+        }
+    }
+}
