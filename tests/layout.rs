@@ -423,3 +423,44 @@ fn the_log_bar_is_one_row_at_each_size_and_keeps_every_control() {
         }
     }
 }
+
+/// Where the panes' edges lie: the central area's left edge (the sidebar's
+/// width), the inspector's left edge, and the view tabs' top (under the
+/// endpoints pane).
+fn pane_edges(window: &Window) -> [f32; 3] {
+    let log = window.rect("📜 Log");
+    [
+        log.left(),
+        window.harness.get_by_label("Inspector").rect().left(),
+        log.top(),
+    ]
+}
+
+/// A window started at 1024×700 and then made 1920×1080 lays its panes out
+/// as one started at 1920×1080: the panes use the new room, not their
+/// first sizes.
+#[test]
+fn panes_use_the_room_of_a_window_made_larger() {
+    let mut grown = Window::new(1024.0, 700.0);
+    grown.open("tcp-echo-pair", "● client");
+    let small = pane_edges(&grown);
+    grown.harness.set_size(Vec2::new(1920.0, 1080.0));
+    for _ in 0..5 {
+        grown.step();
+    }
+    let mut fresh = Window::new(1920.0, 1080.0);
+    fresh.open("tcp-echo-pair", "● client");
+    let (got, want) = (pane_edges(&grown), pane_edges(&fresh));
+    for (i, name) in ["the sidebar's edge", "the inspector's edge", "the log bar"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            (got[i] - want[i]).abs() <= 2.0,
+            "{name}: at {} grown from 1024×700 ({} before), at {} started at 1920×1080",
+            got[i],
+            small[i],
+            want[i]
+        );
+    }
+}
