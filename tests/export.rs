@@ -155,11 +155,7 @@ fn the_python_udp_server_answers_as_recorded() {
     if !python3() {
         return;
     }
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("udp.ron");
     std::fs::write(
@@ -203,20 +199,16 @@ fn the_python_udp_server_answers_as_recorded() {
         if let Ok((n, _)) = client.recv_from(&mut buf) {
             break n;
         }
-        assert!(
-            started.elapsed() < LIMIT,
-            "the Python server did not answer"
-        );
+        if started.elapsed() > LIMIT {
+            // Not left running after the test.
+            let _ = server.kill();
+            let _ = server.wait();
+            panic!("the Python server did not answer");
+        }
     };
     assert_eq!(&buf[..n], b"pong");
-    let started = Instant::now();
-    while server.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < LIMIT,
-            "the Python server did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Killed (and failed) if it outlives LIMIT.
+    common::wait_bounded(&mut server);
     assert!(server.wait().unwrap().success());
 }
 
@@ -618,12 +610,8 @@ fn the_python_udp_client_is_connected_like_sockbench() {
         text(&o.stdout)
     );
 
-    // A closed port: bound, then released.
-    let closed = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A closed port (one nobody else is handed meanwhile).
+    let closed = common::free_port();
     let program = write_session(closed);
     let o = run("python3", &[program.to_str().unwrap()]);
     assert_ne!(o.status.code(), Some(0));

@@ -15,6 +15,42 @@ use sockbench::model::EntryKind;
 
 const LIMIT: Duration = common::gui::WAIT_LIMIT;
 
+/// The window tests' copies of the shipped sessions keep none of their fixed
+/// service ports (a test that starts one would collide with anything else
+/// using that port, such as the same test run at once elsewhere).
+#[test]
+fn the_copied_examples_keep_no_fixed_port() {
+    let dir = tempfile::tempdir().unwrap();
+    common::gui::copy_examples(dir.path(), true);
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions");
+    let mut checked = 0;
+    for sub in ["", "lessons"] {
+        for entry in std::fs::read_dir(shipped.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|x| x != "ron") {
+                continue;
+            }
+            let original = std::fs::read_to_string(&path).unwrap();
+            let copy =
+                std::fs::read_to_string(dir.path().join(sub).join(path.file_name().unwrap()))
+                    .unwrap();
+            for (i, _) in original.match_indices("127.0.0.1:") {
+                let digits: String = original[i + 10..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                // Service ports; a recorded peer's port (ephemeral) is no listener.
+                if digits.parse::<u16>().is_ok_and(|p| p < 10_000) {
+                    let fixed = format!("127.0.0.1:{digits}");
+                    assert!(!copy.contains(&fixed), "{} keeps {fixed}", path.display());
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 10, "the shipped sessions name their ports");
+}
+
 impl Gui {
     /// A window on a sessions folder holding the example sessions.
     fn new() -> Gui {

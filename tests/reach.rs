@@ -723,3 +723,25 @@ fn the_python_export_joins_the_group_like_sockbench() {
     wait_bounded(&mut python);
     assert!(python.wait().unwrap().success());
 }
+
+/// The tests' free ports lie below the kernel's ephemeral range, so no other
+/// test's `bind(…:0)` and no outgoing connection can be handed one between
+/// the moment it is picked and the moment a test binds it; and no two
+/// callers get the same port.
+#[test]
+fn free_ports_are_outside_the_ephemeral_range_and_never_repeat() {
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
+    for &port in &ports {
+        assert!(port < low, "{port} lies in the ephemeral range ({low}..)");
+        let taken = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        assert_eq!(taken.local_addr().unwrap().port(), port);
+    }
+    let mut distinct = ports.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ports.len(), "a port given twice: {ports:?}");
+}

@@ -2,10 +2,12 @@
 //! stderr every second, and none without the flag.
 
 mod common;
-use common::{BIN, LIMIT, run, text};
+use common::{BIN, LIMIT, free_port, run, text, wait_bounded};
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 /// A loopback peer that echoes one TCP payload and holds the connection
 /// until the client closes.
@@ -67,29 +69,26 @@ fn connect_stats_says_totals_every_second() {
 #[test]
 fn listen_stats_counts_udp_peers_and_nothing_is_said_without_the_flag() {
     for stats in [true, false] {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let mut args = vec![
-            "listen",
-            "udp",
-            addr.as_str(),
-            "--echo",
-            "--for",
-            "1.6",
-            "-q",
-        ];
+        let addr = format!("127.0.0.1:{}", free_port());
+        // With --stats the run lasts until a line counts both peers (a line
+        // comes every second, whenever the peers came: a slow start must not
+        // leave the first line with one); without, 1.6 s in which none may come.
+        let run_for = if stats { "20" } else { "1.6" };
+        let mut args = vec!["listen", "udp", &addr, "--echo", "--for", run_for, "-q"];
         if stats {
             args.push("--stats");
         }
-        let server = std::thread::spawn({
-            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-            move || {
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                run(BIN, &args)
+        let mut server = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = server.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
             }
         });
         // Two peers, each asking until answered (the server may not be bound yet).
@@ -107,18 +106,49 @@ fn listen_stats_counts_udp_peers_and_nothing_is_said_without_the_flag() {
                     break;
                 }
             }
-            assert!(answered, "the server never answered");
+            if !answered {
+                let _ = server.kill();
+                let _ = server.wait();
+                panic!("the server never answered");
+            }
         }
-        let o = server.join().unwrap();
-        let stderr = text(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "{stderr}");
-        let lines = stats_lines(&stderr);
+        let mut seen = Vec::new();
         if stats {
-            assert_eq!(lines.len(), 1, "{stderr}");
-            assert!(lines[0].starts_with("stats 1s: sent "), "{stderr}");
-            assert!(lines[0].ends_with(" peers"), "{stderr}");
+            let deadline = Instant::now() + LIMIT;
+            while !seen
+                .last()
+                .is_some_and(|l: &String| l.ends_with(" 2 peers"))
+            {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match lines.recv_timeout(left) {
+                    Ok(line) if line.starts_with("stats ") => seen.push(line),
+                    Ok(_) => {}
+                    Err(_) => {
+                        let _ = server.kill();
+                        let _ = server.wait();
+                        panic!("no stats line counted both peers: {seen:#?}");
+                    }
+                }
+            }
+            let _ = server.kill();
+            let _ = server.wait();
+            for line in &seen {
+                assert!(
+                    line.starts_with("stats ") && line.contains("s: sent "),
+                    "{line}"
+                );
+            }
+            assert!(seen[0].starts_with("stats 1s: sent "), "{seen:#?}");
         } else {
-            assert_eq!(lines, Vec::<&str>::new(), "{stderr}");
+            wait_bounded(&mut server);
+            assert_eq!(server.wait().unwrap().code(), Some(0));
+            reader.join().unwrap();
+            let said: Vec<String> = lines.try_iter().collect();
+            assert!(said.iter().all(|l| !l.starts_with("stats ")), "{said:#?}");
+            assert!(
+                said.last().is_some_and(|l| l.starts_with("summary: ")),
+                "{said:#?}"
+            );
         }
     }
 }

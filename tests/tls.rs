@@ -330,9 +330,14 @@ fn each_verification_failure_is_explained() {
     let plain = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = plain.local_addr().unwrap();
     let talker = std::thread::spawn(move || {
-        use std::io::Write;
+        use std::io::{Read, Write};
         let (mut s, _) = plain.accept().unwrap();
         let _ = s.write_all(b"220 plain text service ready\r\n");
+        // Its hello read before the close: a close with it unread would be
+        // a reset, which a slow client could see before our line.
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut hello = [0u8; 1024];
+        let _ = s.read(&mut hello);
         std::thread::sleep(Duration::from_millis(300));
     });
     let o = connect_tls(&addr.to_string(), &["--insecure"]);

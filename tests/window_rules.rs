@@ -129,6 +129,11 @@ fn moving_a_rule_changes_which_rule_answers_and_its_count_moves_with_it() {
     gui.start_all();
     ask(port, &[b"ping\n"], b"pong\n");
     gui.wait_for("rule 1's hit", |g| g.count("1 hit") == 1);
+    // The asking peer's end takes its row out of the peers above the rules,
+    // moving them up: wait for it before clicking by position.
+    gui.wait_for("the peer gone", |g| {
+        g.harness.state().doc().endpoints[0].peers.is_empty()
+    });
     let up = gui
         .harness
         .query_all_by_label("⬆")

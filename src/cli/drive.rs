@@ -265,19 +265,43 @@ impl Run {
 /// Resolves when the person or the system asks the run to stop: Ctrl+C
 /// (SIGINT) everywhere, and SIGTERM on Unix (`timeout`, `docker stop`,
 /// systemd), so the `--save` file and the summary line are still written.
-pub(super) async fn interrupted() {
+///
+/// The handlers are in place when this returns, not when the future is
+/// first polled: a run's loop may print "listening" before it polls this,
+/// and a signal sent on that line must not meet the default action (the
+/// process killed, nothing saved).
+pub(super) fn interrupted() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let int = signal(SignalKind::interrupt()).ok();
+        let term = signal(SignalKind::terminate()).ok();
+        async move {
+            match (int, term) {
+                (Some(mut int), Some(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                (Some(mut int), None) => {
+                    int.recv().await;
+                }
+                (None, Some(mut term)) => {
+                    term.recv().await;
+                }
+                (None, None) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// Prints a line on stdout; a closed stdout (piped into `head` or `true`)
@@ -833,6 +857,24 @@ pub async fn relay(job: RelayJob) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stop signal that comes after `interrupted()` is called but before
+    /// its future is first polled (the run printed "listening" first) is
+    /// caught, not met by the default action that kills the process. Before,
+    /// the handlers were installed on the first poll: this test process died
+    /// of the SIGINT, or (another handler already there) never saw it.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_stop_signal_before_the_first_poll_is_caught() {
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            let stop = interrupted();
+            // SAFETY: raise sends a signal to this thread; nothing is shared.
+            assert_eq!(unsafe { libc::raise(sig) }, 0);
+            tokio::time::timeout(Duration::from_secs(10), stop)
+                .await
+                .unwrap_or_else(|_| panic!("signal {sig} sent before the first poll was missed"));
+        }
+    }
 
     #[test]
     fn every_interface_is_warned_about_and_loopback_is_not() {

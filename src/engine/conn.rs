@@ -175,18 +175,32 @@ impl ConnHandle {
     }
 
     /// Queues a payload the caller sent, if the queue has room for it; a full
-    /// queue fails the send with an event (the peer reads slower than we send).
+    /// queue fails the send with an event (the peer reads slower than we send),
+    /// and so does a connection that has just ended (its end drained the queue
+    /// and told of what waited there; this payload came after).
     pub fn send_payload(&self, ctx: &EndpointCtx, peer: PeerId, bytes: Bytes, split: Split) {
-        match self
-            .room
-            .clone()
-            .try_acquire_many_owned(out_charge(bytes.len()))
-        {
-            Ok(held) => self.send(ConnCommand::Send(Box::new(Outgoing {
-                bytes,
-                split,
-                held: Some(held),
-            }))),
+        let len = bytes.len();
+        match self.room.clone().try_acquire_many_owned(out_charge(len)) {
+            Ok(held) => {
+                let queued = self.commands.send(ConnCommand::Send(Box::new(Outgoing {
+                    bytes,
+                    split,
+                    held: Some(held),
+                })));
+                if queued.is_err() {
+                    ctx.failed(
+                        Some(peer),
+                        NetError::new(
+                            ErrorKind::Other,
+                            Operation::Send,
+                            format!(
+                                "send {len} bytes to {}: not sent, the connection ended first",
+                                self.remote
+                            ),
+                        ),
+                    );
+                }
+            }
             Err(_) => {
                 let waiting = OUT_QUEUE.saturating_sub(self.room.available_permits());
                 ctx.failed(
@@ -195,9 +209,8 @@ impl ConnHandle {
                         ErrorKind::Other,
                         Operation::Send,
                         format!(
-                            "send {} bytes to {}: not queued, {waiting} bytes already wait \
+                            "send {len} bytes to {}: not queued, {waiting} bytes already wait \
                              to be written to this peer (it reads slower than we send)",
-                            bytes.len(),
                             self.remote
                         ),
                     ),

@@ -1038,4 +1038,116 @@ mod tests {
         let drift = (Utc::now() - now()).num_seconds().abs();
         assert!(drift < 5, "{drift}");
     }
+
+    /// A context whose events land in the returned receiver.
+    fn test_ctx() -> (net::EndpointCtx, mpsc::UnboundedReceiver<Batch>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ctx = net::EndpointCtx {
+            id: EndpointId(5),
+            options: Default::default(),
+            reply: Arc::new(reply::Responder::new(&crate::model::AutoReply::Off)),
+            emitter: Emitter::new(tx, no_wake()).0,
+            token: CancellationToken::new(),
+        };
+        (ctx, rx)
+    }
+
+    fn failures(rx: &mut mpsc::UnboundedReceiver<Batch>) -> Vec<(Option<PeerId>, String)> {
+        let mut got = Vec::new();
+        while let Ok(batch) = rx.try_recv() {
+            let events = match batch {
+                Batch::One(event, _) => vec![event],
+                Batch::Many(many) => many.into_iter().map(|(e, _)| e).collect(),
+            };
+            for event in events {
+                if let EventKind::Failed { peer, error } = event.kind {
+                    got.push((peer, error.message));
+                }
+            }
+        }
+        got
+    }
+
+    /// A Disconnect (or half-close) that reaches a server after that peer
+    /// left on its own is done, not "peer 2 is not connected": the person
+    /// pressed it while the peer was still listed. A peer that never was is
+    /// still an error, and so is a payload for a peer that left.
+    #[tokio::test]
+    async fn ending_a_peer_that_already_left_is_no_failure() {
+        let (ctx, mut rx) = test_ctx();
+        let peers = HashMap::new();
+        // Peers 1 to 3 were handed out; none is connected any more.
+        for command in [
+            EndpointCommand::Disconnect {
+                peer: 2,
+                abort: false,
+            },
+            EndpointCommand::Disconnect {
+                peer: 3,
+                abort: true,
+            },
+            EndpointCommand::HalfClose { peer: 1 },
+        ] {
+            tcp::route_server(&ctx, &peers, 4, command);
+        }
+        assert_eq!(failures(&mut rx), []);
+        tcp::route_server(
+            &ctx,
+            &peers,
+            4,
+            EndpointCommand::Disconnect {
+                peer: 9,
+                abort: false,
+            },
+        );
+        tcp::route_server(
+            &ctx,
+            &peers,
+            4,
+            EndpointCommand::Send {
+                _held: None,
+                to: Target::Peer(2),
+                bytes: Bytes::from_static(b"late"),
+                split: Split::WHOLE,
+            },
+        );
+        assert_eq!(
+            failures(&mut rx),
+            [
+                (Some(9), "peer 9 is not connected".to_owned()),
+                (Some(2), "peer 2 is not connected".to_owned())
+            ]
+        );
+    }
+
+    /// A payload routed to a connection in the moment it ended (its queue
+    /// already drained and closed, the server not yet told) is said not sent,
+    /// never dropped unsaid.
+    #[tokio::test]
+    async fn a_payload_for_a_connection_that_just_ended_is_said_not_sent() {
+        let (ctx, mut rx) = test_ctx();
+        let remote: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let (handle, queue) = conn::ConnHandle::new(remote);
+        drop(queue);
+        let mut peers = HashMap::new();
+        peers.insert(2, handle);
+        tcp::route_server(
+            &ctx,
+            &peers,
+            3,
+            EndpointCommand::Send {
+                _held: None,
+                to: Target::Peer(2),
+                bytes: Bytes::from_static(b"late"),
+                split: Split::WHOLE,
+            },
+        );
+        assert_eq!(
+            failures(&mut rx),
+            [(
+                Some(2),
+                "send 4 bytes to 127.0.0.1:9: not sent, the connection ended first".to_owned()
+            )]
+        );
+    }
 }

@@ -489,7 +489,7 @@ pub(crate) async fn server(
                     Operation::Configure,
                     "TCP_NODELAY is a TCP option: a Unix socket has no Nagle delay",
                 )),
-                Some(command) => route_server(&ctx, &peers, command),
+                Some(command) => route_server(&ctx, &peers, next_peer, command),
             },
             Some(peer) = done_rx.recv() => {
                 peers.remove(&peer);

@@ -6,7 +6,6 @@
 
 pub mod gui;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,13 +46,39 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A loopback port on which nothing listens (bound, then released).
+/// A loopback port on which nothing listens, for a test to listen on (or
+/// to find refused) a moment later.
+///
+/// Taken from below the kernel's ephemeral range (`ip_local_port_range`),
+/// which the kernel never hands out by itself: a port 0 probe, released,
+/// could be handed meanwhile to another test's `bind(…:0)` or to an outgoing
+/// connection as its local port; these cannot. The tests of one binary get
+/// different ports (a counter), binaries apart start elsewhere (the process
+/// id), and a port still bound by anything (TIME_WAIT included: the probe
+/// does not reuse addresses) is skipped.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use socket2::{Domain, Socket, Type};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    const BOTTOM: u64 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral.saturating_sub(BOTTOM);
+    let free = |port: u16, kind: Type| {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        Socket::new(Domain::IPV4, kind, None).is_ok_and(|s| s.bind(&addr.into()).is_ok())
+    };
+    let start = u64::from(std::process::id()) * 7_919;
+    for _ in 0..span.min(5_000) {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (BOTTOM + (start + n) % span) as u16;
+        if free(port, Type::STREAM) && free(port, Type::DGRAM) {
+            return port;
+        }
+    }
+    panic!("no free loopback port below the ephemeral range ({BOTTOM}..{ephemeral})");
 }
 
 /// Whether python3 is here; says so when it is not (the test then skips).
