@@ -3,6 +3,7 @@
 //! File → Export, and a toolbar that stays where it is.
 
 mod common;
+use common::gui::Gui;
 use common::{BIN, run, text};
 
 use std::io::Read;
@@ -11,102 +12,21 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use egui::{Key, Modifiers};
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use sockbench::app::{App, AppCommand, AppConfig, shortcuts};
+use sockbench::app::{AppCommand, shortcuts};
 use sockbench::model::EntryKind;
 
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// A window on a private runtime, with a private sessions folder holding `sessions`.
-struct Gui {
-    harness: Harness<'static, App>,
-    dir: tempfile::TempDir,
-    _runtime: tokio::runtime::Runtime,
-}
+const LIMIT: Duration = common::gui::WAIT_LIMIT;
 
 impl Gui {
+    /// A window on a private sessions folder holding `sessions`.
     fn with_sessions(sessions: &[(&str, String)]) -> Gui {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in sessions {
-            std::fs::write(dir.path().join(format!("{name}.ron")), text).unwrap();
-        }
-        let config = AppConfig {
-            runtime: runtime.handle().clone(),
-            sessions_dir: dir.path().to_owned(),
-            recovery_dir: None,
-            open: None,
-            native_dialogs: false,
-            autosave_every: Duration::from_secs(3600),
-        };
-        let harness = Harness::builder()
-            .with_size([1400.0, 900.0])
-            .build_eframe(move |cc| App::new(cc, config));
-        let mut gui = Gui {
-            harness,
-            dir,
-            _runtime: runtime,
-        };
+        let mut gui = Gui::in_folder(common::gui::SIZE, sessions);
         let first = sessions[0].0.to_owned();
         gui.wait_for("the session list", move |g| {
             g.harness.query_by_label(&first).is_some()
         });
         gui
-    }
-
-    fn step(&mut self) {
-        self.harness.step();
-    }
-
-    /// Steps frames until `done` holds, at most LIMIT.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&Gui) -> bool) {
-        let started = Instant::now();
-        loop {
-            self.harness.step();
-            if done(self) {
-                self.harness.step();
-                return;
-            }
-            assert!(started.elapsed() < LIMIT, "gave up waiting for {what}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.step();
-        self.step();
-    }
-
-    fn shows(&self, label: &str) -> bool {
-        self.harness
-            .query_all_by_label_contains(label)
-            .next()
-            .is_some()
-    }
-
-    fn open(&mut self, name: &str) {
-        self.click(name);
-        let name = name.to_owned();
-        self.wait_for("the session to open", move |g| {
-            g.harness
-                .state()
-                .doc()
-                .path
-                .as_ref()
-                .is_some_and(|p| p.ends_with(format!("{name}.ron")))
-        });
-    }
-
-    fn press(&mut self, modifiers: Modifiers, key: Key) {
-        self.harness.key_press_modifiers(modifiers, key);
-        self.step();
-        self.step();
     }
 
     fn running(&self) -> usize {
@@ -127,28 +47,6 @@ impl Gui {
             .map(|i| log.data(i).to_vec())
             .collect()
     }
-
-    /// Replaces the text of the field labelled `label` by typing.
-    fn retype(&mut self, label: &str, text: &str) {
-        self.harness.get_by_label(label).focus();
-        self.step();
-        self.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
-        self.step();
-        self.harness.key_press(Key::Backspace);
-        self.step();
-        self.harness.get_by_label(label).type_text(text);
-        self.step();
-        self.step();
-    }
-}
-
-impl Drop for Gui {
-    /// Every screen a test leaves behind must name every input it shows.
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.harness.check_accessibility();
-        }
-    }
 }
 
 /// A TCP server and a UDP socket, both on loopback port 0.
@@ -163,7 +61,7 @@ fn two_listeners() -> String {
 #[test]
 fn f5_starts_every_endpoint_and_shift_f5_stops_them() {
     let mut gui = Gui::with_sessions(&[("listeners", two_listeners())]);
-    gui.open("listeners");
+    gui.open_session("listeners");
     assert_eq!(gui.running(), 0);
 
     gui.press(Modifiers::NONE, Key::F5);
@@ -192,7 +90,7 @@ fn ctrl_digit_sends_that_library_entry_from_the_selected_endpoint() {
         peer.local_addr().unwrap()
     );
     let mut gui = Gui::with_sessions(&[("library", session)]);
-    gui.open("library");
+    gui.open_session("library");
     gui.press(Modifiers::NONE, Key::F5);
     gui.wait_for("the client connected", |g| {
         g.harness.state().doc().endpoints[0].state.is_up()
@@ -322,7 +220,7 @@ fn export(gui: &mut Gui, label: &str, path: &Path) {
 #[test]
 fn export_writes_what_the_cli_export_writes_and_asks_before_replacing() {
     let mut gui = Gui::with_sessions(&[("recorded-http", recorded_http())]);
-    gui.open("recorded-http");
+    gui.open_session("recorded-http");
     let file = gui.dir.path().join("recorded-http.ron");
     let out = tempfile::tempdir().unwrap();
     for (label, format, endpoint) in [
@@ -407,7 +305,7 @@ fn toolbar_buttons_stay_put_when_the_title_and_the_notices_change() {
         ["▶ Start all", "⏹ Stop all", "💾 Save"].map(|label| g.harness.get_by_label(label).rect())
     };
     let before = rects(&gui);
-    gui.open("a session with a long name that makes the title wide");
+    gui.open_session("a session with a long name that makes the title wide");
     assert_eq!(rects(&gui), before, "a longer title");
     // Unsaved (the title gains a mark) and a notice (an error banner).
     gui.harness.state_mut().doc_mut().touch();

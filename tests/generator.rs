@@ -3,97 +3,26 @@
 //! endpoint stopping ends it, and a dropped file reaches the peer byte for
 //! byte. Rounds are counted, never timed.
 
+mod common;
+use common::gui::Gui;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use egui::{Key, Modifiers};
-use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
 use sockbench::app::composer::RepeatSettings;
-use sockbench::app::{App, AppConfig};
 use sockbench::model::EntryKind;
 
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// A window on a private runtime and an empty sessions folder.
-struct Gui {
-    harness: Harness<'static, App>,
-    dir: tempfile::TempDir,
-    _runtime: tokio::runtime::Runtime,
-}
+const LIMIT: Duration = common::gui::WAIT_LIMIT;
 
 impl Gui {
+    /// A window on an empty sessions folder.
     fn new() -> Gui {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = AppConfig {
-            runtime: runtime.handle().clone(),
-            sessions_dir: dir.path().to_owned(),
-            recovery_dir: None,
-            open: None,
-            native_dialogs: false,
-            autosave_every: Duration::from_secs(3600),
-        };
-        let harness = Harness::builder()
-            .with_size([1400.0, 900.0])
-            .build_eframe(move |cc| App::new(cc, config));
-        let mut gui = Gui {
-            harness,
-            dir,
-            _runtime: runtime,
-        };
+        let mut gui = Gui::build(common::gui::SIZE, |_| {}, |_, _| {});
         gui.step();
         gui
-    }
-
-    fn step(&mut self) {
-        self.harness.step();
-    }
-
-    /// Steps frames until `done` holds, at most LIMIT.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&Gui) -> bool) {
-        let started = Instant::now();
-        loop {
-            self.harness.step();
-            if done(self) {
-                self.harness.step();
-                return;
-            }
-            assert!(started.elapsed() < LIMIT, "gave up waiting for {what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.step();
-        self.step();
-    }
-
-    fn shows(&self, label: &str) -> bool {
-        self.harness
-            .query_all_by_label_contains(label)
-            .next()
-            .is_some()
-    }
-
-    fn retype(&mut self, label: &str, text: &str) {
-        self.harness.get_by_label(label).focus();
-        self.step();
-        self.harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
-        self.step();
-        self.harness.key_press(Key::Backspace);
-        self.step();
-        self.harness.get_by_label(label).type_text(text);
-        self.step();
-        self.step();
     }
 
     /// A TCP client in the new session, connected to `remote`.
@@ -147,15 +76,6 @@ impl Gui {
     }
 }
 
-impl Drop for Gui {
-    /// Every screen a test leaves behind must name every input it shows.
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.harness.check_accessibility();
-        }
-    }
-}
-
 /// A TCP peer that reads one connection to its end and returns every byte.
 fn reading_peer() -> (String, std::thread::JoinHandle<Vec<u8>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -201,6 +121,48 @@ fn repeat_sends_exactly_m_rounds_and_stops() {
         !g.harness.state().doc().endpoints[0].state.is_running()
     });
     assert_eq!(peer.join().unwrap(), b"tick\n".repeat(5));
+}
+
+/// The rounds of a 1 ms repeat do not wait for frames: a frame sends every
+/// round due, so 200 rounds end within a few dozen frames at any frame rate
+/// (here about 100 frames a second: each frame is 10 ms or more after the
+/// last, so all 200 are due after 20 of them). One round a frame would need 200.
+#[test]
+fn a_1_ms_repeat_sends_every_round_whatever_the_frame_rate() {
+    const ROUNDS: usize = 200;
+    const FRAMES: usize = 60;
+    let mut gui = Gui::new();
+    let (addr, peer) = reading_peer();
+    gui.connected_client(&addr);
+    gui.retype("Payload", "tick\\n");
+    gui.set_repeat(1, ROUNDS as u64, false);
+    gui.click("🔁 Repeat");
+    let mut frames = 0;
+    while gui.repeating() && frames < FRAMES {
+        std::thread::sleep(Duration::from_millis(10));
+        gui.step();
+        frames += 1;
+    }
+    let sent = gui
+        .harness
+        .state()
+        .repeats()
+        .running()
+        .first()
+        .map(|r| r.schedule.sent());
+    assert!(
+        !gui.repeating(),
+        "{FRAMES} frames sent only {sent:?} of {ROUNDS} rounds"
+    );
+    gui.wait_for("every round's Sent row", |g| g.sent_rows().len() >= ROUNDS);
+    gui.idle(10);
+    assert_eq!(gui.sent_rows(), vec![b"tick\n".to_vec(); ROUNDS]);
+    assert!(gui.shows(&format!("Repeat {ROUNDS} of {ROUNDS} rounds sent: done")));
+    gui.click("⏹ Stop");
+    gui.wait_for("the client stopped", |g| {
+        !g.harness.state().doc().endpoints[0].state.is_running()
+    });
+    assert_eq!(peer.join().unwrap(), b"tick\n".repeat(ROUNDS));
 }
 
 #[test]

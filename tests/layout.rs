@@ -7,113 +7,26 @@
 //! rectangles), never the app's fields.
 
 mod common;
-use common::free_port;
-
-use std::path::Path;
-use std::time::{Duration, Instant};
+use common::gui::Gui;
 
 use egui::{Key, Modifiers, Rect, Vec2};
-use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use sockbench::app::{App, AppConfig};
 use sockbench::model::payload::to_text_notation;
-
-const LIMIT: Duration = Duration::from_secs(10);
 
 const SIZES: [(f32, f32); 3] = [(1024.0, 700.0), (1400.0, 900.0), (1920.0, 1080.0)];
 
-/// A window of `size` on a private runtime and a private sessions folder.
-struct Window {
-    harness: Harness<'static, App>,
-    size: Vec2,
-    _dir: tempfile::TempDir,
-    _runtime: tokio::runtime::Runtime,
-}
-
-/// The example sessions, their fixed ports replaced by free ones.
-fn copy_examples(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions");
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "ron") {
-            continue;
-        }
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        for port in ["7007", "8080"] {
-            text = text.replace(
-                &format!("127.0.0.1:{port}"),
-                &format!("127.0.0.1:{}", free_port()),
-            );
-        }
-        std::fs::write(to.join(path.file_name().unwrap()), text).unwrap();
-    }
-}
+/// A window of a given size on a private runtime and a private sessions folder.
+type Window = Gui;
 
 impl Window {
     fn new(width: f32, height: f32) -> Window {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        copy_examples(dir.path());
-        let config = AppConfig {
-            runtime: runtime.handle().clone(),
-            sessions_dir: dir.path().to_owned(),
-            recovery_dir: None,
-            open: None,
-            native_dialogs: false,
-            autosave_every: Duration::from_secs(3600),
-        };
-        let size = Vec2::new(width, height);
-        let harness = Harness::builder()
-            .with_size(size)
-            .build_eframe(move |cc| App::new(cc, config));
-        let mut window = Window {
-            harness,
-            size,
-            _dir: dir,
-            _runtime: runtime,
-        };
+        let mut window = Gui::build(
+            [width, height],
+            |dir| common::gui::copy_examples(dir, false),
+            |_, _| {},
+        );
         window.wait_for("the session list", |w| w.shows("tcp-echo-pair"));
         window
-    }
-
-    fn step(&mut self) {
-        self.harness.step();
-    }
-
-    /// Steps frames until `done` holds, at most LIMIT.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&Window) -> bool) {
-        let started = Instant::now();
-        loop {
-            self.harness.step();
-            if done(self) {
-                self.harness.step();
-                self.harness.step();
-                return;
-            }
-            assert!(started.elapsed() < LIMIT, "gave up waiting for {what}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn shows(&self, label: &str) -> bool {
-        self.harness
-            .query_all_by_label_contains(label)
-            .next()
-            .is_some()
-    }
-
-    fn count(&self, label: &str) -> usize {
-        self.harness.query_all_by_label(label).count()
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.step();
-        self.step();
     }
 
     /// Opens the example `session` and waits for its endpoint `tab`.
@@ -203,14 +116,6 @@ impl Window {
             self.size.x,
             self.size.y
         );
-    }
-}
-
-impl Drop for Window {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.harness.check_accessibility();
-        }
     }
 }
 
@@ -452,4 +357,110 @@ fn the_log_follows_new_rows_after_the_split_is_dragged() {
         newest.top() > header.bottom() && newest.bottom() <= 700.0,
         "the newest row at {newest:?} is not in view (header {header:?})"
     );
+}
+
+/// A relay: its Seed and impairment fields each stand alone in a grid.
+const RELAY: &str = r#"(format: 1, endpoints: [(name: "r", kind: Relay(transport: Tcp, listen: "127.0.0.1:0", upstream: "127.0.0.1:9"))])"#;
+
+#[test]
+fn fields_alone_in_their_grid_are_as_wide_as_the_others_at_each_size() {
+    for (w, h) in SIZES {
+        let mut window = Gui::in_folder([w, h], &[("relay", RELAY.to_owned())]);
+        window.wait_for("the session list", |w| w.count("relay") == 1);
+        window.open("relay", "● r");
+        window.click("Impairments client → upstream");
+        let upstream = window.rect("Upstream").width();
+        for field in ["Seed", "Latency ↑"] {
+            let width = window.rect(field).width();
+            assert!(
+                width >= upstream.min(140.0) - 0.5,
+                "{w}×{h}: {field} is {width} wide, Upstream {upstream}"
+            );
+        }
+    }
+}
+
+/// The log's bar is one row at every size (the rows keep their room), and
+/// none of its controls is lost: the filters stand in the bar or in its
+/// Filters menu, the rarely used actions in the bar or in its "⋯" menu.
+#[test]
+fn the_log_bar_is_one_row_at_each_size_and_keeps_every_control() {
+    for (w, h) in SIZES {
+        let mut window = Window::new(w, h);
+        window.open("tcp-echo-pair", "● client");
+        let find = window.rect("Find");
+        let latest = window.rect("⬇ Latest");
+        let filters = match window.harness.query_by_label("Endpoints") {
+            Some(node) => node.rect(),
+            None => window.harness.get_by_label_contains("⏷ Filters").rect(),
+        };
+        for (name, rect) in [("Latest", latest), ("the filters", filters)] {
+            assert!(
+                (rect.center().y - find.center().y).abs() < 4.0,
+                "{w}×{h}: {name} at {rect:?} is not on Find's row {find:?}"
+            );
+            window.assert_inside(name, rect);
+        }
+        if window.harness.query_by_label("Endpoints").is_none() {
+            window.harness.get_by_label_contains("⏷ Filters").click();
+            window.step();
+            window.step();
+            for choice in ["all endpoints", "all rows", "all peers", "as text"] {
+                assert!(
+                    window.shows(choice),
+                    "{w}×{h}: the Filters menu holds {choice}"
+                );
+            }
+            window.harness.key_press(Key::Escape);
+            window.step();
+            window.step();
+        }
+        if window.harness.query_by_label("🗑 Clear log").is_none() {
+            window.click("⋯");
+        }
+        for action in ["⏵ Playback", "🗑 Clear log"] {
+            assert!(window.shows(action), "{w}×{h}: {action} is reachable");
+        }
+    }
+}
+
+/// Where the panes' edges lie: the central area's left edge (the sidebar's
+/// width), the inspector's left edge, and the view tabs' top (under the
+/// endpoints pane).
+fn pane_edges(window: &Window) -> [f32; 3] {
+    let log = window.rect("📜 Log");
+    [
+        log.left(),
+        window.harness.get_by_label("Inspector").rect().left(),
+        log.top(),
+    ]
+}
+
+/// A window started at 1024×700 and then made 1920×1080 lays its panes out
+/// as one started at 1920×1080: the panes use the new room, not their
+/// first sizes.
+#[test]
+fn panes_use_the_room_of_a_window_made_larger() {
+    let mut grown = Window::new(1024.0, 700.0);
+    grown.open("tcp-echo-pair", "● client");
+    let small = pane_edges(&grown);
+    grown.harness.set_size(Vec2::new(1920.0, 1080.0));
+    for _ in 0..5 {
+        grown.step();
+    }
+    let mut fresh = Window::new(1920.0, 1080.0);
+    fresh.open("tcp-echo-pair", "● client");
+    let (got, want) = (pane_edges(&grown), pane_edges(&fresh));
+    for (i, name) in ["the sidebar's edge", "the inspector's edge", "the log bar"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            (got[i] - want[i]).abs() <= 2.0,
+            "{name}: at {} grown from 1024×700 ({} before), at {} started at 1920×1080",
+            got[i],
+            small[i],
+            want[i]
+        );
+    }
 }

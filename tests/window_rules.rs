@@ -4,26 +4,19 @@
 
 mod common;
 use common::free_port;
+use common::gui::Gui;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use egui::{Key, Modifiers};
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use sockbench::app::log_view::RowRef;
-use sockbench::app::{App, AppConfig};
 use sockbench::model::{LogBudget, Overflow};
 
-const LIMIT: Duration = Duration::from_secs(10);
-
-struct Gui {
-    harness: Harness<'static, App>,
-    _dir: tempfile::TempDir,
-    _runtime: tokio::runtime::Runtime,
-}
+const LIMIT: Duration = common::gui::WAIT_LIMIT;
 
 impl Gui {
     /// A window with the session `text` open (written to a file first).
@@ -33,71 +26,19 @@ impl Gui {
 
     /// A window on a sessions folder holding `files` (name, text), the first open.
     fn with_sessions(files: &[(&str, String)]) -> (Gui, PathBuf) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            std::fs::write(dir.path().join(format!("{name}.ron")), text).unwrap();
-        }
-        let path = dir.path().join(format!("{}.ron", files[0].0));
-        let config = AppConfig {
-            runtime: runtime.handle().clone(),
-            sessions_dir: dir.path().to_owned(),
-            recovery_dir: None,
-            open: Some(path.clone()),
-            native_dialogs: false,
-            autosave_every: Duration::from_secs(3600),
-        };
-        let harness = Harness::builder()
+        let first = format!("{}.ron", files[0].0);
+        let mut gui = Gui::build(
             // Tall, so every rule's row is on screen above the log.
-            .with_size([1400.0, 1400.0])
-            .build_eframe(move |cc| App::new(cc, config));
-        let mut gui = Gui {
-            harness,
-            _dir: dir,
-            _runtime: runtime,
-        };
+            [1400.0, 1400.0],
+            |dir| common::gui::write_sessions(dir, files),
+            |config, dir| config.open = Some(dir.join(&first)),
+        );
+        let path = gui.dir.path().join(format!("{}.ron", files[0].0));
         let opened = path.clone();
         gui.wait_for("the session to open", move |g| {
             g.harness.state().doc().path.as_deref() == Some(opened.as_path())
         });
         (gui, path)
-    }
-
-    fn step(&mut self) {
-        self.harness.step();
-    }
-
-    /// Steps frames until `done` holds, at most LIMIT.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&Gui) -> bool) {
-        let started = Instant::now();
-        loop {
-            self.harness.step();
-            if done(self) {
-                self.harness.step();
-                return;
-            }
-            assert!(started.elapsed() < LIMIT, "gave up waiting for {what}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.step();
-        self.step();
-    }
-
-    fn count(&self, label: &str) -> usize {
-        self.harness.query_all_by_label(label).count()
-    }
-
-    fn all_up(&self) -> bool {
-        let doc = self.harness.state().doc();
-        !doc.endpoints.is_empty() && doc.endpoints.iter().all(|e| e.state.is_up())
     }
 
     fn start_all(&mut self) {

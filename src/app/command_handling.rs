@@ -849,7 +849,7 @@ impl App {
             gap,
             what,
             schedule,
-            unwritten: false,
+            in_flight: Default::default(),
         };
         match self.repeats.start(repeat) {
             Ok(()) => self.log_note(id, note),
@@ -860,7 +860,8 @@ impl App {
     /// Stops the repeat of endpoint `id`, saying why in the log.
     fn stop_repeat(&mut self, id: EndpointId, why: &str) {
         if let Some(repeat) = self.repeats.stop(id, why) {
-            self.log_note(id, format!("repeat {why} ({})", repeat.summary()));
+            let lag = repeat.lag_note();
+            self.log_note(id, format!("repeat {why} ({}){lag}", repeat.summary()));
         }
     }
 
@@ -873,9 +874,10 @@ impl App {
         }]);
     }
 
-    /// Sends every repeat's due round (one per repeat per frame, so nothing
-    /// bunches up after a slow frame), and ends the repeats that are done or
-    /// whose endpoint stopped. Called by `logic` every frame.
+    /// Sends every repeat's due rounds (all of them, within the bounds of
+    /// [`super::repeat`]: rounds held back are shown as behind, never
+    /// dropped), and ends the repeats that are done or whose endpoint
+    /// stopped. Called by `logic` every frame.
     pub(super) fn run_repeats(&mut self) {
         if self.repeats.is_empty() {
             return;
@@ -896,14 +898,19 @@ impl App {
                 }
                 Some(_) => {}
             }
-            if repeat.unwritten {
-                // Until the last round is written (or failed): no queue fills.
-                continue;
-            }
-            if let Some(round) = repeat.schedule.take_due(now) {
+            for _ in 0..super::repeat::MAX_ROUNDS_PER_FRAME {
+                if repeat.schedule.due(now) == 0 {
+                    break;
+                }
+                let round = repeat.schedule.sent() + 1;
                 match repeat.source.round_bytes(round) {
                     Ok(bytes) => {
-                        repeat.unwritten = true;
+                        if !repeat.in_flight.has_room(bytes.len()) {
+                            // Until rounds in flight are written (or failed): no queue fills.
+                            break;
+                        }
+                        repeat.schedule.take_due(now);
+                        repeat.in_flight.push(bytes.len());
                         self.engine.send(if repeat.writes > 1 {
                             Command::SendSplit {
                                 id,
@@ -921,20 +928,24 @@ impl App {
                         })
                     }
                     // Never skipped unsaid: the round is an error row.
-                    Err(why) => errors.push(crate::engine::Event {
-                        id,
-                        at: crate::engine::now(),
-                        kind: crate::engine::EventKind::Failed {
-                            peer: None,
-                            error: crate::engine::NetError::new(
-                                crate::model::ErrorKind::Other,
-                                crate::engine::Operation::Send,
-                                format!("repeat round {round}: not sent: {why}"),
-                            ),
-                        },
-                    }),
+                    Err(why) => {
+                        repeat.schedule.take_due(now);
+                        errors.push(crate::engine::Event {
+                            id,
+                            at: crate::engine::now(),
+                            kind: crate::engine::EventKind::Failed {
+                                peer: None,
+                                error: crate::engine::NetError::new(
+                                    crate::model::ErrorKind::Other,
+                                    crate::engine::Operation::Send,
+                                    format!("repeat round {round}: not sent: {why}"),
+                                ),
+                            },
+                        })
+                    }
                 }
             }
+            repeat.schedule.note_behind(now);
             if repeat.schedule.is_done() {
                 ended.push((id, "done"));
             }
@@ -944,8 +955,14 @@ impl App {
         }
         for (id, why) in ended {
             if why == "done" {
-                // No note: the start note said how many, the Sent rows follow.
-                self.repeats.stop(id, why);
+                // No note: the start note said how many, the Sent rows
+                // follow; unless rounds fell behind, which is never silent.
+                if let Some(repeat) = self.repeats.stop(id, why) {
+                    let lag = repeat.lag_note();
+                    if !lag.is_empty() {
+                        self.log_note(id, format!("repeat done ({}){lag}", repeat.summary()));
+                    }
+                }
             } else {
                 self.stop_repeat(id, why);
             }
@@ -955,9 +972,9 @@ impl App {
             .repeats
             .running()
             .iter()
-            // A round waiting for its write is woken by the engine's event,
+            // Rounds waiting for room are woken by the engine's write events,
             // not by a timer (which would repaint without pause meanwhile).
-            .filter(|r| !r.unwritten)
+            .filter(|r| r.in_flight.has_room(0))
             .filter_map(|r| r.schedule.wait(now))
             .min()
         {

@@ -5,7 +5,7 @@ use egui::{Color32, RichText, Ui};
 
 use super::document::{RuleHits, RunState};
 use super::endpoint_form::{
-    EndpointForm, FormErrors, ReplyMode, RuleForm, TOXIC_FIELDS, TriggerTag,
+    EndpointForm, FormErrors, ReplyMode, RuleForm, TOXIC_FIELDS, TlsForm, TriggerTag,
 };
 use super::{App, AppCommand};
 use crate::model::display::escape_controls;
@@ -14,6 +14,11 @@ use crate::model::{KindTag, Notation, RelayTransport, explain};
 
 /// The width of a settings field, and of the reason under it.
 const FIELD_WIDTH: f32 = 190.0;
+/// The narrowest a field is drawn, wherever it stands: a grid gives a cell
+/// the width its column had the frame before, so a field alone in its grid
+/// (the relay's Seed, an impairment) would otherwise keep the width of its
+/// first frame and show its hint as "d…".
+const FIELD_MIN_WIDTH: f32 = 140.0;
 
 /// The badge colour of a state.
 fn state_color(ui: &Ui, state: &RunState) -> Color32 {
@@ -44,6 +49,7 @@ fn field(
             egui::TextEdit::singleline(value)
                 .hint_text(hint)
                 .desired_width(FIELD_WIDTH)
+                .min_size(egui::vec2(FIELD_MIN_WIDTH, 0.0))
                 .layouter(&mut layouter),
         )
         .labelled_by(label.id)
@@ -451,7 +457,8 @@ impl App {
                             errors.remote.as_ref(),
                         );
                         if !form.remote.trim().is_empty() {
-                            changed |= udp_connection_ui(ui, &mut form.options.unconnected);
+                            let deaf = deaf_to_groups(form);
+                            changed |= udp_connection_ui(ui, &mut form.options.unconnected, deaf);
                         }
                     }
                     KindTag::UnixClient => {
@@ -650,6 +657,116 @@ fn client_way_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors) -> b
     changed
 }
 
+/// What a TLS side's rows say: an endpoint's and a relay's rows are the
+/// same fields, said of the server (an endpoint) or of the upstream (a relay).
+struct TlsWords {
+    cert_tip: &'static str,
+    ca_tip: &'static str,
+    sni_hint: &'static str,
+    sni_tip: &'static str,
+    pin_tip: &'static str,
+    insecure: &'static str,
+    insecure_tip: &'static str,
+}
+
+const ENDPOINT_TLS: TlsWords = TlsWords {
+    cert_tip: "The certificate chain (PEM); empty makes a self-signed one for localhost, 127.0.0.1 and ::1",
+    ca_tip: "Extra certificates to trust, as PEM files separated by ';': an authority, or the server's own self-signed certificate",
+    sni_hint: "the host",
+    sni_tip: "The name sent in the handshake (SNI) and checked in the certificate",
+    pin_tip: "Trust exactly the certificate with this SHA-256 fingerprint (sha256:AB:CD:…, as a server's log prints it), whatever its name and issuer; no other certificate is accepted",
+    insecure: "Insecure: do not verify the certificate",
+    insecure_tip: "Accept any certificate, even an impostor's: for testing only",
+};
+
+const RELAY_TLS: TlsWords = TlsWords {
+    cert_tip: "The certificate chain the relay presents to its clients (PEM); empty makes a self-signed one for localhost, 127.0.0.1 and ::1",
+    ca_tip: "Extra certificates to trust for the upstream, as PEM files separated by ';'",
+    sni_hint: "the upstream's host",
+    sni_tip: "The name sent to the upstream (SNI) and checked in its certificate",
+    pin_tip: "Trust exactly the upstream certificate with this SHA-256 fingerprint (sha256:AB:CD:…)",
+    insecure: "Insecure: do not verify the upstream",
+    insecure_tip: "Accept any certificate from the upstream, even an impostor's: for testing only",
+};
+
+/// The rows of the certificate a TLS side presents (a server, or a relay
+/// toward its clients), in a 3-column grid, with their errors beside them.
+fn tls_identity_rows(
+    ui: &mut Ui,
+    tls: &mut TlsForm,
+    errors: &FormErrors,
+    words: &TlsWords,
+) -> bool {
+    let mut changed = field(
+        ui,
+        "Certificate",
+        &mut tls.cert,
+        "made on start",
+        words.cert_tip,
+        None,
+    );
+    changed |= field(
+        ui,
+        "Private key",
+        &mut tls.key,
+        "made on start",
+        "The certificate's private key (PEM); only its path is saved, never the key",
+        errors
+            .tls
+            .as_ref()
+            .filter(|e| e.contains("key") || e.contains("certificate")),
+    );
+    changed
+}
+
+/// The rows of how a TLS side checks its peer's certificate (a client, or a
+/// relay toward its upstream), in a 3-column grid, with their errors beside them.
+fn tls_trust_rows(ui: &mut Ui, tls: &mut TlsForm, errors: &FormErrors, words: &TlsWords) -> bool {
+    let mut changed = field(
+        ui,
+        "Trust (PEM)",
+        &mut tls.ca,
+        "the system's authorities",
+        words.ca_tip,
+        None,
+    );
+    changed |= field(
+        ui,
+        "Server name",
+        &mut tls.sni,
+        words.sni_hint,
+        words.sni_tip,
+        errors
+            .tls
+            .as_ref()
+            .filter(|e| e.contains("name") && !e.starts_with("pin")),
+    );
+    changed |= field(
+        ui,
+        "Pin (SHA-256)",
+        &mut tls.pin,
+        "none: check the name and authority",
+        words.pin_tip,
+        errors.tls.as_ref().filter(|e| e.starts_with("pin")),
+    );
+    ui.label("");
+    let color = if tls.insecure {
+        ui.visuals().error_fg_color
+    } else {
+        ui.visuals().text_color()
+    };
+    changed |= ui
+        .checkbox(
+            &mut tls.insecure,
+            RichText::new(words.insecure).color(color),
+        )
+        .on_hover_text(words.insecure_tip)
+        .changed();
+    ui.label("");
+    ui.end_row();
+    changed
+}
+
 /// The TLS settings of a TLS client or server, with their errors beside them.
 fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) -> bool {
     let mut changed = false;
@@ -659,56 +776,9 @@ fn tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt: u64) 
         .spacing([8.0, 4.0])
         .show(ui, |ui| {
             if form.kind == KindTag::TlsClient {
-                changed |= field(
-                    ui,
-                    "Trust (PEM)",
-                    &mut tls.ca,
-                    "the system's authorities",
-                    "Extra certificates to trust, as PEM files separated by ';': an authority, or the server's own self-signed certificate",
-                    None,
-                );
-                changed |= field(
-                    ui,
-                    "Server name",
-                    &mut tls.sni,
-                    "the host",
-                    "The name sent in the handshake (SNI) and checked in the certificate",
-                    errors.tls.as_ref().filter(|e| e.contains("name") && !e.starts_with("pin")),
-                );
-                changed |= field(
-                    ui,
-                    "Pin (SHA-256)",
-                    &mut tls.pin,
-                    "none: check the name and authority",
-                    "Trust exactly the certificate with this SHA-256 fingerprint (sha256:AB:CD:…, as a server's log prints it), whatever its name and issuer; no other certificate is accepted",
-                    errors.tls.as_ref().filter(|e| e.starts_with("pin")),
-                );
-                ui.label("");
-                let warn = ui.visuals().error_fg_color;
-                let color = if tls.insecure { warn } else { ui.visuals().text_color() };
-                changed |= ui
-                    .checkbox(&mut tls.insecure, RichText::new("Insecure: do not verify the certificate").color(color))
-                    .on_hover_text("Accept any certificate, even an impostor's: for testing only")
-                    .changed();
-                ui.label("");
-                ui.end_row();
+                changed |= tls_trust_rows(ui, tls, errors, &ENDPOINT_TLS);
             } else {
-                changed |= field(
-                    ui,
-                    "Certificate",
-                    &mut tls.cert,
-                    "made on start",
-                    "The certificate chain (PEM); empty makes a self-signed one for localhost, 127.0.0.1 and ::1",
-                    None,
-                );
-                changed |= field(
-                    ui,
-                    "Private key",
-                    &mut tls.key,
-                    "made on start",
-                    "The certificate's private key (PEM); only its path is saved, never the key",
-                    errors.tls.as_ref().filter(|e| e.contains("key") || e.contains("certificate")),
-                );
+                changed |= tls_identity_rows(ui, tls, errors, &ENDPOINT_TLS);
             }
             changed |= field(
                 ui,
@@ -754,62 +824,10 @@ fn relay_tls_ui(ui: &mut Ui, form: &mut EndpointForm, errors: &FormErrors, salt:
         .show(ui, |ui| {
             ui.label(RichText::new("TLS toward clients").strong());
             ui.end_row();
-            changed |= field(
-                ui,
-                "Certificate",
-                &mut tls.cert,
-                "made on start",
-                "The certificate chain the relay presents to its clients (PEM); empty makes a self-signed one for localhost, 127.0.0.1 and ::1",
-                None,
-            );
-            changed |= field(
-                ui,
-                "Private key",
-                &mut tls.key,
-                "made on start",
-                "The certificate's private key (PEM); only its path is saved, never the key",
-                errors.tls.as_ref().filter(|e| e.contains("key") || e.contains("certificate")),
-            );
+            changed |= tls_identity_rows(ui, tls, errors, &RELAY_TLS);
             ui.label(RichText::new("TLS toward the upstream").strong());
             ui.end_row();
-            changed |= field(
-                ui,
-                "Trust (PEM)",
-                &mut tls.ca,
-                "the system's authorities",
-                "Extra certificates to trust for the upstream, as PEM files separated by ';'",
-                None,
-            );
-            changed |= field(
-                ui,
-                "Server name",
-                &mut tls.sni,
-                "the upstream's host",
-                "The name sent to the upstream (SNI) and checked in its certificate",
-                errors.tls.as_ref().filter(|e| e.contains("name") && !e.starts_with("pin")),
-            );
-            changed |= field(
-                ui,
-                "Pin (SHA-256)",
-                &mut tls.pin,
-                "none: check the name and authority",
-                "Trust exactly the upstream certificate with this SHA-256 fingerprint (sha256:AB:CD:…)",
-                errors.tls.as_ref().filter(|e| e.starts_with("pin")),
-            );
-            ui.label("");
-            let color = if tls.insecure {
-                ui.visuals().error_fg_color
-            } else {
-                ui.visuals().text_color()
-            };
-            changed |= ui
-                .checkbox(
-                    &mut tls.insecure,
-                    RichText::new("Insecure: do not verify the upstream").color(color),
-                )
-                .on_hover_text("Accept any certificate from the upstream, even an impostor's: for testing only")
-                .changed();
-            ui.end_row();
+            changed |= tls_trust_rows(ui, tls, errors, &RELAY_TLS);
         });
     changed
 }
@@ -1090,7 +1108,32 @@ fn rules_ui(
 
 /// A UDP socket with a default remote: connected to it, or not. The difference
 /// is a teaching point, so each choice says what it means on one line.
-fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool) -> bool {
+/// Whether a UDP socket joins groups it will not hear: connected to a
+/// remote, the kernel delivers it only what comes from that remote, and a
+/// group's datagrams come from their senders.
+fn deaf_to_groups(form: &EndpointForm) -> bool {
+    form.kind == KindTag::Udp
+        && !form.remote.trim().is_empty()
+        && !form.options.unconnected
+        && !form.options.groups.is_empty()
+}
+
+/// What the form says beside the connected choice and the groups while
+/// [`deaf_to_groups`] holds.
+const DEAF_TO_GROUPS: &str = "⚠ Connected to its remote, this socket hears only that remote, not the groups it joins: choose unconnected (or clear the remote) to hear them";
+
+/// The reason of [`DEAF_TO_GROUPS`], wrapped to a field's width, in the warning colour.
+fn deaf_to_groups_ui(ui: &mut Ui) {
+    ui.vertical(|ui| {
+        ui.set_max_width(FIELD_WIDTH);
+        let color = ui.visuals().warn_fg_color;
+        ui.add(egui::Label::new(RichText::new(DEAF_TO_GROUPS).color(color)).wrap());
+    });
+}
+
+/// The connected/unconnected choice of a UDP socket with a remote, its
+/// meaning under it, and (`deaf`) that the groups it joins are not heard.
+fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool, deaf: bool) -> bool {
     let mut changed = false;
     ui.label("Remote is");
     ui.horizontal(|ui| {
@@ -1115,6 +1158,11 @@ fn udp_connection_ui(ui: &mut Ui, unconnected: &mut bool) -> bool {
         ui.add(egui::Label::new(RichText::new(explain::setting(name)).small().weak()).wrap());
     });
     ui.end_row();
+    if deaf {
+        ui.label("");
+        deaf_to_groups_ui(ui);
+        ui.end_row();
+    }
     changed
 }
 
@@ -1164,6 +1212,11 @@ fn multicast_ui(
     }
     if o.groups.is_empty() {
         ui.label(RichText::new("No groups joined").weak());
+    }
+    let deaf = deaf_to_groups(form);
+    let o = &mut form.options;
+    if deaf {
+        deaf_to_groups_ui(ui);
     }
     if let Some(i) = leave {
         let group = o.groups.remove(i);

@@ -373,6 +373,55 @@ impl LogView {
         self.jump_to = Some(row);
     }
 
+    /// The endpoint filter's choices.
+    fn endpoint_choices(&mut self, ui: &mut Ui, log: &TrafficLog) {
+        ui.selectable_value(&mut self.endpoint, None, "all endpoints");
+        for name in log.endpoints() {
+            ui.selectable_value(
+                &mut self.endpoint,
+                Some(name.clone()),
+                escape_controls(name),
+            );
+        }
+    }
+
+    /// The kind filter's choices.
+    fn kind_choices(&mut self, ui: &mut Ui) {
+        let relays = !self.relays.is_empty();
+        for k in KindFilter::ALL {
+            // A relay's received rows are what its clients sent on.
+            let label = match k {
+                KindFilter::Sent if relays => "sent -> (relay: upstream → client)".into(),
+                KindFilter::Received if relays => "received <- (relay: client → upstream)".into(),
+                _ => k.label().to_owned(),
+            };
+            ui.selectable_value(&mut self.kinds, k, label);
+        }
+    }
+
+    /// The peer filter's choices.
+    fn peer_choices(&mut self, ui: &mut Ui, log: &TrafficLog) {
+        ui.selectable_value(&mut self.peer, None, "all peers");
+        for p in log.peers() {
+            let endpoint = log.endpoints()[p.endpoint as usize].clone();
+            let text = format!(
+                "{} #{} {}",
+                escape_controls(&endpoint),
+                p.number,
+                escape_controls(&p.remote)
+            );
+            ui.selectable_value(&mut self.peer, Some((endpoint, p.number)), text);
+        }
+    }
+
+    /// The payload preview's choices.
+    fn preview_choices(ui: &mut Ui, prefs: &mut Prefs) {
+        for mode in PreviewMode::ALL {
+            ui.selectable_value(&mut prefs.preview, mode, mode.label())
+                .on_hover_text(format!("Show payloads {}", mode.label()));
+        }
+    }
+
     /// The first half of the filter bar: which rows to show, and how.
     fn filter_bar_ui(&mut self, ui: &mut Ui, log: &TrafficLog, prefs: &mut Prefs) {
         let label = ui.label("Endpoints");
@@ -384,16 +433,7 @@ impl LogView {
             .selected_text(endpoint_text)
             .width(90.0)
             .truncate()
-            .show_ui(ui, |ui| {
-                ui.selectable_value(&mut self.endpoint, None, "all endpoints");
-                for name in log.endpoints() {
-                    ui.selectable_value(
-                        &mut self.endpoint,
-                        Some(name.clone()),
-                        escape_controls(name),
-                    );
-                }
-            })
+            .show_ui(ui, |ui| self.endpoint_choices(ui, log))
             .response
             .labelled_by(label.id)
             .on_hover_text("Show the rows of one endpoint only");
@@ -402,20 +442,7 @@ impl LogView {
             .selected_text(self.kinds.label())
             .width(66.0)
             .truncate()
-            .show_ui(ui, |ui| {
-                let relays = !self.relays.is_empty();
-                for k in KindFilter::ALL {
-                    // A relay's received rows are what its clients sent on.
-                    let label = match k {
-                        KindFilter::Sent if relays => "sent -> (relay: upstream → client)".into(),
-                        KindFilter::Received if relays => {
-                            "received <- (relay: client → upstream)".into()
-                        }
-                        _ => k.label().to_owned(),
-                    };
-                    ui.selectable_value(&mut self.kinds, k, label);
-                }
-            })
+            .show_ui(ui, |ui| self.kind_choices(ui))
             .response
             .labelled_by(label.id)
             .on_hover_text("Show sent payloads, received payloads, or lifecycle events only");
@@ -428,19 +455,7 @@ impl LogView {
             .selected_text(peer_text)
             .width(66.0)
             .truncate()
-            .show_ui(ui, |ui| {
-                ui.selectable_value(&mut self.peer, None, "all peers");
-                for p in log.peers() {
-                    let endpoint = log.endpoints()[p.endpoint as usize].clone();
-                    let text = format!(
-                        "{} #{} {}",
-                        escape_controls(&endpoint),
-                        p.number,
-                        escape_controls(&p.remote)
-                    );
-                    ui.selectable_value(&mut self.peer, Some((endpoint, p.number)), text);
-                }
-            })
+            .show_ui(ui, |ui| self.peer_choices(ui, log))
             .response
             .labelled_by(label.id)
             .on_hover_text("Show the rows of one peer (one connection, or one UDP address) only");
@@ -448,19 +463,45 @@ impl LogView {
         egui::ComboBox::from_id_salt("log preview mode")
             .selected_text(prefs.preview.label())
             .width(70.0)
-            .show_ui(ui, |ui| {
-                for mode in PreviewMode::ALL {
-                    ui.selectable_value(&mut prefs.preview, mode, mode.label())
-                        .on_hover_text(format!("Show payloads {}", mode.label()));
-                }
-            })
+            .show_ui(ui, |ui| Self::preview_choices(ui, prefs))
             .response
             .labelled_by(label.id)
             .on_hover_text("Show payloads as text, as hex, or both");
     }
 
-    /// The second half of the filter bar: find, and what to do.
-    fn view_bar_ui(&mut self, ui: &mut Ui, log: &TrafficLog) -> LogAction {
+    /// The same choices in a menu (the bar is too narrow for them), under
+    /// their names, one column each, so no choice opens a popup of its own.
+    fn filter_menu_ui(&mut self, ui: &mut Ui, log: &TrafficLog, prefs: &mut Prefs) {
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.strong("Endpoints");
+                self.endpoint_choices(ui, log);
+            });
+            ui.vertical(|ui| {
+                ui.strong("Kinds");
+                self.kind_choices(ui);
+            });
+            ui.vertical(|ui| {
+                ui.strong("Peers");
+                self.peer_choices(ui, log);
+            });
+            ui.vertical(|ui| {
+                ui.strong("Show");
+                Self::preview_choices(ui, prefs);
+            });
+        });
+    }
+
+    /// How many of the endpoint, kind and peer filters narrow the rows.
+    fn filters_set(&self) -> usize {
+        usize::from(self.endpoint.is_some())
+            + usize::from(self.kinds != KindFilter::All)
+            + usize::from(self.peer.is_some())
+    }
+
+    /// The second half of the filter bar: find, and what to do. `compact`
+    /// puts the rarely used actions (playback, clear) in a "⋯" menu.
+    fn view_bar_ui(&mut self, ui: &mut Ui, log: &TrafficLog, compact: bool) -> LogAction {
         let mut action = LogAction::None;
         let search_label = ui.label("Find");
         let search = ui
@@ -504,25 +545,34 @@ impl LogView {
         {
             self.jump_to_end = true;
         }
-        let mut playing_back = self.playback.is_some();
-        if ui
-            .toggle_value(&mut playing_back, "⏵ Playback")
-            .on_hover_text("Scrub the log on a timeline and watch its rows appear as they did")
-            .changed()
-        {
-            self.playback = playing_back.then(|| Playback {
-                cursor: log.entries().first().map_or(0, |e| e.at_micros),
-                playing: false,
-                speed: 1.0,
-                last_tick: None,
-            });
-        }
-        if ui
-            .button("🗑 Clear log")
-            .on_hover_text("Remove every row of the log (Ctrl+L)")
-            .clicked()
-        {
-            action = LogAction::Clear;
+        let mut rare = |ui: &mut Ui| {
+            let mut playing_back = self.playback.is_some();
+            if ui
+                .toggle_value(&mut playing_back, "⏵ Playback")
+                .on_hover_text("Scrub the log on a timeline and watch its rows appear as they did")
+                .changed()
+            {
+                self.playback = playing_back.then(|| Playback {
+                    cursor: log.entries().first().map_or(0, |e| e.at_micros),
+                    playing: false,
+                    speed: 1.0,
+                    last_tick: None,
+                });
+            }
+            if ui
+                .button("🗑 Clear log")
+                .on_hover_text("Remove every row of the log (Ctrl+L)")
+                .clicked()
+            {
+                action = LogAction::Clear;
+            }
+        };
+        if compact {
+            ui.menu_button("⋯", |ui| rare(ui))
+                .response
+                .on_hover_text("Playback and Clear log");
+        } else {
+            rare(ui);
         }
         let shown = self.view.len();
         let total = log.len();
@@ -647,40 +697,36 @@ impl LogView {
             self.selected = None;
         }
 
-        // One line where both halves fit, else two; each half wraps on its
-        // own only when even that is too narrow, so the bar never takes the
-        // rows' room at the window sizes people use.
+        // One line at every width: both halves where they fit, else the
+        // filters in a menu and the rarely used actions in another, so the
+        // bar never takes the rows' room at the window sizes people use.
         let spacing = ui.spacing().item_spacing.x;
-        let one_line =
-            self.bar_widths[0] + self.bar_widths[1] + 3.0 * spacing <= ui.available_width();
-        if one_line {
-            ui.horizontal(|ui| {
+        let full = self.bar_widths[0] + self.bar_widths[1] + 3.0 * spacing <= ui.available_width();
+        ui.horizontal(|ui| {
+            if full {
                 let a = ui
                     .horizontal(|ui| self.filter_bar_ui(ui, log, prefs))
                     .response;
                 ui.separator();
                 let b = ui
-                    .horizontal(|ui| action = self.view_bar_ui(ui, log))
+                    .horizontal(|ui| action = self.view_bar_ui(ui, log, false))
                     .response;
+                // Measured only in full, so a wider window finds it fits again.
                 self.bar_widths = [a.rect.width(), b.rect.width()];
-            });
-        } else {
-            let a = ui
-                .horizontal_wrapped(|ui| self.filter_bar_ui(ui, log, prefs))
-                .response;
-            let b = ui
-                .horizontal_wrapped(|ui| action = self.view_bar_ui(ui, log))
-                .response;
-            // Wrapped halves report the width they were given: measure them
-            // only when they took one line.
-            let line = ui.spacing().interact_size.y + 2.0;
-            if a.rect.height() <= line {
-                self.bar_widths[0] = a.rect.width();
+            } else {
+                let title = match self.filters_set() {
+                    0 => "⏷ Filters".to_owned(),
+                    n => format!("⏷ Filters ({n})"),
+                };
+                ui.menu_button(title, |ui| self.filter_menu_ui(ui, log, prefs))
+                    .response
+                    .on_hover_text(
+                        "Which rows to show (endpoint, kind, peer) and how (text or hex)",
+                    );
+                ui.separator();
+                action = self.view_bar_ui(ui, log, true);
             }
-            if b.rect.height() <= line {
-                self.bar_widths[1] = b.rect.width();
-            }
-        }
+        });
         let until = self.playback_ui(ui, log);
         ui.separator();
 

@@ -3,8 +3,13 @@
 //! and show them. The person's own sizes (a dragged edge) are kept by egui's
 //! memory, which eframe saves between runs with the panel ids; which panes are
 //! shown is kept in [`Prefs`].
+//!
+//! When the window changes size, each pane keeps its share: its size as a
+//! multiple of its first size, so a pane never dragged takes the first size
+//! of the new window (as if it had started that big), and a dragged one
+//! grows or shrinks in the same proportion ([`PaneShares`]).
 
-use egui::Ui;
+use egui::{Context, Id, Ui, Vec2};
 
 use super::config::Prefs;
 
@@ -23,6 +28,69 @@ pub fn inspector_width(width: f32) -> f32 {
 /// its controls and the composer above, at least a dozen log rows below.
 pub fn endpoints_height(height: f32) -> f32 {
     (height * 0.45).clamp(230.0, 400.0)
+}
+
+/// The three panes that are sized from the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    Sidebar,
+    Inspector,
+    Endpoints,
+}
+
+impl Pane {
+    /// The pane's first size, in a window (for the endpoints pane: a central
+    /// area) `room` points wide or high.
+    pub fn first_size(self, room: f32) -> f32 {
+        match self {
+            Pane::Sidebar => sidebar_width(room),
+            Pane::Inspector => inspector_width(room),
+            Pane::Endpoints => endpoints_height(room),
+        }
+    }
+}
+
+/// Each pane's size as a multiple of its first size, and the window's size;
+/// kept in egui's memory from one frame to the next.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PaneShares {
+    /// The window's size the last frame.
+    pub window: Vec2,
+    shares: [Option<f32>; 3],
+}
+
+impl PaneShares {
+    fn id() -> Id {
+        Id::unique("sockbench pane shares")
+    }
+
+    /// The shares of the last frame, with the window's size now.
+    pub fn load(ctx: &Context) -> PaneShares {
+        ctx.data(|d| d.get_temp(Self::id())).unwrap_or_default()
+    }
+
+    pub fn store(self, ctx: &Context, window: Vec2) {
+        ctx.data_mut(|d| d.insert_temp(Self::id(), PaneShares { window, ..self }));
+    }
+
+    /// Whether the window changed size since the last frame (not on the first).
+    pub fn resized(&self, window: Vec2) -> bool {
+        self.window != Vec2::ZERO && self.window != window
+    }
+
+    /// The size `pane` takes in `room` after the window changed size: its
+    /// share of its first size there; `None` before it was ever shown.
+    pub fn size_in(&self, pane: Pane, room: f32) -> Option<f32> {
+        Some(self.shares[pane as usize]? * pane.first_size(room))
+    }
+
+    /// `pane` is shown `size` big in `room`.
+    pub fn note(&mut self, pane: Pane, size: f32, room: f32) {
+        let first = pane.first_size(room);
+        if first > 0.0 && size > 0.0 {
+            self.shares[pane as usize] = Some(size / first);
+        }
+    }
 }
 
 /// Toggles for the sidebar, the endpoints pane and the inspector, at the right
@@ -62,5 +130,26 @@ mod tests {
         }
         // At 1920 the inspector holds a 16-byte dump (78 monospace characters).
         assert!(inspector_width(1920.0) >= 78.0 * 7.5 + 40.0);
+    }
+
+    #[test]
+    fn a_pane_keeps_its_share_when_the_window_changes_size() {
+        let mut shares = PaneShares::default();
+        assert!(
+            !shares.resized(Vec2::new(1024.0, 700.0)),
+            "not on the first frame"
+        );
+        assert_eq!(shares.size_in(Pane::Sidebar, 1920.0), None);
+        // Never dragged: the first size of the new window.
+        shares.note(Pane::Sidebar, sidebar_width(1024.0), 1024.0);
+        let now = shares.size_in(Pane::Sidebar, 1920.0).unwrap();
+        assert!((now - sidebar_width(1920.0)).abs() < 0.01, "{now}");
+        // Dragged to twice its first size: twice the new first size.
+        shares.note(Pane::Inspector, 2.0 * inspector_width(1024.0), 1024.0);
+        let now = shares.size_in(Pane::Inspector, 1920.0).unwrap();
+        assert!((now - 2.0 * inspector_width(1920.0)).abs() < 0.01, "{now}");
+        shares.window = Vec2::new(1024.0, 700.0);
+        assert!(shares.resized(Vec2::new(1920.0, 1080.0)));
+        assert!(!shares.resized(Vec2::new(1024.0, 700.0)));
     }
 }

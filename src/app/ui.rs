@@ -42,52 +42,77 @@ impl App {
         // First sizes from the window's size; a dragged edge is remembered
         // (egui's memory, saved by eframe), and which panes show is a preference.
         let window = ctx.content_rect().size();
+        // A window that changed size gives each pane its share of the new room.
+        let mut shares = panels::PaneShares::load(&ctx);
+        let before = shares;
+        let resized = shares.resized(window);
+        let sized =
+            |pane: panels::Pane, panel: egui::Panel, room: f32| match before.size_in(pane, room) {
+                Some(size) if resized => panel.exact_size(size),
+                _ => panel.default_size(pane.first_size(room)),
+            };
         let mut shown = self.prefs.show_sidebar;
-        egui::Panel::left("sidebar")
-            .resizable(true)
-            .default_size(panels::sidebar_width(window.x))
-            .show_collapsible(ui, &mut shown, |ui| self.sidebar_ui(ui, &mut commands));
+        let sidebar = sized(
+            panels::Pane::Sidebar,
+            egui::Panel::left("sidebar").resizable(true),
+            window.x,
+        )
+        .show_collapsible(ui, &mut shown, |ui| self.sidebar_ui(ui, &mut commands));
+        if let Some(r) = sidebar {
+            shares.note(panels::Pane::Sidebar, r.response.rect.width(), window.x);
+        }
         self.prefs.show_sidebar = shown;
         let mut shown = self.prefs.show_inspector;
-        egui::Panel::right("inspector")
-            .resizable(true)
-            .default_size(panels::inspector_width(window.x))
-            .show_collapsible(ui, &mut shown, |ui| {
-                // Fill the panel, so its width is the person's choice, not the content's.
-                ui.set_min_width(ui.available_width());
-                let (log, mismatch) = match (&self.replay, self.log_source) {
-                    (Some(run), LogSource::Replay) => (
-                        &run.log,
-                        self.log_view.selected.and_then(|row| run.mismatch_at(row)),
-                    ),
-                    _ => (&self.doc.session.log, None),
-                };
-                let action = inspector::ui(
-                    ui,
-                    log,
-                    self.log_view.selected,
-                    self.prefs.time,
-                    mismatch,
-                    &self.log_view.relays,
-                );
-                match action {
-                    inspector::InspectorAction::None => {}
-                    inspector::InspectorAction::LoadIntoComposer(i) => {
-                        commands.push(AppCommand::LoadIntoComposer(i));
-                    }
-                    inspector::InspectorAction::ReplyToPeer(i) => {
-                        commands.push(AppCommand::ReplyToRow(i));
-                    }
+        let inspector = sized(
+            panels::Pane::Inspector,
+            egui::Panel::right("inspector").resizable(true),
+            window.x,
+        )
+        .show_collapsible(ui, &mut shown, |ui| {
+            // Fill the panel, so its width is the person's choice, not the content's.
+            ui.set_min_width(ui.available_width());
+            let (log, mismatch) = match (&self.replay, self.log_source) {
+                (Some(run), LogSource::Replay) => (
+                    &run.log,
+                    self.log_view.selected.and_then(|row| run.mismatch_at(row)),
+                ),
+                _ => (&self.doc.session.log, None),
+            };
+            let action = inspector::ui(
+                ui,
+                log,
+                self.log_view.selected,
+                self.prefs.time,
+                mismatch,
+                &self.log_view.relays,
+            );
+            match action {
+                inspector::InspectorAction::None => {}
+                inspector::InspectorAction::LoadIntoComposer(i) => {
+                    commands.push(AppCommand::LoadIntoComposer(i));
                 }
-            });
+                inspector::InspectorAction::ReplyToPeer(i) => {
+                    commands.push(AppCommand::ReplyToRow(i));
+                }
+            }
+        });
+        if let Some(r) = inspector {
+            shares.note(panels::Pane::Inspector, r.response.rect.width(), window.x);
+        }
         self.prefs.show_inspector = shown;
         egui::CentralPanel::default().show(ui, |ui| {
             egui::Panel::top("quick send").show(ui, |ui| self.quick_send_ui(ui, &mut commands));
             let mut shown = self.prefs.show_endpoints;
-            egui::Panel::top("endpoints")
-                .resizable(true)
-                .default_size(panels::endpoints_height(ui.available_height()))
-                .show_collapsible(ui, &mut shown, |ui| self.endpoint_pane(ui, &mut commands));
+            let room = ui.available_height();
+            let endpoints = sized(
+                panels::Pane::Endpoints,
+                egui::Panel::top("endpoints").resizable(true),
+                room,
+            )
+            .show_collapsible(ui, &mut shown, |ui| self.endpoint_pane(ui, &mut commands));
+            if let Some(r) = endpoints {
+                shares.note(panels::Pane::Endpoints, r.response.rect.height(), room);
+            }
             self.prefs.show_endpoints = shown;
             ui.horizontal_wrapped(|ui| {
                 for view in View::ALL {
@@ -99,6 +124,7 @@ impl App {
             ui.separator();
             self.lower_view(ui, &mut commands);
         });
+        shares.store(&ctx, window);
 
         if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
             let painter = ctx.layer_painter(egui::LayerId::new(
@@ -207,13 +233,8 @@ impl App {
             }
             View::Python => {
                 let name = endpoint.map(|e| e.0).unwrap_or_default();
-                let session_name = self
-                    .doc
-                    .path
-                    .as_ref()
-                    .and_then(|p| p.file_stem())
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "untitled".into());
+                // The name an export gives the session, as File → Export says it.
+                let (session_name, _) = self.export_names();
                 let changes = self.doc.changes;
                 let session = self.doc.to_session();
                 self.code_view

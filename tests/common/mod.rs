@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests: the built binary (or another
-//! program) run with a time limit, free loopback ports, and whether python3
-//! is here. Each test binary uses its own part of them.
+//! program) run with a time limit, free loopback ports, whether python3 is
+//! here, and the window under test ([`gui`]). Each test binary uses its own
+//! part of them (hence no dead-code warnings here).
 #![allow(dead_code)]
+
+pub mod gui;
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
