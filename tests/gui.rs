@@ -1084,7 +1084,7 @@ fn open_echo_recording(gui: &mut Gui, name: &str, addr: std::net::SocketAddr, se
     gui.wait_for("the file listed", |g| {
         g.harness.query_by_label(name).is_some()
     });
-    gui.open_example(name);
+    gui.open_session(name);
 }
 
 #[test]
@@ -2470,7 +2470,7 @@ fn a_unix_session_replays_from_the_replay_bar_as_a_checked_client() {
     gui.wait_for("the file listed", |g| {
         g.harness.query_by_label("unixrec").is_some()
     });
-    gui.open_example("unixrec");
+    gui.open_session("unixrec");
     gui.click("▶ Replay");
     gui.wait_for("the check", |g| {
         g.shows("✔ every conversation matched the recording")
