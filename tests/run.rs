@@ -205,6 +205,19 @@ fn the_shipped_line_chat_runs_headless_and_answers_a_python_client() {
         err.last().map(String::as_str),
         Some("summary: sent 1 payloads (22 bytes), received 1 payloads (6 bytes)")
     );
+    // On stop the clients close first: the server hears both FINs before it
+    // sends its own, and stops last.
+    let at = |what: &str| out.iter().position(|l| l.contains(what));
+    for client in ["alice", "bob"] {
+        let fin = at(&format!(" {client} half-closed "))
+            .unwrap_or_else(|| panic!("{client} closes: {out:#?}"));
+        let server_fin = at(" chat server half-closed ").expect("the server closes");
+        assert!(fin < server_fin, "{client} closes first: {out:#?}");
+        assert!(
+            at(&format!(" {client} stopped")) < at(" chat server stopped"),
+            "{out:#?}"
+        );
+    }
 
     let saved = sockbench::persist::load(&save).unwrap();
     let names: Vec<&str> = saved.endpoints.iter().map(|e| e.name.as_str()).collect();
@@ -279,6 +292,19 @@ fn endpoint_picks_what_runs_and_for_ends_the_run() {
         err.last().map(String::as_str),
         Some("summary: sent 1 payloads (22 bytes), received 1 payloads (6 bytes)")
     );
+    // On stop the clients close first: the server hears both FINs before it
+    // sends its own, and stops last.
+    let at = |what: &str| out.iter().position(|l| l.contains(what));
+    for client in ["alice", "bob"] {
+        let fin = at(&format!(" {client} half-closed "))
+            .unwrap_or_else(|| panic!("{client} closes: {out:#?}"));
+        let server_fin = at(" chat server half-closed ").expect("the server closes");
+        assert!(fin < server_fin, "{client} closes first: {out:#?}");
+        assert!(
+            at(&format!(" {client} stopped")) < at(" chat server stopped"),
+            "{out:#?}"
+        );
+    }
 }
 
 /// A client of the shipped echo pair, alone, against a python3 server: what

@@ -98,6 +98,11 @@ pub async fn run(job: RunJob) -> i32 {
 
     let mut deadline = run_for.map(later);
     let mut closing = false;
+    // On stop, clients close first and servers once their clients are gone
+    // (or CLOSE_GRACE has passed): a server closing first would end its
+    // clients' connections under them, and the log would tell it backwards.
+    let mut servers_close: Option<tokio::time::Instant> = None;
+    let is_client = |id: &EndpointId| spec_of(*id).is_some_and(|s| s.kind.tag().is_client());
     let ctrl_c = interrupted();
     tokio::pin!(ctrl_c);
     while !running.is_empty() {
@@ -162,6 +167,7 @@ pub async fn run(job: RunJob) -> i32 {
                 }
                 close = true;
             }
+            _ = until(servers_close), if servers_close.is_some() => {}
             _ = stats_tick(&mut run.stats) => run.print_stats(),
             _ = &mut ctrl_c, if !closing => close = true,
         }
@@ -184,15 +190,31 @@ pub async fn run(job: RunJob) -> i32 {
             for id in launch.cancel() {
                 running.remove(&id);
             }
-            let batch: Vec<Command> = running
+            let clients: Vec<Command> = running
                 .iter()
+                .filter(|id| is_client(id))
                 .map(|id| Command::Close {
                     id: *id,
                     abort: false,
                 })
                 .collect();
-            run.send(Command::Batch(batch));
-            deadline = Some(later(STOP_GRACE + CLOSE_GRACE));
+            run.send(Command::Batch(clients));
+            servers_close = Some(later(CLOSE_GRACE));
+            deadline = Some(later(STOP_GRACE + CLOSE_GRACE + CLOSE_GRACE));
+        }
+        if let Some(at) = servers_close
+            && (tokio::time::Instant::now() >= at || !running.iter().any(is_client))
+        {
+            servers_close = None;
+            let servers: Vec<Command> = running
+                .iter()
+                .filter(|id| !is_client(id))
+                .map(|id| Command::Close {
+                    id: *id,
+                    abort: false,
+                })
+                .collect();
+            run.send(Command::Batch(servers));
         }
     }
     run.finish(save).await

@@ -214,8 +214,8 @@ fn copy_sessions(from: &Path, to: &Path, with_folders: bool) {
         let mut text = std::fs::read_to_string(&path).unwrap();
         // Every fixed port the shipped sessions listen on or connect to.
         for port in [
-            "7007", "7008", "7009", "7010", "7011", "8080", "8443", "7101", "7102", "7103", "7104", "7105",
-            "7120",
+            "7007", "7008", "7009", "7010", "7011", "8080", "8443", "7101", "7102", "7103", "7104",
+            "7105", "7120",
         ] {
             text = text.replace(
                 &format!("127.0.0.1:{port}"),
