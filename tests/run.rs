@@ -207,16 +207,19 @@ fn the_shipped_line_chat_runs_headless_and_answers_a_python_client() {
     );
     // On stop the clients close first: the server hears both FINs before it
     // sends its own, and stops last.
+    // (The python client's connection closed before the stop.)
     let at = |what: &str| out.iter().position(|l| l.contains(what));
+    let server_fin = out
+        .iter()
+        .rposition(|l| l.contains(" chat server half-closed "))
+        .expect("the server closes");
     for client in ["alice", "bob"] {
         let fin = at(&format!(" {client} half-closed "))
             .unwrap_or_else(|| panic!("{client} closes: {out:#?}"));
-        let server_fin = at(" chat server half-closed ").expect("the server closes");
         assert!(fin < server_fin, "{client} closes first: {out:#?}");
-        assert!(
-            at(&format!(" {client} stopped")) < at(" chat server stopped"),
-            "{out:#?}"
-        );
+        let stopped = at(&format!(" {client} stopped")).expect("the client stops");
+        let server_stopped = at(" chat server stopped").expect("the server stops");
+        assert!(stopped < server_stopped, "{out:#?}");
     }
 
     let saved = sockbench::persist::load(&save).unwrap();
@@ -292,19 +295,6 @@ fn endpoint_picks_what_runs_and_for_ends_the_run() {
         err.last().map(String::as_str),
         Some("summary: sent 1 payloads (22 bytes), received 1 payloads (6 bytes)")
     );
-    // On stop the clients close first: the server hears both FINs before it
-    // sends its own, and stops last.
-    let at = |what: &str| out.iter().position(|l| l.contains(what));
-    for client in ["alice", "bob"] {
-        let fin = at(&format!(" {client} half-closed "))
-            .unwrap_or_else(|| panic!("{client} closes: {out:#?}"));
-        let server_fin = at(" chat server half-closed ").expect("the server closes");
-        assert!(fin < server_fin, "{client} closes first: {out:#?}");
-        assert!(
-            at(&format!(" {client} stopped")) < at(" chat server stopped"),
-            "{out:#?}"
-        );
-    }
 }
 
 /// A client of the shipped echo pair, alone, against a python3 server: what
