@@ -401,6 +401,22 @@ fn the_log_bar_is_one_row_at_each_size_and_keeps_every_control() {
             );
             window.assert_inside(name, rect);
         }
+        // The row count ends the bar inside the log's pane, not under the
+        // inspector, also when the bar holds Reads | Messages (a session
+        // with framing).
+        for (session, tab) in [("tcp-echo-pair", "● client"), ("scheduled-chat", "● alice")] {
+            let mut window = Window::new(w, h);
+            window.open(session, tab);
+            if session == "scheduled-chat" {
+                assert!(window.shows("Messages"), "{session} has framing");
+            }
+            let count = window.rect("0 rows");
+            let inspector = window.harness.get_by_label("Inspector").rect();
+            assert!(
+                count.right() <= inspector.left(),
+                "{w}×{h}, {session}: the row count {count:?} runs past the log's pane (inspector at {inspector:?})"
+            );
+        }
         if window.harness.query_by_label("Endpoints").is_none() {
             window.harness.get_by_label_contains("⏷ Filters").click();
             window.step();

@@ -152,3 +152,85 @@ fn listen_stats_counts_udp_peers_and_nothing_is_said_without_the_flag() {
         }
     }
 }
+
+/// `run --stats` of a session whose only endpoint is a Unix datagram socket
+/// counts the peers heard from, as `listen unix-dgram --stats` does (it
+/// counted connections, which datagram sockets never have: always 0).
+#[test]
+fn run_stats_counts_unix_datagram_peers() {
+    if !common::python3() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bound = dir.path().join("srv.sock");
+    let session = dir.path().join("dgram.ron");
+    std::fs::write(
+        &session,
+        format!(
+            r#"(format: 1, endpoints: [(name: "sink", kind: UnixDatagram(bind: Some("{}")))])"#,
+            bound.display()
+        ),
+    )
+    .unwrap();
+    let mut server = Command::new(BIN)
+        .args([
+            "run",
+            session.to_str().unwrap(),
+            "--for",
+            "20",
+            "-q",
+            "--stats",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = server.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Two python peers, each bound to its own path, send until the socket is there.
+    let script = format!(
+        r#"
+import socket, os, time
+for name in ("a.sock", "b.sock"):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(os.path.join({dir:?}, name))
+    for _ in range(100):
+        try:
+            s.sendto(b"hi", {bound:?})
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            time.sleep(0.05)
+    else:
+        raise SystemExit("the socket never appeared")
+"#,
+        dir = dir.path().display().to_string(),
+        bound = bound.display().to_string(),
+    );
+    let peers = run("python3", &["-c", &script]);
+    if !peers.status.success() {
+        let _ = server.kill();
+        let _ = server.wait();
+        panic!("{}", text(&peers.stderr));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = Instant::now() + LIMIT;
+    while !seen.last().is_some_and(|l| l.ends_with(" 2 peers")) && Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(LIMIT / 100)
+            && line.starts_with("stats ")
+        {
+            seen.push(line);
+        }
+    }
+    let _ = server.kill();
+    wait_bounded(&mut server);
+    let _ = reader.join();
+    assert!(
+        seen.last().is_some_and(|l| l.ends_with(" 2 peers")),
+        "{seen:#?}"
+    );
+}

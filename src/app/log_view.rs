@@ -512,7 +512,7 @@ impl LogView {
                     } else {
                         "text, \\r\\n"
                     })
-                    .desired_width(110.0),
+                    .desired_width(if compact { 90.0 } else { 110.0 }),
             )
             .labelled_by(search_label.id)
             .on_hover_text(
@@ -589,7 +589,10 @@ impl LogView {
         } else {
             format!("{shown} of {total} rows")
         };
-        ui.label(count);
+        // Last on the row: on a narrow pane it is elided (whole on hover)
+        // rather than drawn past the pane's edge.
+        ui.add(egui::Label::new(count.clone()).truncate())
+            .on_hover_text(count);
         if let Some(e) = &self.search_error {
             // One line, elided, the whole reason on hover: a long reason must
             // not wrap the bar and push the rows down.

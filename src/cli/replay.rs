@@ -51,9 +51,7 @@ pub async fn replay(request: ReplayJob) -> i32 {
     let mut run = Run::new(request.quiet, request.budget);
     run.json = request.json;
     if request.stats {
-        let udp = plans
-            .iter()
-            .all(|p| p.spec.kind.tag() == crate::model::KindTag::Udp);
+        let udp = plans.iter().all(|p| p.spec.kind.tag().is_datagram());
         run.enable_stats(udp);
     }
     let ids: Vec<EndpointId> = (1..=plans.len() as u64).map(EndpointId).collect();

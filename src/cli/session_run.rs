@@ -47,7 +47,7 @@ pub async fn run(job: RunJob) -> i32 {
         }
     }
     if stats {
-        let udp = specs.iter().all(|(_, s)| s.kind.tag() == KindTag::Udp);
+        let udp = specs.iter().all(|(_, s)| s.kind.tag().is_datagram());
         run.enable_stats(udp);
     }
     // The scheduled sends of every endpoint (the file was checked when read:
