@@ -780,13 +780,14 @@ fn a_mock_refuses_a_path_in_use_or_any_file_and_removes_a_stale_one_only_when_as
     let file = dir.path().join("srv.sockbench");
     std::fs::write(&file, recorded_server(&sock)).unwrap();
 
-    // Somebody listens there: exit 2 with the reason, before any socket opens.
+    // Somebody listens there: exit 3 (address in use, as `listen unix`
+    // says) with the reason, before any socket opens.
     let live = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     for extra in [&[][..], &["--unlink"][..]] {
         let mut args = vec!["replay", path_str(&file)];
         args.extend_from_slice(extra);
         let o = sockbench(&args);
-        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
         let line = last_line(&o);
         assert!(
             line.contains("another program's socket listens at this path"),
@@ -805,7 +806,7 @@ fn a_mock_refuses_a_path_in_use_or_any_file_and_removes_a_stale_one_only_when_as
 
     // Left stale: refused and kept without --unlink.
     let o = sockbench(&["replay", path_str(&file)]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
     let line = last_line(&o);
     assert!(
         line.contains("a stale socket file is at this path"),
@@ -831,7 +832,7 @@ fn a_mock_refuses_a_path_in_use_or_any_file_and_removes_a_stale_one_only_when_as
         let mut args = vec!["replay", path_str(&file)];
         args.extend_from_slice(extra);
         let o = sockbench(&args);
-        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
         assert!(
             last_line(&o).contains("is a regular file, not a socket"),
             "{}",

@@ -270,9 +270,10 @@ fn replay(r: ReplayRequest) -> Result<ReplayJob, String> {
                 .into(),
         );
     }
-    // A socket path in use (or any file there) is bad input, said before
-    // any socket opens; the bind checks again.
-    crate::engine::replay::check_paths(&plans)
+    // A Unix datagram client with nothing to send to is bad input. (A
+    // socket path in use is an address in use: replay says it, exit 3,
+    // before any socket opens.)
+    crate::engine::replay::check_unix_remotes(&plans)
         .map_err(|e| format!("{}: {}", r.file.display(), e.message))?;
     if let (Some(t), Some(client)) = (
         &r.target,

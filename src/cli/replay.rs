@@ -50,6 +50,13 @@ pub async fn replay(request: ReplayJob) -> i32 {
     }
     let mut run = Run::new(request.quiet, request.budget);
     run.json = request.json;
+    // A socket path in use (or any file there) is an address in use, as for
+    // `listen unix`: exit 3, said before any socket opens (the bind checks
+    // again).
+    if let Err(e) = crate::engine::replay::check_bind_paths(&plans) {
+        run.fail(format!("{}: {}", request.file.display(), e.message));
+        return run.finish(None).await;
+    }
     if request.stats {
         let udp = plans.iter().all(|p| p.spec.kind.tag().is_datagram());
         run.enable_stats(udp);

@@ -510,12 +510,8 @@ impl Shared {
 const NO_UNIX_REMOTE: &str = "nothing to send to: neither the endpoint nor its recording names \
      the socket path it sent to (give it a remote path)";
 
-/// The socket paths `plans` bind (a Unix mock server, a bound Unix datagram
-/// socket), checked before anything opens, as `listen unix` checks its own:
-/// a socket in use, a stale socket file (fine when the plan says `unlink`:
-/// the bind removes it) or any other file is refused with the reason.
-/// A Unix datagram client with no path to send to is refused the same way.
-pub fn check_paths(plans: &[EndpointPlan]) -> Result<(), NetError> {
+/// A Unix datagram client with no path to send to (bad input).
+pub fn check_unix_remotes(plans: &[EndpointPlan]) -> Result<(), NetError> {
     for plan in plans {
         if let EndpointKind::UnixDatagram { remote: None, .. } = &plan.spec.kind
             && plan.role == Role::Client
@@ -529,6 +525,17 @@ pub fn check_paths(plans: &[EndpointPlan]) -> Result<(), NetError> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The socket paths `plans` bind (a Unix mock server, a bound Unix datagram
+/// socket), checked before anything opens, as `listen unix` checks its own:
+/// a socket in use, a stale socket file (fine when the plan says `unlink`:
+/// the bind removes it) or any other file is refused with the reason (an
+/// address in use: a network failure, not bad input).
+pub fn check_bind_paths(plans: &[EndpointPlan]) -> Result<(), NetError> {
+    for plan in plans {
         let (path, unlink) = match &plan.spec.kind {
             EndpointKind::UnixServer { path, unlink } => (path, *unlink),
             EndpointKind::UnixDatagram {
