@@ -137,7 +137,11 @@ impl Scheduler {
             EventKind::Closed { peer, .. } | EventKind::Reset { peer } => {
                 self.connections.retain(|c| c.peer != Some(*peer));
             }
-            EventKind::Stopped | EventKind::Failed { peer: None, .. } => {
+            // The endpoint's own end. A payload that failed (one of ours
+            // that could not be made, or a write refused) ends nothing: the
+            // connection, if it ended too, says so with its own event.
+            EventKind::Stopped => self.connections.clear(),
+            EventKind::Failed { peer: None, error } if error.operation != Operation::Send => {
                 self.connections.clear();
             }
             _ => {}
@@ -485,6 +489,43 @@ mod tests {
             t0,
         );
         assert_eq!(shown(s.due(t0)), vec![("Default".into(), "hi".into())]);
+    }
+
+    /// The window feeds every event back, the scheduler's own "not sent"
+    /// ones too: on a datagram socket (no peer) one payload that cannot be
+    /// made stopped every later send of the endpoint, without a word.
+    #[test]
+    fn a_payload_not_sent_ends_no_schedule() {
+        let t0 = Instant::now();
+        let long = format!("{}${{len:u8}}", "x".repeat(300));
+        let sends = [
+            send(&long, 0, Repeat::Times(1), 0),
+            send("tick", 0, Repeat::UntilStopped, 10),
+        ];
+        let mut s = Scheduler::new(ID, &sends, &[]).unwrap().unwrap();
+        s.on_event(
+            &EventKind::Bound {
+                local: "127.0.0.1:9".parse().unwrap(),
+            },
+            t0,
+        );
+        let mut failures = Vec::new();
+        for action in s.due(t0) {
+            if let Action::NotSent(event) = action {
+                failures.push(event);
+            }
+        }
+        assert_eq!(failures.len(), 1);
+        for event in &failures {
+            s.on_event(&event.kind, t0);
+        }
+        assert_eq!(
+            shown(s.due(ms(t0, 10))),
+            vec![("Default".into(), "tick".into())]
+        );
+        // The endpoint's own end still ends it.
+        s.on_event(&EventKind::Stopped, ms(t0, 10));
+        assert_eq!(s.next_wake(), None);
     }
 
     #[test]
