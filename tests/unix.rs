@@ -1001,3 +1001,40 @@ while True:
     got += chunk
 print(repr(got))
 "#;
+
+/// A replayed unix-dgram client whose receiver never reads: its queue fills
+/// and a send would wait forever. The wait is bounded by `--timeout`: one
+/// error line, exit 3, never a hang.
+#[test]
+fn a_replayed_datagram_send_to_a_receiver_that_never_reads_ends_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("sink.sock");
+    let _sink = std::os::unix::net::UnixDatagram::bind(&sink).unwrap();
+    let payload = "x".repeat(4096);
+    // More bytes than any queue or socket buffer holds.
+    let entries: String = (0..400)
+        .map(|i| {
+            format!(
+                "(at: \"2026-01-01T00:00:{:02}.{:06}Z\", endpoint: \"d\", peer: 1, event: Sent(Text(\"{payload}\"))),\n",
+                i / 100,
+                i % 100 * 1000
+            )
+        })
+        .collect();
+    let file = dir.path().join("flood.sockbench");
+    std::fs::write(
+        &file,
+        format!(
+            r#"(format: 1, endpoints: [(name: "d", kind: UnixDatagram(remote: Some("{sink}")))],
+            log: (peers: [(endpoint: "d", peer: 1, remote: "{sink}")], entries: [{entries}]))"#,
+            sink = path_str(&sink)
+        ),
+    )
+    .unwrap();
+    let (child, out) = start_replay(&[path_str(&file), "--speed", "0", "--timeout", "0.5", "-q"]);
+    let (code, _, err) = finish(child, out);
+    assert_eq!(code, 3, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("the peer does not read"), "{err}");
+}

@@ -374,7 +374,29 @@ impl Shared {
                         dir: Direction::Sent,
                         bytes: bytes::Bytes::copy_from_slice(&step.bytes),
                     });
-                    if let Err(e) = link.send(&step.bytes).await {
+                    // Bounded, and a stop ends it: a peer that never reads
+                    // (a full socket buffer, a Unix datagram queue) must not
+                    // hold the replay forever.
+                    let sent = tokio::select! {
+                        _ = self.ctx.token.cancelled() => return false,
+                        r = tokio::time::timeout(self.timeout, link.send(&step.bytes)) => r,
+                    };
+                    let Ok(sent) = sent else {
+                        self.ctx.failed(
+                            Some(peer),
+                            NetError::new(
+                                ErrorKind::TimedOut,
+                                Operation::Send,
+                                format!(
+                                    "send to {remote}: the write did not finish in {:.1} s (the peer does not read)",
+                                    self.timeout.as_secs_f64()
+                                ),
+                            )
+                            .of_reported_write(),
+                        );
+                        return false;
+                    };
+                    if let Err(e) = sent {
                         if classify(&e) == ErrorKind::Reset {
                             self.ctx.emit(EventKind::Reset { peer });
                         } else {

@@ -172,6 +172,17 @@ impl Replay {
                 };
                 self.failures.push(failure);
             }
+            // A replayed client's payload that did not go out (the peer
+            // stopped reading, the write failed): a payload not sent is an error.
+            EventKind::Failed { error, .. }
+                if self.plans[plan].role == Role::Client && error.operation == Operation::Send =>
+            {
+                let failure = Failure {
+                    endpoint: name(),
+                    what: error.to_string(),
+                };
+                self.failures.push(failure);
+            }
             EventKind::Reset { .. } if self.plans[plan].role == Role::Client => {
                 let failure = Failure {
                     endpoint: name(),
