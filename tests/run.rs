@@ -205,18 +205,23 @@ fn the_shipped_line_chat_runs_headless_and_answers_a_python_client() {
         err.last().map(String::as_str),
         Some("summary: sent 1 payloads (22 bytes), received 1 payloads (6 bytes)")
     );
-    // On stop the clients close first: the server hears both FINs before it
-    // sends its own, and stops last.
-    // (The python client's connection closed before the stop.)
+    // On stop the clients close first: on each client's connection the
+    // server hears the client's FIN before it sends its own (both told by the
+    // server's own task, so their order is the order they happened), and the
+    // server stops last.
     let at = |what: &str| out.iter().position(|l| l.contains(what));
-    let server_fin = out
-        .iter()
-        .rposition(|l| l.contains(" chat server half-closed "))
-        .expect("the server closes");
     for client in ["alice", "bob"] {
-        let fin = at(&format!(" {client} half-closed "))
-            .unwrap_or_else(|| panic!("{client} closes: {out:#?}"));
-        assert!(fin < server_fin, "{client} closes first: {out:#?}");
+        let connected = &out[at(&format!(" {client} connected "))
+            .unwrap_or_else(|| panic!("{client} connects: {out:#?}"))];
+        let from = connected
+            .rsplit_once(" from ")
+            .map(|(_, local)| local.trim())
+            .expect("the client's own address");
+        let heard = at(&format!(" chat server peer-closed {from} "))
+            .unwrap_or_else(|| panic!("the server hears {client}'s FIN: {out:#?}"));
+        let fin = at(&format!(" chat server half-closed {from} "))
+            .unwrap_or_else(|| panic!("the server closes {client}'s connection: {out:#?}"));
+        assert!(heard < fin, "{client} closes first: {out:#?}");
         let stopped = at(&format!(" {client} stopped")).expect("the client stops");
         let server_stopped = at(" chat server stopped").expect("the server stops");
         assert!(stopped < server_stopped, "{out:#?}");

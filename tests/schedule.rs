@@ -244,8 +244,10 @@ fn the_shipped_scheduled_chat_holds_its_conversation() {
             "ping 3\\n"
         ]
     );
+    // What a client receives is a stream: two answers may come in one read
+    // on a busy machine, so the bytes are compared, not the reads.
     assert_eq!(
-        payloads("alice <-"),
+        payloads("alice <-").concat(),
         [
             "server: welcome, say something\\n",
             "server: got your line\\n",
@@ -253,11 +255,14 @@ fn the_shipped_scheduled_chat_holds_its_conversation() {
             "pong 2\\n",
             "pong 3\\n"
         ]
+        .concat()
     );
     assert_eq!(payloads("bob ->"), ["bob here, hello everyone\\n"]);
-    assert_eq!(
-        err.lines().last(),
-        Some("summary: sent 12 payloads (191 bytes), received 12 payloads (191 bytes)"),
+    // Every send is counted as one payload; received payloads are reads.
+    let summary = err.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("summary: sent 12 payloads (191 bytes), received ")
+            && summary.ends_with(" payloads (191 bytes)"),
         "{err}"
     );
 }
