@@ -1003,8 +1003,9 @@ print(repr(got))
 "#;
 
 /// A replayed unix-dgram client whose receiver never reads: its queue fills
-/// and a send would wait forever. The wait is bounded by `--timeout`: one
-/// error line, exit 3, never a hang.
+/// and a send would wait forever. The wait is bounded (by the longer of
+/// `--timeout` and the endpoint's connect timeout): one error line, exit 3,
+/// never a hang.
 #[test]
 fn a_replayed_datagram_send_to_a_receiver_that_never_reads_ends_in_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -1025,7 +1026,7 @@ fn a_replayed_datagram_send_to_a_receiver_that_never_reads_ends_in_time() {
     std::fs::write(
         &file,
         format!(
-            r#"(format: 1, endpoints: [(name: "d", kind: UnixDatagram(remote: Some("{sink}")))],
+            r#"(format: 1, endpoints: [(name: "d", kind: UnixDatagram(remote: Some("{sink}")), options: (connect_timeout_secs: 0.5))],
             log: (peers: [(endpoint: "d", peer: 1, remote: "{sink}")], entries: [{entries}]))"#,
             sink = path_str(&sink)
         ),
@@ -1037,4 +1038,20 @@ fn a_replayed_datagram_send_to_a_receiver_that_never_reads_ends_in_time() {
     let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{err}");
     assert!(errors[0].contains("the peer does not read"), "{err}");
+
+    // A receiver that reads, only late: `--timeout 0` (no wait for answers)
+    // does not fail the writes that wait for it; all 400 go out.
+    drop(_sink);
+    std::fs::remove_file(&sink).unwrap();
+    let late = std::os::unix::net::UnixDatagram::bind(&sink).unwrap();
+    late.set_read_timeout(Some(LIMIT)).unwrap();
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut buf = vec![0u8; 8192];
+        (0..400).take_while(|_| late.recv(&mut buf).is_ok()).count()
+    });
+    let (child, out) = start_replay(&[path_str(&file), "--speed", "0", "--timeout", "0", "-q"]);
+    let (code, _, err) = finish(child, out);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(reader.join().unwrap(), 400, "{err}");
 }

@@ -376,10 +376,13 @@ impl Shared {
                     });
                     // Bounded, and a stop ends it: a peer that never reads
                     // (a full socket buffer, a Unix datagram queue) must not
-                    // hold the replay forever.
+                    // hold the replay forever. A write may wait as long as a
+                    // connect or an answer may (`--timeout 0`, no wait for
+                    // answers, must not fail every write that waits at all).
+                    let bound = self.timeout.max(self.ctx.options.connect_timeout());
                     let sent = tokio::select! {
                         _ = self.ctx.token.cancelled() => return false,
-                        r = tokio::time::timeout(self.timeout, link.send(&step.bytes)) => r,
+                        r = tokio::time::timeout(bound, link.send(&step.bytes)) => r,
                     };
                     let Ok(sent) = sent else {
                         self.ctx.failed(
@@ -389,7 +392,7 @@ impl Shared {
                                 Operation::Send,
                                 format!(
                                     "send to {remote}: the write did not finish in {:.1} s (the peer does not read)",
-                                    self.timeout.as_secs_f64()
+                                    bound.as_secs_f64()
                                 ),
                             )
                             .of_reported_write(),
